@@ -1,0 +1,427 @@
+#include "core/config.hpp"
+
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "core/log.hpp"
+
+namespace tender {
+namespace {
+
+std::string locate(const std::string& file, int line, const std::string& field,
+                   const std::string& message) {
+  std::string s = file;
+  if (line > 0) {
+    s += ":" + std::to_string(line);
+  }
+  s += ": ";
+  if (!field.empty()) {
+    s += field + ": ";
+  }
+  return s + message;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError(path, 0, "", std::string("cannot read file: ") + std::strerror(errno));
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::string file, int line, std::string field, const std::string& message)
+    : std::runtime_error(locate(file, line, field, message)),
+      file_(std::move(file)),
+      line_(line),
+      field_(std::move(field)) {}
+
+ConfigNode::ConfigNode(YAML::Node node, std::shared_ptr<const std::string> file, std::string path)
+    : node_(std::move(node)), file_(std::move(file)), path_(std::move(path)) {}
+
+const std::string& ConfigNode::file() const {
+  static const std::string kNone = "<config>";
+  return file_ ? *file_ : kNone;
+}
+
+int ConfigNode::line() const {
+  if (!node_.IsDefined()) {
+    return 0;
+  }
+  auto m = node_.Mark();
+  return m.line < 0 ? 0 : m.line + 1;
+}
+
+std::string ConfigNode::child_path(std::string_view key) const {
+  if (path_.empty()) {
+    return std::string(key);
+  }
+  if (!key.empty() && key.front() == '[') {
+    return path_ + std::string(key);
+  }
+  return path_ + "." + std::string(key);
+}
+
+void ConfigNode::fail(std::string_view key, const std::string& message) const {
+  if (key.empty()) {
+    throw ConfigError(file(), line(), path_, message);
+  }
+  int at = line();
+  if (node_.IsMap()) {
+    // Point at the key itself where we can.
+    for (auto it = node_.begin(); it != node_.end(); ++it) {
+      if (it->first.IsScalar() && it->first.Scalar() == key) {
+        at = it->first.Mark().line + 1;
+        break;
+      }
+    }
+  }
+  throw ConfigError(file(), at, child_path(key), message);
+}
+
+bool ConfigNode::has(std::string_view key) const {
+  return node_.IsMap() && node_[std::string(key)].IsDefined() && !node_[std::string(key)].IsNull();
+}
+
+ConfigNode ConfigNode::child(std::string_view key) const {
+  if (!defined()) {
+    return ConfigNode(YAML::Node(YAML::NodeType::Undefined), file_, child_path(key));
+  }
+  if (!node_.IsMap()) {
+    fail("", "expected a mapping with key '" + std::string(key) + "'");
+  }
+  const YAML::Node& c = node_;
+  return ConfigNode(c[std::string(key)], file_, child_path(key));
+}
+
+std::vector<ConfigNode> ConfigNode::items() const {
+  std::vector<ConfigNode> out;
+  if (!defined()) {
+    return out;
+  }
+  if (!node_.IsSequence()) {
+    fail("", "expected a list");
+  }
+  std::size_t i = 0;
+  for (const auto& n : node_) {
+    out.emplace_back(n, file_, child_path("[" + std::to_string(i++) + "]"));
+  }
+  return out;
+}
+
+std::vector<std::string> ConfigNode::keys() const {
+  std::vector<std::string> out;
+  if (!defined()) {
+    return out;
+  }
+  if (!node_.IsMap()) {
+    fail("", "expected a mapping");
+  }
+  for (auto it = node_.begin(); it != node_.end(); ++it) {
+    out.push_back(it->first.as<std::string>());
+  }
+  return out;
+}
+
+std::optional<ConfigNode> ConfigNode::scalar(std::string_view key) const {
+  ConfigNode c = child(key);
+  if (!c.defined()) {
+    return std::nullopt;
+  }
+  if (!c.node_.IsScalar()) {
+    fail(key, "expected a single value, not a list or mapping");
+  }
+  return c;
+}
+
+std::string ConfigNode::as_string() const {
+  if (!node_.IsScalar()) {
+    fail("", "expected a single value, not a list or mapping");
+  }
+  return node_.Scalar();
+}
+
+std::optional<std::string> ConfigNode::string(std::string_view key) const {
+  auto c = scalar(key);
+  if (!c) {
+    return std::nullopt;
+  }
+  return c->node_.Scalar();
+}
+
+std::optional<std::int64_t> ConfigNode::integer(std::string_view key, std::int64_t min,
+                                                std::int64_t max) const {
+  auto s = string(key);
+  if (!s) {
+    return std::nullopt;
+  }
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+  if (ec != std::errc() || p != s->data() + s->size()) {
+    fail(key, "not an integer: \"" + *s + "\"");
+  }
+  if (v < min || v > max) {
+    fail(key, std::to_string(v) + " is out of range [" + std::to_string(min) + ", " +
+                  std::to_string(max) + "]");
+  }
+  return v;
+}
+
+std::optional<double> ConfigNode::number(std::string_view key) const {
+  auto s = string(key);
+  if (!s) {
+    return std::nullopt;
+  }
+  double v = 0;
+  auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+  if (ec != std::errc() || p != s->data() + s->size() || !std::isfinite(v)) {
+    fail(key, "not a number: \"" + *s + "\"");
+  }
+  return v;
+}
+
+std::optional<bool> ConfigNode::boolean(std::string_view key) const {
+  auto s = string(key);
+  if (!s) {
+    return std::nullopt;
+  }
+  if (*s == "true" || *s == "True" || *s == "yes" || *s == "on") {
+    return true;
+  }
+  if (*s == "false" || *s == "False" || *s == "no" || *s == "off") {
+    return false;
+  }
+  fail(key, "not a boolean (true or false): \"" + *s + "\"");
+}
+
+std::optional<std::chrono::milliseconds> ConfigNode::duration(std::string_view key) const {
+  auto s = string(key);
+  if (!s) {
+    return std::nullopt;
+  }
+  auto d = parse_duration(*s);
+  if (!d) {
+    fail(key, "not a duration (like 250ms, 10s, 2m): \"" + *s + "\"");
+  }
+  return d;
+}
+
+std::optional<std::uint64_t> ConfigNode::bytes(std::string_view key) const {
+  auto s = string(key);
+  if (!s) {
+    return std::nullopt;
+  }
+  auto b = parse_bytes(*s);
+  if (!b) {
+    fail(key, "not a size (like 512, 64KiB, 8MiB): \"" + *s + "\"");
+  }
+  return b;
+}
+
+std::optional<std::vector<std::string>> ConfigNode::strings(std::string_view key) const {
+  ConfigNode c = child(key);
+  if (!c.defined()) {
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  if (c.is_scalar()) {
+    out.push_back(c.node_.Scalar());
+    return out;
+  }
+  for (const auto& item : c.items()) {
+    out.push_back(item.as_string());
+  }
+  return out;
+}
+
+int ConfigNode::warn_unknown(std::initializer_list<std::string_view> known) const {
+  int unknown = 0;
+  if (!node_.IsMap()) {
+    return 0;
+  }
+  for (auto it = node_.begin(); it != node_.end(); ++it) {
+    std::string k = it->first.as<std::string>();
+    bool ok = false;
+    for (auto kn : known) {
+      ok = ok || kn == k;
+    }
+    if (!ok) {
+      ++unknown;
+      log::warn("unknown configuration field ignored",
+                {{"file", file()}, {"line", it->first.Mark().line + 1}, {"field", child_path(k)}});
+    }
+  }
+  return unknown;
+}
+
+ConfigNode parse_config(const std::string& text, const std::string& name) {
+  auto file = std::make_shared<const std::string>(name);
+  try {
+    return ConfigNode(YAML::Load(text), file, "");
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(name, e.mark.line + 1, "", "invalid YAML: " + e.msg);
+  }
+}
+
+ConfigNode load_config_file(const std::string& path) { return parse_config(read_file(path), path); }
+
+std::vector<ConfigNode> parse_config_documents(const std::string& text, const std::string& name) {
+  auto file = std::make_shared<const std::string>(name);
+  std::vector<ConfigNode> out;
+  try {
+    for (auto& doc : YAML::LoadAll(text)) {
+      if (doc.IsDefined() && !doc.IsNull()) {
+        out.emplace_back(doc, file, "");
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(name, e.mark.line + 1, "", "invalid YAML: " + e.msg);
+  }
+  return out;
+}
+
+std::vector<ConfigNode> load_config_documents(const std::string& path) {
+  return parse_config_documents(read_file(path), path);
+}
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
+  if (s.empty()) {
+    return std::nullopt;
+  }
+  double total_ms = 0;
+  std::size_t i = 0;
+  bool any = false;
+  while (i < s.size()) {
+    double v = 0;
+    auto [p, ec] = std::from_chars(s.data() + i, s.data() + s.size(), v);
+    if (ec != std::errc() || !std::isfinite(v) || v < 0) {
+      return std::nullopt;
+    }
+    i = static_cast<std::size_t>(p - s.data());
+    std::size_t u = i;
+    while (u < s.size() && std::isalpha(static_cast<unsigned char>(s[u]))) {
+      ++u;
+    }
+    std::string_view unit = s.substr(i, u - i);
+    double scale = 0;
+    if (unit.empty()) {
+      if (any || u != s.size()) {
+        return std::nullopt;  // a bare number is only valid alone: seconds
+      }
+      scale = 1000;
+    } else if (unit == "ms") {
+      scale = 1;
+    } else if (unit == "s") {
+      scale = 1000;
+    } else if (unit == "m") {
+      scale = 60'000;
+    } else if (unit == "h") {
+      scale = 3'600'000;
+    } else {
+      return std::nullopt;
+    }
+    total_ms += v * scale;
+    any = true;
+    i = u;
+  }
+  if (total_ms > 1e15) {
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(total_ms)));
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+  auto ms = d.count();
+  if (ms % 1000 != 0) {
+    return std::to_string(ms) + "ms";
+  }
+  auto secs = ms / 1000;
+  if (secs >= 60 && secs % 60 == 0) {
+    return std::to_string(secs / 60) + "m";
+  }
+  if (secs > 60) {
+    return std::to_string(secs / 60) + "m" + std::to_string(secs % 60) + "s";
+  }
+  return std::to_string(secs) + "s";
+}
+
+std::optional<std::uint64_t> parse_bytes(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p == s.data()) {
+    return std::nullopt;
+  }
+  std::string_view unit = s.substr(static_cast<std::size_t>(p - s.data()));
+  std::uint64_t scale = 0;
+  if (unit.empty() || unit == "B") {
+    scale = 1;
+  } else if (unit == "k" || unit == "K" || unit == "KiB") {
+    scale = 1ULL << 10;
+  } else if (unit == "M" || unit == "MiB") {
+    scale = 1ULL << 20;
+  } else if (unit == "G" || unit == "GiB") {
+    scale = 1ULL << 30;
+  } else if (unit == "KB") {
+    scale = 1000;
+  } else if (unit == "MB") {
+    scale = 1000'000;
+  } else if (unit == "GB") {
+    scale = 1000'000'000;
+  } else {
+    return std::nullopt;
+  }
+  if (v > UINT64_MAX / scale) {
+    return std::nullopt;
+  }
+  return v * scale;
+}
+
+std::string HostPort::str() const {
+  if (host.find(':') != std::string::npos) {
+    return "[" + host + "]:" + std::to_string(port);
+  }
+  return host + ":" + std::to_string(port);
+}
+
+std::optional<HostPort> parse_host_port(std::string_view s) {
+  HostPort hp;
+  std::string_view port;
+  if (!s.empty() && s.front() == '[') {
+    auto close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      return std::nullopt;
+    }
+    hp.host = std::string(s.substr(1, close - 1));
+    port = s.substr(close + 2);
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string_view::npos) {
+      return std::nullopt;
+    }
+    hp.host = std::string(s.substr(0, colon));
+    if (hp.host.find(':') != std::string::npos) {
+      return std::nullopt;  // IPv6 literals need brackets
+    }
+    port = s.substr(colon + 1);
+  }
+  if (hp.host.empty()) {
+    hp.host = "0.0.0.0";
+  }
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+  if (port.empty() || ec != std::errc() || p != port.data() + port.size() || v > 65535) {
+    return std::nullopt;
+  }
+  hp.port = static_cast<std::uint16_t>(v);
+  return hp;
+}
+
+}  // namespace tender

@@ -1,0 +1,117 @@
+#pragma once
+// Configuration from YAML files, with errors that name the file, line and field.
+//
+//   ConfigNode root = load_config_file("/etc/tender/echo.yaml");   // throws ConfigError
+//   root.warn_unknown({"listen", "threads", "limits"});
+//   std::string listen = root.string("listen").value_or("127.0.0.1:8080");
+//   auto threads = root.integer("threads", 1, 256);                  // range-checked
+//   auto idle = root.child("limits").duration("idle_timeout");       // "60s", "250ms", "2m"
+//
+// A ConfigError prints as "echo.yaml:7: limits.idle_timeout: not a duration: \"sixty\"" and the
+// entry point turns it into exit code 2.
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tender {
+
+class ConfigError : public std::runtime_error {
+ public:
+  // `line` is 1-based; 0 means "the file as a whole".
+  ConfigError(std::string file, int line, std::string field, const std::string& message);
+  [[nodiscard]] const std::string& file() const { return file_; }
+  [[nodiscard]] int line() const { return line_; }
+  [[nodiscard]] const std::string& field() const { return field_; }
+
+ private:
+  std::string file_;
+  int line_;
+  std::string field_;
+};
+
+// A node of a loaded YAML document that remembers its file and its dotted field path.
+// Accessors return nullopt when the key is absent (or null) and throw ConfigError when the value
+// is present but wrong.
+class ConfigNode {
+ public:
+  ConfigNode() = default;
+  ConfigNode(YAML::Node node, std::shared_ptr<const std::string> file, std::string path);
+
+  [[nodiscard]] bool defined() const { return node_.IsDefined() && !node_.IsNull(); }
+  [[nodiscard]] bool is_map() const { return node_.IsMap(); }
+  [[nodiscard]] bool is_sequence() const { return node_.IsSequence(); }
+  [[nodiscard]] bool is_scalar() const { return node_.IsScalar(); }
+  [[nodiscard]] bool has(std::string_view key) const;
+
+  // The child at `key` (undefined if absent). Throws if this node is neither null nor a map.
+  [[nodiscard]] ConfigNode child(std::string_view key) const;
+  // Elements of a sequence (empty if undefined). Throws if this node is not a sequence.
+  [[nodiscard]] std::vector<ConfigNode> items() const;
+  // Keys of a map, in file order (empty if undefined).
+  [[nodiscard]] std::vector<std::string> keys() const;
+
+  [[nodiscard]] std::optional<std::string> string(std::string_view key) const;
+  [[nodiscard]] std::optional<std::int64_t> integer(std::string_view key, std::int64_t min,
+                                                    std::int64_t max) const;
+  [[nodiscard]] std::optional<double> number(std::string_view key) const;
+  [[nodiscard]] std::optional<bool> boolean(std::string_view key) const;
+  [[nodiscard]] std::optional<std::chrono::milliseconds> duration(std::string_view key) const;
+  [[nodiscard]] std::optional<std::uint64_t> bytes(std::string_view key) const;
+  [[nodiscard]] std::optional<std::vector<std::string>> strings(std::string_view key) const;
+  // This node itself as a scalar string; throws if it is not a scalar.
+  [[nodiscard]] std::string as_string() const;
+
+  // Logs one warning per key of this map that is not in `known`; returns how many.
+  int warn_unknown(std::initializer_list<std::string_view> known) const;
+
+  // Throws a ConfigError located at `key` (or at this node when `key` is empty).
+  [[noreturn]] void fail(std::string_view key, const std::string& message) const;
+
+  [[nodiscard]] int line() const;  // 1-based, 0 if unknown
+  [[nodiscard]] const std::string& file() const;
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] const YAML::Node& yaml() const { return node_; }
+
+ private:
+  [[nodiscard]] std::string child_path(std::string_view key) const;
+  [[nodiscard]] std::optional<ConfigNode> scalar(std::string_view key) const;
+
+  YAML::Node node_;
+  std::shared_ptr<const std::string> file_;
+  std::string path_;
+};
+
+// Loads one YAML document. Throws ConfigError if the file cannot be read or parsed.
+[[nodiscard]] ConfigNode load_config_file(const std::string& path);
+// Parses text; `name` is used in errors.
+[[nodiscard]] ConfigNode parse_config(const std::string& text, const std::string& name);
+// Every document of a multi-document stream ("---" separated); null documents are skipped.
+[[nodiscard]] std::vector<ConfigNode> load_config_documents(const std::string& path);
+[[nodiscard]] std::vector<ConfigNode> parse_config_documents(const std::string& text,
+                                                             const std::string& name);
+
+// "250ms", "10s", "1.5s", "2m", "1h", "1m30s", or a bare number of seconds. Negative is invalid.
+[[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);
+// "512", "64KiB", "8MiB", "1GiB", "10KB" (1000-based), "4k" / "4M" / "1G" (1024-based).
+[[nodiscard]] std::optional<std::uint64_t> parse_bytes(std::string_view s);
+// Renders a duration the way parse_duration reads it: "30s", "250ms", "1m30s".
+[[nodiscard]] std::string format_duration(std::chrono::milliseconds d);
+
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+  [[nodiscard]] std::string str() const;  // brackets IPv6 literals
+};
+// "127.0.0.1:8080", "[::1]:0", "localhost:80", ":8080" (host "0.0.0.0"). Port 0..65535 required.
+[[nodiscard]] std::optional<HostPort> parse_host_port(std::string_view s);
+
+}  // namespace tender

@@ -1,0 +1,198 @@
+#include "core/http_client.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/url/parse.hpp>
+#include <deque>
+#include <unordered_map>
+
+#include "core/config.hpp"
+
+namespace tender {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using Result = boost::system::result<Response>;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// Errors that mean a pooled connection had gone stale before we used it.
+bool stale_connection(const beast::error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == bhttp::error::partial_message;
+}
+
+}  // namespace
+
+struct HttpClient::Impl {
+  struct Idle {
+    std::unique_ptr<beast::tcp_stream> stream;
+    std::chrono::steady_clock::time_point since;
+  };
+
+  Impl(asio::any_io_executor e, ClientOptions o) : ex(std::move(e)), opts(o) {}
+
+  std::unique_ptr<beast::tcp_stream> take_idle(const std::string& key) {
+    auto it = pool.find(key);
+    if (it == pool.end()) {
+      return nullptr;
+    }
+    auto now = std::chrono::steady_clock::now();
+    auto& q = it->second;
+    while (!q.empty()) {
+      Idle idle = std::move(q.back());
+      q.pop_back();
+      if (now - idle.since < opts.idle_timeout && idle.stream->socket().is_open()) {
+        return std::move(idle.stream);
+      }
+    }
+    return nullptr;
+  }
+
+  void give_back(const std::string& key, std::unique_ptr<beast::tcp_stream> stream) {
+    auto& q = pool[key];
+    if (q.size() >= opts.max_idle_per_host) {
+      return;
+    }
+    stream->expires_never();
+    q.push_back({std::move(stream), std::chrono::steady_clock::now()});
+  }
+
+  asio::any_io_executor ex;
+  ClientOptions opts;
+  std::unordered_map<std::string, std::deque<Idle>> pool;
+};
+
+HttpClient::HttpClient(const asio::any_io_executor& executor, ClientOptions options)
+    : impl_(std::make_unique<Impl>(executor, options)) {}
+
+HttpClient::~HttpClient() = default;
+
+std::size_t HttpClient::idle_connections() const {
+  std::size_t n = 0;
+  for (const auto& [k, q] : impl_->pool) {
+    n += q.size();
+  }
+  return n;
+}
+
+void HttpClient::close_idle() { impl_->pool.clear(); }
+
+asio::awaitable<Result> HttpClient::request(ClientRequest req) {
+  Impl& s = *impl_;
+  std::string key = HostPort{req.host, req.port}.str();
+  auto timeout = req.timeout.value_or(s.opts.request_timeout);
+
+  bhttp::request<bhttp::string_body> out{bhttp::string_to_verb(req.method), req.target, 11};
+  if (out.method() == bhttp::verb::unknown) {
+    out.method_string(req.method);
+  }
+  for (const auto& f : req.headers.fields()) {
+    out.insert(f.name, f.value);
+  }
+  if (!req.headers.get("Host")) {
+    out.set(bhttp::field::host, key);
+  }
+  out.keep_alive(true);
+  out.body() = std::move(req.body);
+  out.prepare_payload();
+
+  try {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      std::unique_ptr<beast::tcp_stream> stream = attempt == 0 ? s.take_idle(key) : nullptr;
+      bool reused = stream != nullptr;
+      if (!stream) {
+        stream = std::make_unique<beast::tcp_stream>(s.ex);
+        std::vector<tcp::endpoint> endpoints;
+        beast::error_code ec;
+        auto addr = asio::ip::make_address(req.host, ec);
+        if (!ec) {
+          endpoints.emplace_back(addr, req.port);
+        } else {
+          tcp::resolver resolver(s.ex);
+          auto [rec, results] =
+              co_await resolver.async_resolve(req.host, std::to_string(req.port), kTuple);
+          if (rec) {
+            co_return rec;
+          }
+          for (const auto& r : results) {
+            endpoints.push_back(r.endpoint());
+          }
+        }
+        stream->expires_after(s.opts.connect_timeout);
+        auto [cec, ep] = co_await stream->async_connect(endpoints, kTuple);
+        if (cec) {
+          co_return cec;
+        }
+        stream->socket().set_option(tcp::no_delay(true), ec);
+      }
+
+      stream->expires_after(timeout);
+      auto [wec, wn] = co_await bhttp::async_write(*stream, out, kTuple);
+      beast::flat_buffer buffer;
+      bhttp::response_parser<bhttp::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(s.opts.max_response_header_bytes));
+      parser.body_limit(s.opts.max_response_body_bytes);
+      if (req.method == "HEAD") {
+        parser.skip(true);
+      }
+      beast::error_code rec;
+      if (!wec) {
+        std::tie(rec, std::ignore) = co_await bhttp::async_read(*stream, buffer, parser, kTuple);
+      }
+      beast::error_code ec = wec ? wec : rec;
+      if (ec) {
+        if (reused && !parser.got_some() && stale_connection(ec)) {
+          continue;  // the pooled connection had been closed by the server; try a fresh one
+        }
+        co_return ec;
+      }
+      auto msg = parser.release();
+      Response resp;
+      resp.status = static_cast<int>(msg.result_int());
+      for (const auto& f : msg) {
+        resp.headers.add(std::string(f.name_string()), std::string(f.value()));
+      }
+      resp.body = std::move(msg.body());
+      if (msg.keep_alive() && buffer.size() == 0) {
+        s.give_back(key, std::move(stream));
+      }
+      co_return resp;
+    }
+  } catch (const boost::system::system_error& e) {
+    co_return e.code();  // cancelled while between operations
+  }
+  co_return boost::system::error_code(asio::error::connection_aborted);
+}
+
+Result fetch(const std::string& url, const std::string& method, const std::string& body,
+             std::chrono::milliseconds timeout) {
+  auto u = boost::urls::parse_uri(url);
+  if (!u || u->scheme() != "http" || u->host().empty()) {
+    return boost::system::error_code(asio::error::invalid_argument);
+  }
+  ClientRequest req;
+  req.method = method;
+  req.host = std::string(u->host_address());
+  req.port = u->has_port() ? u->port_number() : 80;
+  req.target = std::string(u->encoded_resource());
+  if (req.target.empty()) {
+    req.target = "/";
+  }
+  req.body = body;
+  req.timeout = timeout;
+  asio::io_context ioc;
+  HttpClient client(ioc.get_executor(), ClientOptions{.connect_timeout = timeout});
+  Result result = boost::system::error_code(asio::error::operation_aborted);
+  asio::co_spawn(
+      ioc, [&]() -> asio::awaitable<void> { result = co_await client.request(req); },
+      asio::detached);
+  ioc.run();
+  return result;
+}
+
+}  // namespace tender

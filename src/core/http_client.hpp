@@ -1,0 +1,78 @@
+#pragma once
+// The one HTTP/1.1 client: connection pooling, connect and request timeouts, cancellation.
+// Probes, the proxy, scatter/gather and webhooks all use it.
+//
+//   HttpClient client(co_await asio::this_coro::executor);
+//   ClientRequest req{.method = "GET", .host = "127.0.0.1", .port = 8080, .target = "/healthz"};
+//   auto res = co_await client.request(req);        // boost::system::result<Response>
+//   if (!res) { log::warn("probe failed", {{"error", res.error().message()}}); }
+//
+// Cancel an exchange through the awaiting coroutine's cancellation slot, e.g. racing it
+// against a timer with asio's awaitable operators; its connection is then closed, not pooled.
+//
+// For command-line tools there is a blocking one-shot `fetch(url)`.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/http.hpp"
+
+namespace tender {
+
+struct ClientOptions {
+  std::chrono::milliseconds connect_timeout{2'000};
+  std::chrono::milliseconds request_timeout{30'000};  // the whole exchange, after connecting
+  std::size_t max_idle_per_host = 32;                 // pooled connections kept per host:port
+  std::chrono::milliseconds idle_timeout{30'000};     // pooled connections idle longer are closed
+  std::size_t max_response_header_bytes = 64 * 1024;
+  std::size_t max_response_body_bytes = 64 * 1024 * 1024;
+};
+
+struct ClientRequest {
+  std::string method = "GET";
+  std::string host;  // name or address literal; also sent as the Host header unless set
+  std::uint16_t port = 80;
+  std::string target = "/";
+  Headers headers;
+  std::string body;
+  std::optional<std::chrono::milliseconds> timeout;  // overrides request_timeout
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(const boost::asio::any_io_executor& executor, ClientOptions options = {});
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Sends `req` over a pooled keep-alive connection to host:port, or a new one. A request that
+  // fails on a reused connection before any response byte arrived is retried once on a fresh
+  // connection (the server may have closed it while idle). Errors: boost::beast::error::timeout,
+  // connection_refused, host_not_found, operation_aborted (cancelled), http parse errors.
+  // Not thread-safe: call from the executor's thread only.
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<Response>> request(
+      ClientRequest req);
+
+  // Connections currently pooled, across hosts.
+  [[nodiscard]] std::size_t idle_connections() const;
+  void close_idle();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A blocking one-shot request (no pooling) for command-line tools. `url` is http://HOST:PORT/...
+[[nodiscard]] boost::system::result<Response> fetch(const std::string& url,
+                                                    const std::string& method = "GET",
+                                                    const std::string& body = "",
+                                                    std::chrono::milliseconds timeout =
+                                                        std::chrono::milliseconds(10'000));
+
+}  // namespace tender

@@ -1,0 +1,176 @@
+// The client against the real server, in one process, on 127.0.0.1 with free ports.
+#include "core/http_client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/beast/core/error.hpp>
+
+#include "core/http_server.hpp"
+
+namespace tender {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using asio::experimental::awaitable_operators::operator||;
+
+// Polls `cond` until it holds or a generous deadline passes.
+template <typename F>
+bool eventually(F cond) {
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) {
+      return true;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  return cond();
+}
+
+template <typename T>
+T run(asio::io_context& ioc, asio::awaitable<T> aw) {
+  std::optional<T> out;
+  asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { out = co_await std::move(aw); },
+                 asio::detached);
+  ioc.restart();
+  ioc.run();
+  return std::move(*out);
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void start(ServerLimits limits = {}) {
+    Router r;
+    r.get("/hello", [](Request& req) {
+      return Response::text(200, "hello " + req.query_param("who").value_or("world"));
+    });
+    r.add("POST", "/echo", [](Request& req) { return Response::text(200, req.body); });
+    r.add_async("GET", "/slow", [](Request& req, Reply reply) {
+      req.scheduler->after(2s, [reply] { reply(Response::text(200, "late")); });
+    });
+    ServerOptions opts;
+    opts.limits = limits;
+    server_ = std::make_unique<HttpServer>(std::move(r), opts);
+    addr_ = server_->bind();
+    server_->start();
+  }
+  ClientRequest req(std::string target) {
+    ClientRequest r;
+    r.host = addr_.host;
+    r.port = addr_.port;
+    r.target = std::move(target);
+    return r;
+  }
+
+  asio::io_context ioc_;
+  std::unique_ptr<HttpServer> server_;
+  HostPort addr_;
+};
+
+TEST_F(ClientTest, GetAndPost) {
+  start();
+  HttpClient client(ioc_.get_executor());
+  auto r = run(ioc_, client.request(req("/hello?who=tender")));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello tender");
+  auto post = req("/echo");
+  post.method = "POST";
+  post.body = std::string(100'000, 'x');
+  auto p = run(ioc_, client.request(post));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->body.size(), 100'000u);
+}
+
+TEST_F(ClientTest, ReusesPooledConnections) {
+  start();
+  HttpClient client(ioc_.get_executor());
+  for (int i = 0; i < 5; ++i) {
+    auto r = run(ioc_, client.request(req("/hello")));
+    ASSERT_TRUE(r);
+  }
+  EXPECT_EQ(client.idle_connections(), 1u);
+  EXPECT_EQ(server_->connections(), 1u);
+  EXPECT_EQ(server_->requests_served(), 5u);
+}
+
+TEST_F(ClientTest, RetriesOnceWhenThePooledConnectionWentStale) {
+  ServerLimits limits;
+  limits.idle_timeout = 100ms;
+  start(limits);
+  HttpClient client(ioc_.get_executor());
+  ASSERT_TRUE(run(ioc_, client.request(req("/hello"))));
+  ASSERT_EQ(client.idle_connections(), 1u);
+  ASSERT_TRUE(eventually([&] { return server_->connections() == 0; }));
+  auto r = run(ioc_, client.request(req("/hello")));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(ClientTest, ConnectionRefused) {
+  start();
+  std::uint16_t port = addr_.port;
+  server_->stop();
+  HttpClient client(ioc_.get_executor());
+  auto rq = req("/hello");
+  rq.port = port;
+  auto r = run(ioc_, client.request(rq));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), asio::error::connection_refused);
+}
+
+TEST_F(ClientTest, RequestTimeout) {
+  start();
+  HttpClient client(ioc_.get_executor());
+  auto rq = req("/slow");
+  rq.timeout = 100ms;
+  auto r = run(ioc_, client.request(rq));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), boost::beast::error::timeout);
+  EXPECT_EQ(client.idle_connections(), 0u);
+}
+
+TEST_F(ClientTest, CancellationAbortsTheExchangeAndClosesItsConnection) {
+  start();
+  HttpClient client(ioc_.get_executor());
+  auto raced = [&]() -> asio::awaitable<int> {
+    asio::steady_timer t(ioc_, 50ms);
+    auto v = co_await (client.request(req("/slow")) || t.async_wait(asio::use_awaitable));
+    co_return static_cast<int>(v.index());
+  };
+  EXPECT_EQ(run(ioc_, raced()), 1);  // the timer won
+  EXPECT_EQ(client.idle_connections(), 0u);
+  EXPECT_TRUE(eventually([&] { return server_->in_flight() == 0 || server_->connections() == 0; }));
+  auto r = run(ioc_, client.request(req("/hello")));  // the client is still usable
+  ASSERT_TRUE(r);
+}
+
+TEST_F(ClientTest, DrainFinishesInFlightAndRefusesNewConnections) {
+  start();
+  std::optional<boost::system::result<Response>> slow;
+  HttpClient client(ioc_.get_executor());
+  asio::co_spawn(
+      ioc_, [&]() -> asio::awaitable<void> { slow = co_await client.request(req("/slow")); },
+      asio::detached);
+  std::thread t([&] { ioc_.run(); });
+  ASSERT_TRUE(eventually([&] { return server_->in_flight() == 1; }));
+  server_->drain();
+  t.join();
+  ASSERT_TRUE(slow.has_value());
+  ASSERT_TRUE(*slow) << slow->error().message();
+  EXPECT_EQ((*slow)->body, "late");
+  EXPECT_EQ((*slow)->headers.get("Connection").value_or(""), "close");
+  HttpClient fresh(ioc_.get_executor());
+  auto r = run(ioc_, fresh.request(req("/hello")));
+  ASSERT_FALSE(r);
+}
+
+TEST(Fetch, RejectsNonHttpUrls) {
+  EXPECT_FALSE(fetch("ftp://127.0.0.1/"));
+  EXPECT_FALSE(fetch("not a url"));
+}
+
+}  // namespace
+}  // namespace tender

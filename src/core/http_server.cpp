@@ -1,0 +1,460 @@
+#include "core/http_server.hpp"
+
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+
+namespace tender {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+constexpr std::array<std::string_view, 7> kMethods = {"GET",    "HEAD",    "POST", "PUT",
+                                                      "DELETE", "OPTIONS", "PATCH"};
+
+std::size_t method_index(std::string_view m) {
+  for (std::size_t i = 0; i < kMethods.size(); ++i) {
+    if (kMethods[i] == m) {
+      return i;
+    }
+  }
+  return kMethods.size();
+}
+
+// The status to answer a read error with, or 0 when the connection should just close.
+int status_for(const beast::error_code& ec) {
+  if (ec == bhttp::error::header_limit) {
+    return 431;
+  }
+  if (ec == bhttp::error::body_limit) {
+    return 413;
+  }
+  if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream ||
+      ec == bhttp::error::partial_message || ec == asio::error::eof ||
+      ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+      ec == asio::error::bad_descriptor) {
+    return 0;
+  }
+  return 400;
+}
+
+std::string peer_of(const tcp::socket& s) {
+  beast::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) {
+    return "";
+  }
+  return HostPort{ep.address().to_string(), ep.port()}.str();
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  struct Worker;
+
+  Impl(Router r, ServerOptions o) : router(std::move(r)), opts(std::move(o)) {}
+
+  Router router;
+  ServerOptions opts;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::uint64_t> served{0};
+  std::atomic<bool> draining{false};
+  bool started = false;
+  bool stopped = false;
+
+  CounterFamily* requests = nullptr;
+  Histogram* duration = nullptr;
+  Gauge* open_connections = nullptr;
+  Gauge* in_flight_gauge = nullptr;
+  Counter* rejected = nullptr;
+
+  asio::awaitable<void> accept_loop(Worker& w);
+  asio::awaitable<void> session(Worker& w, tcp::socket socket);
+  asio::awaitable<Response> dispatch(Worker& w, Request& req);
+  asio::awaitable<void> answer_error(beast::tcp_stream& stream, int status, std::string reason);
+};
+
+struct HttpServer::Impl::Worker final : Scheduler {
+  explicit Worker(Impl& s) : server(s) {}
+
+  void after(std::chrono::milliseconds delay, std::function<void()> fn) override {
+    auto timer = std::make_shared<asio::steady_timer>(ioc, delay);
+    timer->async_wait([timer, fn = std::move(fn)](const beast::error_code&) { fn(); });
+  }
+
+  Counter& requests_counter(int status, std::size_t method) {
+    int key = status * 8 + static_cast<int>(method);
+    auto it = counters.find(key);
+    if (it != counters.end()) {
+      return *it->second;
+    }
+    std::string m = method < kMethods.size() ? std::string(kMethods[method]) : "other";
+    Counter& c = server.requests->with({std::to_string(status), m});
+    counters.emplace(key, &c);
+    return c;
+  }
+
+  Impl& server;
+  asio::io_context ioc{1};
+  tcp::acceptor acceptor{ioc};
+  std::thread thread;
+  // Connections waiting for the first byte of their next request: closed at once on drain.
+  std::unordered_set<beast::tcp_stream*> idle;
+  std::unordered_map<int, Counter*> counters;  // this thread's cache of labelled children
+  // False once the worker is torn down; a late Reply from another thread is then dropped.
+  std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
+};
+
+asio::awaitable<void> HttpServer::Impl::accept_loop(Worker& w) {
+  for (;;) {
+    auto [ec, socket] = co_await w.acceptor.async_accept(kTuple);
+    if (ec) {
+      if (!w.acceptor.is_open() || ec == asio::error::operation_aborted) {
+        co_return;
+      }
+      // Out of descriptors or similar: back off briefly instead of spinning.
+      log::warn("accept failed", {{"error", ec.message()}});
+      asio::steady_timer t(w.ioc, std::chrono::milliseconds(50));
+      co_await t.async_wait(kTuple);
+      continue;
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    asio::co_spawn(w.ioc, session(w, std::move(socket)), [](const std::exception_ptr& e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log::error("connection failed", {{"error", ex.what()}});
+        }
+      }
+    });
+  }
+}
+
+asio::awaitable<void> HttpServer::Impl::answer_error(beast::tcp_stream& stream, int status,
+                                                     std::string reason) {
+  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+  res.keep_alive(false);
+  res.body() = std::move(reason);
+  res.body().push_back('\n');
+  res.prepare_payload();
+  stream.expires_after(opts.limits.write_timeout);
+  co_await bhttp::async_write(stream, res, kTuple);
+  if (rejected != nullptr) {
+    rejected->inc();
+  }
+  // Lingering close: stop sending, then read (and discard) what the client still sends for a
+  // moment, so the kernel does not reset the connection before the client read the answer.
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.expires_after(std::chrono::seconds(1));
+  std::array<char, 4096> sink{};
+  for (int i = 0; i < 64; ++i) {
+    auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+    if (rec) {
+      break;
+    }
+  }
+}
+
+asio::awaitable<Response> HttpServer::Impl::dispatch(Worker& w, Request& req) {
+  Router::Match m = router.match(req);
+  if (m.route == nullptr || m.route->sync) {
+    co_return router.respond(req, m);
+  }
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Response)>(
+      [&](auto handler) {
+        using H = decltype(handler);
+        auto h = std::make_shared<H>(std::move(handler));
+        auto alive = w.alive;
+        Reply reply([h, alive](Response r) {
+          if (!alive->load()) {
+            return;
+          }
+          auto ex = asio::get_associated_executor(*h);
+          asio::post(ex, [h, r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
+        });
+        router.dispatch(req, reply);
+      },
+      asio::use_awaitable);
+}
+
+asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
+  struct Count {
+    Impl& s;
+    explicit Count(Impl& impl) : s(impl) {
+      s.connections.fetch_add(1, std::memory_order_relaxed);
+      if (s.open_connections != nullptr) {
+        s.open_connections->inc();
+      }
+    }
+    ~Count() {
+      s.connections.fetch_sub(1, std::memory_order_relaxed);
+      if (s.open_connections != nullptr) {
+        s.open_connections->dec();
+      }
+    }
+  } count(*this);
+  struct InFlight {
+    Impl& s;
+    explicit InFlight(Impl& impl) : s(impl) {
+      s.in_flight.fetch_add(1, std::memory_order_relaxed);
+      if (s.in_flight_gauge != nullptr) {
+        s.in_flight_gauge->inc();
+      }
+    }
+    ~InFlight() {
+      s.in_flight.fetch_sub(1, std::memory_order_relaxed);
+      if (s.in_flight_gauge != nullptr) {
+        s.in_flight_gauge->dec();
+      }
+    }
+  };
+
+  const ServerLimits& lim = opts.limits;
+  std::string remote = peer_of(socket);
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+
+  for (;;) {
+    if (buffer.size() == 0) {
+      if (draining.load(std::memory_order_relaxed)) {
+        break;
+      }
+      stream.expires_after(lim.idle_timeout);
+      w.idle.insert(&stream);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(8192), kTuple);
+      w.idle.erase(&stream);
+      if (ec) {
+        break;
+      }
+      buffer.commit(n);
+    }
+    InFlight guard(*this);
+    auto started = std::chrono::steady_clock::now();
+
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(lim.max_header_bytes));
+    parser.body_limit(lim.max_body_bytes);
+    stream.expires_after(lim.header_timeout);
+    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+    if (hec) {
+      if (int st = status_for(hec); st != 0) {
+        std::string why = st == 431   ? "request headers exceed " +
+                                          std::to_string(lim.max_header_bytes) + " bytes"
+                          : st == 413 ? "request body exceeds " +
+                                          std::to_string(lim.max_body_bytes) + " bytes"
+                                      : "malformed request: " + hec.message();
+        co_await answer_error(stream, st, std::move(why));
+      }
+      break;
+    }
+    if (!parser.is_done()) {
+      auto expect = parser.get()[bhttp::field::expect];
+      if (iequals(expect, "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        stream.expires_after(lim.write_timeout);
+        auto [cec, cn] = co_await asio::async_write(
+            stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
+        if (cec) {
+          break;
+        }
+      }
+      stream.expires_after(lim.body_timeout);
+      auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+      if (bec) {
+        if (int st = status_for(bec); st != 0) {
+          co_await answer_error(stream, st,
+                                st == 413 ? "request body exceeds " +
+                                                std::to_string(lim.max_body_bytes) + " bytes"
+                                          : "malformed request body: " + bec.message());
+        }
+        break;
+      }
+    }
+    stream.expires_never();
+
+    auto msg = parser.release();
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    auto q = req.target.find('?');
+    req.path = req.target.substr(0, q);
+    if (q != std::string::npos) {
+      req.query = req.target.substr(q + 1);
+    }
+    req.version = msg.version();
+    for (const auto& f : msg) {
+      req.headers.add(std::string(f.name_string()), std::string(f.value()));
+    }
+    req.body = std::move(msg.body());
+    req.remote = remote;
+    req.scheduler = &w;
+    bool keep_alive = msg.keep_alive();
+
+    Response resp = co_await dispatch(w, req);
+
+    keep_alive = keep_alive && !draining.load(std::memory_order_relaxed);
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(resp.status),
+                                            msg.version()};
+    for (auto& f : resp.headers.fields()) {
+      res.insert(f.name, f.value);
+    }
+    res.keep_alive(keep_alive);
+    bool head = req.method == "HEAD";
+    std::size_t body_size = resp.body.size();
+    res.body() = std::move(resp.body);
+    res.prepare_payload();
+    stream.expires_after(lim.write_timeout);
+    beast::error_code wec;
+    if (head) {
+      res.body().clear();
+      res.content_length(body_size);
+      bhttp::response_serializer<bhttp::string_body> sr{res};
+      std::tie(wec, std::ignore) = co_await bhttp::async_write_header(stream, sr, kTuple);
+    } else {
+      std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, res, kTuple);
+    }
+    served.fetch_add(1, std::memory_order_relaxed);
+    if (requests != nullptr) {
+      w.requests_counter(resp.status, method_index(req.method)).inc();
+      duration->observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+    if (wec || !keep_alive) {
+      break;
+    }
+  }
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.socket().close(ec);
+}
+
+HttpServer::HttpServer(Router router, ServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(router), std::move(options))) {
+  if (impl_->opts.threads < 1) {
+    impl_->opts.threads = 1;
+  }
+  if (impl_->opts.metrics != nullptr) {
+    Registry& r = *impl_->opts.metrics;
+    const std::string& p = impl_->opts.metrics_prefix;
+    impl_->requests = &r.counter_family(p + "_http_requests_total",
+                                        "HTTP requests answered, by status code and method.",
+                                        {"code", "method"});
+    impl_->duration = &r.histogram(p + "_http_request_duration_seconds",
+                                   "Time from the first byte of a request to its answer written.",
+                                   kLatencyBuckets);
+    impl_->open_connections = &r.gauge(p + "_http_connections", "Open client connections.");
+    impl_->in_flight_gauge =
+        &r.gauge(p + "_http_requests_in_flight", "Requests read but not yet answered.");
+    impl_->rejected = &r.counter(p + "_http_rejected_total",
+                                 "Requests rejected before routing (400, 413, 431).");
+  }
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+HostPort HttpServer::bind() {
+  Impl& s = *impl_;
+  asio::ip::address addr;
+  beast::error_code ec;
+  addr = asio::ip::make_address(s.opts.listen.host, ec);
+  if (ec) {
+    asio::io_context tmp;
+    tcp::resolver resolver(tmp);
+    auto results = resolver.resolve(s.opts.listen.host, "", ec);
+    if (ec || results.empty()) {
+      throw std::system_error(ec ? ec : asio::error::host_not_found,
+                              "cannot resolve " + s.opts.listen.host);
+    }
+    addr = results.begin()->endpoint().address();
+  }
+  std::uint16_t port = s.opts.listen.port;
+  for (int i = 0; i < s.opts.threads; ++i) {
+    auto w = std::make_unique<Impl::Worker>(s);
+    tcp::endpoint ep(addr, port);
+    try {
+      w->acceptor.open(ep.protocol());
+      w->acceptor.set_option(tcp::acceptor::reuse_address(true));
+      w->acceptor.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+      w->acceptor.bind(ep);
+      w->acceptor.listen(asio::socket_base::max_listen_connections);
+    } catch (const boost::system::system_error& e) {
+      throw std::system_error(e.code(), "cannot listen on " + HostPort{addr.to_string(), port}.str());
+    }
+    port = w->acceptor.local_endpoint().port();
+    s.workers.push_back(std::move(w));
+  }
+  return HostPort{addr.to_string(), port};
+}
+
+void HttpServer::start() {
+  Impl& s = *impl_;
+  if (s.started) {
+    return;
+  }
+  s.started = true;
+  for (auto& w : s.workers) {
+    asio::co_spawn(w->ioc, s.accept_loop(*w), asio::detached);
+    w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
+  }
+}
+
+void HttpServer::drain() {
+  Impl& s = *impl_;
+  if (s.draining.exchange(true)) {
+    return;
+  }
+  for (auto& w : s.workers) {
+    asio::post(w->ioc, [wp = w.get()] {
+      beast::error_code ec;
+      wp->acceptor.close(ec);
+      for (auto* stream : wp->idle) {
+        stream->cancel();
+      }
+    });
+  }
+}
+
+std::size_t HttpServer::in_flight() const { return impl_->in_flight.load(); }
+
+std::size_t HttpServer::connections() const { return impl_->connections.load(); }
+
+std::uint64_t HttpServer::requests_served() const { return impl_->served.load(); }
+
+void HttpServer::stop() {
+  Impl& s = *impl_;
+  if (s.stopped) {
+    return;
+  }
+  s.stopped = true;
+  for (auto& w : s.workers) {
+    w->ioc.stop();
+  }
+  for (auto& w : s.workers) {
+    if (w->thread.joinable()) {
+      w->thread.join();
+    }
+    w->alive->store(false);
+  }
+  // Destroying each io_context destroys its pending operations and coroutine frames.
+  s.workers.clear();
+}
+
+}  // namespace tender

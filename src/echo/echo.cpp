@@ -1,0 +1,250 @@
+#include "echo/echo.hpp"
+
+#include <boost/json.hpp>
+#include <charconv>
+
+#include "core/app.hpp"
+#include "core/cli.hpp"
+#include "core/http_server.hpp"
+#include "core/metrics.hpp"
+
+namespace tender::echo {
+namespace {
+
+namespace json = boost::json;
+
+struct Config {
+  HostPort listen{"127.0.0.1", 8080};
+  int threads = 1;
+  std::string id;
+  ServerLimits limits;
+};
+
+struct Flags {
+  std::string listen;
+  int threads = 0;
+  std::string id;
+  std::string max_body;
+  std::string max_header;
+  std::string header_timeout;
+  std::string idle_timeout;
+};
+
+std::optional<long> int_param(const Request& req, std::string_view name, long min, long max,
+                              std::string& error) {
+  auto v = req.query_param(name);
+  if (!v) {
+    return std::nullopt;
+  }
+  long n = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || p != v->data() + v->size() || n < min || n > max) {
+    error = std::string(name) + " must be an integer from " + std::to_string(min) + " to " +
+            std::to_string(max) + ", not \"" + *v + "\"";
+    return std::nullopt;
+  }
+  return n;
+}
+
+class EchoRole final : public Role {
+ public:
+  explicit EchoRole(Config cfg) : cfg_(std::move(cfg)) {}
+
+  void start(Runtime& rt) override {
+    Router router;
+    std::string id = cfg_.id;
+    router.add_async("*", "/*", [id](Request& req, Reply reply) {
+      std::string error;
+      auto delay = int_param(req, "delay_ms", 0, 600'000, error);
+      if (!error.empty()) {
+        reply(Response::error(400, error));
+        return;
+      }
+      Response resp = answer(req, id);
+      if (resp.status == 400 || !delay || *delay == 0 || req.scheduler == nullptr) {
+        reply(std::move(resp));
+        return;
+      }
+      req.scheduler->after(std::chrono::milliseconds(*delay),
+                           [reply, resp = std::move(resp)]() mutable { reply(std::move(resp)); });
+    });
+    ServerOptions so;
+    so.listen = cfg_.listen;
+    so.threads = cfg_.threads;
+    so.limits = cfg_.limits;
+    so.metrics = &rt.metrics();
+    so.metrics_prefix = "tender_echo";
+    server_ = std::make_unique<HttpServer>(std::move(router), so);
+    bound_ = server_->bind();
+    rt.announce("listen", bound_);
+    server_->start();
+  }
+
+  void drain() override {
+    if (server_) {
+      server_->drain();
+    }
+  }
+  bool drained() const override { return !server_ || server_->in_flight() == 0; }
+  void stop() override {
+    if (server_) {
+      server_->stop();
+    }
+  }
+
+  json::object status() const override {
+    json::object o;
+    o["id"] = cfg_.id;
+    o["listen"] = bound_.str();
+    o["threads"] = cfg_.threads;
+    if (server_) {
+      o["requests_served"] = server_->requests_served();
+      o["connections"] = server_->connections();
+      o["in_flight"] = server_->in_flight();
+    }
+    return o;
+  }
+
+  json::object config() const override {
+    json::object o;
+    o["listen"] = cfg_.listen.str();
+    o["threads"] = cfg_.threads;
+    o["id"] = cfg_.id;
+    o["max_body_bytes"] = cfg_.limits.max_body_bytes;
+    o["max_header_bytes"] = cfg_.limits.max_header_bytes;
+    o["header_timeout"] = format_duration(cfg_.limits.header_timeout);
+    o["body_timeout"] = format_duration(cfg_.limits.body_timeout);
+    o["idle_timeout"] = format_duration(cfg_.limits.idle_timeout);
+    return o;
+  }
+
+ private:
+  Config cfg_;
+  HostPort bound_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+Config resolve(const Flags& f, const ConfigNode& file) {
+  Config c;
+  file.warn_unknown({"admin", "grace", "log_level", "log_format", "listen", "threads", "id",
+                     "max_body_bytes", "max_header_bytes", "header_timeout", "body_timeout",
+                     "idle_timeout"});
+  if (auto v = file.string("listen")) {
+    auto hp = parse_host_port(*v);
+    if (!hp) {
+      file.fail("listen", "not HOST:PORT: \"" + *v + "\"");
+    }
+    c.listen = *hp;
+  }
+  if (auto v = file.integer("threads", 1, 256)) {
+    c.threads = static_cast<int>(*v);
+  }
+  c.id = file.string("id").value_or("");
+  c.limits.max_body_bytes = file.bytes("max_body_bytes").value_or(c.limits.max_body_bytes);
+  c.limits.max_header_bytes = file.bytes("max_header_bytes").value_or(c.limits.max_header_bytes);
+  c.limits.header_timeout = file.duration("header_timeout").value_or(c.limits.header_timeout);
+  c.limits.body_timeout = file.duration("body_timeout").value_or(c.limits.body_timeout);
+  c.limits.idle_timeout = file.duration("idle_timeout").value_or(c.limits.idle_timeout);
+
+  if (!f.listen.empty()) {
+    c.listen = flag_host_port("listen", f.listen);
+  }
+  if (f.threads != 0) {
+    if (f.threads < 1 || f.threads > 256) {
+      throw UsageError("--threads: must be from 1 to 256");
+    }
+    c.threads = f.threads;
+  }
+  if (!f.id.empty()) {
+    c.id = f.id;
+  }
+  if (!f.max_body.empty()) {
+    c.limits.max_body_bytes = flag_bytes("max-body", f.max_body);
+  }
+  if (!f.max_header.empty()) {
+    c.limits.max_header_bytes = flag_bytes("max-header", f.max_header);
+  }
+  if (!f.header_timeout.empty()) {
+    c.limits.header_timeout = flag_duration("header-timeout", f.header_timeout);
+  }
+  if (!f.idle_timeout.empty()) {
+    c.limits.idle_timeout = flag_duration("idle-timeout", f.idle_timeout);
+  }
+  if (c.limits.max_header_bytes < 1024 || c.limits.max_header_bytes > 1024 * 1024) {
+    throw UsageError("max header size must be from 1KiB to 1MiB");
+  }
+  return c;
+}
+
+}  // namespace
+
+Response answer(const Request& req, std::string_view id) {
+  std::string error;
+  auto status = int_param(req, "status", 200, 599, error);
+  if (!error.empty()) {
+    return Response::error(400, error);
+  }
+  json::object o;
+  o["id"] = id;
+  o["method"] = req.method;
+  o["path"] = req.path;
+  json::object query;
+  if (!req.query.empty()) {
+    std::string_view q = req.query;
+    while (!q.empty()) {
+      auto amp = q.find('&');
+      std::string_view pair = q.substr(0, amp);
+      auto eq = pair.find('=');
+      std::string key(pair.substr(0, eq));
+      if (!key.empty()) {
+        query[key] = req.query_param(key).value_or("");
+      }
+      q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    }
+  }
+  o["query"] = std::move(query);
+  json::object headers;
+  for (const auto& f : req.headers.fields()) {
+    std::string name = f.name;
+    for (auto& ch : name) {
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    if (auto* existing = headers.if_contains(name)) {
+      std::string joined(existing->as_string());
+      joined += ", " + f.value;
+      *existing = joined;
+    } else {
+      headers[name] = f.value;
+    }
+  }
+  o["headers"] = std::move(headers);
+  o["body"] = req.body;
+  o["remote"] = req.remote;
+  return Response::json(status.value_or(200), o);
+}
+
+CLI::App* add_command(CLI::App& root, int& exit_code) {
+  auto* cmd = root.add_subcommand(
+      "echo", "HTTP server that answers every request with the request as JSON (test backend)");
+  auto common = std::make_shared<CommonFlags>();
+  auto flags = std::make_shared<Flags>();
+  add_common_flags(*cmd, *common, kEchoAdminPort);
+  cmd->add_option("--listen", flags->listen, "Listen on HOST:PORT (default 127.0.0.1:8080)");
+  cmd->add_option("--threads", flags->threads, "Worker threads (default 1)");
+  cmd->add_option("--id", flags->id, "Identifier echoed in every answer");
+  cmd->add_option("--max-body", flags->max_body, "Largest request body (default 8MiB)");
+  cmd->add_option("--max-header", flags->max_header, "Largest request header (default 16KiB)");
+  cmd->add_option("--header-timeout", flags->header_timeout,
+                  "Time allowed to send a request's headers (default 10s)");
+  cmd->add_option("--idle-timeout", flags->idle_timeout,
+                  "Keep-alive wait for the next request (default 60s)");
+  cmd->callback([common, flags, &exit_code] {
+    ConfigNode file = common->load_config();
+    CommonOptions opts = resolve_common(*common, file, kEchoAdminPort);
+    EchoRole role(resolve(*flags, file));
+    exit_code = run_role("echo", role, opts);
+  });
+  return cmd;
+}
+
+}  // namespace tender::echo

@@ -1,0 +1,24 @@
+#pragma once
+// `tender echo`: an HTTP server that answers every request with the request itself, as JSON.
+//
+// A permanent test utility: the backend of proxy and scatter/gather tests and benchmarks.
+// `?delay_ms=N` answers after N ms, `?status=N` answers with status N, and `--id` is echoed so a
+// test can tell backends apart.
+//
+//   $ tender echo --listen 127.0.0.1:8080 --id a &
+//   $ curl -s '127.0.0.1:8080/x?status=503'
+//   {"id":"a","method":"GET","path":"/x","query":{"status":"503"},"headers":{...},"body":""}
+
+#include <CLI/CLI.hpp>
+
+#include "core/http.hpp"
+
+namespace tender::echo {
+
+// Registers the `echo` subcommand; when it runs, its exit code is stored in `exit_code`.
+CLI::App* add_command(CLI::App& root, int& exit_code);
+
+// The answer to one request (exposed for unit tests). `id` is the server's --id.
+[[nodiscard]] Response answer(const Request& req, std::string_view id);
+
+}  // namespace tender::echo

@@ -1,0 +1,250 @@
+// `tender echo` as a user runs it: the real binary on 127.0.0.1 with free ports.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <csignal>
+
+#include "support.hpp"
+
+namespace tender::testing {
+namespace {
+
+namespace json = boost::json;
+
+std::vector<std::string> echo_args(std::vector<std::string> extra = {}) {
+  std::vector<std::string> a = {"echo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+TEST(Echo, PrintsBoundAddressesAndEchoesTheRequest) {
+  Tender t(echo_args({"--id", "backend-a"}));
+  ASSERT_NE(t.port("listen"), 0);
+  ASSERT_NE(t.port("admin"), 0);
+  auto r = http(t.port("listen"), "POST", "/some/path?x=1&y=two%20words",
+                {{"X-Test", "yes"}, {"X-Multi", "1"}, {"X-Multi", "2"}}, "hello body");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  auto v = json::parse(r.body).as_object();
+  EXPECT_EQ(v.at("id").as_string(), "backend-a");
+  EXPECT_EQ(v.at("method").as_string(), "POST");
+  EXPECT_EQ(v.at("path").as_string(), "/some/path");
+  EXPECT_EQ(v.at("query").at("y").as_string(), "two words");
+  EXPECT_EQ(v.at("headers").at("x-test").as_string(), "yes");
+  EXPECT_EQ(v.at("headers").at("x-multi").as_string(), "1, 2");
+  EXPECT_EQ(v.at("body").as_string(), "hello body");
+  EXPECT_EQ(std::string(v.at("remote").as_string()).substr(0, 10), "127.0.0.1:");
+}
+
+TEST(Echo, StatusParameterAndItsValidation) {
+  Tender t(echo_args());
+  EXPECT_EQ(http(t.port("listen"), "GET", "/?status=503").status, 503);
+  EXPECT_EQ(http(t.port("listen"), "GET", "/?status=201").status, 201);
+  auto bad = http(t.port("listen"), "GET", "/?status=abc");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("status must be an integer"), std::string::npos);
+  EXPECT_EQ(http(t.port("listen"), "GET", "/?status=99").status, 400);
+  EXPECT_EQ(http(t.port("listen"), "GET", "/?delay_ms=-5").status, 400);
+}
+
+TEST(Echo, DelayedRequestDoesNotBlockOthers) {
+  Tender t(echo_args());
+  Connection slow(t.port("listen"));
+  ASSERT_TRUE(slow.send(request_bytes("GET", "/?delay_ms=1500")));
+  // While the delayed request waits, another is answered on the same single thread.
+  auto quick = http(t.port("listen"), "GET", "/quick");
+  EXPECT_EQ(quick.status, 200);
+  EXPECT_FALSE(slow.readable_now());
+  EXPECT_EQ(slow.read_response().status, 200);
+}
+
+TEST(Echo, KeepAliveServesManyRequestsOnOneConnection) {
+  Tender t(echo_args());
+  Connection c(t.port("listen"));
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(c.send(request_bytes("GET", "/n/" + std::to_string(i))));
+    auto r = c.read_response();
+    ASSERT_EQ(r.status, 200) << i;
+    EXPECT_EQ(json::parse(r.body).at("path").as_string(), "/n/" + std::to_string(i));
+  }
+  // Pipelined requests are answered in order.
+  ASSERT_TRUE(c.send(request_bytes("GET", "/p/1") + request_bytes("GET", "/p/2")));
+  EXPECT_EQ(json::parse(c.read_response().body).at("path").as_string(), "/p/1");
+  EXPECT_EQ(json::parse(c.read_response().body).at("path").as_string(), "/p/2");
+  // HEAD gets headers only.
+  ASSERT_TRUE(c.send(request_bytes("HEAD", "/h")));
+  auto h = c.read_response(true);
+  EXPECT_EQ(h.status, 200);
+  EXPECT_NE(h.header("content-length"), "0");
+  ASSERT_TRUE(c.send(request_bytes("GET", "/after-head")));
+  EXPECT_EQ(json::parse(c.read_response().body).at("path").as_string(), "/after-head");
+}
+
+TEST(Echo, ExpectContinueIsHonoured) {
+  Tender t(echo_args());
+  Connection c(t.port("listen"));
+  ASSERT_TRUE(c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                     "Expect: 100-continue\r\n\r\n"));
+  auto cont = c.read_response(true);
+  EXPECT_EQ(cont.status, 100);
+  ASSERT_TRUE(c.send("abcde"));
+  auto r = c.read_response();
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body).at("body").as_string(), "abcde");
+}
+
+TEST(Echo, OversizedBodyIs413AndServerKeepsServing) {
+  Tender t(echo_args({"--max-body", "1KiB"}));
+  auto r = http(t.port("listen"), "POST", "/", {}, std::string(4096, 'x'));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_NE(r.body.find("1024 bytes"), std::string::npos);
+  // A declared length over the limit is refused before the body is sent.
+  Connection c(t.port("listen"));
+  ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n"));
+  EXPECT_EQ(c.read_response().status, 413);
+  EXPECT_EQ(http(t.port("listen"), "POST", "/", {}, std::string(1000, 'y')).status, 200);
+}
+
+TEST(Echo, OversizedHeadersAre431AndServerKeepsServing) {
+  Tender t(echo_args());
+  auto r = http(t.port("listen"), "GET", "/", {{"X-Big", std::string(20 * 1024, 'h')}});
+  EXPECT_EQ(r.status, 431);
+  EXPECT_NE(r.body.find("16384"), std::string::npos);
+  EXPECT_EQ(http(t.port("listen"), "GET", "/", {{"X-Ok", std::string(8 * 1024, 'h')}}).status,
+            200);
+}
+
+TEST(Echo, MalformedRequestsAre400AndServerKeepsServing) {
+  Tender t(echo_args());
+  for (const std::string& bad : std::vector<std::string>{
+           "HELLO\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        std::string("GET /\x01 HTTP/1.1\r\n\r\n")}) {
+    Connection c(t.port("listen"));
+    ASSERT_TRUE(c.send(bad));
+    auto r = c.read_response();
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_NE(r.body.find("malformed"), std::string::npos) << r.body;
+    EXPECT_EQ(r.header("connection"), "close");
+  }
+  EXPECT_EQ(http(t.port("listen"), "GET", "/still-here").status, 200);
+  auto metrics = http(t.port("admin"), "GET", "/metrics");
+  EXPECT_NE(metrics.body.find("tender_echo_http_rejected_total 6"), std::string::npos)
+      << metrics.body;
+}
+
+TEST(Echo, SlowlorisIsCutOffAfterTheHeaderTimeout) {
+  Tender t(echo_args({"--header-timeout", "1s"}));
+  Connection c(t.port("listen"));
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: x\r\n"));
+  // Trickle a header line every 100 ms, never finishing the request.
+  bool cut = false;
+  for (int i = 0; i < 100 && !cut; ++i) {
+    if (!c.send("X-" + std::to_string(i) + ": y\r\n")) {
+      cut = true;
+      break;
+    }
+    cut = c.closed_by_peer(100ms);
+  }
+  EXPECT_TRUE(cut) << "the server kept a trickling client past its header timeout";
+  EXPECT_EQ(http(t.port("listen"), "GET", "/").status, 200);
+}
+
+TEST(Echo, IdleKeepAliveConnectionsAreClosed) {
+  Tender t(echo_args({"--idle-timeout", "200ms"}));
+  Connection c(t.port("listen"));
+  ASSERT_TRUE(c.send(request_bytes("GET", "/")));
+  ASSERT_EQ(c.read_response().status, 200);
+  EXPECT_TRUE(c.closed_by_peer(10s));
+}
+
+TEST(Echo, ManyThreadsShareOnePort) {
+  Tender t(echo_args({"--threads", "4"}));
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(http(t.port("listen"), "GET", "/").status, 200);
+  }
+}
+
+TEST(Echo, ConfigFileSetsOptionsAndFlagsOverrideIt) {
+  TempDir dir;
+  auto cfg = dir.write("echo.yaml",
+                       "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nid: from-file\n"
+                       "max_body_bytes: 2KiB\n");
+  {
+    Tender t({"echo", "--config", cfg});
+    auto r = http(t.port("listen"), "GET", "/");
+    EXPECT_EQ(json::parse(r.body).at("id").as_string(), "from-file");
+    EXPECT_EQ(http(t.port("listen"), "POST", "/", {}, std::string(3000, 'x')).status, 413);
+    auto configz = json::parse(http(t.port("admin"), "GET", "/configz").body);
+    EXPECT_EQ(configz.at("config").at("max_body_bytes").as_int64(), 2048);
+    EXPECT_EQ(configz.at("common").at("config_file").as_string(), cfg);
+  }
+  Tender t({"echo", "--config", cfg, "--id", "from-flag"});
+  EXPECT_EQ(json::parse(http(t.port("listen"), "GET", "/").body).at("id").as_string(),
+            "from-flag");
+}
+
+TEST(Echo, BadConfigExits2NamingFileLineAndField) {
+  TempDir dir;
+  auto cfg = dir.write("bad.yaml", "listen: 127.0.0.1:0\nid: x\nthreads: many\n");
+  auto r = run_tender({"echo", "--config", cfg});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find(cfg + ":3: threads: not an integer"), std::string::npos) << r.err;
+
+  auto yaml = dir.write("broken.yaml", "listen: [127.0.0.1:0\nid: x\n");
+  r = run_tender({"echo", "--config", yaml});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find(yaml + ":"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("invalid YAML"), std::string::npos) << r.err;
+
+  r = run_tender({"echo", "--config", dir.path() + "/missing.yaml"});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find("missing.yaml"), std::string::npos) << r.err;
+
+  auto listen = dir.write("listen.yaml", "listen: nowhere\n");
+  r = run_tender({"echo", "--config", listen});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find(listen + ":1: listen: not HOST:PORT"), std::string::npos) << r.err;
+}
+
+TEST(Echo, BadFlagsExit2) {
+  auto r = run_tender({"echo", "--listen", "nowhere"});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find("--listen"), std::string::npos) << r.err;
+  r = run_tender({"echo", "--grace", "soon"});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find("--grace"), std::string::npos) << r.err;
+  r = run_tender({"echo", "--log-level", "loud"});
+  EXPECT_EQ(r.status.code, 2);
+  r = run_tender({"echo", "--no-such-flag"});
+  EXPECT_EQ(r.status.code, 2);
+}
+
+TEST(Echo, AddressInUseFailsWithAClearMessage) {
+  Tender first(echo_args());
+  auto r = run_tender({"echo", "--listen", "127.0.0.1:" + std::to_string(first.port("listen")),
+                       "--admin", "127.0.0.1:0"});
+  EXPECT_EQ(r.status.code, 1);
+  EXPECT_NE(r.err.find("cannot listen on 127.0.0.1:" + std::to_string(first.port("listen"))),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(Echo, JsonLogs) {
+  Tender t(echo_args({"--log-format", "json"}));
+  t.signal(SIGTERM);
+  ASSERT_TRUE(t.wait_exit());
+  std::istringstream lines(t.stderr_text());
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    auto v = json::parse(line);
+    EXPECT_EQ(v.at("role").as_string(), "echo");
+    ++n;
+  }
+  EXPECT_GE(n, 2);
+}
+
+}  // namespace
+}  // namespace tender::testing

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that tender's build, tests and benchmarks need.
+# Idempotent and quick when everything is present: apt-get runs only for what is missing.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake git pkg-config clang-format
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libyaml-cpp-dev libcli11-dev libsqlite3-dev libhiredis-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # real peers for tests and benchmarks
+  prometheus wrk nginx-light curl procps iproute2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Installing nginx or prometheus may start their system services; tender's tests and benchmarks
+# start their own instances on free ports, so stop the packaged ones.
+for svc in nginx prometheus; do
+  if command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
+  fi
+  $SUDO service "$svc" stop >/dev/null 2>&1 || true
+done
+echo "install-deps: done"
