@@ -26,20 +26,21 @@ std::string role_list(const CLI::App& app) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app("tender: reusable containers for distributed systems, in one binary.\n"
-               "Every role keeps one management interface: /healthz /readyz /metrics /configz "
-               "/statusz /drain /quitquitquit.",
-               "tender");
+  CLI::App app(
+      "tender: reusable containers for distributed systems, in one binary.\n"
+      "Every role keeps one management interface: /healthz /readyz /metrics /configz "
+      "/statusz /drain /quitquitquit.",
+      "tender");
   app.require_subcommand(1);
   app.failure_message(CLI::FailureMessage::help);
   int exit_code = 0;
 
   auto* ver = app.add_subcommand("version", "Print version, commit and build type");
   ver->callback([] {
-    std::printf("tender %.*s (commit %.*s, %.*s build)\n", static_cast<int>(tender::version().size()),
-                tender::version().data(), static_cast<int>(tender::commit().size()),
-                tender::commit().data(), static_cast<int>(tender::build_type().size()),
-                tender::build_type().data());
+    std::printf("tender %.*s (commit %.*s, %.*s build)\n",
+                static_cast<int>(tender::version().size()), tender::version().data(),
+                static_cast<int>(tender::commit().size()), tender::commit().data(),
+                static_cast<int>(tender::build_type().size()), tender::build_type().data());
   });
   tender::echo::add_command(app, exit_code);
 

@@ -52,8 +52,7 @@ TEST(Admin, MetricsInBothFormatsPassPromtool) {
       << text.body;
   EXPECT_NE(text.body.find("tender_echo_http_requests_total{code=\"500\",method=\"GET\"} 1"),
             std::string::npos);
-  EXPECT_NE(text.body.find("tender_echo_http_request_duration_seconds_count 2"),
-            std::string::npos);
+  EXPECT_NE(text.body.find("tender_echo_http_request_duration_seconds_count 2"), std::string::npos);
   EXPECT_NE(text.body.find("process_resident_memory_bytes "), std::string::npos);
   EXPECT_NE(text.body.find("tender_build_info{"), std::string::npos);
   auto check = run_command({"promtool", "check", "metrics"}, text.body);

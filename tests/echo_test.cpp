@@ -83,8 +83,9 @@ TEST(Echo, KeepAliveServesManyRequestsOnOneConnection) {
 TEST(Echo, ExpectContinueIsHonoured) {
   Tender t(echo_args());
   Connection c(t.port("listen"));
-  ASSERT_TRUE(c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                     "Expect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+             "Expect: 100-continue\r\n\r\n"));
   auto cont = c.read_response(true);
   EXPECT_EQ(cont.status, 100);
   ASSERT_TRUE(c.send("abcde"));
@@ -110,17 +111,16 @@ TEST(Echo, OversizedHeadersAre431AndServerKeepsServing) {
   auto r = http(t.port("listen"), "GET", "/", {{"X-Big", std::string(20 * 1024, 'h')}});
   EXPECT_EQ(r.status, 431);
   EXPECT_NE(r.body.find("16384"), std::string::npos);
-  EXPECT_EQ(http(t.port("listen"), "GET", "/", {{"X-Ok", std::string(8 * 1024, 'h')}}).status,
-            200);
+  EXPECT_EQ(http(t.port("listen"), "GET", "/", {{"X-Ok", std::string(8 * 1024, 'h')}}).status, 200);
 }
 
 TEST(Echo, MalformedRequestsAre400AndServerKeepsServing) {
   Tender t(echo_args());
   for (const std::string& bad : std::vector<std::string>{
            "HELLO\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
-        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
-        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-        std::string("GET /\x01 HTTP/1.1\r\n\r\n")}) {
+           "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+           "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+           std::string("GET /\x01 HTTP/1.1\r\n\r\n")}) {
     Connection c(t.port("listen"));
     ASSERT_TRUE(c.send(bad));
     auto r = c.read_response();
@@ -181,8 +181,7 @@ TEST(Echo, ConfigFileSetsOptionsAndFlagsOverrideIt) {
     EXPECT_EQ(configz.at("common").at("config_file").as_string(), cfg);
   }
   Tender t({"echo", "--config", cfg, "--id", "from-flag"});
-  EXPECT_EQ(json::parse(http(t.port("listen"), "GET", "/").body).at("id").as_string(),
-            "from-flag");
+  EXPECT_EQ(json::parse(http(t.port("listen"), "GET", "/").body).at("id").as_string(), "from-flag");
 }
 
 TEST(Echo, BadConfigExits2NamingFileLineAndField) {

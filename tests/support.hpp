@@ -71,7 +71,7 @@ RunResult run_command(const std::vector<std::string>& argv, const std::string& i
                       std::chrono::milliseconds timeout = 20s);
 
 struct HttpResult {
-  int status = 0;                             // 0: no response (connection closed or timed out)
+  int status = 0;                              // 0: no response (connection closed or timed out)
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   [[nodiscard]] std::string header(const std::string& lower_name) const;

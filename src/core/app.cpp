@@ -24,10 +24,14 @@ enum class State { kStarting, kRunning, kDraining, kStopping };
 
 std::string_view state_name(State s) {
   switch (s) {
-    case State::kStarting: return "starting";
-    case State::kRunning: return "running";
-    case State::kDraining: return "draining";
-    case State::kStopping: return "stopping";
+    case State::kStarting:
+      return "starting";
+    case State::kRunning:
+      return "running";
+    case State::kDraining:
+      return "draining";
+    case State::kStopping:
+      return "stopping";
   }
   return "unknown";
 }
@@ -150,9 +154,8 @@ Router RuntimeImpl::admin_router() {
     out["state"] = state_name(state_.load());
     out["uptime_seconds"] =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    out["started_at"] = std::chrono::duration_cast<std::chrono::seconds>(
-                            started_wall_.time_since_epoch())
-                            .count();
+    out["started_at"] =
+        std::chrono::duration_cast<std::chrono::seconds>(started_wall_.time_since_epoch()).count();
     {
       std::lock_guard lock(mu_);
       json::object addrs;
@@ -255,9 +258,9 @@ int RuntimeImpl::run() {
                     {"role", "version", "commit"})
       .with({name_, std::string(version()), std::string(commit())})
       .set(1);
-  auto& reloads = registry_.counter_family(
-      "tender_" + name_ + "_config_reloads_total", "Configuration reloads on SIGHUP, by result.",
-      {"result"});
+  auto& reloads =
+      registry_.counter_family("tender_" + name_ + "_config_reloads_total",
+                               "Configuration reloads on SIGHUP, by result.", {"result"});
   reloads_ok_ = &reloads.with({"ok"});
   reloads_failed_ = &reloads.with({"error"});
 
@@ -318,8 +321,7 @@ int run_role(std::string_view name, Role& role, const CommonOptions& options) {
     return rt.run();
   } catch (const ConfigError& e) {
     log::error("configuration error", {{"error", e.what()}});
-    std::fprintf(stderr, "tender %.*s: %s\n", static_cast<int>(name.size()), name.data(),
-                 e.what());
+    std::fprintf(stderr, "tender %.*s: %s\n", static_cast<int>(name.size()), name.data(), e.what());
     role.stop();
     return 2;
   } catch (const std::exception& e) {

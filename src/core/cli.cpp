@@ -44,8 +44,8 @@ std::chrono::milliseconds flag_duration(std::string_view flag, const std::string
 std::uint64_t flag_bytes(std::string_view flag, const std::string& value) {
   auto b = parse_bytes(value);
   if (!b) {
-    throw UsageError("--" + std::string(flag) + ": not a size (like 512, 64KiB, 8MiB): \"" +
-                     value + "\"");
+    throw UsageError("--" + std::string(flag) + ": not a size (like 512, 64KiB, 8MiB): \"" + value +
+                     "\"");
   }
   return *b;
 }
@@ -90,8 +90,8 @@ CommonOptions resolve_common(const CommonFlags& flags, const ConfigNode& file,
   if (!flags.log_level.empty()) {
     auto l = log::parse_level(flags.log_level);
     if (!l) {
-      throw UsageError("--log-level: must be debug, info, warn or error, not \"" +
-                       flags.log_level + "\"");
+      throw UsageError("--log-level: must be debug, info, warn or error, not \"" + flags.log_level +
+                       "\"");
     }
     o.log_level = *l;
   }

@@ -79,8 +79,8 @@ TEST(ConfigNode, ReadsTypedValues) {
 }
 
 TEST(ConfigNode, ErrorsNameFileLineAndField) {
-  ConfigNode root = parse_config("listen: x\nlimits:\n  idle_timeout: sixty\nthreads: 999\n",
-                                 "echo.yaml");
+  ConfigNode root =
+      parse_config("listen: x\nlimits:\n  idle_timeout: sixty\nthreads: 999\n", "echo.yaml");
   try {
     (void)root.child("limits").duration("idle_timeout");
     FAIL() << "expected ConfigError";

@@ -66,9 +66,9 @@ struct Request {
   unsigned version = 11;
   Headers headers;
   std::string body;
-  std::string remote;  // peer "ip:port"
+  std::string remote;                                      // peer "ip:port"
   std::map<std::string, std::string, std::less<>> params;  // path parameters from the router
-  Scheduler* scheduler = nullptr;  // set by the server
+  Scheduler* scheduler = nullptr;                          // set by the server
 
   // The first decoded value of query parameter `name`, or nullopt. "?a" gives "".
   [[nodiscard]] std::optional<std::string> query_param(std::string_view name) const;

@@ -56,8 +56,7 @@ class HttpClient {
   // connection (the server may have closed it while idle). Errors: boost::beast::error::timeout,
   // connection_refused, host_not_found, operation_aborted (cancelled), http parse errors.
   // Not thread-safe: call from the executor's thread only.
-  [[nodiscard]] boost::asio::awaitable<boost::system::result<Response>> request(
-      ClientRequest req);
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<Response>> request(ClientRequest req);
 
   // Connections currently pooled, across hosts.
   [[nodiscard]] std::size_t idle_connections() const;
@@ -69,10 +68,8 @@ class HttpClient {
 };
 
 // A blocking one-shot request (no pooling) for command-line tools. `url` is http://HOST:PORT/...
-[[nodiscard]] boost::system::result<Response> fetch(const std::string& url,
-                                                    const std::string& method = "GET",
-                                                    const std::string& body = "",
-                                                    std::chrono::milliseconds timeout =
-                                                        std::chrono::milliseconds(10'000));
+[[nodiscard]] boost::system::result<Response> fetch(
+    const std::string& url, const std::string& method = "GET", const std::string& body = "",
+    std::chrono::milliseconds timeout = std::chrono::milliseconds(10'000));
 
 }  // namespace tender

@@ -256,11 +256,10 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
     auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
     if (hec) {
       if (int st = status_for(hec); st != 0) {
-        std::string why = st == 431   ? "request headers exceed " +
-                                          std::to_string(lim.max_header_bytes) + " bytes"
-                          : st == 413 ? "request body exceeds " +
-                                          std::to_string(lim.max_body_bytes) + " bytes"
-                                      : "malformed request: " + hec.message();
+        std::string why =
+            st == 431 ? "request headers exceed " + std::to_string(lim.max_header_bytes) + " bytes"
+            : st == 413 ? "request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes"
+                        : "malformed request: " + hec.message();
         co_await answer_error(stream, st, std::move(why));
       }
       break;
@@ -280,10 +279,12 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
       auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
       if (bec) {
         if (int st = status_for(bec); st != 0) {
-          co_await answer_error(stream, st,
-                                st == 413 ? "request body exceeds " +
-                                                std::to_string(lim.max_body_bytes) + " bytes"
-                                          : "malformed request body: " + bec.message());
+          // Built before co_await: g++ 12 destroys temporaries of a conditional expression
+          // inside a co_await operand twice.
+          std::string why =
+              st == 413 ? "request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes"
+                        : "malformed request body: " + bec.message();
+          co_await answer_error(stream, st, std::move(why));
         }
         break;
       }
@@ -311,8 +312,7 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
     Response resp = co_await dispatch(w, req);
 
     keep_alive = keep_alive && !draining.load(std::memory_order_relaxed);
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(resp.status),
-                                            msg.version()};
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(resp.status), msg.version()};
     for (auto& f : resp.headers.fields()) {
       res.insert(f.name, f.value);
     }
@@ -354,17 +354,17 @@ HttpServer::HttpServer(Router router, ServerOptions options)
   if (impl_->opts.metrics != nullptr) {
     Registry& r = *impl_->opts.metrics;
     const std::string& p = impl_->opts.metrics_prefix;
-    impl_->requests = &r.counter_family(p + "_http_requests_total",
-                                        "HTTP requests answered, by status code and method.",
-                                        {"code", "method"});
+    impl_->requests =
+        &r.counter_family(p + "_http_requests_total",
+                          "HTTP requests answered, by status code and method.", {"code", "method"});
     impl_->duration = &r.histogram(p + "_http_request_duration_seconds",
                                    "Time from the first byte of a request to its answer written.",
                                    kLatencyBuckets);
     impl_->open_connections = &r.gauge(p + "_http_connections", "Open client connections.");
     impl_->in_flight_gauge =
         &r.gauge(p + "_http_requests_in_flight", "Requests read but not yet answered.");
-    impl_->rejected = &r.counter(p + "_http_rejected_total",
-                                 "Requests rejected before routing (400, 413, 431).");
+    impl_->rejected =
+        &r.counter(p + "_http_rejected_total", "Requests rejected before routing (400, 413, 431).");
   }
 }
 
@@ -386,6 +386,21 @@ HostPort HttpServer::bind() {
     addr = results.begin()->endpoint().address();
   }
   std::uint16_t port = s.opts.listen.port;
+  if (port != 0) {
+    // SO_REUSEPORT would let us silently share a port another process already listens on;
+    // a plain bind first makes "address in use" an error, as users expect.
+    asio::io_context tmp;
+    tcp::acceptor probe(tmp);
+    tcp::endpoint ep(addr, port);
+    probe.open(ep.protocol(), ec);
+    if (!ec) {
+      probe.set_option(tcp::acceptor::reuse_address(true), ec);
+      probe.bind(ep, ec);
+    }
+    if (ec) {
+      throw std::system_error(ec, "cannot listen on " + HostPort{addr.to_string(), port}.str());
+    }
+  }
   for (int i = 0; i < s.opts.threads; ++i) {
     auto w = std::make_unique<Impl::Worker>(s);
     tcp::endpoint ep(addr, port);
@@ -396,7 +411,8 @@ HostPort HttpServer::bind() {
       w->acceptor.bind(ep);
       w->acceptor.listen(asio::socket_base::max_listen_connections);
     } catch (const boost::system::system_error& e) {
-      throw std::system_error(e.code(), "cannot listen on " + HostPort{addr.to_string(), port}.str());
+      throw std::system_error(e.code(),
+                              "cannot listen on " + HostPort{addr.to_string(), port}.str());
     }
     port = w->acceptor.local_endpoint().port();
     s.workers.push_back(std::move(w));

@@ -29,7 +29,7 @@ namespace tender {
 class Registry;
 
 struct ServerLimits {
-  std::size_t max_header_bytes = 16 * 1024;     // request line + headers; over it: 431
+  std::size_t max_header_bytes = 16 * 1024;      // request line + headers; over it: 431
   std::size_t max_body_bytes = 8 * 1024 * 1024;  // over it: 413
   // From the first byte of a request to its last header byte; a slowloris client is cut off.
   std::chrono::milliseconds header_timeout{10'000};

@@ -130,8 +130,8 @@ Router::Match Router::match(Request& req) const {
 Response Router::respond(Request& req, const Match& m) const {
   if (m.route == nullptr) {
     if (!m.allow.empty()) {
-      auto r = Response::error(405, "method " + req.method + " not allowed on " + req.path +
-                                        "; allowed: " + m.allow);
+      auto r = Response::error(
+          405, "method " + req.method + " not allowed on " + req.path + "; allowed: " + m.allow);
       r.headers.set("Allow", m.allow);
       return r;
     }

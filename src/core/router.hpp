@@ -43,7 +43,9 @@ class Router {
   // malformed pattern.
   void add(std::string method, std::string_view pattern, SyncHandler handler);
   void add_async(std::string method, std::string_view pattern, AsyncHandler handler);
-  void get(std::string_view pattern, SyncHandler handler) { add("GET", pattern, std::move(handler)); }
+  void get(std::string_view pattern, SyncHandler handler) {
+    add("GET", pattern, std::move(handler));
+  }
   void post(std::string_view pattern, SyncHandler handler) {
     add("POST", pattern, std::move(handler));
   }

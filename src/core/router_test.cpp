@@ -65,7 +65,8 @@ TEST(Router, CapturesPathParameters) {
 
 TEST(Router, CatchAllCapturesTheRest) {
   Router r;
-  r.add("*", "/static/*", [](Request& req) { return Response::text(200, std::string(req.param("*"))); });
+  r.add("*", "/static/*",
+        [](Request& req) { return Response::text(200, std::string(req.param("*"))); });
   EXPECT_EQ(run(r, make("GET", "/static/a/b/c.txt")).body, "a/b/c.txt");
   EXPECT_EQ(run(r, make("POST", "/static")).body, "");
   EXPECT_EQ(run(r, make("GET", "/other")).status, 404);
