@@ -178,21 +178,42 @@ asio::awaitable<Response> HttpServer::Impl::dispatch(Worker& w, Request& req) {
   if (m.route == nullptr || m.route->sync) {
     co_return router.respond(req, m);
   }
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Response)>(
-      [&](auto handler) {
-        using H = decltype(handler);
-        auto h = std::make_shared<H>(std::move(handler));
-        auto alive = w.alive;
-        Reply reply([h, alive](Response r) {
-          if (!alive->load()) {
-            return;
+  // Where an asynchronous handler's answer meets this coroutine. A handler that answers at once
+  // costs no suspension; one that answers later, from any thread, resumes us through a post.
+  struct Pending {
+    std::atomic<int> state{0};  // 0: waiting, 1: answered, 2: coroutine parked in `resume`
+    Response response;
+    std::function<void()> resume;
+  };
+  auto pending = std::make_shared<Pending>();
+  {
+    Reply reply([pending, alive = w.alive](Response r) {
+      pending->response = std::move(r);
+      if (pending->state.exchange(1, std::memory_order_acq_rel) == 2) {
+        if (alive->load()) {
+          pending->resume();
+        } else {
+          pending->resume = nullptr;  // the worker is gone: drop the parked coroutine
+        }
+      }
+    });
+    router.dispatch(req, reply);
+  }
+  if (pending->state.load(std::memory_order_acquire) != 1) {
+    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+        [&pending](auto handler) {
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          pending->resume = [h] {
+            auto ex = asio::get_associated_executor(*h);
+            asio::post(ex, [h] { std::move (*h)(); });
+          };
+          if (pending->state.exchange(2, std::memory_order_acq_rel) == 1) {
+            pending->resume();  // answered from another thread in the meantime
           }
-          auto ex = asio::get_associated_executor(*h);
-          asio::post(ex, [h, r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
-        });
-        router.dispatch(req, reply);
-      },
-      asio::use_awaitable);
+        },
+        asio::use_awaitable);
+  }
+  co_return std::move(pending->response);
 }
 
 asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {

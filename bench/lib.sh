@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Shared helpers for the benchmarks: free ports, readiness polling, wrk parsing.
+# Everything here stays on 127.0.0.1.
+
+# Prints a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 40000))
+    if ! ss -Hltn "sport = :$p" | grep -q .; then
+      echo "$p"
+      return 0
+    fi
+  done
+  echo "no free port found" >&2
+  return 1
+}
+
+# Waits until 127.0.0.1:$1 accepts connections (10 s at most).
+wait_port() {
+  for _ in $(seq 1 1000); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.01
+  done
+  echo "port $1 never opened" >&2
+  return 1
+}
+
+# Resident set size of a pid in KiB.
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# Converts a wrk latency ("850.12us", "1.20ms", "2.01s") to milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n = n / 1000
+    else if (v ~ /ms$/) n = n
+    else if (v ~ /s$/) n = n * 1000
+    printf "%.3f", n
+  }'
+}
+
+# Runs wrk on CPU $WRK_CPU against URL $1 with $2 connections for $BENCH_DURATION; prints
+# "REQ_PER_SEC P99_MS ERRORS".
+run_wrk() {
+  local url=$1 conns=$2 out
+  # Warm-up, not measured.
+  taskset -c "${WRK_CPU:-1}" wrk -t1 -c"$conns" -d1s "$url" >/dev/null 2>&1 || true
+  out=$(taskset -c "${WRK_CPU:-1}" wrk -t1 -c"$conns" -d"${BENCH_DURATION:-10}s" --latency "$url")
+  local rps p99 errors
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx or 3xx responses:/ {print $5} /Socket errors:/ {print "socket"}' <<<"$out" | head -1)
+  echo "$rps $(to_ms "$p99") ${errors:-0}"
+}
