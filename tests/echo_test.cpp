@@ -47,6 +47,25 @@ TEST(Echo, StatusParameterAndItsValidation) {
   EXPECT_EQ(http(t.port("listen"), "GET", "/?delay_ms=-5").status, 400);
 }
 
+TEST(Echo, BodilessStatusesKeepTheConnectionUsable) {
+  Tender t(echo_args());
+  Connection c(t.port("listen"));
+  for (const char* st : {"204", "304"}) {
+    ASSERT_TRUE(c.send(request_bytes("GET", std::string("/?status=") + st)));
+    auto r = c.read_response();
+    EXPECT_EQ(r.status, std::stoi(st));
+    EXPECT_EQ(r.body, "");
+  }
+  ASSERT_TRUE(c.send(request_bytes("GET", "/after")));
+  EXPECT_EQ(c.read_response().status, 200);
+}
+
+TEST(Echo, MalformedQueryEncodingIsNotAServerError) {
+  Tender t(echo_args());
+  auto r = http(t.port("listen"), "GET", "/?a=%zz&status=%2");
+  EXPECT_EQ(r.status, 200);
+}
+
 TEST(Echo, DelayedRequestDoesNotBlockOthers) {
   Tender t(echo_args());
   Connection slow(t.port("listen"));

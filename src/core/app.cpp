@@ -79,6 +79,11 @@ class RuntimeImpl final : public Runtime {
   }
 
   int run();
+  void stop_admin() {
+    if (admin_) {
+      admin_->stop();
+    }
+  }
 
  private:
   Router admin_router();
@@ -221,9 +226,11 @@ void RuntimeImpl::poll_drained() {
 
 void RuntimeImpl::finish() {
   state_ = State::kStopping;
-  role_.stop();
-  signals_.cancel();
+  // From here a signal takes its default action: a stop that hangs can still be interrupted.
+  signals_.clear();
   poll_timer_.cancel();
+  stop_admin();  // it calls into the role, so it stops first: role_.stop() is the last call
+  role_.stop();
   ctl_.stop();
 }
 
@@ -267,7 +274,7 @@ int RuntimeImpl::run() {
   ServerOptions admin_opts;
   admin_opts.listen = options_.admin;
   admin_opts.threads = 1;
-  admin_opts.limits.max_body_bytes = 64 * 1024;
+  admin_opts.limits.max_body_bytes = std::size_t{64} << 10;
   admin_ = std::make_unique<HttpServer>(admin_router(), admin_opts);
   HostPort admin_addr = admin_->bind();
   announce("admin", admin_addr);
@@ -280,7 +287,7 @@ int RuntimeImpl::run() {
   {
     std::lock_guard lock(mu_);
     for (const auto& [k, v] : announced_) {
-      line += " " + k + "=" + v;
+      line.append(" ").append(k).append("=").append(v);
     }
   }
   log::info(line);
@@ -290,7 +297,6 @@ int RuntimeImpl::run() {
 
   wait_signal();
   ctl_.run();
-  admin_->stop();
   log::info("stopped", {{"exit_code", exit_code_}});
   return exit_code_;
 }
@@ -322,10 +328,12 @@ int run_role(std::string_view name, Role& role, const CommonOptions& options) {
   } catch (const ConfigError& e) {
     log::error("configuration error", {{"error", e.what()}});
     std::fprintf(stderr, "tender %.*s: %s\n", static_cast<int>(name.size()), name.data(), e.what());
+    rt.stop_admin();
     role.stop();
     return 2;
   } catch (const std::exception& e) {
     log::error("failed to start", {{"error", e.what()}});
+    rt.stop_admin();
     role.stop();
     return 1;
   }

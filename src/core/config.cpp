@@ -48,8 +48,8 @@ ConfigNode::ConfigNode(YAML::Node node, std::shared_ptr<const std::string> file,
     : node_(std::move(node)), file_(std::move(file)), path_(std::move(path)) {}
 
 const std::string& ConfigNode::file() const {
-  static const std::string kNone = "<config>";
-  return file_ ? *file_ : kNone;
+  static const std::string none = "<config>";
+  return file_ ? *file_ : none;
 }
 
 int ConfigNode::line() const {

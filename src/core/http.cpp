@@ -1,8 +1,10 @@
 #include "core/http.hpp"
 
 #include <boost/json.hpp>
+#include <boost/url/decode_view.hpp>
 #include <boost/url/params_view.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/parse_query.hpp>
 #include <boost/url/url_view.hpp>
 #include <mutex>
 
@@ -54,11 +56,18 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
   if (query.empty()) {
     return std::nullopt;
   }
-  boost::urls::params_view params(query);
-  for (auto it = params.begin(); it != params.end(); ++it) {
+  auto params = boost::urls::parse_query(query);
+  if (!params) {
+    return std::nullopt;  // malformed percent-encoding: treated as absent
+  }
+  for (auto it = params->begin(); it != params->end(); ++it) {
     auto p = *it;
-    if (p.key == name) {
-      return p.has_value ? p.value : std::string();
+    if (*p.key == name) {
+      if (!p.has_value) {
+        return std::string();
+      }
+      auto v = *p.value;  // decoded view
+      return std::string(v.begin(), v.end());
     }
   }
   return std::nullopt;

@@ -19,6 +19,18 @@ using tcp = asio::ip::tcp;
 using Result = boost::system::result<Response>;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
+// True if an idle pooled connection has neither been closed by the peer nor received stray bytes.
+bool quiet(tcp::socket& socket) {
+  char byte = 0;
+  ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
+         method == "OPTIONS" || method == "TRACE";
+}
+
 // Errors that mean a pooled connection had gone stale before we used it.
 bool stale_connection(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
@@ -46,7 +58,8 @@ struct HttpClient::Impl {
     while (!q.empty()) {
       Idle idle = std::move(q.back());
       q.pop_back();
-      if (now - idle.since < opts.idle_timeout && idle.stream->socket().is_open()) {
+      if (now - idle.since < opts.idle_timeout && idle.stream->socket().is_open() &&
+          quiet(idle.stream->socket())) {
         return std::move(idle.stream);
       }
     }
@@ -68,7 +81,7 @@ struct HttpClient::Impl {
 };
 
 HttpClient::HttpClient(const asio::any_io_executor& executor, ClientOptions options)
-    : impl_(std::make_unique<Impl>(executor, options)) {}
+    : impl_(std::make_shared<Impl>(executor, options)) {}
 
 HttpClient::~HttpClient() = default;
 
@@ -83,7 +96,8 @@ std::size_t HttpClient::idle_connections() const {
 void HttpClient::close_idle() { impl_->pool.clear(); }
 
 asio::awaitable<Result> HttpClient::request(ClientRequest req) {
-  Impl& s = *impl_;
+  auto self = impl_;  // keeps the pool alive if the client is destroyed meanwhile
+  Impl& s = *self;
   std::string key = HostPort{req.host, req.port}.str();
   auto timeout = req.timeout.value_or(s.opts.request_timeout);
 
@@ -133,32 +147,48 @@ asio::awaitable<Result> HttpClient::request(ClientRequest req) {
 
       stream->expires_after(timeout);
       auto [wec, wn] = co_await bhttp::async_write(*stream, out, kTuple);
+      if (wec) {
+        if (reused && stale_connection(wec)) {
+          continue;  // nothing reached the server; safe to send again on a fresh connection
+        }
+        co_return wec;
+      }
       beast::flat_buffer buffer;
-      bhttp::response_parser<bhttp::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(s.opts.max_response_header_bytes));
-      parser.body_limit(s.opts.max_response_body_bytes);
-      if (req.method == "HEAD") {
-        parser.skip(true);
-      }
+      std::optional<bhttp::response_parser<bhttp::string_body>> parser;
       beast::error_code rec;
-      if (!wec) {
-        std::tie(rec, std::ignore) = co_await bhttp::async_read(*stream, buffer, parser, kTuple);
+      bool got_some = false;
+      for (;;) {  // skip interim 1xx answers (100 Continue, 103 Early Hints)
+        parser.emplace();
+        parser->header_limit(static_cast<std::uint32_t>(s.opts.max_response_header_bytes));
+        parser->body_limit(s.opts.max_response_body_bytes);
+        if (req.method == "HEAD") {
+          parser->skip(true);
+        }
+        std::tie(rec, std::ignore) = co_await bhttp::async_read(*stream, buffer, *parser, kTuple);
+        got_some = got_some || parser->got_some();
+        if (rec) {
+          break;
+        }
+        unsigned status = parser->get().result_int();
+        if (status < 100 || status >= 200 || status == 101) {
+          break;
+        }
       }
-      beast::error_code ec = wec ? wec : rec;
-      if (ec) {
-        if (reused && !parser.got_some() && stale_connection(ec)) {
+      if (rec) {
+        if (reused && !got_some && stale_connection(rec) && idempotent(req.method)) {
           continue;  // the pooled connection had been closed by the server; try a fresh one
         }
-        co_return ec;
+        co_return rec;
       }
-      auto msg = parser.release();
+      bool keep_alive = parser->keep_alive();
+      auto msg = parser->release();
       Response resp;
       resp.status = static_cast<int>(msg.result_int());
       for (const auto& f : msg) {
         resp.headers.add(std::string(f.name_string()), std::string(f.value()));
       }
       resp.body = std::move(msg.body());
-      if (msg.keep_alive() && buffer.size() == 0) {
+      if (keep_alive && buffer.size() == 0) {
         s.give_back(key, std::move(stream));
       }
       co_return resp;

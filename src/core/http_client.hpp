@@ -30,8 +30,8 @@ struct ClientOptions {
   std::chrono::milliseconds request_timeout{30'000};  // the whole exchange, after connecting
   std::size_t max_idle_per_host = 32;                 // pooled connections kept per host:port
   std::chrono::milliseconds idle_timeout{30'000};     // pooled connections idle longer are closed
-  std::size_t max_response_header_bytes = 64 * 1024;
-  std::size_t max_response_body_bytes = 64 * 1024 * 1024;
+  std::size_t max_response_header_bytes = std::size_t{64} << 10;
+  std::size_t max_response_body_bytes = std::size_t{64} << 20;
 };
 
 struct ClientRequest {
@@ -51,9 +51,11 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // Sends `req` over a pooled keep-alive connection to host:port, or a new one. A request that
-  // fails on a reused connection before any response byte arrived is retried once on a fresh
-  // connection (the server may have closed it while idle). Errors: boost::beast::error::timeout,
+  // Sends `req` over a pooled keep-alive connection to host:port, or a new one. When a reused
+  // connection turns out to have been closed by the server while idle, the request is sent once
+  // more on a fresh connection: always if the write failed, and after a complete write only for
+  // idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS, TRACE). Interim 1xx answers are skipped.
+  // Errors: boost::beast::error::timeout,
   // connection_refused, host_not_found, operation_aborted (cancelled), http parse errors.
   // Not thread-safe: call from the executor's thread only.
   [[nodiscard]] boost::asio::awaitable<boost::system::result<Response>> request(ClientRequest req);
@@ -64,7 +66,7 @@ class HttpClient {
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;  // shared with requests in flight, which may outlive the client
 };
 
 // A blocking one-shot request (no pooling) for command-line tools. `url` is http://HOST:PORT/...

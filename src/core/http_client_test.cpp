@@ -14,7 +14,6 @@ namespace {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
-using asio::experimental::awaitable_operators::operator||;
 
 // Polls `cond` until it holds or a generous deadline passes.
 template <typename F>
@@ -138,6 +137,7 @@ TEST_F(ClientTest, CancellationAbortsTheExchangeAndClosesItsConnection) {
   HttpClient client(ioc_.get_executor());
   auto raced = [&]() -> asio::awaitable<int> {
     asio::steady_timer t(ioc_, 50ms);
+    using asio::experimental::awaitable_operators::operator||;
     auto v = co_await (client.request(req("/slow")) || t.async_wait(asio::use_awaitable));
     co_return static_cast<int>(v.index());
   };
@@ -166,6 +166,68 @@ TEST_F(ClientTest, DrainFinishesInFlightAndRefusesNewConnections) {
   HttpClient fresh(ioc_.get_executor());
   auto r = run(ioc_, fresh.request(req("/hello")));
   ASSERT_FALSE(r);
+}
+
+// A hand-written server that sends an interim 100 before each real answer.
+TEST(Client, SkipsInterimResponses) {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  std::uint16_t port = acceptor.local_endpoint().port();
+  std::thread server([&] {
+    asio::io_context sioc;
+    asio::ip::tcp::socket sock(sioc);
+    acceptor.accept(sock);
+    std::string buf;
+    for (int i = 0; i < 2; ++i) {
+      char data[4096];
+      std::size_t n = sock.read_some(asio::buffer(data));
+      buf.assign(data, n);
+      std::string body = "resp" + std::to_string(i);
+      std::string out = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body;
+      asio::write(sock, asio::buffer(out));
+    }
+  });
+  HttpClient client(ioc.get_executor());
+  ClientRequest rq;
+  rq.host = "127.0.0.1";
+  rq.port = port;
+  auto a = run(ioc, client.request(rq));
+  ASSERT_TRUE(a) << a.error().message();
+  EXPECT_EQ(a->status, 200);
+  EXPECT_EQ(a->body, "resp0");
+  auto b = run(ioc, client.request(rq));
+  ASSERT_TRUE(b) << b.error().message();
+  EXPECT_EQ(b->body, "resp1");
+  server.join();
+}
+
+TEST(Server, LateReplyAfterStopIsDropped) {
+  std::optional<Reply> kept;
+  std::mutex mu;
+  Router r;
+  r.add_async("GET", "/park", [&](Request&, Reply reply) {
+    std::lock_guard lock(mu);
+    kept.emplace(std::move(reply));
+  });
+  HttpServer server(std::move(r), ServerOptions{});
+  HostPort addr = server.bind();
+  server.start();
+  asio::io_context ioc;
+  HttpClient client(ioc.get_executor());
+  ClientRequest rq;
+  rq.host = addr.host;
+  rq.port = addr.port;
+  rq.target = "/park";
+  rq.timeout = 20s;
+  std::thread t([&] { (void)run(ioc, client.request(rq)); });
+  ASSERT_TRUE(eventually([&] { return server.in_flight() == 1; }));
+  server.stop();
+  t.join();  // the client sees its connection closed
+  std::lock_guard lock(mu);
+  ASSERT_TRUE(kept.has_value());
+  (*kept)(Response::text(200, "too late"));  // must not touch the stopped worker
+  kept.reset();
 }
 
 TEST(Fetch, RejectsNonHttpUrls) {

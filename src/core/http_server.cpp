@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -86,6 +87,17 @@ struct HttpServer::Impl {
   asio::awaitable<void> session(Worker& w, tcp::socket socket);
   asio::awaitable<Response> dispatch(Worker& w, Request& req);
   asio::awaitable<void> answer_error(beast::tcp_stream& stream, int status, std::string reason);
+  static asio::awaitable<void> linger_close(beast::tcp_stream& stream);
+};
+
+// Where an asynchronous handler's answer meets the coroutine waiting for it. The handler may
+// answer before the coroutine parks (no suspension then), or later from any thread.
+struct PendingReply {
+  std::mutex mu;
+  bool answered = false;
+  bool closed = false;  // the worker is gone: late answers are dropped
+  Response response;
+  std::function<void()> resume;  // set while the coroutine is parked; posts it
 };
 
 struct HttpServer::Impl::Worker final : Scheduler {
@@ -93,7 +105,29 @@ struct HttpServer::Impl::Worker final : Scheduler {
 
   void after(std::chrono::milliseconds delay, std::function<void()> fn) override {
     auto timer = std::make_shared<asio::steady_timer>(ioc, delay);
-    timer->async_wait([timer, fn = std::move(fn)](const beast::error_code&) { fn(); });
+    timer->async_wait([timer, fn = std::move(fn)](const beast::error_code&) {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        log::error("scheduled handler failed", {{"error", e.what()}});
+      } catch (...) {
+        log::error("scheduled handler failed");
+      }
+    });
+  }
+
+  // Called after the thread has been joined, while the io_context still exists: parked
+  // coroutines are destroyed here and answers that arrive later are dropped.
+  void close_pending() {
+    for (const auto& p : parked) {
+      std::function<void()> doomed;
+      {
+        std::lock_guard lock(p->mu);
+        p->closed = true;
+        doomed = std::move(p->resume);
+      }
+    }
+    parked.clear();
   }
 
   Counter& requests_counter(int status, std::size_t method) {
@@ -115,8 +149,8 @@ struct HttpServer::Impl::Worker final : Scheduler {
   // Connections waiting for the first byte of their next request: closed at once on drain.
   std::unordered_set<beast::tcp_stream*> idle;
   std::unordered_map<int, Counter*> counters;  // this thread's cache of labelled children
-  // False once the worker is torn down; a late Reply from another thread is then dropped.
-  std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
+  // Requests whose asynchronous handler has not answered yet.
+  std::unordered_set<std::shared_ptr<PendingReply>> parked;
 };
 
 asio::awaitable<void> HttpServer::Impl::accept_loop(Worker& w) {
@@ -140,6 +174,8 @@ asio::awaitable<void> HttpServer::Impl::accept_loop(Worker& w) {
           std::rethrow_exception(e);
         } catch (const std::exception& ex) {
           log::error("connection failed", {{"error", ex.what()}});
+        } catch (...) {
+          log::error("connection failed");
         }
       }
     });
@@ -159,8 +195,12 @@ asio::awaitable<void> HttpServer::Impl::answer_error(beast::tcp_stream& stream, 
   if (rejected != nullptr) {
     rejected->inc();
   }
-  // Lingering close: stop sending, then read (and discard) what the client still sends for a
-  // moment, so the kernel does not reset the connection before the client read the answer.
+  co_await linger_close(stream);
+}
+
+asio::awaitable<void> HttpServer::Impl::linger_close(beast::tcp_stream& stream) {
+  // Stop sending, then read (and discard) what the client still sends for a moment, so the
+  // kernel does not reset the connection before the client has read our last answer.
   beast::error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   stream.expires_after(std::chrono::seconds(1));
@@ -178,41 +218,42 @@ asio::awaitable<Response> HttpServer::Impl::dispatch(Worker& w, Request& req) {
   if (m.route == nullptr || m.route->sync) {
     co_return router.respond(req, m);
   }
-  // Where an asynchronous handler's answer meets this coroutine. A handler that answers at once
-  // costs no suspension; one that answers later, from any thread, resumes us through a post.
-  struct Pending {
-    std::atomic<int> state{0};  // 0: waiting, 1: answered, 2: coroutine parked in `resume`
-    Response response;
-    std::function<void()> resume;
-  };
-  auto pending = std::make_shared<Pending>();
+  auto pending = std::make_shared<PendingReply>();
+  router.dispatch(req, Reply([pending](Response r) {
+                    std::lock_guard lock(pending->mu);
+                    if (pending->closed) {
+                      return;
+                    }
+                    pending->response = std::move(r);
+                    pending->answered = true;
+                    if (pending->resume) {
+                      pending->resume();
+                    }
+                  }));
+  bool answered = false;
   {
-    Reply reply([pending, alive = w.alive](Response r) {
-      pending->response = std::move(r);
-      if (pending->state.exchange(1, std::memory_order_acq_rel) == 2) {
-        if (alive->load()) {
-          pending->resume();
-        } else {
-          pending->resume = nullptr;  // the worker is gone: drop the parked coroutine
-        }
-      }
-    });
-    router.dispatch(req, reply);
+    std::lock_guard lock(pending->mu);
+    answered = pending->answered;
   }
-  if (pending->state.load(std::memory_order_acquire) != 1) {
+  if (!answered) {
+    w.parked.insert(pending);
     co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
         [&pending](auto handler) {
           auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          std::lock_guard lock(pending->mu);
           pending->resume = [h] {
             auto ex = asio::get_associated_executor(*h);
             asio::post(ex, [h] { std::move (*h)(); });
           };
-          if (pending->state.exchange(2, std::memory_order_acq_rel) == 1) {
+          if (pending->answered) {
             pending->resume();  // answered from another thread in the meantime
           }
         },
         asio::use_awaitable);
+    w.parked.erase(pending);
   }
+  std::lock_guard lock(pending->mu);
+  pending->resume = nullptr;
   co_return std::move(pending->response);
 }
 
@@ -263,9 +304,14 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(8192), kTuple);
       w.idle.erase(&stream);
       if (ec) {
-        break;
+        // Drain cancels idle reads; a request already in the socket is still answered.
+        beast::error_code aec;
+        if (ec != asio::error::operation_aborted || stream.socket().available(aec) == 0) {
+          break;
+        }
+      } else {
+        buffer.commit(n);
       }
-      buffer.commit(n);
     }
     InFlight guard(*this);
     auto started = std::chrono::steady_clock::now();
@@ -287,7 +333,7 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
     }
     if (!parser.is_done()) {
       auto expect = parser.get()[bhttp::field::expect];
-      if (iequals(expect, "100-continue")) {
+      if (parser.get().version() == 11 && iequals(expect, "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         stream.expires_after(lim.write_timeout);
         auto [cec, cn] = co_await asio::async_write(
@@ -333,32 +379,63 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
     Response resp = co_await dispatch(w, req);
 
     keep_alive = keep_alive && !draining.load(std::memory_order_relaxed);
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(resp.status), msg.version()};
-    for (auto& f : resp.headers.fields()) {
-      res.insert(f.name, f.value);
-    }
-    res.keep_alive(keep_alive);
     bool head = req.method == "HEAD";
-    std::size_t body_size = resp.body.size();
-    res.body() = std::move(resp.body);
-    res.prepare_payload();
+    bhttp::response<bhttp::string_body> res;
+    try {
+      res.result(static_cast<unsigned>(resp.status));
+      res.version(msg.version());
+      for (auto& f : resp.headers.fields()) {
+        res.insert(f.name, f.value);
+      }
+      int st = resp.status;
+      if (st < 200 || st == 204 || st == 304) {
+        resp.body.clear();  // these statuses never carry a body
+      }
+      if (head && resp.body.empty() && res.has_content_length()) {
+        // A HEAD answer that already states the length (e.g. relayed from upstream) keeps it.
+      } else {
+        std::size_t body_size = resp.body.size();
+        if (!head) {
+          res.body() = std::move(resp.body);
+        }
+        res.prepare_payload();
+        if (head && st >= 200 && st != 204 && st != 304) {
+          res.content_length(body_size);
+        }
+      }
+      res.keep_alive(keep_alive);
+    } catch (const std::exception& e) {
+      log::error("handler produced an invalid response", {{"error", e.what()}});
+      res =
+          bhttp::response<bhttp::string_body>{bhttp::status::internal_server_error, msg.version()};
+      res.body() = "invalid response from handler\n";
+      res.prepare_payload();
+      keep_alive = false;
+      res.keep_alive(false);
+    }
+    // Counted before the write, so a client that has read the answer also sees it counted.
+    served.fetch_add(1, std::memory_order_relaxed);
+    if (requests != nullptr) {
+      w.requests_counter(static_cast<int>(res.result_int()), method_index(req.method)).inc();
+      duration->observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
     stream.expires_after(lim.write_timeout);
     beast::error_code wec;
     if (head) {
-      res.body().clear();
-      res.content_length(body_size);
       bhttp::response_serializer<bhttp::string_body> sr{res};
       std::tie(wec, std::ignore) = co_await bhttp::async_write_header(stream, sr, kTuple);
     } else {
       std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, res, kTuple);
     }
-    served.fetch_add(1, std::memory_order_relaxed);
-    if (requests != nullptr) {
-      w.requests_counter(resp.status, method_index(req.method)).inc();
-      duration->observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (wec) {
+      co_return;
     }
-    if (wec || !keep_alive) {
+    if (!keep_alive) {
+      beast::error_code aec;
+      if (buffer.size() > 0 || stream.socket().available(aec) > 0) {
+        co_await linger_close(stream);  // unread pipelined bytes would turn close into a reset
+      }
       break;
     }
   }
@@ -488,7 +565,7 @@ void HttpServer::stop() {
     if (w->thread.joinable()) {
       w->thread.join();
     }
-    w->alive->store(false);
+    w->close_pending();
   }
   // Destroying each io_context destroys its pending operations and coroutine frames.
   s.workers.clear();

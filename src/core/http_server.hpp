@@ -29,8 +29,8 @@ namespace tender {
 class Registry;
 
 struct ServerLimits {
-  std::size_t max_header_bytes = 16 * 1024;      // request line + headers; over it: 431
-  std::size_t max_body_bytes = 8 * 1024 * 1024;  // over it: 413
+  std::size_t max_header_bytes = std::size_t{16} << 10;  // request line + headers; over it: 431
+  std::size_t max_body_bytes = std::size_t{8} << 20;     // over it: 413
   // From the first byte of a request to its last header byte; a slowloris client is cut off.
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds body_timeout{60'000};  // to read the body once headers are in

@@ -142,6 +142,9 @@ Response Router::respond(Request& req, const Match& m) const {
   } catch (const std::exception& e) {
     log::error("handler failed", {{"path", req.path}, {"error", e.what()}});
     return Response::error(500, std::string("internal error: ") + e.what());
+  } catch (...) {
+    log::error("handler failed", {{"path", req.path}});
+    return Response::error(500, "internal error");
   }
 }
 
@@ -156,6 +159,9 @@ void Router::dispatch(Request& req, const Reply& reply) const {
   } catch (const std::exception& e) {
     log::error("handler failed", {{"path", req.path}, {"error", e.what()}});
     reply(Response::error(500, std::string("internal error: ") + e.what()));
+  } catch (...) {
+    log::error("handler failed", {{"path", req.path}});
+    reply(Response::error(500, "internal error"));
   }
 }
 

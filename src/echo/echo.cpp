@@ -65,8 +65,9 @@ class EchoRole final : public Role {
         reply(std::move(resp));
         return;
       }
-      req.scheduler->after(std::chrono::milliseconds(*delay),
-                           [reply, resp = std::move(resp)]() mutable { reply(std::move(resp)); });
+      req.scheduler->after(
+          std::chrono::milliseconds(*delay),
+          [reply = std::move(reply), resp = std::move(resp)]() mutable { reply(std::move(resp)); });
     });
     ServerOptions so;
     so.listen = cfg_.listen;
@@ -85,7 +86,7 @@ class EchoRole final : public Role {
       server_->drain();
     }
   }
-  bool drained() const override { return !server_ || server_->in_flight() == 0; }
+  bool drained() const override { return !server_ || server_->connections() == 0; }
   void stop() override {
     if (server_) {
       server_->stop();
@@ -170,7 +171,7 @@ Config resolve(const Flags& f, const ConfigNode& file) {
   if (!f.idle_timeout.empty()) {
     c.limits.idle_timeout = flag_duration("idle-timeout", f.idle_timeout);
   }
-  if (c.limits.max_header_bytes < 1024 || c.limits.max_header_bytes > 1024 * 1024) {
+  if (c.limits.max_header_bytes < 1024 || c.limits.max_header_bytes > std::size_t{1} << 20) {
     throw UsageError("max header size must be from 1KiB to 1MiB");
   }
   return c;
@@ -220,7 +221,7 @@ Response answer(const Request& req, std::string_view id) {
   o["headers"] = std::move(headers);
   o["body"] = req.body;
   o["remote"] = req.remote;
-  return Response::json(status.value_or(200), o);
+  return Response::json(static_cast<int>(status.value_or(200)), o);
 }
 
 CLI::App* add_command(CLI::App& root, int& exit_code) {
