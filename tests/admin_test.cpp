@@ -12,12 +12,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::vector<std::string> echo_args(std::vector<std::string> extra = {}) {
-  std::vector<std::string> a = {"echo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"};
-  a.insert(a.end(), extra.begin(), extra.end());
-  return a;
-}
-
 TEST(Admin, HealthAndReadiness) {
   Tender t(echo_args());
   auto h = http(t.port("admin"), "GET", "/healthz");
@@ -97,10 +91,7 @@ TEST(Admin, SigtermDrainsInFlightRequestThenExitsZero) {
   Tender t(echo_args({"--grace", "30s"}));
   Connection slow(t.port("listen"));
   ASSERT_TRUE(slow.send(request_bytes("GET", "/?delay_ms=2000")));
-  ASSERT_TRUE(eventually([&] {
-    auto s = http(t.port("admin"), "GET", "/statusz");
-    return s.status == 200 && json::parse(s.body).at("status").at("in_flight").as_int64() == 1;
-  }));
+  ASSERT_TRUE(wait_in_flight(t, 1));
   t.signal(SIGTERM);
   // Readiness goes 503 while the request is still in flight, and no new connection is taken.
   bool saw_not_ready = eventually([&] {
@@ -123,10 +114,7 @@ TEST(Admin, SecondSignalExitsAtOnce) {
   Tender t(echo_args({"--grace", "60s"}));
   Connection slow(t.port("listen"));
   ASSERT_TRUE(slow.send(request_bytes("GET", "/?delay_ms=60000")));
-  ASSERT_TRUE(eventually([&] {
-    auto s = http(t.port("admin"), "GET", "/statusz");
-    return s.status == 200 && json::parse(s.body).at("status").at("in_flight").as_int64() == 1;
-  }));
+  ASSERT_TRUE(wait_in_flight(t, 1));
   t.signal(SIGINT);
   ASSERT_TRUE(eventually([&] { return http(t.port("admin"), "GET", "/readyz").status == 503; }));
   t.signal(SIGINT);
@@ -139,10 +127,7 @@ TEST(Admin, GracePeriodBoundsTheDrain) {
   Tender t(echo_args({"--grace", "300ms"}));
   Connection slow(t.port("listen"));
   ASSERT_TRUE(slow.send(request_bytes("GET", "/?delay_ms=60000")));
-  ASSERT_TRUE(eventually([&] {
-    auto s = http(t.port("admin"), "GET", "/statusz");
-    return s.status == 200 && json::parse(s.body).at("status").at("in_flight").as_int64() == 1;
-  }));
+  ASSERT_TRUE(wait_in_flight(t, 1));
   t.signal(SIGTERM);
   auto st = t.wait_exit(15s);
   ASSERT_TRUE(st.has_value()) << "the process outlived its grace period";

@@ -11,12 +11,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::vector<std::string> echo_args(std::vector<std::string> extra = {}) {
-  std::vector<std::string> a = {"echo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"};
-  a.insert(a.end(), extra.begin(), extra.end());
-  return a;
-}
-
 TEST(Echo, PrintsBoundAddressesAndEchoesTheRequest) {
   Tender t(echo_args({"--id", "backend-a"}));
   ASSERT_NE(t.port("listen"), 0);

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -353,6 +355,23 @@ HttpResult http(std::uint16_t port, const std::string& method, const std::string
 bool connect_refused(std::uint16_t port) {
   Connection c(port);
   return !c.ok();
+}
+
+std::vector<std::string> echo_args(const std::vector<std::string>& extra) {
+  std::vector<std::string> a = {"echo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+bool wait_in_flight(const Tender& t, std::int64_t n) {
+  return eventually([&] {
+    auto s = http(t.port("admin"), "GET", "/statusz");
+    if (s.status != 200) {
+      return false;
+    }
+    auto v = boost::json::parse(s.body);
+    return v.at("status").at("in_flight").as_int64() == n;
+  });
 }
 
 }  // namespace tender::testing

@@ -111,4 +111,10 @@ HttpResult http(std::uint16_t port, const std::string& method, const std::string
 // True if a TCP connect to 127.0.0.1:port is refused.
 bool connect_refused(std::uint16_t port);
 
+// `tender echo` on free ports of 127.0.0.1, plus `extra` flags.
+std::vector<std::string> echo_args(const std::vector<std::string>& extra = {});
+
+// Polls the admin /statusz of `t` until the role reports `n` requests in flight.
+bool wait_in_flight(const Tender& t, std::int64_t n);
+
 }  // namespace tender::testing

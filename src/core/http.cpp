@@ -1,12 +1,12 @@
 #include "core/http.hpp"
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <boost/url/decode_view.hpp>
 #include <boost/url/params_view.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/parse_query.hpp>
 #include <boost/url/url_view.hpp>
-#include <mutex>
 
 namespace tender {
 
@@ -161,14 +161,15 @@ std::string_view reason_phrase(int status) {
 }
 
 struct Reply::State {
-  std::once_flag once;
+  std::atomic<bool> replied{false};  // (std::call_once costs a futex syscall per request)
   Sink sink;
   explicit State(Sink s) : sink(std::move(s)) {}
   ~State() {
-    try {
-      std::call_once(once,
-                     [this] { sink(Response::error(500, "handler finished without a response")); });
-    } catch (...) {  // NOLINT(bugprone-empty-catch): nothing useful to do in a destructor
+    if (!replied.exchange(true)) {
+      try {
+        sink(Response::error(500, "handler finished without a response"));
+      } catch (...) {  // NOLINT(bugprone-empty-catch): nothing useful to do in a destructor
+      }
     }
   }
 };
@@ -176,7 +177,9 @@ struct Reply::State {
 Reply::Reply(Sink sink) : state_(std::make_shared<State>(std::move(sink))) {}
 
 void Reply::operator()(Response response) const {
-  std::call_once(state_->once, [&] { state_->sink(std::move(response)); });
+  if (!state_->replied.exchange(true)) {
+    state_->sink(std::move(response));
+  }
 }
 
 }  // namespace tender

@@ -62,6 +62,16 @@ std::string peer_of(const tcp::socket& s) {
 
 }  // namespace
 
+// Where an asynchronous handler's answer meets the coroutine waiting for it. The handler may
+// answer before the coroutine parks (no suspension then), or later from any thread.
+struct PendingReply {
+  std::mutex mu;
+  bool answered = false;
+  bool closed = false;  // the worker is gone: late answers are dropped
+  Response response;
+  std::function<void()> resume;  // set while the coroutine is parked; posts it
+};
+
 struct HttpServer::Impl {
   struct Worker;
 
@@ -85,19 +95,12 @@ struct HttpServer::Impl {
 
   asio::awaitable<void> accept_loop(Worker& w);
   asio::awaitable<void> session(Worker& w, tcp::socket socket);
-  asio::awaitable<Response> dispatch(Worker& w, Request& req);
+  // Runs the handler for `req`. Returns null with `out` filled when the answer is ready at once
+  // (the common case, with no suspension); otherwise the reply to wait for with wait_reply.
+  std::shared_ptr<PendingReply> begin_dispatch(Request& req, Response& out);
+  asio::awaitable<Response> wait_reply(Worker& w, std::shared_ptr<PendingReply> pending);
   asio::awaitable<void> answer_error(beast::tcp_stream& stream, int status, std::string reason);
   static asio::awaitable<void> linger_close(beast::tcp_stream& stream);
-};
-
-// Where an asynchronous handler's answer meets the coroutine waiting for it. The handler may
-// answer before the coroutine parks (no suspension then), or later from any thread.
-struct PendingReply {
-  std::mutex mu;
-  bool answered = false;
-  bool closed = false;  // the worker is gone: late answers are dropped
-  Response response;
-  std::function<void()> resume;  // set while the coroutine is parked; posts it
 };
 
 struct HttpServer::Impl::Worker final : Scheduler {
@@ -213,10 +216,11 @@ asio::awaitable<void> HttpServer::Impl::linger_close(beast::tcp_stream& stream) 
   }
 }
 
-asio::awaitable<Response> HttpServer::Impl::dispatch(Worker& w, Request& req) {
+std::shared_ptr<PendingReply> HttpServer::Impl::begin_dispatch(Request& req, Response& out) {
   Router::Match m = router.match(req);
   if (m.route == nullptr || m.route->sync) {
-    co_return router.respond(req, m);
+    out = router.respond(req, m);
+    return nullptr;
   }
   auto pending = std::make_shared<PendingReply>();
   router.dispatch(req, Reply([pending](Response r) {
@@ -230,28 +234,31 @@ asio::awaitable<Response> HttpServer::Impl::dispatch(Worker& w, Request& req) {
                       pending->resume();
                     }
                   }));
-  bool answered = false;
-  {
-    std::lock_guard lock(pending->mu);
-    answered = pending->answered;
+  std::lock_guard lock(pending->mu);
+  if (pending->answered) {
+    out = std::move(pending->response);
+    return nullptr;
   }
-  if (!answered) {
-    w.parked.insert(pending);
-    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-        [&pending](auto handler) {
-          auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          std::lock_guard lock(pending->mu);
-          pending->resume = [h] {
-            auto ex = asio::get_associated_executor(*h);
-            asio::post(ex, [h] { std::move (*h)(); });
-          };
-          if (pending->answered) {
-            pending->resume();  // answered from another thread in the meantime
-          }
-        },
-        asio::use_awaitable);
-    w.parked.erase(pending);
-  }
+  return pending;
+}
+
+asio::awaitable<Response> HttpServer::Impl::wait_reply(Worker& w,
+                                                       std::shared_ptr<PendingReply> pending) {
+  w.parked.insert(pending);
+  co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+      [&pending](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        std::lock_guard lock(pending->mu);
+        pending->resume = [h] {
+          auto ex = asio::get_associated_executor(*h);
+          asio::post(ex, [h] { std::move (*h)(); });
+        };
+        if (pending->answered) {
+          pending->resume();  // answered from another thread in the meantime
+        }
+      },
+      asio::use_awaitable);
+  w.parked.erase(pending);
   std::lock_guard lock(pending->mu);
   pending->resume = nullptr;
   co_return std::move(pending->response);
@@ -376,7 +383,10 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
     req.scheduler = &w;
     bool keep_alive = msg.keep_alive();
 
-    Response resp = co_await dispatch(w, req);
+    Response resp;
+    if (auto pending = begin_dispatch(req, resp)) {
+      resp = co_await wait_reply(w, std::move(pending));
+    }
 
     keep_alive = keep_alive && !draining.load(std::memory_order_relaxed);
     bool head = req.method == "HEAD";
