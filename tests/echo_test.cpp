@@ -93,6 +93,26 @@ TEST(Echo, KeepAliveServesManyRequestsOnOneConnection) {
   EXPECT_EQ(json::parse(c.read_response().body).at("path").as_string(), "/after-head");
 }
 
+TEST(Echo, AnswersCarryDateAndLengthAndHonourHttp10) {
+  Tender t(echo_args());
+  auto r = http(t.port("listen"), "GET", "/");
+  EXPECT_NE(r.header("date").find(" GMT"), std::string::npos) << r.header("date");
+  EXPECT_EQ(r.header("content-length"), std::to_string(r.body.size()));
+
+  Connection c10(t.port("listen"));
+  ASSERT_TRUE(c10.send("GET /old HTTP/1.0\r\n\r\n"));
+  auto old = c10.read_response();
+  EXPECT_EQ(old.status, 200);
+  EXPECT_EQ(old.header("connection"), "close");
+  EXPECT_TRUE(c10.closed_by_peer(10s));
+
+  Connection ka(t.port("listen"));
+  ASSERT_TRUE(ka.send("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  EXPECT_EQ(ka.read_response().header("connection"), "keep-alive");
+  ASSERT_TRUE(ka.send("GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  EXPECT_EQ(ka.read_response().status, 200);
+}
+
 TEST(Echo, ExpectContinueIsHonoured) {
   Tender t(echo_args());
   Connection c(t.port("listen"));

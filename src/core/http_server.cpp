@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <ctime>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -49,6 +50,31 @@ int status_for(const beast::error_code& ec) {
     return 0;
   }
   return 400;
+}
+
+// Feeds the parser what is already buffered, without I/O: a request that arrived whole (the
+// common case) is parsed with no further read, timer or post. need_more is not an error.
+beast::error_code parse_buffered(bhttp::request_parser<bhttp::string_body>& parser,
+                                 beast::flat_buffer& buffer) {
+  beast::error_code ec;
+  while (buffer.size() > 0 && !parser.is_done()) {
+    std::size_t n = parser.put(buffer.data(), ec);
+    buffer.consume(n);
+    if (ec == bhttp::error::need_more) {
+      return {};
+    }
+    if (ec || n == 0) {
+      return ec;
+    }
+  }
+  return ec;
+}
+
+// Header text that cannot split a response: CR and LF become spaces.
+void append_field_text(std::string& out, std::string_view v) {
+  for (char c : v) {
+    out.push_back(c == '\r' || c == '\n' ? ' ' : c);
+  }
 }
 
 std::string peer_of(const tcp::socket& s) {
@@ -133,6 +159,71 @@ struct HttpServer::Impl::Worker final : Scheduler {
     parked.clear();
   }
 
+  // The status line and header of `resp`; drops its body where the status forbids one. Adds
+  // Date, Content-Length and Connection; a handler's own Content-Length is kept only for HEAD.
+  std::string serialize_head(Response& resp, unsigned version, bool head, bool keep_alive) {
+    int st = resp.status;
+    bool bodiless = st < 200 || st == 204 || st == 304;
+    if (bodiless) {
+      resp.body.clear();
+    }
+    std::string out;
+    out.reserve(160);
+    out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    out += std::to_string(st);
+    out.push_back(' ');
+    out += reason_phrase(st);
+    out += "\r\nDate: ";
+    out += http_date();
+    out += "\r\n";
+    bool stated_length = false;
+    for (const auto& f : resp.headers.fields()) {
+      if (iequals(f.name, "Connection") || iequals(f.name, "Transfer-Encoding") ||
+          iequals(f.name, "Date")) {
+        continue;
+      }
+      if (iequals(f.name, "Content-Length")) {
+        if (!head || !resp.body.empty()) {
+          continue;
+        }
+        stated_length = true;
+      }
+      append_field_text(out, f.name);
+      out += ": ";
+      append_field_text(out, f.value);
+      out += "\r\n";
+    }
+    if (!bodiless && !stated_length) {
+      out += "Content-Length: ";
+      out += std::to_string(resp.body.size());
+      out += "\r\n";
+    }
+    if (!keep_alive) {
+      out += "Connection: close\r\n";
+    } else if (version == 10) {
+      out += "Connection: keep-alive\r\n";
+    }
+    out += "\r\n";
+    if (head) {
+      resp.body.clear();
+    }
+    return out;
+  }
+
+  // The current time in IMF-fixdate form, formatted at most once a second.
+  std::string_view http_date() {
+    std::time_t now = std::time(nullptr);
+    if (now != date_time) {
+      date_time = now;
+      std::tm tm{};
+      gmtime_r(&now, &tm);
+      std::size_t n =
+          std::strftime(date_text.data(), date_text.size(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+      date_len = n;
+    }
+    return {date_text.data(), date_len};
+  }
+
   Counter& requests_counter(int status, std::size_t method) {
     int key = status * 8 + static_cast<int>(method);
     auto it = counters.find(key);
@@ -146,12 +237,16 @@ struct HttpServer::Impl::Worker final : Scheduler {
   }
 
   Impl& server;
-  asio::io_context ioc{1};
+  // One thread runs this loop and only it touches its sockets; other threads only post to it.
+  asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   tcp::acceptor acceptor{ioc};
   std::thread thread;
   // Connections waiting for the first byte of their next request: closed at once on drain.
   std::unordered_set<beast::tcp_stream*> idle;
   std::unordered_map<int, Counter*> counters;  // this thread's cache of labelled children
+  std::time_t date_time = 0;
+  std::array<char, 64> date_text{};
+  std::size_t date_len = 0;
   // Requests whose asynchronous handler has not answered yet.
   std::unordered_set<std::shared_ptr<PendingReply>> parked;
 };
@@ -326,8 +421,12 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(lim.max_header_bytes));
     parser.body_limit(lim.max_body_bytes);
-    stream.expires_after(lim.header_timeout);
-    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+    beast::error_code hec = parse_buffered(parser, buffer);
+    if (!hec && !parser.is_header_done()) {
+      stream.expires_after(lim.header_timeout);
+      std::tie(hec, std::ignore) =
+          co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+    }
     if (hec) {
       if (int st = status_for(hec); st != 0) {
         std::string why =
@@ -349,8 +448,11 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
           break;
         }
       }
-      stream.expires_after(lim.body_timeout);
-      auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+      beast::error_code bec = parse_buffered(parser, buffer);
+      if (!bec && !parser.is_done()) {
+        stream.expires_after(lim.body_timeout);
+        std::tie(bec, std::ignore) = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+      }
       if (bec) {
         if (int st = status_for(bec); st != 0) {
           // Built before co_await: g++ 12 destroys temporaries of a conditional expression
@@ -389,55 +491,17 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
     }
 
     keep_alive = keep_alive && !draining.load(std::memory_order_relaxed);
-    bool head = req.method == "HEAD";
-    bhttp::response<bhttp::string_body> res;
-    try {
-      res.result(static_cast<unsigned>(resp.status));
-      res.version(msg.version());
-      for (auto& f : resp.headers.fields()) {
-        res.insert(f.name, f.value);
-      }
-      int st = resp.status;
-      if (st < 200 || st == 204 || st == 304) {
-        resp.body.clear();  // these statuses never carry a body
-      }
-      if (head && resp.body.empty() && res.has_content_length()) {
-        // A HEAD answer that already states the length (e.g. relayed from upstream) keeps it.
-      } else {
-        std::size_t body_size = resp.body.size();
-        if (!head) {
-          res.body() = std::move(resp.body);
-        }
-        res.prepare_payload();
-        if (head && st >= 200 && st != 204 && st != 304) {
-          res.content_length(body_size);
-        }
-      }
-      res.keep_alive(keep_alive);
-    } catch (const std::exception& e) {
-      log::error("handler produced an invalid response", {{"error", e.what()}});
-      res =
-          bhttp::response<bhttp::string_body>{bhttp::status::internal_server_error, msg.version()};
-      res.body() = "invalid response from handler\n";
-      res.prepare_payload();
-      keep_alive = false;
-      res.keep_alive(false);
-    }
+    std::string head_text = w.serialize_head(resp, msg.version(), req.method == "HEAD", keep_alive);
     // Counted before the write, so a client that has read the answer also sees it counted.
     served.fetch_add(1, std::memory_order_relaxed);
     if (requests != nullptr) {
-      w.requests_counter(static_cast<int>(res.result_int()), method_index(req.method)).inc();
+      w.requests_counter(resp.status, method_index(req.method)).inc();
       duration->observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
     stream.expires_after(lim.write_timeout);
-    beast::error_code wec;
-    if (head) {
-      bhttp::response_serializer<bhttp::string_body> sr{res};
-      std::tie(wec, std::ignore) = co_await bhttp::async_write_header(stream, sr, kTuple);
-    } else {
-      std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, res, kTuple);
-    }
+    std::array<asio::const_buffer, 2> out = {asio::buffer(head_text), asio::buffer(resp.body)};
+    auto [wec, wn] = co_await asio::async_write(stream, out, kTuple);
     if (wec) {
       co_return;
     }
