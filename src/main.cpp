@@ -9,6 +9,7 @@
 #include "core/config.hpp"
 #include "core/version.hpp"
 #include "echo/echo.hpp"
+#include "pod/pod.hpp"
 
 namespace {
 
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
                 static_cast<int>(tender::build_type().size()), tender::build_type().data());
   });
   tender::echo::add_command(app, exit_code);
+  tender::pod::add_command(app, exit_code);
 
   try {
     app.parse(argc, argv);

@@ -74,6 +74,16 @@ class RuntimeImpl final : public Runtime {
     announced_.emplace_back(std::move(name), address.str());
   }
 
+  std::optional<HostPort> address(std::string_view name) const override {
+    std::lock_guard lock(mu_);
+    for (const auto& [k, v] : announced_) {
+      if (k == name) {
+        return parse_host_port(v);
+      }
+    }
+    return std::nullopt;
+  }
+
   void shutdown(int code) override {
     asio::post(ctl_, [this, code] { begin_shutdown(code, "requested by the role"); });
   }
@@ -107,7 +117,7 @@ class RuntimeImpl final : public Runtime {
   bool shutting_down_ = false;  // control thread only
   int exit_code_ = 0;
   std::unique_ptr<HttpServer> admin_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::vector<std::pair<std::string, std::string>> announced_;
   Counter* reloads_ok_ = nullptr;
   Counter* reloads_failed_ = nullptr;
@@ -180,6 +190,7 @@ Router RuntimeImpl::admin_router() {
     asio::post(ctl_, [this] { begin_shutdown(0, "POST /quitquitquit"); });
     return Response::text(200, "shutting down\n");
   });
+  role_.add_admin_routes(r);
   return r;
 }
 

@@ -15,11 +15,13 @@
 
 #include <boost/json/object.hpp>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "core/config.hpp"
 #include "core/log.hpp"
+#include "core/router.hpp"
 
 namespace tender {
 
@@ -48,6 +50,8 @@ class Runtime {
   [[nodiscard]] virtual const CommonOptions& options() const = 0;
   // Adds `name=address` to the line printed once start() returns.
   virtual void announce(std::string name, const HostPort& address) = 0;
+  // An address announced so far ("admin" is announced before start()), or nullopt.
+  [[nodiscard]] virtual std::optional<HostPort> address(std::string_view name) const = 0;
   // Drains and exits with `code`, as if SIGTERM had arrived. Thread-safe.
   virtual void shutdown(int code) = 0;
 };
@@ -76,6 +80,9 @@ class Role {
   // SIGHUP: re-reads configuration. Returns an error message, or "" on success. Roles that
   // cannot reload return "reload not supported".
   virtual std::string reload() { return "reload not supported"; }
+  // Adds the role's own endpoints (e.g. /v1/pods) to the admin listener. Called once, before
+  // start(); the handlers run on the admin thread.
+  virtual void add_admin_routes(Router& router) { (void)router; }
 };
 
 // Runs `role` until a signal, /quitquitquit or Runtime::shutdown. Returns the process exit code:

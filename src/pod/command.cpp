@@ -1,0 +1,247 @@
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "core/cli.hpp"
+#include "core/http_client.hpp"
+#include "pod/pod.hpp"
+#include "pod/runner.hpp"
+#include "pod/status.hpp"
+
+namespace tender::pod {
+namespace {
+
+namespace json = boost::json;
+
+struct RunFlags {
+  std::vector<std::string> files;
+  std::string run_dir;
+  std::string restart_backoff;  // INITIAL:MAX, e.g. 10s:300s
+  bool no_log_view = false;
+  std::string log_max;
+  int log_keep = -1;
+};
+
+std::string admin_url(const std::string& admin) {
+  auto hp = flag_host_port("admin", admin.empty() ? "127.0.0.1:" + std::to_string(kPodAdminPort)
+                                                  : admin);
+  return "http://" + hp.str();
+}
+
+// GETs `path` from the runner's admin API, or throws UsageError naming the problem.
+json::value get_json(const std::string& base, const std::string& path) {
+  auto r = fetch(base + path);
+  if (!r) {
+    throw UsageError("cannot reach the pod runner at " + base + ": " + r.error().message());
+  }
+  if (r->status != 200) {
+    throw UsageError(path + ": " + std::to_string(r->status) + " " + r->body);
+  }
+  return json::parse(r->body);
+}
+
+int run(const CommonFlags& common, const RunFlags& f) {
+  ConfigNode file = common.load_config();
+  CommonOptions opts = resolve_common(common, file, kPodAdminPort);
+  RunnerOptions ro;
+  ro.manifests = load_manifests(f.files);
+  if (common.grace.empty() && !file.has("grace")) {
+    // Long enough for every pod's own terminationGracePeriodSeconds.
+    std::chrono::milliseconds longest{0};
+    for (const auto& p : ro.manifests.all_pods()) {
+      longest = std::max(longest, p.termination_grace);
+    }
+    opts.grace = longest + std::chrono::seconds(5);
+  }
+  ro.run_dir = f.run_dir;
+  if (!f.restart_backoff.empty()) {
+    auto colon = f.restart_backoff.find(':');
+    auto initial = parse_duration(f.restart_backoff.substr(0, colon));
+    auto max = colon == std::string::npos ? initial
+                                          : parse_duration(f.restart_backoff.substr(colon + 1));
+    if (!initial || !max || *max < *initial) {
+      throw UsageError("--restart-backoff: expected INITIAL:MAX like 10s:300s or 0s:0s, not \"" +
+                       f.restart_backoff + "\"");
+    }
+    if (initial->count() == 0) {
+      // Backoff disabled: restart at once (for development and benchmarks).
+      ro.restart_backoff.initial = std::chrono::nanoseconds(1);
+      ro.restart_backoff.max = std::chrono::nanoseconds(1);
+    } else {
+      ro.restart_backoff.initial = *initial;
+      ro.restart_backoff.max = *max;
+    }
+  }
+  ro.log_view = !f.no_log_view;
+  if (!f.log_max.empty()) {
+    ro.log_max_bytes = flag_bytes("log-max-bytes", f.log_max);
+  }
+  if (f.log_keep >= 0) {
+    ro.log_keep = f.log_keep;
+  }
+  PodRunner runner(std::move(ro));
+  return run_role("pod", runner, opts);
+}
+
+int status(const std::string& admin, bool as_json, bool watch) {
+  std::string base = admin_url(admin);
+  for (;;) {
+    json::value v = get_json(base, "/v1/pods");
+    if (as_json) {
+      std::printf("%s\n", json::serialize(v).c_str());
+    } else {
+      if (watch) {
+        std::printf("\033[H\033[2J");
+      }
+      std::fputs(status_table(v).c_str(), stdout);
+    }
+    std::fflush(stdout);
+    if (!watch) {
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+int logs(const std::string& admin, const std::string& pod_name, std::string container,
+         bool follow) {
+  std::string base = admin_url(admin);
+  json::value st = get_json(base, "/statusz");
+  json::value pod = get_json(base, "/v1/pods/" + pod_name);
+  std::vector<std::string> names;
+  for (const char* key : {"initContainers", "containers"}) {
+    for (const auto& c : pod.at(key).as_array()) {
+      names.emplace_back(c.at("name").as_string());
+    }
+  }
+  if (container.empty()) {
+    if (pod.at("containers").as_array().size() != 1 || !pod.at("initContainers").as_array().empty()) {
+      std::string list;
+      for (const auto& n : names) {
+        list += (list.empty() ? "" : ", ") + n;
+      }
+      throw UsageError("pod " + pod_name + " has several containers; choose one with -c: " + list);
+    }
+    container = names.front();
+  } else if (std::find(names.begin(), names.end(), container) == names.end()) {
+    throw UsageError("pod " + pod_name + " has no container " + container);
+  }
+  std::string path = std::string(st.at("status").at("run_dir").as_string()) + "/pods/" + pod_name +
+                     "/logs/" + container + ".log";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return 0;  // nothing logged yet
+  }
+  std::string chunk(65536, '\0');
+  for (;;) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    std::streamsize n = in.gcount();
+    if (n > 0) {
+      std::fwrite(chunk.data(), 1, static_cast<std::size_t>(n), stdout);
+      std::fflush(stdout);
+      continue;
+    }
+    if (!follow) {
+      return 0;
+    }
+    in.clear();
+    auto pos = in.tellg();
+    std::ifstream probe(path, std::ios::binary | std::ios::ate);
+    if (probe && probe.tellg() < pos) {  // rotated: start the new file from its beginning
+      in = std::move(probe);
+      in.seekg(0);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+int scale(const std::string& admin, const std::string& name, int replicas) {
+  std::string base = admin_url(admin);
+  json::object body;
+  body["replicas"] = replicas;
+  auto r = fetch(base + "/v1/deployments/" + name + "/scale", "POST", json::serialize(body));
+  if (!r) {
+    throw UsageError("cannot reach the pod runner at " + base + ": " + r.error().message());
+  }
+  if (r->status != 200) {
+    std::fprintf(stderr, "tender pod scale: %d %s", r->status, r->body.c_str());
+    return r->status == 404 || r->status == 400 ? 2 : 1;
+  }
+  std::printf("%s scaled to %d\n", name.c_str(), replicas);
+  return 0;
+}
+
+}  // namespace
+
+CLI::App* add_command(CLI::App& root, int& exit_code) {
+  auto* cmd = root.add_subcommand("pod", "Run Kubernetes pod manifests on this machine");
+  cmd->require_subcommand(1);
+
+  auto* run_cmd = cmd->add_subcommand("run", "Run the pods of FILE... until SIGTERM/SIGINT");
+  auto common = std::make_shared<CommonFlags>();
+  auto rf = std::make_shared<RunFlags>();
+  add_common_flags(*run_cmd, *common, kPodAdminPort);
+  run_cmd->add_option("files", rf->files, "Manifest files (v1/Pod, apps/v1/Deployment)")
+      ->required();
+  run_cmd->add_option("--run-dir", rf->run_dir,
+                      "Directory for container logs and emptyDir volumes (default: a new one in "
+                      "$TMPDIR)");
+  run_cmd->add_option("--restart-backoff", rf->restart_backoff,
+                      "Restart backoff INITIAL:MAX (default 10s:300s; 0s:0s restarts at once)");
+  run_cmd->add_flag("--no-log-view", rf->no_log_view,
+                    "Do not copy container output to stdout (it still goes to the log files)");
+  run_cmd->add_option("--log-max-bytes", rf->log_max,
+                      "Rotate a container's log file past this size (default 10MiB)");
+  run_cmd->add_option("--log-keep", rf->log_keep, "Rotated log files kept (default 3)");
+  run_cmd->callback([common, rf, &exit_code] { exit_code = run(*common, *rf); });
+
+  auto admin = std::make_shared<std::string>();
+  auto* status_cmd = cmd->add_subcommand("status", "Show pods and containers");
+  auto as_json = std::make_shared<bool>(false);
+  auto watch = std::make_shared<bool>(false);
+  status_cmd->add_option("--admin", *admin, "The runner's admin address (default 127.0.0.1:9900)");
+  status_cmd->add_flag("--json", *as_json, "Print the raw JSON of GET /v1/pods");
+  status_cmd->add_flag("-w,--watch", *watch, "Redraw every second");
+  status_cmd->callback([admin, as_json, watch, &exit_code] {
+    exit_code = status(*admin, *as_json, *watch);
+  });
+
+  auto* logs_cmd = cmd->add_subcommand("logs", "Print a container's log");
+  auto pod_name = std::make_shared<std::string>();
+  auto container = std::make_shared<std::string>();
+  auto follow = std::make_shared<bool>(false);
+  logs_cmd->add_option("pod", *pod_name, "Pod name")->required();
+  logs_cmd->add_option("-c,--container", *container, "Container (needed when there are several)");
+  logs_cmd->add_flag("-f,--follow", *follow, "Keep printing as the log grows");
+  logs_cmd->add_option("--admin", *admin, "The runner's admin address (default 127.0.0.1:9900)");
+  logs_cmd->callback([admin, pod_name, container, follow, &exit_code] {
+    exit_code = logs(*admin, *pod_name, *container, *follow);
+  });
+
+  auto* scale_cmd = cmd->add_subcommand("scale", "Set the replicas of a Deployment");
+  auto dep = std::make_shared<std::string>();
+  auto replicas = std::make_shared<int>(0);
+  scale_cmd->add_option("deployment", *dep, "Deployment name")->required();
+  scale_cmd->add_option("replicas", *replicas, "Replica count")->required()->check(
+      CLI::Range(0, 1000));
+  scale_cmd->add_option("--admin", *admin, "The runner's admin address (default 127.0.0.1:9900)");
+  scale_cmd->callback([admin, dep, replicas, &exit_code] {
+    exit_code = scale(*admin, *dep, *replicas);
+  });
+
+  auto* validate_cmd = cmd->add_subcommand("validate", "Check manifests without running them");
+  auto vfiles = std::make_shared<std::vector<std::string>>();
+  validate_cmd->add_option("files", *vfiles, "Manifest files")->required();
+  validate_cmd->callback([vfiles, &exit_code] {
+    Manifests m = load_manifests(*vfiles);
+    auto pods = m.all_pods();
+    std::printf("ok: %zu pod(s)\n", pods.size());
+    exit_code = 0;
+  });
+  return cmd;
+}
+
+}  // namespace tender::pod

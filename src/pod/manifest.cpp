@@ -1,0 +1,987 @@
+#include "pod/manifest.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <regex>
+#include <set>
+#include <string_view>
+
+#include "core/config.hpp"
+#include "core/log.hpp"
+
+namespace tender::pod {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::int64_t kMaxSeconds = 2'147'483'647;  // Kubernetes' int32 second fields
+constexpr std::int64_t kMaxReplicas = 1000;
+constexpr const char* kCommandRequired = "required (tender runs processes, not images)";
+
+// ---- Kubernetes name syntax -------------------------------------------------------------------
+
+bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+
+// RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters.
+bool is_dns_label(std::string_view s) {
+  if (s.empty() || s.size() > 63 || !is_lower_alnum(s.front()) || !is_lower_alnum(s.back())) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
+}
+
+// RFC 1123 subdomain: labels joined by '.', at most 253 characters.
+bool is_dns_subdomain(std::string_view s) {
+  if (s.empty() || s.size() > 253) {
+    return false;
+  }
+  std::size_t start = 0;
+  while (true) {
+    auto dot = s.find('.', start);
+    std::string_view part = s.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    if (part.empty() || !is_lower_alnum(part.front()) || !is_lower_alnum(part.back()) ||
+        !std::all_of(part.begin(), part.end(),
+                     [](char c) { return is_lower_alnum(c) || c == '-'; })) {
+      return false;
+    }
+    if (dot == std::string_view::npos) {
+      return true;
+    }
+    start = dot + 1;
+  }
+}
+
+// IANA service name, as Kubernetes port names: 1-15 of [a-z0-9-], a letter, no "--", no '-' at
+// either end.
+bool is_port_name(std::string_view s) {
+  return !s.empty() && s.size() <= 15 && is_dns_label(s) &&
+         s.find("--") == std::string_view::npos &&
+         std::any_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+}
+
+// A label value or the name part of a qualified key: empty, or up to 63 of [A-Za-z0-9-_.]
+// starting and ending alphanumeric.
+bool is_label_value(std::string_view s) {
+  if (s.empty()) {
+    return true;
+  }
+  if (s.size() > 63 || !is_alnum(s.front()) || !is_alnum(s.back())) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return is_alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+// A label or annotation key: an optional DNS subdomain prefix and '/', then a name.
+bool is_qualified_name(std::string_view s) {
+  auto slash = s.find('/');
+  std::string_view name = s;
+  if (slash != std::string_view::npos) {
+    if (!is_dns_subdomain(s.substr(0, slash))) {
+      return false;
+    }
+    name = s.substr(slash + 1);
+  }
+  return !name.empty() && is_label_value(name);
+}
+
+// Kubernetes' relaxed environment variable names: printable ASCII except '='.
+bool is_env_name(std::string_view s) {
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= ' ' && c <= '~' && c != '='; });
+}
+
+bool is_http_token(std::string_view s) {
+  static constexpr std::string_view kSpecial = "!#$%&'*+-.^_`|~";
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return is_alnum(c) || kSpecial.find(c) != std::string_view::npos;
+  });
+}
+
+bool has_backstep(std::string_view path) {
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    auto slash = path.find('/', start);
+    if (path.substr(start, slash == std::string_view::npos ? slash : slash - start) == "..") {
+      return true;
+    }
+    if (slash == std::string_view::npos) {
+      return false;
+    }
+    start = slash + 1;
+  }
+  return false;
+}
+
+std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// ---- values -----------------------------------------------------------------------------------
+
+// kubectl decodes YAML 1.1: an unquoted 8080 or yes in a string field is a number or a boolean,
+// and the API server rejects it. tender reads it as text, but says so once.
+void warn_if_not_text(const ConfigNode& n) {
+  const YAML::Node& y = n.yaml();
+  if (!y.IsScalar() || y.Tag() != "?") {
+    return;
+  }
+  static const std::regex non_string(
+      R"([-+]?[0-9][0-9_]*|0x[0-9a-fA-F_]+|0b[01_]+|)"
+      R"([-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|)"
+      R"(y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)");
+  if (std::regex_match(y.Scalar(), non_string)) {
+    log::warn("unquoted value is not a string for kubectl; quote it",
+              {{"file", n.file()}, {"line", n.line()}, {"field", n.path()}, {"value", y.Scalar()}});
+  }
+}
+
+std::optional<std::string> text(const ConfigNode& n, std::string_view key) {
+  auto v = n.string(key);
+  if (v) {
+    warn_if_not_text(n.child(key));
+  }
+  return v;
+}
+
+std::string required_text(const ConfigNode& n, std::string_view key) {
+  auto v = n.string(key);
+  if (!v || v->empty()) {
+    n.fail(key, "required");
+  }
+  return *v;
+}
+
+// A list of strings, as Kubernetes requires (a single string is an error, not a one-item list).
+std::optional<std::vector<std::string>> text_list(const ConfigNode& n, std::string_view key) {
+  ConfigNode c = n.child(key);
+  if (!c.defined()) {
+    return std::nullopt;
+  }
+  if (!c.is_sequence()) {
+    n.fail(key, "expected a list of strings, like [\"sleep\", \"10\"]");
+  }
+  std::vector<std::string> out;
+  for (const auto& item : c.items()) {
+    if (!item.defined()) {
+      item.fail("", "expected a string, not null");
+    }
+    out.push_back(item.as_string());
+    warn_if_not_text(item);
+  }
+  return out;
+}
+
+milliseconds seconds_field(const ConfigNode& n, std::string_view key, std::int64_t min,
+                           std::int64_t fallback) {
+  return milliseconds(n.integer(key, min, kMaxSeconds).value_or(fallback) * 1000);
+}
+
+// A Kubernetes quantity as bytes: 1Gi, 500Mi, 128974848, 129e6, 129M, 1.5Gi. Rounds up.
+std::optional<std::uint64_t> parse_quantity(std::string_view s) {
+  static const std::regex quantity(
+      R"(\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|[eE]([-+]?[0-9]+))?)");
+  std::cmatch m;
+  if (!std::regex_match(s.data(), s.data() + s.size(), m, quantity)) {
+    return std::nullopt;
+  }
+  double v = 0;
+  std::from_chars(m[1].first, m[1].second, v);  // the regex admits only what parses
+  constexpr std::pair<std::string_view, double> kScales[] = {
+      {"Ki", 0x1p10}, {"Mi", 0x1p20}, {"Gi", 0x1p30}, {"Ti", 0x1p40},
+      {"Pi", 0x1p50}, {"Ei", 0x1p60}, {"k", 1e3},     {"M", 1e6},
+      {"G", 1e9},     {"T", 1e12},    {"P", 1e15},    {"E", 1e18}};
+  double scale = 1;
+  if (m[4].matched) {
+    std::string_view e(m[4].first, static_cast<std::size_t>(m[4].length()));
+    if (e.front() == '+') {
+      e.remove_prefix(1);
+    }
+    int exp = 0;
+    auto [end, ec] = std::from_chars(e.data(), e.data() + e.size(), exp);
+    if (ec != std::errc() || exp > 30) {
+      return std::nullopt;
+    }
+    scale = std::pow(10.0, exp);
+  } else if (m[3].matched) {
+    for (const auto& [name, f] : kScales) {
+      if (m[3].str() == name) {
+        scale = f;
+      }
+    }
+  }
+  double bytes = std::ceil(v * scale);
+  if (!std::isfinite(bytes) || bytes >= 0x1p64) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint64_t>(bytes);
+}
+
+std::optional<RestartPolicy> parse_restart_policy(std::string_view s) {
+  if (s == "Always") {
+    return RestartPolicy::kAlways;
+  }
+  if (s == "OnFailure") {
+    return RestartPolicy::kOnFailure;
+  }
+  if (s == "Never") {
+    return RestartPolicy::kNever;
+  }
+  return std::nullopt;
+}
+
+// metadata.labels['key'] / metadata.annotations['key'] -> the key, else nullopt.
+std::optional<std::string> subscript(std::string_view path, std::string_view prefix) {
+  if (path.size() < prefix.size() + 4 || path.substr(0, prefix.size()) != prefix ||
+      path.substr(prefix.size(), 2) != "['" || path.substr(path.size() - 2) != "']") {
+    return std::nullopt;
+  }
+  std::string_view key = path.substr(prefix.size() + 2, path.size() - prefix.size() - 4);
+  if (key.empty() || key.find('\'') != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return std::string(key);
+}
+
+std::string field_value(const PodSpec& pod, const std::string& path, const std::string& pod_ip) {
+  if (path == "metadata.name") {
+    return pod.name;
+  }
+  if (path == "metadata.namespace") {
+    return pod.namespace_;
+  }
+  if (path == "status.podIP") {
+    return pod_ip;
+  }
+  for (const auto& [prefix, map] : {std::pair{"metadata.labels", &pod.labels},
+                                    std::pair{"metadata.annotations", &pod.annotations}}) {
+    if (auto key = subscript(path, prefix)) {
+      auto it = map->find(*key);
+      return it == map->end() ? "" : it->second;
+    }
+  }
+  return "";
+}
+
+// ---- the parser -------------------------------------------------------------------------------
+
+struct Metadata {
+  std::string name;
+  std::string namespace_ = "default";
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+};
+
+class Parser {
+ public:
+  void document(const ConfigNode& doc);
+  Manifests take() { return std::move(out_); }
+
+ private:
+  Metadata metadata(const ConfigNode& m, bool template_meta);
+  void pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment);
+  Volume volume(const ConfigNode& v);
+  ContainerSpec container(const ConfigNode& c, const PodSpec& pod, bool init);
+  EnvVar env_var(const ConfigNode& e);
+  ContainerPort port(const ConfigNode& p);
+  VolumeMount volume_mount(const ConfigNode& m, const PodSpec& pod);
+  Probe probe(const ConfigNode& p, const ContainerSpec& c, std::string_view kind);
+  Action action(const ConfigNode& a, const ContainerSpec& c, bool handler, milliseconds grace);
+  HttpGetAction http_get(const ConfigNode& h, const ContainerSpec& c);
+  std::uint16_t port_ref(const ConfigNode& n, const ContainerSpec& c);
+  void claim_pod_name(const ConfigNode& meta, const std::string& name, const std::string& what);
+
+  Manifests out_;
+  std::map<std::string, std::string> pod_sites_;  // pod name -> where it is defined
+  std::map<std::string, std::string> deployment_sites_;
+};
+
+std::string site(const ConfigNode& n) { return n.file() + ":" + std::to_string(n.line()); }
+
+void Parser::document(const ConfigNode& doc) {
+  if (!doc.is_map()) {
+    doc.fail("", "expected a Kubernetes object (a mapping with apiVersion and kind)");
+  }
+  doc.warn_unknown({"apiVersion", "kind", "metadata", "spec", "status"});
+  auto kind = doc.string("kind");
+  if (!kind) {
+    doc.fail("kind", "required (Pod or Deployment)");
+  }
+  const std::string want = *kind == "Pod" ? "v1" : *kind == "Deployment" ? "apps/v1" : "";
+  if (want.empty()) {
+    doc.fail("kind", "unknown kind " + quoted(*kind) +
+                         " (tender pod runs Pod (v1) and Deployment (apps/v1))");
+  }
+  auto api = doc.string("apiVersion");
+  if (!api) {
+    doc.fail("apiVersion", "required (" + want + " for a " + *kind + ")");
+  }
+  if (*api != want) {
+    doc.fail("apiVersion", "a " + *kind + " needs apiVersion " + want + ", not " + quoted(*api));
+  }
+  ConfigNode meta_node = doc.child("metadata");
+  if (!meta_node.defined()) {
+    doc.fail("metadata", "required (with a name)");
+  }
+  Metadata meta = metadata(meta_node, false);
+  ConfigNode spec = doc.child("spec");
+  if (!spec.defined()) {
+    doc.fail("spec", "required");
+  }
+
+  if (*kind == "Pod") {
+    PodSpec pod;
+    pod.name = meta.name;
+    pod.namespace_ = meta.namespace_;
+    pod.labels = std::move(meta.labels);
+    pod.annotations = std::move(meta.annotations);
+    pod.file = doc.file();
+    pod.line = doc.line();
+    pod_spec(spec, pod, false);
+    claim_pod_name(meta_node, pod.name, "Pod " + pod.name);
+    out_.pods.push_back(std::move(pod));
+    return;
+  }
+
+  DeploymentSpec d;
+  d.name = meta.name;
+  spec.warn_unknown({"replicas", "selector", "template",
+                     // Rollout settings that mean nothing to one local copy, ignored silently.
+                     "strategy", "revisionHistoryLimit", "progressDeadlineSeconds"});
+  d.replicas = static_cast<int>(spec.integer("replicas", 0, kMaxReplicas).value_or(1));
+  ConfigNode tmpl = spec.child("template");
+  if (!tmpl.defined()) {
+    spec.fail("template", "required (the pod template: metadata and spec)");
+  }
+  tmpl.warn_unknown({"metadata", "spec"});
+  Metadata tmeta = metadata(tmpl.child("metadata"), true);
+  PodSpec& pod = d.template_;
+  pod.namespace_ = meta.namespace_;
+  pod.labels = std::move(tmeta.labels);
+  pod.annotations = std::move(tmeta.annotations);
+  pod.deployment = d.name;
+  pod.file = doc.file();
+  pod.line = doc.line();
+  ConfigNode tspec = tmpl.child("spec");
+  if (!tspec.defined()) {
+    tmpl.fail("spec", "required");
+  }
+  pod_spec(tspec, pod, true);
+
+  if (auto it = deployment_sites_.find(d.name); it != deployment_sites_.end()) {
+    meta_node.fail("name", "Deployment " + quoted(d.name) + " is already defined at " + it->second);
+  }
+  deployment_sites_.emplace(d.name, site(meta_node.child("name")));
+  if (d.replicas > 0 && d.name.size() + 1 + std::to_string(d.replicas - 1).size() > 253) {
+    meta_node.fail("name", "too long: replica pod names \"<name>-<index>\" exceed 253 characters");
+  }
+  for (int i = 0; i < d.replicas; ++i) {
+    claim_pod_name(meta_node, d.name + "-" + std::to_string(i),
+                   "replica " + std::to_string(i) + " of Deployment " + d.name);
+  }
+  out_.deployments.push_back(std::move(d));
+}
+
+void Parser::claim_pod_name(const ConfigNode& meta, const std::string& name,
+                            const std::string& what) {
+  auto [it, fresh] = pod_sites_.emplace(name, what + " at " + site(meta.child("name")));
+  if (!fresh) {
+    meta.fail("name",
+              "pod name " + quoted(name) + " (" + what + ") is already taken by " + it->second);
+  }
+}
+
+Metadata Parser::metadata(const ConfigNode& m, bool template_meta) {
+  Metadata out;
+  if (!m.defined()) {
+    return out;  // a template without metadata
+  }
+  m.warn_unknown({"name", "namespace", "labels", "annotations",
+                  // What `kubectl get -o yaml` adds; it describes an object, not what to run.
+                  "generateName", "uid", "resourceVersion", "generation", "creationTimestamp",
+                  "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences",
+                  "finalizers", "managedFields", "selfLink"});
+  if (!template_meta) {
+    out.name = required_text(m, "name");
+    if (!is_dns_subdomain(out.name)) {
+      m.fail("name", "not a valid name (lowercase letters, digits, '-' and '.', at most 253): " +
+                         quoted(out.name));
+    }
+    out.namespace_ = m.string("namespace").value_or("default");
+    if (!is_dns_label(out.namespace_)) {
+      m.fail("namespace",
+             "not a valid namespace (lowercase letters, digits and '-', at most "
+             "63): " +
+                 quoted(out.namespace_));
+    }
+  }
+  // A template's name and namespace are ignored, as Kubernetes does (the Deployment names pods).
+  for (auto [key, map] :
+       {std::pair{"labels", &out.labels}, std::pair{"annotations", &out.annotations}}) {
+    ConfigNode c = m.child(key);
+    const bool labels = std::string_view(key) == "labels";
+    for (const auto& k : c.keys()) {
+      if (!is_qualified_name(k)) {
+        c.fail(k,
+               "not a valid key (an optional DNS prefix and '/', then at most 63 of "
+               "letters, digits, '-', '_' and '.')");
+      }
+      std::string v = text(c, k).value_or("");
+      if (labels && !is_label_value(v)) {
+        c.fail(k,
+               "not a valid label value (at most 63 of letters, digits, '-', '_' and '.', "
+               "starting and ending with a letter or digit): " +
+                   quoted(v));
+      }
+      (*map)[k] = v;
+    }
+  }
+  return out;
+}
+
+void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment) {
+  spec.warn_unknown(
+      {"containers", "initContainers", "volumes", "restartPolicy", "terminationGracePeriodSeconds",
+       // Scheduling, identity, security and networking: nothing for one machine
+       // whose processes already share the host's network. Ignored silently.
+       "nodeSelector", "nodeName", "affinity", "tolerations", "topologySpreadConstraints",
+       "schedulerName", "priority", "priorityClassName", "preemptionPolicy", "runtimeClassName",
+       "overhead", "serviceAccountName", "serviceAccount", "automountServiceAccountToken",
+       "securityContext", "imagePullSecrets", "dnsPolicy", "dnsConfig", "hostname", "subdomain",
+       "setHostnameAsFQDN", "enableServiceLinks", "hostNetwork", "hostPID", "hostIPC", "os",
+       "readinessGates", "schedulingGates"});
+  if (auto rp = spec.string("restartPolicy")) {
+    auto p = parse_restart_policy(*rp);
+    if (!p) {
+      spec.fail("restartPolicy", "not one of Always, OnFailure, Never: " + quoted(*rp));
+    }
+    if (in_deployment && *p != RestartPolicy::kAlways) {
+      spec.fail("restartPolicy", "a Deployment's pods must use Always, not " + quoted(*rp));
+    }
+    pod.restart_policy = *p;
+  }
+  pod.termination_grace = seconds_field(spec, "terminationGracePeriodSeconds", 0, 30);
+
+  std::set<std::string> volume_names;
+  for (const auto& v : spec.child("volumes").items()) {
+    Volume vol = volume(v);
+    if (!volume_names.insert(vol.name).second) {
+      v.fail("name", "duplicate volume name " + quoted(vol.name));
+    }
+    pod.volumes.push_back(std::move(vol));
+  }
+
+  std::map<std::string, std::string> container_paths;  // name -> field path, for duplicates
+  auto add = [&](const ConfigNode& c, bool init) {
+    ContainerSpec cs = container(c, pod, init);
+    auto [it, fresh] = container_paths.emplace(cs.name, c.path());
+    if (!fresh) {
+      c.fail("name", "duplicate container name " + quoted(cs.name) + " (also " + it->second + ")");
+    }
+    (init ? pod.init_containers : pod.containers).push_back(std::move(cs));
+  };
+  for (const auto& c : spec.child("initContainers").items()) {
+    add(c, true);
+  }
+  auto containers = spec.child("containers").items();
+  if (containers.empty()) {
+    spec.fail("containers", "required: at least one container");
+  }
+  for (const auto& c : containers) {
+    add(c, false);
+  }
+}
+
+Volume Parser::volume(const ConfigNode& v) {
+  Volume out;
+  out.name = required_text(v, "name");
+  if (!is_dns_label(out.name)) {
+    v.fail("name", "not a valid volume name (lowercase letters, digits and '-', at most 63): " +
+                       quoted(out.name));
+  }
+  std::vector<std::string> types;  // a volume is its name and its type
+  for (auto& key : v.keys()) {
+    if (key != "name") {
+      types.push_back(std::move(key));
+    }
+  }
+  for (const auto& key : types) {
+    if (key != "emptyDir" && key != "hostPath") {
+      v.fail(key, "volume type " + key + " not supported locally (use emptyDir or hostPath)");
+    }
+  }
+  if (types.empty()) {
+    v.fail("", "a volume type is required (emptyDir or hostPath)");
+  }
+  if (types.size() > 1) {
+    v.fail(types[1],
+           "only one volume type is allowed (found " + types[0] + " and " + types[1] + ")");
+  }
+  const std::string& type = types[0];
+  if (!v.child(type).defined()) {
+    v.fail(type, type == "emptyDir" ? "needs a value: write `emptyDir: {}`"
+                                    : "needs a value: at least `path`");
+  }
+  if (type == "hostPath") {
+    ConfigNode h = v.child("hostPath");
+    h.warn_unknown({"path", "type"});
+    out.kind = Volume::Kind::kHostPath;
+    out.host_path = required_text(h, "path");
+    if (out.host_path.front() != '/') {
+      h.fail("path", "must be an absolute path: " + quoted(out.host_path));
+    }
+    if (has_backstep(out.host_path)) {
+      h.fail("path", "must not contain '..': " + quoted(out.host_path));
+    }
+    out.host_path_type = h.string("type").value_or("");
+    constexpr std::string_view kTypes[] = {
+        "",       "DirectoryOrCreate", "Directory",  "FileOrCreate", "File",
+        "Socket", "CharDevice",        "BlockDevice"};
+    if (std::find(std::begin(kTypes), std::end(kTypes), out.host_path_type) == std::end(kTypes)) {
+      h.fail("type",
+             "not a hostPath type (DirectoryOrCreate, Directory, FileOrCreate, File, "
+             "Socket, CharDevice, BlockDevice): " +
+                 quoted(out.host_path_type));
+    }
+    return out;
+  }
+  ConfigNode e = v.child("emptyDir");
+  if (!e.is_map()) {
+    v.fail("emptyDir", "expected a mapping, like {} or {sizeLimit: 1Gi}");
+  }
+  e.warn_unknown({"medium", "sizeLimit"});
+  std::string medium = e.string("medium").value_or("");
+  if (medium != "" && medium != "Memory") {
+    e.fail("medium", "medium " + quoted(medium) + " not supported locally (\"\" or Memory)");
+  }
+  if (auto s = e.string("sizeLimit")) {
+    out.size_limit = parse_quantity(*s);
+    if (!out.size_limit) {
+      e.fail("sizeLimit", "not a quantity (like 500Mi, 1Gi, 2G): " + quoted(*s));
+    }
+  }
+  return out;
+}
+
+ContainerSpec Parser::container(const ConfigNode& c, const PodSpec& pod, bool init) {
+  if (!c.is_map()) {
+    c.fail("", "expected a container (a mapping with name and command)");
+  }
+  c.warn_unknown({"name", "image", "command", "args", "env", "workingDir", "ports", "volumeMounts",
+                  "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "restartPolicy",
+                  // Images, resources, security and terminals: what a local process does
+                  // without. Ignored silently.
+                  "imagePullPolicy", "resources", "resizePolicy", "securityContext",
+                  "terminationMessagePath", "terminationMessagePolicy", "stdin", "stdinOnce",
+                  "tty"});
+  ContainerSpec out;
+  out.line = c.line();
+  out.name = required_text(c, "name");
+  if (!is_dns_label(out.name)) {
+    c.fail("name",
+           "not a valid container name (lowercase letters, digits and '-', at most "
+           "63): " +
+               quoted(out.name));
+  }
+  (void)c.string("image");  // accepted, ignored; still must be a string
+  auto command = text_list(c, "command");
+  if (!command) {
+    c.fail("command", kCommandRequired);
+  }
+  if (command->empty()) {
+    c.fail("command", "must not be empty (tender runs processes, not images)");
+  }
+  out.command = std::move(*command);
+  out.args = text_list(c, "args").value_or(std::vector<std::string>{});
+  out.working_dir = c.string("workingDir").value_or("");
+  for (const auto& e : c.child("env").items()) {
+    out.env.push_back(env_var(e));
+  }
+
+  std::set<std::string> port_names;
+  for (const auto& p : c.child("ports").items()) {
+    ContainerPort cp = port(p);
+    if (!cp.name.empty() && !port_names.insert(cp.name).second) {
+      p.fail("name", "duplicate port name " + quoted(cp.name));
+    }
+    out.ports.push_back(std::move(cp));
+  }
+
+  std::set<std::string> mount_paths;
+  for (const auto& m : c.child("volumeMounts").items()) {
+    VolumeMount vm = volume_mount(m, pod);
+    if (!mount_paths.insert(vm.mount_path).second) {
+      m.fail("mountPath", "duplicate mountPath " + quoted(vm.mount_path));
+    }
+    out.volume_mounts.push_back(std::move(vm));
+  }
+
+  if (auto rp = c.string("restartPolicy")) {
+    if (!init) {
+      c.fail("restartPolicy",
+             "only init containers may set restartPolicy (Always makes them sidecars)");
+    }
+    if (*rp != "Always") {
+      c.fail("restartPolicy", "must be Always (a native sidecar), not " + quoted(*rp));
+    }
+    out.restart_policy = RestartPolicy::kAlways;
+  }
+  const bool plain_init = init && !out.is_sidecar();
+  for (const char* key : {"livenessProbe", "readinessProbe", "startupProbe", "lifecycle"}) {
+    if (plain_init && c.has(key)) {
+      c.fail(key, "not allowed on an init container unless restartPolicy is Always (a sidecar)");
+    }
+  }
+  if (c.has("livenessProbe")) {
+    out.liveness_probe = probe(c.child("livenessProbe"), out, "liveness");
+  }
+  if (c.has("readinessProbe")) {
+    out.readiness_probe = probe(c.child("readinessProbe"), out, "readiness");
+  }
+  if (c.has("startupProbe")) {
+    out.startup_probe = probe(c.child("startupProbe"), out, "startup");
+  }
+  // ConfigNode's has() and warn_unknown() need a node that is present.
+  if (ConfigNode lc = c.child("lifecycle"); lc.defined()) {
+    lc.warn_unknown({"postStart", "preStop"});
+    if (lc.has("postStart")) {
+      out.post_start = action(lc.child("postStart"), out, true, pod.termination_grace);
+    }
+    if (lc.has("preStop")) {
+      out.pre_stop = action(lc.child("preStop"), out, true, pod.termination_grace);
+    }
+  }
+  return out;
+}
+
+EnvVar Parser::env_var(const ConfigNode& e) {
+  e.warn_unknown({"name", "value", "valueFrom"});
+  EnvVar out;
+  out.name = required_text(e, "name");
+  if (!is_env_name(out.name)) {
+    e.fail("name", "not a valid variable name (printable ASCII without '='): " + quoted(out.name));
+  }
+  out.value = text(e, "value").value_or("");
+  if (!e.has("valueFrom")) {
+    return out;
+  }
+  if (!out.value.empty()) {
+    e.fail("valueFrom", "not allowed together with a non-empty value");
+  }
+  ConfigNode from = e.child("valueFrom");
+  for (const auto& key : from.keys()) {
+    if (key == "resourceFieldRef" || key == "configMapKeyRef" || key == "secretKeyRef" ||
+        key == "fileKeyRef") {
+      from.fail(key, "not supported locally (only fieldRef)");
+    }
+  }
+  from.warn_unknown({"fieldRef"});
+  ConfigNode ref = from.child("fieldRef");
+  if (!ref.defined()) {
+    from.fail("fieldRef", "required (valueFrom supports fieldRef locally)");
+  }
+  ref.warn_unknown({"fieldPath", "apiVersion"});
+  out.field_path = required_text(ref, "fieldPath");
+  const std::string& p = out.field_path;
+  bool ok = p == "metadata.name" || p == "metadata.namespace" || p == "status.podIP" ||
+            subscript(p, "metadata.labels") || subscript(p, "metadata.annotations");
+  if (!ok) {
+    ref.fail("fieldPath", "unsupported fieldPath " + quoted(p) +
+                              " (metadata.name, metadata.namespace, metadata.labels['key'], "
+                              "metadata.annotations['key'], status.podIP)");
+  }
+  return out;
+}
+
+ContainerPort Parser::port(const ConfigNode& p) {
+  p.warn_unknown({"containerPort", "hostPort", "name", "protocol"});
+  ContainerPort out;
+  auto cp = p.integer("containerPort", 1, 65535);
+  if (!cp) {
+    p.fail("containerPort", "required (1-65535)");
+  }
+  out.container_port = static_cast<std::uint16_t>(*cp);
+  out.host_port = static_cast<std::uint16_t>(p.integer("hostPort", 0, 65535).value_or(0));
+  out.name = p.string("name").value_or("");
+  if (!out.name.empty() && !is_port_name(out.name)) {
+    p.fail("name",
+           "not a valid port name (at most 15 of lowercase letters, digits and '-', "
+           "with a letter): " +
+               quoted(out.name));
+  }
+  out.protocol = p.string("protocol").value_or("TCP");
+  if (out.protocol != "TCP" && out.protocol != "UDP" && out.protocol != "SCTP") {
+    p.fail("protocol", "not one of TCP, UDP, SCTP: " + quoted(out.protocol));
+  }
+  return out;
+}
+
+VolumeMount Parser::volume_mount(const ConfigNode& m, const PodSpec& pod) {
+  m.warn_unknown({"name", "mountPath", "readOnly", "subPath"});
+  VolumeMount out;
+  out.name = required_text(m, "name");
+  bool declared = std::any_of(pod.volumes.begin(), pod.volumes.end(),
+                              [&](const Volume& v) { return v.name == out.name; });
+  if (!declared) {
+    m.fail("name", "no volume named " + quoted(out.name) + " in the pod's volumes");
+  }
+  out.mount_path = required_text(m, "mountPath");
+  if (out.mount_path.front() != '/') {
+    m.fail("mountPath", "must be an absolute path: " + quoted(out.mount_path));
+  }
+  out.read_only = m.boolean("readOnly").value_or(false);
+  out.sub_path = m.string("subPath").value_or("");
+  if (!out.sub_path.empty() && (out.sub_path.front() == '/' || has_backstep(out.sub_path))) {
+    m.fail("subPath", "must be a relative path without '..': " + quoted(out.sub_path));
+  }
+  return out;
+}
+
+Probe Parser::probe(const ConfigNode& p, const ContainerSpec& c, std::string_view kind) {
+  p.warn_unknown({"httpGet", "tcpSocket", "exec", "grpc", "initialDelaySeconds", "periodSeconds",
+                  "timeoutSeconds", "successThreshold", "failureThreshold"});
+  Probe out;
+  out.action = action(p, c, false, milliseconds(0));
+  // As in Kubernetes, 0 (the API's zero value) means the default.
+  auto field = [&](std::string_view key, std::int64_t fallback) {
+    std::int64_t v = p.integer(key, 0, kMaxSeconds).value_or(0);
+    return v == 0 ? fallback : v;
+  };
+  out.initial_delay = seconds_field(p, "initialDelaySeconds", 0, 0);
+  out.period = milliseconds(field("periodSeconds", 10) * 1000);
+  out.timeout = milliseconds(field("timeoutSeconds", 1) * 1000);
+  out.success_threshold = static_cast<int>(field("successThreshold", 1));
+  out.failure_threshold = static_cast<int>(field("failureThreshold", 3));
+  if (kind != "readiness" && out.success_threshold != 1) {
+    p.fail("successThreshold", "must be 1 for a " + std::string(kind) + " probe");
+  }
+  return out;
+}
+
+Action Parser::action(const ConfigNode& a, const ContainerSpec& c, bool handler,
+                      milliseconds grace) {
+  if (!a.is_map()) {
+    a.fail("", handler ? "expected a handler (exec, httpGet, tcpSocket or sleep)"
+                       : "expected a probe (exec, httpGet or tcpSocket, and timings)");
+  }
+  if (handler) {
+    a.warn_unknown({"exec", "httpGet", "tcpSocket", "sleep"});
+  }
+  if (!handler && a.has("grpc")) {
+    a.fail("grpc", "grpc probes are not supported yet (use httpGet, tcpSocket or exec)");
+  }
+  std::vector<std::string> present;
+  for (const char* key : {"exec", "httpGet", "tcpSocket", "sleep"}) {
+    if ((handler || std::string_view(key) != "sleep") && a.has(key)) {
+      present.emplace_back(key);
+    }
+  }
+  if (present.empty()) {
+    a.fail("", handler ? "one of exec, httpGet, tcpSocket or sleep is required"
+                       : "one of exec, httpGet or tcpSocket is required");
+  }
+  if (present.size() > 1) {
+    a.fail(present[1],
+           "only one action is allowed (found " + present[0] + " and " + present[1] + ")");
+  }
+  Action out;
+  const std::string& kind = present[0];
+  ConfigNode n = a.child(kind);
+  if (kind == "exec") {
+    n.warn_unknown({"command"});
+    auto cmd = text_list(n, "command");
+    if (!cmd || cmd->empty()) {
+      n.fail("command", "required: the command to run");
+    }
+    out.exec = ExecAction{std::move(*cmd)};
+  } else if (kind == "httpGet") {
+    out.http_get = http_get(n, c);
+  } else if (kind == "tcpSocket") {
+    n.warn_unknown({"port", "host"});
+    TcpSocketAction t;
+    t.port = port_ref(n, c);
+    t.host = n.string("host").value_or("");
+    out.tcp_socket = std::move(t);
+  } else {
+    // sleep: run sleep(1) for that long, which is what Kubernetes' sleep action amounts to.
+    n.warn_unknown({"seconds"});
+    auto s = n.integer("seconds", 0, kMaxSeconds);
+    if (!s) {
+      n.fail("seconds", "required");
+    }
+    if (*s * 1000 > grace.count()) {
+      n.fail("seconds", "must not exceed terminationGracePeriodSeconds (" +
+                            std::to_string(grace.count() / 1000) + ")");
+    }
+    out.exec = ExecAction{{"sleep", std::to_string(*s)}};
+  }
+  return out;
+}
+
+HttpGetAction Parser::http_get(const ConfigNode& h, const ContainerSpec& c) {
+  h.warn_unknown({"path", "port", "host", "scheme", "httpHeaders"});
+  HttpGetAction out;
+  out.port = port_ref(h, c);
+  out.host = h.string("host").value_or("");
+  out.path = h.string("path").value_or("/");
+  if (out.path.empty() || out.path.front() != '/') {
+    out.path.insert(0, "/");  // as the kubelet builds the URL
+  }
+  out.scheme = h.string("scheme").value_or("HTTP");
+  if (out.scheme == "HTTPS") {
+    h.fail("scheme", "HTTPS is not supported locally (only HTTP)");
+  }
+  if (out.scheme != "HTTP") {
+    h.fail("scheme", "not HTTP or HTTPS: " + quoted(out.scheme));
+  }
+  for (const auto& hdr : h.child("httpHeaders").items()) {
+    hdr.warn_unknown({"name", "value"});
+    std::string name = required_text(hdr, "name");
+    if (!is_http_token(name)) {
+      hdr.fail("name", "not a valid header name: " + quoted(name));
+    }
+    out.headers.emplace_back(std::move(name), hdr.string("value").value_or(""));
+  }
+  return out;
+}
+
+// `port` of an httpGet or tcpSocket: a number, or the name of one of the container's ports.
+std::uint16_t Parser::port_ref(const ConfigNode& n, const ContainerSpec& c) {
+  auto s = n.string("port");
+  if (!s) {
+    n.fail("port", "required (a number or the name of a container port)");
+  }
+  if (!s->empty() &&
+      std::all_of(s->begin(), s->end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    return static_cast<std::uint16_t>(*n.integer("port", 1, 65535));
+  }
+  if (!is_port_name(*s)) {
+    n.fail("port", "not a port number or port name: " + quoted(*s));
+  }
+  for (const auto& p : c.ports) {
+    if (p.name == *s) {
+      return p.container_port;
+    }
+  }
+  n.fail("port", "no port named " + quoted(*s) + " in container " + quoted(c.name) + "'s ports");
+}
+
+}  // namespace
+
+std::vector<PodSpec> Manifests::all_pods() const {
+  std::vector<PodSpec> out = pods;
+  for (const auto& d : deployments) {
+    for (int i = 0; i < d.replicas; ++i) {
+      out.push_back(make_replica(d, i));
+    }
+  }
+  return out;
+}
+
+Manifests load_manifests(const std::vector<std::string>& files) {
+  Parser p;
+  for (const auto& f : files) {
+    for (const auto& doc : load_config_documents(f)) {
+      p.document(doc);
+    }
+  }
+  return p.take();
+}
+
+Manifests parse_manifests(const std::string& text, const std::string& name) {
+  Parser p;
+  for (const auto& doc : parse_config_documents(text, name)) {
+    p.document(doc);
+  }
+  return p.take();
+}
+
+PodSpec make_replica(const DeploymentSpec& d, int index) {
+  PodSpec pod = d.template_;
+  pod.name = d.name + "-" + std::to_string(index);
+  pod.deployment = d.name;
+  pod.replica_index = index;
+  return pod;
+}
+
+// Kubernetes' third_party/forked/golang/expansion, byte for byte.
+std::string expand_vars(const std::string& s, const std::map<std::string, std::string>& vars) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (s[i] != '$' || i + 1 == s.size()) {
+      out += s[i++];
+      continue;
+    }
+    char next = s[i + 1];
+    if (next == '$') {  // escaped operator
+      out += '$';
+      i += 2;
+    } else if (next == '(') {
+      auto close = s.find(')', i + 2);
+      if (close == std::string::npos) {  // incomplete reference: keep "$(" and go on
+        out += "$(";
+        i += 2;
+        continue;
+      }
+      std::string name = s.substr(i + 2, close - i - 2);
+      auto it = vars.find(name);
+      out += it != vars.end() ? it->second : "$(" + name + ")";
+      i = close + 1;
+    } else {  // a '$' that starts nothing
+      out += '$';
+      out += next;
+      i += 2;
+    }
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> resolve_env(const PodSpec& pod,
+                                                             const ContainerSpec& container,
+                                                             const std::string& pod_ip) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::map<std::string, std::string> defined;
+  for (const auto& e : container.env) {
+    std::string v = e.field_path.empty() ? expand_vars(e.value, defined)
+                                         : field_value(pod, e.field_path, pod_ip);
+    defined[e.name] = v;
+    auto it =
+        std::find_if(out.begin(), out.end(), [&](const auto& kv) { return kv.first == e.name; });
+    if (it != out.end()) {
+      it->second = std::move(v);  // a later definition wins, as in Kubernetes
+    } else {
+      out.emplace_back(e.name, std::move(v));
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> expand_argv(const ContainerSpec& container,
+                                     const std::vector<std::pair<std::string, std::string>>& env) {
+  std::map<std::string, std::string> vars(env.begin(), env.end());
+  std::vector<std::string> argv;
+  argv.reserve(container.command.size() + container.args.size());
+  for (const auto* list : {&container.command, &container.args}) {
+    for (const auto& a : *list) {
+      argv.push_back(expand_vars(a, vars));
+    }
+  }
+  return argv;
+}
+
+const char* restart_policy_name(RestartPolicy p) {
+  switch (p) {
+    case RestartPolicy::kAlways:
+      return "Always";
+    case RestartPolicy::kOnFailure:
+      return "OnFailure";
+    case RestartPolicy::kNever:
+      return "Never";
+  }
+  return "Always";
+}
+
+}  // namespace tender::pod

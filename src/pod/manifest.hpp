@@ -1,0 +1,165 @@
+#pragma once
+// Kubernetes manifests as `tender pod` runs them: a subset of v1/Pod and apps/v1/Deployment.
+//
+//   std::vector<PodSpec> pods = load_manifests({"web.yaml"});   // throws ConfigError (exit 2)
+//   for (const PodSpec& pod : pods) { ... pod.containers[0].command ... }
+//
+// Parsing is complete before anything starts: every invalid value is a ConfigError naming the
+// file, line and field; unknown fields are ignored with one warning each. No I/O beyond reading
+// the files, so all of it is unit-tested without processes. docs/pod.md lists the subset.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tender::pod {
+
+struct EnvVar {
+  std::string name;
+  std::string value;  // `value` as written; resolve_env() expands $(VAR) references
+  // valueFrom.fieldRef.fieldPath: "metadata.name", "metadata.namespace",
+  // "metadata.labels['key']", "metadata.annotations['key']", "status.podIP"; empty if `value`.
+  std::string field_path;
+};
+
+struct HttpGetAction {
+  std::string host;  // empty: the pod's IP (127.0.0.1 locally)
+  std::string path = "/";
+  std::uint16_t port = 0;
+  std::string scheme = "HTTP";  // only HTTP is supported locally
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct TcpSocketAction {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct ExecAction {
+  std::vector<std::string> command;
+};
+
+// One of httpGet, tcpSocket or exec (a handler or a probe's action).
+struct Action {
+  std::optional<HttpGetAction> http_get;
+  std::optional<TcpSocketAction> tcp_socket;
+  std::optional<ExecAction> exec;
+  [[nodiscard]] bool defined() const { return http_get || tcp_socket || exec; }
+};
+
+struct Probe {
+  Action action;
+  std::chrono::milliseconds initial_delay{0};  // initialDelaySeconds, default 0
+  std::chrono::milliseconds period{10'000};    // periodSeconds, default 10
+  std::chrono::milliseconds timeout{1'000};    // timeoutSeconds, default 1
+  int success_threshold = 1;
+  int failure_threshold = 3;
+};
+
+struct ContainerPort {
+  std::string name;
+  std::uint16_t container_port = 0;
+  std::uint16_t host_port = 0;  // 0: none
+  std::string protocol = "TCP";
+};
+
+struct VolumeMount {
+  std::string name;
+  std::string mount_path;
+  bool read_only = false;
+  std::string sub_path;
+};
+
+enum class RestartPolicy { kAlways, kOnFailure, kNever };
+
+struct ContainerSpec {
+  std::string name;
+  std::vector<std::string> command;  // required locally; as written (see expand_argv)
+  std::vector<std::string> args;     // as written
+  std::vector<EnvVar> env;
+  std::string working_dir;
+  std::vector<ContainerPort> ports;
+  std::vector<VolumeMount> volume_mounts;
+  std::optional<Probe> liveness_probe;
+  std::optional<Probe> readiness_probe;
+  std::optional<Probe> startup_probe;
+  std::optional<Action> post_start;
+  std::optional<Action> pre_stop;
+  // Init containers only: `Always` makes it a native sidecar.
+  std::optional<RestartPolicy> restart_policy;
+  int line = 0;  // where the container is declared, for runtime messages
+
+  [[nodiscard]] bool is_sidecar() const {
+    return restart_policy && *restart_policy == RestartPolicy::kAlways;
+  }
+};
+
+struct Volume {
+  std::string name;
+  enum class Kind { kEmptyDir, kHostPath } kind = Kind::kEmptyDir;
+  std::string host_path;       // kHostPath
+  std::string host_path_type;  // hostPath.type as written ("", "Directory", ...), informative
+  std::optional<std::uint64_t> size_limit;  // emptyDir.sizeLimit, informative
+};
+
+struct PodSpec {
+  std::string name;  // metadata.name, or "<deployment>-<i>" for Deployment replicas
+  std::string namespace_ = "default";
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  std::vector<ContainerSpec> init_containers;
+  std::vector<ContainerSpec> containers;
+  std::vector<Volume> volumes;
+  RestartPolicy restart_policy = RestartPolicy::kAlways;
+  std::chrono::milliseconds termination_grace{30'000};  // terminationGracePeriodSeconds
+  std::string deployment;  // owning Deployment's name, or empty for a bare Pod
+  int replica_index = -1;  // index within the Deployment, or -1
+  std::string file;        // manifest file and line, for messages
+  int line = 0;
+};
+
+// A Deployment as the runner keeps it, so it can scale it later.
+struct DeploymentSpec {
+  std::string name;
+  int replicas = 1;
+  PodSpec template_;  // name empty; per-replica pods are made by make_replica()
+};
+
+struct Manifests {
+  std::vector<PodSpec> pods;  // bare Pods, in file order
+  std::vector<DeploymentSpec> deployments;
+  // Every pod to run: bare pods, then each Deployment's replicas in index order.
+  [[nodiscard]] std::vector<PodSpec> all_pods() const;
+};
+
+// Reads and validates every document of every file. Throws ConfigError (file, line, field) on
+// the first invalid value, unknown kind, missing command, a volume mount naming no volume,
+// duplicate pod or container names, or malformed YAML.
+[[nodiscard]] Manifests load_manifests(const std::vector<std::string>& files);
+// The same for text already in memory (`name` is used in messages).
+[[nodiscard]] Manifests parse_manifests(const std::string& text, const std::string& name);
+
+// The pod for replica `index` of `d`: name "<d.name>-<index>", with fieldRef-dependent
+// environment (metadata.name) resolved for that name.
+[[nodiscard]] PodSpec make_replica(const DeploymentSpec& d, int index);
+
+// Kubernetes' $(VAR) expansion: $(NAME) becomes the value of NAME when `vars` has it and stays
+// as written when it does not; $$ becomes a single $ (so $$(NAME) yields the literal $(NAME)).
+[[nodiscard]] std::string expand_vars(const std::string& s,
+                                      const std::map<std::string, std::string>& vars);
+
+// The environment a container of `pod` gets, in order, with fieldRefs resolved and $(VAR)
+// references to earlier entries expanded. `pod_ip` fills status.podIP.
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> resolve_env(
+    const PodSpec& pod, const ContainerSpec& container, const std::string& pod_ip);
+
+// command followed by args, with $(VAR) expanded from the container's resolved environment.
+[[nodiscard]] std::vector<std::string> expand_argv(
+    const ContainerSpec& container, const std::vector<std::pair<std::string, std::string>>& env);
+
+[[nodiscard]] const char* restart_policy_name(RestartPolicy p);
+
+}  // namespace tender::pod

@@ -1,0 +1,16 @@
+#pragma once
+// `tender pod`: runs Kubernetes pod manifests on one machine (see docs/pod.md).
+//
+//   tender pod run web.yaml           # run until SIGTERM/SIGINT, then terminate every pod
+//   tender pod status                 # table of pods and containers (from the admin API)
+//   tender pod logs web-0 -c app -f   # a container's log
+//   tender pod scale web 5            # replicas of a Deployment
+
+#include <CLI/CLI.hpp>
+
+namespace tender::pod {
+
+// Registers the `pod` subcommand and its own subcommands; the exit code lands in `exit_code`.
+CLI::App* add_command(CLI::App& root, int& exit_code);
+
+}  // namespace tender::pod

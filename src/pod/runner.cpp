@@ -1,0 +1,971 @@
+#include "pod/runner.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/json.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <list>
+#include <mutex>
+#include <thread>
+
+#include "core/config.hpp"
+#include "core/http_client.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "core/process.hpp"
+#include "pod/log_file.hpp"
+#include "pod/status.hpp"
+
+extern char** environ;
+
+namespace tender::pod {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+asio::awaitable<void> sleep_for(milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(kTuple);
+}
+
+Container* find_container(Pod& pod, std::string_view name) {
+  for (auto* list : {&pod.init, &pod.main}) {
+    for (auto& c : *list) {
+      if (c->spec.name == name) {
+        return c.get();
+      }
+    }
+  }
+  return nullptr;
+}
+
+struct ActionResult {
+  bool ok = false;
+  std::string message;
+};
+
+}  // namespace
+
+struct PodRunner::Impl {
+  explicit Impl(RunnerOptions o) : opts(std::move(o)), client(ioc.get_executor()) {}
+
+  RunnerOptions opts;
+  Runtime* rt = nullptr;
+  asio::io_context ioc{1};
+  HttpClient client;
+  std::thread thread;
+  std::list<std::unique_ptr<Pod>> pods;                 // supervisor thread only
+  std::map<std::string, DeploymentSpec> deployments;   // supervisor thread only
+  std::atomic<bool> draining{false};
+  std::atomic<int> unfinished{0};     // pods whose processes are not all gone
+  std::atomic<bool> all_ready{false};
+  std::mutex ready_mu;
+  std::string not_ready_reason = "starting";
+  std::string api_url;
+  LogView view;
+
+  CounterFamily* restarts = nullptr;
+  CounterFamily* probe_failures = nullptr;
+  GaugeFamily* containers_by_state = nullptr;
+  GaugeFamily* pods_by_phase = nullptr;
+
+  // --- lifecycle -------------------------------------------------------------------------
+  void add_pod(PodSpec spec);
+  asio::awaitable<void> run_pod(Pod& pod);
+  asio::awaitable<void> container_loop(Pod& pod, Container& c);
+  asio::awaitable<ExitStatus> run_to_exit(Pod& pod, Container& c);
+  asio::awaitable<void> wait_exit(Container& c);
+  asio::awaitable<void> probe_loop(Pod& pod, Container& c, int generation);
+  asio::awaitable<void> periodic_probe(Pod& pod, Container& c, int generation, bool liveness);
+  asio::awaitable<ActionResult> run_action(const Pod& pod, const Container& c, const Action& a,
+                                           milliseconds timeout);
+  asio::awaitable<void> terminate_container(Pod& pod, Container& c, bool run_pre_stop);
+  // preStop, SIGTERM to the container's process group, SIGKILL when the grace period ends;
+  // returns once the process has exited. Unless `for_good`, the container loop restarts it.
+  asio::awaitable<void> kill_container(Pod& pod, Container& c, bool for_good,
+                                       bool run_pre_stop = true);
+  asio::awaitable<void> terminate_pod(Pod& pod);
+  asio::awaitable<void> pump(Pod& pod, Container& c, int fd);
+  void begin_termination(Pod& pod);
+  bool spawn(Pod& pod, Container& c);
+  void record_exit(Pod& pod, Container& c, const ExitStatus& st);
+  void update_summary();
+  std::vector<std::string> container_env(const Pod& pod, const Container& c) const;
+  Pod* find_pod(std::string_view name);
+  void scale(const std::string& deployment, int replicas);
+};
+
+// --- start order -------------------------------------------------------------------------
+
+void PodRunner::Impl::add_pod(PodSpec spec) {
+  auto pod = std::make_unique<Pod>();
+  pod->spec = std::move(spec);
+  pod->dir = opts.run_dir + "/pods/" + pod->spec.name;
+  pod->created = std::chrono::system_clock::now();
+  for (const auto& c : pod->spec.init_containers) {
+    pod->init.push_back(std::make_unique<Container>(c, true, opts.restart_backoff));
+  }
+  for (const auto& c : pod->spec.containers) {
+    pod->main.push_back(std::make_unique<Container>(c, false, opts.restart_backoff));
+  }
+  Pod& ref = *pod;
+  pods.push_back(std::move(pod));
+  unfinished.fetch_add(1);
+  asio::co_spawn(ioc, run_pod(ref), [name = ref.spec.name](const std::exception_ptr& e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log::error("pod supervision failed", {{"pod", name}, {"error", ex.what()}});
+      }
+    }
+  });
+}
+
+asio::awaitable<void> PodRunner::Impl::run_pod(Pod& pod) {
+  std::error_code ec;
+  fs::create_directories(pod.dir + "/logs", ec);
+  for (const auto& v : pod.spec.volumes) {
+    if (v.kind == Volume::Kind::kEmptyDir) {
+      fs::create_directories(pod.dir + "/volumes/" + v.name, ec);
+    }
+  }
+  log::info("pod starting", {{"pod", pod.spec.name}});
+  update_summary();
+
+  // Init containers in order: plain ones run to completion, sidecars start and stay.
+  for (auto& c : pod.init) {
+    if (pod.terminating) {
+      break;
+    }
+    if (c->spec.is_sidecar()) {
+      asio::co_spawn(ioc, container_loop(pod, *c), asio::detached);
+      while (!c->started && !pod.terminating) {
+        co_await sleep_for(milliseconds(5));
+      }
+      continue;
+    }
+    for (;;) {
+      ExitStatus st = co_await run_to_exit(pod, *c);
+      if (st.success() || pod.terminating) {
+        break;
+      }
+      if (pod.spec.restart_policy == RestartPolicy::kNever) {
+        pod.phase = Pod::Phase::kFailed;
+        log::warn("init container failed; pod failed",
+                  {{"pod", pod.spec.name}, {"container", c->spec.name}, {"exit", st.describe()}});
+        begin_termination(pod);
+        break;
+      }
+      auto delay = std::chrono::duration_cast<milliseconds>(c->backoff.next());
+      c->reason = "CrashLoopBackOff";
+      co_await sleep_for(delay);
+      ++c->restarts;
+      restarts->with({pod.spec.name, c->spec.name}).inc();
+    }
+  }
+
+  if (!pod.terminating) {
+    pod.phase = Pod::Phase::kRunning;
+    for (auto& c : pod.main) {
+      asio::co_spawn(ioc, container_loop(pod, *c), asio::detached);
+    }
+    update_summary();
+    // Until every main container is done for good, or the pod is told to stop.
+    for (;;) {
+      bool all_done = true;
+      for (auto& c : pod.main) {
+        all_done = all_done && c->done;
+      }
+      if (all_done || pod.terminating) {
+        break;
+      }
+      co_await sleep_for(milliseconds(20));
+    }
+    if (!pod.terminating) {
+      bool failed = false;
+      for (auto& c : pod.main) {
+        failed = failed || !c->last_exit || !c->last_exit->success();
+      }
+      pod.phase = failed ? Pod::Phase::kFailed : Pod::Phase::kSucceeded;
+      log::info("pod completed", {{"pod", pod.spec.name}, {"phase", phase_name(pod.phase)}});
+    }
+  }
+  co_await terminate_pod(pod);
+}
+
+void PodRunner::Impl::begin_termination(Pod& pod) {
+  if (pod.terminating) {
+    return;
+  }
+  pod.terminating = true;
+  pod.deadline = SteadyClock::now() + pod.spec.termination_grace;
+  log::info("pod terminating", {{"pod", pod.spec.name},
+                                {"grace", format_duration(pod.spec.termination_grace)}});
+}
+
+asio::awaitable<void> PodRunner::Impl::terminate_pod(Pod& pod) {
+  begin_termination(pod);
+  // Main containers stop together; then sidecars, last started first.
+  int pending = 0;
+  for (auto& c : pod.main) {
+    ++pending;
+    asio::co_spawn(ioc, terminate_container(pod, *c, true), [&pending](const std::exception_ptr&) {
+      --pending;
+    });
+  }
+  while (pending > 0) {
+    co_await sleep_for(milliseconds(5));
+  }
+  for (auto it = pod.init.rbegin(); it != pod.init.rend(); ++it) {
+    co_await terminate_container(pod, **it, true);
+  }
+  // Whatever the containers left behind in their process groups goes too.
+  for (auto* list : {&pod.init, &pod.main}) {
+    for (auto& c : *list) {
+      if (c->pgid > 0) {
+        ::kill(-c->pgid, SIGKILL);
+      }
+    }
+  }
+  if (pod.phase == Pod::Phase::kPending || pod.phase == Pod::Phase::kRunning) {
+    pod.phase = Pod::Phase::kSucceeded;
+    for (auto& c : pod.main) {
+      if (c->last_exit && !c->last_exit->success()) {
+        pod.phase = Pod::Phase::kFailed;
+      }
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(pod.dir + "/volumes", ec);
+  pod.finished = true;
+  pod.deleted = pod.deleted || pod.deleted_when_finished;
+  unfinished.fetch_sub(1);
+  log::info("pod terminated", {{"pod", pod.spec.name}, {"phase", phase_name(pod.phase)}});
+  update_summary();
+}
+
+// --- containers --------------------------------------------------------------------------
+
+std::vector<std::string> PodRunner::Impl::container_env(const Pod& pod,
+                                                        const Container& c) const {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    if (kv.rfind("TENDER_", 0) == 0 || kv.rfind("HOSTNAME=", 0) == 0) {
+      continue;
+    }
+    env.emplace_back(kv);
+  }
+  env.push_back("HOSTNAME=" + pod.spec.name);
+  env.push_back("TENDER_POD_NAME=" + pod.spec.name);
+  env.push_back("TENDER_POD_API=" + api_url);
+  for (const auto& [k, v] : resolve_env(pod.spec, c.spec, pod.ip)) {
+    env.push_back(k + "=" + v);
+  }
+  return env;
+}
+
+bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
+  SpawnOptions o;
+  auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
+  o.argv = expand_argv(c.spec, resolved);
+  o.env = container_env(pod, c);
+  o.cwd = c.spec.working_dir;
+  o.stdin_ = Stdio::null();
+  o.stdout_ = Stdio::pipe();
+  o.stderr_ = Stdio::pipe();
+  if (c.log.path().empty()) {
+    c.log.open(pod.dir + "/logs/" + c.spec.name + ".log", opts.log_max_bytes, opts.log_keep);
+  }
+  auto p = Process::spawn(o);
+  if (!p) {
+    c.state = Container::State::kTerminated;
+    c.reason = "StartError";
+    c.message = o.argv.empty() ? "empty command" : o.argv[0] + ": " + p.error().message();
+    c.last_exit = ExitStatus{true, 128, 0, false};
+    c.finished_at = std::chrono::system_clock::now();
+    log::warn("container failed to start",
+              {{"pod", pod.spec.name}, {"container", c.spec.name}, {"error", c.message}});
+    return false;
+  }
+  c.process.emplace(std::move(*p));
+  c.pgid = c.process->pgid();
+  c.state = Container::State::kRunning;
+  c.reason.clear();
+  c.message.clear();
+  c.started_at = std::chrono::system_clock::now();
+  c.started = !c.spec.startup_probe;
+  c.ready = false;
+  ++c.generation;
+  asio::co_spawn(ioc, pump(pod, c, c.process->release_stdout_fd()), asio::detached);
+  asio::co_spawn(ioc, pump(pod, c, c.process->release_stderr_fd()), asio::detached);
+  log::info("container started", {{"pod", pod.spec.name},
+                                  {"container", c.spec.name},
+                                  {"pid", static_cast<std::int64_t>(c.process->pid())}});
+  update_summary();
+  return true;
+}
+
+asio::awaitable<void> PodRunner::Impl::wait_exit(Container& c) {
+  int fd = c.process->pidfd() >= 0 ? ::dup(c.process->pidfd()) : -1;
+  if (fd >= 0) {
+    asio::posix::stream_descriptor sd(ioc, fd);
+    co_await sd.async_wait(asio::posix::descriptor_base::wait_read, kTuple);
+  } else {
+    while (!c.process->try_wait()) {
+      co_await sleep_for(milliseconds(10));
+    }
+  }
+}
+
+void PodRunner::Impl::record_exit(Pod& pod, Container& c, const ExitStatus& st) {
+  // A container is its whole process group: what the main process left running goes too.
+  (void)c.process->kill_group(SIGKILL);
+  c.process.reset();
+  c.state = Container::State::kTerminated;
+  c.ready = false;
+  c.last_exit = st;
+  c.finished_at = std::chrono::system_clock::now();
+  c.reason = st.success() ? "Completed" : "Error";
+  log::info("container exited",
+            {{"pod", pod.spec.name}, {"container", c.spec.name}, {"status", st.describe()}});
+  update_summary();
+}
+
+asio::awaitable<ExitStatus> PodRunner::Impl::run_to_exit(Pod& pod, Container& c) {
+  if (!spawn(pod, c)) {
+    co_return *c.last_exit;
+  }
+  co_await wait_exit(c);
+  ExitStatus st = c.process->wait();
+  record_exit(pod, c, st);
+  co_return st;
+}
+
+asio::awaitable<void> PodRunner::Impl::container_loop(Pod& pod, Container& c) {
+  for (;;) {
+    if (pod.terminating || c.stopping) {
+      break;
+    }
+    if (spawn(pod, c)) {
+      int gen = c.generation;
+      asio::co_spawn(ioc, probe_loop(pod, c, gen), asio::detached);
+      if (c.spec.post_start) {
+        auto r = co_await run_action(pod, c, *c.spec.post_start, milliseconds(30'000));
+        if (!r.ok && c.process) {
+          log::warn("postStart hook failed; killing the container",
+                    {{"pod", pod.spec.name}, {"container", c.spec.name}, {"error", r.message}});
+          (void)c.process->kill_group(SIGKILL);
+        }
+      }
+      co_await wait_exit(c);
+      record_exit(pod, c, c.process->wait());
+    }
+    if (pod.terminating || c.stopping) {
+      break;
+    }
+    bool again = c.restart_now || c.spec.is_sidecar() ||
+                 pod.spec.restart_policy == RestartPolicy::kAlways ||
+                 (pod.spec.restart_policy == RestartPolicy::kOnFailure &&
+                  !c.last_exit->success());
+    if (!again) {
+      break;
+    }
+    milliseconds delay{0};
+    if (c.restart_now) {
+      c.restart_now = false;
+    } else {
+      delay = std::chrono::duration_cast<milliseconds>(c.backoff.next());
+    }
+    c.state = Container::State::kWaiting;
+    c.reason = delay.count() > 0 ? "CrashLoopBackOff" : "Restarting";
+    update_summary();
+    auto until = SteadyClock::now() + delay;
+    while (SteadyClock::now() < until && !pod.terminating && !c.stopping && !c.restart_now) {
+      co_await sleep_for(std::min(milliseconds(50), std::chrono::duration_cast<milliseconds>(
+                                                        until - SteadyClock::now())));
+    }
+    c.restart_now = false;
+    if (pod.terminating || c.stopping) {
+      break;
+    }
+    ++c.restarts;
+    restarts->with({pod.spec.name, c.spec.name}).inc();
+  }
+  c.done = true;
+}
+
+asio::awaitable<void> PodRunner::Impl::terminate_container(Pod& pod, Container& c,
+                                                           bool run_pre_stop) {
+  c.stopping = true;
+  if (c.state != Container::State::kRunning || !c.process) {
+    c.done = true;
+    co_return;
+  }
+  co_await kill_container(pod, c, true, run_pre_stop);
+}
+
+asio::awaitable<void> PodRunner::Impl::kill_container(Pod& pod, Container& c, bool for_good,
+                                                      bool run_pre_stop) {
+  // For good: the pod's deadline. For a restart (failed probe, /restart): the pod's grace from now.
+  auto deadline = for_good ? pod.deadline : SteadyClock::now() + pod.spec.termination_grace;
+  int generation = c.generation;
+  auto left = [&] {
+    return std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
+  };
+  if (run_pre_stop && c.spec.pre_stop && left().count() > 0) {
+    auto r = co_await run_action(pod, c, *c.spec.pre_stop, left());
+    if (!r.ok) {
+      log::warn("preStop hook failed",
+                {{"pod", pod.spec.name}, {"container", c.spec.name}, {"error", r.message}});
+    }
+  }
+  if (c.process) {
+    (void)c.process->kill_group(SIGTERM);
+  }
+  bool killed = false;
+  while (c.state == Container::State::kRunning && c.generation == generation) {
+    if (!killed && left().count() <= 0 && c.process) {
+      log::warn("grace period over; killing", {{"pod", pod.spec.name}, {"container", c.spec.name}});
+      (void)c.process->kill_group(SIGKILL);
+      killed = true;
+    }
+    co_await sleep_for(milliseconds(5));
+  }
+}
+
+// --- probes and hooks ----------------------------------------------------------------------
+
+asio::awaitable<ActionResult> PodRunner::Impl::run_action(const Pod& pod, const Container& c,
+                                                          const Action& a, milliseconds timeout) {
+  using asio::experimental::awaitable_operators::operator||;
+  if (a.http_get) {
+    ClientRequest req;
+    req.host = a.http_get->host.empty() ? pod.ip : a.http_get->host;
+    req.port = a.http_get->port;
+    req.target = a.http_get->path;
+    for (const auto& [k, v] : a.http_get->headers) {
+      req.headers.add(k, v);
+    }
+    req.timeout = timeout;
+    auto r = co_await client.request(req);
+    if (!r) {
+      co_return ActionResult{false, r.error().message()};
+    }
+    bool ok = r->status >= 200 && r->status < 400;
+    co_return ActionResult{ok, "HTTP " + std::to_string(r->status)};
+  }
+  if (a.tcp_socket) {
+    std::string host = a.tcp_socket->host.empty() ? pod.ip : a.tcp_socket->host;
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) {
+      co_return ActionResult{false, "bad host " + host};
+    }
+    asio::ip::tcp::socket sock(ioc);
+    asio::steady_timer timer(ioc, timeout);
+    auto v = co_await (sock.async_connect({addr, a.tcp_socket->port}, kTuple) ||
+                       timer.async_wait(kTuple));
+    if (v.index() == 1) {
+      co_return ActionResult{false, "connect timed out"};
+    }
+    auto [cec] = std::get<0>(v);
+    co_return cec ? ActionResult{false, cec.message()} : ActionResult{true, "connected"};
+  }
+  if (a.exec) {
+    SpawnOptions o;
+    auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
+    for (const auto& arg : a.exec->command) {
+      o.argv.push_back(expand_vars(arg, std::map<std::string, std::string>(resolved.begin(),
+                                                                            resolved.end())));
+    }
+    o.env = container_env(pod, c);
+    o.cwd = c.spec.working_dir;
+    o.stdin_ = Stdio::null();
+    o.stdout_ = Stdio::null();
+    o.stderr_ = Stdio::null();
+    auto p = Process::spawn(o);
+    if (!p) {
+      co_return ActionResult{false, p.error().message()};
+    }
+    auto deadline = SteadyClock::now() + timeout;
+    std::optional<ExitStatus> st;
+    int fd = p->pidfd() >= 0 ? ::dup(p->pidfd()) : -1;
+    if (fd >= 0) {
+      asio::posix::stream_descriptor sd(ioc, fd);
+      asio::steady_timer timer(ioc, timeout);
+      auto v = co_await (sd.async_wait(asio::posix::descriptor_base::wait_read, kTuple) ||
+                         timer.async_wait(kTuple));
+      if (v.index() == 0) {
+        st = p->wait();
+      }
+    } else {
+      while (!(st = p->try_wait()) && SteadyClock::now() < deadline) {
+        co_await sleep_for(milliseconds(10));
+      }
+    }
+    if (!st) {
+      (void)p->kill_group(SIGKILL);
+      (void)p->wait();
+      co_return ActionResult{false, "timed out"};
+    }
+    (void)p->kill_group(SIGKILL);
+    co_return ActionResult{st->success(), st->describe()};
+  }
+  co_return ActionResult{false, "no action"};
+}
+
+asio::awaitable<void> PodRunner::Impl::probe_loop(Pod& pod, Container& c, int generation) {
+  auto alive = [&] {
+    return c.generation == generation && c.state == Container::State::kRunning && !c.stopping;
+  };
+  if (c.spec.startup_probe) {
+    const Probe& p = *c.spec.startup_probe;
+    co_await sleep_for(p.initial_delay);
+    while (alive()) {
+      auto r = co_await run_action(pod, c, p.action, p.timeout);
+      if (!alive()) {
+        co_return;
+      }
+      c.startup.record(r.ok, r.message);
+      if (r.ok) {
+        c.started = true;
+        log::info("startup probe passed", {{"pod", pod.spec.name}, {"container", c.spec.name}});
+        break;
+      }
+      probe_failures->with({pod.spec.name, c.spec.name, "startup"}).inc();
+      if (c.startup.consecutive_failures >= p.failure_threshold) {
+        log::warn("startup probe failed; restarting", {{"pod", pod.spec.name},
+                                                       {"container", c.spec.name},
+                                                       {"result", r.message}});
+        co_await kill_container(pod, c, false);
+        co_return;
+      }
+      co_await sleep_for(p.period);
+    }
+  }
+  if (!alive()) {
+    co_return;
+  }
+  if (!c.spec.readiness_probe) {
+    c.ready = true;
+    update_summary();
+  } else {
+    asio::co_spawn(ioc, periodic_probe(pod, c, generation, false), asio::detached);
+  }
+  if (c.spec.liveness_probe) {
+    co_await periodic_probe(pod, c, generation, true);
+  }
+}
+
+asio::awaitable<void> PodRunner::Impl::periodic_probe(Pod& pod, Container& c, int generation,
+                                                      bool liveness) {
+  const Probe& p = liveness ? *c.spec.liveness_probe : *c.spec.readiness_probe;
+  ProbeStatus& status = liveness ? c.liveness : c.readiness;
+  const char* kind = liveness ? "liveness" : "readiness";
+  auto alive = [&] {
+    return c.generation == generation && c.state == Container::State::kRunning && !c.stopping;
+  };
+  co_await sleep_for(p.initial_delay);
+  while (alive()) {
+    auto r = co_await run_action(pod, c, p.action, p.timeout);
+    if (!alive()) {
+      co_return;
+    }
+    status.record(r.ok, r.message);
+    if (!r.ok) {
+      probe_failures->with({pod.spec.name, c.spec.name, kind}).inc();
+    }
+    if (liveness) {
+      if (status.consecutive_failures >= p.failure_threshold) {
+        log::warn("liveness probe failed; restarting the container",
+                  {{"pod", pod.spec.name}, {"container", c.spec.name}, {"result", r.message}});
+        co_await kill_container(pod, c, false);
+        co_return;
+      }
+    } else {
+      bool was = c.ready;
+      if (status.consecutive_successes >= p.success_threshold) {
+        c.ready = true;
+      } else if (status.consecutive_failures >= p.failure_threshold) {
+        c.ready = false;
+      }
+      if (was != c.ready) {
+        log::info(c.ready ? "container ready" : "container not ready",
+                  {{"pod", pod.spec.name}, {"container", c.spec.name}, {"result", r.message}});
+        update_summary();
+      }
+    }
+    co_await sleep_for(p.period);
+  }
+}
+
+// --- logs ------------------------------------------------------------------------------------
+
+asio::awaitable<void> PodRunner::Impl::pump(Pod& pod, Container& c, int fd) {
+  if (fd < 0) {
+    co_return;
+  }
+  asio::posix::stream_descriptor sd(ioc, fd);
+  std::string partial;
+  std::array<char, 16384> buf{};
+  for (;;) {
+    auto [ec, n] = co_await sd.async_read_some(asio::buffer(buf), kTuple);
+    if (ec) {
+      break;
+    }
+    partial.append(buf.data(), n);
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string_view line(partial.data() + start, nl - start);
+      c.log.write(line);
+      view.write(pod.spec.name, c.spec.name, line);
+    }
+    partial.erase(0, start);
+    if (partial.size() > 64 * 1024) {  // a line too long to hold: flush it as it is
+      c.log.write(partial);
+      view.write(pod.spec.name, c.spec.name, partial);
+      partial.clear();
+    }
+  }
+  if (!partial.empty()) {
+    c.log.write(partial);
+    view.write(pod.spec.name, c.spec.name, partial);
+  }
+}
+
+// --- summary, lookups, scaling -------------------------------------------------------------
+
+void PodRunner::Impl::update_summary() {
+  std::map<std::string, int> states;
+  std::map<std::string, int> phases;
+  std::string reason;
+  bool ready = true;
+  for (const auto& pod : pods) {
+    if (pod->deleted) {
+      continue;
+    }
+    ++phases[phase_name(pod->phase)];
+    for (auto* list : {&pod->init, &pod->main}) {
+      for (const auto& c : *list) {
+        ++states[c->state_name()];
+      }
+    }
+    bool serving = pod->spec.restart_policy == RestartPolicy::kAlways;
+    if (serving && !pod_ready(*pod) && reason.empty()) {
+      reason = "pod " + pod->spec.name + " is not ready";
+      ready = false;
+    }
+  }
+  if (containers_by_state != nullptr) {
+    for (const char* s : {"waiting", "running", "terminated"}) {
+      containers_by_state->with({s}).set(states[s]);
+    }
+    for (const char* p : {"Pending", "Running", "Succeeded", "Failed"}) {
+      pods_by_phase->with({p}).set(phases[p]);
+    }
+  }
+  std::lock_guard lock(ready_mu);
+  all_ready = ready;
+  not_ready_reason = reason;
+}
+
+Pod* PodRunner::Impl::find_pod(std::string_view name) {
+  for (auto& pod : pods) {
+    if (!pod->deleted && pod->spec.name == name) {
+      return pod.get();
+    }
+  }
+  return nullptr;
+}
+
+void PodRunner::Impl::scale(const std::string& name, int replicas) {
+  DeploymentSpec& d = deployments.at(name);
+  int old = d.replicas;
+  d.replicas = replicas;
+  log::info("scaling", {{"deployment", name}, {"from", old}, {"to", replicas}});
+  for (int i = old; i < replicas; ++i) {
+    PodSpec spec = make_replica(d, i);
+    if (Pod* gone = find_pod(spec.name)) {
+      gone->deleted = true;  // a terminated pod of the same name is replaced
+    }
+    add_pod(std::move(spec));
+  }
+  // Surplus pods terminate gracefully, highest index first.
+  for (int i = old - 1; i >= replicas; --i) {
+    if (Pod* pod = find_pod(name + "-" + std::to_string(i))) {
+      pod->deleted_when_finished = true;
+      begin_termination(*pod);
+    }
+  }
+}
+
+// --- the role ----------------------------------------------------------------------------------
+
+PodRunner::PodRunner(RunnerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  impl_->view.set_enabled(impl_->opts.log_view);
+}
+
+PodRunner::~PodRunner() { stop(); }
+
+void PodRunner::start(Runtime& rt) {
+  Impl& s = *impl_;
+  s.rt = &rt;
+  Registry& m = rt.metrics();
+  s.restarts = &m.counter_family("tender_pod_container_restarts_total",
+                                 "Container restarts, by pod and container.", {"pod", "container"});
+  s.probe_failures = &m.counter_family("tender_pod_probe_failures_total",
+                                       "Failed probe runs, by pod, container and probe.",
+                                       {"pod", "container", "probe"});
+  s.containers_by_state =
+      &m.gauge_family("tender_pod_containers", "Containers by state.", {"state"});
+  s.pods_by_phase = &m.gauge_family("tender_pod_pods", "Pods by phase.", {"phase"});
+  if (auto admin = rt.address("admin")) {
+    s.api_url = "http://" + admin->str();
+  }
+  if (s.opts.run_dir.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp != nullptr && *tmp != 0 ? tmp : "/tmp") + "/tender-pod-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      throw std::system_error(errno, std::generic_category(), "cannot create a run directory");
+    }
+    s.opts.run_dir = tmpl;
+  } else {
+    std::error_code ec;
+    fs::create_directories(s.opts.run_dir, ec);
+    if (ec) {
+      throw std::system_error(ec, "cannot create run directory " + s.opts.run_dir);
+    }
+  }
+  for (const auto& d : s.opts.manifests.deployments) {
+    s.deployments.emplace(d.name, d);
+  }
+  log::info("run directory", {{"path", s.opts.run_dir}});
+  asio::post(s.ioc, [&s] {
+    for (auto& spec : s.opts.manifests.all_pods()) {
+      s.add_pod(std::move(spec));
+    }
+    s.update_summary();
+  });
+  // The supervisor thread spawns every container; children die with it (PR_SET_PDEATHSIG).
+  s.thread = std::thread([&s] {
+    auto guard = asio::make_work_guard(s.ioc);
+    s.ioc.run();
+  });
+}
+
+void PodRunner::drain() {
+  Impl& s = *impl_;
+  s.draining = true;
+  asio::post(s.ioc, [&s] {
+    for (auto& pod : s.pods) {
+      s.begin_termination(*pod);
+    }
+  });
+}
+
+bool PodRunner::drained() const { return impl_->draining && impl_->unfinished.load() == 0; }
+
+void PodRunner::stop() {
+  Impl& s = *impl_;
+  s.ioc.stop();
+  if (s.thread.joinable()) {
+    s.thread.join();
+  }
+  // Anything still running is killed with its process group by ~Process.
+  s.pods.clear();
+}
+
+Health PodRunner::ready() const {
+  std::lock_guard lock(impl_->ready_mu);
+  if (impl_->all_ready) {
+    return {};
+  }
+  return Health::failing(impl_->not_ready_reason);
+}
+
+json::object PodRunner::status() const {
+  Impl& s = *impl_;
+  std::promise<json::object> done;
+  auto f = done.get_future();
+  asio::post(s.ioc, [&s, &done] {
+    json::object o;
+    o["run_dir"] = s.opts.run_dir;
+    int n = 0;
+    for (const auto& pod : s.pods) {
+      n += pod->deleted ? 0 : 1;
+    }
+    o["pods"] = n;
+    json::object deps;
+    for (const auto& [name, d] : s.deployments) {
+      deps[name] = d.replicas;
+    }
+    o["deployments"] = std::move(deps);
+    done.set_value(std::move(o));
+  });
+  if (f.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
+    json::object o;
+    o["run_dir"] = s.opts.run_dir;
+    return o;
+  }
+  return f.get();
+}
+
+json::object PodRunner::config() const {
+  json::object o;
+  json::array files;
+  o["run_dir"] = impl_->opts.run_dir;
+  o["restart_backoff_initial"] = format_duration(
+      std::chrono::duration_cast<milliseconds>(impl_->opts.restart_backoff.initial));
+  o["restart_backoff_max"] = format_duration(
+      std::chrono::duration_cast<milliseconds>(impl_->opts.restart_backoff.max));
+  o["log_max_bytes"] = impl_->opts.log_max_bytes;
+  o["log_keep"] = impl_->opts.log_keep;
+  o["log_view"] = impl_->opts.log_view;
+  json::array pods;
+  for (const auto& p : impl_->opts.manifests.pods) {
+    pods.push_back(json::string(p.name));
+  }
+  o["pods"] = std::move(pods);
+  json::object deps;
+  for (const auto& d : impl_->opts.manifests.deployments) {
+    deps[d.name] = d.replicas;
+  }
+  o["deployments"] = std::move(deps);
+  return o;
+}
+
+void PodRunner::add_admin_routes(Router& r) {
+  Impl* s = impl_.get();
+  // Every handler does its work on the supervisor thread, which owns the pods.
+  r.add_async("GET", "/v1/pods", [s](Request&, Reply reply) {
+    asio::post(s->ioc, [s, reply] {
+      json::array pods;
+      for (const auto& pod : s->pods) {
+        if (!pod->deleted) {
+          pods.push_back(pod->to_json());
+        }
+      }
+      json::object o;
+      o["pods"] = std::move(pods);
+      reply(Response::json(200, o));
+    });
+  });
+  r.add_async("GET", "/v1/pods/{name}", [s](Request& req, Reply reply) {
+    std::string name(req.param("name"));
+    asio::post(s->ioc, [s, reply, name] {
+      Pod* pod = s->find_pod(name);
+      reply(pod != nullptr ? Response::json(200, pod->to_json())
+                           : Response::error(404, "no pod named " + name));
+    });
+  });
+  r.add_async("POST", "/v1/pods/{name}/containers/{c}/signal", [s](Request& req, Reply reply) {
+    std::string name(req.param("name"));
+    std::string cname(req.param("c"));
+    std::string sig_text = req.query_param("signal").value_or("");
+    if (sig_text.empty() && !req.body.empty()) {
+      boost::system::error_code ec;
+      auto v = json::parse(req.body, ec);
+      if (ec || !v.is_object() || !v.as_object().contains("signal") ||
+          !v.at("signal").is_string()) {
+        reply(Response::error(400, "body must be JSON like {\"signal\": \"TERM\"}"));
+        return;
+      }
+      sig_text = std::string(v.at("signal").as_string());
+    }
+    auto sig = parse_signal(sig_text.empty() ? "TERM" : sig_text);
+    if (!sig) {
+      reply(Response::error(400, "unknown signal \"" + sig_text + "\""));
+      return;
+    }
+    asio::post(s->ioc, [s, reply, name, cname, sig = *sig] {
+      Pod* pod = s->find_pod(name);
+      Container* c = pod != nullptr ? find_container(*pod, cname) : nullptr;
+      if (c == nullptr) {
+        reply(Response::error(404, "no container " + name + "/" + cname));
+        return;
+      }
+      if (!c->process) {
+        reply(Response::error(409, "container " + name + "/" + cname + " is not running"));
+        return;
+      }
+      (void)c->process->kill_group(sig);
+      reply(Response::text(200, "sent " + signal_name(sig) + "\n"));
+    });
+  });
+  r.add_async("POST", "/v1/pods/{name}/containers/{c}/restart", [s](Request& req, Reply reply) {
+    std::string name(req.param("name"));
+    std::string cname(req.param("c"));
+    asio::post(s->ioc, [s, reply, name, cname] {
+      Pod* pod = s->find_pod(name);
+      Container* c = pod != nullptr ? find_container(*pod, cname) : nullptr;
+      if (c == nullptr) {
+        reply(Response::error(404, "no container " + name + "/" + cname));
+        return;
+      }
+      if (pod->terminating || c->done) {
+        reply(Response::error(409, "container " + name + "/" + cname + " will not run again"));
+        return;
+      }
+      c->restart_now = true;
+      if (c->process) {
+        asio::co_spawn(s->ioc, s->kill_container(*pod, *c, false), asio::detached);
+      }
+      reply(Response::text(202, "restarting\n"));
+    });
+  });
+  r.add_async("GET", "/v1/deployments", [s](Request&, Reply reply) {
+    asio::post(s->ioc, [s, reply] {
+      json::object deps;
+      for (const auto& [name, d] : s->deployments) {
+        deps[name] = d.replicas;
+      }
+      json::object o;
+      o["deployments"] = std::move(deps);
+      reply(Response::json(200, o));
+    });
+  });
+  r.add_async("POST", "/v1/deployments/{name}/scale", [s](Request& req, Reply reply) {
+    std::string name(req.param("name"));
+    boost::system::error_code ec;
+    auto v = json::parse(req.body, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("replicas") ||
+        !v.at("replicas").is_int64() || v.at("replicas").as_int64() < 0 ||
+        v.at("replicas").as_int64() > 1000) {
+      reply(Response::error(400, "body must be JSON like {\"replicas\": 3} with 0 to 1000"));
+      return;
+    }
+    int n = static_cast<int>(v.at("replicas").as_int64());
+    asio::post(s->ioc, [s, reply, name, n] {
+      if (s->deployments.count(name) == 0) {
+        reply(Response::error(404, "no deployment named " + name));
+        return;
+      }
+      if (s->draining) {
+        reply(Response::error(409, "the runner is shutting down"));
+        return;
+      }
+      s->scale(name, n);
+      json::object o;
+      o["deployment"] = name;
+      o["replicas"] = n;
+      reply(Response::json(200, o));
+    });
+  });
+}
+
+}  // namespace tender::pod

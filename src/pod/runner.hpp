@@ -1,0 +1,54 @@
+#pragma once
+// The pod runner: runs the pods of Kubernetes manifests as local process trees, with the
+// lifecycle Kubernetes gives them (start order, probes, restarts with backoff, hooks, graceful
+// termination) and a status API on the admin listener.
+//
+//   RunnerOptions opts;
+//   opts.manifests = load_manifests({"web.yaml"});
+//   PodRunner runner(std::move(opts));
+//   return run_role("pod", runner, common);
+//
+// One supervisor thread owns every pod and container; admin handlers post to it.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/app.hpp"
+#include "core/backoff.hpp"
+#include "pod/manifest.hpp"
+
+namespace tender::pod {
+
+struct RunnerOptions {
+  Manifests manifests;
+  // Where container logs and emptyDir volumes live; created if missing. Empty: a fresh
+  // directory under $TMPDIR (or /tmp).
+  std::string run_dir;
+  BackoffPolicy restart_backoff = BackoffPolicy::kubernetes_restart();
+  std::uint64_t log_max_bytes = std::uint64_t{10} << 20;  // rotate a container log past this
+  int log_keep = 3;                                       // rotated files kept
+  bool log_view = true;                                   // prefixed lines on stdout
+};
+
+class PodRunner final : public Role {
+ public:
+  explicit PodRunner(RunnerOptions options);
+  ~PodRunner() override;
+
+  void start(Runtime& runtime) override;
+  void drain() override;
+  [[nodiscard]] bool drained() const override;
+  void stop() override;
+  [[nodiscard]] boost::json::object status() const override;
+  [[nodiscard]] boost::json::object config() const override;
+  [[nodiscard]] Health ready() const override;
+  void add_admin_routes(Router& router) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tender::pod

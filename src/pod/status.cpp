@@ -1,0 +1,217 @@
+#include "pod/status.hpp"
+
+#include <boost/json.hpp>
+#include <cstdio>
+
+namespace tender::pod {
+namespace {
+
+namespace json = boost::json;
+
+std::string iso8601(std::chrono::system_clock::time_point t) {
+  auto secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json::object terminated_json(const ExitStatus& st, const std::string& reason,
+                             std::chrono::system_clock::time_point at) {
+  json::object t;
+  t["exitCode"] = st.code;
+  if (st.signal != 0) {
+    t["signal"] = st.signal;
+  }
+  t["reason"] = reason;
+  t["message"] = st.describe();
+  t["finishedAt"] = iso8601(at);
+  return t;
+}
+
+}  // namespace
+
+void ProbeStatus::record(bool ok, std::string message) {
+  last_ok = ok;
+  last_result = std::move(message);
+  if (ok) {
+    ++consecutive_successes;
+    consecutive_failures = 0;
+  } else {
+    ++consecutive_failures;
+    consecutive_successes = 0;
+    ++failures;
+  }
+}
+
+json::object ProbeStatus::to_json() const {
+  json::object o;
+  o["result"] = last_result.empty() ? "pending" : (last_ok ? "success" : "failure");
+  o["message"] = last_result;
+  o["consecutiveFailures"] = consecutive_failures;
+  o["failures"] = failures;
+  return o;
+}
+
+const char* Container::state_name() const {
+  switch (state) {
+    case State::kWaiting: return "waiting";
+    case State::kRunning: return "running";
+    case State::kTerminated: return "terminated";
+  }
+  return "waiting";
+}
+
+json::object Container::to_json() const {
+  json::object o;
+  o["name"] = spec.name;
+  o["type"] = !init ? "main" : (spec.is_sidecar() ? "sidecar" : "init");
+  json::object st;
+  if (state == State::kRunning) {
+    json::object r;
+    r["startedAt"] = iso8601(started_at);
+    st["running"] = std::move(r);
+  } else if (state == State::kTerminated && last_exit) {
+    json::object t = terminated_json(*last_exit, reason, finished_at);
+    if (!message.empty()) {
+      t["message"] = message;
+    }
+    st["terminated"] = std::move(t);
+  } else {
+    json::object w;
+    w["reason"] = reason;
+    if (!message.empty()) {
+      w["message"] = message;
+    }
+    st["waiting"] = std::move(w);
+  }
+  o["state"] = std::move(st);
+  json::object last;
+  if (state != State::kTerminated && last_exit) {
+    last["terminated"] = terminated_json(*last_exit, last_exit->success() ? "Completed" : "Error",
+                                         finished_at);
+  }
+  o["lastState"] = std::move(last);
+  o["ready"] = ready;
+  o["started"] = started;
+  o["restartCount"] = restarts;
+  if (process) {
+    o["pid"] = static_cast<std::int64_t>(process->pid());
+  }
+  json::object probes;
+  if (spec.startup_probe) {
+    probes["startup"] = startup.to_json();
+  }
+  if (spec.liveness_probe) {
+    probes["liveness"] = liveness.to_json();
+  }
+  if (spec.readiness_probe) {
+    probes["readiness"] = readiness.to_json();
+  }
+  o["probes"] = std::move(probes);
+  o["log"] = log.path();
+  return o;
+}
+
+const char* phase_name(Pod::Phase p) {
+  switch (p) {
+    case Pod::Phase::kPending: return "Pending";
+    case Pod::Phase::kRunning: return "Running";
+    case Pod::Phase::kSucceeded: return "Succeeded";
+    case Pod::Phase::kFailed: return "Failed";
+  }
+  return "Pending";
+}
+
+bool pod_ready(const Pod& pod) {
+  if (pod.phase != Pod::Phase::kRunning || pod.terminating) {
+    return false;
+  }
+  for (const auto& c : pod.main) {
+    if (!c->ready || c->state != Container::State::kRunning) {
+      return false;
+    }
+  }
+  for (const auto& c : pod.init) {
+    if (c->spec.is_sidecar() && (!c->ready || c->state != Container::State::kRunning)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+json::object Pod::to_json() const {
+  json::object o;
+  o["name"] = spec.name;
+  o["namespace"] = spec.namespace_;
+  if (!spec.deployment.empty()) {
+    o["deployment"] = spec.deployment;
+  }
+  o["phase"] = phase_name(phase);
+  o["podIP"] = ip;
+  o["terminating"] = terminating;
+  bool ready = pod_ready(*this);
+  o["ready"] = ready;
+  json::array conditions;
+  json::object rc;
+  rc["type"] = "Ready";
+  rc["status"] = ready ? "True" : "False";
+  conditions.push_back(std::move(rc));
+  o["conditions"] = std::move(conditions);
+  json::array inits;
+  for (const auto& c : init) {
+    inits.push_back(c->to_json());
+  }
+  o["initContainers"] = std::move(inits);
+  json::array mains;
+  for (const auto& c : main) {
+    mains.push_back(c->to_json());
+  }
+  o["containers"] = std::move(mains);
+  o["createdAt"] = iso8601(created);
+  return o;
+}
+
+std::string status_table(const json::value& v) {
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-24s %-10s %-6s %-20s %-10s %-18s %8s  %s\n", "POD",
+                "PHASE", "READY", "CONTAINER", "TYPE", "STATE", "RESTARTS", "LAST EXIT");
+  out += line;
+  for (const auto& p : v.at("pods").as_array()) {
+    const auto& pod = p.as_object();
+    auto row = [&](const json::value& cv) {
+      const auto& c = cv.as_object();
+      const auto& st = c.at("state").as_object();
+      std::string state = std::string(st.begin()->key());
+      if (const auto* w = st.if_contains("waiting")) {
+        state += "(" + std::string(w->at("reason").as_string()) + ")";
+      }
+      std::string last = "-";
+      const auto& ls = c.at("lastState").as_object();
+      if (const auto* t = ls.if_contains("terminated")) {
+        last = std::string(t->at("message").as_string());
+      } else if (const auto* t2 = st.if_contains("terminated")) {
+        last = std::string(t2->at("message").as_string());
+      }
+      std::snprintf(line, sizeof line, "%-24s %-10s %-6s %-20s %-10s %-18s %8lld  %s\n",
+                    std::string(pod.at("name").as_string()).c_str(),
+                    std::string(pod.at("phase").as_string()).c_str(),
+                    pod.at("ready").as_bool() ? "true" : "false",
+                    std::string(c.at("name").as_string()).c_str(),
+                    std::string(c.at("type").as_string()).c_str(), state.c_str(),
+                    static_cast<long long>(c.at("restartCount").as_int64()), last.c_str());
+      out += line;
+    };
+    for (const auto& c : pod.at("initContainers").as_array()) {
+      row(c);
+    }
+    for (const auto& c : pod.at("containers").as_array()) {
+      row(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace tender::pod

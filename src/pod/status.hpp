@@ -1,0 +1,90 @@
+#pragma once
+// The runner's model of pods and containers, and its JSON form for /v1/pods and
+// `tender pod status`. Owned and changed by the supervisor thread only; no Asio here.
+
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/backoff.hpp"
+#include "core/clock.hpp"
+#include "core/process.hpp"
+#include "pod/log_file.hpp"
+#include "pod/manifest.hpp"
+
+namespace tender::pod {
+
+struct ProbeStatus {
+  int consecutive_successes = 0;
+  int consecutive_failures = 0;
+  std::uint64_t failures = 0;  // total
+  std::string last_result;     // "" until the first run
+  bool last_ok = false;
+
+  void record(bool ok, std::string message);
+  [[nodiscard]] boost::json::object to_json() const;
+};
+
+struct Container {
+  Container(const ContainerSpec& s, bool is_init, const BackoffPolicy& policy)
+      : spec(s), init(is_init), backoff(policy, system_clock()) {}
+
+  enum class State { kWaiting, kRunning, kTerminated };
+
+  ContainerSpec spec;
+  bool init = false;
+  State state = State::kWaiting;
+  std::string reason = "PodInitializing";  // waiting or terminated reason
+  std::string message;
+  std::optional<Process> process;
+  pid_t pgid = -1;  // of the latest process, kept after exit to clean up leftovers
+  int generation = 0;  // one per start; probe loops of older starts end
+  int restarts = 0;
+  std::optional<ExitStatus> last_exit;
+  std::chrono::system_clock::time_point started_at;
+  std::chrono::system_clock::time_point finished_at;
+  bool started = false;  // startup probe passed, or none
+  bool ready = false;
+  bool stopping = false;     // terminating for good
+  bool done = false;         // its loop has ended: it will not run again
+  bool restart_now = false;  // POST .../restart asked for it
+  ProbeStatus liveness;
+  ProbeStatus readiness;
+  ProbeStatus startup;
+  Backoff backoff;
+  LogFile log;
+
+  [[nodiscard]] const char* state_name() const;
+  [[nodiscard]] boost::json::object to_json() const;
+};
+
+struct Pod {
+  enum class Phase { kPending, kRunning, kSucceeded, kFailed };
+
+  PodSpec spec;
+  std::string dir;  // logs/ and volumes/
+  std::string ip = "127.0.0.1";
+  Phase phase = Phase::kPending;
+  std::vector<std::unique_ptr<Container>> init;
+  std::vector<std::unique_ptr<Container>> main;
+  bool terminating = false;
+  bool finished = false;  // every process gone, volumes removed
+  bool deleted = false;   // no longer listed (scaled away and finished, or replaced)
+  bool deleted_when_finished = false;
+  std::chrono::steady_clock::time_point deadline;
+  std::chrono::system_clock::time_point created;
+
+  [[nodiscard]] boost::json::object to_json() const;
+};
+
+[[nodiscard]] const char* phase_name(Pod::Phase p);
+// Kubernetes' Ready condition: running, and every main container and sidecar ready.
+[[nodiscard]] bool pod_ready(const Pod& pod);
+
+// One line per pod and container, for `tender pod status` (from the /v1/pods JSON).
+[[nodiscard]] std::string status_table(const boost::json::value& pods);
+
+}  // namespace tender::pod

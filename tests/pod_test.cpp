@@ -1,0 +1,467 @@
+// `tender pod run` with real processes: restarts, probes, ordering, termination, status API.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <csignal>
+#include <fstream>
+
+#include "support.hpp"
+
+namespace tender::testing {
+namespace {
+
+namespace json = boost::json;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+bool pid_alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+class PodTest : public ::testing::Test {
+ protected:
+  // Runs `manifest` (YAML text) with a fast restart backoff and no terminal view.
+  void run(const std::string& manifest, std::vector<std::string> extra = {}) {
+    std::string file = dir_.write("pod.yaml", manifest);
+    std::vector<std::string> args = {"pod",          "run",           file,
+                                     "--admin",      "127.0.0.1:0",   "--no-log-view",
+                                     "--run-dir",    dir_.path() + "/run",
+                                     "--restart-backoff", "100ms:400ms"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    runner_.emplace(args);
+  }
+  json::value pod(const std::string& name) {
+    auto r = http(runner_->port("admin"), "GET", "/v1/pods/" + name);
+    if (r.status != 200) {
+      return nullptr;
+    }
+    return json::parse(r.body);
+  }
+  json::value container(const std::string& pod_name, const std::string& c) {
+    json::value p = pod(pod_name);
+    if (p.is_null()) {
+      return nullptr;
+    }
+    for (const char* key : {"initContainers", "containers"}) {
+      for (const auto& cv : p.at(key).as_array()) {
+        if (cv.at("name").as_string() == c) {
+          return cv;
+        }
+      }
+    }
+    return nullptr;
+  }
+  // Polls until `pred` holds for the container's JSON.
+  bool wait_container(const std::string& p, const std::string& c,
+                      const std::function<bool(const json::value&)>& pred,
+                      std::chrono::milliseconds timeout = 20s) {
+    return eventually(
+        [&] {
+          json::value v = container(p, c);
+          return !v.is_null() && pred(v);
+        },
+        timeout);
+  }
+  std::string d() const { return dir_.path(); }
+
+  TempDir dir_;
+  std::optional<Tender> runner_;
+};
+
+TEST_F(PodTest, CrashingContainerIsRestartedWithBackoff) {
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: crashy}
+spec:
+  containers:
+    - name: app
+      command: ["sh", "-c", "echo run >> )Y" + d() + R"Y(/runs; exit 3"]
+)Y");
+  ASSERT_TRUE(wait_container("crashy", "app", [](const json::value& c) {
+    return c.at("restartCount").as_int64() >= 2;
+  })) << json::serialize(container("crashy", "app"));
+  json::value c = container("crashy", "app");
+  const auto& last = c.at("lastState").as_object().contains("terminated")
+                         ? c.at("lastState").at("terminated")
+                         : c.at("state").at("terminated");
+  EXPECT_EQ(last.at("exitCode").as_int64(), 3);
+  EXPECT_GE(std::count(slurp(d() + "/runs").begin(), slurp(d() + "/runs").end(), '\n'), 3);
+  auto metrics = http(runner_->port("admin"), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("tender_pod_container_restarts_total{container=\"app\",pod=\"crashy\"}"),
+            std::string::npos)
+      << metrics;
+}
+
+TEST_F(PodTest, RestartPolicyNeverAndOnFailure) {
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: once}
+spec:
+  restartPolicy: Never
+  containers:
+    - name: app
+      command: ["sh", "-c", "exit 4"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: retry}
+spec:
+  restartPolicy: OnFailure
+  containers:
+    - name: app
+      command: ["sh", "-c", "n=$(cat )Y" + d() + R"Y(/n 2>/dev/null || echo 0); echo $((n+1)) > )Y" + d() + R"Y(/n; test $n -ge 2"]
+)Y");
+  ASSERT_TRUE(eventually([&] {
+    auto p = pod("once");
+    return !p.is_null() && p.at("phase").as_string() == "Failed";
+  }));
+  EXPECT_EQ(container("once", "app").at("restartCount").as_int64(), 0);
+  ASSERT_TRUE(eventually([&] {
+    auto p = pod("retry");
+    return !p.is_null() && p.at("phase").as_string() == "Succeeded";
+  }));
+  EXPECT_EQ(container("retry", "app").at("restartCount").as_int64(), 2);
+}
+
+TEST_F(PodTest, FieldRefAndVarExpansionWithDeploymentReplicas) {
+  run(R"Y(
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web, tier: front}
+    spec:
+      containers:
+        - name: app
+          command: ["sh", "-c"]
+          args: ["echo $(POD_NAME) $(NS) $(TIER) $(GREETING) $$(POD_NAME) > )Y" + d() + R"Y(/$(POD_NAME).txt; exec sleep 1000"]
+          env:
+            - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+            - {name: NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+            - {name: TIER, valueFrom: {fieldRef: {fieldPath: "metadata.labels['tier']"}}}
+            - {name: GREETING, value: "hi-$(POD_NAME)"}
+)Y");
+  for (int i = 0; i < 3; ++i) {
+    std::string name = "web-" + std::to_string(i);
+    ASSERT_TRUE(eventually([&] { return slurp(d() + "/" + name + ".txt").find('\n') != std::string::npos; }))
+        << name;
+    EXPECT_EQ(slurp(d() + "/" + name + ".txt"),
+              name + " default front hi-" + name + " $(POD_NAME)\n");
+  }
+  auto list = json::parse(http(runner_->port("admin"), "GET", "/v1/pods").body);
+  EXPECT_EQ(list.at("pods").as_array().size(), 3u);
+}
+
+TEST_F(PodTest, PreStopRunsBeforeSigtermAndSigkillEndsTheGracePeriod) {
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: polite}
+spec:
+  terminationGracePeriodSeconds: 10
+  containers:
+    - name: app
+      command: ["sh", "-c", "trap 'echo term >> )Y" + d() + R"Y(/order; exit 0' TERM; while :; do sleep 0.05; done"]
+      lifecycle:
+        preStop:
+          exec:
+            command: ["sh", "-c", "echo prestop >> )Y" + d() + R"Y(/order"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: stubborn}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      command: ["sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"]
+)Y");
+  pid_t stubborn = 0;
+  ASSERT_TRUE(wait_container("stubborn", "app", [&](const json::value& c) {
+    if (!c.as_object().contains("pid")) {
+      return false;
+    }
+    stubborn = static_cast<pid_t>(c.at("pid").as_int64());
+    return true;
+  }));
+  ASSERT_TRUE(wait_container("polite", "app", [](const json::value& c) {
+    return c.as_object().contains("pid");
+  }));
+  runner_->signal(SIGTERM);
+  auto st = runner_->wait_exit(20s);
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->code, 0);
+  EXPECT_EQ(slurp(d() + "/order"), "prestop\nterm\n");
+  EXPECT_FALSE(pid_alive(stubborn));
+  EXPECT_NE(runner_->stderr_text().find("grace period over; killing"), std::string::npos);
+}
+
+TEST_F(PodTest, NativeSidecarStartsFirstAndStopsLast) {
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: sc}
+spec:
+  initContainers:
+    - name: setup
+      command: ["sh", "-c", "echo setup >> )Y" + d() + R"Y(/order"]
+    - name: side
+      restartPolicy: Always
+      command: ["sh", "-c", "sleep 0.3; touch )Y" + d() + R"Y(/side-up; trap 'echo side-term >> )Y" + d() + R"Y(/order; exit 0' TERM; while :; do sleep 0.05; done"]
+      startupProbe:
+        exec: {command: ["test", "-f", ")Y" + d() + R"Y(/side-up"]}
+        periodSeconds: 1
+        failureThreshold: 30
+  containers:
+    - name: main
+      command: ["sh", "-c", "test -f )Y" + d() + R"Y(/side-up && echo main-saw-side >> )Y" + d() + R"Y(/order; trap 'echo main-term >> )Y" + d() + R"Y(/order; exit 0' TERM; while :; do sleep 0.05; done"]
+)Y");
+  ASSERT_TRUE(eventually([&] { return slurp(d() + "/order").find("main-saw-side") != std::string::npos; }))
+      << slurp(d() + "/order");
+  ASSERT_TRUE(eventually([&] {
+    auto p = pod("sc");
+    return !p.is_null() && p.at("ready").as_bool();
+  }));
+  runner_->signal(SIGTERM);
+  ASSERT_TRUE(runner_->wait_exit(20s).has_value());
+  EXPECT_EQ(slurp(d() + "/order"), "setup\nmain-saw-side\nmain-term\nside-term\n");
+}
+
+TEST_F(PodTest, ReadinessFlipsTheReadyConditionBothWays) {
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: rd}
+spec:
+  containers:
+    - name: app
+      command: ["sleep", "1000"]
+      readinessProbe:
+        exec: {command: ["test", "-f", ")Y" + d() + R"Y(/ready"]}
+        periodSeconds: 1
+        failureThreshold: 1
+)Y");
+  auto ready = [&](bool want) {
+    return eventually([&] {
+      auto p = pod("rd");
+      return !p.is_null() && p.at("ready").as_bool() == want &&
+             p.at("conditions").at(0).at("status").as_string() == (want ? "True" : "False");
+    });
+  };
+  EXPECT_TRUE(ready(false));
+  dir_.write("ready", "");
+  EXPECT_TRUE(ready(true));
+  EXPECT_EQ(http(runner_->port("admin"), "GET", "/readyz").status, 200);
+  std::remove((d() + "/ready").c_str());
+  EXPECT_TRUE(ready(false));
+  EXPECT_EQ(http(runner_->port("admin"), "GET", "/readyz").status, 503);
+}
+
+TEST_F(PodTest, LivenessFailureOnAHungProcessRestartsIt) {
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: live}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: web
+      command: [")Y" TENDER_BINARY R"Y(", "echo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
+      livenessProbe:
+        exec: {command: ["sh", "-c", "test ! -f )Y" + d() + R"Y(/hang"]}
+        periodSeconds: 1
+        failureThreshold: 2
+)Y");
+  ASSERT_TRUE(wait_container("live", "web", [](const json::value& c) {
+    return c.at("probes").at("liveness").at("result").as_string() == "success";
+  }));
+  dir_.write("hang", "");
+  // Freeze the process too, as a hung process would be.
+  auto r = http(runner_->port("admin"), "POST", "/v1/pods/live/containers/web/signal?signal=STOP");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(wait_container("live", "web", [](const json::value& c) {
+    return c.at("restartCount").as_int64() >= 1;
+  }));
+  EXPECT_NE(runner_->stderr_text().find("liveness probe failed"), std::string::npos);
+}
+
+TEST_F(PodTest, StartupProbeGatesLiveness) {
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: slow}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      command: ["sleep", "1000"]
+      startupProbe:
+        exec: {command: ["test", "-f", ")Y" + d() + R"Y(/started"]}
+        periodSeconds: 1
+        failureThreshold: 100
+      livenessProbe:
+        exec: {command: ["false"]}
+        periodSeconds: 1
+        failureThreshold: 1
+)Y");
+  // While the startup probe fails, liveness never runs, so the container is not restarted.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(wait_container("slow", "app", [&](const json::value& c) {
+      return c.at("probes").at("startup").at("failures").as_int64() >= i + 1;
+    }));
+    json::value c = container("slow", "app");
+    EXPECT_EQ(c.at("restartCount").as_int64(), 0);
+    EXPECT_FALSE(c.at("started").as_bool());
+    EXPECT_EQ(c.at("probes").at("liveness").at("result").as_string(), "pending");
+  }
+  dir_.write("started", "");
+  ASSERT_TRUE(wait_container("slow", "app", [](const json::value& c) {
+    return c.at("restartCount").as_int64() >= 1;
+  }));
+}
+
+TEST_F(PodTest, NothingSurvivesTermination) {
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: forker}
+spec:
+  containers:
+    - name: app
+      command: ["sh", "-c", "sleep 1000 & echo $! > )Y" + d() + R"Y(/grandchild; wait"]
+)Y");
+  ASSERT_TRUE(eventually([&] { return !slurp(d() + "/grandchild").empty(); }));
+  pid_t gc = std::stoi(slurp(d() + "/grandchild"));
+  ASSERT_TRUE(pid_alive(gc));
+  runner_->signal(SIGTERM);
+  ASSERT_TRUE(runner_->wait_exit(20s).has_value());
+  EXPECT_TRUE(eventually([&] { return !pid_alive(gc); }));
+}
+
+TEST_F(PodTest, SignalAndRestartEndpoints) {
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: sig}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      command: ["sleep", "1000"]
+)Y");
+  ASSERT_TRUE(wait_container("sig", "app", [](const json::value& c) {
+    return c.as_object().contains("pid");
+  }));
+  auto port = runner_->port("admin");
+  EXPECT_EQ(http(port, "POST", "/v1/pods/sig/containers/app/signal?signal=BOGUS").status, 400);
+  EXPECT_EQ(http(port, "POST", "/v1/pods/nope/containers/app/signal").status, 404);
+  EXPECT_EQ(http(port, "POST", "/v1/pods/sig/containers/app/restart").status, 202);
+  ASSERT_TRUE(wait_container("sig", "app", [](const json::value& c) {
+    return c.at("restartCount").as_int64() == 1 && c.as_object().contains("pid");
+  }));
+  EXPECT_EQ(http(port, "POST", "/v1/pods/sig/containers/app/signal", {}, R"Y({"signal":"KILL"})Y")
+                .status,
+            200);
+  ASSERT_TRUE(wait_container("sig", "app", [](const json::value& c) {
+    return c.at("restartCount").as_int64() == 2;
+  }));
+  auto last = container("sig", "app").at("lastState").at("terminated");
+  EXPECT_EQ(last.at("signal").as_int64(), SIGKILL);
+}
+
+TEST_F(PodTest, ScaleUpAndDownThroughTheApiAndTheCli) {
+  run(R"Y(
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: w}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: w}}
+  template:
+    metadata: {labels: {app: w}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: app
+          command: ["sleep", "1000"]
+)Y");
+  auto port = runner_->port("admin");
+  auto count = [&] {
+    return json::parse(http(port, "GET", "/v1/pods").body).at("pods").as_array().size();
+  };
+  EXPECT_EQ(count(), 1u);
+  auto r = http(port, "POST", "/v1/deployments/w/scale", {}, R"Y({"replicas": 3})Y");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(eventually([&] { return count() == 3; }));
+  EXPECT_TRUE(wait_container("w-2", "app", [](const json::value& c) {
+    return c.as_object().contains("pid");
+  }));
+  auto cli = run_tender({"pod", "scale", "w", "1", "--admin", "127.0.0.1:" + std::to_string(port)});
+  EXPECT_EQ(cli.status.code, 0) << cli.err;
+  EXPECT_TRUE(eventually([&] { return count() == 1; }));
+  EXPECT_FALSE(pod("w-0").is_null());
+  EXPECT_EQ(http(port, "POST", "/v1/deployments/w/scale", {}, "nope").status, 400);
+  EXPECT_EQ(http(port, "POST", "/v1/deployments/none/scale", {}, R"Y({"replicas": 1})Y").status,
+            404);
+}
+
+TEST_F(PodTest, StatusAndLogsCommands) {
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: talk}
+spec:
+  containers:
+    - name: app
+      command: ["sh", "-c", "echo hello out; echo hello err >&2; exec sleep 1000"]
+)Y");
+  std::string admin = "127.0.0.1:" + std::to_string(runner_->port("admin"));
+  ASSERT_TRUE(eventually([&] {
+    auto r = run_tender({"pod", "logs", "talk", "--admin", admin});
+    return r.out.find("hello out") != std::string::npos &&
+           r.out.find("hello err") != std::string::npos;
+  }));
+  auto st = run_tender({"pod", "status", "--admin", admin});
+  EXPECT_EQ(st.status.code, 0);
+  EXPECT_NE(st.out.find("talk"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("running"), std::string::npos) << st.out;
+  auto missing = run_tender({"pod", "logs", "talk", "-c", "nope", "--admin", admin});
+  EXPECT_EQ(missing.status.code, 2);
+}
+
+TEST(PodManifests, BadManifestsExit2NamingFileAndLineBeforeAnythingStarts) {
+  TempDir dir;
+  struct Case {
+    std::string yaml;
+    std::string expect;
+  };
+  std::vector<Case> cases = {
+      {"apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", "Service"},
+      {"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+       "    - name: a\n      image: x\n",
+       "command"},
+      {"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+       "    - name: a\n      command: [\"touch\", \"" +
+           dir.path() + "/started\"]\n      volumeMounts:\n        - {name: data, mountPath: /d}\n",
+       "data"},
+      {"apiVersion: v1\nkind: Pod\nmetadata: {name: p\n", "invalid YAML"},
+  };
+  for (const auto& c : cases) {
+    std::string file = dir.write("bad.yaml", c.yaml);
+    auto r = run_tender({"pod", "run", file, "--admin", "127.0.0.1:0", "--no-log-view"});
+    EXPECT_EQ(r.status.code, 2) << c.yaml << r.err;
+    EXPECT_NE(r.err.find(file + ":"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(std::ifstream(dir.path() + "/started").good()) << "a container started";
+}
+
+}  // namespace
+}  // namespace tender::testing
