@@ -24,10 +24,16 @@ class PodTest : public ::testing::Test {
   // Runs `manifest` (YAML text) with a fast restart backoff and no terminal view.
   void run(const std::string& manifest, std::vector<std::string> extra = {}) {
     std::string file = dir_.write("pod.yaml", manifest);
-    std::vector<std::string> args = {"pod",          "run",           file,
-                                     "--admin",      "127.0.0.1:0",   "--no-log-view",
-                                     "--run-dir",    dir_.path() + "/run",
-                                     "--restart-backoff", "100ms:400ms"};
+    std::vector<std::string> args = {"pod",
+                                     "run",
+                                     file,
+                                     "--admin",
+                                     "127.0.0.1:0",
+                                     "--no-log-view",
+                                     "--run-dir",
+                                     dir_.path() + "/run",
+                                     "--restart-backoff",
+                                     "100ms:400ms"};
     args.insert(args.end(), extra.begin(), extra.end());
     runner_.emplace(args);
   }
@@ -77,7 +83,8 @@ metadata: {name: crashy}
 spec:
   containers:
     - name: app
-      command: ["sh", "-c", "echo run >> )Y" + d() + R"Y(/runs; exit 3"]
+      command: ["sh", "-c", "echo run >> )Y" +
+      d() + R"Y(/runs; exit 3"]
 )Y");
   ASSERT_TRUE(wait_container("crashy", "app", [](const json::value& c) {
     return c.at("restartCount").as_int64() >= 2;
@@ -89,7 +96,7 @@ spec:
   EXPECT_EQ(last.at("exitCode").as_int64(), 3);
   EXPECT_GE(std::count(slurp(d() + "/runs").begin(), slurp(d() + "/runs").end(), '\n'), 3);
   auto metrics = http(runner_->port("admin"), "GET", "/metrics").body;
-  EXPECT_NE(metrics.find("tender_pod_container_restarts_total{container=\"app\",pod=\"crashy\"}"),
+  EXPECT_NE(metrics.find("tender_pod_container_restarts_total{pod=\"crashy\",container=\"app\"}"),
             std::string::npos)
       << metrics;
 }
@@ -112,7 +119,8 @@ spec:
   restartPolicy: OnFailure
   containers:
     - name: app
-      command: ["sh", "-c", "n=$(cat )Y" + d() + R"Y(/n 2>/dev/null || echo 0); echo $((n+1)) > )Y" + d() + R"Y(/n; test $n -ge 2"]
+      command: ["sh", "-c", "n=$(cat )Y" +
+      d() + R"Y(/n 2>/dev/null || echo 0); echo $((n+1)) > )Y" + d() + R"Y(/n; test $n -ge 2"]
 )Y");
   ASSERT_TRUE(eventually([&] {
     auto p = pod("once");
@@ -141,7 +149,8 @@ spec:
       containers:
         - name: app
           command: ["sh", "-c"]
-          args: ["echo $(POD_NAME) $(NS) $(TIER) $(GREETING) $$(POD_NAME) > )Y" + d() + R"Y(/$(POD_NAME).txt; exec sleep 1000"]
+          args: ["echo $(POD_NAME) $(NS) $(TIER) $(GREETING) '$$(POD_NAME)' > )Y" +
+      d() + R"Y(/$(POD_NAME).txt; exec sleep 1000"]
           env:
             - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
             - {name: NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
@@ -150,8 +159,9 @@ spec:
 )Y");
   for (int i = 0; i < 3; ++i) {
     std::string name = "web-" + std::to_string(i);
-    ASSERT_TRUE(eventually([&] { return slurp(d() + "/" + name + ".txt").find('\n') != std::string::npos; }))
-        << name;
+    ASSERT_TRUE(eventually([&] {
+      return slurp(d() + "/" + name + ".txt").find('\n') != std::string::npos;
+    })) << name;
     EXPECT_EQ(slurp(d() + "/" + name + ".txt"),
               name + " default front hi-" + name + " $(POD_NAME)\n");
   }
@@ -168,11 +178,13 @@ spec:
   terminationGracePeriodSeconds: 10
   containers:
     - name: app
-      command: ["sh", "-c", "trap 'echo term >> )Y" + d() + R"Y(/order; exit 0' TERM; while :; do sleep 0.05; done"]
+      command: ["sh", "-c", "trap 'echo term >> )Y" +
+      d() + R"Y(/order; exit 0' TERM; while :; do sleep 0.05; done"]
       lifecycle:
         preStop:
           exec:
-            command: ["sh", "-c", "echo prestop >> )Y" + d() + R"Y(/order"]
+            command: ["sh", "-c", "echo prestop >> )Y" +
+      d() + R"Y(/order"]
 ---
 apiVersion: v1
 kind: Pod
@@ -191,9 +203,8 @@ spec:
     stubborn = static_cast<pid_t>(c.at("pid").as_int64());
     return true;
   }));
-  ASSERT_TRUE(wait_container("polite", "app", [](const json::value& c) {
-    return c.as_object().contains("pid");
-  }));
+  ASSERT_TRUE(wait_container("polite", "app",
+                             [](const json::value& c) { return c.as_object().contains("pid"); }));
   runner_->signal(SIGTERM);
   auto st = runner_->wait_exit(20s);
   ASSERT_TRUE(st.has_value());
@@ -211,20 +222,28 @@ metadata: {name: sc}
 spec:
   initContainers:
     - name: setup
-      command: ["sh", "-c", "echo setup >> )Y" + d() + R"Y(/order"]
+      command: ["sh", "-c", "echo setup >> )Y" +
+      d() + R"Y(/order"]
     - name: side
       restartPolicy: Always
-      command: ["sh", "-c", "sleep 0.3; touch )Y" + d() + R"Y(/side-up; trap 'echo side-term >> )Y" + d() + R"Y(/order; exit 0' TERM; while :; do sleep 0.05; done"]
+      command: ["sh", "-c", "sleep 0.3; touch )Y" +
+      d() + R"Y(/side-up; trap 'echo side-term >> )Y" + d() +
+      R"Y(/order; exit 0' TERM; while :; do sleep 0.05; done"]
       startupProbe:
-        exec: {command: ["test", "-f", ")Y" + d() + R"Y(/side-up"]}
+        exec: {command: ["test", "-f", ")Y" +
+      d() + R"Y(/side-up"]}
         periodSeconds: 1
         failureThreshold: 30
   containers:
     - name: main
-      command: ["sh", "-c", "test -f )Y" + d() + R"Y(/side-up && echo main-saw-side >> )Y" + d() + R"Y(/order; trap 'echo main-term >> )Y" + d() + R"Y(/order; exit 0' TERM; while :; do sleep 0.05; done"]
+      command: ["sh", "-c", "test -f )Y" +
+      d() + R"Y(/side-up && echo main-saw-side >> )Y" + d() +
+      R"Y(/order; trap 'echo main-term >> )Y" + d() +
+      R"Y(/order; exit 0' TERM; while :; do sleep 0.05; done"]
 )Y");
-  ASSERT_TRUE(eventually([&] { return slurp(d() + "/order").find("main-saw-side") != std::string::npos; }))
-      << slurp(d() + "/order");
+  ASSERT_TRUE(eventually([&] {
+    return slurp(d() + "/order").find("main-saw-side") != std::string::npos;
+  })) << slurp(d() + "/order");
   ASSERT_TRUE(eventually([&] {
     auto p = pod("sc");
     return !p.is_null() && p.at("ready").as_bool();
@@ -244,7 +263,8 @@ spec:
     - name: app
       command: ["sleep", "1000"]
       readinessProbe:
-        exec: {command: ["test", "-f", ")Y" + d() + R"Y(/ready"]}
+        exec: {command: ["test", "-f", ")Y" +
+      d() + R"Y(/ready"]}
         periodSeconds: 1
         failureThreshold: 1
 )Y");
@@ -273,9 +293,11 @@ spec:
   terminationGracePeriodSeconds: 1
   containers:
     - name: web
-      command: [")Y" TENDER_BINARY R"Y(", "echo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
+      command: [")Y" TENDER_BINARY
+      R"Y(", "echo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
       livenessProbe:
-        exec: {command: ["sh", "-c", "test ! -f )Y" + d() + R"Y(/hang"]}
+        exec: {command: ["sh", "-c", "test ! -f )Y" +
+      d() + R"Y(/hang"]}
         periodSeconds: 1
         failureThreshold: 2
 )Y");
@@ -286,9 +308,8 @@ spec:
   // Freeze the process too, as a hung process would be.
   auto r = http(runner_->port("admin"), "POST", "/v1/pods/live/containers/web/signal?signal=STOP");
   ASSERT_EQ(r.status, 200) << r.body;
-  ASSERT_TRUE(wait_container("live", "web", [](const json::value& c) {
-    return c.at("restartCount").as_int64() >= 1;
-  }));
+  ASSERT_TRUE(wait_container(
+      "live", "web", [](const json::value& c) { return c.at("restartCount").as_int64() >= 1; }));
   EXPECT_NE(runner_->stderr_text().find("liveness probe failed"), std::string::npos);
 }
 
@@ -303,7 +324,8 @@ spec:
     - name: app
       command: ["sleep", "1000"]
       startupProbe:
-        exec: {command: ["test", "-f", ")Y" + d() + R"Y(/started"]}
+        exec: {command: ["test", "-f", ")Y" +
+      d() + R"Y(/started"]}
         periodSeconds: 1
         failureThreshold: 100
       livenessProbe:
@@ -322,9 +344,8 @@ spec:
     EXPECT_EQ(c.at("probes").at("liveness").at("result").as_string(), "pending");
   }
   dir_.write("started", "");
-  ASSERT_TRUE(wait_container("slow", "app", [](const json::value& c) {
-    return c.at("restartCount").as_int64() >= 1;
-  }));
+  ASSERT_TRUE(wait_container(
+      "slow", "app", [](const json::value& c) { return c.at("restartCount").as_int64() >= 1; }));
 }
 
 TEST_F(PodTest, NothingSurvivesTermination) {
@@ -335,7 +356,8 @@ metadata: {name: forker}
 spec:
   containers:
     - name: app
-      command: ["sh", "-c", "sleep 1000 & echo $! > )Y" + d() + R"Y(/grandchild; wait"]
+      command: ["sh", "-c", "sleep 1000 & echo $! > )Y" +
+      d() + R"Y(/grandchild; wait"]
 )Y");
   ASSERT_TRUE(eventually([&] { return !slurp(d() + "/grandchild").empty(); }));
   pid_t gc = std::stoi(slurp(d() + "/grandchild"));
@@ -356,9 +378,8 @@ spec:
     - name: app
       command: ["sleep", "1000"]
 )Y");
-  ASSERT_TRUE(wait_container("sig", "app", [](const json::value& c) {
-    return c.as_object().contains("pid");
-  }));
+  ASSERT_TRUE(wait_container("sig", "app",
+                             [](const json::value& c) { return c.as_object().contains("pid"); }));
   auto port = runner_->port("admin");
   EXPECT_EQ(http(port, "POST", "/v1/pods/sig/containers/app/signal?signal=BOGUS").status, 400);
   EXPECT_EQ(http(port, "POST", "/v1/pods/nope/containers/app/signal").status, 404);
@@ -366,12 +387,11 @@ spec:
   ASSERT_TRUE(wait_container("sig", "app", [](const json::value& c) {
     return c.at("restartCount").as_int64() == 1 && c.as_object().contains("pid");
   }));
-  EXPECT_EQ(http(port, "POST", "/v1/pods/sig/containers/app/signal", {}, R"Y({"signal":"KILL"})Y")
-                .status,
-            200);
-  ASSERT_TRUE(wait_container("sig", "app", [](const json::value& c) {
-    return c.at("restartCount").as_int64() == 2;
-  }));
+  EXPECT_EQ(
+      http(port, "POST", "/v1/pods/sig/containers/app/signal", {}, R"Y({"signal":"KILL"})Y").status,
+      200);
+  ASSERT_TRUE(wait_container(
+      "sig", "app", [](const json::value& c) { return c.at("restartCount").as_int64() == 2; }));
   auto last = container("sig", "app").at("lastState").at("terminated");
   EXPECT_EQ(last.at("signal").as_int64(), SIGKILL);
 }
@@ -400,9 +420,8 @@ spec:
   auto r = http(port, "POST", "/v1/deployments/w/scale", {}, R"Y({"replicas": 3})Y");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(eventually([&] { return count() == 3; }));
-  EXPECT_TRUE(wait_container("w-2", "app", [](const json::value& c) {
-    return c.as_object().contains("pid");
-  }));
+  EXPECT_TRUE(wait_container("w-2", "app",
+                             [](const json::value& c) { return c.as_object().contains("pid"); }));
   auto cli = run_tender({"pod", "scale", "w", "1", "--admin", "127.0.0.1:" + std::to_string(port)});
   EXPECT_EQ(cli.status.code, 0) << cli.err;
   EXPECT_TRUE(eventually([&] { return count() == 1; }));

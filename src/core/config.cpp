@@ -88,7 +88,7 @@ void ConfigNode::fail(std::string_view key, const std::string& message) const {
 }
 
 bool ConfigNode::has(std::string_view key) const {
-  return node_.IsMap() && node_[std::string(key)].IsDefined() && !node_[std::string(key)].IsNull();
+  return is_map() && node_[std::string(key)].IsDefined() && !node_[std::string(key)].IsNull();
 }
 
 ConfigNode ConfigNode::child(std::string_view key) const {
@@ -244,7 +244,7 @@ std::optional<std::vector<std::string>> ConfigNode::strings(std::string_view key
 
 int ConfigNode::warn_unknown(std::initializer_list<std::string_view> known) const {
   int unknown = 0;
-  if (!node_.IsMap()) {
+  if (!is_map()) {
     return 0;
   }
   for (auto it = node_.begin(); it != node_.end(); ++it) {

@@ -47,9 +47,9 @@ class ConfigNode {
   ConfigNode(YAML::Node node, std::shared_ptr<const std::string> file, std::string path);
 
   [[nodiscard]] bool defined() const { return node_.IsDefined() && !node_.IsNull(); }
-  [[nodiscard]] bool is_map() const { return node_.IsMap(); }
-  [[nodiscard]] bool is_sequence() const { return node_.IsSequence(); }
-  [[nodiscard]] bool is_scalar() const { return node_.IsScalar(); }
+  [[nodiscard]] bool is_map() const { return node_.IsDefined() && node_.IsMap(); }
+  [[nodiscard]] bool is_sequence() const { return node_.IsDefined() && node_.IsSequence(); }
+  [[nodiscard]] bool is_scalar() const { return node_.IsDefined() && node_.IsScalar(); }
   [[nodiscard]] bool has(std::string_view key) const;
 
   // The child at `key` (undefined if absent). Throws if this node is neither null nor a map.

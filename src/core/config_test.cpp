@@ -151,6 +151,16 @@ TEST(ConfigNode, MultiDocumentStreams) {
   EXPECT_EQ(docs[1].line(), 3);
 }
 
+TEST(ConfigNode, AbsentChildrenAreSafeToInspect) {
+  ConfigNode root = parse_config("a: 1\n", "z.yaml");
+  ConfigNode missing = root.child("nope").child("deeper");
+  EXPECT_FALSE(missing.defined());
+  EXPECT_FALSE(missing.is_map());
+  EXPECT_FALSE(missing.has("x"));
+  EXPECT_EQ(missing.warn_unknown({"x"}), 0);
+  EXPECT_TRUE(missing.keys().empty());
+}
+
 TEST(ConfigNode, WarnsAboutUnknownKeys) {
   ConfigNode root = parse_config("listen: a\ntypo: 1\nother: 2\n", "w.yaml");
   EXPECT_EQ(root.warn_unknown({"listen"}), 2);

@@ -26,8 +26,8 @@ struct RunFlags {
 };
 
 std::string admin_url(const std::string& admin) {
-  auto hp = flag_host_port("admin", admin.empty() ? "127.0.0.1:" + std::to_string(kPodAdminPort)
-                                                  : admin);
+  auto hp =
+      flag_host_port("admin", admin.empty() ? "127.0.0.1:" + std::to_string(kPodAdminPort) : admin);
   return "http://" + hp.str();
 }
 
@@ -60,8 +60,8 @@ int run(const CommonFlags& common, const RunFlags& f) {
   if (!f.restart_backoff.empty()) {
     auto colon = f.restart_backoff.find(':');
     auto initial = parse_duration(f.restart_backoff.substr(0, colon));
-    auto max = colon == std::string::npos ? initial
-                                          : parse_duration(f.restart_backoff.substr(colon + 1));
+    auto max =
+        colon == std::string::npos ? initial : parse_duration(f.restart_backoff.substr(colon + 1));
     if (!initial || !max || *max < *initial) {
       throw UsageError("--restart-backoff: expected INITIAL:MAX like 10s:300s or 0s:0s, not \"" +
                        f.restart_backoff + "\"");
@@ -118,7 +118,8 @@ int logs(const std::string& admin, const std::string& pod_name, std::string cont
     }
   }
   if (container.empty()) {
-    if (pod.at("containers").as_array().size() != 1 || !pod.at("initContainers").as_array().empty()) {
+    if (pod.at("containers").as_array().size() != 1 ||
+        !pod.at("initContainers").as_array().empty()) {
       std::string list;
       for (const auto& n : names) {
         list += (list.empty() ? "" : ", ") + n;
@@ -205,9 +206,8 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   status_cmd->add_option("--admin", *admin, "The runner's admin address (default 127.0.0.1:9900)");
   status_cmd->add_flag("--json", *as_json, "Print the raw JSON of GET /v1/pods");
   status_cmd->add_flag("-w,--watch", *watch, "Redraw every second");
-  status_cmd->callback([admin, as_json, watch, &exit_code] {
-    exit_code = status(*admin, *as_json, *watch);
-  });
+  status_cmd->callback(
+      [admin, as_json, watch, &exit_code] { exit_code = status(*admin, *as_json, *watch); });
 
   auto* logs_cmd = cmd->add_subcommand("logs", "Print a container's log");
   auto pod_name = std::make_shared<std::string>();
@@ -225,12 +225,12 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   auto dep = std::make_shared<std::string>();
   auto replicas = std::make_shared<int>(0);
   scale_cmd->add_option("deployment", *dep, "Deployment name")->required();
-  scale_cmd->add_option("replicas", *replicas, "Replica count")->required()->check(
-      CLI::Range(0, 1000));
+  scale_cmd->add_option("replicas", *replicas, "Replica count")
+      ->required()
+      ->check(CLI::Range(0, 1000));
   scale_cmd->add_option("--admin", *admin, "The runner's admin address (default 127.0.0.1:9900)");
-  scale_cmd->callback([admin, dep, replicas, &exit_code] {
-    exit_code = scale(*admin, *dep, *replicas);
-  });
+  scale_cmd->callback(
+      [admin, dep, replicas, &exit_code] { exit_code = scale(*admin, *dep, *replicas); });
 
   auto* validate_cmd = cmd->add_subcommand("validate", "Check manifests without running them");
   auto vfiles = std::make_shared<std::vector<std::string>>();

@@ -96,7 +96,8 @@ void LogView::write(std::string_view pod, std::string_view container, std::strin
   out.reserve(pod.size() + container.size() + line.size() + 24);
   if (color_) {
     static constexpr int kColors[] = {32, 33, 34, 35, 36, 92, 93, 94, 95, 96};
-    std::size_t h = std::hash<std::string_view>{}(pod) ^ (std::hash<std::string_view>{}(container) << 1);
+    std::size_t h =
+        std::hash<std::string_view>{}(pod) ^ (std::hash<std::string_view>{}(container) << 1);
     out += "\033[" + std::to_string(kColors[h % std::size(kColors)]) + "m";
   }
   out.append(pod).append("/").append(container).append(" |");

@@ -67,10 +67,10 @@ struct PodRunner::Impl {
   asio::io_context ioc{1};
   HttpClient client;
   std::thread thread;
-  std::list<std::unique_ptr<Pod>> pods;                 // supervisor thread only
-  std::map<std::string, DeploymentSpec> deployments;   // supervisor thread only
+  std::list<std::unique_ptr<Pod>> pods;               // supervisor thread only
+  std::map<std::string, DeploymentSpec> deployments;  // supervisor thread only
   std::atomic<bool> draining{false};
-  std::atomic<int> unfinished{0};     // pods whose processes are not all gone
+  std::atomic<int> unfinished{0};  // pods whose processes are not all gone
   std::atomic<bool> all_ready{false};
   std::mutex ready_mu;
   std::string not_ready_reason = "starting";
@@ -213,8 +213,8 @@ void PodRunner::Impl::begin_termination(Pod& pod) {
   }
   pod.terminating = true;
   pod.deadline = SteadyClock::now() + pod.spec.termination_grace;
-  log::info("pod terminating", {{"pod", pod.spec.name},
-                                {"grace", format_duration(pod.spec.termination_grace)}});
+  log::info("pod terminating",
+            {{"pod", pod.spec.name}, {"grace", format_duration(pod.spec.termination_grace)}});
 }
 
 asio::awaitable<void> PodRunner::Impl::terminate_pod(Pod& pod) {
@@ -223,9 +223,8 @@ asio::awaitable<void> PodRunner::Impl::terminate_pod(Pod& pod) {
   int pending = 0;
   for (auto& c : pod.main) {
     ++pending;
-    asio::co_spawn(ioc, terminate_container(pod, *c, true), [&pending](const std::exception_ptr&) {
-      --pending;
-    });
+    asio::co_spawn(ioc, terminate_container(pod, *c, true),
+                   [&pending](const std::exception_ptr&) { --pending; });
   }
   while (pending > 0) {
     co_await sleep_for(milliseconds(5));
@@ -260,8 +259,7 @@ asio::awaitable<void> PodRunner::Impl::terminate_pod(Pod& pod) {
 
 // --- containers --------------------------------------------------------------------------
 
-std::vector<std::string> PodRunner::Impl::container_env(const Pod& pod,
-                                                        const Container& c) const {
+std::vector<std::string> PodRunner::Impl::container_env(const Pod& pod, const Container& c) const {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view kv(*e);
@@ -380,8 +378,7 @@ asio::awaitable<void> PodRunner::Impl::container_loop(Pod& pod, Container& c) {
     }
     bool again = c.restart_now || c.spec.is_sidecar() ||
                  pod.spec.restart_policy == RestartPolicy::kAlways ||
-                 (pod.spec.restart_policy == RestartPolicy::kOnFailure &&
-                  !c.last_exit->success());
+                 (pod.spec.restart_policy == RestartPolicy::kOnFailure && !c.last_exit->success());
     if (!again) {
       break;
     }
@@ -396,8 +393,8 @@ asio::awaitable<void> PodRunner::Impl::container_loop(Pod& pod, Container& c) {
     update_summary();
     auto until = SteadyClock::now() + delay;
     while (SteadyClock::now() < until && !pod.terminating && !c.stopping && !c.restart_now) {
-      co_await sleep_for(std::min(milliseconds(50), std::chrono::duration_cast<milliseconds>(
-                                                        until - SteadyClock::now())));
+      co_await sleep_for(std::min(
+          milliseconds(50), std::chrono::duration_cast<milliseconds>(until - SteadyClock::now())));
     }
     c.restart_now = false;
     if (pod.terminating || c.stopping) {
@@ -490,8 +487,8 @@ asio::awaitable<ActionResult> PodRunner::Impl::run_action(const Pod& pod, const 
     SpawnOptions o;
     auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
     for (const auto& arg : a.exec->command) {
-      o.argv.push_back(expand_vars(arg, std::map<std::string, std::string>(resolved.begin(),
-                                                                            resolved.end())));
+      o.argv.push_back(
+          expand_vars(arg, std::map<std::string, std::string>(resolved.begin(), resolved.end())));
     }
     o.env = container_env(pod, c);
     o.cwd = c.spec.working_dir;
@@ -549,9 +546,8 @@ asio::awaitable<void> PodRunner::Impl::probe_loop(Pod& pod, Container& c, int ge
       }
       probe_failures->with({pod.spec.name, c.spec.name, "startup"}).inc();
       if (c.startup.consecutive_failures >= p.failure_threshold) {
-        log::warn("startup probe failed; restarting", {{"pod", pod.spec.name},
-                                                       {"container", c.spec.name},
-                                                       {"result", r.message}});
+        log::warn("startup probe failed; restarting",
+                  {{"pod", pod.spec.name}, {"container", c.spec.name}, {"result", r.message}});
         co_await kill_container(pod, c, false);
         co_return;
       }
@@ -739,7 +735,8 @@ void PodRunner::start(Runtime& rt) {
   }
   if (s.opts.run_dir.empty()) {
     const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp != nullptr && *tmp != 0 ? tmp : "/tmp") + "/tender-pod-XXXXXX";
+    std::string tmpl =
+        std::string(tmp != nullptr && *tmp != 0 ? tmp : "/tmp") + "/tender-pod-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) {
       throw std::system_error(errno, std::generic_category(), "cannot create a run directory");
     }
@@ -831,8 +828,8 @@ json::object PodRunner::config() const {
   o["run_dir"] = impl_->opts.run_dir;
   o["restart_backoff_initial"] = format_duration(
       std::chrono::duration_cast<milliseconds>(impl_->opts.restart_backoff.initial));
-  o["restart_backoff_max"] = format_duration(
-      std::chrono::duration_cast<milliseconds>(impl_->opts.restart_backoff.max));
+  o["restart_backoff_max"] =
+      format_duration(std::chrono::duration_cast<milliseconds>(impl_->opts.restart_backoff.max));
   o["log_max_bytes"] = impl_->opts.log_max_bytes;
   o["log_keep"] = impl_->opts.log_keep;
   o["log_view"] = impl_->opts.log_view;

@@ -56,9 +56,12 @@ json::object ProbeStatus::to_json() const {
 
 const char* Container::state_name() const {
   switch (state) {
-    case State::kWaiting: return "waiting";
-    case State::kRunning: return "running";
-    case State::kTerminated: return "terminated";
+    case State::kWaiting:
+      return "waiting";
+    case State::kRunning:
+      return "running";
+    case State::kTerminated:
+      return "terminated";
   }
   return "waiting";
 }
@@ -89,8 +92,8 @@ json::object Container::to_json() const {
   o["state"] = std::move(st);
   json::object last;
   if (state != State::kTerminated && last_exit) {
-    last["terminated"] = terminated_json(*last_exit, last_exit->success() ? "Completed" : "Error",
-                                         finished_at);
+    last["terminated"] =
+        terminated_json(*last_exit, last_exit->success() ? "Completed" : "Error", finished_at);
   }
   o["lastState"] = std::move(last);
   o["ready"] = ready;
@@ -116,10 +119,14 @@ json::object Container::to_json() const {
 
 const char* phase_name(Pod::Phase p) {
   switch (p) {
-    case Pod::Phase::kPending: return "Pending";
-    case Pod::Phase::kRunning: return "Running";
-    case Pod::Phase::kSucceeded: return "Succeeded";
-    case Pod::Phase::kFailed: return "Failed";
+    case Pod::Phase::kPending:
+      return "Pending";
+    case Pod::Phase::kRunning:
+      return "Running";
+    case Pod::Phase::kSucceeded:
+      return "Succeeded";
+    case Pod::Phase::kFailed:
+      return "Failed";
   }
   return "Pending";
 }
@@ -176,8 +183,8 @@ json::object Pod::to_json() const {
 std::string status_table(const json::value& v) {
   std::string out;
   char line[512];
-  std::snprintf(line, sizeof line, "%-24s %-10s %-6s %-20s %-10s %-18s %8s  %s\n", "POD",
-                "PHASE", "READY", "CONTAINER", "TYPE", "STATE", "RESTARTS", "LAST EXIT");
+  std::snprintf(line, sizeof line, "%-24s %-10s %-6s %-20s %-10s %-18s %8s  %s\n", "POD", "PHASE",
+                "READY", "CONTAINER", "TYPE", "STATE", "RESTARTS", "LAST EXIT");
   out += line;
   for (const auto& p : v.at("pods").as_array()) {
     const auto& pod = p.as_object();

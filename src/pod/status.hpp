@@ -40,7 +40,7 @@ struct Container {
   std::string reason = "PodInitializing";  // waiting or terminated reason
   std::string message;
   std::optional<Process> process;
-  pid_t pgid = -1;  // of the latest process, kept after exit to clean up leftovers
+  pid_t pgid = -1;     // of the latest process, kept after exit to clean up leftovers
   int generation = 0;  // one per start; probe loops of older starts end
   int restarts = 0;
   std::optional<ExitStatus> last_exit;
