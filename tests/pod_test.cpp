@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 
 #include "support.hpp"
@@ -348,23 +349,66 @@ spec:
       "slow", "app", [](const json::value& c) { return c.at("restartCount").as_int64() >= 1; }));
 }
 
+// The host pid of the first child of container `c`'s main process (its grandchild).
+pid_t grandchild_of(PodTest& t, const std::function<json::value()>& get) {
+  pid_t gc = 0;
+  eventually([&] {
+    json::value c = get();
+    if (c.is_null() || !c.as_object().contains("pid")) {
+      return false;
+    }
+    auto pid = std::to_string(c.at("pid").as_int64());
+    std::ifstream children("/proc/" + pid + "/task/" + pid + "/children");
+    return static_cast<bool>(children >> gc);
+  });
+  (void)t;
+  return gc;
+}
+
 TEST_F(PodTest, NothingSurvivesTermination) {
   run(R"Y(
 apiVersion: v1
 kind: Pod
 metadata: {name: forker}
 spec:
+  terminationGracePeriodSeconds: 2
   containers:
     - name: app
-      command: ["sh", "-c", "sleep 1000 & echo $! > )Y" +
-      d() + R"Y(/grandchild; wait"]
+      command: ["sh", "-c", "sleep 1000 & wait"]
 )Y");
-  ASSERT_TRUE(eventually([&] { return !slurp(d() + "/grandchild").empty(); }));
-  pid_t gc = std::stoi(slurp(d() + "/grandchild"));
+  pid_t gc = grandchild_of(*this, [&] { return container("forker", "app"); });
+  ASSERT_GT(gc, 0);
   ASSERT_TRUE(pid_alive(gc));
   runner_->signal(SIGTERM);
   ASSERT_TRUE(runner_->wait_exit(20s).has_value());
   EXPECT_TRUE(eventually([&] { return !pid_alive(gc); }));
+}
+
+TEST_F(PodTest, NothingSurvivesASigkilledRunner) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "a PID namespace per container needs root";
+  }
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: orphan}
+spec:
+  containers:
+    - name: app
+      command: ["sh", "-c", "sleep 1000 & wait"]
+)Y");
+  json::value c;
+  ASSERT_TRUE(eventually([&] {
+    c = container("orphan", "app");
+    return !c.is_null() && c.as_object().contains("pid");
+  }));
+  pid_t child = static_cast<pid_t>(c.at("pid").as_int64());
+  pid_t gc = grandchild_of(*this, [&] { return container("orphan", "app"); });
+  ASSERT_GT(gc, 0);
+  runner_->signal(SIGKILL);
+  ASSERT_TRUE(runner_->wait_exit(20s).has_value());
+  EXPECT_TRUE(eventually([&] { return !pid_alive(child) && !pid_alive(gc); }))
+      << "a container process outlived the runner";
 }
 
 TEST_F(PodTest, SignalAndRestartEndpoints) {
@@ -453,6 +497,66 @@ spec:
   EXPECT_NE(st.out.find("running"), std::string::npos) << st.out;
   auto missing = run_tender({"pod", "logs", "talk", "-c", "nope", "--admin", admin});
   EXPECT_EQ(missing.status.code, 2);
+}
+
+TEST_F(PodTest, EmptyDirIsSharedWithinAPodAndPrivateToIt) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "volume mounts need root";
+  }
+  std::string m = d() + "/m";  // the mountPath (created inside the test's directory)
+  std::string out = d() + "/out";
+  std::filesystem::create_directories(out);
+  std::filesystem::create_directories(d() + "/host");
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+    - {name: shared, emptyDir: {}}
+    - {name: host, hostPath: {path: ")Y" +
+      d() + R"Y(/host"}}
+  containers:
+    - name: writer
+      command: ["sh", "-c", "echo hi > )Y" +
+      m + R"Y(/a; echo from-pod > )Y" + d() + R"Y(/h/file; exec sleep 1000"]
+      volumeMounts:
+        - {name: shared, mountPath: ")Y" +
+      m + R"Y("}
+        - {name: host, mountPath: ")Y" +
+      d() + R"Y(/h"}
+    - name: reader
+      command: ["sh", "-c", "while ! test -f )Y" +
+      m + R"Y(/a; do sleep 0.05; done; cat )Y" + m + R"Y(/a > )Y" + out + R"Y(/seen; touch )Y" + m +
+      R"Y(/b 2>/dev/null || echo read-only > )Y" + out + R"Y(/ro; exec sleep 1000"]
+      volumeMounts:
+        - {name: shared, mountPath: ")Y" +
+      m + R"Y(", readOnly: true}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+    - {name: shared, emptyDir: {}}
+  containers:
+    - name: other
+      command: ["sh", "-c", "while ! test -f )Y" +
+      out + R"Y(/seen; do sleep 0.05; done; ls -A )Y" + m + R"Y( | wc -l > )Y" + out +
+      R"Y(/b-count; exec sleep 1000"]
+      volumeMounts:
+        - {name: shared, mountPath: ")Y" +
+      m + R"Y("}
+)Y");
+  ASSERT_TRUE(eventually([&] { return !slurp(out + "/b-count").empty(); }))
+      << runner_->stderr_text();
+  EXPECT_EQ(slurp(out + "/seen"), "hi\n");             // both containers of pod a share it
+  EXPECT_EQ(slurp(out + "/ro"), "read-only\n");        // readOnly holds
+  EXPECT_EQ(slurp(out + "/b-count"), "0\n");           // pod b has its own, empty
+  EXPECT_FALSE(std::filesystem::exists(m + "/a"));     // nothing leaks onto the host path
+  EXPECT_EQ(slurp(d() + "/host/file"), "from-pod\n");  // hostPath writes reach the host
 }
 
 TEST(PodManifests, BadManifestsExit2NamingFileAndLineBeforeAnythingStarts) {

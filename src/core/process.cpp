@@ -1,9 +1,12 @@
 #include "core/process.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +15,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <memory>
 #include <tuple>
 
 namespace tender {
@@ -170,7 +174,33 @@ struct ChildPlan {
   pid_t parent_pid = 0;
   bool new_process_group = false;
   bool die_with_parent = false;
+  bool new_pid_namespace = false;
+  // Bind mounts: sources, targets (writable copies, for mkdir -p), read-only flags.
+  const char* const* mount_sources = nullptr;
+  char* const* mount_targets = nullptr;
+  const bool* mount_read_only = nullptr;
+  size_t mount_count = 0;
+  const char* const* hide = nullptr;
+  size_t hide_count = 0;
 };
+
+// mkdir -p on a writable path buffer, with async-signal-safe calls only.
+int make_dirs(char* path) {
+  for (char* p = path + 1; *p != '\0'; ++p) {
+    if (*p == '/') {
+      *p = '\0';
+      int rc = ::mkdir(path, 0755);
+      *p = '/';
+      if (rc != 0 && errno != EEXIST) {
+        return errno;
+      }
+    }
+  }
+  if (::mkdir(path, 0755) != 0 && errno != EEXIST) {
+    return errno;
+  }
+  return 0;
+}
 
 [[noreturn]] void child_fail(const ChildPlan& plan, int error) {
   while (::write(plan.error_fd, &error, sizeof error) < 0 && errno == EINTR) {
@@ -212,8 +242,9 @@ void close_inherited_fds(const ChildPlan& plan) {
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
       child_fail(plan, errno);
     }
-    // The parent may have died before prctl: then we have been reparented already.
-    if (::getppid() != plan.parent_pid) {
+    // The parent may have died before prctl: then we have been reparented already. (In a new
+    // PID namespace the parent is outside it and getppid() reads 0.)
+    if (!plan.new_pid_namespace && ::getppid() != plan.parent_pid) {
       ::kill(::getpid(), SIGKILL);
       ::_exit(127);
     }
@@ -224,6 +255,32 @@ void close_inherited_fds(const ChildPlan& plan) {
   for (int target = 0; target < 3; ++target) {
     if (plan.stdio[target] >= 0 && ::dup2(plan.stdio[target], target) < 0) {
       child_fail(plan, errno);
+    }
+  }
+  if (plan.mount_count > 0 || plan.hide_count > 0) {
+    if (::unshare(CLONE_NEWNS) != 0 ||
+        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      child_fail(plan, errno);
+    }
+    for (size_t i = 0; i < plan.mount_count; ++i) {
+      if (int e = make_dirs(plan.mount_targets[i]); e != 0) {
+        child_fail(plan, e);
+      }
+      if (::mount(plan.mount_sources[i], plan.mount_targets[i], nullptr, MS_BIND | MS_REC,
+                  nullptr) != 0) {
+        child_fail(plan, errno);
+      }
+      if (plan.mount_read_only[i] &&
+          ::mount(nullptr, plan.mount_targets[i], nullptr,
+                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0) {
+        child_fail(plan, errno);
+      }
+    }
+    for (size_t i = 0; i < plan.hide_count; ++i) {
+      if (::mount("tmpfs", plan.hide[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=4k,mode=755") != 0) {
+        child_fail(plan, errno);
+      }
     }
   }
   if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0) {
@@ -383,6 +440,29 @@ boost::system::result<Process> Process::spawn(const SpawnOptions& options) {
   plan.parent_pid = ::getpid();
   plan.new_process_group = options.new_process_group;
   plan.die_with_parent = options.die_with_parent;
+  plan.new_pid_namespace = options.new_pid_namespace;
+  std::vector<const char*> mount_sources;
+  std::vector<std::string> mount_target_copies;
+  std::vector<char*> mount_targets;
+  std::unique_ptr<bool[]> mount_read_only(new bool[options.mounts.size() + 1]);
+  for (const auto& m : options.mounts) {
+    mount_sources.push_back(m.source.c_str());
+    mount_target_copies.push_back(m.target);
+  }
+  for (size_t i = 0; i < options.mounts.size(); ++i) {
+    mount_targets.push_back(mount_target_copies[i].data());
+    mount_read_only[i] = options.mounts[i].read_only;
+  }
+  std::vector<const char*> hide;
+  for (const auto& h : options.hide) {
+    hide.push_back(h.c_str());
+  }
+  plan.mount_sources = mount_sources.data();
+  plan.mount_targets = mount_targets.data();
+  plan.mount_read_only = mount_read_only.get();
+  plan.mount_count = options.mounts.size();
+  plan.hide = hide.data();
+  plan.hide_count = hide.size();
 
   // Block every signal across fork so no handler of ours runs in the child before it resets
   // the dispositions (a handler there could, e.g., write into an event loop's wake-up pipe).
@@ -390,7 +470,12 @@ boost::system::result<Process> Process::spawn(const SpawnOptions& options) {
   sigset_t saved;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &saved);
-  const pid_t pid = ::fork();
+  // A raw clone with CLONE_NEWPID behaves like fork (the child runs on a copy of this stack)
+  // but makes the child PID 1 of a new PID namespace.
+  const pid_t pid = options.new_pid_namespace
+                        ? static_cast<pid_t>(::syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr,
+                                                       nullptr, nullptr, nullptr))
+                        : ::fork();
   if (pid == 0) {
     run_child(plan);
   }

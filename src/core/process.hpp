@@ -93,6 +93,23 @@ struct SpawnOptions {
   // Caveat (Linux): "parent" means the *thread* that called spawn(), so spawn from a thread
   // that outlives the child (e.g. the main thread or a long-lived loop thread).
   bool die_with_parent = true;
+  // Bind mounts made in a mount namespace of the child's own, before it changes directory:
+  // each `source` appears at `target` (created like mkdir -p when missing), read-only if asked.
+  // Needs CAP_SYS_ADMIN: without it spawn fails with EPERM.
+  struct BindMount {
+    std::string source;
+    std::string target;
+    bool read_only = false;
+  };
+  std::vector<BindMount> mounts;
+  // Directories covered, in that mount namespace, by an empty read-only tmpfs (after the bind
+  // mounts are made, so a mount's source may lie inside one). Needs CAP_SYS_ADMIN too.
+  std::vector<std::string> hide;
+  // The child becomes PID 1 of a new PID namespace: when it exits, the kernel kills every
+  // process it started, so with die_with_parent nothing it started can outlive us. Like any
+  // PID 1 it ignores signals it installs no handler for (SIGTERM included; SIGKILL from here
+  // still works). Needs CAP_SYS_ADMIN: without it spawn fails with EPERM.
+  bool new_pid_namespace = false;
 };
 
 // How a child ended.

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -646,6 +647,85 @@ TEST(SignalNameTest, RoundTrip) {
   for (int sig = 1; sig <= SIGRTMAX; ++sig) {
     EXPECT_EQ(parse_signal(signal_name(sig)), sig) << signal_name(sig);
   }
+}
+
+}  // namespace
+}  // namespace tender
+
+namespace tender {
+namespace {
+
+TEST(ProcessNamespaces, BindMountsAreVisibleOnlyToTheChild) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "mount namespaces need root";
+  }
+  char tmpl[] = "/tmp/tender-mnt-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string base = tmpl;
+  std::string src = base + "/src";
+  std::string hidden = base + "/hidden";
+  ASSERT_EQ(::mkdir(src.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(hidden.c_str(), 0755), 0);
+  { std::ofstream(src + "/hello") << "from source"; }
+  { std::ofstream(hidden + "/secret") << "x"; }
+  SpawnOptions o;
+  std::string target = base + "/deep/mount/point";
+  o.argv = {"/bin/sh", "-c",
+            "cat " + target + "/hello; echo; ls " + hidden +
+                " | wc -l; "
+                "touch " +
+                target + "/w 2>/dev/null && echo writable || echo read-only"};
+  o.mounts.push_back({src, target, true});
+  o.hide.push_back(hidden);
+  o.stdout_ = Stdio::pipe();
+  auto p = Process::spawn(o);
+  ASSERT_TRUE(p) << p.error().message();
+  std::string out = read_all(p->stdout_fd());
+  EXPECT_TRUE(p->wait().success());
+  EXPECT_EQ(out, "from source\n0\nread-only\n");
+  // Outside the child nothing changed: the hidden file is there, the target is empty.
+  std::ifstream secret(hidden + "/secret");
+  EXPECT_TRUE(secret.good());
+  std::ifstream through(target + "/hello");
+  EXPECT_FALSE(through.good());
+  std::filesystem::remove_all(base);
+}
+
+TEST(ProcessNamespaces, NothingOutlivesPidOneOfANewPidNamespace) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "PID namespaces need root";
+  }
+  SpawnOptions o;
+  // PID 1 starts a grandchild, reports its host pid through /proc, then exits.
+  o.argv = {"/bin/sh", "-c", "sleep 60 & echo $$; wait"};
+  o.new_pid_namespace = true;
+  o.stdout_ = Stdio::pipe();
+  auto p = Process::spawn(o);
+  ASSERT_TRUE(p) << p.error().message();
+  char buf[16] = {};
+  ASSERT_GT(::read(p->stdout_fd(), buf, sizeof buf - 1), 0);
+  EXPECT_EQ(std::string(buf), "1\n");  // it is PID 1 in its namespace
+  // Find the grandchild (a child of p) on the host.
+  pid_t grandchild = 0;
+  for (int i = 0; i < 200 && grandchild == 0; ++i) {
+    std::ifstream children("/proc/" + std::to_string(p->pid()) + "/task/" +
+                           std::to_string(p->pid()) + "/children");
+    children >> grandchild;
+    if (grandchild == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ASSERT_GT(grandchild, 0);
+  ASSERT_EQ(::kill(p->pid(), SIGKILL), 0);
+  (void)p->wait();
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    gone = ::kill(grandchild, 0) != 0;
+    if (!gone) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  EXPECT_TRUE(gone) << "the grandchild outlived PID 1 of its namespace";
 }
 
 }  // namespace

@@ -104,6 +104,9 @@ struct PodRunner::Impl {
   void record_exit(Pod& pod, Container& c, const ExitStatus& st);
   void update_summary();
   std::vector<std::string> container_env(const Pod& pod, const Container& c) const;
+  // Volume bind mounts (and hiding other pods' files) for a process of container `c`.
+  void isolate(const Pod& pod, const Container& c, SpawnOptions& o) const;
+  bool privileged = ::geteuid() == 0;
   Pod* find_pod(std::string_view name);
   void scale(const std::string& deployment, int replicas);
 };
@@ -277,8 +280,32 @@ std::vector<std::string> PodRunner::Impl::container_env(const Pod& pod, const Co
   return env;
 }
 
+void PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptions& o) const {
+  if (!privileged) {
+    return;  // start() refused manifests with volume mounts already
+  }
+  for (const auto& m : c.spec.volume_mounts) {
+    for (const auto& v : pod.spec.volumes) {
+      if (v.name != m.name) {
+        continue;
+      }
+      std::string source =
+          v.kind == Volume::Kind::kEmptyDir ? pod.dir + "/volumes/" + v.name : v.host_path;
+      if (!m.sub_path.empty()) {
+        source += "/" + m.sub_path;
+      }
+      o.mounts.push_back({source, m.mount_path, m.read_only});
+    }
+  }
+  // Other pods' volumes and every container's logs stay out of sight.
+  o.hide.push_back(opts.run_dir + "/pods");
+}
+
 bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
   SpawnOptions o;
+  isolate(pod, c, o);
+  // As PID 1 of its own PID namespace, nothing the container starts can outlive it, or us.
+  o.new_pid_namespace = privileged;
   auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
   o.argv = expand_argv(c.spec, resolved);
   o.env = container_env(pod, c);
@@ -492,6 +519,7 @@ asio::awaitable<ActionResult> PodRunner::Impl::run_action(const Pod& pod, const 
     }
     o.env = container_env(pod, c);
     o.cwd = c.spec.working_dir;
+    isolate(pod, c, o);
     o.stdin_ = Stdio::null();
     o.stdout_ = Stdio::null();
     o.stderr_ = Stdio::null();
@@ -751,6 +779,25 @@ void PodRunner::start(Runtime& rt) {
   for (const auto& d : s.opts.manifests.deployments) {
     s.deployments.emplace(d.name, d);
   }
+  if (!s.privileged) {
+    for (const auto& p : s.opts.manifests.all_pods()) {
+      for (const auto* list : {&p.init_containers, &p.containers}) {
+        for (const auto& c : *list) {
+          if (!c.volume_mounts.empty()) {
+            throw std::runtime_error(
+                p.file + ":" + std::to_string(c.line) + ": pod " + p.name + " container " + c.name +
+                " mounts volumes, which needs root (a mount namespace per container); run "
+                "tender pod as root or remove the volumeMounts");
+          }
+        }
+      }
+    }
+    log::warn(
+        "not running as root: containers share this machine's mounts and PID space, and "
+        "processes a container starts can outlive a runner killed with SIGKILL");
+  }
+  std::error_code dir_ec;
+  fs::create_directories(s.opts.run_dir + "/pods", dir_ec);
   log::info("run directory", {{"path", s.opts.run_dir}});
   asio::post(s.ioc, [&s] {
     for (auto& spec : s.opts.manifests.all_pods()) {
