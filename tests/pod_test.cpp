@@ -1,7 +1,12 @@
 // `tender pod run` with real processes: restarts, probes, ordering, termination, status API.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <boost/json.hpp>
+
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -557,6 +562,66 @@ spec:
   EXPECT_EQ(slurp(out + "/b-count"), "0\n");           // pod b has its own, empty
   EXPECT_FALSE(std::filesystem::exists(m + "/a"));     // nothing leaks onto the host path
   EXPECT_EQ(slurp(d() + "/host/file"), "from-pod\n");  // hostPath writes reach the host
+}
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST_F(PodTest, ContainerMetricsAreReexposedWithPodAndContainerLabels) {
+  std::string manifest;
+  for (const char* name : {"ma", "mb"}) {
+    std::string port = std::to_string(free_port());
+    manifest += R"Y(
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: )Y" + std::string(name) +
+                R"Y(
+  annotations: {prometheus.io/port: ")Y" +
+                port +
+                R"Y("}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: side
+      command: ["sleep", "1000"]
+    - name: echo
+      command: [")Y" TENDER_BINARY
+                R"Y(", "echo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:)Y" +
+                port + R"Y("]
+      ports: [{containerPort: )Y" +
+                port + R"Y(}]
+)Y";
+  }
+  run(manifest, {"--scrape-interval", "200ms"});
+  std::string body;
+  ASSERT_TRUE(eventually([&] {
+    body = http(runner_->port("admin"), "GET", "/metrics").body;
+    return body.find("tender_pod_scrape_up{pod=\"ma\",container=\"echo\"} 1") !=
+               std::string::npos &&
+           body.find("tender_pod_scrape_up{pod=\"mb\",container=\"echo\"} 1") != std::string::npos;
+  })) << body;
+  for (const char* name : {"ma", "mb"}) {
+    EXPECT_NE(body.find("process_resident_memory_bytes{pod=\"" + std::string(name) +
+                        "\",container=\"echo\"}"),
+              std::string::npos)
+        << body;
+  }
+  // One group per name: the runner's own process metrics and its containers' share a family.
+  EXPECT_EQ(body.find("# TYPE process_resident_memory_bytes"),
+            body.rfind("# TYPE process_resident_memory_bytes"));
+  auto check = run_command({"promtool", "check", "metrics"}, body);
+  EXPECT_EQ(check.status.code, 0) << check.out << check.err;
 }
 
 TEST(PodManifests, BadManifestsExit2NamingFileAndLineBeforeAnythingStarts) {

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -530,18 +531,80 @@ void Registry::gauge_callback(std::string_view name, std::string_view help,
   add_family(Kind::kGaugeCallback, name, help, {}, {}, std::move(read));
 }
 
+void Registry::set_external(std::function<std::vector<ExternalFamily>()> source) {
+  std::lock_guard lock(mutex_);
+  external_ = std::move(source);
+}
+
+namespace {
+
+// The HELP and TYPE lines of an external family. OpenMetrics names a counter family without
+// its "_total" (a counter without one is exposed as unknown) and calls untyped "unknown".
+void render_external_header(std::string& out, const ExternalFamily& f, Format format) {
+  std::string name = f.name;
+  std::string type = f.type;
+  if (format == Format::kOpenMetrics) {
+    if (type == "counter") {
+      if (name.size() > 6 && name.ends_with("_total")) {
+        name.resize(name.size() - 6);
+      } else {
+        type = "unknown";
+      }
+    } else if (type == "untyped") {
+      type = "unknown";
+    }
+  }
+  if (!f.help.empty()) {
+    out += "# HELP " + name + " " + f.help + "\n";
+  }
+  out += "# TYPE " + name + " " + type + "\n";
+}
+
+}  // namespace
+
 std::string Registry::render(Format format) const {
-  std::vector<const FamilyBase*> families;
+  std::vector<std::pair<std::string, const FamilyBase*>> families;
+  std::function<std::vector<ExternalFamily>()> external;
   {
     std::lock_guard lock(mutex_);
     families.reserve(families_.size());
     for (const auto& entry : families_) {
-      families.push_back(entry.second.get());
+      families.emplace_back(entry.first, entry.second.get());
     }
+    external = external_;
+  }
+  std::vector<ExternalFamily> ext;
+  if (external) {
+    ext = external();
+    std::sort(ext.begin(), ext.end(),
+              [](const ExternalFamily& a, const ExternalFamily& b) { return a.name < b.name; });
   }
   std::string out;
-  for (const FamilyBase* family : families) {
+  std::size_t e = 0;
+  auto append_samples = [&out](const ExternalFamily& f) {
+    for (const auto& s : f.samples) {
+      out += s;
+      out.push_back('\n');
+    }
+  };
+  for (const auto& [name, family] : families) {
+    for (; e < ext.size() && ext[e].name < name; ++e) {
+      render_external_header(out, ext[e], format);
+      append_samples(ext[e]);
+    }
+    std::size_t before = out.size();
     family->render(out, format);
+    if (e < ext.size() && ext[e].name == name) {
+      if (out.size() == before) {
+        render_external_header(out, ext[e], format);
+      }
+      append_samples(ext[e]);
+      ++e;
+    }
+  }
+  for (; e < ext.size(); ++e) {
+    render_external_header(out, ext[e], format);
+    append_samples(ext[e]);
   }
   if (format == Format::kOpenMetrics) {
     out += "# EOF\n";

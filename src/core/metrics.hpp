@@ -237,6 +237,14 @@ extern template class Family<Histogram>;
 //     would expose collide with another family's (e.g. histogram "x" and gauge "x_count").
 // Registering an existing name with the same type, labels and buckets returns the existing
 // metric; the first help text stays.
+// A family gathered outside a registry (e.g. scraped from another process) and rendered with it.
+struct ExternalFamily {
+  std::string name;  // as named in the text format's TYPE line
+  std::string type;  // counter, gauge, histogram, summary or untyped
+  std::string help;
+  std::vector<std::string> samples;  // whole sample lines, without their newline
+};
+
 class Registry {
  public:
   Registry();
@@ -279,6 +287,11 @@ class Registry {
   // OpenMetrics output ends with "# EOF". Holds the registry lock only to list the families.
   [[nodiscard]] std::string render(Format format = Format::kPrometheus) const;
 
+  // Families from elsewhere, fetched at every render and merged into the output by name: a
+  // family this registry also has gets the external samples after its own, so each name still
+  // appears as one group. `source` runs on the rendering thread; it must be thread-safe.
+  void set_external(std::function<std::vector<ExternalFamily>()> source);
+
   // The format to answer a request with `accept` (an HTTP Accept header): OpenMetrics if the
   // most preferred acceptable media range is application/openmetrics-text (version 1.0.0,
   // 0.0.1 or none), else Prometheus text, also for "", "*/*" and garbage.
@@ -294,6 +307,7 @@ class Registry {
                                            std::function<double()> read);
 
   mutable std::mutex mutex_;
+  std::function<std::vector<ExternalFamily>()> external_;
   std::map<std::string, std::unique_ptr<metrics_internal::FamilyBase>, std::less<>> families_;
   // Every sample or family name a family exposes in either format -> the family's name.
   std::map<std::string, std::string, std::less<>> exposed_;

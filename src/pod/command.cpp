@@ -23,6 +23,7 @@ struct RunFlags {
   bool no_log_view = false;
   std::string log_max;
   int log_keep = -1;
+  std::string scrape_interval;
 };
 
 std::string admin_url(const std::string& admin) {
@@ -81,6 +82,12 @@ int run(const CommonFlags& common, const RunFlags& f) {
   }
   if (f.log_keep >= 0) {
     ro.log_keep = f.log_keep;
+  }
+  if (!f.scrape_interval.empty()) {
+    ro.scrape_interval = flag_duration("scrape-interval", f.scrape_interval);
+    if (ro.scrape_interval.count() < 100) {
+      throw UsageError("--scrape-interval: at least 100ms");
+    }
   }
   PodRunner runner(std::move(ro));
   return run_role("pod", runner, opts);
@@ -197,6 +204,9 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   run_cmd->add_option("--log-max-bytes", rf->log_max,
                       "Rotate a container's log file past this size (default 10MiB)");
   run_cmd->add_option("--log-keep", rf->log_keep, "Rotated log files kept (default 3)");
+  run_cmd->add_option("--scrape-interval", rf->scrape_interval,
+                      "How often to scrape containers that declare prometheus.io/port (default "
+                      "15s)");
   run_cmd->callback([common, rf, &exit_code] { exit_code = run(*common, *rf); });
 
   auto admin = std::make_shared<std::string>();

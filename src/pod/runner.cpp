@@ -8,6 +8,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -22,6 +23,7 @@
 #include "core/metrics.hpp"
 #include "core/process.hpp"
 #include "pod/log_file.hpp"
+#include "pod/scrape.hpp"
 #include "pod/status.hpp"
 
 extern char** environ;
@@ -76,6 +78,11 @@ struct PodRunner::Impl {
   std::string not_ready_reason = "starting";
   std::string api_url;
   LogView view;
+
+  std::mutex scraped_mu;
+  std::vector<ExternalFamily> scraped;  // the last scrape of every container, merged
+  GaugeFamily* scrape_up = nullptr;
+  asio::awaitable<void> scrape_loop();
 
   CounterFamily* restarts = nullptr;
   CounterFamily* probe_failures = nullptr;
@@ -672,6 +679,65 @@ asio::awaitable<void> PodRunner::Impl::pump(Pod& pod, Container& c, int fd) {
   }
 }
 
+// --- metrics of the containers ---------------------------------------------------------------
+
+asio::awaitable<void> PodRunner::Impl::scrape_loop() {
+  for (;;) {
+    co_await sleep_for(opts.scrape_interval);
+    std::vector<ExternalFamily> all;
+    for (auto& pod : pods) {  // a std::list: pods added meanwhile do not disturb the walk
+      if (pod->deleted || pod->finished) {
+        continue;
+      }
+      const auto& ann = pod->spec.annotations;
+      auto port_it = ann.find("prometheus.io/port");
+      auto scrape_it = ann.find("prometheus.io/scrape");
+      if (port_it == ann.end() || (scrape_it != ann.end() && scrape_it->second == "false")) {
+        continue;
+      }
+      int port = 0;
+      auto [p, ec] = std::from_chars(port_it->second.data(),
+                                     port_it->second.data() + port_it->second.size(), port);
+      if (ec != std::errc() || port <= 0 || port > 65535) {
+        continue;
+      }
+      // The container that declares the port; the first main container otherwise.
+      std::string cname = pod->spec.containers.front().name;
+      for (const auto& c : pod->spec.containers) {
+        for (const auto& cp : c.ports) {
+          if (cp.container_port == port) {
+            cname = c.name;
+          }
+        }
+      }
+      auto path_it = ann.find("prometheus.io/path");
+      ClientRequest req;
+      req.host = pod->ip;
+      req.port = static_cast<std::uint16_t>(port);
+      req.target = path_it != ann.end() ? path_it->second : "/metrics";
+      req.headers.add("Accept", "text/plain;version=0.0.4");
+      req.timeout = std::min(opts.scrape_interval, milliseconds(10'000));
+      std::string pod_name = pod->spec.name;
+      auto r = co_await client.request(req);
+      std::string error = !r                 ? r.error().message()
+                          : r->status != 200 ? "HTTP " + std::to_string(r->status)
+                                             : "";
+      std::optional<std::vector<ExternalFamily>> families;
+      if (error.empty()) {
+        families = parse_exposition(r->body, {{"pod", pod_name}, {"container", cname}}, error);
+      }
+      scrape_up->with({pod_name, cname}).set(families ? 1 : 0);
+      if (!families) {
+        log::debug("scrape failed", {{"pod", pod_name}, {"container", cname}, {"error", error}});
+        continue;
+      }
+      merge_families(all, std::move(*families));
+    }
+    std::lock_guard lock(scraped_mu);
+    scraped = std::move(all);
+  }
+}
+
 // --- summary, lookups, scaling -------------------------------------------------------------
 
 void PodRunner::Impl::update_summary() {
@@ -758,6 +824,13 @@ void PodRunner::start(Runtime& rt) {
   s.containers_by_state =
       &m.gauge_family("tender_pod_containers", "Containers by state.", {"state"});
   s.pods_by_phase = &m.gauge_family("tender_pod_pods", "Pods by phase.", {"phase"});
+  s.scrape_up = &m.gauge_family("tender_pod_scrape_up",
+                                "1 if the last scrape of a container's metrics succeeded, else 0.",
+                                {"pod", "container"});
+  m.set_external([&s] {
+    std::lock_guard lock(s.scraped_mu);
+    return s.scraped;
+  });
   if (auto admin = rt.address("admin")) {
     s.api_url = "http://" + admin->str();
   }
@@ -804,6 +877,7 @@ void PodRunner::start(Runtime& rt) {
       s.add_pod(std::move(spec));
     }
     s.update_summary();
+    asio::co_spawn(s.ioc, s.scrape_loop(), asio::detached);
   });
   // The supervisor thread spawns every container; children die with it (PR_SET_PDEATHSIG).
   s.thread = std::thread([&s] {

@@ -30,6 +30,8 @@ struct RunnerOptions {
   std::uint64_t log_max_bytes = std::uint64_t{10} << 20;  // rotate a container log past this
   int log_keep = 3;                                       // rotated files kept
   bool log_view = true;                                   // prefixed lines on stdout
+  // How often containers that declare prometheus.io/port are scraped for /metrics.
+  std::chrono::milliseconds scrape_interval{15'000};
 };
 
 class PodRunner final : public Role {
