@@ -624,6 +624,100 @@ spec:
   EXPECT_EQ(check.status.code, 0) << check.out << check.err;
 }
 
+TEST_F(PodTest, LogsRotateBySizeAndShowOnTheTerminalView) {
+  std::string file = dir_.write("pod.yaml", R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: chatty}
+spec:
+  containers:
+    - name: app
+      command: ["sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line-$i-padding-padding-padding; i=$((i+1)); done; echo done-talking; exec sleep 1000"]
+)Y");
+  // With the terminal view on (no --no-log-view).
+  runner_.emplace(std::vector<std::string>{"pod", "run", file, "--admin", "127.0.0.1:0",
+                                           "--run-dir", d() + "/run", "--log-max-bytes", "1KiB",
+                                           "--log-keep", "2"});
+  std::string view = runner_->stdout_until("chatty/app | done-talking");
+  EXPECT_NE(view.find("chatty/app | line-0-padding"), std::string::npos) << view;
+  std::string logs = d() + "/run/pods/chatty/logs/app.log";
+  ASSERT_TRUE(eventually([&] { return slurp(logs).find("done-talking") != std::string::npos; }));
+  EXPECT_TRUE(std::filesystem::exists(logs + ".1"));
+  EXPECT_TRUE(std::filesystem::exists(logs + ".2"));
+  EXPECT_FALSE(std::filesystem::exists(logs + ".3"));
+  for (const auto& f : {logs, logs + ".1", logs + ".2"}) {
+    EXPECT_LE(std::filesystem::file_size(f), 1024u) << f;
+  }
+  // The newest lines are all there, in order, across the kept files.
+  std::string kept = slurp(logs + ".2") + slurp(logs + ".1") + slurp(logs);
+  EXPECT_NE(kept.find("line-199-padding-padding-padding\ndone-talking\n"), std::string::npos);
+}
+
+TEST_F(PodTest, HttpAndTcpProbesAndPostStart) {
+  std::string port = std::to_string(free_port());
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: net}
+spec:
+  containers:
+    - name: web
+      command: [")Y" TENDER_BINARY
+      R"Y(", "echo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:)Y" +
+      port + R"Y("]
+      ports: [{name: admin, containerPort: )Y" +
+      port + R"Y(}]
+      readinessProbe:
+        tcpSocket: {port: admin}
+        periodSeconds: 1
+      livenessProbe:
+        httpGet: {path: /healthz, port: )Y" +
+      port + R"Y(}
+        periodSeconds: 1
+      lifecycle:
+        postStart:
+          exec: {command: ["sh", "-c", "echo $(POD_NAME) > )Y" +
+      d() + R"Y(/poststart"]}
+      env:
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+)Y");
+  ASSERT_TRUE(wait_container("net", "web", [](const json::value& c) {
+    return c.at("ready").as_bool() &&
+           c.at("probes").at("liveness").at("result").as_string() == "success" &&
+           c.at("probes").at("readiness").at("message").as_string() == "connected";
+  })) << json::serialize(container("net", "web"));
+  EXPECT_EQ(container("net", "web").at("probes").at("liveness").at("message").as_string(),
+            "HTTP 200");
+  EXPECT_EQ(slurp(d() + "/poststart"), "net\n");
+}
+
+TEST_F(PodTest, APodScalesItsOwnDeploymentThroughTenderPodApi) {
+  run(R"Y(
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: self}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: self}}
+  template:
+    metadata: {labels: {app: self}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: app
+          command: ["sh", "-c", "test $(POD_NAME) = self-0 && )Y" TENDER_BINARY
+      R"Y( pod scale self 2 --admin ${TENDER_POD_API#http://}; exec sleep 1000"]
+          env:
+            - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+)Y");
+  EXPECT_TRUE(eventually([&] {
+    auto p = pod("self-1");
+    return !p.is_null() && p.at("phase").as_string() == "Running";
+  }));
+  auto deps = json::parse(http(runner_->port("admin"), "GET", "/v1/deployments").body);
+  EXPECT_EQ(deps.at("deployments").at("self").as_int64(), 2);
+}
+
 TEST(PodManifests, BadManifestsExit2NamingFileAndLineBeforeAnythingStarts) {
   TempDir dir;
   struct Case {

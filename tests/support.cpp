@@ -120,6 +120,7 @@ Tender::Tender(std::vector<std::string> args) {
     }
   }
   std::string line = out.substr(0, out.find('\n'));
+  stdout_ = out.substr(std::min(out.size(), out.find('\n') + 1));
   if (line.rfind("listening", 0) != 0) {
     auto st = wait_exit(2s);
     throw std::runtime_error("tender did not start (" +
@@ -166,6 +167,22 @@ std::optional<ExitStatus> Tender::wait_exit(std::chrono::milliseconds timeout) {
 }
 
 std::string Tender::stderr_text() const { return read_file(dir_.path() + "/stderr"); }
+
+std::string Tender::stdout_until(const std::string& needle, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (stdout_.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd pfd{process_->stdout_fd(), POLLIN, 0};
+    if (::poll(&pfd, 1, 20) > 0) {
+      char buf[4096];
+      ssize_t n = ::read(process_->stdout_fd(), buf, sizeof buf);
+      if (n <= 0) {
+        break;
+      }
+      stdout_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  return stdout_;
+}
 
 RunResult run_command(const std::vector<std::string>& argv, const std::string& input,
                       std::chrono::milliseconds timeout) {

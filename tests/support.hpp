@@ -50,8 +50,12 @@ class Tender {
   // The exit status once the process has ended, or nullopt if it still runs after `timeout`.
   std::optional<ExitStatus> wait_exit(std::chrono::milliseconds timeout = 10s);
   [[nodiscard]] std::string stderr_text() const;
+  // Reads stdout (after the "listening" line) until it contains `needle` or `timeout` passes;
+  // returns everything read so far.
+  std::string stdout_until(const std::string& needle, std::chrono::milliseconds timeout = 10s);
 
  private:
+  std::string stdout_;  // read past the "listening" line
   TempDir dir_;
   std::optional<Process> process_;
   std::optional<ExitStatus> status_;

@@ -49,8 +49,8 @@ TEST(ParseExposition, ClashingLabelsAreKeptAsExported) {
 }
 
 TEST(ParseExposition, MalformedInputNamesTheLine) {
-  for (const char* bad : {"x{a=\"1} 2\n", "x{a=1} 2\n", "{a=\"1\"} 2\n", "x\n",
-                          "# TYPE x sideways\nx 1\n"}) {
+  for (const char* bad :
+       {"x{a=\"1} 2\n", "x{a=1} 2\n", "{a=\"1\"} 2\n", "x\n", "# TYPE x sideways\nx 1\n"}) {
     std::string error;
     EXPECT_FALSE(parse_exposition(std::string("ok 1\n") + bad, kLabels, error)) << bad;
     EXPECT_NE(error.find("line 2"), std::string::npos) << error;
@@ -63,9 +63,8 @@ TEST(MergeFamilies, JoinsByNameAndDropsTypeConflicts) {
   merge_families(all, *parse_exposition("# TYPE up gauge\nup 1\n", kLabels, error));
   merge_families(all, *parse_exposition("# TYPE up gauge\nup 0\n",
                                         {{"pod", "web-1"}, {"container", "app"}}, error));
-  auto dropped = merge_families(
-      all, *parse_exposition("# TYPE up counter\nup 3\n", {{"pod", "x"}, {"container", "y"}},
-                             error));
+  auto dropped = merge_families(all, *parse_exposition("# TYPE up counter\nup 3\n",
+                                                       {{"pod", "x"}, {"container", "y"}}, error));
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].samples.size(), 2u);
   EXPECT_EQ(dropped, std::vector<std::string>{"up"});
