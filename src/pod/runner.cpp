@@ -945,7 +945,6 @@ json::object PodRunner::status() const {
 
 json::object PodRunner::config() const {
   json::object o;
-  json::array files;
   o["run_dir"] = impl_->opts.run_dir;
   o["restart_backoff_initial"] = format_duration(
       std::chrono::duration_cast<milliseconds>(impl_->opts.restart_backoff.initial));
