@@ -555,8 +555,9 @@ spec:
         - {name: shared, mountPath: ")Y" +
       m + R"Y("}
 )Y");
-  ASSERT_TRUE(eventually([&] { return !slurp(out + "/b-count").empty(); }))
-      << runner_->stderr_text();
+  ASSERT_TRUE(eventually([&] {
+    return !slurp(out + "/b-count").empty() && !slurp(out + "/ro").empty();
+  })) << runner_->stderr_text();
   EXPECT_EQ(slurp(out + "/seen"), "hi\n");             // both containers of pod a share it
   EXPECT_EQ(slurp(out + "/ro"), "read-only\n");        // readOnly holds
   EXPECT_EQ(slurp(out + "/b-count"), "0\n");           // pod b has its own, empty

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -81,7 +82,6 @@ struct PodRunner::Impl {
 
   std::mutex scraped_mu;
   std::vector<ExternalFamily> scraped;  // the last scrape of every container, merged
-  GaugeFamily* scrape_up = nullptr;
   asio::awaitable<void> scrape_loop();
 
   CounterFamily* restarts = nullptr;
@@ -685,6 +685,11 @@ asio::awaitable<void> PodRunner::Impl::scrape_loop() {
   for (;;) {
     co_await sleep_for(opts.scrape_interval);
     std::vector<ExternalFamily> all;
+    // Published in the same snapshot as the samples, so up == 1 always comes with its series.
+    ExternalFamily up{"tender_pod_scrape_up",
+                      "gauge",
+                      "1 if the last scrape of a container's metrics succeeded, else 0.",
+                      {}};
     for (auto& pod : pods) {  // a std::list: pods added meanwhile do not disturb the walk
       if (pod->deleted || pod->finished) {
         continue;
@@ -716,7 +721,7 @@ asio::awaitable<void> PodRunner::Impl::scrape_loop() {
       req.port = static_cast<std::uint16_t>(port);
       req.target = path_it != ann.end() ? path_it->second : "/metrics";
       req.headers.add("Accept", "text/plain;version=0.0.4");
-      req.timeout = std::min(opts.scrape_interval, milliseconds(10'000));
+      req.timeout = std::clamp(opts.scrape_interval, milliseconds(1'000), milliseconds(10'000));
       std::string pod_name = pod->spec.name;
       auto r = co_await client.request(req);
       std::string error = !r                 ? r.error().message()
@@ -726,12 +731,16 @@ asio::awaitable<void> PodRunner::Impl::scrape_loop() {
       if (error.empty()) {
         families = parse_exposition(r->body, {{"pod", pod_name}, {"container", cname}}, error);
       }
-      scrape_up->with({pod_name, cname}).set(families ? 1 : 0);
+      up.samples.push_back("tender_pod_scrape_up{pod=\"" + pod_name + "\",container=\"" + cname +
+                           "\"} " + (families ? "1" : "0"));
       if (!families) {
         log::debug("scrape failed", {{"pod", pod_name}, {"container", cname}, {"error", error}});
         continue;
       }
       merge_families(all, std::move(*families));
+    }
+    if (!up.samples.empty()) {
+      all.push_back(std::move(up));
     }
     std::lock_guard lock(scraped_mu);
     scraped = std::move(all);
@@ -824,9 +833,6 @@ void PodRunner::start(Runtime& rt) {
   s.containers_by_state =
       &m.gauge_family("tender_pod_containers", "Containers by state.", {"state"});
   s.pods_by_phase = &m.gauge_family("tender_pod_pods", "Pods by phase.", {"phase"});
-  s.scrape_up = &m.gauge_family("tender_pod_scrape_up",
-                                "1 if the last scrape of a container's metrics succeeded, else 0.",
-                                {"pod", "container"});
   m.set_external([&s] {
     std::lock_guard lock(s.scraped_mu);
     return s.scraped;
