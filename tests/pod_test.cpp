@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <boost/json.hpp>
@@ -717,6 +718,44 @@ spec:
   }));
   auto deps = json::parse(http(runner_->port("admin"), "GET", "/v1/deployments").body);
   EXPECT_EQ(deps.at("deployments").at("self").as_int64(), 2);
+}
+
+TEST_F(PodTest, LogsFollowPrintsLinesAsTheyCome) {
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: later}
+spec:
+  containers:
+    - name: app
+      command: ["sh", "-c", "echo first; while ! test -f )Y" +
+      d() + R"Y(/go; do sleep 0.05; done; echo second; exec sleep 1000"]
+)Y");
+  std::string admin = "127.0.0.1:" + std::to_string(runner_->port("admin"));
+  SpawnOptions o;
+  o.argv = {TENDER_BINARY, "pod", "logs", "later", "-f", "--admin", admin};
+  o.stdout_ = Stdio::pipe();
+  auto follow = Process::spawn(o);
+  ASSERT_TRUE(follow) << follow.error().message();
+  std::string seen;
+  auto read_until = [&](const std::string& needle) {
+    return eventually([&] {
+      pollfd pfd{follow->stdout_fd(), POLLIN, 0};
+      if (::poll(&pfd, 1, 20) > 0) {
+        char buf[4096];
+        ssize_t n = ::read(follow->stdout_fd(), buf, sizeof buf);
+        if (n > 0) {
+          seen.append(buf, static_cast<std::size_t>(n));
+        }
+      }
+      return seen.find(needle) != std::string::npos;
+    });
+  };
+  ASSERT_TRUE(read_until("first\n")) << seen;
+  EXPECT_EQ(seen.find("second"), std::string::npos);
+  dir_.write("go", "");
+  EXPECT_TRUE(read_until("second\n")) << seen;
+  EXPECT_FALSE(follow->try_wait().has_value()) << "logs -f stopped following";
 }
 
 TEST(PodManifests, BadManifestsExit2NamingFileAndLineBeforeAnythingStarts) {
