@@ -18,6 +18,8 @@
 #include <memory>
 #include <tuple>
 
+#include "core/fd.hpp"
+
 namespace tender {
 
 namespace {
@@ -25,35 +27,6 @@ namespace {
 using boost::system::error_code;
 
 error_code errno_code(int error) { return error_code(error, boost::system::system_category()); }
-
-// An owned file descriptor (private: the rest of core may have its own).
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset(std::exchange(other.fd_, -1));
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // Ensures `fd` is >= 3 (and close-on-exec), so that the child's dup2() onto 0, 1 and 2 can
 // never overwrite a descriptor it still needs. Returns 0 or an errno.
@@ -175,6 +148,9 @@ struct ChildPlan {
   bool new_process_group = false;
   bool die_with_parent = false;
   bool new_pid_namespace = false;
+  int netns_fd = -1;
+  const char* hostname = nullptr;
+  size_t hostname_len = 0;
   // Bind mounts: sources, targets (writable copies, for mkdir -p), read-only flags.
   const char* const* mount_sources = nullptr;
   char* const* mount_targets = nullptr;
@@ -250,6 +226,13 @@ void close_inherited_fds(const ChildPlan& plan) {
     }
   }
   if (plan.new_process_group && ::setpgid(0, 0) != 0) {
+    child_fail(plan, errno);
+  }
+  if (plan.netns_fd >= 0 && ::setns(plan.netns_fd, CLONE_NEWNET) != 0) {
+    child_fail(plan, errno);
+  }
+  if (plan.hostname != nullptr &&
+      (::unshare(CLONE_NEWUTS) != 0 || ::sethostname(plan.hostname, plan.hostname_len) != 0)) {
     child_fail(plan, errno);
   }
   for (int target = 0; target < 3; ++target) {
@@ -441,6 +424,11 @@ boost::system::result<Process> Process::spawn(const SpawnOptions& options) {
   plan.new_process_group = options.new_process_group;
   plan.die_with_parent = options.die_with_parent;
   plan.new_pid_namespace = options.new_pid_namespace;
+  plan.netns_fd = options.netns_fd;
+  if (!options.hostname.empty()) {
+    plan.hostname = options.hostname.c_str();
+    plan.hostname_len = options.hostname.size();
+  }
   std::vector<const char*> mount_sources;
   std::vector<std::string> mount_target_copies;
   std::vector<char*> mount_targets;

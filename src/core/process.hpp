@@ -110,6 +110,12 @@ struct SpawnOptions {
   // PID 1 it ignores signals it installs no handler for (SIGTERM included; SIGKILL from here
   // still works). Needs CAP_SYS_ADMIN: without it spawn fails with EPERM.
   bool new_pid_namespace = false;
+  // The child joins this network namespace (an fd of /proc/PID/ns/net, or one made by
+  // tender::create_netns) before anything else; -1 keeps ours. Needs CAP_SYS_ADMIN.
+  int netns_fd = -1;
+  // Non-empty: the child gets a UTS namespace of its own with this host name (as a pod's
+  // containers see the pod's name). Needs CAP_SYS_ADMIN.
+  std::string hostname;
 };
 
 // How a child ended.
