@@ -31,16 +31,12 @@ class PodTest : public ::testing::Test {
   // Runs `manifest` (YAML text) with a fast restart backoff and no terminal view.
   void run(const std::string& manifest, std::vector<std::string> extra = {}) {
     std::string file = dir_.write("pod.yaml", manifest);
-    std::vector<std::string> args = {"pod",
-                                     "run",
-                                     file,
-                                     "--admin",
-                                     "127.0.0.1:0",
-                                     "--no-log-view",
-                                     "--run-dir",
-                                     dir_.path() + "/run",
-                                     "--restart-backoff",
-                                     "100ms:400ms"};
+    std::vector<std::string> args = {"pod", "run", file, "--admin", "127.0.0.1:0", "--no-log-view",
+                                     "--run-dir", dir_.path() + "/run", "--restart-backoff",
+                                     "100ms:400ms",
+                                     // These tests reach containers on 127.0.0.1;
+                                     // network_test.cpp covers the pod network.
+                                     "--network", "host"};
     args.insert(args.end(), extra.begin(), extra.end());
     runner_.emplace(args);
   }

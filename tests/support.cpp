@@ -94,9 +94,9 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
   return p;
 }
 
-Tender::Tender(std::vector<std::string> args) {
+Tender::Tender(std::vector<std::string> args, std::vector<std::string> program) {
   SpawnOptions o;
-  o.argv = {TENDER_BINARY};
+  o.argv = program.empty() ? std::vector<std::string>{TENDER_BINARY} : std::move(program);
   o.argv.insert(o.argv.end(), args.begin(), args.end());
   o.stdout_ = Stdio::pipe();
   o.stderr_ = Stdio::file(dir_.path() + "/stderr", Stdio::kTruncate);

@@ -41,7 +41,8 @@ class Tender {
  public:
   // Starts tender and waits for its "listening k=v ..." line. Throws std::runtime_error with
   // the captured stderr when it exits or stays silent instead.
-  explicit Tender(std::vector<std::string> args);
+  // `program` replaces the built binary, e.g. {"setpriv", ..., "/path/to/tender"}.
+  explicit Tender(std::vector<std::string> args, std::vector<std::string> program = {});
   ~Tender();
 
   [[nodiscard]] std::uint16_t port(const std::string& name) const;  // e.g. "admin", "listen"

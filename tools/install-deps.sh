@@ -10,7 +10,7 @@ packages=(
   libyaml-cpp-dev libcli11-dev libsqlite3-dev libhiredis-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # real peers for tests and benchmarks
-  prometheus wrk nginx-light curl procps iproute2
+  prometheus wrk nginx-light curl procps iproute2 nftables
 )
 
 missing=()

@@ -7,6 +7,8 @@
 
 #include "core/cli.hpp"
 #include "core/http_client.hpp"
+#include "pod/api_client.hpp"
+#include "pod/network.hpp"
 #include "pod/pod.hpp"
 #include "pod/runner.hpp"
 #include "pod/status.hpp"
@@ -24,25 +26,9 @@ struct RunFlags {
   std::string log_max;
   int log_keep = -1;
   std::string scrape_interval;
+  std::string network = "pod";
+  std::string pod_cidr;
 };
-
-std::string admin_url(const std::string& admin) {
-  auto hp =
-      flag_host_port("admin", admin.empty() ? "127.0.0.1:" + std::to_string(kPodAdminPort) : admin);
-  return "http://" + hp.str();
-}
-
-// GETs `path` from the runner's admin API, or throws UsageError naming the problem.
-json::value get_json(const std::string& base, const std::string& path) {
-  auto r = fetch(base + path);
-  if (!r) {
-    throw UsageError("cannot reach the pod runner at " + base + ": " + r.error().message());
-  }
-  if (r->status != 200) {
-    throw UsageError(path + ": " + std::to_string(r->status) + " " + r->body);
-  }
-  return json::parse(r->body);
-}
 
 int run(const CommonFlags& common, const RunFlags& f) {
   ConfigNode file = common.load_config();
@@ -88,6 +74,20 @@ int run(const CommonFlags& common, const RunFlags& f) {
     if (ro.scrape_interval.count() < 100) {
       throw UsageError("--scrape-interval: at least 100ms");
     }
+  }
+  if (f.network == "host") {
+    ro.network = RunnerOptions::Network::kHost;
+  } else if (f.network != "pod") {
+    throw UsageError("--network: expected pod or host, not \"" + f.network + "\"");
+  }
+  if (!f.pod_cidr.empty()) {
+    if (!Cidr::parse(f.pod_cidr)) {
+      throw UsageError(
+          "--pod-cidr: expected an IPv4 network from /8 to /24 like 10.217.0.0/16, "
+          "not \"" +
+          f.pod_cidr + "\"");
+    }
+    ro.pod_cidr = f.pod_cidr;
   }
   PodRunner runner(std::move(ro));
   return run_role("pod", runner, opts);
@@ -207,6 +207,11 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   run_cmd->add_option("--scrape-interval", rf->scrape_interval,
                       "How often to scrape containers that declare prometheus.io/port (default "
                       "15s)");
+  run_cmd->add_option("--network", rf->network,
+                      "pod: a network namespace and address per pod (default; needs root, else "
+                      "falls back to host); host: pods share this machine's network");
+  run_cmd->add_option("--pod-cidr", rf->pod_cidr,
+                      "Where pod addresses come from (default 10.217.0.0/16)");
   run_cmd->callback([common, rf, &exit_code] { exit_code = run(*common, *rf); });
 
   auto admin = std::make_shared<std::string>();
@@ -251,6 +256,7 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
     std::printf("ok: %zu pod(s)\n", pods.size());
     exit_code = 0;
   });
+  add_fault_commands(*cmd, exit_code);
   return cmd;
 }
 

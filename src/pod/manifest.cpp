@@ -443,14 +443,14 @@ Metadata Parser::metadata(const ConfigNode& m, bool template_meta) {
 void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment) {
   spec.warn_unknown(
       {"containers", "initContainers", "volumes", "restartPolicy", "terminationGracePeriodSeconds",
-       // Scheduling, identity, security and networking: nothing for one machine
-       // whose processes already share the host's network. Ignored silently.
+       // Scheduling, identity and security: nothing for one machine. Ignored silently
+       // (hostNetwork is not: it would change what the pod can reach, so it is warned about).
        "nodeSelector", "nodeName", "affinity", "tolerations", "topologySpreadConstraints",
        "schedulerName", "priority", "priorityClassName", "preemptionPolicy", "runtimeClassName",
        "overhead", "serviceAccountName", "serviceAccount", "automountServiceAccountToken",
        "securityContext", "imagePullSecrets", "dnsPolicy", "dnsConfig", "hostname", "subdomain",
-       "setHostnameAsFQDN", "enableServiceLinks", "hostNetwork", "hostPID", "hostIPC", "os",
-       "readinessGates", "schedulingGates"});
+       "setHostnameAsFQDN", "enableServiceLinks", "hostPID", "hostIPC", "os", "readinessGates",
+       "schedulingGates"});
   if (auto rp = spec.string("restartPolicy")) {
     auto p = parse_restart_policy(*rp);
     if (!p) {

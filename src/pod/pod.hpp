@@ -5,6 +5,8 @@
 //   tender pod status                 # table of pods and containers (from the admin API)
 //   tender pod logs web-0 -c app -f   # a container's log
 //   tender pod scale web 5            # replicas of a Deployment
+//   tender pod partition web-0 web-1  # cut the network between pods; `heal` undoes it
+//   tender pod exec web-0 -- sh       # a command inside a pod
 
 #include <CLI/CLI.hpp>
 
@@ -12,5 +14,8 @@ namespace tender::pod {
 
 // Registers the `pod` subcommand and its own subcommands; the exit code lands in `exit_code`.
 CLI::App* add_command(CLI::App& root, int& exit_code);
+
+// kill, pause, resume, partition, heal, delay, exec (fault_command.cpp).
+void add_fault_commands(CLI::App& pod_command, int& exit_code);
 
 }  // namespace tender::pod

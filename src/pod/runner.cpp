@@ -1,6 +1,7 @@
 #include "pod/runner.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,8 +23,10 @@
 #include "core/http_client.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/netns.hpp"
 #include "core/process.hpp"
 #include "pod/log_file.hpp"
+#include "pod/runner_impl.hpp"
 #include "pod/scrape.hpp"
 #include "pod/status.hpp"
 
@@ -32,91 +35,10 @@ extern char** environ;
 namespace tender::pod {
 namespace {
 
-namespace asio = boost::asio;
 namespace json = boost::json;
 namespace fs = std::filesystem;
-using SteadyClock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-
-asio::awaitable<void> sleep_for(milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(kTuple);
-}
-
-Container* find_container(Pod& pod, std::string_view name) {
-  for (auto* list : {&pod.init, &pod.main}) {
-    for (auto& c : *list) {
-      if (c->spec.name == name) {
-        return c.get();
-      }
-    }
-  }
-  return nullptr;
-}
-
-struct ActionResult {
-  bool ok = false;
-  std::string message;
-};
 
 }  // namespace
-
-struct PodRunner::Impl {
-  explicit Impl(RunnerOptions o) : opts(std::move(o)), client(ioc.get_executor()) {}
-
-  RunnerOptions opts;
-  Runtime* rt = nullptr;
-  asio::io_context ioc{1};
-  HttpClient client;
-  std::thread thread;
-  std::list<std::unique_ptr<Pod>> pods;               // supervisor thread only
-  std::map<std::string, DeploymentSpec> deployments;  // supervisor thread only
-  std::atomic<bool> draining{false};
-  std::atomic<int> unfinished{0};  // pods whose processes are not all gone
-  std::atomic<bool> all_ready{false};
-  std::mutex ready_mu;
-  std::string not_ready_reason = "starting";
-  std::string api_url;
-  LogView view;
-
-  std::mutex scraped_mu;
-  std::vector<ExternalFamily> scraped;  // the last scrape of every container, merged
-  asio::awaitable<void> scrape_loop();
-
-  CounterFamily* restarts = nullptr;
-  CounterFamily* probe_failures = nullptr;
-  GaugeFamily* containers_by_state = nullptr;
-  GaugeFamily* pods_by_phase = nullptr;
-
-  // --- lifecycle -------------------------------------------------------------------------
-  void add_pod(PodSpec spec);
-  asio::awaitable<void> run_pod(Pod& pod);
-  asio::awaitable<void> container_loop(Pod& pod, Container& c);
-  asio::awaitable<ExitStatus> run_to_exit(Pod& pod, Container& c);
-  asio::awaitable<void> wait_exit(Container& c);
-  asio::awaitable<void> probe_loop(Pod& pod, Container& c, int generation);
-  asio::awaitable<void> periodic_probe(Pod& pod, Container& c, int generation, bool liveness);
-  asio::awaitable<ActionResult> run_action(const Pod& pod, const Container& c, const Action& a,
-                                           milliseconds timeout);
-  asio::awaitable<void> terminate_container(Pod& pod, Container& c, bool run_pre_stop);
-  // preStop, SIGTERM to the container's process group, SIGKILL when the grace period ends;
-  // returns once the process has exited. Unless `for_good`, the container loop restarts it.
-  asio::awaitable<void> kill_container(Pod& pod, Container& c, bool for_good,
-                                       bool run_pre_stop = true);
-  asio::awaitable<void> terminate_pod(Pod& pod);
-  asio::awaitable<void> pump(Pod& pod, Container& c, int fd);
-  void begin_termination(Pod& pod);
-  bool spawn(Pod& pod, Container& c);
-  void record_exit(Pod& pod, Container& c, const ExitStatus& st);
-  void update_summary();
-  std::vector<std::string> container_env(const Pod& pod, const Container& c) const;
-  // Volume bind mounts (and hiding other pods' files) for a process of container `c`.
-  void isolate(const Pod& pod, const Container& c, SpawnOptions& o) const;
-  bool privileged = ::geteuid() == 0;
-  Pod* find_pod(std::string_view name);
-  void scale(const std::string& deployment, int replicas);
-};
 
 // --- start order -------------------------------------------------------------------------
 
@@ -153,7 +75,8 @@ asio::awaitable<void> PodRunner::Impl::run_pod(Pod& pod) {
       fs::create_directories(pod.dir + "/volumes/" + v.name, ec);
     }
   }
-  log::info("pod starting", {{"pod", pod.spec.name}});
+  attach_network(pod);
+  log::info("pod starting", {{"pod", pod.spec.name}, {"ip", pod.ip}});
   update_summary();
 
   // Init containers in order: plain ones run to completion, sidecars start and stay.
@@ -217,6 +140,136 @@ asio::awaitable<void> PodRunner::Impl::run_pod(Pod& pod) {
   co_await terminate_pod(pod);
 }
 
+// --- the pod network -------------------------------------------------------------------------
+
+void PodRunner::Impl::setup_network() {
+  if (opts.network == RunnerOptions::Network::kHost) {
+    return;
+  }
+  auto cidr = Cidr::parse(opts.pod_cidr);
+  if (!cidr) {
+    throw std::runtime_error("bad pod network " + opts.pod_cidr);
+  }
+  if (!privileged) {
+    log::warn(
+        "not running as root: no pod network (each pod would need a network namespace); pods "
+        "share this machine's network as with --network host, and hostPort is ignored");
+    return;
+  }
+  auto made = PodNetwork::create(*cidr, opts.run_dir + "/hosts");
+  if (!made) {
+    log::warn(
+        "cannot create the pod network; pods share this machine's network as with "
+        "--network host",
+        {{"error", made.error().message()}});
+    return;
+  }
+  net = std::move(*made);
+  log::info("pod network", {{"cidr", cidr->str()}, {"gateway", net->gateway()}});
+}
+
+void PodRunner::Impl::attach_network(Pod& pod) {
+  if (!net) {
+    return;
+  }
+  auto link = net->attach(pod.spec.name);
+  if (!link) {
+    // The pod still runs, in the run namespace, where it can reach no one.
+    pod.network_error = link.error().message();
+    log::error("cannot attach a pod to the network",
+               {{"pod", pod.spec.name}, {"error", pod.network_error}});
+    return;
+  }
+  pod.netns = std::move(link->netns);
+  pod.ip = link->ip;
+  boost::system::error_code ec;
+  auto pod_addr = asio::ip::make_address(pod.ip, ec);
+  for (const auto& c : pod.spec.containers) {
+    for (const auto& port : c.ports) {
+      if (port.host_port == 0 || port.protocol != "TCP") {
+        continue;
+      }
+      auto fwd = TcpForward::start(ioc.get_executor(),
+                                   {asio::ip::make_address("127.0.0.1"), port.host_port},
+                                   net->host_netns(), {pod_addr, port.container_port}, -1);
+      if (!fwd) {
+        log::error("cannot forward a hostPort",
+                   {{"pod", pod.spec.name},
+                    {"hostPort", static_cast<std::int64_t>(port.host_port)},
+                    {"error", fwd.error().message()}});
+        continue;
+      }
+      pod.forwards.push_back(std::move(*fwd));
+    }
+  }
+  if (!net->cut().empty()) {
+    asio::co_spawn(ioc, apply_partitions(), asio::detached);  // the pod's new address
+  }
+}
+
+void PodRunner::Impl::detach_network(Pod& pod) {
+  for (auto& f : pod.forwards) {
+    f->stop();
+  }
+  pod.forwards.clear();
+  if (net && pod.netns) {
+    net->detach(pod.spec.name);
+  }
+  pod.netns.reset();
+}
+
+void PodRunner::Impl::forward_api() {
+  auto admin = rt->address("admin");
+  if (!admin) {
+    return;
+  }
+  boost::system::error_code ec;
+  auto target = asio::ip::make_address(admin->host, ec);
+  if (ec || target.is_unspecified()) {
+    target = asio::ip::make_address("127.0.0.1");
+  }
+  auto fwd =
+      TcpForward::start(ioc.get_executor(), {asio::ip::make_address(net->gateway()), admin->port},
+                        -1, {target, admin->port}, net->host_netns());
+  if (!fwd) {
+    log::warn("pods cannot reach the runner's API", {{"error", fwd.error().message()}});
+    return;
+  }
+  api_forward = std::move(*fwd);
+  pod_api_url = "http://" + net->gateway() + ":" + std::to_string(admin->port);
+}
+
+// A run directory serves one runner at a time. A lock file left by a runner that died
+// without cleaning up (SIGKILL, a crash) marks the leftovers to remove.
+void PodRunner::Impl::claim_run_dir() {
+  std::string path = opts.run_dir + "/runner.pid";
+  run_lock.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!run_lock || ::flock(run_lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    throw std::runtime_error("run directory " + opts.run_dir +
+                             " is in use by another tender pod run (locked " + path + ")");
+  }
+  char buf[32] = {};
+  ssize_t n = ::pread(run_lock.get(), buf, sizeof buf - 1, 0);
+  if (n > 0) {
+    // The last runner here did not finish: its pods' volumes and state go.
+    std::error_code ec;
+    int removed = 0;
+    for (const auto& entry : fs::directory_iterator(opts.run_dir + "/pods", ec)) {
+      removed += fs::remove_all(entry.path() / "volumes", ec) > 0 ? 1 : 0;
+    }
+    fs::remove(opts.run_dir + "/partitions.nft", ec);
+    fs::remove(opts.run_dir + "/hosts", ec);
+    log::warn(
+        "cleaned up after a runner that did not exit cleanly",
+        {{"pid", std::string(buf, static_cast<std::size_t>(n))}, {"pods_with_volumes", removed}});
+  }
+  std::string pid = std::to_string(::getpid());
+  if (::ftruncate(run_lock.get(), 0) != 0 ||
+      ::pwrite(run_lock.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    log::warn("cannot write the run directory's lock file", {{"path", path}});
+  }
+}
+
 void PodRunner::Impl::begin_termination(Pod& pod) {
   if (pod.terminating) {
     return;
@@ -260,6 +313,7 @@ asio::awaitable<void> PodRunner::Impl::terminate_pod(Pod& pod) {
   }
   std::error_code ec;
   fs::remove_all(pod.dir + "/volumes", ec);
+  detach_network(pod);
   pod.finished = true;
   pod.deleted = pod.deleted || pod.deleted_when_finished;
   unfinished.fetch_sub(1);
@@ -280,7 +334,7 @@ std::vector<std::string> PodRunner::Impl::container_env(const Pod& pod, const Co
   }
   env.push_back("HOSTNAME=" + pod.spec.name);
   env.push_back("TENDER_POD_NAME=" + pod.spec.name);
-  env.push_back("TENDER_POD_API=" + api_url);
+  env.push_back("TENDER_POD_API=" + (pod.netns && api_forward ? pod_api_url : api_url));
   for (const auto& [k, v] : resolve_env(pod.spec, c.spec, pod.ip)) {
     env.push_back(k + "=" + v);
   }
@@ -304,6 +358,13 @@ void PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptions& 
       o.mounts.push_back({source, m.mount_path, m.read_only});
     }
   }
+  if (pod.netns) {
+    // The pod's network: its namespace, its name, and every pod's name in /etc/hosts.
+    o.netns_fd = pod.netns.get();
+    o.mounts.push_back({net->hosts_path(), "/etc/hosts", true});
+  }
+  // The pod's name as host name, as in Kubernetes.
+  o.hostname = pod.spec.name;
   // Other pods' volumes and every container's logs stay out of sight.
   o.hide.push_back(opts.run_dir + "/pods");
 }
@@ -527,36 +588,11 @@ asio::awaitable<ActionResult> PodRunner::Impl::run_action(const Pod& pod, const 
     o.env = container_env(pod, c);
     o.cwd = c.spec.working_dir;
     isolate(pod, c, o);
-    o.stdin_ = Stdio::null();
-    o.stdout_ = Stdio::null();
-    o.stderr_ = Stdio::null();
-    auto p = Process::spawn(o);
-    if (!p) {
-      co_return ActionResult{false, p.error().message()};
+    CommandResult r = co_await run_command(std::move(o), timeout);
+    if (!r.exit) {
+      co_return ActionResult{false, r.error};
     }
-    auto deadline = SteadyClock::now() + timeout;
-    std::optional<ExitStatus> st;
-    int fd = p->pidfd() >= 0 ? ::dup(p->pidfd()) : -1;
-    if (fd >= 0) {
-      asio::posix::stream_descriptor sd(ioc, fd);
-      asio::steady_timer timer(ioc, timeout);
-      auto v = co_await (sd.async_wait(asio::posix::descriptor_base::wait_read, kTuple) ||
-                         timer.async_wait(kTuple));
-      if (v.index() == 0) {
-        st = p->wait();
-      }
-    } else {
-      while (!(st = p->try_wait()) && SteadyClock::now() < deadline) {
-        co_await sleep_for(milliseconds(10));
-      }
-    }
-    if (!st) {
-      (void)p->kill_group(SIGKILL);
-      (void)p->wait();
-      co_return ActionResult{false, "timed out"};
-    }
-    (void)p->kill_group(SIGKILL);
-    co_return ActionResult{st->success(), st->describe()};
+    co_return ActionResult{r.exit->success(), r.exit->describe()};
   }
   co_return ActionResult{false, "no action"};
 }
@@ -875,10 +911,15 @@ void PodRunner::start(Runtime& rt) {
         "not running as root: containers share this machine's mounts and PID space, and "
         "processes a container starts can outlive a runner killed with SIGKILL");
   }
+  s.claim_run_dir();
   std::error_code dir_ec;
   fs::create_directories(s.opts.run_dir + "/pods", dir_ec);
   log::info("run directory", {{"path", s.opts.run_dir}});
+  s.setup_network();
   asio::post(s.ioc, [&s] {
+    if (s.net) {
+      s.forward_api();
+    }
     for (auto& spec : s.opts.manifests.all_pods()) {
       s.add_pod(std::move(spec));
     }
@@ -887,6 +928,12 @@ void PodRunner::start(Runtime& rt) {
   });
   // The supervisor thread spawns every container; children die with it (PR_SET_PDEATHSIG).
   s.thread = std::thread([&s] {
+    // In the run namespace, every socket the supervisor opens (probes, scrapes) reaches pods.
+    if (s.net) {
+      if (auto ec = enter_netns(s.net->run_netns())) {
+        log::error("cannot enter the pod network", {{"error", ec.message()}});
+      }
+    }
     auto guard = asio::make_work_guard(s.ioc);
     s.ioc.run();
   });
@@ -912,6 +959,15 @@ void PodRunner::stop() {
   }
   // Anything still running is killed with its process group by ~Process.
   s.pods.clear();
+  s.api_forward.reset();
+  s.net.reset();
+  if (s.run_lock) {
+    // A clean exit: the next runner here finds nothing to clean up.
+    if (::ftruncate(s.run_lock.get(), 0) != 0) {
+      log::warn("cannot clear the run directory's lock file");
+    }
+    s.run_lock.reset();
+  }
 }
 
 Health PodRunner::ready() const {
@@ -970,125 +1026,6 @@ json::object PodRunner::config() const {
   }
   o["deployments"] = std::move(deps);
   return o;
-}
-
-void PodRunner::add_admin_routes(Router& r) {
-  Impl* s = impl_.get();
-  // Every handler does its work on the supervisor thread, which owns the pods.
-  r.add_async("GET", "/v1/pods", [s](Request&, Reply reply) {
-    asio::post(s->ioc, [s, reply] {
-      json::array pods;
-      for (const auto& pod : s->pods) {
-        if (!pod->deleted) {
-          pods.push_back(pod->to_json());
-        }
-      }
-      json::object o;
-      o["pods"] = std::move(pods);
-      reply(Response::json(200, o));
-    });
-  });
-  r.add_async("GET", "/v1/pods/{name}", [s](Request& req, Reply reply) {
-    std::string name(req.param("name"));
-    asio::post(s->ioc, [s, reply, name] {
-      Pod* pod = s->find_pod(name);
-      reply(pod != nullptr ? Response::json(200, pod->to_json())
-                           : Response::error(404, "no pod named " + name));
-    });
-  });
-  r.add_async("POST", "/v1/pods/{name}/containers/{c}/signal", [s](Request& req, Reply reply) {
-    std::string name(req.param("name"));
-    std::string cname(req.param("c"));
-    std::string sig_text = req.query_param("signal").value_or("");
-    if (sig_text.empty() && !req.body.empty()) {
-      boost::system::error_code ec;
-      auto v = json::parse(req.body, ec);
-      if (ec || !v.is_object() || !v.as_object().contains("signal") ||
-          !v.at("signal").is_string()) {
-        reply(Response::error(400, "body must be JSON like {\"signal\": \"TERM\"}"));
-        return;
-      }
-      sig_text = std::string(v.at("signal").as_string());
-    }
-    auto sig = parse_signal(sig_text.empty() ? "TERM" : sig_text);
-    if (!sig) {
-      reply(Response::error(400, "unknown signal \"" + sig_text + "\""));
-      return;
-    }
-    asio::post(s->ioc, [s, reply, name, cname, sig = *sig] {
-      Pod* pod = s->find_pod(name);
-      Container* c = pod != nullptr ? find_container(*pod, cname) : nullptr;
-      if (c == nullptr) {
-        reply(Response::error(404, "no container " + name + "/" + cname));
-        return;
-      }
-      if (!c->process) {
-        reply(Response::error(409, "container " + name + "/" + cname + " is not running"));
-        return;
-      }
-      (void)c->process->kill_group(sig);
-      reply(Response::text(200, "sent " + signal_name(sig) + "\n"));
-    });
-  });
-  r.add_async("POST", "/v1/pods/{name}/containers/{c}/restart", [s](Request& req, Reply reply) {
-    std::string name(req.param("name"));
-    std::string cname(req.param("c"));
-    asio::post(s->ioc, [s, reply, name, cname] {
-      Pod* pod = s->find_pod(name);
-      Container* c = pod != nullptr ? find_container(*pod, cname) : nullptr;
-      if (c == nullptr) {
-        reply(Response::error(404, "no container " + name + "/" + cname));
-        return;
-      }
-      if (pod->terminating || c->done) {
-        reply(Response::error(409, "container " + name + "/" + cname + " will not run again"));
-        return;
-      }
-      c->restart_now = true;
-      if (c->process) {
-        asio::co_spawn(s->ioc, s->kill_container(*pod, *c, false), asio::detached);
-      }
-      reply(Response::text(202, "restarting\n"));
-    });
-  });
-  r.add_async("GET", "/v1/deployments", [s](Request&, Reply reply) {
-    asio::post(s->ioc, [s, reply] {
-      json::object deps;
-      for (const auto& [name, d] : s->deployments) {
-        deps[name] = d.replicas;
-      }
-      json::object o;
-      o["deployments"] = std::move(deps);
-      reply(Response::json(200, o));
-    });
-  });
-  r.add_async("POST", "/v1/deployments/{name}/scale", [s](Request& req, Reply reply) {
-    std::string name(req.param("name"));
-    boost::system::error_code ec;
-    auto v = json::parse(req.body, ec);
-    if (ec || !v.is_object() || !v.as_object().contains("replicas") ||
-        !v.at("replicas").is_int64() || v.at("replicas").as_int64() < 0 ||
-        v.at("replicas").as_int64() > 1000) {
-      reply(Response::error(400, "body must be JSON like {\"replicas\": 3} with 0 to 1000"));
-      return;
-    }
-    int n = static_cast<int>(v.at("replicas").as_int64());
-    asio::post(s->ioc, [s, reply, name, n] {
-      if (s->deployments.count(name) == 0) {
-        reply(Response::error(404, "no deployment named " + name));
-        return;
-      }
-      if (s->draining) {
-        reply(Response::error(409, "the runner is shutting down"));
-        return;
-      }
-      s->scale(name, n);
-      json::object o;
-      o["deployment"] = name;
-      o["replicas"] = n;
-      reply(Response::json(200, o));
-    });
-  });
 }
 
 }  // namespace tender::pod

@@ -32,6 +32,11 @@ struct RunnerOptions {
   bool log_view = true;                                   // prefixed lines on stdout
   // How often containers that declare prometheus.io/port are scraped for /metrics.
   std::chrono::milliseconds scrape_interval{15'000};
+  // kPod: a network namespace per pod on a private bridge (needs root; without it the runner
+  // warns and falls back to kHost). kHost: pods share this machine's network.
+  enum class Network { kPod, kHost };
+  Network network = Network::kPod;
+  std::string pod_cidr = "10.217.0.0/16";  // where pod addresses come from (kPod)
 };
 
 class PodRunner final : public Role {
@@ -49,6 +54,7 @@ class PodRunner final : public Role {
   void add_admin_routes(Router& router) override;
 
  private:
+  void add_fault_routes(Router& router);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -157,6 +157,10 @@ json::object Pod::to_json() const {
   }
   o["phase"] = phase_name(phase);
   o["podIP"] = ip;
+  o["paused"] = paused;
+  if (!delay.empty()) {
+    o["delay"] = delay;
+  }
   o["terminating"] = terminating;
   bool ready = pod_ready(*this);
   o["ready"] = ready;

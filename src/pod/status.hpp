@@ -11,11 +11,14 @@
 
 #include "core/backoff.hpp"
 #include "core/clock.hpp"
+#include "core/fd.hpp"
 #include "core/process.hpp"
 #include "pod/log_file.hpp"
 #include "pod/manifest.hpp"
 
 namespace tender::pod {
+
+class TcpForward;
 
 struct ProbeStatus {
   int consecutive_successes = 0;
@@ -67,6 +70,11 @@ struct Pod {
   PodSpec spec;
   std::string dir;  // logs/ and volumes/
   std::string ip = "127.0.0.1";
+  Fd netns;                                           // its network namespace, if it has one
+  std::vector<std::shared_ptr<TcpForward>> forwards;  // hostPort listeners
+  bool paused = false;                                // SIGSTOPped by `tender pod pause`
+  std::string delay;                                  // the netem setting, "" for none
+  std::string network_error;                          // why it has no network
   Phase phase = Phase::kPending;
   std::vector<std::unique_ptr<Container>> init;
   std::vector<std::unique_ptr<Container>> main;

@@ -1,0 +1,26 @@
+#pragma once
+// The `tender pod` subcommands' side of the runner's admin API.
+
+#include <boost/json/value.hpp>
+#include <string>
+
+#include "core/http_client.hpp"
+
+namespace tender::pod {
+
+// "http://HOST:PORT" of the runner's admin listener: --admin, or 127.0.0.1 and the pod default.
+[[nodiscard]] std::string admin_url(const std::string& admin);
+
+// GETs `path` and parses its JSON; throws UsageError naming the problem (unreachable, not 200).
+[[nodiscard]] boost::json::value get_json(const std::string& base, const std::string& path);
+
+// POSTs a JSON body. Throws UsageError if the runner cannot be reached; any HTTP answer is
+// returned as it is.
+[[nodiscard]] Response post_json(const std::string& base, const std::string& path,
+                                 const std::string& body);
+
+// Prints an answer other than 2xx as "tender pod VERB: STATUS REASON" on stderr and returns the
+// exit code for it: 2 for 400/404 (the user's input), 1 otherwise.
+int report_failure(const char* verb, const Response& r);
+
+}  // namespace tender::pod

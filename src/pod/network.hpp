@@ -1,0 +1,118 @@
+#pragma once
+// The pod network: every pod in a network namespace of its own, joined by veth links to one
+// bridge that lives in a namespace of the runner's (never the host's), with an address from a
+// private /16. Pods reach each other by address and, through the hosts file every container
+// sees as /etc/hosts, by name. Partitions are nftables rules on that bridge.
+//
+// Nothing here is named or mounted on the host: the namespaces exist only as fds of the runner
+// and as the namespaces of its containers, so when the runner dies, even by SIGKILL, the kernel
+// removes them with every link and rule inside.
+//
+//   auto net = PodNetwork::create("10.217.0.0/16", run_dir + "/hosts");   // needs root
+//   auto link = (*net)->attach("web-0");    // link->netns for the containers, link->ip
+//   (*net)->detach("web-0");
+//
+// Not thread-safe: the pod runner's supervisor thread owns it.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
+
+#include "core/fd.hpp"
+
+namespace tender::netlink {
+class Socket;
+}
+
+namespace tender::pod {
+
+// An IPv4 network like "10.217.0.0/16".
+struct Cidr {
+  std::uint32_t base = 0;  // host order, host bits zero
+  int prefix = 0;
+
+  // nullopt unless IPv4 with a prefix from 8 to 24 (room for a bridge and some pods).
+  static std::optional<Cidr> parse(std::string_view text);
+  [[nodiscard]] std::string address(std::uint32_t host) const;  // base + host, dotted
+  [[nodiscard]] std::uint32_t size() const { return std::uint32_t{1} << (32 - prefix); }
+  [[nodiscard]] std::string str() const;
+};
+
+inline constexpr const char* kDefaultPodCidr = "10.217.0.0/16";
+
+class PodNetwork {
+ public:
+  // Creates the run namespace with its loopback and the bridge "tender0", which takes the
+  // first address of `cidr` (the pods' gateway). Errors: EPERM without CAP_SYS_ADMIN /
+  // CAP_NET_ADMIN, or whatever the kernel refused.
+  [[nodiscard]] static boost::system::result<std::unique_ptr<PodNetwork>> create(
+      const Cidr& cidr, std::string hosts_path);
+  ~PodNetwork();
+  PodNetwork(const PodNetwork&) = delete;
+  PodNetwork& operator=(const PodNetwork&) = delete;
+
+  // The namespace with the bridge, and the one the runner started in.
+  [[nodiscard]] int run_netns() const { return run_ns_.get(); }
+  [[nodiscard]] int host_netns() const { return host_ns_.get(); }
+  [[nodiscard]] const std::string& gateway() const { return gateway_; }
+  [[nodiscard]] const Cidr& cidr() const { return cidr_; }
+  [[nodiscard]] const std::string& hosts_path() const { return hosts_path_; }
+
+  struct Attachment {
+    Fd netns;          // the pod's namespace: its containers join it
+    std::string ip;    // the pod's address
+    std::string link;  // the bridge side of its veth, in the run namespace
+  };
+  // A namespace for pod `name` with its loopback up and "eth0" holding a fresh address, linked
+  // to the bridge; the hosts file lists it. ENOSPC when the network has no address left.
+  [[nodiscard]] boost::system::result<Attachment> attach(const std::string& name);
+  // Deletes the pod's link and frees its address; its namespace goes with its last process.
+  void detach(const std::string& name);
+  // The address of an attached pod, or "".
+  [[nodiscard]] std::string ip_of(const std::string& name) const;
+  [[nodiscard]] std::string link_of(const std::string& name) const;
+
+  // Partitions: pairs of pods (by name, so a replaced pod stays cut off) whose traffic is
+  // dropped in both directions. `groups` are sets of pod names; every pod of one group is cut
+  // from every pod of the others. Apply ruleset() afterwards.
+  void partition(const std::vector<std::vector<std::string>>& groups);
+  // Heals the pairs that involve any of `pods`; all pairs when empty.
+  void heal(const std::vector<std::string>& pods);
+  [[nodiscard]] const std::set<std::pair<std::string, std::string>>& cut() const { return cut_; }
+  // An nft script (for `nft -f`, run in the run namespace) that replaces tender's table on the
+  // bridge with one dropping traffic between the cut pairs that are attached.
+  [[nodiscard]] std::string ruleset() const;
+
+ private:
+  PodNetwork() = default;
+  void write_hosts() const;
+
+  Cidr cidr_;
+  std::string gateway_;
+  std::string hosts_path_;
+  Fd host_ns_;
+  Fd run_ns_;
+  std::unique_ptr<netlink::Socket> bridge_nl_;  // a netlink socket of the run namespace
+  int bridge_index_ = 0;
+  struct PodLink {
+    std::uint32_t host = 0;  // index in the network
+    std::string link;
+    int link_index = 0;
+  };
+  std::map<std::string, PodLink> pods_;
+  std::set<std::uint32_t> free_;  // released host indexes, reused lowest first
+  std::uint32_t next_host_ = 2;   // 1 is the bridge
+  std::uint64_t links_made_ = 0;
+  std::set<std::pair<std::string, std::string>> cut_;  // (a, b) with a < b
+};
+
+}  // namespace tender::pod

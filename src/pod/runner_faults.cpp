@@ -1,0 +1,318 @@
+// Helper commands and the faults a user or a test injects: kill, pause/resume, partitions,
+// network delay.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+
+#include "core/log.hpp"
+#include "pod/runner_impl.hpp"
+
+// g++ 12 mistakes Asio's coroutine frame allocator (a class-specific operator new/delete pair)
+// for a mismatch in some of the coroutines below; clang and later g++ do not.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace tender::pod {
+namespace {
+
+namespace json = boost::json;
+constexpr std::size_t kOutputLimit = 64 * 1024;
+
+asio::awaitable<void> read_all(asio::posix::stream_descriptor& sd, std::string& out) {
+  std::array<char, 4096> buf{};
+  for (;;) {
+    auto [ec, n] = co_await sd.async_read_some(asio::buffer(buf), kTuple);
+    if (n > 0 && out.size() < kOutputLimit) {
+      out.append(buf.data(), std::min(n, kOutputLimit - out.size()));
+    }
+    if (ec) {
+      co_return;
+    }
+  }
+}
+
+// The inode of /proc/PID/ns/pid, 0 if the process is gone.
+ino_t pid_namespace_of(pid_t pid) {
+  struct stat st {};
+  std::string path = "/proc/" + std::to_string(pid) + "/ns/pid";
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// Sends `sig` to every process of the PID namespace `ns` (found by walking /proc). Returns how
+// many were signalled.
+int signal_namespace(ino_t ns, int sig) {
+  int n = 0;
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr) {
+    return 0;
+  }
+  while (dirent* e = ::readdir(dir)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') {
+      continue;
+    }
+    if (pid_namespace_of(static_cast<pid_t>(pid)) == ns &&
+        ::kill(static_cast<pid_t>(pid), sig) == 0) {
+      ++n;
+    }
+  }
+  ::closedir(dir);
+  return n;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) {
+    s.pop_back();
+  }
+  return s;
+}
+
+}  // namespace
+
+asio::awaitable<CommandResult> PodRunner::Impl::run_command(SpawnOptions o, milliseconds timeout) {
+  using asio::experimental::awaitable_operators::operator||;
+  using asio::experimental::awaitable_operators::operator&&;
+  CommandResult result;
+  o.stdin_ = Stdio::null();
+  o.stdout_ = Stdio::pipe();
+  o.stderr_ = Stdio::pipe();
+  auto p = Process::spawn(o);
+  if (!p) {
+    result.error = (o.argv.empty() ? std::string() : o.argv[0] + ": ") + p.error().message();
+    co_return result;
+  }
+  auto deadline = SteadyClock::now() + timeout;
+  asio::posix::stream_descriptor out(ioc, p->release_stdout_fd());
+  asio::posix::stream_descriptor err(ioc, p->release_stderr_fd());
+  std::string out_text;
+  std::string err_text;
+  asio::steady_timer timer(ioc, timeout);
+  // Both streams end when the command and whatever it started have closed them.
+  auto v =
+      co_await ((read_all(out, out_text) && read_all(err, err_text)) || timer.async_wait(kTuple));
+  std::optional<ExitStatus> st;
+  if (v.index() == 0) {
+    while (!(st = p->try_wait()) && SteadyClock::now() < deadline) {
+      co_await sleep_for(milliseconds(2));
+    }
+  }
+  (void)p->kill_group(SIGKILL);  // what it left behind goes too
+  if (!st) {
+    (void)p->wait();
+    result.error = "timed out after " + format_duration(timeout);
+    co_return result;
+  }
+  result.exit = st;
+  result.output = out_text + err_text;
+  co_return result;
+}
+
+// --- kill, pause ---------------------------------------------------------------------------
+
+Response PodRunner::Impl::signal_pod(Pod& pod, const std::string& container, int sig) {
+  int sent = 0;
+  for (auto* list : {&pod.init, &pod.main}) {
+    for (auto& c : *list) {
+      if ((!container.empty() && c->spec.name != container) || !c->process) {
+        continue;
+      }
+      (void)c->process->kill_group(sig);
+      ++sent;
+    }
+  }
+  if (sent == 0) {
+    return container.empty() || find_container(pod, container) != nullptr
+               ? Response::error(409, "nothing of pod " + pod.spec.name + " is running")
+               : Response::error(404, "pod " + pod.spec.name + " has no container " + container);
+  }
+  log::info("signalled", {{"pod", pod.spec.name},
+                          {"container", container.empty() ? "*" : container},
+                          {"signal", signal_name(sig)}});
+  json::object o;
+  o["pod"] = pod.spec.name;
+  o["signal"] = signal_name(sig);
+  o["containers"] = sent;
+  return Response::json(200, o);
+}
+
+Response PodRunner::Impl::pause_pod(Pod& pod, bool pause) {
+  int sig = pause ? SIGSTOP : SIGCONT;
+  int processes = 0;
+  for (auto* list : {&pod.init, &pod.main}) {
+    for (auto& c : *list) {
+      if (!c->process) {
+        continue;
+      }
+      // A container with a PID namespace: every process in it, wherever its process group.
+      // Walk twice, for processes forked while the first walk ran.
+      ino_t ns = privileged ? pid_namespace_of(c->process->pid()) : 0;
+      if (ns != 0 && ns != pid_namespace_of(::getpid())) {
+        processes += signal_namespace(ns, sig);
+        if (pause) {
+          (void)signal_namespace(ns, sig);
+        }
+      } else if (c->process->kill_group(sig) == boost::system::error_code()) {
+        ++processes;
+      }
+    }
+  }
+  if (processes == 0) {
+    return Response::error(409, "nothing of pod " + pod.spec.name + " is running");
+  }
+  pod.paused = pause;
+  log::info(pause ? "pod paused" : "pod resumed",
+            {{"pod", pod.spec.name}, {"processes", processes}});
+  json::object o;
+  o["pod"] = pod.spec.name;
+  o["paused"] = pause;
+  o["processes"] = processes;
+  return Response::json(200, o);
+}
+
+// --- partitions ----------------------------------------------------------------------------
+
+boost::json::object PodRunner::Impl::partitions_json() const {
+  json::array cut;
+  if (net) {
+    for (const auto& [a, b] : net->cut()) {
+      json::array pair;
+      pair.emplace_back(a);
+      pair.emplace_back(b);
+      cut.push_back(std::move(pair));
+    }
+  }
+  json::object o;
+  o["network"] = net ? "pod" : "host";
+  o["cut"] = std::move(cut);
+  return o;
+}
+
+asio::awaitable<Response> PodRunner::Impl::partition(std::vector<std::vector<std::string>> groups) {
+  if (!net) {
+    co_return Response::error(
+        409, "partitions need the pod network, and this runner uses the host's (--network host)");
+  }
+  for (const auto& g : groups) {
+    for (const auto& name : g) {
+      if (find_pod(name) == nullptr) {
+        co_return Response::error(404, "no pod named " + name);
+      }
+    }
+  }
+  auto saved = net->cut();
+  net->partition(groups);
+  Response r = co_await apply_partitions();
+  if (r.status != 200) {
+    net->heal({});  // back to the pairs that were in force
+    for (const auto& [a, b] : saved) {
+      net->partition({{a}, {b}});
+    }
+  }
+  co_return r;
+}
+
+asio::awaitable<Response> PodRunner::Impl::heal(std::vector<std::string> pods) {
+  if (!net) {
+    co_return Response::error(
+        409, "partitions need the pod network, and this runner uses the host's (--network host)");
+  }
+  net->heal(pods);
+  co_return co_await apply_partitions();
+}
+
+asio::awaitable<Response> PodRunner::Impl::apply_partitions() {
+  std::string path = opts.run_dir + "/partitions.nft";
+  {
+    std::ofstream f(path, std::ios::trunc);
+    f << net->ruleset();
+    if (!f) {
+      co_return Response::error(500, "cannot write " + path);
+    }
+  }
+  SpawnOptions o;
+  o.argv = {"nft", "-f", path};
+  o.netns_fd = net->run_netns();
+  CommandResult r = co_await run_command(std::move(o), milliseconds(10'000));
+  if (!r.exit && r.error.find("No such file") != std::string::npos) {
+    co_return Response::error(
+        501, "partitions need the nft command (Debian package nftables), which is not installed");
+  }
+  if (!r.exit || !r.exit->success()) {
+    co_return Response::error(
+        500, "nft failed: " + (r.exit ? r.exit->describe() + ": " + trim(r.output) : r.error));
+  }
+  log::info("partitions set", {{"pairs", static_cast<std::int64_t>(net->cut().size())}});
+  co_return Response::json(200, partitions_json());
+}
+
+// --- delay -----------------------------------------------------------------------------------
+
+asio::awaitable<Response> PodRunner::Impl::set_delay(Pod& pod, int ms, int jitter_ms,
+                                                     double loss_percent) {
+  if (!net || !pod.netns) {
+    co_return Response::error(
+        409, "delay needs the pod network, and this runner uses the host's (--network host)");
+  }
+  bool clear = ms == 0 && jitter_ms == 0 && loss_percent == 0;
+  std::string link = net->link_of(pod.spec.name);
+  // Both ends of the pod's link: what enters the pod and what leaves it.
+  for (auto [dev, ns] : {std::pair<std::string, int>{link, net->run_netns()},
+                         std::pair<std::string, int>{"eth0", pod.netns.get()}}) {
+    SpawnOptions o;
+    if (clear) {
+      o.argv = {"tc", "qdisc", "del", "dev", dev, "root"};
+    } else {
+      o.argv = {"tc",    "qdisc", "replace",
+                "dev",   dev,     "root",
+                "netem", "delay", std::to_string(ms) + "ms"};
+      if (jitter_ms > 0) {
+        o.argv.push_back(std::to_string(jitter_ms) + "ms");
+      }
+      if (loss_percent > 0) {
+        char loss[32];
+        std::snprintf(loss, sizeof loss, "%g%%", loss_percent);
+        o.argv.insert(o.argv.end(), {"loss", loss});
+      }
+    }
+    o.netns_fd = ns;
+    CommandResult r = co_await run_command(std::move(o), milliseconds(10'000));
+    if (!r.exit) {
+      co_return Response::error(501, "delay needs the tc command (iproute2): " + r.error);
+    }
+    if (!r.exit->success()) {
+      if (clear) {
+        continue;  // nothing was set
+      }
+      std::string said = trim(r.output);
+      if (said.find("qdisc kind is unknown") != std::string::npos ||
+          said.find("not found") != std::string::npos) {
+        co_return Response::error(
+            501, "netem is not available: this kernel has no sch_netem (tc: " + said + ")");
+      }
+      co_return Response::error(500, "tc failed: " + said);
+    }
+  }
+  pod.delay = clear ? "" : std::to_string(ms) + "ms";
+  if (!clear && jitter_ms > 0) {
+    pod.delay += " ±" + std::to_string(jitter_ms) + "ms";
+  }
+  if (!clear && loss_percent > 0) {
+    char loss[32];
+    std::snprintf(loss, sizeof loss, " loss %g%%", loss_percent);
+    pod.delay += loss;
+  }
+  log::info("pod delay", {{"pod", pod.spec.name}, {"delay", clear ? "none" : pod.delay}});
+  json::object o;
+  o["pod"] = pod.spec.name;
+  o["delay"] = pod.delay;
+  co_return Response::json(200, o);
+}
+
+}  // namespace tender::pod

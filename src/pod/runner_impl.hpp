@@ -1,0 +1,140 @@
+#pragma once
+// The pod runner's insides, shared by runner.cpp (lifecycle), runner_api.cpp (admin routes) and
+// runner_faults.cpp (kill, pause, partitions, delay). Not a public header.
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/http_client.hpp"
+#include "core/metrics.hpp"
+#include "core/process.hpp"
+#include "pod/forward.hpp"
+#include "pod/log_file.hpp"
+#include "pod/network.hpp"
+#include "pod/runner.hpp"
+#include "pod/status.hpp"
+
+namespace tender::pod {
+
+namespace asio = boost::asio;
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+inline asio::awaitable<void> sleep_for(milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(kTuple);
+}
+
+inline Container* find_container(Pod& pod, std::string_view name) {
+  for (auto* list : {&pod.init, &pod.main}) {
+    for (auto& c : *list) {
+      if (c->spec.name == name) {
+        return c.get();
+      }
+    }
+  }
+  return nullptr;
+}
+
+struct ActionResult {
+  bool ok = false;
+  std::string message;
+};
+
+// What a helper command (exec probe, hook, nft, tc) did: its exit and its output (stdout and
+// stderr together, the first 64 KiB).
+struct CommandResult {
+  std::optional<ExitStatus> exit;  // nullopt: failed to start, or timed out and was killed
+  std::string output;
+  std::string error;  // why it did not run or finish
+};
+
+struct PodRunner::Impl {
+  explicit Impl(RunnerOptions o) : opts(std::move(o)), client(ioc.get_executor()) {}
+
+  RunnerOptions opts;
+  Runtime* rt = nullptr;
+  asio::io_context ioc{1};
+  HttpClient client;
+  std::thread thread;
+  std::list<std::unique_ptr<Pod>> pods;               // supervisor thread only
+  std::map<std::string, DeploymentSpec> deployments;  // supervisor thread only
+  std::atomic<bool> draining{false};
+  std::atomic<int> unfinished{0};  // pods whose processes are not all gone
+  std::atomic<bool> all_ready{false};
+  std::mutex ready_mu;
+  std::string not_ready_reason = "starting";
+  std::string api_url;      // the admin API, on this machine
+  std::string pod_api_url;  // the same, as pods on the pod network reach it
+  LogView view;
+
+  std::mutex scraped_mu;
+  std::vector<ExternalFamily> scraped;  // the last scrape of every container, merged
+  asio::awaitable<void> scrape_loop();
+
+  CounterFamily* restarts = nullptr;
+  CounterFamily* probe_failures = nullptr;
+  GaugeFamily* containers_by_state = nullptr;
+  GaugeFamily* pods_by_phase = nullptr;
+
+  // --- lifecycle -------------------------------------------------------------------------
+  void add_pod(PodSpec spec);
+  asio::awaitable<void> run_pod(Pod& pod);
+  asio::awaitable<void> container_loop(Pod& pod, Container& c);
+  asio::awaitable<ExitStatus> run_to_exit(Pod& pod, Container& c);
+  asio::awaitable<void> wait_exit(Container& c);
+  asio::awaitable<void> probe_loop(Pod& pod, Container& c, int generation);
+  asio::awaitable<void> periodic_probe(Pod& pod, Container& c, int generation, bool liveness);
+  asio::awaitable<ActionResult> run_action(const Pod& pod, const Container& c, const Action& a,
+                                           milliseconds timeout);
+  asio::awaitable<void> terminate_container(Pod& pod, Container& c, bool run_pre_stop);
+  // preStop, SIGTERM to the container's process group, SIGKILL when the grace period ends;
+  // returns once the process has exited. Unless `for_good`, the container loop restarts it.
+  asio::awaitable<void> kill_container(Pod& pod, Container& c, bool for_good,
+                                       bool run_pre_stop = true);
+  asio::awaitable<void> terminate_pod(Pod& pod);
+  asio::awaitable<void> pump(Pod& pod, Container& c, int fd);
+  void begin_termination(Pod& pod);
+  bool spawn(Pod& pod, Container& c);
+  void record_exit(Pod& pod, Container& c, const ExitStatus& st);
+  void update_summary();
+  std::vector<std::string> container_env(const Pod& pod, const Container& c) const;
+  // Volume bind mounts (and hiding other pods' files) for a process of container `c`.
+  void isolate(const Pod& pod, const Container& c, SpawnOptions& o) const;
+  bool privileged = ::geteuid() == 0;
+
+  // --- the pod network (null: pods share this machine's network) ---------------------------
+  std::unique_ptr<PodNetwork> net;
+  std::shared_ptr<TcpForward> api_forward;  // the admin API, for pods, at the gateway
+  Fd run_lock;  // runner.pid in the run directory, flock()ed while we run
+  void claim_run_dir();
+  void forward_api();
+  void setup_network();           // start(): the run namespace, or the fallback
+  void attach_network(Pod& pod);  // a pod's namespace, address and hostPorts
+  void detach_network(Pod& pod);
+  // Runs a helper command to its end (or kills it at `timeout`), collecting its output.
+  asio::awaitable<CommandResult> run_command(SpawnOptions o, milliseconds timeout);
+
+  // --- faults (runner_faults.cpp) ------------------------------------------------------------
+  Response signal_pod(Pod& pod, const std::string& container, int sig);
+  Response pause_pod(Pod& pod, bool pause);
+  asio::awaitable<Response> partition(std::vector<std::vector<std::string>> groups);
+  asio::awaitable<Response> heal(std::vector<std::string> pods);
+  asio::awaitable<Response> apply_partitions();
+  asio::awaitable<Response> set_delay(Pod& pod, int ms, int jitter_ms, double loss_percent);
+  boost::json::object partitions_json() const;
+  Pod* find_pod(std::string_view name);
+  void scale(const std::string& deployment, int replicas);
+};
+
+}  // namespace tender::pod

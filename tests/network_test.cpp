@@ -1,0 +1,387 @@
+// The pod network of `tender pod run` (as root): a namespace and address per pod, names in
+// /etc/hosts, hostPort, partitions, pause, and nothing left behind. Traffic stays inside the
+// namespaces the runner makes, or on 127.0.0.1.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "support.hpp"
+
+namespace tender::testing {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+// Net namespace inodes of every process on the machine.
+std::set<std::string> all_netns() {
+  std::set<std::string> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::error_code ec;
+    auto target = fs::read_symlink(e.path() / "ns" / "net", ec);
+    if (!ec) {
+      out.insert(target.string());
+    }
+  }
+  return out;
+}
+
+std::set<std::string> host_links() {
+  std::set<std::string> out;
+  for (const auto& e : fs::directory_iterator("/sys/class/net")) {
+    out.insert(e.path().filename().string());
+  }
+  return out;
+}
+
+std::string mounts() {
+  std::ifstream in("/proc/self/mountinfo");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// A free TCP port of 127.0.0.1 (bound, read, released).
+std::uint16_t free_port() {
+  Tender probe(echo_args());
+  std::uint16_t p = probe.port("listen");
+  probe.signal(SIGKILL);
+  (void)probe.wait_exit();
+  return p;
+}
+
+// An echo server answering on 0.0.0.0:8080 of its pod, with its pod's name as id.
+std::string echo_pod(const std::string& name, const std::string& extra_ports = "") {
+  return R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: )Y" +
+         name + R"Y(}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+    - name: web
+      command: ["tender", "echo", "--listen", "0.0.0.0:8080", "--admin", "127.0.0.1:9901",
+                "--id", "$(POD_NAME)"]
+      env:
+        - name: POD_NAME
+          valueFrom: {fieldRef: {fieldPath: metadata.name}}
+      ports:
+        - containerPort: 8080)Y" +
+         extra_ports + R"Y(
+      readinessProbe:
+        httpGet: {path: /, port: 8080}
+        periodSeconds: 1
+---
+)Y";
+}
+
+class NetworkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      GTEST_SKIP() << "the pod network needs root";
+    }
+    // `tender` (and the echo binary in the pods) from the build, as PATH finds it.
+    std::string bin = fs::path(TENDER_BINARY).parent_path().string();
+    ::setenv("PATH", (bin + ":" + std::getenv("PATH")).c_str(), 1);
+  }
+
+  void run(const std::string& manifest, std::vector<std::string> extra = {}) {
+    std::string file = dir_.write("pods.yaml", manifest);
+    std::vector<std::string> args = {"pod",
+                                     "run",
+                                     file,
+                                     "--admin",
+                                     "127.0.0.1:0",
+                                     "--no-log-view",
+                                     "--run-dir",
+                                     dir_.path() + "/run",
+                                     "--restart-backoff",
+                                     "100ms:1s"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    runner_.emplace(args);
+  }
+  std::string admin() const { return "127.0.0.1:" + std::to_string(runner_->port("admin")); }
+  json::value pod(const std::string& name) {
+    auto r = http(runner_->port("admin"), "GET", "/v1/pods/" + name);
+    return r.status == 200 ? json::parse(r.body) : json::value(nullptr);
+  }
+  bool ready(const std::string& name) {
+    json::value p = pod(name);
+    return !p.is_null() && p.at("ready").as_bool();
+  }
+  void wait_ready(const std::vector<std::string>& names) {
+    for (const auto& n : names) {
+      ASSERT_TRUE(eventually([&] { return ready(n); }, 30s))
+          << n << ": " << json::serialize(pod(n));
+    }
+  }
+  std::string ip(const std::string& name) { return std::string(pod(name).at("podIP").as_string()); }
+  // `tender pod exec POD -- ARGV...`.
+  RunResult exec(const std::string& pod_name, std::vector<std::string> argv,
+                 const std::string& container = "") {
+    std::vector<std::string> args = {"pod", "exec", pod_name, "--admin", admin()};
+    if (!container.empty()) {
+      args.insert(args.end(), {"-c", container});
+    }
+    args.emplace_back("--");
+    args.insert(args.end(), argv.begin(), argv.end());
+    return run_tender(args, 30s);
+  }
+  // curl from inside a pod; the exit code is curl's (0 ok, 7 refused, 28 timed out).
+  RunResult curl(const std::string& from, const std::string& url,
+                 const std::string& container = "") {
+    return exec(from, {"curl", "-sS", "--max-time", "2", url}, container);
+  }
+  RunResult cli(std::vector<std::string> args) {
+    args.insert(args.end(), {"--admin", admin()});
+    return run_tender(args, 30s);
+  }
+
+  TempDir dir_;
+  std::optional<Tender> runner_;
+};
+
+TEST_F(NetworkTest, ReplicasBindTheSamePortAndAnswerOnTheirOwnAddress) {
+  run(R"Y(
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+        - name: web
+          command: ["tender", "echo", "--listen", "0.0.0.0:8080", "--admin", "127.0.0.1:9901",
+                    "--id", "$(POD_NAME)"]
+          env:
+            - name: POD_NAME
+              valueFrom: {fieldRef: {fieldPath: metadata.name}}
+          readinessProbe:
+            httpGet: {path: /, port: 8080}
+            periodSeconds: 1
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: sh
+      command: ["sleep", "1000"]
+)Y");
+  wait_ready({"web-0", "web-1", "client"});
+  std::string ip0 = ip("web-0");
+  std::string ip1 = ip("web-1");
+  EXPECT_NE(ip0, ip1);
+  EXPECT_EQ(ip0.rfind("10.217.", 0), 0U) << ip0;
+  for (const auto& [name, addr] : {std::pair{"web-0", ip0}, std::pair{"web-1", ip1}}) {
+    RunResult r = curl("client", "http://" + addr + ":8080/");
+    EXPECT_EQ(r.status.code, 0) << r.err;
+    EXPECT_NE(r.out.find(std::string("\"id\":\"") + name + "\""), std::string::npos) << r.out;
+    // By name, through /etc/hosts.
+    RunResult by_name = curl("client", std::string("http://") + name + ":8080/");
+    EXPECT_EQ(by_name.status.code, 0) << by_name.err;
+    EXPECT_NE(by_name.out.find(std::string("\"id\":\"") + name + "\""), std::string::npos)
+        << by_name.out;
+  }
+  // Each pod has its own host name.
+  RunResult host = exec("web-1", {"hostname"});
+  EXPECT_EQ(host.out, "web-1\n");
+}
+
+TEST_F(NetworkTest, LoopbackIsSharedWithinAPodOnly) {
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: server
+      command: ["tender", "echo", "--listen", "127.0.0.1:7070", "--admin", "127.0.0.1:0",
+                "--id", "private"]
+      readinessProbe:
+        exec: {command: ["curl", "-sf", "http://127.0.0.1:7070/"]}
+        periodSeconds: 1
+    - name: side
+      command: ["sleep", "1000"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: sh
+      command: ["sleep", "1000"]
+)Y");
+  wait_ready({"a", "b"});
+  RunResult same = curl("a", "http://127.0.0.1:7070/", "side");
+  EXPECT_EQ(same.status.code, 0) << same.err;
+  EXPECT_NE(same.out.find("\"id\":\"private\""), std::string::npos) << same.out;
+  RunResult other = curl("b", "http://127.0.0.1:7070/");
+  EXPECT_EQ(other.status.code, 7) << "curl should be refused: " << other.out << other.err;
+  // Nor is it on the host's loopback.
+  EXPECT_TRUE(connect_refused(7070));
+}
+
+TEST_F(NetworkTest, HostPortReachesThePodFromTheHostLoopback) {
+  std::uint16_t port = free_port();
+  run(echo_pod("exposed", "\n          hostPort: " + std::to_string(port)));
+  wait_ready({"exposed"});
+  HttpResult r = http(port, "GET", "/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("\"id\":\"exposed\""), std::string::npos) << r.body;
+  runner_->signal(SIGTERM);
+  ASSERT_TRUE(runner_->wait_exit(20s));
+  EXPECT_TRUE(connect_refused(port));
+}
+
+TEST_F(NetworkTest, PartitionCutsTwoPodsApartAndHealJoinsThem) {
+  run(echo_pod("a") + echo_pod("b") + echo_pod("c"));
+  wait_ready({"a", "b", "c"});
+  RunResult before = run_command({"nft", "list", "ruleset"});
+  ASSERT_EQ(cli({"pod", "partition", "a", "b"}).status.code, 0);
+  RunResult ab = curl("a", "http://b:8080/");
+  EXPECT_EQ(ab.status.code, 28) << "a must not reach b: " << ab.out << ab.err;
+  RunResult ba = curl("b", "http://a:8080/");
+  EXPECT_EQ(ba.status.code, 28) << "b must not reach a: " << ba.out << ba.err;
+  EXPECT_EQ(curl("a", "http://c:8080/").status.code, 0);
+  EXPECT_EQ(curl("b", "http://c:8080/").status.code, 0);
+  EXPECT_EQ(curl("c", "http://a:8080/").status.code, 0);
+  // Nothing outside the runner's namespaces changed.
+  EXPECT_EQ(run_command({"nft", "list", "ruleset"}).out, before.out);
+  auto parts = json::parse(http(runner_->port("admin"), "GET", "/v1/partitions").body);
+  EXPECT_EQ(json::serialize(parts.at("cut")), R"([["a","b"]])");
+
+  ASSERT_EQ(cli({"pod", "heal"}).status.code, 0);
+  RunResult healed = curl("a", "http://b:8080/");
+  EXPECT_EQ(healed.status.code, 0) << healed.err;
+  EXPECT_NE(healed.out.find("\"id\":\"b\""), std::string::npos);
+
+  // Bad input: an unknown pod, a single group.
+  RunResult unknown = cli({"pod", "partition", "a", "nope"});
+  EXPECT_EQ(unknown.status.code, 2);
+  EXPECT_NE(unknown.err.find("no pod named nope"), std::string::npos) << unknown.err;
+  EXPECT_EQ(
+      http(runner_->port("admin"), "POST", "/v1/partitions", {}, R"({"groups":[["a"]]})").status,
+      400);
+}
+
+TEST_F(NetworkTest, PauseFreezesAPodAndResumeThawsIt) {
+  run(echo_pod("frozen") + echo_pod("client"));
+  wait_ready({"frozen", "client"});
+  ASSERT_EQ(curl("client", "http://frozen:8080/").status.code, 0);
+  RunResult paused = cli({"pod", "pause", "frozen"});
+  ASSERT_EQ(paused.status.code, 0) << paused.err;
+  EXPECT_TRUE(pod("frozen").at("paused").as_bool());
+  EXPECT_EQ(curl("client", "http://frozen:8080/").status.code, 28);
+  ASSERT_EQ(cli({"pod", "resume", "frozen"}).status.code, 0);
+  RunResult thawed = curl("client", "http://frozen:8080/");
+  EXPECT_EQ(thawed.status.code, 0) << thawed.err;
+  EXPECT_FALSE(pod("frozen").at("paused").as_bool());
+}
+
+TEST_F(NetworkTest, KillRestartsAPodsContainers) {
+  run(echo_pod("victim"));
+  wait_ready({"victim"});
+  RunResult r = cli({"pod", "kill", "victim"});
+  ASSERT_EQ(r.status.code, 0) << r.err;
+  ASSERT_TRUE(eventually(
+      [&] {
+        json::value p = pod("victim");
+        return p.at("containers").at(0).at("restartCount").as_int64() >= 1;
+      },
+      30s));
+  EXPECT_EQ(cli({"pod", "kill", "victim", "-c", "nope"}).status.code, 2);
+  EXPECT_EQ(cli({"pod", "kill", "victim", "--signal", "BOGUS"}).status.code, 2);
+}
+
+TEST_F(NetworkTest, DelayNeedsNetemAndSaysSo) {
+  run(echo_pod("slow"));
+  wait_ready({"slow"});
+  RunResult r = cli({"pod", "delay", "slow", "--ms", "50"});
+  if (r.status.code == 0) {
+    EXPECT_EQ(pod("slow").at("delay").as_string(), "50ms");
+    EXPECT_EQ(cli({"pod", "delay", "slow", "--ms", "0"}).status.code, 0);
+    EXPECT_FALSE(pod("slow").as_object().contains("delay"));
+  } else {
+    EXPECT_EQ(r.status.code, 1);
+    EXPECT_NE(r.err.find("netem is not available"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(cli({"pod", "delay", "nope", "--ms", "5"}).status.code, 2);
+}
+
+TEST_F(NetworkTest, NothingIsLeftBehindAfterExitOrSigkill) {
+  std::uint16_t port = free_port();
+  std::string manifest = echo_pod("left", "\n          hostPort: " + std::to_string(port));
+  auto links = host_links();
+  auto mounts_before = mounts();
+  for (int sig : {SIGTERM, SIGKILL}) {
+    run(manifest);
+    wait_ready({"left"});
+    std::string pod_ns =
+        fs::read_symlink("/proc/" +
+                         std::to_string(pod("left").at("containers").at(0).at("pid").as_int64()) +
+                         "/ns/net")
+            .string();
+    ASSERT_EQ(all_netns().count(pod_ns), 1U);
+    EXPECT_EQ(http(port, "GET", "/").status, 200);
+    runner_->signal(sig);
+    ASSERT_TRUE(runner_->wait_exit(20s));
+    EXPECT_TRUE(eventually([&] { return all_netns().count(pod_ns) == 0; }))
+        << "the pod's namespace outlived the runner (" << sig << ")";
+    EXPECT_EQ(host_links(), links);
+    EXPECT_EQ(mounts(), mounts_before);
+    EXPECT_TRUE(connect_refused(port));
+    runner_.reset();
+  }
+  // The next run in the same directory cleans up after the killed one, and works.
+  run(manifest);
+  wait_ready({"left"});
+  EXPECT_NE(runner_->stderr_text().find("cleaned up after a runner"), std::string::npos)
+      << runner_->stderr_text();
+  EXPECT_EQ(http(port, "GET", "/").status, 200);
+}
+
+TEST_F(NetworkTest, WithoutRootPodsRunOnTheHostNetworkWithAWarning) {
+  // A copy of the binary and a run directory that the unprivileged user can use.
+  TempDir open_dir;
+  ::chmod(open_dir.path().c_str(), 0777);
+  std::string bin = open_dir.path() + "/tender";
+  fs::copy_file(TENDER_BINARY, bin);
+  ::chmod(bin.c_str(), 0755);
+  std::uint16_t port = free_port();
+  std::string file = open_dir.write("pod.yaml", R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: plain}
+spec:
+  containers:
+    - name: web
+      command: [")Y" + bin + R"Y(", "echo", "--listen", "127.0.0.1:)Y" +
+                                                    std::to_string(port) + R"Y(",
+                "--admin", "127.0.0.1:0"]
+)Y");
+  ::chmod(file.c_str(), 0644);
+  Tender runner({"pod", "run", file, "--admin", "127.0.0.1:0", "--no-log-view", "--run-dir",
+                 open_dir.path() + "/run"},
+                {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin});
+  ASSERT_TRUE(eventually([&] { return http(port, "GET", "/").status == 200; }, 20s))
+      << runner.stderr_text();
+  EXPECT_NE(runner.stderr_text().find("not running as root: no pod network"), std::string::npos)
+      << runner.stderr_text();
+}
+
+}  // namespace
+}  // namespace tender::testing
