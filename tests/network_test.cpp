@@ -194,6 +194,9 @@ spec:
     EXPECT_NE(by_name.out.find(std::string("\"id\":\"") + name + "\""), std::string::npos)
         << by_name.out;
   }
+  auto st = json::parse(http(runner_->port("admin"), "GET", "/statusz").body);
+  EXPECT_EQ(st.at("status").at("network").as_string(), "pod");
+  EXPECT_EQ(st.at("status").at("gateway").as_string(), "10.217.0.1");
   // Each pod has its own host name.
   RunResult host = exec("web-1", {"hostname"});
   EXPECT_EQ(host.out, "web-1\n");
@@ -381,6 +384,12 @@ spec:
       << runner.stderr_text();
   EXPECT_NE(runner.stderr_text().find("not running as root: no pod network"), std::string::npos)
       << runner.stderr_text();
+  auto st = json::parse(http(runner.port("admin"), "GET", "/statusz").body);
+  EXPECT_EQ(st.at("status").at("network").as_string(), "host");
+  EXPECT_EQ(
+      http(runner.port("admin"), "POST", "/v1/partitions", {}, R"({"groups":[["plain"],["x"]]})")
+          .status,
+      409);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "core/process.hpp"
 
+#include "core/netns.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -726,6 +728,68 @@ TEST(ProcessNamespaces, NothingOutlivesPidOneOfANewPidNamespace) {
     }
   }
   EXPECT_TRUE(gone) << "the grandchild outlived PID 1 of its namespace";
+}
+
+TEST(ProcessNamespaces, ChildJoinsANetworkNamespaceAndGetsAHostName) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "namespaces need root";
+  }
+  auto ns = create_netns();
+  ASSERT_TRUE(ns) << ns.error().message();
+  SpawnOptions o;
+  // Only a loopback (down) in a fresh namespace; and the host name given.
+  o.argv = {"/bin/sh", "-c",
+            "ls /sys/class/net 2>/dev/null | tr '\\n' ' '; readlink /proc/self/ns/net; hostname"};
+  o.netns_fd = ns->get();
+  o.hostname = "pod-a";
+  o.stdout_ = Stdio::pipe();
+  auto p = Process::spawn(o);
+  ASSERT_TRUE(p) << p.error().message();
+  std::string out = read_all(p->stdout_fd());
+  EXPECT_TRUE(p->wait().success());
+  std::string want_ns = "net:[" + std::to_string(netns_inode(ns->get())) + "]";
+  EXPECT_NE(out.find(want_ns), std::string::npos) << out;
+  EXPECT_NE(out.find("\npod-a\n"), std::string::npos) << out;
+  // Ours did not change.
+  char name[256] = {};
+  ASSERT_EQ(::gethostname(name, sizeof name), 0);
+  EXPECT_NE(std::string(name), "pod-a");
+  auto mine = current_netns();
+  ASSERT_TRUE(mine);
+  EXPECT_NE(netns_inode(mine->get()), netns_inode(ns->get()));
+}
+
+TEST(ProcessNamespaces, BadNetnsFdIsASpawnError) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "namespaces need root";
+  }
+  Fd not_a_namespace(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  SpawnOptions o;
+  o.argv = {"/bin/true"};
+  o.netns_fd = not_a_namespace.get();
+  auto p = Process::spawn(o);
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().value(), EINVAL);
+}
+
+TEST(Netns, ScopeEntersAndReturns) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "namespaces need root";
+  }
+  auto home = current_netns();
+  auto other = create_netns();
+  ASSERT_TRUE(home && other);
+  // create_netns left this thread where it was.
+  EXPECT_EQ(netns_inode(current_netns()->get()), netns_inode(home->get()));
+  {
+    NetnsScope in(other->get());
+    ASSERT_FALSE(in.error());
+    EXPECT_EQ(netns_inode(current_netns()->get()), netns_inode(other->get()));
+  }
+  EXPECT_EQ(netns_inode(current_netns()->get()), netns_inode(home->get()));
+  auto mine = netns_of(::getpid());
+  ASSERT_TRUE(mine);
+  EXPECT_EQ(netns_inode(mine->get()), netns_inode(home->get()));
 }
 
 }  // namespace

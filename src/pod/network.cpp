@@ -231,13 +231,13 @@ void PodNetwork::write_hosts() const {
   }
 }
 
-void PodNetwork::partition(const std::vector<std::vector<std::string>>& groups) {
+void Partitions::cut(const std::vector<std::vector<std::string>>& groups) {
   for (std::size_t g = 0; g < groups.size(); ++g) {
     for (std::size_t h = g + 1; h < groups.size(); ++h) {
       for (const auto& a : groups[g]) {
         for (const auto& b : groups[h]) {
           if (a != b) {
-            cut_.insert(a < b ? std::pair{a, b} : std::pair{b, a});
+            pairs_.insert(a < b ? std::pair{a, b} : std::pair{b, a});
           }
         }
       }
@@ -245,21 +245,25 @@ void PodNetwork::partition(const std::vector<std::vector<std::string>>& groups) 
   }
 }
 
-void PodNetwork::heal(const std::vector<std::string>& pods) {
+void Partitions::heal(const std::vector<std::string>& pods) {
   if (pods.empty()) {
-    cut_.clear();
+    pairs_.clear();
     return;
   }
-  for (auto it = cut_.begin(); it != cut_.end();) {
+  for (auto it = pairs_.begin(); it != pairs_.end();) {
     bool involved = false;
     for (const auto& p : pods) {
       involved = involved || it->first == p || it->second == p;
     }
-    it = involved ? cut_.erase(it) : std::next(it);
+    it = involved ? pairs_.erase(it) : std::next(it);
   }
 }
 
 std::string PodNetwork::ruleset() const {
+  return partitions_.ruleset([this](const std::string& name) { return ip_of(name); });
+}
+
+std::string Partitions::ruleset(const std::function<std::string(const std::string&)>& ip_of) const {
   // "add" then "delete" makes the delete succeed whether or not the table exists; the whole
   // file is one transaction, so traffic never sees a half-written set.
   std::string s =
@@ -269,7 +273,7 @@ std::string PodNetwork::ruleset() const {
       "  set cut {\n"
       "    type ipv4_addr . ipv4_addr\n";
   std::string elements;
-  for (const auto& [a, b] : cut_) {
+  for (const auto& [a, b] : pairs_) {
     std::string ia = ip_of(a);
     std::string ib = ip_of(b);
     if (ia.empty() || ib.empty()) {

@@ -15,6 +15,7 @@
 // Not thread-safe: the pod runner's supervisor thread owns it.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -45,6 +46,28 @@ struct Cidr {
   [[nodiscard]] std::string address(std::uint32_t host) const;  // base + host, dotted
   [[nodiscard]] std::uint32_t size() const { return std::uint32_t{1} << (32 - prefix); }
   [[nodiscard]] std::string str() const;
+};
+
+// Pairs of pods (by name, so a replaced pod stays cut off) whose traffic is dropped in both
+// directions.
+class Partitions {
+ public:
+  // `groups` are sets of pod names: every pod of one group is cut from every pod of the others.
+  void cut(const std::vector<std::vector<std::string>>& groups);
+  // Ends the cuts that involve any of `pods`; every cut when empty.
+  void heal(const std::vector<std::string>& pods);
+  // Each pair once, (a, b) with a < b.
+  [[nodiscard]] const std::set<std::pair<std::string, std::string>>& pairs() const {
+    return pairs_;
+  }
+  // An nft script (for `nft -f`, run in the run namespace) that replaces tender's table on the
+  // bridge with one dropping traffic between the pairs whose pods have an address (`ip_of`
+  // returns "" for the others).
+  [[nodiscard]] std::string ruleset(
+      const std::function<std::string(const std::string&)>& ip_of) const;
+
+ private:
+  std::set<std::pair<std::string, std::string>> pairs_;
 };
 
 inline constexpr const char* kDefaultPodCidr = "10.217.0.0/16";
@@ -81,15 +104,10 @@ class PodNetwork {
   [[nodiscard]] std::string ip_of(const std::string& name) const;
   [[nodiscard]] std::string link_of(const std::string& name) const;
 
-  // Partitions: pairs of pods (by name, so a replaced pod stays cut off) whose traffic is
-  // dropped in both directions. `groups` are sets of pod names; every pod of one group is cut
-  // from every pod of the others. Apply ruleset() afterwards.
-  void partition(const std::vector<std::vector<std::string>>& groups);
-  // Heals the pairs that involve any of `pods`; all pairs when empty.
-  void heal(const std::vector<std::string>& pods);
-  [[nodiscard]] const std::set<std::pair<std::string, std::string>>& cut() const { return cut_; }
-  // An nft script (for `nft -f`, run in the run namespace) that replaces tender's table on the
-  // bridge with one dropping traffic between the cut pairs that are attached.
+  // The partitions in force; apply their ruleset() (with ip_of) after a change.
+  [[nodiscard]] Partitions& partitions() { return partitions_; }
+  [[nodiscard]] const Partitions& partitions() const { return partitions_; }
+  // The nft script for the partitions as they are now, for the pods attached now.
   [[nodiscard]] std::string ruleset() const;
 
  private:
@@ -112,7 +130,7 @@ class PodNetwork {
   std::set<std::uint32_t> free_;  // released host indexes, reused lowest first
   std::uint32_t next_host_ = 2;   // 1 is the bridge
   std::uint64_t links_made_ = 0;
-  std::set<std::pair<std::string, std::string>> cut_;  // (a, b) with a < b
+  Partitions partitions_;
 };
 
 }  // namespace tender::pod

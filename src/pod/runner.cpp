@@ -202,7 +202,7 @@ void PodRunner::Impl::attach_network(Pod& pod) {
       pod.forwards.push_back(std::move(*fwd));
     }
   }
-  if (!net->cut().empty()) {
+  if (!net->partitions().pairs().empty()) {
     asio::co_spawn(ioc, apply_partitions(), asio::detached);  // the pod's new address
   }
 }
@@ -995,6 +995,12 @@ json::object PodRunner::status() const {
       deps[name] = d.replicas;
     }
     o["deployments"] = std::move(deps);
+    // What is in force: "host" also when the pod network was asked for but is not possible.
+    o["network"] = s.net ? "pod" : "host";
+    if (s.net) {
+      o["gateway"] = s.net->gateway();
+      o["partitions"] = static_cast<std::int64_t>(s.net->partitions().pairs().size());
+    }
     done.set_value(std::move(o));
   });
   if (f.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
@@ -1015,6 +1021,8 @@ json::object PodRunner::config() const {
   o["log_max_bytes"] = impl_->opts.log_max_bytes;
   o["log_keep"] = impl_->opts.log_keep;
   o["log_view"] = impl_->opts.log_view;
+  o["network"] = impl_->opts.network == RunnerOptions::Network::kPod ? "pod" : "host";
+  o["pod_cidr"] = impl_->opts.pod_cidr;
   json::array pods;
   for (const auto& p : impl_->opts.manifests.pods) {
     pods.push_back(json::string(p.name));

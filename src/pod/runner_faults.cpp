@@ -181,7 +181,7 @@ Response PodRunner::Impl::pause_pod(Pod& pod, bool pause) {
 boost::json::object PodRunner::Impl::partitions_json() const {
   json::array cut;
   if (net) {
-    for (const auto& [a, b] : net->cut()) {
+    for (const auto& [a, b] : net->partitions().pairs()) {
       json::array pair;
       pair.emplace_back(a);
       pair.emplace_back(b);
@@ -206,14 +206,11 @@ asio::awaitable<Response> PodRunner::Impl::partition(std::vector<std::vector<std
       }
     }
   }
-  auto saved = net->cut();
-  net->partition(groups);
+  Partitions saved = net->partitions();
+  net->partitions().cut(groups);
   Response r = co_await apply_partitions();
   if (r.status != 200) {
-    net->heal({});  // back to the pairs that were in force
-    for (const auto& [a, b] : saved) {
-      net->partition({{a}, {b}});
-    }
+    net->partitions() = saved;  // back to the cuts that were in force
   }
   co_return r;
 }
@@ -223,7 +220,7 @@ asio::awaitable<Response> PodRunner::Impl::heal(std::vector<std::string> pods) {
     co_return Response::error(
         409, "partitions need the pod network, and this runner uses the host's (--network host)");
   }
-  net->heal(pods);
+  net->partitions().heal(pods);
   co_return co_await apply_partitions();
 }
 
@@ -248,7 +245,8 @@ asio::awaitable<Response> PodRunner::Impl::apply_partitions() {
     co_return Response::error(
         500, "nft failed: " + (r.exit ? r.exit->describe() + ": " + trim(r.output) : r.error));
   }
-  log::info("partitions set", {{"pairs", static_cast<std::int64_t>(net->cut().size())}});
+  log::info("partitions set",
+            {{"pairs", static_cast<std::int64_t>(net->partitions().pairs().size())}});
   co_return Response::json(200, partitions_json());
 }
 
