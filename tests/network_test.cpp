@@ -19,14 +19,28 @@ namespace {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-// Net namespace inodes of every process on the machine.
-std::set<std::string> all_netns() {
+// Every network namespace something holds: any thread's, or an open fd's ("net:[INODE]").
+std::set<std::string> all_netns(pid_t only = 0) {
   std::set<std::string> out;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    std::error_code ec;
-    auto target = fs::read_symlink(e.path() / "ns" / "net", ec);
-    if (!ec) {
-      out.insert(target.string());
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos ||
+        (only != 0 && name != std::to_string(only))) {
+      continue;
+    }
+    std::error_code ignored;
+    for (const auto& t : fs::directory_iterator(e.path() / "task", ignored)) {
+      auto target = fs::read_symlink(t.path() / "ns" / "net", ignored);
+      if (!ignored) {
+        out.insert(target.string());
+      }
+    }
+    for (const auto& f : fs::directory_iterator(e.path() / "fd", ignored)) {
+      auto target = fs::read_symlink(f.path(), ignored);
+      if (!ignored && target.string().rfind("net:[", 0) == 0) {
+        out.insert(target.string());
+      }
     }
   }
   return out;
@@ -232,10 +246,59 @@ spec:
   RunResult same = curl("a", "http://127.0.0.1:7070/", "side");
   EXPECT_EQ(same.status.code, 0) << same.err;
   EXPECT_NE(same.out.find("\"id\":\"private\""), std::string::npos) << same.out;
+  RunResult code = exec("a", {"sh", "-c", "exit 3"}, "side");
+  EXPECT_EQ(code.status.code, 3);
+  RunResult missing = exec("a", {"no-such-command"});
+  EXPECT_EQ(missing.status.code, 127) << missing.err;
   RunResult other = curl("b", "http://127.0.0.1:7070/");
   EXPECT_EQ(other.status.code, 7) << "curl should be refused: " << other.out << other.err;
   // Nor is it on the host's loopback.
   EXPECT_TRUE(connect_refused(7070));
+}
+
+TEST_F(NetworkTest, AReplicaReplacedWithinItsGracePeriodKeepsItsNetwork) {
+  run(R"Y(
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+        - name: web
+          command: ["tender", "echo", "--listen", "0.0.0.0:8080", "--admin", "127.0.0.1:9901",
+                    "--id", "$(POD_NAME)"]
+          env:
+            - name: POD_NAME
+              valueFrom: {fieldRef: {fieldPath: metadata.name}}
+          readinessProbe:
+            httpGet: {path: /, port: 8080}
+            periodSeconds: 1
+          lifecycle:
+            preStop:
+              exec: {command: ["sleep", "1"]}
+---
+)Y" + echo_pod("client"));
+  wait_ready({"web-0", "web-1", "client"});
+  ASSERT_EQ(cli({"pod", "scale", "web", "1"}).status.code, 0);
+  ASSERT_EQ(cli({"pod", "scale", "web", "2"}).status.code, 0);  // web-1 is still stopping
+  wait_ready({"web-1"});
+  // Once the old web-1 is gone for good, the new one still has its address and its name.
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto all = json::parse(http(runner_->port("admin"), "GET", "/v1/pods").body);
+        return all.at("pods").as_array().size() == 3;
+      },
+      20s));
+  RunResult r = curl("client", "http://web-1:8080/");
+  EXPECT_EQ(r.status.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"id\":\"web-1\""), std::string::npos) << r.out;
+  RunResult addr = exec("web-1", {"sh", "-c", "ip -o -4 addr show eth0 || hostname -i"});
+  EXPECT_NE(addr.out.find(ip("web-1")), std::string::npos) << addr.out;
 }
 
 TEST_F(NetworkTest, HostPortReachesThePodFromTheHostLoopback) {
@@ -281,18 +344,78 @@ TEST_F(NetworkTest, PartitionCutsTwoPodsApartAndHealJoinsThem) {
       400);
 }
 
+// The state letter of /proc/PID/stat ('T' when stopped), or 0.
+char proc_state(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() ? 0 : line[close + 2];
+}
+
+// Host pids of the processes named `comm` in the PID namespace of `pid`.
+std::vector<pid_t> in_pid_namespace(pid_t pid, const std::string& comm) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  auto ns = fs::read_symlink("/proc/" + std::to_string(pid) + "/ns/pid", ec);
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    std::error_code ignored;
+    if (fs::read_symlink(e.path() / "ns" / "pid", ignored) != ns) {
+      continue;
+    }
+    std::ifstream c(e.path() / "comm");
+    std::string got;
+    std::getline(c, got);
+    if (got == comm) {
+      out.push_back(static_cast<pid_t>(std::stoi(name)));
+    }
+  }
+  return out;
+}
+
 TEST_F(NetworkTest, PauseFreezesAPodAndResumeThawsIt) {
-  run(echo_pod("frozen") + echo_pod("client"));
+  // The server also starts a process in a session of its own, which a process-group signal
+  // would miss.
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: frozen}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+    - name: web
+      command: ["sh", "-c", "setsid sleep 1000 & exec tender echo --listen 0.0.0.0:8080 --admin 127.0.0.1:0 --id frozen"]
+      readinessProbe:
+        httpGet: {path: /, port: 8080}
+        periodSeconds: 1
+---
+)Y" + echo_pod("client"));
   wait_ready({"frozen", "client"});
   ASSERT_EQ(curl("client", "http://frozen:8080/").status.code, 0);
+  pid_t pid = static_cast<pid_t>(pod("frozen").at("containers").at(0).at("pid").as_int64());
+  auto sleeps = in_pid_namespace(pid, "sleep");
+  ASSERT_EQ(sleeps.size(), 1U);
   RunResult paused = cli({"pod", "pause", "frozen"});
   ASSERT_EQ(paused.status.code, 0) << paused.err;
   EXPECT_TRUE(pod("frozen").at("paused").as_bool());
   EXPECT_EQ(curl("client", "http://frozen:8080/").status.code, 28);
+  EXPECT_EQ(proc_state(pid), 'T');
+  EXPECT_EQ(proc_state(sleeps[0]), 'T');
   ASSERT_EQ(cli({"pod", "resume", "frozen"}).status.code, 0);
   RunResult thawed = curl("client", "http://frozen:8080/");
   EXPECT_EQ(thawed.status.code, 0) << thawed.err;
   EXPECT_FALSE(pod("frozen").at("paused").as_bool());
+  EXPECT_NE(proc_state(sleeps[0]), 'T');
+  // A paused pod still stops at once: SIGTERM is not left pending behind SIGSTOP.
+  ASSERT_EQ(cli({"pod", "pause", "frozen"}).status.code, 0);
+  runner_->signal(SIGTERM);
+  auto st = runner_->wait_exit(10s);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->success()) << st->describe();
 }
 
 TEST_F(NetworkTest, KillRestartsAPodsContainers) {
@@ -339,11 +462,24 @@ TEST_F(NetworkTest, NothingIsLeftBehindAfterExitOrSigkill) {
                          "/ns/net")
             .string();
     ASSERT_EQ(all_netns().count(pod_ns), 1U);
+    // The runner's own: the run namespace with the bridge (its supervisor thread is in it, and
+    // it holds fds of it and of every pod's).
+    auto held = all_netns(runner_->pid());
+    held.erase(fs::read_symlink("/proc/self/ns/net").string());
+    ASSERT_GE(held.size(), 2U) << "expected the run namespace and the pod's";
     EXPECT_EQ(http(port, "GET", "/").status, 200);
     runner_->signal(sig);
     ASSERT_TRUE(runner_->wait_exit(20s));
-    EXPECT_TRUE(eventually([&] { return all_netns().count(pod_ns) == 0; }))
-        << "the pod's namespace outlived the runner (" << sig << ")";
+    EXPECT_TRUE(eventually([&] {
+      auto now = all_netns();
+      for (const auto& ns : held) {
+        if (now.count(ns) != 0) {
+          return false;
+        }
+      }
+      return now.count(pod_ns) == 0;
+    })) << "a namespace of the run outlived the runner (signal "
+        << sig << ")";
     EXPECT_EQ(host_links(), links);
     EXPECT_EQ(mounts(), mounts_before);
     EXPECT_TRUE(connect_refused(port));

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <string>
 
 namespace tender {
@@ -46,9 +47,9 @@ boost::system::result<Fd> create_netns() {
     return errno_code(errno);
   }
   auto made = current_netns();
-  if (auto ec = enter_netns(home->get())) {
-    // Stuck in the new namespace: nothing sane is left to do for this thread.
-    return ec;
+  if (enter_netns(home->get())) {
+    // Stuck in the new namespace: every socket this thread opened from now on would be there.
+    std::abort();
   }
   return made;
 }
@@ -75,8 +76,8 @@ NetnsScope::NetnsScope(int fd) {
 }
 
 NetnsScope::~NetnsScope() {
-  if (previous_) {
-    (void)enter_netns(previous_.get());
+  if (previous_ && enter_netns(previous_.get())) {
+    std::abort();  // as in create_netns: a thread stuck in the wrong namespace misroutes silently
   }
 }
 

@@ -1,12 +1,14 @@
 // `tender pod kill|pause|resume|partition|heal|delay|exec`: faults and a shell into a pod.
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -82,6 +84,15 @@ std::vector<std::string> read_environ(pid_t pid) {
   return env;
 }
 
+// Where SIGTERM and SIGHUP are passed on to: the next process towards the command.
+volatile pid_t target_pid = 0;
+
+void forward_signal(int sig) {
+  if (target_pid > 0) {
+    ::kill(target_pid, sig);
+  }
+}
+
 // Runs argv inside the namespaces of process `pid` (network, host name, PID, mounts), with its
 // environment and working directory, as nsenter would; returns the command's exit code.
 int exec_in(pid_t pid, const std::vector<std::string>& argv) {
@@ -127,6 +138,12 @@ int exec_in(pid_t pid, const std::vector<std::string>& argv) {
   }
   envp.push_back(nullptr);
   std::fflush(stdout);
+  // As system() does: the terminal's Ctrl-C and Ctrl-\ are for the command, not for us; a
+  // SIGTERM or SIGHUP sent to us is passed on to it.
+  ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGQUIT, SIG_IGN);
+  ::signal(SIGTERM, forward_signal);
+  ::signal(SIGHUP, forward_signal);
   // A single-threaded child joins the namespaces (mount namespaces refuse threaded callers),
   // then forks once more so the command is inside the PID namespace too.
   pid_t child = ::fork();
@@ -134,6 +151,7 @@ int exec_in(pid_t pid, const std::vector<std::string>& argv) {
     throw UsageError(std::string("fork: ") + std::strerror(errno));
   }
   if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     for (auto& ns : spaces) {
       if (ns.fd >= 0 && ::setns(ns.fd, ns.type) != 0) {
         std::fprintf(stderr, "tender pod exec: cannot enter the %s namespace: %s\n", ns.name,
@@ -142,7 +160,17 @@ int exec_in(pid_t pid, const std::vector<std::string>& argv) {
       }
     }
     pid_t inner = ::fork();
+    if (inner < 0) {
+      std::fprintf(stderr, "tender pod exec: cannot start a process in the pod: %s\n",
+                   std::strerror(errno));
+      ::_exit(126);
+    }
     if (inner == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::signal(SIGINT, SIG_DFL);
+      ::signal(SIGQUIT, SIG_DFL);
+      ::signal(SIGTERM, SIG_DFL);
+      ::signal(SIGHUP, SIG_DFL);
       if (::chdir(dir.c_str()) != 0 && ::chdir("/") != 0) {
         ::_exit(126);
       }
@@ -156,11 +184,13 @@ int exec_in(pid_t pid, const std::vector<std::string>& argv) {
       std::fprintf(stderr, "tender pod exec: %s: %s\n", args[0], std::strerror(errno));
       ::_exit(errno == ENOENT ? 127 : 126);
     }
+    target_pid = inner;
     int status = 0;
-    while (inner > 0 && ::waitpid(inner, &status, 0) < 0 && errno == EINTR) {
+    while (::waitpid(inner, &status, 0) < 0 && errno == EINTR) {
     }
     ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
   }
+  target_pid = child;
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }

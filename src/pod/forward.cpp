@@ -68,7 +68,10 @@ class Forward final : public TcpForward, public std::enable_shared_from_this<For
         if (ec == asio::error::operation_aborted || self->stopped_) {
           break;
         }
-        continue;  // e.g. EMFILE: keep serving the connections we have
+        // e.g. EMFILE: keep serving the connections we have, and try again a little later.
+        asio::steady_timer t(self->ex_, std::chrono::milliseconds(100));
+        co_await t.async_wait(kTuple);
+        continue;
       }
       asio::co_spawn(self->ex_, serve(self, std::move(client)), asio::detached);
     }

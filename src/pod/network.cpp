@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <string>
 
@@ -43,6 +44,13 @@ error_code configure_inside(int netns, const char* link, const std::string& ip, 
   auto index = nl->link_index(link);
   if (!index) {
     return index.error();
+  }
+  // Announce the address (gratuitous ARP) when the link comes up, for peers that knew it
+  // with another MAC.
+  std::string notify = std::string("/proc/sys/net/ipv4/conf/") + link + "/arp_notify";
+  Fd f(::open(notify.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!f || ::write(f.get(), "1", 1) != 1) {
+    log::debug("cannot set arp_notify", {{"link", link}});
   }
   if (auto ec = nl->add_ipv4(*index, ip, prefix)) {
     return ec;
@@ -134,14 +142,15 @@ boost::system::result<std::unique_ptr<PodNetwork>> PodNetwork::create(const Cidr
 PodNetwork::~PodNetwork() = default;
 
 boost::system::result<PodNetwork::Attachment> PodNetwork::attach(const std::string& name) {
-  if (pods_.count(name) != 0) {
-    detach(name);  // a replaced pod of the same name
-  }
+  // Fresh addresses first; freed ones only when the network runs out, oldest first, so that
+  // peers' ARP caches have long forgotten the last owner's MAC.
   std::uint32_t host = 0;
-  if (!free_.empty()) {
-    host = *free_.begin();
-  } else if (next_host_ < cidr_.size() - 1) {  // the last address is the broadcast
+  bool reused = false;
+  if (next_host_ < cidr_.size() - 1) {  // the last address is the broadcast
     host = next_host_;
+  } else if (!free_.empty()) {
+    host = free_.front();
+    reused = true;
   } else {
     return errno_code(ENOSPC);
   }
@@ -169,38 +178,51 @@ boost::system::result<PodNetwork::Attachment> PodNetwork::attach(const std::stri
     (void)bridge_nl_->delete_link(*index);
     return ec;
   }
-  if (free_.count(host) != 0) {
-    free_.erase(host);
+  if (reused) {
+    free_.pop_front();
   } else {
     ++next_host_;
   }
-  pods_[name] = PodLink{host, link, *index};
+  links_[link] = PodLink{name, host, *index, links_made_};
   write_hosts();
   return Attachment{std::move(*ns), ip, link};
 }
 
-void PodNetwork::detach(const std::string& name) {
-  auto it = pods_.find(name);
-  if (it == pods_.end()) {
+void PodNetwork::detach(const std::string& link) {
+  auto it = links_.find(link);
+  if (it == links_.end()) {
     return;
   }
   if (auto ec = bridge_nl_->delete_link(it->second.link_index); ec && ec.value() != ENODEV) {
     log::warn("cannot delete a pod's link",
-              {{"pod", name}, {"link", it->second.link}, {"error", ec.message()}});
+              {{"pod", it->second.pod}, {"link", link}, {"error", ec.message()}});
   }
-  free_.insert(it->second.host);
-  pods_.erase(it);
+  free_.push_back(it->second.host);
+  links_.erase(it);
   write_hosts();
 }
 
+const PodNetwork::PodLink* PodNetwork::newest(const std::string& pod, std::string* link) const {
+  const PodLink* best = nullptr;
+  for (const auto& [name, l] : links_) {
+    if (l.pod == pod && (best == nullptr || l.serial > best->serial)) {
+      best = &l;
+      if (link != nullptr) {
+        *link = name;
+      }
+    }
+  }
+  return best;
+}
+
 std::string PodNetwork::ip_of(const std::string& name) const {
-  auto it = pods_.find(name);
-  return it == pods_.end() ? "" : cidr_.address(it->second.host);
+  const PodLink* l = newest(name, nullptr);
+  return l == nullptr ? "" : cidr_.address(l->host);
 }
 
 std::string PodNetwork::link_of(const std::string& name) const {
-  auto it = pods_.find(name);
-  return it == pods_.end() ? "" : it->second.link;
+  std::string link;
+  return newest(name, &link) == nullptr ? "" : link;
 }
 
 void PodNetwork::write_hosts() const {
@@ -208,26 +230,35 @@ void PodNetwork::write_hosts() const {
       "# Written by tender pod: every pod of this run.\n"
       "127.0.0.1\tlocalhost\n"
       "::1\tlocalhost ip6-localhost ip6-loopback\n";
-  for (const auto& [name, link] : pods_) {
-    text += cidr_.address(link.host) + "\t" + name + "\n";
+  std::set<std::string> listed;
+  std::vector<std::pair<std::uint64_t, const PodLink*>> by_age;
+  for (const auto& [name, l] : links_) {
+    by_age.emplace_back(l.serial, &l);
   }
-  // Rewritten in place: containers see this very file (inode) bind-mounted as /etc/hosts.
-  Fd fd(::open(hosts_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd) {
-    log::warn("cannot write the hosts file", {{"path", hosts_path_}});
-    return;
+  std::sort(by_age.rbegin(), by_age.rend());  // the newest attachment of a name wins
+  for (const auto& [serial, l] : by_age) {
+    if (listed.insert(l->pod).second) {
+      text += cidr_.address(l->host) + "\t" + l->pod + "\n";
+    }
   }
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    ssize_t n = ::write(fd.get(), rest.data(), rest.size());
+  // Rewritten in place: containers see this very file (inode) bind-mounted as /etc/hosts. The
+  // new text is written over the old before the file is cut to length, so a reader never finds
+  // it empty.
+  Fd fd(::open(hosts_path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  std::size_t done = 0;
+  while (fd && done < text.size()) {
+    ssize_t n =
+        ::pwrite(fd.get(), text.data() + done, text.size() - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) {
       continue;
     }
     if (n <= 0) {
-      log::warn("cannot write the hosts file", {{"path", hosts_path_}});
-      return;
+      break;
     }
-    rest.remove_prefix(static_cast<std::size_t>(n));
+    done += static_cast<std::size_t>(n);
+  }
+  if (!fd || done < text.size() || ::ftruncate(fd.get(), static_cast<off_t>(text.size())) != 0) {
+    log::warn("cannot write the hosts file", {{"path", hosts_path_}});
   }
 }
 
@@ -259,11 +290,12 @@ void Partitions::heal(const std::vector<std::string>& pods) {
   }
 }
 
-std::string PodNetwork::ruleset() const {
-  return partitions_.ruleset([this](const std::string& name) { return ip_of(name); });
+std::string PodNetwork::ruleset(const Partitions& p) const {
+  return p.ruleset([this](const std::string& name) { return link_of(name); });
 }
 
-std::string Partitions::ruleset(const std::function<std::string(const std::string&)>& ip_of) const {
+std::string Partitions::ruleset(
+    const std::function<std::string(const std::string&)>& link_of) const {
   // "add" then "delete" makes the delete succeed whether or not the table exists; the whole
   // file is one transaction, so traffic never sees a half-written set.
   std::string s =
@@ -271,15 +303,16 @@ std::string Partitions::ruleset(const std::function<std::string(const std::strin
       "delete table bridge tender\n"
       "table bridge tender {\n"
       "  set cut {\n"
-      "    type ipv4_addr . ipv4_addr\n";
+      "    type ifname . ifname\n";
   std::string elements;
   for (const auto& [a, b] : pairs_) {
-    std::string ia = ip_of(a);
-    std::string ib = ip_of(b);
-    if (ia.empty() || ib.empty()) {
+    std::string la = link_of(a);
+    std::string lb = link_of(b);
+    if (la.empty() || lb.empty()) {
       continue;
     }
-    elements += (elements.empty() ? "" : ", ") + ia + " . " + ib + ", " + ib + " . " + ia;
+    elements += (elements.empty() ? "" : ", ") +
+                ("\"" + la + "\" . \"" + lb + "\", \"" + lb + "\" . \"" + la + "\"");
   }
   if (!elements.empty()) {
     s += "    elements = { " + elements + " }\n";
@@ -287,7 +320,7 @@ std::string Partitions::ruleset(const std::function<std::string(const std::strin
   s += "  }\n"
        "  chain forward {\n"
        "    type filter hook forward priority 0; policy accept;\n"
-       "    ip saddr . ip daddr @cut drop\n"
+       "    iifname . oifname @cut drop\n"
        "  }\n"
        "}\n";
   return s;

@@ -15,6 +15,7 @@
 // Not thread-safe: the pod runner's supervisor thread owns it.
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -61,10 +62,11 @@ class Partitions {
     return pairs_;
   }
   // An nft script (for `nft -f`, run in the run namespace) that replaces tender's table on the
-  // bridge with one dropping traffic between the pairs whose pods have an address (`ip_of`
-  // returns "" for the others).
+  // bridge with one dropping every frame (IPv4, IPv6, ARP) between the bridge ports of the cut
+  // pairs that are attached (`link_of` returns "" for the others). Matching ports, not
+  // addresses, means a container cannot step around a partition by changing its address.
   [[nodiscard]] std::string ruleset(
-      const std::function<std::string(const std::string&)>& ip_of) const;
+      const std::function<std::string(const std::string&)>& link_of) const;
 
  private:
   std::set<std::pair<std::string, std::string>> pairs_;
@@ -98,17 +100,19 @@ class PodNetwork {
   // A namespace for pod `name` with its loopback up and "eth0" holding a fresh address, linked
   // to the bridge; the hosts file lists it. ENOSPC when the network has no address left.
   [[nodiscard]] boost::system::result<Attachment> attach(const std::string& name);
-  // Deletes the pod's link and frees its address; its namespace goes with its last process.
-  void detach(const std::string& name);
-  // The address of an attached pod, or "".
+  // Deletes the link (an Attachment's `link`) and frees its address; the namespace goes with
+  // its last process. Attachments are told apart by link, so a pod that replaced another of the
+  // same name keeps its own when the old one detaches.
+  void detach(const std::string& link);
+  // The address / link of the newest attachment of pod `name`, or "".
   [[nodiscard]] std::string ip_of(const std::string& name) const;
   [[nodiscard]] std::string link_of(const std::string& name) const;
 
   // The partitions in force; apply their ruleset() (with ip_of) after a change.
   [[nodiscard]] Partitions& partitions() { return partitions_; }
   [[nodiscard]] const Partitions& partitions() const { return partitions_; }
-  // The nft script for the partitions as they are now, for the pods attached now.
-  [[nodiscard]] std::string ruleset() const;
+  // The nft script for `p`, for the pods attached now.
+  [[nodiscard]] std::string ruleset(const Partitions& p) const;
 
  private:
   PodNetwork() = default;
@@ -122,13 +126,17 @@ class PodNetwork {
   std::unique_ptr<netlink::Socket> bridge_nl_;  // a netlink socket of the run namespace
   int bridge_index_ = 0;
   struct PodLink {
+    std::string pod;
     std::uint32_t host = 0;  // index in the network
-    std::string link;
     int link_index = 0;
+    std::uint64_t serial = 0;  // newer attachments of a name win
   };
-  std::map<std::string, PodLink> pods_;
-  std::set<std::uint32_t> free_;  // released host indexes, reused lowest first
-  std::uint32_t next_host_ = 2;   // 1 is the bridge
+  std::map<std::string, PodLink> links_;  // by link name ("tp7")
+  const PodLink* newest(const std::string& pod, std::string* link) const;
+  // Released host indexes, reused oldest first once fresh ones run out: a peer's ARP cache may
+  // still hold the last owner's MAC for a while.
+  std::deque<std::uint32_t> free_;
+  std::uint32_t next_host_ = 2;  // 1 is the bridge
   std::uint64_t links_made_ = 0;
   Partitions partitions_;
 };

@@ -75,7 +75,29 @@ asio::awaitable<void> PodRunner::Impl::run_pod(Pod& pod) {
       fs::create_directories(pod.dir + "/volumes/" + v.name, ec);
     }
   }
-  attach_network(pod);
+  // A pod replacing one of the same name (scaled down and up again) starts once the old one
+  // has finished: they would share its directory, hostPorts and name.
+  for (;;) {
+    bool older = false;
+    for (const auto& other : pods) {
+      older =
+          older || (other.get() != &pod && other->spec.name == pod.spec.name && !other->finished);
+    }
+    if (!older || pod.terminating) {
+      break;
+    }
+    co_await sleep_for(milliseconds(20));
+  }
+  if (!attach_network(pod)) {
+    pod.phase = Pod::Phase::kFailed;
+    begin_termination(pod);
+  } else if (net && !net->partitions().pairs().empty()) {
+    // Its cuts follow it to its new port before its containers start.
+    Response r = co_await apply_partitions([](Partitions&) {});
+    if (r.status != 200) {
+      log::error("the pod's partitions could not be applied", {{"pod", pod.spec.name}});
+    }
+  }
   log::info("pod starting", {{"pod", pod.spec.name}, {"ip", pod.ip}});
   update_summary();
 
@@ -168,24 +190,29 @@ void PodRunner::Impl::setup_network() {
   log::info("pod network", {{"cidr", cidr->str()}, {"gateway", net->gateway()}});
 }
 
-void PodRunner::Impl::attach_network(Pod& pod) {
+bool PodRunner::Impl::attach_network(Pod& pod) {
   if (!net) {
-    return;
+    return true;
   }
   auto link = net->attach(pod.spec.name);
   if (!link) {
-    // The pod still runs, in the run namespace, where it can reach no one.
-    pod.network_error = link.error().message();
-    log::error("cannot attach a pod to the network",
-               {{"pod", pod.spec.name}, {"error", pod.network_error}});
-    return;
+    pod.network_error = "cannot attach the pod to the network: " + link.error().message();
+    log::error("pod failed", {{"pod", pod.spec.name}, {"error", pod.network_error}});
+    return false;
   }
   pod.netns = std::move(link->netns);
+  pod.link = link->link;
   pod.ip = link->ip;
   boost::system::error_code ec;
   auto pod_addr = asio::ip::make_address(pod.ip, ec);
-  for (const auto& c : pod.spec.containers) {
-    for (const auto& port : c.ports) {
+  std::vector<const ContainerSpec*> all;
+  for (const auto* list : {&pod.spec.init_containers, &pod.spec.containers}) {
+    for (const auto& c : *list) {
+      all.push_back(&c);
+    }
+  }
+  for (const auto* c : all) {
+    for (const auto& port : c->ports) {
       if (port.host_port == 0 || port.protocol != "TCP") {
         continue;
       }
@@ -202,9 +229,7 @@ void PodRunner::Impl::attach_network(Pod& pod) {
       pod.forwards.push_back(std::move(*fwd));
     }
   }
-  if (!net->partitions().pairs().empty()) {
-    asio::co_spawn(ioc, apply_partitions(), asio::detached);  // the pod's new address
-  }
+  return true;
 }
 
 void PodRunner::Impl::detach_network(Pod& pod) {
@@ -212,8 +237,9 @@ void PodRunner::Impl::detach_network(Pod& pod) {
     f->stop();
   }
   pod.forwards.clear();
-  if (net && pod.netns) {
-    net->detach(pod.spec.name);
+  if (net && !pod.link.empty()) {
+    net->detach(pod.link);
+    pod.link.clear();
   }
   pod.netns.reset();
 }
@@ -245,6 +271,7 @@ void PodRunner::Impl::claim_run_dir() {
   std::string path = opts.run_dir + "/runner.pid";
   run_lock.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!run_lock || ::flock(run_lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    run_lock.reset();  // stop() must not clear the lock file of the runner that holds it
     throw std::runtime_error("run directory " + opts.run_dir +
                              " is in use by another tender pod run (locked " + path + ")");
   }
@@ -363,8 +390,8 @@ void PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptions& 
     o.netns_fd = pod.netns.get();
     o.mounts.push_back({net->hosts_path(), "/etc/hosts", true});
   }
-  // The pod's name as host name, as in Kubernetes.
-  o.hostname = pod.spec.name;
+  // The pod's name as host name, as in Kubernetes (which cuts it to 63 characters).
+  o.hostname = pod.spec.name.substr(0, 63);
   // Other pods' volumes and every container's logs stay out of sight.
   o.hide.push_back(opts.run_dir + "/pods");
 }
@@ -525,6 +552,9 @@ asio::awaitable<void> PodRunner::Impl::kill_container(Pod& pod, Container& c, bo
       log::warn("preStop hook failed",
                 {{"pod", pod.spec.name}, {"container", c.spec.name}, {"error", r.message}});
     }
+  }
+  if (pod.paused) {
+    (void)pause_pod(pod, false);  // a stopped process would hold SIGTERM until the grace ends
   }
   if (c.process) {
     (void)c.process->kill_group(SIGTERM);

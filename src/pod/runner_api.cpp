@@ -175,10 +175,21 @@ void PodRunner::add_fault_routes(Router& r) {
     }
     std::string sig_text = req.query_param("signal").value_or("");
     std::string container = req.query_param("container").value_or("");
-    if (auto* v = body->if_contains("signal"); v != nullptr && v->is_string()) {
-      sig_text = std::string(v->as_string());
+    if (auto* v = body->if_contains("signal")) {
+      if (v->is_string()) {
+        sig_text = std::string(v->as_string());
+      } else if (v->is_int64()) {
+        sig_text = std::to_string(v->as_int64());
+      } else {
+        reply(Response::error(400, "signal must be a name like \"TERM\" or a number"));
+        return;
+      }
     }
-    if (auto* v = body->if_contains("container"); v != nullptr && v->is_string()) {
+    if (auto* v = body->if_contains("container")) {
+      if (!v->is_string()) {
+        reply(Response::error(400, "container must be a string"));
+        return;
+      }
       container = std::string(v->as_string());
     }
     auto sig = parse_signal(sig_text.empty() ? "KILL" : sig_text);
@@ -242,29 +253,38 @@ void PodRunner::add_fault_routes(Router& r) {
   });
   r.add_async("POST", "/v1/pods/{name}/delay", [s](Request& req, Reply reply) {
     auto body = body_object(req);
-    auto number = [&](const char* key, double max) -> std::optional<double> {
+    // Reads body[key] into `out` (0 when absent); false when it is not a number in [0, max]
+    // (or not whole, when it must be).
+    auto number = [&](const char* key, double max, bool whole, double& out) {
+      out = 0;
       const json::value* v = body ? body->if_contains(key) : nullptr;
       if (v == nullptr) {
-        return 0.0;
+        return body.has_value();
       }
-      if (!v->is_number()) {
-        return std::nullopt;
+      if (!v->is_number() || (whole && !v->is_int64() && !v->is_uint64())) {
+        return false;
       }
-      double d = v->to_number<double>();
-      return d >= 0 && d <= max ? std::optional<double>(d) : std::nullopt;
+      out = v->to_number<double>();
+      return out >= 0 && out <= max;
     };
-    auto ms = number("ms", 600'000);
-    auto jitter = number("jitter_ms", 600'000);
-    auto loss = number("loss", 100);
-    if (!body || !ms || !jitter || !loss) {
-      reply(Response::error(400,
-                            "body must be JSON like {\"ms\": 100, \"jitter_ms\": 10, \"loss\": "
-                            "1.5} (ms up to 600000, loss a percentage; all 0 removes the delay)"));
+    double ms = 0;
+    double jitter = 0;
+    double loss = 0;
+    bool ok = number("ms", 600'000, true, ms) && number("jitter_ms", 600'000, true, jitter) &&
+              number("loss", 100, false, loss) && (loss == 0 || loss >= 0.0001);
+    if (!ok) {
+      reply(Response::error(
+          400,
+          "body must be JSON like {\"ms\": 100, \"jitter_ms\": 10, \"loss\": "
+          "1.5} (whole ms up to 600000, loss a percentage from 0.0001 to 100; all 0 removes "
+          "the delay)"));
       return;
     }
     std::string name(req.param("name"));
-    asio::post(s->ioc, [s, reply, name, ms = static_cast<int>(*ms),
-                        jitter = static_cast<int>(*jitter), loss = *loss] {
+    int delay_ms = static_cast<int>(ms);
+    int jitter_ms = static_cast<int>(jitter);
+    double loss_percent = loss;
+    asio::post(s->ioc, [s, reply, name, ms = delay_ms, jitter = jitter_ms, loss = loss_percent] {
       Pod* pod = s->find_pod(name);
       if (pod == nullptr) {
         reply(Response::error(404, "no pod named " + name));

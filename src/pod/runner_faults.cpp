@@ -1,22 +1,19 @@
 // Helper commands and the faults a user or a test injects: kill, pause/resume, partitions,
 // network delay.
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "core/log.hpp"
 #include "pod/runner_impl.hpp"
-
-// g++ 12 mistakes Asio's coroutine frame allocator (a class-specific operator new/delete pair)
-// for a mismatch in some of the coroutines below; clang and later g++ do not.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace tender::pod {
 namespace {
@@ -206,13 +203,7 @@ asio::awaitable<Response> PodRunner::Impl::partition(std::vector<std::vector<std
       }
     }
   }
-  Partitions saved = net->partitions();
-  net->partitions().cut(groups);
-  Response r = co_await apply_partitions();
-  if (r.status != 200) {
-    net->partitions() = saved;  // back to the cuts that were in force
-  }
-  co_return r;
+  co_return co_await apply_partitions([&groups](Partitions& p) { p.cut(groups); });
 }
 
 asio::awaitable<Response> PodRunner::Impl::heal(std::vector<std::string> pods) {
@@ -220,15 +211,31 @@ asio::awaitable<Response> PodRunner::Impl::heal(std::vector<std::string> pods) {
     co_return Response::error(
         409, "partitions need the pod network, and this runner uses the host's (--network host)");
   }
-  net->partitions().heal(pods);
-  co_return co_await apply_partitions();
+  for (const auto& name : pods) {
+    if (find_pod(name) == nullptr) {
+      co_return Response::error(404, "no pod named " + name);
+    }
+  }
+  co_return co_await apply_partitions([&pods](Partitions& p) { p.heal(pods); });
 }
 
-asio::awaitable<Response> PodRunner::Impl::apply_partitions() {
-  std::string path = opts.run_dir + "/partitions.nft";
+asio::awaitable<Response> PodRunner::Impl::apply_partitions(
+    std::function<void(Partitions&)> change) {
+  // One apply at a time, each starting from what the last one left in force.
+  while (applying_partitions) {
+    co_await sleep_for(milliseconds(2));
+  }
+  applying_partitions = true;
+  struct Release {
+    bool& flag;
+    ~Release() { flag = false; }
+  } release{applying_partitions};
+  Partitions next = net->partitions();
+  change(next);
+  std::string path = opts.run_dir + "/partitions-" + std::to_string(++partition_files) + ".nft";
   {
     std::ofstream f(path, std::ios::trunc);
-    f << net->ruleset();
+    f << net->ruleset(next);
     if (!f) {
       co_return Response::error(500, "cannot write " + path);
     }
@@ -237,14 +244,18 @@ asio::awaitable<Response> PodRunner::Impl::apply_partitions() {
   o.argv = {"nft", "-f", path};
   o.netns_fd = net->run_netns();
   CommandResult r = co_await run_command(std::move(o), milliseconds(10'000));
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
   if (!r.exit && r.error.find("No such file") != std::string::npos) {
     co_return Response::error(
         501, "partitions need the nft command (Debian package nftables), which is not installed");
   }
   if (!r.exit || !r.exit->success()) {
-    co_return Response::error(
-        500, "nft failed: " + (r.exit ? r.exit->describe() + ": " + trim(r.output) : r.error));
+    std::string why = r.exit ? r.exit->describe() + ": " + trim(r.output) : r.error;
+    log::error("partitions not applied", {{"error", why}});
+    co_return Response::error(500, "nft failed: " + why);
   }
+  net->partitions() = std::move(next);
   log::info("partitions set",
             {{"pairs", static_cast<std::int64_t>(net->partitions().pairs().size())}});
   co_return Response::json(200, partitions_json());
@@ -259,12 +270,18 @@ asio::awaitable<Response> PodRunner::Impl::set_delay(Pod& pod, int ms, int jitte
         409, "delay needs the pod network, and this runner uses the host's (--network host)");
   }
   bool clear = ms == 0 && jitter_ms == 0 && loss_percent == 0;
-  std::string link = net->link_of(pod.spec.name);
-  // Both ends of the pod's link: what enters the pod and what leaves it.
-  for (auto [dev, ns] : {std::pair<std::string, int>{link, net->run_netns()},
-                         std::pair<std::string, int>{"eth0", pod.netns.get()}}) {
+  std::string link = pod.link;
+  // Owned copies: the pod may terminate (and its fd be reused) while tc runs.
+  Fd run_ns(::fcntl(net->run_netns(), F_DUPFD_CLOEXEC, 3));
+  Fd pod_ns(::fcntl(pod.netns.get(), F_DUPFD_CLOEXEC, 3));
+  if (!run_ns || !pod_ns) {
+    co_return Response::error(500, "cannot hold the pod's namespace");
+  }
+  char loss[32];
+  std::snprintf(loss, sizeof loss, "%.4f%%", loss_percent);
+  auto tc = [&](const std::string& dev, int ns, bool remove) {
     SpawnOptions o;
-    if (clear) {
+    if (remove) {
       o.argv = {"tc", "qdisc", "del", "dev", dev, "root"};
     } else {
       o.argv = {"tc",    "qdisc", "replace",
@@ -274,21 +291,27 @@ asio::awaitable<Response> PodRunner::Impl::set_delay(Pod& pod, int ms, int jitte
         o.argv.push_back(std::to_string(jitter_ms) + "ms");
       }
       if (loss_percent > 0) {
-        char loss[32];
-        std::snprintf(loss, sizeof loss, "%g%%", loss_percent);
         o.argv.insert(o.argv.end(), {"loss", loss});
       }
     }
     o.netns_fd = ns;
-    CommandResult r = co_await run_command(std::move(o), milliseconds(10'000));
-    if (!r.exit) {
-      co_return Response::error(501, "delay needs the tc command (iproute2): " + r.error);
+    return run_command(std::move(o), milliseconds(10'000));
+  };
+  // Both ends of the pod's link: what enters the pod and what leaves it.
+  const std::pair<std::string, int> ends[] = {{link, run_ns.get()}, {"eth0", pod_ns.get()}};
+  for (std::size_t i = 0; i < 2; ++i) {
+    CommandResult r = co_await tc(ends[i].first, ends[i].second, clear);
+    if (clear) {
+      continue;  // "no qdisc" errors mean nothing was set
     }
-    if (!r.exit->success()) {
-      if (clear) {
-        continue;  // nothing was set
+    std::string said = r.exit ? trim(r.output) : r.error;
+    if (!r.exit || !r.exit->success()) {
+      if (i == 1) {
+        (void)co_await tc(ends[0].first, ends[0].second, true);  // no half-applied delay
       }
-      std::string said = trim(r.output);
+      if (!r.exit && r.error.find("No such file") != std::string::npos) {
+        co_return Response::error(501, "delay needs the tc command (iproute2): " + r.error);
+      }
       if (said.find("qdisc kind is unknown") != std::string::npos ||
           said.find("not found") != std::string::npos) {
         co_return Response::error(
@@ -302,9 +325,9 @@ asio::awaitable<Response> PodRunner::Impl::set_delay(Pod& pod, int ms, int jitte
     pod.delay += " ±" + std::to_string(jitter_ms) + "ms";
   }
   if (!clear && loss_percent > 0) {
-    char loss[32];
-    std::snprintf(loss, sizeof loss, " loss %g%%", loss_percent);
-    pod.delay += loss;
+    char shown[40];
+    std::snprintf(shown, sizeof shown, " loss %g%%", loss_percent);
+    pod.delay += shown;
   }
   log::info("pod delay", {{"pod", pod.spec.name}, {"delay", clear ? "none" : pod.delay}});
   json::object o;

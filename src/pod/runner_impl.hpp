@@ -6,6 +6,7 @@
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -119,8 +120,10 @@ struct PodRunner::Impl {
   Fd run_lock;  // runner.pid in the run directory, flock()ed while we run
   void claim_run_dir();
   void forward_api();
-  void setup_network();           // start(): the run namespace, or the fallback
-  void attach_network(Pod& pod);  // a pod's namespace, address and hostPorts
+  void setup_network();  // start(): the run namespace, or the fallback
+  // A pod's namespace, address and hostPorts; false (and pod.network_error) if it cannot be
+  // attached.
+  bool attach_network(Pod& pod);
   void detach_network(Pod& pod);
   // Runs a helper command to its end (or kills it at `timeout`), collecting its output.
   asio::awaitable<CommandResult> run_command(SpawnOptions o, milliseconds timeout);
@@ -130,7 +133,11 @@ struct PodRunner::Impl {
   Response pause_pod(Pod& pod, bool pause);
   asio::awaitable<Response> partition(std::vector<std::vector<std::string>> groups);
   asio::awaitable<Response> heal(std::vector<std::string> pods);
-  asio::awaitable<Response> apply_partitions();
+  // Applies `change` to the partitions in force, one apply at a time; they change only if nft
+  // took the result.
+  asio::awaitable<Response> apply_partitions(std::function<void(Partitions&)> change);
+  bool applying_partitions = false;
+  std::uint64_t partition_files = 0;
   asio::awaitable<Response> set_delay(Pod& pod, int ms, int jitter_ms, double loss_percent);
   boost::json::object partitions_json() const;
   Pod* find_pod(std::string_view name);

@@ -158,6 +158,9 @@ json::object Pod::to_json() const {
   o["phase"] = phase_name(phase);
   o["podIP"] = ip;
   o["paused"] = paused;
+  if (!network_error.empty()) {
+    o["networkError"] = network_error;
+  }
   if (!delay.empty()) {
     o["delay"] = delay;
   }

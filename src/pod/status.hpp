@@ -71,6 +71,7 @@ struct Pod {
   std::string dir;  // logs/ and volumes/
   std::string ip = "127.0.0.1";
   Fd netns;                                           // its network namespace, if it has one
+  std::string link;                                   // its veth on the bridge
   std::vector<std::shared_ptr<TcpForward>> forwards;  // hostPort listeners
   bool paused = false;                                // SIGSTOPped by `tender pod pause`
   std::string delay;                                  // the netem setting, "" for none
