@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "ambassador/proxy.hpp"
 #include "core/cli.hpp"
 #include "core/config.hpp"
 #include "core/version.hpp"
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
                 static_cast<int>(tender::build_type().size()), tender::build_type().data());
   });
   tender::echo::add_command(app, exit_code);
+  tender::ambassador::add_command(app, exit_code);
   tender::pod::add_command(app, exit_code);
 
   try {

@@ -59,15 +59,6 @@ std::string mounts() {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// A free TCP port of 127.0.0.1 (bound, read, released).
-std::uint16_t free_port() {
-  Tender probe(echo_args());
-  std::uint16_t p = probe.port("listen");
-  probe.signal(SIGKILL);
-  (void)probe.wait_exit();
-  return p;
-}
-
 // An echo server answering on 0.0.0.0:8080 of its pod, with its pod's name as id.
 std::string echo_pod(const std::string& name, const std::string& extra_ports = "") {
   return R"Y(

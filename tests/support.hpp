@@ -113,6 +113,9 @@ HttpResult http(std::uint16_t port, const std::string& method, const std::string
                 const std::vector<std::pair<std::string, std::string>>& headers = {},
                 const std::string& body = "");
 
+// A TCP port of 127.0.0.1 that was free a moment ago (bound to 0, read, released).
+std::uint16_t free_port();
+
 // True if a TCP connect to 127.0.0.1:port is refused.
 bool connect_refused(std::uint16_t port);
 

@@ -10,7 +10,8 @@ packages=(
   libyaml-cpp-dev libcli11-dev libsqlite3-dev libhiredis-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # real peers for tests and benchmarks
-  prometheus wrk nginx-light curl procps iproute2 nftables
+  prometheus wrk nginx-light curl procps iproute2 nftables redis-server redis-tools
+  nutcracker haproxy
 )
 
 missing=()
@@ -33,9 +34,9 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Installing nginx or prometheus may start their system services; tender's tests and benchmarks
+# Installing nginx, prometheus, redis-server, nutcracker or haproxy may start their system services; tender's tests and benchmarks
 # start their own instances on free ports, so stop the packaged ones.
-for svc in nginx prometheus; do
+for svc in nginx prometheus redis-server nutcracker haproxy; do
   if command -v systemctl >/dev/null 2>&1; then
     $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
   fi

@@ -1,0 +1,337 @@
+#include "ambassador/cluster.hpp"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <map>
+#include <random>
+
+#include "core/log.hpp"
+
+namespace tender::ambassador {
+
+namespace json = boost::json;
+
+const char* outcome_name(Outcome o) {
+  switch (o) {
+    case Outcome::kSuccess:
+      return "success";
+    case Outcome::kConnectFailure:
+      return "connect";
+    case Outcome::kTimeout:
+      return "timeout";
+    case Outcome::kReset:
+      return "reset";
+    case Outcome::kProtocolError:
+      return "protocol";
+    case Outcome::kServerError:
+      return "server";
+  }
+  return "unknown";
+}
+
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+Cluster::Cluster(ClusterConfig config, Registry& metrics)
+    : name_(config.name), metrics_(metrics), endpoints_(std::make_shared<std::vector<Endpoint>>()) {
+  m_overflow_ = &metrics.counter_family(
+      "tender_proxy_cluster_overflow_total",
+      "Requests or connections refused by a circuit breaker, by cluster and breaker.",
+      {"cluster", "breaker"});
+  m_retries_ = &metrics
+                    .counter_family("tender_proxy_cluster_retries_total",
+                                    "Retries sent, by cluster.", {"cluster"})
+                    .with({name_});
+  m_ejections_ =
+      &metrics
+           .counter_family("tender_proxy_cluster_ejections_total",
+                           "Endpoints ejected by outlier detection, by cluster.", {"cluster"})
+           .with({name_});
+  m_endpoints_ = &metrics.gauge_family("tender_proxy_cluster_endpoints",
+                                       "Endpoints by cluster and state (total, healthy, ejected).",
+                                       {"cluster", "state"});
+  set_config(std::move(config));
+}
+
+ClusterConfig Cluster::config() const {
+  std::lock_guard lock(mu_);
+  return config_;
+}
+
+void Cluster::set_config(ClusterConfig config) {
+  max_requests_ = config.limits.max_requests;
+  max_retries_ = config.limits.max_retries;
+  max_connections_ = config.limits.max_connections;
+  max_pending_ = config.limits.max_pending;
+  {
+    std::lock_guard lock(mu_);
+    config_ = std::move(config);
+  }
+  bump();  // the policy may have changed
+}
+
+void Cluster::set_endpoints(const std::vector<std::pair<std::string, HostPort>>& named) {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::shared_ptr<EndpointStats>> old;
+  for (const auto& e : *endpoints_) {
+    old[e.name + "@" + e.address.str()] = e.stats;
+  }
+  auto next = std::make_shared<std::vector<Endpoint>>();
+  for (const auto& [name, address] : named) {
+    Endpoint e{name, address, nullptr};
+    auto it = old.find(name + "@" + address.str());
+    if (it != old.end()) {
+      e.stats = it->second;
+    } else {
+      e.stats = std::make_shared<EndpointStats>();
+      auto& s = *e.stats;
+      s.m_requests = &metrics_
+                          .counter_family("tender_proxy_upstream_requests_total",
+                                          "Requests (or TCP connections) sent to an endpoint.",
+                                          {"cluster", "endpoint"})
+                          .with({name_, name});
+      auto& errors = metrics_.counter_family(
+          "tender_proxy_upstream_errors_total",
+          "Failed requests to an endpoint, by kind: connect, timeout, reset, protocol, server.",
+          {"cluster", "endpoint", "kind"});
+      for (auto o : {Outcome::kConnectFailure, Outcome::kTimeout, Outcome::kReset,
+                     Outcome::kProtocolError, Outcome::kServerError}) {
+        s.m_errors[static_cast<std::size_t>(o)] = &errors.with({name_, name, outcome_name(o)});
+      }
+      s.m_latency = &metrics_
+                         .histogram_family("tender_proxy_upstream_request_duration_seconds",
+                                           "Time from sending a request to its answer.",
+                                           {"cluster", "endpoint"})
+                         .with({name_, name});
+      auto& bytes = metrics_.counter_family("tender_proxy_upstream_bytes_total",
+                                            "Bytes exchanged with an endpoint, by direction.",
+                                            {"cluster", "endpoint", "direction"});
+      s.m_bytes_in = &bytes.with({name_, name, "received"});
+      s.m_bytes_out = &bytes.with({name_, name, "sent"});
+    }
+    next->push_back(std::move(e));
+  }
+  endpoints_ = std::move(next);
+  m_endpoints_->with({name_, "total"}).set(static_cast<double>(endpoints_->size()));
+  bump();
+}
+
+std::shared_ptr<const std::vector<Endpoint>> Cluster::endpoints() const {
+  std::lock_guard lock(mu_);
+  return endpoints_;
+}
+
+void Cluster::record(const Endpoint& e, Outcome outcome) {
+  auto& s = *e.stats;
+  if (outcome == Outcome::kSuccess) {
+    s.consecutive_failures.store(0, std::memory_order_relaxed);
+    return;
+  }
+  s.failures.fetch_add(1, std::memory_order_relaxed);
+  if (auto* c = s.m_errors[static_cast<std::size_t>(outcome)]) {
+    c->inc();
+  }
+  std::uint32_t n = s.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
+  OutlierDetection od;
+  {
+    std::lock_guard lock(mu_);
+    od = config_.outlier;
+  }
+  if (od.consecutive_failures == 0 || n < static_cast<std::uint32_t>(od.consecutive_failures) ||
+      s.ejected_until_ms.load() != 0) {
+    return;
+  }
+  // The cap: never eject more than max_ejected_percent of the cluster (at least one may go
+  // when the cap allows any).
+  auto eps = endpoints();
+  std::size_t ejected = 0;
+  for (const auto& other : *eps) {
+    ejected += other.stats->ejected_until_ms.load() != 0 ? 1 : 0;
+  }
+  if (static_cast<double>(ejected + 1) * 100.0 >
+      static_cast<double>(od.max_ejected_percent) * static_cast<double>(eps->size())) {
+    return;
+  }
+  std::uint32_t times = s.ejections_in_a_row.fetch_add(1) + 1;
+  auto duration = std::min(od.base_ejection * times, od.max_ejection);
+  std::int64_t expected = 0;
+  if (s.ejected_until_ms.compare_exchange_strong(expected, steady_ms() + duration.count())) {
+    s.ejections.fetch_add(1);
+    m_ejections_->inc();
+    s.consecutive_failures.store(0);
+    log::warn("endpoint ejected", {{"cluster", name_},
+                                   {"endpoint", e.name},
+                                   {"for", format_duration(duration)},
+                                   {"cause", outcome_name(outcome)}});
+    bump();
+  }
+}
+
+void Cluster::record_check(const Endpoint& e, bool ok, const std::string& message) {
+  auto& s = *e.stats;
+  HealthCheck hc;
+  {
+    std::lock_guard lock(mu_);
+    hc = config_.health;
+    s.last_check = message;
+  }
+  if (ok) {
+    s.check_failures = 0;
+    ++s.check_successes;
+    if (s.check_successes >= hc.healthy_threshold) {
+      // Healthy again; an ejection for passive failures ends too: the check has seen it serve.
+      std::int64_t until = s.ejected_until_ms.load();
+      bool readmit = until != 0 && s.ejected_until_ms.compare_exchange_strong(until, 0);
+      if (!s.healthy.exchange(true) || readmit) {
+        s.consecutive_failures.store(0);
+        log::info("endpoint healthy", {{"cluster", name_}, {"endpoint", e.name}});
+        bump();
+      }
+    }
+  } else {
+    s.check_successes = 0;
+    ++s.check_failures;
+    if (s.healthy.load() && s.check_failures >= hc.unhealthy_threshold) {
+      s.healthy.store(false);
+      log::warn("endpoint unhealthy",
+                {{"cluster", name_}, {"endpoint", e.name}, {"check", message}});
+      bump();
+    }
+  }
+}
+
+bool Cluster::usable(const Endpoint& e, std::int64_t now_ms) {
+  auto& s = *e.stats;
+  std::int64_t until = s.ejected_until_ms.load(std::memory_order_relaxed);
+  if (until != 0) {
+    if (now_ms < until) {
+      return false;
+    }
+    // Back in; a failure right away ejects it for longer (ejections_in_a_row), a success
+    // streak (consecutive_failures reset) keeps it.
+    if (s.ejected_until_ms.compare_exchange_strong(until, 0)) {
+      log::info("endpoint readmitted", {{"cluster", name_}, {"endpoint", e.name}});
+      bump();
+    }
+  }
+  return s.healthy.load(std::memory_order_relaxed);
+}
+
+bool Cluster::take(std::atomic<std::uint32_t>& used, std::uint32_t limit, const char* breaker) {
+  if (used.fetch_add(1, std::memory_order_relaxed) >= limit) {
+    used.fetch_sub(1, std::memory_order_relaxed);
+    m_overflow_->with({name_, breaker}).inc();
+    return false;
+  }
+  return true;
+}
+
+bool Cluster::try_request() { return take(requests_, max_requests_.load(), "requests"); }
+void Cluster::end_request() { requests_.fetch_sub(1, std::memory_order_relaxed); }
+bool Cluster::try_retry() { return take(retries_in_flight_, max_retries_.load(), "retries"); }
+void Cluster::end_retry() { retries_in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+bool Cluster::try_connection() {
+  return take(connections_, max_connections_.load(), "connections");
+}
+void Cluster::end_connection() { connections_.fetch_sub(1, std::memory_order_relaxed); }
+bool Cluster::try_pending() { return take(pending_, max_pending_.load(), "pending"); }
+void Cluster::end_pending() { pending_.fetch_sub(1, std::memory_order_relaxed); }
+
+json::object Cluster::to_json() const {
+  ClusterConfig c = config();
+  auto eps = endpoints();
+  std::int64_t now = steady_ms();
+  json::array list;
+  std::size_t healthy = 0;
+  std::size_t ejected = 0;
+  for (const auto& e : *eps) {
+    const auto& s = *e.stats;
+    json::object o;
+    o["name"] = e.name;
+    o["address"] = e.address.str();
+    bool h = s.healthy.load();
+    std::int64_t until = s.ejected_until_ms.load();
+    bool out = until != 0 && now < until;
+    healthy += h ? 1 : 0;
+    ejected += out ? 1 : 0;
+    o["health"] = h ? "healthy" : "unhealthy";
+    o["ejected"] = out;
+    if (out) {
+      o["ejected_for_ms"] = until - now;
+    }
+    o["ejections"] = s.ejections.load();
+    o["active_requests"] = s.active.load();
+    o["connections"] = s.connections.load();
+    o["requests"] = s.requests.load();
+    o["failures"] = s.failures.load();
+    {
+      std::lock_guard lock(mu_);
+      if (!s.last_check.empty()) {
+        o["last_check"] = s.last_check;
+      }
+    }
+    list.push_back(std::move(o));
+  }
+  m_endpoints_->with({name_, "healthy"}).set(static_cast<double>(healthy));
+  m_endpoints_->with({name_, "ejected"}).set(static_cast<double>(ejected));
+  json::object o;
+  o["name"] = name_;
+  o["policy"] = std::string(policy_name(c.policy));
+  o["active_requests"] = requests_.load();
+  o["endpoints"] = std::move(list);
+  return o;
+}
+
+// --- the worker's view ----------------------------------------------------------------------
+
+void WorkerCluster::rebuild(std::int64_t now_ms) {
+  seen_ = cluster_->generation();
+  snapshot_ = cluster_->endpoints();
+  ClusterConfig c = cluster_->config();
+  usable_.clear();
+  std::vector<Host> hosts;
+  next_check_ms_ = now_ms + 1'000;  // ejections end by time; look again at least every second
+  for (const auto& e : *snapshot_) {
+    if (cluster_->usable(e, now_ms)) {
+      usable_.push_back(&e);
+      hosts.push_back(Host{e.name, 1});
+    }
+  }
+  if (seed_ == 0) {
+    seed_ = std::random_device{}();
+  }
+  BalancerOptions o;
+  o.seed = seed_;
+  balancer_ = Balancer::make(c.policy, std::move(hosts), o);
+  active_.assign(usable_.size(), 0);
+  seen_ = cluster_->generation();  // usable() may have bumped it
+}
+
+const Endpoint* WorkerCluster::pick(std::uint64_t hash, const Endpoint* avoid) {
+  std::int64_t now = steady_ms();
+  if (seen_ != cluster_->generation() || now >= next_check_ms_ || !balancer_) {
+    rebuild(now);
+  }
+  if (usable_.empty()) {
+    return nullptr;
+  }
+  if (balancer_->policy() == Policy::kLeastRequest) {
+    for (std::size_t i = 0; i < usable_.size(); ++i) {
+      active_[i] = usable_[i]->stats->active.load(std::memory_order_relaxed);
+    }
+  }
+  auto i = balancer_->pick(hash, active_);
+  if (!i) {
+    return nullptr;
+  }
+  const Endpoint* e = usable_[*i];
+  if (e == avoid && usable_.size() > 1 && !is_hash_policy(balancer_->policy())) {
+    e = usable_[(*i + 1) % usable_.size()];
+  }
+  return e;
+}
+
+}  // namespace tender::ambassador

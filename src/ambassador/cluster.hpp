@@ -1,0 +1,156 @@
+#pragma once
+// Clusters at run time: their endpoints, health, ejections, circuit breakers and counters,
+// shared by every worker without locks on the request path, and each worker's own balancer.
+//
+//   auto cluster = std::make_shared<Cluster>(config, registry);      // at start and on reload
+//   cluster->set_endpoints({{"10.0.0.1", 6379}, ...});               // discovery (any thread)
+//   WorkerCluster view(cluster);                                      // one per worker thread
+//   const Endpoint* e = view.pick(hash_key(key));                     // nullptr: none usable
+//   e->stats->active++ ... cluster->record(*e, Outcome::kSuccess, seconds);
+//
+// No Asio: the socket work is in the listeners; this is the bookkeeping they share.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "ambassador/balancer.hpp"
+#include "ambassador/config.hpp"
+#include "core/metrics.hpp"
+
+namespace tender::ambassador {
+
+// What happened to one request (or connection) sent to an endpoint.
+enum class Outcome { kSuccess, kConnectFailure, kTimeout, kReset, kProtocolError, kServerError };
+[[nodiscard]] const char* outcome_name(Outcome o);
+
+// Counters and state of one endpoint, shared by all workers (atomics only).
+struct EndpointStats {
+  std::atomic<std::uint32_t> active{0};           // requests in flight
+  std::atomic<std::uint32_t> connections{0};      // open upstream connections
+  std::atomic<bool> healthy{true};                // the active health check's verdict
+  std::atomic<std::int64_t> ejected_until_ms{0};  // steady clock ms; 0: not ejected
+  std::atomic<std::uint32_t> consecutive_failures{0};
+  std::atomic<std::uint32_t> ejections_in_a_row{0};
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> failures{0};
+  std::atomic<std::uint64_t> ejections{0};
+  // Health check progress (the checker's thread only).
+  int check_successes = 0;
+  int check_failures = 0;
+  std::string last_check;  // guarded by Cluster::mu_
+  // Exported metrics, resolved once.
+  Counter* m_requests = nullptr;
+  std::array<Counter*, 6> m_errors{};  // by Outcome (kSuccess unused)
+  Histogram* m_latency = nullptr;
+  Counter* m_bytes_in = nullptr;   // from the endpoint
+  Counter* m_bytes_out = nullptr;  // to the endpoint
+};
+
+struct Endpoint {
+  std::string name;  // as configured or discovered: "redis-0:6379"
+  HostPort address;  // where to connect (a resolved address for dns clusters)
+  std::shared_ptr<EndpointStats> stats;
+};
+
+[[nodiscard]] std::int64_t steady_ms();
+
+class Cluster {
+ public:
+  Cluster(ClusterConfig config, Registry& metrics);
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  [[nodiscard]] const std::string& name() const { return name_; }
+  // The config in force (replaced by reload); copy it, it may change on another thread.
+  [[nodiscard]] ClusterConfig config() const;
+  void set_config(ClusterConfig config);
+
+  // Replaces the endpoint list; endpoints that stay keep their state and counters.
+  void set_endpoints(const std::vector<std::pair<std::string, HostPort>>& named);
+  [[nodiscard]] std::shared_ptr<const std::vector<Endpoint>> endpoints() const;
+  // Bumped whenever membership, health or ejection changes: workers then rebuild balancers.
+  [[nodiscard]] std::uint64_t generation() const {
+    return generation_.load(std::memory_order_acquire);
+  }
+  void bump() { generation_.fetch_add(1, std::memory_order_acq_rel); }
+
+  // Passive health: counts an outcome, ejects after consecutive failures (within the cap).
+  void record(const Endpoint& e, Outcome outcome);
+  // Active health: the checker's verdicts.
+  void record_check(const Endpoint& e, bool ok, const std::string& message);
+  // Whether an endpoint may take traffic now: healthy and not ejected. Ends ejections whose
+  // time is over.
+  [[nodiscard]] bool usable(const Endpoint& e, std::int64_t now_ms);
+
+  // Circuit breakers: each try_* takes a slot or returns false (counted as an overflow).
+  bool try_request();
+  void end_request();
+  bool try_retry();
+  void end_retry();
+  bool try_connection();
+  void end_connection();
+  bool try_pending();
+  void end_pending();
+  [[nodiscard]] std::uint32_t active_requests() const { return requests_.load(); }
+
+  [[nodiscard]] Counter& retries() { return *m_retries_; }
+  // GET /v1/clusters: the cluster with every endpoint's health, ejection, counters.
+  [[nodiscard]] boost::json::object to_json() const;
+
+ private:
+  bool take(std::atomic<std::uint32_t>& used, std::uint32_t limit, const char* breaker);
+
+  const std::string name_;
+  Registry& metrics_;
+  mutable std::mutex mu_;
+  ClusterConfig config_;                                    // guarded by mu_
+  std::shared_ptr<const std::vector<Endpoint>> endpoints_;  // guarded by mu_
+  std::atomic<std::uint64_t> generation_{1};
+  // Limits copied out of the config for the request path.
+  std::atomic<std::uint32_t> max_requests_;
+  std::atomic<std::uint32_t> max_retries_;
+  std::atomic<std::uint32_t> max_connections_;
+  std::atomic<std::uint32_t> max_pending_;
+  std::atomic<std::uint32_t> requests_{0};
+  std::atomic<std::uint32_t> retries_in_flight_{0};
+  std::atomic<std::uint32_t> connections_{0};
+  std::atomic<std::uint32_t> pending_{0};
+  CounterFamily* m_overflow_ = nullptr;  // by breaker
+  Counter* m_retries_ = nullptr;
+  Counter* m_ejections_ = nullptr;
+  GaugeFamily* m_endpoints_ = nullptr;  // healthy / ejected / total
+};
+
+// One worker's view of a cluster: its own balancer over the endpoints usable now, rebuilt when
+// the cluster's generation moves. Not thread-safe: one per worker thread.
+class WorkerCluster {
+ public:
+  explicit WorkerCluster(std::shared_ptr<Cluster> cluster) : cluster_(std::move(cluster)) {}
+  [[nodiscard]] Cluster& cluster() { return *cluster_; }
+  [[nodiscard]] const std::shared_ptr<Cluster>& shared() const { return cluster_; }
+  // The endpoint for a request with this key hash (used by hash policies), skipping `avoid`
+  // (a failed try) when another is usable. nullptr when none is usable.
+  const Endpoint* pick(std::uint64_t hash, const Endpoint* avoid = nullptr);
+
+ private:
+  void rebuild(std::int64_t now_ms);
+
+  std::shared_ptr<Cluster> cluster_;
+  std::uint64_t seen_ = 0;
+  std::int64_t next_check_ms_ = 0;  // ejections end by time: look again by then
+  std::shared_ptr<const std::vector<Endpoint>> snapshot_;
+  std::vector<const Endpoint*> usable_;
+  std::vector<std::uint32_t> active_;
+  std::unique_ptr<Balancer> balancer_;
+  std::uint64_t seed_ = 0;
+};
+
+}  // namespace tender::ambassador

@@ -1,0 +1,332 @@
+#include "ambassador/config.hpp"
+
+#include <set>
+#include <thread>
+
+namespace tender::ambassador {
+namespace {
+
+Protocol parse_protocol(const ConfigNode& node) {
+  std::string p = node.string("protocol").value_or("tcp");
+  if (p == "tcp") {
+    return Protocol::kTcp;
+  }
+  if (p == "http") {
+    return Protocol::kHttp;
+  }
+  if (p == "redis") {
+    return Protocol::kRedis;
+  }
+  node.fail("protocol", "not one of tcp, http, redis: \"" + p + "\"");
+}
+
+HostPort host_port(const ConfigNode& node, std::string_view key, const std::string& text) {
+  auto hp = parse_host_port(text);
+  if (!hp || hp->host.empty()) {
+    node.fail(key, "expected HOST:PORT, not \"" + text + "\"");
+  }
+  return *hp;
+}
+
+HealthCheck parse_health(const ConfigNode& n) {
+  HealthCheck h;
+  if (!n.defined()) {
+    return h;
+  }
+  n.warn_unknown(
+      {"type", "interval", "timeout", "unhealthy_threshold", "healthy_threshold", "path"});
+  std::string type = n.string("type").value_or("tcp");
+  if (type == "tcp") {
+    h.type = HealthCheck::Type::kTcp;
+  } else if (type == "http") {
+    h.type = HealthCheck::Type::kHttp;
+  } else if (type == "redis") {
+    h.type = HealthCheck::Type::kRedis;
+  } else if (type == "none") {
+    h.type = HealthCheck::Type::kNone;
+  } else {
+    n.fail("type", "not one of tcp, http, redis, none: \"" + type + "\"");
+  }
+  h.interval = n.duration("interval").value_or(h.interval);
+  h.timeout = n.duration("timeout").value_or(h.timeout);
+  if (h.interval.count() < 10) {
+    n.fail("interval", "at least 10ms");
+  }
+  h.unhealthy_threshold =
+      static_cast<int>(n.integer("unhealthy_threshold", 1, 100).value_or(h.unhealthy_threshold));
+  h.healthy_threshold =
+      static_cast<int>(n.integer("healthy_threshold", 1, 100).value_or(h.healthy_threshold));
+  h.path = n.string("path").value_or(h.path);
+  if (h.path.empty() || h.path[0] != '/') {
+    n.fail("path", "must start with /");
+  }
+  return h;
+}
+
+OutlierDetection parse_outlier(const ConfigNode& n) {
+  OutlierDetection o;
+  if (!n.defined()) {
+    return o;
+  }
+  n.warn_unknown({"consecutive_failures", "base_ejection", "max_ejection", "max_ejected_percent"});
+  o.consecutive_failures =
+      static_cast<int>(n.integer("consecutive_failures", 0, 1000).value_or(o.consecutive_failures));
+  o.base_ejection = n.duration("base_ejection").value_or(o.base_ejection);
+  o.max_ejection = n.duration("max_ejection").value_or(o.max_ejection);
+  o.max_ejected_percent =
+      static_cast<int>(n.integer("max_ejected_percent", 0, 100).value_or(o.max_ejected_percent));
+  if (o.max_ejection < o.base_ejection) {
+    n.fail("max_ejection", "shorter than base_ejection");
+  }
+  return o;
+}
+
+CircuitBreakers parse_limits(const ConfigNode& n) {
+  CircuitBreakers c;
+  if (!n.defined()) {
+    return c;
+  }
+  n.warn_unknown({"max_connections", "max_pending", "max_requests", "max_retries"});
+  auto get = [&](const char* key, std::uint32_t def) {
+    return static_cast<std::uint32_t>(n.integer(key, 0, 10'000'000).value_or(def));
+  };
+  c.max_connections = get("max_connections", c.max_connections);
+  c.max_pending = get("max_pending", c.max_pending);
+  c.max_requests = get("max_requests", c.max_requests);
+  c.max_retries = get("max_retries", c.max_retries);
+  return c;
+}
+
+ClusterConfig parse_cluster(const ConfigNode& n) {
+  n.warn_unknown({"name", "endpoints", "dns", "dns_refresh", "file", "policy", "hash",
+                  "connect_timeout", "health_check", "outlier", "limits"});
+  ClusterConfig c;
+  c.line = n.line();
+  c.name = n.string("name").value_or("");
+  if (c.name.empty()) {
+    n.fail("name", "every cluster needs a name");
+  }
+  int sources = (n.has("endpoints") ? 1 : 0) + (n.has("dns") ? 1 : 0) + (n.has("file") ? 1 : 0);
+  if (sources != 1) {
+    n.fail("", "cluster " + c.name + " needs exactly one of endpoints, dns, file");
+  }
+  if (n.has("endpoints")) {
+    for (const auto& e : n.child("endpoints").items()) {
+      std::string text = e.as_string();
+      auto hp = parse_host_port(text);
+      if (!hp || hp->host.empty()) {
+        e.fail("", "expected HOST:PORT, not \"" + text + "\"");
+      }
+      c.endpoints.push_back(*hp);
+    }
+    if (c.endpoints.empty()) {
+      n.fail("endpoints", "empty");
+    }
+  } else if (n.has("dns")) {
+    c.source = ClusterConfig::Source::kDns;
+    c.dns = host_port(n, "dns", *n.string("dns"));
+    c.dns_refresh = n.duration("dns_refresh").value_or(c.dns_refresh);
+    if (c.dns_refresh.count() < 100) {
+      n.fail("dns_refresh", "at least 100ms");
+    }
+  } else {
+    c.source = ClusterConfig::Source::kFile;
+    c.file = *n.string("file");
+  }
+  if (auto p = n.string("policy")) {
+    auto policy = parse_policy(*p);
+    if (!policy) {
+      n.fail(
+          "policy",
+          "not one of round_robin, random, least_request, ring_hash, maglev, jump: \"" + *p + "\"");
+    }
+    c.policy = *policy;
+    c.policy_set = true;
+  }
+  if (auto h = n.string("hash")) {
+    auto f = parse_hash_function(*h);
+    if (!f) {
+      n.fail("hash", "not one of fnv1a_64, murmur3: \"" + *h + "\"");
+    }
+    c.hash = *f;
+  }
+  c.connect_timeout = n.duration("connect_timeout").value_or(c.connect_timeout);
+  c.health = parse_health(n.child("health_check"));
+  c.outlier = parse_outlier(n.child("outlier"));
+  c.limits = parse_limits(n.child("limits"));
+  return c;
+}
+
+ListenerConfig parse_listener(const ConfigNode& n) {
+  n.warn_unknown({"name", "listen", "protocol", "cluster", "routes", "idle_timeout", "timeout",
+                  "per_try_timeout", "retries", "retry_budget_percent", "max_request_bytes",
+                  "max_bulk_bytes"});
+  ListenerConfig l;
+  l.line = n.line();
+  l.protocol = parse_protocol(n);
+  auto listen = n.string("listen");
+  if (!listen) {
+    n.fail("listen", "every listener needs listen: HOST:PORT");
+  }
+  l.listen = host_port(n, "listen", *listen);
+  l.name = n.string("name").value_or(l.listen.str());
+  l.cluster = n.string("cluster").value_or("");
+  for (const auto& r : n.child("routes").items()) {
+    r.warn_unknown({"prefix", "host", "cluster"});
+    Route route;
+    route.prefix = r.string("prefix").value_or("/");
+    route.host = r.string("host").value_or("");
+    route.cluster = r.string("cluster").value_or("");
+    if (route.prefix.empty() || route.prefix[0] != '/') {
+      r.fail("prefix", "must start with /");
+    }
+    if (route.cluster.empty()) {
+      r.fail("cluster", "every route needs a cluster");
+    }
+    l.routes.push_back(route);
+  }
+  if (l.protocol != Protocol::kHttp && !l.routes.empty()) {
+    n.fail("routes", "only http listeners have routes");
+  }
+  if (l.protocol == Protocol::kHttp && !l.cluster.empty()) {
+    l.routes.push_back(Route{"/", "", l.cluster});
+  }
+  if (l.cluster.empty() && l.routes.empty()) {
+    n.fail("cluster", "listener " + l.name + " needs a cluster" +
+                          (l.protocol == Protocol::kHttp ? " or routes" : ""));
+  }
+  l.idle_timeout = n.duration("idle_timeout").value_or(l.idle_timeout);
+  l.timeout = n.duration("timeout").value_or(l.timeout);
+  l.per_try_timeout = n.duration("per_try_timeout").value_or(l.per_try_timeout);
+  l.retries = static_cast<int>(n.integer("retries", 0, 10).value_or(l.retries));
+  if (auto b = n.number("retry_budget_percent")) {
+    if (*b < 0 || *b > 100) {
+      n.fail("retry_budget_percent", "a percentage from 0 to 100");
+    }
+    l.retry_budget_percent = *b;
+  }
+  l.max_request_bytes = n.bytes("max_request_bytes").value_or(l.max_request_bytes);
+  l.max_bulk_bytes = n.bytes("max_bulk_bytes").value_or(l.max_bulk_bytes);
+  return l;
+}
+
+// Cross-checks: unique names and addresses, clusters exist, redis clusters hash by key.
+void validate(ProxyConfig& c, const ConfigNode& root) {
+  std::set<std::string> names;
+  for (const auto& cl : c.clusters) {
+    if (!names.insert(cl.name).second) {
+      throw ConfigError(root.file(), cl.line, "clusters", "two clusters named " + cl.name);
+    }
+  }
+  std::set<std::string> listeners;
+  std::set<std::string> addresses;
+  for (const auto& l : c.listeners) {
+    if (!listeners.insert(l.name).second) {
+      throw ConfigError(root.file(), l.line, "listeners", "two listeners named " + l.name);
+    }
+    if (l.listen.port != 0 && !addresses.insert(l.listen.str()).second) {
+      throw ConfigError(root.file(), l.line, "listeners", "two listeners on " + l.listen.str());
+    }
+    std::vector<std::string> used;
+    if (!l.cluster.empty()) {
+      used.push_back(l.cluster);
+    }
+    for (const auto& r : l.routes) {
+      used.push_back(r.cluster);
+    }
+    for (const auto& name : used) {
+      if (c.cluster(name) == nullptr) {
+        throw ConfigError(
+            root.file(), l.line, "listeners",
+            "listener " + l.name + " uses cluster " + name + ", which is not defined");
+      }
+    }
+    if (l.protocol == Protocol::kRedis) {
+      for (auto& cl : c.clusters) {
+        if (cl.name != l.cluster) {
+          continue;
+        }
+        if (!cl.policy_set) {
+          cl.policy = Policy::kRingHash;  // sharding: the same key always on the same server
+        } else if (!is_hash_policy(cl.policy)) {
+          throw ConfigError(root.file(), cl.line, "policy",
+                            "cluster " + cl.name + " serves redis listener " + l.name +
+                                ", which shards by key: use ring_hash, maglev or jump");
+        }
+      }
+    }
+  }
+  if (c.listeners.empty()) {
+    throw ConfigError(root.file(), 0, "listeners", "no listeners");
+  }
+}
+
+}  // namespace
+
+const char* protocol_name(Protocol p) {
+  switch (p) {
+    case Protocol::kTcp:
+      return "tcp";
+    case Protocol::kHttp:
+      return "http";
+    case Protocol::kRedis:
+      return "redis";
+  }
+  return "tcp";
+}
+
+const ClusterConfig* ProxyConfig::cluster(std::string_view name) const {
+  for (const auto& c : clusters) {
+    if (c.name == name) {
+      return &c;
+    }
+  }
+  return nullptr;
+}
+
+ProxyConfig parse_proxy_config(const ConfigNode& root) {
+  root.warn_unknown(
+      {"workers", "listeners", "clusters", "admin", "log_level", "log_format", "grace"});
+  ProxyConfig c;
+  c.workers = static_cast<int>(root.integer("workers", 0, 256).value_or(0));
+  for (const auto& n : root.child("clusters").items()) {
+    c.clusters.push_back(parse_cluster(n));
+  }
+  for (const auto& n : root.child("listeners").items()) {
+    c.listeners.push_back(parse_listener(n));
+  }
+  validate(c, root);
+  return c;
+}
+
+ProxyConfig load_proxy_config(const std::string& path) {
+  return parse_proxy_config(load_config_file(path));
+}
+
+ProxyConfig one_liner_config(const std::string& listen, Protocol protocol, const std::string& to,
+                             const std::string& policy) {
+  std::string yaml = "listeners:\n  - name: main\n    listen: \"" + listen +
+                     "\"\n    protocol: " + protocol_name(protocol) +
+                     "\n    cluster: main\nclusters:\n  - name: main\n    endpoints: [";
+  std::size_t start = 0;
+  bool first = true;
+  for (;;) {
+    std::size_t comma = to.find(',', start);
+    std::string part = to.substr(start, comma - start);
+    if (!part.empty()) {
+      yaml += std::string(first ? "" : ", ") + "\"" + part + "\"";
+      first = false;
+    }
+    if (comma == std::string::npos) {
+      break;
+    }
+    start = comma + 1;
+  }
+  yaml += "]\n";
+  if (!policy.empty()) {
+    yaml += "    policy: \"" + policy + "\"\n";
+  }
+  return parse_proxy_config(parse_config(yaml, "command line"));
+}
+
+}  // namespace tender::ambassador

@@ -1,0 +1,112 @@
+#pragma once
+// The proxy's configuration: listeners in front, clusters of endpoints behind. Read from one
+// YAML file (docs/proxy.md has a complete example) or built from the one-liner flags.
+//
+//   ProxyConfig c = load_proxy_config("proxy.yaml");   // throws ConfigError: file:line: field
+//   for (const auto& l : c.listeners) { ... l.cluster ... }
+//
+// No I/O besides reading the file; tested without sockets.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ambassador/balancer.hpp"
+#include "core/config.hpp"
+
+namespace tender::ambassador {
+
+using std::chrono::milliseconds;
+
+enum class Protocol { kTcp, kHttp, kRedis };
+[[nodiscard]] const char* protocol_name(Protocol p);
+
+struct HealthCheck {
+  enum class Type { kNone, kTcp, kHttp, kRedis };
+  Type type = Type::kNone;
+  milliseconds interval{5'000};
+  milliseconds timeout{1'000};
+  int unhealthy_threshold = 3;    // consecutive failures that mark an endpoint unhealthy
+  int healthy_threshold = 2;      // consecutive successes that bring it back
+  std::string path = "/healthz";  // kHttp: GET this; 2xx and 3xx pass
+};
+
+// Passive health: endpoints that keep failing are ejected for a while.
+struct OutlierDetection {
+  int consecutive_failures = 5;        // 0 turns ejection off
+  milliseconds base_ejection{30'000};  // the n-th ejection in a row lasts n x base, up to max
+  milliseconds max_ejection{300'000};
+  int max_ejected_percent = 50;  // never eject more than this share of a cluster
+};
+
+struct CircuitBreakers {
+  std::uint32_t max_connections = 1024;  // upstream connections of the cluster
+  std::uint32_t max_pending = 1024;      // requests waiting for a connection
+  std::uint32_t max_requests = 1024;     // requests in flight
+  std::uint32_t max_retries = 3;         // retries in flight
+};
+
+struct ClusterConfig {
+  std::string name;
+  int line = 0;
+  enum class Source { kStatic, kDns, kFile };
+  Source source = Source::kStatic;
+  std::vector<HostPort> endpoints;  // kStatic
+  HostPort dns;                     // kDns: a name resolved to every address, with this port
+  milliseconds dns_refresh{5'000};
+  std::string file;  // kFile: one HOST:PORT per line, '#' comments; reloaded when it changes
+  Policy policy = Policy::kRoundRobin;
+  bool policy_set = false;  // a redis listener defaults its cluster to ring_hash
+  HashFunction hash = HashFunction::kFnv1a64;
+  milliseconds connect_timeout{1'000};
+  HealthCheck health;
+  OutlierDetection outlier;
+  CircuitBreakers limits;
+};
+
+// HTTP: a request goes to the cluster of the first route whose prefix and host match.
+struct Route {
+  std::string prefix = "/";
+  std::string host;  // empty: any; else the Host header without port, case-insensitive
+  std::string cluster;
+};
+
+struct ListenerConfig {
+  std::string name;
+  int line = 0;
+  HostPort listen;
+  Protocol protocol = Protocol::kTcp;
+  std::string cluster;           // tcp and redis; http: shorthand for one route "/"
+  std::vector<Route> routes;     // http
+  milliseconds idle_timeout{0};  // 0: the protocol's default (tcp 1h, http 60s, redis 10m)
+  // http
+  milliseconds timeout{15'000};     // whole request, retries included
+  milliseconds per_try_timeout{0};  // 0: no limit but `timeout`
+  int retries = 2;
+  double retry_budget_percent = 20;  // retries in flight at most this share of requests
+  std::uint64_t max_request_bytes = std::uint64_t{8} << 20;
+  // redis
+  std::uint64_t max_bulk_bytes = std::uint64_t{512} << 20;
+};
+
+struct ProxyConfig {
+  int workers = 0;  // 0: one per core
+  std::vector<ListenerConfig> listeners;
+  std::vector<ClusterConfig> clusters;
+
+  [[nodiscard]] const ClusterConfig* cluster(std::string_view name) const;
+};
+
+// Reads and validates a config: names unique, every cluster a listener names exists, an
+// endpoint source per cluster, values in range. Throws ConfigError naming file, line and field.
+[[nodiscard]] ProxyConfig parse_proxy_config(const ConfigNode& root);
+[[nodiscard]] ProxyConfig load_proxy_config(const std::string& path);
+
+// The one-liner: `--listen 127.0.0.1:6379 --redis --to a:6379,b:6379 [--policy P]`. Throws
+// ConfigError (file "command line") for a bad address or policy.
+[[nodiscard]] ProxyConfig one_liner_config(const std::string& listen, Protocol protocol,
+                                           const std::string& to, const std::string& policy);
+
+}  // namespace tender::ambassador

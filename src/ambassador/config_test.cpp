@@ -1,0 +1,152 @@
+#include "ambassador/config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace tender::ambassador {
+namespace {
+
+ProxyConfig parse(const std::string& yaml) {
+  return parse_proxy_config(parse_config(yaml, "p.yaml"));
+}
+
+// The message of the ConfigError `yaml` raises, or "" if it parses.
+std::string error_of(const std::string& yaml) {
+  try {
+    (void)parse(yaml);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ProxyConfig, ReadsACompleteConfig) {
+  ProxyConfig c = parse(R"(
+workers: 2
+listeners:
+  - name: cache
+    listen: 127.0.0.1:6379
+    protocol: redis
+    cluster: redis
+  - name: db
+    listen: 127.0.0.1:5432
+    cluster: pg
+    idle_timeout: 1h
+clusters:
+  - name: redis
+    endpoints: ["10.0.0.1:6379", "10.0.0.2:6379"]
+    hash: murmur3
+    health_check: {type: redis, interval: 2s, timeout: 500ms}
+  - name: pg
+    file: /etc/tender/pg-endpoints
+    policy: least_request
+    connect_timeout: 250ms
+    outlier: {consecutive_failures: 3, base_ejection: 10s, max_ejected_percent: 30}
+    limits: {max_connections: 100, max_requests: 50}
+)");
+  EXPECT_EQ(c.workers, 2);
+  ASSERT_EQ(c.listeners.size(), 2U);
+  EXPECT_EQ(c.listeners[0].protocol, Protocol::kRedis);
+  EXPECT_EQ(c.listeners[0].listen.port, 6379);
+  EXPECT_EQ(c.listeners[1].protocol, Protocol::kTcp);  // the default
+  EXPECT_EQ(c.listeners[1].idle_timeout, std::chrono::hours(1));
+  const ClusterConfig* redis = c.cluster("redis");
+  ASSERT_NE(redis, nullptr);
+  EXPECT_EQ(redis->policy, Policy::kRingHash);  // a redis listener shards: ring hash by default
+  EXPECT_EQ(redis->hash, HashFunction::kMurmur3);
+  EXPECT_EQ(redis->health.type, HealthCheck::Type::kRedis);
+  EXPECT_EQ(redis->health.timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(redis->endpoints.size(), 2U);
+  const ClusterConfig* pg = c.cluster("pg");
+  ASSERT_NE(pg, nullptr);
+  EXPECT_EQ(pg->source, ClusterConfig::Source::kFile);
+  EXPECT_EQ(pg->policy, Policy::kLeastRequest);
+  EXPECT_EQ(pg->outlier.max_ejected_percent, 30);
+  EXPECT_EQ(pg->limits.max_requests, 50U);
+  EXPECT_EQ(pg->limits.max_pending, 1024U);  // untouched default
+}
+
+TEST(ProxyConfig, ErrorsNameTheLineAndField) {
+  EXPECT_NE(error_of("listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", cluster: nope}\n"
+                     "clusters:\n"
+                     "  - {name: c, endpoints: [\"127.0.0.1:2\"]}\n")
+                .find("p.yaml:2: listeners: listener 127.0.0.1:1 uses cluster nope, which is not "
+                      "defined"),
+            std::string::npos);
+  EXPECT_NE(error_of("listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", protocol: redis, cluster: c}\n"
+                     "clusters:\n"
+                     "  - {name: c, endpoints: [\"127.0.0.1:2\"], policy: round_robin}\n")
+                .find("p.yaml:4: policy: cluster c serves redis listener"),
+            std::string::npos);
+  EXPECT_NE(error_of("listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", cluster: c}\n"
+                     "clusters:\n"
+                     "  - {name: c}\n")
+                .find("needs exactly one of endpoints, dns, file"),
+            std::string::npos);
+  EXPECT_NE(error_of("listeners:\n"
+                     "  - {listen: \"nowhere\", cluster: c}\n"
+                     "clusters:\n"
+                     "  - {name: c, endpoints: [\"127.0.0.1:2\"]}\n")
+                .find("p.yaml:2: listeners[0].listen: expected HOST:PORT"),
+            std::string::npos);
+  EXPECT_NE(error_of("listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", protocol: udp, cluster: c}\n"
+                     "clusters:\n"
+                     "  - {name: c, endpoints: [\"127.0.0.1:2\"]}\n")
+                .find("not one of tcp, http, redis"),
+            std::string::npos);
+  EXPECT_NE(error_of("listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", cluster: c}\n"
+                     "  - {listen: \"127.0.0.1:1\", cluster: c}\n"
+                     "clusters:\n"
+                     "  - {name: c, endpoints: [\"127.0.0.1:2\"]}\n")
+                .find("two listeners"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of("clusters:\n  - {name: c, endpoints: [\"127.0.0.1:2\"]}\n").find("no listeners"),
+      std::string::npos);
+}
+
+TEST(ProxyConfig, HttpRoutesAndTheClusterShorthand) {
+  ProxyConfig c = parse(R"(
+listeners:
+  - listen: 127.0.0.1:8080
+    protocol: http
+    routes:
+      - {prefix: /api/, host: api.example, cluster: api}
+    cluster: web
+    retries: 3
+clusters:
+  - {name: api, endpoints: ["127.0.0.1:1"]}
+  - {name: web, endpoints: ["127.0.0.1:2"]}
+)");
+  const auto& l = c.listeners[0];
+  ASSERT_EQ(l.routes.size(), 2U);
+  EXPECT_EQ(l.routes[0].cluster, "api");
+  EXPECT_EQ(l.routes[1].prefix, "/");  // `cluster:` is the catch-all route, last
+  EXPECT_EQ(l.routes[1].cluster, "web");
+  EXPECT_EQ(l.retries, 3);
+  EXPECT_NE(error_of("listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", routes: [{prefix: /, cluster: c}]}\n"
+                     "clusters:\n"
+                     "  - {name: c, endpoints: [\"127.0.0.1:2\"]}\n")
+                .find("only http listeners have routes"),
+            std::string::npos);
+}
+
+TEST(ProxyConfig, OneLiner) {
+  ProxyConfig c = one_liner_config("127.0.0.1:6379", Protocol::kRedis, "a:1,b:2,,c:3", "");
+  ASSERT_EQ(c.listeners.size(), 1U);
+  EXPECT_EQ(c.listeners[0].protocol, Protocol::kRedis);
+  ASSERT_EQ(c.clusters[0].endpoints.size(), 3U);
+  EXPECT_EQ(c.clusters[0].endpoints[2].host, "c");
+  EXPECT_EQ(c.clusters[0].policy, Policy::kRingHash);
+  EXPECT_THROW((void)one_liner_config("127.0.0.1:1", Protocol::kTcp, "a:1", "fastest"),
+               ConfigError);
+  EXPECT_THROW((void)one_liner_config("127.0.0.1:1", Protocol::kTcp, "no-port", ""), ConfigError);
+}
+
+}  // namespace
+}  // namespace tender::ambassador

@@ -1,0 +1,384 @@
+#include "ambassador/proxy.hpp"
+
+#include <boost/json.hpp>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "ambassador/worker.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+
+namespace tender::ambassador {
+
+namespace json = boost::json;
+
+struct Proxy::Impl {
+  explicit Impl(ProxyOptions o) : opts(std::move(o)) {}
+
+  ProxyOptions opts;  // the config in force; guarded by mu after start
+  Runtime* rt = nullptr;
+  mutable std::mutex mu;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::map<std::string, std::shared_ptr<Cluster>> clusters;  // guarded by mu
+  struct RunningListener {
+    ListenerConfig config;
+    HostPort bound;
+    std::vector<std::shared_ptr<WorkerListener>> per_worker;  // touched on their worker only
+  };
+  std::map<std::string, RunningListener> listeners;  // guarded by mu
+  asio::io_context control{1};                       // discovery and health checks
+  std::thread control_thread;
+  std::atomic<bool> draining{false};
+
+  // Listener metrics.
+  CounterFamily* l_requests = nullptr;
+  CounterFamily* l_errors = nullptr;
+  GaugeFamily* l_connections = nullptr;
+  HistogramFamily* l_latency = nullptr;
+
+  int worker_count() const {
+    int n = opts.config.workers > 0 ? opts.config.workers
+                                    : static_cast<int>(std::thread::hardware_concurrency());
+    return std::max(1, n);
+  }
+  std::shared_ptr<Cluster> add_cluster(const ClusterConfig& c);
+  void spawn_loops(const std::shared_ptr<Cluster>& c);
+  std::shared_ptr<const ListenerState> listener_state(const ListenerConfig& l);
+  RunningListener open_listener(const ListenerConfig& l);
+  void close_listener(RunningListener& r, bool close_all);
+  std::size_t connections() const;
+};
+
+std::shared_ptr<Cluster> Proxy::Impl::add_cluster(const ClusterConfig& c) {
+  auto cluster = std::make_shared<Cluster>(c, rt->metrics());
+  if (c.source == ClusterConfig::Source::kStatic) {
+    cluster->set_endpoints(resolve_static(c));
+  }
+  return cluster;
+}
+
+void Proxy::Impl::spawn_loops(const std::shared_ptr<Cluster>& c) {
+  // A loop ends once its cluster is no longer the one of that name (removed or replaced).
+  auto alive = [this, weak = std::weak_ptr<Cluster>(c), name = c->name()] {
+    std::lock_guard lock(mu);
+    auto it = clusters.find(name);
+    return it != clusters.end() && it->second == weak.lock();
+  };
+  asio::co_spawn(control, discovery_loop(c, alive), asio::detached);
+  asio::co_spawn(control, health_loop(c, alive), asio::detached);
+}
+
+std::shared_ptr<const ListenerState> Proxy::Impl::listener_state(const ListenerConfig& l) {
+  auto s = std::make_shared<ListenerState>();
+  s->config = l;
+  if (l.protocol == Protocol::kHttp) {
+    for (const auto& r : l.routes) {
+      s->clusters.push_back(clusters.at(r.cluster));
+    }
+  } else {
+    s->clusters.push_back(clusters.at(l.cluster));
+  }
+  s->requests = &l_requests->with({l.name});
+  s->errors = l_errors;
+  s->connections = &l_connections->with({l.name});
+  s->latency = &l_latency->with({l.name});
+  return s;
+}
+
+// One SO_REUSEPORT acceptor per worker on the same address (the first decides a port 0).
+Proxy::Impl::RunningListener Proxy::Impl::open_listener(const ListenerConfig& l) {
+  if (l.protocol == Protocol::kHttp) {
+    throw ConfigError(opts.config_file.empty() ? "command line" : opts.config_file, l.line,
+                      "protocol",
+                      "http listeners are not available in this version of tender proxy");
+  }
+  RunningListener r;
+  r.config = l;
+  auto state = listener_state(l);
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(l.listen.host, ec);
+  if (ec) {
+    throw ConfigError(opts.config_file, l.line, "listen", "not an IP address: " + l.listen.host);
+  }
+  std::uint16_t port = l.listen.port;
+  for (auto& w : workers) {
+    tcp::acceptor a(w->ioc());
+    tcp::endpoint at(addr, port);
+    a.open(at.protocol(), ec);
+    if (!ec) {
+      a.set_option(tcp::acceptor::reuse_address(true), ec);
+    }
+    if (!ec) {
+      int one = 1;
+      if (::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        ec = boost::system::error_code(errno, boost::system::system_category());
+      }
+    }
+    if (!ec) {
+      a.bind(at, ec);
+    }
+    if (!ec) {
+      a.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      close_listener(r, true);
+      throw std::system_error(ec, "listener " + l.name + " on " + l.listen.str());
+    }
+    port = a.local_endpoint().port();
+    r.per_worker.push_back(l.protocol == Protocol::kRedis
+                               ? make_redis_listener(*w, std::move(a), state)
+                               : make_tcp_listener(*w, std::move(a), state));
+  }
+  r.bound = HostPort{l.listen.host, port};
+  return r;
+}
+
+void Proxy::Impl::close_listener(RunningListener& r, bool close_all) {
+  for (std::size_t i = 0; i < r.per_worker.size(); ++i) {
+    asio::post(workers[i]->ioc(), [l = r.per_worker[i], close_all] { l->stop(close_all); });
+  }
+}
+
+std::size_t Proxy::Impl::connections() const {
+  std::size_t n = 0;
+  std::lock_guard lock(mu);
+  for (const auto& [name, r] : listeners) {
+    for (const auto& l : r.per_worker) {
+      n += l->connections();
+    }
+  }
+  return n;
+}
+
+Proxy::Proxy(ProxyOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Proxy::~Proxy() { stop(); }
+
+void Proxy::start(Runtime& rt) {
+  Impl& s = *impl_;
+  s.rt = &rt;
+  Registry& m = rt.metrics();
+  s.l_requests = &m.counter_family("tender_proxy_downstream_requests_total",
+                                   "Requests taken by a listener (redis commands, http requests, "
+                                   "tcp connections).",
+                                   {"listener"});
+  s.l_errors = &m.counter_family(
+      "tender_proxy_downstream_errors_total",
+      "Requests a listener could not serve, by kind (protocol, unsupported, no_endpoint, "
+      "upstream_connect, overflow, timeout).",
+      {"listener", "kind"});
+  s.l_connections = &m.gauge_family("tender_proxy_downstream_connections",
+                                    "Open client connections, by listener.", {"listener"});
+  s.l_latency = &m.histogram_family("tender_proxy_downstream_request_duration_seconds",
+                                    "Time from a request's arrival to its answer, by listener.",
+                                    {"listener"});
+  for (int i = 0; i < s.worker_count(); ++i) {
+    s.workers.push_back(std::make_unique<Worker>(i));
+  }
+  std::lock_guard lock(s.mu);
+  for (const auto& c : s.opts.config.clusters) {
+    s.clusters[c.name] = s.add_cluster(c);
+  }
+  for (const auto& l : s.opts.config.listeners) {
+    auto r = s.open_listener(l);
+    rt.announce(l.name, r.bound);
+    s.listeners[l.name] = std::move(r);
+  }
+  for (const auto& [name, c] : s.clusters) {
+    s.spawn_loops(c);
+  }
+  for (auto& w : s.workers) {
+    w->run();
+  }
+  s.control_thread = std::thread([&s] {
+    auto guard = asio::make_work_guard(s.control);
+    s.control.run();
+  });
+  log::info("proxy started", {{"workers", static_cast<std::int64_t>(s.workers.size())},
+                              {"listeners", static_cast<std::int64_t>(s.listeners.size())},
+                              {"clusters", static_cast<std::int64_t>(s.clusters.size())}});
+}
+
+void Proxy::drain() {
+  Impl& s = *impl_;
+  s.draining = true;
+  std::lock_guard lock(s.mu);
+  for (auto& [name, r] : s.listeners) {
+    s.close_listener(r, false);
+  }
+}
+
+bool Proxy::drained() const { return impl_->draining && impl_->connections() == 0; }
+
+void Proxy::stop() {
+  Impl& s = *impl_;
+  {
+    std::lock_guard lock(s.mu);
+    for (auto& [name, r] : s.listeners) {
+      s.close_listener(r, true);
+    }
+  }
+  s.control.stop();
+  if (s.control_thread.joinable()) {
+    s.control_thread.join();
+  }
+  for (auto& w : s.workers) {
+    w->join();
+  }
+  std::lock_guard lock(s.mu);
+  s.listeners.clear();
+  s.workers.clear();
+}
+
+Health Proxy::ready() const {
+  std::lock_guard lock(impl_->mu);
+  std::int64_t now = steady_ms();
+  for (const auto& [name, c] : impl_->clusters) {
+    bool any = false;
+    for (const auto& e : *c->endpoints()) {
+      std::int64_t until = e.stats->ejected_until_ms.load();
+      any = any || (e.stats->healthy.load() && (until == 0 || now >= until));
+    }
+    if (!any) {
+      return Health::failing("cluster " + name + " has no healthy endpoint");
+    }
+  }
+  return {};
+}
+
+json::object Proxy::status() const {
+  const Impl& s = *impl_;
+  json::object o;
+  o["workers"] = s.workers.size();
+  o["connections"] = s.connections();
+  std::lock_guard lock(s.mu);
+  json::array ls;
+  for (const auto& [name, r] : s.listeners) {
+    json::object l;
+    l["name"] = name;
+    l["protocol"] = protocol_name(r.config.protocol);
+    l["listen"] = r.bound.str();
+    ls.push_back(std::move(l));
+  }
+  o["listeners"] = std::move(ls);
+  return o;
+}
+
+json::object Proxy::config() const {
+  const Impl& s = *impl_;
+  std::lock_guard lock(s.mu);
+  json::object o;
+  o["config_file"] = s.opts.config_file;
+  o["workers"] = s.workers.size();
+  json::array ls;
+  for (const auto& l : s.opts.config.listeners) {
+    json::object j;
+    j["name"] = l.name;
+    j["listen"] = l.listen.str();
+    j["protocol"] = protocol_name(l.protocol);
+    if (!l.cluster.empty()) {
+      j["cluster"] = l.cluster;
+    }
+    j["timeout"] = format_duration(l.timeout);
+    ls.push_back(std::move(j));
+  }
+  o["listeners"] = std::move(ls);
+  json::array cs;
+  for (const auto& c : s.opts.config.clusters) {
+    json::object j;
+    j["name"] = c.name;
+    j["policy"] = std::string(policy_name(c.policy));
+    j["connect_timeout"] = format_duration(c.connect_timeout);
+    cs.push_back(std::move(j));
+  }
+  o["clusters"] = std::move(cs);
+  return o;
+}
+
+std::string Proxy::reload() {
+  Impl& s = *impl_;
+  if (s.opts.config_file.empty()) {
+    return "nothing to reload: the proxy was configured by flags, not --config";
+  }
+  ProxyConfig next;
+  try {
+    next = load_proxy_config(s.opts.config_file);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  std::lock_guard lock(s.mu);
+  try {
+    // Clusters first: listeners refer to them. Existing ones keep their endpoints' state.
+    std::map<std::string, std::shared_ptr<Cluster>> clusters;
+    std::vector<std::shared_ptr<Cluster>> fresh;
+    for (const auto& c : next.clusters) {
+      auto it = s.clusters.find(c.name);
+      if (it != s.clusters.end()) {
+        it->second->set_config(c);
+        if (c.source == ClusterConfig::Source::kStatic) {
+          it->second->set_endpoints(resolve_static(c));
+        }
+        clusters[c.name] = it->second;
+      } else {
+        clusters[c.name] = s.add_cluster(c);
+        fresh.push_back(clusters[c.name]);
+      }
+    }
+    s.clusters = std::move(clusters);
+    for (const auto& c : fresh) {
+      s.spawn_loops(c);
+    }
+    std::set<std::string> keep;
+    for (const auto& l : next.listeners) {
+      keep.insert(l.name);
+      auto it = s.listeners.find(l.name);
+      if (it != s.listeners.end() && it->second.config.listen.str() == l.listen.str() &&
+          it->second.config.protocol == l.protocol) {
+        // Same socket: new connections (and requests) take the new state; nothing is dropped.
+        auto state = s.listener_state(l);
+        for (std::size_t i = 0; i < it->second.per_worker.size(); ++i) {
+          asio::post(s.workers[i]->ioc(),
+                     [w = it->second.per_worker[i], state] { w->update(state); });
+        }
+        it->second.config = l;
+        continue;
+      }
+      if (it != s.listeners.end()) {
+        s.close_listener(it->second, false);
+        s.listeners.erase(it);
+      }
+      s.listeners[l.name] = s.open_listener(l);
+    }
+    for (auto it = s.listeners.begin(); it != s.listeners.end();) {
+      if (keep.count(it->first) == 0) {
+        s.close_listener(it->second, false);
+        it = s.listeners.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  } catch (const std::exception& e) {
+    return std::string("reload failed part way: ") + e.what();
+  }
+  s.opts.config = std::move(next);
+  log::info("proxy reloaded", {{"file", s.opts.config_file}});
+  return "";
+}
+
+void Proxy::add_admin_routes(Router& router) {
+  Impl* s = impl_.get();
+  router.get("/v1/clusters", [s](Request&) {
+    json::array list;
+    std::lock_guard lock(s->mu);
+    for (const auto& [name, c] : s->clusters) {
+      list.push_back(c->to_json());
+    }
+    json::object o;
+    o["clusters"] = std::move(list);
+    return Response::json(200, o);
+  });
+}
+
+}  // namespace tender::ambassador

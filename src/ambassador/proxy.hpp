@@ -1,0 +1,50 @@
+#pragma once
+// `tender proxy`: the ambassador. Listeners (tcp, http, redis) in front of clusters of
+// endpoints, with balancing, sharding, health checks, outlier ejection and circuit breakers,
+// on N worker threads. See docs/proxy.md.
+//
+//   ProxyOptions o;
+//   o.config = load_proxy_config("proxy.yaml");
+//   o.config_file = "proxy.yaml";                  // SIGHUP re-reads it
+//   Proxy proxy(std::move(o));
+//   return run_role("proxy", proxy, common);
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "ambassador/config.hpp"
+#include "core/app.hpp"
+
+namespace tender::ambassador {
+
+struct ProxyOptions {
+  ProxyConfig config;
+  std::string config_file;  // empty: built from flags, and SIGHUP has nothing to re-read
+};
+
+class Proxy final : public Role {
+ public:
+  explicit Proxy(ProxyOptions options);
+  ~Proxy() override;
+
+  void start(Runtime& runtime) override;
+  void drain() override;
+  [[nodiscard]] bool drained() const override;
+  void stop() override;
+  [[nodiscard]] Health ready() const override;
+  [[nodiscard]] boost::json::object status() const override;
+  [[nodiscard]] boost::json::object config() const override;
+  std::string reload() override;
+  void add_admin_routes(Router& router) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Registers `tender proxy`; the exit code lands in `exit_code`.
+CLI::App* add_command(CLI::App& root, int& exit_code);
+
+}  // namespace tender::ambassador

@@ -1,0 +1,673 @@
+// The redis listener: a RESP2 proxy that shards by key over a cluster, as twemproxy does.
+// Each worker keeps one pipelined connection per server, shared by its clients; replies go
+// back to every client in the order of its commands, whatever order the servers answer in.
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <deque>
+#include <list>
+#include <map>
+
+#include "ambassador/resp.hpp"
+#include "ambassador/worker.hpp"
+#include "core/log.hpp"
+
+namespace tender::ambassador {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kMaxPipeline = 1024;  // replies owed to one client before it is paused
+constexpr std::size_t kReadChunk = 16384;
+
+class ClientSession;
+
+// One reply owed to a client. A command split over shards has one part per shard.
+struct Slot {
+  enum class Combine { kNone, kMget, kSum, kAllOk };
+  std::string reply;
+  bool done = false;
+  Combine combine = Combine::kNone;
+  int parts_pending = 0;
+  std::vector<std::string> parts;                   // each shard's raw reply
+  std::vector<std::vector<std::size_t>> positions;  // kMget: part -> indexes in the request
+  std::size_t keys = 0;                             // kMget: keys asked for
+  Clock::time_point started = Clock::now();
+  std::weak_ptr<ClientSession> owner;
+};
+
+void finish(const std::shared_ptr<Slot>& slot);
+
+// A reply from a server for part `index` of `slot` (-1: the slot is the whole command).
+void deliver(const std::shared_ptr<Slot>& slot, int index, std::string_view reply) {
+  if (index < 0) {
+    slot->reply.assign(reply);
+    finish(slot);
+    return;
+  }
+  slot->parts[static_cast<std::size_t>(index)].assign(reply);
+  if (--slot->parts_pending > 0) {
+    return;
+  }
+  // Every shard has answered: combine.
+  std::string out;
+  for (const auto& p : slot->parts) {
+    if (!p.empty() && p[0] == '-') {
+      slot->reply = p;  // the first error wins
+      finish(slot);
+      return;
+    }
+  }
+  switch (slot->combine) {
+    case Slot::Combine::kMget: {
+      std::vector<std::string_view> ordered(slot->keys);
+      std::vector<std::string_view> elements;
+      for (std::size_t i = 0; i < slot->parts.size(); ++i) {
+        if (!resp::array_elements(slot->parts[i], elements) ||
+            elements.size() != slot->positions[i].size()) {
+          slot->reply = "-ERR upstream sent an MGET reply that does not match the request\r\n";
+          finish(slot);
+          return;
+        }
+        for (std::size_t j = 0; j < elements.size(); ++j) {
+          ordered[slot->positions[i][j]] = elements[j];
+        }
+      }
+      resp::append_array_header(out, ordered.size());
+      for (auto e : ordered) {
+        out += e;
+      }
+      break;
+    }
+    case Slot::Combine::kSum: {
+      long long sum = 0;
+      for (const auto& p : slot->parts) {
+        auto n = resp::parse_integer_reply(p);
+        if (!n) {
+          slot->reply = "-ERR upstream sent a non-integer reply to a split command\r\n";
+          finish(slot);
+          return;
+        }
+        sum += *n;
+      }
+      resp::append_integer(out, sum);
+      break;
+    }
+    case Slot::Combine::kAllOk:
+    case Slot::Combine::kNone:
+      resp::append_simple(out, "OK");
+      break;
+  }
+  slot->reply = std::move(out);
+  finish(slot);
+}
+
+// A part waiting for its reply on a server connection.
+struct Waiting {
+  std::shared_ptr<Slot> slot;
+  int index = -1;
+  Clock::time_point sent;
+};
+
+// One pipelined connection from this worker to one server.
+class ServerConn : public std::enable_shared_from_this<ServerConn> {
+ public:
+  ServerConn(Worker& w, std::shared_ptr<Cluster> cluster, Endpoint endpoint,
+             std::chrono::milliseconds timeout, std::uint64_t max_bulk)
+      : worker_(w),
+        cluster_(std::move(cluster)),
+        endpoint_(std::move(endpoint)),
+        socket_(w.ioc()),
+        wake_(w.ioc()),
+        timeout_(timeout) {
+    limits_.max_bulk = max_bulk;
+  }
+
+  const Endpoint& endpoint() const { return endpoint_; }
+
+  // Queues a request; its reply will be delivered to (slot, index).
+  void send(std::string_view bytes, std::shared_ptr<Slot> slot, int index) {
+    out_.append(bytes);
+    waiting_.push_back(Waiting{std::move(slot), index, Clock::now()});
+    endpoint_.stats->active.fetch_add(1, std::memory_order_relaxed);
+    endpoint_.stats->requests.fetch_add(1, std::memory_order_relaxed);
+    endpoint_.stats->m_requests->inc();
+    if (!running_) {
+      running_ = true;
+      asio::co_spawn(worker_.ioc(), run(shared_from_this()), asio::detached);
+    } else {
+      wake_.cancel();
+    }
+  }
+
+  void close() {
+    closed_ = true;
+    boost::system::error_code ec;
+    socket_.close(ec);
+    wake_.cancel();
+  }
+
+ private:
+  // Connects, then writes what is queued and reads replies until the connection fails or is idle
+  // with nothing owed.
+  static asio::awaitable<void> run(std::shared_ptr<ServerConn> self) {
+    using asio::experimental::awaitable_operators::operator||;
+    auto cc = self->cluster_->config();
+    auto ec = co_await connect_upstream(self->socket_, self->cluster_, self->endpoint_,
+                                        cc.connect_timeout, self->lease_);
+    if (ec) {
+      self->fail_all(ec == asio::error::timed_out ? Outcome::kTimeout : Outcome::kConnectFailure,
+                     "ERR upstream " + self->endpoint_.name + " unavailable: " + ec.message());
+      self->running_ = false;
+      co_return;
+    }
+    co_await (self->write_loop() || self->read_loop() || self->watchdog());
+    self->fail_all(self->failure_, "ERR upstream " + self->endpoint_.name + " " + self->why_);
+    boost::system::error_code ignored;
+    self->socket_.close(ignored);
+    self->socket_ = tcp::socket(self->worker_.ioc());
+    self->lease_.release();
+    self->in_.clear();
+    self->framer_.reset();
+    self->running_ = false;
+    // Requests queued while the connection was dying start a new one.
+    if (!self->waiting_.empty() && !self->closed_) {
+      self->running_ = true;
+      asio::co_spawn(self->worker_.ioc(), run(self), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> write_loop() {
+    std::string sending;
+    for (;;) {
+      if (out_.empty()) {
+        wake_.expires_at(Clock::time_point::max());
+        co_await wake_.async_wait(kTuple);
+        if (closed_) {
+          why_ = "closed";
+          co_return;
+        }
+        continue;
+      }
+      sending.swap(out_);
+      out_.clear();
+      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(sending), kTuple);
+      endpoint_.stats->m_bytes_out->inc(n);
+      sending.clear();
+      if (ec) {
+        failure_ = Outcome::kReset;
+        why_ = "write failed: " + ec.message();
+        co_return;
+      }
+    }
+  }
+
+  asio::awaitable<void> read_loop() {
+    for (;;) {
+      std::size_t old = in_.size();
+      in_.resize(old + kReadChunk);
+      auto [ec, n] =
+          co_await socket_.async_read_some(asio::buffer(in_.data() + old, kReadChunk), kTuple);
+      in_.resize(old + n);
+      endpoint_.stats->m_bytes_in->inc(n);
+      std::size_t used = 0;
+      for (;;) {
+        std::size_t length = 0;
+        auto r = framer_.next(std::string_view(in_).substr(used), length, limits_);
+        if (r.status == resp::Status::kIncomplete) {
+          break;
+        }
+        if (r.status == resp::Status::kError || waiting_.empty()) {
+          failure_ = Outcome::kProtocolError;
+          why_ = r.status == resp::Status::kError ? "sent garbage: " + r.error
+                                                  : "sent a reply nobody asked for";
+          co_return;
+        }
+        Waiting w = std::move(waiting_.front());
+        waiting_.pop_front();
+        endpoint_.stats->active.fetch_sub(1, std::memory_order_relaxed);
+        std::string_view reply(in_.data() + used, length);
+        endpoint_.stats->m_latency->observe(
+            std::chrono::duration<double>(Clock::now() - w.sent).count());
+        cluster_->record(endpoint_, Outcome::kSuccess);
+        deliver(w.slot, w.index, reply);
+        used += length;
+      }
+      in_.erase(0, used);
+      if (ec) {
+        failure_ = Outcome::kReset;
+        why_ = ec == asio::error::eof ? "closed the connection" : "read failed: " + ec.message();
+        co_return;
+      }
+    }
+  }
+
+  // Ends the connection when the oldest request has waited longer than the timeout.
+  asio::awaitable<void> watchdog() {
+    asio::steady_timer t(worker_.ioc());
+    for (;;) {
+      t.expires_after(std::chrono::milliseconds(50));
+      co_await t.async_wait(kTuple);
+      if (closed_) {
+        why_ = "closed";
+        co_return;
+      }
+      if (!waiting_.empty() && Clock::now() - waiting_.front().sent > timeout_) {
+        failure_ = Outcome::kTimeout;
+        why_ = "timed out after " + format_duration(timeout_);
+        co_return;
+      }
+    }
+  }
+
+  void fail_all(Outcome outcome, const std::string& message) {
+    if (waiting_.empty()) {
+      return;
+    }
+    cluster_->record(endpoint_, outcome);
+    std::string reply;
+    resp::append_error(reply, message);
+    while (!waiting_.empty()) {
+      Waiting w = std::move(waiting_.front());
+      waiting_.pop_front();
+      endpoint_.stats->active.fetch_sub(1, std::memory_order_relaxed);
+      deliver(w.slot, w.index, reply);
+    }
+    out_.clear();
+  }
+
+  Worker& worker_;
+  std::shared_ptr<Cluster> cluster_;
+  Endpoint endpoint_;
+  tcp::socket socket_;
+  asio::steady_timer wake_;
+  std::chrono::milliseconds timeout_;
+  resp::Limits limits_;
+  UpstreamLease lease_;
+  std::string out_;
+  std::string in_;
+  resp::ReplyFramer framer_;
+  std::deque<Waiting> waiting_;
+  bool running_ = false;
+  bool closed_ = false;
+  Outcome failure_ = Outcome::kReset;
+  std::string why_ = "failed";
+};
+
+class RedisListener;
+
+class ClientSession : public std::enable_shared_from_this<ClientSession> {
+ public:
+  ClientSession(RedisListener& l, tcp::socket s, std::shared_ptr<const ListenerState> state);
+  static asio::awaitable<void> run(std::shared_ptr<ClientSession> self);
+  // A slot finished: send what is ready, in order.
+  void on_done() { flush(); }
+  void close() {
+    boost::system::error_code ec;
+    socket_.close(ec);
+  }
+
+ private:
+  void handle(const resp::Command& cmd, std::string_view raw);
+  void reply_now(std::string reply);
+  void forward(std::string_view bytes, const std::shared_ptr<Slot>& slot, int index,
+               std::string_view key);
+  std::shared_ptr<ServerConn> server_for(std::string_view key, const std::shared_ptr<Slot>& slot,
+                                         int index);
+  void split(const resp::Command& cmd, const resp::CommandInfo& info);
+  void flush();
+  asio::awaitable<void> write_loop();
+
+  RedisListener& listener_;
+  tcp::socket socket_;
+  std::shared_ptr<const ListenerState> state_;
+  std::deque<std::shared_ptr<Slot>> slots_;
+  std::string out_;
+  asio::steady_timer wake_;
+  bool closing_ = false;  // QUIT or a protocol error: close once everything owed is sent
+  bool stop_reading_ = false;
+  resp::Limits limits_;
+};
+
+class RedisListener final : public WorkerListener,
+                            public std::enable_shared_from_this<RedisListener> {
+ public:
+  RedisListener(Worker& w, tcp::acceptor a, std::shared_ptr<const ListenerState> state)
+      : worker_(w), acceptor_(std::move(a)), state_(std::move(state)) {}
+
+  void start() { asio::co_spawn(worker_.ioc(), accept_loop(shared_from_this()), asio::detached); }
+  void update(std::shared_ptr<const ListenerState> state) override { state_ = std::move(state); }
+  void stop(bool close_all) override {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    if (close_all) {
+      for (auto& [k, s] : servers_) {
+        s->close();
+      }
+      for (auto* c : clients_) {
+        c->close();
+      }
+    }
+  }
+  std::size_t connections() const override { return count_.load(); }
+
+  Worker& worker() { return worker_; }
+  const std::shared_ptr<const ListenerState>& state() const { return state_; }
+
+  // The worker's connection to endpoint `e` of `cluster`.
+  std::shared_ptr<ServerConn> server(const std::shared_ptr<Cluster>& cluster, const Endpoint& e,
+                                     const ListenerConfig& cfg) {
+    std::string key = cluster->name() + "/" + e.name + "@" + e.address.str();
+    auto& s = servers_[key];
+    if (!s) {
+      s = std::make_shared<ServerConn>(worker_, cluster, e, cfg.timeout, cfg.max_bulk_bytes);
+    }
+    return s;
+  }
+
+  std::list<ClientSession*> clients_;
+  std::atomic<std::size_t> count_{0};
+
+ private:
+  static asio::awaitable<void> accept_loop(std::shared_ptr<RedisListener> self) {
+    for (;;) {
+      auto [ec, s] = co_await self->acceptor_.async_accept(kTuple);
+      if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) {
+        co_return;
+      }
+      if (ec) {  // e.g. EMFILE: serve what is open, try again shortly
+        asio::steady_timer t(self->worker_.ioc(), std::chrono::milliseconds(100));
+        co_await t.async_wait(kTuple);
+        continue;
+      }
+      boost::system::error_code ignored;
+      s.set_option(tcp::no_delay(true), ignored);
+      auto session = std::make_shared<ClientSession>(*self, std::move(s), self->state_);
+      asio::co_spawn(self->worker_.ioc(), ClientSession::run(session), asio::detached);
+    }
+  }
+
+  Worker& worker_;
+  tcp::acceptor acceptor_;
+  std::shared_ptr<const ListenerState> state_;
+  std::map<std::string, std::shared_ptr<ServerConn>> servers_;
+};
+
+void finish(const std::shared_ptr<Slot>& slot) {
+  slot->done = true;
+  if (auto owner = slot->owner.lock()) {
+    owner->on_done();
+  }
+}
+
+ClientSession::ClientSession(RedisListener& l, tcp::socket s,
+                             std::shared_ptr<const ListenerState> state)
+    : listener_(l), socket_(std::move(s)), state_(std::move(state)), wake_(l.worker().ioc()) {
+  limits_.max_bulk = state_->config.max_bulk_bytes;
+}
+
+asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
+  using asio::experimental::awaitable_operators::operator&&;
+  auto& l = self->listener_;
+  l.clients_.push_back(self.get());
+  auto it = std::prev(l.clients_.end());
+  l.count_.fetch_add(1);
+  self->state_->connections->inc();
+  asio::co_spawn(l.worker().ioc(), self->write_loop(), asio::detached);
+  std::string in;
+  resp::Command cmd;
+  auto idle = self->state_->config.idle_timeout.count() > 0 ? self->state_->config.idle_timeout
+                                                            : std::chrono::minutes(10);
+  asio::steady_timer idle_timer(l.worker().ioc());
+  for (;;) {
+    // Paused while too many replies are owed: the client's pipelining cannot grow memory.
+    while (self->slots_.size() >= kMaxPipeline && !self->closing_) {
+      self->stop_reading_ = true;
+      idle_timer.expires_after(std::chrono::milliseconds(1));
+      co_await idle_timer.async_wait(kTuple);
+    }
+    self->stop_reading_ = false;
+    if (self->closing_) {
+      break;
+    }
+    std::size_t old = in.size();
+    in.resize(old + kReadChunk);
+    using asio::experimental::awaitable_operators::operator||;
+    idle_timer.expires_after(idle);
+    auto r = co_await (
+        self->socket_.async_read_some(asio::buffer(in.data() + old, kReadChunk), kTuple) ||
+        idle_timer.async_wait(kTuple));
+    if (r.index() == 1) {
+      in.resize(old);
+      break;  // idle
+    }
+    auto [ec, n] = std::get<0>(r);
+    in.resize(old + n);
+    std::size_t used = 0;
+    while (!self->closing_) {
+      auto pr = resp::parse_command(std::string_view(in).substr(used), cmd, self->limits_);
+      if (pr.status == resp::Status::kIncomplete) {
+        break;
+      }
+      if (pr.status == resp::Status::kError) {
+        self->state_->errors->with({self->state_->config.name, "protocol"}).inc();
+        self->reply_now("-ERR " + pr.error + "\r\n");
+        self->closing_ = true;  // as redis-server: answer, then close
+        break;
+      }
+      if (!cmd.args.empty()) {
+        self->handle(cmd, std::string_view(in).substr(used, cmd.size));
+      }
+      used += cmd.size;
+    }
+    in.erase(0, used);
+    if (ec) {
+      break;
+    }
+  }
+  // Whatever is owed is still sent (QUIT, protocol errors); then the connection closes.
+  while (!self->slots_.empty() && self->socket_.is_open()) {
+    idle_timer.expires_after(std::chrono::milliseconds(2));
+    co_await idle_timer.async_wait(kTuple);
+  }
+  self->closing_ = true;
+  self->wake_.cancel();
+  l.clients_.erase(it);
+  l.count_.fetch_sub(1);
+  self->state_->connections->dec();
+}
+
+asio::awaitable<void> ClientSession::write_loop() {
+  auto self = shared_from_this();
+  std::string sending;
+  for (;;) {
+    if (out_.empty()) {
+      if (closing_ && slots_.empty()) {
+        break;
+      }
+      wake_.expires_at(Clock::time_point::max());
+      co_await wake_.async_wait(kTuple);
+      continue;
+    }
+    sending.swap(out_);
+    out_.clear();
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(sending), kTuple);
+    sending.clear();
+    if (ec) {
+      closing_ = true;
+      break;
+    }
+  }
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+void ClientSession::flush() {
+  bool any = false;
+  while (!slots_.empty() && slots_.front()->done) {
+    auto& s = *slots_.front();
+    out_ += s.reply;
+    state_->latency->observe(std::chrono::duration<double>(Clock::now() - s.started).count());
+    slots_.pop_front();
+    any = true;
+  }
+  if (any) {
+    wake_.cancel();
+  }
+}
+
+void ClientSession::reply_now(std::string reply) {
+  auto slot = std::make_shared<Slot>();
+  slot->reply = std::move(reply);
+  slot->done = true;
+  slots_.push_back(slot);
+  flush();
+}
+
+std::shared_ptr<ServerConn> ClientSession::server_for(std::string_view key,
+                                                      const std::shared_ptr<Slot>& slot,
+                                                      int index) {
+  const auto& cluster = state_->clusters.front();
+  const Endpoint* e =
+      listener_.worker().view(cluster).pick(hash_key(resp::hash_tag(key), cluster->config().hash));
+  if (e == nullptr) {
+    state_->errors->with({state_->config.name, "no_endpoint"}).inc();
+    std::string err;
+    resp::append_error(err, "ERR no server available in cluster " + cluster->name());
+    deliver(slot, index, err);
+    return nullptr;
+  }
+  return listener_.server(cluster, *e, state_->config);
+}
+
+void ClientSession::forward(std::string_view bytes, const std::shared_ptr<Slot>& slot, int index,
+                            std::string_view key) {
+  if (auto server = server_for(key, slot, index)) {
+    server->send(bytes, slot, index);
+  }
+}
+
+void ClientSession::handle(const resp::Command& cmd, std::string_view raw) {
+  state_->requests->inc();
+  const resp::CommandInfo* info = resp::lookup(cmd.args[0]);
+  std::string out;
+  if (info == nullptr) {
+    resp::append_unknown_command_error(out, cmd.args);
+    reply_now(std::move(out));
+    return;
+  }
+  if (!resp::arity_ok(*info, cmd.args.size())) {
+    resp::append_arity_error(out, *info);
+    reply_now(std::move(out));
+    return;
+  }
+  switch (info->kind) {
+    case resp::Kind::kLocal: {
+      std::string_view name = info->name;
+      if (name == "ping") {
+        if (cmd.args.size() > 1) {
+          resp::append_bulk(out, cmd.args[1]);
+        } else {
+          resp::append_simple(out, "PONG");
+        }
+      } else if (name == "echo") {
+        resp::append_bulk(out, cmd.args[1]);
+      } else if (name == "quit") {
+        resp::append_simple(out, "OK");
+        closing_ = true;
+      } else if (name == "select") {
+        if (cmd.args[1] == "0") {
+          resp::append_simple(out, "OK");
+        } else {
+          resp::append_error(out, "ERR DB index is out of range");
+        }
+      } else {
+        resp::append_error(out, "ERR " + std::string(name) + " is not supported by tender proxy");
+      }
+      reply_now(std::move(out));
+      return;
+    }
+    case resp::Kind::kUnsupported:
+      state_->errors->with({state_->config.name, "unsupported"}).inc();
+      resp::append_error(out, "ERR command '" + std::string(info->name) +
+                                  "' is not supported by tender proxy: it cannot be sharded");
+      reply_now(std::move(out));
+      return;
+    case resp::Kind::kSingleKey: {
+      auto slot = std::make_shared<Slot>();
+      slot->owner = weak_from_this();
+      slots_.push_back(slot);
+      if (cmd.inline_form) {
+        std::string bytes;
+        resp::append_command(bytes, cmd.args);
+        forward(bytes, slot, -1, cmd.args[1]);
+      } else {
+        forward(raw, slot, -1, cmd.args[1]);
+      }
+      return;
+    }
+    case resp::Kind::kMultiKey:
+    case resp::Kind::kMultiKeyValue:
+      split(cmd, *info);
+      return;
+  }
+}
+
+// MGET/DEL/EXISTS/... and MSET: one sub-command per shard, combined when all have answered.
+void ClientSession::split(const resp::Command& cmd, const resp::CommandInfo& info) {
+  const auto& cluster = state_->clusters.front();
+  auto& view = listener_.worker().view(cluster);
+  HashFunction hf = cluster->config().hash;
+  bool pairs = info.kind == resp::Kind::kMultiKeyValue;
+  std::size_t step = pairs ? 2 : 1;
+  auto slot = std::make_shared<Slot>();
+  slot->owner = weak_from_this();
+  slot->combine = info.name == "mget" ? Slot::Combine::kMget
+                  : pairs             ? Slot::Combine::kAllOk
+                                      : Slot::Combine::kSum;
+  slots_.push_back(slot);
+  // Group the keys by the endpoint they hash to, keeping request order within each group.
+  std::vector<const Endpoint*> order;
+  std::map<const Endpoint*, std::vector<std::size_t>> groups;  // endpoint -> arg indexes
+  for (std::size_t i = 1; i + step - 1 < cmd.args.size(); i += step) {
+    const Endpoint* e = view.pick(hash_key(resp::hash_tag(cmd.args[i]), hf));
+    if (e == nullptr) {
+      std::string err;
+      resp::append_error(err, "ERR no server available in cluster " + cluster->name());
+      deliver(slot, -1, err);
+      return;
+    }
+    auto& g = groups[e];
+    if (g.empty()) {
+      order.push_back(e);
+    }
+    g.push_back(i);
+  }
+  slot->keys = (cmd.args.size() - 1) / step;
+  slot->parts.resize(order.size());
+  slot->positions.resize(order.size());
+  slot->parts_pending = static_cast<int>(order.size());
+  std::vector<std::string_view> sub;
+  for (std::size_t p = 0; p < order.size(); ++p) {
+    sub.assign(1, cmd.args[0]);
+    for (std::size_t i : groups[order[p]]) {
+      sub.push_back(cmd.args[i]);
+      if (pairs) {
+        sub.push_back(cmd.args[i + 1]);
+      }
+      slot->positions[p].push_back((i - 1) / step);
+    }
+    std::string bytes;
+    resp::append_command(bytes, sub);
+    listener_.server(cluster, *order[p], state_->config)->send(bytes, slot, static_cast<int>(p));
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<WorkerListener> make_redis_listener(Worker& worker, tcp::acceptor acceptor,
+                                                    std::shared_ptr<const ListenerState> state) {
+  auto l = std::make_shared<RedisListener>(worker, std::move(acceptor), std::move(state));
+  l->start();
+  return l;
+}
+
+}  // namespace tender::ambassador

@@ -1,0 +1,219 @@
+// The tcp listener: L4 forwarding with connect timeout and retry on another endpoint, idle
+// timeout, and half-close passed on in both directions.
+#include <array>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <list>
+
+#include "ambassador/worker.hpp"
+#include "core/log.hpp"
+
+namespace tender::ambassador {
+
+using asio::experimental::awaitable_operators::operator||;
+
+asio::awaitable<boost::system::error_code> connect_upstream(tcp::socket& socket,
+                                                            const std::shared_ptr<Cluster>& cluster,
+                                                            const Endpoint& e,
+                                                            std::chrono::milliseconds timeout,
+                                                            UpstreamLease& lease) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(e.address.host, ec);
+  if (ec) {
+    co_return ec;
+  }
+  if (!cluster->try_connection()) {
+    co_return asio::error::no_buffer_space;
+  }
+  e.stats->connections.fetch_add(1, std::memory_order_relaxed);
+  UpstreamLease held(cluster, e.stats);
+  asio::steady_timer timer(socket.get_executor(), timeout);
+  auto r = co_await (socket.async_connect(tcp::endpoint(addr, e.address.port), kTuple) ||
+                     timer.async_wait(kTuple));
+  if (r.index() == 1) {
+    socket.close(ec);
+    co_return asio::error::timed_out;
+  }
+  auto [cec] = std::get<0>(r);
+  if (cec) {
+    co_return cec;
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  lease = std::move(held);
+  co_return boost::system::error_code{};
+}
+
+namespace {
+
+class TcpListener final : public WorkerListener, public std::enable_shared_from_this<TcpListener> {
+ public:
+  TcpListener(Worker& w, tcp::acceptor acceptor, std::shared_ptr<const ListenerState> state)
+      : worker_(w), acceptor_(std::move(acceptor)), state_(std::move(state)) {}
+
+  void start() { asio::co_spawn(worker_.ioc(), accept_loop(shared_from_this()), asio::detached); }
+
+  void update(std::shared_ptr<const ListenerState> state) override { state_ = std::move(state); }
+
+  void stop(bool close_all) override {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    if (close_all) {
+      for (auto* s : sessions_) {
+        s->first.close(ec);
+        s->second.close(ec);
+      }
+    }
+  }
+
+  std::size_t connections() const override { return count_.load(); }
+
+ private:
+  using Pair = std::pair<tcp::socket, tcp::socket>;
+
+  static asio::awaitable<void> accept_loop(std::shared_ptr<TcpListener> self) {
+    for (;;) {
+      auto [ec, client] = co_await self->acceptor_.async_accept(kTuple);
+      if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) {
+        co_return;
+      }
+      if (ec) {  // e.g. EMFILE: serve what is open, try again shortly
+        asio::steady_timer t(self->worker_.ioc(), std::chrono::milliseconds(100));
+        co_await t.async_wait(kTuple);
+        continue;
+      }
+      asio::co_spawn(self->worker_.ioc(), serve(self, std::move(client)), asio::detached);
+    }
+  }
+
+  static asio::awaitable<void> serve(std::shared_ptr<TcpListener> self, tcp::socket client) {
+    auto state = self->state_;
+    const auto& cfg = state->config;
+    auto& cluster = state->clusters.front();
+    state->requests->inc();
+    state->connections->inc();
+    self->count_.fetch_add(1);
+    struct Done {
+      TcpListener* l;
+      Gauge* g;
+      ~Done() {
+        g->dec();
+        l->count_.fetch_sub(1);
+      }
+    } done{self.get(), state->connections};
+
+    boost::system::error_code ec;
+    auto peer = client.remote_endpoint(ec);
+    std::uint64_t hash = ec ? 0 : hash_key(peer.address().to_string());
+    ClusterConfig cc = cluster->config();
+    tcp::socket upstream(self->worker_.ioc());
+    UpstreamLease lease;
+    const Endpoint* tried = nullptr;
+    const Endpoint* e = nullptr;
+    // A refused or timed-out connect is tried once more on another endpoint.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      e = self->worker_.view(cluster).pick(hash, tried);
+      if (e == nullptr) {
+        break;
+      }
+      auto cec = co_await connect_upstream(upstream, cluster, *e, cc.connect_timeout, lease);
+      if (!cec) {
+        break;
+      }
+      cluster->record(*e,
+                      cec == asio::error::timed_out ? Outcome::kTimeout : Outcome::kConnectFailure);
+      state->errors->with({cfg.name, "upstream_connect"}).inc();
+      tried = e;
+      e = nullptr;
+      upstream = tcp::socket(self->worker_.ioc());
+    }
+    if (e == nullptr) {
+      if (tried == nullptr) {
+        state->errors->with({cfg.name, "no_endpoint"}).inc();
+      }
+      co_return;  // closing the client says there is nobody to talk to
+    }
+    e->stats->requests.fetch_add(1, std::memory_order_relaxed);
+    e->stats->m_requests->inc();
+    cluster->record(*e, Outcome::kSuccess);
+    client.set_option(tcp::no_delay(true), ec);
+
+    auto idle = cfg.idle_timeout.count() > 0 ? cfg.idle_timeout : std::chrono::hours(1);
+    Pair pair(std::move(client), std::move(upstream));
+    self->sessions_.push_back(&pair);
+    auto it = std::prev(self->sessions_.end());
+    auto last =
+        std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    auto* stats = e->stats.get();
+    co_await (both_ways(pair, last, stats) || idle_watch(pair, last, idle));
+    self->sessions_.erase(it);
+  }
+
+  static asio::awaitable<void> both_ways(
+      Pair& p, std::shared_ptr<std::chrono::steady_clock::time_point> last, EndpointStats* stats) {
+    using asio::experimental::awaitable_operators::operator&&;
+    co_await (copy(p.first, p.second, last, stats->m_bytes_out) &&
+              copy(p.second, p.first, last, stats->m_bytes_in));
+  }
+
+  static asio::awaitable<void> copy(tcp::socket& from, tcp::socket& to,
+                                    std::shared_ptr<std::chrono::steady_clock::time_point> last,
+                                    Counter* bytes) {
+    std::array<char, 16384> buf{};
+    boost::system::error_code ignored;
+    for (;;) {
+      auto [ec, n] = co_await from.async_read_some(asio::buffer(buf), kTuple);
+      if (n > 0) {
+        *last = std::chrono::steady_clock::now();
+        bytes->inc(n);
+        auto [wec, w] = co_await asio::async_write(to, asio::buffer(buf.data(), n), kTuple);
+        if (wec) {
+          from.close(ignored);
+          to.close(ignored);
+          co_return;
+        }
+      }
+      if (ec == asio::error::eof) {
+        to.shutdown(tcp::socket::shutdown_send, ignored);  // half-close: pass it on
+        co_return;
+      }
+      if (ec) {
+        from.close(ignored);
+        to.close(ignored);
+        co_return;
+      }
+    }
+  }
+
+  static asio::awaitable<void> idle_watch(
+      Pair& p, std::shared_ptr<std::chrono::steady_clock::time_point> last,
+      std::chrono::milliseconds idle) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    for (;;) {
+      auto deadline = *last + idle;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        boost::system::error_code ignored;
+        p.first.close(ignored);
+        p.second.close(ignored);
+        co_return;
+      }
+      t.expires_at(deadline);
+      co_await t.async_wait(kTuple);
+    }
+  }
+
+  Worker& worker_;
+  tcp::acceptor acceptor_;
+  std::shared_ptr<const ListenerState> state_;
+  std::list<Pair*> sessions_;
+  std::atomic<std::size_t> count_{0};
+};
+
+}  // namespace
+
+std::shared_ptr<WorkerListener> make_tcp_listener(Worker& worker, tcp::acceptor acceptor,
+                                                  std::shared_ptr<const ListenerState> state) {
+  auto l = std::make_shared<TcpListener>(worker, std::move(acceptor), std::move(state));
+  l->start();
+  return l;
+}
+
+}  // namespace tender::ambassador

@@ -1,0 +1,141 @@
+#pragma once
+// The proxy's insides shared by its listeners: a worker thread with its own io_context, its
+// views of the clusters, and the listener interface each protocol implements. Not public.
+//
+// Threads: every connection lives on the worker that accepted it. A listener's state (config
+// and clusters) is immutable and replaced as a whole on reload, posted to each worker, so the
+// request path reads it without locks.
+
+#include <boost/asio.hpp>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "ambassador/cluster.hpp"
+#include "ambassador/config.hpp"
+#include "core/metrics.hpp"
+
+namespace tender::ambassador {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// A listener's configuration and the clusters it sends to (one per route for http, else one).
+struct ListenerState {
+  ListenerConfig config;
+  std::vector<std::shared_ptr<Cluster>> clusters;
+  // Metrics of this listener, resolved once.
+  Counter* requests = nullptr;      // redis commands, http requests, tcp connections
+  CounterFamily* errors = nullptr;  // {listener, kind}
+  Gauge* connections = nullptr;
+  Histogram* latency = nullptr;
+};
+
+class Worker;
+
+// One protocol's accept loop and sessions on one worker.
+class WorkerListener {
+ public:
+  virtual ~WorkerListener() = default;
+  // Takes the new state for connections accepted from now on (and for new requests of open
+  // connections, where the protocol allows).
+  virtual void update(std::shared_ptr<const ListenerState> state) = 0;
+  // Stops accepting; open connections carry on (drain) unless close_all.
+  virtual void stop(bool close_all) = 0;
+  // Open downstream connections.
+  [[nodiscard]] virtual std::size_t connections() const = 0;
+};
+
+class Worker {
+ public:
+  explicit Worker(int index) : index_(index) {}
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  [[nodiscard]] int index() const { return index_; }
+  asio::io_context& ioc() { return ioc_; }
+  // This worker's view of `cluster` (worker thread only).
+  WorkerCluster& view(const std::shared_ptr<Cluster>& cluster) {
+    auto& v = views_[cluster.get()];
+    if (!v || v->shared() != cluster) {
+      v = std::make_unique<WorkerCluster>(cluster);
+    }
+    return *v;
+  }
+  void run() {
+    thread_ = std::thread([this] {
+      auto guard = asio::make_work_guard(ioc_);
+      ioc_.run();
+    });
+  }
+  void join() {
+    ioc_.stop();
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+
+ private:
+  int index_;
+  asio::io_context ioc_{1};
+  std::thread thread_;
+  std::unordered_map<Cluster*, std::unique_ptr<WorkerCluster>> views_;
+};
+
+// Protocol implementations (tcp_proxy.cpp, redis_proxy.cpp, http_proxy.cpp). `acceptor` is
+// bound and listening; the listener starts accepting on the worker's thread.
+std::shared_ptr<WorkerListener> make_tcp_listener(Worker& worker, tcp::acceptor acceptor,
+                                                  std::shared_ptr<const ListenerState> state);
+std::shared_ptr<WorkerListener> make_redis_listener(Worker& worker, tcp::acceptor acceptor,
+                                                    std::shared_ptr<const ListenerState> state);
+
+// Connects to `e` within `timeout`, with the cluster's connection breaker and the endpoint's
+// connection count held while the socket is open (the Lease releases them). Errors:
+// connection refused, timed_out, no_buffer_space (breaker open), or what connect returned.
+struct UpstreamLease {
+  std::shared_ptr<Cluster> cluster;
+  std::shared_ptr<EndpointStats> stats;
+  UpstreamLease() = default;
+  UpstreamLease(std::shared_ptr<Cluster> c, std::shared_ptr<EndpointStats> s)
+      : cluster(std::move(c)), stats(std::move(s)) {}
+  UpstreamLease(UpstreamLease&& o) noexcept = default;
+  UpstreamLease& operator=(UpstreamLease&& o) noexcept {
+    release();
+    cluster = std::move(o.cluster);
+    stats = std::move(o.stats);
+    return *this;
+  }
+  ~UpstreamLease() { release(); }
+  void release() {
+    if (cluster) {
+      cluster->end_connection();
+      stats->connections.fetch_sub(1, std::memory_order_relaxed);
+      cluster.reset();
+      stats.reset();
+    }
+  }
+};
+asio::awaitable<boost::system::error_code> connect_upstream(tcp::socket& socket,
+                                                            const std::shared_ptr<Cluster>& cluster,
+                                                            const Endpoint& e,
+                                                            std::chrono::milliseconds timeout,
+                                                            UpstreamLease& lease);
+
+}  // namespace tender::ambassador
+
+namespace tender::ambassador {
+
+// discovery.cpp: the control thread's loops. They end when `alive()` turns false (the cluster
+// was removed by a reload, or the proxy stops).
+// Endpoints of a static cluster, names resolved now (blocking); throws std::runtime_error when a
+// name does not resolve.
+std::vector<std::pair<std::string, HostPort>> resolve_static(const ClusterConfig& config);
+// dns clusters: re-resolves every dns_refresh; file clusters: re-reads the file when it changes.
+asio::awaitable<void> discovery_loop(std::shared_ptr<Cluster> cluster, std::function<bool()> alive);
+// Active health checks, every interval, of every endpoint (tcp connect, http GET, redis PING).
+asio::awaitable<void> health_loop(std::shared_ptr<Cluster> cluster, std::function<bool()> alive);
+
+}  // namespace tender::ambassador

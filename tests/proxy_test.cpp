@@ -1,0 +1,601 @@
+// `tender proxy` with real peers: redis-server shards and `tender echo` backends on 127.0.0.1.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <csignal>
+#include <map>
+#include <thread>
+
+#include "support.hpp"
+
+namespace tender::testing {
+namespace {
+
+namespace json = boost::json;
+
+// A redis-server of our own on a free port, without persistence.
+class RedisServer {
+ public:
+  RedisServer() {
+    for (int attempt = 0; attempt < 5 && !ready_; ++attempt) {
+      port_ = free_port();
+      SpawnOptions o;
+      o.argv = {
+          "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+          "--appendonly", "no",     "--protected-mode",    "no"};
+      o.stdout_ = Stdio::null();
+      o.stderr_ = Stdio::null();
+      auto p = Process::spawn(o);
+      if (!p) {
+        throw std::runtime_error("cannot start redis-server: " + p.error().message());
+      }
+      process_.emplace(std::move(*p));
+      ready_ = eventually([&] { return command({"PING"}) == "+PONG\r\n"; }, 5s);
+      if (!ready_) {
+        process_.reset();
+      }
+    }
+    if (!ready_) {
+      throw std::runtime_error("redis-server did not start");
+    }
+  }
+  std::uint16_t port() const { return port_; }
+  // One command on a fresh connection; the raw reply.
+  std::string command(const std::vector<std::string>& args) const;
+  void stop() { process_.reset(); }
+
+ private:
+  std::uint16_t port_ = 0;
+  bool ready_ = false;
+  std::optional<Process> process_;
+};
+
+std::string resp_command(const std::vector<std::string>& args) {
+  std::string out = "*" + std::to_string(args.size()) + "\r\n";
+  for (const auto& a : args) {
+    out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+  }
+  return out;
+}
+
+// A raw client: sends bytes, reads until `replies` complete replies (simple framing for the
+// reply types used here) or the connection closes.
+class RespClient {
+ public:
+  explicit RespClient(std::uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RespClient() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  bool ok() const { return fd_ >= 0; }
+  void send(const std::string& bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+      if (n <= 0) {
+        return;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  // Reads `n` replies; each as its raw bytes. Fewer if the connection closes.
+  std::vector<std::string> read(std::size_t n) {
+    std::vector<std::string> out;
+    while (out.size() < n) {
+      std::size_t len = frame(buf_, 0);
+      if (len > 0) {
+        out.push_back(buf_.substr(0, len));
+        buf_.erase(0, len);
+        continue;
+      }
+      char chunk[65536];
+      ssize_t got = ::read(fd_, chunk, sizeof chunk);
+      if (got <= 0) {
+        closed_ = true;
+        break;
+      }
+      buf_.append(chunk, static_cast<std::size_t>(got));
+    }
+    return out;
+  }
+  std::string call(const std::vector<std::string>& args) {
+    send(resp_command(args));
+    auto r = read(1);
+    return r.empty() ? "" : r[0];
+  }
+  // True once the proxy has closed the connection.
+  bool closed() {
+    if (!closed_) {
+      char c;
+      closed_ = ::read(fd_, &c, 1) == 0;
+    }
+    return closed_;
+  }
+
+ private:
+  // Length of the complete reply at `pos`, 0 if incomplete.
+  static std::size_t frame(const std::string& b, std::size_t pos) {
+    if (pos >= b.size()) {
+      return 0;
+    }
+    std::size_t eol = b.find("\r\n", pos);
+    if (eol == std::string::npos) {
+      return 0;
+    }
+    char t = b[pos];
+    if (t == '+' || t == '-' || t == ':') {
+      return eol + 2 - pos;
+    }
+    long n = std::stol(b.substr(pos + 1, eol - pos - 1));
+    if (t == '$') {
+      if (n < 0) {
+        return eol + 2 - pos;
+      }
+      std::size_t end = eol + 2 + static_cast<std::size_t>(n) + 2;
+      return end <= b.size() ? end - pos : 0;
+    }
+    std::size_t at = eol + 2;  // '*'
+    for (long i = 0; i < n; ++i) {
+      std::size_t len = frame(b, at);
+      if (len == 0) {
+        return 0;
+      }
+      at += len;
+    }
+    return at - pos;
+  }
+
+  int fd_ = -1;
+  std::string buf_;
+  bool closed_ = false;
+};
+
+std::string RedisServer::command(const std::vector<std::string>& args) const {
+  RespClient c(port_);
+  return c.ok() ? c.call(args) : "";
+}
+
+// The published jump consistent hash (Lamping & Veach) over FNV-1a 64, written here on its own
+// so the test checks the proxy against the algorithm, not against the proxy's code.
+int expected_shard(const std::string& key, int shards) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  std::int64_t b = -1;
+  std::int64_t j = 0;
+  while (j < shards) {
+    b = j;
+    h = h * 2862933555777941757ULL + 1;
+    j = static_cast<std::int64_t>(
+        static_cast<double>(b + 1) *
+        (static_cast<double>(1LL << 31) / static_cast<double>((h >> 33) + 1)));
+  }
+  return static_cast<int>(b);
+}
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  // `tender proxy --config` with `yaml`.
+  void start(const std::string& yaml, std::vector<std::string> extra = {}) {
+    config_ = dir_.write("proxy.yaml", yaml);
+    std::vector<std::string> args = {"proxy", "--config", config_, "--admin", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    proxy_.emplace(args);
+  }
+  json::value clusters() {
+    return json::parse(http(proxy_->port("admin"), "GET", "/v1/clusters").body);
+  }
+  json::value endpoint(const std::string& cluster, std::size_t i) {
+    json::value all = clusters();
+    for (const auto& c : all.at("clusters").as_array()) {
+      if (c.at("name").as_string() == cluster) {
+        return c.at("endpoints").at(i);
+      }
+    }
+    return nullptr;
+  }
+  std::string redis_config(const std::vector<const RedisServer*>& shards,
+                           const std::string& policy) {
+    std::string eps;
+    for (const auto* s : shards) {
+      eps += (eps.empty() ? "" : ", ") + std::string("\"127.0.0.1:") + std::to_string(s->port()) +
+             "\"";
+    }
+    return "workers: 2\n"
+           "listeners:\n"
+           "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: shards}\n"
+           "clusters:\n"
+           "  - name: shards\n"
+           "    endpoints: [" +
+           eps +
+           "]\n"
+           "    policy: " +
+           policy + "\n";
+  }
+
+  TempDir dir_;
+  std::string config_;
+  std::optional<Tender> proxy_;
+};
+
+TEST_F(ProxyTest, RedisKeysLandOnTheShardTheHashNames) {
+  RedisServer a, b, c;
+  start(redis_config({&a, &b, &c}, "jump"));
+  RespClient client(proxy_->port("cache"));
+  ASSERT_TRUE(client.ok());
+  constexpr int kKeys = 10'000;
+  std::string batch;
+  for (int i = 0; i < kKeys; ++i) {
+    batch += resp_command({"SET", "key:" + std::to_string(i), "v" + std::to_string(i)});
+  }
+  client.send(batch);
+  auto replies = client.read(kKeys);
+  ASSERT_EQ(replies.size(), static_cast<std::size_t>(kKeys));
+  for (const auto& r : replies) {
+    ASSERT_EQ(r, "+OK\r\n");
+  }
+  // Each shard holds exactly the keys the hash gives it.
+  const RedisServer* shards[] = {&a, &b, &c};
+  std::vector<int> count(3, 0);
+  for (int s = 0; s < 3; ++s) {
+    RespClient direct(shards[s]->port());
+    std::string ask;
+    for (int i = 0; i < kKeys; ++i) {
+      ask += resp_command({"EXISTS", "key:" + std::to_string(i)});
+    }
+    direct.send(ask);
+    auto got = direct.read(kKeys);
+    ASSERT_EQ(got.size(), static_cast<std::size_t>(kKeys));
+    for (int i = 0; i < kKeys; ++i) {
+      bool here = got[static_cast<std::size_t>(i)] == ":1\r\n";
+      ASSERT_EQ(here, expected_shard("key:" + std::to_string(i), 3) == s)
+          << "key:" << i << " on shard " << s;
+      count[static_cast<std::size_t>(s)] += here ? 1 : 0;
+    }
+  }
+  for (int n : count) {
+    EXPECT_GT(n, kKeys / 3 * 8 / 10);  // and spread about evenly
+  }
+  // GET through the proxy reads them back.
+  EXPECT_EQ(client.call({"GET", "key:42"}), "$3\r\nv42\r\n");
+}
+
+TEST_F(ProxyTest, RedisMultiKeyCommandsSplitAndReassembleInOrder) {
+  RedisServer a, b, c;
+  start(redis_config({&a, &b, &c}, "ring_hash"));
+  RespClient client(proxy_->port("cache"));
+  std::vector<std::string> mset = {"MSET"};
+  std::vector<std::string> mget = {"MGET"};
+  for (int i = 0; i < 50; ++i) {
+    mset.push_back("m" + std::to_string(i));
+    mset.push_back("value" + std::to_string(i));
+    mget.push_back("m" + std::to_string(i));
+    if (i == 25) {
+      mget.emplace_back("missing");
+    }
+  }
+  EXPECT_EQ(client.call(mset), "+OK\r\n");
+  std::string want = "*51\r\n";
+  for (int i = 0; i < 50; ++i) {
+    std::string v = "value" + std::to_string(i);
+    want += "$" + std::to_string(v.size()) + "\r\n" + v + "\r\n";
+    if (i == 25) {
+      want += "$-1\r\n";
+    }
+  }
+  EXPECT_EQ(client.call(mget), want);
+  // The keys really are spread: no shard has them all.
+  for (const auto* s : {&a, &b, &c}) {
+    std::string n = s->command({"DBSIZE"});
+    EXPECT_NE(n, ":50\r\n");
+  }
+  EXPECT_EQ(client.call({"EXISTS", "m1", "m2", "missing", "m3"}), ":3\r\n");
+  EXPECT_EQ(client.call({"DEL", "m1", "m2", "m3", "missing"}), ":3\r\n");
+  EXPECT_EQ(client.call({"EXISTS", "m1", "m2", "m3"}), ":0\r\n");
+}
+
+TEST_F(ProxyTest, RedisPipelineKeepsItsOrder) {
+  RedisServer a, b;
+  start(redis_config({&a, &b}, "maglev"));
+  RespClient client(proxy_->port("cache"));
+  std::string batch;
+  std::vector<std::string> want;
+  for (int i = 0; i < 500; ++i) {
+    std::string k = "p" + std::to_string(i);
+    batch += resp_command({"SET", k, std::to_string(i)});
+    want.emplace_back("+OK\r\n");
+    batch += resp_command({"INCR", k});
+    want.push_back(":" + std::to_string(i + 1) + "\r\n");
+    batch += resp_command({"PING"});  // answered by the proxy, still in order
+    want.emplace_back("+PONG\r\n");
+    batch += resp_command({"GET", k});
+    std::string v = std::to_string(i + 1);
+    want.push_back("$" + std::to_string(v.size()) + "\r\n" + v + "\r\n");
+  }
+  client.send(batch);
+  EXPECT_EQ(client.read(want.size()), want);
+}
+
+TEST_F(ProxyTest, RedisHashTagsCoLocateKeys) {
+  RedisServer a, b, c;
+  start(redis_config({&a, &b, &c}, "ring_hash"));
+  RespClient client(proxy_->port("cache"));
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(client.call({"SET", "{user42}." + std::to_string(i), "x"}), "+OK\r\n");
+  }
+  int holders = 0;
+  for (const auto* s : {&a, &b, &c}) {
+    std::string n = s->command({"DBSIZE"});
+    if (n != ":0\r\n") {
+      ++holders;
+      EXPECT_EQ(n, ":30\r\n");
+    }
+  }
+  EXPECT_EQ(holders, 1);
+}
+
+TEST_F(ProxyTest, RedisBadInputGetsAnErrorAndOthersAreServed) {
+  RedisServer a;
+  start(redis_config({&a}, "ring_hash"));
+  RespClient bad(proxy_->port("cache"));
+  RespClient good(proxy_->port("cache"));
+  bad.send("*2\r\n$3\r\nGET\r\n$x\r\n");
+  auto r = bad.read(1);
+  ASSERT_EQ(r.size(), 1U);
+  EXPECT_EQ(r[0].rfind("-ERR Protocol error", 0), 0U) << r[0];
+  EXPECT_TRUE(eventually([&] { return bad.closed(); }));
+  EXPECT_EQ(good.call({"SET", "k", "v"}), "+OK\r\n");
+  EXPECT_EQ(good.call({"KEYS", "*"}).rfind("-ERR", 0), 0U);
+  EXPECT_EQ(good.call({"GET"}), "-ERR wrong number of arguments for 'get' command\r\n");
+  EXPECT_EQ(good.call({"SELECT", "0"}), "+OK\r\n");
+  EXPECT_EQ(good.call({"QUIT"}), "+OK\r\n");
+  EXPECT_TRUE(eventually([&] { return good.closed(); }));
+}
+
+TEST_F(ProxyTest, RedisUpstreamGarbageIsAnErrorNotACrash) {
+  // A "server" that answers anything with bytes that are not RESP.
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(lfd, 16), 0);
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::uint16_t port = ntohs(addr.sin_port);
+  std::atomic<bool> done{false};
+  std::thread garbage([&] {
+    while (!done) {
+      int c = ::accept(lfd, nullptr, nullptr);
+      if (c < 0) {
+        break;
+      }
+      char buf[1024];
+      while (::read(c, buf, sizeof buf) > 0) {
+        const char junk[] = "hello, this is not redis\r\n";
+        (void)!::write(c, junk, sizeof junk - 1);
+      }
+      ::close(c);
+    }
+  });
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: junk}\n"
+      "clusters:\n"
+      "  - name: junk\n"
+      "    endpoints: [\"127.0.0.1:" +
+      std::to_string(port) + "\"]\n");
+  RespClient client(proxy_->port("cache"));
+  for (int i = 0; i < 3; ++i) {
+    std::string r = client.call({"GET", "k"});
+    EXPECT_EQ(r.rfind("-ERR upstream", 0), 0U) << r;
+  }
+  EXPECT_EQ(http(proxy_->port("admin"), "GET", "/healthz").status, 200);
+  done = true;
+  ::shutdown(lfd, SHUT_RDWR);
+  ::close(lfd);
+  garbage.join();
+}
+
+// --- tcp -------------------------------------------------------------------------------------
+
+std::string echo_cluster(const std::vector<const Tender*>& backends, const std::string& extra) {
+  std::string eps;
+  for (const auto* b : backends) {
+    eps += (eps.empty() ? "" : ", ") + std::string("\"127.0.0.1:") +
+           std::to_string(b->port("listen")) + "\"";
+  }
+  return "listeners:\n"
+         "  - {name: front, listen: \"127.0.0.1:0\", protocol: tcp, cluster: web}\n"
+         "clusters:\n"
+         "  - name: web\n"
+         "    endpoints: [" +
+         eps + "]\n" + extra;
+}
+
+std::string backend_id(std::uint16_t port) {
+  auto r = http(port, "GET", "/");
+  if (r.status != 200) {
+    return "";
+  }
+  return std::string(json::parse(r.body).at("id").as_string());
+}
+
+TEST_F(ProxyTest, TcpRoundRobinSpreadsConnectionsEvenly) {
+  Tender b1(echo_args({"--id", "b1"}));
+  Tender b2(echo_args({"--id", "b2"}));
+  Tender b3(echo_args({"--id", "b3"}));
+  start(echo_cluster({&b1, &b2, &b3}, "    policy: round_robin\n"), {"--workers", "1"});
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 30; ++i) {
+    ++seen[backend_id(proxy_->port("front"))];
+  }
+  EXPECT_EQ(seen["b1"], 10);
+  EXPECT_EQ(seen["b2"], 10);
+  EXPECT_EQ(seen["b3"], 10);
+}
+
+TEST_F(ProxyTest, TcpDeadBackendIsRetriedEjectedAndReadmitted) {
+  Tender b1(echo_args({"--id", "b1"}));
+  std::uint16_t dead_port = free_port();  // nobody listens here yet
+  std::string yaml =
+      "listeners:\n"
+      "  - {name: front, listen: \"127.0.0.1:0\", protocol: tcp, cluster: web}\n"
+      "clusters:\n"
+      "  - name: web\n"
+      "    endpoints: [\"127.0.0.1:" +
+      std::to_string(b1.port("listen")) + "\", \"127.0.0.1:" + std::to_string(dead_port) +
+      "\"]\n"
+      "    policy: round_robin\n"
+      "    health_check: {type: tcp, interval: 200ms, timeout: 200ms, unhealthy_threshold: 2, "
+      "healthy_threshold: 1}\n"
+      "    outlier: {consecutive_failures: 2, base_ejection: 30s}\n";
+  start(yaml, {"--workers", "1"});
+  // Every connection succeeds: a refused connect is tried again on the live endpoint.
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(backend_id(proxy_->port("front")), "b1");
+  }
+  EXPECT_TRUE(eventually([&] {
+    auto e = endpoint("web", 1);
+    return e.at("health").as_string() == "unhealthy";
+  }));
+  // It comes back: the health check sees it and readmits it.
+  Tender revived({"echo", "--listen", "127.0.0.1:" + std::to_string(dead_port), "--admin",
+                  "127.0.0.1:0", "--id", "revived"});
+  EXPECT_TRUE(eventually([&] {
+    auto e = endpoint("web", 1);
+    return e.at("health").as_string() == "healthy";
+  }));
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 10; ++i) {
+    ++seen[backend_id(proxy_->port("front"))];
+  }
+  EXPECT_EQ(seen["revived"], 5);
+  auto metrics = http(proxy_->port("admin"), "GET", "/metrics").body;
+  EXPECT_NE(
+      metrics.find("tender_proxy_upstream_errors_total{cluster=\"web\",endpoint=\"127.0.0.1:" +
+                   std::to_string(dead_port) + "\",kind=\"connect\"}"),
+      std::string::npos);
+}
+
+TEST_F(ProxyTest, TcpPassiveEjectionWithoutHealthChecks) {
+  Tender b1(echo_args({"--id", "b1"}));
+  std::uint16_t dead_port = free_port();
+  start(
+      "listeners:\n"
+      "  - {name: front, listen: \"127.0.0.1:0\", protocol: tcp, cluster: web}\n"
+      "clusters:\n"
+      "  - name: web\n"
+      "    endpoints: [\"127.0.0.1:" +
+          std::to_string(b1.port("listen")) + "\", \"127.0.0.1:" + std::to_string(dead_port) +
+          "\"]\n"
+          "    outlier: {consecutive_failures: 3, base_ejection: 60s, max_ejected_percent: 50}\n",
+      {"--workers", "1"});
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(backend_id(proxy_->port("front")), "b1");
+  }
+  auto e = endpoint("web", 1);
+  EXPECT_TRUE(e.at("ejected").as_bool()) << json::serialize(e);
+  EXPECT_EQ(e.at("ejections").to_number<std::uint64_t>(), 1U);
+  // The cap: the live endpoint is never ejected as well (it would be 100%).
+  EXPECT_FALSE(endpoint("web", 0).at("ejected").as_bool());
+}
+
+TEST_F(ProxyTest, ReloadUnderLoadDropsNothing) {
+  Tender b1(echo_args({"--id", "b1"}));
+  Tender b2(echo_args({"--id", "b2"}));
+  start(echo_cluster({&b1}, ""), {"--workers", "2"});
+  std::uint16_t front = proxy_->port("front");
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<int> served{0};
+  std::vector<std::thread> load;
+  for (int t = 0; t < 4; ++t) {
+    load.emplace_back([&] {
+      while (!stop) {
+        if (backend_id(front).empty()) {
+          ++failures;
+        }
+        ++served;
+      }
+    });
+  }
+  ASSERT_TRUE(eventually([&] { return served > 200; }));
+  // Swap the cluster to b2, and back, several times.
+  for (int i = 0; i < 6; ++i) {
+    const Tender* next = i % 2 == 0 ? &b2 : &b1;
+    dir_.write("proxy.yaml", echo_cluster({next}, ""));
+    proxy_->signal(SIGHUP);
+    std::string want = i % 2 == 0 ? "b2" : "b1";
+    EXPECT_TRUE(eventually([&] { return backend_id(front) == want; })) << "reload " << i;
+  }
+  stop = true;
+  for (auto& t : load) {
+    t.join();
+  }
+  EXPECT_EQ(failures, 0) << "of " << served;
+  EXPECT_GT(served, 100);
+}
+
+// --- config ------------------------------------------------------------------------------------
+
+TEST_F(ProxyTest, CheckValidatesAndNamesTheLine) {
+  std::string good =
+      dir_.write("good.yaml",
+                 "listeners:\n"
+                 "  - {name: l, listen: \"127.0.0.1:0\", protocol: tcp, cluster: c}\n"
+                 "clusters:\n"
+                 "  - {name: c, endpoints: [\"127.0.0.1:1\"]}\n");
+  RunResult ok = run_tender({"proxy", "--check", good});
+  EXPECT_EQ(ok.status.code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("ok: 1 listener(s), 1 cluster(s)"), std::string::npos);
+  std::string bad = dir_.write("bad.yaml",
+                               "listeners:\n"
+                               "  - {name: l, listen: \"127.0.0.1:0\", protocol: tcp, cluster: c}\n"
+                               "clusters:\n"
+                               "  - name: c\n"
+                               "    endpoints: [\"127.0.0.1:1\"]\n"
+                               "    policy: fastest\n");
+  RunResult r = run_tender({"proxy", "--check", bad});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find("bad.yaml:6: clusters[0].policy"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("policy"), std::string::npos) << r.err;
+  RunResult none = run_tender({"proxy", "--admin", "127.0.0.1:0"});
+  EXPECT_EQ(none.status.code, 2);
+}
+
+TEST_F(ProxyTest, OneLinerRedis) {
+  RedisServer a, b;
+  proxy_.emplace(std::vector<std::string>{
+      "proxy", "--listen", "127.0.0.1:0", "--redis", "--to",
+      "127.0.0.1:" + std::to_string(a.port()) + ",127.0.0.1:" + std::to_string(b.port()), "--admin",
+      "127.0.0.1:0"});
+  RespClient client(proxy_->port("main"));
+  EXPECT_EQ(client.call({"SET", "x", "1"}), "+OK\r\n");
+  EXPECT_EQ(client.call({"GET", "x"}), "$1\r\n1\r\n");
+  auto c = clusters().at("clusters").at(0);
+  EXPECT_EQ(c.at("policy").as_string(), "ring_hash");
+  EXPECT_EQ(c.at("endpoints").as_array().size(), 2U);
+}
+
+}  // namespace
+}  // namespace tender::testing
