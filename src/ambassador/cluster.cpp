@@ -62,6 +62,7 @@ ClusterConfig Cluster::config() const {
 }
 
 void Cluster::set_config(ClusterConfig config) {
+  hash_ = config.hash;
   max_requests_ = config.limits.max_requests;
   max_retries_ = config.limits.max_retries;
   max_connections_ = config.limits.max_connections;
@@ -127,7 +128,10 @@ std::shared_ptr<const std::vector<Endpoint>> Cluster::endpoints() const {
 void Cluster::record(const Endpoint& e, Outcome outcome) {
   auto& s = *e.stats;
   if (outcome == Outcome::kSuccess) {
-    s.consecutive_failures.store(0, std::memory_order_relaxed);
+    // Read first: a store on every success would bounce the cache line between workers.
+    if (s.consecutive_failures.load(std::memory_order_relaxed) != 0) {
+      s.consecutive_failures.store(0, std::memory_order_relaxed);
+    }
     return;
   }
   s.failures.fetch_add(1, std::memory_order_relaxed);

@@ -72,6 +72,8 @@ class Cluster {
   // The config in force (replaced by reload); copy it, it may change on another thread.
   [[nodiscard]] ClusterConfig config() const;
   void set_config(ClusterConfig config);
+  // The key hash in force (no copy of the config: for the request path).
+  [[nodiscard]] HashFunction hash() const { return hash_.load(std::memory_order_relaxed); }
 
   // Replaces the endpoint list; endpoints that stay keep their state and counters.
   void set_endpoints(const std::vector<std::pair<std::string, HostPort>>& named);
@@ -115,6 +117,7 @@ class Cluster {
   std::shared_ptr<const std::vector<Endpoint>> endpoints_;  // guarded by mu_
   std::atomic<std::uint64_t> generation_{1};
   // Limits copied out of the config for the request path.
+  std::atomic<HashFunction> hash_{HashFunction::kFnv1a64};
   std::atomic<std::uint32_t> max_requests_;
   std::atomic<std::uint32_t> max_retries_;
   std::atomic<std::uint32_t> max_connections_;

@@ -14,8 +14,9 @@ namespace tender::ambassador {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::size_t kMaxPipeline = 1024;  // replies owed to one client before it is paused
-constexpr std::size_t kReadChunk = 16384;
+constexpr std::size_t kMaxPipeline = 1024;      // replies owed to one client before it is paused
+constexpr std::size_t kReadChunk = 16384;       // from servers
+constexpr std::size_t kClientReadChunk = 4096;  // from clients: small while idle
 
 class ClientSession;
 
@@ -115,7 +116,6 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
         cluster_(std::move(cluster)),
         endpoint_(std::move(endpoint)),
         socket_(w.ioc()),
-        wake_(w.ioc()),
         timeout_(timeout) {
     limits_.max_bulk = max_bulk;
   }
@@ -132,8 +132,16 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
     if (!running_) {
       running_ = true;
       asio::co_spawn(worker_.ioc(), run(shared_from_this()), asio::detached);
-    } else {
-      wake_.cancel();
+    } else if (connected_ && !kick_posted_) {
+      // After the handlers ready now: requests from every client served in this turn of the
+      // loop leave in one write.
+      kick_posted_ = true;
+      asio::post(worker_.ioc(), [self = shared_from_this()] {
+        self->kick_posted_ = false;
+        if (self->connected_) {
+          self->kick();
+        }
+      });
     }
   }
 
@@ -141,7 +149,6 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
     closed_ = true;
     boost::system::error_code ec;
     socket_.close(ec);
-    wake_.cancel();
   }
 
  private:
@@ -158,7 +165,12 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
       self->running_ = false;
       co_return;
     }
-    co_await (self->write_loop() || self->read_loop() || self->watchdog());
+    self->connected_ = true;
+    self->kick();
+    co_await (self->read_loop() || self->watchdog());
+    self->connected_ = false;
+    ++self->connection_;  // writes of this connection still completing are ignored
+    self->writing_ = false;
     self->fail_all(self->failure_, "ERR upstream " + self->endpoint_.name + " " + self->why_);
     boost::system::error_code ignored;
     self->socket_.close(ignored);
@@ -174,43 +186,44 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
     }
   }
 
-  asio::awaitable<void> write_loop() {
-    std::string sending;
-    for (;;) {
-      if (out_.empty()) {
-        wake_.expires_at(Clock::time_point::max());
-        co_await wake_.async_wait(kTuple);
-        if (closed_) {
-          why_ = "closed";
-          co_return;
-        }
-        continue;
-      }
-      sending.swap(out_);
-      out_.clear();
-      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(sending), kTuple);
-      endpoint_.stats->m_bytes_out->inc(n);
-      sending.clear();
-      if (ec) {
-        failure_ = Outcome::kReset;
-        why_ = "write failed: " + ec.message();
-        co_return;
-      }
+  // Writes what is queued unless a write is under way; its completion writes what came
+  // meanwhile. Callback-style: no coroutine to wake for each request.
+  void kick() {
+    if (writing_ || out_.empty()) {
+      return;
     }
+    writing_ = true;
+    auto buf = std::make_shared<std::string>(std::move(out_));
+    out_.clear();
+    asio::async_write(socket_, asio::buffer(*buf),
+                      [self = shared_from_this(), buf, conn = connection_](
+                          const boost::system::error_code& ec, std::size_t n) {
+                        if (conn != self->connection_) {
+                          return;  // that connection is gone
+                        }
+                        self->writing_ = false;
+                        self->endpoint_.stats->m_bytes_out->inc(n);
+                        if (ec) {
+                          self->failure_ = Outcome::kReset;
+                          self->why_ = "write failed: " + ec.message();
+                          boost::system::error_code ignored;
+                          self->socket_.close(ignored);  // the read loop ends the connection
+                          return;
+                        }
+                        self->kick();
+                      });
   }
 
   asio::awaitable<void> read_loop() {
     for (;;) {
-      std::size_t old = in_.size();
-      in_.resize(old + kReadChunk);
-      auto [ec, n] =
-          co_await socket_.async_read_some(asio::buffer(in_.data() + old, kReadChunk), kTuple);
-      in_.resize(old + n);
+      auto [ec, n] = co_await socket_.async_read_some(in_.prepare(kReadChunk), kTuple);
+      in_.commit(n);
       endpoint_.stats->m_bytes_in->inc(n);
       std::size_t used = 0;
+      std::string_view data = in_.data();
       for (;;) {
         std::size_t length = 0;
-        auto r = framer_.next(std::string_view(in_).substr(used), length, limits_);
+        auto r = framer_.next(data.substr(used), length, limits_);
         if (r.status == resp::Status::kIncomplete) {
           break;
         }
@@ -223,14 +236,14 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
         Waiting w = std::move(waiting_.front());
         waiting_.pop_front();
         endpoint_.stats->active.fetch_sub(1, std::memory_order_relaxed);
-        std::string_view reply(in_.data() + used, length);
+        std::string_view reply = data.substr(used, length);
         endpoint_.stats->m_latency->observe(
             std::chrono::duration<double>(Clock::now() - w.sent).count());
         cluster_->record(endpoint_, Outcome::kSuccess);
         deliver(w.slot, w.index, reply);
         used += length;
       }
-      in_.erase(0, used);
+      in_.consume(used);
       if (ec) {
         failure_ = Outcome::kReset;
         why_ = ec == asio::error::eof ? "closed the connection" : "read failed: " + ec.message();
@@ -277,12 +290,15 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   std::shared_ptr<Cluster> cluster_;
   Endpoint endpoint_;
   tcp::socket socket_;
-  asio::steady_timer wake_;
   std::chrono::milliseconds timeout_;
   resp::Limits limits_;
   UpstreamLease lease_;
   std::string out_;
-  std::string in_;
+  ReadBuffer in_;
+  bool connected_ = false;
+  bool writing_ = false;
+  bool kick_posted_ = false;
+  std::uint64_t connection_ = 0;
   resp::ReplyFramer framer_;
   std::deque<Waiting> waiting_;
   bool running_ = false;
@@ -313,14 +329,16 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
                                          int index);
   void split(const resp::Command& cmd, const resp::CommandInfo& info);
   void flush();
-  asio::awaitable<void> write_loop();
+  void kick();         // writes out_ unless a write is under way
+  void maybe_close();  // once closing and everything owed is written
 
   RedisListener& listener_;
   tcp::socket socket_;
   std::shared_ptr<const ListenerState> state_;
   std::deque<std::shared_ptr<Slot>> slots_;
   std::string out_;
-  asio::steady_timer wake_;
+  bool writing_ = false;
+  bool closed_ = false;
   bool closing_ = false;  // QUIT or a protocol error: close once everything owed is sent
   bool stop_reading_ = false;
   resp::Limits limits_;
@@ -399,7 +417,7 @@ void finish(const std::shared_ptr<Slot>& slot) {
 
 ClientSession::ClientSession(RedisListener& l, tcp::socket s,
                              std::shared_ptr<const ListenerState> state)
-    : listener_(l), socket_(std::move(s)), state_(std::move(state)), wake_(l.worker().ioc()) {
+    : listener_(l), socket_(std::move(s)), state_(std::move(state)) {
   limits_.max_bulk = state_->config.max_bulk_bytes;
 }
 
@@ -410,8 +428,7 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
   auto it = std::prev(l.clients_.end());
   l.count_.fetch_add(1);
   self->state_->connections->inc();
-  asio::co_spawn(l.worker().ioc(), self->write_loop(), asio::detached);
-  std::string in;
+  ReadBuffer in;
   resp::Command cmd;
   auto idle = self->state_->config.idle_timeout.count() > 0 ? self->state_->config.idle_timeout
                                                             : std::chrono::minutes(10);
@@ -427,22 +444,19 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
     if (self->closing_) {
       break;
     }
-    std::size_t old = in.size();
-    in.resize(old + kReadChunk);
     using asio::experimental::awaitable_operators::operator||;
     idle_timer.expires_after(idle);
-    auto r = co_await (
-        self->socket_.async_read_some(asio::buffer(in.data() + old, kReadChunk), kTuple) ||
-        idle_timer.async_wait(kTuple));
+    auto r = co_await (self->socket_.async_read_some(in.prepare(kClientReadChunk), kTuple) ||
+                       idle_timer.async_wait(kTuple));
     if (r.index() == 1) {
-      in.resize(old);
       break;  // idle
     }
     auto [ec, n] = std::get<0>(r);
-    in.resize(old + n);
+    in.commit(n);
     std::size_t used = 0;
+    std::string_view data = in.data();
     while (!self->closing_) {
-      auto pr = resp::parse_command(std::string_view(in).substr(used), cmd, self->limits_);
+      auto pr = resp::parse_command(data.substr(used), cmd, self->limits_);
       if (pr.status == resp::Status::kIncomplete) {
         break;
       }
@@ -453,51 +467,59 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
         break;
       }
       if (!cmd.args.empty()) {
-        self->handle(cmd, std::string_view(in).substr(used, cmd.size));
+        self->handle(cmd, data.substr(used, cmd.size));
       }
       used += cmd.size;
     }
-    in.erase(0, used);
+    in.consume(used);
     if (ec) {
       break;
     }
   }
   // Whatever is owed is still sent (QUIT, protocol errors); then the connection closes.
-  while (!self->slots_.empty() && self->socket_.is_open()) {
+  self->closing_ = true;
+  while (!self->closed_ && (!self->slots_.empty() || self->writing_ || !self->out_.empty())) {
     idle_timer.expires_after(std::chrono::milliseconds(2));
     co_await idle_timer.async_wait(kTuple);
   }
-  self->closing_ = true;
-  self->wake_.cancel();
+  self->maybe_close();
   l.clients_.erase(it);
   l.count_.fetch_sub(1);
   self->state_->connections->dec();
 }
 
-asio::awaitable<void> ClientSession::write_loop() {
-  auto self = shared_from_this();
-  std::string sending;
-  for (;;) {
-    if (out_.empty()) {
-      if (closing_ && slots_.empty()) {
-        break;
-      }
-      wake_.expires_at(Clock::time_point::max());
-      co_await wake_.async_wait(kTuple);
-      continue;
-    }
-    sending.swap(out_);
-    out_.clear();
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(sending), kTuple);
-    sending.clear();
-    if (ec) {
-      closing_ = true;
-      break;
-    }
+void ClientSession::kick() {
+  if (writing_ || closed_) {
+    return;
   }
-  boost::system::error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  if (out_.empty()) {
+    maybe_close();
+    return;
+  }
+  writing_ = true;
+  auto buf = std::make_shared<std::string>(std::move(out_));
+  out_.clear();
+  asio::async_write(
+      socket_, asio::buffer(*buf),
+      [self = shared_from_this(), buf](const boost::system::error_code& ec, std::size_t) {
+        self->writing_ = false;
+        if (ec) {
+          self->closing_ = true;
+          self->closed_ = true;
+          self->close();
+          return;
+        }
+        self->kick();
+      });
+}
+
+void ClientSession::maybe_close() {
+  if (closing_ && !closed_ && slots_.empty() && !writing_ && out_.empty()) {
+    closed_ = true;
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
 }
 
 void ClientSession::flush() {
@@ -510,7 +532,7 @@ void ClientSession::flush() {
     any = true;
   }
   if (any) {
-    wake_.cancel();
+    kick();
   }
 }
 
@@ -527,7 +549,7 @@ std::shared_ptr<ServerConn> ClientSession::server_for(std::string_view key,
                                                       int index) {
   const auto& cluster = state_->clusters.front();
   const Endpoint* e =
-      listener_.worker().view(cluster).pick(hash_key(resp::hash_tag(key), cluster->config().hash));
+      listener_.worker().view(cluster).pick(hash_key(resp::hash_tag(key), cluster->hash()));
   if (e == nullptr) {
     state_->errors->with({state_->config.name, "no_endpoint"}).inc();
     std::string err;
@@ -615,7 +637,7 @@ void ClientSession::handle(const resp::Command& cmd, std::string_view raw) {
 void ClientSession::split(const resp::Command& cmd, const resp::CommandInfo& info) {
   const auto& cluster = state_->clusters.front();
   auto& view = listener_.worker().view(cluster);
-  HashFunction hf = cluster->config().hash;
+  HashFunction hf = cluster->hash();
   bool pairs = info.kind == resp::Kind::kMultiKeyValue;
   std::size_t step = pairs ? 2 : 1;
   auto slot = std::make_shared<Slot>();

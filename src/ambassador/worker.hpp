@@ -7,6 +7,7 @@
 // request path reads it without locks.
 
 #include <boost/asio.hpp>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -137,5 +138,40 @@ std::vector<std::pair<std::string, HostPort>> resolve_static(const ClusterConfig
 asio::awaitable<void> discovery_loop(std::shared_ptr<Cluster> cluster, std::function<bool()> alive);
 // Active health checks, every interval, of every endpoint (tcp connect, http GET, redis PING).
 asio::awaitable<void> health_loop(std::shared_ptr<Cluster> cluster, std::function<bool()> alive);
+
+}  // namespace tender::ambassador
+
+namespace tender::ambassador {
+
+// Bytes read from a socket and not yet consumed, without zero-filling on every read.
+class ReadBuffer {
+ public:
+  // Room for at least `n` more bytes after the unread ones.
+  asio::mutable_buffer prepare(std::size_t n) {
+    if (buf_.size() - end_ < n && begin_ > 0) {
+      std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (buf_.size() - end_ < n) {
+      buf_.resize(end_ + n);
+    }
+    return asio::buffer(buf_.data() + end_, n);
+  }
+  void commit(std::size_t n) { end_ += n; }
+  [[nodiscard]] std::string_view data() const { return {buf_.data() + begin_, end_ - begin_}; }
+  void consume(std::size_t n) {
+    begin_ += n;
+    if (begin_ == end_) {
+      begin_ = end_ = 0;
+    }
+  }
+  void clear() { begin_ = end_ = 0; }
+
+ private:
+  std::vector<char> buf_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+};
 
 }  // namespace tender::ambassador

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# tender proxy against nutcracker (twemproxy), side by side in one run: both shard with ketama
+# over FNV-1a 64 across the same two redis-server instances, and redis-benchmark drives each
+# (`-t get,set -c 50`, pipelining 1 and 16). tender runs 2 workers; nutcracker has one thread.
+# Targets: >= 1.0x nutcracker's requests/s at P=1, >= 2x at P=16. Also tender's RSS idle and
+# with 1,000 open client connections (target: idle <= 8 MB).
+#
+#   bench/proxy.sh [requests]     # default 200000 per test
+# The HTTP comparison (against HAProxy) comes with the http listener.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+tender=${TENDER:-$here/../build/src/tender}
+requests=${1:-200000}
+for tool in redis-server redis-benchmark nutcracker; do
+  command -v "$tool" >/dev/null || { echo "$tool missing: tools/install-deps.sh" >&2; exit 1; }
+done
+[ -x "$tender" ] || { echo "build tender first (tools/build.sh)" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+r1=$(free_port); r2=$(free_port)
+for p in "$r1" "$r2"; do
+  redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+    --loglevel warning >/dev/null &
+  pids+=($!)
+done
+wait_port "$r1"; wait_port "$r2"
+
+tp=$(free_port)
+cat >"$work/proxy.yaml" <<YAML
+workers: ${TENDER_WORKERS:-2}
+listeners:
+  - {name: cache, listen: "127.0.0.1:$tp", protocol: redis, cluster: shards}
+clusters:
+  - name: shards
+    endpoints: ["127.0.0.1:$r1", "127.0.0.1:$r2"]
+    policy: ring_hash
+    hash: fnv1a_64
+YAML
+"$tender" proxy --config "$work/proxy.yaml" --admin 127.0.0.1:0 --log-level warn \
+  >"$work/tender.out" 2>&1 &
+tender_pid=$!
+pids+=("$tender_pid")
+
+np=$(free_port)
+cat >"$work/nutcracker.yml" <<YAML
+shards:
+  listen: 127.0.0.1:$np
+  hash: fnv1a_64
+  distribution: ketama
+  redis: true
+  auto_eject_hosts: false
+  servers:
+    - 127.0.0.1:$r1:1
+    - 127.0.0.1:$r2:1
+YAML
+nutcracker -c "$work/nutcracker.yml" -o "$work/nutcracker.log" -s "$(free_port)" &
+pids+=($!)
+wait_port "$tp"; wait_port "$np"
+sleep 0.3
+idle_kib=$(rss_kib "$tender_pid")
+
+# requests/s of one redis-benchmark test (get or set) against a port.
+rps() {
+  redis-benchmark -h 127.0.0.1 -p "$1" -t "$2" -c 50 -n "$requests" -P "$3" -r 100000 --csv 2>/dev/null |
+    awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print int($2); exit }'
+}
+
+printf '%-22s %14s %14s %8s %8s\n' "test" "tender req/s" "nutcracker" "ratio" "target"
+for P in 1 16; do
+  target=$([ "$P" = 1 ] && echo ">= 1.0" || echo ">= 2.0")
+  for t in set get; do
+    a=$(rps "$tp" "$t" "$P")
+    b=$(rps "$np" "$t" "$P")
+    printf '%-22s %14s %14s %8s %8s\n' "$t -c 50 -P $P" "$a" "$b" \
+      "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')" "$target"
+  done
+done
+
+# 1,000 idle client connections held open.
+redis-benchmark -h 127.0.0.1 -p "$tp" -c 1000 -I >/dev/null 2>&1 &
+idle_clients=$!
+for _ in $(seq 1 500); do
+  conns=$(ss -Htn state established "sport = :$tp" | wc -l)
+  [ "$conns" -ge 1000 ] && break
+  sleep 0.02
+done
+sleep 0.3
+busy_kib=$(rss_kib "$tender_pid")
+kill "$idle_clients" 2>/dev/null || true
+echo
+printf '%-40s %10s %8s\n' "tender proxy memory" "MiB" "target"
+printf '%-40s %10s %8s\n' "RSS idle (2 workers)" "$(awk -v k="$idle_kib" 'BEGIN { printf "%.1f", k / 1024 }')" "<= 8"
+printf '%-40s %10s %8s\n' "RSS with $conns client connections" "$(awk -v k="$busy_kib" 'BEGIN { printf "%.1f", k / 1024 }')" ""
