@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# tender proxy against nutcracker (twemproxy), side by side in one run: both shard with ketama
+# tender proxy against its peers, side by side in one run.
+#
+# HTTP: wrk (64 keep-alive connections, pinned to CPU 1) to `tender echo` through tender proxy
+# (1 worker) vs through HAProxy 2.6 (nbthread 1, http-reuse always) vs direct; proxies pinned to
+# CPU 0 with the backend. Target: tender >= 1.2x HAProxy's requests/s with p99 no worse.
+#
+# Redis: tender proxy against nutcracker (twemproxy): both shard with ketama
 # over FNV-1a 64 across the same two redis-server instances, and redis-benchmark drives each
 # (`-t get,set -c 50`, pipelining 1 and 16). tender runs 2 workers; nutcracker has one thread.
 # Targets: >= 1.0x nutcracker's requests/s at P=1, >= 2x at P=16. Also tender's RSS idle and
 # with 1,000 open client connections (target: idle <= 8 MB).
 #
-#   bench/proxy.sh [requests]     # default 200000 per test
-# The HTTP comparison (against HAProxy) comes with the http listener.
+#   bench/proxy.sh [requests]     # default 200000 per redis test; BENCH_DURATION=10 (s) for wrk
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 tender=${TENDER:-$here/../build/src/tender}
 requests=${1:-200000}
-for tool in redis-server redis-benchmark nutcracker; do
+for tool in redis-server redis-benchmark nutcracker haproxy wrk taskset; do
   command -v "$tool" >/dev/null || { echo "$tool missing: tools/install-deps.sh" >&2; exit 1; }
 done
 [ -x "$tender" ] || { echo "build tender first (tools/build.sh)" >&2; exit 1; }
@@ -27,6 +32,53 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# --- HTTP -------------------------------------------------------------------------------------
+ep=$(free_port)
+taskset -c 0 "$tender" echo --listen "127.0.0.1:$ep" --admin 127.0.0.1:0 --threads 1 \
+  --log-level warn >/dev/null 2>&1 &
+pids+=($!)
+hp=$(free_port)
+cat >"$work/http.yaml" <<YAML
+workers: 1
+listeners:
+  - {name: web, listen: "127.0.0.1:$hp", protocol: http, cluster: web}
+clusters:
+  - {name: web, endpoints: ["127.0.0.1:$ep"]}
+YAML
+taskset -c 0 "$tender" proxy --config "$work/http.yaml" --admin 127.0.0.1:0 --log-level warn \
+  >/dev/null 2>&1 &
+pids+=($!)
+xp=$(free_port)
+cat >"$work/haproxy.cfg" <<CFG
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend web
+  bind 127.0.0.1:$xp
+  default_backend echo
+backend echo
+  server e1 127.0.0.1:$ep
+CFG
+taskset -c 0 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$ep"; wait_port "$hp"; wait_port "$xp"
+read -r direct_rps direct_p99 _ < <(run_wrk "http://127.0.0.1:$ep/" 64)
+read -r tender_rps tender_p99 tender_err < <(run_wrk "http://127.0.0.1:$hp/" 64)
+read -r haproxy_rps haproxy_p99 haproxy_err < <(run_wrk "http://127.0.0.1:$xp/" 64)
+printf '%-26s %12s %10s %8s\n' "http, wrk -c 64" "req/s" "p99 ms" "errors"
+printf '%-26s %12s %10s %8s\n' "direct to tender echo" "$direct_rps" "$direct_p99" "-"
+printf '%-26s %12s %10s %8s\n' "through tender proxy" "$tender_rps" "$tender_p99" "$tender_err"
+printf '%-26s %12s %10s %8s\n' "through haproxy" "$haproxy_rps" "$haproxy_p99" "$haproxy_err"
+printf 'tender / haproxy: %s (target >= 1.2, p99 no worse)\n\n' \
+  "$(awk -v a="$tender_rps" -v b="$haproxy_rps" 'BEGIN { printf "%.2f", a / b }')"
+
+# --- Redis ------------------------------------------------------------------------------------
 r1=$(free_port); r2=$(free_port)
 for p in "$r1" "$r2"; do
   redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \

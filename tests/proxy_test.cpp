@@ -556,6 +556,188 @@ TEST_F(ProxyTest, ReloadUnderLoadDropsNothing) {
   EXPECT_GT(served, 100);
 }
 
+// --- http ------------------------------------------------------------------------------------
+
+std::string http_config(const std::vector<const Tender*>& backends,
+                        const std::string& listener_extra, const std::string& cluster_extra) {
+  std::string eps;
+  for (const auto* b : backends) {
+    eps += (eps.empty() ? "" : ", ") + std::string("\"127.0.0.1:") +
+           std::to_string(b->port("listen")) + "\"";
+  }
+  return "listeners:\n"
+         "  - name: front\n"
+         "    listen: \"127.0.0.1:0\"\n"
+         "    protocol: http\n"
+         "    cluster: web\n" +
+         listener_extra +
+         "clusters:\n"
+         "  - name: web\n"
+         "    endpoints: [" +
+         eps + "]\n" + cluster_extra;
+}
+
+TEST_F(ProxyTest, HttpRoundRobinOverKeepAliveSpreadsEvenly) {
+  Tender b1(echo_args({"--id", "b1"}));
+  Tender b2(echo_args({"--id", "b2"}));
+  Tender b3(echo_args({"--id", "b3"}));
+  start(http_config({&b1, &b2, &b3}, "", ""), {"--workers", "1"});
+  Connection c(proxy_->port("front"));
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(c.send(request_bytes("GET", "/x?i=" + std::to_string(i))));
+    HttpResult r = c.read_response();
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto v = json::parse(r.body);
+    ++seen[std::string(v.at("id").as_string())];
+    // The client's address reaches the backend.
+    EXPECT_EQ(v.at("headers").at("x-forwarded-for").as_string(), "127.0.0.1");
+  }
+  EXPECT_EQ(seen["b1"], 10);
+  EXPECT_EQ(seen["b2"], 10);
+  EXPECT_EQ(seen["b3"], 10);
+}
+
+TEST_F(ProxyTest, HttpBackendKilledMidRunIsRetriedEjectedAndReadmitted) {
+  Tender b1(echo_args({"--id", "b1"}));
+  Tender b2(echo_args({"--id", "b2"}));
+  std::optional<Tender> b3;
+  b3.emplace(echo_args({"--id", "b3"}));
+  std::uint16_t b3_port = b3->port("listen");
+  start(
+      http_config({&b1, &b2, &*b3}, "",
+                  "    health_check: {type: http, path: /healthz, interval: 200ms, timeout: 200ms, "
+                  "unhealthy_threshold: 2, healthy_threshold: 1}\n"
+                  "    outlier: {consecutive_failures: 2, base_ejection: 30s}\n"),
+      {"--workers", "1"});
+  // The admin port of an echo is its own; /healthz on the listen port is echoed with 200 too.
+  Connection c(proxy_->port("front"));
+  for (int i = 0; i < 200; ++i) {
+    if (i == 50) {
+      b3->signal(SIGKILL);
+      (void)b3->wait_exit();
+    }
+    ASSERT_TRUE(c.send(request_bytes("GET", "/x")));
+    HttpResult r = c.read_response();
+    ASSERT_EQ(r.status, 200) << "request " << i << ": " << r.body;
+  }
+  EXPECT_TRUE(eventually([&] {
+    auto e = endpoint("web", 2);
+    return e.at("ejected").as_bool() || e.at("health").as_string() == "unhealthy";
+  }));
+  b3.reset();
+  Tender revived({"echo", "--listen", "127.0.0.1:" + std::to_string(b3_port), "--admin",
+                  "127.0.0.1:0", "--id", "revived"});
+  EXPECT_TRUE(eventually([&] {
+    auto e = endpoint("web", 2);
+    return !e.at("ejected").as_bool() && e.at("health").as_string() == "healthy";
+  }));
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(c.send(request_bytes("GET", "/x")));
+    HttpResult r = c.read_response();
+    ASSERT_EQ(r.status, 200);
+    ++seen[std::string(json::parse(r.body).at("id").as_string())];
+  }
+  EXPECT_EQ(seen["revived"], 10);
+  // The requests that met the dead backend were retried, not failed.
+  auto metrics = http(proxy_->port("admin"), "GET", "/metrics").body;
+  std::string key = "tender_proxy_cluster_retries_total{cluster=\"web\"} ";
+  auto at = metrics.find(key);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GE(std::stod(metrics.substr(at + key.size())), 1.0);
+}
+
+TEST_F(ProxyTest, HttpCircuitBreakerAnswersTheExcessWith503) {
+  Tender b1(echo_args({"--id", "b1"}));
+  start(http_config({&b1}, "", "    limits: {max_requests: 2}\n"), {"--workers", "1"});
+  std::uint16_t front = proxy_->port("front");
+  std::vector<std::thread> slow;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 2; ++i) {
+    slow.emplace_back([&] {
+      if (http(front, "GET", "/slow?delay_ms=3000").status == 200) {
+        ++ok;
+      }
+    });
+  }
+  ASSERT_TRUE(eventually([&] {
+    auto all = clusters();
+    return all.at("clusters").at(0).at("active_requests").to_number<int>() == 2;
+  }));
+  HttpResult excess = http(front, "GET", "/fast");
+  EXPECT_EQ(excess.status, 503);
+  EXPECT_NE(excess.body.find("max_requests"), std::string::npos) << excess.body;
+  // Refused while the two slow ones are still in flight: it did not wait for them.
+  EXPECT_EQ(ok.load(), 0);
+  for (auto& t : slow) {
+    t.join();
+  }
+  EXPECT_EQ(ok.load(), 2);
+  auto metrics = http(proxy_->port("admin"), "GET", "/metrics").body;
+  EXPECT_NE(
+      metrics.find("tender_proxy_cluster_overflow_total{cluster=\"web\",breaker=\"requests\"} 1"),
+      std::string::npos);
+}
+
+TEST_F(ProxyTest, HttpTimeoutsAnswer504) {
+  Tender b1(echo_args({"--id", "b1"}));
+  start(http_config({&b1}, "    timeout: 400ms\n    per_try_timeout: 150ms\n", ""),
+        {"--workers", "1"});
+  HttpResult r = http(proxy_->port("front"), "GET", "/slow?delay_ms=2000");
+  EXPECT_EQ(r.status, 504);
+  EXPECT_NE(r.body.find("timed out"), std::string::npos) << r.body;
+  // The proxy still serves.
+  EXPECT_EQ(http(proxy_->port("front"), "GET", "/").status, 200);
+}
+
+TEST_F(ProxyTest, HttpRoutesByPrefixAndHost) {
+  Tender web(echo_args({"--id", "web"}));
+  Tender api(echo_args({"--id", "api"}));
+  Tender admin(echo_args({"--id", "admin"}));
+  auto ep = [](const Tender& t) {
+    return "[\"127.0.0.1:" + std::to_string(t.port("listen")) + "\"]";
+  };
+  start(
+      "listeners:\n"
+      "  - name: front\n"
+      "    listen: \"127.0.0.1:0\"\n"
+      "    protocol: http\n"
+      "    routes:\n"
+      "      - {prefix: /, host: admin.example, cluster: admin}\n"
+      "      - {prefix: /api/, cluster: api}\n"
+      "      - {prefix: /, cluster: web}\n"
+      "clusters:\n"
+      "  - {name: web, endpoints: " +
+      ep(web) +
+      "}\n"
+      "  - {name: api, endpoints: " +
+      ep(api) +
+      "}\n"
+      "  - {name: admin, endpoints: " +
+      ep(admin) + "}\n");
+  std::uint16_t front = proxy_->port("front");
+  auto id = [&](const std::string& target, const std::string& host) {
+    auto r = http(front, "GET", target, {{"Host", host}});
+    return r.status == 200 ? std::string(json::parse(r.body).at("id").as_string()) : "";
+  };
+  EXPECT_EQ(id("/api/users", "x.example"), "api");
+  EXPECT_EQ(id("/apiary", "x.example"), "web");
+  EXPECT_EQ(id("/api/users", "ADMIN.example:8080"), "admin");
+  EXPECT_EQ(id("/", "x.example"), "web");
+}
+
+TEST_F(ProxyTest, HttpMalformedRequestIs400AndOthersAreServed) {
+  Tender b1(echo_args({"--id", "b1"}));
+  start(http_config({&b1}, "", ""));
+  Connection bad(proxy_->port("front"));
+  ASSERT_TRUE(bad.send("GARBAGE\r\n\r\n"));
+  HttpResult r = bad.read_response();
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(bad.closed_by_peer(5s));
+  EXPECT_EQ(http(proxy_->port("front"), "GET", "/").status, 200);
+}
+
 // --- config ------------------------------------------------------------------------------------
 
 TEST_F(ProxyTest, CheckValidatesAndNamesTheLine) {

@@ -348,7 +348,14 @@ bool Connection::readable_now() const {
 std::string request_bytes(const std::string& method, const std::string& target,
                           const std::vector<std::pair<std::string, std::string>>& headers,
                           const std::string& body) {
-  std::string s = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  std::string s = method + " " + target + " HTTP/1.1\r\n";
+  bool has_host = false;
+  for (const auto& [k, v] : headers) {
+    has_host = has_host || k == "Host" || k == "host";
+  }
+  if (!has_host) {
+    s += "Host: 127.0.0.1\r\n";
+  }
   for (const auto& [k, v] : headers) {
     s += k + ": " + v + "\r\n";
   }

@@ -103,7 +103,8 @@ class Connection {
   std::string buffer_;
 };
 
-// Builds "METHOD target HTTP/1.1" with Host, the headers given, and Content-Length for a body.
+// Builds "METHOD target HTTP/1.1" with the headers given (and Host: 127.0.0.1 unless one of them
+// is Host), and Content-Length for a body.
 std::string request_bytes(const std::string& method, const std::string& target,
                           const std::vector<std::pair<std::string, std::string>>& headers = {},
                           const std::string& body = "");

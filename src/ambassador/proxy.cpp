@@ -89,11 +89,6 @@ std::shared_ptr<const ListenerState> Proxy::Impl::listener_state(const ListenerC
 
 // One SO_REUSEPORT acceptor per worker on the same address (the first decides a port 0).
 Proxy::Impl::RunningListener Proxy::Impl::open_listener(const ListenerConfig& l) {
-  if (l.protocol == Protocol::kHttp) {
-    throw ConfigError(opts.config_file.empty() ? "command line" : opts.config_file, l.line,
-                      "protocol",
-                      "http listeners are not available in this version of tender proxy");
-  }
   RunningListener r;
   r.config = l;
   auto state = listener_state(l);
@@ -127,9 +122,10 @@ Proxy::Impl::RunningListener Proxy::Impl::open_listener(const ListenerConfig& l)
       throw std::system_error(ec, "listener " + l.name + " on " + l.listen.str());
     }
     port = a.local_endpoint().port();
-    r.per_worker.push_back(l.protocol == Protocol::kRedis
-                               ? make_redis_listener(*w, std::move(a), state)
-                               : make_tcp_listener(*w, std::move(a), state));
+    auto make = l.protocol == Protocol::kRedis  ? make_redis_listener
+                : l.protocol == Protocol::kHttp ? make_http_listener
+                                                : make_tcp_listener;
+    r.per_worker.push_back(make(*w, std::move(a), state));
   }
   r.bound = HostPort{l.listen.host, port};
   return r;

@@ -90,6 +90,10 @@ class Worker {
 // bound and listening; the listener starts accepting on the worker's thread.
 std::shared_ptr<WorkerListener> make_tcp_listener(Worker& worker, tcp::acceptor acceptor,
                                                   std::shared_ptr<const ListenerState> state);
+std::shared_ptr<WorkerListener> make_http_listener(Worker& worker, tcp::acceptor acceptor,
+                                                   std::shared_ptr<const ListenerState> state);
+std::shared_ptr<WorkerListener> make_http_listener(Worker& worker, tcp::acceptor acceptor,
+                                                   std::shared_ptr<const ListenerState> state);
 std::shared_ptr<WorkerListener> make_redis_listener(Worker& worker, tcp::acceptor acceptor,
                                                     std::shared_ptr<const ListenerState> state);
 
