@@ -63,6 +63,7 @@ ClusterConfig Cluster::config() const {
 
 void Cluster::set_config(ClusterConfig config) {
   hash_ = config.hash;
+  connect_timeout_ms_ = config.connect_timeout.count();
   max_requests_ = config.limits.max_requests;
   max_retries_ = config.limits.max_retries;
   max_connections_ = config.limits.max_connections;

@@ -74,6 +74,9 @@ class Cluster {
   void set_config(ClusterConfig config);
   // The key hash in force (no copy of the config: for the request path).
   [[nodiscard]] HashFunction hash() const { return hash_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::chrono::milliseconds connect_timeout() const {
+    return std::chrono::milliseconds(connect_timeout_ms_.load(std::memory_order_relaxed));
+  }
 
   // Replaces the endpoint list; endpoints that stay keep their state and counters.
   void set_endpoints(const std::vector<std::pair<std::string, HostPort>>& named);
@@ -118,6 +121,7 @@ class Cluster {
   std::atomic<std::uint64_t> generation_{1};
   // Limits copied out of the config for the request path.
   std::atomic<HashFunction> hash_{HashFunction::kFnv1a64};
+  std::atomic<std::int64_t> connect_timeout_ms_{1'000};
   std::atomic<std::uint32_t> max_requests_;
   std::atomic<std::uint32_t> max_retries_;
   std::atomic<std::uint32_t> max_connections_;

@@ -8,6 +8,7 @@
 #include <list>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "core/http.hpp"
 
@@ -96,6 +97,7 @@ class HttpListener final : public WorkerListener,
   struct Pooled {
     beast::tcp_stream stream;
     UpstreamLease lease;
+    beast::flat_buffer buffer;  // bytes read past a response stay with its connection
   };
 
   static asio::awaitable<void> accept_loop(std::shared_ptr<HttpListener> self) {
@@ -228,7 +230,7 @@ class HttpListener final : public WorkerListener,
     const Endpoint* last = nullptr;
     std::string why = "no endpoint";
     int status = 503;
-    ClusterConfig cc = cluster->config();
+    auto connect_timeout = cluster->connect_timeout();
     for (int attempt = 0; attempt <= cfg.retries; ++attempt) {
       if (attempt > 0) {
         // A retry needs the cluster's retry breaker and the listener's budget.
@@ -277,9 +279,8 @@ class HttpListener final : public WorkerListener,
         ~EndActive() { s->active.fetch_sub(1, std::memory_order_relaxed); }
       } end_active{e->stats.get()};
       // A pooled connection, or a new one (a failed connect is always safe to retry).
-      std::string key = cluster->name() + "/" + e->name + "@" + e->address.str();
       std::unique_ptr<Pooled> conn;
-      auto& idle = pool_[key];
+      auto& idle = pool_[e->stats.get()];  // the stats live as long as the endpoint
       while (!idle.empty() && !conn) {
         conn = std::move(idle.back());
         idle.pop_back();
@@ -291,8 +292,8 @@ class HttpListener final : public WorkerListener,
       if (!conn) {
         tcp::socket s(worker_.ioc());
         UpstreamLease lease;
-        auto cec = co_await connect_upstream(s, cluster, *e, std::min(try_time, cc.connect_timeout),
-                                             lease);
+        auto cec =
+            co_await connect_upstream(s, cluster, *e, std::min(try_time, connect_timeout), lease);
         if (cec) {
           cluster->record(
               *e, cec == asio::error::timed_out ? Outcome::kTimeout : Outcome::kConnectFailure);
@@ -301,14 +302,15 @@ class HttpListener final : public WorkerListener,
           status = cec == asio::error::no_buffer_space ? 503 : 502;
           continue;
         }
-        conn = std::make_unique<Pooled>(Pooled{beast::tcp_stream(std::move(s)), std::move(lease)});
+        conn = std::make_unique<Pooled>(
+            Pooled{beast::tcp_stream(std::move(s)), std::move(lease), beast::flat_buffer()});
       }
       auto sent = Clock::now();
       conn->stream.expires_after(try_time);
       auto [wec, wn] = co_await bhttp::async_write(conn->stream, req, kTuple);
       e->stats->m_bytes_out->inc(wn);
       Response res;
-      beast::flat_buffer buf;
+      auto& buf = conn->buffer;
       bhttp::response_parser<bhttp::string_body> parser;
       parser.body_limit(std::uint64_t{64} << 20);
       beast::error_code rec = wec;
@@ -372,7 +374,7 @@ class HttpListener final : public WorkerListener,
   Worker& worker_;
   tcp::acceptor acceptor_;
   std::shared_ptr<const ListenerState> state_;
-  std::map<std::string, std::vector<std::unique_ptr<Pooled>>> pool_;
+  std::unordered_map<const EndpointStats*, std::vector<std::unique_ptr<Pooled>>> pool_;
   std::set<beast::tcp_stream*> clients_;
   std::set<beast::tcp_stream*> idle_;
   std::atomic<std::size_t> count_{0};

@@ -5,6 +5,7 @@
 #include <deque>
 #include <list>
 #include <map>
+#include <unordered_map>
 
 #include "ambassador/resp.hpp"
 #include "ambassador/worker.hpp"
@@ -372,8 +373,7 @@ class RedisListener final : public WorkerListener,
   // The worker's connection to endpoint `e` of `cluster`.
   std::shared_ptr<ServerConn> server(const std::shared_ptr<Cluster>& cluster, const Endpoint& e,
                                      const ListenerConfig& cfg) {
-    std::string key = cluster->name() + "/" + e.name + "@" + e.address.str();
-    auto& s = servers_[key];
+    auto& s = servers_[e.stats.get()];  // the stats live as long as the endpoint
     if (!s) {
       s = std::make_shared<ServerConn>(worker_, cluster, e, cfg.timeout, cfg.max_bulk_bytes);
     }
@@ -405,7 +405,7 @@ class RedisListener final : public WorkerListener,
   Worker& worker_;
   tcp::acceptor acceptor_;
   std::shared_ptr<const ListenerState> state_;
-  std::map<std::string, std::shared_ptr<ServerConn>> servers_;
+  std::unordered_map<const EndpointStats*, std::shared_ptr<ServerConn>> servers_;
 };
 
 void finish(const std::shared_ptr<Slot>& slot) {
