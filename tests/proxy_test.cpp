@@ -416,6 +416,19 @@ TEST_F(ProxyTest, RedisUpstreamGarbageIsAnErrorNotACrash) {
   garbage.join();
 }
 
+TEST_F(ProxyTest, RedisDrainClosesIdleClientsAndExits) {
+  RedisServer a;
+  start(redis_config({&a}, "ring_hash"));
+  RespClient idle(proxy_->port("cache"));
+  ASSERT_EQ(idle.call({"PING"}), "+PONG\r\n");
+  proxy_->signal(SIGTERM);
+  // Well within the 30 s grace: an idle client does not hold the drain up.
+  auto st = proxy_->wait_exit(10s);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->success()) << st->describe();
+  EXPECT_TRUE(idle.closed());
+}
+
 // --- tcp -------------------------------------------------------------------------------------
 
 std::string echo_cluster(const std::vector<const Tender*>& backends, const std::string& extra) {

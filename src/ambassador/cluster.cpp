@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -132,6 +133,11 @@ void Cluster::record(const Endpoint& e, Outcome outcome) {
     // Read first: a store on every success would bounce the cache line between workers.
     if (s.consecutive_failures.load(std::memory_order_relaxed) != 0) {
       s.consecutive_failures.store(0, std::memory_order_relaxed);
+    }
+    // Served after its last ejection: the next one starts from base_ejection again.
+    if (s.ejections_in_a_row.load(std::memory_order_relaxed) != 0 &&
+        s.ejected_until_ms.load(std::memory_order_relaxed) == 0) {
+      s.ejections_in_a_row.store(0, std::memory_order_relaxed);
     }
     return;
   }
@@ -298,11 +304,15 @@ void WorkerCluster::rebuild(std::int64_t now_ms) {
   ClusterConfig c = cluster_->config();
   usable_.clear();
   std::vector<Host> hosts;
-  next_check_ms_ = now_ms + 1'000;  // ejections end by time; look again at least every second
+  // Rebuilt when the generation moves, or when an ejection ends (by time, unseen otherwise);
+  // not more often, so round robin and the random policies keep their state.
+  next_check_ms_ = std::numeric_limits<std::int64_t>::max();
   for (const auto& e : *snapshot_) {
     if (cluster_->usable(e, now_ms)) {
       usable_.push_back(&e);
       hosts.push_back(Host{e.name, 1});
+    } else if (std::int64_t until = e.stats->ejected_until_ms.load(); until > now_ms) {
+      next_check_ms_ = std::min(next_check_ms_, until);
     }
   }
   if (seed_ == 0) {
@@ -315,13 +325,13 @@ void WorkerCluster::rebuild(std::int64_t now_ms) {
   seen_ = cluster_->generation();  // usable() may have bumped it
 }
 
-const Endpoint* WorkerCluster::pick(std::uint64_t hash, const Endpoint* avoid) {
+Picked WorkerCluster::pick(std::uint64_t hash, const EndpointStats* avoid) {
   std::int64_t now = steady_ms();
   if (seen_ != cluster_->generation() || now >= next_check_ms_ || !balancer_) {
     rebuild(now);
   }
   if (usable_.empty()) {
-    return nullptr;
+    return {};
   }
   if (balancer_->policy() == Policy::kLeastRequest) {
     for (std::size_t i = 0; i < usable_.size(); ++i) {
@@ -330,13 +340,13 @@ const Endpoint* WorkerCluster::pick(std::uint64_t hash, const Endpoint* avoid) {
   }
   auto i = balancer_->pick(hash, active_);
   if (!i) {
-    return nullptr;
+    return {};
   }
   const Endpoint* e = usable_[*i];
-  if (e == avoid && usable_.size() > 1 && !is_hash_policy(balancer_->policy())) {
+  if (e->stats.get() == avoid && usable_.size() > 1 && !is_hash_policy(balancer_->policy())) {
     e = usable_[(*i + 1) % usable_.size()];
   }
-  return e;
+  return Picked(snapshot_, e);
 }
 
 }  // namespace tender::ambassador

@@ -136,6 +136,24 @@ class Cluster {
   GaugeFamily* m_endpoints_ = nullptr;  // healthy / ejected / total
 };
 
+// An endpoint chosen for a request, with the endpoint list it came from kept alive: a rebuild
+// may replace the worker's list while the request waits on a socket.
+class Picked {
+ public:
+  Picked() = default;
+  Picked(std::shared_ptr<const std::vector<Endpoint>> list, const Endpoint* e)
+      : list_(std::move(list)), e_(e) {}
+  explicit operator bool() const { return e_ != nullptr; }
+  const Endpoint* operator->() const { return e_; }
+  const Endpoint& operator*() const { return *e_; }
+  // Identity across lists: an endpoint keeps its stats while it stays in the cluster.
+  [[nodiscard]] const EndpointStats* id() const { return e_ ? e_->stats.get() : nullptr; }
+
+ private:
+  std::shared_ptr<const std::vector<Endpoint>> list_;
+  const Endpoint* e_ = nullptr;
+};
+
 // One worker's view of a cluster: its own balancer over the endpoints usable now, rebuilt when
 // the cluster's generation moves. Not thread-safe: one per worker thread.
 class WorkerCluster {
@@ -144,15 +162,15 @@ class WorkerCluster {
   [[nodiscard]] Cluster& cluster() { return *cluster_; }
   [[nodiscard]] const std::shared_ptr<Cluster>& shared() const { return cluster_; }
   // The endpoint for a request with this key hash (used by hash policies), skipping `avoid`
-  // (a failed try) when another is usable. nullptr when none is usable.
-  const Endpoint* pick(std::uint64_t hash, const Endpoint* avoid = nullptr);
+  // (a failed try) when another is usable. Empty when none is usable.
+  Picked pick(std::uint64_t hash, const EndpointStats* avoid = nullptr);
 
  private:
   void rebuild(std::int64_t now_ms);
 
   std::shared_ptr<Cluster> cluster_;
   std::uint64_t seen_ = 0;
-  std::int64_t next_check_ms_ = 0;  // ejections end by time: look again by then
+  std::int64_t next_check_ms_ = 0;  // the earliest end of an ejection: look again then
   std::shared_ptr<const std::vector<Endpoint>> snapshot_;
   std::vector<const Endpoint*> usable_;
   std::vector<std::uint32_t> active_;

@@ -221,6 +221,12 @@ asio::awaitable<void> health_loop(std::shared_ptr<Cluster> cluster, std::functio
   while (alive()) {
     HealthCheck hc = cluster->config().health;
     if (hc.type == HealthCheck::Type::kNone) {
+      // No checks (or no longer, after a reload): nothing may stay marked unhealthy.
+      for (const auto& e : *cluster->endpoints()) {
+        if (!e.stats->healthy.exchange(true)) {
+          cluster->bump();
+        }
+      }
       co_await sleep_for(std::chrono::milliseconds(1'000));
       continue;
     }

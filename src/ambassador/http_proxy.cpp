@@ -53,7 +53,7 @@ void strip_hop_by_hop(bhttp::fields& f) {
   for (const auto& n : named) {
     f.erase(n);
   }
-  for (auto field : {bhttp::field::connection, bhttp::field::keep_alive,
+  for (auto field : {bhttp::field::connection, bhttp::field::keep_alive, bhttp::field::expect,
                      bhttp::field::proxy_connection, bhttp::field::te, bhttp::field::trailer,
                      bhttp::field::transfer_encoding, bhttp::field::upgrade}) {
     f.erase(field);
@@ -158,8 +158,9 @@ class HttpListener final : public WorkerListener,
       Request req = parser.release();
       state->requests->inc();
       auto started = Clock::now();
-      bool keep = req.keep_alive() && !self->draining_;
+      bool keep = req.keep_alive();
       Response res = co_await self->forward(*state, req, client_ip);
+      keep = keep && !self->draining_;
       res.keep_alive(keep);
       state->latency->observe(std::chrono::duration<double>(Clock::now() - started).count());
       stream.expires_after(std::chrono::seconds(60));
@@ -227,7 +228,7 @@ class HttpListener final : public WorkerListener,
     req.prepare_payload();
     auto deadline = Clock::now() + cfg.timeout;
     bool can_retry = idempotent(req.method());
-    const Endpoint* last = nullptr;
+    const EndpointStats* last = nullptr;
     std::string why = "no endpoint";
     int status = 503;
     auto connect_timeout = cluster->connect_timeout();
@@ -263,21 +264,21 @@ class HttpListener final : public WorkerListener,
       }
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
       auto try_time = cfg.per_try_timeout.count() > 0 ? std::min(left, cfg.per_try_timeout) : left;
-      const Endpoint* e = worker_.view(cluster).pick(0, last);
-      if (e == nullptr) {
+      Picked e = worker_.view(cluster).pick(0, last);
+      if (!e) {
         state.errors->with({cfg.name, "no_endpoint"}).inc();
         why = "no healthy endpoint in cluster " + cluster->name();
         status = 503;
         break;
       }
-      last = e;
+      last = e.id();
       e->stats->requests.fetch_add(1, std::memory_order_relaxed);
       e->stats->m_requests->inc();
       e->stats->active.fetch_add(1, std::memory_order_relaxed);
       struct EndActive {
-        EndpointStats* s;
+        std::shared_ptr<EndpointStats> s;
         ~EndActive() { s->active.fetch_sub(1, std::memory_order_relaxed); }
-      } end_active{e->stats.get()};
+      } end_active{e->stats};
       // A pooled connection, or a new one (a failed connect is always safe to retry).
       std::unique_ptr<Pooled> conn;
       auto& idle = pool_[e->stats.get()];  // the stats live as long as the endpoint
@@ -314,19 +315,31 @@ class HttpListener final : public WorkerListener,
       bhttp::response_parser<bhttp::string_body> parser;
       parser.body_limit(std::uint64_t{64} << 20);
       beast::error_code rec = wec;
-      if (!wec) {
+      std::optional<bhttp::response_parser<bhttp::string_body>> interim;
+      while (!wec) {
+        // Interim 1xx answers (100 Continue, 103 Early Hints) are read past: the final answer
+        // follows on the same connection, and must not be left there for the next request.
+        auto& p = interim ? *interim : parser;
+        p.body_limit(std::uint64_t{64} << 20);
         if (req.method() == bhttp::verb::head) {
-          parser.skip(true);
+          p.skip(true);
         }
-        auto [e2, rn] = co_await bhttp::async_read(conn->stream, buf, parser, kTuple);
+        auto [e2, rn] = co_await bhttp::async_read(conn->stream, buf, p, kTuple);
         e->stats->m_bytes_in->inc(rn);
         rec = e2;
+        if (rec || p.get().result_int() / 100 != 1 || p.get().result_int() == 101) {
+          break;
+        }
+        interim.emplace();
       }
+      auto& final_parser = interim ? *interim : parser;
       if (rec) {
         bool timeout = rec == beast::error::timeout;
         // A pooled connection the server had closed: nothing was processed, so any request
         // may go again, once, on a fresh connection.
-        bool stale = reused && !timeout &&
+        // After a complete write only an idempotent request may go again: the server may have
+        // acted on a POST before closing.
+        bool stale = reused && !timeout && (wec || can_retry) &&
                      (rec == asio::error::eof || rec == bhttp::error::end_of_stream ||
                       rec == asio::error::connection_reset || rec == asio::error::broken_pipe);
         if (!stale) {
@@ -346,13 +359,14 @@ class HttpListener final : public WorkerListener,
         }
         continue;
       }
-      res = parser.release();
+      res = final_parser.release();
       e->stats->m_latency->observe(std::chrono::duration<double>(Clock::now() - sent).count());
       int code = res.result_int();
       bool retryable =
           can_retry && (code == 502 || code == 503 || code == 504) && attempt < cfg.retries;
       cluster->record(*e, code >= 500 ? Outcome::kServerError : Outcome::kSuccess);
-      if (res.keep_alive() && !draining_) {
+      // Only a connection with nothing unread goes back to the pool.
+      if (res.keep_alive() && !draining_ && buf.size() == 0) {
         conn->stream.expires_never();
         idle.push_back(std::move(conn));
         if (idle.size() > 64) {
@@ -364,8 +378,15 @@ class HttpListener final : public WorkerListener,
         status = code;
         continue;
       }
+      bool has_length = res.has_content_length();
       strip_hop_by_hop(res);
-      res.prepare_payload();
+      // The body was de-chunked: give it a length, except where there is none to give (HEAD,
+      // 204, 304), which keep the upstream's Content-Length as it was.
+      if (req.method() != bhttp::verb::head && code != 204 && code != 304) {
+        res.prepare_payload();
+      } else if (!has_length) {
+        res.erase(bhttp::field::content_length);
+      }
       co_return res;
     }
     co_return error_response(version, true, status, "upstream: " + why);

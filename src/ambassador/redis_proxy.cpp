@@ -157,9 +157,9 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   // with nothing owed.
   static asio::awaitable<void> run(std::shared_ptr<ServerConn> self) {
     using asio::experimental::awaitable_operators::operator||;
-    auto cc = self->cluster_->config();
+    auto connect_timeout = self->cluster_->connect_timeout();
     auto ec = co_await connect_upstream(self->socket_, self->cluster_, self->endpoint_,
-                                        cc.connect_timeout, self->lease_);
+                                        connect_timeout, self->lease_);
     if (ec) {
       self->fail_all(ec == asio::error::timed_out ? Outcome::kTimeout : Outcome::kConnectFailure,
                      "ERR upstream " + self->endpoint_.name + " unavailable: " + ec.message());
@@ -312,13 +312,21 @@ class RedisListener;
 
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
-  ClientSession(RedisListener& l, tcp::socket s, std::shared_ptr<const ListenerState> state);
+  ClientSession(std::shared_ptr<RedisListener> l, tcp::socket s,
+                std::shared_ptr<const ListenerState> state);
   static asio::awaitable<void> run(std::shared_ptr<ClientSession> self);
   // A slot finished: send what is ready, in order.
   void on_done() { flush(); }
   void close() {
     boost::system::error_code ec;
     socket_.close(ec);
+  }
+  // Drain: answer what is owed, then close (at once when nothing is).
+  void drain() {
+    closing_ = true;
+    if (slots_.empty() && !writing_ && out_.empty()) {
+      maybe_close();
+    }
   }
 
  private:
@@ -333,7 +341,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void kick();         // writes out_ unless a write is under way
   void maybe_close();  // once closing and everything owed is written
 
-  RedisListener& listener_;
+  std::shared_ptr<RedisListener> listener_;  // kept alive while its sessions drain
   tcp::socket socket_;
   std::shared_ptr<const ListenerState> state_;
   std::deque<std::shared_ptr<Slot>> slots_;
@@ -362,6 +370,10 @@ class RedisListener final : public WorkerListener,
       }
       for (auto* c : clients_) {
         c->close();
+      }
+    } else {
+      for (auto* c : clients_) {
+        c->drain();
       }
     }
   }
@@ -397,7 +409,7 @@ class RedisListener final : public WorkerListener,
       }
       boost::system::error_code ignored;
       s.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_shared<ClientSession>(*self, std::move(s), self->state_);
+      auto session = std::make_shared<ClientSession>(self, std::move(s), self->state_);
       asio::co_spawn(self->worker_.ioc(), ClientSession::run(session), asio::detached);
     }
   }
@@ -415,15 +427,15 @@ void finish(const std::shared_ptr<Slot>& slot) {
   }
 }
 
-ClientSession::ClientSession(RedisListener& l, tcp::socket s,
+ClientSession::ClientSession(std::shared_ptr<RedisListener> l, tcp::socket s,
                              std::shared_ptr<const ListenerState> state)
-    : listener_(l), socket_(std::move(s)), state_(std::move(state)) {
+    : listener_(std::move(l)), socket_(std::move(s)), state_(std::move(state)) {
   limits_.max_bulk = state_->config.max_bulk_bytes;
 }
 
 asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
   using asio::experimental::awaitable_operators::operator&&;
-  auto& l = self->listener_;
+  auto& l = *self->listener_;
   l.clients_.push_back(self.get());
   auto it = std::prev(l.clients_.end());
   l.count_.fetch_add(1);
@@ -548,16 +560,15 @@ std::shared_ptr<ServerConn> ClientSession::server_for(std::string_view key,
                                                       const std::shared_ptr<Slot>& slot,
                                                       int index) {
   const auto& cluster = state_->clusters.front();
-  const Endpoint* e =
-      listener_.worker().view(cluster).pick(hash_key(resp::hash_tag(key), cluster->hash()));
-  if (e == nullptr) {
+  Picked e = listener_->worker().view(cluster).pick(hash_key(resp::hash_tag(key), cluster->hash()));
+  if (!e) {
     state_->errors->with({state_->config.name, "no_endpoint"}).inc();
     std::string err;
     resp::append_error(err, "ERR no server available in cluster " + cluster->name());
     deliver(slot, index, err);
     return nullptr;
   }
-  return listener_.server(cluster, *e, state_->config);
+  return listener_->server(cluster, *e, state_->config);
 }
 
 void ClientSession::forward(std::string_view bytes, const std::shared_ptr<Slot>& slot, int index,
@@ -636,7 +647,7 @@ void ClientSession::handle(const resp::Command& cmd, std::string_view raw) {
 // MGET/DEL/EXISTS/... and MSET: one sub-command per shard, combined when all have answered.
 void ClientSession::split(const resp::Command& cmd, const resp::CommandInfo& info) {
   const auto& cluster = state_->clusters.front();
-  auto& view = listener_.worker().view(cluster);
+  auto& view = listener_->worker().view(cluster);
   HashFunction hf = cluster->hash();
   bool pairs = info.kind == resp::Kind::kMultiKeyValue;
   std::size_t step = pairs ? 2 : 1;
@@ -647,17 +658,17 @@ void ClientSession::split(const resp::Command& cmd, const resp::CommandInfo& inf
                                       : Slot::Combine::kSum;
   slots_.push_back(slot);
   // Group the keys by the endpoint they hash to, keeping request order within each group.
-  std::vector<const Endpoint*> order;
-  std::map<const Endpoint*, std::vector<std::size_t>> groups;  // endpoint -> arg indexes
+  std::vector<Picked> order;
+  std::map<const EndpointStats*, std::vector<std::size_t>> groups;  // endpoint -> arg indexes
   for (std::size_t i = 1; i + step - 1 < cmd.args.size(); i += step) {
-    const Endpoint* e = view.pick(hash_key(resp::hash_tag(cmd.args[i]), hf));
-    if (e == nullptr) {
+    Picked e = view.pick(hash_key(resp::hash_tag(cmd.args[i]), hf));
+    if (!e) {
       std::string err;
       resp::append_error(err, "ERR no server available in cluster " + cluster->name());
       deliver(slot, -1, err);
       return;
     }
-    auto& g = groups[e];
+    auto& g = groups[e.id()];
     if (g.empty()) {
       order.push_back(e);
     }
@@ -670,7 +681,7 @@ void ClientSession::split(const resp::Command& cmd, const resp::CommandInfo& inf
   std::vector<std::string_view> sub;
   for (std::size_t p = 0; p < order.size(); ++p) {
     sub.assign(1, cmd.args[0]);
-    for (std::size_t i : groups[order[p]]) {
+    for (std::size_t i : groups[order[p].id()]) {
       sub.push_back(cmd.args[i]);
       if (pairs) {
         sub.push_back(cmd.args[i + 1]);
@@ -679,7 +690,7 @@ void ClientSession::split(const resp::Command& cmd, const resp::CommandInfo& inf
     }
     std::string bytes;
     resp::append_command(bytes, sub);
-    listener_.server(cluster, *order[p], state_->config)->send(bytes, slot, static_cast<int>(p));
+    listener_->server(cluster, *order[p], state_->config)->send(bytes, slot, static_cast<int>(p));
   }
 }
 

@@ -103,35 +103,41 @@ class TcpListener final : public WorkerListener, public std::enable_shared_from_
     boost::system::error_code ec;
     auto peer = client.remote_endpoint(ec);
     std::uint64_t hash = ec ? 0 : hash_key(peer.address().to_string());
-    ClusterConfig cc = cluster->config();
+    auto connect_timeout = cluster->connect_timeout();
     tcp::socket upstream(self->worker_.ioc());
     UpstreamLease lease;
-    const Endpoint* tried = nullptr;
-    const Endpoint* e = nullptr;
+    const EndpointStats* tried = nullptr;
+    Picked e;
     // A refused or timed-out connect is tried once more on another endpoint.
     for (int attempt = 0; attempt < 2; ++attempt) {
       e = self->worker_.view(cluster).pick(hash, tried);
-      if (e == nullptr) {
+      if (!e) {
         break;
       }
-      auto cec = co_await connect_upstream(upstream, cluster, *e, cc.connect_timeout, lease);
+      auto cec = co_await connect_upstream(upstream, cluster, *e, connect_timeout, lease);
       if (!cec) {
         break;
       }
       cluster->record(*e,
                       cec == asio::error::timed_out ? Outcome::kTimeout : Outcome::kConnectFailure);
       state->errors->with({cfg.name, "upstream_connect"}).inc();
-      tried = e;
-      e = nullptr;
+      tried = e.id();
+      e = Picked();
       upstream = tcp::socket(self->worker_.ioc());
     }
-    if (e == nullptr) {
+    if (!e) {
       if (tried == nullptr) {
         state->errors->with({cfg.name, "no_endpoint"}).inc();
       }
       co_return;  // closing the client says there is nobody to talk to
     }
     e->stats->requests.fetch_add(1, std::memory_order_relaxed);
+    // In flight for as long as the connection lasts (least_request weighs it).
+    e->stats->active.fetch_add(1, std::memory_order_relaxed);
+    struct EndActive {
+      std::shared_ptr<EndpointStats> s;
+      ~EndActive() { s->active.fetch_sub(1, std::memory_order_relaxed); }
+    } end_active{e->stats};
     e->stats->m_requests->inc();
     cluster->record(*e, Outcome::kSuccess);
     client.set_option(tcp::no_delay(true), ec);
