@@ -70,17 +70,13 @@ Response error_response(unsigned version, bool keep_alive, int status, const std
   return r;
 }
 
-class HttpListener final : public WorkerListener,
-                           public std::enable_shared_from_this<HttpListener> {
+class HttpListener final : public ListenerBase<HttpListener> {
  public:
-  HttpListener(Worker& w, tcp::acceptor a, std::shared_ptr<const ListenerState> state)
-      : worker_(w), acceptor_(std::move(a)), state_(std::move(state)) {}
+  using ListenerBase::ListenerBase;
 
-  void start() { asio::co_spawn(worker_.ioc(), accept_loop(shared_from_this()), asio::detached); }
-  void update(std::shared_ptr<const ListenerState> state) override { state_ = std::move(state); }
   void stop(bool close_all) override {
     boost::system::error_code ec;
-    acceptor_.close(ec);
+    close_acceptor();
     draining_ = true;
     for (auto* s : clients_) {
       if (close_all || idle_.count(s) != 0) {
@@ -91,29 +87,15 @@ class HttpListener final : public WorkerListener,
       pool_.clear();
     }
   }
-  std::size_t connections() const override { return count_.load(); }
 
  private:
+  friend class ListenerBase<HttpListener>;  // calls serve()
+
   struct Pooled {
     beast::tcp_stream stream;
     UpstreamLease lease;
     beast::flat_buffer buffer;  // bytes read past a response stay with its connection
   };
-
-  static asio::awaitable<void> accept_loop(std::shared_ptr<HttpListener> self) {
-    for (;;) {
-      auto [ec, s] = co_await self->acceptor_.async_accept(kTuple);
-      if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) {
-        co_return;
-      }
-      if (ec) {
-        asio::steady_timer t(self->worker_.ioc(), std::chrono::milliseconds(100));
-        co_await t.async_wait(kTuple);
-        continue;
-      }
-      asio::co_spawn(self->worker_.ioc(), serve(self, std::move(s)), asio::detached);
-    }
-  }
 
   static asio::awaitable<void> serve(std::shared_ptr<HttpListener> self, tcp::socket socket) {
     boost::system::error_code ec;
@@ -392,13 +374,9 @@ class HttpListener final : public WorkerListener,
     co_return error_response(version, true, status, "upstream: " + why);
   }
 
-  Worker& worker_;
-  tcp::acceptor acceptor_;
-  std::shared_ptr<const ListenerState> state_;
   std::unordered_map<const EndpointStats*, std::vector<std::unique_ptr<Pooled>>> pool_;
   std::set<beast::tcp_stream*> clients_;
   std::set<beast::tcp_stream*> idle_;
-  std::atomic<std::size_t> count_{0};
   std::uint32_t retries_in_flight_ = 0;
   bool draining_ = false;
 };

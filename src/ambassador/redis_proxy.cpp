@@ -353,17 +353,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   resp::Limits limits_;
 };
 
-class RedisListener final : public WorkerListener,
-                            public std::enable_shared_from_this<RedisListener> {
+class RedisListener final : public ListenerBase<RedisListener> {
  public:
-  RedisListener(Worker& w, tcp::acceptor a, std::shared_ptr<const ListenerState> state)
-      : worker_(w), acceptor_(std::move(a)), state_(std::move(state)) {}
+  using ListenerBase::ListenerBase;
 
-  void start() { asio::co_spawn(worker_.ioc(), accept_loop(shared_from_this()), asio::detached); }
-  void update(std::shared_ptr<const ListenerState> state) override { state_ = std::move(state); }
   void stop(bool close_all) override {
-    boost::system::error_code ec;
-    acceptor_.close(ec);
+    close_acceptor();
     if (close_all) {
       for (auto& [k, s] : servers_) {
         s->close();
@@ -377,9 +372,6 @@ class RedisListener final : public WorkerListener,
       }
     }
   }
-  std::size_t connections() const override { return count_.load(); }
-
-  Worker& worker() { return worker_; }
   const std::shared_ptr<const ListenerState>& state() const { return state_; }
 
   // The worker's connection to endpoint `e` of `cluster`.
@@ -393,30 +385,18 @@ class RedisListener final : public WorkerListener,
   }
 
   std::list<ClientSession*> clients_;
-  std::atomic<std::size_t> count_{0};
+  using ListenerBase::count_;  // sessions count themselves
 
  private:
-  static asio::awaitable<void> accept_loop(std::shared_ptr<RedisListener> self) {
-    for (;;) {
-      auto [ec, s] = co_await self->acceptor_.async_accept(kTuple);
-      if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) {
-        co_return;
-      }
-      if (ec) {  // e.g. EMFILE: serve what is open, try again shortly
-        asio::steady_timer t(self->worker_.ioc(), std::chrono::milliseconds(100));
-        co_await t.async_wait(kTuple);
-        continue;
-      }
-      boost::system::error_code ignored;
-      s.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_shared<ClientSession>(self, std::move(s), self->state_);
-      asio::co_spawn(self->worker_.ioc(), ClientSession::run(session), asio::detached);
-    }
+  friend class ListenerBase<RedisListener>;  // calls serve()
+
+  static asio::awaitable<void> serve(std::shared_ptr<RedisListener> self, tcp::socket s) {
+    boost::system::error_code ignored;
+    s.set_option(tcp::no_delay(true), ignored);
+    auto session = std::make_shared<ClientSession>(self, std::move(s), self->state_);
+    co_await ClientSession::run(session);
   }
 
-  Worker& worker_;
-  tcp::acceptor acceptor_;
-  std::shared_ptr<const ListenerState> state_;
   std::unordered_map<const EndpointStats*, std::shared_ptr<ServerConn>> servers_;
 };
 

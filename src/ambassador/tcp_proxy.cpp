@@ -44,18 +44,13 @@ asio::awaitable<boost::system::error_code> connect_upstream(tcp::socket& socket,
 
 namespace {
 
-class TcpListener final : public WorkerListener, public std::enable_shared_from_this<TcpListener> {
+class TcpListener final : public ListenerBase<TcpListener> {
  public:
-  TcpListener(Worker& w, tcp::acceptor acceptor, std::shared_ptr<const ListenerState> state)
-      : worker_(w), acceptor_(std::move(acceptor)), state_(std::move(state)) {}
-
-  void start() { asio::co_spawn(worker_.ioc(), accept_loop(shared_from_this()), asio::detached); }
-
-  void update(std::shared_ptr<const ListenerState> state) override { state_ = std::move(state); }
+  using ListenerBase::ListenerBase;
 
   void stop(bool close_all) override {
     boost::system::error_code ec;
-    acceptor_.close(ec);
+    close_acceptor();
     if (close_all) {
       for (auto* s : sessions_) {
         s->first.close(ec);
@@ -64,25 +59,7 @@ class TcpListener final : public WorkerListener, public std::enable_shared_from_
     }
   }
 
-  std::size_t connections() const override { return count_.load(); }
-
- private:
   using Pair = std::pair<tcp::socket, tcp::socket>;
-
-  static asio::awaitable<void> accept_loop(std::shared_ptr<TcpListener> self) {
-    for (;;) {
-      auto [ec, client] = co_await self->acceptor_.async_accept(kTuple);
-      if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) {
-        co_return;
-      }
-      if (ec) {  // e.g. EMFILE: serve what is open, try again shortly
-        asio::steady_timer t(self->worker_.ioc(), std::chrono::milliseconds(100));
-        co_await t.async_wait(kTuple);
-        continue;
-      }
-      asio::co_spawn(self->worker_.ioc(), serve(self, std::move(client)), asio::detached);
-    }
-  }
 
   static asio::awaitable<void> serve(std::shared_ptr<TcpListener> self, tcp::socket client) {
     auto state = self->state_;
@@ -153,6 +130,7 @@ class TcpListener final : public WorkerListener, public std::enable_shared_from_
     self->sessions_.erase(it);
   }
 
+ private:
   static asio::awaitable<void> both_ways(
       Pair& p, std::shared_ptr<std::chrono::steady_clock::time_point> last, EndpointStats* stats) {
     using asio::experimental::awaitable_operators::operator&&;
@@ -206,11 +184,7 @@ class TcpListener final : public WorkerListener, public std::enable_shared_from_
     }
   }
 
-  Worker& worker_;
-  tcp::acceptor acceptor_;
-  std::shared_ptr<const ListenerState> state_;
   std::list<Pair*> sessions_;
-  std::atomic<std::size_t> count_{0};
 };
 
 }  // namespace

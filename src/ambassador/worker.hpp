@@ -179,3 +179,51 @@ class ReadBuffer {
 };
 
 }  // namespace tender::ambassador
+
+namespace tender::ambassador {
+
+// What every protocol's listener shares: its worker, its acceptor, the state in force, the
+// connection count, and the accept loop, which hands each connection to the coroutine
+// Derived::serve(std::shared_ptr<Derived>, tcp::socket) on the worker.
+template <typename Derived>
+class ListenerBase : public WorkerListener, public std::enable_shared_from_this<Derived> {
+ public:
+  ListenerBase(Worker& w, tcp::acceptor a, std::shared_ptr<const ListenerState> state)
+      : worker_(w), acceptor_(std::move(a)), state_(std::move(state)) {}
+
+  void start() {
+    asio::co_spawn(worker_.ioc(), accept_loop(this->shared_from_this()), asio::detached);
+  }
+  void update(std::shared_ptr<const ListenerState> state) override { state_ = std::move(state); }
+  [[nodiscard]] std::size_t connections() const override { return count_.load(); }
+  [[nodiscard]] Worker& worker() { return worker_; }
+
+ protected:
+  void close_acceptor() {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  }
+
+  Worker& worker_;
+  tcp::acceptor acceptor_;
+  std::shared_ptr<const ListenerState> state_;
+  std::atomic<std::size_t> count_{0};
+
+ private:
+  static asio::awaitable<void> accept_loop(std::shared_ptr<Derived> self) {
+    for (;;) {
+      auto [ec, s] = co_await self->acceptor_.async_accept(kTuple);
+      if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) {
+        co_return;
+      }
+      if (ec) {  // e.g. EMFILE: serve what is open, try again shortly
+        asio::steady_timer t(self->worker_.ioc(), std::chrono::milliseconds(100));
+        co_await t.async_wait(kTuple);
+        continue;
+      }
+      asio::co_spawn(self->worker_.ioc(), Derived::serve(self, std::move(s)), asio::detached);
+    }
+  }
+};
+
+}  // namespace tender::ambassador
