@@ -298,6 +298,9 @@ std::string Proxy::reload() {
   if (s.opts.config_file.empty()) {
     return "nothing to reload: the proxy was configured by flags, not --config";
   }
+  if (s.draining) {
+    return "draining: a reload now would open listeners that are closing";
+  }
   ProxyConfig next;
   try {
     next = load_proxy_config(s.opts.config_file);

@@ -445,6 +445,9 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
     }
     auto [ec, n] = std::get<0>(r);
     in.commit(n);
+    // A reload applies from the next commands on.
+    self->state_ = l.state();
+    self->limits_.max_bulk = self->state_->config.max_bulk_bytes;
     std::size_t used = 0;
     std::string_view data = in.data();
     while (!self->closing_) {
