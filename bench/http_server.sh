@@ -13,14 +13,7 @@ tender=${TENDER:-$here/../build/src/tender}
 command -v nginx >/dev/null || { echo "nginx missing: tools/install-deps.sh" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk missing: tools/install-deps.sh" >&2; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir
 
 # nginx
 nginx_port=$(free_port)

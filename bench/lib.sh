@@ -2,6 +2,14 @@
 # Shared helpers for the benchmarks: free ports, readiness polling, wrk parsing.
 # Everything here stays on 127.0.0.1.
 
+# Makes $work (a temporary directory) and $pids (background processes to stop), both cleaned
+# up when the script exits. Call it in the script itself, not in a subshell.
+bench_workdir() {
+  work=$(mktemp -d)
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+}
+
 # Prints a TCP port on 127.0.0.1 that nothing listens on.
 free_port() {
   local p

@@ -23,14 +23,7 @@ for tool in redis-server redis-benchmark nutcracker haproxy wrk taskset; do
 done
 [ -x "$tender" ] || { echo "build tender first (tools/build.sh)" >&2; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir
 
 # --- HTTP -------------------------------------------------------------------------------------
 ep=$(free_port)

@@ -85,6 +85,34 @@ spec:
 )Y";
 }
 
+// Deployment "web": 2 replicas of an echo server on 0.0.0.0:8080 with their pod's name as id;
+// `extra` is appended to the container (indented for it).
+std::string web_deployment(int grace_seconds, const std::string& extra) {
+  return R"Y(
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: )Y" +
+         std::to_string(grace_seconds) + R"Y(
+      containers:
+        - name: web
+          command: ["tender", "echo", "--listen", "0.0.0.0:8080", "--admin", "127.0.0.1:9901",
+                    "--id", "$(POD_NAME)"]
+          env:
+            - name: POD_NAME
+              valueFrom: {fieldRef: {fieldPath: metadata.name}}
+          readinessProbe:
+            httpGet: {path: /, port: 8080}
+            periodSeconds: 1)Y" +
+         extra + "\n---\n";
+}
+
 class NetworkTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -153,28 +181,7 @@ class NetworkTest : public ::testing::Test {
 };
 
 TEST_F(NetworkTest, ReplicasBindTheSamePortAndAnswerOnTheirOwnAddress) {
-  run(R"Y(
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-        - name: web
-          command: ["tender", "echo", "--listen", "0.0.0.0:8080", "--admin", "127.0.0.1:9901",
-                    "--id", "$(POD_NAME)"]
-          env:
-            - name: POD_NAME
-              valueFrom: {fieldRef: {fieldPath: metadata.name}}
-          readinessProbe:
-            httpGet: {path: /, port: 8080}
-            periodSeconds: 1
----
+  run(web_deployment(2, "") + R"Y(
 apiVersion: v1
 kind: Pod
 metadata: {name: client}
@@ -248,32 +255,11 @@ spec:
 }
 
 TEST_F(NetworkTest, AReplicaReplacedWithinItsGracePeriodKeepsItsNetwork) {
-  run(R"Y(
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      terminationGracePeriodSeconds: 5
-      containers:
-        - name: web
-          command: ["tender", "echo", "--listen", "0.0.0.0:8080", "--admin", "127.0.0.1:9901",
-                    "--id", "$(POD_NAME)"]
-          env:
-            - name: POD_NAME
-              valueFrom: {fieldRef: {fieldPath: metadata.name}}
-          readinessProbe:
-            httpGet: {path: /, port: 8080}
-            periodSeconds: 1
+  run(web_deployment(5, R"Y(
           lifecycle:
             preStop:
-              exec: {command: ["sleep", "1"]}
----
-)Y" + echo_pod("client"));
+              exec: {command: ["sleep", "1"]})Y") +
+      echo_pod("client"));
   wait_ready({"web-0", "web-1", "client"});
   ASSERT_EQ(cli({"pod", "scale", "web", "1"}).status.code, 0);
   ASSERT_EQ(cli({"pod", "scale", "web", "2"}).status.code, 0);  // web-1 is still stopping
