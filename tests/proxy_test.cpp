@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <csignal>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -192,6 +193,74 @@ int expected_shard(const std::string& key, int shards) {
   return static_cast<int>(b);
 }
 
+// A plain TCP server on 127.0.0.1 for upstream behaviour no real server shows on demand (bad
+// bytes, particular framings): `serve(fd)` runs for each connection, which is closed after.
+class RawServer {
+ public:
+  explicit RawServer(std::function<void(int)> serve) : serve_(std::move(serve)) {
+    lfd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(lfd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(lfd_, 16) != 0 ||
+        ::getsockname(lfd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      throw std::runtime_error("RawServer: cannot listen");
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(lfd_, nullptr, nullptr);
+        if (c < 0) {
+          return;
+        }
+        serve_(c);
+        ::close(c);
+      }
+    });
+  }
+  ~RawServer() {
+    ::shutdown(lfd_, SHUT_RDWR);
+    ::close(lfd_);
+    thread_.join();
+  }
+  RawServer(const RawServer&) = delete;
+  RawServer& operator=(const RawServer&) = delete;
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+
+ private:
+  std::function<void(int)> serve_;
+  int lfd_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+// Reads from `fd` until a request head is complete; empty if the client went first.
+std::string read_head(int fd) {
+  std::string got;
+  char buf[4096];
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) {
+      return "";
+    }
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
+void write_all(int fd, const std::string& bytes) {
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n <= 0) {
+      return;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+}
+
 class ProxyTest : public ::testing::Test {
  protected:
   // `tender proxy --config` with `yaml`.
@@ -373,30 +442,14 @@ TEST_F(ProxyTest, RedisBadInputGetsAnErrorAndOthersAreServed) {
 
 TEST_F(ProxyTest, RedisUpstreamGarbageIsAnErrorNotACrash) {
   // A "server" that answers anything with bytes that are not RESP.
-  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(lfd, 16), 0);
-  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
-  std::uint16_t port = ntohs(addr.sin_port);
-  std::atomic<bool> done{false};
-  std::thread garbage([&] {
-    while (!done) {
-      int c = ::accept(lfd, nullptr, nullptr);
-      if (c < 0) {
-        break;
-      }
-      char buf[1024];
-      while (::read(c, buf, sizeof buf) > 0) {
-        const char junk[] = "hello, this is not redis\r\n";
-        (void)!::write(c, junk, sizeof junk - 1);
-      }
-      ::close(c);
+  RawServer garbage([](int c) {
+    char buf[1024];
+    while (::read(c, buf, sizeof buf) > 0) {
+      const char junk[] = "hello, this is not redis\r\n";
+      (void)!::write(c, junk, sizeof junk - 1);
     }
   });
+  std::uint16_t port = garbage.port();
   start(
       "listeners:\n"
       "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: junk}\n"
@@ -410,10 +463,6 @@ TEST_F(ProxyTest, RedisUpstreamGarbageIsAnErrorNotACrash) {
     EXPECT_EQ(r.rfind("-ERR upstream", 0), 0U) << r;
   }
   EXPECT_EQ(http(proxy_->port("admin"), "GET", "/healthz").status, 200);
-  done = true;
-  ::shutdown(lfd, SHUT_RDWR);
-  ::close(lfd);
-  garbage.join();
 }
 
 TEST_F(ProxyTest, RedisDrainClosesIdleClientsAndExits) {
@@ -749,6 +798,138 @@ TEST_F(ProxyTest, HttpMalformedRequestIs400AndOthersAreServed) {
   EXPECT_EQ(r.status, 400);
   EXPECT_TRUE(bad.closed_by_peer(5s));
   EXPECT_EQ(http(proxy_->port("front"), "GET", "/").status, 200);
+}
+
+TEST_F(ProxyTest, HttpBodiesStreamBothWays) {
+  Tender b1(echo_args({"--id", "b1"}));
+  start(http_config({&b1}, "", ""), {"--workers", "1"});
+  auto front = proxy_->port("front");
+  // 1 MiB each way: larger than what is buffered for retries, so it streams.
+  std::string big(1 << 20, 'x');
+  for (std::size_t i = 0; i < big.size(); i += 4096) {
+    big[i] = static_cast<char>('a' + (i / 4096) % 26);
+  }
+  HttpResult r = http(front, "POST", "/upload", {}, big);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body).at("body").as_string(), big);
+
+  // A chunked request body reaches the backend whole; the connection then serves another.
+  Connection c(front);
+  ASSERT_TRUE(
+      c.send("POST /chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nhello\r\n"));
+  ASSERT_TRUE(c.send("7;x=y\r\n, world\r\n0\r\n\r\n"));
+  r = c.read_response();
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body).at("body").as_string(), "hello, world");
+  ASSERT_TRUE(c.send(request_bytes("GET", "/again")));
+  EXPECT_EQ(c.read_response().status, 200);
+
+  // Expect: 100-continue gets its interim answer before the body is sent.
+  Connection e(front);
+  ASSERT_TRUE(
+      e.send("PUT /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+             "Content-Length: 4\r\n\r\n"));
+  EXPECT_EQ(e.read_response().status, 100);
+  ASSERT_TRUE(e.send("data"));
+  r = e.read_response();
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body).at("body").as_string(), "data");
+  EXPECT_EQ(json::parse(r.body).at("headers").as_object().count("expect"), 0U);
+}
+
+TEST_F(ProxyTest, HttpHeadAndHttp10Clients) {
+  Tender b1(echo_args({"--id", "b1"}));
+  start(http_config({&b1}, "", ""), {"--workers", "1"});
+  auto front = proxy_->port("front");
+  Connection c(front);
+  ASSERT_TRUE(c.send(request_bytes("GET", "/same")));
+  HttpResult get = c.read_response();
+  ASSERT_EQ(get.status, 200);
+  // HEAD keeps the Content-Length a GET would have, sends no body, and the connection goes on.
+  ASSERT_TRUE(c.send(request_bytes("HEAD", "/same")));
+  HttpResult head = c.read_response(true);
+  ASSERT_EQ(head.status, 200);
+  EXPECT_FALSE(head.header("content-length").empty());
+  ASSERT_TRUE(c.send(request_bytes("GET", "/after-head")));
+  HttpResult after = c.read_response();
+  ASSERT_EQ(after.status, 200);
+  EXPECT_EQ(json::parse(after.body).at("path").as_string(), "/after-head");
+
+  // HTTP/1.0 closes after the answer unless it asks for keep-alive.
+  Connection old(front);
+  ASSERT_TRUE(old.send("GET /one HTTP/1.0\r\n\r\n"));
+  EXPECT_EQ(old.read_response().status, 200);
+  EXPECT_TRUE(old.closed_by_peer(5s));
+  Connection kept(front);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(kept.send("GET /two HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    HttpResult r = kept.read_response();
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("connection"), "keep-alive");
+  }
+}
+
+TEST_F(ProxyTest, HttpUpstreamFramingsAndGarbage) {
+  // Answers by path: /chunked (chunked, after a 103), /close (no length: read until close),
+  // anything else with bytes that are not HTTP.
+  RawServer upstream([](int fd) {
+    std::string got = read_head(fd);
+    if (got.empty()) {
+      return;
+    }
+    if (got.rfind("GET /chunked", 0) == 0) {
+      write_all(fd,
+                "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "4\r\nWiki\r\n6\r\npedia \r\n0\r\n\r\n");
+    } else if (got.rfind("GET /close", 0) == 0) {
+      write_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end");
+    } else {
+      write_all(fd, "SMTP ready, not HTTP\r\n\r\n");
+    }
+  });
+  start(
+      "listeners:\n"
+      "  - {name: front, listen: \"127.0.0.1:0\", protocol: http, cluster: raw, retries: 0}\n"
+      "clusters:\n"
+      "  - name: raw\n"
+      "    endpoints: [\"127.0.0.1:" +
+          std::to_string(upstream.port()) +
+          "\"]\n"
+          "    outlier: {consecutive_failures: 1000}\n",
+      {"--workers", "1"});
+  auto front = proxy_->port("front");
+  Connection c(front);
+  ASSERT_TRUE(c.send(request_bytes("GET", "/chunked")));
+  std::string chunked = c.read_until("0\r\n\r\n");
+  EXPECT_EQ(chunked.rfind("HTTP/1.1 200 OK\r\n", 0), 0U) << chunked;  // the 103 is not passed on
+  EXPECT_NE(chunked.find("\r\n\r\n4\r\nWiki\r\n6\r\npedia \r\n0\r\n\r\n"), std::string::npos)
+      << chunked;
+  ASSERT_TRUE(c.send(request_bytes("GET", "/chunked")));  // the client connection goes on
+  EXPECT_NE(c.read_until("0\r\n\r\n").find("pedia"), std::string::npos);
+
+  // An HTTP/1.0 client gets the chunked body decoded, ended by closing.
+  Connection old(front);
+  ASSERT_TRUE(old.send("GET /chunked HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  std::string decoded = old.read_until("\n\n\n");  // nothing like it: reads until closed
+  EXPECT_NE(decoded.find("Connection: close\r\n"), std::string::npos) << decoded;
+  EXPECT_EQ(decoded.substr(decoded.find("\r\n\r\n") + 4), "Wikipedia ");
+
+  // A body that runs until the server closes reaches the client, which is closed after it.
+  Connection until(front);
+  ASSERT_TRUE(until.send(request_bytes("GET", "/close")));
+  std::string all = until.read_until("\n\n\n");
+  EXPECT_EQ(all.rfind("HTTP/1.1 200 OK\r\n", 0), 0U) << all;
+  EXPECT_EQ(all.substr(all.find("\r\n\r\n") + 4), "until the end");
+
+  // Garbage from the upstream is a 502 for that request; the proxy goes on serving.
+  HttpResult bad = http(front, "GET", "/garbage");
+  EXPECT_EQ(bad.status, 502);
+  EXPECT_NE(bad.body.find("malformed"), std::string::npos) << bad.body;
+  ASSERT_TRUE(c.send(request_bytes("GET", "/chunked")));
+  EXPECT_NE(c.read_until("0\r\n\r\n").find("Wiki"), std::string::npos);
+  EXPECT_EQ(http(proxy_->port("admin"), "GET", "/healthz").status, 200);
 }
 
 // --- config ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace tender::testing {
 namespace {
@@ -320,6 +321,21 @@ HttpResult Connection::read_response(bool head) {
   buffer_.erase(0, len);
   r.status = status;
   return r;
+}
+
+std::string Connection::read_until(const std::string& marker) {
+  std::size_t at;
+  while ((at = buffer_.find(marker)) == std::string::npos) {
+    char buf[65536];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) {
+      return std::exchange(buffer_, std::string());
+    }
+    buffer_.append(buf, static_cast<std::size_t>(n));
+  }
+  std::string out = buffer_.substr(0, at + marker.size());
+  buffer_.erase(0, at + marker.size());
+  return out;
 }
 
 bool Connection::closed_by_peer(std::chrono::milliseconds timeout) {

@@ -93,6 +93,9 @@ class Connection {
   bool send(const std::string& bytes);
   // Reads one response (Content-Length framed). status 0 if the peer closed first.
   HttpResult read_response(bool head = false);
+  // Bytes up to and including `marker` (or all read before the peer closed), taken from what
+  // was received.
+  std::string read_until(const std::string& marker);
   // True once the peer has closed the connection (recv returns 0 or an error) within `timeout`.
   bool closed_by_peer(std::chrono::milliseconds timeout);
   // True if response bytes are waiting to be read right now.

@@ -2,214 +2,254 @@
 // worker and endpoint, routing by path prefix and Host, a request timeout and a per-try timeout,
 // retries (idempotent requests; any request whose connect failed) within a retry budget and the
 // cluster's retry breaker, and X-Forwarded-For.
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <list>
-#include <map>
-#include <set>
+//
+// Messages are not rebuilt: the head is parsed in place (http1.hpp), its fields copied to the
+// next hop less the hop-by-hop ones, and bodies stream through as they arrive. A request body of
+// up to 64 KiB is read whole first so that the request can be sent again on a retry; a larger or
+// chunked one streams, and is not retried once any of it went upstream.
+#include <sys/socket.h>
+#include <algorithm>
+#include <array>
+#include <cerrno>
 #include <unordered_map>
 
-#include "core/http.hpp"
-
+#include "ambassador/deadlines.hpp"
+#include "ambassador/http1.hpp"
 #include "ambassador/worker.hpp"
+#include "core/http.hpp"
 #include "core/log.hpp"
 
 namespace tender::ambassador {
 namespace {
 
-namespace beast = boost::beast;
-namespace bhttp = beast::http;
-using Clock = std::chrono::steady_clock;
-using Request = bhttp::request<bhttp::string_body>;
-using Response = bhttp::response<bhttp::string_body>;
+using std::chrono::milliseconds;
 
-bool idempotent(bhttp::verb v) {
-  return v == bhttp::verb::get || v == bhttp::verb::head || v == bhttp::verb::put ||
-         v == bhttp::verb::delete_ || v == bhttp::verb::options || v == bhttp::verb::trace;
+constexpr std::size_t kMaxHead = 16 * 1024;   // request and response heads
+constexpr std::size_t kReadSize = 16 * 1024;  // bytes asked of each read
+constexpr std::uint64_t kReplayLimit = 64 * 1024;
+constexpr std::size_t kPoolPerEndpoint = 64;  // idle upstream connections per worker
+
+bool idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";
 }
 
-// Hop-by-hop fields (RFC 9110 7.6.1) are not forwarded; nor are those Connection names.
-void strip_hop_by_hop(bhttp::fields& f) {
-  std::vector<std::string> named;
-  for (auto it = f.find(bhttp::field::connection);
-       it != f.end() && it->name() == bhttp::field::connection; ++it) {
-    std::string v(it->value());
-    std::size_t start = 0;
-    while (start < v.size()) {
-      std::size_t comma = v.find(',', start);
-      std::string token = v.substr(start, comma == std::string::npos ? comma : comma - start);
-      token.erase(0, token.find_first_not_of(" \t"));
-      token.erase(token.find_last_not_of(" \t") + 1);
-      if (!token.empty()) {
-        named.push_back(token);
-      }
-      if (comma == std::string::npos) {
-        break;
-      }
-      start = comma + 1;
-    }
-  }
-  for (const auto& n : named) {
-    f.erase(n);
-  }
-  for (auto field : {bhttp::field::connection, bhttp::field::keep_alive, bhttp::field::expect,
-                     bhttp::field::proxy_connection, bhttp::field::te, bhttp::field::trailer,
-                     bhttp::field::transfer_encoding, bhttp::field::upgrade}) {
-    f.erase(field);
-  }
-}
+struct Upstream : Conn {
+  Upstream(tcp::socket s, UpstreamLease l) : Conn(std::move(s)), lease(std::move(l)) {}
+  UpstreamLease lease;
+};
 
-Response error_response(unsigned version, bool keep_alive, int status, const std::string& reason) {
-  Response r{static_cast<bhttp::status>(status), version};
-  r.set(bhttp::field::content_type, "text/plain; charset=utf-8");
-  r.set(bhttp::field::server, "tender-proxy");
-  r.body() = reason + "\n";
-  r.keep_alive(keep_alive);
-  r.prepare_payload();
-  return r;
-}
+// Per client connection: parsed heads and the strings built for the next hop, reused.
+struct Exchange {
+  http1::Head req;
+  http1::Head res;
+  http1::Error err;
+  std::string up_head;
+  std::string out_head;
+  std::string decoded;
+};
 
 class HttpListener final : public ListenerBase<HttpListener> {
  public:
-  using ListenerBase::ListenerBase;
+  HttpListener(Worker& w, tcp::acceptor a, std::shared_ptr<const ListenerState> state)
+      : ListenerBase(w, std::move(a), std::move(state)), deadlines_(w.ioc()) {}
+
+  void start_sweeper() {
+    asio::co_spawn(
+        worker_.ioc(),
+        [self = shared_from_this()]() -> asio::awaitable<void> { co_await self->deadlines_.run(); },
+        asio::detached);
+  }
 
   void stop(bool close_all) override {
     boost::system::error_code ec;
     close_acceptor();
     draining_ = true;
-    for (auto* s : clients_) {
-      if (close_all || idle_.count(s) != 0) {
-        s->socket().close(ec);
+    for (Conn* c = deadlines_.head(); c != nullptr; c = c->next) {
+      if (c->client && (close_all || c->idle)) {
+        c->socket.close(ec);
       }
     }
     if (close_all) {
       pool_.clear();
     }
+    deadlines_.stop();
   }
 
  private:
   friend class ListenerBase<HttpListener>;  // calls serve()
-
-  struct Pooled {
-    beast::tcp_stream stream;
-    UpstreamLease lease;
-    beast::flat_buffer buffer;  // bytes read past a response stay with its connection
-  };
 
   static asio::awaitable<void> serve(std::shared_ptr<HttpListener> self, tcp::socket socket) {
     boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
     auto peer = socket.remote_endpoint(ec);
     std::string client_ip = ec ? "" : peer.address().to_string();
-    beast::tcp_stream stream(std::move(socket));
-    self->clients_.insert(&stream);
+    Conn client(std::move(socket));
+    client.client = true;
+    self->deadlines_.add(client);
     self->count_.fetch_add(1);
     auto state = self->state_;
     state->connections->inc();
-    beast::flat_buffer buffer;
+    Exchange x;
     for (;;) {
       state = self->state_;  // a reload applies from the next request on
-      const auto& cfg = state->config;
-      bhttp::request_parser<bhttp::string_body> parser;
-      parser.header_limit(16 * 1024);
-      parser.body_limit(cfg.max_request_bytes);
-      self->idle_.insert(&stream);
-      if (self->draining_) {
-        break;
-      }
-      stream.expires_after(cfg.idle_timeout.count() > 0 ? cfg.idle_timeout
-                                                        : std::chrono::milliseconds(60'000));
-      auto [rec, n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
-      self->idle_.erase(&stream);
-      if (rec == bhttp::error::end_of_stream || rec == asio::error::eof ||
-          rec == beast::error::timeout || rec == asio::error::operation_aborted ||
-          rec == asio::error::connection_reset) {
-        break;
-      }
-      if (rec) {
-        int status = rec == bhttp::error::header_limit ? 431
-                     : rec == bhttp::error::body_limit ? 413
-                                                       : 400;
-        state->errors->with({cfg.name, "protocol"}).inc();
-        auto r = error_response(11, false, status, "bad request: " + rec.message());
-        stream.expires_after(std::chrono::seconds(5));
-        co_await bhttp::async_write(stream, r, kTuple);
-        break;
-      }
-      Request req = parser.release();
-      state->requests->inc();
-      auto started = Clock::now();
-      bool keep = req.keep_alive();
-      Response res = co_await self->forward(*state, req, client_ip);
-      keep = keep && !self->draining_;
-      res.keep_alive(keep);
-      state->latency->observe(std::chrono::duration<double>(Clock::now() - started).count());
-      stream.expires_after(std::chrono::seconds(60));
-      auto [wec, w] = co_await bhttp::async_write(stream, res, kTuple);
-      if (wec || !keep) {
+      if (self->draining_ || !co_await self->exchange(*state, client, client_ip, x)) {
         break;
       }
     }
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream.close();
-    self->clients_.erase(&stream);
-    self->idle_.erase(&stream);
+    client.socket.shutdown(tcp::socket::shutdown_send, ec);
+    client.socket.close(ec);
+    self->deadlines_.remove(client);
     self->count_.fetch_sub(1);
     state->connections->dec();
   }
 
-  // The cluster (index in state.clusters) of the first route that matches.
-  static int route(const ListenerState& state, const Request& req) {
-    std::string host(req[bhttp::field::host]);
-    if (auto colon = host.rfind(':');
-        colon != std::string::npos && host.find(']') == std::string::npos) {
-      host.erase(colon);
+  milliseconds idle_timeout(const ListenerConfig& cfg) const {
+    return cfg.idle_timeout.count() > 0 ? cfg.idle_timeout : milliseconds(60'000);
+  }
+
+  // Reads more of `c` into its buffer within `timeout`; false on end of stream, error or timeout.
+  asio::awaitable<bool> read_more(Conn& c, milliseconds timeout) {
+    co_return co_await read_more(c, Clock::now() + timeout);
+  }
+  asio::awaitable<bool> read_more(Conn& c, Clock::time_point deadline) {
+    deadlines_.set(c, deadline);
+    auto [ec, n] = co_await c.socket.async_read_some(c.in.prepare(kReadSize), kTuple);
+    Deadlines::clear(c);
+    if (ec || n == 0) {
+      co_return false;
     }
-    std::string_view path(req.target().data(), req.target().size());
+    c.in.commit(n);
+    co_return true;
+  }
+
+  template <typename Buffers>
+  asio::awaitable<bool> write(Conn& c, const Buffers& buffers, milliseconds timeout) {
+    deadlines_.set(c, timeout);
+    auto [ec, n] = co_await asio::async_write(c.socket, buffers, kTuple);
+    Deadlines::clear(c);
+    co_return !ec;
+  }
+
+  asio::awaitable<bool> answer(Conn& client, int status, std::string why, bool keep,
+                               milliseconds timeout) {
+    why += '\n';
+    std::string r = http1::local_response(status, why, keep);
+    co_return co_await write(client, asio::buffer(r), timeout) && keep;
+  }
+
+  // The cluster (index in state.clusters) of the first route that matches.
+  static int route(const ListenerState& state, std::string_view host, std::string_view target) {
+    if (target.substr(0, 7) == "http://") {  // absolute form: the authority is the host
+      target.remove_prefix(7);
+      auto slash = target.find('/');
+      host = target.substr(0, slash);
+      target = slash == std::string_view::npos ? "/" : target.substr(slash);
+    }
+    if (auto colon = host.rfind(':');
+        colon != std::string_view::npos && host.find(']') == std::string_view::npos) {
+      host = host.substr(0, colon);
+    }
     const auto& routes = state.config.routes;
     for (std::size_t i = 0; i < routes.size(); ++i) {
       const auto& r = routes[i];
       if (!r.host.empty() && !iequals(r.host, host)) {
         continue;
       }
-      if (path.substr(0, r.prefix.size()) == r.prefix) {
+      if (target.substr(0, r.prefix.size()) == r.prefix) {
         return static_cast<int>(i);
       }
     }
     return -1;
   }
 
-  // Sends the request upstream with the listener's retry policy; always returns a response.
-  asio::awaitable<Response> forward(const ListenerState& state, Request& req,
-                                    const std::string& client_ip) {
+  // One request and its response. False when the client connection is done with.
+  asio::awaitable<bool> exchange(const ListenerState& state, Conn& client,
+                                 const std::string& client_ip, Exchange& x) {
     const auto& cfg = state.config;
-    unsigned version = req.version();
-    int r = route(state, req);
+    auto idle = idle_timeout(cfg);
+    for (;;) {
+      auto p = http1::parse_request(client.in.data(), kMaxHead, x.req, x.err);
+      if (p == http1::Parse::kDone) {
+        break;
+      }
+      if (p == http1::Parse::kError) {
+        state.errors->with({cfg.name, "protocol"}).inc();
+        co_await answer(client, x.err.status, "bad request: " + x.err.reason, false,
+                        milliseconds(5'000));
+        co_return false;
+      }
+      client.idle = client.in.data().empty();
+      if (draining_ && client.idle) {
+        co_return false;
+      }
+      bool more = co_await read_more(client, idle);
+      client.idle = false;
+      if (!more) {
+        co_return false;
+      }
+    }
+    const http1::Head& req = x.req;
+    state.requests->inc();
+    auto started = Clock::now();
+    bool keep = req.keep_alive;
+    int client_minor = req.minor;
+    bool is_head = req.method == "HEAD";
+    bool can_retry = idempotent(req.method);
+    auto framing = req.framing;
+    std::uint64_t length = req.length;
+    bool expect = req.expect_continue && client_minor >= 1;
+    int r = route(state, req.host, req.target);
+    http1::write_request_head(req, client_ip, x.up_head);
+    client.in.consume(req.size);  // the views in req end here
+    bool body_unread = framing != http1::Framing::kNone;
+
     if (r < 0) {
       state.errors->with({cfg.name, "no_route"}).inc();
-      co_return error_response(version, true, 404, "no route for this host and path");
+      co_return co_await answer(client, 404, "no route for this host and path",
+                                keep && !body_unread, idle);
     }
     const auto& cluster = state.clusters[static_cast<std::size_t>(r)];
+    if (framing == http1::Framing::kLength && length > cfg.max_request_bytes) {
+      state.errors->with({cfg.name, "protocol"}).inc();
+      co_return co_await answer(
+          client, 413,
+          "the request body is larger than " + std::to_string(cfg.max_request_bytes) + " bytes",
+          false, idle);
+    }
     if (!cluster->try_request()) {
       state.errors->with({cfg.name, "overflow"}).inc();
-      co_return error_response(version, true, 503,
-                               "cluster " + cluster->name() + " is at its max_requests limit");
+      co_return co_await answer(client, 503,
+                                "cluster " + cluster->name() + " is at its max_requests limit",
+                                keep && !body_unread, idle);
     }
     struct EndRequest {
       Cluster* c;
       ~EndRequest() { c->end_request(); }
     } end{cluster.get()};
-    // The upstream's view of the request.
-    strip_hop_by_hop(req);
-    if (!client_ip.empty()) {
-      auto xff = req["X-Forwarded-For"];
-      req.set("X-Forwarded-For", xff.empty() ? client_ip : std::string(xff) + ", " + client_ip);
+
+    // A small body is read whole: it stays in the client's buffer until the answer, so that a
+    // retry can send it again. A larger or chunked one streams on the first try.
+    std::size_t body_buffered = 0;
+    if (body_unread && expect &&
+        (framing != http1::Framing::kLength || client.in.data().size() < length)) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      if (!co_await write(client, asio::buffer(kContinue), idle)) {
+        co_return false;
+      }
     }
-    req.keep_alive(true);
-    req.prepare_payload();
-    auto deadline = Clock::now() + cfg.timeout;
-    bool can_retry = idempotent(req.method());
+    if (framing == http1::Framing::kLength && length <= kReplayLimit) {
+      while (client.in.data().size() < length) {
+        if (!co_await read_more(client, idle)) {
+          co_return false;
+        }
+      }
+      body_buffered = static_cast<std::size_t>(length);
+      body_unread = false;
+    }
+    bool replayable = true;  // nothing that cannot be sent again has gone upstream
+
+    // The attempts.
+    auto deadline = started + cfg.timeout;
     const EndpointStats* last = nullptr;
     std::string why = "no endpoint";
     int status = 503;
@@ -244,8 +284,8 @@ class HttpListener final : public ListenerBase<HttpListener> {
         why = "timed out after " + format_duration(cfg.timeout);
         break;
       }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-      auto try_time = cfg.per_try_timeout.count() > 0 ? std::min(left, cfg.per_try_timeout) : left;
+      auto try_end = cfg.per_try_timeout.count() > 0 ? std::min(deadline, now + cfg.per_try_timeout)
+                                                     : deadline;
       Picked e = worker_.view(cluster).pick(0, last);
       if (!e) {
         state.errors->with({cfg.name, "no_endpoint"}).inc();
@@ -258,25 +298,19 @@ class HttpListener final : public ListenerBase<HttpListener> {
       e->stats->m_requests->inc();
       e->stats->active.fetch_add(1, std::memory_order_relaxed);
       struct EndActive {
-        std::shared_ptr<EndpointStats> s;
+        EndpointStats* s;
         ~EndActive() { s->active.fetch_sub(1, std::memory_order_relaxed); }
-      } end_active{e->stats};
+      } end_active{e->stats.get()};
+
       // A pooled connection, or a new one (a failed connect is always safe to retry).
-      std::unique_ptr<Pooled> conn;
-      auto& idle = pool_[e->stats.get()];  // the stats live as long as the endpoint
-      while (!idle.empty() && !conn) {
-        conn = std::move(idle.back());
-        idle.pop_back();
-        if (!conn->stream.socket().is_open()) {
-          conn.reset();
-        }
-      }
+      std::unique_ptr<Upstream> conn = take_pooled(e.id(), can_retry);
       bool reused = conn != nullptr;
       if (!conn) {
         tcp::socket s(worker_.ioc());
         UpstreamLease lease;
+        auto left = std::chrono::duration_cast<milliseconds>(try_end - now);
         auto cec =
-            co_await connect_upstream(s, cluster, *e, std::min(try_time, connect_timeout), lease);
+            co_await connect_upstream(s, cluster, *e, std::min(left, connect_timeout), lease);
         if (cec) {
           cluster->record(
               *e, cec == asio::error::timed_out ? Outcome::kTimeout : Outcome::kConnectFailure);
@@ -285,98 +319,289 @@ class HttpListener final : public ListenerBase<HttpListener> {
           status = cec == asio::error::no_buffer_space ? 503 : 502;
           continue;
         }
-        conn = std::make_unique<Pooled>(
-            Pooled{beast::tcp_stream(std::move(s)), std::move(lease), beast::flat_buffer()});
+        conn = std::make_unique<Upstream>(std::move(s), std::move(lease));
       }
+      deadlines_.add(*conn);
+      struct Unlist {
+        Deadlines& d;
+        Conn& c;
+        ~Unlist() { d.remove(c); }
+      } unlist{deadlines_, *conn};
+
+      // The request: head and buffered body in one write; a streamed body after it.
       auto sent = Clock::now();
-      conn->stream.expires_after(try_time);
-      auto [wec, wn] = co_await bhttp::async_write(conn->stream, req, kTuple);
+      deadlines_.set(*conn, try_end);
+      std::array<asio::const_buffer, 2> out{asio::buffer(x.up_head),
+                                            asio::buffer(client.in.data().data(), body_buffered)};
+      auto [wec, wn] = co_await asio::async_write(conn->socket, out, kTuple);
       e->stats->m_bytes_out->inc(wn);
-      Response res;
-      auto& buf = conn->buffer;
-      bhttp::response_parser<bhttp::string_body> parser;
-      parser.body_limit(std::uint64_t{64} << 20);
-      beast::error_code rec = wec;
-      std::optional<bhttp::response_parser<bhttp::string_body>> interim;
-      while (!wec) {
-        // Interim 1xx answers (100 Continue, 103 Early Hints) are read past: the final answer
-        // follows on the same connection, and must not be left there for the next request.
-        auto& p = interim ? *interim : parser;
-        p.body_limit(std::uint64_t{64} << 20);
-        if (req.method() == bhttp::verb::head) {
-          p.skip(true);
-        }
-        auto [e2, rn] = co_await bhttp::async_read(conn->stream, buf, p, kTuple);
-        e->stats->m_bytes_in->inc(rn);
-        rec = e2;
-        if (rec || p.get().result_int() / 100 != 1 || p.get().result_int() == 101) {
+      if (!wec && body_unread) {
+        replayable = false;
+        auto sec = co_await stream_request_body(state, client, *conn, framing, length, try_end);
+        if (sec != 0) {  // 1: the client went; 2: the upstream; 3: too large or malformed
+          if (sec == 3) {
+            state.errors->with({cfg.name, "protocol"}).inc();
+            co_await answer(client, 413, "the request body is too large or malformed", false, idle);
+            co_return false;
+          }
+          if (sec == 1) {
+            co_return false;
+          }
+          cluster->record(*e, conn->timed_out ? Outcome::kTimeout : Outcome::kReset);
+          why = e->name + ": " + (conn->timed_out ? "timed out" : "connection lost");
+          status = conn->timed_out ? 504 : 502;
           break;
         }
-        interim.emplace();
+        body_unread = false;
       }
-      auto& final_parser = interim ? *interim : parser;
-      if (rec) {
-        bool timeout = rec == beast::error::timeout;
-        // A pooled connection the server had closed: nothing was processed, so any request
-        // may go again, once, on a fresh connection.
-        // After a complete write only an idempotent request may go again: the server may have
-        // acted on a POST before closing.
-        bool stale = reused && !timeout && (wec || can_retry) &&
-                     (rec == asio::error::eof || rec == bhttp::error::end_of_stream ||
-                      rec == asio::error::connection_reset || rec == asio::error::broken_pipe);
-        if (!stale) {
-          cluster->record(*e, timeout ? Outcome::kTimeout : Outcome::kReset);
-          state.errors->with({cfg.name, timeout ? "timeout" : "upstream_reset"}).inc();
+
+      // The response head; interim 1xx answers are read past.
+      bool head_ok = !wec;
+      bool malformed = false;
+      while (head_ok) {
+        auto p = http1::parse_response(conn->in.data(), kMaxHead, is_head, x.res, x.err);
+        if (p == http1::Parse::kDone) {
+          if (x.res.status / 100 == 1 && x.res.status != 101) {
+            conn->in.consume(x.res.size);
+            continue;
+          }
+          if (x.res.status == 101) {  // never asked for: Upgrade is not forwarded
+            malformed = true;
+            head_ok = false;
+          }
+          break;
         }
+        if (p == http1::Parse::kError) {
+          malformed = true;
+          head_ok = false;
+          break;
+        }
+        auto before = conn->in.data().size();
+        head_ok = co_await read_more(*conn, try_end);
+        e->stats->m_bytes_in->inc(conn->in.data().size() - before);
+      }
+      Deadlines::clear(*conn);
+      if (!head_ok) {
+        bool timeout = conn->timed_out;
+        bool nothing_read = conn->in.data().empty();
+        // A pooled connection the server had closed: nothing was processed, so the request may
+        // go again on a fresh connection, if it is idempotent or was never fully written (the
+        // server may have acted on a POST before closing).
+        bool stale =
+            reused && !timeout && !malformed && nothing_read && replayable && (wec || can_retry);
+        if (!stale) {
+          cluster->record(*e, timeout     ? Outcome::kTimeout
+                              : malformed ? Outcome::kProtocolError
+                                          : Outcome::kReset);
+          state.errors
+              ->with({cfg.name, timeout     ? "timeout"
+                                : malformed ? "upstream_protocol"
+                                            : "upstream_reset"})
+              .inc();
+        }
+        auto left = std::chrono::duration_cast<milliseconds>(try_end - sent);
         why = e->name + ": " +
-              (timeout ? "timed out after " + format_duration(try_time) : rec.message());
+              (timeout     ? "timed out after " + format_duration(left)
+               : malformed ? "malformed response: " + x.err.reason
+               : wec       ? wec.message()
+                           : "connection closed before the response");
         status = timeout ? 504 : 502;
         if (stale) {
           --attempt;  // not a try: the connection was dead before we used it
           last = nullptr;
           continue;
         }
-        if (!can_retry) {
+        if (!can_retry || !replayable) {
           break;
         }
         continue;
       }
-      res = final_parser.release();
-      e->stats->m_latency->observe(std::chrono::duration<double>(Clock::now() - sent).count());
-      int code = res.result_int();
-      bool retryable =
-          can_retry && (code == 502 || code == 503 || code == 504) && attempt < cfg.retries;
+
+      const http1::Head& res = x.res;
+      int code = res.status;
       cluster->record(*e, code >= 500 ? Outcome::kServerError : Outcome::kSuccess);
-      // Only a connection with nothing unread goes back to the pool.
-      if (res.keep_alive() && !draining_ && buf.size() == 0) {
-        conn->stream.expires_never();
-        idle.push_back(std::move(conn));
-        if (idle.size() > 64) {
-          idle.erase(idle.begin());
+      if (can_retry && replayable && (code == 502 || code == 503 || code == 504) &&
+          attempt < cfg.retries) {
+        // Answered with a retryable error: try another endpoint. The connection is kept only
+        // when this answer's body is already read whole.
+        if (res.keep_alive && (res.framing == http1::Framing::kNone ||
+                               (res.framing == http1::Framing::kLength &&
+                                conn->in.data().size() == res.length + res.size))) {
+          conn->in.clear();
+          put_pooled(e.id(), std::move(conn));
         }
-      }
-      if (retryable) {
         why = e->name + " answered " + std::to_string(code);
         status = code;
         continue;
       }
-      bool has_length = res.has_content_length();
-      strip_hop_by_hop(res);
-      // The body was de-chunked: give it a length, except where there is none to give (HEAD,
-      // 204, 304), which keep the upstream's Content-Length as it was.
-      if (req.method() != bhttp::verb::head && code != 204 && code != 304) {
-        res.prepare_payload();
-      } else if (!has_length) {
-        res.erase(bhttp::field::content_length);
+
+      // Forward the answer.
+      bool dechunk = res.framing == http1::Framing::kChunked && client_minor == 0;
+      keep = keep && !draining_ && res.framing != http1::Framing::kUntilClose && !dechunk;
+      http1::write_response_head(res, client_minor, keep, dechunk, x.out_head);
+      bool up_keep = res.keep_alive;
+      auto res_framing = res.framing;
+      std::uint64_t res_length = res.length;
+      conn->in.consume(res.size);  // the views in res end here
+      auto done =
+          co_await stream_response(*e, client, *conn, res_framing, res_length, dechunk, idle, x);
+      if (done == 1) {  // the client went
+        co_return false;
       }
-      co_return res;
+      e->stats->m_latency->observe(std::chrono::duration<double>(Clock::now() - sent).count());
+      state.latency->observe(std::chrono::duration<double>(Clock::now() - started).count());
+      if (done == 2) {  // the upstream went mid-body: the client's answer is cut short
+        cluster->record(*e, conn->timed_out ? Outcome::kTimeout : Outcome::kReset);
+        co_return false;
+      }
+      if (up_keep && res_framing != http1::Framing::kUntilClose && conn->in.data().empty() &&
+          !draining_) {
+        put_pooled(e.id(), std::move(conn));
+      }
+      client.in.consume(body_buffered);
+      co_return keep;
     }
-    co_return error_response(version, true, status, "upstream: " + why);
+    client.in.consume(body_buffered);
+    co_return co_await answer(client, status, "upstream: " + why, keep && !body_unread, idle);
   }
 
-  std::unordered_map<const EndpointStats*, std::vector<std::unique_ptr<Pooled>>> pool_;
-  std::set<beast::tcp_stream*> clients_;
-  std::set<beast::tcp_stream*> idle_;
+  // Streams the rest of a request body from the client to the upstream. 0: done; 1: the client
+  // went; 2: the upstream went or timed out; 3: the body is malformed or too large.
+  asio::awaitable<int> stream_request_body(const ListenerState& state, Conn& client, Upstream& up,
+                                           http1::Framing framing, std::uint64_t length,
+                                           Clock::time_point try_end) {
+    auto idle = idle_timeout(state.config);
+    std::uint64_t left = length;
+    http1::Chunked chunked;
+    for (;;) {
+      std::string_view avail = client.in.data();
+      std::size_t n = 0;
+      if (framing == http1::Framing::kLength) {
+        n = static_cast<std::size_t>(std::min<std::uint64_t>(avail.size(), left));
+        left -= n;
+      } else {
+        n = chunked.feed(avail, nullptr);
+        if (chunked.failed() || chunked.data_bytes() > state.config.max_request_bytes) {
+          co_return 3;
+        }
+      }
+      if (n > 0) {
+        deadlines_.set(up, try_end);
+        auto [ec, w] = co_await asio::async_write(up.socket, asio::buffer(avail.data(), n), kTuple);
+        Deadlines::clear(up);
+        client.in.consume(n);
+        if (ec) {
+          co_return 2;
+        }
+      }
+      if (framing == http1::Framing::kLength ? left == 0 : chunked.done()) {
+        co_return 0;
+      }
+      if (!co_await read_more(client, idle)) {
+        co_return 1;
+      }
+    }
+  }
+
+  // Sends the response head in x.out_head and the body after it. 0: done; 1: the client went;
+  // 2: the upstream went or sent a malformed body.
+  asio::awaitable<int> stream_response(const Endpoint& e, Conn& client, Upstream& up,
+                                       http1::Framing framing, std::uint64_t length, bool dechunk,
+                                       milliseconds idle, Exchange& x) {
+    std::uint64_t left = length;
+    http1::Chunked chunked;
+    bool first = true;
+    for (;;) {
+      std::string_view avail = up.in.data();
+      std::size_t n = 0;
+      std::string_view body;
+      bool end = false;
+      switch (framing) {
+        case http1::Framing::kNone:
+          end = true;
+          break;
+        case http1::Framing::kLength:
+          n = static_cast<std::size_t>(std::min<std::uint64_t>(avail.size(), left));
+          left -= n;
+          body = avail.substr(0, n);
+          end = left == 0;
+          break;
+        case http1::Framing::kChunked:
+          if (dechunk) {
+            x.decoded.clear();
+            n = chunked.feed(avail, &x.decoded);
+            body = x.decoded;
+          } else {
+            n = chunked.feed(avail, nullptr);
+            body = avail.substr(0, n);
+          }
+          if (chunked.failed()) {
+            co_return 2;
+          }
+          end = chunked.done();
+          break;
+        case http1::Framing::kUntilClose:
+          n = avail.size();
+          body = avail;
+          break;
+      }
+      if (first || !body.empty()) {
+        std::array<asio::const_buffer, 2> out{
+            asio::buffer(first ? std::string_view(x.out_head) : std::string_view()),
+            asio::buffer(body)};
+        first = false;
+        if (!co_await write(client, out, idle)) {
+          co_return 1;
+        }
+      }
+      up.in.consume(n);
+      if (end) {
+        co_return 0;
+      }
+      auto before = up.in.data().size();
+      bool more = co_await read_more(up, idle);
+      e.stats->m_bytes_in->inc(up.in.data().size() - before);
+      if (!more) {
+        // A body read until close ends here; any other ends early.
+        co_return framing == http1::Framing::kUntilClose && !up.timed_out ? 0 : 2;
+      }
+    }
+  }
+
+  // An idle connection to the endpoint, or none. One kept for a request that must not be sent
+  // twice is first checked for having been closed by the server.
+  std::unique_ptr<Upstream> take_pooled(const EndpointStats* id, bool can_retry) {
+    auto it = pool_.find(id);
+    while (it != pool_.end() && !it->second.empty()) {
+      auto conn = std::move(it->second.back());
+      it->second.pop_back();
+      if (!conn->socket.is_open()) {
+        continue;
+      }
+      if (!can_retry) {
+        char c = 0;
+        auto got = ::recv(conn->socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (got >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+          continue;  // closed, or sent something unasked: not usable
+        }
+      }
+      conn->timed_out = false;
+      return conn;
+    }
+    return nullptr;
+  }
+
+  void put_pooled(const EndpointStats* id, std::unique_ptr<Upstream> conn) {
+    auto& idle = pool_[id];
+    idle.push_back(std::move(conn));
+    if (idle.size() > kPoolPerEndpoint) {
+      idle.erase(idle.begin());
+    }
+  }
+
+  Deadlines deadlines_;
+  // Keyed by the endpoint's stats, which live as long as the endpoint stays in its cluster.
+  std::unordered_map<const EndpointStats*, std::vector<std::unique_ptr<Upstream>>> pool_;
   std::uint32_t retries_in_flight_ = 0;
   bool draining_ = false;
 };
@@ -387,6 +612,7 @@ std::shared_ptr<WorkerListener> make_http_listener(Worker& worker, tcp::acceptor
                                                    std::shared_ptr<const ListenerState> state) {
   auto l = std::make_shared<HttpListener>(worker, std::move(acceptor), std::move(state));
   l->start();
+  l->start_sweeper();
   return l;
 }
 

@@ -1,0 +1,112 @@
+#pragma once
+// Timeouts for the proxy's connections without a timer each: a connection carries the time by
+// which its current wait must end, and one timer per listener closes those whose time passed.
+//
+//   Deadlines deadlines(worker.ioc());          // per listener; co_spawn deadlines.run()
+//   Conn c(std::move(socket));
+//   deadlines.add(c);                           // ... deadlines.remove(c) before c goes
+//   deadlines.set(c, 5s);                       // before a read or write
+//   co_await c.socket.async_read_some(...);     // fails if the time passed; c.timed_out says so
+//   Deadlines::clear(c);
+//
+// Setting a deadline is a field write; the timer moves only when a deadline comes before every
+// other one, so a steady stream of requests with the same timeout never touches it. Worker
+// thread only.
+
+#include <chrono>
+
+#include "ambassador/worker.hpp"
+
+namespace tender::ambassador {
+
+// A socket, the bytes read from it and not yet used, and the time by which its current wait
+// must end (the listener's sweeper closes it then).
+using Clock = std::chrono::steady_clock;
+
+struct Conn {
+  explicit Conn(tcp::socket s) : socket(std::move(s)) {}
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  tcp::socket socket;
+  ReadBuffer in;
+  Clock::time_point deadline = Clock::time_point::max();
+  bool timed_out = false;
+  bool client = false;  // a downstream connection
+  bool idle = false;    // a client waiting for its next request, nothing read of it
+  Conn* prev = nullptr;
+  Conn* next = nullptr;
+};
+
+// Timeouts for many connections with one timer: a connection's deadline is a field write, and
+// the timer is moved only when a deadline comes before every other one.
+class Deadlines {
+ public:
+  explicit Deadlines(asio::io_context& ioc) : timer_(ioc) {}
+
+  void add(Conn& c) {
+    c.next = head_;
+    if (head_ != nullptr) {
+      head_->prev = &c;
+    }
+    head_ = &c;
+  }
+  void remove(Conn& c) {
+    (c.prev != nullptr ? c.prev->next : head_) = c.next;
+    if (c.next != nullptr) {
+      c.next->prev = c.prev;
+    }
+    c.prev = c.next = nullptr;
+    if (head_ == nullptr && stopping_) {
+      timer_.cancel();
+    }
+  }
+  void set(Conn& c, Clock::time_point at) {
+    c.deadline = at;
+    if (at < next_) {
+      next_ = at;
+      timer_.expires_at(at);  // wakes run(), which waits again for the new time
+    }
+  }
+  void set(Conn& c, std::chrono::milliseconds d) { set(c, Clock::now() + d); }
+  static void clear(Conn& c) { c.deadline = Clock::time_point::max(); }
+  [[nodiscard]] Conn* head() const { return head_; }
+
+  // Closes connections whose deadline passed (timed_out tells their coroutine why). Ends once
+  // stop() was called and no connection is left.
+  asio::awaitable<void> run() {
+    for (;;) {
+      if (stopping_ && head_ == nullptr) {
+        co_return;
+      }
+      timer_.expires_at(next_);
+      co_await timer_.async_wait(kTuple);
+      auto now = Clock::now();
+      if (now < next_) {
+        continue;
+      }
+      next_ = Clock::time_point::max();
+      for (Conn* c = head_; c != nullptr; c = c->next) {
+        if (c->deadline <= now) {
+          boost::system::error_code ignored;
+          c->timed_out = true;
+          c->deadline = Clock::time_point::max();
+          c->socket.close(ignored);
+        } else {
+          next_ = std::min(next_, c->deadline);
+        }
+      }
+    }
+  }
+  void stop() {
+    stopping_ = true;
+    timer_.cancel();
+  }
+
+ private:
+  asio::steady_timer timer_;
+  Conn* head_ = nullptr;
+  Clock::time_point next_ = Clock::time_point::max();
+  bool stopping_ = false;
+};
+
+}  // namespace tender::ambassador

@@ -1,0 +1,113 @@
+#pragma once
+// HTTP/1.x message heads for the http listener (RFC 9112), parsed in place from the bytes read
+// and rewritten for the next hop field by field: no message object, no copy of the body.
+//
+//   http1::Head head;
+//   http1::Error err;
+//   switch (http1::parse_request(buffer, 16 * 1024, head, err)) {
+//     case http1::Parse::kIncomplete: ...read more...
+//     case http1::Parse::kError: ...answer err.status with err.reason, close...
+//     case http1::Parse::kDone: ...head.size bytes are the head; the body follows...
+//   }
+//   http1::write_request_head(head, "10.0.0.7", out);    // what goes upstream
+//
+// The views in a Head point into the parsed bytes: use them before those bytes move.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tender::ambassador::http1 {
+
+// How the body of a message is delimited.
+enum class Framing {
+  kNone,        // no body
+  kLength,      // Content-Length bytes
+  kChunked,     // Transfer-Encoding: chunked
+  kUntilClose,  // a response read until the server closes
+};
+
+struct Field {
+  std::string_view name;
+  std::string_view value;  // without surrounding whitespace
+};
+
+struct Head {
+  std::string_view method;  // requests
+  std::string_view target;
+  int status = 0;  // responses
+  std::string_view reason;
+  int minor = 1;  // HTTP/1.minor
+  std::vector<Field> fields;
+  std::size_t size = 0;  // bytes of the head, up to and including its empty line
+  Framing framing = Framing::kNone;
+  std::uint64_t length = 0;  // for kLength
+  bool keep_alive = true;    // what the sender's version and Connection say
+  bool expect_continue = false;
+  std::string_view host;  // the Host field (requests)
+
+  [[nodiscard]] std::string_view field(std::string_view name) const;
+};
+
+enum class Parse { kIncomplete, kDone, kError };
+
+// Why a request head was refused: the status to answer (400, 431, 501, 505) and a reason.
+struct Error {
+  int status = 400;
+  std::string reason;
+};
+
+// A request head at the start of `in` (empty lines before it are skipped and counted in size).
+// kError when it is malformed, or when more than `max_head` bytes hold no complete head (431).
+Parse parse_request(std::string_view in, std::size_t max_head, Head& out, Error& err);
+// A response head; `to_head` says the request was HEAD (no body whatever the fields say).
+Parse parse_response(std::string_view in, std::size_t max_head, bool to_head, Head& out,
+                     Error& err);
+
+// The request head for the upstream: the request line as received, every field except the
+// hop-by-hop ones (RFC 9110 7.6.1, those the Connection field names, Expect) and
+// X-Forwarded-For, which is rewritten with `client_ip` appended. HTTP/1.0 asks for keep-alive.
+void write_request_head(const Head& head, std::string_view client_ip, std::string& out);
+// The response head for the client: "HTTP/1.1", the status and reason, the end-to-end fields,
+// and Connection as `keep_alive` needs it for the client's version. `dechunk` drops
+// Transfer-Encoding (the body is sent decoded, until close).
+void write_response_head(const Head& head, int client_minor, bool keep_alive, bool dechunk,
+                         std::string& out);
+// A small text/plain response made here (errors): status line, fields, body.
+std::string local_response(int status, std::string_view body, bool keep_alive);
+[[nodiscard]] std::string_view reason_phrase(int status);
+
+// The chunked body decoder: finds where a chunked body ends in the bytes as they arrive.
+class Chunked {
+ public:
+  // Consumes bytes of the body from the start of `in` and returns how many; they stop at the
+  // end of the body (done()) or at the end of `in`. The chunk data among them is appended to
+  // `data` when it is not null (decoding); the raw bytes can be forwarded as they are.
+  std::size_t feed(std::string_view in, std::string* data);
+  [[nodiscard]] bool done() const { return state_ == State::kDone; }
+  [[nodiscard]] bool failed() const { return state_ == State::kFailed; }
+  [[nodiscard]] std::uint64_t data_bytes() const { return total_; }
+
+ private:
+  enum class State {
+    kSize,
+    kExtension,
+    kSizeLf,
+    kData,
+    kDataCr,
+    kDataLf,
+    kTrailerStart,
+    kTrailerLine,
+    kTrailerLf,
+    kDone,
+    kFailed
+  };
+  State state_ = State::kSize;
+  std::uint64_t size_ = 0;
+  int digits_ = 0;
+  std::uint64_t total_ = 0;
+  std::size_t line_ = 0;  // bytes of the current extension or trailer line
+};
+
+}  // namespace tender::ambassador::http1

@@ -1,0 +1,126 @@
+// The chunked transfer coding (RFC 9112 7.1): where a body ends, and its data.
+#include <algorithm>
+
+#include "ambassador/http1.hpp"
+
+namespace tender::ambassador::http1 {
+
+std::size_t Chunked::feed(std::string_view in, std::string* data) {
+  std::size_t i = 0;
+  auto end_of_size = [this] {
+    state_ = size_ == 0 ? State::kTrailerStart : State::kData;
+    digits_ = 0;
+  };
+  while (i < in.size() && state_ != State::kDone && state_ != State::kFailed) {
+    char c = in[i];
+    switch (state_) {
+      case State::kSize: {
+        int v = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (v >= 0) {
+          if (++digits_ > 15) {
+            state_ = State::kFailed;
+            break;
+          }
+          size_ = size_ * 16 + static_cast<std::uint64_t>(v);
+        } else if (digits_ == 0) {
+          state_ = State::kFailed;
+          break;
+        } else if (c == ';' || c == ' ' || c == '\t') {
+          state_ = State::kExtension;
+          line_ = 0;
+        } else if (c == '\r') {
+          state_ = State::kSizeLf;
+        } else if (c == '\n') {
+          end_of_size();
+        } else {
+          state_ = State::kFailed;
+          break;
+        }
+        ++i;
+        break;
+      }
+      case State::kExtension:
+        if (c == '\n') {
+          end_of_size();
+        } else if (++line_ > 4096) {
+          state_ = State::kFailed;
+          break;
+        }
+        ++i;
+        break;
+      case State::kSizeLf:
+        if (c != '\n') {
+          state_ = State::kFailed;
+          break;
+        }
+        end_of_size();
+        ++i;
+        break;
+      case State::kData: {
+        auto n = static_cast<std::size_t>(std::min<std::uint64_t>(size_, in.size() - i));
+        if (data != nullptr) {
+          data->append(in.substr(i, n));
+        }
+        total_ += n;
+        size_ -= n;
+        i += n;
+        if (size_ == 0) {
+          state_ = State::kDataCr;
+        }
+        break;
+      }
+      case State::kDataCr:
+      case State::kDataLf:
+        if (c == '\r' && state_ == State::kDataCr) {
+          state_ = State::kDataLf;
+        } else if (c == '\n') {
+          state_ = State::kSize;
+          size_ = 0;
+          digits_ = 0;
+        } else {
+          state_ = State::kFailed;
+          break;
+        }
+        ++i;
+        break;
+      case State::kTrailerStart:
+        if (c == '\r') {
+          state_ = State::kTrailerLf;
+          ++i;
+        } else if (c == '\n') {
+          state_ = State::kDone;
+          ++i;
+        } else {
+          state_ = State::kTrailerLine;
+          line_ = 0;
+        }
+        break;
+      case State::kTrailerLf:
+        if (c != '\n') {
+          state_ = State::kFailed;
+          break;
+        }
+        state_ = State::kDone;
+        ++i;
+        break;
+      case State::kTrailerLine:
+        if (c == '\n') {
+          state_ = State::kTrailerStart;
+        } else if (++line_ > 16 * 1024) {
+          state_ = State::kFailed;
+          break;
+        }
+        ++i;
+        break;
+      case State::kDone:
+      case State::kFailed:
+        break;
+    }
+  }
+  return i;
+}
+
+}  // namespace tender::ambassador::http1
