@@ -97,6 +97,13 @@ class Deadlines {
       }
     }
   }
+  // Starts run() on the timer's executor, keeping `owner` (what holds this) alive meanwhile.
+  void spawn(std::shared_ptr<void> owner) {
+    asio::co_spawn(
+        timer_.get_executor(),
+        [this, owner = std::move(owner)]() -> asio::awaitable<void> { co_await run(); },
+        asio::detached);
+  }
   void stop() {
     stopping_ = true;
     timer_.cancel();

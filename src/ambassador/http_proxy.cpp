@@ -53,12 +53,7 @@ class HttpListener final : public ListenerBase<HttpListener> {
   HttpListener(Worker& w, tcp::acceptor a, std::shared_ptr<const ListenerState> state)
       : ListenerBase(w, std::move(a), std::move(state)), deadlines_(w.ioc()) {}
 
-  void start_sweeper() {
-    asio::co_spawn(
-        worker_.ioc(),
-        [self = shared_from_this()]() -> asio::awaitable<void> { co_await self->deadlines_.run(); },
-        asio::detached);
-  }
+  void start_sweeper() { deadlines_.spawn(shared_from_this()); }
 
   void stop(bool close_all) override {
     boost::system::error_code ec;

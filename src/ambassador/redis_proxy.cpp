@@ -7,6 +7,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "ambassador/deadlines.hpp"
 #include "ambassador/resp.hpp"
 #include "ambassador/worker.hpp"
 #include "core/log.hpp"
@@ -194,10 +195,10 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
       return;
     }
     writing_ = true;
-    auto buf = std::make_shared<std::string>(std::move(out_));
-    out_.clear();
-    asio::async_write(socket_, asio::buffer(*buf),
-                      [self = shared_from_this(), buf, conn = connection_](
+    wbuf_.clear();  // a write of an earlier connection was cancelled when it closed
+    wbuf_.swap(out_);
+    asio::async_write(socket_, asio::buffer(wbuf_),
+                      [self = shared_from_this(), conn = connection_](
                           const boost::system::error_code& ec, std::size_t n) {
                         if (conn != self->connection_) {
                           return;  // that connection is gone
@@ -295,6 +296,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   resp::Limits limits_;
   UpstreamLease lease_;
   std::string out_;
+  std::string wbuf_;  // bytes being written
   ReadBuffer in_;
   bool connected_ = false;
   bool writing_ = false;
@@ -319,7 +321,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void on_done() { flush(); }
   void close() {
     boost::system::error_code ec;
-    socket_.close(ec);
+    conn_.socket.close(ec);
   }
   // Drain: answer what is owed, then close (at once when nothing is).
   void drain() {
@@ -342,10 +344,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void maybe_close();  // once closing and everything owed is written
 
   std::shared_ptr<RedisListener> listener_;  // kept alive while its sessions drain
-  tcp::socket socket_;
+  Conn conn_;                                // the client's socket, read buffer and idle deadline
   std::shared_ptr<const ListenerState> state_;
   std::deque<std::shared_ptr<Slot>> slots_;
   std::string out_;
+  std::string wbuf_;  // bytes being written
   bool writing_ = false;
   bool closed_ = false;
   bool closing_ = false;  // QUIT or a protocol error: close once everything owed is sent
@@ -355,7 +358,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
 class RedisListener final : public ListenerBase<RedisListener> {
  public:
-  using ListenerBase::ListenerBase;
+  RedisListener(Worker& w, tcp::acceptor a, std::shared_ptr<const ListenerState> state)
+      : ListenerBase(w, std::move(a), std::move(state)), deadlines_(w.ioc()) {}
+  void start_sweeper() { deadlines_.spawn(shared_from_this()); }
+  Deadlines& deadlines() { return deadlines_; }
 
   void stop(bool close_all) override {
     close_acceptor();
@@ -371,6 +377,7 @@ class RedisListener final : public ListenerBase<RedisListener> {
         c->drain();
       }
     }
+    deadlines_.stop();
   }
   const std::shared_ptr<const ListenerState>& state() const { return state_; }
 
@@ -398,6 +405,7 @@ class RedisListener final : public ListenerBase<RedisListener> {
   }
 
   std::unordered_map<const EndpointStats*, std::shared_ptr<ServerConn>> servers_;
+  Deadlines deadlines_;
 };
 
 void finish(const std::shared_ptr<Slot>& slot) {
@@ -409,7 +417,7 @@ void finish(const std::shared_ptr<Slot>& slot) {
 
 ClientSession::ClientSession(std::shared_ptr<RedisListener> l, tcp::socket s,
                              std::shared_ptr<const ListenerState> state)
-    : listener_(std::move(l)), socket_(std::move(s)), state_(std::move(state)) {
+    : listener_(std::move(l)), conn_(std::move(s)), state_(std::move(state)) {
   limits_.max_bulk = state_->config.max_bulk_bytes;
 }
 
@@ -418,9 +426,10 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
   auto& l = *self->listener_;
   l.clients_.push_back(self.get());
   auto it = std::prev(l.clients_.end());
+  l.deadlines().add(self->conn_);
   l.count_.fetch_add(1);
   self->state_->connections->inc();
-  ReadBuffer in;
+  ReadBuffer& in = self->conn_.in;
   resp::Command cmd;
   auto idle = self->state_->config.idle_timeout.count() > 0 ? self->state_->config.idle_timeout
                                                             : std::chrono::minutes(10);
@@ -436,14 +445,13 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
     if (self->closing_) {
       break;
     }
-    using asio::experimental::awaitable_operators::operator||;
-    idle_timer.expires_after(idle);
-    auto r = co_await (self->socket_.async_read_some(in.prepare(kClientReadChunk), kTuple) ||
-                       idle_timer.async_wait(kTuple));
-    if (r.index() == 1) {
+    l.deadlines().set(self->conn_, idle);
+    auto [ec, n] =
+        co_await self->conn_.socket.async_read_some(in.prepare(kClientReadChunk), kTuple);
+    Deadlines::clear(self->conn_);
+    if (self->conn_.timed_out) {
       break;  // idle
     }
-    auto [ec, n] = std::get<0>(r);
     in.commit(n);
     // A reload applies from the next commands on.
     self->state_ = l.state();
@@ -478,6 +486,7 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
     co_await idle_timer.async_wait(kTuple);
   }
   self->maybe_close();
+  l.deadlines().remove(self->conn_);
   l.clients_.erase(it);
   l.count_.fetch_sub(1);
   self->state_->connections->dec();
@@ -492,28 +501,27 @@ void ClientSession::kick() {
     return;
   }
   writing_ = true;
-  auto buf = std::make_shared<std::string>(std::move(out_));
-  out_.clear();
-  asio::async_write(
-      socket_, asio::buffer(*buf),
-      [self = shared_from_this(), buf](const boost::system::error_code& ec, std::size_t) {
-        self->writing_ = false;
-        if (ec) {
-          self->closing_ = true;
-          self->closed_ = true;
-          self->close();
-          return;
-        }
-        self->kick();
-      });
+  wbuf_.clear();
+  wbuf_.swap(out_);
+  asio::async_write(conn_.socket, asio::buffer(wbuf_),
+                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                      self->writing_ = false;
+                      if (ec) {
+                        self->closing_ = true;
+                        self->closed_ = true;
+                        self->close();
+                        return;
+                      }
+                      self->kick();
+                    });
 }
 
 void ClientSession::maybe_close() {
   if (closing_ && !closed_ && slots_.empty() && !writing_ && out_.empty()) {
     closed_ = true;
     boost::system::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    conn_.socket.shutdown(tcp::socket::shutdown_both, ignored);
+    conn_.socket.close(ignored);
   }
 }
 
@@ -683,6 +691,7 @@ std::shared_ptr<WorkerListener> make_redis_listener(Worker& worker, tcp::accepto
                                                     std::shared_ptr<const ListenerState> state) {
   auto l = std::make_shared<RedisListener>(worker, std::move(acceptor), std::move(state));
   l->start();
+  l->start_sweeper();
   return l;
 }
 
