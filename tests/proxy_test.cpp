@@ -618,6 +618,37 @@ TEST_F(ProxyTest, ReloadUnderLoadDropsNothing) {
   EXPECT_GT(served, 100);
 }
 
+TEST_F(ProxyTest, ReloadIsAllOrNothing) {
+  Tender b1(echo_args({"--id", "b1"}));
+  Tender b2(echo_args({"--id", "b2"}));
+  start(echo_cluster({&b1}, ""), {"--workers", "2"});
+  std::uint16_t front = proxy_->port("front");
+  ASSERT_EQ(backend_id(front), "b1");
+  // The cluster moves to b2, but a new listener's address is taken: nothing may change.
+  RawServer squatter([](int) {});
+  std::string cfg = echo_cluster({&b2}, "") + "  - name: other\n    endpoints: [\"127.0.0.1:1\"]\n";
+  cfg.insert(cfg.find("clusters:"),
+             "  - {name: extra, listen: \"127.0.0.1:" + std::to_string(squatter.port()) +
+                 "\", protocol: tcp, cluster: other}\n");
+  dir_.write("proxy.yaml", cfg);
+  proxy_->signal(SIGHUP);
+  auto admin = proxy_->port("admin");
+  ASSERT_TRUE(eventually([&] {
+    return http(admin, "GET", "/metrics")
+               .body.find("tender_proxy_config_reloads_total{result=\"error\"} 1") !=
+           std::string::npos;
+  }));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(backend_id(front), "b1");
+  }
+  auto clusters = json::parse(http(admin, "GET", "/v1/clusters").body).at("clusters").as_array();
+  EXPECT_EQ(clusters.size(), 1U);
+  // Without the taken address the same change applies.
+  dir_.write("proxy.yaml", echo_cluster({&b2}, ""));
+  proxy_->signal(SIGHUP);
+  EXPECT_TRUE(eventually([&] { return backend_id(front) == "b2"; }));
+}
+
 // --- http ------------------------------------------------------------------------------------
 
 std::string http_config(const std::vector<const Tender*>& backends,

@@ -43,18 +43,26 @@ struct Proxy::Impl {
                                     : static_cast<int>(std::thread::hardware_concurrency());
     return std::max(1, n);
   }
-  std::shared_ptr<Cluster> add_cluster(const ClusterConfig& c);
+  using Named = std::vector<std::pair<std::string, HostPort>>;
+  // A listener's sockets, bound and listening, one per worker, not yet accepting.
+  struct Bound {
+    std::vector<tcp::acceptor> acceptors;
+    std::uint16_t port = 0;
+  };
+  // `resolved`: the endpoints of a static cluster (resolve_static), else null.
+  std::shared_ptr<Cluster> make_cluster(const ClusterConfig& c, const Named* resolved);
   void spawn_loops(const std::shared_ptr<Cluster>& c);
   std::shared_ptr<const ListenerState> listener_state(const ListenerConfig& l);
-  RunningListener open_listener(const ListenerConfig& l);
+  Bound bind_listener(const ListenerConfig& l);  // throws; nothing stays open then
+  RunningListener start_listener(const ListenerConfig& l, Bound b);
   void close_listener(RunningListener& r, bool close_all);
   std::size_t connections() const;
 };
 
-std::shared_ptr<Cluster> Proxy::Impl::add_cluster(const ClusterConfig& c) {
+std::shared_ptr<Cluster> Proxy::Impl::make_cluster(const ClusterConfig& c, const Named* resolved) {
   auto cluster = std::make_shared<Cluster>(c, rt->metrics());
-  if (c.source == ClusterConfig::Source::kStatic) {
-    cluster->set_endpoints(resolve_static(c));
+  if (resolved != nullptr) {
+    cluster->set_endpoints(*resolved);
   }
   return cluster;
 }
@@ -88,19 +96,17 @@ std::shared_ptr<const ListenerState> Proxy::Impl::listener_state(const ListenerC
 }
 
 // One SO_REUSEPORT acceptor per worker on the same address (the first decides a port 0).
-Proxy::Impl::RunningListener Proxy::Impl::open_listener(const ListenerConfig& l) {
-  RunningListener r;
-  r.config = l;
-  auto state = listener_state(l);
+Proxy::Impl::Bound Proxy::Impl::bind_listener(const ListenerConfig& l) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(l.listen.host, ec);
   if (ec) {
     throw ConfigError(opts.config_file, l.line, "listen", "not an IP address: " + l.listen.host);
   }
-  std::uint16_t port = l.listen.port;
+  Bound b;
+  b.port = l.listen.port;
   for (auto& w : workers) {
     tcp::acceptor a(w->ioc());
-    tcp::endpoint at(addr, port);
+    tcp::endpoint at(addr, b.port);
     a.open(at.protocol(), ec);
     if (!ec) {
       a.set_option(tcp::acceptor::reuse_address(true), ec);
@@ -118,16 +124,25 @@ Proxy::Impl::RunningListener Proxy::Impl::open_listener(const ListenerConfig& l)
       a.listen(asio::socket_base::max_listen_connections, ec);
     }
     if (ec) {
-      close_listener(r, true);
       throw std::system_error(ec, "listener " + l.name + " on " + l.listen.str());
     }
-    port = a.local_endpoint().port();
-    auto make = l.protocol == Protocol::kRedis  ? make_redis_listener
-                : l.protocol == Protocol::kHttp ? make_http_listener
-                                                : make_tcp_listener;
-    r.per_worker.push_back(make(*w, std::move(a), state));
+    b.port = a.local_endpoint().port();
+    b.acceptors.push_back(std::move(a));
   }
-  r.bound = HostPort{l.listen.host, port};
+  return b;
+}
+
+Proxy::Impl::RunningListener Proxy::Impl::start_listener(const ListenerConfig& l, Bound b) {
+  RunningListener r;
+  r.config = l;
+  auto state = listener_state(l);
+  auto make = l.protocol == Protocol::kRedis  ? make_redis_listener
+              : l.protocol == Protocol::kHttp ? make_http_listener
+                                              : make_tcp_listener;
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    r.per_worker.push_back(make(*workers[i], std::move(b.acceptors[i]), state));
+  }
+  r.bound = HostPort{l.listen.host, b.port};
   return r;
 }
 
@@ -175,10 +190,15 @@ void Proxy::start(Runtime& rt) {
   }
   std::lock_guard lock(s.mu);
   for (const auto& c : s.opts.config.clusters) {
-    s.clusters[c.name] = s.add_cluster(c);
+    Impl::Named resolved;
+    if (c.source == ClusterConfig::Source::kStatic) {
+      resolved = resolve_static(c);
+    }
+    s.clusters[c.name] =
+        s.make_cluster(c, c.source == ClusterConfig::Source::kStatic ? &resolved : nullptr);
   }
   for (const auto& l : s.opts.config.listeners) {
-    auto r = s.open_listener(l);
+    auto r = s.start_listener(l, s.bind_listener(l));
     rt.announce(l.name, r.bound);
     s.listeners[l.name] = std::move(r);
   }
@@ -308,58 +328,78 @@ std::string Proxy::reload() {
     return e.what();
   }
   std::lock_guard lock(s.mu);
+  // All or nothing: what can fail (resolving names, binding new addresses) is done before any
+  // change is made.
+  auto same_socket = [&s](const ListenerConfig& l) {
+    auto it = s.listeners.find(l.name);
+    return it != s.listeners.end() && it->second.config.listen.str() == l.listen.str() &&
+           it->second.config.protocol == l.protocol;
+  };
+  std::map<std::string, Impl::Named> resolved;  // static clusters
+  std::map<std::string, Impl::Bound> bound;     // listeners on a new socket
   try {
-    // Clusters first: listeners refer to them. Existing ones keep their endpoints' state.
-    std::map<std::string, std::shared_ptr<Cluster>> clusters;
-    std::vector<std::shared_ptr<Cluster>> fresh;
     for (const auto& c : next.clusters) {
-      auto it = s.clusters.find(c.name);
-      if (it != s.clusters.end()) {
-        it->second->set_config(c);
-        if (c.source == ClusterConfig::Source::kStatic) {
-          it->second->set_endpoints(resolve_static(c));
-        }
-        clusters[c.name] = it->second;
-      } else {
-        clusters[c.name] = s.add_cluster(c);
-        fresh.push_back(clusters[c.name]);
+      if (c.source == ClusterConfig::Source::kStatic) {
+        resolved[c.name] = resolve_static(c);
       }
     }
-    s.clusters = std::move(clusters);
-    for (const auto& c : fresh) {
-      s.spawn_loops(c);
-    }
-    std::set<std::string> keep;
     for (const auto& l : next.listeners) {
-      keep.insert(l.name);
-      auto it = s.listeners.find(l.name);
-      if (it != s.listeners.end() && it->second.config.listen.str() == l.listen.str() &&
-          it->second.config.protocol == l.protocol) {
-        // Same socket: new connections (and requests) take the new state; nothing is dropped.
-        auto state = s.listener_state(l);
-        for (std::size_t i = 0; i < it->second.per_worker.size(); ++i) {
-          asio::post(s.workers[i]->ioc(),
-                     [w = it->second.per_worker[i], state] { w->update(state); });
-        }
-        it->second.config = l;
-        continue;
-      }
-      if (it != s.listeners.end()) {
-        s.close_listener(it->second, false);
-        s.listeners.erase(it);
-      }
-      s.listeners[l.name] = s.open_listener(l);
-    }
-    for (auto it = s.listeners.begin(); it != s.listeners.end();) {
-      if (keep.count(it->first) == 0) {
-        s.close_listener(it->second, false);
-        it = s.listeners.erase(it);
-      } else {
-        ++it;
+      if (!same_socket(l)) {
+        bound[l.name] = s.bind_listener(l);
       }
     }
   } catch (const std::exception& e) {
-    return std::string("reload failed part way: ") + e.what();
+    return std::string("reload refused, nothing changed: ") + e.what();
+  }
+  // Clusters first: listeners refer to them. Existing ones keep their endpoints' state.
+  std::map<std::string, std::shared_ptr<Cluster>> clusters;
+  std::vector<std::shared_ptr<Cluster>> fresh;
+  for (const auto& c : next.clusters) {
+    auto r = resolved.find(c.name);
+    const Impl::Named* named = r == resolved.end() ? nullptr : &r->second;
+    auto it = s.clusters.find(c.name);
+    if (it != s.clusters.end()) {
+      it->second->set_config(c);
+      if (named != nullptr) {
+        it->second->set_endpoints(*named);
+      }
+      clusters[c.name] = it->second;
+    } else {
+      clusters[c.name] = s.make_cluster(c, named);
+      fresh.push_back(clusters[c.name]);
+    }
+  }
+  s.clusters = std::move(clusters);
+  for (const auto& c : fresh) {
+    s.spawn_loops(c);
+  }
+  std::set<std::string> keep;
+  for (const auto& l : next.listeners) {
+    keep.insert(l.name);
+    auto it = s.listeners.find(l.name);
+    if (same_socket(l)) {
+      // Same socket: new connections (and requests) take the new state; nothing is dropped.
+      auto state = s.listener_state(l);
+      for (std::size_t i = 0; i < it->second.per_worker.size(); ++i) {
+        asio::post(s.workers[i]->ioc(),
+                   [w = it->second.per_worker[i], state] { w->update(state); });
+      }
+      it->second.config = l;
+      continue;
+    }
+    if (it != s.listeners.end()) {
+      s.close_listener(it->second, false);
+      s.listeners.erase(it);
+    }
+    s.listeners[l.name] = s.start_listener(l, std::move(bound[l.name]));
+  }
+  for (auto it = s.listeners.begin(); it != s.listeners.end();) {
+    if (keep.count(it->first) == 0) {
+      s.close_listener(it->second, false);
+      it = s.listeners.erase(it);
+    } else {
+      ++it;
+    }
   }
   s.opts.config = std::move(next);
   log::info("proxy reloaded", {{"file", s.opts.config_file}});
