@@ -21,13 +21,17 @@ namespace json = boost::json;
 // A redis-server of our own on a free port, without persistence.
 class RedisServer {
  public:
-  RedisServer() {
+  // `password`: the server requires it (requirepass); command() gives it.
+  explicit RedisServer(std::string password = "") : password_(std::move(password)) {
     for (int attempt = 0; attempt < 5 && !ready_; ++attempt) {
       port_ = free_port();
       SpawnOptions o;
       o.argv = {
           "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
           "--appendonly", "no",     "--protected-mode",    "no"};
+      if (!password_.empty()) {
+        o.argv.insert(o.argv.end(), {"--requirepass", password_});
+      }
       o.stdout_ = Stdio::null();
       o.stderr_ = Stdio::null();
       auto p = Process::spawn(o);
@@ -50,6 +54,7 @@ class RedisServer {
   void stop() { process_.reset(); }
 
  private:
+  std::string password_;
   std::uint16_t port_ = 0;
   bool ready_ = false;
   std::optional<Process> process_;
@@ -170,7 +175,10 @@ class RespClient {
 
 std::string RedisServer::command(const std::vector<std::string>& args) const {
   RespClient c(port_);
-  return c.ok() ? c.call(args) : "";
+  if (!c.ok() || (!password_.empty() && c.call({"AUTH", password_}) != "+OK\r\n")) {
+    return "";
+  }
+  return c.call(args);
 }
 
 // The published jump consistent hash (Lamping & Veach) over FNV-1a 64, written here on its own
@@ -463,6 +471,65 @@ TEST_F(ProxyTest, RedisUpstreamGarbageIsAnErrorNotACrash) {
     EXPECT_EQ(r.rfind("-ERR upstream", 0), 0U) << r;
   }
   EXPECT_EQ(http(proxy_->port("admin"), "GET", "/healthz").status, 200);
+}
+
+TEST_F(ProxyTest, RedisPasswordsOnBothSides) {
+  RedisServer a("server-secret");
+  RedisServer b("server-secret");
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: shards,\n"
+      "     auth: client-secret}\n"
+      "clusters:\n"
+      "  - name: shards\n"
+      "    auth: server-secret\n"
+      "    health_check: {type: redis, interval: 100ms}\n"
+      "    endpoints: [\"127.0.0.1:" +
+      std::to_string(a.port()) + "\", \"127.0.0.1:" + std::to_string(b.port()) + "\"]\n");
+  RespClient c(proxy_->port("cache"));
+  EXPECT_EQ(c.call({"GET", "k"}).rfind("-NOAUTH", 0), 0U);
+  EXPECT_EQ(c.call({"PING"}).rfind("-NOAUTH", 0), 0U);
+  EXPECT_EQ(c.call({"AUTH", "wrong"}).rfind("-WRONGPASS", 0), 0U);
+  EXPECT_EQ(c.call({"AUTH", "someone", "client-secret"}).rfind("-WRONGPASS", 0), 0U);
+  EXPECT_EQ(c.call({"AUTH", "client-secret"}), "+OK\r\n");
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(c.call({"SET", "key" + std::to_string(i), "v"}), "+OK\r\n");
+  }
+  RespClient d(proxy_->port("cache"));
+  EXPECT_EQ(d.call({"AUTH", "default", "client-secret"}), "+OK\r\n");
+  EXPECT_EQ(d.call({"GET", "key7"}), "$1\r\nv\r\n");
+  // Both servers took keys: the proxy authenticated to each.
+  EXPECT_NE(a.command({"DBSIZE"}), ":0\r\n");
+  EXPECT_NE(b.command({"DBSIZE"}), ":0\r\n");
+  // The health checks authenticate too: every endpoint stays healthy.
+  auto admin = proxy_->port("admin");
+  EXPECT_TRUE(eventually([&] {
+    auto cs = json::parse(http(admin, "GET", "/v1/clusters").body).at("clusters").as_array();
+    int checked = 0;
+    for (const auto& e : cs.at(0).at("endpoints").as_array()) {
+      const auto& o = e.as_object();
+      checked += o.contains("last_check") && o.at("last_check").as_string() == "ok" &&
+                         o.at("health").as_string() == "healthy"
+                     ? 1
+                     : 0;
+    }
+    return checked == 2;
+  }));
+}
+
+TEST_F(ProxyTest, RedisWrongServerPasswordIsAClearError) {
+  RedisServer a("server-secret");
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one}\n"
+      "clusters:\n"
+      "  - {name: one, auth: not-it, endpoints: [\"127.0.0.1:" +
+      std::to_string(a.port()) + "\"]}\n");
+  RespClient c(proxy_->port("cache"));
+  std::string r = c.call({"GET", "k"});
+  EXPECT_EQ(r.rfind("-ERR upstream", 0), 0U) << r;
+  EXPECT_NE(r.find("AUTH"), std::string::npos) << r;
+  EXPECT_EQ(c.call({"AUTH", "x"}).rfind("-ERR AUTH <password> called without", 0), 0U);
 }
 
 TEST_F(ProxyTest, RedisDrainClosesIdleClientsAndExits) {

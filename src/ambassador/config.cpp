@@ -99,7 +99,7 @@ CircuitBreakers parse_limits(const ConfigNode& n) {
 
 ClusterConfig parse_cluster(const ConfigNode& n) {
   n.warn_unknown({"name", "endpoints", "dns", "dns_refresh", "file", "policy", "hash",
-                  "connect_timeout", "health_check", "outlier", "limits"});
+                  "connect_timeout", "health_check", "outlier", "limits", "auth"});
   ClusterConfig c;
   c.line = n.line();
   c.name = n.string("name").value_or("");
@@ -154,13 +154,14 @@ ClusterConfig parse_cluster(const ConfigNode& n) {
   c.health = parse_health(n.child("health_check"));
   c.outlier = parse_outlier(n.child("outlier"));
   c.limits = parse_limits(n.child("limits"));
+  c.auth = n.string("auth").value_or("");
   return c;
 }
 
 ListenerConfig parse_listener(const ConfigNode& n) {
   n.warn_unknown({"name", "listen", "protocol", "cluster", "routes", "idle_timeout", "timeout",
                   "per_try_timeout", "retries", "retry_budget_percent", "max_request_bytes",
-                  "max_bulk_bytes"});
+                  "max_bulk_bytes", "auth"});
   ListenerConfig l;
   l.line = n.line();
   l.protocol = parse_protocol(n);
@@ -194,6 +195,10 @@ ListenerConfig parse_listener(const ConfigNode& n) {
   if (l.cluster.empty() && l.routes.empty()) {
     n.fail("cluster", "listener " + l.name + " needs a cluster" +
                           (l.protocol == Protocol::kHttp ? " or routes" : ""));
+  }
+  l.auth = n.string("auth").value_or("");
+  if (!l.auth.empty() && l.protocol != Protocol::kRedis) {
+    n.fail("auth", "only redis listeners take a password");
   }
   l.idle_timeout = n.duration("idle_timeout").value_or(l.idle_timeout);
   l.timeout = n.duration("timeout").value_or(l.timeout);

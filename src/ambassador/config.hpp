@@ -64,6 +64,7 @@ struct ClusterConfig {
   HealthCheck health;
   OutlierDetection outlier;
   CircuitBreakers limits;
+  std::string auth;  // redis: the password the proxy sends servers (AUTH), and health checks
 };
 
 // HTTP: a request goes to the cluster of the first route whose prefix and host match.
@@ -81,6 +82,7 @@ struct ListenerConfig {
   std::string cluster;           // tcp and redis; http: shorthand for one route "/"
   std::vector<Route> routes;     // http
   milliseconds idle_timeout{0};  // 0: the protocol's default (tcp 1h, http 60s, redis 10m)
+  std::string auth;  // redis: the password clients must give (AUTH) before other commands
   // http
   milliseconds timeout{15'000};     // whole request, retries included
   milliseconds per_try_timeout{0};  // 0: no limit but `timeout`

@@ -107,6 +107,12 @@ TEST(ProxyConfig, ErrorsNameTheLineAndField) {
   EXPECT_NE(
       error_of("clusters:\n  - {name: c, endpoints: [\"127.0.0.1:2\"]}\n").find("no listeners"),
       std::string::npos);
+  EXPECT_NE(error_of("listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", protocol: http, cluster: c, auth: pw}\n"
+                     "clusters:\n"
+                     "  - {name: c, endpoints: [\"127.0.0.1:2\"]}\n")
+                .find("p.yaml:2: listeners[0].auth: only redis listeners take a password"),
+            std::string::npos);
 }
 
 TEST(ProxyConfig, HttpRoutesAndTheClusterShorthand) {

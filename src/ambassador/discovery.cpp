@@ -2,9 +2,11 @@
 // proxy's control thread.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <fstream>
 
+#include "ambassador/resp.hpp"
 #include "ambassador/worker.hpp"
 #include "core/http_client.hpp"
 #include "core/log.hpp"
@@ -76,19 +78,36 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   co_await t.async_wait(kTuple);
 }
 
-// Sends PING and reads the start of the answer; 0 bytes on error.
-asio::awaitable<std::size_t> ping(tcp::socket& s, std::array<char, 64>& buf) {
-  static const std::string kPing = "*1\r\n$4\r\nPING\r\n";
-  auto [wec, w] = co_await asio::async_write(s, asio::buffer(kPing), kTuple);
-  if (wec) {
-    co_return 0;
+// Sends PING (after AUTH when there is a password) and reads the replies' first lines; empty
+// on error.
+asio::awaitable<std::string> ping(tcp::socket& s, const std::string& auth) {
+  std::string out;
+  if (!auth.empty()) {
+    std::string_view args[] = {"AUTH", auth};
+    resp::append_command(out, args);
   }
-  auto [rec, n] = co_await s.async_read_some(asio::buffer(buf), kTuple);
-  co_return n;
+  out += "*1\r\n$4\r\nPING\r\n";
+  auto [wec, w] = co_await asio::async_write(s, asio::buffer(out), kTuple);
+  if (wec) {
+    co_return "";
+  }
+  std::size_t lines = auth.empty() ? 1 : 2;
+  std::string got;
+  std::array<char, 256> buf{};
+  while (std::count(got.begin(), got.end(), '\n') < static_cast<std::ptrdiff_t>(lines) &&
+         got.size() < 1024) {
+    auto [rec, n] = co_await s.async_read_some(asio::buffer(buf), kTuple);
+    if (rec) {
+      break;
+    }
+    got.append(buf.data(), n);
+  }
+  co_return got;
 }
 
 // One check of one endpoint: "" when it passed, else why not.
-asio::awaitable<std::string> check(const HealthCheck& hc, const Endpoint& e, HttpClient& http) {
+asio::awaitable<std::string> check(const HealthCheck& hc, const std::string& auth,
+                                   const Endpoint& e, HttpClient& http) {
   auto ex = co_await asio::this_coro::executor;
   if (hc.type == HealthCheck::Type::kHttp) {
     ClientRequest req;
@@ -119,21 +138,24 @@ asio::awaitable<std::string> check(const HealthCheck& hc, const Endpoint& e, Htt
   if (hc.type != HealthCheck::Type::kRedis) {
     co_return "";
   }
-  std::array<char, 64> buf{};
-  auto r = co_await (ping(s, buf) || timer.async_wait(kTuple));
+  auto r = co_await (ping(s, auth) || timer.async_wait(kTuple));
   if (r.index() == 1) {
     co_return "PING timed out";
   }
-  std::size_t n = std::get<0>(r);
-  std::string_view got(buf.data(), n);
-  if (n == 0) {
+  std::string_view got = std::get<0>(r);
+  if (got.empty()) {
     co_return "PING: no answer";
+  }
+  if (!auth.empty()) {
+    if (got.rfind("+OK\r\n", 0) != 0) {
+      co_return "AUTH answered " + std::string(got.substr(0, got.find('\r')));
+    }
+    got.remove_prefix(5);
   }
   if (got.rfind("+PONG", 0) == 0) {
     co_return "";
   }
-  auto end = got.find('\r');
-  co_return "PING answered " + std::string(got.substr(0, end));
+  co_return "PING answered " + std::string(got.substr(0, got.find('\r')));
 }
 
 }  // namespace
@@ -219,7 +241,8 @@ asio::awaitable<void> health_loop(std::shared_ptr<Cluster> cluster, std::functio
   auto ex = co_await asio::this_coro::executor;
   HttpClient http(ex);
   while (alive()) {
-    HealthCheck hc = cluster->config().health;
+    auto config = cluster->config();
+    const HealthCheck& hc = config.health;
     if (hc.type == HealthCheck::Type::kNone) {
       // No checks (or no longer, after a reload): nothing may stay marked unhealthy.
       for (const auto& e : *cluster->endpoints()) {
@@ -233,7 +256,7 @@ asio::awaitable<void> health_loop(std::shared_ptr<Cluster> cluster, std::functio
     auto eps = cluster->endpoints();
     // Endpoints are checked one after another; each check is bounded by the timeout.
     for (const auto& e : *eps) {
-      std::string why = co_await check(hc, e, http);
+      std::string why = co_await check(hc, config.auth, e, http);
       cluster->record_check(e, why.empty(), why.empty() ? "ok" : why);
     }
     co_await sleep_for(hc.interval);

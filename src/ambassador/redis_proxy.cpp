@@ -167,6 +167,14 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
       self->running_ = false;
       co_return;
     }
+    // With a password, AUTH goes first; its reply is checked, not delivered (a null slot).
+    if (auto auth = self->cluster_->config().auth; !auth.empty()) {
+      std::string cmd;
+      std::string_view args[] = {"AUTH", auth};
+      resp::append_command(cmd, args);
+      self->out_.insert(0, cmd);
+      self->waiting_.push_front(Waiting{nullptr, -1, Clock::now()});
+    }
     self->connected_ = true;
     self->kick();
     co_await (self->read_loop() || self->watchdog());
@@ -237,8 +245,17 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
         }
         Waiting w = std::move(waiting_.front());
         waiting_.pop_front();
-        endpoint_.stats->active.fetch_sub(1, std::memory_order_relaxed);
         std::string_view reply = data.substr(used, length);
+        if (!w.slot) {  // the answer to our AUTH
+          if (reply.empty() || reply[0] == '-') {
+            failure_ = Outcome::kProtocolError;
+            why_ = "refused AUTH: " + std::string(reply.substr(1, reply.find('\r') - 1));
+            co_return;
+          }
+          used += length;
+          continue;
+        }
+        endpoint_.stats->active.fetch_sub(1, std::memory_order_relaxed);
         endpoint_.stats->m_latency->observe(
             std::chrono::duration<double>(Clock::now() - w.sent).count());
         cluster_->record(endpoint_, Outcome::kSuccess);
@@ -282,8 +299,10 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
     while (!waiting_.empty()) {
       Waiting w = std::move(waiting_.front());
       waiting_.pop_front();
-      endpoint_.stats->active.fetch_sub(1, std::memory_order_relaxed);
-      deliver(w.slot, w.index, reply);
+      if (w.slot) {
+        endpoint_.stats->active.fetch_sub(1, std::memory_order_relaxed);
+        deliver(w.slot, w.index, reply);
+      }
     }
     out_.clear();
   }
@@ -333,6 +352,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
  private:
   void handle(const resp::Command& cmd, std::string_view raw);
+  void authenticate(const resp::Command& cmd, std::string& out);
   void reply_now(std::string reply);
   void forward(std::string_view bytes, const std::shared_ptr<Slot>& slot, int index,
                std::string_view key);
@@ -353,6 +373,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool closed_ = false;
   bool closing_ = false;  // QUIT or a protocol error: close once everything owed is sent
   bool stop_reading_ = false;
+  bool authed_ = false;  // gave the listener's password
   resp::Limits limits_;
 };
 
@@ -583,6 +604,12 @@ void ClientSession::handle(const resp::Command& cmd, std::string_view raw) {
     reply_now(std::move(out));
     return;
   }
+  const std::string& password = state_->config.auth;
+  if (!password.empty() && !authed_ && info->name != "auth" && info->name != "quit") {
+    resp::append_error(out, "NOAUTH Authentication required.");
+    reply_now(std::move(out));
+    return;
+  }
   switch (info->kind) {
     case resp::Kind::kLocal: {
       std::string_view name = info->name;
@@ -597,6 +624,8 @@ void ClientSession::handle(const resp::Command& cmd, std::string_view raw) {
       } else if (name == "quit") {
         resp::append_simple(out, "OK");
         closing_ = true;
+      } else if (name == "auth") {
+        authenticate(cmd, out);
       } else if (name == "select") {
         if (cmd.args[1] == "0") {
           resp::append_simple(out, "OK");
@@ -633,6 +662,35 @@ void ClientSession::handle(const resp::Command& cmd, std::string_view raw) {
       split(cmd, *info);
       return;
   }
+}
+
+// AUTH [username] password, against the listener's password (user "default" only).
+void ClientSession::authenticate(const resp::Command& cmd, std::string& out) {
+  const std::string& want = state_->config.auth;
+  if (cmd.args.size() > 3) {
+    resp::append_error(out, "ERR syntax error");
+    return;
+  }
+  if (want.empty()) {
+    resp::append_error(out,
+                       "ERR AUTH <password> called without any password configured for the "
+                       "default user. Are you sure your configuration is correct?");
+    return;
+  }
+  std::string_view user = cmd.args.size() == 3 ? cmd.args[1] : "default";
+  std::string_view given = cmd.args.back();
+  // Compared in time that does not depend on where they differ.
+  unsigned char diff = given.size() == want.size() ? 0 : 1;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    diff |= static_cast<unsigned char>(want[i] ^ (i < given.size() ? given[i] : 0));
+  }
+  if (diff != 0 || user != "default") {
+    authed_ = false;
+    resp::append_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
+    return;
+  }
+  authed_ = true;
+  resp::append_simple(out, "OK");
 }
 
 // MGET/DEL/EXISTS/... and MSET: one sub-command per shard, combined when all have answered.
