@@ -532,6 +532,40 @@ TEST_F(ProxyTest, RedisWrongServerPasswordIsAClearError) {
   EXPECT_EQ(c.call({"AUTH", "x"}).rfind("-ERR AUTH <password> called without", 0), 0U);
 }
 
+TEST_F(ProxyTest, ConnectionsToServersThatLeftAreClosed) {
+  RedisServer a;
+  RedisServer b;
+  auto line = [](const RedisServer& s) { return "127.0.0.1:" + std::to_string(s.port()) + "\n"; };
+  std::string list = dir_.write("shards.txt", line(a) + line(b));
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: shards}\n"
+      "clusters:\n"
+      "  - {name: shards, file: \"" +
+          list + "\"}\n",
+      {"--workers", "1"});
+  // Clients of a server, the asking connection included.
+  auto clients = [](const RedisServer& s) {
+    std::string info = s.command({"INFO", "clients"});
+    auto at = info.find("connected_clients:");
+    return at == std::string::npos ? -1 : std::stoi(info.substr(at + 18));
+  };
+  RespClient c(proxy_->port("cache"));
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_EQ(c.call({"SET", "key" + std::to_string(i), "v"}), "+OK\r\n");
+  }
+  ASSERT_EQ(clients(a), 2);  // the proxy's connection and this one
+  dir_.write("shards.txt", line(b));
+  auto admin = proxy_->port("admin");
+  ASSERT_TRUE(eventually([&] {
+    auto cs = json::parse(http(admin, "GET", "/v1/clusters").body).at("clusters").as_array();
+    return cs.at(0).at("endpoints").as_array().size() == 1;
+  }));
+  EXPECT_EQ(c.call({"SET", "after", "v"}), "+OK\r\n");
+  EXPECT_TRUE(eventually([&] { return clients(a) == 1; }));
+  EXPECT_EQ(clients(b), 2);
+}
+
 TEST_F(ProxyTest, RedisDrainClosesIdleClientsAndExits) {
   RedisServer a;
   start(redis_config({&a}, "ring_hash"));

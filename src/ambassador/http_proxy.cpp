@@ -281,6 +281,7 @@ class HttpListener final : public ListenerBase<HttpListener> {
       }
       auto try_end = cfg.per_try_timeout.count() > 0 ? std::min(deadline, now + cfg.per_try_timeout)
                                                      : deadline;
+      prune(*cluster);
       Picked e = worker_.view(cluster).pick(0, last);
       if (!e) {
         state.errors->with({cfg.name, "no_endpoint"}).inc();
@@ -563,6 +564,39 @@ class HttpListener final : public ListenerBase<HttpListener> {
     }
   }
 
+  // A reload: idle connections to clusters no longer routed to are closed.
+  void update(std::shared_ptr<const ListenerState> state) override {
+    for (auto it = pool_.begin(); it != pool_.end();) {
+      const auto& conns = it->second;
+      bool routed = !conns.empty() && std::any_of(state->clusters.begin(), state->clusters.end(),
+                                                  [&](const std::shared_ptr<Cluster>& c) {
+                                                    return c == conns.front()->lease.cluster;
+                                                  });
+      it = routed ? std::next(it) : pool_.erase(it);
+    }
+    ListenerBase::update(std::move(state));
+  }
+
+  // Closes idle connections to endpoints that left `cluster`; looks only when the cluster's
+  // generation moved since the last look.
+  void prune(Cluster& cluster) {
+    auto gen = cluster.generation();
+    auto& seen = pruned_at_[&cluster];
+    if (seen == gen) {
+      return;
+    }
+    seen = gen;
+    auto eps = cluster.endpoints();
+    for (auto it = pool_.begin(); it != pool_.end();) {
+      const auto& conns = it->second;
+      bool gone = conns.empty() || (conns.front()->lease.cluster.get() == &cluster &&
+                                    std::none_of(eps->begin(), eps->end(), [&](const Endpoint& e) {
+                                      return e.stats.get() == it->first;
+                                    }));
+      it = gone ? pool_.erase(it) : std::next(it);
+    }
+  }
+
   // An idle connection to the endpoint, or none. One kept for a request that must not be sent
   // twice is first checked for having been closed by the server.
   std::unique_ptr<Upstream> take_pooled(const EndpointStats* id, bool can_retry) {
@@ -597,6 +631,7 @@ class HttpListener final : public ListenerBase<HttpListener> {
   Deadlines deadlines_;
   // Keyed by the endpoint's stats, which live as long as the endpoint stays in its cluster.
   std::unordered_map<const EndpointStats*, std::vector<std::unique_ptr<Upstream>>> pool_;
+  std::unordered_map<const Cluster*, std::uint64_t> pruned_at_;  // generation last pruned at
   std::uint32_t retries_in_flight_ = 0;
   bool draining_ = false;
 };

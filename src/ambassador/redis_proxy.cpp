@@ -1,6 +1,7 @@
 // The redis listener: a RESP2 proxy that shards by key over a cluster, as twemproxy does.
 // Each worker keeps one pipelined connection per server, shared by its clients; replies go
 // back to every client in the order of its commands, whatever order the servers answer in.
+#include <algorithm>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <deque>
 #include <list>
@@ -123,6 +124,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   }
 
   const Endpoint& endpoint() const { return endpoint_; }
+  const Cluster* cluster() const { return cluster_.get(); }
 
   // Queues a request; its reply will be delivered to (slot, index).
   void send(std::string_view bytes, std::shared_ptr<Slot> slot, int index) {
@@ -151,6 +153,13 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
     closed_ = true;
     boost::system::error_code ec;
     socket_.close(ec);
+  }
+  // The endpoint left its cluster: close once the replies owed have come.
+  void retire() {
+    retiring_ = true;
+    if (waiting_.empty()) {
+      close();
+    }
   }
 
  private:
@@ -261,6 +270,11 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
         cluster_->record(endpoint_, Outcome::kSuccess);
         deliver(w.slot, w.index, reply);
         used += length;
+        if (retiring_ && waiting_.empty()) {
+          closed_ = true;
+          why_ = "closed";
+          co_return;
+        }
       }
       in_.consume(used);
       if (ec) {
@@ -325,6 +339,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   std::deque<Waiting> waiting_;
   bool running_ = false;
   bool closed_ = false;
+  bool retiring_ = false;
   Outcome failure_ = Outcome::kReset;
   std::string why_ = "failed";
 };
@@ -405,7 +420,8 @@ class RedisListener final : public ListenerBase<RedisListener> {
   // The worker's connection to endpoint `e` of `cluster`.
   std::shared_ptr<ServerConn> server(const std::shared_ptr<Cluster>& cluster, const Endpoint& e,
                                      const ListenerConfig& cfg) {
-    auto& s = servers_[e.stats.get()];  // the stats live as long as the endpoint
+    prune(*cluster);
+    auto& s = servers_[e.stats.get()];  // the ServerConn keeps the stats alive
     if (!s) {
       s = std::make_shared<ServerConn>(worker_, cluster, e, cfg.timeout, cfg.max_bulk_bytes);
     }
@@ -425,7 +441,31 @@ class RedisListener final : public ListenerBase<RedisListener> {
     co_await ClientSession::run(session);
   }
 
+  // Retires connections to servers that left `cluster`; looks only when the cluster's
+  // generation moved since the last look.
+  void prune(Cluster& cluster) {
+    auto gen = cluster.generation();
+    auto& seen = pruned_at_[&cluster];
+    if (seen == gen) {
+      return;
+    }
+    seen = gen;
+    auto eps = cluster.endpoints();
+    for (auto it = servers_.begin(); it != servers_.end();) {
+      bool gone = it->second->cluster() == &cluster &&
+                  std::none_of(eps->begin(), eps->end(),
+                               [&](const Endpoint& e) { return e.stats.get() == it->first; });
+      if (gone) {
+        it->second->retire();
+        it = servers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
   std::unordered_map<const EndpointStats*, std::shared_ptr<ServerConn>> servers_;
+  std::unordered_map<const Cluster*, std::uint64_t> pruned_at_;  // generation last pruned at
   Deadlines deadlines_;
 };
 
