@@ -276,7 +276,7 @@ json::object Cluster::to_json() const {
     o["ejections"] = s.ejections.load();
     o["active_requests"] = s.active.load();
     o["connections"] = s.connections.load();
-    o["requests"] = s.requests.load();
+    o["requests"] = s.m_requests != nullptr ? static_cast<std::uint64_t>(s.m_requests->value()) : 0;
     o["failures"] = s.failures.load();
     {
       std::lock_guard lock(mu_);

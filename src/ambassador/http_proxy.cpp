@@ -290,7 +290,6 @@ class HttpListener final : public ListenerBase<HttpListener> {
         break;
       }
       last = e.id();
-      e->stats->requests.fetch_add(1, std::memory_order_relaxed);
       e->stats->m_requests->inc();
       e->stats->active.fetch_add(1, std::memory_order_relaxed);
       struct EndActive {

@@ -131,7 +131,6 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
     out_.append(bytes);
     waiting_.push_back(Waiting{std::move(slot), index, Clock::now()});
     endpoint_.stats->active.fetch_add(1, std::memory_order_relaxed);
-    endpoint_.stats->requests.fetch_add(1, std::memory_order_relaxed);
     endpoint_.stats->m_requests->inc();
     if (!running_) {
       running_ = true;

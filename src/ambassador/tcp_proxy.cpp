@@ -108,7 +108,6 @@ class TcpListener final : public ListenerBase<TcpListener> {
       }
       co_return;  // closing the client says there is nobody to talk to
     }
-    e->stats->requests.fetch_add(1, std::memory_order_relaxed);
     // In flight for as long as the connection lasts (least_request weighs it).
     e->stats->active.fetch_add(1, std::memory_order_relaxed);
     struct EndActive {

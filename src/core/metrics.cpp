@@ -290,24 +290,41 @@ FamilyBase::FamilyBase(Kind kind, std::string name, std::string help,
 
 // ---- Histogram ----
 
+std::size_t metrics_internal::next_shard() {
+  static std::atomic<std::size_t> next{0};
+  return next.fetch_add(1, std::memory_order_relaxed) % kShards;
+}
+
 Histogram::Histogram(std::span<const double> bounds)
     : bounds_(bounds.begin(), bounds.end()),
-      counts_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds.size() + 1)) {}
+      lines_((bounds.size() + 1 + 7) / 8),
+      counts_(lines_ * metrics_internal::kShards) {}
 
 void Histogram::observe(double v) {
   const auto bucket =
       std::isnan(v) ? bounds_.size()
                     : static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
                                                bounds_.begin());
-  counts_[bucket].fetch_add(1, std::memory_order_relaxed);
-  metrics_internal::atomic_add(sum_, v);
+  const std::size_t s = metrics_internal::shard();
+  counts_[s * lines_ + bucket / 8].c[bucket % 8].fetch_add(1, std::memory_order_relaxed);
+  metrics_internal::atomic_add(sums_[s].v, v);
+}
+
+double Histogram::sum() const {
+  double total = 0;
+  for (const auto& s : sums_) {
+    total += s.v.load(std::memory_order_relaxed);
+  }
+  return total;
 }
 
 std::vector<std::uint64_t> Histogram::cumulative_counts() const {
   std::vector<std::uint64_t> out(bounds_.size() + 1);
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < out.size(); ++i) {
-    total += counts_[i].load(std::memory_order_relaxed);
+    for (std::size_t s = 0; s < metrics_internal::kShards; ++s) {
+      total += counts_[s * lines_ + i / 8].c[i % 8].load(std::memory_order_relaxed);
+    }
     out[i] = total;
   }
   return out;

@@ -66,10 +66,31 @@ inline void atomic_add(std::atomic<double>& target, double v) {
   }
 }
 
+// Counts are spread over kShards cache lines: each thread writes to its own (assigned round
+// robin when it first counts), so threads counting the same thing do not take the line from
+// each other on every increment; reads add the shards up.
+inline constexpr std::size_t kShards = 8;
+inline constexpr std::size_t kNoShard = ~std::size_t{0};
+inline thread_local constinit std::size_t t_shard = kNoShard;
+std::size_t next_shard();
+inline std::size_t shard() {
+  if (t_shard == kNoShard) [[unlikely]] {
+    t_shard = next_shard();
+  }
+  return t_shard;
+}
+struct alignas(64) PaddedCount {
+  std::atomic<std::uint64_t> v{0};
+};
+struct alignas(64) PaddedDouble {
+  std::atomic<double> v{0.0};
+};
+
 }  // namespace metrics_internal
 
-// A monotonically increasing count. Integral increments are one relaxed atomic add; fractional
-// ones (add) a compare-and-swap loop on a separate double, so both stay lock-free.
+// A monotonically increasing count. Integral increments are one relaxed atomic add on the
+// calling thread's shard; fractional ones (add) a compare-and-swap loop on a separate double, so
+// both stay lock-free.
 class Counter {
  public:
   Counter() = default;
@@ -77,7 +98,9 @@ class Counter {
   Counter& operator=(const Counter&) = delete;
 
   // Adds `n`. Lock-free.
-  void inc(std::uint64_t n = 1) { count_.fetch_add(n, std::memory_order_relaxed); }
+  void inc(std::uint64_t n = 1) {
+    counts_[metrics_internal::shard()].v.fetch_add(n, std::memory_order_relaxed);
+  }
   // Adds a fractional amount, e.g. seconds of work. Lock-free. A counter never goes down:
   // negative, zero and NaN `v` are ignored.
   void add(double v) {
@@ -87,12 +110,15 @@ class Counter {
   }
   // The current total. Concurrent increments may or may not be included.
   [[nodiscard]] double value() const {
-    return static_cast<double>(count_.load(std::memory_order_relaxed)) +
-           fraction_.load(std::memory_order_relaxed);
+    std::uint64_t n = 0;
+    for (const auto& c : counts_) {
+      n += c.v.load(std::memory_order_relaxed);
+    }
+    return static_cast<double>(n) + fraction_.load(std::memory_order_relaxed);
   }
 
  private:
-  std::atomic<std::uint64_t> count_{0};
+  std::array<metrics_internal::PaddedCount, metrics_internal::kShards> counts_;
   std::atomic<double> fraction_{0.0};
 };
 
@@ -113,9 +139,10 @@ class Gauge {
 };
 
 // Counts observations into buckets with inclusive upper bounds, plus +Inf. observe() is
-// lock-free: one relaxed add on its bucket and a compare-and-swap loop on the sum. A scrape that
-// races with observe() may see the sum and the counts one observation apart, never the counts
-// apart from each other (the total is derived from the buckets).
+// lock-free: one relaxed add on its bucket and a compare-and-swap loop on the sum, both in the
+// calling thread's shard. A scrape that races with observe() may see the sum and the counts one
+// observation apart, never the counts apart from each other (the total is derived from the
+// buckets).
 class Histogram {
  public:
   // `bounds`: finite, strictly increasing upper bounds; +Inf is implicit. Registry validates
@@ -132,12 +159,16 @@ class Histogram {
   // every observation. Size bounds().size() + 1.
   [[nodiscard]] std::vector<std::uint64_t> cumulative_counts() const;
   [[nodiscard]] std::uint64_t count() const;
-  [[nodiscard]] double sum() const { return sum_.load(std::memory_order_relaxed); }
+  [[nodiscard]] double sum() const;
 
  private:
+  struct alignas(64) Line {
+    std::array<std::atomic<std::uint64_t>, 8> c{};
+  };
   std::vector<double> bounds_;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;  // per bucket, not cumulative
-  std::atomic<double> sum_{0.0};
+  std::size_t lines_;         // cache lines of counts per shard
+  std::vector<Line> counts_;  // per shard, per bucket (not cumulative)
+  std::array<metrics_internal::PaddedDouble, metrics_internal::kShards> sums_;
 };
 
 namespace metrics_internal {
