@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <csignal>
@@ -225,6 +226,7 @@ class RawServer {
         }
         serve_(c);
         ::close(c);
+        ++closed_;
       }
     });
   }
@@ -236,9 +238,12 @@ class RawServer {
   RawServer(const RawServer&) = delete;
   RawServer& operator=(const RawServer&) = delete;
   [[nodiscard]] std::uint16_t port() const { return port_; }
+  // Connections served and closed so far.
+  [[nodiscard]] int closed() const { return closed_.load(); }
 
  private:
   std::function<void(int)> serve_;
+  std::atomic<int> closed_{0};
   int lfd_ = -1;
   std::uint16_t port_ = 0;
   std::thread thread_;
@@ -1062,6 +1067,104 @@ TEST_F(ProxyTest, HttpUpstreamFramingsAndGarbage) {
   ASSERT_TRUE(c.send(request_bytes("GET", "/chunked")));
   EXPECT_NE(c.read_until("0\r\n\r\n").find("Wiki"), std::string::npos);
   EXPECT_EQ(http(proxy_->port("admin"), "GET", "/healthz").status, 200);
+}
+
+// Reads a whole request (head, then a Content-Length body or a chunked one up to its last
+// chunk) from `fd`; empty if the client went first.
+std::string read_request(int fd) {
+  std::string got = read_head(fd);
+  if (got.empty()) {
+    return got;
+  }
+  auto head_end = got.find("\r\n\r\n") + 4;
+  std::string lower = got.substr(0, head_end);
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  auto cl = lower.find("content-length: ");
+  char buf[65536];
+  auto more = [&] {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    return n > 0;
+  };
+  if (cl != std::string::npos) {
+    std::size_t want = head_end + std::stoul(lower.substr(cl + 16));
+    while (got.size() < want && more()) {
+    }
+  } else if (lower.find("transfer-encoding: chunked") != std::string::npos) {
+    while (got.find("\r\n0\r\n\r\n", head_end - 2) == std::string::npos && more()) {
+    }
+  }
+  return got;
+}
+
+TEST_F(ProxyTest, HttpStreamedBodiesAreSafe) {
+  // Answers every request with what it received, then closes the connection: the proxy's
+  // pooled connection is dead by the next request.
+  RawServer upstream([](int fd) {
+    std::string got = read_request(fd);
+    if (!got.empty()) {
+      write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(got.size()) +
+                        "\r\n\r\n" + got);
+    }
+  });
+  start(
+      "listeners:\n"
+      "  - {name: front, listen: \"127.0.0.1:0\", protocol: http, cluster: raw,\n"
+      "     timeout: 500ms}\n"
+      "clusters:\n"
+      "  - name: raw\n"
+      "    endpoints: [\"127.0.0.1:" +
+          std::to_string(upstream.port()) + "\"]\n",
+      {"--workers", "1"});
+  auto front = proxy_->port("front");
+  // A streamed PUT (over 64 KiB) after the pooled connection died: sent on a fresh one.
+  ASSERT_EQ(http(front, "GET", "/first").status, 200);
+  ASSERT_TRUE(eventually([&] { return upstream.closed() == 1; }));
+  std::string big(100 * 1024, 'p');
+  HttpResult put = http(front, "PUT", "/big", {}, big);
+  EXPECT_EQ(put.status, 200) << put.body;
+  EXPECT_NE(put.body.find(big), std::string::npos);
+  ASSERT_TRUE(eventually([&] { return upstream.closed() == 2; }));
+
+  // A chunked body goes on re-encoded: no extensions, no trailers, CRLF only.
+  Connection c(front);
+  ASSERT_TRUE(
+      c.send("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5;ext=1\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n"));
+  HttpResult chunked = c.read_response();
+  ASSERT_EQ(chunked.status, 200);
+  EXPECT_NE(chunked.body.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+  EXPECT_NE(chunked.body.find("\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), std::string::npos)
+      << chunked.body;
+  EXPECT_EQ(chunked.body.find("ext"), std::string::npos);
+  EXPECT_EQ(chunked.body.find("X-Trailer"), std::string::npos);
+  ASSERT_TRUE(eventually([&] { return upstream.closed() == 3; }));
+
+  // A chunk line ended by a bare LF is refused, not passed on for the upstream to read its way.
+  Connection bad(front);
+  ASSERT_TRUE(
+      bad.send("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "3\nabc\r\n0\r\n\r\n"));
+  EXPECT_EQ(bad.read_response().status, 400);
+
+  // A client slower than `timeout` to send its body: the time is the client's, not the
+  // upstream's, and the endpoint is not charged a timeout.
+  Connection slow(front);
+  ASSERT_TRUE(slow.send("PUT /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" +
+                        std::string(70000, 's')));
+  std::this_thread::sleep_for(800ms);  // the pause under test, longer than `timeout`
+  EXPECT_TRUE(slow.send(std::string(30000, 's')));
+  HttpResult sr = slow.read_response();
+  EXPECT_EQ(sr.status, 200) << sr.body;
+  std::string metrics = http(proxy_->port("admin"), "GET", "/metrics").body;
+  auto at = metrics.find("tender_proxy_upstream_errors_total{cluster=\"raw\"");
+  ASSERT_NE(at, std::string::npos);
+  std::string errors = metrics.substr(at, metrics.find("\n# ", at) - at) + "\n";
+  for (const char* kind : {"timeout", "reset", "protocol"}) {
+    EXPECT_NE(errors.find("kind=\"" + std::string(kind) + "\"} 0\n"), std::string::npos) << errors;
+  }
 }
 
 // --- config ------------------------------------------------------------------------------------

@@ -19,20 +19,24 @@
 
 namespace tender::ambassador {
 
-// A socket, the bytes read from it and not yet used, and the time by which its current wait
-// must end (the listener's sweeper closes it then).
 using Clock = std::chrono::steady_clock;
+class Deadlines;
 
+// A socket, the bytes read from it and not yet used, and the time by which its current wait
+// must end (the listener's sweeper closes it then). It leaves its Deadlines when destroyed,
+// however its coroutine ended.
 struct Conn {
   explicit Conn(tcp::socket s) : socket(std::move(s)) {}
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
+  ~Conn();
   tcp::socket socket;
   ReadBuffer in;
   Clock::time_point deadline = Clock::time_point::max();
   bool timed_out = false;
-  bool client = false;  // a downstream connection
-  bool idle = false;    // a client waiting for its next request, nothing read of it
+  bool client = false;        // a downstream connection
+  bool idle = false;          // a client waiting for its next request, nothing read of it
+  Deadlines* list = nullptr;  // the Deadlines it is in
   Conn* prev = nullptr;
   Conn* next = nullptr;
 };
@@ -42,8 +46,19 @@ struct Conn {
 class Deadlines {
  public:
   explicit Deadlines(asio::io_context& ioc) : timer_(ioc) {}
+  Deadlines(const Deadlines&) = delete;
+  Deadlines& operator=(const Deadlines&) = delete;
+  ~Deadlines() {
+    for (Conn* c = head_; c != nullptr; c = c->next) {
+      c->list = nullptr;
+    }
+  }
 
   void add(Conn& c) {
+    if (c.list != nullptr) {
+      return;
+    }
+    c.list = this;
     c.next = head_;
     if (head_ != nullptr) {
       head_->prev = &c;
@@ -51,11 +66,15 @@ class Deadlines {
     head_ = &c;
   }
   void remove(Conn& c) {
+    if (c.list != this) {
+      return;
+    }
     (c.prev != nullptr ? c.prev->next : head_) = c.next;
     if (c.next != nullptr) {
       c.next->prev = c.prev;
     }
     c.prev = c.next = nullptr;
+    c.list = nullptr;
     if (head_ == nullptr && stopping_) {
       timer_.cancel();
     }
@@ -115,5 +134,11 @@ class Deadlines {
   Clock::time_point next_ = Clock::time_point::max();
   bool stopping_ = false;
 };
+
+inline Conn::~Conn() {
+  if (list != nullptr) {
+    list->remove(*this);
+  }
+}
 
 }  // namespace tender::ambassador

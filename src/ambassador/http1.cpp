@@ -1,5 +1,6 @@
 #include "ambassador/http1.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -160,6 +161,9 @@ Parse parse_fields(std::string_view in, std::size_t pos, std::size_t end, bool r
   bool has_te = false;
   bool chunked_last = false;
   bool has_host = false;
+  int length_fields = 0;
+  int te_fields = 0;
+  bool te_exactly_chunked = false;
   out.fields.clear();
   while (pos < end) {
     std::string_view line = next_line(in, pos);
@@ -209,8 +213,12 @@ Parse parse_fields(std::string_view in, std::size_t pos, std::size_t end, bool r
       case 14:
         if (iequals(name, "content-length")) {
           std::uint64_t n = 0;
+          ++length_fields;
           if (!parse_length(value, n) || (has_length && n != out.length)) {
             return fail(err, 400, "invalid Content-Length");
+          }
+          if (request && (length_fields > 1 || value.find(',') != std::string_view::npos)) {
+            return fail(err, 400, "more than one Content-Length");
           }
           has_length = true;
           out.length = n;
@@ -219,6 +227,8 @@ Parse parse_fields(std::string_view in, std::size_t pos, std::size_t end, bool r
       case 17:
         if (iequals(name, "transfer-encoding")) {
           has_te = true;
+          ++te_fields;
+          te_exactly_chunked = iequals(value, "chunked");
           chunked_last = false;
           for_each_token(value, [&](std::string_view t) {
             chunked_last = iequals(t, "chunked");
@@ -232,16 +242,21 @@ Parse parse_fields(std::string_view in, std::size_t pos, std::size_t end, bool r
   }
   out.size = end;
   out.keep_alive = !close && (out.minor >= 1 || keep_alive);
+  out.has_length = has_length;
+  out.has_te = has_te;
   if (request) {
+    if (!has_host && out.minor >= 1) {
+      return fail(err, 400, "an HTTP/1.1 request needs a Host field");
+    }
     if (has_te) {
       if (out.minor == 0) {
         return fail(err, 400, "Transfer-Encoding in an HTTP/1.0 request");
       }
-      if (!chunked_last) {
-        return fail(err, 400, "the last transfer coding is not chunked");
-      }
       if (has_length) {
         return fail(err, 400, "both Transfer-Encoding and Content-Length");
+      }
+      if (te_fields > 1 || !te_exactly_chunked) {
+        return fail(err, 501, "only Transfer-Encoding: chunked is supported");
       }
       out.framing = Framing::kChunked;
     } else {
@@ -291,43 +306,32 @@ bool hop_by_hop(std::string_view name) {
   }
 }
 
-// Whether a Connection field of `head` names `name` as hop-by-hop. Framing fields are never
-// dropped this way: a Connection field must not change where the message ends.
-bool named_by_connection(const Head& head, std::string_view name) {
-  if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
-      iequals(name, "host")) {
-    return false;
-  }
-  bool named = false;
+// The field names a Connection field of `head` declares hop-by-hop (besides close and
+// keep-alive), collected once per message. Framing fields and Host are never dropped this way: a
+// Connection field must not change where a message ends or where it goes.
+void connection_named(const Head& head, std::vector<std::string_view>& out) {
+  out.clear();
   for (const auto& f : head.fields) {
     if (f.name.size() == 10 && iequals(f.name, "connection")) {
       for_each_token(f.value, [&](std::string_view t) {
-        named = iequals(t, name);
-        return !named;
-      });
-      if (named) {
+        if (!iequals(t, "close") && !iequals(t, "keep-alive") && !iequals(t, "content-length") &&
+            !iequals(t, "transfer-encoding") && !iequals(t, "host")) {
+          out.push_back(t);
+        }
         return true;
-      }
+      });
     }
   }
-  return false;
 }
 
-// Whether any Connection field names something besides close and keep-alive.
-bool connection_names_fields(const Head& head) {
-  bool names = false;
-  for (const auto& f : head.fields) {
-    if (f.name.size() == 10 && iequals(f.name, "connection")) {
-      for_each_token(f.value, [&](std::string_view t) {
-        names = !iequals(t, "close") && !iequals(t, "keep-alive");
-        return !names;
-      });
-      if (names) {
-        return true;
-      }
-    }
-  }
-  return false;
+bool named(const std::vector<std::string_view>& names, std::string_view field) {
+  return std::any_of(names.begin(), names.end(),
+                     [&](std::string_view n) { return iequals(n, field); });
+}
+
+bool is_framing(std::string_view name) {
+  return (name.size() == 14 && iequals(name, "content-length")) ||
+         (name.size() == 17 && iequals(name, "transfer-encoding"));
 }
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
@@ -445,13 +449,15 @@ void write_request_head(const Head& head, std::string_view client_ip, std::strin
   out.push_back(' ');
   out.append(head.target);
   out.append(head.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-  bool names = connection_names_fields(head);
+  thread_local std::vector<std::string_view> names;
+  connection_named(head, names);
   std::string_view xff_first;
   std::string xff;
   int xff_fields = 0;
   for (const auto& f : head.fields) {
-    if (hop_by_hop(f.name) || (f.name.size() == 6 && iequals(f.name, "expect")) ||
-        (names && named_by_connection(head, f.name))) {
+    // Framing goes as one canonical field, written below.
+    if (hop_by_hop(f.name) || is_framing(f.name) ||
+        (f.name.size() == 6 && iequals(f.name, "expect")) || named(names, f.name)) {
       continue;
     }
     if (!client_ip.empty() && f.name.size() == 15 && iequals(f.name, "x-forwarded-for")) {
@@ -476,6 +482,13 @@ void write_request_head(const Head& head, std::string_view client_ip, std::strin
     out.append(client_ip);
     out.append("\r\n");
   }
+  if (head.framing == Framing::kChunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  } else if (head.has_length) {
+    out.append("Content-Length: ");
+    out.append(std::to_string(head.length));
+    out.append("\r\n");
+  }
   if (head.minor == 0) {
     out.append("Connection: keep-alive\r\n");
   }
@@ -490,13 +503,21 @@ void write_response_head(const Head& head, int client_minor, bool keep_alive, bo
   out.push_back(' ');
   out.append(head.reason);
   out.append("\r\n");
-  bool names = connection_names_fields(head);
+  thread_local std::vector<std::string_view> names;
+  connection_named(head, names);
   for (const auto& f : head.fields) {
-    if (hop_by_hop(f.name) || (names && named_by_connection(head, f.name)) ||
+    // Content-Length goes as one canonical field, and not at all beside Transfer-Encoding.
+    if (hop_by_hop(f.name) || named(names, f.name) ||
+        (f.name.size() == 14 && iequals(f.name, "content-length")) ||
         (dechunk && f.name.size() == 17 && iequals(f.name, "transfer-encoding"))) {
       continue;
     }
     append_field(out, f.name, f.value);
+  }
+  if (head.has_length && !head.has_te) {
+    out.append("Content-Length: ");
+    out.append(std::to_string(head.length));
+    out.append("\r\n");
   }
   if (!keep_alive) {
     out.append("Connection: close\r\n");

@@ -42,7 +42,9 @@ struct Head {
   std::vector<Field> fields;
   std::size_t size = 0;  // bytes of the head, up to and including its empty line
   Framing framing = Framing::kNone;
-  std::uint64_t length = 0;  // for kLength
+  std::uint64_t length = 0;  // the Content-Length field's value
+  bool has_length = false;   // there is a Content-Length field
+  bool has_te = false;       // there is a Transfer-Encoding field
   bool keep_alive = true;    // what the sender's version and Connection say
   bool expect_continue = false;
   std::string_view host;  // the Host field (requests)
@@ -67,11 +69,13 @@ Parse parse_response(std::string_view in, std::size_t max_head, bool to_head, He
 
 // The request head for the upstream: the request line as received, every field except the
 // hop-by-hop ones (RFC 9110 7.6.1, those the Connection field names, Expect) and
-// X-Forwarded-For, which is rewritten with `client_ip` appended. HTTP/1.0 asks for keep-alive.
+// X-Forwarded-For, which is rewritten with `client_ip` appended; framing as one canonical
+// Content-Length or Transfer-Encoding: chunked. HTTP/1.0 asks for keep-alive.
 void write_request_head(const Head& head, std::string_view client_ip, std::string& out);
-// The response head for the client: "HTTP/1.1", the status and reason, the end-to-end fields,
-// and Connection as `keep_alive` needs it for the client's version. `dechunk` drops
-// Transfer-Encoding (the body is sent decoded, until close).
+// The response head for the client: "HTTP/1.1", the status and reason, the end-to-end fields
+// (one canonical Content-Length, none beside Transfer-Encoding), and Connection as `keep_alive`
+// needs it for the client's version. `dechunk` drops Transfer-Encoding (the body is sent
+// decoded, until close).
 void write_response_head(const Head& head, int client_minor, bool keep_alive, bool dechunk,
                          std::string& out);
 // A small text/plain response made here (errors): status line, fields, body.
@@ -79,8 +83,11 @@ std::string local_response(int status, std::string_view body, bool keep_alive);
 [[nodiscard]] std::string_view reason_phrase(int status);
 
 // The chunked body decoder: finds where a chunked body ends in the bytes as they arrive.
+// `strict` (request bodies, which are re-encoded) accepts only CRLF line ends, extensions after
+// ';' without control characters, and trailer lines without them.
 class Chunked {
  public:
+  explicit Chunked(bool strict = false) : strict_(strict) {}
   // Consumes bytes of the body from the start of `in` and returns how many; they stop at the
   // end of the body (done()) or at the end of `in`. The chunk data among them is appended to
   // `data` when it is not null (decoding); the raw bytes can be forwarded as they are.
@@ -99,10 +106,12 @@ class Chunked {
     kDataLf,
     kTrailerStart,
     kTrailerLine,
+    kTrailerLineLf,
     kTrailerLf,
     kDone,
     kFailed
   };
+  bool strict_ = false;
   State state_ = State::kSize;
   std::uint64_t size_ = 0;
   int digits_ = 0;

@@ -11,6 +11,11 @@ std::size_t Chunked::feed(std::string_view in, std::string* data) {
     state_ = size_ == 0 ? State::kTrailerStart : State::kData;
     digits_ = 0;
   };
+  // Strict: control characters (but tab) end a body as malformed wherever a line may hold text.
+  auto ctl = [](char ch) {
+    auto u = static_cast<unsigned char>(ch);
+    return (u < 0x20 && u != '\t') || u == 0x7f;
+  };
   while (i < in.size() && state_ != State::kDone && state_ != State::kFailed) {
     char c = in[i];
     switch (state_) {
@@ -28,12 +33,12 @@ std::size_t Chunked::feed(std::string_view in, std::string* data) {
         } else if (digits_ == 0) {
           state_ = State::kFailed;
           break;
-        } else if (c == ';' || c == ' ' || c == '\t') {
+        } else if (c == ';' || (!strict_ && (c == ' ' || c == '\t'))) {
           state_ = State::kExtension;
           line_ = 0;
         } else if (c == '\r') {
           state_ = State::kSizeLf;
-        } else if (c == '\n') {
+        } else if (c == '\n' && !strict_) {
           end_of_size();
         } else {
           state_ = State::kFailed;
@@ -43,7 +48,12 @@ std::size_t Chunked::feed(std::string_view in, std::string* data) {
         break;
       }
       case State::kExtension:
-        if (c == '\n') {
+        if (strict_ && c == '\r') {
+          state_ = State::kSizeLf;
+        } else if (strict_ && ctl(c)) {
+          state_ = State::kFailed;
+          break;
+        } else if (c == '\n') {
           end_of_size();
         } else if (++line_ > 4096) {
           state_ = State::kFailed;
@@ -76,7 +86,7 @@ std::size_t Chunked::feed(std::string_view in, std::string* data) {
       case State::kDataLf:
         if (c == '\r' && state_ == State::kDataCr) {
           state_ = State::kDataLf;
-        } else if (c == '\n') {
+        } else if (c == '\n' && (state_ == State::kDataLf || !strict_)) {
           state_ = State::kSize;
           size_ = 0;
           digits_ = 0;
@@ -90,7 +100,7 @@ std::size_t Chunked::feed(std::string_view in, std::string* data) {
         if (c == '\r') {
           state_ = State::kTrailerLf;
           ++i;
-        } else if (c == '\n') {
+        } else if (c == '\n' && !strict_) {
           state_ = State::kDone;
           ++i;
         } else {
@@ -107,12 +117,25 @@ std::size_t Chunked::feed(std::string_view in, std::string* data) {
         ++i;
         break;
       case State::kTrailerLine:
-        if (c == '\n') {
+        if (strict_ && c == '\r') {
+          state_ = State::kTrailerLineLf;
+        } else if (strict_ && ctl(c)) {
+          state_ = State::kFailed;
+          break;
+        } else if (c == '\n') {
           state_ = State::kTrailerStart;
         } else if (++line_ > 16 * 1024) {
           state_ = State::kFailed;
           break;
         }
+        ++i;
+        break;
+      case State::kTrailerLineLf:
+        if (c != '\n') {
+          state_ = State::kFailed;
+          break;
+        }
+        state_ = State::kTrailerStart;
         ++i;
         break;
       case State::kDone:

@@ -53,7 +53,8 @@ TEST(Http1Request, SkipsLeadingEmptyLinesAndTakesBareLineFeeds) {
 TEST(Http1Request, ConnectionFieldDecidesKeepAlive) {
   Head h;
   Error err;
-  ASSERT_EQ(request("GET / HTTP/1.1\r\nConnection: foo, Close\r\n\r\n", h, err), Parse::kDone);
+  ASSERT_EQ(request("GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, Close\r\n\r\n", h, err),
+            Parse::kDone);
   EXPECT_FALSE(h.keep_alive);
   ASSERT_EQ(request("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", h, err), Parse::kDone);
   EXPECT_TRUE(h.keep_alive);
@@ -63,16 +64,20 @@ TEST(Http1Request, ConnectionFieldDecidesKeepAlive) {
 TEST(Http1Request, FramingByLengthOrChunked) {
   Head h;
   Error err;
-  ASSERT_EQ(request("PUT / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n", h, err), Parse::kDone);
+  ASSERT_EQ(request("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", h, err),
+            Parse::kDone);
   EXPECT_EQ(h.framing, Framing::kLength);
   EXPECT_EQ(h.length, 5U);
-  ASSERT_EQ(request("PUT / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", h, err), Parse::kDone);
+  ASSERT_EQ(request("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", h, err),
+            Parse::kDone);
   EXPECT_EQ(h.framing, Framing::kNone);
-  ASSERT_EQ(request("PUT / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", h, err),
+  ASSERT_EQ(request("PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n", h, err),
             Parse::kDone);
   EXPECT_EQ(h.framing, Framing::kChunked);
-  ASSERT_EQ(request("PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n", h, err),
-            Parse::kDone);
+  ASSERT_EQ(
+      request("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n", h,
+              err),
+      Parse::kDone);
   EXPECT_TRUE(h.expect_continue);
 }
 
@@ -83,7 +88,16 @@ TEST(Http1Request, RefusesAmbiguousOrMalformedHeads) {
   };
   const Case cases[] = {
       {"GET / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
-      {"GET / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
+      // Only one Transfer-Encoding, exactly chunked: anything else an upstream might read
+      // another way.
+      {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 501},
+      {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+      {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n", 501},
+      {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo\r\nTransfer-Encoding: chunked\r\n\r\n",
+       501},
+      {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\n\r\n", 400},  // no Host
       {"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
       {"GET / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400},
       {"GET / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\n", 400},
@@ -173,9 +187,9 @@ TEST(Http1Rewrite, RequestHeadDropsHopByHopAndAppendsForwardedFor) {
   ASSERT_EQ(request(in, h, err), Parse::kDone) << err.reason;
   std::string out;
   write_request_head(h, "10.0.0.7", out);
-  EXPECT_EQ(out,
-            "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n"
-            "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.7\r\n\r\n");
+  EXPECT_EQ(out,  // X-Secret is named by Connection; Content-Length is not dropped that way
+            "POST /p HTTP/1.1\r\nHost: h\r\n"
+            "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.7\r\nContent-Length: 2\r\n\r\n");
 }
 
 TEST(Http1Rewrite, Http10RequestAsksTheUpstreamForKeepAlive) {
@@ -195,12 +209,22 @@ TEST(Http1Rewrite, ResponseHeadForTheClient) {
             Parse::kDone);
   std::string out;
   write_response_head(h, 1, true, false, out);
-  EXPECT_EQ(out, "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\nX-A: b\r\n\r\n");
+  EXPECT_EQ(out, "HTTP/1.1 200 Fine\r\nX-A: b\r\nContent-Length: 2\r\n\r\n");
   write_response_head(h, 1, false, false, out);
-  EXPECT_EQ(out, "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\nX-A: b\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(out, "HTTP/1.1 200 Fine\r\nX-A: b\r\nContent-Length: 2\r\nConnection: close\r\n\r\n");
   write_response_head(h, 0, true, false, out);
   EXPECT_EQ(out,
-            "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\nX-A: b\r\nConnection: keep-alive\r\n\r\n");
+            "HTTP/1.1 200 Fine\r\nX-A: b\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n");
+  // Beside Transfer-Encoding a Content-Length is dropped, and duplicates become one.
+  ASSERT_EQ(
+      response("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n", h),
+      Parse::kDone);
+  write_response_head(h, 1, false, false, out);
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+  ASSERT_EQ(response("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\n", h),
+            Parse::kDone);
+  write_response_head(h, 1, true, false, out);
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
   ASSERT_EQ(response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", h), Parse::kDone);
   write_response_head(h, 0, false, true, out);
   EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
@@ -239,6 +263,20 @@ TEST(Http1Chunked, BareLineFeedsAndEmptyTrailers) {
   std::string in = "3\nabc\n0\n\n";
   EXPECT_EQ(c.feed(in, nullptr), in.size());
   EXPECT_TRUE(c.done());
+}
+
+TEST(Http1Chunked, StrictTakesOnlyCrLfAndNoControlCharacters) {
+  Chunked ok(true);
+  std::string in = "3;name=\"v\"\r\nabc\r\n0\r\nX-T: 1\r\n\r\n";
+  EXPECT_EQ(ok.feed(in, nullptr), in.size());
+  EXPECT_TRUE(ok.done());
+  for (const char* bad :
+       {"3\nabc\r\n0\r\n\r\n", "3\r\nabc\n0\r\n\r\n", "2;\nxx\r\n", "2;a\x01\r\nxx\r\n",
+        "3 junk\r\nabc\r\n", "0\r\n\n", "0\r\nX: a\nY: b\r\n\r\n", "0\r\nX: \x01\r\n\r\n"}) {
+    Chunked c(true);
+    c.feed(bad, nullptr);
+    EXPECT_TRUE(c.failed()) << bad;
+  }
 }
 
 TEST(Http1Chunked, MalformedFails) {

@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
+#include <optional>
 #include <unordered_map>
 
 #include "ambassador/deadlines.hpp"
@@ -162,6 +164,9 @@ class HttpListener final : public ListenerBase<HttpListener> {
                                  const std::string& client_ip, Exchange& x) {
     const auto& cfg = state.config;
     auto idle = idle_timeout(cfg);
+    // Between requests a connection may wait `idle`; once a request has begun, its head must be
+    // complete within `idle` of its first byte (not of each byte).
+    std::optional<Clock::time_point> head_deadline;
     for (;;) {
       auto p = http1::parse_request(client.in.data(), kMaxHead, x.req, x.err);
       if (p == http1::Parse::kDone) {
@@ -177,7 +182,11 @@ class HttpListener final : public ListenerBase<HttpListener> {
       if (draining_ && client.idle) {
         co_return false;
       }
-      bool more = co_await read_more(client, idle);
+      if (!client.idle && !head_deadline) {
+        head_deadline = Clock::now() + idle;
+      }
+      bool more = client.idle ? co_await read_more(client, idle)
+                              : co_await read_more(client, *head_deadline);
       client.idle = false;
       if (!more) {
         co_return false;
@@ -211,17 +220,6 @@ class HttpListener final : public ListenerBase<HttpListener> {
           "the request body is larger than " + std::to_string(cfg.max_request_bytes) + " bytes",
           false, idle);
     }
-    if (!cluster->try_request()) {
-      state.errors->with({cfg.name, "overflow"}).inc();
-      co_return co_await answer(client, 503,
-                                "cluster " + cluster->name() + " is at its max_requests limit",
-                                keep && !body_unread, idle);
-    }
-    struct EndRequest {
-      Cluster* c;
-      ~EndRequest() { c->end_request(); }
-    } end{cluster.get()};
-
     // A small body is read whole: it stays in the client's buffer until the answer, so that a
     // retry can send it again. A larger or chunked one streams on the first try.
     std::size_t body_buffered = 0;
@@ -242,9 +240,22 @@ class HttpListener final : public ListenerBase<HttpListener> {
       body_unread = false;
     }
     bool replayable = true;  // nothing that cannot be sent again has gone upstream
+    // The request now takes a slot of the cluster's max_requests (a slow client sending its
+    // body does not hold one), and `timeout` runs from here.
+    if (!cluster->try_request()) {
+      state.errors->with({cfg.name, "overflow"}).inc();
+      client.in.consume(body_buffered);
+      co_return co_await answer(client, 503,
+                                "cluster " + cluster->name() + " is at its max_requests limit",
+                                keep && !body_unread, idle);
+    }
+    struct EndRequest {
+      Cluster* c;
+      ~EndRequest() { c->end_request(); }
+    } end{cluster.get()};
 
     // The attempts.
-    auto deadline = started + cfg.timeout;
+    auto deadline = Clock::now() + cfg.timeout;
     const EndpointStats* last = nullptr;
     std::string why = "no endpoint";
     int status = 503;
@@ -298,7 +309,7 @@ class HttpListener final : public ListenerBase<HttpListener> {
       } end_active{e->stats.get()};
 
       // A pooled connection, or a new one (a failed connect is always safe to retry).
-      std::unique_ptr<Upstream> conn = take_pooled(e.id(), can_retry);
+      std::unique_ptr<Upstream> conn = take_pooled(e.id(), can_retry && !body_unread);
       bool reused = conn != nullptr;
       if (!conn) {
         tcp::socket s(worker_.ioc());
@@ -311,7 +322,9 @@ class HttpListener final : public ListenerBase<HttpListener> {
               *e, cec == asio::error::timed_out ? Outcome::kTimeout : Outcome::kConnectFailure);
           state.errors->with({cfg.name, "upstream_connect"}).inc();
           why = e->name + ": " + cec.message();
-          status = cec == asio::error::no_buffer_space ? 503 : 502;
+          status = cec == asio::error::no_buffer_space                        ? 503
+                   : cec == asio::error::timed_out && left <= connect_timeout ? 504
+                                                                              : 502;
           continue;
         }
         conn = std::make_unique<Upstream>(std::move(s), std::move(lease));
@@ -332,22 +345,36 @@ class HttpListener final : public ListenerBase<HttpListener> {
       e->stats->m_bytes_out->inc(wn);
       if (!wec && body_unread) {
         replayable = false;
-        auto sec = co_await stream_request_body(state, client, *conn, framing, length, try_end);
-        if (sec != 0) {  // 1: the client went; 2: the upstream; 3: too large or malformed
-          if (sec == 3) {
+        Deadlines::clear(*conn);
+        auto sec = co_await stream_request_body(state, client, *conn, framing, length);
+        if (sec != BodyEnd::kDone) {
+          if (sec == BodyEnd::kTooLarge || sec == BodyEnd::kMalformed) {
             state.errors->with({cfg.name, "protocol"}).inc();
-            co_await answer(client, 413, "the request body is too large or malformed", false, idle);
+            // Named first: g++ 12 destroys a conditional's temporary twice inside co_await.
+            std::string why_bad = sec == BodyEnd::kTooLarge
+                                      ? "the request body is larger than " +
+                                            std::to_string(cfg.max_request_bytes) + " bytes"
+                                      : std::string("malformed chunked request body");
+            co_await answer(client, sec == BodyEnd::kTooLarge ? 413 : 400, std::move(why_bad),
+                            false, idle);
             co_return false;
           }
-          if (sec == 1) {
+          if (sec == BodyEnd::kClientGone) {
             co_return false;
           }
           cluster->record(*e, conn->timed_out ? Outcome::kTimeout : Outcome::kReset);
+          state.errors->with({cfg.name, conn->timed_out ? "timeout" : "upstream_reset"}).inc();
           why = e->name + ": " + (conn->timed_out ? "timed out" : "connection lost");
           status = conn->timed_out ? 504 : 502;
           break;
         }
         body_unread = false;
+        // The time runs from the end of the body: a slow client is not the server's fault.
+        auto now2 = Clock::now();
+        deadline = now2 + cfg.timeout;
+        try_end = cfg.per_try_timeout.count() > 0 ? std::min(deadline, now2 + cfg.per_try_timeout)
+                                                  : deadline;
+        deadlines_.set(*conn, try_end);
       }
 
       // The response head; interim 1xx answers are read past.
@@ -419,9 +446,10 @@ class HttpListener final : public ListenerBase<HttpListener> {
           attempt < cfg.retries) {
         // Answered with a retryable error: try another endpoint. The connection is kept only
         // when this answer's body is already read whole.
-        if (res.keep_alive && (res.framing == http1::Framing::kNone ||
-                               (res.framing == http1::Framing::kLength &&
-                                conn->in.data().size() == res.length + res.size))) {
+        std::size_t whole = res.size + (res.framing == http1::Framing::kLength ? res.length : 0);
+        if (res.keep_alive && !is_head &&
+            (res.framing == http1::Framing::kNone || res.framing == http1::Framing::kLength) &&
+            conn->in.data().size() == whole) {
           conn->in.clear();
           put_pooled(e.id(), std::move(conn));
         }
@@ -449,8 +477,10 @@ class HttpListener final : public ListenerBase<HttpListener> {
         cluster->record(*e, conn->timed_out ? Outcome::kTimeout : Outcome::kReset);
         co_return false;
       }
+      // Not after HEAD: a server that wrongly sends a body anyway would have it read as the
+      // next answer.
       if (up_keep && res_framing != http1::Framing::kUntilClose && conn->in.data().empty() &&
-          !draining_) {
+          !draining_ && !is_head) {
         put_pooled(e.id(), std::move(conn));
       }
       client.in.consume(body_buffered);
@@ -460,40 +490,62 @@ class HttpListener final : public ListenerBase<HttpListener> {
     co_return co_await answer(client, status, "upstream: " + why, keep && !body_unread, idle);
   }
 
-  // Streams the rest of a request body from the client to the upstream. 0: done; 1: the client
-  // went; 2: the upstream went or timed out; 3: the body is malformed or too large.
-  asio::awaitable<int> stream_request_body(const ListenerState& state, Conn& client, Upstream& up,
-                                           http1::Framing framing, std::uint64_t length,
-                                           Clock::time_point try_end) {
+  enum class BodyEnd { kDone, kClientGone, kUpstreamGone, kTooLarge, kMalformed };
+
+  // Streams the rest of a request body from the client to the upstream, each wait within the
+  // idle timeout. A chunked body goes re-encoded (the chunk sizes as read here, without
+  // extensions or trailers), so the upstream cannot read it another way than this proxy did.
+  asio::awaitable<BodyEnd> stream_request_body(const ListenerState& state, Conn& client,
+                                               Upstream& up, http1::Framing framing,
+                                               std::uint64_t length) {
     auto idle = idle_timeout(state.config);
     std::uint64_t left = length;
-    http1::Chunked chunked;
+    http1::Chunked chunked(true);
+    std::string data;
+    std::string out;
     for (;;) {
       std::string_view avail = client.in.data();
       std::size_t n = 0;
+      std::string_view send;
       if (framing == http1::Framing::kLength) {
         n = static_cast<std::size_t>(std::min<std::uint64_t>(avail.size(), left));
         left -= n;
+        send = avail.substr(0, n);
       } else {
-        n = chunked.feed(avail, nullptr);
-        if (chunked.failed() || chunked.data_bytes() > state.config.max_request_bytes) {
-          co_return 3;
+        data.clear();
+        n = chunked.feed(avail, &data);
+        if (chunked.failed()) {
+          co_return BodyEnd::kMalformed;
         }
+        if (chunked.data_bytes() > state.config.max_request_bytes) {
+          co_return BodyEnd::kTooLarge;
+        }
+        out.clear();
+        if (!data.empty()) {
+          std::array<char, 16> hex{};
+          auto [end, ec] = std::to_chars(hex.data(), hex.data() + hex.size(), data.size(), 16);
+          out.append(hex.data(), end);
+          out.append("\r\n").append(data).append("\r\n");
+        }
+        if (chunked.done()) {
+          out.append("0\r\n\r\n");
+        }
+        send = out;
       }
-      if (n > 0) {
-        deadlines_.set(up, try_end);
-        auto [ec, w] = co_await asio::async_write(up.socket, asio::buffer(avail.data(), n), kTuple);
+      if (!send.empty()) {
+        deadlines_.set(up, idle);
+        auto [ec, w] = co_await asio::async_write(up.socket, asio::buffer(send), kTuple);
         Deadlines::clear(up);
-        client.in.consume(n);
         if (ec) {
-          co_return 2;
+          co_return BodyEnd::kUpstreamGone;
         }
       }
+      client.in.consume(n);
       if (framing == http1::Framing::kLength ? left == 0 : chunked.done()) {
-        co_return 0;
+        co_return BodyEnd::kDone;
       }
       if (!co_await read_more(client, idle)) {
-        co_return 1;
+        co_return BodyEnd::kClientGone;
       }
     }
   }
