@@ -20,6 +20,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxPipeline = 1024;      // replies owed to one client before it is paused
 constexpr std::size_t kReadChunk = 16384;       // from servers
 constexpr std::size_t kClientReadChunk = 4096;  // from clients: small while idle
+constexpr std::size_t kSpareSlots = 64;         // slots kept per client for reuse
 
 class ClientSession;
 
@@ -33,17 +34,30 @@ struct Slot {
   std::vector<std::string> parts;                   // each shard's raw reply
   std::vector<std::vector<std::size_t>> positions;  // kMget: part -> indexes in the request
   std::size_t keys = 0;                             // kMget: keys asked for
-  Clock::time_point started = Clock::now();
+  Clock::time_point started;  // when the client's read that brought the command ended
   std::weak_ptr<ClientSession> owner;
+
+  // For reuse by the same client.
+  void reset() {
+    reply.clear();
+    done = false;
+    combine = Combine::kNone;
+    parts_pending = 0;
+    parts.clear();
+    positions.clear();
+    keys = 0;
+  }
 };
 
-void finish(const std::shared_ptr<Slot>& slot);
+// Marks the slot answered and lets its client send what is ready. Takes the caller's
+// reference, so that a slot nothing else holds can be reused.
+void finish(std::shared_ptr<Slot> slot);
 
 // A reply from a server for part `index` of `slot` (-1: the slot is the whole command).
-void deliver(const std::shared_ptr<Slot>& slot, int index, std::string_view reply) {
+void deliver(std::shared_ptr<Slot> slot, int index, std::string_view reply) {
   if (index < 0) {
     slot->reply.assign(reply);
-    finish(slot);
+    finish(std::move(slot));
     return;
   }
   slot->parts[static_cast<std::size_t>(index)].assign(reply);
@@ -55,7 +69,7 @@ void deliver(const std::shared_ptr<Slot>& slot, int index, std::string_view repl
   for (const auto& p : slot->parts) {
     if (!p.empty() && p[0] == '-') {
       slot->reply = p;  // the first error wins
-      finish(slot);
+      finish(std::move(slot));
       return;
     }
   }
@@ -67,7 +81,7 @@ void deliver(const std::shared_ptr<Slot>& slot, int index, std::string_view repl
         if (!resp::array_elements(slot->parts[i], elements) ||
             elements.size() != slot->positions[i].size()) {
           slot->reply = "-ERR upstream sent an MGET reply that does not match the request\r\n";
-          finish(slot);
+          finish(std::move(slot));
           return;
         }
         for (std::size_t j = 0; j < elements.size(); ++j) {
@@ -86,7 +100,7 @@ void deliver(const std::shared_ptr<Slot>& slot, int index, std::string_view repl
         auto n = resp::parse_integer_reply(p);
         if (!n) {
           slot->reply = "-ERR upstream sent a non-integer reply to a split command\r\n";
-          finish(slot);
+          finish(std::move(slot));
           return;
         }
         sum += *n;
@@ -100,7 +114,7 @@ void deliver(const std::shared_ptr<Slot>& slot, int index, std::string_view repl
       break;
   }
   slot->reply = std::move(out);
-  finish(slot);
+  finish(std::move(slot));
 }
 
 // A part waiting for its reply on a server connection.
@@ -129,7 +143,8 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   // Queues a request; its reply will be delivered to (slot, index).
   void send(std::string_view bytes, std::shared_ptr<Slot> slot, int index) {
     out_.append(bytes);
-    waiting_.push_back(Waiting{std::move(slot), index, Clock::now()});
+    auto sent = slot ? slot->started : Clock::now();
+    waiting_.push_back(Waiting{std::move(slot), index, sent});
     endpoint_.stats->active.fetch_add(1, std::memory_order_relaxed);
     endpoint_.stats->m_requests->inc();
     if (!running_) {
@@ -239,6 +254,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
       endpoint_.stats->m_bytes_in->inc(n);
       std::size_t used = 0;
       std::string_view data = in_.data();
+      auto now = Clock::now();  // one clock read for the replies of this read
       for (;;) {
         std::size_t length = 0;
         auto r = framer_.next(data.substr(used), length, limits_);
@@ -264,10 +280,9 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
           continue;
         }
         endpoint_.stats->active.fetch_sub(1, std::memory_order_relaxed);
-        endpoint_.stats->m_latency->observe(
-            std::chrono::duration<double>(Clock::now() - w.sent).count());
+        endpoint_.stats->m_latency->observe(std::chrono::duration<double>(now - w.sent).count());
         cluster_->record(endpoint_, Outcome::kSuccess);
-        deliver(w.slot, w.index, reply);
+        deliver(std::move(w.slot), w.index, reply);
         used += length;
         if (retiring_ && waiting_.empty()) {
           closed_ = true;
@@ -314,7 +329,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
       waiting_.pop_front();
       if (w.slot) {
         endpoint_.stats->active.fetch_sub(1, std::memory_order_relaxed);
-        deliver(w.slot, w.index, reply);
+        deliver(std::move(w.slot), w.index, reply);
       }
     }
     out_.clear();
@@ -366,6 +381,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
  private:
   void handle(const resp::Command& cmd, std::string_view raw);
+  std::shared_ptr<Slot> new_slot();  // a reset spare, or a new one
   void authenticate(const resp::Command& cmd, std::string& out);
   void reply_now(std::string reply);
   void forward(std::string_view bytes, const std::shared_ptr<Slot>& slot, int index,
@@ -387,7 +403,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool closed_ = false;
   bool closing_ = false;  // QUIT or a protocol error: close once everything owed is sent
   bool stop_reading_ = false;
-  bool authed_ = false;  // gave the listener's password
+  bool authed_ = false;                       // gave the listener's password
+  Clock::time_point now_;                     // when the last read from the client ended
+  std::vector<std::shared_ptr<Slot>> spare_;  // slots done with, for reuse
   resp::Limits limits_;
 };
 
@@ -468,9 +486,11 @@ class RedisListener final : public ListenerBase<RedisListener> {
   Deadlines deadlines_;
 };
 
-void finish(const std::shared_ptr<Slot>& slot) {
+void finish(std::shared_ptr<Slot> slot) {
   slot->done = true;
-  if (auto owner = slot->owner.lock()) {
+  auto owner = slot->owner.lock();
+  slot.reset();
+  if (owner) {
     owner->on_done();
   }
 }
@@ -513,6 +533,7 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
       break;  // idle
     }
     in.commit(n);
+    self->now_ = Clock::now();
     // A reload applies from the next commands on.
     self->state_ = l.state();
     self->limits_.max_bulk = self->state_->config.max_bulk_bytes;
@@ -587,11 +608,18 @@ void ClientSession::maybe_close() {
 
 void ClientSession::flush() {
   bool any = false;
+  Clock::time_point now;
   while (!slots_.empty() && slots_.front()->done) {
-    auto& s = *slots_.front();
-    out_ += s.reply;
-    state_->latency->observe(std::chrono::duration<double>(Clock::now() - s.started).count());
+    if (!any) {
+      now = Clock::now();
+    }
+    auto s = std::move(slots_.front());
     slots_.pop_front();
+    out_ += s->reply;
+    state_->latency->observe(std::chrono::duration<double>(now - s->started).count());
+    if (s.use_count() == 1 && spare_.size() < kSpareSlots) {
+      spare_.push_back(std::move(s));  // nothing else holds it: reuse it
+    }
     any = true;
   }
   if (any) {
@@ -599,8 +627,22 @@ void ClientSession::flush() {
   }
 }
 
+std::shared_ptr<Slot> ClientSession::new_slot() {
+  std::shared_ptr<Slot> s;
+  if (!spare_.empty()) {
+    s = std::move(spare_.back());
+    spare_.pop_back();
+    s->reset();
+  } else {
+    s = std::make_shared<Slot>();
+    s->owner = weak_from_this();
+  }
+  s->started = now_;
+  return s;
+}
+
 void ClientSession::reply_now(std::string reply) {
-  auto slot = std::make_shared<Slot>();
+  auto slot = new_slot();
   slot->reply = std::move(reply);
   slot->done = true;
   slots_.push_back(slot);
@@ -684,8 +726,7 @@ void ClientSession::handle(const resp::Command& cmd, std::string_view raw) {
       reply_now(std::move(out));
       return;
     case resp::Kind::kSingleKey: {
-      auto slot = std::make_shared<Slot>();
-      slot->owner = weak_from_this();
+      auto slot = new_slot();
       slots_.push_back(slot);
       if (cmd.inline_form) {
         std::string bytes;
@@ -739,8 +780,7 @@ void ClientSession::split(const resp::Command& cmd, const resp::CommandInfo& inf
   HashFunction hf = cluster->hash();
   bool pairs = info.kind == resp::Kind::kMultiKeyValue;
   std::size_t step = pairs ? 2 : 1;
-  auto slot = std::make_shared<Slot>();
-  slot->owner = weak_from_this();
+  auto slot = new_slot();
   slot->combine = info.name == "mget" ? Slot::Combine::kMget
                   : pairs             ? Slot::Combine::kAllOk
                                       : Slot::Combine::kSum;
