@@ -571,6 +571,36 @@ TEST_F(ProxyTest, ConnectionsToServersThatLeftAreClosed) {
   EXPECT_EQ(clients(b), 2);
 }
 
+TEST_F(ProxyTest, RedisServerThatStopsAnsweringTimesOut) {
+  // Answers the first command, then reads and never answers again.
+  RawServer mute([](int fd) {
+    char buf[4096];
+    bool answered = false;
+    while (::read(fd, buf, sizeof buf) > 0) {
+      if (!answered) {
+        write_all(fd, "$-1\r\n");
+        answered = true;
+      }
+    }
+  });
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one, timeout: 300ms}\n"
+      "clusters:\n"
+      "  - {name: one, endpoints: [\"127.0.0.1:" +
+          std::to_string(mute.port()) + "\"]}\n",
+      {"--workers", "1"});
+  RespClient c(proxy_->port("cache"));
+  EXPECT_EQ(c.call({"GET", "k"}), "$-1\r\n");
+  // Quiet for over a second: the connection's watchdog has parked, and must wake for this.
+  std::this_thread::sleep_for(1200ms);
+  auto asked = std::chrono::steady_clock::now();
+  std::string r = c.call({"GET", "k"});
+  EXPECT_EQ(r.rfind("-ERR upstream", 0), 0U) << r;
+  EXPECT_NE(r.find("timed out"), std::string::npos) << r;
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s);
+}
+
 TEST_F(ProxyTest, RedisDrainClosesIdleClientsAndExits) {
   RedisServer a;
   start(redis_config({&a}, "ring_hash"));

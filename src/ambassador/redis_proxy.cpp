@@ -133,6 +133,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
         cluster_(std::move(cluster)),
         endpoint_(std::move(endpoint)),
         socket_(w.ioc()),
+        watchdog_timer_(w.ioc()),
         timeout_(timeout) {
     limits_.max_bulk = max_bulk;
   }
@@ -145,6 +146,10 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
     out_.append(bytes);
     auto sent = slot ? slot->started : Clock::now();
     waiting_.push_back(Waiting{std::move(slot), index, sent});
+    if (parked_) {
+      parked_ = false;
+      watchdog_timer_.cancel();
+    }
     endpoint_.stats->active.fetch_add(1, std::memory_order_relaxed);
     endpoint_.stats->m_requests->inc();
     if (!running_) {
@@ -291,6 +296,9 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
         }
       }
       in_.consume(used);
+      if (ec == asio::error::operation_aborted) {
+        co_return;  // the watchdog ended the connection and said why
+      }
       if (ec) {
         failure_ = Outcome::kReset;
         why_ = ec == asio::error::eof ? "closed the connection" : "read failed: " + ec.message();
@@ -300,11 +308,21 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   }
 
   // Ends the connection when the oldest request has waited longer than the timeout.
+  // Looks every 50 ms while requests are owed; after a second with none it parks until send()
+  // wakes it, so an idle proxy does not wake for it.
   asio::awaitable<void> watchdog() {
-    asio::steady_timer t(worker_.ioc());
+    auto& t = watchdog_timer_;
+    int quiet = 0;
     for (;;) {
-      t.expires_after(std::chrono::milliseconds(50));
+      parked_ = quiet >= 20;
+      if (parked_) {
+        t.expires_at(asio::steady_timer::time_point::max());
+      } else {
+        t.expires_after(std::chrono::milliseconds(50));
+      }
       co_await t.async_wait(kTuple);
+      parked_ = false;
+      quiet = waiting_.empty() ? quiet + 1 : 0;
       if (closed_) {
         why_ = "closed";
         co_return;
@@ -339,6 +357,8 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   std::shared_ptr<Cluster> cluster_;
   Endpoint endpoint_;
   tcp::socket socket_;
+  asio::steady_timer watchdog_timer_;
+  bool parked_ = false;  // the watchdog waits for send()
   std::chrono::milliseconds timeout_;
   resp::Limits limits_;
   UpstreamLease lease_;
