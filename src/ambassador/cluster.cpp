@@ -326,12 +326,19 @@ void WorkerCluster::rebuild(std::int64_t now_ms) {
 }
 
 Picked WorkerCluster::pick(std::uint64_t hash, const EndpointStats* avoid) {
-  std::int64_t now = steady_ms();
-  if (seen_ != cluster_->generation() || now >= next_check_ms_ || !balancer_) {
-    rebuild(now);
+  const Endpoint* e = pick_now(hash, avoid);
+  return e != nullptr ? Picked(snapshot_, e) : Picked();
+}
+
+const Endpoint* WorkerCluster::pick_now(std::uint64_t hash, const EndpointStats* avoid) {
+  // The clock is read only while an ejection is due to end.
+  if (seen_ != cluster_->generation() || !balancer_ ||
+      (next_check_ms_ != std::numeric_limits<std::int64_t>::max() &&
+       steady_ms() >= next_check_ms_)) {
+    rebuild(steady_ms());
   }
   if (usable_.empty()) {
-    return {};
+    return nullptr;
   }
   if (balancer_->policy() == Policy::kLeastRequest) {
     for (std::size_t i = 0; i < usable_.size(); ++i) {
@@ -340,13 +347,13 @@ Picked WorkerCluster::pick(std::uint64_t hash, const EndpointStats* avoid) {
   }
   auto i = balancer_->pick(hash, active_);
   if (!i) {
-    return {};
+    return nullptr;
   }
   const Endpoint* e = usable_[*i];
   if (e->stats.get() == avoid && usable_.size() > 1 && !is_hash_policy(balancer_->policy())) {
     e = usable_[(*i + 1) % usable_.size()];
   }
-  return Picked(snapshot_, e);
+  return e;
 }
 
 }  // namespace tender::ambassador

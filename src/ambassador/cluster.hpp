@@ -164,6 +164,9 @@ class WorkerCluster {
   // The endpoint for a request with this key hash (used by hash policies), skipping `avoid`
   // (a failed try) when another is usable. Empty when none is usable.
   Picked pick(std::uint64_t hash, const EndpointStats* avoid = nullptr);
+  // The same without holding the endpoint list: the endpoint is valid until this worker next
+  // picks from this cluster (for use before any co_await). Null when none is usable.
+  const Endpoint* pick_now(std::uint64_t hash, const EndpointStats* avoid = nullptr);
 
  private:
   void rebuild(std::int64_t now_ms);

@@ -406,8 +406,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void reply_now(std::string reply);
   void forward(std::string_view bytes, const std::shared_ptr<Slot>& slot, int index,
                std::string_view key);
-  std::shared_ptr<ServerConn> server_for(std::string_view key, const std::shared_ptr<Slot>& slot,
-                                         int index);
+  ServerConn* server_for(std::string_view key, const std::shared_ptr<Slot>& slot, int index);
   void split(const resp::Command& cmd, const resp::CommandInfo& info);
   void flush();
   void kick();         // writes out_ unless a write is under way
@@ -455,14 +454,19 @@ class RedisListener final : public ListenerBase<RedisListener> {
   const std::shared_ptr<const ListenerState>& state() const { return state_; }
 
   // The worker's connection to endpoint `e` of `cluster`.
-  std::shared_ptr<ServerConn> server(const std::shared_ptr<Cluster>& cluster, const Endpoint& e,
-                                     const ListenerConfig& cfg) {
-    prune(*cluster);
+  // The worker's connection to endpoint `e` of `cluster` (owned here; use it at once).
+  ServerConn* server(const std::shared_ptr<Cluster>& cluster, const Endpoint& e,
+                     const ListenerConfig& cfg) {
+    if (cluster->generation() != pruned_gen_ || cluster.get() != pruned_cluster_) {
+      prune(*cluster);
+      pruned_cluster_ = cluster.get();
+      pruned_gen_ = cluster->generation();
+    }
     auto& s = servers_[e.stats.get()];  // the ServerConn keeps the stats alive
     if (!s) {
       s = std::make_shared<ServerConn>(worker_, cluster, e, cfg.timeout, cfg.max_bulk_bytes);
     }
-    return s;
+    return s.get();
   }
 
   std::list<ClientSession*> clients_;
@@ -503,6 +507,8 @@ class RedisListener final : public ListenerBase<RedisListener> {
 
   std::unordered_map<const EndpointStats*, std::shared_ptr<ServerConn>> servers_;
   std::unordered_map<const Cluster*, std::uint64_t> pruned_at_;  // generation last pruned at
+  const Cluster* pruned_cluster_ = nullptr;  // the last cluster looked at, and its generation
+  std::uint64_t pruned_gen_ = 0;
   Deadlines deadlines_;
 };
 
@@ -669,12 +675,12 @@ void ClientSession::reply_now(std::string reply) {
   flush();
 }
 
-std::shared_ptr<ServerConn> ClientSession::server_for(std::string_view key,
-                                                      const std::shared_ptr<Slot>& slot,
-                                                      int index) {
+ServerConn* ClientSession::server_for(std::string_view key, const std::shared_ptr<Slot>& slot,
+                                      int index) {
   const auto& cluster = state_->clusters.front();
-  Picked e = listener_->worker().view(cluster).pick(hash_key(resp::hash_tag(key), cluster->hash()));
-  if (!e) {
+  const Endpoint* e =
+      listener_->worker().view(cluster).pick_now(hash_key(resp::hash_tag(key), cluster->hash()));
+  if (e == nullptr) {
     state_->errors->with({state_->config.name, "no_endpoint"}).inc();
     std::string err;
     resp::append_error(err, "ERR no server available in cluster " + cluster->name());
