@@ -11,6 +11,10 @@
 # Targets: >= 1.0x nutcracker's requests/s at P=1, >= 2x at P=16. Also tender's RSS idle and
 # with 1,000 open client connections (target: idle <= 8 MB).
 #
+# This machine's numbers move by 10-30% from one run to the next, so each comparison runs
+# BENCH_ROUNDS times (default 3), tender and its peer alternating, and the ratio reported is
+# the median of the rounds' ratios.
+#
 #   bench/proxy.sh [requests]     # default 200000 per redis test; BENCH_DURATION=10 (s) for wrk
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -61,15 +65,28 @@ CFG
 taskset -c 0 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 &
 pids+=($!)
 wait_port "$ep"; wait_port "$hp"; wait_port "$xp"
+rounds=${BENCH_ROUNDS:-3}
+# The median of numbers given one per line.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 read -r direct_rps direct_p99 _ < <(run_wrk "http://127.0.0.1:$ep/" 64)
-read -r tender_rps tender_p99 tender_err < <(run_wrk "http://127.0.0.1:$hp/" 64)
-read -r haproxy_rps haproxy_p99 haproxy_err < <(run_wrk "http://127.0.0.1:$xp/" 64)
 printf '%-26s %12s %10s %8s\n' "http, wrk -c 64" "req/s" "p99 ms" "errors"
 printf '%-26s %12s %10s %8s\n' "direct to tender echo" "$direct_rps" "$direct_p99" "-"
-printf '%-26s %12s %10s %8s\n' "through tender proxy" "$tender_rps" "$tender_p99" "$tender_err"
-printf '%-26s %12s %10s %8s\n' "through haproxy" "$haproxy_rps" "$haproxy_p99" "$haproxy_err"
-printf 'tender / haproxy: %s (target >= 1.2, p99 no worse)\n\n' \
-  "$(awk -v a="$tender_rps" -v b="$haproxy_rps" 'BEGIN { printf "%.2f", a / b }')"
+http_ratios=()
+for round in $(seq 1 "$rounds"); do
+  # Alternate which goes first, so that drift in the machine favours neither.
+  if [ $((round % 2)) = 1 ]; then
+    read -r tender_rps tender_p99 tender_err < <(run_wrk "http://127.0.0.1:$hp/" 64)
+    read -r haproxy_rps haproxy_p99 haproxy_err < <(run_wrk "http://127.0.0.1:$xp/" 64)
+  else
+    read -r haproxy_rps haproxy_p99 haproxy_err < <(run_wrk "http://127.0.0.1:$xp/" 64)
+    read -r tender_rps tender_p99 tender_err < <(run_wrk "http://127.0.0.1:$hp/" 64)
+  fi
+  printf '%-26s %12s %10s %8s\n' "round $round: tender proxy" "$tender_rps" "$tender_p99" "$tender_err"
+  printf '%-26s %12s %10s %8s\n' "round $round: haproxy" "$haproxy_rps" "$haproxy_p99" "$haproxy_err"
+  http_ratios+=("$(awk -v a="$tender_rps" -v b="$haproxy_rps" 'BEGIN { printf "%.2f", a / b }')")
+done
+printf 'tender / haproxy by round: %s; median %s (target >= 1.2, p99 no worse)\n\n' \
+  "${http_ratios[*]}" "$(printf '%s\n' "${http_ratios[@]}" | median)"
 
 # --- Redis ------------------------------------------------------------------------------------
 r1=$(free_port); r2=$(free_port)
@@ -120,14 +137,25 @@ rps() {
     awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print int($2); exit }'
 }
 
-printf '%-22s %14s %14s %8s %8s\n' "test" "tender req/s" "nutcracker" "ratio" "target"
+printf '%-18s %26s %26s %14s %8s\n' "test" "tender req/s by round" "nutcracker req/s" \
+  "median ratio" "target"
 for P in 1 16; do
   target=$([ "$P" = 1 ] && echo ">= 1.0" || echo ">= 2.0")
   for t in set get; do
-    a=$(rps "$tp" "$t" "$P")
-    b=$(rps "$np" "$t" "$P")
-    printf '%-22s %14s %14s %8s %8s\n' "$t -c 50 -P $P" "$a" "$b" \
-      "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')" "$target"
+    as=() bs=() ratios=()
+    for round in $(seq 1 "$rounds"); do
+      if [ $((round % 2)) = 1 ]; then
+        a=$(rps "$tp" "$t" "$P")
+        b=$(rps "$np" "$t" "$P")
+      else
+        b=$(rps "$np" "$t" "$P")
+        a=$(rps "$tp" "$t" "$P")
+      fi
+      as+=("$a") bs+=("$b")
+      ratios+=("$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')")
+    done
+    printf '%-18s %26s %26s %14s %8s\n' "$t -c 50 -P $P" "${as[*]}" "${bs[*]}" \
+      "$(printf '%s\n' "${ratios[@]}" | median) (${ratios[*]})" "$target"
   done
 done
 
