@@ -527,42 +527,13 @@ void write_response_head(const Head& head, int client_minor, bool keep_alive, bo
   out.append("\r\n");
 }
 
-std::string_view reason_phrase(int status) {
-  switch (status) {
-    case 100:
-      return "Continue";
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 413:
-      return "Content Too Large";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    case 505:
-      return "HTTP Version Not Supported";
-    default:
-      return "Error";
-  }
-}
-
 std::string local_response(int status, std::string_view body, bool keep_alive) {
   std::string out;
   out.reserve(160 + body.size());
   out.append("HTTP/1.1 ");
   out.append(std::to_string(status));
   out.push_back(' ');
-  out.append(reason_phrase(status));
+  out.append(tender::reason_phrase(status));
   out.append("\r\nContent-Type: text/plain; charset=utf-8\r\nServer: tender-proxy\r\n");
   out.append("Content-Length: ");
   out.append(std::to_string(body.size()));

@@ -80,7 +80,6 @@ void write_response_head(const Head& head, int client_minor, bool keep_alive, bo
                          std::string& out);
 // A small text/plain response made here (errors): status line, fields, body.
 std::string local_response(int status, std::string_view body, bool keep_alive);
-[[nodiscard]] std::string_view reason_phrase(int status);
 
 // The chunked body decoder: finds where a chunked body ends in the bytes as they arrive.
 // `strict` (request bodies, which are re-encoded) accepts only CRLF line ends, extensions after

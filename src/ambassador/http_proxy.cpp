@@ -631,21 +631,12 @@ class HttpListener final : public ListenerBase<HttpListener> {
   // Closes idle connections to endpoints that left `cluster`; looks only when the cluster's
   // generation moved since the last look.
   void prune(Cluster& cluster) {
-    auto gen = cluster.generation();
-    auto& seen = pruned_at_[&cluster];
-    if (seen == gen) {
-      return;
-    }
-    seen = gen;
-    auto eps = cluster.endpoints();
-    for (auto it = pool_.begin(); it != pool_.end();) {
-      const auto& conns = it->second;
-      bool gone = conns.empty() || (conns.front()->lease.cluster.get() == &cluster &&
-                                    std::none_of(eps->begin(), eps->end(), [&](const Endpoint& e) {
-                                      return e.stats.get() == it->first;
-                                    }));
-      it = gone ? pool_.erase(it) : std::next(it);
-    }
+    membership_.prune(
+        cluster, pool_,
+        [&](const auto& conns) {
+          return conns.empty() || conns.front()->lease.cluster.get() == &cluster;
+        },
+        [](auto&) {});  // erasing closes them
   }
 
   // An idle connection to the endpoint, or none. One kept for a request that must not be sent
@@ -682,7 +673,7 @@ class HttpListener final : public ListenerBase<HttpListener> {
   Deadlines deadlines_;
   // Keyed by the endpoint's stats, which live as long as the endpoint stays in its cluster.
   std::unordered_map<const EndpointStats*, std::vector<std::unique_ptr<Upstream>>> pool_;
-  std::unordered_map<const Cluster*, std::uint64_t> pruned_at_;  // generation last pruned at
+  MembershipWatch membership_;
   std::uint32_t retries_in_flight_ = 0;
   bool draining_ = false;
 };

@@ -485,28 +485,13 @@ class RedisListener final : public ListenerBase<RedisListener> {
   // Retires connections to servers that left `cluster`; looks only when the cluster's
   // generation moved since the last look.
   void prune(Cluster& cluster) {
-    auto gen = cluster.generation();
-    auto& seen = pruned_at_[&cluster];
-    if (seen == gen) {
-      return;
-    }
-    seen = gen;
-    auto eps = cluster.endpoints();
-    for (auto it = servers_.begin(); it != servers_.end();) {
-      bool gone = it->second->cluster() == &cluster &&
-                  std::none_of(eps->begin(), eps->end(),
-                               [&](const Endpoint& e) { return e.stats.get() == it->first; });
-      if (gone) {
-        it->second->retire();
-        it = servers_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    membership_.prune(
+        cluster, servers_, [&](const auto& s) { return s->cluster() == &cluster; },
+        [](const auto& s) { s->retire(); });
   }
 
   std::unordered_map<const EndpointStats*, std::shared_ptr<ServerConn>> servers_;
-  std::unordered_map<const Cluster*, std::uint64_t> pruned_at_;  // generation last pruned at
+  MembershipWatch membership_;
   const Cluster* pruned_cluster_ = nullptr;  // the last cluster looked at, and its generation
   std::uint64_t pruned_gen_ = 0;
   Deadlines deadlines_;

@@ -6,6 +6,7 @@
 // and clusters) is immutable and replaced as a whole on reload, posted to each worker, so the
 // request path reads it without locks.
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <cstring>
 #include <memory>
@@ -84,6 +85,39 @@ class Worker {
   asio::io_context ioc_{1};
   std::thread thread_;
   std::unordered_map<Cluster*, std::unique_ptr<WorkerCluster>> views_;
+};
+
+// Tells a listener when a cluster's endpoints may have changed since it last looked, and
+// which of the upstream connections it keeps (keyed by endpoint stats) lead to endpoints that
+// left. Worker thread only.
+class MembershipWatch {
+ public:
+  // Calls gone(value) and erases the entry for each key of `conns` (endpoint stats) whose
+  // endpoint is no longer in `cluster` and for which mine(value) holds; only when the
+  // cluster's generation moved since the last call for it.
+  template <typename Map, typename Mine, typename Gone>
+  void prune(const Cluster& cluster, Map& conns, Mine&& mine, Gone&& gone) {
+    auto gen = cluster.generation();
+    auto& seen = seen_[&cluster];
+    if (seen == gen) {
+      return;
+    }
+    seen = gen;
+    auto eps = cluster.endpoints();
+    for (auto it = conns.begin(); it != conns.end();) {
+      bool member = std::any_of(eps->begin(), eps->end(),
+                                [&](const Endpoint& e) { return e.stats.get() == it->first; });
+      if (!member && mine(it->second)) {
+        gone(it->second);
+        it = conns.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+ private:
+  std::unordered_map<const Cluster*, std::uint64_t> seen_;
 };
 
 // Protocol implementations (tcp_proxy.cpp, redis_proxy.cpp, http_proxy.cpp). `acceptor` is
