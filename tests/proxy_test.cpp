@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <csignal>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <thread>
@@ -599,6 +600,58 @@ TEST_F(ProxyTest, RedisServerThatStopsAnsweringTimesOut) {
   EXPECT_EQ(r.rfind("-ERR upstream", 0), 0U) << r;
   EXPECT_NE(r.find("timed out"), std::string::npos) << r;
   EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s);
+}
+
+TEST_F(ProxyTest, RedisClientThatDoesNotReadCannotGrowTheProxy) {
+  RedisServer a;
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one}\n"
+      "clusters:\n"
+      "  - {name: one, endpoints: [\"127.0.0.1:" +
+          std::to_string(a.port()) + "\"]}\n",
+      {"--workers", "1"});
+  RespClient c(proxy_->port("cache"));
+  const std::string value(64 << 10, 'b');
+  ASSERT_EQ(c.call({"SET", "big", value}), "+OK\r\n");
+  auto rss_kib = [&] {
+    std::ifstream status("/proc/" + std::to_string(proxy_->pid()) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) {
+        return std::stol(line.substr(6));
+      }
+    }
+    return 0L;
+  };
+  long before = rss_kib();
+  // 250 MiB of replies asked for, none read yet: the proxy stops reading this client instead
+  // of holding them.
+  constexpr int kGets = 4000;
+  std::string gets;
+  for (int i = 0; i < kGets; ++i) {
+    gets += resp_command({"GET", "big"});
+  }
+  std::thread writer([&] { c.send(gets); });
+  // Until the proxy's memory stops moving (it would climb past 250 MiB without the pause).
+  long during = rss_kib();
+  int steady = 0;
+  for (int i = 0; i < 200 && steady < 10; ++i) {
+    std::this_thread::sleep_for(50ms);
+    long now = rss_kib();
+    steady = std::abs(now - during) < 1024 ? steady + 1 : 0;
+    during = now;
+  }
+  EXPECT_LT(during - before, 128 * 1024)
+      << "RSS grew from " << before << " to " << during << " KiB";
+  // Nothing is lost: every reply arrives, whole, once the client reads.
+  std::string bulk = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  for (int i = 0; i < kGets; ++i) {
+    auto r = c.read(1);
+    ASSERT_EQ(r.size(), 1U) << "reply " << i;
+    ASSERT_EQ(r[0], bulk) << "reply " << i;
+  }
+  writer.join();
 }
 
 TEST_F(ProxyTest, RedisDrainClosesIdleClientsAndExits) {

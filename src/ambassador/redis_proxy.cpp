@@ -17,10 +17,11 @@ namespace tender::ambassador {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::size_t kMaxPipeline = 1024;      // replies owed to one client before it is paused
-constexpr std::size_t kReadChunk = 16384;       // from servers
-constexpr std::size_t kClientReadChunk = 4096;  // from clients: small while idle
-constexpr std::size_t kSpareSlots = 64;         // slots kept per client for reuse
+constexpr std::size_t kMaxPipeline = 1024;       // replies owed to one client before it is paused
+constexpr std::size_t kMaxOwedBytes = 16 << 20;  // reply bytes waiting for one client, the same
+constexpr std::size_t kReadChunk = 16384;        // from servers
+constexpr std::size_t kClientReadChunk = 4096;   // from clients: small while idle
+constexpr std::size_t kSpareSlots = 64;          // slots kept per client for reuse
 
 class ClientSession;
 
@@ -526,8 +527,10 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
                                                             : std::chrono::minutes(10);
   asio::steady_timer idle_timer(l.worker().ioc());
   for (;;) {
-    // Paused while too many replies are owed: the client's pipelining cannot grow memory.
-    while (self->slots_.size() >= kMaxPipeline && !self->closing_) {
+    // Paused while too many replies are owed, or too many bytes of them wait for a client that
+    // does not read: the client's pipelining cannot grow memory.
+    while ((self->slots_.size() >= kMaxPipeline || self->out_.size() >= kMaxOwedBytes) &&
+           !self->closing_ && !self->closed_) {
       self->stop_reading_ = true;
       idle_timer.expires_after(std::chrono::milliseconds(1));
       co_await idle_timer.async_wait(kTuple);
