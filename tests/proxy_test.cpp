@@ -1250,6 +1250,45 @@ TEST_F(ProxyTest, HttpStreamedBodiesAreSafe) {
   }
 }
 
+TEST_F(ProxyTest, HttpPooledConnectionsToEndpointsThatLeftAreClosed) {
+  Tender b1(echo_args({"--id", "b1"}));
+  Tender b2(echo_args({"--id", "b2"}));
+  auto line = [](const Tender& b) {
+    return "127.0.0.1:" + std::to_string(b.port("listen")) + "\n";
+  };
+  std::string list = dir_.write("web.txt", line(b1) + line(b2));
+  start(
+      "listeners:\n"
+      "  - {name: front, listen: \"127.0.0.1:0\", protocol: http, cluster: web}\n"
+      "clusters:\n"
+      "  - {name: web, file: \"" +
+          list + "\"}\n",
+      {"--workers", "1"});
+  // A backend's open connections, from its own metrics.
+  auto open = [](const Tender& b) {
+    std::string m = http(b.port("admin"), "GET", "/metrics").body;
+    auto at = m.find("\ntender_echo_http_connections ");
+    return at == std::string::npos ? -1.0 : std::stod(m.substr(at + 30));
+  };
+  Connection c(proxy_->port("front"));
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(c.send(request_bytes("GET", "/")));
+    ASSERT_EQ(c.read_response().status, 200);
+  }
+  ASSERT_TRUE(eventually([&] { return open(b2) >= 1; }));
+  dir_.write("web.txt", line(b1));
+  auto admin = proxy_->port("admin");
+  ASSERT_TRUE(eventually([&] {
+    auto cs = json::parse(http(admin, "GET", "/v1/clusters").body).at("clusters").as_array();
+    return cs.at(0).at("endpoints").as_array().size() == 1;
+  }));
+  ASSERT_TRUE(c.send(request_bytes("GET", "/")));  // the next request to the cluster prunes
+  auto r = c.read_response();
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body).at("id").as_string(), "b1");
+  EXPECT_TRUE(eventually([&] { return open(b2) == 0; }));
+}
+
 // --- config ------------------------------------------------------------------------------------
 
 TEST_F(ProxyTest, CheckValidatesAndNamesTheLine) {
