@@ -70,6 +70,18 @@ std::string resp_command(const std::vector<std::string>& args) {
   return out;
 }
 
+// Writes all of `bytes` to `fd` (stops at an error).
+void write_all(int fd, const std::string& bytes) {
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n <= 0) {
+      return;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+}
+
 // A raw client: sends bytes, reads until `replies` complete replies (simple framing for the
 // reply types used here) or the connection closes.
 class RespClient {
@@ -93,16 +105,7 @@ class RespClient {
     }
   }
   bool ok() const { return fd_ >= 0; }
-  void send(const std::string& bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
-      if (n <= 0) {
-        return;
-      }
-      done += static_cast<std::size_t>(n);
-    }
-  }
+  void send(const std::string& bytes) { write_all(fd_, bytes); }
   // Reads `n` replies; each as its raw bytes. Fewer if the connection closes.
   std::vector<std::string> read(std::size_t n) {
     std::vector<std::string> out;
@@ -262,17 +265,6 @@ std::string read_head(int fd) {
     got.append(buf, static_cast<std::size_t>(n));
   }
   return got;
-}
-
-void write_all(int fd, const std::string& bytes) {
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n <= 0) {
-      return;
-    }
-    off += static_cast<std::size_t>(n);
-  }
 }
 
 class ProxyTest : public ::testing::Test {

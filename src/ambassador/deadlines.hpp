@@ -135,6 +135,30 @@ class Deadlines {
   bool stopping_ = false;
 };
 
+// Reads more of `c` into its buffer by `deadline`; false on end of stream, error or timeout
+// (c.timed_out then says which).
+inline asio::awaitable<bool> read_more(Deadlines& d, Conn& c, Clock::time_point deadline,
+                                       std::size_t chunk = 16 * 1024) {
+  d.set(c, deadline);
+  auto [ec, n] = co_await c.socket.async_read_some(c.in.prepare(chunk), kTuple);
+  Deadlines::clear(c);
+  if (ec || n == 0) {
+    co_return false;
+  }
+  c.in.commit(n);
+  co_return true;
+}
+
+// Writes all of `buffers` to `c` by `deadline`; false on error or timeout.
+template <typename Buffers>
+asio::awaitable<bool> write_all(Deadlines& d, Conn& c, Buffers buffers,
+                                Clock::time_point deadline) {
+  d.set(c, deadline);
+  auto [ec, n] = co_await asio::async_write(c.socket, buffers, kTuple);
+  Deadlines::clear(c);
+  co_return !ec;
+}
+
 inline Conn::~Conn() {
   if (list != nullptr) {
     list->remove(*this);

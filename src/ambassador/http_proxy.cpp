@@ -11,12 +11,12 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <charconv>
 #include <optional>
 #include <unordered_map>
 
 #include "ambassador/deadlines.hpp"
 #include "ambassador/http1.hpp"
+#include "ambassador/http_stream.hpp"
 #include "ambassador/worker.hpp"
 #include "core/http.hpp"
 #include "core/log.hpp"
@@ -26,8 +26,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::size_t kMaxHead = 16 * 1024;   // request and response heads
-constexpr std::size_t kReadSize = 16 * 1024;  // bytes asked of each read
+constexpr std::size_t kMaxHead = 16 * 1024;  // request and response heads
 constexpr std::uint64_t kReplayLimit = 64 * 1024;
 constexpr std::size_t kPoolPerEndpoint = 64;  // idle upstream connections per worker
 
@@ -104,27 +103,17 @@ class HttpListener final : public ListenerBase<HttpListener> {
     return cfg.idle_timeout.count() > 0 ? cfg.idle_timeout : milliseconds(60'000);
   }
 
-  // Reads more of `c` into its buffer within `timeout`; false on end of stream, error or timeout.
+  // Reads more of `c` within `timeout` (or by `deadline`); false on end of stream, error or
+  // timeout.
   asio::awaitable<bool> read_more(Conn& c, milliseconds timeout) {
-    co_return co_await read_more(c, Clock::now() + timeout);
+    return ambassador::read_more(deadlines_, c, Clock::now() + timeout);
   }
   asio::awaitable<bool> read_more(Conn& c, Clock::time_point deadline) {
-    deadlines_.set(c, deadline);
-    auto [ec, n] = co_await c.socket.async_read_some(c.in.prepare(kReadSize), kTuple);
-    Deadlines::clear(c);
-    if (ec || n == 0) {
-      co_return false;
-    }
-    c.in.commit(n);
-    co_return true;
+    return ambassador::read_more(deadlines_, c, deadline);
   }
-
   template <typename Buffers>
   asio::awaitable<bool> write(Conn& c, const Buffers& buffers, milliseconds timeout) {
-    deadlines_.set(c, timeout);
-    auto [ec, n] = co_await asio::async_write(c.socket, buffers, kTuple);
-    Deadlines::clear(c);
-    co_return !ec;
+    return write_all(deadlines_, c, buffers, Clock::now() + timeout);
   }
 
   asio::awaitable<bool> answer(Conn& client, int status, std::string why, bool keep,
@@ -346,7 +335,8 @@ class HttpListener final : public ListenerBase<HttpListener> {
       if (!wec && body_unread) {
         replayable = false;
         Deadlines::clear(*conn);
-        auto sec = co_await stream_request_body(state, client, *conn, framing, length);
+        auto sec = co_await stream_request_body(deadlines_, client, *conn, framing, length,
+                                                cfg.max_request_bytes, idle);
         if (sec != BodyEnd::kDone) {
           if (sec == BodyEnd::kTooLarge || sec == BodyEnd::kMalformed) {
             state.errors->with({cfg.name, "protocol"}).inc();
@@ -467,13 +457,14 @@ class HttpListener final : public ListenerBase<HttpListener> {
       std::uint64_t res_length = res.length;
       conn->in.consume(res.size);  // the views in res end here
       auto done =
-          co_await stream_response(*e, client, *conn, res_framing, res_length, dechunk, idle, x);
-      if (done == 1) {  // the client went
+          co_await stream_response(deadlines_, client, *conn, x.out_head, res_framing, res_length,
+                                   dechunk, idle, *e->stats->m_bytes_in, x.decoded);
+      if (done == BodyEnd::kClientGone) {
         co_return false;
       }
       e->stats->m_latency->observe(std::chrono::duration<double>(Clock::now() - sent).count());
       state.latency->observe(std::chrono::duration<double>(Clock::now() - started).count());
-      if (done == 2) {  // the upstream went mid-body: the client's answer is cut short
+      if (done == BodyEnd::kUpstreamGone) {  // mid-body: the client's answer is cut short
         cluster->record(*e, conn->timed_out ? Outcome::kTimeout : Outcome::kReset);
         co_return false;
       }
@@ -488,131 +479,6 @@ class HttpListener final : public ListenerBase<HttpListener> {
     }
     client.in.consume(body_buffered);
     co_return co_await answer(client, status, "upstream: " + why, keep && !body_unread, idle);
-  }
-
-  enum class BodyEnd { kDone, kClientGone, kUpstreamGone, kTooLarge, kMalformed };
-
-  // Streams the rest of a request body from the client to the upstream, each wait within the
-  // idle timeout. A chunked body goes re-encoded (the chunk sizes as read here, without
-  // extensions or trailers), so the upstream cannot read it another way than this proxy did.
-  asio::awaitable<BodyEnd> stream_request_body(const ListenerState& state, Conn& client,
-                                               Upstream& up, http1::Framing framing,
-                                               std::uint64_t length) {
-    auto idle = idle_timeout(state.config);
-    std::uint64_t left = length;
-    http1::Chunked chunked(true);
-    std::string data;
-    std::string out;
-    for (;;) {
-      std::string_view avail = client.in.data();
-      std::size_t n = 0;
-      std::string_view send;
-      if (framing == http1::Framing::kLength) {
-        n = static_cast<std::size_t>(std::min<std::uint64_t>(avail.size(), left));
-        left -= n;
-        send = avail.substr(0, n);
-      } else {
-        data.clear();
-        n = chunked.feed(avail, &data);
-        if (chunked.failed()) {
-          co_return BodyEnd::kMalformed;
-        }
-        if (chunked.data_bytes() > state.config.max_request_bytes) {
-          co_return BodyEnd::kTooLarge;
-        }
-        out.clear();
-        if (!data.empty()) {
-          std::array<char, 16> hex{};
-          auto [end, ec] = std::to_chars(hex.data(), hex.data() + hex.size(), data.size(), 16);
-          out.append(hex.data(), end);
-          out.append("\r\n").append(data).append("\r\n");
-        }
-        if (chunked.done()) {
-          out.append("0\r\n\r\n");
-        }
-        send = out;
-      }
-      if (!send.empty()) {
-        deadlines_.set(up, idle);
-        auto [ec, w] = co_await asio::async_write(up.socket, asio::buffer(send), kTuple);
-        Deadlines::clear(up);
-        if (ec) {
-          co_return BodyEnd::kUpstreamGone;
-        }
-      }
-      client.in.consume(n);
-      if (framing == http1::Framing::kLength ? left == 0 : chunked.done()) {
-        co_return BodyEnd::kDone;
-      }
-      if (!co_await read_more(client, idle)) {
-        co_return BodyEnd::kClientGone;
-      }
-    }
-  }
-
-  // Sends the response head in x.out_head and the body after it. 0: done; 1: the client went;
-  // 2: the upstream went or sent a malformed body.
-  asio::awaitable<int> stream_response(const Endpoint& e, Conn& client, Upstream& up,
-                                       http1::Framing framing, std::uint64_t length, bool dechunk,
-                                       milliseconds idle, Exchange& x) {
-    std::uint64_t left = length;
-    http1::Chunked chunked;
-    bool first = true;
-    for (;;) {
-      std::string_view avail = up.in.data();
-      std::size_t n = 0;
-      std::string_view body;
-      bool end = false;
-      switch (framing) {
-        case http1::Framing::kNone:
-          end = true;
-          break;
-        case http1::Framing::kLength:
-          n = static_cast<std::size_t>(std::min<std::uint64_t>(avail.size(), left));
-          left -= n;
-          body = avail.substr(0, n);
-          end = left == 0;
-          break;
-        case http1::Framing::kChunked:
-          if (dechunk) {
-            x.decoded.clear();
-            n = chunked.feed(avail, &x.decoded);
-            body = x.decoded;
-          } else {
-            n = chunked.feed(avail, nullptr);
-            body = avail.substr(0, n);
-          }
-          if (chunked.failed()) {
-            co_return 2;
-          }
-          end = chunked.done();
-          break;
-        case http1::Framing::kUntilClose:
-          n = avail.size();
-          body = avail;
-          break;
-      }
-      if (first || !body.empty()) {
-        std::array<asio::const_buffer, 2> out{
-            asio::buffer(first ? std::string_view(x.out_head) : std::string_view()),
-            asio::buffer(body)};
-        first = false;
-        if (!co_await write(client, out, idle)) {
-          co_return 1;
-        }
-      }
-      up.in.consume(n);
-      if (end) {
-        co_return 0;
-      }
-      auto before = up.in.data().size();
-      bool more = co_await read_more(up, idle);
-      e.stats->m_bytes_in->inc(up.in.data().size() - before);
-      if (!more) {
-        // A body read until close ends here; any other ends early.
-        co_return framing == http1::Framing::kUntilClose && !up.timed_out ? 0 : 2;
-      }
-    }
   }
 
   // A reload: idle connections to clusters no longer routed to are closed.

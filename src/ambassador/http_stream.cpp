@@ -1,0 +1,126 @@
+// HTTP/1.x bodies streamed between connections, for the http listener.
+#include "ambassador/http_stream.hpp"
+
+#include <array>
+#include <charconv>
+
+namespace tender::ambassador {
+
+using std::chrono::milliseconds;
+
+asio::awaitable<BodyEnd> stream_request_body(Deadlines& deadlines, Conn& client, Conn& up,
+                                             http1::Framing framing, std::uint64_t length,
+                                             std::uint64_t max_bytes, milliseconds idle) {
+  std::uint64_t left = length;
+  http1::Chunked chunked(true);
+  std::string data;
+  std::string out;
+  for (;;) {
+    std::string_view avail = client.in.data();
+    std::size_t n = 0;
+    std::string_view send;
+    if (framing == http1::Framing::kLength) {
+      n = static_cast<std::size_t>(std::min<std::uint64_t>(avail.size(), left));
+      left -= n;
+      send = avail.substr(0, n);
+    } else {
+      data.clear();
+      n = chunked.feed(avail, &data);
+      if (chunked.failed()) {
+        co_return BodyEnd::kMalformed;
+      }
+      if (chunked.data_bytes() > max_bytes) {
+        co_return BodyEnd::kTooLarge;
+      }
+      out.clear();
+      if (!data.empty()) {
+        std::array<char, 16> hex{};
+        auto [end, ec] = std::to_chars(hex.data(), hex.data() + hex.size(), data.size(), 16);
+        out.append(hex.data(), end);
+        out.append("\r\n").append(data).append("\r\n");
+      }
+      if (chunked.done()) {
+        out.append("0\r\n\r\n");
+      }
+      send = out;
+    }
+    if (!send.empty()) {
+      if (!co_await write_all(deadlines, up, asio::buffer(send), Clock::now() + idle)) {
+        co_return BodyEnd::kUpstreamGone;
+      }
+    }
+    client.in.consume(n);
+    if (framing == http1::Framing::kLength ? left == 0 : chunked.done()) {
+      co_return BodyEnd::kDone;
+    }
+    if (!co_await read_more(deadlines, client, Clock::now() + idle)) {
+      co_return BodyEnd::kClientGone;
+    }
+  }
+}
+
+asio::awaitable<BodyEnd> stream_response(Deadlines& deadlines, Conn& client, Conn& up,
+                                         std::string_view head, http1::Framing framing,
+                                         std::uint64_t length, bool dechunk, milliseconds idle,
+                                         Counter& received, std::string& scratch) {
+  std::uint64_t left = length;
+  http1::Chunked chunked;
+  bool first = true;
+  for (;;) {
+    std::string_view avail = up.in.data();
+    std::size_t n = 0;
+    std::string_view body;
+    bool end = false;
+    switch (framing) {
+      case http1::Framing::kNone:
+        end = true;
+        break;
+      case http1::Framing::kLength:
+        n = static_cast<std::size_t>(std::min<std::uint64_t>(avail.size(), left));
+        left -= n;
+        body = avail.substr(0, n);
+        end = left == 0;
+        break;
+      case http1::Framing::kChunked:
+        if (dechunk) {
+          scratch.clear();
+          n = chunked.feed(avail, &scratch);
+          body = scratch;
+        } else {
+          n = chunked.feed(avail, nullptr);
+          body = avail.substr(0, n);
+        }
+        if (chunked.failed()) {
+          co_return BodyEnd::kUpstreamGone;
+        }
+        end = chunked.done();
+        break;
+      case http1::Framing::kUntilClose:
+        n = avail.size();
+        body = avail;
+        break;
+    }
+    if (first || !body.empty()) {
+      std::array<asio::const_buffer, 2> out{asio::buffer(first ? head : std::string_view()),
+                                            asio::buffer(body)};
+      first = false;
+      if (!co_await write_all(deadlines, client, out, Clock::now() + idle)) {
+        co_return BodyEnd::kClientGone;
+      }
+    }
+    up.in.consume(n);
+    if (end) {
+      co_return BodyEnd::kDone;
+    }
+    auto before = up.in.data().size();
+    bool more = co_await read_more(deadlines, up, Clock::now() + idle);
+    received.inc(up.in.data().size() - before);
+    if (!more) {
+      // A body read until close ends here; any other ends early.
+      co_return framing == http1::Framing::kUntilClose && !up.timed_out ? BodyEnd::kDone
+                                                                        : BodyEnd::kUpstreamGone;
+    }
+  }
+}
+
+}  // namespace tender::ambassador

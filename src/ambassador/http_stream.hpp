@@ -1,0 +1,37 @@
+#pragma once
+// HTTP/1.x bodies streamed from one connection to another as they arrive (the http listener),
+// each wait within an idle timeout enforced by the listener's Deadlines.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ambassador/deadlines.hpp"
+#include "ambassador/http1.hpp"
+#include "core/metrics.hpp"
+
+namespace tender::ambassador {
+
+enum class BodyEnd { kDone, kClientGone, kUpstreamGone, kTooLarge, kMalformed };
+
+// The rest of a request body, from the client's buffer and socket to the upstream. A chunked
+// body goes re-encoded (the chunk sizes as read here, without extensions or trailers), so the
+// upstream cannot read it another way than this proxy did; more than `max_bytes` of chunk data
+// is kTooLarge.
+asio::awaitable<BodyEnd> stream_request_body(Deadlines& deadlines, Conn& client, Conn& up,
+                                             http1::Framing framing, std::uint64_t length,
+                                             std::uint64_t max_bytes,
+                                             std::chrono::milliseconds idle);
+
+// Sends `head` to the client, then the response body from the upstream's buffer and socket:
+// by length, chunked (passed on as chunks, or decoded when `dechunk`, using `scratch`), or
+// until the upstream closes. kUpstreamGone: it went, or sent a malformed body, before the end.
+// `received` counts the bytes read from the upstream.
+asio::awaitable<BodyEnd> stream_response(Deadlines& deadlines, Conn& client, Conn& up,
+                                         std::string_view head, http1::Framing framing,
+                                         std::uint64_t length, bool dechunk,
+                                         std::chrono::milliseconds idle, Counter& received,
+                                         std::string& scratch);
+
+}  // namespace tender::ambassador
