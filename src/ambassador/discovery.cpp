@@ -8,6 +8,7 @@
 
 #include "ambassador/resp.hpp"
 #include "ambassador/worker.hpp"
+#include "core/asio_util.hpp"
 #include "core/http_client.hpp"
 #include "core/log.hpp"
 
@@ -71,11 +72,6 @@ std::optional<std::vector<std::pair<std::string, HostPort>>> read_endpoint_file(
     }
   }
   return out;
-}
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(kTuple);
 }
 
 // Sends PING (after AUTH when there is a password) and reads the replies' first lines; empty

@@ -5,6 +5,7 @@
 #include <list>
 
 #include "ambassador/worker.hpp"
+#include "core/asio_util.hpp"
 #include "core/log.hpp"
 
 namespace tender::ambassador {
@@ -140,30 +141,10 @@ class TcpListener final : public ListenerBase<TcpListener> {
   static asio::awaitable<void> copy(tcp::socket& from, tcp::socket& to,
                                     std::shared_ptr<std::chrono::steady_clock::time_point> last,
                                     Counter* bytes) {
-    std::array<char, 16384> buf{};
-    boost::system::error_code ignored;
-    for (;;) {
-      auto [ec, n] = co_await from.async_read_some(asio::buffer(buf), kTuple);
-      if (n > 0) {
-        *last = std::chrono::steady_clock::now();
-        bytes->inc(n);
-        auto [wec, w] = co_await asio::async_write(to, asio::buffer(buf.data(), n), kTuple);
-        if (wec) {
-          from.close(ignored);
-          to.close(ignored);
-          co_return;
-        }
-      }
-      if (ec == asio::error::eof) {
-        to.shutdown(tcp::socket::shutdown_send, ignored);  // half-close: pass it on
-        co_return;
-      }
-      if (ec) {
-        from.close(ignored);
-        to.close(ignored);
-        co_return;
-      }
-    }
+    co_await relay(from, to, [&](std::size_t n) {
+      *last = std::chrono::steady_clock::now();
+      bytes->inc(n);
+    });
   }
 
   static asio::awaitable<void> idle_watch(

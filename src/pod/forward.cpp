@@ -4,6 +4,7 @@
 #include <boost/asio.hpp>
 #include <list>
 
+#include "core/asio_util.hpp"
 #include "core/log.hpp"
 #include "core/netns.hpp"
 
@@ -112,29 +113,7 @@ class Forward final : public TcpForward, public std::enable_shared_from_this<For
   }
 
   static asio::awaitable<void> copy(tcp::socket& from, tcp::socket& to) {
-    std::array<char, 16384> buf{};
-    for (;;) {
-      auto [ec, n] = co_await from.async_read_some(asio::buffer(buf), kTuple);
-      if (n > 0) {
-        auto [wec, w] = co_await asio::async_write(to, asio::buffer(buf.data(), n), kTuple);
-        if (wec) {
-          boost::system::error_code ignored;
-          from.close(ignored);
-          to.close(ignored);
-          co_return;
-        }
-      }
-      if (ec) {
-        boost::system::error_code ignored;
-        if (ec == asio::error::eof) {
-          to.shutdown(tcp::socket::shutdown_send, ignored);  // pass the half-close on
-        } else {
-          from.close(ignored);
-          to.close(ignored);
-        }
-        co_return;
-      }
-    }
+    co_await relay(from, to, [](std::size_t) {});
   }
 
   asio::any_io_executor ex_;

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/asio_util.hpp"
 #include "core/http_client.hpp"
 #include "core/metrics.hpp"
 #include "core/process.hpp"
@@ -30,11 +31,6 @@ namespace asio = boost::asio;
 using SteadyClock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-
-inline asio::awaitable<void> sleep_for(milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(kTuple);
-}
 
 inline Container* find_container(Pod& pod, std::string_view name) {
   for (auto* list : {&pod.init, &pod.main}) {
