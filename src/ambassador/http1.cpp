@@ -48,22 +48,12 @@ bool valid_value(std::string_view s) {
   return true;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 // Calls f(token) for each element of a comma-separated list; stops when f returns false.
 template <typename F>
 void for_each_token(std::string_view list, F&& f) {
   while (!list.empty()) {
     auto comma = list.find(',');
-    auto token = trim(list.substr(0, comma));
+    auto token = trim_ows(list.substr(0, comma));
     if (!token.empty() && !f(token)) {
       return;
     }
@@ -178,7 +168,7 @@ Parse parse_fields(std::string_view in, std::size_t pos, std::size_t end, bool r
       return fail(err, 400, "header line without a colon");
     }
     std::string_view name = line.substr(0, colon);
-    std::string_view value = trim(line.substr(colon + 1));
+    std::string_view value = trim_ows(line.substr(colon + 1));
     if (!is_token(name)) {
       return fail(err, 400, "malformed header name");
     }

@@ -49,6 +49,8 @@ class Headers {
 
 // True if `a` and `b` are equal ignoring ASCII case.
 [[nodiscard]] bool iequals(std::string_view a, std::string_view b);
+// `s` without the spaces and tabs around it (HTTP's optional whitespace).
+[[nodiscard]] std::string_view trim_ows(std::string_view s);
 
 // Lets a handler run code later on the thread that owns the request, without Asio.
 class Scheduler {

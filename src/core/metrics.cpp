@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "core/http.hpp"
+
 namespace tender {
 
 using metrics_internal::FamilyBase;
@@ -36,16 +38,6 @@ bool equals_ignore_case(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return to_lower(x) == to_lower(y);
          });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 // Splits `s` at every `sep`; always yields at least one (possibly empty) piece.
@@ -651,7 +643,7 @@ Format Registry::negotiate(std::string_view accept) {
   const auto ranges = split(accept, ',');
   for (std::size_t index = 0; index < ranges.size(); ++index) {
     const auto parts = split(ranges[index], ';');
-    const std::string_view media = trim(parts[0]);
+    const std::string_view media = trim_ows(parts[0]);
     double q = 1;
     std::string_view version;
     bool ok = true;
@@ -660,8 +652,8 @@ Format Registry::negotiate(std::string_view accept) {
       if (eq == std::string_view::npos) {
         continue;
       }
-      const std::string_view key = trim(parts[i].substr(0, eq));
-      std::string_view value = trim(parts[i].substr(eq + 1));
+      const std::string_view key = trim_ows(parts[i].substr(0, eq));
+      std::string_view value = trim_ows(parts[i].substr(eq + 1));
       if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
         value = value.substr(1, value.size() - 2);
       }
