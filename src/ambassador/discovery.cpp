@@ -156,7 +156,15 @@ asio::awaitable<std::string> check(const HealthCheck& hc, const std::string& aut
 
 }  // namespace
 
-std::vector<std::pair<std::string, HostPort>> resolve_static(const ClusterConfig& c) {
+std::optional<std::vector<std::pair<std::string, HostPort>>> initial_endpoints(
+    const ClusterConfig& c) {
+  if (c.source == ClusterConfig::Source::kFile) {
+    std::string error;
+    return read_endpoint_file(c.file, error);
+  }
+  if (c.source != ClusterConfig::Source::kStatic) {
+    return std::nullopt;
+  }
   std::vector<std::pair<std::string, HostPort>> out;
   for (const auto& hp : c.endpoints) {
     auto r = resolve_blocking(hp.str(), hp);

@@ -49,7 +49,7 @@ struct Proxy::Impl {
     std::vector<tcp::acceptor> acceptors;
     std::uint16_t port = 0;
   };
-  // `resolved`: the endpoints of a static cluster (resolve_static), else null.
+  // `resolved`: the endpoints to start with (initial_endpoints), or null.
   std::shared_ptr<Cluster> make_cluster(const ClusterConfig& c, const Named* resolved);
   void spawn_loops(const std::shared_ptr<Cluster>& c);
   std::shared_ptr<const ListenerState> listener_state(const ListenerConfig& l);
@@ -190,12 +190,8 @@ void Proxy::start(Runtime& rt) {
   }
   std::lock_guard lock(s.mu);
   for (const auto& c : s.opts.config.clusters) {
-    Impl::Named resolved;
-    if (c.source == ClusterConfig::Source::kStatic) {
-      resolved = resolve_static(c);
-    }
-    s.clusters[c.name] =
-        s.make_cluster(c, c.source == ClusterConfig::Source::kStatic ? &resolved : nullptr);
+    auto named = initial_endpoints(c);
+    s.clusters[c.name] = s.make_cluster(c, named ? &*named : nullptr);
   }
   for (const auto& l : s.opts.config.listeners) {
     auto r = s.start_listener(l, s.bind_listener(l));
@@ -335,12 +331,12 @@ std::string Proxy::reload() {
     return it != s.listeners.end() && it->second.config.listen.str() == l.listen.str() &&
            it->second.config.protocol == l.protocol;
   };
-  std::map<std::string, Impl::Named> resolved;  // static clusters
+  std::map<std::string, Impl::Named> resolved;  // static and file clusters
   std::map<std::string, Impl::Bound> bound;     // listeners on a new socket
   try {
     for (const auto& c : next.clusters) {
-      if (c.source == ClusterConfig::Source::kStatic) {
-        resolved[c.name] = resolve_static(c);
+      if (auto named = initial_endpoints(c)) {
+        resolved[c.name] = std::move(*named);
       }
     }
     for (const auto& l : next.listeners) {

@@ -10,6 +10,7 @@
 #include <boost/asio.hpp>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -169,9 +170,12 @@ namespace tender::ambassador {
 
 // discovery.cpp: the control thread's loops. They end when `alive()` turns false (the cluster
 // was removed by a reload, or the proxy stops).
-// Endpoints of a static cluster, names resolved now (blocking); throws std::runtime_error when a
-// name does not resolve.
-std::vector<std::pair<std::string, HostPort>> resolve_static(const ClusterConfig& config);
+// A cluster's endpoints to start with, so that it serves from the first request: a static
+// cluster's names resolved now (blocking; throws std::runtime_error when one does not
+// resolve), a file cluster's file as it is now (none if it cannot be read yet: the loop warns
+// and keeps looking). dns clusters: none (the loop resolves them).
+std::optional<std::vector<std::pair<std::string, HostPort>>> initial_endpoints(
+    const ClusterConfig& config);
 // dns clusters: re-resolves every dns_refresh; file clusters: re-reads the file when it changes.
 asio::awaitable<void> discovery_loop(std::shared_ptr<Cluster> cluster, std::function<bool()> alive);
 // Active health checks, every interval, of every endpoint (tcp connect, http GET, redis PING).
