@@ -661,12 +661,18 @@ TEST_F(ProxyTest, RedisDrainClosesIdleClientsAndExits) {
 
 // --- tcp -------------------------------------------------------------------------------------
 
-std::string echo_cluster(const std::vector<const Tender*>& backends, const std::string& extra) {
+// "\"127.0.0.1:P1\", \"127.0.0.1:P2\"": the backends' listen addresses, for an endpoints list.
+std::string endpoint_list(const std::vector<const Tender*>& backends) {
   std::string eps;
   for (const auto* b : backends) {
     eps += (eps.empty() ? "" : ", ") + std::string("\"127.0.0.1:") +
            std::to_string(b->port("listen")) + "\"";
   }
+  return eps;
+}
+
+std::string echo_cluster(const std::vector<const Tender*>& backends, const std::string& extra) {
+  std::string eps = endpoint_list(backends);
   return "listeners:\n"
          "  - {name: front, listen: \"127.0.0.1:0\", protocol: tcp, cluster: web}\n"
          "clusters:\n"
@@ -834,11 +840,7 @@ TEST_F(ProxyTest, ReloadIsAllOrNothing) {
 
 std::string http_config(const std::vector<const Tender*>& backends,
                         const std::string& listener_extra, const std::string& cluster_extra) {
-  std::string eps;
-  for (const auto* b : backends) {
-    eps += (eps.empty() ? "" : ", ") + std::string("\"127.0.0.1:") +
-           std::to_string(b->port("listen")) + "\"";
-  }
+  std::string eps = endpoint_list(backends);
   return "listeners:\n"
          "  - name: front\n"
          "    listen: \"127.0.0.1:0\"\n"

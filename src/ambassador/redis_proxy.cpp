@@ -458,11 +458,7 @@ class RedisListener final : public ListenerBase<RedisListener> {
   // The worker's connection to endpoint `e` of `cluster` (owned here; use it at once).
   ServerConn* server(const std::shared_ptr<Cluster>& cluster, const Endpoint& e,
                      const ListenerConfig& cfg) {
-    if (cluster->generation() != pruned_gen_ || cluster.get() != pruned_cluster_) {
-      prune(*cluster);
-      pruned_cluster_ = cluster.get();
-      pruned_gen_ = cluster->generation();
-    }
+    prune(*cluster);
     auto& s = servers_[e.stats.get()];  // the ServerConn keeps the stats alive
     if (!s) {
       s = std::make_shared<ServerConn>(worker_, cluster, e, cfg.timeout, cfg.max_bulk_bytes);
@@ -493,8 +489,6 @@ class RedisListener final : public ListenerBase<RedisListener> {
 
   std::unordered_map<const EndpointStats*, std::shared_ptr<ServerConn>> servers_;
   MembershipWatch membership_;
-  const Cluster* pruned_cluster_ = nullptr;  // the last cluster looked at, and its generation
-  std::uint64_t pruned_gen_ = 0;
   Deadlines deadlines_;
 };
 

@@ -99,6 +99,11 @@ class MembershipWatch {
   template <typename Map, typename Mine, typename Gone>
   void prune(const Cluster& cluster, Map& conns, Mine&& mine, Gone&& gone) {
     auto gen = cluster.generation();
+    if (&cluster == last_ && gen == last_gen_) {
+      return;  // the common case, without a lookup: the same cluster, unchanged
+    }
+    last_ = &cluster;
+    last_gen_ = gen;
     auto& seen = seen_[&cluster];
     if (seen == gen) {
       return;
@@ -119,6 +124,8 @@ class MembershipWatch {
 
  private:
   std::unordered_map<const Cluster*, std::uint64_t> seen_;
+  const Cluster* last_ = nullptr;  // the cluster of the last call, and its generation then
+  std::uint64_t last_gen_ = 0;
 };
 
 // Protocol implementations (tcp_proxy.cpp, redis_proxy.cpp, http_proxy.cpp). `acceptor` is
