@@ -1,6 +1,7 @@
 // `tender proxy` with real peers: redis-server shards and `tender echo` backends on 127.0.0.1.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -594,6 +595,67 @@ TEST_F(ProxyTest, RedisServerThatStopsAnsweringTimesOut) {
   EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s);
 }
 
+TEST_F(ProxyTest, RedisCommandsOverMaxRequestsAreRefused) {
+  // Holds every GET until released, then answers each.
+  std::atomic<bool> release{false};
+  std::atomic<bool> done{false};
+  RawServer held([&](int fd) {
+    std::string got;
+    std::size_t answered = 0;
+    while (!done) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 10) > 0) {
+        char buf[4096];
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) {
+          return;
+        }
+        got.append(buf, static_cast<std::size_t>(n));
+      }
+      std::size_t asked = 0;
+      for (auto at = got.find("GET"); at != std::string::npos; at = got.find("GET", at + 1)) {
+        ++asked;
+      }
+      for (; release && answered < asked; ++answered) {
+        write_all(fd, "$1\r\nv\r\n");
+      }
+    }
+  });
+  struct Done {
+    std::atomic<bool>& done;
+    ~Done() { done = true; }  // before `held` joins its thread
+  } finish{done};
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one}\n"
+      "clusters:\n"
+      "  - name: one\n"
+      "    endpoints: [\"127.0.0.1:" +
+          std::to_string(held.port()) +
+          "\"]\n"
+          "    limits: {max_requests: 2}\n",
+      {"--workers", "1"});
+  RespClient a(proxy_->port("cache"));
+  a.send(resp_command({"GET", "a"}) + resp_command({"GET", "b"}));
+  ASSERT_TRUE(eventually(
+      [&] { return clusters().at("clusters").at(0).at("active_requests").to_number<int>() == 2; }));
+  // A third, while two are in flight, is refused at once; commands answered locally are not
+  // requests to the cluster.
+  RespClient b(proxy_->port("cache"));
+  EXPECT_EQ(b.call({"GET", "c"}), "-ERR cluster one is at its max_requests limit\r\n");
+  EXPECT_EQ(b.call({"MGET", "c", "d"}), "-ERR cluster one is at its max_requests limit\r\n");
+  EXPECT_EQ(b.call({"PING"}), "+PONG\r\n");
+  release = true;
+  EXPECT_EQ(a.read(2), (std::vector<std::string>{"$1\r\nv\r\n", "$1\r\nv\r\n"}));
+  EXPECT_EQ(b.call({"GET", "c"}), "$1\r\nv\r\n");
+  EXPECT_EQ(clusters().at("clusters").at(0).at("active_requests").to_number<int>(), 0);
+  auto metrics = http(proxy_->port("admin"), "GET", "/metrics").body;
+  EXPECT_NE(
+      metrics.find("tender_proxy_cluster_overflow_total{cluster=\"one\",breaker=\"requests\"} 2"),
+      std::string::npos)
+      << metrics;
+}
+
 TEST_F(ProxyTest, RedisClientThatDoesNotReadCannotGrowTheProxy) {
   RedisServer a;
   start(
@@ -965,6 +1027,75 @@ TEST_F(ProxyTest, HttpTimeoutsAnswer504) {
   EXPECT_NE(r.body.find("timed out"), std::string::npos) << r.body;
   // The proxy still serves.
   EXPECT_EQ(http(proxy_->port("front"), "GET", "/").status, 200);
+}
+
+TEST_F(ProxyTest, HttpRequestsWaitForAConnectionWithinMaxPending) {
+  Tender b1(echo_args({"--id", "b1"}));
+  // Two workers: a waiting request may be on the worker that frees the connection or not.
+  start(http_config({&b1}, "", "    limits: {max_connections: 1, max_pending: 3}\n"),
+        {"--workers", "2"});
+  std::uint16_t front = proxy_->port("front");
+  auto cluster_field = [&](const char* field) {
+    return clusters().at("clusters").at(0).at(field).to_number<int>();
+  };
+  std::atomic<int> done{0};
+  std::thread slow([&] {
+    EXPECT_EQ(http(front, "GET", "/slow?delay_ms=1500").status, 200);
+    ++done;
+  });
+  ASSERT_TRUE(eventually([&] { return cluster_field("active_requests") == 1; }));
+  // Three more wait for the one connection the cluster may open.
+  std::vector<std::thread> waiting;
+  for (int i = 0; i < 3; ++i) {
+    waiting.emplace_back([&, i] {
+      HttpResult r = http(front, "GET", "/fast?i=" + std::to_string(i));
+      EXPECT_EQ(r.status, 200) << r.body;
+      ++done;
+    });
+  }
+  ASSERT_TRUE(eventually([&] { return cluster_field("pending_requests") == 3; }));
+  // A fourth finds max_pending full: refused at once, while the others still wait.
+  HttpResult excess = http(front, "GET", "/excess");
+  EXPECT_EQ(excess.status, 503);
+  EXPECT_NE(excess.body.find("max_pending"), std::string::npos) << excess.body;
+  EXPECT_EQ(done.load(), 0);
+  EXPECT_EQ(cluster_field("pending_requests"), 3);
+  // Once the slow one gives the connection up, the waiting ones are served over it.
+  slow.join();
+  for (auto& t : waiting) {
+    t.join();
+  }
+  EXPECT_EQ(done.load(), 4);
+  EXPECT_EQ(cluster_field("pending_requests"), 0);
+  auto eps = clusters().at("clusters").at(0).at("endpoints").as_array();
+  EXPECT_LE(eps.at(0).at("connections").to_number<int>(), 1);
+  auto metrics = http(proxy_->port("admin"), "GET", "/metrics").body;
+  EXPECT_NE(
+      metrics.find("tender_proxy_cluster_overflow_total{cluster=\"web\",breaker=\"pending\"} 1"),
+      std::string::npos)
+      << metrics;
+}
+
+TEST_F(ProxyTest, HttpRequestWaitingForAConnectionTimesOutWith504) {
+  Tender b1(echo_args({"--id", "b1"}));
+  start(http_config({&b1}, "    timeout: 300ms\n", "    limits: {max_connections: 1}\n"),
+        {"--workers", "1"});
+  std::uint16_t front = proxy_->port("front");
+  // An upload that stalls halfway holds the one connection (its timeout runs from the end of
+  // its body, which does not come).
+  Connection upload(front);
+  ASSERT_TRUE(upload.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" +
+                          std::string(100'000, 'u')));
+  ASSERT_TRUE(eventually([&] {
+    auto e = clusters().at("clusters").at(0).at("endpoints").at(0);
+    return e.at("connections").to_number<int>() == 1;
+  }));
+  HttpResult r = http(front, "GET", "/fast");
+  EXPECT_EQ(r.status, 504);
+  EXPECT_NE(r.body.find("no connection of cluster web came free"), std::string::npos) << r.body;
+  // The endpoint is not blamed for the wait.
+  auto e = clusters().at("clusters").at(0).at("endpoints").at(0);
+  EXPECT_EQ(e.at("ejected").as_bool(), false);
 }
 
 TEST_F(ProxyTest, HttpRoutesByPrefixAndHost) {

@@ -231,10 +231,13 @@ bool Cluster::usable(const Endpoint& e, std::int64_t now_ms) {
   return s.healthy.load(std::memory_order_relaxed);
 }
 
-bool Cluster::take(std::atomic<std::uint32_t>& used, std::uint32_t limit, const char* breaker) {
+bool Cluster::take(std::atomic<std::uint32_t>& used, std::uint32_t limit, const char* breaker,
+                   bool count) {
   if (used.fetch_add(1, std::memory_order_relaxed) >= limit) {
     used.fetch_sub(1, std::memory_order_relaxed);
-    m_overflow_->with({name_, breaker}).inc();
+    if (count) {
+      m_overflow_->with({name_, breaker}).inc();
+    }
     return false;
   }
   return true;
@@ -244,10 +247,39 @@ bool Cluster::try_request() { return take(requests_, max_requests_.load(), "requ
 void Cluster::end_request() { requests_.fetch_sub(1, std::memory_order_relaxed); }
 bool Cluster::try_retry() { return take(retries_in_flight_, max_retries_.load(), "retries"); }
 void Cluster::end_retry() { retries_in_flight_.fetch_sub(1, std::memory_order_relaxed); }
-bool Cluster::try_connection() {
-  return take(connections_, max_connections_.load(), "connections");
+bool Cluster::try_connection(bool count) {
+  return take(connections_, max_connections_.load(), "connections", count);
 }
-void Cluster::end_connection() { connections_.fetch_sub(1, std::memory_order_relaxed); }
+void Cluster::end_connection() {
+  connections_.fetch_sub(1, std::memory_order_relaxed);
+  if (pending_.load(std::memory_order_relaxed) > 0) {
+    notify_slots(false);
+  }
+}
+
+void Cluster::listen_slots(const std::shared_ptr<SlotListener>& listener) {
+  std::lock_guard lock(slots_mu_);
+  std::erase_if(slot_listeners_, [&](const std::weak_ptr<SlotListener>& w) {
+    auto l = w.lock();
+    return !l || l == listener;  // gone, or already listening
+  });
+  slot_listeners_.push_back(listener);
+}
+
+void Cluster::notify_slots(bool wanted) {
+  std::vector<std::shared_ptr<SlotListener>> live;
+  {
+    std::lock_guard lock(slots_mu_);
+    for (const auto& w : slot_listeners_) {
+      if (auto l = w.lock()) {
+        live.push_back(std::move(l));
+      }
+    }
+  }
+  for (const auto& l : live) {
+    l->on_slot(*this, wanted);
+  }
+}
 bool Cluster::try_pending() { return take(pending_, max_pending_.load(), "pending"); }
 void Cluster::end_pending() { pending_.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -292,6 +324,7 @@ json::object Cluster::to_json() const {
   o["name"] = name_;
   o["policy"] = std::string(policy_name(c.policy));
   o["active_requests"] = requests_.load();
+  o["pending_requests"] = pending_.load();
   o["endpoints"] = std::move(list);
   return o;
 }

@@ -95,23 +95,49 @@ class Cluster {
   // time is over.
   [[nodiscard]] bool usable(const Endpoint& e, std::int64_t now_ms);
 
-  // Circuit breakers: each try_* takes a slot or returns false (counted as an overflow).
+  // Circuit breakers: each try_* takes a slot or returns false (counted as an overflow unless
+  // `count` is false: a waiting request looking again).
   bool try_request();
   void end_request();
   bool try_retry();
   void end_retry();
-  bool try_connection();
+  bool try_connection(bool count = true);
   void end_connection();
   bool try_pending();
   void end_pending();
   [[nodiscard]] std::uint32_t active_requests() const { return requests_.load(); }
+  [[nodiscard]] std::uint32_t pending_requests() const {
+    return pending_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint32_t max_connections() const { return max_connections_.load(); }
+  // Whether requests wait for a connection with every allowed one open: then a connection that
+  // would go idle should close instead, so that its slot goes to them.
+  [[nodiscard]] bool connections_wanted() const {
+    return pending_.load(std::memory_order_relaxed) > 0 &&
+           connections_.load(std::memory_order_relaxed) >= max_connections_.load();
+  }
+
+  // Requests that found max_connections reached wait (max_pending of them) on their worker.
+  // Those waiting, and idle pooled connections elsewhere, are told of slots here: a closed
+  // connection while requests wait (wanted false), or a request that began waiting and asks
+  // for an idle connection somewhere to be given up (wanted true).
+  class SlotListener {
+   public:
+    virtual ~SlotListener() = default;
+    // Any thread: implementations post to their own worker.
+    virtual void on_slot(const Cluster& cluster, bool wanted) = 0;
+  };
+  void listen_slots(const std::shared_ptr<SlotListener>& listener);
+  void want_slot() { notify_slots(true); }
 
   [[nodiscard]] Counter& retries() { return *m_retries_; }
   // GET /v1/clusters: the cluster with every endpoint's health, ejection, counters.
   [[nodiscard]] boost::json::object to_json() const;
 
  private:
-  bool take(std::atomic<std::uint32_t>& used, std::uint32_t limit, const char* breaker);
+  bool take(std::atomic<std::uint32_t>& used, std::uint32_t limit, const char* breaker,
+            bool count = true);
+  void notify_slots(bool wanted);
 
   const std::string name_;
   Registry& metrics_;
@@ -130,7 +156,9 @@ class Cluster {
   std::atomic<std::uint32_t> retries_in_flight_{0};
   std::atomic<std::uint32_t> connections_{0};
   std::atomic<std::uint32_t> pending_{0};
-  CounterFamily* m_overflow_ = nullptr;  // by breaker
+  std::mutex slots_mu_;
+  std::vector<std::weak_ptr<SlotListener>> slot_listeners_;  // guarded by slots_mu_
+  CounterFamily* m_overflow_ = nullptr;                      // by breaker
   Counter* m_retries_ = nullptr;
   Counter* m_ejections_ = nullptr;
   GaugeFamily* m_endpoints_ = nullptr;  // healthy / ejected / total

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <list>
 #include <optional>
 #include <unordered_map>
 
@@ -49,12 +50,27 @@ struct Exchange {
   std::string decoded;
 };
 
-class HttpListener final : public ListenerBase<HttpListener> {
+class HttpListener final : public ListenerBase<HttpListener>, public Cluster::SlotListener {
  public:
   HttpListener(Worker& w, tcp::acceptor a, std::shared_ptr<const ListenerState> state)
       : ListenerBase(w, std::move(a), std::move(state)), deadlines_(w.ioc()) {}
 
   void start_sweeper() { deadlines_.spawn(shared_from_this()); }
+  void listen_slots() {
+    for (const auto& c : state_->clusters) {
+      c->listen_slots(shared_from_this());
+    }
+  }
+
+  // A connection of `cluster` closed while requests wait for one, or a request elsewhere waits
+  // and wants an idle connection given up (Cluster::SlotListener; any thread).
+  void on_slot(const Cluster& cluster, bool wanted) override {
+    asio::post(worker_.ioc(), [self = shared_from_this(), c = &cluster, wanted] {
+      if (!self->wake_one(c) && wanted) {
+        self->close_idle(c);
+      }
+    });
+  }
 
   void stop(bool close_all) override {
     boost::system::error_code ec;
@@ -67,6 +83,11 @@ class HttpListener final : public ListenerBase<HttpListener> {
     }
     if (close_all) {
       pool_.clear();
+      stopped_ = true;
+      for (SlotWaiter* w : slot_waiters_) {
+        w->woken = true;
+        w->timer.cancel();
+      }
     }
     deadlines_.stop();
   }
@@ -297,26 +318,74 @@ class HttpListener final : public ListenerBase<HttpListener> {
         ~EndActive() { s->active.fetch_sub(1, std::memory_order_relaxed); }
       } end_active{e->stats.get()};
 
-      // A pooled connection, or a new one (a failed connect is always safe to retry).
-      std::unique_ptr<Upstream> conn = take_pooled(e.id(), can_retry && !body_unread);
+      // A pooled connection, or a new one (a failed connect is always safe to retry). With
+      // every connection the cluster allows open, the request waits for one.
+      bool check_pooled = can_retry && !body_unread;
+      std::unique_ptr<Upstream> conn = take_pooled(e.id(), check_pooled);
       bool reused = conn != nullptr;
-      if (!conn) {
+      bool waited = false;
+      bool gave_up = false;  // waited for a connection in vain
+      PendingSlot pending;
+      while (!conn) {
         tcp::socket s(worker_.ioc());
         UpstreamLease lease;
         auto left = std::chrono::duration_cast<milliseconds>(try_end - now);
-        auto cec =
-            co_await connect_upstream(s, cluster, *e, std::min(left, connect_timeout), lease);
-        if (cec) {
+        auto cec = co_await connect_upstream(s, cluster, *e, std::min(left, connect_timeout), lease,
+                                             !waited);
+        if (!cec) {
+          conn = std::make_unique<Upstream>(std::move(s), std::move(lease));
+          break;
+        }
+        if (cec != asio::error::no_buffer_space) {
           cluster->record(
               *e, cec == asio::error::timed_out ? Outcome::kTimeout : Outcome::kConnectFailure);
           state.errors->with({cfg.name, "upstream_connect"}).inc();
           why = e->name + ": " + cec.message();
-          status = cec == asio::error::no_buffer_space                        ? 503
-                   : cec == asio::error::timed_out && left <= connect_timeout ? 504
-                                                                              : 502;
-          continue;
+          status = cec == asio::error::timed_out && left <= connect_timeout ? 504 : 502;
+          break;
         }
-        conn = std::make_unique<Upstream>(std::move(s), std::move(lease));
+        if (close_idle(cluster.get())) {
+          continue;  // an idle connection of this worker to another endpoint gave its slot
+        }
+        // A pending request: within max_pending, until a connection or its slot comes free
+        // here, or the request's time is up.
+        if (!pending.c) {
+          if (!cluster->try_pending()) {
+            state.errors->with({cfg.name, "overflow"}).inc();
+            status = 503;
+            why = "cluster " + cluster->name() + " is at its max_pending limit (all " +
+                  std::to_string(cluster->max_connections()) + " connections in use)";
+            gave_up = true;
+            break;
+          }
+          pending.c = cluster.get();
+          cluster->want_slot();
+        }
+        waited = true;
+        auto w = co_await wait_slot(cluster.get(), deadline);
+        if (w != Wait::kWoken) {
+          state.errors->with({cfg.name, "timeout"}).inc();
+          status = w == Wait::kTimedOut ? 504 : 503;
+          why = w == Wait::kTimedOut
+                    ? "no connection of cluster " + cluster->name() + " came free within " +
+                          format_duration(cfg.timeout) + " (max_connections " +
+                          std::to_string(cluster->max_connections()) + ")"
+                    : "the proxy is stopping";
+          gave_up = true;
+          break;
+        }
+        now = Clock::now();
+        try_end = cfg.per_try_timeout.count() > 0 ? std::min(deadline, now + cfg.per_try_timeout)
+                                                  : deadline;
+        conn = take_pooled(e.id(), check_pooled);
+        reused = conn != nullptr;
+      }
+      pending.release();
+      if (gave_up) {
+        break;
+      }
+      if (!conn) {
+        continue;  // the connect failed: safe to try again
       }
       deadlines_.add(*conn);
       struct Unlist {
@@ -492,6 +561,7 @@ class HttpListener final : public ListenerBase<HttpListener> {
       it = routed ? std::next(it) : pool_.erase(it);
     }
     ListenerBase::update(std::move(state));
+    listen_slots();
   }
 
   // Closes idle connections to endpoints that left `cluster`; looks only when the cluster's
@@ -529,19 +599,76 @@ class HttpListener final : public ListenerBase<HttpListener> {
   }
 
   void put_pooled(const EndpointStats* id, std::unique_ptr<Upstream> conn) {
+    const Cluster* c = conn->lease.cluster.get();
     auto& idle = pool_[id];
     idle.push_back(std::move(conn));
-    if (idle.size() > kPoolPerEndpoint) {
+    if (wake_one(c)) {
+      return;  // a request waiting here takes it, or its slot
+    }
+    if (c->connections_wanted()) {
+      idle.pop_back();  // closed: its slot goes to a request waiting on another worker
+    } else if (idle.size() > kPoolPerEndpoint) {
       idle.erase(idle.begin());
     }
+  }
+
+  // Closes one idle connection of `cluster`, which frees a slot of its max_connections.
+  bool close_idle(const Cluster* cluster) {
+    for (auto& [id, conns] : pool_) {
+      if (!conns.empty() && conns.front()->lease.cluster.get() == cluster) {
+        conns.pop_back();
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Requests waiting for a connection (max_connections reached), oldest first.
+  struct SlotWaiter {
+    const Cluster* cluster;
+    asio::steady_timer timer;
+    bool woken = false;
+  };
+  enum class Wait { kWoken, kTimedOut, kStopped };
+  struct PendingSlot {  // a request's place among its cluster's max_pending
+    Cluster* c = nullptr;
+    ~PendingSlot() { release(); }
+    void release() {
+      if (c != nullptr) {
+        c->end_pending();
+        c = nullptr;
+      }
+    }
+  };
+
+  // Waits until a connection of `cluster` may be had on this worker (kWoken: look again), or
+  // until `deadline`.
+  asio::awaitable<Wait> wait_slot(const Cluster* cluster, Clock::time_point deadline) {
+    SlotWaiter w{cluster, asio::steady_timer(worker_.ioc(), deadline)};
+    auto at = slot_waiters_.insert(slot_waiters_.end(), &w);
+    co_await w.timer.async_wait(kTuple);
+    slot_waiters_.erase(at);
+    co_return stopped_ ? Wait::kStopped : w.woken ? Wait::kWoken : Wait::kTimedOut;
+  }
+  bool wake_one(const Cluster* cluster) {
+    for (SlotWaiter* w : slot_waiters_) {
+      if (w->cluster == cluster && !w->woken) {
+        w->woken = true;
+        w->timer.cancel();
+        return true;
+      }
+    }
+    return false;
   }
 
   Deadlines deadlines_;
   // Keyed by the endpoint's stats, which live as long as the endpoint stays in its cluster.
   std::unordered_map<const EndpointStats*, std::vector<std::unique_ptr<Upstream>>> pool_;
   MembershipWatch membership_;
+  std::list<SlotWaiter*> slot_waiters_;
   std::uint32_t retries_in_flight_ = 0;
   bool draining_ = false;
+  bool stopped_ = false;
 };
 
 }  // namespace
@@ -551,6 +678,7 @@ std::shared_ptr<WorkerListener> make_http_listener(Worker& worker, tcp::acceptor
   auto l = std::make_shared<HttpListener>(worker, std::move(acceptor), std::move(state));
   l->start();
   l->start_sweeper();
+  l->listen_slots();
   return l;
 }
 

@@ -6,6 +6,7 @@
 #include <deque>
 #include <list>
 #include <map>
+#include <optional>
 #include <unordered_map>
 
 #include "ambassador/deadlines.hpp"
@@ -17,7 +18,7 @@ namespace tender::ambassador {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::size_t kMaxPipeline = 1024;       // replies owed to one client before it is paused
+constexpr std::size_t kMaxPipeline = 512;        // replies owed to one client before it is paused
 constexpr std::size_t kMaxOwedBytes = 16 << 20;  // reply bytes waiting for one client, the same
 constexpr std::size_t kReadChunk = 16384;        // from servers
 constexpr std::size_t kClientReadChunk = 4096;   // from clients: small while idle
@@ -37,6 +38,21 @@ struct Slot {
   std::size_t keys = 0;                             // kMget: keys asked for
   Clock::time_point started;  // when the client's read that brought the command ended
   std::weak_ptr<ClientSession> owner;
+  // Sent upstream: holds a slot of the cluster's max_requests until answered. The cluster
+  // stays across reuse, so that a steady client copies no shared_ptr per command.
+  bool counted = false;
+  std::shared_ptr<Cluster> cluster;
+
+  Slot() = default;
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  ~Slot() { end_request(); }
+  void end_request() {
+    if (counted) {
+      counted = false;
+      cluster->end_request();
+    }
+  }
 
   // For reuse by the same client.
   void reset() {
@@ -191,8 +207,13 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
     auto ec = co_await connect_upstream(self->socket_, self->cluster_, self->endpoint_,
                                         connect_timeout, self->lease_);
     if (ec) {
-      self->fail_all(ec == asio::error::timed_out ? Outcome::kTimeout : Outcome::kConnectFailure,
-                     "ERR upstream " + self->endpoint_.name + " unavailable: " + ec.message());
+      if (ec == asio::error::no_buffer_space) {  // not the server's fault: not recorded
+        self->fail_all(std::nullopt, "ERR cluster " + self->cluster_->name() +
+                                         " is at its max_connections limit");
+      } else {
+        self->fail_all(ec == asio::error::timed_out ? Outcome::kTimeout : Outcome::kConnectFailure,
+                       "ERR upstream " + self->endpoint_.name + " unavailable: " + ec.message());
+      }
       self->running_ = false;
       co_return;
     }
@@ -336,11 +357,13 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
     }
   }
 
-  void fail_all(Outcome outcome, const std::string& message) {
+  void fail_all(std::optional<Outcome> outcome, const std::string& message) {
     if (waiting_.empty()) {
       return;
     }
-    cluster_->record(endpoint_, outcome);
+    if (outcome) {
+      cluster_->record(endpoint_, *outcome);
+    }
     std::string reply;
     resp::append_error(reply, message);
     while (!waiting_.empty()) {
@@ -403,6 +426,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
  private:
   void handle(const resp::Command& cmd, std::string_view raw);
   std::shared_ptr<Slot> new_slot();  // a reset spare, or a new one
+  // A slot for a command sent upstream, within the cluster's max_requests; else the command
+  // is answered with an error and the slot is null.
+  std::shared_ptr<Slot> upstream_slot();
   void authenticate(const resp::Command& cmd, std::string& out);
   void reply_now(std::string reply);
   void forward(std::string_view bytes, const std::shared_ptr<Slot>& slot, int index,
@@ -494,6 +520,7 @@ class RedisListener final : public ListenerBase<RedisListener> {
 
 void finish(std::shared_ptr<Slot> slot) {
   slot->done = true;
+  slot->end_request();
   auto owner = slot->owner.lock();
   slot.reset();
   if (owner) {
@@ -649,6 +676,23 @@ std::shared_ptr<Slot> ClientSession::new_slot() {
   return s;
 }
 
+std::shared_ptr<Slot> ClientSession::upstream_slot() {
+  const auto& cluster = state_->clusters.front();
+  if (!cluster->try_request()) {
+    state_->errors->with({state_->config.name, "overflow"}).inc();
+    std::string err;
+    resp::append_error(err, "ERR cluster " + cluster->name() + " is at its max_requests limit");
+    reply_now(std::move(err));
+    return nullptr;
+  }
+  auto s = new_slot();
+  if (s->cluster != cluster) {
+    s->cluster = cluster;
+  }
+  s->counted = true;
+  return s;
+}
+
 void ClientSession::reply_now(std::string reply) {
   auto slot = new_slot();
   slot->reply = std::move(reply);
@@ -734,7 +778,10 @@ void ClientSession::handle(const resp::Command& cmd, std::string_view raw) {
       reply_now(std::move(out));
       return;
     case resp::Kind::kSingleKey: {
-      auto slot = new_slot();
+      auto slot = upstream_slot();
+      if (!slot) {
+        return;
+      }
       slots_.push_back(slot);
       if (cmd.inline_form) {
         std::string bytes;
@@ -788,7 +835,10 @@ void ClientSession::split(const resp::Command& cmd, const resp::CommandInfo& inf
   HashFunction hf = cluster->hash();
   bool pairs = info.kind == resp::Kind::kMultiKeyValue;
   std::size_t step = pairs ? 2 : 1;
-  auto slot = new_slot();
+  auto slot = upstream_slot();
+  if (!slot) {
+    return;
+  }
   slot->combine = info.name == "mget" ? Slot::Combine::kMget
                   : pairs             ? Slot::Combine::kAllOk
                                       : Slot::Combine::kSum;

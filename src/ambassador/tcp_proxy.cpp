@@ -12,17 +12,15 @@ namespace tender::ambassador {
 
 using asio::experimental::awaitable_operators::operator||;
 
-asio::awaitable<boost::system::error_code> connect_upstream(tcp::socket& socket,
-                                                            const std::shared_ptr<Cluster>& cluster,
-                                                            const Endpoint& e,
-                                                            std::chrono::milliseconds timeout,
-                                                            UpstreamLease& lease) {
+asio::awaitable<boost::system::error_code> connect_upstream(
+    tcp::socket& socket, const std::shared_ptr<Cluster>& cluster, const Endpoint& e,
+    std::chrono::milliseconds timeout, UpstreamLease& lease, bool count_overflow) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(e.address.host, ec);
   if (ec) {
     co_return ec;
   }
-  if (!cluster->try_connection()) {
+  if (!cluster->try_connection(count_overflow)) {
     co_return asio::error::no_buffer_space;
   }
   e.stats->connections.fetch_add(1, std::memory_order_relaxed);

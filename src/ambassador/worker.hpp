@@ -134,14 +134,13 @@ std::shared_ptr<WorkerListener> make_tcp_listener(Worker& worker, tcp::acceptor 
                                                   std::shared_ptr<const ListenerState> state);
 std::shared_ptr<WorkerListener> make_http_listener(Worker& worker, tcp::acceptor acceptor,
                                                    std::shared_ptr<const ListenerState> state);
-std::shared_ptr<WorkerListener> make_http_listener(Worker& worker, tcp::acceptor acceptor,
-                                                   std::shared_ptr<const ListenerState> state);
 std::shared_ptr<WorkerListener> make_redis_listener(Worker& worker, tcp::acceptor acceptor,
                                                     std::shared_ptr<const ListenerState> state);
 
 // Connects to `e` within `timeout`, with the cluster's connection breaker and the endpoint's
 // connection count held while the socket is open (the Lease releases them). Errors:
-// connection refused, timed_out, no_buffer_space (breaker open), or what connect returned.
+// connection refused, timed_out, no_buffer_space (breaker open; counted as an overflow unless
+// count_overflow is false), or what connect returned.
 struct UpstreamLease {
   std::shared_ptr<Cluster> cluster;
   std::shared_ptr<EndpointStats> stats;
@@ -165,11 +164,9 @@ struct UpstreamLease {
     }
   }
 };
-asio::awaitable<boost::system::error_code> connect_upstream(tcp::socket& socket,
-                                                            const std::shared_ptr<Cluster>& cluster,
-                                                            const Endpoint& e,
-                                                            std::chrono::milliseconds timeout,
-                                                            UpstreamLease& lease);
+asio::awaitable<boost::system::error_code> connect_upstream(
+    tcp::socket& socket, const std::shared_ptr<Cluster>& cluster, const Endpoint& e,
+    std::chrono::milliseconds timeout, UpstreamLease& lease, bool count_overflow = true);
 
 }  // namespace tender::ambassador
 
