@@ -1215,6 +1215,100 @@ TEST_F(ProxyTest, HttpHeadAndHttp10Clients) {
   }
 }
 
+TEST_F(ProxyTest, HttpConnectionIsNotReusedAfterHead) {
+  // Wrongly sends a body after its answer to HEAD, late: a proxy that went on using the
+  // connection would read "stale" as the next answer.
+  RawServer upstream([](int fd) {
+    std::string got = read_head(fd);
+    if (got.rfind("HEAD", 0) == 0) {
+      write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+      got = read_head(fd);  // empty: the proxy closed the connection, as it should
+      if (!got.empty()) {
+        write_all(fd, "stale");
+      }
+    }
+    if (!got.empty()) {
+      write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nfresh");
+    }
+  });
+  start(
+      "listeners:\n"
+      "  - {name: front, listen: \"127.0.0.1:0\", protocol: http, cluster: raw, retries: 0}\n"
+      "clusters:\n"
+      "  - {name: raw, endpoints: [\"127.0.0.1:" +
+          std::to_string(upstream.port()) + "\"]}\n",
+      {"--workers", "1"});
+  Connection c(proxy_->port("front"));
+  ASSERT_TRUE(c.send(request_bytes("HEAD", "/h")));
+  HttpResult head = c.read_response(true);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("content-length"), "5");
+  ASSERT_TRUE(c.send(request_bytes("GET", "/g")));
+  HttpResult get = c.read_response();
+  EXPECT_EQ(get.status, 200);
+  EXPECT_EQ(get.body, "fresh");
+  EXPECT_GE(upstream.closed(), 1);  // the HEAD's connection, closed by the proxy
+}
+
+TEST_F(ProxyTest, HttpConnectCutShortByTheTryAnswers504) {
+  // A listener whose accept queue is full: connects to it hang (their SYNs are dropped).
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(lfd, 0), 0);
+  ASSERT_EQ(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::vector<int> fillers;
+  for (int i = 0; i < 3; ++i) {
+    int f = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    ::connect(f, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(f);
+  }
+  std::string hole = "[\"127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "\"]";
+  // The same unreachable endpoint behind a long connect timeout cut short by the try's time
+  // (504, the proxy gave up), and behind a short connect timeout (502, unreachable).
+  start(
+      "listeners:\n"
+      "  - {name: short_try, listen: \"127.0.0.1:0\", protocol: http, cluster: patient,\n"
+      "     retries: 0, per_try_timeout: 200ms}\n"
+      "  - {name: short_connect, listen: \"127.0.0.1:0\", protocol: http, cluster: hasty,\n"
+      "     retries: 0}\n"
+      "clusters:\n"
+      "  - {name: patient, connect_timeout: 10s, endpoints: " +
+          hole +
+          "}\n"
+          "  - {name: hasty, connect_timeout: 100ms, endpoints: " +
+          hole + "}\n",
+      {"--workers", "1"});
+  HttpResult cut = http(proxy_->port("short_try"), "GET", "/");
+  EXPECT_EQ(cut.status, 504) << cut.body;
+  EXPECT_NE(cut.body.find("timed out"), std::string::npos) << cut.body;
+  HttpResult unreachable = http(proxy_->port("short_connect"), "GET", "/");
+  EXPECT_EQ(unreachable.status, 502) << unreachable.body;
+  for (int f : fillers) {
+    ::close(f);
+  }
+  ::close(lfd);
+}
+
+TEST_F(ProxyTest, HttpRequestHeadMustArriveWithinIdleTimeoutOfItsFirstByte) {
+  Tender b1(echo_args({"--id", "b1"}));
+  start(http_config({&b1}, "    idle_timeout: 500ms\n", ""), {"--workers", "1"});
+  Connection c(proxy_->port("front"));
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "));
+  // A byte every 100 ms keeps each read well within idle_timeout, but not the head as a whole.
+  int sent = 0;
+  bool closed = false;
+  while (!closed && sent < 40) {
+    closed = !c.send("a") || c.closed_by_peer(100ms);
+    ++sent;
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(sent, 20);  // closed about 0.5 s in, not after 4 s of trickling
+}
+
 TEST_F(ProxyTest, HttpUpstreamFramingsAndGarbage) {
   // Answers by path: /chunked (chunked, after a 103), /close (no length: read until close),
   // anything else with bytes that are not HTTP.
