@@ -9,6 +9,7 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -930,6 +931,12 @@ TEST_F(ProxyTest, HttpRoundRobinOverKeepAliveSpreadsEvenly) {
     ++seen[std::string(v.at("id").as_string())];
     // The client's address reaches the backend.
     EXPECT_EQ(v.at("headers").at("x-forwarded-for").as_string(), "127.0.0.1");
+  }
+  // Turned off, io_uring is not used (where it is on, the kernel decides).
+  auto status = json::parse(http(proxy_->port("admin"), "GET", "/statusz").body).at("status");
+  if (const char* env = std::getenv("TENDER_IO_URING");
+      env != nullptr && std::string(env) == "off") {
+    EXPECT_FALSE(status.at("io_uring").as_bool());
   }
   EXPECT_EQ(seen["b1"], 10);
   EXPECT_EQ(seen["b2"], 10);

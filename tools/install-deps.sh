@@ -8,7 +8,7 @@ packages=(
   build-essential cmake git pkg-config clang clang-format
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libyaml-cpp-dev libcli11-dev libsqlite3-dev libhiredis-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev liburing-dev
   # real peers for tests and benchmarks
   prometheus wrk nginx-light curl procps iproute2 nftables redis-server redis-tools
   nutcracker haproxy

@@ -290,10 +290,16 @@ const ClusterConfig* ProxyConfig::cluster(std::string_view name) const {
 }
 
 ProxyConfig parse_proxy_config(const ConfigNode& root) {
-  root.warn_unknown(
-      {"workers", "listeners", "clusters", "admin", "log_level", "log_format", "grace"});
+  root.warn_unknown({"workers", "io_uring", "listeners", "clusters", "admin", "log_level",
+                     "log_format", "grace"});
   ProxyConfig c;
   c.workers = static_cast<int>(root.integer("workers", 0, 256).value_or(0));
+  if (auto u = root.string("io_uring")) {
+    if (*u != "auto" && *u != "off") {
+      root.fail("io_uring", "not one of auto, off: \"" + *u + "\"");
+    }
+    c.io_uring = *u == "auto";
+  }
   for (const auto& n : root.child("clusters").items()) {
     c.clusters.push_back(parse_cluster(n));
   }

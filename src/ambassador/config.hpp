@@ -94,7 +94,8 @@ struct ListenerConfig {
 };
 
 struct ProxyConfig {
-  int workers = 0;  // 0: one per core
+  int workers = 0;       // 0: one per core
+  bool io_uring = true;  // http sockets through io_uring where the kernel allows ("auto")
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;
 

@@ -66,6 +66,13 @@ clusters:
 }
 
 TEST(ProxyConfig, ErrorsNameTheLineAndField) {
+  EXPECT_NE(error_of("io_uring: always\n"
+                     "listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", cluster: c}\n"
+                     "clusters:\n"
+                     "  - {name: c, endpoints: [\"127.0.0.1:2\"]}\n")
+                .find("p.yaml:1: io_uring: not one of auto, off: \"always\""),
+            std::string::npos);
   EXPECT_NE(error_of("listeners:\n"
                      "  - {listen: \"127.0.0.1:1\", cluster: nope}\n"
                      "clusters:\n"

@@ -12,8 +12,16 @@
 // Setting a deadline is a field write; the timer moves only when a deadline comes before every
 // other one, so a steady stream of requests with the same timeout never touches it. Worker
 // thread only.
+//
+// read_more() and write_all() go through the worker's io_uring ring when the Deadlines has
+// one (Worker::ring()), else through Asio's socket operations; a connection whose time passed
+// is shut down before it is closed, which ends an operation pending on the ring.
 
+#include <array>
 #include <chrono>
+#include <span>
+#include <tuple>
+#include <utility>
 
 #include "ambassador/worker.hpp"
 
@@ -45,7 +53,7 @@ struct Conn {
 // the timer is moved only when a deadline comes before every other one.
 class Deadlines {
  public:
-  explicit Deadlines(asio::io_context& ioc) : timer_(ioc) {}
+  explicit Deadlines(asio::io_context& ioc, Ring* ring = nullptr) : timer_(ioc), ring_(ring) {}
   Deadlines(const Deadlines&) = delete;
   Deadlines& operator=(const Deadlines&) = delete;
   ~Deadlines() {
@@ -89,6 +97,8 @@ class Deadlines {
   void set(Conn& c, std::chrono::milliseconds d) { set(c, Clock::now() + d); }
   static void clear(Conn& c) { c.deadline = Clock::time_point::max(); }
   [[nodiscard]] Conn* head() const { return head_; }
+  // The ring the connections' reads and writes go through; null: Asio's sockets.
+  [[nodiscard]] Ring* ring() const { return ring_; }
 
   // Closes connections whose deadline passed (timed_out tells their coroutine why). Ends once
   // stop() was called and no connection is left.
@@ -106,10 +116,9 @@ class Deadlines {
       next_ = Clock::time_point::max();
       for (Conn* c = head_; c != nullptr; c = c->next) {
         if (c->deadline <= now) {
-          boost::system::error_code ignored;
           c->timed_out = true;
           c->deadline = Clock::time_point::max();
-          c->socket.close(ignored);
+          abort_socket(c->socket);
         } else {
           next_ = std::min(next_, c->deadline);
         }
@@ -130,6 +139,7 @@ class Deadlines {
 
  private:
   asio::steady_timer timer_;
+  Ring* ring_;
   Conn* head_ = nullptr;
   Clock::time_point next_ = Clock::time_point::max();
   bool stopping_ = false;
@@ -140,7 +150,14 @@ class Deadlines {
 inline asio::awaitable<bool> read_more(Deadlines& d, Conn& c, Clock::time_point deadline,
                                        std::size_t chunk = 16 * 1024) {
   d.set(c, deadline);
-  auto [ec, n] = co_await c.socket.async_read_some(c.in.prepare(chunk), kTuple);
+  boost::system::error_code ec;
+  std::size_t n = 0;
+  if (Ring* ring = d.ring()) {
+    std::tie(ec, n) =
+        co_await ring->async_recv(c.socket.native_handle(), c.in.prepare(chunk), kTuple);
+  } else {
+    std::tie(ec, n) = co_await c.socket.async_read_some(c.in.prepare(chunk), kTuple);
+  }
   Deadlines::clear(c);
   if (ec || n == 0) {
     co_return false;
@@ -149,12 +166,50 @@ inline asio::awaitable<bool> read_more(Deadlines& d, Conn& c, Clock::time_point 
   co_return true;
 }
 
+// Sends all of `buffers` (at most Ring::kMaxBuffers of them) on `c`, through `ring` when not
+// null: (error, bytes sent). No deadline of its own: set one first.
+template <typename Buffers>
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> send_all(Ring* ring, Conn& c,
+                                                                             Buffers buffers) {
+  if (ring == nullptr) {
+    co_return co_await asio::async_write(c.socket, buffers, kTuple);
+  }
+  std::array<asio::const_buffer, Ring::kMaxBuffers> left{};
+  std::size_t count = 0;
+  for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers);
+       ++it) {
+    asio::const_buffer b(*it);
+    if (b.size() > 0 && count < left.size()) {
+      left[count++] = b;
+    }
+  }
+  std::size_t sent = 0;
+  std::size_t first = 0;
+  while (first < count) {
+    std::span<const asio::const_buffer> rest(left.data() + first, count - first);
+    auto [ec, n] = co_await ring->async_send(c.socket.native_handle(), rest, kTuple);
+    if (ec || n == 0) {
+      co_return std::tuple{ec ? ec : asio::error::connection_reset, sent};
+    }
+    sent += n;
+    while (n > 0) {  // past what went
+      std::size_t step = std::min(n, left[first].size());
+      left[first] += step;
+      n -= step;
+      if (left[first].size() == 0) {
+        ++first;
+      }
+    }
+  }
+  co_return std::tuple{boost::system::error_code{}, sent};
+}
+
 // Writes all of `buffers` to `c` by `deadline`; false on error or timeout.
 template <typename Buffers>
 asio::awaitable<bool> write_all(Deadlines& d, Conn& c, Buffers buffers,
                                 Clock::time_point deadline) {
   d.set(c, deadline);
-  auto [ec, n] = co_await asio::async_write(c.socket, buffers, kTuple);
+  auto [ec, n] = co_await send_all(d.ring(), c, buffers);
   Deadlines::clear(c);
   co_return !ec;
 }

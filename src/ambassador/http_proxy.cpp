@@ -53,7 +53,7 @@ struct Exchange {
 class HttpListener final : public ListenerBase<HttpListener>, public Cluster::SlotListener {
  public:
   HttpListener(Worker& w, tcp::acceptor a, std::shared_ptr<const ListenerState> state)
-      : ListenerBase(w, std::move(a), std::move(state)), deadlines_(w.ioc()) {}
+      : ListenerBase(w, std::move(a), std::move(state)), deadlines_(w.ioc(), w.ring()) {}
 
   void start_sweeper() { deadlines_.spawn(shared_from_this()); }
   void listen_slots() {
@@ -73,12 +73,11 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
   }
 
   void stop(bool close_all) override {
-    boost::system::error_code ec;
     close_acceptor();
     draining_ = true;
     for (Conn* c = deadlines_.head(); c != nullptr; c = c->next) {
       if (c->client && (close_all || c->idle)) {
-        c->socket.close(ec);
+        abort_socket(c->socket);
       }
     }
     if (close_all) {
@@ -399,7 +398,7 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
       deadlines_.set(*conn, try_end);
       std::array<asio::const_buffer, 2> out{asio::buffer(x.up_head),
                                             asio::buffer(client.in.data().data(), body_buffered)};
-      auto [wec, wn] = co_await asio::async_write(conn->socket, out, kTuple);
+      auto [wec, wn] = co_await send_all(deadlines_.ring(), *conn, out);
       e->stats->m_bytes_out->inc(wn);
       if (!wec && body_unread) {
         replayable = false;

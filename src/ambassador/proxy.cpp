@@ -186,7 +186,15 @@ void Proxy::start(Runtime& rt) {
                                     "Time from a request's arrival to its answer, by listener.",
                                     {"listener"});
   for (int i = 0; i < s.worker_count(); ++i) {
-    s.workers.push_back(std::make_unique<Worker>(i));
+    s.workers.push_back(std::make_unique<Worker>(i, s.opts.config.io_uring));
+  }
+  const Worker& first = *s.workers.front();
+  if (first.ring_refused().rfind("turned off", 0) == 0) {
+    log::info("io_uring not used: http sockets go through epoll",
+              {{"reason", first.ring_refused()}});
+  } else if (!first.ring_refused().empty()) {
+    log::warn("io_uring not used: http sockets go through epoll",
+              {{"reason", first.ring_refused()}});
   }
   std::lock_guard lock(s.mu);
   for (const auto& c : s.opts.config.clusters) {
@@ -264,6 +272,7 @@ json::object Proxy::status() const {
   const Impl& s = *impl_;
   json::object o;
   o["workers"] = s.workers.size();
+  o["io_uring"] = s.workers.front()->ring() != nullptr;
   o["connections"] = s.connections();
   std::lock_guard lock(s.mu);
   json::array ls;
@@ -284,6 +293,7 @@ json::object Proxy::config() const {
   json::object o;
   o["config_file"] = s.opts.config_file;
   o["workers"] = s.workers.size();
+  o["io_uring"] = s.opts.config.io_uring ? "auto" : "off";
   json::array ls;
   for (const auto& l : s.opts.config.listeners) {
     json::object j;

@@ -19,6 +19,7 @@
 #include "ambassador/cluster.hpp"
 #include "ambassador/config.hpp"
 #include "core/metrics.hpp"
+#include "core/uring.hpp"
 
 namespace tender::ambassador {
 
@@ -54,12 +55,22 @@ class WorkerListener {
 
 class Worker {
  public:
-  explicit Worker(int index) : index_(index) {}
+  // With `io_uring`, the worker's http sockets read and write through a ring when the kernel
+  // allows one (ring_refused() says why not otherwise).
+  Worker(int index, bool io_uring) : index_(index) {
+    if (io_uring) {
+      ring_ = Ring::open(ioc_, ring_refused_);
+    } else {
+      ring_refused_ = "turned off (io_uring: off)";
+    }
+  }
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   [[nodiscard]] int index() const { return index_; }
   asio::io_context& ioc() { return ioc_; }
+  [[nodiscard]] Ring* ring() { return ring_.get(); }
+  [[nodiscard]] const std::string& ring_refused() const { return ring_refused_; }
   // This worker's view of `cluster` (worker thread only).
   WorkerCluster& view(const std::shared_ptr<Cluster>& cluster) {
     auto& v = views_[cluster.get()];
@@ -84,6 +95,8 @@ class Worker {
  private:
   int index_;
   asio::io_context ioc_{1};
+  std::unique_ptr<Ring> ring_;  // after ioc_: goes first
+  std::string ring_refused_;
   std::thread thread_;
   std::unordered_map<Cluster*, std::unique_ptr<WorkerCluster>> views_;
 };

@@ -1,0 +1,141 @@
+#include "core/uring.hpp"
+
+#include <liburing.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+namespace tender {
+
+namespace asio = boost::asio;
+
+struct Ring::Impl {
+  io_uring ring{};
+  bool live = false;
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() {
+    if (live) {
+      io_uring_queue_exit(&ring);
+    }
+  }
+};
+
+namespace {
+
+constexpr unsigned kEntries = 256;       // submission queue
+constexpr unsigned kCompletions = 4096;  // completion queue: room for many finished at once
+
+}  // namespace
+
+std::unique_ptr<Ring> Ring::open(asio::io_context& ioc, std::string& why) {
+  if (const char* env = std::getenv("TENDER_IO_URING");
+      env != nullptr && (std::string_view(env) == "off" || std::string_view(env) == "0")) {
+    why = "turned off (TENDER_IO_URING=" + std::string(env) + ")";
+    return nullptr;
+  }
+  auto impl = std::make_unique<Impl>();
+  io_uring_params params{};
+  params.flags = IORING_SETUP_CQSIZE;
+  params.cq_entries = kCompletions;
+  if (int rc = io_uring_queue_init_params(kEntries, &impl->ring, &params); rc < 0) {
+    why = std::string("io_uring_setup: ") + std::strerror(-rc);
+    return nullptr;
+  }
+  impl->live = true;
+  // Completions held back when the queue was full, and single mmap: both in every kernel that
+  // has the operations below; without them a burst could lose completions.
+  if ((params.features & IORING_FEAT_NODROP) == 0) {
+    why = "the kernel's io_uring may drop completions (no IORING_FEAT_NODROP)";
+    return nullptr;
+  }
+  io_uring_probe* probe = io_uring_get_probe_ring(&impl->ring);
+  bool ops = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_RECV) != 0 &&
+             io_uring_opcode_supported(probe, IORING_OP_SENDMSG) != 0;
+  io_uring_free_probe(probe);
+  if (!ops) {
+    why = "the kernel's io_uring lacks RECV or SENDMSG";
+    return nullptr;
+  }
+  return std::unique_ptr<Ring>(new Ring(ioc, std::move(impl)));
+}
+
+Ring::Ring(asio::io_context& ioc, std::unique_ptr<Impl> impl)
+    : ioc_(ioc), impl_(std::move(impl)), ready_(ioc, ::dup(impl_->ring.ring_fd)) {
+  wait();
+}
+
+Ring::~Ring() {
+  boost::system::error_code ignored;
+  ready_.close(ignored);
+}
+
+void Ring::submit_recv(int fd, void* data, std::size_t size, Op* op) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&impl_->ring);
+  if (sqe == nullptr) {  // the queue is full: send what is in it first
+    io_uring_submit(&impl_->ring);
+    sqe = io_uring_get_sqe(&impl_->ring);
+  }
+  io_uring_prep_recv(sqe, fd, data, size, 0);
+  io_uring_sqe_set_data(sqe, op);
+  if (!submit_posted_) {
+    submit_posted_ = true;
+    asio::post(ioc_, [this] {
+      submit_posted_ = false;
+      io_uring_submit(&impl_->ring);
+    });
+  }
+}
+
+void Ring::submit_send(int fd, std::size_t buffers, Op* op) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&impl_->ring);
+  if (sqe == nullptr) {
+    io_uring_submit(&impl_->ring);
+    sqe = io_uring_get_sqe(&impl_->ring);
+  }
+  op->msg = msghdr{};
+  op->msg.msg_iov = op->iov.data();
+  op->msg.msg_iovlen = buffers;
+  io_uring_prep_sendmsg(sqe, fd, &op->msg, MSG_NOSIGNAL);
+  io_uring_sqe_set_data(sqe, op);
+  if (!submit_posted_) {
+    submit_posted_ = true;
+    asio::post(ioc_, [this] {
+      submit_posted_ = false;
+      io_uring_submit(&impl_->ring);
+    });
+  }
+}
+
+void Ring::wait() {
+  ready_.async_wait(asio::posix::descriptor_base::wait_read,
+                    [this](const boost::system::error_code& ec) {
+                      if (ec) {
+                        return;  // closed: the ring is going away
+                      }
+                      reap();
+                      wait();
+                    });
+}
+
+void Ring::reap() {
+  io_uring_cqe* cqe = nullptr;
+  while (io_uring_peek_cqe(&impl_->ring, &cqe) == 0) {
+    auto* op = static_cast<Op*>(io_uring_cqe_get_data(cqe));
+    int res = cqe->res;
+    io_uring_cqe_seen(&impl_->ring, cqe);
+    op->complete(op, res);  // resumes the waiting coroutine, which may queue more
+  }
+}
+
+void abort_socket(asio::ip::tcp::socket& s) {
+  boost::system::error_code ignored;
+  s.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  s.close(ignored);
+}
+
+}  // namespace tender

@@ -1,0 +1,109 @@
+#pragma once
+// Socket reads and writes through io_uring, driven from an Asio io_context: operations are
+// queued on the ring and submitted together once the handlers ready now have run (one system
+// call for many operations), and completions are reaped when the ring's descriptor turns
+// readable in the io_context's own poll. Where the kernel, a seccomp policy or the operator
+// refuses io_uring, open() says why and callers keep to Asio's socket operations.
+//
+//   std::string why;
+//   auto ring = tender::Ring::open(ioc, why);                   // null: use Asio's sockets
+//   auto [ec, n] = co_await ring->async_recv(fd, buf, kTuple);  // n == 0: end of stream
+//   auto [ec, n] = co_await ring->async_send(fd, bufs, kTuple); // may send fewer bytes
+//
+// A pending operation is not ended by closing the descriptor (the ring holds the socket):
+// shut the socket down first (shutdown(2) wakes it), as abort_socket() does. The ring belongs
+// to one io_context and is used from its thread only.
+
+#include <sys/uio.h>
+
+#include <array>
+#include <boost/asio.hpp>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace tender {
+
+class Ring {
+ public:
+  // A ring for `ioc`, or null with `why` set (TENDER_IO_URING=off, no io_uring in the kernel,
+  // refused by seccomp or sysctl, or an operation it needs unsupported).
+  static std::unique_ptr<Ring> open(boost::asio::io_context& ioc, std::string& why);
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+  ~Ring();
+
+  // One receive into `b`: (error, bytes); 0 bytes at the end of the stream.
+  template <typename Token>
+  auto async_recv(int fd, boost::asio::mutable_buffer b, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+        [this, fd, b](auto handler) {
+          auto* op = new OpFor<decltype(handler)>(std::move(handler));
+          submit_recv(fd, b.data(), b.size(), op);
+        },
+        token);
+  }
+
+  // One send of a sequence of up to kMaxBuffers buffers: (error, bytes sent), maybe fewer
+  // than given.
+  static constexpr std::size_t kMaxBuffers = 8;
+  template <typename Buffers, typename Token>
+  auto async_send(int fd, const Buffers& buffers, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+        [this, fd, &buffers](auto handler) {
+          auto* op = new OpFor<decltype(handler)>(std::move(handler));
+          std::size_t n = 0;
+          for (auto it = boost::asio::buffer_sequence_begin(buffers);
+               it != boost::asio::buffer_sequence_end(buffers) && n < kMaxBuffers; ++it) {
+            boost::asio::const_buffer b(*it);
+            if (b.size() > 0) {
+              op->iov[n++] = iovec{const_cast<void*>(b.data()), b.size()};
+            }
+          }
+          submit_send(fd, n, op);
+        },
+        token);
+  }
+
+ private:
+  struct Op {
+    void (*complete)(Op*, int res) = nullptr;
+    std::array<iovec, kMaxBuffers> iov{};
+    msghdr msg{};
+  };
+  template <typename Handler>
+  struct OpFor : Op {
+    explicit OpFor(Handler h) : handler(std::move(h)) { complete = &finish; }
+    static void finish(Op* base, int res) {
+      auto* self = static_cast<OpFor*>(base);
+      Handler h = std::move(self->handler);
+      delete self;
+      boost::system::error_code ec;
+      std::size_t n = 0;
+      if (res < 0) {
+        ec.assign(-res, boost::system::system_category());
+      } else {
+        n = static_cast<std::size_t>(res);
+      }
+      std::move(h)(ec, n);
+    }
+    Handler handler;
+  };
+
+  struct Impl;
+  Ring(boost::asio::io_context& ioc, std::unique_ptr<Impl> impl);
+  void submit_recv(int fd, void* data, std::size_t size, Op* op);
+  void submit_send(int fd, std::size_t buffers, Op* op);
+  void wait();
+  void reap();
+
+  boost::asio::io_context& ioc_;
+  std::unique_ptr<Impl> impl_;
+  boost::asio::posix::stream_descriptor ready_;  // the ring's descriptor: readable with CQEs
+  bool submit_posted_ = false;
+};
+
+// Shuts a socket down, waking any io_uring operation pending on it, then closes it.
+void abort_socket(boost::asio::ip::tcp::socket& s);
+
+}  // namespace tender
