@@ -23,6 +23,7 @@ struct Ring::Impl {
       io_uring_queue_exit(&ring);
     }
   }
+  io_uring_sqe* next_sqe();
 };
 
 namespace {
@@ -74,41 +75,43 @@ Ring::~Ring() {
   ready_.close(ignored);
 }
 
-void Ring::submit_recv(int fd, void* data, std::size_t size, Op* op) {
-  io_uring_sqe* sqe = io_uring_get_sqe(&impl_->ring);
+io_uring_sqe* Ring::Impl::next_sqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring);
   if (sqe == nullptr) {  // the queue is full: send what is in it first
-    io_uring_submit(&impl_->ring);
-    sqe = io_uring_get_sqe(&impl_->ring);
+    io_uring_submit(&ring);
+    sqe = io_uring_get_sqe(&ring);
   }
+  return sqe;
+}
+
+void Ring::submit_recv(int fd, void* data, std::size_t size, Op* op) {
+  io_uring_sqe* sqe = impl_->next_sqe();
   io_uring_prep_recv(sqe, fd, data, size, 0);
   io_uring_sqe_set_data(sqe, op);
+  post_submit();
+}
+
+// Submits once the handlers ready now have run, and takes the completions the kernel made
+// while submitting (a send, a receive with data waiting) without waiting for the loop's poll.
+void Ring::post_submit() {
   if (!submit_posted_) {
     submit_posted_ = true;
     asio::post(ioc_, [this] {
       submit_posted_ = false;
       io_uring_submit(&impl_->ring);
+      reap();
     });
   }
 }
 
 void Ring::submit_send(int fd, std::size_t buffers, Op* op) {
-  io_uring_sqe* sqe = io_uring_get_sqe(&impl_->ring);
-  if (sqe == nullptr) {
-    io_uring_submit(&impl_->ring);
-    sqe = io_uring_get_sqe(&impl_->ring);
-  }
+  io_uring_sqe* sqe = impl_->next_sqe();
   op->msg = msghdr{};
   op->msg.msg_iov = op->iov.data();
   op->msg.msg_iovlen = buffers;
   io_uring_prep_sendmsg(sqe, fd, &op->msg, MSG_NOSIGNAL);
   io_uring_sqe_set_data(sqe, op);
-  if (!submit_posted_) {
-    submit_posted_ = true;
-    asio::post(ioc_, [this] {
-      submit_posted_ = false;
-      io_uring_submit(&impl_->ring);
-    });
-  }
+  post_submit();
 }
 
 void Ring::wait() {

@@ -94,6 +94,7 @@ class Ring {
   Ring(boost::asio::io_context& ioc, std::unique_ptr<Impl> impl);
   void submit_recv(int fd, void* data, std::size_t size, Op* op);
   void submit_send(int fd, std::size_t buffers, Op* op);
+  void post_submit();
   void wait();
   void reap();
 
