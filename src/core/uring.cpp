@@ -84,8 +84,18 @@ io_uring_sqe* Ring::Impl::next_sqe() {
   return sqe;
 }
 
+// An operation that found no room even after the queue was submitted (the kernel refused the
+// submission) fails, later, rather than waiting for room that may not come.
+void Ring::fail_later(Op* op) {
+  asio::post(ioc_, [op] { op->complete(op, -EBUSY); });
+}
+
 void Ring::submit_recv(int fd, void* data, std::size_t size, Op* op) {
   io_uring_sqe* sqe = impl_->next_sqe();
+  if (sqe == nullptr) {
+    fail_later(op);
+    return;
+  }
   io_uring_prep_recv(sqe, fd, data, size, 0);
   io_uring_sqe_set_data(sqe, op);
   post_submit();
@@ -98,14 +108,21 @@ void Ring::post_submit() {
     submit_posted_ = true;
     asio::post(ioc_, [this] {
       submit_posted_ = false;
-      io_uring_submit(&impl_->ring);
+      int rc = io_uring_submit(&impl_->ring);
       reap();
+      if (rc == -EBUSY || rc == -EAGAIN) {
+        post_submit();  // completions were owed first; what is queued goes next turn
+      }
     });
   }
 }
 
 void Ring::submit_send(int fd, std::size_t buffers, Op* op) {
   io_uring_sqe* sqe = impl_->next_sqe();
+  if (sqe == nullptr) {
+    fail_later(op);
+    return;
+  }
   op->msg = msghdr{};
   op->msg.msg_iov = op->iov.data();
   op->msg.msg_iovlen = buffers;

@@ -95,6 +95,7 @@ class Ring {
   void submit_recv(int fd, void* data, std::size_t size, Op* op);
   void submit_send(int fd, std::size_t buffers, Op* op);
   void post_submit();
+  void fail_later(Op* op);
   void wait();
   void reap();
 

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace tender {
 namespace {
@@ -82,6 +83,51 @@ TEST(Ring, AbortSocketEndsAPendingReceive) {
   later.async_wait([&](const boost::system::error_code&) { abort_socket(p.b); });
   ioc.run_for(std::chrono::seconds(5));
   EXPECT_TRUE(ended);
+}
+
+TEST(Ring, MoreOperationsThanItsQueueHoldsInOneTurn) {
+  asio::io_context ioc;
+  std::string why;
+  auto ring = Ring::open(ioc, why);
+  if (!ring) {
+    GTEST_SKIP() << "io_uring unavailable here: " << why;
+  }
+  // 300 receives and 300 sends, each batch queued in one turn of the loop (the submission
+  // queue has 256 entries).
+  constexpr int kPairs = 300;
+  std::vector<std::unique_ptr<Pair>> pairs;
+  for (int i = 0; i < kPairs; ++i) {
+    pairs.push_back(std::make_unique<Pair>(ioc));
+  }
+  int received = 0;
+  for (auto& p : pairs) {
+    asio::co_spawn(
+        ioc,
+        [&, pr = p.get()]() -> asio::awaitable<void> {
+          std::array<char, 8> buf{};
+          auto [ec, n] =
+              co_await ring->async_recv(pr->b.native_handle(), asio::buffer(buf), kTuple);
+          if (!ec && n == 1 && buf[0] == 'x') {
+            ++received;
+          }
+          if (received == kPairs) {
+            ioc.stop();
+          }
+        },
+        asio::detached);
+  }
+  for (auto& p : pairs) {
+    asio::co_spawn(
+        ioc,
+        [&, pr = p.get()]() -> asio::awaitable<void> {
+          static const char x = 'x';
+          std::array<asio::const_buffer, 1> out{asio::buffer(&x, 1)};
+          co_await ring->async_send(pr->a.native_handle(), out, kTuple);
+        },
+        asio::detached);
+  }
+  ioc.run_for(std::chrono::seconds(10));
+  EXPECT_EQ(received, kPairs);
 }
 
 TEST(Ring, TurnedOffByTheEnvironment) {
