@@ -233,7 +233,7 @@ bool Cluster::usable(const Endpoint& e, std::int64_t now_ms) {
 
 bool Cluster::take(std::atomic<std::uint32_t>& used, std::uint32_t limit, const char* breaker,
                    bool count) {
-  if (used.fetch_add(1, std::memory_order_relaxed) >= limit) {
+  if (used.fetch_add(1) >= limit) {  // seq_cst: see end_connection()
     used.fetch_sub(1, std::memory_order_relaxed);
     if (count) {
       m_overflow_->with({name_, breaker}).inc();
@@ -250,15 +250,28 @@ void Cluster::end_retry() { retries_in_flight_.fetch_sub(1, std::memory_order_re
 bool Cluster::try_connection(bool count) {
   return take(connections_, max_connections_.load(), "connections", count);
 }
+// Sequentially consistent, with try_pending(): a request that starts waiting raises pending_
+// and then looks at connections_ again, a closing connection lowers connections_ and then
+// looks at pending_; one of the two sees the other, so no slot is left free with a request
+// waiting for it.
 void Cluster::end_connection() {
-  connections_.fetch_sub(1, std::memory_order_relaxed);
-  if (pending_.load(std::memory_order_relaxed) > 0) {
+  connections_.fetch_sub(1, std::memory_order_seq_cst);
+  if (pending_.load(std::memory_order_seq_cst) > 0) {
     notify_slots(false);
   }
 }
 
+void Cluster::close_slots() {
+  std::lock_guard lock(slots_mu_);
+  slots_closed_ = true;
+  slot_listeners_.clear();
+}
+
 void Cluster::listen_slots(const std::shared_ptr<SlotListener>& listener) {
   std::lock_guard lock(slots_mu_);
+  if (slots_closed_) {
+    return;
+  }
   std::erase_if(slot_listeners_, [&](const std::weak_ptr<SlotListener>& w) {
     auto l = w.lock();
     return !l || l == listener;  // gone, or already listening

@@ -129,6 +129,8 @@ class Cluster {
   };
   void listen_slots(const std::shared_ptr<SlotListener>& listener);
   void want_slot() { notify_slots(true); }
+  // The proxy is stopping (its workers' loops are ending): nobody is told of slots any more.
+  void close_slots();
 
   [[nodiscard]] Counter& retries() { return *m_retries_; }
   // GET /v1/clusters: the cluster with every endpoint's health, ejection, counters.
@@ -158,6 +160,7 @@ class Cluster {
   std::atomic<std::uint32_t> pending_{0};
   std::mutex slots_mu_;
   std::vector<std::weak_ptr<SlotListener>> slot_listeners_;  // guarded by slots_mu_
+  bool slots_closed_ = false;                                // guarded by slots_mu_
   CounterFamily* m_overflow_ = nullptr;                      // by breaker
   Counter* m_retries_ = nullptr;
   Counter* m_ejections_ = nullptr;

@@ -1,6 +1,6 @@
 #pragma once
 // Timeouts for the proxy's connections without a timer each: a connection carries the time by
-// which its current wait must end, and one timer per listener closes those whose time passed.
+// which its current wait must end, and one timer per listener shuts down those whose time passed.
 //
 //   Deadlines deadlines(worker.ioc());          // per listener; co_spawn deadlines.run()
 //   Conn c(std::move(socket));
@@ -14,8 +14,8 @@
 // thread only.
 //
 // read_more() and write_all() go through the worker's io_uring ring when the Deadlines has
-// one (Worker::ring()), else through Asio's socket operations; a connection whose time passed
-// is shut down before it is closed, which ends an operation pending on the ring.
+// one (Worker::ring()), else through Asio's socket operations. A connection whose time passed
+// is shut down, which ends what is pending on it either way; its owner closes it.
 
 #include <array>
 #include <chrono>
@@ -31,7 +31,7 @@ using Clock = std::chrono::steady_clock;
 class Deadlines;
 
 // A socket, the bytes read from it and not yet used, and the time by which its current wait
-// must end (the listener's sweeper closes it then). It leaves its Deadlines when destroyed,
+// must end (the listener's sweeper shuts it down then). It leaves its Deadlines when destroyed,
 // however its coroutine ended.
 struct Conn {
   explicit Conn(tcp::socket s) : socket(std::move(s)) {}
@@ -100,7 +100,7 @@ class Deadlines {
   // The ring the connections' reads and writes go through; null: Asio's sockets.
   [[nodiscard]] Ring* ring() const { return ring_; }
 
-  // Closes connections whose deadline passed (timed_out tells their coroutine why). Ends once
+  // Shuts down connections whose deadline passed (timed_out tells their coroutine why). Ends once
   // stop() was called and no connection is left.
   asio::awaitable<void> run() {
     for (;;) {
@@ -118,7 +118,7 @@ class Deadlines {
         if (c->deadline <= now) {
           c->timed_out = true;
           c->deadline = Clock::time_point::max();
-          abort_socket(c->socket);
+          shut_down(c->socket);
         } else {
           next_ = std::min(next_, c->deadline);
         }
@@ -179,9 +179,13 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> send_all(Rin
   for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers);
        ++it) {
     asio::const_buffer b(*it);
-    if (b.size() > 0 && count < left.size()) {
-      left[count++] = b;
+    if (b.size() == 0) {
+      continue;
     }
+    if (count == left.size()) {
+      co_return std::tuple{boost::system::error_code(asio::error::invalid_argument), 0};
+    }
+    left[count++] = b;
   }
   std::size_t sent = 0;
   std::size_t first = 0;

@@ -77,7 +77,7 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
     draining_ = true;
     for (Conn* c = deadlines_.head(); c != nullptr; c = c->next) {
       if (c->client && (close_all || c->idle)) {
-        abort_socket(c->socket);
+        shut_down(c->socket);
       }
     }
     if (close_all) {
@@ -336,8 +336,11 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
           break;
         }
         if (cec != asio::error::no_buffer_space) {
-          cluster->record(
-              *e, cec == asio::error::timed_out ? Outcome::kTimeout : Outcome::kConnectFailure);
+          // A connect whose time the wait for a slot had eaten is not the endpoint's fault.
+          if (!waited || cec != asio::error::timed_out) {
+            cluster->record(
+                *e, cec == asio::error::timed_out ? Outcome::kTimeout : Outcome::kConnectFailure);
+          }
           state.errors->with({cfg.name, "upstream_connect"}).inc();
           why = e->name + ": " + cec.message();
           status = cec == asio::error::timed_out && left <= connect_timeout ? 504 : 502;
@@ -362,8 +365,13 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
         }
         waited = true;
         auto w = co_await wait_slot(cluster.get(), deadline);
+        if (w == Wait::kWoken && Clock::now() >= deadline) {
+          w = Wait::kTimedOut;  // woken as its time ran out
+        }
         if (w != Wait::kWoken) {
-          state.errors->with({cfg.name, "timeout"}).inc();
+          if (w == Wait::kTimedOut) {
+            state.errors->with({cfg.name, "timeout"}).inc();
+          }
           status = w == Wait::kTimedOut ? 504 : 503;
           why = w == Wait::kTimedOut
                     ? "no connection of cluster " + cluster->name() + " came free within " +
@@ -598,6 +606,9 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
   }
 
   void put_pooled(const EndpointStats* id, std::unique_ptr<Upstream> conn) {
+    if (stopped_) {
+      return;  // closed
+    }
     const Cluster* c = conn->lease.cluster.get();
     auto& idle = pool_[id];
     idle.push_back(std::move(conn));
@@ -643,6 +654,9 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
   // Waits until a connection of `cluster` may be had on this worker (kWoken: look again), or
   // until `deadline`.
   asio::awaitable<Wait> wait_slot(const Cluster* cluster, Clock::time_point deadline) {
+    if (stopped_) {
+      co_return Wait::kStopped;
+    }
     SlotWaiter w{cluster, asio::steady_timer(worker_.ioc(), deadline)};
     auto at = slot_waiters_.insert(slot_waiters_.end(), &w);
     co_await w.timer.async_wait(kTuple);

@@ -21,6 +21,7 @@ struct Proxy::Impl {
   Runtime* rt = nullptr;
   mutable std::mutex mu;
   std::vector<std::unique_ptr<Worker>> workers;
+  std::atomic<bool> io_uring{false};  // the workers' http sockets go through io_uring
   std::map<std::string, std::shared_ptr<Cluster>> clusters;  // guarded by mu
   struct RunningListener {
     ListenerConfig config;
@@ -188,14 +189,25 @@ void Proxy::start(Runtime& rt) {
   for (int i = 0; i < s.worker_count(); ++i) {
     s.workers.push_back(std::make_unique<Worker>(i, s.opts.config.io_uring));
   }
-  const Worker& first = *s.workers.front();
-  if (first.ring_refused().rfind("turned off", 0) == 0) {
-    log::info("io_uring not used: http sockets go through epoll",
-              {{"reason", first.ring_refused()}});
-  } else if (!first.ring_refused().empty()) {
-    log::warn("io_uring not used: http sockets go through epoll",
-              {{"reason", first.ring_refused()}});
+  // io_uring on every worker or on none, so that /statusz can say which.
+  std::string refused;
+  for (const auto& w : s.workers) {
+    if (!w->ring_refused().empty()) {
+      refused = w->ring_refused();
+      break;
+    }
   }
+  if (!refused.empty()) {
+    for (auto& w : s.workers) {
+      w->drop_ring(refused);
+    }
+    if (refused.rfind("turned off", 0) == 0) {
+      log::info("io_uring not used: http sockets go through epoll", {{"reason", refused}});
+    } else {
+      log::warn("io_uring not used: http sockets go through epoll", {{"reason", refused}});
+    }
+  }
+  s.io_uring = refused.empty();
   std::lock_guard lock(s.mu);
   for (const auto& c : s.opts.config.clusters) {
     auto named = initial_endpoints(c);
@@ -248,6 +260,9 @@ void Proxy::stop() {
     w->join();
   }
   std::lock_guard lock(s.mu);
+  for (auto& [name, c] : s.clusters) {
+    c->close_slots();  // connections closed while the workers go must not post to them
+  }
   s.listeners.clear();
   s.workers.clear();
 }
@@ -271,8 +286,8 @@ Health Proxy::ready() const {
 json::object Proxy::status() const {
   const Impl& s = *impl_;
   json::object o;
-  o["workers"] = s.workers.size();
-  o["io_uring"] = s.workers.front()->ring() != nullptr;
+  o["workers"] = s.worker_count();  // not workers.size(): start() may be filling it
+  o["io_uring"] = s.io_uring.load();
   o["connections"] = s.connections();
   std::lock_guard lock(s.mu);
   json::array ls;

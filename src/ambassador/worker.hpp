@@ -71,6 +71,11 @@ class Worker {
   asio::io_context& ioc() { return ioc_; }
   [[nodiscard]] Ring* ring() { return ring_.get(); }
   [[nodiscard]] const std::string& ring_refused() const { return ring_refused_; }
+  // Before run(): back to epoll (another worker could not have a ring: all or none).
+  void drop_ring(std::string why) {
+    ring_.reset();
+    ring_refused_ = std::move(why);
+  }
   // This worker's view of `cluster` (worker thread only).
   WorkerCluster& view(const std::shared_ptr<Cluster>& cluster) {
     auto& v = views_[cluster.get()];

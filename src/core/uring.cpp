@@ -86,14 +86,14 @@ io_uring_sqe* Ring::Impl::next_sqe() {
 
 // An operation that found no room even after the queue was submitted (the kernel refused the
 // submission) fails, later, rather than waiting for room that may not come.
-void Ring::fail_later(Op* op) {
-  asio::post(ioc_, [op] { op->complete(op, -EBUSY); });
+void Ring::fail_later(Op* op, int error) {
+  asio::post(ioc_, [op, error] { op->complete(op, error); });
 }
 
 void Ring::submit_recv(int fd, void* data, std::size_t size, Op* op) {
   io_uring_sqe* sqe = impl_->next_sqe();
   if (sqe == nullptr) {
-    fail_later(op);
+    fail_later(op, -EBUSY);
     return;
   }
   io_uring_prep_recv(sqe, fd, data, size, 0);
@@ -120,7 +120,7 @@ void Ring::post_submit() {
 void Ring::submit_send(int fd, std::size_t buffers, Op* op) {
   io_uring_sqe* sqe = impl_->next_sqe();
   if (sqe == nullptr) {
-    fail_later(op);
+    fail_later(op, -EBUSY);
     return;
   }
   op->msg = msghdr{};
@@ -152,10 +152,9 @@ void Ring::reap() {
   }
 }
 
-void abort_socket(asio::ip::tcp::socket& s) {
+void shut_down(asio::ip::tcp::socket& s) {
   boost::system::error_code ignored;
   s.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  s.close(ignored);
 }
 
 }  // namespace tender

@@ -10,14 +10,17 @@
 //   auto [ec, n] = co_await ring->async_recv(fd, buf, kTuple);  // n == 0: end of stream
 //   auto [ec, n] = co_await ring->async_send(fd, bufs, kTuple); // may send fewer bytes
 //
-// A pending operation is not ended by closing the descriptor (the ring holds the socket):
-// shut the socket down first (shutdown(2) wakes it), as abort_socket() does. The ring belongs
-// to one io_context and is used from its thread only.
+// A pending operation is not ended by closing the descriptor (the ring holds the socket), and
+// an operation queued but not yet submitted names the descriptor by number, which a close
+// could hand to a new socket before the submission: end a socket's operations with
+// shut_down() and let its owner close it once they have returned. The ring belongs to one
+// io_context and is used from its thread only.
 
 #include <sys/uio.h>
 
 #include <array>
 #include <boost/asio.hpp>
+#include <cerrno>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -44,8 +47,8 @@ class Ring {
         token);
   }
 
-  // One send of a sequence of up to kMaxBuffers buffers: (error, bytes sent), maybe fewer
-  // than given.
+  // One send of a sequence of up to kMaxBuffers buffers (more: invalid_argument): (error, bytes
+  // sent), maybe fewer than given.
   static constexpr std::size_t kMaxBuffers = 8;
   template <typename Buffers, typename Token>
   auto async_send(int fd, const Buffers& buffers, Token&& token) {
@@ -54,11 +57,16 @@ class Ring {
           auto* op = new OpFor<decltype(handler)>(std::move(handler));
           std::size_t n = 0;
           for (auto it = boost::asio::buffer_sequence_begin(buffers);
-               it != boost::asio::buffer_sequence_end(buffers) && n < kMaxBuffers; ++it) {
+               it != boost::asio::buffer_sequence_end(buffers); ++it) {
             boost::asio::const_buffer b(*it);
-            if (b.size() > 0) {
-              op->iov[n++] = iovec{const_cast<void*>(b.data()), b.size()};
+            if (b.size() == 0) {
+              continue;
             }
+            if (n == kMaxBuffers) {
+              fail_later(op, -EINVAL);
+              return;
+            }
+            op->iov[n++] = iovec{const_cast<void*>(b.data()), b.size()};
           }
           submit_send(fd, n, op);
         },
@@ -95,7 +103,7 @@ class Ring {
   void submit_recv(int fd, void* data, std::size_t size, Op* op);
   void submit_send(int fd, std::size_t buffers, Op* op);
   void post_submit();
-  void fail_later(Op* op);
+  void fail_later(Op* op, int error);
   void wait();
   void reap();
 
@@ -105,7 +113,8 @@ class Ring {
   bool submit_posted_ = false;
 };
 
-// Shuts a socket down, waking any io_uring operation pending on it, then closes it.
-void abort_socket(boost::asio::ip::tcp::socket& s);
+// Shuts a socket down both ways: what is pending on it ends (an io_uring operation too), and
+// what comes after fails at once. Its owner closes it.
+void shut_down(boost::asio::ip::tcp::socket& s);
 
 }  // namespace tender

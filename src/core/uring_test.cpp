@@ -60,7 +60,7 @@ TEST(Ring, SendsAndReceivesInOrder) {
   EXPECT_EQ(got, "hello, ring");
 }
 
-TEST(Ring, AbortSocketEndsAPendingReceive) {
+TEST(Ring, ShutDownEndsAPendingReceive) {
   asio::io_context ioc;
   std::string why;
   auto ring = Ring::open(ioc, why);
@@ -80,7 +80,7 @@ TEST(Ring, AbortSocketEndsAPendingReceive) {
       },
       asio::detached);
   asio::steady_timer later(ioc, std::chrono::milliseconds(50));
-  later.async_wait([&](const boost::system::error_code&) { abort_socket(p.b); });
+  later.async_wait([&](const boost::system::error_code&) { shut_down(p.b); });
   ioc.run_for(std::chrono::seconds(5));
   EXPECT_TRUE(ended);
 }
