@@ -1,0 +1,80 @@
+#include "ambassador/cluster.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+namespace tender::ambassador {
+namespace {
+
+// Records what a cluster tells it.
+struct Recorder : Cluster::SlotListener {
+  std::vector<bool> calls;  // `wanted` of each call
+  void on_slot(const Cluster& /*cluster*/, bool wanted) override { calls.push_back(wanted); }
+};
+
+ClusterConfig limited(std::uint32_t connections, std::uint32_t pending) {
+  ClusterConfig c;
+  c.name = "c";
+  c.limits.max_connections = connections;
+  c.limits.max_pending = pending;
+  return c;
+}
+
+TEST(ClusterBreakers, ConnectionsAndPendingHoldTheirLimits) {
+  Registry registry;
+  Cluster c(limited(1, 1), registry);
+  auto& overflow =
+      registry.counter_family("tender_proxy_cluster_overflow_total", "", {"cluster", "breaker"});
+  EXPECT_TRUE(c.try_connection());
+  EXPECT_FALSE(c.try_connection());
+  EXPECT_EQ(overflow.with({"c", "connections"}).value(), 1);
+  EXPECT_FALSE(c.try_connection(false));  // a waiting request looking again is not counted
+  EXPECT_EQ(overflow.with({"c", "connections"}).value(), 1);
+  EXPECT_FALSE(c.connections_wanted());
+  EXPECT_TRUE(c.try_pending());
+  EXPECT_FALSE(c.try_pending());
+  EXPECT_EQ(overflow.with({"c", "pending"}).value(), 1);
+  EXPECT_TRUE(c.connections_wanted());  // full, with a request waiting
+  c.end_pending();
+  c.end_connection();
+  EXPECT_EQ(c.pending_requests(), 0U);
+  EXPECT_TRUE(c.try_connection());
+}
+
+TEST(ClusterBreakers, ListenersHearOfSlotsOnlyWhileRequestsWait) {
+  Registry registry;
+  Cluster c(limited(2, 4), registry);
+  auto a = std::make_shared<Recorder>();
+  auto b = std::make_shared<Recorder>();
+  c.listen_slots(a);
+  c.listen_slots(a);  // once is enough
+  c.listen_slots(b);
+  ASSERT_TRUE(c.try_connection());
+  c.end_connection();  // nobody waits: nobody is told
+  EXPECT_TRUE(a->calls.empty());
+
+  ASSERT_TRUE(c.try_pending());
+  c.want_slot();  // a request began waiting: give up an idle connection
+  EXPECT_EQ(a->calls, std::vector<bool>{true});
+  EXPECT_EQ(b->calls, std::vector<bool>{true});
+  ASSERT_TRUE(c.try_connection());
+  c.end_connection();  // a slot freed while one waits
+  EXPECT_EQ(a->calls, (std::vector<bool>{true, false}));
+
+  b.reset();  // a listener that went away is not called
+  ASSERT_TRUE(c.try_connection());
+  c.end_connection();
+  EXPECT_EQ(a->calls.size(), 3U);
+
+  c.close_slots();  // the proxy stops: no one is told any more
+  c.listen_slots(a);
+  ASSERT_TRUE(c.try_connection());
+  c.end_connection();
+  EXPECT_EQ(a->calls.size(), 3U);
+  c.end_pending();
+}
+
+}  // namespace
+}  // namespace tender::ambassador
