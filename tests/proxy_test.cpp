@@ -208,21 +208,28 @@ int expected_shard(const std::string& key, int shards) {
   return static_cast<int>(b);
 }
 
+// A socket listening on 127.0.0.1 at a free port (in `addr`) with this accept backlog.
+int listen_loopback(int backlog, sockaddr_in& addr) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  addr = sockaddr_in{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, backlog) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    throw std::runtime_error("cannot listen on 127.0.0.1");
+  }
+  return fd;
+}
+
 // A plain TCP server on 127.0.0.1 for upstream behaviour no real server shows on demand (bad
 // bytes, particular framings): `serve(fd)` runs for each connection, which is closed after.
 class RawServer {
  public:
   explicit RawServer(std::function<void(int)> serve) : serve_(std::move(serve)) {
-    lfd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(lfd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(lfd_, 16) != 0 ||
-        ::getsockname(lfd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      throw std::runtime_error("RawServer: cannot listen");
-    }
+    lfd_ = listen_loopback(16, addr);
     port_ = ntohs(addr.sin_port);
     thread_ = std::thread([this] {
       for (;;) {
@@ -281,6 +288,8 @@ class ProxyTest : public ::testing::Test {
   json::value clusters() {
     return json::parse(http(proxy_->port("admin"), "GET", "/v1/clusters").body);
   }
+  json::value first_cluster() { return clusters().at("clusters").at(0); }
+  std::string proxy_metrics() { return http(proxy_->port("admin"), "GET", "/metrics").body; }
   json::value endpoint(const std::string& cluster, std::size_t i) {
     json::value all = clusters();
     for (const auto& c : all.at("clusters").as_array()) {
@@ -638,8 +647,8 @@ TEST_F(ProxyTest, RedisCommandsOverMaxRequestsAreRefused) {
       {"--workers", "1"});
   RespClient a(proxy_->port("cache"));
   a.send(resp_command({"GET", "a"}) + resp_command({"GET", "b"}));
-  ASSERT_TRUE(eventually(
-      [&] { return clusters().at("clusters").at(0).at("active_requests").to_number<int>() == 2; }));
+  ASSERT_TRUE(
+      eventually([&] { return first_cluster().at("active_requests").to_number<int>() == 2; }));
   // A third, while two are in flight, is refused at once; commands answered locally are not
   // requests to the cluster.
   RespClient b(proxy_->port("cache"));
@@ -649,8 +658,8 @@ TEST_F(ProxyTest, RedisCommandsOverMaxRequestsAreRefused) {
   release = true;
   EXPECT_EQ(a.read(2), (std::vector<std::string>{"$1\r\nv\r\n", "$1\r\nv\r\n"}));
   EXPECT_EQ(b.call({"GET", "c"}), "$1\r\nv\r\n");
-  EXPECT_EQ(clusters().at("clusters").at(0).at("active_requests").to_number<int>(), 0);
-  auto metrics = http(proxy_->port("admin"), "GET", "/metrics").body;
+  EXPECT_EQ(first_cluster().at("active_requests").to_number<int>(), 0);
+  auto metrics = proxy_metrics();
   EXPECT_NE(
       metrics.find("tender_proxy_cluster_overflow_total{cluster=\"one\",breaker=\"requests\"} 2"),
       std::string::npos)
@@ -802,7 +811,7 @@ TEST_F(ProxyTest, TcpDeadBackendIsRetriedEjectedAndReadmitted) {
     ++seen[backend_id(proxy_->port("front"))];
   }
   EXPECT_EQ(seen["revived"], 5);
-  auto metrics = http(proxy_->port("admin"), "GET", "/metrics").body;
+  auto metrics = proxy_metrics();
   EXPECT_NE(
       metrics.find("tender_proxy_upstream_errors_total{cluster=\"web\",endpoint=\"127.0.0.1:" +
                    std::to_string(dead_port) + "\",kind=\"connect\"}"),
@@ -986,7 +995,7 @@ TEST_F(ProxyTest, HttpBackendKilledMidRunIsRetriedEjectedAndReadmitted) {
   }
   EXPECT_EQ(seen["revived"], 10);
   // The requests that met the dead backend were retried, not failed.
-  auto metrics = http(proxy_->port("admin"), "GET", "/metrics").body;
+  auto metrics = proxy_metrics();
   std::string key = "tender_proxy_cluster_retries_total{cluster=\"web\"} ";
   auto at = metrics.find(key);
   ASSERT_NE(at, std::string::npos) << metrics;
@@ -1019,7 +1028,7 @@ TEST_F(ProxyTest, HttpCircuitBreakerAnswersTheExcessWith503) {
     t.join();
   }
   EXPECT_EQ(ok.load(), 2);
-  auto metrics = http(proxy_->port("admin"), "GET", "/metrics").body;
+  auto metrics = proxy_metrics();
   EXPECT_NE(
       metrics.find("tender_proxy_cluster_overflow_total{cluster=\"web\",breaker=\"requests\"} 1"),
       std::string::npos);
@@ -1043,7 +1052,7 @@ TEST_F(ProxyTest, HttpRequestsWaitForAConnectionWithinMaxPending) {
         {"--workers", "2"});
   std::uint16_t front = proxy_->port("front");
   auto cluster_field = [&](const char* field) {
-    return clusters().at("clusters").at(0).at(field).to_number<int>();
+    return first_cluster().at(field).to_number<int>();
   };
   std::atomic<int> done{0};
   std::thread slow([&] {
@@ -1074,9 +1083,9 @@ TEST_F(ProxyTest, HttpRequestsWaitForAConnectionWithinMaxPending) {
   }
   EXPECT_EQ(done.load(), 4);
   EXPECT_EQ(cluster_field("pending_requests"), 0);
-  auto eps = clusters().at("clusters").at(0).at("endpoints").as_array();
+  auto eps = first_cluster().at("endpoints").as_array();
   EXPECT_LE(eps.at(0).at("connections").to_number<int>(), 1);
-  auto metrics = http(proxy_->port("admin"), "GET", "/metrics").body;
+  auto metrics = proxy_metrics();
   EXPECT_NE(
       metrics.find("tender_proxy_cluster_overflow_total{cluster=\"web\",breaker=\"pending\"} 1"),
       std::string::npos)
@@ -1094,14 +1103,14 @@ TEST_F(ProxyTest, HttpRequestWaitingForAConnectionTimesOutWith504) {
   ASSERT_TRUE(upload.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" +
                           std::string(100'000, 'u')));
   ASSERT_TRUE(eventually([&] {
-    auto e = clusters().at("clusters").at(0).at("endpoints").at(0);
+    auto e = first_cluster().at("endpoints").at(0);
     return e.at("connections").to_number<int>() == 1;
   }));
   HttpResult r = http(front, "GET", "/fast");
   EXPECT_EQ(r.status, 504);
   EXPECT_NE(r.body.find("no connection of cluster web came free"), std::string::npos) << r.body;
   // The endpoint is not blamed for the wait.
-  auto e = clusters().at("clusters").at(0).at("endpoints").at(0);
+  auto e = first_cluster().at("endpoints").at(0);
   EXPECT_EQ(e.at("ejected").as_bool(), false);
 }
 
@@ -1259,14 +1268,8 @@ TEST_F(ProxyTest, HttpConnectionIsNotReusedAfterHead) {
 
 TEST_F(ProxyTest, HttpConnectCutShortByTheTryAnswers504) {
   // A listener whose accept queue is full: connects to it hang (their SYNs are dropped).
-  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(lfd, 0), 0);
-  ASSERT_EQ(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  int lfd = listen_loopback(0, addr);
   std::vector<int> fillers;
   for (int i = 0; i < 3; ++i) {
     int f = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -1467,7 +1470,7 @@ TEST_F(ProxyTest, HttpStreamedBodiesAreSafe) {
   EXPECT_TRUE(slow.send(std::string(30000, 's')));
   HttpResult sr = slow.read_response();
   EXPECT_EQ(sr.status, 200) << sr.body;
-  std::string metrics = http(proxy_->port("admin"), "GET", "/metrics").body;
+  std::string metrics = proxy_metrics();
   auto at = metrics.find("tender_proxy_upstream_errors_total{cluster=\"raw\"");
   ASSERT_NE(at, std::string::npos);
   std::string errors = metrics.substr(at, metrics.find("\n# ", at) - at) + "\n";
@@ -1551,7 +1554,7 @@ TEST_F(ProxyTest, OneLinerRedis) {
   RespClient client(proxy_->port("main"));
   EXPECT_EQ(client.call({"SET", "x", "1"}), "+OK\r\n");
   EXPECT_EQ(client.call({"GET", "x"}), "$1\r\n1\r\n");
-  auto c = clusters().at("clusters").at(0);
+  auto c = first_cluster();
   EXPECT_EQ(c.at("policy").as_string(), "ring_hash");
   EXPECT_EQ(c.at("endpoints").as_array().size(), 2U);
 }
