@@ -666,6 +666,36 @@ TEST_F(ProxyTest, RedisCommandsOverMaxRequestsAreRefused) {
       << metrics;
 }
 
+TEST_F(ProxyTest, RedisServerConnectionRefusedByTheBreakerIsNotTheServersFault) {
+  RedisServer a;
+  RedisServer b;
+  // One worker may open one server connection: commands for the other server are refused by
+  // the breaker, which must not count against that server (one failure would eject it).
+  start(redis_config({&a, &b}, "ring_hash") +
+            "    limits: {max_connections: 1}\n"
+            "    outlier: {consecutive_failures: 1}\n",
+        {"--workers", "1"});
+  RespClient c(proxy_->port("cache"));
+  int ok = 0;
+  int refused = 0;
+  for (int i = 0; i < 40; ++i) {
+    std::string r = c.call({"GET", "key:" + std::to_string(i)});
+    if (r == "$-1\r\n") {
+      ++ok;
+    } else {
+      EXPECT_EQ(r, "-ERR cluster shards is at its max_connections limit\r\n");
+      ++refused;
+    }
+  }
+  EXPECT_GT(ok, 0);
+  EXPECT_GT(refused, 0);
+  for (std::size_t i = 0; i < 2; ++i) {
+    auto e = endpoint("shards", i);
+    EXPECT_FALSE(e.at("ejected").as_bool()) << e;
+    EXPECT_EQ(e.at("failures").to_number<int>(), 0) << e;
+  }
+}
+
 TEST_F(ProxyTest, RedisClientThatDoesNotReadCannotGrowTheProxy) {
   RedisServer a;
   start(
