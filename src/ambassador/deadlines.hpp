@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "ambassador/worker.hpp"
+#include "core/recv.hpp"
 
 namespace tender::ambassador {
 
@@ -156,7 +157,7 @@ inline asio::awaitable<bool> read_more(Deadlines& d, Conn& c, Clock::time_point 
     std::tie(ec, n) =
         co_await ring->async_recv(c.socket.native_handle(), c.in.prepare(chunk), kTuple);
   } else {
-    std::tie(ec, n) = co_await c.socket.async_read_some(c.in.prepare(chunk), kTuple);
+    std::tie(ec, n) = co_await async_recv(c.socket, c.in.prepare(chunk), kTuple);
   }
   Deadlines::clear(c);
   if (ec || n == 0) {

@@ -13,6 +13,7 @@
 #include "ambassador/resp.hpp"
 #include "ambassador/worker.hpp"
 #include "core/log.hpp"
+#include "core/recv.hpp"
 
 namespace tender::ambassador {
 namespace {
@@ -276,7 +277,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
 
   asio::awaitable<void> read_loop() {
     for (;;) {
-      auto [ec, n] = co_await socket_.async_read_some(in_.prepare(kReadChunk), kTuple);
+      auto [ec, n] = co_await async_recv(socket_, in_.prepare(kReadChunk), kTuple);
       in_.commit(n);
       endpoint_.stats->m_bytes_in->inc(n);
       std::size_t used = 0;
@@ -409,8 +410,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   ClientSession(std::shared_ptr<RedisListener> l, tcp::socket s,
                 std::shared_ptr<const ListenerState> state);
   static asio::awaitable<void> run(std::shared_ptr<ClientSession> self);
-  // A slot finished: send what is ready, in order.
-  void on_done() { flush(); }
+  // A slot finished: send what is ready, in order. While other replies are still owed, that
+  // waits for the handlers ready now, so that replies from every server read in this turn of
+  // the loop leave in one write.
+  void on_done();
   void close() {
     boost::system::error_code ec;
     conn_.socket.close(ec);
@@ -446,6 +449,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string out_;
   std::string wbuf_;  // bytes being written
   bool writing_ = false;
+  bool flush_posted_ = false;
+  std::size_t undone_ = 0;  // slots sent upstream and not finished
   bool closed_ = false;
   bool closing_ = false;  // QUIT or a protocol error: close once everything owed is sent
   bool stop_reading_ = false;
@@ -528,6 +533,20 @@ void finish(std::shared_ptr<Slot> slot) {
   }
 }
 
+void ClientSession::on_done() {
+  if (--undone_ == 0) {
+    flush();  // nothing else is owed: no reason to wait
+    return;
+  }
+  if (!flush_posted_ && !slots_.empty() && slots_.front()->done) {
+    flush_posted_ = true;
+    asio::post(listener_->worker().ioc(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      self->flush();
+    });
+  }
+}
+
 ClientSession::ClientSession(std::shared_ptr<RedisListener> l, tcp::socket s,
                              std::shared_ptr<const ListenerState> state)
     : listener_(std::move(l)), conn_(std::move(s)), state_(std::move(state)) {
@@ -561,8 +580,7 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
       break;
     }
     l.deadlines().set(self->conn_, idle);
-    auto [ec, n] =
-        co_await self->conn_.socket.async_read_some(in.prepare(kClientReadChunk), kTuple);
+    auto [ec, n] = co_await async_recv(self->conn_.socket, in.prepare(kClientReadChunk), kTuple);
     Deadlines::clear(self->conn_);
     if (self->conn_.timed_out) {
       break;  // idle
@@ -690,6 +708,7 @@ std::shared_ptr<Slot> ClientSession::upstream_slot() {
     s->cluster = cluster;
   }
   s->counted = true;
+  ++undone_;
   return s;
 }
 
