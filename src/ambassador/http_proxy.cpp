@@ -97,6 +97,9 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
   static asio::awaitable<void> serve(std::shared_ptr<HttpListener> self, tcp::socket socket) {
     boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
+    if (self->deadlines_.ring() == nullptr) {
+      enable_recv_hint(socket);  // epoll reads (core/recv.hpp)
+    }
     auto peer = socket.remote_endpoint(ec);
     std::string client_ip = ec ? "" : peer.address().to_string();
     Conn client(std::move(socket));

@@ -506,6 +506,7 @@ class RedisListener final : public ListenerBase<RedisListener> {
   static asio::awaitable<void> serve(std::shared_ptr<RedisListener> self, tcp::socket s) {
     boost::system::error_code ignored;
     s.set_option(tcp::no_delay(true), ignored);
+    enable_recv_hint(s);
     auto session = std::make_shared<ClientSession>(self, std::move(s), self->state_);
     co_await ClientSession::run(session);
   }

@@ -1,6 +1,7 @@
 #pragma once
 // async_recv(): a socket read that costs one system call when the socket has to be waited for.
 //
+//   tender::enable_recv_hint(socket);                    // once per connected socket
 //   auto [ec, n] = co_await tender::async_recv(socket, buffer, kTuple);
 //
 // Asio's async_read_some reads at once, before it waits, and again after each read: on a
@@ -8,10 +9,12 @@
 // empty, learns EAGAIN from the kernel and only then waits for epoll. That wasted call is a
 // third of a proxy's system calls per request. Asio's reactor can skip it: an operation that
 // reports it emptied the socket ("done and exhausted") makes the next one wait for readiness
-// without trying first. Its own receive reports that only at the end of the stream; this one
-// reports it after every read that came back shorter than the buffer, which means the socket
-// had nothing more (the next byte to arrive raises a new edge on the socket's edge-triggered
-// epoll registration).
+// without trying first. A short read alone does not prove that: a FIN that came with the last
+// bytes raises no new edge on the socket's edge-triggered registration, so a read that waited
+// would never see the end of the stream. With TCP_INQ (enable_recv_hint) the kernel says, with
+// each read, how many bytes are left, and counts a pending FIN as one: only a read that left
+// nothing, not even a FIN, reports the socket emptied. Without the hint (not enabled, or an old
+// kernel) it behaves as async_read_some.
 //
 // Built on Asio's reactor interface (boost::asio::detail) for its epoll reactor, which Asio uses
 // on Linux unless built for io_uring; the static_assert stops a build where that changed. Same
@@ -19,11 +22,15 @@
 // when the socket is closed or the operation cancelled (per-operation cancellation included,
 // as the awaitable operators use it).
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <boost/asio.hpp>
 #include <boost/asio/detail/reactor.hpp>
 #include <cerrno>
+#include <cstring>
 #include <type_traits>
 
 namespace tender {
@@ -49,11 +56,18 @@ class RecvOp : public ad::reactor_op {
  private:
   static status perform(ad::reactor_op* base) {
     auto* o = static_cast<RecvOp*>(base);
+    iovec iov{o->buffer_.data(), o->buffer_.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     for (;;) {
-      ssize_t n = ::recv(o->fd_, o->buffer_.data(), o->buffer_.size(), MSG_DONTWAIT);
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      ssize_t n = ::recvmsg(o->fd_, &msg, MSG_DONTWAIT);
       if (n > 0) {
         o->bytes_transferred_ = static_cast<std::size_t>(n);
-        return o->bytes_transferred_ < o->buffer_.size() ? done_and_exhausted : done;
+        return left_nothing(msg) ? done_and_exhausted : done;
       }
       if (n == 0) {
         o->ec_ = boost::asio::error::eof;
@@ -68,6 +82,18 @@ class RecvOp : public ad::reactor_op {
       o->ec_.assign(errno, boost::system::system_category());
       return done;
     }
+  }
+
+  // The kernel's TCP_INQ hint says no byte and no FIN is left to read.
+  static bool left_nothing(msghdr& msg) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) {
+        int inq = 0;
+        std::memcpy(&inq, CMSG_DATA(c), sizeof inq);
+        return inq == 0;
+      }
+    }
+    return false;  // no hint: assume more, as Asio does
   }
 
   int fd_;
@@ -117,6 +143,13 @@ class Cancel {
 };
 
 }  // namespace recv_detail
+
+// Asks the kernel for the TCP_INQ hint on `s` (connected TCP), which lets async_recv skip the
+// read that would only learn EAGAIN. Harmless where the kernel has no such option.
+inline void enable_recv_hint(boost::asio::ip::tcp::socket& s) {
+  int one = 1;
+  ::setsockopt(s.native_handle(), SOL_TCP, TCP_INQ, &one, sizeof one);
+}
 
 // One read of what `s` has into `b` (not empty): (error, bytes). See above.
 template <typename Token>

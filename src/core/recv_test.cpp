@@ -6,6 +6,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <chrono>
 #include <string>
+#include <tuple>
 
 namespace tender {
 namespace {
@@ -22,6 +23,7 @@ class RecvTest : public ::testing::Test {
     tcp::acceptor acc(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     a.connect(acc.local_endpoint());
     b = acc.accept();
+    enable_recv_hint(b);
   }
   // Runs `body` to its end; fails the test if it has not ended within 10 s (a read that missed
   // its data never completes).
@@ -98,6 +100,53 @@ TEST_F(RecvTest, TheEndOfTheStreamIsEof) {
     auto [ec, n] = co_await async_recv(b, asio::buffer(buf), kTuple);
     EXPECT_EQ(ec, asio::error::eof);
     EXPECT_EQ(n, 0U);
+  });
+}
+
+TEST_F(RecvTest, AFinThatCameWithTheLastBytesIsSeen) {
+  // Bytes and the end of the stream arrive together, before any read: one edge for both. A
+  // read that took the bytes as "the socket is empty" would wait for an edge that never comes.
+  run([&]() -> asio::awaitable<void> {
+    send("bye");
+    a.shutdown(tcp::socket::shutdown_send);
+    asio::steady_timer t(ioc, 5ms);  // let the loop see the edge first, as a busy proxy would
+    co_await t.async_wait(asio::use_awaitable);
+    EXPECT_EQ(co_await recv(), "bye");
+    std::array<char, 16> buf{};
+    auto [ec, n] = co_await async_recv(b, asio::buffer(buf), kTuple);
+    EXPECT_EQ(ec, asio::error::eof);
+  });
+}
+
+TEST_F(RecvTest, AFinAfterAReadThatWaitsIsSeen) {
+  run([&]() -> asio::awaitable<void> {
+    send("one");
+    EXPECT_EQ(co_await recv(), "one");
+    asio::steady_timer t(ioc, 5ms);
+    t.async_wait([&](auto) { a.shutdown(tcp::socket::shutdown_send); });
+    std::array<char, 16> buf{};
+    auto [ec, n] = co_await async_recv(b, asio::buffer(buf), kTuple);
+    EXPECT_EQ(ec, asio::error::eof);
+  });
+}
+
+TEST_F(RecvTest, WithoutTheHintItStillSeesEverything) {
+  tcp::socket plain(ioc);
+  {
+    tcp::acceptor acc(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    a.close();
+    a.connect(acc.local_endpoint());
+    plain = acc.accept();  // no enable_recv_hint
+  }
+  run([&]() -> asio::awaitable<void> {
+    send("x");
+    a.shutdown(tcp::socket::shutdown_send);
+    std::array<char, 16> buf{};
+    auto [ec, n] = co_await async_recv(plain, asio::buffer(buf), kTuple);
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(n, 1U);
+    std::tie(ec, n) = co_await async_recv(plain, asio::buffer(buf), kTuple);
+    EXPECT_EQ(ec, asio::error::eof);
   });
 }
 
