@@ -1333,6 +1333,143 @@ TEST_F(ProxyTest, HttpConnectCutShortByTheTryAnswers504) {
   ::close(lfd);
 }
 
+// A WebSocket echo server of python3-websockets (tests/ws_peer.py) on a free port.
+class WebSocketServer {
+ public:
+  WebSocketServer() {
+    for (int attempt = 0; attempt < 5 && !process_; ++attempt) {
+      port_ = free_port();
+      SpawnOptions o;
+      o.argv = {"/usr/bin/python3", TENDER_TESTS_DIR "/ws_peer.py", "serve", std::to_string(port_)};
+      o.stdout_ = Stdio::null();
+      auto p = Process::spawn(o);
+      if (!p) {
+        throw std::runtime_error("cannot start ws_peer.py: " + p.error().message());
+      }
+      process_.emplace(std::move(*p));
+      if (!eventually([&] { return !connect_refused(port_); }, 10s)) {
+        process_.reset();
+      }
+    }
+    if (!process_) {
+      throw std::runtime_error("the WebSocket server did not start");
+    }
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  std::uint16_t port_ = 0;
+  std::optional<Process> process_;
+};
+
+std::string one_endpoint_http(std::uint16_t port, const std::string& listener_extra = "") {
+  return "listeners:\n"
+         "  - {name: front, listen: \"127.0.0.1:0\", protocol: http, cluster: up" +
+         listener_extra +
+         "}\n"
+         "clusters:\n"
+         "  - {name: up, endpoints: [\"127.0.0.1:" +
+         std::to_string(port) + "\"]}\n";
+}
+
+TEST_F(ProxyTest, HttpWebSocketRoundTripsThroughTheProxy) {
+  // python3-websockets at both ends: the real handshake, masked frames, messages from one byte
+  // to 300 KB, a message from the server first, and a clean close.
+  WebSocketServer server;
+  start(one_endpoint_http(server.port()), {"--workers", "1"});
+  std::string url = "ws://127.0.0.1:" + std::to_string(proxy_->port("front")) + "/chat";
+  RunResult r =
+      run_command({"/usr/bin/python3", TENDER_TESTS_DIR "/ws_peer.py", "client", url}, "", 60s);
+  EXPECT_TRUE(r.status.success()) << r.out << r.err;
+  EXPECT_EQ(r.out, "ok\n") << r.err;
+}
+
+TEST_F(ProxyTest, HttpUpgradeTunnelCarriesEarlyBytesAndHalfCloses) {
+  // The server answers 101 with its first bytes in the same write, reads until the proxy
+  // passes on the client's half-close, then answers with everything it got and closes.
+  std::string head_seen;
+  RawServer upstream([&](int fd) {
+    head_seen = read_head(fd);
+    std::string got = head_seen.substr(head_seen.find("\r\n\r\n") + 4);  // bytes after the head
+    write_all(fd,
+              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test-proto\r\n"
+              "Connection: Upgrade\r\nX-Server: s\r\n\r\nserver-first;");
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) {
+        break;
+      }
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    write_all(fd, "got:" + got);
+  });
+  start(one_endpoint_http(upstream.port(), ", retries: 0"), {"--workers", "1"});
+  Connection c(proxy_->port("front"));
+  // Bytes for the new protocol right behind the request head, in the same write.
+  ASSERT_TRUE(
+      c.send("GET /t HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+             "Upgrade: test-proto\r\n\r\nearly;"));
+  std::string head = c.read_until("\r\n\r\n");
+  EXPECT_EQ(head.rfind("HTTP/1.1 101 ", 0), 0U) << head;
+  EXPECT_NE(head.find("Upgrade: test-proto\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("Connection: Upgrade\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("X-Server: s\r\n"), std::string::npos) << head;
+  EXPECT_EQ(c.read_until(";"), "server-first;");
+  ASSERT_TRUE(c.send("more;"));
+  c.shutdown_send();
+  EXPECT_EQ(c.read_until("never"), "got:early;more;");
+  EXPECT_TRUE(c.closed_by_peer(10s));
+  EXPECT_NE(head_seen.find("Connection: Upgrade\r\nUpgrade: test-proto\r\n"), std::string::npos)
+      << head_seen;
+  EXPECT_NE(head_seen.find("X-Forwarded-For: 127.0.0.1\r\n"), std::string::npos) << head_seen;
+}
+
+TEST_F(ProxyTest, HttpUpgradeDeclinedIsAnOrdinaryResponse) {
+  // A server that does not switch answers 200: the client gets it, and its connection carries
+  // the next request as usual.
+  RawServer upstream([](int fd) {
+    for (int i = 0; i < 2; ++i) {
+      std::string got = read_head(fd);
+      if (got.empty()) {
+        return;
+      }
+      std::string body = got.find("Upgrade: websocket") != std::string::npos ? "asked" : "plain";
+      write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" + body);
+    }
+  });
+  start(one_endpoint_http(upstream.port()), {"--workers", "1"});
+  Connection c(proxy_->port("front"));
+  ASSERT_TRUE(
+      c.send(request_bytes("GET", "/ws", {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}})));
+  HttpResult declined = c.read_response();
+  EXPECT_EQ(declined.status, 200);
+  EXPECT_EQ(declined.body, "asked");
+  ASSERT_TRUE(c.send(request_bytes("GET", "/next")));
+  HttpResult next = c.read_response();
+  EXPECT_EQ(next.status, 200);
+  EXPECT_EQ(next.body, "plain");
+}
+
+TEST_F(ProxyTest, HttpUpgradeTunnelEndsAfterIdleTimeout) {
+  std::atomic<bool> server_saw_end{false};
+  RawServer upstream([&](int fd) {
+    read_head(fd);
+    write_all(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n");
+    char buf[64];
+    while (::read(fd, buf, sizeof buf) > 0) {
+    }
+    server_saw_end = true;
+  });
+  start(one_endpoint_http(upstream.port(), ", idle_timeout: 300ms"), {"--workers", "1"});
+  Connection c(proxy_->port("front"));
+  ASSERT_TRUE(c.send(request_bytes("GET", "/", {{"Connection", "upgrade"}, {"Upgrade", "x"}})));
+  EXPECT_EQ(c.read_until("\r\n\r\n").rfind("HTTP/1.1 101 ", 0), 0U);
+  // Nothing moves either way: the proxy ends both sides.
+  EXPECT_TRUE(c.closed_by_peer(10s));
+  EXPECT_TRUE(eventually([&] { return server_saw_end.load(); }, 10s));
+}
+
 TEST_F(ProxyTest, HttpRequestHeadMustArriveWithinIdleTimeoutOfItsFirstByte) {
   Tender b1(echo_args({"--id", "b1"}));
   start(http_config({&b1}, "    idle_timeout: 500ms\n", ""), {"--workers", "1"});

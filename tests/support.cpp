@@ -257,6 +257,8 @@ Connection::~Connection() {
   }
 }
 
+void Connection::shutdown_send() { ::shutdown(fd_, SHUT_WR); }
+
 bool Connection::send(const std::string& bytes) {
   const char* d = bytes.data();
   std::size_t left = bytes.size();

@@ -91,6 +91,8 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
   [[nodiscard]] bool ok() const { return fd_ >= 0; }
   bool send(const std::string& bytes);
+  // Half-closes: the peer reads the end of the stream; receiving goes on.
+  void shutdown_send();
   // Reads one response (Content-Length framed). status 0 if the peer closed first.
   HttpResult read_response(bool head = false);
   // Bytes up to and including `marker` (or all read before the peer closed), taken from what

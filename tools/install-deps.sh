@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev liburing-dev
   # real peers for tests and benchmarks
   prometheus wrk nginx-light curl procps iproute2 nftables redis-server redis-tools
+  python3-websockets
   nutcracker haproxy
 )
 

@@ -154,6 +154,8 @@ Parse parse_fields(std::string_view in, std::size_t pos, std::size_t end, bool r
   int length_fields = 0;
   int te_fields = 0;
   bool te_exactly_chunked = false;
+  bool upgrade_token = false;  // Connection lists "upgrade"
+  std::string_view upgrade;
   out.fields.clear();
   while (pos < end) {
     std::string_view line = next_line(in, pos);
@@ -191,11 +193,17 @@ Parse parse_fields(std::string_view in, std::size_t pos, std::size_t end, bool r
           out.expect_continue = true;
         }
         break;
+      case 7:
+        if (iequals(name, "upgrade") && upgrade.empty()) {
+          upgrade = value;
+        }
+        break;
       case 10:
         if (iequals(name, "connection")) {
           for_each_token(value, [&](std::string_view t) {
             close = close || iequals(t, "close");
             keep_alive = keep_alive || iequals(t, "keep-alive");
+            upgrade_token = upgrade_token || iequals(t, "upgrade");
             return true;
           });
         }
@@ -234,6 +242,7 @@ Parse parse_fields(std::string_view in, std::size_t pos, std::size_t end, bool r
   out.keep_alive = !close && (out.minor >= 1 || keep_alive);
   out.has_length = has_length;
   out.has_te = has_te;
+  out.upgrade = upgrade_token && out.minor >= 1 ? upgrade : std::string_view{};
   if (request) {
     if (!has_host && out.minor >= 1) {
       return fail(err, 400, "an HTTP/1.1 request needs a Host field");
@@ -270,7 +279,7 @@ Parse parse_fields(std::string_view in, std::size_t pos, std::size_t end, bool r
 }
 
 void reset(Head& out) {
-  out.method = out.target = out.reason = out.host = {};
+  out.method = out.target = out.reason = out.host = out.upgrade = {};
   out.status = 0;
   out.minor = 1;
   out.size = 0;
@@ -479,7 +488,10 @@ void write_request_head(const Head& head, std::string_view client_ip, std::strin
     out.append(std::to_string(head.length));
     out.append("\r\n");
   }
-  if (head.minor == 0) {
+  if (!head.upgrade.empty()) {
+    out.append("Connection: Upgrade\r\n");
+    append_field(out, "Upgrade", head.upgrade);
+  } else if (head.minor == 0) {
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n");
@@ -514,6 +526,26 @@ void write_response_head(const Head& head, int client_minor, bool keep_alive, bo
   } else if (client_minor == 0) {
     out.append("Connection: keep-alive\r\n");
   }
+  out.append("\r\n");
+}
+
+void write_upgrade_response_head(const Head& head, std::string& out) {
+  out.clear();
+  out.append("HTTP/1.1 ");
+  out.append(std::to_string(head.status));
+  out.push_back(' ');
+  out.append(head.reason);
+  out.append("\r\n");
+  thread_local std::vector<std::string_view> names;
+  connection_named(head, names);
+  for (const auto& f : head.fields) {
+    if (hop_by_hop(f.name) || named(names, f.name) || is_framing(f.name)) {
+      continue;
+    }
+    append_field(out, f.name, f.value);
+  }
+  out.append("Connection: Upgrade\r\n");
+  append_field(out, "Upgrade", head.upgrade);
   out.append("\r\n");
 }
 

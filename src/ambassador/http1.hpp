@@ -48,6 +48,9 @@ struct Head {
   bool keep_alive = true;    // what the sender's version and Connection say
   bool expect_continue = false;
   std::string_view host;  // the Host field (requests)
+  // The Upgrade field's value when Connection lists "upgrade" (HTTP/1.1): a request asking to
+  // switch protocols (WebSocket), or a 101 response switching.
+  std::string_view upgrade;
 
   [[nodiscard]] std::string_view field(std::string_view name) const;
 };
@@ -70,7 +73,8 @@ Parse parse_response(std::string_view in, std::size_t max_head, bool to_head, He
 // The request head for the upstream: the request line as received, every field except the
 // hop-by-hop ones (RFC 9110 7.6.1, those the Connection field names, Expect) and
 // X-Forwarded-For, which is rewritten with `client_ip` appended; framing as one canonical
-// Content-Length or Transfer-Encoding: chunked. HTTP/1.0 asks for keep-alive.
+// Content-Length or Transfer-Encoding: chunked. HTTP/1.0 asks for keep-alive. A request with
+// `upgrade` set asks the server for it ("Connection: Upgrade", "Upgrade: ...").
 void write_request_head(const Head& head, std::string_view client_ip, std::string& out);
 // The response head for the client: "HTTP/1.1", the status and reason, the end-to-end fields
 // (one canonical Content-Length, none beside Transfer-Encoding), and Connection as `keep_alive`
@@ -78,6 +82,9 @@ void write_request_head(const Head& head, std::string_view client_ip, std::strin
 // decoded, until close).
 void write_response_head(const Head& head, int client_minor, bool keep_alive, bool dechunk,
                          std::string& out);
+// The 101 response head for the client: the status line, the end-to-end fields, and
+// "Connection: Upgrade" with the server's Upgrade field (head.upgrade).
+void write_upgrade_response_head(const Head& head, std::string& out);
 // A small text/plain response made here (errors): status line, fields, body.
 std::string local_response(int status, std::string_view body, bool keep_alive);
 

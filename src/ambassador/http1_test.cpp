@@ -230,6 +230,50 @@ TEST(Http1Rewrite, ResponseHeadForTheClient) {
   EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
 }
 
+TEST(Http1Upgrade, OnlyWhenConnectionAsksForIt) {
+  Head h;
+  Error err;
+  ASSERT_EQ(request("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\n"
+                    "Upgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n",
+                    h, err),
+            Parse::kDone);
+  EXPECT_EQ(h.upgrade, "websocket");
+  // An Upgrade field that Connection does not name, or an HTTP/1.0 request: no upgrade.
+  ASSERT_EQ(request("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n", h, err),
+            Parse::kDone);
+  EXPECT_EQ(h.upgrade, "");
+  ASSERT_EQ(request("GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", h, err),
+            Parse::kDone);
+  EXPECT_EQ(h.upgrade, "");
+  ASSERT_EQ(request("GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n\r\n", h, err),
+            Parse::kDone);
+  EXPECT_EQ(h.upgrade, "");
+}
+
+TEST(Http1Upgrade, RequestAndResponseHeadsCarryIt) {
+  Head h;
+  Error err;
+  ASSERT_EQ(request("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, X-Hop\r\nX-Hop: 1\r\n"
+                    "Upgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n",
+                    h, err),
+            Parse::kDone);
+  std::string out;
+  write_request_head(h, "10.0.0.7", out);
+  EXPECT_EQ(out,
+            "GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k\r\nX-Forwarded-For: 10.0.0.7\r\n"
+            "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+  ASSERT_EQ(response("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: a\r\nKeep-Alive: 5\r\n\r\n",
+                     h),
+            Parse::kDone);
+  EXPECT_EQ(h.status, 101);
+  EXPECT_EQ(h.upgrade, "websocket");
+  write_upgrade_response_head(h, out);
+  EXPECT_EQ(out,
+            "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: a\r\n"
+            "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+}
+
 TEST(Http1Local, ResponseIsComplete) {
   EXPECT_EQ(local_response(503, "busy\n", true),
             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"

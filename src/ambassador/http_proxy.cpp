@@ -214,6 +214,13 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
     auto framing = req.framing;
     std::uint64_t length = req.length;
     bool expect = req.expect_continue && client_minor >= 1;
+    // A request to switch protocols (WebSocket) goes upstream asking for it, unless its body
+    // would have to stream: it is then an ordinary request.
+    if (!x.req.upgrade.empty() && framing != http1::Framing::kNone &&
+        !(framing == http1::Framing::kLength && length <= kReplayLimit)) {
+      x.req.upgrade = {};
+    }
+    bool upgrade = !x.req.upgrade.empty();
     int r = route(state, req.host, req.target);
     http1::write_request_head(req, client_ip, x.up_head);
     client.in.consume(req.size);  // the views in req end here
@@ -456,7 +463,9 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
             conn->in.consume(x.res.size);
             continue;
           }
-          if (x.res.status == 101) {  // never asked for: Upgrade is not forwarded
+          if (x.res.status == 101 && (!upgrade || x.res.upgrade.empty())) {
+            x.err.reason = upgrade ? "101 Switching Protocols without an Upgrade field"
+                                   : "101 Switching Protocols to a request that did not ask";
             malformed = true;
             head_ok = false;
           }
@@ -508,6 +517,22 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
         continue;
       }
 
+      if (x.res.status == 101) {
+        // Switched (WebSocket): the 101 goes to the client, then bytes flow both ways until
+        // both sides have closed; this connection to the server is never pooled.
+        cluster->record(*e, Outcome::kSuccess);
+        http1::write_upgrade_response_head(x.res, x.out_head);
+        conn->in.consume(x.res.size);
+        client.in.consume(body_buffered);
+        auto now2 = Clock::now();
+        e->stats->m_latency->observe(std::chrono::duration<double>(now2 - sent).count());
+        state.latency->observe(std::chrono::duration<double>(now2 - started).count());
+        if (co_await write(client, asio::buffer(x.out_head), idle)) {
+          co_await tunnel(deadlines_, client, *conn, idle, *e->stats->m_bytes_out,
+                          *e->stats->m_bytes_in);
+        }
+        co_return false;
+      }
       const http1::Head& res = x.res;
       int code = res.status;
       cluster->record(*e, code >= 500 ? Outcome::kServerError : Outcome::kSuccess);

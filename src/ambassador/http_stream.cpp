@@ -2,6 +2,7 @@
 #include "ambassador/http_stream.hpp"
 
 #include <array>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <charconv>
 
 namespace tender::ambassador {
@@ -121,6 +122,60 @@ asio::awaitable<BodyEnd> stream_response(Deadlines& deadlines, Conn& client, Con
                                                                         : BodyEnd::kUpstreamGone;
     }
   }
+}
+
+namespace {
+
+// One direction of a tunnel: what `from` has buffered and sends, written to `to`; at its end,
+// `to` is half-closed. A write that fails shuts both down.
+asio::awaitable<void> pump(Deadlines& d, Conn& from, Conn& to, Counter& bytes,
+                           Clock::time_point& last) {
+  constexpr auto kNoDeadline = Clock::time_point::max();  // the tunnel's watch keeps the time
+  for (;;) {
+    if (auto data = from.in.data(); !data.empty()) {
+      if (!co_await write_all(d, to, asio::buffer(data), kNoDeadline)) {
+        shut_down(from.socket);
+        shut_down(to.socket);
+        co_return;
+      }
+      bytes.inc(data.size());
+      from.in.consume(data.size());
+      last = Clock::now();
+    }
+    if (!co_await read_more(d, from, kNoDeadline)) {
+      break;
+    }
+    last = Clock::now();
+  }
+  boost::system::error_code ignored;
+  to.socket.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace
+
+asio::awaitable<void> tunnel(Deadlines& deadlines, Conn& client, Conn& up, milliseconds idle,
+                             Counter& sent, Counter& received) {
+  using asio::experimental::awaitable_operators::operator&&;
+  using asio::experimental::awaitable_operators::operator||;
+  auto last = Clock::now();
+  asio::steady_timer timer(client.socket.get_executor());
+  auto watch = [&]() -> asio::awaitable<void> {
+    for (;;) {
+      timer.expires_at(last + idle);
+      auto [ec] = co_await timer.async_wait(kTuple);
+      if (ec) {
+        co_return;  // both directions ended
+      }
+      if (Clock::now() - last >= idle) {
+        shut_down(client.socket);
+        shut_down(up.socket);
+        co_return;
+      }
+    }
+  };
+  co_await (
+      (pump(deadlines, client, up, sent, last) && pump(deadlines, up, client, received, last)) ||
+      watch());
 }
 
 }  // namespace tender::ambassador

@@ -34,4 +34,11 @@ asio::awaitable<BodyEnd> stream_response(Deadlines& deadlines, Conn& client, Con
                                          std::chrono::milliseconds idle, Counter& received,
                                          std::string& scratch);
 
+// After a 101 (Switching Protocols): bytes both ways between `client` and `up`, what is already
+// in either buffer first, until both directions have ended. The end of one direction is passed
+// on as a half-close; nothing moving either way for `idle` ends both. `sent` and `received`
+// count the bytes to and from the upstream.
+asio::awaitable<void> tunnel(Deadlines& deadlines, Conn& client, Conn& up,
+                             std::chrono::milliseconds idle, Counter& sent, Counter& received);
+
 }  // namespace tender::ambassador
