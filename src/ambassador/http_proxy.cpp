@@ -1,7 +1,7 @@
 // The http listener: HTTP/1.1 with keep-alive on both sides, pooled upstream connections per
 // worker and endpoint, routing by path prefix and Host, a request timeout and a per-try timeout,
 // retries (idempotent requests; any request whose connect failed) within a retry budget and the
-// cluster's retry breaker, and X-Forwarded-For.
+// cluster's retry breaker, X-Forwarded-For, and upgrades (WebSocket) as byte tunnels.
 //
 // Messages are not rebuilt: the head is parsed in place (http1.hpp), its fields copied to the
 // next hop less the hop-by-hop ones, and bodies stream through as they arrive. A request body of
