@@ -1392,7 +1392,7 @@ TEST_F(ProxyTest, HttpUpgradeTunnelCarriesEarlyBytesAndHalfCloses) {
     head_seen = read_head(fd);
     std::string got = head_seen.substr(head_seen.find("\r\n\r\n") + 4);  // bytes after the head
     write_all(fd,
-              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test-proto\r\n"
+              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
               "Connection: Upgrade\r\nX-Server: s\r\n\r\nserver-first;");
     char buf[4096];
     for (;;) {
@@ -1409,10 +1409,10 @@ TEST_F(ProxyTest, HttpUpgradeTunnelCarriesEarlyBytesAndHalfCloses) {
   // Bytes for the new protocol right behind the request head, in the same write.
   ASSERT_TRUE(
       c.send("GET /t HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
-             "Upgrade: test-proto\r\n\r\nearly;"));
+             "Upgrade: websocket\r\n\r\nearly;"));
   std::string head = c.read_until("\r\n\r\n");
   EXPECT_EQ(head.rfind("HTTP/1.1 101 ", 0), 0U) << head;
-  EXPECT_NE(head.find("Upgrade: test-proto\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("Upgrade: websocket\r\n"), std::string::npos) << head;
   EXPECT_NE(head.find("Connection: Upgrade\r\n"), std::string::npos) << head;
   EXPECT_NE(head.find("X-Server: s\r\n"), std::string::npos) << head;
   EXPECT_EQ(c.read_until(";"), "server-first;");
@@ -1420,21 +1420,22 @@ TEST_F(ProxyTest, HttpUpgradeTunnelCarriesEarlyBytesAndHalfCloses) {
   c.shutdown_send();
   EXPECT_EQ(c.read_until("never"), "got:early;more;");
   EXPECT_TRUE(c.closed_by_peer(10s));
-  EXPECT_NE(head_seen.find("Connection: Upgrade\r\nUpgrade: test-proto\r\n"), std::string::npos)
+  EXPECT_NE(head_seen.find("Connection: Upgrade\r\nUpgrade: websocket\r\n"), std::string::npos)
       << head_seen;
   EXPECT_NE(head_seen.find("X-Forwarded-For: 127.0.0.1\r\n"), std::string::npos) << head_seen;
 }
 
 TEST_F(ProxyTest, HttpUpgradeDeclinedIsAnOrdinaryResponse) {
   // A server that does not switch answers 200: the client gets it, and its connection carries
-  // the next request as usual.
+  // the next request as usual. An h2c upgrade is not passed on at all (after it, the client
+  // could send the server requests that routing never saw).
   RawServer upstream([](int fd) {
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < 3; ++i) {
       std::string got = read_head(fd);
       if (got.empty()) {
         return;
       }
-      std::string body = got.find("Upgrade: websocket") != std::string::npos ? "asked" : "plain";
+      std::string body = got.find("Upgrade: ") != std::string::npos ? "asked" : "plain";
       write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" + body);
     }
   });
@@ -1445,6 +1446,11 @@ TEST_F(ProxyTest, HttpUpgradeDeclinedIsAnOrdinaryResponse) {
   HttpResult declined = c.read_response();
   EXPECT_EQ(declined.status, 200);
   EXPECT_EQ(declined.body, "asked");
+  ASSERT_TRUE(c.send(request_bytes(
+      "GET", "/h2", {{"Connection", "Upgrade, HTTP2-Settings"}, {"Upgrade", "h2c"}})));
+  HttpResult h2c = c.read_response();
+  EXPECT_EQ(h2c.status, 200);
+  EXPECT_EQ(h2c.body, "plain");
   ASSERT_TRUE(c.send(request_bytes("GET", "/next")));
   HttpResult next = c.read_response();
   EXPECT_EQ(next.status, 200);
@@ -1455,7 +1461,9 @@ TEST_F(ProxyTest, HttpUpgradeTunnelEndsAfterIdleTimeout) {
   std::atomic<bool> server_saw_end{false};
   RawServer upstream([&](int fd) {
     read_head(fd);
-    write_all(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n");
+    write_all(
+        fd,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
     char buf[64];
     while (::read(fd, buf, sizeof buf) > 0) {
     }
@@ -1463,7 +1471,8 @@ TEST_F(ProxyTest, HttpUpgradeTunnelEndsAfterIdleTimeout) {
   });
   start(one_endpoint_http(upstream.port(), ", idle_timeout: 300ms"), {"--workers", "1"});
   Connection c(proxy_->port("front"));
-  ASSERT_TRUE(c.send(request_bytes("GET", "/", {{"Connection", "upgrade"}, {"Upgrade", "x"}})));
+  ASSERT_TRUE(
+      c.send(request_bytes("GET", "/", {{"Connection", "upgrade"}, {"Upgrade", "websocket"}})));
   EXPECT_EQ(c.read_until("\r\n\r\n").rfind("HTTP/1.1 101 ", 0), 0U);
   // Nothing moves either way: the proxy ends both sides.
   EXPECT_TRUE(c.closed_by_peer(10s));

@@ -24,7 +24,6 @@
 #include <utility>
 
 #include "ambassador/worker.hpp"
-#include "core/recv.hpp"
 
 namespace tender::ambassador {
 
@@ -43,6 +42,7 @@ struct Conn {
   ReadBuffer in;
   Clock::time_point deadline = Clock::time_point::max();
   bool timed_out = false;
+  bool eof = false;           // the last read that failed found the end of the stream
   bool client = false;        // a downstream connection
   bool idle = false;          // a client waiting for its next request, nothing read of it
   Deadlines* list = nullptr;  // the Deadlines it is in
@@ -157,10 +157,11 @@ inline asio::awaitable<bool> read_more(Deadlines& d, Conn& c, Clock::time_point 
     std::tie(ec, n) =
         co_await ring->async_recv(c.socket.native_handle(), c.in.prepare(chunk), kTuple);
   } else {
-    std::tie(ec, n) = co_await async_recv(c.socket, c.in.prepare(chunk), kTuple);
+    std::tie(ec, n) = co_await c.socket.async_read_some(c.in.prepare(chunk), kTuple);
   }
   Deadlines::clear(c);
   if (ec || n == 0) {
+    c.eof = ec ? ec == asio::error::eof : true;
     co_return false;
   }
   c.in.commit(n);

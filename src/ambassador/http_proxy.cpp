@@ -1,7 +1,7 @@
 // The http listener: HTTP/1.1 with keep-alive on both sides, pooled upstream connections per
 // worker and endpoint, routing by path prefix and Host, a request timeout and a per-try timeout,
 // retries (idempotent requests; any request whose connect failed) within a retry budget and the
-// cluster's retry breaker, X-Forwarded-For, and upgrades (WebSocket) as byte tunnels.
+// cluster's retry breaker, X-Forwarded-For, and WebSocket upgrades as byte tunnels.
 //
 // Messages are not rebuilt: the head is parsed in place (http1.hpp), its fields copied to the
 // next hop less the hop-by-hop ones, and bodies stream through as they arrive. A request body of
@@ -75,8 +75,9 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
   void stop(bool close_all) override {
     close_acceptor();
     draining_ = true;
+    // Closing all: upstream connections in use too, which ends upgrade tunnels at once.
     for (Conn* c = deadlines_.head(); c != nullptr; c = c->next) {
-      if (c->client && (close_all || c->idle)) {
+      if (close_all || (c->client && c->idle)) {
         shut_down(c->socket);
       }
     }
@@ -97,9 +98,6 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
   static asio::awaitable<void> serve(std::shared_ptr<HttpListener> self, tcp::socket socket) {
     boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
-    if (self->deadlines_.ring() == nullptr) {
-      enable_recv_hint(socket);  // epoll reads (core/recv.hpp)
-    }
     auto peer = socket.remote_endpoint(ec);
     std::string client_ip = ec ? "" : peer.address().to_string();
     Conn client(std::move(socket));
@@ -214,10 +212,13 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
     auto framing = req.framing;
     std::uint64_t length = req.length;
     bool expect = req.expect_continue && client_minor >= 1;
-    // A request to switch protocols (WebSocket) goes upstream asking for it, unless its body
-    // would have to stream: it is then an ordinary request.
-    if (!x.req.upgrade.empty() && framing != http1::Framing::kNone &&
-        !(framing == http1::Framing::kLength && length <= kReplayLimit)) {
+    // A request to switch to WebSocket goes upstream asking for it, unless its body would have
+    // to stream: it is then an ordinary request. Other protocols are not tunnelled: after an
+    // h2c upgrade the client could send the server requests that routing never saw.
+    if (!x.req.upgrade.empty() &&
+        (!iequals(x.req.upgrade, "websocket") ||
+         (framing != http1::Framing::kNone &&
+          !(framing == http1::Framing::kLength && length <= kReplayLimit)))) {
       x.req.upgrade = {};
     }
     bool upgrade = !x.req.upgrade.empty();
@@ -296,8 +297,10 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
         HttpListener* l;
         Cluster* c;
         bool on;
-        ~EndRetry() {
+        ~EndRetry() { release(); }
+        void release() {
           if (on) {
+            on = false;
             --l->retries_in_flight_;
             c->end_retry();
           }
@@ -527,6 +530,7 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
         auto now2 = Clock::now();
         e->stats->m_latency->observe(std::chrono::duration<double>(now2 - sent).count());
         state.latency->observe(std::chrono::duration<double>(now2 - started).count());
+        end_retry.release();  // the retry is over; the tunnel may last for hours
         if (co_await write(client, asio::buffer(x.out_head), idle)) {
           co_await tunnel(deadlines_, client, *conn, idle, *e->stats->m_bytes_out,
                           *e->stats->m_bytes_in);

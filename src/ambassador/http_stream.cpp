@@ -126,9 +126,11 @@ asio::awaitable<BodyEnd> stream_response(Deadlines& deadlines, Conn& client, Con
 
 namespace {
 
-// One direction of a tunnel: what `from` has buffered and sends, written to `to`; at its end,
-// `to` is half-closed. A write that fails shuts both down.
-asio::awaitable<void> pump(Deadlines& d, Conn& from, Conn& to, Counter& bytes,
+// One direction of a tunnel: what `from` has buffered and sends, written to `to`. `bytes`
+// counts what is written, less the bytes buffered at the start unless `count_buffered` (they
+// were counted when read). The end of `from`'s stream half-closes `to`; an error on either side
+// shuts both down.
+asio::awaitable<void> pump(Deadlines& d, Conn& from, Conn& to, Counter& bytes, bool count_buffered,
                            Clock::time_point& last) {
   constexpr auto kNoDeadline = Clock::time_point::max();  // the tunnel's watch keeps the time
   for (;;) {
@@ -138,7 +140,10 @@ asio::awaitable<void> pump(Deadlines& d, Conn& from, Conn& to, Counter& bytes,
         shut_down(to.socket);
         co_return;
       }
-      bytes.inc(data.size());
+      if (count_buffered) {
+        bytes.inc(data.size());
+      }
+      count_buffered = true;
       from.in.consume(data.size());
       last = Clock::now();
     }
@@ -146,6 +151,11 @@ asio::awaitable<void> pump(Deadlines& d, Conn& from, Conn& to, Counter& bytes,
       break;
     }
     last = Clock::now();
+  }
+  if (!from.eof) {  // reset, or shut down by the proxy
+    shut_down(from.socket);
+    shut_down(to.socket);
+    co_return;
   }
   boost::system::error_code ignored;
   to.socket.shutdown(tcp::socket::shutdown_send, ignored);
@@ -173,9 +183,9 @@ asio::awaitable<void> tunnel(Deadlines& deadlines, Conn& client, Conn& up, milli
       }
     }
   };
-  co_await (
-      (pump(deadlines, client, up, sent, last) && pump(deadlines, up, client, received, last)) ||
-      watch());
+  co_await ((pump(deadlines, client, up, sent, true, last) &&
+             pump(deadlines, up, client, received, false, last)) ||
+            watch());
 }
 
 }  // namespace tender::ambassador

@@ -13,7 +13,6 @@
 #include "ambassador/resp.hpp"
 #include "ambassador/worker.hpp"
 #include "core/log.hpp"
-#include "core/recv.hpp"
 
 namespace tender::ambassador {
 namespace {
@@ -277,7 +276,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
 
   asio::awaitable<void> read_loop() {
     for (;;) {
-      auto [ec, n] = co_await async_recv(socket_, in_.prepare(kReadChunk), kTuple);
+      auto [ec, n] = co_await socket_.async_read_some(in_.prepare(kReadChunk), kTuple);
       in_.commit(n);
       endpoint_.stats->m_bytes_in->inc(n);
       std::size_t used = 0;
@@ -506,7 +505,6 @@ class RedisListener final : public ListenerBase<RedisListener> {
   static asio::awaitable<void> serve(std::shared_ptr<RedisListener> self, tcp::socket s) {
     boost::system::error_code ignored;
     s.set_option(tcp::no_delay(true), ignored);
-    enable_recv_hint(s);
     auto session = std::make_shared<ClientSession>(self, std::move(s), self->state_);
     co_await ClientSession::run(session);
   }
@@ -581,7 +579,8 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
       break;
     }
     l.deadlines().set(self->conn_, idle);
-    auto [ec, n] = co_await async_recv(self->conn_.socket, in.prepare(kClientReadChunk), kTuple);
+    auto [ec, n] =
+        co_await self->conn_.socket.async_read_some(in.prepare(kClientReadChunk), kTuple);
     Deadlines::clear(self->conn_);
     if (self->conn_.timed_out) {
       break;  // idle

@@ -7,7 +7,6 @@
 #include "ambassador/worker.hpp"
 #include "core/asio_util.hpp"
 #include "core/log.hpp"
-#include "core/recv.hpp"
 
 namespace tender::ambassador {
 
@@ -38,7 +37,6 @@ asio::awaitable<boost::system::error_code> connect_upstream(
     co_return cec;
   }
   socket.set_option(tcp::no_delay(true), ec);
-  enable_recv_hint(socket);
   lease = std::move(held);
   co_return boost::system::error_code{};
 }
