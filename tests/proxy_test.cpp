@@ -1423,6 +1423,27 @@ TEST_F(ProxyTest, HttpUpgradeTunnelCarriesEarlyBytesAndHalfCloses) {
   EXPECT_NE(head_seen.find("Connection: Upgrade\r\nUpgrade: websocket\r\n"), std::string::npos)
       << head_seen;
   EXPECT_NE(head_seen.find("X-Forwarded-For: 127.0.0.1\r\n"), std::string::npos) << head_seen;
+  // Every byte to and from the server counted once: the request head and the client's bytes;
+  // the 101 head with the bytes that came with it, and the server's last answer.
+  std::size_t up_head = head_seen.find("\r\n\r\n") + 4;
+  std::string sent = std::to_string(up_head + std::string("early;more;").size());
+  std::string received = std::to_string(
+      std::string("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nX-Server: s\r\n\r\nserver-first;got:early;more;")
+          .size());
+  std::string ep = "endpoint=\"127.0.0.1:" + std::to_string(upstream.port()) + "\"";
+  std::string metrics;
+  EXPECT_TRUE(eventually(
+      [&] {
+        metrics = proxy_metrics();
+        return metrics.find("{cluster=\"up\"," + ep + ",direction=\"sent\"} " + sent + "\n") !=
+                   std::string::npos &&
+               metrics.find("{cluster=\"up\"," + ep + ",direction=\"received\"} " + received +
+                            "\n") != std::string::npos;
+      },
+      5s))
+      << "want sent " << sent << ", received " << received << "\n"
+      << metrics;
 }
 
 TEST_F(ProxyTest, HttpUpgradeDeclinedIsAnOrdinaryResponse) {
@@ -1430,7 +1451,7 @@ TEST_F(ProxyTest, HttpUpgradeDeclinedIsAnOrdinaryResponse) {
   // the next request as usual. An h2c upgrade is not passed on at all (after it, the client
   // could send the server requests that routing never saw).
   RawServer upstream([](int fd) {
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < 4; ++i) {
       std::string got = read_head(fd);
       if (got.empty()) {
         return;
@@ -1451,21 +1472,43 @@ TEST_F(ProxyTest, HttpUpgradeDeclinedIsAnOrdinaryResponse) {
   HttpResult h2c = c.read_response();
   EXPECT_EQ(h2c.status, 200);
   EXPECT_EQ(h2c.body, "plain");
+  // A WebSocket handshake is a GET (RFC 6455): a POST asking for one goes as it is, without.
+  ASSERT_TRUE(c.send(
+      request_bytes("POST", "/ws", {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}}, "body")));
+  HttpResult post = c.read_response();
+  EXPECT_EQ(post.status, 200);
+  EXPECT_EQ(post.body, "plain");
   ASSERT_TRUE(c.send(request_bytes("GET", "/next")));
   HttpResult next = c.read_response();
   EXPECT_EQ(next.status, 200);
   EXPECT_EQ(next.body, "plain");
 }
 
-TEST_F(ProxyTest, HttpUpgradeTunnelEndsAfterIdleTimeout) {
-  std::atomic<bool> server_saw_end{false};
-  RawServer upstream([&](int fd) {
+TEST_F(ProxyTest, HttpUpgradeToAnotherProtocolThanAskedIsA502) {
+  RawServer upstream([](int fd) {
     read_head(fd);
-    write_all(
-        fd,
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    write_all(fd,
+              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n");
+  });
+  start(one_endpoint_http(upstream.port(), ", retries: 0"), {"--workers", "1"});
+  HttpResult r = http(proxy_->port("front"), "GET", "/ws",
+                      {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}});
+  EXPECT_EQ(r.status, 502);
+  EXPECT_NE(r.body.find("something else than websocket"), std::string::npos) << r.body;
+}
+
+TEST_F(ProxyTest, HttpUpgradeTunnelEndsAfterIdleTimeout) {
+  // The 101 comes alone; one exchange of bytes follows, then nothing.
+  static constexpr std::string_view k101 =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+  std::atomic<bool> server_saw_end{false};
+  std::atomic<std::size_t> up_head{0};
+  RawServer upstream([&](int fd) {
+    up_head = read_head(fd).size();
+    write_all(fd, std::string(k101));
     char buf[64];
     while (::read(fd, buf, sizeof buf) > 0) {
+      write_all(fd, "x");
     }
     server_saw_end = true;
   });
@@ -1474,9 +1517,20 @@ TEST_F(ProxyTest, HttpUpgradeTunnelEndsAfterIdleTimeout) {
   ASSERT_TRUE(
       c.send(request_bytes("GET", "/", {{"Connection", "upgrade"}, {"Upgrade", "websocket"}})));
   EXPECT_EQ(c.read_until("\r\n\r\n").rfind("HTTP/1.1 101 ", 0), 0U);
+  ASSERT_TRUE(c.send("go"));
+  EXPECT_EQ(c.read_until("x"), "x");
   // Nothing moves either way: the proxy ends both sides.
   EXPECT_TRUE(c.closed_by_peer(10s));
   EXPECT_TRUE(eventually([&] { return server_saw_end.load(); }, 10s));
+  // Bytes read after the 101 count too.
+  std::string ep = "{cluster=\"up\",endpoint=\"127.0.0.1:" + std::to_string(upstream.port()) + "\"";
+  std::string metrics = proxy_metrics();
+  EXPECT_NE(metrics.find(ep + ",direction=\"received\"} " + std::to_string(k101.size() + 1) + "\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find(ep + ",direction=\"sent\"} " + std::to_string(up_head + 2) + "\n"),
+            std::string::npos)
+      << metrics;
 }
 
 TEST_F(ProxyTest, HttpRequestHeadMustArriveWithinIdleTimeoutOfItsFirstByte) {

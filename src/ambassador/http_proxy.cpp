@@ -212,11 +212,11 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
     auto framing = req.framing;
     std::uint64_t length = req.length;
     bool expect = req.expect_continue && client_minor >= 1;
-    // A request to switch to WebSocket goes upstream asking for it, unless its body would have
-    // to stream: it is then an ordinary request. Other protocols are not tunnelled: after an
-    // h2c upgrade the client could send the server requests that routing never saw.
+    // A request to switch to WebSocket (a GET, RFC 6455) goes upstream asking for it, unless its
+    // body would have to stream: it is then an ordinary request. Other protocols are not tunnelled:
+    // after an h2c upgrade the client could send the server requests that routing never saw.
     if (!x.req.upgrade.empty() &&
-        (!iequals(x.req.upgrade, "websocket") ||
+        (!iequals(x.req.upgrade, "websocket") || req.method != "GET" ||
          (framing != http1::Framing::kNone &&
           !(framing == http1::Framing::kLength && length <= kReplayLimit)))) {
       x.req.upgrade = {};
@@ -408,11 +408,21 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
         continue;  // the connect failed: safe to try again
       }
       deadlines_.add(*conn);
+      // Off the list at the end of the try, unless pooled (pool() takes it off first: the pool
+      // may close it at once).
       struct Unlist {
         Deadlines& d;
-        Conn& c;
-        ~Unlist() { d.remove(c); }
-      } unlist{deadlines_, *conn};
+        std::unique_ptr<Upstream>& c;
+        ~Unlist() {
+          if (c) {
+            d.remove(*c);
+          }
+        }
+      } unlist{deadlines_, conn};
+      auto pool = [&] {
+        deadlines_.remove(*conn);
+        put_pooled(e.id(), std::move(conn));
+      };
 
       // The request: head and buffered body in one write; a streamed body after it.
       auto sent = Clock::now();
@@ -466,8 +476,8 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
             conn->in.consume(x.res.size);
             continue;
           }
-          if (x.res.status == 101 && (!upgrade || x.res.upgrade.empty())) {
-            x.err.reason = upgrade ? "101 Switching Protocols without an Upgrade field"
+          if (x.res.status == 101 && (!upgrade || !iequals(x.res.upgrade, "websocket"))) {
+            x.err.reason = upgrade ? "101 Switching Protocols to something else than websocket"
                                    : "101 Switching Protocols to a request that did not ask";
             malformed = true;
             head_ok = false;
@@ -549,7 +559,7 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
             (res.framing == http1::Framing::kNone || res.framing == http1::Framing::kLength) &&
             conn->in.data().size() == whole) {
           conn->in.clear();
-          put_pooled(e.id(), std::move(conn));
+          pool();
         }
         why = e->name + " answered " + std::to_string(code);
         status = code;
@@ -580,7 +590,7 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
       // next answer.
       if (up_keep && res_framing != http1::Framing::kUntilClose && conn->in.data().empty() &&
           !draining_ && !is_head) {
-        put_pooled(e.id(), std::move(conn));
+        pool();
       }
       client.in.consume(body_buffered);
       co_return keep;

@@ -143,16 +143,16 @@ asio::awaitable<void> pump(Deadlines& d, Conn& from, Conn& to, Counter& bytes, b
       if (count_buffered) {
         bytes.inc(data.size());
       }
-      count_buffered = true;
       from.in.consume(data.size());
       last = Clock::now();
     }
+    count_buffered = true;  // what is read from here on
     if (!co_await read_more(d, from, kNoDeadline)) {
       break;
     }
     last = Clock::now();
   }
-  if (!from.eof) {  // reset, or shut down by the proxy
+  if (!from.eof) {  // a reset or another failure
     shut_down(from.socket);
     shut_down(to.socket);
     co_return;
