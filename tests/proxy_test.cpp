@@ -88,19 +88,7 @@ void write_all(int fd, const std::string& bytes) {
 // reply types used here) or the connection closes.
 class RespClient {
  public:
-  explicit RespClient(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-    timeval tv{10, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
+  explicit RespClient(std::uint16_t port) : fd_(connect_loopback(port, 10s)) {}
   ~RespClient() {
     if (fd_ >= 0) {
       ::close(fd_);

@@ -497,14 +497,23 @@ void write_request_head(const Head& head, std::string_view client_ip, std::strin
   out.append("\r\n");
 }
 
-void write_response_head(const Head& head, int client_minor, bool keep_alive, bool dechunk,
-                         std::string& out) {
+namespace {
+
+// "HTTP/1.1 STATUS REASON" in place of what `out` held.
+void status_line(const Head& head, std::string& out) {
   out.clear();
   out.append("HTTP/1.1 ");
   out.append(std::to_string(head.status));
   out.push_back(' ');
   out.append(head.reason);
   out.append("\r\n");
+}
+
+}  // namespace
+
+void write_response_head(const Head& head, int client_minor, bool keep_alive, bool dechunk,
+                         std::string& out) {
+  status_line(head, out);
   thread_local std::vector<std::string_view> names;
   connection_named(head, names);
   for (const auto& f : head.fields) {
@@ -530,12 +539,7 @@ void write_response_head(const Head& head, int client_minor, bool keep_alive, bo
 }
 
 void write_upgrade_response_head(const Head& head, std::string& out) {
-  out.clear();
-  out.append("HTTP/1.1 ");
-  out.append(std::to_string(head.status));
-  out.push_back(' ');
-  out.append(head.reason);
-  out.append("\r\n");
+  status_line(head, out);
   thread_local std::vector<std::string_view> names;
   connection_named(head, names);
   for (const auto& f : head.fields) {
