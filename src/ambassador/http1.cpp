@@ -553,6 +553,36 @@ void write_upgrade_response_head(const Head& head, std::string& out) {
   out.append("\r\n");
 }
 
+bool forward_trailers(std::string_view lines, std::string& out) {
+  out.clear();
+  std::size_t pos = 0;
+  while (pos < lines.size()) {
+    auto eol = lines.find("\r\n", pos);
+    if (eol == std::string_view::npos) {
+      return false;
+    }
+    std::string_view line = lines.substr(pos, eol - pos);
+    pos = eol + 2;
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) {
+      return false;
+    }
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = trim_ows(line.substr(colon + 1));
+    if (!is_token(name) || !valid_value(value)) {
+      return false;
+    }
+    // Fields that would change how the message is framed, routed or handled by this hop.
+    if (hop_by_hop(name) || is_framing(name) || iequals(name, "host") ||
+        iequals(name, "content-type") || iequals(name, "content-encoding") ||
+        iequals(name, "authorization") || iequals(name, "expect")) {
+      continue;
+    }
+    append_field(out, name, value);
+  }
+  return true;
+}
+
 std::string local_response(int status, std::string_view body, bool keep_alive) {
   std::string out;
   out.reserve(160 + body.size());

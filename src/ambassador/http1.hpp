@@ -85,6 +85,10 @@ void write_response_head(const Head& head, int client_minor, bool keep_alive, bo
 // The 101 response head for the client: the status line, the end-to-end fields, and
 // "Connection: Upgrade" with the server's Upgrade field (head.upgrade).
 void write_upgrade_response_head(const Head& head, std::string& out);
+// The trailer fields of a chunked request body (lines as Chunked::feed gives them) that go to
+// the next hop: all but framing, hop-by-hop, Host and routing fields, each "Name: value\r\n".
+// False when a line is not a well-formed field.
+bool forward_trailers(std::string_view lines, std::string& out);
 // A small text/plain response made here (errors): status line, fields, body.
 std::string local_response(int status, std::string_view body, bool keep_alive);
 
@@ -96,8 +100,9 @@ class Chunked {
   explicit Chunked(bool strict = false) : strict_(strict) {}
   // Consumes bytes of the body from the start of `in` and returns how many; they stop at the
   // end of the body (done()) or at the end of `in`. The chunk data among them is appended to
-  // `data` when it is not null (decoding); the raw bytes can be forwarded as they are.
-  std::size_t feed(std::string_view in, std::string* data);
+  // `data` when it is not null (decoding); the raw bytes can be forwarded as they are. The
+  // trailer lines are appended to `trailers` when it is not null, each ended by CRLF.
+  std::size_t feed(std::string_view in, std::string* data, std::string* trailers = nullptr);
   [[nodiscard]] bool done() const { return state_ == State::kDone; }
   [[nodiscard]] bool failed() const { return state_ == State::kFailed; }
   [[nodiscard]] std::uint64_t data_bytes() const { return total_; }

@@ -5,7 +5,7 @@
 
 namespace tender::ambassador::http1 {
 
-std::size_t Chunked::feed(std::string_view in, std::string* data) {
+std::size_t Chunked::feed(std::string_view in, std::string* data, std::string* trailers) {
   std::size_t i = 0;
   auto end_of_size = [this] {
     state_ = size_ == 0 ? State::kTrailerStart : State::kData;
@@ -124,9 +124,14 @@ std::size_t Chunked::feed(std::string_view in, std::string* data) {
           break;
         } else if (c == '\n') {
           state_ = State::kTrailerStart;
-        } else if (++line_ > 16 * 1024) {
+          if (trailers != nullptr) {
+            trailers->append("\r\n");
+          }
+        } else if (++line_ > 16 * 1024 || (trailers != nullptr && trailers->size() > 16 * 1024)) {
           state_ = State::kFailed;
           break;
+        } else if (trailers != nullptr && !(c == '\r' && !strict_)) {
+          trailers->push_back(c);
         }
         ++i;
         break;
@@ -136,6 +141,9 @@ std::size_t Chunked::feed(std::string_view in, std::string* data) {
           break;
         }
         state_ = State::kTrailerStart;
+        if (trailers != nullptr) {
+          trailers->append("\r\n");
+        }
         ++i;
         break;
       case State::kDone:

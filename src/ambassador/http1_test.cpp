@@ -323,6 +323,36 @@ TEST(Http1Chunked, StrictTakesOnlyCrLfAndNoControlCharacters) {
   }
 }
 
+TEST(Http1Chunked, TrailersAreCollectedInAnySplit) {
+  const std::string body = "3\r\nabc\r\n0\r\nX-Sum: 1\r\nX-Two:  a b \r\n\r\n";
+  for (std::size_t step : {std::size_t{1}, std::size_t{4}, body.size()}) {
+    Chunked c(true);
+    std::string data;
+    std::string trailers;
+    std::size_t used = 0;
+    while (!c.done() && !c.failed() && used < body.size()) {
+      used += c.feed(std::string_view(body).substr(used, step), &data, &trailers);
+    }
+    EXPECT_TRUE(c.done()) << step;
+    EXPECT_EQ(data, "abc");
+    EXPECT_EQ(trailers, "X-Sum: 1\r\nX-Two:  a b \r\n") << step;
+  }
+}
+
+TEST(Http1Trailers, ForwardedLessWhatWouldChangeTheMessage) {
+  std::string out;
+  ASSERT_TRUE(forward_trailers(
+      "X-Sum: 1\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\nHost: evil\r\n"
+      "Connection: close\r\nX-Two:  a b \r\n",
+      out));
+  EXPECT_EQ(out, "X-Sum: 1\r\nX-Two: a b\r\n");
+  ASSERT_TRUE(forward_trailers("", out));
+  EXPECT_EQ(out, "");
+  for (const char* bad : {"no colon\r\n", "Bad Name: x\r\n", ": empty name\r\n"}) {
+    EXPECT_FALSE(forward_trailers(bad, out)) << bad;
+  }
+}
+
 TEST(Http1Chunked, MalformedFails) {
   for (const char* in :
        {"x\r\n", "\r\n", "5\r\nhelloX", "3\r\nabc\r\n0\r\n\rX", "1000000000000000\r\n"}) {

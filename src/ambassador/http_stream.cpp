@@ -16,6 +16,7 @@ asio::awaitable<BodyEnd> stream_request_body(Deadlines& deadlines, Conn& client,
   http1::Chunked chunked(true);
   std::string data;
   std::string out;
+  std::string trailers;
   for (;;) {
     std::string_view avail = client.in.data();
     std::size_t n = 0;
@@ -26,7 +27,7 @@ asio::awaitable<BodyEnd> stream_request_body(Deadlines& deadlines, Conn& client,
       send = avail.substr(0, n);
     } else {
       data.clear();
-      n = chunked.feed(avail, &data);
+      n = chunked.feed(avail, &data, &trailers);
       if (chunked.failed()) {
         co_return BodyEnd::kMalformed;
       }
@@ -41,7 +42,12 @@ asio::awaitable<BodyEnd> stream_request_body(Deadlines& deadlines, Conn& client,
         out.append("\r\n").append(data).append("\r\n");
       }
       if (chunked.done()) {
-        out.append("0\r\n\r\n");
+        out.append("0\r\n");
+        std::string fields;
+        if (!http1::forward_trailers(trailers, fields)) {
+          co_return BodyEnd::kMalformed;
+        }
+        out.append(fields).append("\r\n");
       }
       send = out;
     }

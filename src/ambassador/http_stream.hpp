@@ -16,9 +16,9 @@ namespace tender::ambassador {
 enum class BodyEnd { kDone, kClientGone, kUpstreamGone, kTooLarge, kMalformed };
 
 // The rest of a request body, from the client's buffer and socket to the upstream. A chunked
-// body goes re-encoded (the chunk sizes as read here, without extensions or trailers), so the
-// upstream cannot read it another way than this proxy did; more than `max_bytes` of chunk data
-// is kTooLarge.
+// body goes re-encoded (the chunk sizes as read here, without extensions, the trailer fields
+// http1::forward_trailers keeps), so the upstream cannot read it another way than this proxy
+// did; more than `max_bytes` of chunk data is kTooLarge, a malformed body or trailer kMalformed.
 asio::awaitable<BodyEnd> stream_request_body(Deadlines& deadlines, Conn& client, Conn& up,
                                              http1::Framing framing, std::uint64_t length,
                                              std::uint64_t max_bytes,
