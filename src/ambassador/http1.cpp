@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <iterator>
 
 #include "core/http.hpp"
 
@@ -572,10 +573,16 @@ bool forward_trailers(std::string_view lines, std::string& out) {
     if (!is_token(name) || !valid_value(value)) {
       return false;
     }
-    // Fields that would change how the message is framed, routed or handled by this hop.
-    if (hop_by_hop(name) || is_framing(name) || iequals(name, "host") ||
-        iequals(name, "content-type") || iequals(name, "content-encoding") ||
-        iequals(name, "authorization") || iequals(name, "expect")) {
+    // Fields that would change how the message is framed, routed or handled, or who it seems
+    // to come from, were a server to merge trailers into the head.
+    static constexpr std::string_view kDropped[] = {
+        "host",          "content-type",    "content-encoding",
+        "authorization", "expect",          "proxy-authorization",
+        "cookie",        "x-forwarded-for", "forwarded",
+        "x-real-ip"};
+    if (hop_by_hop(name) || is_framing(name) ||
+        std::any_of(std::begin(kDropped), std::end(kDropped),
+                    [&](std::string_view d) { return iequals(name, d); })) {
       continue;
     }
     append_field(out, name, value);

@@ -86,7 +86,8 @@ void write_response_head(const Head& head, int client_minor, bool keep_alive, bo
 // "Connection: Upgrade" with the server's Upgrade field (head.upgrade).
 void write_upgrade_response_head(const Head& head, std::string& out);
 // The trailer fields of a chunked request body (lines as Chunked::feed gives them) that go to
-// the next hop: all but framing, hop-by-hop, Host and routing fields, each "Name: value\r\n".
+// the next hop: all but framing, hop-by-hop, routing, credential and client-address fields,
+// each "Name: value\r\n".
 // False when a line is not a well-formed field.
 bool forward_trailers(std::string_view lines, std::string& out);
 // A small text/plain response made here (errors): status line, fields, body.

@@ -343,7 +343,7 @@ TEST(Http1Trailers, ForwardedLessWhatWouldChangeTheMessage) {
   std::string out;
   ASSERT_TRUE(forward_trailers(
       "X-Sum: 1\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\nHost: evil\r\n"
-      "Connection: close\r\nX-Two:  a b \r\n",
+      "Connection: close\r\nX-Forwarded-For: 6.6.6.6\r\nCookie: c\r\nX-Two:  a b \r\n",
       out));
   EXPECT_EQ(out, "X-Sum: 1\r\nX-Two: a b\r\n");
   ASSERT_TRUE(forward_trailers("", out));
