@@ -1336,13 +1336,7 @@ TEST_F(ProxyTest, HttpConnectionIsNotReusedAfterHead) {
       write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nfresh");
     }
   });
-  start(
-      "listeners:\n"
-      "  - {name: front, listen: \"127.0.0.1:0\", protocol: http, cluster: raw, retries: 0}\n"
-      "clusters:\n"
-      "  - {name: raw, endpoints: [\"127.0.0.1:" +
-          std::to_string(upstream.port()) + "\"]}\n",
-      {"--workers", "1"});
+  start(one_endpoint_http(upstream.port(), ", retries: 0"), {"--workers", "1"});
   Connection c(proxy_->port("front"));
   ASSERT_TRUE(c.send(request_bytes("HEAD", "/h")));
   HttpResult head = c.read_response(true);
@@ -1670,15 +1664,7 @@ TEST_F(ProxyTest, HttpStreamedBodiesAreSafe) {
                         "\r\n\r\n" + got);
     }
   });
-  start(
-      "listeners:\n"
-      "  - {name: front, listen: \"127.0.0.1:0\", protocol: http, cluster: raw,\n"
-      "     timeout: 500ms}\n"
-      "clusters:\n"
-      "  - name: raw\n"
-      "    endpoints: [\"127.0.0.1:" +
-          std::to_string(upstream.port()) + "\"]\n",
-      {"--workers", "1"});
+  start(one_endpoint_http(upstream.port(), ", timeout: 500ms"), {"--workers", "1"});
   auto front = proxy_->port("front");
   // A streamed PUT (over 64 KiB) after the pooled connection died: sent on a fresh one.
   ASSERT_EQ(http(front, "GET", "/first").status, 200);
@@ -1719,7 +1705,7 @@ TEST_F(ProxyTest, HttpStreamedBodiesAreSafe) {
   HttpResult sr = slow.read_response();
   EXPECT_EQ(sr.status, 200) << sr.body;
   std::string metrics = proxy_metrics();
-  auto at = metrics.find("tender_proxy_upstream_errors_total{cluster=\"raw\"");
+  auto at = metrics.find("tender_proxy_upstream_errors_total{cluster=\"up\"");
   ASSERT_NE(at, std::string::npos);
   std::string errors = metrics.substr(at, metrics.find("\n# ", at) - at) + "\n";
   for (const char* kind : {"timeout", "reset", "protocol"}) {

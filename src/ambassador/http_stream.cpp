@@ -139,12 +139,12 @@ namespace {
 asio::awaitable<void> pump(Deadlines& d, Conn& from, Conn& to, Counter& bytes, bool count_buffered,
                            Clock::time_point& last) {
   constexpr auto kNoDeadline = Clock::time_point::max();  // the tunnel's watch keeps the time
+  bool failed = false;
   for (;;) {
     if (auto data = from.in.data(); !data.empty()) {
       if (!co_await write_all(d, to, asio::buffer(data), kNoDeadline)) {
-        shut_down(from.socket);
-        shut_down(to.socket);
-        co_return;
+        failed = true;
+        break;
       }
       if (count_buffered) {
         bytes.inc(data.size());
@@ -154,17 +154,18 @@ asio::awaitable<void> pump(Deadlines& d, Conn& from, Conn& to, Counter& bytes, b
     }
     count_buffered = true;  // what is read from here on
     if (!co_await read_more(d, from, kNoDeadline)) {
+      failed = !from.eof;  // a reset or another failure
       break;
     }
     last = Clock::now();
   }
-  if (!from.eof) {  // a reset or another failure
+  if (failed) {
     shut_down(from.socket);
     shut_down(to.socket);
-    co_return;
+  } else {
+    boost::system::error_code ignored;
+    to.socket.shutdown(tcp::socket::shutdown_send, ignored);
   }
-  boost::system::error_code ignored;
-  to.socket.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 }  // namespace
