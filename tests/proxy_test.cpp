@@ -261,6 +261,43 @@ std::string one_endpoint_http(std::uint16_t port, const std::string& listener_ex
          std::to_string(port) + "\"]}\n";
 }
 
+// A config with one tcp listener "front" (plus `listener_extra` fields) to one endpoint.
+std::string one_endpoint_tcp(std::uint16_t port, const std::string& listener_extra = "") {
+  std::string yaml = one_endpoint_http(port, listener_extra);
+  yaml.replace(yaml.find("protocol: http"), 14, "protocol: tcp");
+  return yaml;
+}
+
+// Reads `n` bytes of `fd`, a few KiB at a time with a pause between reads: a reader slow
+// enough that what it has not taken waits in its sender's buffers for seconds. False if the
+// stream ended (or a read timed out) first.
+bool read_slowly(int fd, std::size_t n) {
+  char buf[4096];
+  while (n > 0) {
+    ssize_t got = ::read(fd, buf, std::min(n, sizeof buf));
+    if (got <= 0) {
+      return false;
+    }
+    n -= static_cast<std::size_t>(got);
+    std::this_thread::sleep_for(30ms);
+  }
+  return true;
+}
+
+// Reads from `fd` until `marker` has arrived; false if the stream ended first.
+bool read_until(int fd, const std::string& marker) {
+  std::string got;
+  char buf[256];
+  while (got.find(marker) == std::string::npos) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) {
+      return false;
+    }
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
 // Reads from `fd` until a request head is complete; empty if the client went first.
 std::string read_head(int fd) {
   std::string got;
@@ -903,6 +940,87 @@ TEST_F(ProxyTest, TcpPassiveEjectionWithoutHealthChecks) {
   EXPECT_EQ(e.at("ejections").to_number<std::uint64_t>(), 1U);
   // The cap: the live endpoint is never ejected as well (it would be 100%).
   EXPECT_FALSE(endpoint("web", 0).at("ejected").as_bool());
+}
+
+TEST_F(ProxyTest, TcpHalfClosesArePassedOnBothWays) {
+  // The server reads to the end of the client's stream, then answers and closes.
+  RawServer upstream([](int fd) {
+    std::string got;
+    char buf[256];
+    ssize_t n = 0;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    write_all(fd, "got " + got);
+  });
+  start(one_endpoint_tcp(upstream.port()), {"--workers", "1"});
+  Connection c(proxy_->port("front"));
+  ASSERT_TRUE(c.send("question"));
+  c.shutdown_send();  // the server sees the end of the stream only through the proxy
+  EXPECT_EQ(c.read_until("question"), "got question");
+  EXPECT_TRUE(c.closed_by_peer(10s));  // and the server's close comes back the same way
+}
+
+TEST_F(ProxyTest, TcpConnectTimeoutTriesAnotherEndpoint) {
+  // A listener whose accept queue is full: connects to it hang (their SYNs are dropped).
+  sockaddr_in addr{};
+  int lfd = listen_loopback(0, addr);
+  std::vector<int> fillers;
+  for (int i = 0; i < 3; ++i) {
+    int f = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    ::connect(f, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(f);
+  }
+  RawServer upstream([](int fd) { write_all(fd, "hello"); });
+  start(
+      "listeners:\n"
+      "  - {name: front, listen: \"127.0.0.1:0\", protocol: tcp, cluster: web}\n"
+      "clusters:\n"
+      "  - {name: web, connect_timeout: 200ms, policy: round_robin,\n"
+      "     outlier: {consecutive_failures: 1000}, endpoints: [\"127.0.0.1:" +
+          std::to_string(ntohs(addr.sin_port)) +
+          "\", \"127.0.0.1:" + std::to_string(upstream.port()) + "\"]}\n",
+      {"--workers", "1"});
+  // Connections sent to the hole first still reach the server, on their second try.
+  for (int i = 0; i < 4; ++i) {
+    Connection c(proxy_->port("front"));
+    EXPECT_EQ(c.read_until("hello"), "hello") << i;
+  }
+  // Connects to the hole timed out (none was refused: it listens).
+  std::string metrics = proxy_metrics();
+  std::string series = "tender_proxy_upstream_errors_total{cluster=\"web\",endpoint=\"127.0.0.1:" +
+                       std::to_string(ntohs(addr.sin_port)) + "\",kind=\"timeout\"} ";
+  auto at = metrics.find(series);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GE(std::stoi(metrics.substr(at + series.size())), 1) << metrics;
+  for (int f : fillers) {
+    ::close(f);
+  }
+  ::close(lfd);
+}
+
+TEST_F(ProxyTest, TcpIdleTimeoutClosesQuietConnectionsNotSlowReaders) {
+  // The server sends 128 KiB at once, then answers "ping" with "pong" until the client goes.
+  static constexpr std::size_t kBulk = 128 * 1024;
+  RawServer upstream([](int fd) {
+    write_all(fd, std::string(kBulk, 'b'));
+    while (read_until(fd, "ping")) {
+      write_all(fd, "pong");
+    }
+  });
+  start(one_endpoint_tcp(upstream.port(), ", idle_timeout: 300ms"), {"--workers", "1"});
+  // A client with a small window reads the bulk over about a second, far longer than
+  // idle_timeout, while the proxy's write waits for it: that is not idle.
+  int fd = connect_loopback(proxy_->port("front"), 15s, 4096);
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(read_slowly(fd, kBulk));
+  write_all(fd, "ping");
+  EXPECT_TRUE(read_until(fd, "pong"));
+  ::close(fd);
+  // A connection on which nothing moves is closed.
+  Connection quiet(proxy_->port("front"));
+  EXPECT_EQ(quiet.read_until("ping").size(), kBulk);  // (no ping comes: all it was sent)
+  EXPECT_TRUE(quiet.closed_by_peer(10s));
 }
 
 TEST_F(ProxyTest, ReloadUnderLoadDropsNothing) {
@@ -1574,6 +1692,30 @@ TEST_F(ProxyTest, HttpUpgradeTunnelEndsAfterIdleTimeout) {
   EXPECT_NE(metrics.find(ep + ",direction=\"sent\"} " + std::to_string(up_head + 2) + "\n"),
             std::string::npos)
       << metrics;
+}
+
+TEST_F(ProxyTest, HttpUpgradeTunnelKeepsASlowReader) {
+  // After its 101 the server sends 128 KiB at once, then answers "ping" with "pong".
+  static constexpr std::size_t kBulk = 128 * 1024;
+  static constexpr std::string_view k101 =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+  RawServer upstream([](int fd) {
+    read_head(fd);
+    write_all(fd, std::string(k101) + std::string(kBulk, 'b'));
+    while (read_until(fd, "ping")) {
+      write_all(fd, "pong");
+    }
+  });
+  start(one_endpoint_http(upstream.port(), ", idle_timeout: 300ms"), {"--workers", "1"});
+  // The client reads the whole over about a second, far longer than idle_timeout, with a
+  // window small enough that the proxy's write waits for it all along: that is not idle.
+  int fd = connect_loopback(proxy_->port("front"), 15s, 4096);
+  ASSERT_GE(fd, 0);
+  write_all(fd, request_bytes("GET", "/", {{"Connection", "upgrade"}, {"Upgrade", "websocket"}}));
+  EXPECT_TRUE(read_slowly(fd, k101.size() + kBulk));
+  write_all(fd, "ping");
+  EXPECT_TRUE(read_until(fd, "pong"));
+  ::close(fd);
 }
 
 TEST_F(ProxyTest, HttpRequestHeadMustArriveWithinIdleTimeoutOfItsFirstByte) {

@@ -234,8 +234,11 @@ std::string HttpResult::header(const std::string& lower_name) const {
   return it == headers.end() ? "" : it->second;
 }
 
-int connect_loopback(std::uint16_t port, std::chrono::seconds receive_timeout) {
+int connect_loopback(std::uint16_t port, std::chrono::seconds receive_timeout, int receive_buffer) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (receive_buffer > 0) {  // before connect: it sets the window offered
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);

@@ -125,9 +125,11 @@ std::uint16_t free_port();
 // True if a TCP connect to 127.0.0.1:port is refused.
 bool connect_refused(std::uint16_t port);
 
-// A blocking TCP connection to 127.0.0.1:port whose receives time out after `receive_timeout`;
-// -1 if the connect failed.
-int connect_loopback(std::uint16_t port, std::chrono::seconds receive_timeout);
+// A blocking TCP connection to 127.0.0.1:port whose receives time out after `receive_timeout`,
+// with a receive buffer of `receive_buffer` bytes unless 0 (the kernel's default); -1 if the
+// connect failed.
+int connect_loopback(std::uint16_t port, std::chrono::seconds receive_timeout,
+                     int receive_buffer = 0);
 
 // `tender echo` on free ports of 127.0.0.1, plus `extra` flags.
 std::vector<std::string> echo_args(const std::vector<std::string>& extra = {});

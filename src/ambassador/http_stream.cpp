@@ -5,6 +5,8 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <charconv>
 
+#include "core/asio_util.hpp"
+
 namespace tender::ambassador {
 
 using std::chrono::milliseconds;
@@ -175,24 +177,9 @@ asio::awaitable<void> tunnel(Deadlines& deadlines, Conn& client, Conn& up, milli
   using asio::experimental::awaitable_operators::operator&&;
   using asio::experimental::awaitable_operators::operator||;
   auto last = Clock::now();
-  asio::steady_timer timer(client.socket.get_executor());
-  auto watch = [&]() -> asio::awaitable<void> {
-    for (;;) {
-      timer.expires_at(last + idle);
-      auto [ec] = co_await timer.async_wait(kTuple);
-      if (ec) {
-        co_return;  // both directions ended
-      }
-      if (Clock::now() - last >= idle) {
-        shut_down(client.socket);
-        shut_down(up.socket);
-        co_return;
-      }
-    }
-  };
   co_await ((pump(deadlines, client, up, sent, true, last) &&
              pump(deadlines, up, client, received, false, last)) ||
-            watch());
+            shut_down_when_idle(client.socket, up.socket, last, idle));
 }
 
 }  // namespace tender::ambassador

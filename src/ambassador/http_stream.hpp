@@ -36,9 +36,9 @@ asio::awaitable<BodyEnd> stream_response(Deadlines& deadlines, Conn& client, Con
 
 // After a 101 (Switching Protocols): bytes both ways between `client` and `up`, what is already
 // in either buffer first, until both directions have ended. The end of one direction is passed
-// on as a half-close; nothing moving either way for `idle` ends both, and so does an error on
-// either side. `sent` and `received` count the bytes to and from the upstream (those already
-// in `up`'s buffer were counted when read).
+// on as a half-close; nothing moving either way for `idle` ends both (a peer slowly reading
+// what waits for it is movement), and so does an error on either side. `sent` and `received` count
+// the bytes to and from the upstream (those already in `up`'s buffer were counted when read).
 asio::awaitable<void> tunnel(Deadlines& deadlines, Conn& client, Conn& up,
                              std::chrono::milliseconds idle, Counter& sent, Counter& received);
 

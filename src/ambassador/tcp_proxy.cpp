@@ -124,7 +124,8 @@ class TcpListener final : public ListenerBase<TcpListener> {
     auto last =
         std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
     auto* stats = e->stats.get();
-    co_await (both_ways(pair, last, stats) || idle_watch(pair, last, idle));
+    co_await (both_ways(pair, last, stats) ||
+              shut_down_when_idle(pair.first, pair.second, *last, idle));
     self->sessions_.erase(it);
   }
 
@@ -143,23 +144,6 @@ class TcpListener final : public ListenerBase<TcpListener> {
       *last = std::chrono::steady_clock::now();
       bytes->inc(n);
     });
-  }
-
-  static asio::awaitable<void> idle_watch(
-      Pair& p, std::shared_ptr<std::chrono::steady_clock::time_point> last,
-      std::chrono::milliseconds idle) {
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    for (;;) {
-      auto deadline = *last + idle;
-      if (std::chrono::steady_clock::now() >= deadline) {
-        boost::system::error_code ignored;
-        p.first.close(ignored);
-        p.second.close(ignored);
-        co_return;
-      }
-      t.expires_at(deadline);
-      co_await t.async_wait(kTuple);
-    }
   }
 
   std::list<Pair*> sessions_;

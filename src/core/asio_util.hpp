@@ -4,10 +4,14 @@
 //   co_await tender::sleep_for(std::chrono::milliseconds(500));
 //   co_await (tender::relay(a, b, count) && tender::relay(b, a, count));   // a TCP splice
 
+#include <algorithm>
 #include <array>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+
+#include "core/tcp_info.hpp"
 
 namespace tender {
 
@@ -45,6 +49,48 @@ boost::asio::awaitable<void> relay(boost::asio::ip::tcp::socket& from,
     if (ec) {
       from.close(ignored);
       to.close(ignored);
+      co_return;
+    }
+  }
+}
+
+// Ends when nothing moved on `a` or `b` for `idle`, shutting both down (what is pending on them
+// fails). `last` is when the caller last read or wrote a byte on either; a peer taking bytes
+// that wait in a socket's send queue counts too, so a slow reader draining a full buffer, with
+// the caller's write blocked meanwhile, is not idle. Cancellation ends it without a shutdown.
+inline boost::asio::awaitable<void> shut_down_when_idle(
+    boost::asio::ip::tcp::socket& a, boost::asio::ip::tcp::socket& b,
+    const std::chrono::steady_clock::time_point& last, std::chrono::milliseconds idle) {
+  constexpr auto kTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
+  boost::asio::ip::tcp::socket* sockets[] = {&a, &b};
+  std::uint64_t acked[2] = {0, 0};
+  // True when a peer acknowledged more since the last look while bytes still wait for it.
+  auto peers_took_more = [&] {
+    bool more = false;
+    for (int i = 0; i < 2; ++i) {
+      if (auto p = tcp_send_progress(sockets[i]->native_handle())) {
+        more = more || (p->acked != acked[i] && p->queued > 0);
+        acked[i] = p->acked;
+      }
+    }
+    return more;
+  };
+  peers_took_more();
+  auto moved = last;  // when a peer was last seen taking bytes
+  boost::asio::steady_timer timer(a.get_executor());
+  for (;;) {
+    timer.expires_at(std::max(last, moved) + idle);
+    auto [ec] = co_await timer.async_wait(kTuple);
+    if (ec) {
+      co_return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (peers_took_more()) {
+      moved = now;
+    } else if (now - last >= idle && now - moved >= idle) {
+      boost::system::error_code ignored;
+      a.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+      b.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
       co_return;
     }
   }

@@ -1,0 +1,20 @@
+#pragma once
+// The kernel's view of a TCP socket's sending side: how far the peer has read.
+//
+//   auto p = tcp_send_progress(socket.native_handle());
+//   if (p && p->queued > 0 && p->acked != before) { /* the peer took more since `before` */ }
+
+#include <cstdint>
+#include <optional>
+
+namespace tender {
+
+struct SendProgress {
+  std::uint64_t acked = 0;   // bytes the peer acknowledged since the connection opened
+  std::uint64_t queued = 0;  // bytes written and not yet acknowledged
+};
+
+// Empty when `fd` is not a TCP socket (or the kernel predates tcpi_bytes_acked, Linux 4.1).
+std::optional<SendProgress> tcp_send_progress(int fd);
+
+}  // namespace tender
