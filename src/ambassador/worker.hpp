@@ -2,9 +2,10 @@
 // The proxy's insides shared by its listeners: a worker thread with its own io_context, its
 // views of the clusters, and the listener interface each protocol implements. Not public.
 //
-// Threads: every connection lives on the worker that accepted it. A listener's state (config
-// and clusters) is immutable and replaced as a whole on reload, posted to each worker, so the
-// request path reads it without locks.
+// Threads: every connection lives on the worker that accepted it, and only that worker's thread
+// starts or completes operations on it. A listener's state (config and clusters) is immutable
+// and replaced as a whole on reload, posted to each worker, so the request path reads it
+// without locks.
 
 #include <algorithm>
 #include <boost/asio.hpp>
@@ -90,8 +91,9 @@ class Worker {
       ioc_.run();
     });
   }
+  // Stops the loop once what was posted to it so far has run (a listener's stop among them).
   void join() {
-    ioc_.stop();
+    asio::post(ioc_, [this] { ioc_.stop(); });
     if (thread_.joinable()) {
       thread_.join();
     }
@@ -99,7 +101,9 @@ class Worker {
 
  private:
   int index_;
-  asio::io_context ioc_{1};
+  // One thread runs it, and only it starts and completes operations on its sockets (others post
+  // to it), so the reactor's per-socket locks are left out; posting still takes a lock.
+  asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<Ring> ring_;  // after ioc_: goes first
   std::string ring_refused_;
   std::thread thread_;
