@@ -25,8 +25,10 @@ namespace json = boost::json;
 // A redis-server of our own on a free port, without persistence.
 class RedisServer {
  public:
-  // `password`: the server requires it (requirepass); command() gives it.
-  explicit RedisServer(std::string password = "") : password_(std::move(password)) {
+  // `password`: the server requires it (requirepass); command() gives it. `extra`: more
+  // redis-server options.
+  explicit RedisServer(std::string password = "", const std::vector<std::string>& extra = {})
+      : password_(std::move(password)) {
     for (int attempt = 0; attempt < 5 && !ready_; ++attempt) {
       port_ = free_port();
       SpawnOptions o;
@@ -36,6 +38,7 @@ class RedisServer {
       if (!password_.empty()) {
         o.argv.insert(o.argv.end(), {"--requirepass", password_});
       }
+      o.argv.insert(o.argv.end(), extra.begin(), extra.end());
       o.stdout_ = Stdio::null();
       o.stderr_ = Stdio::null();
       auto p = Process::spawn(o);
@@ -594,6 +597,37 @@ TEST_F(ProxyTest, RedisPasswordsOnBothSides) {
                      : 0;
     }
     return checked == 2;
+  }));
+}
+
+TEST_F(ProxyTest, RedisAclUsersOnBothSides) {
+  // The server has an ACL user "app" besides the open default user; the proxy logs in as app.
+  RedisServer a("", {"--user", "app", "on", ">server-secret", "~*", "+@all"});
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one,\n"
+      "     auth: client-secret, auth_user: web}\n"
+      "clusters:\n"
+      "  - name: one\n"
+      "    auth: server-secret\n"
+      "    auth_user: app\n"
+      "    health_check: {type: redis, interval: 100ms}\n"
+      "    endpoints: [\"127.0.0.1:" +
+      std::to_string(a.port()) + "\"]\n");
+  RespClient c(proxy_->port("cache"));
+  // The password alone names the default user, and so does a wrong user: both are refused.
+  EXPECT_EQ(c.call({"AUTH", "client-secret"}).rfind("-WRONGPASS", 0), 0U);
+  EXPECT_EQ(c.call({"AUTH", "default", "client-secret"}).rfind("-WRONGPASS", 0), 0U);
+  EXPECT_EQ(c.call({"GET", "k"}).rfind("-NOAUTH", 0), 0U);
+  EXPECT_EQ(c.call({"AUTH", "web", "client-secret"}), "+OK\r\n");
+  EXPECT_EQ(c.call({"SET", "k", "v"}), "+OK\r\n");
+  EXPECT_EQ(a.command({"GET", "k"}), "$1\r\nv\r\n");
+  // The server sees the proxy's connections as user app, health checks included.
+  EXPECT_NE(a.command({"CLIENT", "LIST"}).find("user=app"), std::string::npos);
+  EXPECT_TRUE(eventually([&] {
+    auto cs = json::parse(http(proxy_->port("admin"), "GET", "/v1/clusters").body);
+    const auto& e = cs.at("clusters").at(0).at("endpoints").at(0).as_object();
+    return e.contains("last_check") && e.at("last_check").as_string() == "ok";
   }));
 }
 

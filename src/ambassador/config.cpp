@@ -99,7 +99,7 @@ CircuitBreakers parse_limits(const ConfigNode& n) {
 
 ClusterConfig parse_cluster(const ConfigNode& n) {
   n.warn_unknown({"name", "endpoints", "dns", "dns_refresh", "file", "policy", "hash",
-                  "connect_timeout", "health_check", "outlier", "limits", "auth"});
+                  "connect_timeout", "health_check", "outlier", "limits", "auth", "auth_user"});
   ClusterConfig c;
   c.line = n.line();
   c.name = n.string("name").value_or("");
@@ -155,13 +155,17 @@ ClusterConfig parse_cluster(const ConfigNode& n) {
   c.outlier = parse_outlier(n.child("outlier"));
   c.limits = parse_limits(n.child("limits"));
   c.auth = n.string("auth").value_or("");
+  c.auth_user = n.string("auth_user").value_or("");
+  if (!c.auth_user.empty() && c.auth.empty()) {
+    n.fail("auth_user", "needs auth, the user's password");
+  }
   return c;
 }
 
 ListenerConfig parse_listener(const ConfigNode& n) {
   n.warn_unknown({"name", "listen", "protocol", "cluster", "routes", "idle_timeout", "timeout",
                   "per_try_timeout", "retries", "retry_budget_percent", "max_request_bytes",
-                  "max_bulk_bytes", "auth"});
+                  "max_bulk_bytes", "auth", "auth_user"});
   ListenerConfig l;
   l.line = n.line();
   l.protocol = parse_protocol(n);
@@ -199,6 +203,10 @@ ListenerConfig parse_listener(const ConfigNode& n) {
   l.auth = n.string("auth").value_or("");
   if (!l.auth.empty() && l.protocol != Protocol::kRedis) {
     n.fail("auth", "only redis listeners take a password");
+  }
+  l.auth_user = n.string("auth_user").value_or("");
+  if (!l.auth_user.empty() && l.auth.empty()) {
+    n.fail("auth_user", "needs auth, the user's password");
   }
   l.idle_timeout = n.duration("idle_timeout").value_or(l.idle_timeout);
   l.timeout = n.duration("timeout").value_or(l.timeout);

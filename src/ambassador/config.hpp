@@ -64,7 +64,8 @@ struct ClusterConfig {
   HealthCheck health;
   OutlierDetection outlier;
   CircuitBreakers limits;
-  std::string auth;  // redis: the password the proxy sends servers (AUTH), and health checks
+  std::string auth;       // redis: the password the proxy sends servers (AUTH), and health checks
+  std::string auth_user;  // redis: the ACL user it logs in as with it; empty: "default"
 };
 
 // HTTP: a request goes to the cluster of the first route whose prefix and host match.
@@ -82,7 +83,8 @@ struct ListenerConfig {
   std::string cluster;           // tcp and redis; http: shorthand for one route "/"
   std::vector<Route> routes;     // http
   milliseconds idle_timeout{0};  // 0: the protocol's default (tcp 1h, http 60s, redis 10m)
-  std::string auth;  // redis: the password clients must give (AUTH) before other commands
+  std::string auth;       // redis: the password clients must give (AUTH) before other commands
+  std::string auth_user;  // redis: the user they must name with it; empty: "default"
   // http
   milliseconds timeout{15'000};     // whole request, retries included
   milliseconds per_try_timeout{0};  // 0: no limit but `timeout`

@@ -120,6 +120,18 @@ TEST(ProxyConfig, ErrorsNameTheLineAndField) {
                      "  - {name: c, endpoints: [\"127.0.0.1:2\"]}\n")
                 .find("p.yaml:2: listeners[0].auth: only redis listeners take a password"),
             std::string::npos);
+  EXPECT_NE(error_of("listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", protocol: redis, cluster: c, auth_user: app}\n"
+                     "clusters:\n"
+                     "  - {name: c, endpoints: [\"127.0.0.1:2\"]}\n")
+                .find("p.yaml:2: listeners[0].auth_user: needs auth, the user's password"),
+            std::string::npos);
+  EXPECT_NE(error_of("listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", protocol: redis, cluster: c}\n"
+                     "clusters:\n"
+                     "  - {name: c, auth_user: app, endpoints: [\"127.0.0.1:2\"]}\n")
+                .find("p.yaml:4: clusters[0].auth_user: needs auth, the user's password"),
+            std::string::npos);
 }
 
 TEST(ProxyConfig, HttpRoutesAndTheClusterShorthand) {

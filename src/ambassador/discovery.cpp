@@ -74,14 +74,10 @@ std::optional<std::vector<std::pair<std::string, HostPort>>> read_endpoint_file(
   return out;
 }
 
-// Sends PING (after AUTH when there is a password) and reads the replies' first lines; empty
-// on error.
+// Sends PING (after `auth`, an AUTH command, unless empty) and reads the replies' first lines;
+// empty on error.
 asio::awaitable<std::string> ping(tcp::socket& s, const std::string& auth) {
-  std::string out;
-  if (!auth.empty()) {
-    std::string_view args[] = {"AUTH", auth};
-    resp::append_command(out, args);
-  }
+  std::string out = auth;
   out += "*1\r\n$4\r\nPING\r\n";
   auto [wec, w] = co_await asio::async_write(s, asio::buffer(out), kTuple);
   if (wec) {
@@ -101,7 +97,8 @@ asio::awaitable<std::string> ping(tcp::socket& s, const std::string& auth) {
   co_return got;
 }
 
-// One check of one endpoint: "" when it passed, else why not.
+// One check of one endpoint: "" when it passed, else why not. `auth`: the AUTH command a redis
+// check sends first, if any.
 asio::awaitable<std::string> check(const HealthCheck& hc, const std::string& auth,
                                    const Endpoint& e, HttpClient& http) {
   auto ex = co_await asio::this_coro::executor;
@@ -258,9 +255,11 @@ asio::awaitable<void> health_loop(std::shared_ptr<Cluster> cluster, std::functio
       continue;
     }
     auto eps = cluster->endpoints();
+    std::string auth;
+    resp::append_auth(auth, config.auth_user, config.auth);
     // Endpoints are checked one after another; each check is bounded by the timeout.
     for (const auto& e : *eps) {
-      std::string why = co_await check(hc, config.auth, e, http);
+      std::string why = co_await check(hc, auth, e, http);
       cluster->record_check(e, why.empty(), why.empty() ? "ok" : why);
     }
     co_await sleep_for(hc.interval);

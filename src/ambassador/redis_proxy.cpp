@@ -218,10 +218,9 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
       co_return;
     }
     // With a password, AUTH goes first; its reply is checked, not delivered (a null slot).
-    if (auto auth = self->cluster_->config().auth; !auth.empty()) {
+    if (const auto& config = self->cluster_->config(); !config.auth.empty()) {
       std::string cmd;
-      std::string_view args[] = {"AUTH", auth};
-      resp::append_command(cmd, args);
+      resp::append_auth(cmd, config.auth_user, config.auth);
       self->out_.insert(0, cmd);
       self->waiting_.push_front(Waiting{nullptr, -1, Clock::now()});
     }
@@ -818,7 +817,7 @@ void ClientSession::handle(const resp::Command& cmd, std::string_view raw) {
   }
 }
 
-// AUTH [username] password, against the listener's password (user "default" only).
+// AUTH [username] password, against the listener's user and password.
 void ClientSession::authenticate(const resp::Command& cmd, std::string& out) {
   const std::string& want = state_->config.auth;
   if (cmd.args.size() > 3) {
@@ -838,7 +837,8 @@ void ClientSession::authenticate(const resp::Command& cmd, std::string& out) {
   for (std::size_t i = 0; i < want.size(); ++i) {
     diff |= static_cast<unsigned char>(want[i] ^ (i < given.size() ? given[i] : 0));
   }
-  if (diff != 0 || user != "default") {
+  const std::string& want_user = state_->config.auth_user;
+  if (diff != 0 || user != (want_user.empty() ? std::string_view("default") : want_user)) {
     authed_ = false;
     resp::append_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
     return;

@@ -391,6 +391,19 @@ void append_command(std::string& out, std::span<const std::string_view> args) {
   }
 }
 
+void append_auth(std::string& out, std::string_view user, std::string_view password) {
+  if (password.empty()) {
+    return;
+  }
+  if (user.empty()) {
+    std::string_view args[] = {"AUTH", password};
+    append_command(out, args);
+  } else {
+    std::string_view args[] = {"AUTH", user, password};
+    append_command(out, args);
+  }
+}
+
 // The command table. Kind and arity as redis 7.2 documents them (COMMAND INFO). A command
 // redis knows but the proxy cannot route is listed kUnsupported, so that the client learns
 // that, rather than "unknown command".

@@ -145,6 +145,8 @@ void append_array_header(std::string& out, std::size_t count);  // *count; eleme
 void append_null_array(std::string& out);                       // *-1
 // A command as an array of bulk strings, e.g. one shard's part of an MGET.
 void append_command(std::string& out, std::span<const std::string_view> args);
+// AUTH password, or AUTH user password when `user` is not empty; nothing without a password.
+void append_auth(std::string& out, std::string_view user, std::string_view password);
 
 // How the proxy treats a command.
 enum class Kind : std::uint8_t {
