@@ -214,6 +214,36 @@ int listen_loopback(int backlog, sockaddr_in& addr) {
   return fd;
 }
 
+// A port of 127.0.0.1 where connects hang: its listener's accept queue is full, so the
+// kernel drops their SYNs.
+class BlackHole {
+ public:
+  BlackHole() {
+    sockaddr_in addr{};
+    lfd_ = listen_loopback(0, addr);
+    port_ = ntohs(addr.sin_port);
+    for (int i = 0; i < 3; ++i) {
+      int f = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      ::connect(f, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      fillers_.push_back(f);
+    }
+  }
+  ~BlackHole() {
+    for (int f : fillers_) {
+      ::close(f);
+    }
+    ::close(lfd_);
+  }
+  BlackHole(const BlackHole&) = delete;
+  BlackHole& operator=(const BlackHole&) = delete;
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+
+ private:
+  int lfd_ = -1;
+  std::uint16_t port_ = 0;
+  std::vector<int> fillers_;
+};
+
 // A plain TCP server on 127.0.0.1 for upstream behaviour no real server shows on demand (bad
 // bytes, particular framings): `serve(fd)` runs for each connection, which is closed after.
 class RawServer {
@@ -996,15 +1026,7 @@ TEST_F(ProxyTest, TcpHalfClosesArePassedOnBothWays) {
 }
 
 TEST_F(ProxyTest, TcpConnectTimeoutTriesAnotherEndpoint) {
-  // A listener whose accept queue is full: connects to it hang (their SYNs are dropped).
-  sockaddr_in addr{};
-  int lfd = listen_loopback(0, addr);
-  std::vector<int> fillers;
-  for (int i = 0; i < 3; ++i) {
-    int f = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    ::connect(f, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    fillers.push_back(f);
-  }
+  BlackHole hole;
   RawServer upstream([](int fd) { write_all(fd, "hello"); });
   start(
       "listeners:\n"
@@ -1012,8 +1034,8 @@ TEST_F(ProxyTest, TcpConnectTimeoutTriesAnotherEndpoint) {
       "clusters:\n"
       "  - {name: web, connect_timeout: 200ms, policy: round_robin,\n"
       "     outlier: {consecutive_failures: 1000}, endpoints: [\"127.0.0.1:" +
-          std::to_string(ntohs(addr.sin_port)) +
-          "\", \"127.0.0.1:" + std::to_string(upstream.port()) + "\"]}\n",
+          std::to_string(hole.port()) + "\", \"127.0.0.1:" + std::to_string(upstream.port()) +
+          "\"]}\n",
       {"--workers", "1"});
   // Connections sent to the hole first still reach the server, on their second try.
   for (int i = 0; i < 4; ++i) {
@@ -1023,14 +1045,10 @@ TEST_F(ProxyTest, TcpConnectTimeoutTriesAnotherEndpoint) {
   // Connects to the hole timed out (none was refused: it listens).
   std::string metrics = proxy_metrics();
   std::string series = "tender_proxy_upstream_errors_total{cluster=\"web\",endpoint=\"127.0.0.1:" +
-                       std::to_string(ntohs(addr.sin_port)) + "\",kind=\"timeout\"} ";
+                       std::to_string(hole.port()) + "\",kind=\"timeout\"} ";
   auto at = metrics.find(series);
   ASSERT_NE(at, std::string::npos) << metrics;
   EXPECT_GE(std::stoi(metrics.substr(at + series.size())), 1) << metrics;
-  for (int f : fillers) {
-    ::close(f);
-  }
-  ::close(lfd);
 }
 
 TEST_F(ProxyTest, TcpIdleTimeoutClosesQuietConnectionsNotSlowReaders) {
@@ -1502,16 +1520,8 @@ TEST_F(ProxyTest, HttpConnectionIsNotReusedAfterHead) {
 }
 
 TEST_F(ProxyTest, HttpConnectCutShortByTheTryAnswers504) {
-  // A listener whose accept queue is full: connects to it hang (their SYNs are dropped).
-  sockaddr_in addr{};
-  int lfd = listen_loopback(0, addr);
-  std::vector<int> fillers;
-  for (int i = 0; i < 3; ++i) {
-    int f = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    ::connect(f, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    fillers.push_back(f);
-  }
-  std::string hole = "[\"127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "\"]";
+  BlackHole hole;
+  std::string unreachable_list = "[\"127.0.0.1:" + std::to_string(hole.port()) + "\"]";
   // The same unreachable endpoint behind a long connect timeout cut short by the try's time
   // (504, the proxy gave up), and behind a short connect timeout (502, unreachable).
   start(
@@ -1522,20 +1532,16 @@ TEST_F(ProxyTest, HttpConnectCutShortByTheTryAnswers504) {
       "     retries: 0}\n"
       "clusters:\n"
       "  - {name: patient, connect_timeout: 10s, endpoints: " +
-          hole +
+          unreachable_list +
           "}\n"
           "  - {name: hasty, connect_timeout: 100ms, endpoints: " +
-          hole + "}\n",
+          unreachable_list + "}\n",
       {"--workers", "1"});
   HttpResult cut = http(proxy_->port("short_try"), "GET", "/");
   EXPECT_EQ(cut.status, 504) << cut.body;
   EXPECT_NE(cut.body.find("timed out"), std::string::npos) << cut.body;
   HttpResult unreachable = http(proxy_->port("short_connect"), "GET", "/");
   EXPECT_EQ(unreachable.status, 502) << unreachable.body;
-  for (int f : fillers) {
-    ::close(f);
-  }
-  ::close(lfd);
 }
 
 // A WebSocket echo server of python3-websockets (tests/ws_peer.py) on a free port.
