@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "support.hpp"
@@ -1109,6 +1110,87 @@ TEST_F(ProxyTest, ReloadUnderLoadDropsNothing) {
   }
   EXPECT_EQ(failures, 0) << "of " << served;
   EXPECT_GT(served, 100);
+}
+
+TEST_F(ProxyTest, ReloadUnderLoadKeepsHttpAndRedisConnections) {
+  // Keep-alive HTTP clients and pipelining redis clients go on, each on its one connection,
+  // while reloads move both listeners' clusters back and forth.
+  Tender b1(echo_args({"--id", "b1"}));
+  Tender b2(echo_args({"--id", "b2"}));
+  RedisServer r1;
+  RedisServer r2;
+  auto config = [&](const Tender& web, const RedisServer& cache) {
+    return "listeners:\n"
+           "  - {name: web, listen: \"127.0.0.1:0\", protocol: http, cluster: web}\n"
+           "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: cache}\n"
+           "clusters:\n"
+           "  - {name: web, endpoints: [\"127.0.0.1:" +
+           std::to_string(web.port("listen")) +
+           "\"]}\n"
+           "  - {name: cache, endpoints: [\"127.0.0.1:" +
+           std::to_string(cache.port()) + "\"]}\n";
+  };
+  start(config(b1, r1), {"--workers", "2"});
+  std::uint16_t web = proxy_->port("web");
+  std::uint16_t cache = proxy_->port("cache");
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<int> served{0};
+  std::mutex mu;
+  std::string first_failure;
+  auto fail = [&](const std::string& what) {
+    std::lock_guard lock(mu);
+    if (failures++ == 0) {
+      first_failure = what;
+    }
+  };
+  std::vector<std::thread> load;
+  for (int t = 0; t < 2; ++t) {
+    load.emplace_back([&] {
+      Connection c(web);
+      while (!stop && failures == 0) {
+        HttpResult r = c.send(request_bytes("GET", "/")) ? c.read_response() : HttpResult{};
+        if (r.status != 200) {
+          fail("http status " + std::to_string(r.status) + " " + r.body);
+        }
+        ++served;
+      }
+    });
+    load.emplace_back([&, t] {
+      RespClient c(cache);
+      for (int i = 0; !stop && failures == 0; ++i) {
+        std::string key = "k" + std::to_string(t) + "-" + std::to_string(i % 100);
+        c.send(resp_command({"SET", key, "v"}) + resp_command({"GET", key}) +
+               resp_command({"PING"}));
+        auto replies = c.read(3);
+        if (replies.size() != 3 || replies[0] != "+OK\r\n" || replies[2] != "+PONG\r\n" ||
+            (replies[1] != "$1\r\nv\r\n" && replies[1] != "$-1\r\n")) {
+          fail("redis replies " + std::to_string(replies.size()) + ": " +
+               (replies.empty() ? "" : replies[0]));
+        }
+        ++served;
+      }
+    });
+  }
+  ASSERT_TRUE(eventually([&] { return served > 200; }));
+  for (int i = 0; i < 6; ++i) {
+    bool even = i % 2 == 0;
+    dir_.write("proxy.yaml", config(even ? b2 : b1, even ? r2 : r1));
+    proxy_->signal(SIGHUP);
+    std::string want = even ? "b2" : "b1";
+    EXPECT_TRUE(eventually([&] { return backend_id(web) == want; })) << "reload " << i;
+    // The redis clients' keys reach the cluster's new server.
+    const RedisServer& now = even ? r2 : r1;
+    now.command({"FLUSHALL"});
+    EXPECT_TRUE(eventually([&] { return now.command({"DBSIZE"}) != ":0\r\n"; })) << i;
+    int before = served;
+    EXPECT_TRUE(eventually([&] { return served > before + 200; })) << i;
+  }
+  stop = true;
+  for (auto& t : load) {
+    t.join();
+  }
+  EXPECT_EQ(failures, 0) << first_failure;
 }
 
 TEST_F(ProxyTest, ReloadIsAllOrNothing) {
