@@ -1053,16 +1053,16 @@ TEST_F(ProxyTest, TcpConnectTimeoutTriesAnotherEndpoint) {
 }
 
 TEST_F(ProxyTest, TcpIdleTimeoutClosesQuietConnectionsNotSlowReaders) {
-  // The server sends 128 KiB at once, then answers "ping" with "pong" until the client goes.
-  static constexpr std::size_t kBulk = 128 * 1024;
+  // The server sends 192 KiB at once, then answers "ping" with "pong" until the client goes.
+  static constexpr std::size_t kBulk = 192 * 1024;
   RawServer upstream([](int fd) {
     write_all(fd, std::string(kBulk, 'b'));
     while (read_until(fd, "ping")) {
       write_all(fd, "pong");
     }
   });
-  start(one_endpoint_tcp(upstream.port(), ", idle_timeout: 300ms"), {"--workers", "1"});
-  // A client with a small window reads the bulk over about a second, far longer than
+  start(one_endpoint_tcp(upstream.port(), ", idle_timeout: 500ms"), {"--workers", "1"});
+  // A client with a small window reads the bulk over about 1.5 s, far longer than
   // idle_timeout, while the proxy's write waits for it: that is not idle.
   int fd = connect_loopback(proxy_->port("front"), 15s, 4096);
   ASSERT_GE(fd, 0);
@@ -1817,8 +1817,8 @@ TEST_F(ProxyTest, HttpUpgradeTunnelEndsAfterIdleTimeout) {
 }
 
 TEST_F(ProxyTest, HttpUpgradeTunnelKeepsASlowReader) {
-  // After its 101 the server sends 128 KiB at once, then answers "ping" with "pong".
-  static constexpr std::size_t kBulk = 128 * 1024;
+  // After its 101 the server sends 192 KiB at once, then answers "ping" with "pong".
+  static constexpr std::size_t kBulk = 192 * 1024;
   static constexpr std::string_view k101 =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
   RawServer upstream([](int fd) {
@@ -1828,8 +1828,8 @@ TEST_F(ProxyTest, HttpUpgradeTunnelKeepsASlowReader) {
       write_all(fd, "pong");
     }
   });
-  start(one_endpoint_http(upstream.port(), ", idle_timeout: 300ms"), {"--workers", "1"});
-  // The client reads the whole over about a second, far longer than idle_timeout, with a
+  start(one_endpoint_http(upstream.port(), ", idle_timeout: 500ms"), {"--workers", "1"});
+  // The client reads the whole over about 1.5 s, far longer than idle_timeout, with a
   // window small enough that the proxy's write waits for it all along: that is not idle.
   int fd = connect_loopback(proxy_->port("front"), 15s, 4096);
   ASSERT_GE(fd, 0);

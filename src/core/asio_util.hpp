@@ -56,27 +56,30 @@ boost::asio::awaitable<void> relay(boost::asio::ip::tcp::socket& from,
 
 // Ends when nothing moved on `a` or `b` for `idle`, shutting both down (what is pending on them
 // fails). `last` is when the caller last read or wrote a byte on either; a peer taking bytes
-// that wait in a socket's send queue counts too, so a slow reader draining a full buffer, with
-// the caller's write blocked meanwhile, is not idle. Cancellation ends it without a shutdown.
+// that waited in a socket's send queue counts too (the kernel's count of bytes it acknowledged
+// grew), so a slow reader draining a full buffer, with the caller's write blocked meanwhile, is
+// not idle. Cancellation ends it without a shutdown.
 inline boost::asio::awaitable<void> shut_down_when_idle(
     boost::asio::ip::tcp::socket& a, boost::asio::ip::tcp::socket& b,
     const std::chrono::steady_clock::time_point& last, std::chrono::milliseconds idle) {
+  using Clock = std::chrono::steady_clock;
   constexpr auto kTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
   boost::asio::ip::tcp::socket* sockets[] = {&a, &b};
   std::uint64_t acked[2] = {0, 0};
-  // True when a peer acknowledged more since the last look while bytes still wait for it.
-  auto peers_took_more = [&] {
-    bool more = false;
+  auto moved = last;  // when a peer was last seen taking bytes
+  // Moves `moved` to the last acknowledgement of either peer if it acknowledged more bytes since
+  // the last look.
+  auto look = [&](Clock::time_point now) {
     for (int i = 0; i < 2; ++i) {
       if (auto p = tcp_send_progress(sockets[i]->native_handle())) {
-        more = more || (p->acked != acked[i] && p->queued > 0);
-        acked[i] = p->acked;
+        if (p->acked != acked[i]) {
+          acked[i] = p->acked;
+          moved = std::max(moved, now - p->since_ack);
+        }
       }
     }
-    return more;
   };
-  peers_took_more();
-  auto moved = last;  // when a peer was last seen taking bytes
+  look(Clock::now());
   boost::asio::steady_timer timer(a.get_executor());
   for (;;) {
     timer.expires_at(std::max(last, moved) + idle);
@@ -84,10 +87,9 @@ inline boost::asio::awaitable<void> shut_down_when_idle(
     if (ec) {
       co_return;
     }
-    auto now = std::chrono::steady_clock::now();
-    if (peers_took_more()) {
-      moved = now;
-    } else if (now - last >= idle && now - moved >= idle) {
+    auto now = Clock::now();
+    look(now);
+    if (now - std::max(last, moved) >= idle) {
       boost::system::error_code ignored;
       a.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
       b.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);

@@ -2,9 +2,7 @@
 // <linux/tcp.h>, which has the fields this needs, cannot share a translation unit with glibc's
 // <netinet/tcp.h>, which Asio includes.
 #include <linux/in.h>
-#include <linux/sockios.h>
 #include <linux/tcp.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <cstddef>
@@ -20,11 +18,7 @@ std::optional<SendProgress> tcp_send_progress(int fd) {
       len < offsetof(tcp_info, tcpi_bytes_acked) + sizeof info.tcpi_bytes_acked) {
     return std::nullopt;
   }
-  int queued = 0;
-  if (::ioctl(fd, SIOCOUTQ, &queued) != 0) {
-    return std::nullopt;
-  }
-  return SendProgress{info.tcpi_bytes_acked, static_cast<std::uint64_t>(queued)};
+  return SendProgress{info.tcpi_bytes_acked, std::chrono::milliseconds(info.tcpi_last_ack_recv)};
 }
 
 }  // namespace tender
