@@ -1,0 +1,130 @@
+// libFuzzer target: the redis parsers on arbitrary bytes. Beyond not crashing, it checks what
+// the proxy relies on: a parsed command is exactly the bytes it claims, the reply framer gives
+// the same replies whether the bytes come at once or in pieces, and array_elements agrees
+// with the framer.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ambassador/resp.hpp"
+
+// An invariant: a failure says which, then aborts (the fuzzer saves the input).
+#define CHECK(cond)                                                                  \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      std::fprintf(stderr, "check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
+      std::abort();                                                                  \
+    }                                                                                \
+  } while (false)
+
+namespace resp = tender::ambassador::resp;
+
+namespace {
+
+// Small limits, so that the fuzzer reaches them.
+const resp::Limits kLimits{.max_bulk = 4096, .max_args = 64, .max_inline = 256};
+
+void commands(std::string_view in) {
+  while (!in.empty()) {
+    resp::Command cmd;
+    auto r = resp::parse_command(in, cmd, kLimits);
+    if (r.status != resp::Status::kOk) {
+      CHECK(r.status == resp::Status::kIncomplete || !r.error.empty());
+      CHECK(r.error.find_first_of("\r\n") == std::string::npos);
+      return;
+    }
+    CHECK(cmd.size > 0 && cmd.size <= in.size());
+    CHECK(cmd.inline_form || cmd.args.size() <= kLimits.max_args);  // a line bounds the other
+    if (!cmd.args.empty()) {
+      CHECK(cmd.inline_form || in[0] == '*');
+      if (const auto* info = resp::lookup(cmd.args[0])) {
+        (void)resp::arity_ok(*info, cmd.args.size());
+        std::string out;
+        resp::append_arity_error(out, *info);
+      } else {
+        std::string out;
+        resp::append_unknown_command_error(out, cmd.args);
+        CHECK(out.rfind("-ERR unknown command", 0) == 0);
+      }
+      if (cmd.args.size() > 1) {
+        auto tag = resp::hash_tag(cmd.args[1]);
+        CHECK(tag.data() >= cmd.args[1].data() &&
+              tag.data() + tag.size() <= cmd.args[1].data() + cmd.args[1].size());
+      }
+      // What goes upstream for an inline command parses back to the same arguments.
+      std::string again;
+      resp::append_command(again, cmd.args);
+      resp::Command back;
+      CHECK(resp::parse_command(again, back).status == resp::Status::kOk);
+      CHECK(back.size == again.size() && back.args == cmd.args);
+    }
+    in.remove_prefix(cmd.size);
+  }
+}
+
+// Every reply the framer finds in `in`, fed `step` bytes more at a time; stops at an error.
+std::vector<std::string_view> replies(std::string_view in, std::size_t step, bool& failed) {
+  std::vector<std::string_view> out;
+  resp::ReplyFramer framer;
+  std::size_t start = 0;
+  std::size_t seen = std::min(in.size(), step);
+  failed = false;
+  while (start < in.size()) {
+    std::size_t length = 0;
+    auto r = framer.next(in.substr(start, seen - start), length, kLimits);
+    if (r.status == resp::Status::kError) {
+      failed = true;
+      return out;
+    }
+    if (r.status == resp::Status::kIncomplete) {
+      if (seen == in.size()) {
+        return out;
+      }
+      seen = std::min(in.size(), seen + step);
+      continue;
+    }
+    CHECK(length > 0 && start + length <= seen);
+    out.push_back(in.substr(start, length));
+    start += length;
+    seen = std::max(seen, start);
+  }
+  return out;
+}
+
+void replies_any_split(std::string_view in, std::size_t step) {
+  bool failed_whole = false;
+  bool failed_pieces = false;
+  auto whole = replies(in, in.size(), failed_whole);
+  auto pieces = replies(in, step, failed_pieces);
+  CHECK(whole == pieces && failed_whole == failed_pieces);
+  for (auto reply : whole) {
+    std::size_t length = 0;
+    CHECK(resp::reply_length(reply, length, kLimits).status == resp::Status::kOk &&
+          length == reply.size());
+    std::vector<std::string_view> elements;
+    if (resp::array_elements(reply, elements)) {
+      CHECK(reply[0] == '*');
+      for (auto e : elements) {
+        CHECK(resp::reply_length(e, length, kLimits).status == resp::Status::kOk &&
+              length == e.size());
+      }
+    }
+    (void)resp::parse_integer_reply(reply);
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) {
+    return 0;
+  }
+  std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
+  commands(in);
+  replies_any_split(in, 1 + data[0] % 16);
+  return 0;
+}
