@@ -10,10 +10,12 @@
 #include <boost/json.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "support.hpp"
@@ -2055,6 +2057,30 @@ TEST_F(ProxyTest, OneLinerRedis) {
   auto c = first_cluster();
   EXPECT_EQ(c.at("policy").as_string(), "ring_hash");
   EXPECT_EQ(c.at("endpoints").as_array().size(), 2U);
+}
+
+TEST_F(ProxyTest, ThreadsAreNamedForPsAndTop) {
+  RedisServer a;
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one}\n"
+      "clusters:\n"
+      "  - {name: one, endpoints: [\"127.0.0.1:" +
+          std::to_string(a.port()) + "\"]}\n",
+      {"--workers", "2"});
+  std::multiset<std::string> names;
+  std::string task_dir = "/proc/" + std::to_string(proxy_->pid()) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(task_dir)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.insert(name);
+  }
+  EXPECT_EQ(names.count("proxy-worker-0"), 1U);
+  EXPECT_EQ(names.count("proxy-worker-1"), 1U);
+  EXPECT_EQ(names.count("proxy-worker-2"), 0U);
+  EXPECT_EQ(names.count("proxy-control"), 1U);
+  EXPECT_EQ(names.count("http-worker-0"), 1U);  // the admin listener
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "ambassador/worker.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/process.hpp"
 
 namespace tender::ambassador {
 
@@ -225,6 +226,7 @@ void Proxy::start(Runtime& rt) {
     w->run();
   }
   s.control_thread = std::thread([&s] {
+    name_this_thread("proxy-control");
     auto guard = asio::make_work_guard(s.control);
     s.control.run();
   });

@@ -20,6 +20,7 @@
 #include "ambassador/cluster.hpp"
 #include "ambassador/config.hpp"
 #include "core/metrics.hpp"
+#include "core/process.hpp"
 #include "core/uring.hpp"
 
 namespace tender::ambassador {
@@ -87,6 +88,7 @@ class Worker {
   }
   void run() {
     thread_ = std::thread([this] {
+      name_this_thread("proxy-worker-" + std::to_string(index_));
       auto guard = asio::make_work_guard(ioc_);
       ioc_.run();
     });

@@ -13,6 +13,7 @@
 
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/process.hpp"
 
 namespace tender {
 namespace {
@@ -598,9 +599,13 @@ void HttpServer::start() {
     return;
   }
   s.started = true;
-  for (auto& w : s.workers) {
+  for (std::size_t i = 0; i < s.workers.size(); ++i) {
+    auto& w = s.workers[i];
     asio::co_spawn(w->ioc, s.accept_loop(*w), asio::detached);
-    w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
+    w->thread = std::thread([&ioc = w->ioc, name = "http-worker-" + std::to_string(i)] {
+      name_this_thread(name);
+      ioc.run();
+    });
   }
 }
 

@@ -688,6 +688,10 @@ std::optional<int> parse_number(std::string_view text) {
 
 }  // namespace
 
+void name_this_thread(const std::string& name) {
+  ::prctl(PR_SET_NAME, name.substr(0, 15).c_str(), 0, 0, 0);
+}
+
 std::string signal_name(int sig) {
   for (const SignalEntry& entry : kSignals) {
     if (entry.number == sig) {

@@ -229,6 +229,10 @@ class Process {
 // are all waited for.
 std::vector<std::pair<pid_t, ExitStatus>> reap_orphans();
 
+// Names the calling thread as `ps -L`, `top -H` and /proc/PID/task/TID/comm show it (the
+// kernel keeps 15 bytes).
+void name_this_thread(const std::string& name);
+
 // "SIGTERM", "SIGRTMIN+3", or "SIG<n>" for a number without a name.
 std::string signal_name(int sig);
 
