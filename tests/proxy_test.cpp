@@ -1226,6 +1226,50 @@ TEST_F(ProxyTest, ReloadIsAllOrNothing) {
   EXPECT_TRUE(eventually([&] { return backend_id(front) == "b2"; }));
 }
 
+TEST_F(ProxyTest, ReloadMovingOrRemovingAListenerDrainsIt) {
+  Tender b1(echo_args({"--id", "b1"}));
+  auto config = [&](const std::string& listen, bool extra) {
+    return "listeners:\n"
+           "  - {name: front, listen: \"" +
+           listen + "\", protocol: http, cluster: web}\n" +
+           (extra ? "  - {name: extra, listen: \"127.0.0.1:0\", protocol: http, cluster: web}\n"
+                  : "") +
+           "clusters:\n"
+           "  - {name: web, endpoints: [\"127.0.0.1:" +
+           std::to_string(b1.port("listen")) + "\"]}\n";
+  };
+  start(config("127.0.0.1:0", true), {"--workers", "2"});
+  std::uint16_t old_port = proxy_->port("front");
+  std::uint16_t extra_port = proxy_->port("extra");
+  // On each listener, an idle keep-alive connection and one with a request under way.
+  Connection idle_moved(old_port);
+  Connection idle_removed(extra_port);
+  ASSERT_EQ(idle_moved.send(request_bytes("GET", "/")) ? idle_moved.read_response().status : 0,
+            200);
+  ASSERT_EQ(idle_removed.send(request_bytes("GET", "/")) ? idle_removed.read_response().status : 0,
+            200);
+  Connection busy_moved(old_port);
+  Connection busy_removed(extra_port);
+  ASSERT_TRUE(busy_moved.send(request_bytes("GET", "/?delay_ms=1000")));
+  ASSERT_TRUE(busy_removed.send(request_bytes("GET", "/?delay_ms=1000")));
+  ASSERT_TRUE(wait_in_flight(b1, 2));
+  // "front" moves to another port and "extra" goes: both drain as on SIGTERM.
+  std::uint16_t new_port = free_port();
+  dir_.write("proxy.yaml", config("127.0.0.1:" + std::to_string(new_port), false));
+  proxy_->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return backend_id(new_port) == "b1"; }));
+  EXPECT_TRUE(eventually([&] { return connect_refused(old_port) && connect_refused(extra_port); }));
+  // Requests under way are answered, then their connections closed; idle ones are closed.
+  for (Connection* c : {&busy_moved, &busy_removed}) {
+    HttpResult r = c->read_response();
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("connection"), "close");
+    EXPECT_TRUE(c->closed_by_peer(10s));
+  }
+  EXPECT_TRUE(idle_moved.closed_by_peer(10s));
+  EXPECT_TRUE(idle_removed.closed_by_peer(10s));
+}
+
 // --- http ------------------------------------------------------------------------------------
 
 std::string http_config(const std::vector<const Tender*>& backends,

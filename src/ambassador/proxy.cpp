@@ -31,6 +31,10 @@ struct Proxy::Impl {
   };
   std::map<std::string, RunningListener> listeners;  // guarded by mu
   asio::io_context control{1};                       // discovery and health checks
+  // Never run: listening sockets are opened and bound on it, off the workers' reactors, and
+  // handed to a worker only once every one of a reload's sockets is bound (a worker's reactor
+  // is touched by its own thread alone).
+  asio::io_context binding{1};
   std::thread control_thread;
   std::atomic<bool> draining{false};
 
@@ -46,7 +50,7 @@ struct Proxy::Impl {
     return std::max(1, n);
   }
   using Named = std::vector<std::pair<std::string, HostPort>>;
-  // A listener's sockets, bound and listening, one per worker, not yet accepting.
+  // A listener's sockets, bound and listening, one per worker, not yet accepting (on `binding`).
   struct Bound {
     std::vector<tcp::acceptor> acceptors;
     std::uint16_t port = 0;
@@ -57,7 +61,11 @@ struct Proxy::Impl {
   std::shared_ptr<const ListenerState> listener_state(const ListenerConfig& l);
   Bound bind_listener(const ListenerConfig& l);  // throws; nothing stays open then
   RunningListener start_listener(const ListenerConfig& l, Bound b);
+  // Stops a listener on every worker; its open connections carry on unless close_all.
   void close_listener(RunningListener& r, bool close_all);
+  // The same for a listener that goes away: the workers hold its last references, so it is
+  // destroyed on its own worker's thread once its connections are done.
+  void retire_listener(RunningListener r);
   std::size_t connections() const;
 };
 
@@ -106,8 +114,8 @@ Proxy::Impl::Bound Proxy::Impl::bind_listener(const ListenerConfig& l) {
   }
   Bound b;
   b.port = l.listen.port;
-  for (auto& w : workers) {
-    tcp::acceptor a(w->ioc());
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    tcp::acceptor a(binding);
     tcp::endpoint at(addr, b.port);
     a.open(at.protocol(), ec);
     if (!ec) {
@@ -142,7 +150,9 @@ Proxy::Impl::RunningListener Proxy::Impl::start_listener(const ListenerConfig& l
               : l.protocol == Protocol::kHttp ? make_http_listener
                                               : make_tcp_listener;
   for (std::size_t i = 0; i < workers.size(); ++i) {
-    r.per_worker.push_back(make(*workers[i], std::move(b.acceptors[i]), state));
+    auto protocol = b.acceptors[i].local_endpoint().protocol();
+    tcp::acceptor mine(workers[i]->ioc(), protocol, b.acceptors[i].release());
+    r.per_worker.push_back(make(*workers[i], std::move(mine), state));
   }
   r.bound = HostPort{l.listen.host, b.port};
   return r;
@@ -151,6 +161,12 @@ Proxy::Impl::RunningListener Proxy::Impl::start_listener(const ListenerConfig& l
 void Proxy::Impl::close_listener(RunningListener& r, bool close_all) {
   for (std::size_t i = 0; i < r.per_worker.size(); ++i) {
     asio::post(workers[i]->ioc(), [l = r.per_worker[i], close_all] { l->stop(close_all); });
+  }
+}
+
+void Proxy::Impl::retire_listener(RunningListener r) {
+  for (std::size_t i = 0; i < r.per_worker.size(); ++i) {
+    asio::post(workers[i]->ioc(), [l = std::move(r.per_worker[i])] { l->stop(false); });
   }
 }
 
@@ -411,14 +427,14 @@ std::string Proxy::reload() {
       continue;
     }
     if (it != s.listeners.end()) {
-      s.close_listener(it->second, false);
+      s.retire_listener(std::move(it->second));
       s.listeners.erase(it);
     }
     s.listeners[l.name] = s.start_listener(l, std::move(bound[l.name]));
   }
   for (auto it = s.listeners.begin(); it != s.listeners.end();) {
     if (keep.count(it->first) == 0) {
-      s.close_listener(it->second, false);
+      s.retire_listener(std::move(it->second));
       it = s.listeners.erase(it);
     } else {
       ++it;
