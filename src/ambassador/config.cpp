@@ -1,5 +1,6 @@
 #include "ambassador/config.hpp"
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -271,6 +272,19 @@ void validate(ProxyConfig& c, const ConfigNode& root) {
   }
   if (c.listeners.empty()) {
     throw ConfigError(root.file(), 0, "listeners", "no listeners");
+  }
+  // A password that nothing would send is a mistake to point out, not to ignore.
+  for (const auto& cl : c.clusters) {
+    bool redis = cl.health.type == HealthCheck::Type::kRedis ||
+                 std::any_of(c.listeners.begin(), c.listeners.end(), [&](const ListenerConfig& l) {
+                   return l.protocol == Protocol::kRedis && l.cluster == cl.name;
+                 });
+    if (!cl.auth.empty() && !redis) {
+      throw ConfigError(root.file(), cl.line, "auth",
+                        "cluster " + cl.name +
+                            " serves no redis listener and has no redis health check: nothing "
+                            "would send its password");
+    }
   }
 }
 

@@ -132,6 +132,20 @@ TEST(ProxyConfig, ErrorsNameTheLineAndField) {
                      "  - {name: c, auth_user: app, endpoints: [\"127.0.0.1:2\"]}\n")
                 .find("p.yaml:4: clusters[0].auth_user: needs auth, the user's password"),
             std::string::npos);
+  EXPECT_NE(error_of("listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", protocol: tcp, cluster: c}\n"
+                     "clusters:\n"
+                     "  - {name: c, auth: pw, endpoints: [\"127.0.0.1:2\"]}\n")
+                .find("p.yaml:4: auth: cluster c serves no redis listener and has no redis "
+                      "health check"),
+            std::string::npos);
+  // A tcp listener in front of redis servers, checked with PING: the password is used.
+  EXPECT_EQ(error_of("listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", protocol: tcp, cluster: c}\n"
+                     "clusters:\n"
+                     "  - {name: c, auth: pw, health_check: {type: redis},\n"
+                     "     endpoints: [\"127.0.0.1:2\"]}\n"),
+            "");
 }
 
 TEST(ProxyConfig, HttpRoutesAndTheClusterShorthand) {
