@@ -1259,15 +1259,20 @@ TEST_F(ProxyTest, ReloadMovingOrRemovingAListenerDrainsIt) {
   proxy_->signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return backend_id(new_port) == "b1"; }));
   EXPECT_TRUE(eventually([&] { return connect_refused(old_port) && connect_refused(extra_port); }));
-  // Requests under way are answered, then their connections closed; idle ones are closed.
+  EXPECT_TRUE(idle_moved.closed_by_peer(10s));
+  EXPECT_TRUE(idle_removed.closed_by_peer(10s));
+  // A drain now waits for the old listeners' requests too.
+  proxy_->signal(SIGTERM);
+  // Requests under way are answered, then their connections closed.
   for (Connection* c : {&busy_moved, &busy_removed}) {
     HttpResult r = c->read_response();
     EXPECT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(r.header("connection"), "close");
     EXPECT_TRUE(c->closed_by_peer(10s));
   }
-  EXPECT_TRUE(idle_moved.closed_by_peer(10s));
-  EXPECT_TRUE(idle_removed.closed_by_peer(10s));
+  auto st = proxy_->wait_exit(10s);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->success()) << st->describe();
 }
 
 // --- http ------------------------------------------------------------------------------------
@@ -2114,12 +2119,17 @@ TEST_F(ProxyTest, ThreadsAreNamedForPsAndTop) {
       {"--workers", "2"});
   std::multiset<std::string> names;
   std::string task_dir = "/proc/" + std::to_string(proxy_->pid()) + "/task";
-  for (const auto& task : std::filesystem::directory_iterator(task_dir)) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    names.insert(name);
-  }
+  auto look = [&] {
+    names.clear();
+    for (const auto& task : std::filesystem::directory_iterator(task_dir)) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      names.insert(name);
+    }
+    return names.count("proxy-control") == 1;  // its thread starts last
+  };
+  EXPECT_TRUE(eventually(look));
   EXPECT_EQ(names.count("proxy-worker-0"), 1U);
   EXPECT_EQ(names.count("proxy-worker-1"), 1U);
   EXPECT_EQ(names.count("proxy-worker-2"), 0U);

@@ -103,7 +103,7 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
     Conn client(std::move(socket));
     client.client = true;
     self->deadlines_.add(client);
-    self->count_.fetch_add(1);
+    self->count_->fetch_add(1);
     auto state = self->state_;
     state->connections->inc();
     Exchange x;
@@ -116,7 +116,7 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
     client.socket.shutdown(tcp::socket::shutdown_send, ec);
     client.socket.close(ec);
     self->deadlines_.remove(client);
-    self->count_.fetch_sub(1);
+    self->count_->fetch_sub(1);
     state->connections->dec();
   }
 

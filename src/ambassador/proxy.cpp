@@ -30,7 +30,10 @@ struct Proxy::Impl {
     std::vector<std::shared_ptr<WorkerListener>> per_worker;  // touched on their worker only
   };
   std::map<std::string, RunningListener> listeners;  // guarded by mu
-  asio::io_context control{1};                       // discovery and health checks
+  // Connection counts of listeners retired by reloads, whose connections may still be open
+  // (a drain waits for them too); guarded by mu.
+  std::vector<std::shared_ptr<const std::atomic<std::size_t>>> retired;
+  asio::io_context control{1};  // discovery and health checks
   // Never run: listening sockets are opened and bound on it, off the workers' reactors, and
   // handed to a worker only once every one of a reload's sockets is bound (a worker's reactor
   // is touched by its own thread alone).
@@ -166,6 +169,7 @@ void Proxy::Impl::close_listener(RunningListener& r, bool close_all) {
 
 void Proxy::Impl::retire_listener(RunningListener r) {
   for (std::size_t i = 0; i < r.per_worker.size(); ++i) {
+    retired.push_back(r.per_worker[i]->connection_count());
     asio::post(workers[i]->ioc(), [l = std::move(r.per_worker[i])] { l->stop(false); });
   }
 }
@@ -177,6 +181,9 @@ std::size_t Proxy::Impl::connections() const {
     for (const auto& l : r.per_worker) {
       n += l->connections();
     }
+  }
+  for (const auto& count : retired) {
+    n += count->load();
   }
   return n;
 }
@@ -412,6 +419,9 @@ std::string Proxy::reload() {
   for (const auto& c : fresh) {
     s.spawn_loops(c);
   }
+  // Listeners retired by earlier reloads have stopped accepting by now: those left with no
+  // connection are done for good.
+  std::erase_if(s.retired, [](const auto& count) { return count->load() == 0; });
   std::set<std::string> keep;
   for (const auto& l : next.listeners) {
     keep.insert(l.name);

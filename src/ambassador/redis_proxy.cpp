@@ -557,7 +557,7 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
   l.clients_.push_back(self.get());
   auto it = std::prev(l.clients_.end());
   l.deadlines().add(self->conn_);
-  l.count_.fetch_add(1);
+  l.count_->fetch_add(1);
   self->state_->connections->inc();
   ReadBuffer& in = self->conn_.in;
   resp::Command cmd;
@@ -621,7 +621,7 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
   self->maybe_close();
   l.deadlines().remove(self->conn_);
   l.clients_.erase(it);
-  l.count_.fetch_sub(1);
+  l.count_->fetch_sub(1);
   self->state_->connections->dec();
 }
 

@@ -66,13 +66,13 @@ class TcpListener final : public ListenerBase<TcpListener> {
     auto& cluster = state->clusters.front();
     state->requests->inc();
     state->connections->inc();
-    self->count_.fetch_add(1);
+    self->count_->fetch_add(1);
     struct Done {
       TcpListener* l;
       Gauge* g;
       ~Done() {
         g->dec();
-        l->count_.fetch_sub(1);
+        l->count_->fetch_sub(1);
       }
     } done{self.get(), state->connections};
 

@@ -53,6 +53,10 @@ class WorkerListener {
   virtual void stop(bool close_all) = 0;
   // Open downstream connections.
   [[nodiscard]] virtual std::size_t connections() const = 0;
+  // The same count, to read after the listener is gone from the caller's hands (retired by a
+  // reload, its connections still draining on the worker).
+  [[nodiscard]] virtual std::shared_ptr<const std::atomic<std::size_t>> connection_count()
+      const = 0;
 };
 
 class Worker {
@@ -261,7 +265,10 @@ class ListenerBase : public WorkerListener, public std::enable_shared_from_this<
     asio::co_spawn(worker_.ioc(), accept_loop(this->shared_from_this()), asio::detached);
   }
   void update(std::shared_ptr<const ListenerState> state) override { state_ = std::move(state); }
-  [[nodiscard]] std::size_t connections() const override { return count_.load(); }
+  [[nodiscard]] std::size_t connections() const override { return count_->load(); }
+  [[nodiscard]] std::shared_ptr<const std::atomic<std::size_t>> connection_count() const override {
+    return count_;
+  }
   [[nodiscard]] Worker& worker() { return worker_; }
 
  protected:
@@ -273,7 +280,7 @@ class ListenerBase : public WorkerListener, public std::enable_shared_from_this<
   Worker& worker_;
   tcp::acceptor acceptor_;
   std::shared_ptr<const ListenerState> state_;
-  std::atomic<std::size_t> count_{0};
+  std::shared_ptr<std::atomic<std::size_t>> count_ = std::make_shared<std::atomic<std::size_t>>(0);
 
  private:
   static asio::awaitable<void> accept_loop(std::shared_ptr<Derived> self) {
