@@ -107,13 +107,15 @@ class Worker {
 
  private:
   int index_;
+  // Before ioc_, so destroyed after it: coroutine frames the io_context destroys with it may
+  // still use their cluster's view (views hold no sockets).
+  std::unordered_map<Cluster*, std::unique_ptr<WorkerCluster>> views_;
   // One thread runs it, and only it starts and completes operations on its sockets (others post
   // to it), so the reactor's per-socket locks are left out; posting still takes a lock.
   asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<Ring> ring_;  // after ioc_: goes first
   std::string ring_refused_;
   std::thread thread_;
-  std::unordered_map<Cluster*, std::unique_ptr<WorkerCluster>> views_;
 };
 
 // Tells a listener when a cluster's endpoints may have changed since it last looked, and
