@@ -97,7 +97,8 @@ spec:
                          ? c.at("lastState").at("terminated")
                          : c.at("state").at("terminated");
   EXPECT_EQ(last.at("exitCode").as_int64(), 3);
-  EXPECT_GE(std::count(slurp(d() + "/runs").begin(), slurp(d() + "/runs").end(), '\n'), 3);
+  std::string runs = slurp(d() + "/runs");
+  EXPECT_GE(std::count(runs.begin(), runs.end(), '\n'), 3);
   auto metrics = http(runner_->port("admin"), "GET", "/metrics").body;
   EXPECT_NE(metrics.find("tender_pod_container_restarts_total{pod=\"crashy\",container=\"app\"}"),
             std::string::npos)
