@@ -654,6 +654,12 @@ TEST_F(ProxyTest, RedisAclUsersOnBothSides) {
   EXPECT_EQ(c.call({"GET", "k"}).rfind("-NOAUTH", 0), 0U);
   EXPECT_EQ(c.call({"AUTH", "web", "client-secret"}), "+OK\r\n");
   EXPECT_EQ(c.call({"SET", "k", "v"}), "+OK\r\n");
+  // HELLO authenticates too (as clients asking for RESP2 do), or says it must be.
+  RespClient h(proxy_->port("cache"));
+  EXPECT_EQ(h.call({"HELLO", "2"}).rfind("-NOAUTH HELLO must be called", 0), 0U);
+  EXPECT_EQ(h.call({"HELLO", "2", "AUTH", "web", "wrong"}).rfind("-WRONGPASS", 0), 0U);
+  EXPECT_EQ(h.call({"HELLO", "2", "AUTH", "web", "client-secret"}).rfind("*14\r\n", 0), 0U);
+  EXPECT_EQ(h.call({"GET", "k"}), "$1\r\nv\r\n");
   EXPECT_EQ(a.command({"GET", "k"}), "$1\r\nv\r\n");
   // The server sees the proxy's connections as user app, health checks included.
   EXPECT_NE(a.command({"CLIENT", "LIST"}).find("user=app"), std::string::npos);
@@ -662,6 +668,23 @@ TEST_F(ProxyTest, RedisAclUsersOnBothSides) {
     const auto& e = cs.at("clusters").at(0).at("endpoints").at(0).as_object();
     return e.contains("last_check") && e.at("last_check").as_string() == "ok";
   }));
+}
+
+TEST_F(ProxyTest, RedisHelloKeepsClientsOnResp2) {
+  RedisServer a;
+  start(redis_config({&a}, "ring_hash"));
+  RespClient c(proxy_->port("cache"));
+  // RESP2 asked for, or nothing asked: the server map, proto 2.
+  std::string map = c.call({"HELLO"});
+  EXPECT_EQ(map.rfind("*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n", 0), 0U) << map;
+  EXPECT_NE(map.find("$5\r\nproto\r\n:2\r\n"), std::string::npos) << map;
+  EXPECT_EQ(c.call({"hello", "2", "SETNAME", "app"}).rfind("*14\r\n", 0), 0U);
+  // RESP3 is answered as a server without HELLO answers, after which clients stay on RESP2
+  // (NOPROTO would make some give up); the error does not repeat a password.
+  EXPECT_EQ(c.call({"HELLO", "3", "AUTH", "default", "secret"}),
+            "-ERR unknown command 'HELLO', with args beginning with: '3' \r\n");
+  EXPECT_EQ(c.call({"HELLO", "2", "NOPE"}), "-ERR Syntax error in HELLO option 'NOPE'\r\n");
+  EXPECT_EQ(c.call({"SET", "k", "v"}), "+OK\r\n");  // the connection carries on
 }
 
 TEST_F(ProxyTest, RedisWrongServerPasswordIsAClearError) {

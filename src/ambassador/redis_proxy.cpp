@@ -12,10 +12,13 @@
 #include "ambassador/deadlines.hpp"
 #include "ambassador/resp.hpp"
 #include "ambassador/worker.hpp"
+#include "core/http.hpp"
 #include "core/log.hpp"
 
 namespace tender::ambassador {
 namespace {
+
+std::atomic<std::uint64_t> next_client_id{1};
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxPipeline = 512;        // replies owed to one client before it is paused
@@ -431,6 +434,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // is answered with an error and the slot is null.
   std::shared_ptr<Slot> upstream_slot();
   void authenticate(const resp::Command& cmd, std::string& out);
+  // Whether `user` and `password` are the listener's; sets authed_ (error text in `out` if not).
+  bool check_credentials(std::string_view user, std::string_view password, std::string& out);
+  void hello(const resp::Command& cmd, std::string& out);
   void reply_now(std::string reply);
   void forward(std::string_view bytes, const std::shared_ptr<Slot>& slot, int index,
                std::string_view key);
@@ -452,7 +458,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool closed_ = false;
   bool closing_ = false;  // QUIT or a protocol error: close once everything owed is sent
   bool stop_reading_ = false;
-  bool authed_ = false;                       // gave the listener's password
+  bool authed_ = false;  // gave the listener's password
+  // This connection's number for HELLO's "id", unique in the process.
+  std::uint64_t id_ = next_client_id.fetch_add(1, std::memory_order_relaxed);
   Clock::time_point now_;                     // when the last read from the client ended
   std::vector<std::shared_ptr<Slot>> spare_;  // slots done with, for reuse
   resp::Limits limits_;
@@ -756,7 +764,8 @@ void ClientSession::handle(const resp::Command& cmd, std::string_view raw) {
     return;
   }
   const std::string& password = state_->config.auth;
-  if (!password.empty() && !authed_ && info->name != "auth" && info->name != "quit") {
+  if (!password.empty() && !authed_ && info->name != "auth" && info->name != "quit" &&
+      info->name != "hello") {
     resp::append_error(out, "NOAUTH Authentication required.");
     reply_now(std::move(out));
     return;
@@ -777,6 +786,8 @@ void ClientSession::handle(const resp::Command& cmd, std::string_view raw) {
         closing_ = true;
       } else if (name == "auth") {
         authenticate(cmd, out);
+      } else if (name == "hello") {
+        hello(cmd, out);
       } else if (name == "select") {
         if (cmd.args[1] == "0") {
           resp::append_simple(out, "OK");
@@ -819,32 +830,86 @@ void ClientSession::handle(const resp::Command& cmd, std::string_view raw) {
 
 // AUTH [username] password, against the listener's user and password.
 void ClientSession::authenticate(const resp::Command& cmd, std::string& out) {
-  const std::string& want = state_->config.auth;
   if (cmd.args.size() > 3) {
     resp::append_error(out, "ERR syntax error");
     return;
   }
-  if (want.empty()) {
+  if (state_->config.auth.empty()) {
     resp::append_error(out,
                        "ERR AUTH <password> called without any password configured for the "
                        "default user. Are you sure your configuration is correct?");
     return;
   }
-  std::string_view user = cmd.args.size() == 3 ? cmd.args[1] : "default";
-  std::string_view given = cmd.args.back();
+  if (check_credentials(cmd.args.size() == 3 ? cmd.args[1] : "default", cmd.args.back(), out)) {
+    resp::append_simple(out, "OK");
+  }
+}
+
+bool ClientSession::check_credentials(std::string_view user, std::string_view given,
+                                      std::string& out) {
+  const std::string& want = state_->config.auth;
   // Compared in time that does not depend on where they differ.
   unsigned char diff = given.size() == want.size() ? 0 : 1;
   for (std::size_t i = 0; i < want.size(); ++i) {
     diff |= static_cast<unsigned char>(want[i] ^ (i < given.size() ? given[i] : 0));
   }
   const std::string& want_user = state_->config.auth_user;
-  if (diff != 0 || user != (want_user.empty() ? std::string_view("default") : want_user)) {
+  if (want.empty() || diff != 0 ||
+      user != (want_user.empty() ? std::string_view("default") : want_user)) {
     authed_ = false;
     resp::append_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
-    return;
+    return false;
   }
   authed_ = true;
-  resp::append_simple(out, "OK");
+  return true;
+}
+
+// HELLO [2 [AUTH user password] [SETNAME name]]: the connection stays RESP2, which is all the
+// proxy speaks. Any other version is answered as a server without HELLO answers (unknown
+// command), the answer after which clients that asked for RESP3 carry on in RESP2; NOPROTO
+// makes some of them give up.
+void ClientSession::hello(const resp::Command& cmd, std::string& out) {
+  const auto& args = cmd.args;
+  if (args.size() > 1 && args[1] != "2") {
+    // Without the arguments after the version, which may hold a password.
+    resp::append_unknown_command_error(out, std::span(args).first(2));
+    return;
+  }
+  std::optional<std::pair<std::string_view, std::string_view>> credentials;
+  for (std::size_t i = 2; i < args.size();) {
+    if (iequals(args[i], "auth") && i + 2 < args.size()) {
+      credentials.emplace(args[i + 1], args[i + 2]);
+      i += 3;
+    } else if (iequals(args[i], "setname") && i + 1 < args.size()) {
+      i += 2;  // a name for CLIENT LIST, which the proxy does not serve
+    } else {
+      resp::append_error(out, "ERR Syntax error in HELLO option '" + std::string(args[i]) + "'");
+      return;
+    }
+  }
+  if (credentials && !check_credentials(credentials->first, credentials->second, out)) {
+    return;
+  }
+  if (!state_->config.auth.empty() && !authed_) {
+    resp::append_error(out,
+                       "NOAUTH HELLO must be called with the client already authenticated, "
+                       "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                       "authenticate the client and select the RESP protocol version at the "
+                       "same time");
+    return;
+  }
+  resp::append_array_header(out, 14);
+  for (std::string_view field : {"server", "redis", "version", "7.0.0"}) {
+    resp::append_bulk(out, field);
+  }
+  resp::append_bulk(out, "proto");
+  resp::append_integer(out, 2);
+  resp::append_bulk(out, "id");
+  resp::append_integer(out, static_cast<long long>(id_));
+  for (std::string_view field : {"mode", "standalone", "role", "master", "modules"}) {
+    resp::append_bulk(out, field);
+  }
+  resp::append_array_header(out, 0);
 }
 
 // MGET/DEL/EXISTS/... and MSET: one sub-command per shard, combined when all have answered.

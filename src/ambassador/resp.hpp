@@ -165,11 +165,13 @@ enum class Kind : std::uint8_t {
   //   AUTH [user] password   checked against the proxy's own password, if it has one; servers
   //               are authenticated by the proxy with its configured credentials, never with
   //               the client's (as twemproxy does)
+  //   HELLO [2 [AUTH user password] [SETNAME name]]   the RESP2 server map; other versions
+  //               get the unknown-command error of a server without HELLO
   kLocal,
   // Known to redis but not safe through a sharding proxy: keys on several shards at once
   // (RENAME, SMOVE, SUNION, ZUNIONSTORE, BITOP, PFMERGE, EVAL, ...), the whole keyspace (KEYS,
   // SCAN, FLUSHALL, DBSIZE, RANDOMKEY), connection state (MULTI/EXEC, WATCH, SUBSCRIBE & co,
-  // CLIENT, HELLO, RESET), blocking (BLPOP, XREAD, WAIT: one client would stall a shared server
+  // CLIENT, RESET), blocking (BLPOP, XREAD, WAIT: one client would stall a shared server
   // connection), and administration (CONFIG, DEBUG, SHUTDOWN, CLUSTER, MIGRATE, ...).
   kUnsupported,
 };
