@@ -687,6 +687,31 @@ TEST_F(ProxyTest, RedisHelloKeepsClientsOnResp2) {
   EXPECT_EQ(c.call({"SET", "k", "v"}), "+OK\r\n");  // the connection carries on
 }
 
+TEST_F(ProxyTest, RedisClientCommandsOfTheConnectionItself) {
+  RedisServer a;
+  start(redis_config({&a}, "ring_hash"));
+  RespClient c(proxy_->port("cache"));
+  RespClient d(proxy_->port("cache"));
+  // What clients send on connecting.
+  EXPECT_EQ(c.call({"CLIENT", "SETINFO", "LIB-NAME", "redis-py"}), "+OK\r\n");
+  EXPECT_EQ(c.call({"CLIENT", "SETINFO", "lib-ver", "5.0.1"}), "+OK\r\n");
+  EXPECT_EQ(c.call({"CLIENT", "GETNAME"}), "$-1\r\n");
+  EXPECT_EQ(c.call({"CLIENT", "SETNAME", "worker-7"}), "+OK\r\n");
+  EXPECT_EQ(c.call({"client", "getname"}), "$8\r\nworker-7\r\n");
+  EXPECT_EQ(d.call({"CLIENT", "GETNAME"}), "$-1\r\n");  // names are per connection
+  EXPECT_EQ(c.call({"CLIENT", "SETNAME", "a b"}).rfind("-ERR Client names cannot contain", 0), 0U);
+  std::string id_c = c.call({"CLIENT", "ID"});
+  std::string id_d = d.call({"CLIENT", "ID"});
+  EXPECT_EQ(id_c.rfind(':', 0), 0U) << id_c;
+  EXPECT_NE(id_c, id_d);
+  // About the proxy's shared server connections: refused.
+  EXPECT_EQ(c.call({"CLIENT", "LIST"}),
+            "-ERR command 'client LIST' is not supported by tender "
+            "proxy: it cannot be sharded\r\n");
+  EXPECT_EQ(c.call({"CLIENT"}).rfind("-ERR wrong number of arguments for 'client'", 0), 0U);
+  EXPECT_EQ(c.call({"GET", "k"}), "$-1\r\n");
+}
+
 TEST_F(ProxyTest, RedisWrongServerPasswordIsAClearError) {
   RedisServer a("server-secret");
   start(

@@ -437,6 +437,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Whether `user` and `password` are the listener's; sets authed_ (error text in `out` if not).
   bool check_credentials(std::string_view user, std::string_view password, std::string& out);
   void hello(const resp::Command& cmd, std::string& out);
+  void client(const resp::Command& cmd, std::string& out);
   void reply_now(std::string reply);
   void forward(std::string_view bytes, const std::shared_ptr<Slot>& slot, int index,
                std::string_view key);
@@ -459,7 +460,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool closing_ = false;  // QUIT or a protocol error: close once everything owed is sent
   bool stop_reading_ = false;
   bool authed_ = false;  // gave the listener's password
-  // This connection's number for HELLO's "id", unique in the process.
+  std::string name_;     // CLIENT SETNAME
+  // This connection's number for HELLO's "id" and CLIENT ID, unique in the process.
   std::uint64_t id_ = next_client_id.fetch_add(1, std::memory_order_relaxed);
   Clock::time_point now_;                     // when the last read from the client ended
   std::vector<std::shared_ptr<Slot>> spare_;  // slots done with, for reuse
@@ -788,6 +790,8 @@ void ClientSession::handle(const resp::Command& cmd, std::string_view raw) {
         authenticate(cmd, out);
       } else if (name == "hello") {
         hello(cmd, out);
+      } else if (name == "client") {
+        client(cmd, out);
       } else if (name == "select") {
         if (cmd.args[1] == "0") {
           resp::append_simple(out, "OK");
@@ -910,6 +914,39 @@ void ClientSession::hello(const resp::Command& cmd, std::string& out) {
     resp::append_bulk(out, field);
   }
   resp::append_array_header(out, 0);
+}
+
+// CLIENT SETNAME, GETNAME, ID and SETINFO, which clients send on connecting, concern this
+// connection alone and are answered here; the rest (LIST, KILL, PAUSE, ...) would be about the
+// proxy's shared connections to servers, and are refused.
+void ClientSession::client(const resp::Command& cmd, std::string& out) {
+  const auto& args = cmd.args;
+  std::string_view sub = args[1];
+  if (iequals(sub, "setname") && args.size() == 3) {
+    if (args[2].find_first_of(" \n\r") != std::string_view::npos) {
+      resp::append_error(out,
+                         "ERR Client names cannot contain spaces, newlines or special "
+                         "characters.");
+      return;
+    }
+    name_ = args[2];
+    resp::append_simple(out, "OK");
+  } else if (iequals(sub, "getname") && args.size() == 2) {
+    if (name_.empty()) {
+      resp::append_null_bulk(out);
+    } else {
+      resp::append_bulk(out, name_);
+    }
+  } else if (iequals(sub, "id") && args.size() == 2) {
+    resp::append_integer(out, static_cast<long long>(id_));
+  } else if (iequals(sub, "setinfo") && args.size() == 4 &&
+             (iequals(args[2], "lib-name") || iequals(args[2], "lib-ver"))) {
+    resp::append_simple(out, "OK");
+  } else {
+    state_->errors->with({state_->config.name, "unsupported"}).inc();
+    resp::append_error(out, "ERR command 'client " + std::string(sub) +
+                                "' is not supported by tender proxy: it cannot be sharded");
+  }
 }
 
 // MGET/DEL/EXISTS/... and MSET: one sub-command per shard, combined when all have answered.

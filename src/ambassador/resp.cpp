@@ -477,7 +477,7 @@ constexpr CommandInfo kCommands[] = {
     {"xinfo", kNo, -1}, {"xread", kNo, -1}, {"xreadgroup", kNo, -1},
     // Connection.
     {"ping", kLocal, -1}, {"echo", kLocal, 2}, {"quit", kLocal, -1}, {"select", kLocal, 2},
-    {"auth", kLocal, -2}, {"hello", kLocal, -1}, {"client", kNo, -1}, {"reset", kNo, -1},
+    {"auth", kLocal, -2}, {"hello", kLocal, -1}, {"client", kLocal, -2}, {"reset", kNo, -1},
     {"swapdb", kNo, -1}, {"readonly", kNo, -1}, {"readwrite", kNo, -1}, {"asking", kNo, -1},
     // Transactions, pub/sub, scripting.
     {"multi", kNo, -1}, {"exec", kNo, -1}, {"discard", kNo, -1}, {"watch", kNo, -1},

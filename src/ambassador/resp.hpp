@@ -167,11 +167,12 @@ enum class Kind : std::uint8_t {
   //               the client's (as twemproxy does)
   //   HELLO [2 [AUTH user password] [SETNAME name]]   the RESP2 server map; other versions
   //               get the unknown-command error of a server without HELLO
+  //   CLIENT SETNAME | GETNAME | ID | SETINFO   this connection's own; other subcommands refused
   kLocal,
   // Known to redis but not safe through a sharding proxy: keys on several shards at once
   // (RENAME, SMOVE, SUNION, ZUNIONSTORE, BITOP, PFMERGE, EVAL, ...), the whole keyspace (KEYS,
   // SCAN, FLUSHALL, DBSIZE, RANDOMKEY), connection state (MULTI/EXEC, WATCH, SUBSCRIBE & co,
-  // CLIENT, RESET), blocking (BLPOP, XREAD, WAIT: one client would stall a shared server
+  // RESET), blocking (BLPOP, XREAD, WAIT: one client would stall a shared server
   // connection), and administration (CONFIG, DEBUG, SHUTDOWN, CLUSTER, MIGRATE, ...).
   kUnsupported,
 };

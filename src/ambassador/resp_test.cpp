@@ -473,14 +473,14 @@ TEST(CommandTableTest, Kinds) {
     EXPECT_EQ(kind(name), Kind::kMultiKey) << name;
   }
   EXPECT_EQ(kind("mset"), Kind::kMultiKeyValue);
-  for (auto name : {"ping", "quit", "select", "echo", "auth", "hello"}) {
+  for (auto name : {"ping", "quit", "select", "echo", "auth", "hello", "client"}) {
     EXPECT_EQ(kind(name), Kind::kLocal) << name;
   }
   for (auto name :
        {"keys",  "scan",   "flushall", "multi",     "exec",    "watch",      "subscribe",
         "eval",  "rename", "smove",    "rpoplpush", "sunion",  "sinter",     "sdiff",
         "blpop", "config", "debug",    "shutdown",  "cluster", "migrate",    "msetnx",
-        "xread", "reset",  "client",   "pfmerge",   "bitop",   "zunionstore"}) {
+        "xread", "reset",  "monitor",  "pfmerge",   "bitop",   "zunionstore"}) {
     EXPECT_EQ(kind(name), Kind::kUnsupported) << name;
   }
 }
