@@ -406,6 +406,14 @@ class ProxyTest : public ::testing::Test {
     }
     return nullptr;
   }
+  // A config with one redis listener "cache" in front of one server (cluster "one").
+  static std::string one_redis_shard(const RedisServer& server) {
+    return "listeners:\n"
+           "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one}\n"
+           "clusters:\n"
+           "  - {name: one, endpoints: [\"127.0.0.1:" +
+           std::to_string(server.port()) + "\"]}\n";
+  }
   std::string redis_config(const std::vector<const RedisServer*>& shards,
                            const std::string& policy) {
     std::string eps;
@@ -884,13 +892,7 @@ TEST_F(ProxyTest, RedisServerConnectionRefusedByTheBreakerIsNotTheServersFault) 
 
 TEST_F(ProxyTest, RedisClientThatDoesNotReadCannotGrowTheProxy) {
   RedisServer a;
-  start(
-      "listeners:\n"
-      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one}\n"
-      "clusters:\n"
-      "  - {name: one, endpoints: [\"127.0.0.1:" +
-          std::to_string(a.port()) + "\"]}\n",
-      {"--workers", "1"});
+  start(one_redis_shard(a), {"--workers", "1"});
   RespClient c(proxy_->port("cache"));
   const std::string value(64 << 10, 'b');
   ASSERT_EQ(c.call({"SET", "big", value}), "+OK\r\n");
@@ -2158,13 +2160,7 @@ TEST_F(ProxyTest, OneLinerRedis) {
 
 TEST_F(ProxyTest, ThreadsAreNamedForPsAndTop) {
   RedisServer a;
-  start(
-      "listeners:\n"
-      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one}\n"
-      "clusters:\n"
-      "  - {name: one, endpoints: [\"127.0.0.1:" +
-          std::to_string(a.port()) + "\"]}\n",
-      {"--workers", "2"});
+  start(one_redis_shard(a), {"--workers", "2"});
   std::multiset<std::string> names;
   std::string task_dir = "/proc/" + std::to_string(proxy_->pid()) + "/task";
   auto look = [&] {
