@@ -4,21 +4,11 @@
 // gives the same result whether the body comes at once or in pieces.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "ambassador/http1.hpp"
-
-// An invariant: a failure says which, then aborts (the fuzzer saves the input).
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      std::fprintf(stderr, "check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                  \
-    }                                                                                \
-  } while (false)
+#include "check.hpp"
 
 namespace http1 = tender::ambassador::http1;
 

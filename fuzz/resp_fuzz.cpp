@@ -4,22 +4,12 @@
 // with the framer.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "ambassador/resp.hpp"
-
-// An invariant: a failure says which, then aborts (the fuzzer saves the input).
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      std::fprintf(stderr, "check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                  \
-    }                                                                                \
-  } while (false)
+#include "check.hpp"
 
 namespace resp = tender::ambassador::resp;
 
