@@ -8,8 +8,10 @@
 # Redis: tender proxy against nutcracker (twemproxy): both shard with ketama
 # over FNV-1a 64 across the same two redis-server instances, and redis-benchmark drives each
 # (`-t get,set -c 50`, pipelining 1 and 16). tender runs 2 workers; nutcracker has one thread.
-# Targets: >= 1.0x nutcracker's requests/s at P=1, >= 2x at P=16. Also tender's RSS idle and
-# with 1,000 open client connections (target: idle <= 8 MB).
+# Targets: >= 1.0x nutcracker's requests/s at P=1, >= 2x at P=16. Then, for where the servers'
+# time goes at P=1, the commands each redis-server read() brings in behind each proxy (and
+# behind a second tender with 1 worker). Also tender's RSS idle and with 1,000 open client
+# connections (target: idle <= 8 MB).
 #
 # This machine's numbers move by 10-30% from one run to the next, so each comparison runs
 # BENCH_ROUNDS times (default 3), tender and its peer alternating, and the ratio reported is
@@ -94,6 +96,7 @@ for p in "$r1" "$r2"; do
   redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
     --loglevel warning >/dev/null &
   pids+=($!)
+  redis_pids+=($!)
 done
 wait_port "$r1"; wait_port "$r2"
 
@@ -113,6 +116,13 @@ YAML
 tender_pid=$!
 pids+=("$tender_pid")
 
+# The same with one worker, for where the servers' time goes (below).
+t1=$(free_port)
+sed -e "s/^workers: .*/workers: 1/" -e "s/:$tp\"/:$t1\"/" "$work/proxy.yaml" >"$work/proxy1.yaml"
+"$tender" proxy --config "$work/proxy1.yaml" --admin 127.0.0.1:0 --log-level warn \
+  >"$work/tender1.out" 2>&1 &
+pids+=($!)
+
 np=$(free_port)
 cat >"$work/nutcracker.yml" <<YAML
 shards:
@@ -127,7 +137,7 @@ shards:
 YAML
 nutcracker -c "$work/nutcracker.yml" -o "$work/nutcracker.log" -s "$(free_port)" &
 pids+=($!)
-wait_port "$tp"; wait_port "$np"
+wait_port "$tp"; wait_port "$t1"; wait_port "$np"
 sleep 0.3
 idle_kib=$(rss_kib "$tender_pid")
 
@@ -158,6 +168,31 @@ for P in 1 16; do
       "$(printf '%s\n' "${ratios[@]}" | median) (${ratios[*]})" "$target"
   done
 done
+
+# Where the servers' time goes at P=1: the commands each redis-server read() brings in (its
+# read calls from /proc/PID/io, its commands from INFO), over one GET run through each proxy.
+server_reads() {
+  local n=0 p
+  for p in "${redis_pids[@]}"; do n=$((n + $(awk '/^syscr/ { print $2 }' "/proc/$p/io"))); done
+  echo "$n"
+}
+server_commands() {
+  local n=0 p
+  for p in "$r1" "$r2"; do
+    n=$((n + $(redis-cli -p "$p" info stats | awk -F: '/^total_commands_processed/ { print $2 + 0 }')))
+  done
+  echo "$n"
+}
+per_read() {
+  local reads commands
+  reads=$(server_reads); commands=$(server_commands)
+  rps "$1" get 1 >/dev/null
+  awk -v c=$(($(server_commands) - commands)) -v r=$(($(server_reads) - reads)) \
+    'BEGIN { printf "%.2f", c / r }'
+}
+echo
+printf 'redis-server commands per read, get -c 50 -P 1: tender %s (1 worker: %s), nutcracker %s\n' \
+  "$(per_read "$tp")" "$(per_read "$t1")" "$(per_read "$np")"
 
 # 1,000 idle client connections held open.
 redis-benchmark -h 127.0.0.1 -p "$tp" -c 1000 -I >/dev/null 2>&1 &
