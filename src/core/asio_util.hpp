@@ -54,6 +54,13 @@ boost::asio::awaitable<void> relay(boost::asio::ip::tcp::socket& from,
   }
 }
 
+// Shuts a socket down both ways: what is pending on it ends (an io_uring operation too), and
+// what comes after fails at once. Its owner closes it.
+inline void shut_down(boost::asio::ip::tcp::socket& s) {
+  boost::system::error_code ignored;
+  s.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+}
+
 // Ends when nothing moved on `a` or `b` for `idle`, shutting both down (what is pending on them
 // fails). `last` is when the caller last read or wrote a byte on either; a peer taking bytes
 // that waited in a socket's send queue counts too (the kernel's count of bytes it acknowledged
@@ -90,9 +97,8 @@ inline boost::asio::awaitable<void> shut_down_when_idle(
     auto now = Clock::now();
     look(now);
     if (now - std::max(last, moved) >= idle) {
-      boost::system::error_code ignored;
-      a.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-      b.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+      shut_down(a);
+      shut_down(b);
       co_return;
     }
   }

@@ -152,9 +152,4 @@ void Ring::reap() {
   }
 }
 
-void shut_down(asio::ip::tcp::socket& s) {
-  boost::system::error_code ignored;
-  s.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-}
-
 }  // namespace tender

@@ -25,6 +25,8 @@
 #include <memory>
 #include <string>
 
+#include "core/asio_util.hpp"
+
 namespace tender {
 
 class Ring {
@@ -112,9 +114,5 @@ class Ring {
   boost::asio::posix::stream_descriptor ready_;  // the ring's descriptor: readable with CQEs
   bool submit_posted_ = false;
 };
-
-// Shuts a socket down both ways: what is pending on it ends (an io_uring operation too), and
-// what comes after fails at once. Its owner closes it.
-void shut_down(boost::asio::ip::tcp::socket& s);
 
 }  // namespace tender
