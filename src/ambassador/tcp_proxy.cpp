@@ -121,27 +121,26 @@ class TcpListener final : public ListenerBase<TcpListener> {
     Pair pair(std::move(client), std::move(upstream));
     self->sessions_.push_back(&pair);
     auto it = std::prev(self->sessions_.end());
-    auto last =
-        std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    // When a byte last went either way; the idle watch reads it (all of it lives in this frame).
+    auto last = std::chrono::steady_clock::now();
     auto* stats = e->stats.get();
     co_await (both_ways(pair, last, stats) ||
-              shut_down_when_idle(pair.first, pair.second, *last, idle));
+              shut_down_when_idle(pair.first, pair.second, last, idle));
     self->sessions_.erase(it);
   }
 
  private:
-  static asio::awaitable<void> both_ways(
-      Pair& p, std::shared_ptr<std::chrono::steady_clock::time_point> last, EndpointStats* stats) {
+  static asio::awaitable<void> both_ways(Pair& p, std::chrono::steady_clock::time_point& last,
+                                         EndpointStats* stats) {
     using asio::experimental::awaitable_operators::operator&&;
     co_await (copy(p.first, p.second, last, stats->m_bytes_out) &&
               copy(p.second, p.first, last, stats->m_bytes_in));
   }
 
   static asio::awaitable<void> copy(tcp::socket& from, tcp::socket& to,
-                                    std::shared_ptr<std::chrono::steady_clock::time_point> last,
-                                    Counter* bytes) {
+                                    std::chrono::steady_clock::time_point& last, Counter* bytes) {
     co_await relay(from, to, [&](std::size_t n) {
-      *last = std::chrono::steady_clock::now();
+      last = std::chrono::steady_clock::now();
       bytes->inc(n);
     });
   }
