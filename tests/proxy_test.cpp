@@ -687,6 +687,8 @@ TEST_F(ProxyTest, RedisHelloKeepsClientsOnResp2) {
   EXPECT_EQ(map.rfind("*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n", 0), 0U) << map;
   EXPECT_NE(map.find("$5\r\nproto\r\n:2\r\n"), std::string::npos) << map;
   EXPECT_EQ(c.call({"hello", "2", "SETNAME", "app"}).rfind("*14\r\n", 0), 0U);
+  EXPECT_EQ(c.call({"CLIENT", "GETNAME"}), "$3\r\napp\r\n");  // as CLIENT SETNAME
+  EXPECT_EQ(c.call({"HELLO", "2", "SETNAME", "a b"}).rfind("-ERR Client names cannot", 0), 0U);
   // RESP3 is answered as a server without HELLO answers, after which clients stay on RESP2
   // (NOPROTO would make some give up); the error does not repeat a password.
   EXPECT_EQ(c.call({"HELLO", "3", "AUTH", "default", "secret"}),

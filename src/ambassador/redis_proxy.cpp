@@ -438,6 +438,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool check_credentials(std::string_view user, std::string_view password, std::string& out);
   void hello(const resp::Command& cmd, std::string& out);
   void client(const resp::Command& cmd, std::string& out);
+  // CLIENT SETNAME's check; false with the error in `out` for a name redis would refuse.
+  static bool valid_name(std::string_view name, std::string& out);
   void reply_now(std::string reply);
   void forward(std::string_view bytes, const std::shared_ptr<Slot>& slot, int index,
                std::string_view key);
@@ -880,18 +882,23 @@ void ClientSession::hello(const resp::Command& cmd, std::string& out) {
     return;
   }
   std::optional<std::pair<std::string_view, std::string_view>> credentials;
+  std::optional<std::string_view> name;
   for (std::size_t i = 2; i < args.size();) {
     if (iequals(args[i], "auth") && i + 2 < args.size()) {
       credentials.emplace(args[i + 1], args[i + 2]);
       i += 3;
     } else if (iequals(args[i], "setname") && i + 1 < args.size()) {
-      i += 2;  // a name for CLIENT LIST, which the proxy does not serve
+      name = args[i + 1];
+      i += 2;
     } else {
       resp::append_error(out, "ERR Syntax error in HELLO option '" + std::string(args[i]) + "'");
       return;
     }
   }
   if (credentials && !check_credentials(credentials->first, credentials->second, out)) {
+    return;
+  }
+  if (name && !valid_name(*name, out)) {
     return;
   }
   if (!state_->config.auth.empty() && !authed_) {
@@ -901,6 +908,9 @@ void ClientSession::hello(const resp::Command& cmd, std::string& out) {
                        "authenticate the client and select the RESP protocol version at the "
                        "same time");
     return;
+  }
+  if (name) {
+    name_ = *name;  // as CLIENT SETNAME, once authenticated
   }
   resp::append_array_header(out, 14);
   for (std::string_view field : {"server", "redis", "version", "7.0.0"}) {
@@ -923,14 +933,10 @@ void ClientSession::client(const resp::Command& cmd, std::string& out) {
   const auto& args = cmd.args;
   std::string_view sub = args[1];
   if (iequals(sub, "setname") && args.size() == 3) {
-    if (args[2].find_first_of(" \n\r") != std::string_view::npos) {
-      resp::append_error(out,
-                         "ERR Client names cannot contain spaces, newlines or special "
-                         "characters.");
-      return;
+    if (valid_name(args[2], out)) {
+      name_ = args[2];
+      resp::append_simple(out, "OK");
     }
-    name_ = args[2];
-    resp::append_simple(out, "OK");
   } else if (iequals(sub, "getname") && args.size() == 2) {
     if (name_.empty()) {
       resp::append_null_bulk(out);
@@ -947,6 +953,15 @@ void ClientSession::client(const resp::Command& cmd, std::string& out) {
     resp::append_error(out, "ERR command 'client " + std::string(sub) +
                                 "' is not supported by tender proxy: it cannot be sharded");
   }
+}
+
+bool ClientSession::valid_name(std::string_view name, std::string& out) {
+  if (name.find_first_of(" \n\r") != std::string_view::npos) {
+    resp::append_error(out,
+                       "ERR Client names cannot contain spaces, newlines or special characters.");
+    return false;
+  }
+  return true;
 }
 
 // MGET/DEL/EXISTS/... and MSET: one sub-command per shard, combined when all have answered.
