@@ -214,6 +214,18 @@ std::optional<std::chrono::milliseconds> ConfigNode::duration(std::string_view k
   return d;
 }
 
+std::optional<std::chrono::microseconds> ConfigNode::duration_us(std::string_view key) const {
+  auto s = string(key);
+  if (!s) {
+    return std::nullopt;
+  }
+  auto d = parse_duration_us(*s);
+  if (!d) {
+    fail(key, "not a duration (like 50us, 250ms, 10s): \"" + *s + "\"");
+  }
+  return d;
+}
+
 std::optional<std::uint64_t> ConfigNode::bytes(std::string_view key) const {
   auto s = string(key);
   if (!s) {
@@ -292,11 +304,14 @@ std::vector<ConfigNode> load_config_documents(const std::string& path) {
   return parse_config_documents(read_file(path), path);
 }
 
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
+namespace {
+
+// A duration in microseconds, not rounded.
+std::optional<double> parse_duration_in_us(std::string_view s) {
   if (s.empty()) {
     return std::nullopt;
   }
-  double total_ms = 0;
+  double total_us = 0;
   std::size_t i = 0;
   bool any = false;
   while (i < s.size()) {
@@ -316,26 +331,46 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
       if (any || u != s.size()) {
         return std::nullopt;  // a bare number is only valid alone: seconds
       }
-      scale = 1000;
-    } else if (unit == "ms") {
+      scale = 1e6;
+    } else if (unit == "us") {
       scale = 1;
+    } else if (unit == "ms") {
+      scale = 1e3;
     } else if (unit == "s") {
-      scale = 1000;
+      scale = 1e6;
     } else if (unit == "m") {
-      scale = 60'000;
+      scale = 60e6;
     } else if (unit == "h") {
-      scale = 3'600'000;
+      scale = 3600e6;
     } else {
       return std::nullopt;
     }
-    total_ms += v * scale;
+    total_us += v * scale;
     any = true;
     i = u;
   }
-  if (total_ms > 1e15) {
+  if (total_us > 1e18) {
     return std::nullopt;
   }
-  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(total_ms)));
+  return total_us;
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
+  auto us = parse_duration_in_us(s);
+  if (!us) {
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(*us / 1e3)));
+}
+
+std::optional<std::chrono::microseconds> parse_duration_us(std::string_view s) {
+  auto us = parse_duration_in_us(s);
+  if (!us) {
+    return std::nullopt;
+  }
+  return std::chrono::microseconds(static_cast<std::int64_t>(std::llround(*us)));
 }
 
 std::string format_duration(std::chrono::milliseconds d) {

@@ -18,6 +18,18 @@ TEST(ParseDuration, AcceptsUnitsAndCombinations) {
   EXPECT_EQ(parse_duration("0"), milliseconds(0));
 }
 
+TEST(ParseDuration, MicrosecondsRoundToTheMillisecondUnlessAskedFor) {
+  using std::chrono::microseconds;
+  EXPECT_EQ(parse_duration_us("50us"), microseconds(50));
+  EXPECT_EQ(parse_duration_us("1ms500us"), microseconds(1'500));
+  EXPECT_EQ(parse_duration_us("0.25ms"), microseconds(250));
+  EXPECT_EQ(parse_duration_us("2s"), microseconds(2'000'000));
+  EXPECT_EQ(parse_duration("1500us"), milliseconds(2));
+  EXPECT_EQ(parse_duration("400us"), milliseconds(0));
+  EXPECT_FALSE(parse_duration_us("50 us").has_value());
+  EXPECT_FALSE(parse_duration_us("-5us").has_value());
+}
+
 TEST(ParseDuration, RejectsGarbage) {
   for (const char* bad : {"", "s", "10x", "-1s", "ten", "1s2", "1 s", "nan", "1e400s"}) {
     EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
