@@ -2160,6 +2160,55 @@ TEST_F(ProxyTest, OneLinerRedis) {
   EXPECT_EQ(c.at("endpoints").as_array().size(), 2U);
 }
 
+TEST_F(ProxyTest, BusyPollComesFromTheFileOrTheFlagAndReloads) {
+  RedisServer a;
+  start("busy_poll: 1ms\n" + one_redis_shard(a), {"--workers", "1"});
+  auto configz = [&] {
+    return json::parse(http(proxy_->port("admin"), "GET", "/configz").body).at("config");
+  };
+  EXPECT_EQ(configz().at("busy_poll").as_string(), "1000us");
+  // Work found while looking is counted as such: the worker did not sleep for it.
+  auto polled = [&] {
+    std::string m = proxy_metrics();
+    std::string key = "tender_proxy_worker_wakeups_total{worker=\"0\",by=\"poll\"} ";
+    auto at = m.find(key);
+    return at == std::string::npos ? -1.0 : std::stod(m.substr(at + key.size()));
+  };
+  RespClient client(proxy_->port("cache"));
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_EQ(client.call({"PING"}), "+PONG\r\n");
+  }
+  EXPECT_GT(polled(), 0.0);
+  // A reload turns it off: from then on the worker sleeps whenever it runs out of work.
+  dir_.write("proxy.yaml", one_redis_shard(a));
+  proxy_->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return configz().at("busy_poll").as_string() == "0us"; }));
+  // One command for a look that was under way at the reload; a wake-up is counted just after
+  // its handler ran, so the last one may land after a reply has been read: one more at most.
+  ASSERT_EQ(client.call({"PING"}), "+PONG\r\n");
+  double before = polled();
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_EQ(client.call({"PING"}), "+PONG\r\n");
+  }
+  EXPECT_LE(polled(), before + 1);
+  // The flag wins over the file, at a reload too; out of range is a usage error.
+  proxy_.reset();
+  start("busy_poll: 1ms\n" + one_redis_shard(a), {"--workers", "1", "--busy-poll", "20us"});
+  EXPECT_EQ(configz().at("busy_poll").as_string(), "20us");
+  proxy_->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return proxy_metrics().find("tender_proxy_config_reloads_total{result=\"ok\"} 1") !=
+           std::string::npos;
+  }));
+  EXPECT_EQ(configz().at("busy_poll").as_string(), "20us");
+  RunResult bad = run_tender({"proxy", "--busy-poll", "5ms", "--listen", "127.0.0.1:0", "--to",
+                              "127.0.0.1:1", "--admin", "127.0.0.1:0"});
+  EXPECT_EQ(bad.status.code, 2);
+  EXPECT_NE(bad.err.find("--busy-poll: not a duration from 0 to 1000us: \"5ms\""),
+            std::string::npos)
+      << bad.err;
+}
+
 TEST_F(ProxyTest, ThreadsAreNamedForPsAndTop) {
   RedisServer a;
   start(one_redis_shard(a), {"--workers", "2"});

@@ -16,6 +16,7 @@ struct ProxyFlags {
   bool http = false;
   bool tcp = false;
   int workers = 0;
+  std::string busy_poll;
 };
 
 int run(const CommonFlags& common, const ProxyFlags& f) {
@@ -51,6 +52,15 @@ int run(const CommonFlags& common, const ProxyFlags& f) {
   if (f.workers > 0) {
     po.config.workers = f.workers;
   }
+  if (!f.busy_poll.empty()) {
+    auto d = parse_duration_us(f.busy_poll);
+    if (!d || *d > kMaxBusyPoll) {
+      throw UsageError("--busy-poll: not a duration from 0 to " +
+                       std::to_string(kMaxBusyPoll.count()) + "us: \"" + f.busy_poll + "\"");
+    }
+    po.config.busy_poll = *d;
+    po.busy_poll_flag = *d;
+  }
   Proxy proxy(std::move(po));
   return run_role("proxy", proxy, opts);
 }
@@ -76,6 +86,9 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   cmd->add_option("--workers", f->workers,
                   "Worker threads (default: the config's, or one per core)")
       ->check(CLI::Range(1, 256));
+  cmd->add_option("--busy-poll", f->busy_poll,
+                  "How long at most a worker out of work looks for more before sleeping, "
+                  "like 20us (default: the config's, or 0: sleep at once)");
   cmd->callback([common, f, &exit_code] { exit_code = run(*common, *f); });
   return cmd;
 }

@@ -312,10 +312,17 @@ const ClusterConfig* ProxyConfig::cluster(std::string_view name) const {
 }
 
 ProxyConfig parse_proxy_config(const ConfigNode& root) {
-  root.warn_unknown({"workers", "io_uring", "listeners", "clusters", "admin", "log_level",
-                     "log_format", "grace"});
+  root.warn_unknown({"workers", "busy_poll", "io_uring", "listeners", "clusters", "admin",
+                     "log_level", "log_format", "grace"});
   ProxyConfig c;
   c.workers = static_cast<int>(root.integer("workers", 0, 256).value_or(0));
+  if (auto p = root.duration_us("busy_poll")) {
+    if (*p > kMaxBusyPoll) {
+      root.fail("busy_poll", "more than " + std::to_string(kMaxBusyPoll.count()) +
+                                 "us: past that a sleep costs less than the looking");
+    }
+    c.busy_poll = *p;
+  }
   if (auto u = root.string("io_uring")) {
     if (*u != "auto" && *u != "off") {
       root.fail("io_uring", "not one of auto, off: \"" + *u + "\"");

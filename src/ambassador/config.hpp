@@ -95,8 +95,14 @@ struct ListenerConfig {
   std::uint64_t max_bulk_bytes = std::uint64_t{512} << 20;
 };
 
+// The most busy_poll may be.
+inline constexpr std::chrono::microseconds kMaxBusyPoll{1000};
+
 struct ProxyConfig {
-  int workers = 0;       // 0: one per core
+  int workers = 0;  // 0: one per core
+  // How long a worker that ran out of work spins looking for more before it sleeps
+  // (core/poll_loop.hpp). 0 (the default): it sleeps at once.
+  std::chrono::microseconds busy_poll{0};
   bool io_uring = true;  // http sockets through io_uring where the kernel allows ("auto")
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;

@@ -22,6 +22,7 @@ std::string error_of(const std::string& yaml) {
 TEST(ProxyConfig, ReadsACompleteConfig) {
   ProxyConfig c = parse(R"(
 workers: 2
+busy_poll: 20us
 listeners:
   - name: cache
     listen: 127.0.0.1:6379
@@ -44,6 +45,7 @@ clusters:
     limits: {max_connections: 100, max_requests: 50}
 )");
   EXPECT_EQ(c.workers, 2);
+  EXPECT_EQ(c.busy_poll, std::chrono::microseconds(20));
   ASSERT_EQ(c.listeners.size(), 2U);
   EXPECT_EQ(c.listeners[0].protocol, Protocol::kRedis);
   EXPECT_EQ(c.listeners[0].listen.port, 6379);
@@ -66,6 +68,18 @@ clusters:
 }
 
 TEST(ProxyConfig, ErrorsNameTheLineAndField) {
+  const std::string rest =
+      "listeners:\n"
+      "  - {listen: \"127.0.0.1:1\", cluster: c}\n"
+      "clusters:\n"
+      "  - {name: c, endpoints: [\"127.0.0.1:2\"]}\n";
+  EXPECT_NE(error_of("busy_poll: 5ms\n" + rest)
+                .find("p.yaml:1: busy_poll: more than 1000us: past that a sleep costs less"),
+            std::string::npos);
+  EXPECT_NE(error_of("workers: 1\nbusy_poll: fast\n" + rest)
+                .find("p.yaml:2: busy_poll: not a duration (like 50us, 250ms, 10s): \"fast\""),
+            std::string::npos);
+  EXPECT_EQ(parse(rest).busy_poll, std::chrono::microseconds(0));  // off unless asked for
   EXPECT_NE(error_of("io_uring: always\n"
                      "listeners:\n"
                      "  - {listen: \"127.0.0.1:1\", cluster: c}\n"

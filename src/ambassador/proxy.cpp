@@ -210,8 +210,16 @@ void Proxy::start(Runtime& rt) {
   s.l_latency = &m.histogram_family("tender_proxy_downstream_request_duration_seconds",
                                     "Time from a request's arrival to its answer, by listener.",
                                     {"listener"});
+  auto& wakeups = m.counter_family(
+      "tender_proxy_worker_wakeups_total",
+      "Times a worker that ran out of work found more, by how: poll (while looking, within "
+      "busy_poll) or sleep (woken from a sleep).",
+      {"worker", "by"});
   for (int i = 0; i < s.worker_count(); ++i) {
-    s.workers.push_back(std::make_unique<Worker>(i, s.opts.config.io_uring));
+    auto w = std::to_string(i);
+    PollCounters counters{&wakeups.with({w, "poll"}), &wakeups.with({w, "sleep"})};
+    s.workers.push_back(
+        std::make_unique<Worker>(i, s.opts.config.io_uring, s.opts.config.busy_poll, counters));
   }
   // io_uring on every worker or on none, so that /statusz can say which.
   std::string refused;
@@ -333,6 +341,7 @@ json::object Proxy::config() const {
   json::object o;
   o["config_file"] = s.opts.config_file;
   o["workers"] = s.workers.size();
+  o["busy_poll"] = std::to_string(s.opts.config.busy_poll.count()) + "us";
   o["io_uring"] = s.opts.config.io_uring ? "auto" : "off";
   json::array ls;
   for (const auto& l : s.opts.config.listeners) {
@@ -449,6 +458,12 @@ std::string Proxy::reload() {
     } else {
       ++it;
     }
+  }
+  if (s.opts.busy_poll_flag) {
+    next.busy_poll = *s.opts.busy_poll_flag;
+  }
+  for (auto& w : s.workers) {
+    w->set_busy_poll(next.busy_poll);
   }
   s.opts.config = std::move(next);
   log::info("proxy reloaded", {{"file", s.opts.config_file}});

@@ -9,7 +9,9 @@
 //   Proxy proxy(std::move(o));
 //   return run_role("proxy", proxy, common);
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -22,6 +24,8 @@ namespace tender::ambassador {
 struct ProxyOptions {
   ProxyConfig config;
   std::string config_file;  // empty: built from flags, and SIGHUP has nothing to re-read
+  // --busy-poll, which a reload keeps over the file's busy_poll.
+  std::optional<std::chrono::microseconds> busy_poll_flag;
 };
 
 class Proxy final : public Role {

@@ -20,6 +20,7 @@
 #include "ambassador/cluster.hpp"
 #include "ambassador/config.hpp"
 #include "core/metrics.hpp"
+#include "core/poll_loop.hpp"
 #include "core/process.hpp"
 #include "core/uring.hpp"
 
@@ -62,8 +63,11 @@ class WorkerListener {
 class Worker {
  public:
   // With `io_uring`, the worker's http sockets read and write through a ring when the kernel
-  // allows one (ring_refused() says why not otherwise).
-  Worker(int index, bool io_uring) : index_(index) {
+  // allows one (ring_refused() says why not otherwise). Out of work, the worker spins looking
+  // for more for up to `busy_poll` before it sleeps (core/poll_loop.hpp); `wakeups` count how
+  // it woke.
+  Worker(int index, bool io_uring, std::chrono::microseconds busy_poll, PollCounters wakeups)
+      : index_(index), poll_(busy_poll), wakeups_(wakeups) {
     if (io_uring) {
       ring_ = Ring::open(ioc_, ring_refused_);
     } else {
@@ -94,9 +98,11 @@ class Worker {
     thread_ = std::thread([this] {
       name_this_thread("proxy-worker-" + std::to_string(index_));
       auto guard = asio::make_work_guard(ioc_);
-      ioc_.run();
+      run_polling(ioc_, poll_, wakeups_);
     });
   }
+  // A reload's busy_poll (any thread).
+  void set_busy_poll(std::chrono::microseconds budget) { poll_.set(budget); }
   // Stops the loop once what was posted to it so far has run (a listener's stop among them).
   void join() {
     asio::post(ioc_, [this] { ioc_.stop(); });
@@ -115,6 +121,8 @@ class Worker {
   asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<Ring> ring_;  // after ioc_: goes first
   std::string ring_refused_;
+  BusyPoll poll_;
+  PollCounters wakeups_;
   std::thread thread_;
 };
 
