@@ -7,11 +7,13 @@
 #
 # Redis: tender proxy against nutcracker (twemproxy): both shard with ketama
 # over FNV-1a 64 across the same two redis-server instances, and redis-benchmark drives each
-# (`-t get,set -c 50`, pipelining 1 and 16). tender runs 2 workers; nutcracker has one thread.
-# Targets: >= 1.0x nutcracker's requests/s at P=1, >= 2x at P=16. Then, for where the servers'
-# time goes at P=1, the commands each redis-server read() brings in behind each proxy (and
-# behind a second tender with 1 worker). Also tender's RSS idle and with 1,000 open client
-# connections (target: idle <= 8 MB).
+# (`-t get,set -c 50`, pipelining 1 and 16). tender runs 2 workers with `busy_poll: 20us`
+# (TENDER_BUSY_POLL; docs/proxy.md, "Busy polling"); nutcracker has one thread. At P=1 a
+# second tender with the default `busy_poll: 0` runs in the same rounds. Targets: >= 1.0x
+# nutcracker's requests/s at P=1, >= 2x at P=16. Then, for where the servers' time goes at
+# P=1, the commands each redis-server read() brings in behind each proxy (and behind a tender
+# with 1 worker). Also tender's RSS idle and with 1,000 open client connections (target: idle
+# <= 8 MB).
 #
 # This machine's numbers move by 10-30% from one run to the next, so each comparison runs
 # BENCH_ROUNDS times (default 3), tender and its peer alternating, and the ratio reported is
@@ -103,6 +105,7 @@ wait_port "$r1"; wait_port "$r2"
 tp=$(free_port)
 cat >"$work/proxy.yaml" <<YAML
 workers: ${TENDER_WORKERS:-2}
+busy_poll: ${TENDER_BUSY_POLL:-20us}
 listeners:
   - {name: cache, listen: "127.0.0.1:$tp", protocol: redis, cluster: shards}
 clusters:
@@ -123,6 +126,13 @@ sed -e "s/^workers: .*/workers: 1/" -e "s/:$tp\"/:$t1\"/" "$work/proxy.yaml" >"$
   >"$work/tender1.out" 2>&1 &
 pids+=($!)
 
+# The same with busy polling off (the default), for P=1.
+t0=$(free_port)
+sed -e "s/^busy_poll: .*/busy_poll: 0/" -e "s/:$tp\"/:$t0\"/" "$work/proxy.yaml" >"$work/proxy0.yaml"
+"$tender" proxy --config "$work/proxy0.yaml" --admin 127.0.0.1:0 --log-level warn \
+  >"$work/tender0.out" 2>&1 &
+pids+=($!)
+
 np=$(free_port)
 cat >"$work/nutcracker.yml" <<YAML
 shards:
@@ -137,7 +147,7 @@ shards:
 YAML
 nutcracker -c "$work/nutcracker.yml" -o "$work/nutcracker.log" -s "$(free_port)" &
 pids+=($!)
-wait_port "$tp"; wait_port "$t1"; wait_port "$np"
+wait_port "$tp"; wait_port "$t1"; wait_port "$t0"; wait_port "$np"
 sleep 0.3
 idle_kib=$(rss_kib "$tender_pid")
 
@@ -152,20 +162,30 @@ printf '%-18s %26s %26s %14s %8s\n' "test" "tender req/s by round" "nutcracker r
 for P in 1 16; do
   target=$([ "$P" = 1 ] && echo ">= 1.0" || echo ">= 2.0")
   for t in set get; do
-    as=() bs=() ratios=()
+    as=() bs=() cs=() ratios=() ratios0=()
     for round in $(seq 1 "$rounds"); do
       if [ $((round % 2)) = 1 ]; then
         a=$(rps "$tp" "$t" "$P")
         b=$(rps "$np" "$t" "$P")
+        if [ "$P" = 1 ]; then c=$(rps "$t0" "$t" "$P"); fi
       else
+        if [ "$P" = 1 ]; then c=$(rps "$t0" "$t" "$P"); fi
         b=$(rps "$np" "$t" "$P")
         a=$(rps "$tp" "$t" "$P")
       fi
       as+=("$a") bs+=("$b")
       ratios+=("$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')")
+      if [ "$P" = 1 ]; then
+        cs+=("$c")
+        ratios0+=("$(awk -v a="$c" -v b="$b" 'BEGIN { printf "%.2f", a / b }')")
+      fi
     done
     printf '%-18s %26s %26s %14s %8s\n' "$t -c 50 -P $P" "${as[*]}" "${bs[*]}" \
       "$(printf '%s\n' "${ratios[@]}" | median) (${ratios[*]})" "$target"
+    if [ "$P" = 1 ]; then
+      printf '%-18s %26s %26s %14s\n' "  busy_poll 0" "${cs[*]}" "(same rounds)" \
+        "$(printf '%s\n' "${ratios0[@]}" | median) (${ratios0[*]})"
+    fi
   done
 done
 
