@@ -938,6 +938,45 @@ TEST_F(ProxyTest, RedisClientThatDoesNotReadCannotGrowTheProxy) {
   writer.join();
 }
 
+TEST_F(ProxyTest, RedisClientsThatResetAreLetGoAtOnce) {
+  RedisServer a;
+  start(one_redis_shard(a));  // idle_timeout 10m: only noticing the reset frees these
+  auto port = proxy_->port("cache");
+  auto connections = [&] {
+    std::string m = proxy_metrics();
+    std::string key = "tender_proxy_downstream_connections{listener=\"cache\"} ";
+    auto at = m.find(key);
+    return at == std::string::npos ? -1.0 : std::stod(m.substr(at + key.size()));
+  };
+  // Each client is served once, so that the proxy holds it, and then sends `last` (nothing, a
+  // command cut short, a whole command) and a reset at once: both may be there before the
+  // proxy reads.
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    int fd = connect_loopback(port, 10s);
+    ASSERT_GE(fd, 0);
+    std::string ping = "*1\r\n$4\r\nPING\r\n";
+    ASSERT_EQ(::send(fd, ping.data(), ping.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(ping.size()));
+    char buf[16];
+    ASSERT_EQ(::recv(fd, buf, sizeof buf, 0), 7);  // +PONG\r\n
+    fds.push_back(fd);
+  }
+  ASSERT_TRUE(eventually([&] { return connections() == 3.0; }));
+  const std::string lasts[] = {"", "*2\r\n$3\r\nGET\r\n$1\r\n", "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"};
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    if (!lasts[i].empty()) {
+      ASSERT_GT(::send(fds[i], lasts[i].data(), lasts[i].size(), MSG_NOSIGNAL), 0);
+    }
+    linger reset{1, 0};
+    ASSERT_EQ(::setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+    ::close(fds[i]);
+  }
+  EXPECT_TRUE(eventually([&] { return connections() == 0.0; })) << connections();
+  RespClient other(port);  // and the proxy serves on
+  EXPECT_EQ(other.call({"PING"}), "+PONG\r\n");
+}
+
 TEST_F(ProxyTest, RedisDrainClosesIdleClientsAndExits) {
   RedisServer a;
   start(redis_config({&a}, "ring_hash"));
