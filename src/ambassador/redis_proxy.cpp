@@ -176,10 +176,10 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
       running_ = true;
       asio::co_spawn(worker_.ioc(), run(shared_from_this()), asio::detached);
     } else if (connected_ && !kick_posted_) {
-      // After the handlers ready now: requests from every client served in this turn of the
-      // loop leave in one write.
+      // Once the handlers ready now have run: the requests of every client served meanwhile
+      // leave in one write.
       kick_posted_ = true;
-      asio::post(worker_.ioc(), [self = shared_from_this()] {
+      worker_.at_idle([self = shared_from_this()] {
         self->kick_posted_ = false;
         if (self->connected_) {
           self->kick();

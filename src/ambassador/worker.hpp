@@ -98,9 +98,11 @@ class Worker {
     thread_ = std::thread([this] {
       name_this_thread("proxy-worker-" + std::to_string(index_));
       auto guard = asio::make_work_guard(ioc_);
-      run_polling(ioc_, poll_, wakeups_);
+      run_polling(ioc_, poll_, wakeups_, &at_idle_);
     });
   }
+  // Work held back until the handlers ready now have run (worker thread only; see AtIdle).
+  void at_idle(std::function<void()> work) { at_idle_.defer(std::move(work)); }
   // A reload's busy_poll (any thread).
   void set_busy_poll(std::chrono::microseconds budget) { poll_.set(budget); }
   // Stops the loop once what was posted to it so far has run (a listener's stop among them).
@@ -120,6 +122,7 @@ class Worker {
   // to it), so the reactor's per-socket locks are left out; posting still takes a lock.
   asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<Ring> ring_;  // after ioc_: goes first
+  AtIdle at_idle_;              // after ioc_: what it holds may own sockets
   std::string ring_refused_;
   BusyPoll poll_;
   PollCounters wakeups_;

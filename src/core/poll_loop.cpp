@@ -8,10 +8,42 @@
 
 namespace tender {
 
-void run_polling(boost::asio::io_context& ioc, const BusyPoll& poll, PollCounters counters) {
+bool AtIdle::run() {
+  if (work_.empty()) {
+    return false;
+  }
+  running_.swap(work_);
+  for (auto& w : running_) {
+    w();
+  }
+  running_.clear();
+  return true;
+}
+
+namespace {
+
+// Runs ready handlers, at most `limit`: how many ran.
+std::size_t run_ready(boost::asio::io_context& ioc, std::size_t limit) {
+  std::size_t ran = 0;
+  while (ran < limit && ioc.poll_one() > 0) {
+    ++ran;
+  }
+  return ran;
+}
+
+}  // namespace
+
+void run_polling(boost::asio::io_context& ioc, const BusyPoll& poll, PollCounters counters,
+                 AtIdle* at_idle) {
   using Clock = std::chrono::steady_clock;
+  // Runs what is ready (with at_idle, at most its limit): how many handlers ran.
+  auto run_what_is_ready = [&] {
+    return at_idle != nullptr ? run_ready(ioc, AtIdle::kMaxHandlers) : ioc.poll();
+  };
   while (!ioc.stopped()) {
-    if (ioc.poll() > 0) {
+    auto ran = run_what_is_ready();
+    // Out of ready handlers, or at the limit: what was held back goes now.
+    if ((at_idle != nullptr && at_idle->run()) || ran > 0) {
       continue;
     }
     if (ioc.stopped()) {
@@ -24,7 +56,7 @@ void run_polling(boost::asio::io_context& ioc, const BusyPoll& poll, PollCounter
       BusyPoll::Duration spun{0};
       do {
         sched_yield();  // whoever else can run here first: the event may be theirs to make
-        found = ioc.poll() > 0;
+        found = run_what_is_ready() > 0;
         auto now = Clock::now();
         if (now - last <= BusyPoll::kLookAlone) {
           spun += now - last;

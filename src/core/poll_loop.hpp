@@ -14,9 +14,19 @@
 //
 //   tender::BusyPoll poll(std::chrono::microseconds(20));  // 0: sleep at once
 //   tender::run_polling(ioc, poll);                        // until ioc.stop()
+//
+// A loop can also hold work back until what is ready has run (AtIdle): a write that several
+// handlers add to then leaves once, with what all of them added.
+//
+//   tender::AtIdle at_idle;
+//   tender::run_polling(ioc, poll, {}, &at_idle);
+//   at_idle.defer([conn] { conn->flush(); });  // from a handler of that loop
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <functional>
+#include <vector>
 
 namespace boost::asio {
 class io_context;
@@ -52,8 +62,28 @@ struct PollCounters {
   Counter* slept = nullptr;   // work found after a sleep
 };
 
+// Work a loop runs once it has run the handlers that are ready: when it finds no more, or
+// after kMaxHandlers of them if more keep coming, so that held work waits a bounded time. Only
+// the loop's own thread may defer work (from its handlers); deferred work may defer more, which
+// runs at the next such point.
+class AtIdle {
+ public:
+  static constexpr std::size_t kMaxHandlers = 64;
+
+  void defer(std::function<void()> work) { work_.push_back(std::move(work)); }
+  [[nodiscard]] bool empty() const { return work_.empty(); }
+  // Runs what is deferred now; false if nothing was.
+  bool run();
+
+ private:
+  std::vector<std::function<void()>> work_;
+  std::vector<std::function<void()>> running_;
+};
+
 // Runs `ioc` on the calling thread until it is stopped, looking for work within `poll`'s budget
-// before each sleep. Handlers' exceptions propagate, as from io_context::run().
-void run_polling(boost::asio::io_context& ioc, const BusyPoll& poll, PollCounters counters = {});
+// before each sleep, and running `at_idle`'s work (if given) as it says. Handlers' exceptions
+// propagate, as from io_context::run().
+void run_polling(boost::asio::io_context& ioc, const BusyPoll& poll, PollCounters counters = {},
+                 AtIdle* at_idle = nullptr);
 
 }  // namespace tender

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "core/metrics.hpp"
 
@@ -98,6 +101,87 @@ TEST(RunPolling, StopEndsTheLoopWhetherLookingOrAsleep) {
     t.join();  // returns: the loop ended
     EXPECT_EQ(ran.load(), 50);
   }
+}
+
+// A loop with an AtIdle, and what its handlers recorded, in order.
+struct IdleLoop {
+  explicit IdleLoop(std::chrono::nanoseconds budget) : poll(budget) {
+    thread = std::thread([this] {
+      auto guard = boost::asio::make_work_guard(ioc);
+      run_polling(ioc, poll, {}, &at_idle);
+    });
+  }
+  ~IdleLoop() {
+    ioc.stop();
+    thread.join();
+  }
+  void note(std::string what) {
+    std::lock_guard lock(mutex);
+    seen.push_back(std::move(what));
+  }
+  // Runs `f` on the loop and waits until "done" has been noted.
+  template <typename F>
+  std::vector<std::string> run(F f) {
+    boost::asio::post(ioc, f);
+    for (;;) {
+      {
+        std::lock_guard lock(mutex);
+        if (!seen.empty() && seen.back() == "done") {
+          return seen;
+        }
+      }
+      std::this_thread::yield();
+    }
+  }
+  boost::asio::io_context ioc;
+  BusyPoll poll;
+  AtIdle at_idle;
+  std::mutex mutex;
+  std::vector<std::string> seen;
+  std::thread thread;
+};
+
+TEST(AtIdle, HeldWorkRunsAfterTheHandlersReadyMeanwhile) {
+  for (auto budget : {microseconds(0), microseconds(50)}) {
+    IdleLoop loop(budget);
+    auto seen = loop.run([&] {
+      loop.at_idle.defer([&] {
+        loop.note("held");
+        loop.at_idle.defer([&] { loop.note("done"); });  // held from held work: the next time
+        boost::asio::post(loop.ioc, [&] { loop.note("after held"); });
+      });
+      loop.note("first");
+      boost::asio::post(loop.ioc, [&] { loop.note("ready 1"); });
+      boost::asio::post(loop.ioc, [&] {
+        loop.note("ready 2");
+        boost::asio::post(loop.ioc, [&] { loop.note("ready 3"); });
+      });
+    });
+    EXPECT_EQ(seen, (std::vector<std::string>{"first", "ready 1", "ready 2", "ready 3", "held",
+                                              "after held", "done"}));
+  }
+}
+
+TEST(AtIdle, HeldWorkWaitsForAtMostItsLimitOfHandlersWhenMoreKeepComing) {
+  IdleLoop loop(microseconds(0));
+  std::size_t ran_before = 0;
+  bool held_ran = false;
+  // A handler that is always ready again, so the loop never runs out of work, until the held
+  // work has run (or it has run far past the limit).
+  std::function<void()> busy = [&] {
+    if (held_ran || ran_before > 10 * AtIdle::kMaxHandlers) {
+      loop.note("done");
+      return;
+    }
+    ++ran_before;
+    boost::asio::post(loop.ioc, busy);
+  };
+  loop.run([&] {
+    loop.at_idle.defer([&] { held_ran = true; });
+    busy();
+  });
+  EXPECT_TRUE(held_ran);
+  EXPECT_LE(ran_before, AtIdle::kMaxHandlers + 1);  // the one that deferred, then the limit
 }
 
 }  // namespace
