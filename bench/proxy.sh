@@ -10,13 +10,14 @@
 # (`-t get,set -c 50`, pipelining 1 and 16). tender runs 2 workers with `busy_poll: 20us`
 # (TENDER_BUSY_POLL; docs/proxy.md, "Busy polling"); nutcracker has one thread. At P=1 a
 # second tender with the default `busy_poll: 0` runs in the same rounds. Targets: >= 1.0x
-# nutcracker's requests/s at P=1, >= 2x at P=16. Then, for where the servers' time goes at
-# P=1, the commands each redis-server read() brings in behind each proxy (and behind a tender
-# with 1 worker). Also tender's RSS idle and with 1,000 open client connections (target: idle
-# <= 8 MB).
+# nutcracker's requests/s at P=1, >= 2x at P=16. Then, for where the time goes at P=1, the
+# commands each redis-server read() brings in behind each proxy (and behind tenders with 1
+# worker and with busy_poll 0), and the CPU time per request of the proxy and of the servers:
+# steadier than requests/s on a busy machine. Also tender's RSS idle and with 1,000 open client
+# connections (target: idle <= 8 MB).
 #
 # This machine's numbers move by 10-30% from one run to the next, so each comparison runs
-# BENCH_ROUNDS times (default 3), tender and its peer alternating, and the ratio reported is
+# BENCH_ROUNDS times (default 5), tender and its peer alternating, and the ratio reported is
 # the median of the rounds' ratios.
 #
 #   bench/proxy.sh [requests]     # default 200000 per redis test; BENCH_DURATION=10 (s) for wrk
@@ -69,7 +70,7 @@ CFG
 taskset -c 0 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 &
 pids+=($!)
 wait_port "$ep"; wait_port "$hp"; wait_port "$xp"
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 # The median of numbers given one per line.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 read -r direct_rps direct_p99 _ < <(run_wrk "http://127.0.0.1:$ep/" 64)
@@ -125,6 +126,7 @@ sed -e "s/^workers: .*/workers: 1/" -e "s/:$tp\"/:$t1\"/" "$work/proxy.yaml" >"$
 "$tender" proxy --config "$work/proxy1.yaml" --admin 127.0.0.1:0 --log-level warn \
   >"$work/tender1.out" 2>&1 &
 pids+=($!)
+tender1_pid=$!
 
 # The same with busy polling off (the default), for P=1.
 t0=$(free_port)
@@ -132,6 +134,7 @@ sed -e "s/^busy_poll: .*/busy_poll: 0/" -e "s/:$tp\"/:$t0\"/" "$work/proxy.yaml"
 "$tender" proxy --config "$work/proxy0.yaml" --admin 127.0.0.1:0 --log-level warn \
   >"$work/tender0.out" 2>&1 &
 pids+=($!)
+tender0_pid=$!
 
 np=$(free_port)
 cat >"$work/nutcracker.yml" <<YAML
@@ -147,6 +150,7 @@ shards:
 YAML
 nutcracker -c "$work/nutcracker.yml" -o "$work/nutcracker.log" -s "$(free_port)" &
 pids+=($!)
+nutcracker_pid=$!
 wait_port "$tp"; wait_port "$t1"; wait_port "$t0"; wait_port "$np"
 sleep 0.3
 idle_kib=$(rss_kib "$tender_pid")
@@ -189,8 +193,9 @@ for P in 1 16; do
   done
 done
 
-# Where the servers' time goes at P=1: the commands each redis-server read() brings in (its
-# read calls from /proc/PID/io, its commands from INFO), over one GET run through each proxy.
+# Where the time goes at P=1, over one GET run through each proxy: the commands each
+# redis-server read() brings in (its read calls from /proc/PID/io, its commands from INFO), and
+# the CPU time per request of the proxy and of the two servers (user + system, /proc/PID/stat).
 server_reads() {
   local n=0 p
   for p in "${redis_pids[@]}"; do n=$((n + $(awk '/^syscr/ { print $2 }' "/proc/$p/io"))); done
@@ -203,16 +208,32 @@ server_commands() {
   done
   echo "$n"
 }
-per_read() {
-  local reads commands
+cpu_ticks() {
+  local n=0 p
+  for p in "$@"; do n=$((n + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+  echo "$n"
+}
+# One GET run through the proxy at port $1 (pid $2): commands per server read, then proxy and
+# servers' CPU microseconds per request.
+where_time_goes() {
+  local reads commands proxy servers
   reads=$(server_reads); commands=$(server_commands)
+  proxy=$(cpu_ticks "$2"); servers=$(cpu_ticks "${redis_pids[@]}")
   rps "$1" get 1 >/dev/null
   awk -v c=$(($(server_commands) - commands)) -v r=$(($(server_reads) - reads)) \
-    'BEGIN { printf "%.2f", c / r }'
+    -v p=$(($(cpu_ticks "$2") - proxy)) -v s=$(($(cpu_ticks "${redis_pids[@]}") - servers)) \
+    -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%-24s %10.2f %10.1f %10.1f\n", "", c / r, p * 1e6 / hz / n, s * 1e6 / hz / n }'
 }
 echo
-printf 'redis-server commands per read, get -c 50 -P 1: tender %s (1 worker: %s), nutcracker %s\n' \
-  "$(per_read "$tp")" "$(per_read "$t1")" "$(per_read "$np")"
+printf '%-24s %10s %10s %10s\n' "get -c 50 -P 1" "cmds/read" "proxy us" "servers us"
+for row in "tender:$tp:$tender_pid" "tender 1 worker:$t1:$tender1_pid" \
+  "tender busy_poll 0:$t0:$tender0_pid" "nutcracker:$np:$nutcracker_pid"; do
+  IFS=: read -r name port pid <<<"$row"
+  line=$(where_time_goes "$port" "$pid")
+  printf '%-24s%s\n' "$name" "${line:24}"
+done
+echo "(commands per redis-server read; CPU time per request of the proxy and of both servers)"
 
 # 1,000 idle client connections held open.
 redis-benchmark -h 127.0.0.1 -p "$tp" -c 1000 -I >/dev/null 2>&1 &
