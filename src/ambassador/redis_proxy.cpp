@@ -179,7 +179,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
       // Once the handlers ready now have run: the requests of every client served meanwhile
       // leave in one write.
       kick_posted_ = true;
-      worker_.at_idle([self = shared_from_this()] {
+      worker_.after_ready([self = shared_from_this()] {
         self->kick_posted_ = false;
         if (self->connected_) {
           self->kick();

@@ -8,6 +8,25 @@
 
 namespace tender {
 
+void AtIdle::defer(std::function<void()> work) {
+  if (polling_ != nullptr && !interrupted_) {
+    interrupted_ = true;
+    polling_->stop();  // poll() returns after this handler; the loop then counts handlers
+  }
+  work_.push_back(std::move(work));
+}
+
+std::size_t AtIdle::poll(boost::asio::io_context& ioc) {
+  polling_ = &ioc;
+  auto ran = ioc.poll();
+  polling_ = nullptr;
+  if (interrupted_) {
+    interrupted_ = false;
+    ioc.restart();
+  }
+  return ran;
+}
+
 bool AtIdle::run() {
   if (work_.empty()) {
     return false;
@@ -36,14 +55,16 @@ std::size_t run_ready(boost::asio::io_context& ioc, std::size_t limit) {
 void run_polling(boost::asio::io_context& ioc, const BusyPoll& poll, PollCounters counters,
                  AtIdle* at_idle) {
   using Clock = std::chrono::steady_clock;
-  // Runs what is ready (with at_idle, at most its limit): how many handlers ran.
-  auto run_what_is_ready = [&] {
-    return at_idle != nullptr ? run_ready(ioc, AtIdle::kMaxHandlers) : ioc.poll();
-  };
+  // Runs what is ready, until some work is held (with at_idle): how many handlers ran.
+  auto run_what_is_ready = [&] { return at_idle != nullptr ? at_idle->poll(ioc) : ioc.poll(); };
   while (!ioc.stopped()) {
-    auto ran = run_what_is_ready();
-    // Out of ready handlers, or at the limit: what was held back goes now.
-    if ((at_idle != nullptr && at_idle->run()) || ran > 0) {
+    if (at_idle != nullptr && !at_idle->empty()) {
+      // Work is held: at most the limit of handlers more, then (out of them or not) the work.
+      run_ready(ioc, AtIdle::kMaxHandlers);
+      at_idle->run();
+      continue;
+    }
+    if (run_what_is_ready() > 0) {
       continue;
     }
     if (ioc.stopped()) {

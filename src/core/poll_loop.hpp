@@ -66,18 +66,28 @@ struct PollCounters {
 // after kMaxHandlers of them if more keep coming, so that held work waits a bounded time. Only
 // the loop's own thread may defer work (from its handlers); deferred work may defer more, which
 // runs at the next such point.
+//
+// While nothing is held the loop runs handlers as io_context::poll() does, keeping Asio's
+// per-call cache of handler memory; the first work held ends that poll (with io_context::stop,
+// undone at once), and the loop counts handlers until it runs the held work. Hence a loop with
+// an AtIdle must be stopped from its own thread (post the stop to it): a stop from another
+// thread at that moment could be taken for the AtIdle's own.
 class AtIdle {
  public:
   static constexpr std::size_t kMaxHandlers = 64;
 
-  void defer(std::function<void()> work) { work_.push_back(std::move(work)); }
+  void defer(std::function<void()> work);
   [[nodiscard]] bool empty() const { return work_.empty(); }
   // Runs what is deferred now; false if nothing was.
   bool run();
+  // io_context::poll(), ended early by the first work deferred: how many handlers ran.
+  std::size_t poll(boost::asio::io_context& ioc);
 
  private:
   std::vector<std::function<void()>> work_;
   std::vector<std::function<void()>> running_;
+  boost::asio::io_context* polling_ = nullptr;  // in poll()
+  bool interrupted_ = false;
 };
 
 // Runs `ioc` on the calling thread until it is stopped, looking for work within `poll`'s budget

@@ -112,7 +112,7 @@ struct IdleLoop {
     });
   }
   ~IdleLoop() {
-    ioc.stop();
+    boost::asio::post(ioc, [this] { ioc.stop(); });  // from the loop's thread, as AtIdle asks
     thread.join();
   }
   void note(std::string what) {
