@@ -10,12 +10,15 @@ bench_workdir() {
   trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 }
 
-# Prints a TCP port on 127.0.0.1 that nothing listens on.
+# Prints a TCP port on 127.0.0.1 that no socket uses, below the kernel's range for outgoing
+# connections (so that no client's connection, open or in TIME_WAIT, takes it meanwhile).
 free_port() {
-  local p
+  local p low
+  low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$low" -gt 12000 ] || low=32768
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
-    if ! ss -Hltn "sport = :$p" | grep -q .; then
+    p=$((10000 + RANDOM % (low - 10000)))
+    if ! ss -Htan "sport = :$p" | grep -q .; then
       echo "$p"
       return 0
     fi

@@ -157,8 +157,18 @@ idle_kib=$(rss_kib "$tender_pid")
 
 # requests/s of one redis-benchmark test (get or set) against a port.
 rps() {
-  redis-benchmark -h 127.0.0.1 -p "$1" -t "$2" -c 50 -n "$requests" -P "$3" -r 100000 --csv 2>/dev/null |
-    awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print int($2); exit }'
+  local out r
+  out=$(redis-benchmark -h 127.0.0.1 -p "$1" -t "$2" -c 50 -n "$requests" -P "$3" -r 100000 \
+    --csv 2>"$work/redis-benchmark.err") || true
+  r=$(awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print int($2); exit }' <<<"$out")
+  if [ -z "$r" ] || [ "$r" = 0 ]; then
+    echo "redis-benchmark -p $1 -t $2 -P $3 failed: $out $(tail -3 "$work/redis-benchmark.err")" >&2
+    for f in "$work"/*.out "$work"/nutcracker.log; do
+      [ -s "$f" ] && { echo "--- $f" >&2; tail -5 "$f" >&2; }
+    done
+    exit 1
+  fi
+  echo "$r"
 }
 
 printf '%-18s %26s %26s %14s %8s\n' "test" "tender req/s by round" "nutcracker req/s" \
