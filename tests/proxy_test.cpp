@@ -522,24 +522,37 @@ TEST_F(ProxyTest, RedisMultiKeyCommandsSplitAndReassembleInOrder) {
 
 TEST_F(ProxyTest, RedisPipelineKeepsItsOrder) {
   RedisServer a, b;
-  start(redis_config({&a, &b}, "maglev"));
-  RespClient client(proxy_->port("cache"));
-  std::string batch;
-  std::vector<std::string> want;
-  for (int i = 0; i < 500; ++i) {
-    std::string k = "p" + std::to_string(i);
-    batch += resp_command({"SET", k, std::to_string(i)});
-    want.emplace_back("+OK\r\n");
-    batch += resp_command({"INCR", k});
-    want.push_back(":" + std::to_string(i + 1) + "\r\n");
-    batch += resp_command({"PING"});  // answered by the proxy, still in order
-    want.emplace_back("+PONG\r\n");
-    batch += resp_command({"GET", k});
-    std::string v = std::to_string(i + 1);
-    want.push_back("$" + std::to_string(v.size()) + "\r\n" + v + "\r\n");
+  // Without busy polling a server's commands leave at the end of the loop's turn; with it, once
+  // the worker is out of ready work (AtIdle): both must deliver all of them, in order.
+  for (std::string busy_poll : {"0", "50us"}) {
+    SCOPED_TRACE("busy_poll " + busy_poll);
+    proxy_.reset();
+    start("busy_poll: " + busy_poll + "\n" + redis_config({&a, &b}, "maglev"));
+    std::vector<std::unique_ptr<RespClient>> clients;
+    std::vector<std::vector<std::string>> wants;
+    // Two clients: each may have 512 replies owed, and the cluster's max_requests is 1024.
+    for (int c = 0; c < 2; ++c) {
+      clients.push_back(std::make_unique<RespClient>(proxy_->port("cache")));
+      std::string batch;
+      auto& want = wants.emplace_back();
+      for (int i = 0; i < 500; ++i) {
+        std::string k = "p" + busy_poll + "." + std::to_string(c) + "." + std::to_string(i);
+        batch += resp_command({"SET", k, std::to_string(i)});
+        want.emplace_back("+OK\r\n");
+        batch += resp_command({"INCR", k});
+        want.push_back(":" + std::to_string(i + 1) + "\r\n");
+        batch += resp_command({"PING"});  // answered by the proxy, still in order
+        want.emplace_back("+PONG\r\n");
+        batch += resp_command({"GET", k});
+        std::string v = std::to_string(i + 1);
+        want.push_back("$" + std::to_string(v.size()) + "\r\n" + v + "\r\n");
+      }
+      clients.back()->send(batch);
+    }
+    for (std::size_t c = 0; c < clients.size(); ++c) {
+      EXPECT_EQ(clients[c]->read(wants[c].size()), wants[c]) << "client " << c;
+    }
   }
-  client.send(batch);
-  EXPECT_EQ(client.read(want.size()), want);
 }
 
 TEST_F(ProxyTest, RedisHashTagsCoLocateKeys) {
