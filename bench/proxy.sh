@@ -223,26 +223,24 @@ cpu_ticks() {
   for p in "$@"; do n=$((n + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
   echo "$n"
 }
-# One GET run through the proxy at port $1 (pid $2): commands per server read, then proxy and
-# servers' CPU microseconds per request.
+# A row for one GET run through proxy $1 (port $2, pid $3): commands per server read, then the
+# proxy's and the servers' CPU microseconds per request.
 where_time_goes() {
   local reads commands proxy servers
   reads=$(server_reads); commands=$(server_commands)
-  proxy=$(cpu_ticks "$2"); servers=$(cpu_ticks "${redis_pids[@]}")
-  rps "$1" get 1 >/dev/null
-  awk -v c=$(($(server_commands) - commands)) -v r=$(($(server_reads) - reads)) \
-    -v p=$(($(cpu_ticks "$2") - proxy)) -v s=$(($(cpu_ticks "${redis_pids[@]}") - servers)) \
+  proxy=$(cpu_ticks "$3"); servers=$(cpu_ticks "${redis_pids[@]}")
+  rps "$2" get 1 >/dev/null
+  awk -v name="$1" -v c=$(($(server_commands) - commands)) -v r=$(($(server_reads) - reads)) \
+    -v p=$(($(cpu_ticks "$3") - proxy)) -v s=$(($(cpu_ticks "${redis_pids[@]}") - servers)) \
     -v n="$requests" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN { printf "%-24s %10.2f %10.1f %10.1f\n", "", c / r, p * 1e6 / hz / n, s * 1e6 / hz / n }'
+    'BEGIN { printf "%-24s %10.2f %10.1f %10.1f\n", name, c / r, p * 1e6 / hz / n, s * 1e6 / hz / n }'
 }
 echo
 printf '%-24s %10s %10s %10s\n' "get -c 50 -P 1" "cmds/read" "proxy us" "servers us"
-for row in "tender:$tp:$tender_pid" "tender 1 worker:$t1:$tender1_pid" \
-  "tender busy_poll 0:$t0:$tender0_pid" "nutcracker:$np:$nutcracker_pid"; do
-  IFS=: read -r name port pid <<<"$row"
-  line=$(where_time_goes "$port" "$pid")
-  printf '%-24s%s\n' "$name" "${line:24}"
-done
+where_time_goes "tender" "$tp" "$tender_pid"
+where_time_goes "tender 1 worker" "$t1" "$tender1_pid"
+where_time_goes "tender busy_poll 0" "$t0" "$tender0_pid"
+where_time_goes "nutcracker" "$np" "$nutcracker_pid"
 echo "(commands per redis-server read; CPU time per request of the proxy and of both servers)"
 
 # 1,000 idle client connections held open.
