@@ -237,16 +237,51 @@ class RingHash final : public PolicyBase {
     // Ties (equal 64-bit points) are astronomically rare; ordering them by host index only
     // keeps the ring deterministic.
     std::sort(ring_.begin(), ring_.end());
+    points_.reserve(ring_.size());
+    owners_.reserve(ring_.size());
+    for (const auto& [point, owner] : ring_) {
+      points_.push_back(point);
+      owners_.push_back(owner);
+    }
+    ring_ = {};
+    // The index: for each value of a point's top `bits`, the first point with those bits or
+    // higher ones. About one point per bucket, so that a lookup reads a few words instead of
+    // searching the ring (with a branch mispredicted at each step).
+    std::uint32_t bits = 1;
+    while (bits < 20 && (std::size_t{1} << bits) < points_.size()) {
+      ++bits;
+    }
+    shift_ = 64 - bits;
+    index_.resize((std::size_t{1} << bits) + 1);
+    std::size_t at = 0;
+    for (std::size_t b = 0; b + 1 < index_.size(); ++b) {
+      while (at < points_.size() && (points_[at] >> shift_) < b) {
+        ++at;
+      }
+      index_[b] = static_cast<std::uint32_t>(at);
+    }
+    index_.back() = static_cast<std::uint32_t>(points_.size());
   }
 
   std::size_t choose(std::uint64_t hash, std::span<const std::uint32_t>) override {
-    // The first point >= the key's: {point, 0} sorts before every {point, owner}.
-    auto it = std::lower_bound(ring_.begin(), ring_.end(), std::pair{fmix64(hash), 0u});
-    return it == ring_.end() ? ring_.front().second : it->second;
+    // The first point >= the key's (the first of equal points: the lowest host index), or the
+    // ring's first when the key is past the last point.
+    const std::uint64_t h = fmix64(hash);
+    const std::size_t b = static_cast<std::size_t>(h >> shift_);
+    std::size_t i = index_[b];
+    const std::size_t end = index_[b + 1];
+    while (i < end && points_[i] < h) {
+      ++i;
+    }
+    return owners_[i == points_.size() ? 0 : i];
   }
 
  private:
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> ring_;  // {point, host index}, sorted
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> ring_;  // while building: {point, host}
+  std::vector<std::uint64_t> points_;                          // sorted
+  std::vector<std::uint32_t> owners_;                          // host index of points_[i]
+  std::vector<std::uint32_t> index_;  // top bits of a point -> first position in points_
+  std::uint32_t shift_ = 63;
 };
 
 // The smallest prime >= n, by trial division: table sizes are small enough for that.

@@ -261,6 +261,43 @@ TEST(RingHashTest, BalancedAcrossHosts) {
   }
 }
 
+// The ring as Karger et al. and ketama define it, built here without the balancer's index:
+// each host's points are the mixed hashes of "name-0", "name-1", ...; a key goes to the first
+// point at or after its own mixed hash, wrapping past the last one.
+std::uint64_t reference_mix(std::uint64_t k) {  // MurmurHash3's fmix64
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ULL;
+  k ^= k >> 33;
+  return k;
+}
+
+TEST(RingHashTest, EveryKeyGoesToTheFirstPointAtOrAfterIt) {
+  for (const std::vector<Host>& hosts :
+       {std::vector<Host>{{"only:6379", 1}}, std::vector<Host>{{"a:1", 1}, {"b:1", 2}, {"c:1", 3}},
+        make_hosts(7)}) {
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> ring;
+    for (std::uint32_t i = 0; i < hosts.size(); ++i) {
+      for (std::uint32_t p = 0; p < hosts[i].weight * 160; ++p) {
+        ring.emplace_back(reference_mix(hash_key(hosts[i].name + "-" + std::to_string(p))), i);
+      }
+    }
+    std::sort(ring.begin(), ring.end());
+    auto balancer = Balancer::make(Policy::kRingHash, hosts);
+    std::uint32_t wrapped = 0;
+    for (std::uint64_t h : key_hashes()) {
+      auto it = std::lower_bound(ring.begin(), ring.end(), std::pair{reference_mix(h), 0u});
+      wrapped += it == ring.end() ? 1 : 0;
+      const std::uint32_t want = it == ring.end() ? ring.front().second : it->second;
+      ASSERT_EQ(balancer->pick(h, {}).value(), want) << "key hash " << h;
+    }
+    if (ring.size() > 1) {
+      EXPECT_GT(wrapped, 0u) << "no key fell past the last point: the wrap went untested";
+    }
+  }
+}
+
 TEST(RingHashTest, RemovingAHostMovesOnlyItsKeys) {
   constexpr std::size_t kN = 10;
   const auto hashes = key_hashes();
