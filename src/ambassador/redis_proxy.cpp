@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 
 #include "ambassador/deadlines.hpp"
 #include "ambassador/resp.hpp"
@@ -39,8 +40,9 @@ struct Slot {
   std::vector<std::string> parts;                   // each shard's raw reply
   std::vector<std::vector<std::size_t>> positions;  // kMget: part -> indexes in the request
   std::size_t keys = 0;                             // kMget: keys asked for
-  Clock::time_point started;  // when the client's read that brought the command ended
-  std::weak_ptr<ClientSession> owner;
+  Clock::time_point started;       // when the client's read that brought the command ended
+  ClientSession* owner = nullptr;  // cleared when the client's session ends
+  std::uint32_t refs = 0;          // SlotPtr
   // Sent upstream: holds a slot of the cluster's max_requests until answered. The cluster
   // stays across reuse, so that a steady client copies no shared_ptr per command.
   bool counted = false;
@@ -69,12 +71,46 @@ struct Slot {
   }
 };
 
+// A counted reference to a Slot. A slot is only ever touched on its worker's thread, so the
+// count is a plain integer: a std::shared_ptr's atomic one cost a locked instruction at each of
+// the several copies and releases a command makes.
+class SlotPtr {
+ public:
+  SlotPtr() = default;
+  SlotPtr(std::nullptr_t) {}  // NOLINT(google-explicit-constructor): as a null shared_ptr
+  explicit SlotPtr(Slot* s) : s_(s) {
+    if (s_ != nullptr) {
+      ++s_->refs;
+    }
+  }
+  SlotPtr(const SlotPtr& o) : SlotPtr(o.s_) {}
+  SlotPtr(SlotPtr&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  SlotPtr& operator=(SlotPtr o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~SlotPtr() { reset(); }
+  void reset() {
+    if (s_ != nullptr && --s_->refs == 0) {
+      delete s_;
+    }
+    s_ = nullptr;
+  }
+  Slot* operator->() const { return s_; }
+  Slot& operator*() const { return *s_; }
+  explicit operator bool() const { return s_ != nullptr; }
+  bool unique() const { return s_ != nullptr && s_->refs == 1; }
+
+ private:
+  Slot* s_ = nullptr;
+};
+
 // Marks the slot answered and lets its client send what is ready. Takes the caller's
 // reference, so that a slot nothing else holds can be reused.
-void finish(std::shared_ptr<Slot> slot);
+void finish(SlotPtr slot);
 
 // A reply from a server for part `index` of `slot` (-1: the slot is the whole command).
-void deliver(std::shared_ptr<Slot> slot, int index, std::string_view reply) {
+void deliver(SlotPtr slot, int index, std::string_view reply) {
   if (index < 0) {
     slot->reply.assign(reply);
     finish(std::move(slot));
@@ -139,7 +175,7 @@ void deliver(std::shared_ptr<Slot> slot, int index, std::string_view reply) {
 
 // A part waiting for its reply on a server connection.
 struct Waiting {
-  std::shared_ptr<Slot> slot;
+  SlotPtr slot;
   int index = -1;
   Clock::time_point sent;
 };
@@ -162,7 +198,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   const Cluster* cluster() const { return cluster_.get(); }
 
   // Queues a request; its reply will be delivered to (slot, index).
-  void send(std::string_view bytes, std::shared_ptr<Slot> slot, int index) {
+  void send(std::string_view bytes, SlotPtr slot, int index) {
     out_.append(bytes);
     auto sent = slot ? slot->started : Clock::now();
     waiting_.push_back(Waiting{std::move(slot), index, sent});
@@ -410,6 +446,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
   ClientSession(std::shared_ptr<RedisListener> l, tcp::socket s,
                 std::shared_ptr<const ListenerState> state);
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+  // Replies still owed when the session ends (the client went) find no one to tell.
+  ~ClientSession() {
+    for (const auto& s : slots_) {
+      s->owner = nullptr;
+    }
+  }
   static asio::awaitable<void> run(std::shared_ptr<ClientSession> self);
   // A slot finished: send what is ready, in order. While other replies are still owed, that
   // waits for the handlers ready now, so that replies from every server read in this turn of
@@ -429,10 +473,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
  private:
   void handle(const resp::Command& cmd, std::string_view raw);
-  std::shared_ptr<Slot> new_slot();  // a reset spare, or a new one
+  SlotPtr new_slot();  // a reset spare, or a new one
   // A slot for a command sent upstream, within the cluster's max_requests; else the command
   // is answered with an error and the slot is null.
-  std::shared_ptr<Slot> upstream_slot();
+  SlotPtr upstream_slot();
   void authenticate(const resp::Command& cmd, std::string& out);
   // Whether `user` and `password` are the listener's; sets authed_ (error text in `out` if not).
   bool check_credentials(std::string_view user, std::string_view password, std::string& out);
@@ -441,9 +485,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // CLIENT SETNAME's check; false with the error in `out` for a name redis would refuse.
   static bool valid_name(std::string_view name, std::string& out);
   void reply_now(std::string reply);
-  void forward(std::string_view bytes, const std::shared_ptr<Slot>& slot, int index,
-               std::string_view key);
-  ServerConn* server_for(std::string_view key, const std::shared_ptr<Slot>& slot, int index);
+  void forward(std::string_view bytes, const SlotPtr& slot, int index, std::string_view key);
+  ServerConn* server_for(std::string_view key, const SlotPtr& slot, int index);
   void split(const resp::Command& cmd, const resp::CommandInfo& info);
   void flush();
   void kick();         // writes out_ unless a write is under way
@@ -452,7 +495,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::shared_ptr<RedisListener> listener_;  // kept alive while its sessions drain
   Conn conn_;                                // the client's socket, read buffer and idle deadline
   std::shared_ptr<const ListenerState> state_;
-  std::deque<std::shared_ptr<Slot>> slots_;
+  std::deque<SlotPtr> slots_;
   std::string out_;
   std::string wbuf_;  // bytes being written
   bool writing_ = false;
@@ -465,8 +508,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string name_;     // CLIENT SETNAME
   // This connection's number for HELLO's "id" and CLIENT ID, unique in the process.
   std::uint64_t id_ = next_client_id.fetch_add(1, std::memory_order_relaxed);
-  Clock::time_point now_;                     // when the last read from the client ended
-  std::vector<std::shared_ptr<Slot>> spare_;  // slots done with, for reuse
+  Clock::time_point now_;       // when the last read from the client ended
+  std::vector<SlotPtr> spare_;  // slots done with, for reuse
   resp::Limits limits_;
 };
 
@@ -533,10 +576,10 @@ class RedisListener final : public ListenerBase<RedisListener> {
   Deadlines deadlines_;
 };
 
-void finish(std::shared_ptr<Slot> slot) {
+void finish(SlotPtr slot) {
   slot->done = true;
   slot->end_request();
-  auto owner = slot->owner.lock();
+  ClientSession* owner = slot->owner;
   slot.reset();
   if (owner) {
     owner->on_done();
@@ -681,7 +724,7 @@ void ClientSession::flush() {
     slots_.pop_front();
     out_ += s->reply;
     state_->latency->observe(std::chrono::duration<double>(now - s->started).count());
-    if (s.use_count() == 1 && spare_.size() < kSpareSlots) {
+    if (s.unique() && spare_.size() < kSpareSlots) {
       spare_.push_back(std::move(s));  // nothing else holds it: reuse it
     }
     any = true;
@@ -691,21 +734,21 @@ void ClientSession::flush() {
   }
 }
 
-std::shared_ptr<Slot> ClientSession::new_slot() {
-  std::shared_ptr<Slot> s;
+SlotPtr ClientSession::new_slot() {
+  SlotPtr s;
   if (!spare_.empty()) {
     s = std::move(spare_.back());
     spare_.pop_back();
     s->reset();
   } else {
-    s = std::make_shared<Slot>();
-    s->owner = weak_from_this();
+    s = SlotPtr(new Slot);
+    s->owner = this;
   }
   s->started = now_;
   return s;
 }
 
-std::shared_ptr<Slot> ClientSession::upstream_slot() {
+SlotPtr ClientSession::upstream_slot() {
   const auto& cluster = state_->clusters.front();
   if (!cluster->try_request()) {
     state_->errors->with({state_->config.name, "overflow"}).inc();
@@ -731,8 +774,7 @@ void ClientSession::reply_now(std::string reply) {
   flush();
 }
 
-ServerConn* ClientSession::server_for(std::string_view key, const std::shared_ptr<Slot>& slot,
-                                      int index) {
+ServerConn* ClientSession::server_for(std::string_view key, const SlotPtr& slot, int index) {
   const auto& cluster = state_->clusters.front();
   const Endpoint* e =
       listener_->worker().view(cluster).pick_now(hash_key(resp::hash_tag(key), cluster->hash()));
@@ -746,7 +788,7 @@ ServerConn* ClientSession::server_for(std::string_view key, const std::shared_pt
   return listener_->server(cluster, *e, state_->config);
 }
 
-void ClientSession::forward(std::string_view bytes, const std::shared_ptr<Slot>& slot, int index,
+void ClientSession::forward(std::string_view bytes, const SlotPtr& slot, int index,
                             std::string_view key) {
   if (auto server = server_for(key, slot, index)) {
     server->send(bytes, slot, index);
