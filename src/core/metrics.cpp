@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -282,9 +283,46 @@ FamilyBase::FamilyBase(Kind kind, std::string name, std::string help,
 
 // ---- Histogram ----
 
-std::size_t metrics_internal::next_shard() {
-  static std::atomic<std::size_t> next{0};
-  return next.fetch_add(1, std::memory_order_relaxed) % kShards;
+namespace {
+
+// Which of the ownable shards are taken. The mutex also orders a shard's last plain store by
+// a thread that gave it back before the first load by the next owner.
+std::mutex shards_mutex;
+std::array<bool, metrics_internal::kSharedShard> shard_taken{};
+
+struct ShardLease {
+  std::size_t index = metrics_internal::kNoShard;
+  ShardLease() = default;
+  ShardLease(const ShardLease&) = delete;
+  ShardLease& operator=(const ShardLease&) = delete;
+  ~ShardLease() {
+    // What the thread counts after this (other thread-locals' destructors) goes to the shared
+    // shard.
+    metrics_internal::t_shard = metrics_internal::kSharedShard;
+    metrics_internal::t_owned = false;
+    if (index != metrics_internal::kNoShard) {
+      std::lock_guard lock(shards_mutex);
+      shard_taken[index] = false;
+    }
+  }
+};
+thread_local ShardLease shard_lease;
+
+}  // namespace
+
+void metrics_internal::take_shard() {
+  t_shard = kSharedShard;
+  t_owned = false;
+  std::lock_guard lock(shards_mutex);
+  for (std::size_t i = 0; i < shard_taken.size(); ++i) {
+    if (!shard_taken[i]) {
+      shard_taken[i] = true;
+      shard_lease.index = i;
+      t_shard = i;
+      t_owned = true;
+      return;
+    }
+  }
 }
 
 Histogram::Histogram(std::span<const double> bounds)
@@ -297,9 +335,9 @@ void Histogram::observe(double v) {
       std::isnan(v) ? bounds_.size()
                     : static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
                                                bounds_.begin());
-  const std::size_t s = metrics_internal::shard();
-  counts_[s * lines_ + bucket / 8].c[bucket % 8].fetch_add(1, std::memory_order_relaxed);
-  metrics_internal::atomic_add(sums_[s].v, v);
+  const auto s = metrics_internal::shard();
+  metrics_internal::add_to(counts_[s.index * lines_ + bucket / 8].c[bucket % 8], 1, s.owned);
+  metrics_internal::add_to(sums_[s.index].v, v, s.owned);
 }
 
 double Histogram::sum() const {

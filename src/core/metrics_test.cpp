@@ -281,7 +281,8 @@ TEST(MetricsConcurrency, TotalsAreExact) {
   CounterFamily& family = r.counter_family("tender_f_total", "h", {"thread"});
   Gauge& gauge = r.gauge("tender_g", "h");
   Histogram& histogram = r.histogram("tender_h_seconds", "h", {0.5});
-  constexpr int kThreads = 12;  // more than metrics_internal::kShards: shards are shared
+  constexpr int kThreads = 12;  // more than metrics_internal::kShards: some share one
+  constexpr int kWaves = 2;
   constexpr int kIterations = 50000;
   std::atomic<bool> done{false};
   std::thread scraper([&] {
@@ -289,34 +290,38 @@ TEST(MetricsConcurrency, TotalsAreExact) {
       (void)r.render(Format::kOpenMetrics);
     }
   });
-  std::vector<std::thread> threads;
-  threads.reserve(kThreads);
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      const std::string mine = std::to_string(t % 4);
-      for (int i = 0; i < kIterations; ++i) {
-        counter.inc();
-        counter.add(0.5);
-        family.with({mine}).inc();  // lookup every time: exercises the family lock
-        gauge.inc(2);
-        gauge.dec();
-        histogram.observe(i % 2 == 0 ? 0.25 : 1.0);
-      }
-    });
-  }
-  for (auto& thread : threads) {
-    thread.join();
+  // Two waves: the second's threads take the shards the first's gave back at their exit,
+  // and go on from the counts left there.
+  for (int wave = 0; wave < kWaves; ++wave) {
+    std::vector<std::thread> threads;
+    threads.reserve(kThreads);
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        const std::string mine = std::to_string(t % 4);
+        for (int i = 0; i < kIterations; ++i) {
+          counter.inc();
+          counter.add(0.5);
+          family.with({mine}).inc();  // lookup every time: exercises the family lock
+          gauge.inc(2);
+          gauge.dec();
+          histogram.observe(i % 2 == 0 ? 0.25 : 1.0);
+        }
+      });
+    }
+    for (auto& thread : threads) {
+      thread.join();
+    }
   }
   done = true;
   scraper.join();
 
-  constexpr double kTotal = static_cast<double>(kThreads) * kIterations;
+  constexpr double kTotal = static_cast<double>(kWaves) * kThreads * kIterations;
   EXPECT_EQ(counter.value(), kTotal * 1.5);
   for (int t = 0; t < 4; ++t) {
     EXPECT_EQ(family.with({std::to_string(t)}).value(), kTotal / 4);
   }
   EXPECT_EQ(gauge.value(), kTotal);
-  constexpr std::uint64_t kObservations = std::uint64_t{kThreads} * kIterations;
+  constexpr std::uint64_t kObservations = std::uint64_t{kWaves} * kThreads * kIterations;
   EXPECT_EQ(histogram.cumulative_counts(),
             (std::vector<std::uint64_t>{kObservations / 2, kObservations}));
   EXPECT_EQ(histogram.sum(), kTotal / 2 * 1.25);
