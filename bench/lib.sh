@@ -54,15 +54,41 @@ to_ms() {
 }
 
 # Runs wrk on CPU $WRK_CPU against URL $1 with $2 connections for $BENCH_DURATION; prints
-# "REQ_PER_SEC P99_MS ERRORS".
+# "REQ_PER_SEC P99_MS ERRORS CPU_US": CPU_US is the CPU time (user + system) process $3 spent
+# per request during the measured run, "-" without $3.
 run_wrk() {
-  local url=$1 conns=$2 out
+  local url=$1 conns=$2 pid=${3:-} out before=0 after=0
   # Warm-up, not measured.
   taskset -c "${WRK_CPU:-1}" wrk -t1 -c"$conns" -d1s "$url" >/dev/null 2>&1 || true
+  [ -n "$pid" ] && before=$(cpu_ticks "$pid")
   out=$(taskset -c "${WRK_CPU:-1}" wrk -t1 -c"$conns" -d"${BENCH_DURATION:-10}s" --latency "$url")
-  local rps p99 errors
+  [ -n "$pid" ] && after=$(cpu_ticks "$pid")
+  local rps p99 errors n cpu=-
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx or 3xx responses:/ {print $5} /Socket errors:/ {print "socket"}' <<<"$out" | head -1)
-  echo "$rps $(to_ms "$p99") ${errors:-0}"
+  n=$(awk '/ requests in / {print $1}' <<<"$out")
+  if [ -n "$pid" ] && [ "${n:-0}" -gt 0 ]; then
+    cpu=$(awk -v t=$((after - before)) -v n="$n" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+  fi
+  echo "$rps $(to_ms "$p99") ${errors:-0} $cpu"
+}
+
+# CPU ticks (user + system) used so far by the given pids, all their threads.
+cpu_ticks() {
+  local n=0 p
+  for p in "$@"; do n=$((n + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+  echo "$n"
+}
+
+# The share of CPU time the hypervisor gave to others (steal) since steal_mark, in percent. A
+# virtual machine whose host is busy loses time unevenly: a run measured while the share was
+# high measured the host too.
+steal_mark() { steal_at=$(awk '$1 == "cpu" { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat); }
+steal_since() {
+  awk -v at="$steal_at" '$1 == "cpu" {
+    split(at, m, " "); total = $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 - m[2]
+    printf "%.0f", total > 0 ? ($9 - m[1]) * 100 / total : 0
+  }' /proc/stat
 }

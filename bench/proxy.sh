@@ -50,6 +50,7 @@ YAML
 taskset -c 0 "$tender" proxy --config "$work/http.yaml" --admin 127.0.0.1:0 --log-level warn \
   >/dev/null 2>&1 &
 pids+=($!)
+http_tender_pid=$!
 xp=$(free_port)
 cat >"$work/haproxy.cfg" <<CFG
 global
@@ -69,29 +70,35 @@ backend echo
 CFG
 taskset -c 0 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 &
 pids+=($!)
+haproxy_pid=$!
 wait_port "$ep"; wait_port "$hp"; wait_port "$xp"
 rounds=${BENCH_ROUNDS:-5}
 # The median of numbers given one per line.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+steal_mark
 read -r direct_rps direct_p99 _ < <(run_wrk "http://127.0.0.1:$ep/" 64)
-printf '%-26s %12s %10s %8s\n' "http, wrk -c 64" "req/s" "p99 ms" "errors"
-printf '%-26s %12s %10s %8s\n' "direct to tender echo" "$direct_rps" "$direct_p99" "-"
-http_ratios=()
+printf '%-26s %12s %10s %8s %10s\n' "http, wrk -c 64" "req/s" "p99 ms" "errors" "proxy us"
+printf '%-26s %12s %10s %8s %10s\n' "direct to tender echo" "$direct_rps" "$direct_p99" "-" "-"
+http_ratios=() tender_cpu=() haproxy_cpu=()
 for round in $(seq 1 "$rounds"); do
   # Alternate which goes first, so that drift in the machine favours neither.
   if [ $((round % 2)) = 1 ]; then
-    read -r tender_rps tender_p99 tender_err < <(run_wrk "http://127.0.0.1:$hp/" 64)
-    read -r haproxy_rps haproxy_p99 haproxy_err < <(run_wrk "http://127.0.0.1:$xp/" 64)
+    read -r tender_rps tender_p99 tender_err tender_us < <(run_wrk "http://127.0.0.1:$hp/" 64 "$http_tender_pid")
+    read -r haproxy_rps haproxy_p99 haproxy_err haproxy_us < <(run_wrk "http://127.0.0.1:$xp/" 64 "$haproxy_pid")
   else
-    read -r haproxy_rps haproxy_p99 haproxy_err < <(run_wrk "http://127.0.0.1:$xp/" 64)
-    read -r tender_rps tender_p99 tender_err < <(run_wrk "http://127.0.0.1:$hp/" 64)
+    read -r haproxy_rps haproxy_p99 haproxy_err haproxy_us < <(run_wrk "http://127.0.0.1:$xp/" 64 "$haproxy_pid")
+    read -r tender_rps tender_p99 tender_err tender_us < <(run_wrk "http://127.0.0.1:$hp/" 64 "$http_tender_pid")
   fi
-  printf '%-26s %12s %10s %8s\n' "round $round: tender proxy" "$tender_rps" "$tender_p99" "$tender_err"
-  printf '%-26s %12s %10s %8s\n' "round $round: haproxy" "$haproxy_rps" "$haproxy_p99" "$haproxy_err"
+  printf '%-26s %12s %10s %8s %10s\n' "round $round: tender proxy" "$tender_rps" "$tender_p99" "$tender_err" "$tender_us"
+  printf '%-26s %12s %10s %8s %10s\n' "round $round: haproxy" "$haproxy_rps" "$haproxy_p99" "$haproxy_err" "$haproxy_us"
   http_ratios+=("$(awk -v a="$tender_rps" -v b="$haproxy_rps" 'BEGIN { printf "%.2f", a / b }')")
+  tender_cpu+=("$tender_us") haproxy_cpu+=("$haproxy_us")
 done
-printf 'tender / haproxy by round: %s; median %s (target >= 1.2, p99 no worse)\n\n' \
+printf 'tender / haproxy by round: %s; median %s (target >= 1.2, p99 no worse)\n' \
   "${http_ratios[*]}" "$(printf '%s\n' "${http_ratios[@]}" | median)"
+printf 'proxy CPU us per request, median: tender %s, haproxy %s; CPU stolen by the host: %s%%\n\n' \
+  "$(printf '%s\n' "${tender_cpu[@]}" | median)" "$(printf '%s\n' "${haproxy_cpu[@]}" | median)" \
+  "$(steal_since)"
 
 # --- Redis ------------------------------------------------------------------------------------
 r1=$(free_port); r2=$(free_port)
@@ -171,6 +178,7 @@ rps() {
   echo "$r"
 }
 
+steal_mark
 printf '%-18s %26s %26s %14s %8s\n' "test" "tender req/s by round" "nutcracker req/s" \
   "median ratio" "target"
 for P in 1 16; do
@@ -202,6 +210,7 @@ for P in 1 16; do
     fi
   done
 done
+echo "CPU stolen by the host during the redis rounds: $(steal_since)%"
 
 # Where the time goes at P=1, over one GET run through each proxy: the commands each
 # redis-server read() brings in (its read calls from /proc/PID/io, its commands from INFO), and
@@ -216,11 +225,6 @@ server_commands() {
   for p in "$r1" "$r2"; do
     n=$((n + $(redis-cli -p "$p" info stats | awk -F: '/^total_commands_processed/ { print $2 + 0 }')))
   done
-  echo "$n"
-}
-cpu_ticks() {
-  local n=0 p
-  for p in "$@"; do n=$((n + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
   echo "$n"
 }
 # A row for one GET run through proxy $1 (port $2, pid $3): commands per server read, then the
