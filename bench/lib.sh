@@ -89,6 +89,6 @@ steal_mark() { steal_at=$(awk '$1 == "cpu" { print $9, $2 + $3 + $4 + $5 + $6 + 
 steal_since() {
   awk -v at="$steal_at" '$1 == "cpu" {
     split(at, m, " "); total = $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 - m[2]
-    printf "%.0f", total > 0 ? ($9 - m[1]) * 100 / total : 0
+    printf "%.0f", (total > 0 ? ($9 - m[1]) * 100 / total : 0)
   }' /proc/stat
 }
