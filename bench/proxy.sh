@@ -62,6 +62,9 @@ defaults
   timeout client 30s
   timeout server 30s
   http-reuse always
+  # tender sends X-Forwarded-For upstream; so does HAProxy here, so that the backend gets the
+  # same request (and echoes the same answer) through both.
+  option forwardfor
 frontend web
   bind 127.0.0.1:$xp
   default_backend echo
