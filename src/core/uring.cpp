@@ -40,10 +40,24 @@ std::unique_ptr<Ring> Ring::open(asio::io_context& ioc, std::string& why) {
     return nullptr;
   }
   auto impl = std::make_unique<Impl>();
+  // Completions of operations the kernel finished on another CPU (data arrived for a receive)
+  // are work for this thread. By default the kernel interrupts the thread for it at once, with
+  // an inter-processor interrupt when it is running: one for every few requests under load (a
+  // VM exit on both ends in a virtual machine). Cooperative task running leaves the work for the
+  // thread's next system call, which its loop makes at every turn (and a sleeping thread is
+  // still woken); the flag tells liburing to enter the kernel for it when it finds no
+  // completion. Kernels before 5.19 refuse both: the ring then works as before.
   io_uring_params params{};
-  params.flags = IORING_SETUP_CQSIZE;
+  params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   params.cq_entries = kCompletions;
-  if (int rc = io_uring_queue_init_params(kEntries, &impl->ring, &params); rc < 0) {
+  int rc = io_uring_queue_init_params(kEntries, &impl->ring, &params);
+  if (rc == -EINVAL) {
+    params = io_uring_params{};
+    params.flags = IORING_SETUP_CQSIZE;
+    params.cq_entries = kCompletions;
+    rc = io_uring_queue_init_params(kEntries, &impl->ring, &params);
+  }
+  if (rc < 0) {
     why = std::string("io_uring_setup: ") + std::strerror(-rc);
     return nullptr;
   }
