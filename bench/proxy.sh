@@ -82,7 +82,7 @@ steal_mark
 read -r direct_rps direct_p99 _ < <(run_wrk "http://127.0.0.1:$ep/" 64)
 printf '%-26s %12s %10s %8s %10s\n' "http, wrk -c 64" "req/s" "p99 ms" "errors" "proxy us"
 printf '%-26s %12s %10s %8s %10s\n' "direct to tender echo" "$direct_rps" "$direct_p99" "-" "-"
-http_ratios=() tender_cpu=() haproxy_cpu=()
+http_ratios=() tender_cpu=() haproxy_cpu=() tender_p99s=() haproxy_p99s=()
 for round in $(seq 1 "$rounds"); do
   # Alternate which goes first, so that drift in the machine favours neither.
   if [ $((round % 2)) = 1 ]; then
@@ -96,12 +96,14 @@ for round in $(seq 1 "$rounds"); do
   printf '%-26s %12s %10s %8s %10s\n' "round $round: haproxy" "$haproxy_rps" "$haproxy_p99" "$haproxy_err" "$haproxy_us"
   http_ratios+=("$(awk -v a="$tender_rps" -v b="$haproxy_rps" 'BEGIN { printf "%.2f", a / b }')")
   tender_cpu+=("$tender_us") haproxy_cpu+=("$haproxy_us")
+  tender_p99s+=("$tender_p99") haproxy_p99s+=("$haproxy_p99")
 done
 printf 'tender / haproxy by round: %s; median %s (target >= 1.2, p99 no worse)\n' \
   "${http_ratios[*]}" "$(printf '%s\n' "${http_ratios[@]}" | median)"
-printf 'proxy CPU us per request, median: tender %s, haproxy %s; CPU stolen by the host: %s%%\n\n' \
-  "$(printf '%s\n' "${tender_cpu[@]}" | median)" "$(printf '%s\n' "${haproxy_cpu[@]}" | median)" \
-  "$(steal_since)"
+printf 'medians: p99 ms tender %s, haproxy %s; proxy CPU us per request tender %s, haproxy %s\n' \
+  "$(printf '%s\n' "${tender_p99s[@]}" | median)" "$(printf '%s\n' "${haproxy_p99s[@]}" | median)" \
+  "$(printf '%s\n' "${tender_cpu[@]}" | median)" "$(printf '%s\n' "${haproxy_cpu[@]}" | median)"
+printf 'CPU stolen by the host during the http rounds: %s%%\n\n' "$(steal_since)"
 
 # --- Redis ------------------------------------------------------------------------------------
 r1=$(free_port); r2=$(free_port)
