@@ -16,11 +16,12 @@
 # steadier than requests/s on a busy machine. Also tender's RSS idle and with 1,000 open client
 # connections (target: idle <= 8 MB).
 #
-# This machine's numbers move by 10-30% from one run to the next, so each comparison runs
-# BENCH_ROUNDS times (default 5), tender and its peer alternating, and the ratio reported is
-# the median of the rounds' ratios.
+# This machine's numbers move by 10-30% from one run to the next (and by up to 1.5x within
+# minutes), so each comparison runs several rounds, tender and its peer alternating, and the
+# ratio reported is the median of the rounds' ratios: BENCH_HTTP_ROUNDS (default 9) wrk runs
+# of BENCH_DURATION seconds (default 5) each, BENCH_ROUNDS (default 5) for each redis test.
 #
-#   bench/proxy.sh [requests]     # default 200000 per redis test; BENCH_DURATION=10 (s) for wrk
+#   bench/proxy.sh [requests]     # default 200000 per redis test
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -76,6 +77,8 @@ pids+=($!)
 haproxy_pid=$!
 wait_port "$ep"; wait_port "$hp"; wait_port "$xp"
 rounds=${BENCH_ROUNDS:-5}
+http_rounds=${BENCH_HTTP_ROUNDS:-9}
+export BENCH_DURATION=${BENCH_DURATION:-5}
 # The median of numbers given one per line.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 steal_mark
@@ -83,7 +86,7 @@ read -r direct_rps direct_p99 _ < <(run_wrk "http://127.0.0.1:$ep/" 64)
 printf '%-26s %12s %10s %8s %10s\n' "http, wrk -c 64" "req/s" "p99 ms" "errors" "proxy us"
 printf '%-26s %12s %10s %8s %10s\n' "direct to tender echo" "$direct_rps" "$direct_p99" "-" "-"
 http_ratios=() tender_cpu=() haproxy_cpu=() tender_p99s=() haproxy_p99s=()
-for round in $(seq 1 "$rounds"); do
+for round in $(seq 1 "$http_rounds"); do
   # Alternate which goes first, so that drift in the machine favours neither.
   if [ $((round % 2)) = 1 ]; then
     read -r tender_rps tender_p99 tender_err tender_us < <(run_wrk "http://127.0.0.1:$hp/" 64 "$http_tender_pid")
