@@ -552,6 +552,16 @@ TEST_F(ProxyTest, RedisPipelineKeepsItsOrder) {
     for (std::size_t c = 0; c < clients.size(); ++c) {
       EXPECT_EQ(clients[c]->read(wants[c].size()), wants[c]) << "client " << c;
     }
+    // Every reply came: no endpoint counts a request in flight any more.
+    EXPECT_TRUE(eventually([&] {
+      auto cs = json::parse(http(proxy_->port("admin"), "GET", "/v1/clusters").body);
+      for (const auto& e : cs.at("clusters").at(0).at("endpoints").as_array()) {
+        if (e.at("active_requests").to_number<int>() != 0) {
+          return false;
+        }
+      }
+      return true;
+    })) << http(proxy_->port("admin"), "GET", "/v1/clusters").body;
   }
 }
 

@@ -193,6 +193,12 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
         timeout_(timeout) {
     limits_.max_bulk = max_bulk;
   }
+  ServerConn(const ServerConn&) = delete;
+  ServerConn& operator=(const ServerConn&) = delete;
+  ~ServerConn() {
+    owed_ = 0;
+    report_active();
+  }
 
   const Endpoint& endpoint() const { return endpoint_; }
   const Cluster* cluster() const { return cluster_.get(); }
@@ -201,12 +207,12 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   void send(std::string_view bytes, SlotPtr slot, int index) {
     out_.append(bytes);
     auto sent = slot ? slot->started : Clock::now();
+    owed_ += slot ? 1 : 0;  // reported by the write that takes it (kick) or by fail_all
     waiting_.push_back(Waiting{std::move(slot), index, sent});
     if (parked_) {
       parked_ = false;
       watchdog_timer_.cancel();
     }
-    endpoint_.stats->active.fetch_add(1, std::memory_order_relaxed);
     endpoint_.stats->m_requests->inc();
     if (!running_) {
       running_ = true;
@@ -287,6 +293,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   // Writes what is queued unless a write is under way; its completion writes what came
   // meanwhile. Callback-style: no coroutine to wake for each request.
   void kick() {
+    report_active();
     if (writing_ || out_.empty()) {
       return;
     }
@@ -344,7 +351,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
           used += length;
           continue;
         }
-        endpoint_.stats->active.fetch_sub(1, std::memory_order_relaxed);
+        --owed_;
         endpoint_.stats->m_latency->observe(std::chrono::duration<double>(now - w.sent).count());
         cluster_->record(endpoint_, Outcome::kSuccess);
         deliver(std::move(w.slot), w.index, reply);
@@ -356,6 +363,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
         }
       }
       in_.consume(used);
+      report_active();
       if (ec == asio::error::operation_aborted) {
         co_return;  // the watchdog ended the connection and said why
       }
@@ -397,6 +405,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
 
   void fail_all(std::optional<Outcome> outcome, const std::string& message) {
     if (waiting_.empty()) {
+      report_active();
       return;
     }
     if (outcome) {
@@ -408,11 +417,25 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
       Waiting w = std::move(waiting_.front());
       waiting_.pop_front();
       if (w.slot) {
-        endpoint_.stats->active.fetch_sub(1, std::memory_order_relaxed);
+        --owed_;
         deliver(std::move(w.slot), w.index, reply);
       }
     }
     out_.clear();
+    report_active();
+  }
+
+  // Brings the endpoint's count of requests in flight, shared by every worker, up to date with
+  // this connection's: once per write and per read, not per command, so that the workers do
+  // not take its cache line from each other at every command.
+  void report_active() {
+    auto& active = endpoint_.stats->active;
+    if (owed_ > reported_) {
+      active.fetch_add(owed_ - reported_, std::memory_order_relaxed);
+    } else if (owed_ < reported_) {
+      active.fetch_sub(reported_ - owed_, std::memory_order_relaxed);
+    }
+    reported_ = owed_;
   }
 
   Worker& worker_;
@@ -433,6 +456,8 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   std::uint64_t connection_ = 0;
   resp::ReplyFramer framer_;
   std::deque<Waiting> waiting_;
+  std::uint32_t owed_ = 0;      // entries of waiting_ with a slot
+  std::uint32_t reported_ = 0;  // of those, counted in endpoint_.stats->active
   bool running_ = false;
   bool closed_ = false;
   bool retiring_ = false;
