@@ -48,14 +48,15 @@ std::unique_ptr<Ring> Ring::open(asio::io_context& ioc, std::string& why) {
   // still woken); the flag tells liburing to enter the kernel for it when it finds no
   // completion. Kernels before 5.19 refuse both: the ring then works as before.
   io_uring_params params{};
-  params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-  params.cq_entries = kCompletions;
-  int rc = io_uring_queue_init_params(kEntries, &impl->ring, &params);
-  if (rc == -EINVAL) {
+  int rc = -EINVAL;
+  for (unsigned cooperative : {IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, 0U}) {
     params = io_uring_params{};
-    params.flags = IORING_SETUP_CQSIZE;
+    params.flags = IORING_SETUP_CQSIZE | cooperative;
     params.cq_entries = kCompletions;
     rc = io_uring_queue_init_params(kEntries, &impl->ring, &params);
+    if (rc != -EINVAL) {
+      break;
+    }
   }
   if (rc < 0) {
     why = std::string("io_uring_setup: ") + std::strerror(-rc);
