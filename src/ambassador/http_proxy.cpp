@@ -15,10 +15,10 @@
 #include <optional>
 #include <unordered_map>
 
-#include "ambassador/deadlines.hpp"
 #include "ambassador/http1.hpp"
 #include "ambassador/http_stream.hpp"
 #include "ambassador/worker.hpp"
+#include "core/conn.hpp"
 #include "core/http.hpp"
 #include "core/log.hpp"
 
@@ -127,10 +127,10 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
   // Reads more of `c` within `timeout` (or by `deadline`); false on end of stream, error or
   // timeout.
   asio::awaitable<bool> read_more(Conn& c, milliseconds timeout) {
-    return ambassador::read_more(deadlines_, c, Clock::now() + timeout);
+    return tender::read_more(deadlines_, c, Clock::now() + timeout);
   }
   asio::awaitable<bool> read_more(Conn& c, Clock::time_point deadline) {
-    return ambassador::read_more(deadlines_, c, deadline);
+    return tender::read_more(deadlines_, c, deadline);
   }
   template <typename Buffers>
   asio::awaitable<bool> write(Conn& c, const Buffers& buffers, milliseconds timeout) {

@@ -7,8 +7,9 @@
 #include <string>
 #include <string_view>
 
-#include "ambassador/deadlines.hpp"
 #include "ambassador/http1.hpp"
+#include "ambassador/worker.hpp"
+#include "core/conn.hpp"
 #include "core/metrics.hpp"
 
 namespace tender::ambassador {

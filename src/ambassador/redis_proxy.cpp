@@ -10,9 +10,9 @@
 #include <unordered_map>
 #include <utility>
 
-#include "ambassador/deadlines.hpp"
 #include "ambassador/resp.hpp"
 #include "ambassador/worker.hpp"
+#include "core/conn.hpp"
 #include "core/http.hpp"
 #include "core/log.hpp"
 

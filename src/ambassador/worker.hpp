@@ -240,41 +240,6 @@ asio::awaitable<void> health_loop(std::shared_ptr<Cluster> cluster, std::functio
 
 namespace tender::ambassador {
 
-// Bytes read from a socket and not yet consumed, without zero-filling on every read.
-class ReadBuffer {
- public:
-  // Room for at least `n` more bytes after the unread ones.
-  asio::mutable_buffer prepare(std::size_t n) {
-    if (buf_.size() - end_ < n && begin_ > 0) {
-      std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
-      end_ -= begin_;
-      begin_ = 0;
-    }
-    if (buf_.size() - end_ < n) {
-      buf_.resize(end_ + n);
-    }
-    return asio::buffer(buf_.data() + end_, n);
-  }
-  void commit(std::size_t n) { end_ += n; }
-  [[nodiscard]] std::string_view data() const { return {buf_.data() + begin_, end_ - begin_}; }
-  void consume(std::size_t n) {
-    begin_ += n;
-    if (begin_ == end_) {
-      begin_ = end_ = 0;
-    }
-  }
-  void clear() { begin_ = end_ = 0; }
-
- private:
-  std::vector<char> buf_;
-  std::size_t begin_ = 0;
-  std::size_t end_ = 0;
-};
-
-}  // namespace tender::ambassador
-
-namespace tender::ambassador {
-
 // What every protocol's listener shares: its worker, its acceptor, the state in force, the
 // connection count, and the accept loop, which hands each connection to the coroutine
 // Derived::serve(std::shared_ptr<Derived>, tcp::socket) on the worker.

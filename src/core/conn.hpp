@@ -1,44 +1,85 @@
 #pragma once
-// Timeouts for the proxy's connections without a timer each: a connection carries the time by
-// which its current wait must end, and one timer per listener shuts down those whose time passed.
+// Connections with deadlines, read and written through io_uring where there is a ring: what the
+// proxy's listeners and the HTTP server share.
 //
-//   Deadlines deadlines(worker.ioc());          // per listener; co_spawn deadlines.run()
+//   Deadlines deadlines(ioc, ring);             // one per loop; deadlines.spawn(owner)
 //   Conn c(std::move(socket));
-//   deadlines.add(c);                           // ... deadlines.remove(c) before c goes
-//   deadlines.set(c, 5s);                       // before a read or write
-//   co_await c.socket.async_read_some(...);     // fails if the time passed; c.timed_out says so
-//   Deadlines::clear(c);
+//   deadlines.add(c);                           // leaves it when c is destroyed
+//   if (!co_await read_more(deadlines, c, Clock::now() + 5s)) { ... }  // c.in has the bytes
+//   co_await write_all(deadlines, c, buffers, Clock::now() + 5s);
 //
-// Setting a deadline is a field write; the timer moves only when a deadline comes before every
-// other one, so a steady stream of requests with the same timeout never touches it. Worker
-// thread only.
+// Timeouts without a timer each: a connection carries the time by which its current wait must
+// end, and one timer per Deadlines shuts down those whose time passed. Setting a deadline is a
+// field write; the timer moves only when a deadline comes before every other one, so a steady
+// stream of requests with the same timeout never touches it. One thread only (the loop's).
 //
-// read_more() and write_all() go through the worker's io_uring ring when the Deadlines has
-// one (Worker::ring()), else through Asio's socket operations. A connection whose time passed
-// is shut down, which ends what is pending on it either way; its owner closes it.
+// read_more() and write_all() go through the Deadlines' io_uring ring when it has one, else
+// through Asio's socket operations. A connection whose time passed is shut down, which ends
+// what is pending on it either way; its owner closes it.
 
+#include <algorithm>
 #include <array>
+#include <boost/asio.hpp>
 #include <chrono>
+#include <cstring>
+#include <memory>
 #include <span>
 #include <tuple>
 #include <utility>
+#include <vector>
 
-#include "ambassador/worker.hpp"
+#include "core/asio_util.hpp"
+#include "core/uring.hpp"
 
-namespace tender::ambassador {
+namespace tender {
 
 using Clock = std::chrono::steady_clock;
+namespace detail {
+inline constexpr auto kTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
+}  // namespace detail
+
+// Bytes read from a socket and not yet consumed, without zero-filling on every read.
+class ReadBuffer {
+ public:
+  // Room for at least `n` more bytes after the unread ones.
+  boost::asio::mutable_buffer prepare(std::size_t n) {
+    if (buf_.size() - end_ < n && begin_ > 0) {
+      std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (buf_.size() - end_ < n) {
+      buf_.resize(end_ + n);
+    }
+    return boost::asio::buffer(buf_.data() + end_, n);
+  }
+  void commit(std::size_t n) { end_ += n; }
+  [[nodiscard]] std::string_view data() const { return {buf_.data() + begin_, end_ - begin_}; }
+  void consume(std::size_t n) {
+    begin_ += n;
+    if (begin_ == end_) {
+      begin_ = end_ = 0;
+    }
+  }
+  void clear() { begin_ = end_ = 0; }
+
+ private:
+  std::vector<char> buf_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+};
+
 class Deadlines;
 
 // A socket, the bytes read from it and not yet used, and the time by which its current wait
 // must end (the listener's sweeper shuts it down then). It leaves its Deadlines when destroyed,
 // however its coroutine ended.
 struct Conn {
-  explicit Conn(tcp::socket s) : socket(std::move(s)) {}
+  explicit Conn(boost::asio::ip::tcp::socket s) : socket(std::move(s)) {}
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
   ~Conn();
-  tcp::socket socket;
+  boost::asio::ip::tcp::socket socket;
   ReadBuffer in;
   Clock::time_point deadline = Clock::time_point::max();
   bool timed_out = false;
@@ -54,7 +95,8 @@ struct Conn {
 // the timer is moved only when a deadline comes before every other one.
 class Deadlines {
  public:
-  explicit Deadlines(asio::io_context& ioc, Ring* ring = nullptr) : timer_(ioc), ring_(ring) {}
+  explicit Deadlines(boost::asio::io_context& ioc, Ring* ring = nullptr)
+      : timer_(ioc), ring_(ring) {}
   Deadlines(const Deadlines&) = delete;
   Deadlines& operator=(const Deadlines&) = delete;
   ~Deadlines() {
@@ -103,13 +145,13 @@ class Deadlines {
 
   // Shuts down connections whose deadline passed (timed_out tells their coroutine why). Ends once
   // stop() was called and no connection is left.
-  asio::awaitable<void> run() {
+  boost::asio::awaitable<void> run() {
     for (;;) {
       if (stopping_ && head_ == nullptr) {
         co_return;
       }
       timer_.expires_at(next_);
-      co_await timer_.async_wait(kTuple);
+      co_await timer_.async_wait(detail::kTuple);
       auto now = Clock::now();
       if (now < next_) {
         continue;
@@ -128,10 +170,10 @@ class Deadlines {
   }
   // Starts run() on the timer's executor, keeping `owner` (what holds this) alive meanwhile.
   void spawn(std::shared_ptr<void> owner) {
-    asio::co_spawn(
+    boost::asio::co_spawn(
         timer_.get_executor(),
-        [this, owner = std::move(owner)]() -> asio::awaitable<void> { co_await run(); },
-        asio::detached);
+        [this, owner = std::move(owner)]() -> boost::asio::awaitable<void> { co_await run(); },
+        boost::asio::detached);
   }
   void stop() {
     stopping_ = true;
@@ -139,7 +181,7 @@ class Deadlines {
   }
 
  private:
-  asio::steady_timer timer_;
+  boost::asio::steady_timer timer_;
   Ring* ring_;
   Conn* head_ = nullptr;
   Clock::time_point next_ = Clock::time_point::max();
@@ -148,20 +190,20 @@ class Deadlines {
 
 // Reads more of `c` into its buffer by `deadline`; false on end of stream, error or timeout
 // (c.timed_out then says which).
-inline asio::awaitable<bool> read_more(Deadlines& d, Conn& c, Clock::time_point deadline,
-                                       std::size_t chunk = 16 * 1024) {
+inline boost::asio::awaitable<bool> read_more(Deadlines& d, Conn& c, Clock::time_point deadline,
+                                              std::size_t chunk = 16 * 1024) {
   d.set(c, deadline);
   boost::system::error_code ec;
   std::size_t n = 0;
   if (Ring* ring = d.ring()) {
     std::tie(ec, n) =
-        co_await ring->async_recv(c.socket.native_handle(), c.in.prepare(chunk), kTuple);
+        co_await ring->async_recv(c.socket.native_handle(), c.in.prepare(chunk), detail::kTuple);
   } else {
-    std::tie(ec, n) = co_await c.socket.async_read_some(c.in.prepare(chunk), kTuple);
+    std::tie(ec, n) = co_await c.socket.async_read_some(c.in.prepare(chunk), detail::kTuple);
   }
   Deadlines::clear(c);
   if (ec || n == 0) {
-    c.eof = ec ? ec == asio::error::eof : true;
+    c.eof = ec ? ec == boost::asio::error::eof : true;
     co_return false;
   }
   c.in.commit(n);
@@ -171,31 +213,31 @@ inline asio::awaitable<bool> read_more(Deadlines& d, Conn& c, Clock::time_point 
 // Sends all of `buffers` (at most Ring::kMaxBuffers of them) on `c`, through `ring` when not
 // null: (error, bytes sent). No deadline of its own: set one first.
 template <typename Buffers>
-asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> send_all(Ring* ring, Conn& c,
-                                                                             Buffers buffers) {
+boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> send_all(
+    Ring* ring, Conn& c, Buffers buffers) {
   if (ring == nullptr) {
-    co_return co_await asio::async_write(c.socket, buffers, kTuple);
+    co_return co_await boost::asio::async_write(c.socket, buffers, detail::kTuple);
   }
-  std::array<asio::const_buffer, Ring::kMaxBuffers> left{};
+  std::array<boost::asio::const_buffer, Ring::kMaxBuffers> left{};
   std::size_t count = 0;
-  for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers);
-       ++it) {
-    asio::const_buffer b(*it);
+  for (auto it = boost::asio::buffer_sequence_begin(buffers);
+       it != boost::asio::buffer_sequence_end(buffers); ++it) {
+    boost::asio::const_buffer b(*it);
     if (b.size() == 0) {
       continue;
     }
     if (count == left.size()) {
-      co_return std::tuple{boost::system::error_code(asio::error::invalid_argument), 0};
+      co_return std::tuple{boost::system::error_code(boost::asio::error::invalid_argument), 0};
     }
     left[count++] = b;
   }
   std::size_t sent = 0;
   std::size_t first = 0;
   while (first < count) {
-    std::span<const asio::const_buffer> rest(left.data() + first, count - first);
-    auto [ec, n] = co_await ring->async_send(c.socket.native_handle(), rest, kTuple);
+    std::span<const boost::asio::const_buffer> rest(left.data() + first, count - first);
+    auto [ec, n] = co_await ring->async_send(c.socket.native_handle(), rest, detail::kTuple);
     if (ec || n == 0) {
-      co_return std::tuple{ec ? ec : asio::error::connection_reset, sent};
+      co_return std::tuple{ec ? ec : boost::asio::error::connection_reset, sent};
     }
     sent += n;
     while (n > 0) {  // past what went
@@ -212,8 +254,8 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> send_all(Rin
 
 // Writes all of `buffers` to `c` by `deadline`; false on error or timeout.
 template <typename Buffers>
-asio::awaitable<bool> write_all(Deadlines& d, Conn& c, Buffers buffers,
-                                Clock::time_point deadline) {
+boost::asio::awaitable<bool> write_all(Deadlines& d, Conn& c, Buffers buffers,
+                                       Clock::time_point deadline) {
   d.set(c, deadline);
   auto [ec, n] = co_await send_all(d.ring(), c, buffers);
   Deadlines::clear(c);
@@ -226,4 +268,4 @@ inline Conn::~Conn() {
   }
 }
 
-}  // namespace tender::ambassador
+}  // namespace tender
