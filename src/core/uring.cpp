@@ -85,9 +85,61 @@ Ring::Ring(asio::io_context& ioc, std::unique_ptr<Impl> impl)
   wait();
 }
 
+// The ring goes first (the kernel cancels what it still has, and touches none of its buffers
+// after that), then the operations it left: their handlers are destroyed without being called.
 Ring::~Ring() {
   boost::system::error_code ignored;
   ready_.close(ignored);
+  impl_.reset();
+  while (ops_ != nullptr) {
+    Op* op = ops_;
+    unlink(op);
+    op->destroy(op);
+  }
+  for (void* p : spare_blocks_) {
+    ::operator delete(p);
+  }
+}
+
+namespace {
+constexpr std::size_t kSpareBlocks = 512;
+}  // namespace
+
+void* Ring::alloc_block(std::size_t size) {
+  if (size > kBlock) {
+    return ::operator new(size);
+  }
+  if (spare_blocks_.empty()) {
+    return ::operator new(kBlock);
+  }
+  void* p = spare_blocks_.back();
+  spare_blocks_.pop_back();
+  return p;
+}
+
+void Ring::free_block(void* p, std::size_t size) {
+  if (size > kBlock || spare_blocks_.size() >= kSpareBlocks) {
+    ::operator delete(p);
+    return;
+  }
+  spare_blocks_.push_back(p);
+}
+
+void Ring::link(Op* op) {
+  op->prev = nullptr;
+  op->next = ops_;
+  if (ops_ != nullptr) {
+    ops_->prev = op;
+  }
+  ops_ = op;
+}
+
+void Ring::unlink(Op* op) {
+  (op->prev != nullptr ? op->prev->next : ops_) = op->next;
+  if (op->next != nullptr) {
+    op->next->prev = op->prev;
+  }
+  op->prev = op->next = nullptr;
 }
 
 io_uring_sqe* Ring::Impl::next_sqe() {
@@ -102,7 +154,11 @@ io_uring_sqe* Ring::Impl::next_sqe() {
 // An operation that found no room even after the queue was submitted (the kernel refused the
 // submission) fails, later, rather than waiting for room that may not come.
 void Ring::fail_later(Op* op, int error) {
-  asio::post(ioc_, [op, error] { op->complete(op, error); });
+  link(op);
+  asio::post(ioc_, [this, op, error] {
+    unlink(op);
+    op->complete(op, error);
+  });
 }
 
 void Ring::submit_recv(int fd, void* data, std::size_t size, Op* op) {
@@ -113,6 +169,7 @@ void Ring::submit_recv(int fd, void* data, std::size_t size, Op* op) {
   }
   io_uring_prep_recv(sqe, fd, data, size, 0);
   io_uring_sqe_set_data(sqe, op);
+  link(op);
   post_submit();
 }
 
@@ -143,6 +200,7 @@ void Ring::submit_send(int fd, std::size_t buffers, Op* op) {
   op->msg.msg_iovlen = buffers;
   io_uring_prep_sendmsg(sqe, fd, &op->msg, MSG_NOSIGNAL);
   io_uring_sqe_set_data(sqe, op);
+  link(op);
   post_submit();
 }
 
@@ -163,6 +221,7 @@ void Ring::reap() {
     auto* op = static_cast<Op*>(io_uring_cqe_get_data(cqe));
     int res = cqe->res;
     io_uring_cqe_seen(&impl_->ring, cqe);
+    unlink(op);
     op->complete(op, res);  // resumes the waiting coroutine, which may queue more
   }
 }

@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/asio_util.hpp"
 
@@ -43,7 +44,7 @@ class Ring {
   auto async_recv(int fd, boost::asio::mutable_buffer b, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [this, fd, b](auto handler) {
-          auto* op = new OpFor<decltype(handler)>(std::move(handler));
+          auto* op = make_op(std::move(handler));
           submit_recv(fd, b.data(), b.size(), op);
         },
         token);
@@ -56,7 +57,7 @@ class Ring {
   auto async_send(int fd, const Buffers& buffers, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [this, fd, &buffers](auto handler) {
-          auto* op = new OpFor<decltype(handler)>(std::move(handler));
+          auto* op = make_op(std::move(handler));
           std::size_t n = 0;
           for (auto it = boost::asio::buffer_sequence_begin(buffers);
                it != boost::asio::buffer_sequence_end(buffers); ++it) {
@@ -76,18 +77,34 @@ class Ring {
   }
 
  private:
+  // An operation the kernel has (or is about to have): in the ring's list of them until its
+  // completion is taken, so that a ring destroyed first destroys what is left (a coroutine
+  // waiting on one is destroyed with its io_context, as with Asio's own operations).
   struct Op {
     void (*complete)(Op*, int res) = nullptr;
+    void (*destroy)(Op*) = nullptr;
+    Ring* ring = nullptr;
+    Op* prev = nullptr;
+    Op* next = nullptr;
     std::array<iovec, kMaxBuffers> iov{};
     msghdr msg{};
   };
   template <typename Handler>
   struct OpFor : Op {
-    explicit OpFor(Handler h) : handler(std::move(h)) { complete = &finish; }
+    explicit OpFor(Handler h) : handler(std::move(h)) {
+      complete = &finish;
+      destroy = &discard;
+    }
+    static void discard(Op* base) {
+      auto* self = static_cast<OpFor*>(base);
+      Ring* ring = self->ring;
+      self->~OpFor();
+      ring->free_block(self, sizeof(OpFor));
+    }
     static void finish(Op* base, int res) {
       auto* self = static_cast<OpFor*>(base);
       Handler h = std::move(self->handler);
-      delete self;
+      discard(self);
       boost::system::error_code ec;
       std::size_t n = 0;
       if (res < 0) {
@@ -99,6 +116,18 @@ class Ring {
     }
     Handler handler;
   };
+  template <typename Handler>
+  Op* make_op(Handler handler) {
+    static_assert(alignof(OpFor<Handler>) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+    auto* op = new (alloc_block(sizeof(OpFor<Handler>))) OpFor<Handler>(std::move(handler));
+    op->ring = this;
+    return op;
+  }
+  // Operations' memory: blocks of kBlock bytes are kept for the next operation (a few hundred at
+  // most), so that a busy ring allocates none; larger operations use the heap.
+  static constexpr std::size_t kBlock = 320;
+  void* alloc_block(std::size_t size);
+  void free_block(void* p, std::size_t size);
 
   struct Impl;
   Ring(boost::asio::io_context& ioc, std::unique_ptr<Impl> impl);
@@ -106,6 +135,8 @@ class Ring {
   void submit_send(int fd, std::size_t buffers, Op* op);
   void post_submit();
   void fail_later(Op* op, int error);
+  void link(Op* op);
+  void unlink(Op* op);
   void wait();
   void reap();
 
@@ -113,6 +144,8 @@ class Ring {
   std::unique_ptr<Impl> impl_;
   boost::asio::posix::stream_descriptor ready_;  // the ring's descriptor: readable with CQEs
   bool submit_posted_ = false;
+  Op* ops_ = nullptr;  // operations not yet completed
+  std::vector<void*> spare_blocks_;
 };
 
 }  // namespace tender

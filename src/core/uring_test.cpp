@@ -126,6 +126,46 @@ TEST_F(RingTest, MoreOperationsThanItsQueueHoldsInOneTurn) {
   EXPECT_EQ(received, kPairs);
 }
 
+// A ring destroyed while a receive is pending (a server stopped with idle connections open):
+// the coroutine waiting on it is destroyed with its io_context, never resumed, and its buffer
+// is not written to after the ring is gone.
+TEST(Ring, DestroyedWithOperationsPendingDestroysTheirCoroutines) {
+  bool resumed = false;
+  bool destroyed = false;
+  struct Flag {
+    bool* set;
+    ~Flag() { *set = true; }
+  };
+  auto buf = std::make_unique<std::array<char, 16>>();
+  {
+    asio::io_context ioc;
+    std::string why;
+    auto ring = Ring::open(ioc, why);
+    if (!ring) {
+      GTEST_SKIP() << "io_uring unavailable here: " << why;
+    }
+    Pair p(ioc);
+    asio::co_spawn(
+        ioc,
+        [&, r = ring.get(), fd = p.b.native_handle()]() -> asio::awaitable<void> {
+          Flag flag{&destroyed};
+          co_await r->async_recv(fd, asio::buffer(*buf), kTuple);
+          resumed = true;
+        },
+        asio::detached);
+    ioc.poll();  // the receive is queued and submitted
+    ASSERT_FALSE(destroyed);
+    ring.reset();
+    // What arrives now is for no one: the kernel cancelled the receive with the ring.
+    p.a.send(asio::buffer(std::string_view("late")));
+    ioc.poll();
+    EXPECT_FALSE(resumed);
+  }
+  EXPECT_TRUE(destroyed);
+  EXPECT_FALSE(resumed);
+  EXPECT_EQ(std::string_view(buf->data(), 4), std::string_view("\0\0\0\0", 4));
+}
+
 TEST(Ring, TurnedOffByTheEnvironment) {
   asio::io_context ioc;
   ::setenv("TENDER_IO_URING", "off", 1);
