@@ -38,6 +38,7 @@ class Headers {
   // Replaces every field named `name` with one field.
   void set(std::string_view name, std::string value);
   void erase(std::string_view name);
+  void clear() { fields_.clear(); }
 
   [[nodiscard]] const std::vector<Field>& fields() const { return fields_; }
   [[nodiscard]] bool empty() const { return fields_.empty(); }

@@ -11,9 +11,11 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/conn.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/process.hpp"
+#include "core/uring.hpp"
 
 namespace tender {
 namespace {
@@ -56,10 +58,11 @@ int status_for(const beast::error_code& ec) {
 // Feeds the parser what is already buffered, without I/O: a request that arrived whole (the
 // common case) is parsed with no further read, timer or post. need_more is not an error.
 beast::error_code parse_buffered(bhttp::request_parser<bhttp::string_body>& parser,
-                                 beast::flat_buffer& buffer) {
+                                 ReadBuffer& buffer) {
   beast::error_code ec;
-  while (buffer.size() > 0 && !parser.is_done()) {
-    std::size_t n = parser.put(buffer.data(), ec);
+  while (!buffer.data().empty() && !parser.is_done()) {
+    std::string_view in = buffer.data();
+    std::size_t n = parser.put(asio::const_buffer(in.data(), in.size()), ec);
     buffer.consume(n);
     if (ec == bhttp::error::need_more) {
       return {};
@@ -124,10 +127,13 @@ struct HttpServer::Impl {
   asio::awaitable<void> session(Worker& w, tcp::socket socket);
   // Runs the handler for `req`. Returns null with `out` filled when the answer is ready at once
   // (the common case, with no suspension); otherwise the reply to wait for with wait_reply.
-  std::shared_ptr<PendingReply> begin_dispatch(Request& req, Response& out);
+  std::shared_ptr<PendingReply> begin_dispatch(Worker& w, Request& req, Response& out);
   asio::awaitable<Response> wait_reply(Worker& w, std::shared_ptr<PendingReply> pending);
-  asio::awaitable<void> answer_error(beast::tcp_stream& stream, int status, std::string reason);
-  static asio::awaitable<void> linger_close(beast::tcp_stream& stream);
+  // Reads more of `c` by `until`: the error to close with when nothing came.
+  static asio::awaitable<beast::error_code> read_until(Deadlines& d, Conn& c,
+                                                       Clock::time_point until);
+  asio::awaitable<void> answer_error(Worker& w, Conn& c, int status, std::string reason);
+  static asio::awaitable<void> linger_close(Deadlines& d, Conn& c);
 };
 
 struct HttpServer::Impl::Worker final : Scheduler {
@@ -162,13 +168,15 @@ struct HttpServer::Impl::Worker final : Scheduler {
 
   // The status line and header of `resp`; drops its body where the status forbids one. Adds
   // Date, Content-Length and Connection; a handler's own Content-Length is kept only for HEAD.
-  std::string serialize_head(Response& resp, unsigned version, bool head, bool keep_alive) {
+  // Into `out` (replacing what it held; a connection reuses one string).
+  void serialize_head(std::string& out, Response& resp, unsigned version, bool head,
+                      bool keep_alive) {
     int st = resp.status;
     bool bodiless = st < 200 || st == 204 || st == 304;
     if (bodiless) {
       resp.body.clear();
     }
-    std::string out;
+    out.clear();
     out.reserve(160);
     out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
     out += std::to_string(st);
@@ -208,7 +216,6 @@ struct HttpServer::Impl::Worker final : Scheduler {
     if (head) {
       resp.body.clear();
     }
-    return out;
   }
 
   // The current time in IMF-fixdate form, formatted at most once a second.
@@ -241,15 +248,19 @@ struct HttpServer::Impl::Worker final : Scheduler {
   // One thread runs this loop and only it touches its sockets; other threads only post to it.
   asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   tcp::acceptor acceptor{ioc};
+  // The connections' reads and writes go through it where the kernel allows (else epoll).
+  std::unique_ptr<Ring> ring;
+  // Every open connection, with the time its current wait must end; drain ends the reads of
+  // those waiting for their next request (Conn::idle).
+  std::unique_ptr<Deadlines> deadlines;
   std::thread thread;
-  // Connections waiting for the first byte of their next request: closed at once on drain.
-  std::unordered_set<beast::tcp_stream*> idle;
   std::unordered_map<int, Counter*> counters;  // this thread's cache of labelled children
   std::time_t date_time = 0;
   std::array<char, 64> date_text{};
   std::size_t date_len = 0;
   // Requests whose asynchronous handler has not answered yet.
   std::unordered_set<std::shared_ptr<PendingReply>> parked;
+  std::shared_ptr<PendingReply> spare_reply;  // see begin_dispatch
 };
 
 asio::awaitable<void> HttpServer::Impl::accept_loop(Worker& w) {
@@ -281,45 +292,61 @@ asio::awaitable<void> HttpServer::Impl::accept_loop(Worker& w) {
   }
 }
 
-asio::awaitable<void> HttpServer::Impl::answer_error(beast::tcp_stream& stream, int status,
+asio::awaitable<beast::error_code> HttpServer::Impl::read_until(Deadlines& d, Conn& c,
+                                                                Clock::time_point until) {
+  bool more = co_await read_more(d, c, until);
+  beast::error_code ec;
+  if (!more) {
+    ec = c.timed_out ? beast::error_code(beast::error::timeout)
+                     : beast::error_code(bhttp::error::partial_message);
+  }
+  co_return ec;
+}
+
+asio::awaitable<void> HttpServer::Impl::answer_error(Worker& w, Conn& c, int status,
                                                      std::string reason) {
-  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
-  res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
-  res.keep_alive(false);
-  res.body() = std::move(reason);
-  res.body().push_back('\n');
-  res.prepare_payload();
-  stream.expires_after(opts.limits.write_timeout);
-  co_await bhttp::async_write(stream, res, kTuple);
+  Response resp = Response::text(status, std::move(reason) + "\n");
+  std::string head;
+  w.serialize_head(head, resp, 11, false, false);
+  std::array<asio::const_buffer, 2> out = {asio::buffer(head), asio::buffer(resp.body)};
+  co_await write_all(*w.deadlines, c, out, Clock::now() + opts.limits.write_timeout);
   if (rejected != nullptr) {
     rejected->inc();
   }
-  co_await linger_close(stream);
+  co_await linger_close(*w.deadlines, c);
 }
 
-asio::awaitable<void> HttpServer::Impl::linger_close(beast::tcp_stream& stream) {
+asio::awaitable<void> HttpServer::Impl::linger_close(Deadlines& d, Conn& c) {
   // Stop sending, then read (and discard) what the client still sends for a moment, so the
   // kernel does not reset the connection before the client has read our last answer.
   beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream.expires_after(std::chrono::seconds(1));
-  std::array<char, 4096> sink{};
+  c.socket.shutdown(tcp::socket::shutdown_send, ec);
+  auto until = Clock::now() + std::chrono::seconds(1);
   for (int i = 0; i < 64; ++i) {
-    auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
-    if (rec) {
+    c.in.clear();
+    if (!co_await read_more(d, c, until, 4096)) {
       break;
     }
   }
 }
 
-std::shared_ptr<PendingReply> HttpServer::Impl::begin_dispatch(Request& req, Response& out) {
+std::shared_ptr<PendingReply> HttpServer::Impl::begin_dispatch(Worker& w, Request& req,
+                                                               Response& out) {
   Router::Match m = router.match(req);
   if (m.route == nullptr || m.route->sync) {
     out = router.respond(req, m);
     return nullptr;
   }
-  auto pending = std::make_shared<PendingReply>();
-  router.dispatch(req, Reply([pending](Response r) {
+  // The last request's meeting point, when nothing else holds it any more (its handler
+  // answered at once and kept no copy of the Reply): most requests allocate none.
+  std::shared_ptr<PendingReply> pending = std::move(w.spare_reply);
+  if (pending && pending.use_count() == 1) {
+    pending->answered = false;
+    pending->response = Response{};
+  } else {
+    pending = std::make_shared<PendingReply>();
+  }
+  router.dispatch(req, m, Reply([pending](Response r) {
                     std::lock_guard lock(pending->mu);
                     if (pending->closed) {
                       return;
@@ -333,6 +360,7 @@ std::shared_ptr<PendingReply> HttpServer::Impl::begin_dispatch(Request& req, Res
   std::lock_guard lock(pending->mu);
   if (pending->answered) {
     out = std::move(pending->response);
+    w.spare_reply = std::move(pending);
     return nullptr;
   }
   return pending;
@@ -394,39 +422,40 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
 
   const ServerLimits& lim = opts.limits;
   std::string remote = peer_of(socket);
-  beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer;
+  Deadlines& d = *w.deadlines;
+  Conn c(std::move(socket));
+  c.client = true;
+  d.add(c);
+  std::string head_text;  // each answer's status line and header, reusing one allocation
+  Request req;
+  req.remote = std::move(remote);
 
   for (;;) {
-    if (buffer.size() == 0) {
+    if (c.in.data().empty()) {
       if (draining.load(std::memory_order_relaxed)) {
         break;
       }
-      stream.expires_after(lim.idle_timeout);
-      w.idle.insert(&stream);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(8192), kTuple);
-      w.idle.erase(&stream);
-      if (ec) {
-        // Drain cancels idle reads; a request already in the socket is still answered.
-        beast::error_code aec;
-        if (ec != asio::error::operation_aborted || stream.socket().available(aec) == 0) {
-          break;
-        }
-      } else {
-        buffer.commit(n);
+      // Drain shuts the read side of idle connections: this read then ends, after whatever
+      // request had already arrived.
+      c.idle = true;
+      bool more = co_await read_more(d, c, Clock::now() + lim.idle_timeout, 8192);
+      c.idle = false;
+      if (!more) {
+        break;
       }
     }
     InFlight guard(*this);
-    auto started = std::chrono::steady_clock::now();
+    auto started = Clock::now();
 
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(lim.max_header_bytes));
     parser.body_limit(lim.max_body_bytes);
-    beast::error_code hec = parse_buffered(parser, buffer);
-    if (!hec && !parser.is_header_done()) {
-      stream.expires_after(lim.header_timeout);
-      std::tie(hec, std::ignore) =
-          co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+    beast::error_code hec = parse_buffered(parser, c.in);
+    while (!hec && !parser.is_header_done()) {
+      hec = co_await read_until(d, c, started + lim.header_timeout);
+      if (!hec) {
+        hec = parse_buffered(parser, c.in);
+      }
     }
     if (hec) {
       if (int st = status_for(hec); st != 0) {
@@ -434,7 +463,7 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
             st == 431 ? "request headers exceed " + std::to_string(lim.max_header_bytes) + " bytes"
             : st == 413 ? "request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes"
                         : "malformed request: " + hec.message();
-        co_await answer_error(stream, st, std::move(why));
+        co_await answer_error(w, c, st, std::move(why));
       }
       break;
     }
@@ -442,17 +471,18 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
       auto expect = parser.get()[bhttp::field::expect];
       if (parser.get().version() == 11 && iequals(expect, "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        stream.expires_after(lim.write_timeout);
-        auto [cec, cn] = co_await asio::async_write(
-            stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
-        if (cec) {
+        if (!co_await write_all(d, c, asio::buffer(kContinue.data(), kContinue.size()),
+                                Clock::now() + lim.write_timeout)) {
           break;
         }
       }
-      beast::error_code bec = parse_buffered(parser, buffer);
-      if (!bec && !parser.is_done()) {
-        stream.expires_after(lim.body_timeout);
-        std::tie(bec, std::ignore) = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+      beast::error_code bec = parse_buffered(parser, c.in);
+      auto until = Clock::now() + lim.body_timeout;
+      while (!bec && !parser.is_done()) {
+        bec = co_await read_until(d, c, until);
+        if (!bec) {
+          bec = parse_buffered(parser, c.in);
+        }
       }
       if (bec) {
         if (int st = status_for(bec); st != 0) {
@@ -461,62 +491,57 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
           std::string why =
               st == 413 ? "request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes"
                         : "malformed request body: " + bec.message();
-          co_await answer_error(stream, st, std::move(why));
+          co_await answer_error(w, c, st, std::move(why));
         }
         break;
       }
     }
-    stream.expires_never();
 
     auto msg = parser.release();
-    Request req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    auto q = req.target.find('?');
-    req.path = req.target.substr(0, q);
-    if (q != std::string::npos) {
-      req.query = req.target.substr(q + 1);
-    }
+    // One Request per connection, refilled: its strings and header list keep their memory.
+    std::string_view target = msg.target();
+    auto q = target.find('?');
+    req.method.assign(msg.method_string());
+    req.target.assign(target);
+    req.path.assign(target.substr(0, q));
+    req.query.assign(q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
     req.version = msg.version();
+    req.headers.clear();
     for (const auto& f : msg) {
       req.headers.add(std::string(f.name_string()), std::string(f.value()));
     }
     req.body = std::move(msg.body());
-    req.remote = remote;
+    req.params.clear();
     req.scheduler = &w;
     bool keep_alive = msg.keep_alive();
 
     Response resp;
-    if (auto pending = begin_dispatch(req, resp)) {
+    if (auto pending = begin_dispatch(w, req, resp)) {
       resp = co_await wait_reply(w, std::move(pending));
     }
 
     keep_alive = keep_alive && !draining.load(std::memory_order_relaxed);
-    std::string head_text = w.serialize_head(resp, msg.version(), req.method == "HEAD", keep_alive);
+    w.serialize_head(head_text, resp, msg.version(), req.method == "HEAD", keep_alive);
     // Counted before the write, so a client that has read the answer also sees it counted.
     served.fetch_add(1, std::memory_order_relaxed);
     if (requests != nullptr) {
       w.requests_counter(resp.status, method_index(req.method)).inc();
-      duration->observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      duration->observe(std::chrono::duration<double>(Clock::now() - started).count());
     }
-    stream.expires_after(lim.write_timeout);
     std::array<asio::const_buffer, 2> out = {asio::buffer(head_text), asio::buffer(resp.body)};
-    auto [wec, wn] = co_await asio::async_write(stream, out, kTuple);
-    if (wec) {
-      co_return;
+    if (!co_await write_all(d, c, out, Clock::now() + lim.write_timeout)) {
+      break;
     }
     if (!keep_alive) {
       beast::error_code aec;
-      if (buffer.size() > 0 || stream.socket().available(aec) > 0) {
-        co_await linger_close(stream);  // unread pipelined bytes would turn close into a reset
+      if (!c.in.data().empty() || c.socket.available(aec) > 0) {
+        co_await linger_close(d, c);  // unread pipelined bytes would turn close into a reset
       }
       break;
     }
   }
   beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream.socket().close(ec);
+  c.socket.shutdown(tcp::socket::shutdown_send, ec);
 }
 
 HttpServer::HttpServer(Router router, ServerOptions options)
@@ -588,6 +613,12 @@ HostPort HttpServer::bind() {
                               "cannot listen on " + HostPort{addr.to_string(), port}.str());
     }
     port = w->acceptor.local_endpoint().port();
+    std::string why;
+    w->ring = Ring::open(w->ioc, why);
+    if (!w->ring && i == 0) {
+      log::debug("http server without io_uring", {{"why", why}});
+    }
+    w->deadlines = std::make_unique<Deadlines>(w->ioc, w->ring.get());
     s.workers.push_back(std::move(w));
   }
   return HostPort{addr.to_string(), port};
@@ -602,6 +633,7 @@ void HttpServer::start() {
   for (std::size_t i = 0; i < s.workers.size(); ++i) {
     auto& w = s.workers[i];
     asio::co_spawn(w->ioc, s.accept_loop(*w), asio::detached);
+    asio::co_spawn(w->ioc, w->deadlines->run(), asio::detached);
     w->thread = std::thread([&ioc = w->ioc, name = "http-worker-" + std::to_string(i)] {
       name_this_thread(name);
       ioc.run();
@@ -618,8 +650,10 @@ void HttpServer::drain() {
     asio::post(w->ioc, [wp = w.get()] {
       beast::error_code ec;
       wp->acceptor.close(ec);
-      for (auto* stream : wp->idle) {
-        stream->cancel();
+      for (Conn* c = wp->deadlines->head(); c != nullptr; c = c->next) {
+        if (c->idle) {
+          c->socket.shutdown(tcp::socket::shutdown_receive, ec);
+        }
       }
     });
   }

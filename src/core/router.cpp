@@ -7,8 +7,8 @@
 namespace tender {
 namespace {
 
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> out;
+void split_path(std::string_view path, std::vector<std::string_view>& out) {
+  out.clear();
   std::size_t i = 0;
   while (i < path.size()) {
     if (path[i] == '/') {
@@ -22,7 +22,6 @@ std::vector<std::string_view> split_path(std::string_view path) {
     out.push_back(path.substr(i, j - i));
     i = j;
   }
-  return out;
 }
 
 bool is_param(std::string_view seg) {
@@ -72,7 +71,8 @@ void Router::add_route(Route route, std::string_view pattern) {
   if (pattern.empty() || pattern.front() != '/') {
     throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
   }
-  auto segs = split_path(pattern);
+  std::vector<std::string_view> segs;
+  split_path(pattern, segs);
   if (!segs.empty() && segs.back() == "*") {
     route.catch_all = true;
     segs.pop_back();
@@ -102,7 +102,9 @@ void Router::add_async(std::string method, std::string_view pattern, AsyncHandle
 
 Router::Match Router::match(Request& req) const {
   Match m;
-  auto path = split_path(req.path);
+  // The segments' vector is kept by the thread: matching allocates nothing for it.
+  thread_local std::vector<std::string_view> path;
+  split_path(req.path, path);
   for (const auto& route : routes_) {
     if (!match_path(route, path, nullptr)) {
       continue;
@@ -148,8 +150,9 @@ Response Router::respond(Request& req, const Match& m) const {
   }
 }
 
-void Router::dispatch(Request& req, const Reply& reply) const {
-  Match m = match(req);
+void Router::dispatch(Request& req, const Reply& reply) const { dispatch(req, match(req), reply); }
+
+void Router::dispatch(Request& req, const Match& m, const Reply& reply) const {
   if (m.route == nullptr || m.route->sync) {
     reply(respond(req, m));
     return;

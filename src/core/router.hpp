@@ -56,6 +56,8 @@ class Router {
   // Runs the matching handler, or answers 404 / 405 itself. Catches handler exceptions and
   // answers 500. `reply` is called exactly once.
   void dispatch(Request& req, const Reply& reply) const;
+  // The same for a match already made by match(req).
+  void dispatch(Request& req, const Match& match, const Reply& reply) const;
 
   // The response for a match without an asynchronous handler: 404, 405, or the synchronous
   // handler's answer (500 if it throws). Lets a server skip the asynchronous machinery.
