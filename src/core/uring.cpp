@@ -15,6 +15,7 @@ namespace asio = boost::asio;
 struct Ring::Impl {
   io_uring ring{};
   bool live = false;
+  bool plain_send = false;  // IORING_OP_SEND (5.6): one buffer without a msghdr to copy in
   Impl() = default;
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -72,11 +73,13 @@ std::unique_ptr<Ring> Ring::open(asio::io_context& ioc, std::string& why) {
   io_uring_probe* probe = io_uring_get_probe_ring(&impl->ring);
   bool ops = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_RECV) != 0 &&
              io_uring_opcode_supported(probe, IORING_OP_SENDMSG) != 0;
+  bool plain_send = ops && io_uring_opcode_supported(probe, IORING_OP_SEND) != 0;
   io_uring_free_probe(probe);
   if (!ops) {
     why = "the kernel's io_uring lacks RECV or SENDMSG";
     return nullptr;
   }
+  impl->plain_send = plain_send;
   return std::unique_ptr<Ring>(new Ring(ioc, std::move(impl)));
 }
 
@@ -195,10 +198,14 @@ void Ring::submit_send(int fd, std::size_t buffers, Op* op) {
     fail_later(op, -EBUSY);
     return;
   }
-  op->msg = msghdr{};
-  op->msg.msg_iov = op->iov.data();
-  op->msg.msg_iovlen = buffers;
-  io_uring_prep_sendmsg(sqe, fd, &op->msg, MSG_NOSIGNAL);
+  if (buffers == 1 && impl_->plain_send) {
+    io_uring_prep_send(sqe, fd, op->iov[0].iov_base, op->iov[0].iov_len, MSG_NOSIGNAL);
+  } else {
+    op->msg = msghdr{};
+    op->msg.msg_iov = op->iov.data();
+    op->msg.msg_iovlen = buffers;
+    io_uring_prep_sendmsg(sqe, fd, &op->msg, MSG_NOSIGNAL);
+  }
   io_uring_sqe_set_data(sqe, op);
   link(op);
   post_submit();
