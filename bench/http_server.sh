@@ -41,7 +41,7 @@ taskset -c 0 nginx -c "$work/nginx.conf" -e "$work/nginx-error.log" &
 pids+=($!)
 wait_port "$nginx_port"
 nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
-read -r nginx_rps nginx_p99 nginx_err < <(run_wrk "http://127.0.0.1:$nginx_port/" 64)
+read -r nginx_rps nginx_p99 nginx_err _ < <(run_wrk "http://127.0.0.1:$nginx_port/" 64)
 nginx_rss=$(rss_kib "$nginx_worker")
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
 pids=()
@@ -52,7 +52,7 @@ taskset -c 0 "$tender" echo --listen 127.0.0.1:0 --admin 127.0.0.1:0 --threads 1
 pids+=($!)
 for _ in $(seq 1 500); do grep -q listening "$work/tender.out" && break; sleep 0.01; done
 tender_port=$(grep -o 'listen=[^ ]*' "$work/tender.out" | sed 's/.*://')
-read -r tender_rps tender_p99 tender_err < <(run_wrk "http://127.0.0.1:$tender_port/" 64)
+read -r tender_rps tender_p99 tender_err _ < <(run_wrk "http://127.0.0.1:$tender_port/" 64)
 tender_rss=$(rss_kib "${pids[0]}")
 
 ratio=$(awk -v a="$tender_rps" -v b="$nginx_rps" 'BEGIN {printf "%.2f", a / b}')

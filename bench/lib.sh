@@ -54,25 +54,35 @@ to_ms() {
 }
 
 # Runs wrk on CPU $WRK_CPU against URL $1 with $2 connections for $BENCH_DURATION; prints
-# "REQ_PER_SEC P99_MS ERRORS CPU_US": CPU_US is the CPU time (user + system) process $3 spent
-# per request during the measured run, "-" without $3.
+# "REQ_PER_SEC P99_MS ERRORS CPU_US BACKEND_US": CPU_US is the CPU time (user + system) process
+# $3 spent per request during the measured run, BACKEND_US the same for process $4 ("-" for
+# either not given).
 run_wrk() {
-  local url=$1 conns=$2 pid=${3:-} out before=0 after=0
+  local url=$1 conns=$2 pid=${3:-} backend=${4:-} out
   # Warm-up, not measured.
   taskset -c "${WRK_CPU:-1}" wrk -t1 -c"$conns" -d1s "$url" >/dev/null 2>&1 || true
+  local before=0 after=0 bbefore=0 bafter=0
   [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+  [ -n "$backend" ] && bbefore=$(cpu_ticks "$backend")
   out=$(taskset -c "${WRK_CPU:-1}" wrk -t1 -c"$conns" -d"${BENCH_DURATION:-10}s" --latency "$url")
   [ -n "$pid" ] && after=$(cpu_ticks "$pid")
-  local rps p99 errors n cpu=-
+  [ -n "$backend" ] && bafter=$(cpu_ticks "$backend")
+  local rps p99 errors n
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx or 3xx responses:/ {print $5} /Socket errors:/ {print "socket"}' <<<"$out" | head -1)
   n=$(awk '/ requests in / {print $1}' <<<"$out")
-  if [ -n "$pid" ] && [ "${n:-0}" -gt 0 ]; then
-    cpu=$(awk -v t=$((after - before)) -v n="$n" -v hz="$(getconf CLK_TCK)" \
-      'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+  echo "$rps $(to_ms "$p99") ${errors:-0} $(per_request $((after - before)) "$pid" "$n")" \
+    "$(per_request $((bafter - bbefore)) "$backend" "$n")"
+}
+
+# Microseconds of CPU per request: $1 ticks over $3 requests ("-" when process $2 is not given).
+per_request() {
+  if [ -z "$2" ] || [ "${3:-0}" -le 0 ]; then
+    echo "-"
+    return
   fi
-  echo "$rps $(to_ms "$p99") ${errors:-0} $cpu"
+  awk -v t="$1" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }'
 }
 
 # CPU ticks (user + system) used so far by the given pids, all their threads.

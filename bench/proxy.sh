@@ -40,6 +40,7 @@ ep=$(free_port)
 taskset -c 0 "$tender" echo --listen "127.0.0.1:$ep" --admin 127.0.0.1:0 --threads 1 \
   --log-level warn >/dev/null 2>&1 &
 pids+=($!)
+echo_pid=$!
 hp=$(free_port)
 cat >"$work/http.yaml" <<YAML
 workers: 1
@@ -82,23 +83,31 @@ export BENCH_DURATION=${BENCH_DURATION:-5}
 # The median of numbers given one per line.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 steal_mark
-read -r direct_rps direct_p99 _ < <(run_wrk "http://127.0.0.1:$ep/" 64)
-printf '%-26s %12s %10s %8s %10s\n' "http, wrk -c 64" "req/s" "p99 ms" "errors" "proxy us"
-printf '%-26s %12s %10s %8s %10s\n' "direct to tender echo" "$direct_rps" "$direct_p99" "-" "-"
-http_ratios=() tender_cpu=() haproxy_cpu=() tender_p99s=() haproxy_p99s=()
+read -r direct_rps direct_p99 _ _ direct_echo_us < <(run_wrk "http://127.0.0.1:$ep/" 64 "" "$echo_pid")
+printf '%-26s %12s %10s %8s %10s %9s\n' "http, wrk -c 64" "req/s" "p99 ms" "errors" "proxy us" "echo us"
+printf '%-26s %12s %10s %8s %10s %9s\n' "direct to tender echo" "$direct_rps" "$direct_p99" "-" "-" \
+  "$direct_echo_us"
+http_ratios=() tender_cpu=() haproxy_cpu=() tender_p99s=() haproxy_p99s=() echo_cpu=()
 for round in $(seq 1 "$http_rounds"); do
   # Alternate which goes first, so that drift in the machine favours neither.
   if [ $((round % 2)) = 1 ]; then
-    read -r tender_rps tender_p99 tender_err tender_us < <(run_wrk "http://127.0.0.1:$hp/" 64 "$http_tender_pid")
-    read -r haproxy_rps haproxy_p99 haproxy_err haproxy_us < <(run_wrk "http://127.0.0.1:$xp/" 64 "$haproxy_pid")
+    read -r tender_rps tender_p99 tender_err tender_us tender_echo_us \
+      < <(run_wrk "http://127.0.0.1:$hp/" 64 "$http_tender_pid" "$echo_pid")
+    read -r haproxy_rps haproxy_p99 haproxy_err haproxy_us haproxy_echo_us \
+      < <(run_wrk "http://127.0.0.1:$xp/" 64 "$haproxy_pid" "$echo_pid")
   else
-    read -r haproxy_rps haproxy_p99 haproxy_err haproxy_us < <(run_wrk "http://127.0.0.1:$xp/" 64 "$haproxy_pid")
-    read -r tender_rps tender_p99 tender_err tender_us < <(run_wrk "http://127.0.0.1:$hp/" 64 "$http_tender_pid")
+    read -r haproxy_rps haproxy_p99 haproxy_err haproxy_us haproxy_echo_us \
+      < <(run_wrk "http://127.0.0.1:$xp/" 64 "$haproxy_pid" "$echo_pid")
+    read -r tender_rps tender_p99 tender_err tender_us tender_echo_us \
+      < <(run_wrk "http://127.0.0.1:$hp/" 64 "$http_tender_pid" "$echo_pid")
   fi
-  printf '%-26s %12s %10s %8s %10s\n' "round $round: tender proxy" "$tender_rps" "$tender_p99" "$tender_err" "$tender_us"
-  printf '%-26s %12s %10s %8s %10s\n' "round $round: haproxy" "$haproxy_rps" "$haproxy_p99" "$haproxy_err" "$haproxy_us"
+  printf '%-26s %12s %10s %8s %10s %9s\n' "round $round: tender proxy" "$tender_rps" "$tender_p99" \
+    "$tender_err" "$tender_us" "$tender_echo_us"
+  printf '%-26s %12s %10s %8s %10s %9s\n' "round $round: haproxy" "$haproxy_rps" "$haproxy_p99" \
+    "$haproxy_err" "$haproxy_us" "$haproxy_echo_us"
   http_ratios+=("$(awk -v a="$tender_rps" -v b="$haproxy_rps" 'BEGIN { printf "%.2f", a / b }')")
   tender_cpu+=("$tender_us") haproxy_cpu+=("$haproxy_us")
+  echo_cpu+=("$tender_echo_us" "$haproxy_echo_us")
   tender_p99s+=("$tender_p99") haproxy_p99s+=("$haproxy_p99")
 done
 printf 'tender / haproxy by round: %s; median %s (target >= 1.2, p99 no worse)\n' \
@@ -106,6 +115,8 @@ printf 'tender / haproxy by round: %s; median %s (target >= 1.2, p99 no worse)\n
 printf 'medians: p99 ms tender %s, haproxy %s; proxy CPU us per request tender %s, haproxy %s\n' \
   "$(printf '%s\n' "${tender_p99s[@]}" | median)" "$(printf '%s\n' "${haproxy_p99s[@]}" | median)" \
   "$(printf '%s\n' "${tender_cpu[@]}" | median)" "$(printf '%s\n' "${haproxy_cpu[@]}" | median)"
+printf 'median CPU us per request of the echo backend (both proxies): %s\n' \
+  "$(printf '%s\n' "${echo_cpu[@]}" | median)"
 printf 'CPU stolen by the host during the http rounds: %s%%\n\n' "$(steal_since)"
 
 # --- Redis ------------------------------------------------------------------------------------
