@@ -10,6 +10,11 @@
 
 namespace tender::ambassador {
 
+std::uint64_t Cluster::first_generation() {
+  static std::atomic<std::uint64_t> clusters{1};
+  return clusters.fetch_add(1, std::memory_order_relaxed) << 32;
+}
+
 namespace json = boost::json;
 
 const char* outcome_name(Outcome o) {

@@ -146,7 +146,11 @@ class Cluster {
   mutable std::mutex mu_;
   ClusterConfig config_;                                    // guarded by mu_
   std::shared_ptr<const std::vector<Endpoint>> endpoints_;  // guarded by mu_
-  std::atomic<std::uint64_t> generation_{1};
+  // Starts where no other cluster's does (first_generation()): a worker that remembers the
+  // generation it saw of a cluster by its address cannot mistake a new cluster at the address
+  // of one that went for it.
+  std::atomic<std::uint64_t> generation_{first_generation()};
+  static std::uint64_t first_generation();
   // Limits copied out of the config for the request path.
   std::atomic<HashFunction> hash_{HashFunction::kFnv1a64};
   std::atomic<std::int64_t> connect_timeout_ms_{1'000};

@@ -1,7 +1,10 @@
 #include "ambassador/cluster.hpp"
 
+#include "ambassador/worker.hpp"
+
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -74,6 +77,46 @@ TEST(ClusterBreakers, ListenersHearOfSlotsOnlyWhileRequestsWait) {
   c.end_connection();
   EXPECT_EQ(a->calls.size(), 3U);
   c.end_pending();
+}
+
+// A reload that removes a cluster: the workers' views of it must not keep it (and its
+// endpoints' state) for the rest of the process's life.
+TEST(WorkerViews, AViewOnlyItsWorkerStillHoldsGoesWhenANewOneIsMade) {
+  Registry registry;
+  Worker w(0, false, std::chrono::microseconds(0), PollCounters{});
+  auto named = [](const char* name) {
+    ClusterConfig c;
+    c.name = name;
+    return c;
+  };
+  auto a = std::make_shared<Cluster>(named("a"), registry);
+  auto b = std::make_shared<Cluster>(named("b"), registry);
+  std::weak_ptr<Cluster> gone = a;
+  w.view(a);
+  w.view(b);
+  EXPECT_EQ(&w.view(a).cluster(), a.get());  // the same view again
+  a.reset();                                 // removed by a reload; its requests are done
+  EXPECT_FALSE(gone.expired());              // only the view holds it now
+  auto c = std::make_shared<Cluster>(named("c"), registry);
+  w.view(c);
+  EXPECT_TRUE(gone.expired());
+  EXPECT_EQ(w.views(), 2U);  // b (still held here) and c
+  EXPECT_EQ(&w.view(b).cluster(), b.get());
+}
+
+// A new cluster may be given the address of one that went; its generations are its own, so a
+// worker that remembers what it saw by address looks at the new one afresh.
+TEST(ClusterGenerations, NoTwoClustersShareOne) {
+  Registry registry;
+  ClusterConfig config;
+  config.name = "a";
+  auto first = std::make_unique<Cluster>(config, registry);
+  std::uint64_t seen = first->generation();
+  first.reset();
+  Cluster second(config, registry);
+  EXPECT_NE(second.generation(), seen);
+  second.bump();
+  EXPECT_NE(second.generation(), seen);
 }
 
 }  // namespace

@@ -86,14 +86,23 @@ class Worker {
     ring_.reset();
     ring_refused_ = std::move(why);
   }
-  // This worker's view of `cluster` (worker thread only).
+  // This worker's view of `cluster` (worker thread only). A view is used between two
+  // suspensions only (what outlives one, a Picked, holds its own references), so when a new
+  // one is made, those of clusters nothing else holds any more (a reload removed them, their
+  // last requests are done) go.
   WorkerCluster& view(const std::shared_ptr<Cluster>& cluster) {
-    auto& v = views_[cluster.get()];
-    if (!v || v->shared() != cluster) {
-      v = std::make_unique<WorkerCluster>(cluster);
+    auto it = views_.find(cluster.get());
+    if (it != views_.end() && it->second->shared() == cluster) {
+      return *it->second;
     }
+    std::erase_if(views_, [&](const auto& v) {
+      return v.first != cluster.get() && v.second->shared().use_count() == 1;
+    });
+    auto& v = views_[cluster.get()];
+    v = std::make_unique<WorkerCluster>(cluster);
     return *v;
   }
+  [[nodiscard]] std::size_t views() const { return views_.size(); }
   void run() {
     thread_ = std::thread([this] {
       name_this_thread("proxy-worker-" + std::to_string(index_));
