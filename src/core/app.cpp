@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "core/http_server.hpp"
@@ -89,8 +90,15 @@ class RuntimeImpl final : public Runtime {
   }
 
   int run();
+  // Answers being written (the 200 of /quitquitquit among them) go out first: the admin
+  // server drains, and stops once its connections are closed, or after a second.
   void stop_admin() {
     if (admin_) {
+      admin_->drain();
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (admin_->connections() > 0 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
       admin_->stop();
     }
   }
