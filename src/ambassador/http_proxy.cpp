@@ -580,8 +580,9 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
       if (done == BodyEnd::kClientGone) {
         co_return false;
       }
-      e->stats->m_latency->observe(std::chrono::duration<double>(Clock::now() - sent).count());
-      state.latency->observe(std::chrono::duration<double>(Clock::now() - started).count());
+      auto answered = Clock::now();
+      e->stats->m_latency->observe(std::chrono::duration<double>(answered - sent).count());
+      state.latency->observe(std::chrono::duration<double>(answered - started).count());
       if (done == BodyEnd::kUpstreamGone) {  // mid-body: the client's answer is cut short
         cluster->record(*e, conn->timed_out ? Outcome::kTimeout : Outcome::kReset);
         co_return false;

@@ -525,9 +525,10 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
     w.serialize_head(head_text, resp, msg.version(), req.method == "HEAD", keep_alive);
     // Counted before the write, so a client that has read the answer also sees it counted.
     served.fetch_add(1, std::memory_order_relaxed);
+    auto answered = Clock::now();
     if (requests != nullptr) {
       w.requests_counter(resp.status, method_index(req.method)).inc();
-      duration->observe(std::chrono::duration<double>(Clock::now() - started).count());
+      duration->observe(std::chrono::duration<double>(answered - started).count());
     }
     // A small body goes in the same buffer as the head: one plain send instead of a sendmsg
     // with a vector for the kernel to copy in.
@@ -537,7 +538,7 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
       body = {};
     }
     std::array<asio::const_buffer, 2> out = {asio::buffer(head_text), asio::buffer(body)};
-    if (!co_await write_all(d, c, out, Clock::now() + lim.write_timeout)) {
+    if (!co_await write_all(d, c, out, answered + lim.write_timeout)) {
       break;
     }
     if (!keep_alive) {
