@@ -390,36 +390,26 @@ asio::awaitable<Response> HttpServer::Impl::wait_reply(Worker& w,
 }
 
 asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
-  struct Count {
-    Impl& s;
-    explicit Count(Impl& impl) : s(impl) {
-      s.connections.fetch_add(1, std::memory_order_relaxed);
-      if (s.open_connections != nullptr) {
-        s.open_connections->inc();
+  // Counts what is open while it lives: the server's own count and, with metrics, a gauge.
+  struct Tally {
+    std::atomic<std::size_t>& n;
+    Gauge* gauge;
+    Tally(std::atomic<std::size_t>& count, Gauge* g) : n(count), gauge(g) {
+      n.fetch_add(1, std::memory_order_relaxed);
+      if (gauge != nullptr) {
+        gauge->inc();
       }
     }
-    ~Count() {
-      s.connections.fetch_sub(1, std::memory_order_relaxed);
-      if (s.open_connections != nullptr) {
-        s.open_connections->dec();
-      }
-    }
-  } count(*this);
-  struct InFlight {
-    Impl& s;
-    explicit InFlight(Impl& impl) : s(impl) {
-      s.in_flight.fetch_add(1, std::memory_order_relaxed);
-      if (s.in_flight_gauge != nullptr) {
-        s.in_flight_gauge->inc();
-      }
-    }
-    ~InFlight() {
-      s.in_flight.fetch_sub(1, std::memory_order_relaxed);
-      if (s.in_flight_gauge != nullptr) {
-        s.in_flight_gauge->dec();
+    Tally(const Tally&) = delete;
+    Tally& operator=(const Tally&) = delete;
+    ~Tally() {
+      n.fetch_sub(1, std::memory_order_relaxed);
+      if (gauge != nullptr) {
+        gauge->dec();
       }
     }
   };
+  Tally open(connections, open_connections);
 
   const ServerLimits& lim = opts.limits;
   std::string remote = peer_of(socket);
@@ -445,7 +435,7 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
         break;
       }
     }
-    InFlight guard(*this);
+    Tally request(in_flight, in_flight_gauge);  // in flight until the answer is written
     auto started = Clock::now();
 
     bhttp::request_parser<bhttp::string_body> parser;
