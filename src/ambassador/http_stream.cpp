@@ -68,9 +68,6 @@ asio::awaitable<BodyEnd> stream_request_body(Deadlines& deadlines, Conn& client,
   }
 }
 
-// Largest head and first body piece copied into one buffer.
-constexpr std::size_t kCoalesce = 4096;
-
 asio::awaitable<BodyEnd> stream_response(Deadlines& deadlines, Conn& client, Conn& up,
                                          std::string_view head, http1::Framing framing,
                                          std::uint64_t length, bool dechunk, milliseconds idle,
@@ -115,14 +112,6 @@ asio::awaitable<BodyEnd> stream_response(Deadlines& deadlines, Conn& client, Con
     if (first || !body.empty()) {
       std::array<asio::const_buffer, 2> out{asio::buffer(first ? head : std::string_view()),
                                             asio::buffer(body)};
-      // A small answer goes as one buffer: one plain send, without a message header and a
-      // vector for the kernel to copy in (scratch holds the body itself only when dechunking).
-      bool body_in_scratch = framing == http1::Framing::kChunked && dechunk;
-      if (first && !body.empty() && !body_in_scratch && head.size() + body.size() <= kCoalesce) {
-        scratch.assign(head);
-        scratch.append(body);
-        out = {asio::buffer(scratch), asio::const_buffer()};
-      }
       first = false;
       if (!co_await write_all(deadlines, client, out, Clock::now() + idle)) {
         co_return BodyEnd::kClientGone;

@@ -24,6 +24,7 @@
 #include <cstring>
 #include <memory>
 #include <span>
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -86,6 +87,7 @@ struct Conn {
   bool eof = false;           // the last read that failed found the end of the stream
   bool client = false;        // a downstream connection
   bool idle = false;          // a client waiting for its next request, nothing read of it
+  std::string out;            // a small write's pieces copied together (send_all)
   Deadlines* list = nullptr;  // the Deadlines it is in
   Conn* prev = nullptr;
   Conn* next = nullptr;
@@ -211,7 +213,11 @@ inline boost::asio::awaitable<bool> read_more(Deadlines& d, Conn& c, Clock::time
 }
 
 // Sends all of `buffers` (at most Ring::kMaxBuffers of them) on `c`, through `ring` when not
-// null: (error, bytes sent). No deadline of its own: set one first.
+// null: (error, bytes sent). No deadline of its own: set one first. Through the ring, pieces of
+// up to kCoalesce bytes in all are copied into c.out and go as one plain send, without a
+// message header and a vector for the kernel to copy in (a head and a small body, say); so one
+// send_all at a time per connection.
+inline constexpr std::size_t kCoalesce = 4096;
 template <typename Buffers>
 boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> send_all(
     Ring* ring, Conn& c, Buffers buffers) {
@@ -230,6 +236,14 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> send_
       co_return std::tuple{boost::system::error_code(boost::asio::error::invalid_argument), 0};
     }
     left[count++] = b;
+  }
+  if (count > 1 && boost::asio::buffer_size(std::span(left.data(), count)) <= kCoalesce) {
+    c.out.clear();
+    for (std::size_t i = 0; i < count; ++i) {
+      c.out.append(static_cast<const char*>(left[i].data()), left[i].size());
+    }
+    left[0] = boost::asio::buffer(c.out);
+    count = 1;
   }
   std::size_t sent = 0;
   std::size_t first = 0;

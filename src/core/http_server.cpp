@@ -25,7 +25,6 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kCoalesce = 4096;  // largest body sent in one buffer with its head
 
 constexpr std::array<std::string_view, 7> kMethods = {"GET",    "HEAD",    "POST", "PUT",
                                                       "DELETE", "OPTIONS", "PATCH"};
@@ -520,14 +519,7 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
       w.requests_counter(resp.status, method_index(req.method)).inc();
       duration->observe(std::chrono::duration<double>(answered - started).count());
     }
-    // A small body goes in the same buffer as the head: one plain send instead of a sendmsg
-    // with a vector for the kernel to copy in.
-    std::string_view body = resp.body;
-    if (body.size() <= kCoalesce) {
-      head_text.append(body);
-      body = {};
-    }
-    std::array<asio::const_buffer, 2> out = {asio::buffer(head_text), asio::buffer(body)};
+    std::array<asio::const_buffer, 2> out = {asio::buffer(head_text), asio::buffer(resp.body)};
     if (!co_await write_all(d, c, out, answered + lim.write_timeout)) {
       break;
     }
