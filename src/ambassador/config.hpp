@@ -103,7 +103,7 @@ struct ProxyConfig {
   // How long a worker that ran out of work spins looking for more before it sleeps
   // (core/poll_loop.hpp). 0 (the default): it sleeps at once.
   std::chrono::microseconds busy_poll{0};
-  bool io_uring = true;  // http sockets through io_uring where the kernel allows ("auto")
+  bool io_uring = true;  // http and redis sockets through io_uring if the kernel allows ("auto")
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;
 

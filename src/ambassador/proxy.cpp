@@ -22,7 +22,7 @@ struct Proxy::Impl {
   Runtime* rt = nullptr;
   mutable std::mutex mu;
   std::vector<std::unique_ptr<Worker>> workers;
-  std::atomic<bool> io_uring{false};  // the workers' http sockets go through io_uring
+  std::atomic<bool> io_uring{false};  // the workers' http and redis sockets go through io_uring
   std::map<std::string, std::shared_ptr<Cluster>> clusters;  // guarded by mu
   struct RunningListener {
     ListenerConfig config;
@@ -234,9 +234,9 @@ void Proxy::start(Runtime& rt) {
       w->drop_ring(refused);
     }
     if (refused.rfind("turned off", 0) == 0) {
-      log::info("io_uring not used: http sockets go through epoll", {{"reason", refused}});
+      log::info("io_uring not used: sockets go through epoll", {{"reason", refused}});
     } else {
-      log::warn("io_uring not used: http sockets go through epoll", {{"reason", refused}});
+      log::warn("io_uring not used: sockets go through epoll", {{"reason", refused}});
     }
   }
   s.io_uring = refused.empty();

@@ -2,7 +2,6 @@
 // Each worker keeps one pipelined connection per server, shared by its clients; replies go
 // back to every client in the order of its commands, whatever order the servers answer in.
 #include <algorithm>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <deque>
 #include <list>
 #include <map>
@@ -180,16 +179,32 @@ struct Waiting {
   Clock::time_point sent;
 };
 
-// One pipelined connection from this worker to one server.
+// One connection to a server: its socket, the replies read and not yet used, and the write
+// under way. The operations on it hold it, so that its descriptor stays open and its buffers
+// put until the last of them has returned, whatever the ServerConn does meanwhile (an io_uring
+// operation names the descriptor, and a closed one could be handed to the next connection).
+struct Link {
+  explicit Link(tcp::socket s) : conn(std::move(s)) {}
+  Conn conn;
+  std::string wbuf;  // bytes being written
+  bool writing = false;
+};
+
+// One pipelined connection from this worker to one server, made again when it fails while
+// requests wait. Reads and writes go through the worker's io_uring ring when it has one. The
+// oldest request's time limit is the connection's deadline in the listener's Deadlines, which
+// shuts the connection down when it passes.
 class ServerConn : public std::enable_shared_from_this<ServerConn> {
  public:
-  ServerConn(Worker& w, std::shared_ptr<Cluster> cluster, Endpoint endpoint,
-             std::chrono::milliseconds timeout, std::uint64_t max_bulk)
+  // `deadlines` belongs to `listener`, which each connection keeps while it runs.
+  ServerConn(Worker& w, std::weak_ptr<void> listener, Deadlines& deadlines,
+             std::shared_ptr<Cluster> cluster, Endpoint endpoint, std::chrono::milliseconds timeout,
+             std::uint64_t max_bulk)
       : worker_(w),
+        listener_(std::move(listener)),
+        deadlines_(deadlines),
         cluster_(std::move(cluster)),
         endpoint_(std::move(endpoint)),
-        socket_(w.ioc()),
-        watchdog_timer_(w.ioc()),
         timeout_(timeout) {
     limits_.max_bulk = max_bulk;
   }
@@ -208,15 +223,14 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
     out_.append(bytes);
     auto sent = slot ? slot->started : Clock::now();
     owed_ += slot ? 1 : 0;  // reported by the write that takes it (kick) or by fail_all
-    waiting_.push_back(Waiting{std::move(slot), index, sent});
-    if (parked_) {
-      parked_ = false;
-      watchdog_timer_.cancel();
+    if (waiting_.empty() && connected_) {  // the oldest request now: its limit is the deadline
+      deadlines_.set(link_->conn, sent + timeout_);
     }
+    waiting_.push_back(Waiting{std::move(slot), index, sent});
     endpoint_.stats->m_requests->inc();
     if (!running_) {
       running_ = true;
-      asio::co_spawn(worker_.ioc(), run(shared_from_this()), asio::detached);
+      asio::co_spawn(worker_.ioc(), run(shared_from_this(), listener_.lock()), asio::detached);
     } else if (connected_ && !kick_posted_) {
       // Once the handlers ready now have run: the requests of every client served meanwhile
       // leave in one write.
@@ -230,12 +244,21 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
     }
   }
 
+  // Ends the connection (what waits for a reply gets an error) and makes no other.
   void close() {
     closed_ = true;
-    boost::system::error_code ec;
-    socket_.close(ec);
+    if (!link_) {
+      return;
+    }
+    if (connected_) {
+      shut_down(link_->conn.socket);  // ends the read loop, and a write under way
+    } else {
+      boost::system::error_code ignored;
+      link_->conn.socket.close(ignored);  // ends the connect (Asio's, no ring operation)
+    }
   }
-  // The endpoint left its cluster: close once the replies owed have come.
+  // The endpoint left its cluster, or its listener stopped: close once the replies owed have
+  // come.
   void retire() {
     retiring_ = true;
     if (waiting_.empty()) {
@@ -244,21 +267,29 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   }
 
  private:
-  // Connects, then writes what is queued and reads replies until the connection fails or is idle
-  // with nothing owed.
-  static asio::awaitable<void> run(std::shared_ptr<ServerConn> self) {
-    using asio::experimental::awaitable_operators::operator||;
+  // Connects, then writes what is queued and reads replies until the connection fails or is
+  // retired with nothing owed.
+  static asio::awaitable<void> run(std::shared_ptr<ServerConn> self, std::shared_ptr<void> keep) {
+    auto link = std::make_shared<Link>(tcp::socket(self->worker_.ioc()));
+    self->link_ = link;
     auto connect_timeout = self->cluster_->connect_timeout();
-    auto ec = co_await connect_upstream(self->socket_, self->cluster_, self->endpoint_,
+    auto ec = co_await connect_upstream(link->conn.socket, self->cluster_, self->endpoint_,
                                         connect_timeout, self->lease_);
+    if (!ec && self->closed_) {
+      ec = asio::error::operation_aborted;
+    }
     if (ec) {
-      if (ec == asio::error::no_buffer_space) {  // not the server's fault: not recorded
+      self->link_.reset();
+      if (self->closed_) {
+        self->fail_all(std::nullopt, "ERR upstream " + self->endpoint_.name + " closed");
+      } else if (ec == asio::error::no_buffer_space) {  // not the server's fault: not recorded
         self->fail_all(std::nullopt, "ERR cluster " + self->cluster_->name() +
                                          " is at its max_connections limit");
       } else {
         self->fail_all(ec == asio::error::timed_out ? Outcome::kTimeout : Outcome::kConnectFailure,
                        "ERR upstream " + self->endpoint_.name + " unavailable: " + ec.message());
       }
+      self->lease_.release();
       self->running_ = false;
       co_return;
     }
@@ -269,24 +300,30 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
       self->out_.insert(0, cmd);
       self->waiting_.push_front(Waiting{nullptr, -1, Clock::now()});
     }
+    self->failure_ = Outcome::kReset;
+    self->why_.clear();
+    self->deadlines_.add(link->conn);
     self->connected_ = true;
     self->kick();
-    co_await (self->read_loop() || self->watchdog());
+    co_await self->read_loop(*link);
     self->connected_ = false;
-    ++self->connection_;  // writes of this connection still completing are ignored
-    self->writing_ = false;
-    self->fail_all(self->failure_, "ERR upstream " + self->endpoint_.name + " " + self->why_);
-    boost::system::error_code ignored;
-    self->socket_.close(ignored);
-    self->socket_ = tcp::socket(self->worker_.ioc());
+    self->link_.reset();
+    shut_down(link->conn.socket);  // a write still under way fails; its handler holds the link
+    self->deadlines_.remove(link->conn);
+    link.reset();
+    if (self->closed_) {
+      self->fail_all(std::nullopt, "ERR upstream " + self->endpoint_.name + " closed");
+    } else {
+      self->fail_all(self->failure_, "ERR upstream " + self->endpoint_.name + " " + self->why_);
+    }
+    self->out_.clear();
     self->lease_.release();
-    self->in_.clear();
     self->framer_.reset();
     self->running_ = false;
     // Requests queued while the connection was dying start a new one.
     if (!self->waiting_.empty() && !self->closed_) {
       self->running_ = true;
-      asio::co_spawn(self->worker_.ioc(), run(self), asio::detached);
+      asio::co_spawn(self->worker_.ioc(), run(self, std::move(keep)), asio::detached);
     }
   }
 
@@ -294,38 +331,58 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   // meanwhile. Callback-style: no coroutine to wake for each request.
   void kick() {
     report_active();
-    if (writing_ || out_.empty()) {
+    Link* link = link_.get();
+    if (!connected_ || link->writing || out_.empty()) {
       return;
     }
-    writing_ = true;
-    wbuf_.clear();  // a write of an earlier connection was cancelled when it closed
-    wbuf_.swap(out_);
-    asio::async_write(socket_, asio::buffer(wbuf_),
-                      [self = shared_from_this(), conn = connection_](
-                          const boost::system::error_code& ec, std::size_t n) {
-                        if (conn != self->connection_) {
-                          return;  // that connection is gone
-                        }
-                        self->writing_ = false;
-                        self->endpoint_.stats->m_bytes_out->inc(n);
-                        if (ec) {
-                          self->failure_ = Outcome::kReset;
-                          self->why_ = "write failed: " + ec.message();
-                          boost::system::error_code ignored;
-                          self->socket_.close(ignored);  // the read loop ends the connection
-                          return;
-                        }
-                        self->kick();
-                      });
+    link->writing = true;
+    link->wbuf.clear();
+    link->wbuf.swap(out_);
+    send_then(deadlines_.ring(), link->conn, link->wbuf,
+              [self = shared_from_this(), link = link_](const boost::system::error_code& ec,
+                                                        std::size_t n) {
+                link->writing = false;
+                self->endpoint_.stats->m_bytes_out->inc(n);
+                if (link != self->link_) {
+                  return;  // that connection is gone
+                }
+                if (ec) {
+                  self->failure_ = Outcome::kReset;
+                  self->why_ = "write failed: " + ec.message();
+                  shut_down(link->conn.socket);  // the read loop ends the connection
+                  return;
+                }
+                self->kick();
+              });
   }
 
-  asio::awaitable<void> read_loop() {
+  // When the oldest request waiting must have its reply.
+  [[nodiscard]] Clock::time_point due() const {
+    return waiting_.empty() ? Clock::time_point::max() : waiting_.front().sent + timeout_;
+  }
+
+  asio::awaitable<void> read_loop(Link& link) {
+    Conn& c = link.conn;
     for (;;) {
-      auto [ec, n] = co_await socket_.async_read_some(in_.prepare(kReadChunk), kTuple);
-      in_.commit(n);
-      endpoint_.stats->m_bytes_in->inc(n);
+      std::size_t before = c.in.data().size();
+      if (!co_await read_more(deadlines_, c, due(), kReadChunk)) {
+        if (!why_.empty()) {
+          co_return;  // a write failed and said why
+        }
+        if (closed_) {
+          why_ = "closed";
+        } else if (c.timed_out) {
+          failure_ = Outcome::kTimeout;
+          why_ = "timed out after " + format_duration(timeout_);
+        } else {
+          failure_ = Outcome::kReset;
+          why_ = c.eof ? "closed the connection" : "read failed: " + c.error.message();
+        }
+        co_return;
+      }
+      std::string_view data = c.in.data();
+      endpoint_.stats->m_bytes_in->inc(data.size() - before);
       std::size_t used = 0;
-      std::string_view data = in_.data();
       auto now = Clock::now();  // one clock read for the replies of this read
       for (;;) {
         std::size_t length = 0;
@@ -362,44 +419,8 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
           co_return;
         }
       }
-      in_.consume(used);
+      c.in.consume(used);
       report_active();
-      if (ec == asio::error::operation_aborted) {
-        co_return;  // the watchdog ended the connection and said why
-      }
-      if (ec) {
-        failure_ = Outcome::kReset;
-        why_ = ec == asio::error::eof ? "closed the connection" : "read failed: " + ec.message();
-        co_return;
-      }
-    }
-  }
-
-  // Ends the connection when the oldest request has waited longer than the timeout.
-  // Looks every 50 ms while requests are owed; after a second with none it parks until send()
-  // wakes it, so an idle proxy does not wake for it.
-  asio::awaitable<void> watchdog() {
-    auto& t = watchdog_timer_;
-    int quiet = 0;
-    for (;;) {
-      parked_ = quiet >= 20;
-      if (parked_) {
-        t.expires_at(asio::steady_timer::time_point::max());
-      } else {
-        t.expires_after(std::chrono::milliseconds(50));
-      }
-      co_await t.async_wait(kTuple);
-      parked_ = false;
-      quiet = waiting_.empty() ? quiet + 1 : 0;
-      if (closed_) {
-        why_ = "closed";
-        co_return;
-      }
-      if (!waiting_.empty() && Clock::now() - waiting_.front().sent > timeout_) {
-        failure_ = Outcome::kTimeout;
-        why_ = "timed out after " + format_duration(timeout_);
-        co_return;
-      }
     }
   }
 
@@ -439,21 +460,17 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   }
 
   Worker& worker_;
+  std::weak_ptr<void> listener_;
+  Deadlines& deadlines_;  // the listener's
   std::shared_ptr<Cluster> cluster_;
   Endpoint endpoint_;
-  tcp::socket socket_;
-  asio::steady_timer watchdog_timer_;
-  bool parked_ = false;  // the watchdog waits for send()
   std::chrono::milliseconds timeout_;
   resp::Limits limits_;
   UpstreamLease lease_;
-  std::string out_;
-  std::string wbuf_;  // bytes being written
-  ReadBuffer in_;
+  std::shared_ptr<Link> link_;  // the connection being made or in use
+  std::string out_;             // requests not yet written
   bool connected_ = false;
-  bool writing_ = false;
   bool kick_posted_ = false;
-  std::uint64_t connection_ = 0;
   resp::ReplyFramer framer_;
   std::deque<Waiting> waiting_;
   std::uint32_t owed_ = 0;      // entries of waiting_ with a slot
@@ -462,7 +479,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   bool closed_ = false;
   bool retiring_ = false;
   Outcome failure_ = Outcome::kReset;
-  std::string why_ = "failed";
+  std::string why_;  // why the connection ended (empty while it lives)
 };
 
 class RedisListener;
@@ -484,9 +501,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // waits for the handlers ready now, so that replies from every server read in this turn of
   // the loop leave in one write.
   void on_done();
+  // Ends the connection at once (what is owed is not sent).
   void close() {
-    boost::system::error_code ec;
-    conn_.socket.close(ec);
+    closing_ = true;
+    closed_ = true;
+    shut_down(conn_.socket);  // ends the read and a write under way; closed with the session
   }
   // Drain: answer what is owed, then close (at once when nothing is).
   void drain() {
@@ -541,12 +560,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 class RedisListener final : public ListenerBase<RedisListener> {
  public:
   RedisListener(Worker& w, tcp::acceptor a, std::shared_ptr<const ListenerState> state)
-      : ListenerBase(w, std::move(a), std::move(state)), deadlines_(w.ioc()) {}
+      : ListenerBase(w, std::move(a), std::move(state)), deadlines_(w.ioc(), w.ring()) {}
   void start_sweeper() { deadlines_.spawn(shared_from_this()); }
   Deadlines& deadlines() { return deadlines_; }
 
   void stop(bool close_all) override {
     close_acceptor();
+    stopped_ = true;
     if (close_all) {
       for (auto& [k, s] : servers_) {
         s->close();
@@ -558,19 +578,29 @@ class RedisListener final : public ListenerBase<RedisListener> {
       for (auto* c : clients_) {
         c->drain();
       }
+      session_ended();
     }
     deadlines_.stop();
   }
+  // Once a stopped listener's last client has gone, its connections to servers close (when the
+  // replies they owe have come): nothing will send on them any more.
+  void session_ended() {
+    if (stopped_ && clients_.empty()) {
+      for (auto& [k, s] : servers_) {
+        s->retire();
+      }
+    }
+  }
   const std::shared_ptr<const ListenerState>& state() const { return state_; }
 
-  // The worker's connection to endpoint `e` of `cluster`.
   // The worker's connection to endpoint `e` of `cluster` (owned here; use it at once).
   ServerConn* server(const std::shared_ptr<Cluster>& cluster, const Endpoint& e,
                      const ListenerConfig& cfg) {
     prune(*cluster);
     auto& s = servers_[e.stats.get()];  // the ServerConn keeps the stats alive
     if (!s) {
-      s = std::make_shared<ServerConn>(worker_, cluster, e, cfg.timeout, cfg.max_bulk_bytes);
+      s = std::make_shared<ServerConn>(worker_, weak_from_this(), deadlines_, cluster, e,
+                                       cfg.timeout, cfg.max_bulk_bytes);
     }
     return s.get();
   }
@@ -598,7 +628,8 @@ class RedisListener final : public ListenerBase<RedisListener> {
 
   std::unordered_map<const EndpointStats*, std::shared_ptr<ServerConn>> servers_;
   MembershipWatch membership_;
-  Deadlines deadlines_;
+  Deadlines deadlines_;  // clients' idle time, servers' request time limits
+  bool stopped_ = false;
 };
 
 void finish(SlotPtr slot) {
@@ -632,7 +663,6 @@ ClientSession::ClientSession(std::shared_ptr<RedisListener> l, tcp::socket s,
 }
 
 asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
-  using asio::experimental::awaitable_operators::operator&&;
   auto& l = *self->listener_;
   l.clients_.push_back(self.get());
   auto it = std::prev(l.clients_.end());
@@ -657,14 +687,9 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
     if (self->closing_) {
       break;
     }
-    l.deadlines().set(self->conn_, idle);
-    auto [ec, n] =
-        co_await self->conn_.socket.async_read_some(in.prepare(kClientReadChunk), kTuple);
-    Deadlines::clear(self->conn_);
-    if (self->conn_.timed_out) {
-      break;  // idle
+    if (!co_await read_more(l.deadlines(), self->conn_, Clock::now() + idle, kClientReadChunk)) {
+      break;  // closed, failed or idle
     }
-    in.commit(n);
     self->now_ = Clock::now();
     // A reload applies from the next commands on.
     self->state_ = l.state();
@@ -688,9 +713,6 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
       used += cmd.size;
     }
     in.consume(used);
-    if (ec) {
-      break;
-    }
   }
   // Whatever is owed is still sent (QUIT, protocol errors); then the connection closes.
   self->closing_ = true;
@@ -701,6 +723,7 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
   self->maybe_close();
   l.deadlines().remove(self->conn_);
   l.clients_.erase(it);
+  l.session_ended();
   l.count_->fetch_sub(1);
   self->state_->connections->dec();
 }
@@ -716,25 +739,21 @@ void ClientSession::kick() {
   writing_ = true;
   wbuf_.clear();
   wbuf_.swap(out_);
-  asio::async_write(conn_.socket, asio::buffer(wbuf_),
-                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                      self->writing_ = false;
-                      if (ec) {
-                        self->closing_ = true;
-                        self->closed_ = true;
-                        self->close();
-                        return;
-                      }
-                      self->kick();
-                    });
+  send_then(listener_->deadlines().ring(), conn_, wbuf_,
+            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+              self->writing_ = false;
+              if (ec) {
+                self->close();
+                return;
+              }
+              self->kick();
+            });
 }
 
 void ClientSession::maybe_close() {
   if (closing_ && !closed_ && slots_.empty() && !writing_ && out_.empty()) {
     closed_ = true;
-    boost::system::error_code ignored;
-    conn_.socket.shutdown(tcp::socket::shutdown_both, ignored);
-    conn_.socket.close(ignored);
+    shut_down(conn_.socket);  // closed with the session, once no operation is left on it
   }
 }
 

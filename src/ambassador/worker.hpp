@@ -62,10 +62,10 @@ class WorkerListener {
 
 class Worker {
  public:
-  // With `io_uring`, the worker's http sockets read and write through a ring when the kernel
-  // allows one (ring_refused() says why not otherwise). Out of work, the worker spins looking
-  // for more for up to `busy_poll` before it sleeps (core/poll_loop.hpp); `wakeups` count how
-  // it woke.
+  // With `io_uring`, the worker's http and redis sockets read and write through a ring when
+  // the kernel allows one (ring_refused() says why not otherwise). Out of work, the worker spins
+  // looking for more for up to `busy_poll` before it sleeps (core/poll_loop.hpp); `wakeups`
+  // count how it woke.
   Worker(int index, bool io_uring, std::chrono::microseconds busy_poll, PollCounters wakeups)
       : index_(index), poll_(busy_poll), wakeups_(wakeups) {
     if (io_uring) {

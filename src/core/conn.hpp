@@ -25,6 +25,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -84,11 +85,12 @@ struct Conn {
   ReadBuffer in;
   Clock::time_point deadline = Clock::time_point::max();
   bool timed_out = false;
-  bool eof = false;           // the last read that failed found the end of the stream
-  bool client = false;        // a downstream connection
-  bool idle = false;          // a client waiting for its next request, nothing read of it
-  std::string out;            // a small write's pieces copied together (send_all)
-  Deadlines* list = nullptr;  // the Deadlines it is in
+  bool eof = false;                 // the last read that failed found the end of the stream
+  boost::system::error_code error;  // what the last read that failed returned (none: eof)
+  bool client = false;              // a downstream connection
+  bool idle = false;                // a client waiting for its next request, nothing read of it
+  std::string out;                  // a small write's pieces copied together (send_all)
+  Deadlines* list = nullptr;        // the Deadlines it is in
   Conn* prev = nullptr;
   Conn* next = nullptr;
 };
@@ -206,6 +208,7 @@ inline boost::asio::awaitable<bool> read_more(Deadlines& d, Conn& c, Clock::time
   Deadlines::clear(c);
   if (ec || n == 0) {
     c.eof = ec ? ec == boost::asio::error::eof : true;
+    c.error = ec;
     co_return false;
   }
   c.in.commit(n);
@@ -264,6 +267,48 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> send_
     }
   }
   co_return std::tuple{boost::system::error_code{}, sent};
+}
+
+namespace detail {
+// What is left of a send_then(): sends the rest until all went, then calls `done`.
+template <typename Handler>
+struct SendRest {
+  Ring* ring;
+  int fd;
+  std::string_view left;
+  std::size_t sent;
+  Handler done;
+  void operator()(boost::system::error_code ec, std::size_t n) {
+    sent += n;
+    left.remove_prefix(std::min(n, left.size()));
+    if (!ec && n == 0 && !left.empty()) {
+      ec = boost::asio::error::connection_reset;
+    }
+    if (ec || left.empty()) {
+      std::move(done)(ec, sent);
+      return;
+    }
+    Ring* r = ring;
+    int f = fd;
+    boost::asio::const_buffer rest(left.data(), left.size());
+    r->async_send(f, rest, std::move(*this));
+  }
+};
+}  // namespace detail
+
+// Sends all of `data` on `c`, through `ring` when not null, then calls done(error, bytes sent):
+// callback style, for a writer that gathers what comes while a write is under way and sends it
+// next. `data` and `c` must stay put until then (`done` holds their owner). No deadline of its
+// own.
+template <typename Handler>
+void send_then(Ring* ring, Conn& c, std::string_view data, Handler done) {
+  if (ring == nullptr) {
+    boost::asio::async_write(c.socket, boost::asio::buffer(data), std::move(done));
+    return;
+  }
+  int fd = c.socket.native_handle();
+  boost::asio::const_buffer all(data.data(), data.size());
+  ring->async_send(fd, all, detail::SendRest<Handler>{ring, fd, data, 0, std::move(done)});
 }
 
 // Writes all of `buffers` to `c` by `deadline`; false on error or timeout.
