@@ -257,8 +257,7 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
       link_->conn.socket.close(ignored);  // ends the connect (Asio's, no ring operation)
     }
   }
-  // The endpoint left its cluster, or its listener stopped: close once the replies owed have
-  // come.
+  // The endpoint left its cluster: close once the replies owed have come.
   void retire() {
     retiring_ = true;
     if (waiting_.empty()) {
@@ -347,9 +346,12 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
                   return;  // that connection is gone
                 }
                 if (ec) {
-                  self->failure_ = Outcome::kReset;
-                  self->why_ = "write failed: " + ec.message();
-                  shut_down(link->conn.socket);  // the read loop ends the connection
+                  // Shut down for a timeout or a close, the read loop says so; else why.
+                  if (!link->conn.timed_out && !self->closed_) {
+                    self->failure_ = Outcome::kReset;
+                    self->why_ = "write failed: " + ec.message();
+                    shut_down(link->conn.socket);  // the read loop ends the connection
+                  }
                   return;
                 }
                 self->kick();
@@ -366,14 +368,13 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
     for (;;) {
       std::size_t before = c.in.data().size();
       if (!co_await read_more(deadlines_, c, due(), kReadChunk)) {
-        if (!why_.empty()) {
-          co_return;  // a write failed and said why
-        }
         if (closed_) {
           why_ = "closed";
         } else if (c.timed_out) {
           failure_ = Outcome::kTimeout;
           why_ = "timed out after " + format_duration(timeout_);
+        } else if (!why_.empty()) {
+          // a write failed and said why
         } else {
           failure_ = Outcome::kReset;
           why_ = c.eof ? "closed the connection" : "read failed: " + c.error.message();
@@ -568,9 +569,7 @@ class RedisListener final : public ListenerBase<RedisListener> {
     close_acceptor();
     stopped_ = true;
     if (close_all) {
-      for (auto& [k, s] : servers_) {
-        s->close();
-      }
+      close_servers();
       for (auto* c : clients_) {
         c->close();
       }
@@ -582,15 +581,14 @@ class RedisListener final : public ListenerBase<RedisListener> {
     }
     deadlines_.stop();
   }
-  // Once a stopped listener's last client has gone, its connections to servers close (when the
-  // replies they owe have come): nothing will send on them any more.
+  // Once a stopped listener's last client has gone, its connections to servers close: nothing
+  // will send on them any more, and the replies they still owe have no one to go to.
   void session_ended() {
     if (stopped_ && clients_.empty()) {
-      for (auto& [k, s] : servers_) {
-        s->retire();
-      }
+      close_servers();
     }
   }
+  [[nodiscard]] bool stopped() const { return stopped_; }
   const std::shared_ptr<const ListenerState>& state() const { return state_; }
 
   // The worker's connection to endpoint `e` of `cluster` (owned here; use it at once).
@@ -616,6 +614,13 @@ class RedisListener final : public ListenerBase<RedisListener> {
     s.set_option(tcp::no_delay(true), ignored);
     auto session = std::make_shared<ClientSession>(self, std::move(s), self->state_);
     co_await ClientSession::run(session);
+  }
+
+  void close_servers() {
+    for (auto& [k, s] : servers_) {
+      s->close();
+    }
+    servers_.clear();  // a connection still closing holds itself
   }
 
   // Retires connections to servers that left `cluster`; looks only when the cluster's
@@ -669,6 +674,9 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
   l.deadlines().add(self->conn_);
   l.count_->fetch_add(1);
   self->state_->connections->inc();
+  if (l.stopped()) {
+    self->closing_ = true;  // accepted as the listener stopped: let go as the idle ones were
+  }
   ReadBuffer& in = self->conn_.in;
   resp::Command cmd;
   auto idle = self->state_->config.idle_timeout.count() > 0 ? self->state_->config.idle_timeout
