@@ -13,8 +13,8 @@
 # nutcracker's requests/s at P=1, >= 2x at P=16. Then, for where the time goes at P=1, the
 # commands each redis-server read() brings in behind each proxy (and behind tenders with 1
 # worker and with busy_poll 0), and the CPU time per request of the proxy and of the servers:
-# steadier than requests/s on a busy machine. Also tender's RSS idle and with 1,000 open client
-# connections (target: idle <= 8 MB).
+# steadier than requests/s on a busy machine (medians of BENCH_WHERE_ROUNDS, default 3). Also
+# tender's RSS idle and with 1,000 open client connections (target: idle <= 8 MB).
 #
 # This machine's numbers move by 10-30% from one run to the next (and by up to 1.5x within
 # minutes), so each comparison runs several rounds, tender and its peer alternating, and the
@@ -231,9 +231,10 @@ for P in 1 16; do
 done
 echo "CPU stolen by the host during the redis rounds: $(steal_since)%"
 
-# Where the time goes at P=1, over one GET run through each proxy: the commands each
-# redis-server read() brings in (its read calls from /proc/PID/io, its commands from INFO), and
-# the CPU time per request of the proxy and of the two servers (user + system, /proc/PID/stat).
+# Where the time goes at P=1, over GET runs through each proxy: the commands each redis-server
+# read() brings in (its read calls from /proc/PID/io, its commands from INFO), and the CPU time
+# per request of the proxy and of the two servers (user + system, /proc/PID/stat). Medians of
+# BENCH_WHERE_ROUNDS (default 3) rounds, each starting with the next proxy in turn.
 server_reads() {
   local n=0 p
   for p in "${redis_pids[@]}"; do n=$((n + $(awk '/^syscr/ { print $2 }' "/proc/$p/io"))); done
@@ -246,25 +247,41 @@ server_commands() {
   done
   echo "$n"
 }
-# A row for one GET run through proxy $1 (port $2, pid $3): commands per server read, then the
-# proxy's and the servers' CPU microseconds per request.
+# One GET run through the proxy at port $1 (pid $2): commands per server read, then the proxy's
+# and the servers' CPU microseconds per request.
 where_time_goes() {
   local reads commands proxy servers
   reads=$(server_reads); commands=$(server_commands)
-  proxy=$(cpu_ticks "$3"); servers=$(cpu_ticks "${redis_pids[@]}")
-  rps "$2" get 1 >/dev/null
-  awk -v name="$1" -v c=$(($(server_commands) - commands)) -v r=$(($(server_reads) - reads)) \
-    -v p=$(($(cpu_ticks "$3") - proxy)) -v s=$(($(cpu_ticks "${redis_pids[@]}") - servers)) \
+  proxy=$(cpu_ticks "$2"); servers=$(cpu_ticks "${redis_pids[@]}")
+  rps "$1" get 1 >/dev/null
+  awk -v c=$(($(server_commands) - commands)) -v r=$(($(server_reads) - reads)) \
+    -v p=$(($(cpu_ticks "$2") - proxy)) -v s=$(($(cpu_ticks "${redis_pids[@]}") - servers)) \
     -v n="$requests" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN { printf "%-24s %10.2f %10.1f %10.1f\n", name, c / r, p * 1e6 / hz / n, s * 1e6 / hz / n }'
+    'BEGIN { printf "%.2f %.1f %.1f\n", c / r, p * 1e6 / hz / n, s * 1e6 / hz / n }'
 }
+where_names=("tender" "tender 1 worker" "tender busy_poll 0" "nutcracker")
+where_ports=("$tp" "$t1" "$t0" "$np")
+where_pids=("$tender_pid" "$tender1_pid" "$tender0_pid" "$nutcracker_pid")
+where_c=("" "" "" "") where_p=("" "" "" "") where_s=("" "" "" "")
+for round in $(seq 1 "${BENCH_WHERE_ROUNDS:-3}"); do
+  for k in 0 1 2 3; do
+    i=$(((k + round - 1) % 4))
+    read -r c p s < <(where_time_goes "${where_ports[$i]}" "${where_pids[$i]}")
+    where_c[i]+="$c " where_p[i]+="$p " where_s[i]+="$s "
+  done
+done
+col_median() { tr ' ' '\n' <<<"$1" | grep . | median; }
 echo
 printf '%-24s %10s %10s %10s\n' "get -c 50 -P 1" "cmds/read" "proxy us" "servers us"
-where_time_goes "tender" "$tp" "$tender_pid"
-where_time_goes "tender 1 worker" "$t1" "$tender1_pid"
-where_time_goes "tender busy_poll 0" "$t0" "$tender0_pid"
-where_time_goes "nutcracker" "$np" "$nutcracker_pid"
-echo "(commands per redis-server read; CPU time per request of the proxy and of both servers)"
+for i in 0 1 2 3; do
+  printf '%-24s %10s %10s %10s\n' "${where_names[$i]}" "$(col_median "${where_c[$i]}")" \
+    "$(col_median "${where_p[$i]}")" "$(col_median "${where_s[$i]}")"
+done
+echo "(medians of ${BENCH_WHERE_ROUNDS:-3} rounds: commands per redis-server read; CPU time per"
+echo " request of the proxy and of both servers)"
+for i in 0 1 2 3; do
+  printf '  proxy us by round, %s: %s\n' "${where_names[$i]}" "${where_p[$i]% }"
+done
 
 # 1,000 idle client connections held open.
 redis-benchmark -h 127.0.0.1 -p "$tp" -c 1000 -I >/dev/null 2>&1 &
