@@ -446,6 +446,28 @@ spec:
   EXPECT_EQ(last.at("signal").as_int64(), SIGKILL);
 }
 
+TEST_F(PodTest, ConfigFileUnknownKeysAreWarnedAndConfigzShowsTheFlags) {
+  std::string cfg = dir_.write("runner.yaml", "log_level: info\nscrape_intervall: 2s\n");
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: idle}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      command: ["sleep", "1000"]
+)Y",
+      {"--config", cfg, "--scrape-interval", "2s"});
+  auto configz = json::parse(http(runner_->port("admin"), "GET", "/configz").body);
+  EXPECT_EQ(configz.at("common").at("config_file").as_string(), cfg);
+  EXPECT_EQ(configz.at("config").at("scrape_interval").as_string(), "2s");
+  std::string err = runner_->stderr_text();
+  EXPECT_NE(err.find("unknown configuration field ignored"), std::string::npos) << err;
+  EXPECT_NE(err.find("scrape_intervall"), std::string::npos) << err;
+  EXPECT_EQ(err.find("log_level"), std::string::npos) << err;
+}
+
 TEST_F(PodTest, ScaleUpAndDownThroughTheApiAndTheCli) {
   run(R"Y(
 apiVersion: apps/v1

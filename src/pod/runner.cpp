@@ -1051,6 +1051,7 @@ json::object PodRunner::config() const {
   o["log_max_bytes"] = impl_->opts.log_max_bytes;
   o["log_keep"] = impl_->opts.log_keep;
   o["log_view"] = impl_->opts.log_view;
+  o["scrape_interval"] = format_duration(impl_->opts.scrape_interval);
   o["network"] = impl_->opts.network == RunnerOptions::Network::kPod ? "pod" : "host";
   o["pod_cidr"] = impl_->opts.pod_cidr;
   json::array pods;
