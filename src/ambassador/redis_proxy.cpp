@@ -507,10 +507,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     closing_ = true;
     closed_ = true;
     shut_down(conn_.socket);  // ends the read and a write under way; closed with the session
+    wake();
   }
   // Drain: answer what is owed, then close (at once when nothing is).
   void drain() {
     closing_ = true;
+    wake();
     if (slots_.empty() && !writing_ && out_.empty()) {
       maybe_close();
     }
@@ -536,6 +538,19 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void flush();
   void kick();         // writes out_ unless a write is under way
   void maybe_close();  // once closing and everything owed is written
+  // Lets the run loop, waiting for replies to be sent, look again (its wait ends).
+  void wake() {
+    if (wake_ != nullptr) {
+      wake_->cancel();
+    }
+  }
+  // Waits on `timer` until wake().
+  static asio::awaitable<void> wait_for_wake(ClientSession& s, asio::steady_timer& timer) {
+    timer.expires_at(asio::steady_timer::time_point::max());
+    s.wake_ = &timer;
+    co_await timer.async_wait(kTuple);
+    s.wake_ = nullptr;
+  }
 
   std::shared_ptr<RedisListener> listener_;  // kept alive while its sessions drain
   Conn conn_;                                // the client's socket, read buffer and idle deadline
@@ -548,9 +563,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::size_t undone_ = 0;  // slots sent upstream and not finished
   bool closed_ = false;
   bool closing_ = false;  // QUIT or a protocol error: close once everything owed is sent
-  bool stop_reading_ = false;
-  bool authed_ = false;  // gave the listener's password
-  std::string name_;     // CLIENT SETNAME
+  asio::steady_timer* wake_ = nullptr;  // the run loop's timer while it waits (wake())
+  bool authed_ = false;                 // gave the listener's password
+  std::string name_;                    // CLIENT SETNAME
   // This connection's number for HELLO's "id" and CLIENT ID, unique in the process.
   std::uint64_t id_ = next_client_id.fetch_add(1, std::memory_order_relaxed);
   Clock::time_point now_;       // when the last read from the client ended
@@ -681,17 +696,15 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
   resp::Command cmd;
   auto idle = self->state_->config.idle_timeout.count() > 0 ? self->state_->config.idle_timeout
                                                             : std::chrono::minutes(10);
-  asio::steady_timer idle_timer(l.worker().ioc());
+  asio::steady_timer waiting(l.worker().ioc());
   for (;;) {
     // Paused while too many replies are owed, or too many bytes of them wait for a client that
-    // does not read: the client's pipelining cannot grow memory.
+    // does not read: the client's pipelining cannot grow memory. Replies going out (kick())
+    // end the pause.
     while ((self->slots_.size() >= kMaxPipeline || self->out_.size() >= kMaxOwedBytes) &&
            !self->closing_ && !self->closed_) {
-      self->stop_reading_ = true;
-      idle_timer.expires_after(std::chrono::milliseconds(1));
-      co_await idle_timer.async_wait(kTuple);
+      co_await wait_for_wake(*self, waiting);
     }
-    self->stop_reading_ = false;
     if (self->closing_) {
       break;
     }
@@ -725,8 +738,7 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
   // Whatever is owed is still sent (QUIT, protocol errors); then the connection closes.
   self->closing_ = true;
   while (!self->closed_ && (!self->slots_.empty() || self->writing_ || !self->out_.empty())) {
-    idle_timer.expires_after(std::chrono::milliseconds(2));
-    co_await idle_timer.async_wait(kTuple);
+    co_await wait_for_wake(*self, waiting);
   }
   self->maybe_close();
   l.deadlines().remove(self->conn_);
@@ -737,6 +749,7 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
 }
 
 void ClientSession::kick() {
+  wake();  // the run loop may be waiting for replies to go (it looks once this has run)
   if (writing_ || closed_) {
     return;
   }
