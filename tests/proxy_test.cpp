@@ -857,6 +857,46 @@ TEST_F(ProxyTest, RedisServerThatStopsAnsweringTimesOut) {
   EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s);
 }
 
+TEST_F(ProxyTest, RedisServerThatStopsReadingTimesOut) {
+  // Never reads: the proxy's write fills the socket buffers and waits when the time is up.
+  std::atomic<bool> done{false};
+  RawServer deaf([&](int fd) {
+    pollfd p{fd, POLLRDHUP, 0};
+    while (!done && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) == 0) {
+      ::poll(&p, 1, 50);
+    }
+  });
+  struct Release {
+    std::atomic<bool>& done;
+    ~Release() { done = true; }
+  } release{done};
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one, timeout: 300ms}\n"
+      "clusters:\n"
+      "  - {name: one, endpoints: [\"127.0.0.1:" +
+          std::to_string(deaf.port()) + "\"]}\n",
+      {"--workers", "1"});
+  RespClient c(proxy_->port("cache"));
+  const std::string value(1 << 20, 'v');
+  constexpr int kSets = 32;
+  std::string sets;
+  for (int i = 0; i < kSets; ++i) {
+    sets += resp_command({"SET", "k" + std::to_string(i), value});
+  }
+  std::thread writer([&] { c.send(sets); });
+  auto replies = c.read(kSets);
+  writer.join();
+  ASSERT_EQ(replies.size(), static_cast<std::size_t>(kSets));
+  // A timeout, not the failed write it caused.
+  for (const auto& r : replies) {
+    EXPECT_EQ(r.rfind("-ERR upstream", 0), 0U) << r.substr(0, 100);
+    EXPECT_NE(r.find("timed out"), std::string::npos) << r.substr(0, 100);
+  }
+  EXPECT_NE(proxy_metrics().find("kind=\"timeout\"} 1"), std::string::npos);
+  EXPECT_NE(proxy_metrics().find("kind=\"reset\"} 0"), std::string::npos);
+}
+
 TEST_F(ProxyTest, RedisCommandsOverMaxRequestsAreRefused) {
   // Holds every GET until released, then answers each.
   std::atomic<bool> release{false};
