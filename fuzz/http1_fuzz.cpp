@@ -7,10 +7,10 @@
 #include <string>
 #include <string_view>
 
-#include "ambassador/http1.hpp"
 #include "check.hpp"
+#include "core/http1.hpp"
 
-namespace http1 = tender::ambassador::http1;
+namespace http1 = tender::http1;
 
 namespace {
 

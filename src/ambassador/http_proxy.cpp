@@ -15,11 +15,11 @@
 #include <optional>
 #include <unordered_map>
 
-#include "ambassador/http1.hpp"
 #include "ambassador/http_stream.hpp"
 #include "ambassador/worker.hpp"
 #include "core/conn.hpp"
 #include "core/http.hpp"
+#include "core/http1.hpp"
 #include "core/log.hpp"
 
 namespace tender::ambassador {

@@ -7,9 +7,9 @@
 #include <string>
 #include <string_view>
 
-#include "ambassador/http1.hpp"
 #include "ambassador/worker.hpp"
 #include "core/conn.hpp"
+#include "core/http1.hpp"
 #include "core/metrics.hpp"
 
 namespace tender::ambassador {

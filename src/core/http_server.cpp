@@ -3,8 +3,6 @@
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <ctime>
 #include <mutex>
 #include <thread>
@@ -12,6 +10,7 @@
 #include <unordered_set>
 
 #include "core/conn.hpp"
+#include "core/http1.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/process.hpp"
@@ -21,10 +20,12 @@ namespace tender {
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = beast::http;
+using error_code = boost::system::error_code;
 using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// A connection keeps its request's body memory for the next request up to this size.
+constexpr std::size_t kKeptBodyBytes = 64 * 1024;
 
 constexpr std::array<std::string_view, 7> kMethods = {"GET",    "HEAD",    "POST", "PUT",
                                                       "DELETE", "OPTIONS", "PATCH"};
@@ -38,42 +39,6 @@ std::size_t method_index(std::string_view m) {
   return kMethods.size();
 }
 
-// The status to answer a read error with, or 0 when the connection should just close.
-int status_for(const beast::error_code& ec) {
-  if (ec == bhttp::error::header_limit) {
-    return 431;
-  }
-  if (ec == bhttp::error::body_limit) {
-    return 413;
-  }
-  if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream ||
-      ec == bhttp::error::partial_message || ec == asio::error::eof ||
-      ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
-      ec == asio::error::bad_descriptor) {
-    return 0;
-  }
-  return 400;
-}
-
-// Feeds the parser what is already buffered, without I/O: a request that arrived whole (the
-// common case) is parsed with no further read, timer or post. need_more is not an error.
-beast::error_code parse_buffered(bhttp::request_parser<bhttp::string_body>& parser,
-                                 ReadBuffer& buffer) {
-  beast::error_code ec;
-  while (!buffer.data().empty() && !parser.is_done()) {
-    std::string_view in = buffer.data();
-    std::size_t n = parser.put(asio::const_buffer(in.data(), in.size()), ec);
-    buffer.consume(n);
-    if (ec == bhttp::error::need_more) {
-      return {};
-    }
-    if (ec || n == 0) {
-      return ec;
-    }
-  }
-  return ec;
-}
-
 // Header text that cannot split a response: CR and LF become spaces.
 void append_field_text(std::string& out, std::string_view v) {
   for (char c : v) {
@@ -82,7 +47,7 @@ void append_field_text(std::string& out, std::string_view v) {
 }
 
 std::string peer_of(const tcp::socket& s) {
-  beast::error_code ec;
+  error_code ec;
   auto ep = s.remote_endpoint(ec);
   if (ec) {
     return "";
@@ -129,9 +94,15 @@ struct HttpServer::Impl {
   // (the common case, with no suspension); otherwise the reply to wait for with wait_reply.
   std::shared_ptr<PendingReply> begin_dispatch(Worker& w, Request& req, Response& out);
   asio::awaitable<Response> wait_reply(Worker& w, std::shared_ptr<PendingReply> pending);
-  // Reads more of `c` by `until`: the error to close with when nothing came.
-  static asio::awaitable<beast::error_code> read_until(Deadlines& d, Conn& c,
-                                                       Clock::time_point until);
+  // What became of reading one request.
+  enum class Read { kRequest, kClose, kRefused };
+  // Reads the next request of `c` into `req` (head by started + header_timeout, body by
+  // body_timeout after it). kClose: the client went or timed out, with nothing to answer;
+  // kRefused: it was answered with an error and the connection is done.
+  asio::awaitable<Read> read_request(Worker& w, Conn& c, Request& req, bool& keep_alive,
+                                     Clock::time_point started);
+  // Reads the body the head announced into req.body.
+  asio::awaitable<Read> read_body(Worker& w, Conn& c, const http1::Head& head, Request& req);
   asio::awaitable<void> answer_error(Worker& w, Conn& c, int status, std::string reason);
   static asio::awaitable<void> linger_close(Deadlines& d, Conn& c);
 };
@@ -141,7 +112,7 @@ struct HttpServer::Impl::Worker final : Scheduler {
 
   void after(std::chrono::milliseconds delay, std::function<void()> fn) override {
     auto timer = std::make_shared<asio::steady_timer>(ioc, delay);
-    timer->async_wait([timer, fn = std::move(fn)](const beast::error_code&) {
+    timer->async_wait([timer, fn = std::move(fn)](const error_code&) {
       try {
         fn();
       } catch (const std::exception& e) {
@@ -276,7 +247,7 @@ asio::awaitable<void> HttpServer::Impl::accept_loop(Worker& w) {
       co_await t.async_wait(kTuple);
       continue;
     }
-    beast::error_code ignored;
+    error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     asio::co_spawn(w.ioc, session(w, std::move(socket)), [](const std::exception_ptr& e) {
       if (e) {
@@ -292,15 +263,106 @@ asio::awaitable<void> HttpServer::Impl::accept_loop(Worker& w) {
   }
 }
 
-asio::awaitable<beast::error_code> HttpServer::Impl::read_until(Deadlines& d, Conn& c,
-                                                                Clock::time_point until) {
-  bool more = co_await read_more(d, c, until);
-  beast::error_code ec;
-  if (!more) {
-    ec = c.timed_out ? beast::error_code(beast::error::timeout)
-                     : beast::error_code(bhttp::error::partial_message);
+asio::awaitable<HttpServer::Impl::Read> HttpServer::Impl::read_request(Worker& w, Conn& c,
+                                                                       Request& req,
+                                                                       bool& keep_alive,
+                                                                       Clock::time_point started) {
+  const ServerLimits& lim = opts.limits;
+  Deadlines& d = *w.deadlines;
+  http1::Head head;
+  http1::Error err;
+  http1::Parse p = http1::parse_request(c.in.data(), lim.max_header_bytes, head, err);
+  while (p == http1::Parse::kIncomplete) {
+    if (!co_await read_more(d, c, started + lim.header_timeout)) {
+      co_return Read::kClose;  // a slow, silent or departed client: nobody to answer
+    }
+    p = http1::parse_request(c.in.data(), lim.max_header_bytes, head, err);
   }
-  co_return ec;
+  if (p == http1::Parse::kError) {
+    if (err.status == 400 && !err.reason.starts_with("malformed")) {
+      err.reason.insert(0, "malformed request: ");
+    }
+    co_await answer_error(w, c, err.status, std::move(err.reason));
+    co_return Read::kRefused;
+  }
+  // One Request per connection, refilled: its strings and header list keep their memory. The
+  // head's views point into c.in: copied before it moves on.
+  std::string_view target = head.target;
+  auto q = target.find('?');
+  req.method.assign(head.method);
+  req.target.assign(target);
+  req.path.assign(target.substr(0, q));
+  req.query.assign(q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+  req.version = 10 + static_cast<unsigned>(head.minor);
+  req.headers.clear();
+  for (const auto& f : head.fields) {
+    req.headers.add(std::string(f.name), std::string(f.value));
+  }
+  req.params.clear();
+  req.scheduler = &w;
+  keep_alive = head.keep_alive;
+  c.in.consume(head.size);
+  req.body.clear();
+  if (head.framing == http1::Framing::kNone) {
+    co_return Read::kRequest;
+  }
+  co_return co_await read_body(w, c, head, req);
+}
+
+asio::awaitable<HttpServer::Impl::Read> HttpServer::Impl::read_body(Worker& w, Conn& c,
+                                                                    const http1::Head& head,
+                                                                    Request& req) {
+  const ServerLimits& lim = opts.limits;
+  Deadlines& d = *w.deadlines;
+  std::string too_large = "request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes";
+  bool chunked = head.framing == http1::Framing::kChunked;
+  if (!chunked && head.length > lim.max_body_bytes) {
+    co_await answer_error(w, c, 413, std::move(too_large));
+    co_return Read::kRefused;
+  }
+  if (head.expect_continue && head.minor == 1 && c.in.data().empty()) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (!co_await write_all(d, c, asio::buffer(kContinue.data(), kContinue.size()),
+                            Clock::now() + lim.write_timeout)) {
+      co_return Read::kClose;
+    }
+  }
+  auto until = Clock::now() + lim.body_timeout;
+  // Trailer fields count against the header limit and are not kept: no handler reads them.
+  http1::Chunked decoder(true, lim.max_header_bytes);
+  for (;;) {
+    std::string_view in = c.in.data();
+    if (chunked) {
+      c.in.consume(decoder.feed(in, &req.body));
+      if (decoder.failed()) {
+        if (decoder.trailers_too_large()) {
+          co_await answer_error(
+              w, c, 431,
+              "request trailers exceed " + std::to_string(lim.max_header_bytes) + " bytes");
+        } else {
+          co_await answer_error(w, c, 400, "malformed chunked request body");
+        }
+        co_return Read::kRefused;
+      }
+      if (decoder.data_bytes() > lim.max_body_bytes) {
+        co_await answer_error(w, c, 413, std::move(too_large));
+        co_return Read::kRefused;
+      }
+      if (decoder.done()) {
+        co_return Read::kRequest;
+      }
+    } else {
+      std::size_t n = std::min<std::uint64_t>(in.size(), head.length - req.body.size());
+      req.body.append(in.substr(0, n));
+      c.in.consume(n);
+      if (req.body.size() == head.length) {
+        co_return Read::kRequest;
+      }
+    }
+    if (!co_await read_more(d, c, until)) {
+      co_return Read::kClose;  // the body never came whole: there is no request to answer
+    }
+  }
 }
 
 asio::awaitable<void> HttpServer::Impl::answer_error(Worker& w, Conn& c, int status,
@@ -319,7 +381,7 @@ asio::awaitable<void> HttpServer::Impl::answer_error(Worker& w, Conn& c, int sta
 asio::awaitable<void> HttpServer::Impl::linger_close(Deadlines& d, Conn& c) {
   // Stop sending, then read (and discard) what the client still sends for a moment, so the
   // kernel does not reset the connection before the client has read our last answer.
-  beast::error_code ec;
+  error_code ec;
   c.socket.shutdown(tcp::socket::shutdown_send, ec);
   auto until = Clock::now() + std::chrono::seconds(1);
   for (int i = 0; i < 64; ++i) {
@@ -436,74 +498,10 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
     }
     Tally request(in_flight, in_flight_gauge);  // in flight until the answer is written
     auto started = Clock::now();
-
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(lim.max_header_bytes));
-    parser.body_limit(lim.max_body_bytes);
-    beast::error_code hec = parse_buffered(parser, c.in);
-    while (!hec && !parser.is_header_done()) {
-      hec = co_await read_until(d, c, started + lim.header_timeout);
-      if (!hec) {
-        hec = parse_buffered(parser, c.in);
-      }
-    }
-    if (hec) {
-      if (int st = status_for(hec); st != 0) {
-        std::string why =
-            st == 431 ? "request headers exceed " + std::to_string(lim.max_header_bytes) + " bytes"
-            : st == 413 ? "request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes"
-                        : "malformed request: " + hec.message();
-        co_await answer_error(w, c, st, std::move(why));
-      }
+    bool keep_alive = true;
+    if (co_await read_request(w, c, req, keep_alive, started) != Read::kRequest) {
       break;
     }
-    if (!parser.is_done()) {
-      auto expect = parser.get()[bhttp::field::expect];
-      if (parser.get().version() == 11 && iequals(expect, "100-continue")) {
-        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (!co_await write_all(d, c, asio::buffer(kContinue.data(), kContinue.size()),
-                                Clock::now() + lim.write_timeout)) {
-          break;
-        }
-      }
-      beast::error_code bec = parse_buffered(parser, c.in);
-      auto until = Clock::now() + lim.body_timeout;
-      while (!bec && !parser.is_done()) {
-        bec = co_await read_until(d, c, until);
-        if (!bec) {
-          bec = parse_buffered(parser, c.in);
-        }
-      }
-      if (bec) {
-        if (int st = status_for(bec); st != 0) {
-          // Built before co_await: g++ 12 destroys temporaries of a conditional expression
-          // inside a co_await operand twice.
-          std::string why =
-              st == 413 ? "request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes"
-                        : "malformed request body: " + bec.message();
-          co_await answer_error(w, c, st, std::move(why));
-        }
-        break;
-      }
-    }
-
-    auto msg = parser.release();
-    // One Request per connection, refilled: its strings and header list keep their memory.
-    std::string_view target = msg.target();
-    auto q = target.find('?');
-    req.method.assign(msg.method_string());
-    req.target.assign(target);
-    req.path.assign(target.substr(0, q));
-    req.query.assign(q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
-    req.version = msg.version();
-    req.headers.clear();
-    for (const auto& f : msg) {
-      req.headers.add(std::string(f.name_string()), std::string(f.value()));
-    }
-    req.body = std::move(msg.body());
-    req.params.clear();
-    req.scheduler = &w;
-    bool keep_alive = msg.keep_alive();
 
     Response resp;
     if (auto pending = begin_dispatch(w, req, resp)) {
@@ -511,7 +509,7 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
     }
 
     keep_alive = keep_alive && !draining.load(std::memory_order_relaxed);
-    w.serialize_head(head_text, resp, msg.version(), req.method == "HEAD", keep_alive);
+    w.serialize_head(head_text, resp, req.version, req.method == "HEAD", keep_alive);
     // Counted before the write, so a client that has read the answer also sees it counted.
     served.fetch_add(1, std::memory_order_relaxed);
     auto answered = Clock::now();
@@ -523,15 +521,18 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
     if (!co_await write_all(d, c, out, answered + lim.write_timeout)) {
       break;
     }
+    if (req.body.capacity() > kKeptBodyBytes) {
+      std::string().swap(req.body);  // a large body's memory is not kept for the next request
+    }
     if (!keep_alive) {
-      beast::error_code aec;
+      error_code aec;
       if (!c.in.data().empty() || c.socket.available(aec) > 0) {
         co_await linger_close(d, c);  // unread pipelined bytes would turn close into a reset
       }
       break;
     }
   }
-  beast::error_code ec;
+  error_code ec;
   c.socket.shutdown(tcp::socket::shutdown_send, ec);
 }
 
@@ -562,7 +563,7 @@ HttpServer::~HttpServer() { stop(); }
 HostPort HttpServer::bind() {
   Impl& s = *impl_;
   asio::ip::address addr;
-  beast::error_code ec;
+  error_code ec;
   addr = asio::ip::make_address(s.opts.listen.host, ec);
   if (ec) {
     asio::io_context tmp;
@@ -639,7 +640,7 @@ void HttpServer::drain() {
   }
   for (auto& w : s.workers) {
     asio::post(w->ioc, [wp = w.get()] {
-      beast::error_code ec;
+      error_code ec;
       wp->acceptor.close(ec);
       for (Conn* c = wp->deadlines->head(); c != nullptr; c = c->next) {
         if (c->idle) {

@@ -1,6 +1,7 @@
 #pragma once
-// HTTP/1.x message heads for the http listener (RFC 9112), parsed in place from the bytes read
-// and rewritten for the next hop field by field: no message object, no copy of the body.
+// HTTP/1.x message heads (RFC 9112), parsed in place from the bytes read: what the HTTP server
+// and the proxy's http listener share, so that both frame requests exactly alike. The proxy
+// also rewrites heads for the next hop field by field: no message object, no copy of the body.
 //
 //   http1::Head head;
 //   http1::Error err;
@@ -18,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-namespace tender::ambassador::http1 {
+namespace tender::http1 {
 
 // How the body of a message is delimited.
 enum class Framing {
@@ -95,10 +96,14 @@ std::string local_response(int status, std::string_view body, bool keep_alive);
 
 // The chunked body decoder: finds where a chunked body ends in the bytes as they arrive.
 // `strict` (request bodies, which are re-encoded) accepts only CRLF line ends, extensions after
-// ';' without control characters, and trailer lines without them.
+// ';' without control characters, and trailer lines without them. The trailer section (its
+// lines with their line ends) may hold at most `max_trailers` bytes, whether or not they are
+// kept: past that the body fails with trailers_too_large().
 class Chunked {
  public:
-  explicit Chunked(bool strict = false) : strict_(strict) {}
+  static constexpr std::size_t kMaxTrailers = 16 * 1024;
+  explicit Chunked(bool strict = false, std::size_t max_trailers = kMaxTrailers)
+      : strict_(strict), max_trailers_(max_trailers) {}
   // Consumes bytes of the body from the start of `in` and returns how many; they stop at the
   // end of the body (done()) or at the end of `in`. The chunk data among them is appended to
   // `data` when it is not null (decoding); the raw bytes can be forwarded as they are. The
@@ -107,6 +112,8 @@ class Chunked {
   [[nodiscard]] bool done() const { return state_ == State::kDone; }
   [[nodiscard]] bool failed() const { return state_ == State::kFailed; }
   [[nodiscard]] std::uint64_t data_bytes() const { return total_; }
+  // Failed because the trailer section passed max_trailers (not malformed as such).
+  [[nodiscard]] bool trailers_too_large() const { return too_large_; }
 
  private:
   enum class State {
@@ -128,7 +135,10 @@ class Chunked {
   std::uint64_t size_ = 0;
   int digits_ = 0;
   std::uint64_t total_ = 0;
-  std::size_t line_ = 0;  // bytes of the current extension or trailer line
+  std::size_t line_ = 0;  // bytes of the current extension line
+  std::size_t max_trailers_;
+  std::size_t trailer_bytes_ = 0;  // of the trailer section so far
+  bool too_large_ = false;
 };
 
-}  // namespace tender::ambassador::http1
+}  // namespace tender::http1

@@ -1,9 +1,9 @@
 // The chunked transfer coding (RFC 9112 7.1): where a body ends, and its data.
 #include <algorithm>
 
-#include "ambassador/http1.hpp"
+#include "core/http1.hpp"
 
-namespace tender::ambassador::http1 {
+namespace tender::http1 {
 
 std::size_t Chunked::feed(std::string_view in, std::string* data, std::string* trailers) {
   std::size_t i = 0;
@@ -16,8 +16,19 @@ std::size_t Chunked::feed(std::string_view in, std::string* data, std::string* t
     auto u = static_cast<unsigned char>(ch);
     return (u < 0x20 && u != '\t') || u == 0x7f;
   };
+  std::size_t counted = 0;  // bytes of `in` before this one counted as trailer bytes
   while (i < in.size() && state_ != State::kDone && state_ != State::kFailed) {
     char c = in[i];
+    // Every byte of the trailer section counts, kept or not: a client cannot make a server
+    // hold, or spend its time on, more than max_trailers_ of them.
+    if (state_ >= State::kTrailerStart && state_ <= State::kTrailerLf && i >= counted) {
+      counted = i + 1;
+      if (++trailer_bytes_ > max_trailers_) {
+        too_large_ = true;
+        state_ = State::kFailed;
+        break;
+      }
+    }
     switch (state_) {
       case State::kSize: {
         int v = c >= '0' && c <= '9'   ? c - '0'
@@ -105,7 +116,6 @@ std::size_t Chunked::feed(std::string_view in, std::string* data, std::string* t
           ++i;
         } else {
           state_ = State::kTrailerLine;
-          line_ = 0;
         }
         break;
       case State::kTrailerLf:
@@ -127,9 +137,6 @@ std::size_t Chunked::feed(std::string_view in, std::string* data, std::string* t
           if (trailers != nullptr) {
             trailers->append("\r\n");
           }
-        } else if (++line_ > 16 * 1024 || (trailers != nullptr && trailers->size() > 16 * 1024)) {
-          state_ = State::kFailed;
-          break;
         } else if (trailers != nullptr && !(c == '\r' && !strict_)) {
           trailers->push_back(c);
         }
@@ -154,4 +161,4 @@ std::size_t Chunked::feed(std::string_view in, std::string* data, std::string* t
   return i;
 }
 
-}  // namespace tender::ambassador::http1
+}  // namespace tender::http1

@@ -1,8 +1,8 @@
-#include "ambassador/http1.hpp"
+#include "core/http1.hpp"
 
 #include <gtest/gtest.h>
 
-namespace tender::ambassador::http1 {
+namespace tender::http1 {
 namespace {
 
 Parse request(std::string_view in, Head& h, Error& err, std::size_t max = 16 * 1024) {
@@ -88,13 +88,25 @@ TEST(Http1Request, RefusesAmbiguousOrMalformedHeads) {
   };
   const Case cases[] = {
       {"GET / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
-      // Only one Transfer-Encoding, exactly chunked: anything else an upstream might read
-      // another way.
-      {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 501},
+      // A request's codings end in chunked, listed once (400 otherwise: a server or an
+      // upstream could read the body another way); other codings are not supported (501).
+      {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
       {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
-      {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n", 501},
+      {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n", 400},
       {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo\r\nTransfer-Encoding: chunked\r\n\r\n",
        501},
+      // RFC 9112 6.3: a request whose codings do not end in one chunked has no framing a
+      // server may guess at. Each of these was once read as a request without a body.
+      {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n",
+       400},
+      {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \"chunked\"\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+      {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", 501},
+      {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", 501},
       {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", 400},
       {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 400},
       {"GET / HTTP/1.1\r\n\r\n", 400},  // no Host
@@ -353,6 +365,35 @@ TEST(Http1Trailers, ForwardedLessWhatWouldChangeTheMessage) {
   }
 }
 
+TEST(Http1Chunked, TrailerSectionIsBoundedKeptOrNot) {
+  for (bool keep : {false, true}) {
+    Chunked c(true, 64);
+    std::string trailers;
+    std::string in = "1\r\na\r\n0\r\n";
+    for (int i = 0; i < 10; ++i) {
+      in += "X-Pad: 0123456789\r\n";  // 19 bytes a line
+    }
+    std::size_t used = c.feed(in, nullptr, keep ? &trailers : nullptr);
+    EXPECT_TRUE(c.failed()) << keep;
+    EXPECT_TRUE(c.trailers_too_large()) << keep;
+    EXPECT_LE(used, std::string("1\r\na\r\n0\r\n").size() + 64) << keep;
+    EXPECT_LE(trailers.size(), 64U) << keep;
+  }
+  // Exactly at the limit is fine, byte by byte too.
+  const std::string body = "0\r\nX-A: 1\r\n\r\n";  // a trailer section of 8 + 2 bytes
+  for (std::size_t step : {std::size_t{1}, body.size()}) {
+    Chunked c(true, 10);
+    std::size_t used = 0;
+    while (!c.done() && !c.failed() && used < body.size()) {
+      used += c.feed(std::string_view(body).substr(used, step), nullptr);
+    }
+    EXPECT_TRUE(c.done()) << step;
+    Chunked over(true, 9);
+    over.feed(body, nullptr);
+    EXPECT_TRUE(over.trailers_too_large()) << step;
+  }
+}
+
 TEST(Http1Chunked, MalformedFails) {
   for (const char* in :
        {"x\r\n", "\r\n", "5\r\nhelloX", "3\r\nabc\r\n0\r\n\rX", "1000000000000000\r\n"}) {
@@ -363,4 +404,4 @@ TEST(Http1Chunked, MalformedFails) {
 }
 
 }  // namespace
-}  // namespace tender::ambassador::http1
+}  // namespace tender::http1

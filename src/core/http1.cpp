@@ -1,4 +1,4 @@
-#include "ambassador/http1.hpp"
+#include "core/http1.hpp"
 
 #include <algorithm>
 #include <array>
@@ -7,7 +7,7 @@
 
 #include "core/http.hpp"
 
-namespace tender::ambassador::http1 {
+namespace tender::http1 {
 namespace {
 
 // RFC 9110 5.6.2 token characters.
@@ -143,6 +143,38 @@ bool parse_length(std::string_view v, std::uint64_t& out) {
   return ok && any;
 }
 
+// The transfer codings a message lists, over all its Transfer-Encoding fields in order.
+struct TransferCodings {
+  int chunked = 0;            // how many times chunked is listed
+  bool chunked_last = false;  // the last coding is chunked
+  int others = 0;
+  std::string_view other;  // the first coding that is not chunked
+  bool malformed = false;  // an empty element, or one that is not a token (a quoted string)
+
+  void add(std::string_view value) {
+    std::string_view list = value;
+    for (;;) {
+      auto comma = list.find(',');
+      auto t = trim_ows(list.substr(0, comma));
+      // A coding may carry parameters ("gzip;q=1"): the name is what comes before them.
+      auto name = trim_ows(t.substr(0, t.find(';')));
+      if (!is_token(name)) {
+        malformed = true;
+      } else if (iequals(name, "chunked")) {
+        ++chunked;
+        malformed = malformed || name.size() != t.size();  // chunked takes no parameters
+      } else if (others++ == 0) {
+        other = name;
+      }
+      chunked_last = iequals(name, "chunked");
+      if (comma == std::string_view::npos) {
+        return;
+      }
+      list.remove_prefix(comma + 1);
+    }
+  }
+};
+
 // The fields after the start line, and what they say about framing and the connection.
 Parse parse_fields(std::string_view in, std::size_t pos, std::size_t end, bool request,
                    bool no_body, Head& out, Error& err) {
@@ -153,8 +185,7 @@ Parse parse_fields(std::string_view in, std::size_t pos, std::size_t end, bool r
   bool chunked_last = false;
   bool has_host = false;
   int length_fields = 0;
-  int te_fields = 0;
-  bool te_exactly_chunked = false;
+  TransferCodings te;
   bool upgrade_token = false;  // Connection lists "upgrade"
   std::string_view upgrade;
   out.fields.clear();
@@ -226,13 +257,8 @@ Parse parse_fields(std::string_view in, std::size_t pos, std::size_t end, bool r
       case 17:
         if (iequals(name, "transfer-encoding")) {
           has_te = true;
-          ++te_fields;
-          te_exactly_chunked = iequals(value, "chunked");
-          chunked_last = false;
-          for_each_token(value, [&](std::string_view t) {
-            chunked_last = iequals(t, "chunked");
-            return true;
-          });
+          te.add(value);
+          chunked_last = te.chunked_last;
         }
         break;
       default:
@@ -255,8 +281,17 @@ Parse parse_fields(std::string_view in, std::size_t pos, std::size_t end, bool r
       if (has_length) {
         return fail(err, 400, "both Transfer-Encoding and Content-Length");
       }
-      if (te_fields > 1 || !te_exactly_chunked) {
-        return fail(err, 501, "only Transfer-Encoding: chunked is supported");
+      if (te.malformed || te.chunked > 1 || (te.chunked == 1 && !te.chunked_last) ||
+          (te.chunked == 0 && te.others == 0)) {
+        // Anything a server could read otherwise: the body would be taken for the next request.
+        return fail(err, 400,
+                    "malformed Transfer-Encoding: a request's codings must end with chunked, "
+                    "applied once");
+      }
+      if (te.others > 0) {
+        return fail(
+            err, 501,
+            "transfer coding " + std::string(te.other) + " is not supported: only chunked is");
       }
       out.framing = Framing::kChunked;
     } else {
@@ -605,4 +640,4 @@ std::string local_response(int status, std::string_view body, bool keep_alive) {
   return out;
 }
 
-}  // namespace tender::ambassador::http1
+}  // namespace tender::http1
