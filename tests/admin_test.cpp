@@ -179,5 +179,53 @@ TEST(Admin, AdminListenerBoundsRequestBodies) {
   EXPECT_EQ(http(t.port("admin"), "GET", "/readyz").status, 200);
 }
 
+// A web page the operator visits may send a "simple" cross-site POST (a form, or fetch with
+// text/plain) that no preflight stops: it must not stop or drain the process.
+TEST(Admin, CrossSiteRequestsCannotDriveIt) {
+  Tender t(echo_args());
+  std::uint16_t admin = t.port("admin");
+  auto quit = http(admin, "POST", "/quitquitquit",
+                   {{"Origin", "http://evil.example"}, {"Content-Type", "text/plain"}}, "x");
+  EXPECT_EQ(quit.status, 403);
+  EXPECT_NE(quit.body.find("cross-origin"), std::string::npos) << quit.body;
+  EXPECT_EQ(http(admin, "POST", "/drain", {{"Sec-Fetch-Site", "cross-site"}}).status, 403);
+  EXPECT_EQ(http(admin, "POST", "/drain", {{"Origin", "null"}}).status, 403);
+  EXPECT_FALSE(t.wait_exit(300ms).has_value());
+  EXPECT_EQ(http(admin, "GET", "/readyz").status, 200);  // not draining either
+  // Its own origin, and tools that send none, are served.
+  std::string host = "127.0.0.1:" + std::to_string(admin);
+  EXPECT_EQ(http(admin, "POST", "/drain", {{"Host", host}, {"Origin", "http://" + host}}).status,
+            200);
+  EXPECT_EQ(http(admin, "GET", "/readyz").status, 503);
+}
+
+// DNS rebinding: a page whose name now points at 127.0.0.1 reads what it asks for, but its
+// requests carry its name in Host.
+TEST(Admin, AnswersOnlyToItsAddressesLocalhostAndAllowedNames) {
+  Tender t(echo_args({"--admin-allow-host", "tender.test"}));
+  std::uint16_t admin = t.port("admin");
+  std::string port = ":" + std::to_string(admin);
+  auto evil = http(admin, "GET", "/configz", {{"Host", "evil.example" + port}});
+  EXPECT_EQ(evil.status, 421);
+  EXPECT_EQ(evil.body.find("\"role\""), std::string::npos);
+  EXPECT_EQ(http(admin, "GET", "/configz", {{"Host", "localhost" + port}}).status, 200);
+  EXPECT_EQ(http(admin, "GET", "/configz", {{"Host", "127.0.0.1" + port}}).status, 200);
+  EXPECT_EQ(http(admin, "GET", "/configz", {{"Host", "tender.test" + port}}).status, 200);
+  // The traffic listener is not an admin listener: any name reaches it.
+  EXPECT_EQ(http(t.port("listen"), "GET", "/x", {{"Host", "evil.example"}}).status, 200);
+}
+
+TEST(Admin, EmptyHostMeansLoopbackAndOtherAddressesAreWarnedAbout) {
+  Tender local({"echo", "--listen", ":0", "--admin", ":0"});
+  auto st = json::parse(http(local.port("admin"), "GET", "/statusz").body);
+  EXPECT_TRUE(st.at("addresses").at("admin").as_string().starts_with("127.0.0.1:")) << st;
+  EXPECT_TRUE(st.at("addresses").at("listen").as_string().starts_with("127.0.0.1:")) << st;
+  EXPECT_EQ(local.stderr_text().find("reachable from other machines"), std::string::npos);
+  Tender wide({"echo", "--listen", "127.0.0.1:0", "--admin", "0.0.0.0:0"});
+  EXPECT_TRUE(eventually([&] {
+    return wide.stderr_text().find("reachable from other machines") != std::string::npos;
+  })) << wide.stderr_text();
+}
+
 }  // namespace
 }  // namespace tender::testing

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/admin_access.hpp"
 #include "core/http_server.hpp"
 #include "core/metrics.hpp"
 #include "core/version.hpp"
@@ -155,6 +156,11 @@ Router RuntimeImpl::admin_router() {
   r.get("/configz", [this](Request&) {
     json::object common;
     common["admin"] = options_.admin.str();
+    json::array allowed;
+    for (const auto& h : options_.admin_allow_hosts) {
+      allowed.emplace_back(h);
+    }
+    common["admin_allow_hosts"] = std::move(allowed);
     common["grace"] = format_duration(options_.grace);
     common["log_level"] = log::level_name(options_.log_level);
     common["log_format"] = options_.log_format == log::Format::kJson ? "json" : "text";
@@ -199,6 +205,13 @@ Router RuntimeImpl::admin_router() {
     return Response::text(200, "shutting down\n");
   });
   role_.add_admin_routes(r);
+  // No web page the operator visits may drive or read this listener (core/admin_access.hpp).
+  AdminAccess access{options_.admin_allow_hosts};
+  const std::string& host = options_.admin.host;
+  if (!host.empty() && !is_ip_literal_host(host) && !is_ip_literal_host("[" + host + "]")) {
+    access.allowed_hosts.push_back(host);  // --admin named this host: it answers to the name
+  }
+  r.guard([access = std::move(access)](const Request& req) { return access.check(req); });
   return r;
 }
 
@@ -296,6 +309,12 @@ int RuntimeImpl::run() {
   admin_opts.limits.max_body_bytes = std::size_t{64} << 10;
   admin_ = std::make_unique<HttpServer>(admin_router(), admin_opts);
   HostPort admin_addr = admin_->bind();
+  if (!is_loopback_address(admin_addr.host)) {
+    log::warn(
+        "the admin listener is reachable from other machines: anyone who can connect can "
+        "drain and stop this process",
+        {{"address", admin_addr.str()}});
+  }
   announce("admin", admin_addr);
   admin_->start();
 

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/config.hpp"
 #include "core/log.hpp"
@@ -33,6 +34,9 @@ struct CommonOptions {
   log::Level log_level = log::Level::kInfo;
   log::Format log_format = log::Format::kText;
   std::string config_file;  // empty: none
+  // Host names the admin listener answers to besides its addresses and localhost; "*": any
+  // (core/admin_access.hpp). The host of --admin, when it is a name, is added to them.
+  std::vector<std::string> admin_allow_hosts;
 };
 
 // A verdict for /healthz and /readyz: ok, or not ok and why.

@@ -18,6 +18,10 @@ void add_common_flags(CLI::App& app, CommonFlags& flags, std::uint16_t default_a
   app.add_option("--admin", flags.admin,
                  "Admin listener HOST:PORT (default 127.0.0.1:" +
                      std::to_string(default_admin_port) + "; port 0 picks a free port)");
+  app.add_option("--admin-allow-host", flags.admin_allow_hosts,
+                 "A host name the admin listener answers to besides its addresses and "
+                 "localhost (repeatable; * allows any)")
+      ->delimiter(',');
   app.add_option("--grace", flags.grace,
                  "Longest drain on SIGTERM before exiting, e.g. 30s (default 30s)");
   app.add_option("--log-level", flags.log_level, "debug, info, warn or error (default info)");
@@ -63,6 +67,9 @@ CommonOptions resolve_common(const CommonFlags& flags, const ConfigNode& file,
     }
     o.admin = *hp;
   }
+  if (auto hosts = file.strings("admin_allow_hosts")) {
+    o.admin_allow_hosts = *hosts;
+  }
   if (auto d = file.duration("grace")) {
     o.grace = *d;
   }
@@ -83,6 +90,14 @@ CommonOptions resolve_common(const CommonFlags& flags, const ConfigNode& file,
 
   if (!flags.admin.empty()) {
     o.admin = flag_host_port("admin", flags.admin);
+  }
+  if (!flags.admin_allow_hosts.empty()) {
+    o.admin_allow_hosts = flags.admin_allow_hosts;
+  }
+  for (const auto& h : o.admin_allow_hosts) {
+    if (h.empty() || h.find_first_of(" :/\t") != std::string::npos) {
+      throw UsageError("--admin-allow-host: not a host name: \"" + h + "\"");
+    }
   }
   if (!flags.grace.empty()) {
     o.grace = flag_duration("grace", flags.grace);

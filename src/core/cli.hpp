@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/app.hpp"
 #include "core/config.hpp"
@@ -33,6 +34,7 @@ struct CommonFlags {
   std::string grace;
   std::string log_level;
   std::string log_format;
+  std::vector<std::string> admin_allow_hosts;
 
   // The --config file's root, or an undefined node. Throws ConfigError.
   [[nodiscard]] ConfigNode load_config() const;
@@ -40,7 +42,8 @@ struct CommonFlags {
 
 void add_common_flags(CLI::App& app, CommonFlags& flags, std::uint16_t default_admin_port);
 
-// Merges flags, the file's common keys (admin, grace, log_level, log_format) and defaults.
+// Merges flags, the file's common keys (admin, admin_allow_hosts, grace, log_level, log_format)
+// and defaults.
 [[nodiscard]] CommonOptions resolve_common(const CommonFlags& flags, const ConfigNode& file,
                                            std::uint16_t default_admin_port);
 

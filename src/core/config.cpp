@@ -448,7 +448,7 @@ std::optional<HostPort> parse_host_port(std::string_view s) {
     port = s.substr(colon + 1);
   }
   if (hp.host.empty()) {
-    hp.host = "0.0.0.0";
+    hp.host = "127.0.0.1";  // every interface only when asked for by name (0.0.0.0, [::])
   }
   unsigned v = 0;
   auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);

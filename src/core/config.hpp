@@ -116,7 +116,7 @@ struct HostPort {
   std::uint16_t port = 0;
   [[nodiscard]] std::string str() const;  // brackets IPv6 literals
 };
-// "127.0.0.1:8080", "[::1]:0", "localhost:80", ":8080" (host "0.0.0.0"). Port 0..65535 required.
+// "127.0.0.1:8080", "[::1]:0", "localhost:80", ":8080" (host "127.0.0.1"). Port 0..65535 required.
 [[nodiscard]] std::optional<HostPort> parse_host_port(std::string_view s);
 
 }  // namespace tender

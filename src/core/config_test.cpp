@@ -68,7 +68,7 @@ TEST(ParseHostPort, Forms) {
   EXPECT_EQ(b->str(), "[::1]:0");
   auto c = parse_host_port(":9000");
   ASSERT_TRUE(c);
-  EXPECT_EQ(c->host, "0.0.0.0");
+  EXPECT_EQ(c->host, "127.0.0.1");  // every interface only when named
   EXPECT_FALSE(parse_host_port("localhost").has_value());
   EXPECT_FALSE(parse_host_port("a:70000").has_value());
   EXPECT_FALSE(parse_host_port("a:").has_value());

@@ -102,6 +102,11 @@ void Router::add_async(std::string method, std::string_view pattern, AsyncHandle
 
 Router::Match Router::match(Request& req) const {
   Match m;
+  if (guard_) {
+    if ((m.refused = guard_(req))) {
+      return m;
+    }
+  }
   // The segments' vector is kept by the thread: matching allocates nothing for it.
   thread_local std::vector<std::string_view> path;
   split_path(req.path, path);
@@ -130,6 +135,9 @@ Router::Match Router::match(Request& req) const {
 }
 
 Response Router::respond(Request& req, const Match& m) const {
+  if (m.refused) {
+    return *m.refused;
+  }
   if (m.route == nullptr) {
     if (!m.allow.empty()) {
       auto r = Response::error(

@@ -10,6 +10,7 @@
 // The first matching route wins, in the order they were added. No Asio here.
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,7 +37,11 @@ class Router {
     const Route* route = nullptr;  // null: no route
     // When route is null but the path matched under other methods: the `Allow` value for a 405.
     std::string allow;
+    // The guard's answer when it refused the request (route is null then).
+    std::optional<Response> refused;
   };
+  // Looks at every request before its route is matched: an answer refuses the request with it.
+  using Guard = std::function<std::optional<Response>(const Request&)>;
 
   // `pattern` is an absolute path; segments of the form `{name}` capture one segment, and a
   // final `*` segment captures the rest (as parameter "*"). Throws std::invalid_argument on a
@@ -49,6 +54,9 @@ class Router {
   void post(std::string_view pattern, SyncHandler handler) {
     add("POST", pattern, std::move(handler));
   }
+
+  // Sets the guard (one; a later call replaces it). Not thread-safe: call before serving.
+  void guard(Guard g) { guard_ = std::move(g); }
 
   // Finds the route for `req` and fills req.params. HEAD requests match GET routes.
   [[nodiscard]] Match match(Request& req) const;
@@ -66,6 +74,7 @@ class Router {
  private:
   void add_route(Route route, std::string_view pattern);
   std::vector<Route> routes_;
+  Guard guard_;
 };
 
 }  // namespace tender

@@ -129,9 +129,9 @@ class EchoRole final : public Role {
 
 Config resolve(const Flags& f, const ConfigNode& file) {
   Config c;
-  file.warn_unknown({"admin", "grace", "log_level", "log_format", "listen", "threads", "id",
-                     "max_body_bytes", "max_header_bytes", "header_timeout", "body_timeout",
-                     "idle_timeout"});
+  file.warn_unknown({"admin", "admin_allow_hosts", "grace", "log_level", "log_format", "listen",
+                     "threads", "id", "max_body_bytes", "max_header_bytes", "header_timeout",
+                     "body_timeout", "idle_timeout"});
   if (auto v = file.string("listen")) {
     auto hp = parse_host_port(*v);
     if (!hp) {
