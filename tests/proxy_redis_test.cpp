@@ -1,0 +1,662 @@
+// `tender proxy` as a redis ambassador, with real redis-server shards on 127.0.0.1.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "proxy_support.hpp"
+
+namespace tender::testing {
+namespace {
+
+TEST_F(ProxyTest, RedisKeysLandOnTheShardTheHashNames) {
+  RedisServer a, b, c;
+  start(redis_config({&a, &b, &c}, "jump"));
+  RespClient client(proxy_->port("cache"));
+  ASSERT_TRUE(client.ok());
+  constexpr int kKeys = 10'000;
+  std::string batch;
+  for (int i = 0; i < kKeys; ++i) {
+    batch += resp_command({"SET", "key:" + std::to_string(i), "v" + std::to_string(i)});
+  }
+  client.send(batch);
+  auto replies = client.read(kKeys);
+  ASSERT_EQ(replies.size(), static_cast<std::size_t>(kKeys));
+  for (const auto& r : replies) {
+    ASSERT_EQ(r, "+OK\r\n");
+  }
+  // Each shard holds exactly the keys the hash gives it.
+  const RedisServer* shards[] = {&a, &b, &c};
+  std::vector<int> count(3, 0);
+  for (int s = 0; s < 3; ++s) {
+    RespClient direct(shards[s]->port());
+    std::string ask;
+    for (int i = 0; i < kKeys; ++i) {
+      ask += resp_command({"EXISTS", "key:" + std::to_string(i)});
+    }
+    direct.send(ask);
+    auto got = direct.read(kKeys);
+    ASSERT_EQ(got.size(), static_cast<std::size_t>(kKeys));
+    for (int i = 0; i < kKeys; ++i) {
+      bool here = got[static_cast<std::size_t>(i)] == ":1\r\n";
+      ASSERT_EQ(here, expected_shard("key:" + std::to_string(i), 3) == s)
+          << "key:" << i << " on shard " << s;
+      count[static_cast<std::size_t>(s)] += here ? 1 : 0;
+    }
+  }
+  for (int n : count) {
+    EXPECT_GT(n, kKeys / 3 * 8 / 10);  // and spread about evenly
+  }
+  // GET through the proxy reads them back.
+  EXPECT_EQ(client.call({"GET", "key:42"}), "$3\r\nv42\r\n");
+}
+
+TEST_F(ProxyTest, RedisMultiKeyCommandsSplitAndReassembleInOrder) {
+  RedisServer a, b, c;
+  start(redis_config({&a, &b, &c}, "ring_hash"));
+  RespClient client(proxy_->port("cache"));
+  std::vector<std::string> mset = {"MSET"};
+  std::vector<std::string> mget = {"MGET"};
+  for (int i = 0; i < 50; ++i) {
+    mset.push_back("m" + std::to_string(i));
+    mset.push_back("value" + std::to_string(i));
+    mget.push_back("m" + std::to_string(i));
+    if (i == 25) {
+      mget.emplace_back("missing");
+    }
+  }
+  EXPECT_EQ(client.call(mset), "+OK\r\n");
+  std::string want = "*51\r\n";
+  for (int i = 0; i < 50; ++i) {
+    std::string v = "value" + std::to_string(i);
+    want += "$" + std::to_string(v.size()) + "\r\n" + v + "\r\n";
+    if (i == 25) {
+      want += "$-1\r\n";
+    }
+  }
+  EXPECT_EQ(client.call(mget), want);
+  // The keys really are spread: no shard has them all.
+  for (const auto* s : {&a, &b, &c}) {
+    std::string n = s->command({"DBSIZE"});
+    EXPECT_NE(n, ":50\r\n");
+  }
+  EXPECT_EQ(client.call({"EXISTS", "m1", "m2", "missing", "m3"}), ":3\r\n");
+  EXPECT_EQ(client.call({"DEL", "m1", "m2", "m3", "missing"}), ":3\r\n");
+  EXPECT_EQ(client.call({"EXISTS", "m1", "m2", "m3"}), ":0\r\n");
+}
+
+TEST_F(ProxyTest, RedisPipelineKeepsItsOrder) {
+  RedisServer a, b;
+  // Without busy polling a server's commands leave at the end of the loop's turn; with it, once
+  // the worker is out of ready work (AtIdle): both must deliver all of them, in order.
+  for (std::string busy_poll : {"0", "50us"}) {
+    SCOPED_TRACE("busy_poll " + busy_poll);
+    proxy_.reset();
+    start("busy_poll: " + busy_poll + "\n" + redis_config({&a, &b}, "maglev"));
+    std::vector<std::unique_ptr<RespClient>> clients;
+    std::vector<std::vector<std::string>> wants;
+    // Two clients: each may have 512 replies owed, and the cluster's max_requests is 1024.
+    for (int c = 0; c < 2; ++c) {
+      clients.push_back(std::make_unique<RespClient>(proxy_->port("cache")));
+      std::string batch;
+      auto& want = wants.emplace_back();
+      for (int i = 0; i < 500; ++i) {
+        std::string k = "p" + busy_poll + "." + std::to_string(c) + "." + std::to_string(i);
+        batch += resp_command({"SET", k, std::to_string(i)});
+        want.emplace_back("+OK\r\n");
+        batch += resp_command({"INCR", k});
+        want.push_back(":" + std::to_string(i + 1) + "\r\n");
+        batch += resp_command({"PING"});  // answered by the proxy, still in order
+        want.emplace_back("+PONG\r\n");
+        batch += resp_command({"GET", k});
+        std::string v = std::to_string(i + 1);
+        want.push_back("$" + std::to_string(v.size()) + "\r\n" + v + "\r\n");
+      }
+      clients.back()->send(batch);
+    }
+    for (std::size_t c = 0; c < clients.size(); ++c) {
+      EXPECT_EQ(clients[c]->read(wants[c].size()), wants[c]) << "client " << c;
+    }
+    // Every reply came: no endpoint counts a request in flight any more.
+    EXPECT_TRUE(eventually([&] {
+      auto c = first_cluster();
+      for (const auto& e : c.at("endpoints").as_array()) {
+        if (e.at("active_requests").to_number<int>() != 0) {
+          return false;
+        }
+      }
+      return true;
+    })) << json::serialize(clusters());
+  }
+}
+
+TEST_F(ProxyTest, RedisHashTagsCoLocateKeys) {
+  RedisServer a, b, c;
+  start(redis_config({&a, &b, &c}, "ring_hash"));
+  RespClient client(proxy_->port("cache"));
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(client.call({"SET", "{user42}." + std::to_string(i), "x"}), "+OK\r\n");
+  }
+  int holders = 0;
+  for (const auto* s : {&a, &b, &c}) {
+    std::string n = s->command({"DBSIZE"});
+    if (n != ":0\r\n") {
+      ++holders;
+      EXPECT_EQ(n, ":30\r\n");
+    }
+  }
+  EXPECT_EQ(holders, 1);
+}
+
+TEST_F(ProxyTest, RedisBadInputGetsAnErrorAndOthersAreServed) {
+  RedisServer a;
+  start(redis_config({&a}, "ring_hash"));
+  RespClient bad(proxy_->port("cache"));
+  RespClient good(proxy_->port("cache"));
+  bad.send("*2\r\n$3\r\nGET\r\n$x\r\n");
+  auto r = bad.read(1);
+  ASSERT_EQ(r.size(), 1U);
+  EXPECT_EQ(r[0].rfind("-ERR Protocol error", 0), 0U) << r[0];
+  EXPECT_TRUE(eventually([&] { return bad.closed(); }));
+  EXPECT_EQ(good.call({"SET", "k", "v"}), "+OK\r\n");
+  EXPECT_EQ(good.call({"KEYS", "*"}).rfind("-ERR", 0), 0U);
+  EXPECT_EQ(good.call({"GET"}), "-ERR wrong number of arguments for 'get' command\r\n");
+  EXPECT_EQ(good.call({"SELECT", "0"}), "+OK\r\n");
+  EXPECT_EQ(good.call({"QUIT"}), "+OK\r\n");
+  EXPECT_TRUE(eventually([&] { return good.closed(); }));
+}
+
+TEST_F(ProxyTest, RedisUpstreamGarbageIsAnErrorNotACrash) {
+  // A "server" that answers anything with bytes that are not RESP.
+  RawServer garbage([](int c) {
+    char buf[1024];
+    while (::read(c, buf, sizeof buf) > 0) {
+      const char junk[] = "hello, this is not redis\r\n";
+      (void)!::write(c, junk, sizeof junk - 1);
+    }
+  });
+  std::uint16_t port = garbage.port();
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: junk}\n"
+      "clusters:\n"
+      "  - name: junk\n"
+      "    endpoints: [\"127.0.0.1:" +
+      std::to_string(port) + "\"]\n");
+  RespClient client(proxy_->port("cache"));
+  for (int i = 0; i < 3; ++i) {
+    std::string r = client.call({"GET", "k"});
+    EXPECT_EQ(r.rfind("-ERR upstream", 0), 0U) << r;
+  }
+  EXPECT_EQ(http(proxy_->port("admin"), "GET", "/healthz").status, 200);
+}
+
+TEST_F(ProxyTest, RedisPasswordsOnBothSides) {
+  RedisServer a("server-secret");
+  RedisServer b("server-secret");
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: shards,\n"
+      "     auth: client-secret}\n"
+      "clusters:\n"
+      "  - name: shards\n"
+      "    auth: server-secret\n"
+      "    health_check: {type: redis, interval: 100ms}\n"
+      "    endpoints: [\"127.0.0.1:" +
+      std::to_string(a.port()) + "\", \"127.0.0.1:" + std::to_string(b.port()) + "\"]\n");
+  RespClient c(proxy_->port("cache"));
+  EXPECT_EQ(c.call({"GET", "k"}).rfind("-NOAUTH", 0), 0U);
+  EXPECT_EQ(c.call({"PING"}).rfind("-NOAUTH", 0), 0U);
+  EXPECT_EQ(c.call({"AUTH", "wrong"}).rfind("-WRONGPASS", 0), 0U);
+  EXPECT_EQ(c.call({"AUTH", "someone", "client-secret"}).rfind("-WRONGPASS", 0), 0U);
+  EXPECT_EQ(c.call({"AUTH", "client-secret"}), "+OK\r\n");
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(c.call({"SET", "key" + std::to_string(i), "v"}), "+OK\r\n");
+  }
+  RespClient d(proxy_->port("cache"));
+  EXPECT_EQ(d.call({"AUTH", "default", "client-secret"}), "+OK\r\n");
+  EXPECT_EQ(d.call({"GET", "key7"}), "$1\r\nv\r\n");
+  // Both servers took keys: the proxy authenticated to each.
+  EXPECT_NE(a.command({"DBSIZE"}), ":0\r\n");
+  EXPECT_NE(b.command({"DBSIZE"}), ":0\r\n");
+  // The health checks authenticate too: every endpoint stays healthy.
+  auto admin = proxy_->port("admin");
+  EXPECT_TRUE(eventually([&] {
+    auto cs = json::parse(http(admin, "GET", "/v1/clusters").body).at("clusters").as_array();
+    int checked = 0;
+    for (const auto& e : cs.at(0).at("endpoints").as_array()) {
+      const auto& o = e.as_object();
+      checked += o.contains("last_check") && o.at("last_check").as_string() == "ok" &&
+                         o.at("health").as_string() == "healthy"
+                     ? 1
+                     : 0;
+    }
+    return checked == 2;
+  }));
+}
+
+TEST_F(ProxyTest, RedisAclUsersOnBothSides) {
+  // The server has an ACL user "app" besides the open default user; the proxy logs in as app.
+  RedisServer a("", {"--user", "app", "on", ">server-secret", "~*", "+@all"});
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one,\n"
+      "     auth: client-secret, auth_user: web}\n"
+      "clusters:\n"
+      "  - name: one\n"
+      "    auth: server-secret\n"
+      "    auth_user: app\n"
+      "    health_check: {type: redis, interval: 100ms}\n"
+      "    endpoints: [\"127.0.0.1:" +
+      std::to_string(a.port()) + "\"]\n");
+  RespClient c(proxy_->port("cache"));
+  // The password alone names the default user, and so does a wrong user: both are refused.
+  EXPECT_EQ(c.call({"AUTH", "client-secret"}).rfind("-WRONGPASS", 0), 0U);
+  EXPECT_EQ(c.call({"AUTH", "default", "client-secret"}).rfind("-WRONGPASS", 0), 0U);
+  EXPECT_EQ(c.call({"GET", "k"}).rfind("-NOAUTH", 0), 0U);
+  EXPECT_EQ(c.call({"AUTH", "web", "client-secret"}), "+OK\r\n");
+  EXPECT_EQ(c.call({"SET", "k", "v"}), "+OK\r\n");
+  // HELLO authenticates too (as clients asking for RESP2 do), or says it must be.
+  RespClient h(proxy_->port("cache"));
+  EXPECT_EQ(h.call({"HELLO", "2"}).rfind("-NOAUTH HELLO must be called", 0), 0U);
+  EXPECT_EQ(h.call({"HELLO", "2", "AUTH", "web", "wrong"}).rfind("-WRONGPASS", 0), 0U);
+  EXPECT_EQ(h.call({"HELLO", "2", "AUTH", "web", "client-secret"}).rfind("*14\r\n", 0), 0U);
+  EXPECT_EQ(h.call({"GET", "k"}), "$1\r\nv\r\n");
+  EXPECT_EQ(a.command({"GET", "k"}), "$1\r\nv\r\n");
+  // The server sees the proxy's connections as user app, health checks included.
+  EXPECT_NE(a.command({"CLIENT", "LIST"}).find("user=app"), std::string::npos);
+  EXPECT_TRUE(eventually([&] {
+    auto cs = json::parse(http(proxy_->port("admin"), "GET", "/v1/clusters").body);
+    const auto& e = cs.at("clusters").at(0).at("endpoints").at(0).as_object();
+    return e.contains("last_check") && e.at("last_check").as_string() == "ok";
+  }));
+}
+
+TEST_F(ProxyTest, RedisHelloKeepsClientsOnResp2) {
+  RedisServer a;
+  start(redis_config({&a}, "ring_hash"));
+  RespClient c(proxy_->port("cache"));
+  // RESP2 asked for, or nothing asked: the server map, proto 2.
+  std::string map = c.call({"HELLO"});
+  EXPECT_EQ(map.rfind("*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n", 0), 0U) << map;
+  EXPECT_NE(map.find("$5\r\nproto\r\n:2\r\n"), std::string::npos) << map;
+  EXPECT_EQ(c.call({"hello", "2", "SETNAME", "app"}).rfind("*14\r\n", 0), 0U);
+  EXPECT_EQ(c.call({"CLIENT", "GETNAME"}), "$3\r\napp\r\n");  // as CLIENT SETNAME
+  EXPECT_EQ(c.call({"HELLO", "2", "SETNAME", "a b"}).rfind("-ERR Client names cannot", 0), 0U);
+  // RESP3 is answered as a server without HELLO answers, after which clients stay on RESP2
+  // (NOPROTO would make some give up); the error does not repeat a password.
+  EXPECT_EQ(c.call({"HELLO", "3", "AUTH", "default", "secret"}),
+            "-ERR unknown command 'HELLO', with args beginning with: '3' \r\n");
+  EXPECT_EQ(c.call({"HELLO", "2", "NOPE"}), "-ERR Syntax error in HELLO option 'NOPE'\r\n");
+  EXPECT_EQ(c.call({"SET", "k", "v"}), "+OK\r\n");  // the connection carries on
+}
+
+TEST_F(ProxyTest, RedisClientCommandsOfTheConnectionItself) {
+  RedisServer a;
+  start(redis_config({&a}, "ring_hash"));
+  RespClient c(proxy_->port("cache"));
+  RespClient d(proxy_->port("cache"));
+  // What clients send on connecting.
+  EXPECT_EQ(c.call({"CLIENT", "SETINFO", "LIB-NAME", "redis-py"}), "+OK\r\n");
+  EXPECT_EQ(c.call({"CLIENT", "SETINFO", "lib-ver", "5.0.1"}), "+OK\r\n");
+  EXPECT_EQ(c.call({"CLIENT", "GETNAME"}), "$-1\r\n");
+  EXPECT_EQ(c.call({"CLIENT", "SETNAME", "worker-7"}), "+OK\r\n");
+  EXPECT_EQ(c.call({"client", "getname"}), "$8\r\nworker-7\r\n");
+  EXPECT_EQ(d.call({"CLIENT", "GETNAME"}), "$-1\r\n");  // names are per connection
+  EXPECT_EQ(c.call({"CLIENT", "SETNAME", "a b"}).rfind("-ERR Client names cannot contain", 0), 0U);
+  std::string id_c = c.call({"CLIENT", "ID"});
+  std::string id_d = d.call({"CLIENT", "ID"});
+  EXPECT_EQ(id_c.rfind(':', 0), 0U) << id_c;
+  EXPECT_NE(id_c, id_d);
+  // About the proxy's shared server connections: refused.
+  EXPECT_EQ(c.call({"CLIENT", "LIST"}),
+            "-ERR command 'client LIST' is not supported by tender "
+            "proxy: it cannot be sharded\r\n");
+  EXPECT_EQ(c.call({"CLIENT"}).rfind("-ERR wrong number of arguments for 'client'", 0), 0U);
+  EXPECT_EQ(c.call({"GET", "k"}), "$-1\r\n");
+}
+
+TEST_F(ProxyTest, RedisWrongServerPasswordIsAClearError) {
+  RedisServer a("server-secret");
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one}\n"
+      "clusters:\n"
+      "  - {name: one, auth: not-it, endpoints: [\"127.0.0.1:" +
+      std::to_string(a.port()) + "\"]}\n");
+  RespClient c(proxy_->port("cache"));
+  std::string r = c.call({"GET", "k"});
+  EXPECT_EQ(r.rfind("-ERR upstream", 0), 0U) << r;
+  EXPECT_NE(r.find("AUTH"), std::string::npos) << r;
+  EXPECT_EQ(c.call({"AUTH", "x"}).rfind("-ERR AUTH <password> called without", 0), 0U);
+}
+
+TEST_F(ProxyTest, ConnectionsToServersThatLeftAreClosed) {
+  RedisServer a;
+  RedisServer b;
+  auto line = [](const RedisServer& s) { return "127.0.0.1:" + std::to_string(s.port()) + "\n"; };
+  std::string list = dir_.write("shards.txt", line(a) + line(b));
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: shards}\n"
+      "clusters:\n"
+      "  - {name: shards, file: \"" +
+          list + "\"}\n",
+      {"--workers", "1"});
+  RespClient c(proxy_->port("cache"));
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_EQ(c.call({"SET", "key" + std::to_string(i), "v"}), "+OK\r\n");
+  }
+  ASSERT_EQ(a.clients(), 2);  // the proxy's connection and this one
+  dir_.write("shards.txt", line(b));
+  auto admin = proxy_->port("admin");
+  ASSERT_TRUE(eventually([&] {
+    auto cs = json::parse(http(admin, "GET", "/v1/clusters").body).at("clusters").as_array();
+    return cs.at(0).at("endpoints").as_array().size() == 1;
+  }));
+  EXPECT_EQ(c.call({"SET", "after", "v"}), "+OK\r\n");
+  EXPECT_TRUE(eventually([&] { return a.clients() == 1; }));
+  EXPECT_EQ(b.clients(), 2);
+}
+
+TEST_F(ProxyTest, RedisListenerRemovedByAReloadClosesItsServerConnections) {
+  RedisServer a;
+  auto config = [&](bool extra) {
+    std::string listeners =
+        "listeners:\n"
+        "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one}\n";
+    if (extra) {
+      listeners += "  - {name: extra, listen: \"127.0.0.1:0\", protocol: redis, cluster: one}\n";
+    }
+    return listeners +
+           "clusters:\n  - {name: one, endpoints: [\"127.0.0.1:" + std::to_string(a.port()) +
+           "\"]}\n";
+  };
+  start(config(true), {"--workers", "1"});
+  RespClient kept(proxy_->port("cache"));
+  RespClient dropped(proxy_->port("extra"));
+  ASSERT_EQ(kept.call({"SET", "k", "1"}), "+OK\r\n");
+  ASSERT_EQ(dropped.call({"SET", "k", "2"}), "+OK\r\n");
+  ASSERT_EQ(a.clients(), 3);  // each listener's connection, and this one
+  dir_.write("proxy.yaml", config(false));
+  proxy_->signal(SIGHUP);
+  // The removed listener's idle client is let go, then its connection to the server closes.
+  EXPECT_TRUE(dropped.closed());
+  EXPECT_TRUE(eventually([&] { return a.clients() == 2; }));
+  EXPECT_EQ(kept.call({"GET", "k"}), "$1\r\n2\r\n");
+  EXPECT_EQ(a.clients(), 2);
+}
+
+TEST_F(ProxyTest, RedisServerThatStopsAnsweringTimesOut) {
+  // Answers the first command, then reads and never answers again.
+  RawServer mute([](int fd) {
+    char buf[4096];
+    bool answered = false;
+    while (::read(fd, buf, sizeof buf) > 0) {
+      if (!answered) {
+        write_all(fd, "$-1\r\n");
+        answered = true;
+      }
+    }
+  });
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one, timeout: 300ms}\n"
+      "clusters:\n"
+      "  - {name: one, endpoints: [\"127.0.0.1:" +
+          std::to_string(mute.port()) + "\"]}\n",
+      {"--workers", "1"});
+  RespClient c(proxy_->port("cache"));
+  EXPECT_EQ(c.call({"GET", "k"}), "$-1\r\n");
+  // Nothing is owed now, so the connection has no deadline: this request must set one.
+  auto asked = std::chrono::steady_clock::now();
+  std::string r = c.call({"GET", "k"});
+  EXPECT_EQ(r.rfind("-ERR upstream", 0), 0U) << r;
+  EXPECT_NE(r.find("timed out"), std::string::npos) << r;
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s);
+}
+
+TEST_F(ProxyTest, RedisServerThatStopsReadingTimesOut) {
+  // Never reads: the proxy's write fills the socket buffers and waits when the time is up.
+  std::atomic<bool> done{false};
+  RawServer deaf([&](int fd) {
+    pollfd p{fd, POLLRDHUP, 0};
+    while (!done && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) == 0) {
+      ::poll(&p, 1, 50);
+    }
+  });
+  struct Release {
+    std::atomic<bool>& done;
+    ~Release() { done = true; }
+  } release{done};
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one, timeout: 300ms}\n"
+      "clusters:\n"
+      "  - {name: one, endpoints: [\"127.0.0.1:" +
+          std::to_string(deaf.port()) + "\"]}\n",
+      {"--workers", "1"});
+  RespClient c(proxy_->port("cache"));
+  const std::string value(1 << 20, 'v');
+  constexpr int kSets = 32;
+  std::string sets;
+  for (int i = 0; i < kSets; ++i) {
+    sets += resp_command({"SET", "k" + std::to_string(i), value});
+  }
+  std::thread writer([&] { c.send(sets); });
+  auto replies = c.read(kSets);
+  writer.join();
+  ASSERT_EQ(replies.size(), static_cast<std::size_t>(kSets));
+  // A timeout, not the failed write it caused.
+  for (const auto& r : replies) {
+    EXPECT_EQ(r.rfind("-ERR upstream", 0), 0U) << r.substr(0, 100);
+    EXPECT_NE(r.find("timed out"), std::string::npos) << r.substr(0, 100);
+  }
+  // Counted as timeouts (one per connection the proxy made: later commands may have found the
+  // first one gone and made another), never as resets.
+  std::string endpoint = "tender_proxy_upstream_errors_total{cluster=\"one\",endpoint=\"127.0.0.1:" +
+                         std::to_string(deaf.port()) + "\",kind=";
+  EXPECT_GE(proxy_metric(endpoint + "\"timeout\"}"), 1) << proxy_metrics();
+  EXPECT_EQ(proxy_metric(endpoint + "\"reset\"}"), 0) << proxy_metrics();
+}
+
+TEST_F(ProxyTest, RedisCommandsOverMaxRequestsAreRefused) {
+  // Holds every GET until released, then answers each.
+  std::atomic<bool> release{false};
+  std::atomic<bool> done{false};
+  RawServer held([&](int fd) {
+    std::string got;
+    std::size_t answered = 0;
+    while (!done) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 10) > 0) {
+        char buf[4096];
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) {
+          return;
+        }
+        got.append(buf, static_cast<std::size_t>(n));
+      }
+      std::size_t asked = 0;
+      for (auto at = got.find("GET"); at != std::string::npos; at = got.find("GET", at + 1)) {
+        ++asked;
+      }
+      for (; release && answered < asked; ++answered) {
+        write_all(fd, "$1\r\nv\r\n");
+      }
+    }
+  });
+  struct Done {
+    std::atomic<bool>& done;
+    ~Done() { done = true; }  // before `held` joins its thread
+  } finish{done};
+  start(
+      "listeners:\n"
+      "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: one}\n"
+      "clusters:\n"
+      "  - name: one\n"
+      "    endpoints: [\"127.0.0.1:" +
+          std::to_string(held.port()) +
+          "\"]\n"
+          "    limits: {max_requests: 2}\n",
+      {"--workers", "1"});
+  RespClient a(proxy_->port("cache"));
+  a.send(resp_command({"GET", "a"}) + resp_command({"GET", "b"}));
+  ASSERT_TRUE(
+      eventually([&] { return first_cluster().at("active_requests").to_number<int>() == 2; }));
+  // A third, while two are in flight, is refused at once; commands answered locally are not
+  // requests to the cluster.
+  RespClient b(proxy_->port("cache"));
+  EXPECT_EQ(b.call({"GET", "c"}), "-ERR cluster one is at its max_requests limit\r\n");
+  EXPECT_EQ(b.call({"MGET", "c", "d"}), "-ERR cluster one is at its max_requests limit\r\n");
+  EXPECT_EQ(b.call({"PING"}), "+PONG\r\n");
+  release = true;
+  EXPECT_EQ(a.read(2), (std::vector<std::string>{"$1\r\nv\r\n", "$1\r\nv\r\n"}));
+  EXPECT_EQ(b.call({"GET", "c"}), "$1\r\nv\r\n");
+  EXPECT_EQ(first_cluster().at("active_requests").to_number<int>(), 0);
+  EXPECT_EQ(
+      proxy_metric("tender_proxy_cluster_overflow_total{cluster=\"one\",breaker=\"requests\"}"),
+      2.0);
+}
+
+TEST_F(ProxyTest, RedisServerConnectionRefusedByTheBreakerIsNotTheServersFault) {
+  RedisServer a;
+  RedisServer b;
+  // One worker may open one server connection: commands for the other server are refused by
+  // the breaker, which must not count against that server (one failure would eject it).
+  start(redis_config({&a, &b}, "ring_hash") +
+            "    limits: {max_connections: 1}\n"
+            "    outlier: {consecutive_failures: 1}\n",
+        {"--workers", "1"});
+  RespClient c(proxy_->port("cache"));
+  int ok = 0;
+  int refused = 0;
+  for (int i = 0; i < 40; ++i) {
+    std::string r = c.call({"GET", "key:" + std::to_string(i)});
+    if (r == "$-1\r\n") {
+      ++ok;
+    } else {
+      EXPECT_EQ(r, "-ERR cluster shards is at its max_connections limit\r\n");
+      ++refused;
+    }
+  }
+  EXPECT_GT(ok, 0);
+  EXPECT_GT(refused, 0);
+  for (std::size_t i = 0; i < 2; ++i) {
+    auto e = endpoint("shards", i);
+    EXPECT_FALSE(e.at("ejected").as_bool()) << e;
+    EXPECT_EQ(e.at("failures").to_number<int>(), 0) << e;
+  }
+}
+
+TEST_F(ProxyTest, RedisClientThatDoesNotReadCannotGrowTheProxy) {
+  RedisServer a;
+  start(one_redis_shard(a), {"--workers", "1"});
+  RespClient c(proxy_->port("cache"));
+  const std::string value(64 << 10, 'b');
+  ASSERT_EQ(c.call({"SET", "big", value}), "+OK\r\n");
+  auto rss_kib = [&] {
+    std::ifstream status("/proc/" + std::to_string(proxy_->pid()) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) {
+        return std::stol(line.substr(6));
+      }
+    }
+    return 0L;
+  };
+  long before = rss_kib();
+  // 250 MiB of replies asked for, none read yet: the proxy stops reading this client instead
+  // of holding them.
+  constexpr int kGets = 4000;
+  std::string gets;
+  for (int i = 0; i < kGets; ++i) {
+    gets += resp_command({"GET", "big"});
+  }
+  std::thread writer([&] { c.send(gets); });
+  // Until the proxy's memory stops moving (it would climb past 250 MiB without the pause).
+  long during = rss_kib();
+  int steady = 0;
+  for (int i = 0; i < 200 && steady < 10; ++i) {
+    std::this_thread::sleep_for(50ms);
+    long now = rss_kib();
+    steady = std::abs(now - during) < 1024 ? steady + 1 : 0;
+    during = now;
+  }
+  EXPECT_LT(during - before, 128 * 1024)
+      << "RSS grew from " << before << " to " << during << " KiB";
+  // Nothing is lost: every reply arrives, whole, once the client reads.
+  std::string bulk = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  for (int i = 0; i < kGets; ++i) {
+    auto r = c.read(1);
+    ASSERT_EQ(r.size(), 1U) << "reply " << i;
+    ASSERT_EQ(r[0], bulk) << "reply " << i;
+  }
+  writer.join();
+}
+
+TEST_F(ProxyTest, RedisClientsThatResetAreLetGoAtOnce) {
+  RedisServer a;
+  start(one_redis_shard(a));  // idle_timeout 10m: only noticing the reset frees these
+  auto port = proxy_->port("cache");
+  auto connections = [&] {
+    return proxy_metric("tender_proxy_downstream_connections{listener=\"cache\"}");
+  };
+  // Each client is served once, so that the proxy holds it, and then sends `last` (nothing, a
+  // command cut short, a whole command) and a reset at once: both may be there before the
+  // proxy reads.
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    int fd = connect_loopback(port, 10s);
+    ASSERT_GE(fd, 0);
+    std::string ping = "*1\r\n$4\r\nPING\r\n";
+    ASSERT_EQ(::send(fd, ping.data(), ping.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(ping.size()));
+    char buf[16];
+    ASSERT_EQ(::recv(fd, buf, sizeof buf, 0), 7);  // +PONG\r\n
+    fds.push_back(fd);
+  }
+  ASSERT_TRUE(eventually([&] { return connections() == 3.0; }));
+  const std::string lasts[] = {"", "*2\r\n$3\r\nGET\r\n$1\r\n", "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"};
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    if (!lasts[i].empty()) {
+      ASSERT_GT(::send(fds[i], lasts[i].data(), lasts[i].size(), MSG_NOSIGNAL), 0);
+    }
+    linger reset{1, 0};
+    ASSERT_EQ(::setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+    ::close(fds[i]);
+  }
+  EXPECT_TRUE(eventually([&] { return connections() == 0.0; })) << connections();
+  RespClient other(port);  // and the proxy serves on
+  EXPECT_EQ(other.call({"PING"}), "+PONG\r\n");
+}
+
+TEST_F(ProxyTest, RedisDrainClosesIdleClientsAndExits) {
+  RedisServer a;
+  start(redis_config({&a}, "ring_hash"));
+  RespClient idle(proxy_->port("cache"));
+  ASSERT_EQ(idle.call({"PING"}), "+PONG\r\n");
+  proxy_->signal(SIGTERM);
+  // Well within the 30 s grace: an idle client does not hold the drain up.
+  auto st = proxy_->wait_exit(10s);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->success()) << st->describe();
+  EXPECT_TRUE(idle.closed());
+}
+
+// --- tcp -------------------------------------------------------------------------------------
+
+// "\"127.0.0.1:P1\", \"127.0.0.1:P2\"": the backends' listen addresses, for an endpoints list.
+
+}  // namespace
+}  // namespace tender::testing
