@@ -166,7 +166,7 @@ ClusterConfig parse_cluster(const ConfigNode& n) {
 ListenerConfig parse_listener(const ConfigNode& n) {
   n.warn_unknown({"name", "listen", "protocol", "cluster", "routes", "idle_timeout", "timeout",
                   "per_try_timeout", "retries", "retry_budget_percent", "max_request_bytes",
-                  "max_bulk_bytes", "auth", "auth_user"});
+                  "max_bulk_bytes", "max_input_bytes", "auth", "auth_user"});
   ListenerConfig l;
   l.line = n.line();
   l.protocol = parse_protocol(n);
@@ -221,6 +221,10 @@ ListenerConfig parse_listener(const ConfigNode& n) {
   }
   l.max_request_bytes = n.bytes("max_request_bytes").value_or(l.max_request_bytes);
   l.max_bulk_bytes = n.bytes("max_bulk_bytes").value_or(l.max_bulk_bytes);
+  l.max_input_bytes = n.bytes("max_input_bytes").value_or(l.max_input_bytes);
+  if (l.max_input_bytes < 64 * 1024) {
+    n.fail("max_input_bytes", "at least 64KiB");
+  }
   return l;
 }
 

@@ -93,6 +93,9 @@ struct ListenerConfig {
   std::uint64_t max_request_bytes = std::uint64_t{8} << 20;
   // redis
   std::uint64_t max_bulk_bytes = std::uint64_t{512} << 20;
+  // Bytes of partial commands held for all the listener's clients together; a client whose
+  // command would take the total past it is refused and disconnected.
+  std::uint64_t max_input_bytes = std::uint64_t{1} << 30;
 };
 
 // The most busy_poll may be.

@@ -46,6 +46,7 @@ struct Proxy::Impl {
   CounterFamily* l_errors = nullptr;
   GaugeFamily* l_connections = nullptr;
   HistogramFamily* l_latency = nullptr;
+  GaugeFamily* l_buffered = nullptr;
 
   int worker_count() const {
     int n = opts.config.workers > 0 ? opts.config.workers
@@ -105,6 +106,7 @@ std::shared_ptr<const ListenerState> Proxy::Impl::listener_state(const ListenerC
   s->errors = l_errors;
   s->connections = &l_connections->with({l.name});
   s->latency = &l_latency->with({l.name});
+  s->buffered = &l_buffered->with({l.name});
   return s;
 }
 
@@ -203,13 +205,16 @@ void Proxy::start(Runtime& rt) {
   s.l_errors = &m.counter_family(
       "tender_proxy_downstream_errors_total",
       "Requests a listener could not serve, by kind (protocol, unsupported, no_endpoint, "
-      "upstream_connect, overflow, timeout).",
+      "upstream_connect, overflow, timeout, input_limit, shard_down).",
       {"listener", "kind"});
   s.l_connections = &m.gauge_family("tender_proxy_downstream_connections",
                                     "Open client connections, by listener.", {"listener"});
   s.l_latency = &m.histogram_family("tender_proxy_downstream_request_duration_seconds",
                                     "Time from a request's arrival to its answer, by listener.",
                                     {"listener"});
+  s.l_buffered = &m.gauge_family(
+      "tender_proxy_downstream_buffered_bytes",
+      "Bytes of commands that came in part, held for clients of a redis listener.", {"listener"});
   auto& wakeups = m.counter_family(
       "tender_proxy_worker_wakeups_total",
       "Times a worker that ran out of work found more, by how: poll (while looking, within "

@@ -25,6 +25,8 @@ constexpr std::size_t kMaxPipeline = 512;        // replies owed to one client b
 constexpr std::size_t kMaxOwedBytes = 16 << 20;  // reply bytes waiting for one client, the same
 constexpr std::size_t kReadChunk = 16384;        // from servers
 constexpr std::size_t kClientReadChunk = 4096;   // from clients: small while idle
+constexpr std::size_t kLargeReadChunk = 65536;   // from a client in the middle of a large command
+constexpr std::size_t kKeptInput = 65536;        // buffer room a client keeps between commands
 constexpr std::size_t kSpareSlots = 64;          // slots kept per client for reuse
 
 class ClientSession;
@@ -536,6 +538,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   ServerConn* server_for(std::string_view key, const SlotPtr& slot, int index);
   void split(const resp::Command& cmd, const resp::CommandInfo& info);
   void flush();
+  // The parser's limits: the listener's, or redis' own for a client yet to authenticate.
+  void set_limits();
+  // Counts `bytes` of a command under way as held for this client (in the listener's gauge),
+  // and refuses the command if the listener's clients hold more than max_input_bytes.
+  void hold(std::size_t bytes);
   void kick();         // writes out_ unless a write is under way
   void maybe_close();  // once closing and everything owed is written
   // Lets the run loop, waiting for replies to be sent, look again (its wait ends).
@@ -571,6 +578,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Clock::time_point now_;       // when the last read from the client ended
   std::vector<SlotPtr> spare_;  // slots done with, for reuse
   resp::Limits limits_;
+  std::size_t held_ = 0;         // bytes of a command under way, counted in held_gauge_
+  Gauge* held_gauge_ = nullptr;  // the listener's buffered gauge when held_ was first counted
 };
 
 class RedisListener final : public ListenerBase<RedisListener> {
@@ -679,7 +688,42 @@ void ClientSession::on_done() {
 ClientSession::ClientSession(std::shared_ptr<RedisListener> l, tcp::socket s,
                              std::shared_ptr<const ListenerState> state)
     : listener_(std::move(l)), conn_(std::move(s)), state_(std::move(state)) {
-  limits_.max_bulk = state_->config.max_bulk_bytes;
+  set_limits();
+}
+
+void ClientSession::set_limits() {
+  const auto& config = state_->config;
+  if (!config.auth.empty() && !authed_) {
+    limits_ = resp::kUnauthenticated;
+  } else {
+    limits_ = resp::Limits{};
+    limits_.max_bulk = config.max_bulk_bytes;
+  }
+}
+
+void ClientSession::hold(std::size_t bytes) {
+  if (bytes == held_) {
+    return;
+  }
+  if (held_gauge_ == nullptr) {
+    held_gauge_ = state_->buffered;
+  }
+  held_gauge_->inc(static_cast<double>(bytes) - static_cast<double>(held_));
+  held_ = bytes;
+  // A command under way that takes the listener's clients past max_input_bytes is refused:
+  // what a client can make the proxy hold is bounded for all of them together.
+  if (bytes > kClientReadChunk && !closing_ &&
+      held_gauge_->value() > static_cast<double>(state_->config.max_input_bytes)) {
+    state_->errors->with({state_->config.name, "input_limit"}).inc();
+    std::string err;
+    resp::append_error(err,
+                       "ERR tender proxy: the commands its clients are sending take more "
+                       "than max_input_bytes (" +
+                           std::to_string(state_->config.max_input_bytes) +
+                           " bytes) to hold; try again");
+    reply_now(std::move(err));
+    closing_ = true;  // as for a protocol error: the rest of the command cannot be skipped
+  }
 }
 
 asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
@@ -708,16 +752,17 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
     if (self->closing_) {
       break;
     }
-    if (!co_await read_more(l.deadlines(), self->conn_, Clock::now() + idle, kClientReadChunk)) {
+    std::size_t chunk = in.data().size() >= kClientReadChunk ? kLargeReadChunk : kClientReadChunk;
+    if (!co_await read_more(l.deadlines(), self->conn_, Clock::now() + idle, chunk)) {
       break;  // closed, failed or idle
     }
     self->now_ = Clock::now();
     // A reload applies from the next commands on.
     self->state_ = l.state();
-    self->limits_.max_bulk = self->state_->config.max_bulk_bytes;
     std::size_t used = 0;
     std::string_view data = in.data();
     while (!self->closing_) {
+      self->set_limits();  // an AUTH just read lifts those of a client not yet authenticated
       auto pr = resp::parse_command(data.substr(used), cmd, self->limits_);
       if (pr.status == resp::Status::kIncomplete) {
         break;
@@ -734,7 +779,12 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
       used += cmd.size;
     }
     in.consume(used);
+    self->hold(in.data().size());
+    if (in.data().empty()) {
+      in.shrink(kKeptInput);  // the memory of a large command that came and went
+    }
   }
+  self->hold(0);
   // Whatever is owed is still sent (QUIT, protocol errors); then the connection closes.
   self->closing_ = true;
   while (!self->closed_ && (!self->slots_.empty() || self->writing_ || !self->out_.empty())) {

@@ -58,8 +58,10 @@ bool find_data(std::string_view buf, std::size_t pos, std::size_t len, ParseResu
 
 bool fits(long long n, std::size_t max) { return static_cast<unsigned long long>(n) <= max; }
 
+// The partial state of a command (Command::Partial), kept between calls.
+template <typename Partial>
 ParseResult parse_multibulk(std::string_view buf, const Limits& limits,
-                            std::vector<std::string_view>& args, std::size_t& end) {
+                            std::vector<std::string_view>& args, std::size_t& end, Partial& part) {
   std::size_t cr = 0;
   ParseResult fail;
   if (!find_crlf(buf, 0, limits.max_inline, cr, fail, "Protocol error: too big mbulk count string",
@@ -67,13 +69,38 @@ ParseResult parse_multibulk(std::string_view buf, const Limits& limits,
     return fail;
   }
   long long count = 0;
-  if (!parse_ll(buf.substr(1, cr - 1), count) || (count > 0 && !fits(count, limits.max_args))) {
+  if (!parse_ll(buf.substr(1, cr - 1), count)) {
     return error("Protocol error: invalid multibulk length");
   }
-  std::size_t pos = cr + 2;
-  for (long long i = 0; i < count; ++i) {
+  if (count > 0 && !fits(count, limits.max_args)) {
+    return error(limits.unauthenticated ? "Protocol error: unauthenticated multibulk length"
+                                        : "Protocol error: invalid multibulk length");
+  }
+  const std::size_t header = cr + 2;
+  std::size_t pos = header;
+  if (part.count != count || part.header != header || part.pos > buf.size()) {
+    part.count = -1;  // not the array the last call saw
+    part.spans.clear();
+  }
+  long long first = 0;
+  if (part.count >= 0) {
+    pos = part.pos;
+    first = static_cast<long long>(part.spans.size());
+  }
+  args.clear();
+  // Incomplete: remember what was read, as offsets, to go on from there next time.
+  auto save = [&](std::size_t at) {
+    part.count = count;
+    part.header = header;
+    part.pos = at;
+    for (auto a : args) {
+      part.spans.emplace_back(static_cast<std::size_t>(a.data() - buf.data()), a.size());
+    }
+    return incomplete();
+  };
+  for (long long i = first; i < count; ++i) {
     if (pos == buf.size()) {
-      return incomplete();
+      return save(pos);
     }
     if (buf[pos] != '$') {
       const char got = buf[pos] == '\r' || buf[pos] == '\n' ? ' ' : buf[pos];
@@ -82,21 +109,32 @@ ParseResult parse_multibulk(std::string_view buf, const Limits& limits,
     if (!find_crlf(buf, pos, limits.max_inline, cr, fail,
                    "Protocol error: too big bulk count string",
                    "Protocol error: invalid bulk length")) {
-      return fail;
+      return fail.status == Status::kIncomplete ? save(pos) : fail;
     }
     long long len = 0;
-    if (!parse_ll(buf.substr(pos + 1, cr - pos - 1), len) || len < 0 ||
-        !fits(len, limits.max_bulk)) {
+    if (!parse_ll(buf.substr(pos + 1, cr - pos - 1), len) || len < 0) {
       return error("Protocol error: invalid bulk length");
     }
-    pos = cr + 2;
-    const auto size = static_cast<std::size_t>(len);
-    if (!find_data(buf, pos, size, fail)) {
-      return fail;
+    if (!fits(len, limits.max_bulk)) {
+      return error(limits.unauthenticated ? "Protocol error: unauthenticated bulk length"
+                                          : "Protocol error: invalid bulk length");
     }
-    args.push_back(buf.substr(pos, size));
-    pos += size + 2;
+    const auto size = static_cast<std::size_t>(len);
+    if (!find_data(buf, cr + 2, size, fail)) {
+      return fail.status == Status::kIncomplete ? save(pos) : fail;
+    }
+    args.push_back(buf.substr(cr + 2, size));
+    pos = cr + 2 + size + 2;
   }
+  if (!part.spans.empty()) {
+    // The arguments of earlier calls go first, as views into this buffer.
+    args.insert(args.begin(), part.spans.size(), std::string_view());
+    for (std::size_t i = 0; i < part.spans.size(); ++i) {
+      args[i] = buf.substr(part.spans[i].first, part.spans[i].second);
+    }
+  }
+  part.count = -1;
+  part.spans.clear();
   end = pos;  // count <= 0 is an empty command, which redis skips
   return {};
 }
@@ -224,7 +262,7 @@ ParseResult parse_command(std::string_view buf, Command& out, const Limits& limi
     std::size_t end = 0;
     ParseResult result;
     if (rest[0] == '*') {
-      result = parse_multibulk(rest, limits, out.args, end);
+      result = parse_multibulk(rest, limits, out.args, end, out.partial_);
     } else {
       out.inline_form = true;
       result = parse_inline(rest, limits, out.args, out.unquoted_, end);

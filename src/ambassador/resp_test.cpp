@@ -549,5 +549,68 @@ TEST(HashTagTest, RedisClusterRule) {
   EXPECT_EQ(hash_tag("a{b}"), "b");
 }
 
+std::string resp_command(const std::vector<std::string>& args) {
+  std::string out = "*" + std::to_string(args.size()) + "\r\n";
+  for (const auto& a : args) {
+    out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+  }
+  return out;
+}
+
+// A command that arrives in many reads is parsed once in all: the arguments read by earlier
+// calls are not read again (so an MGET of n keys costs O(n), not O(n) per read).
+TEST(RespParseTest, ACommandArrivingInPiecesIsParsedOnceInAll) {
+  std::vector<std::string> args = {"MGET"};
+  for (int i = 0; i < 20'000; ++i) {
+    args.push_back("key:" + std::to_string(i));
+  }
+  std::string bytes = resp_command(args);
+  Command cmd;
+  std::string buf;
+  std::size_t at = 0;
+  bool marked = false;
+  ParseResult r;
+  while (at < bytes.size()) {
+    std::size_t n = std::min<std::size_t>(4096, bytes.size() - at);
+    buf.append(bytes, at, n);
+    at += n;
+    r = parse_command(buf, cmd);
+    if (r.status == Status::kOk) {
+      break;
+    }
+    ASSERT_EQ(r.status, Status::kIncomplete);
+    if (!marked && buf.size() > 8192) {
+      // Spoil an argument the parser has been through: read again, it would be refused.
+      std::size_t len = buf.find("$5\r\nkey:1");
+      ASSERT_NE(len, std::string::npos);
+      buf[len + 1] = 'x';
+      marked = true;
+    }
+  }
+  ASSERT_EQ(r.status, Status::kOk) << r.error;
+  EXPECT_TRUE(marked);
+  EXPECT_EQ(cmd.size, bytes.size());
+  ASSERT_EQ(cmd.args.size(), args.size());
+  EXPECT_EQ(cmd.args.back(), "key:19999");
+  EXPECT_EQ(cmd.args[1], "key:0");
+  // Other bytes first: the parser starts afresh, and does not mistake them for the old ones.
+  Command again;
+  ASSERT_EQ(parse_command(bytes.substr(0, 5000), again).status, Status::kIncomplete);
+  std::string other = resp_command({"GET", "x"});
+  ASSERT_EQ(parse_command(other, again).status, Status::kOk);
+  EXPECT_EQ(std::vector<std::string>(again.args.begin(), again.args.end()),
+            (std::vector<std::string>{"GET", "x"}));
+}
+
+TEST(RespParseTest, UnauthenticatedLimitsAreRedisOwn) {
+  EXPECT_EQ(parse_error("*11\r\n", kUnauthenticated),
+            "Protocol error: unauthenticated multibulk length");
+  EXPECT_EQ(parse_error("*2\r\n$3\r\nGET\r\n$16385\r\n", kUnauthenticated),
+            "Protocol error: unauthenticated bulk length");
+  Command cmd;
+  EXPECT_EQ(parse_command("*2\r\n$3\r\nGET\r\n$16384\r\n", cmd, kUnauthenticated).status,
+            Status::kIncomplete);
+}
+
 }  // namespace
 }  // namespace tender::ambassador::resp

@@ -39,6 +39,9 @@ struct ListenerState {
   CounterFamily* errors = nullptr;  // {listener, kind}
   Gauge* connections = nullptr;
   Histogram* latency = nullptr;
+  // redis: bytes of partial commands its clients' buffers hold, on every worker (what
+  // max_input_bytes bounds); one gauge per listener name, kept across reloads.
+  Gauge* buffered = nullptr;
 };
 
 class Worker;

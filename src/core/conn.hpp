@@ -64,6 +64,22 @@ class ReadBuffer {
     }
   }
   void clear() { begin_ = end_ = 0; }
+  // Gives back the memory of a buffer that once held far more than it does now (a large
+  // command or body came and went): room for at most `keep` bytes stays, if the unread ones fit.
+  void shrink(std::size_t keep) {
+    std::size_t unread = end_ - begin_;
+    if (buf_.size() <= keep || unread > keep) {
+      return;
+    }
+    std::vector<char> next(buf_.begin() + static_cast<std::ptrdiff_t>(begin_),
+                           buf_.begin() + static_cast<std::ptrdiff_t>(end_));
+    next.shrink_to_fit();
+    buf_.swap(next);
+    begin_ = 0;
+    end_ = unread;
+  }
+  // Bytes of memory the buffer holds.
+  [[nodiscard]] std::size_t room() const { return buf_.size(); }
 
  private:
   std::vector<char> buf_;
