@@ -809,6 +809,44 @@ TEST_F(ProxyTest, HttpPooledConnectionsToEndpointsThatLeftAreClosed) {
 
 // --- config ------------------------------------------------------------------------------------
 
+// A cluster hashed by a key (hash_on) shards: a request whose key belongs to a backend that is
+// down is refused, not served by another backend that does not have its data.
+TEST_F(ProxyTest, HttpKeyHashedClusterKeepsKeysWithTheirBackend) {
+  Tender b1(echo_args({"--id", "b1"}));
+  std::optional<Tender> b2;
+  b2.emplace(echo_args({"--id", "b2"}));
+  start(http_config({&b1, &*b2}, "",
+                    "    policy: ring_hash\n"
+                    "    hash_on: header:X-Shard-Key\n"
+                    "    health_check: {type: http, path: /healthz, interval: 100ms, timeout: "
+                    "100ms, unhealthy_threshold: 1}\n"),
+        {"--workers", "1"});
+  std::uint16_t front = proxy_->port("front");
+  auto id_for = [&](const std::string& key) {
+    auto r = http(front, "GET", "/x", {{"X-Shard-Key", key}});
+    return r.status == 200 ? std::string(json::parse(r.body).at("id").as_string())
+                           : std::to_string(r.status);
+  };
+  std::string on_b1;
+  std::string on_b2;
+  for (int i = 0; i < 200 && (on_b1.empty() || on_b2.empty()); ++i) {
+    std::string k = "user-" + std::to_string(i);
+    std::string id = id_for(k);
+    (id == "b1" ? on_b1 : on_b2) = k;
+    EXPECT_EQ(id_for(k), id) << "a key always goes to the same backend";
+  }
+  ASSERT_FALSE(on_b1.empty());
+  ASSERT_FALSE(on_b2.empty());
+  b2->signal(SIGKILL);
+  (void)b2->wait_exit();
+  ASSERT_TRUE(
+      eventually([&] { return endpoint("web", 1).at("health").as_string() == "unhealthy"; }));
+  auto refused = http(front, "GET", "/x", {{"X-Shard-Key", on_b2}});
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_NE(refused.body.find("is down"), std::string::npos) << refused.body;
+  EXPECT_EQ(id_for(on_b1), "b1");
+  EXPECT_FALSE(first_cluster().at("auto_eject").as_bool());
+}
 
 }  // namespace
 }  // namespace tender::testing

@@ -341,6 +341,9 @@ json::object Cluster::to_json() const {
   json::object o;
   o["name"] = name_;
   o["policy"] = std::string(policy_name(c.policy));
+  if (is_hash_policy(c.policy)) {
+    o["auto_eject"] = c.auto_eject;
+  }
   o["active_requests"] = requests_.load();
   o["pending_requests"] = pending_.load();
   o["endpoints"] = std::move(list);
@@ -354,15 +357,23 @@ void WorkerCluster::rebuild(std::int64_t now_ms) {
   snapshot_ = cluster_->endpoints();
   ClusterConfig c = cluster_->config();
   usable_.clear();
+  down_.clear();
   std::vector<Host> hosts;
+  // A sharded cluster keeps the ring of all its endpoints: a key whose endpoint is down is
+  // refused, not sent to another that does not have its data.
+  bool pinned = is_hash_policy(c.policy) && !c.auto_eject;
+  hash_on_ = c.hash_on;
   // Rebuilt when the generation moves, or when an ejection ends (by time, unseen otherwise);
   // not more often, so round robin and the random policies keep their state.
   next_check_ms_ = std::numeric_limits<std::int64_t>::max();
   for (const auto& e : *snapshot_) {
-    if (cluster_->usable(e, now_ms)) {
+    bool ok = cluster_->usable(e, now_ms);
+    if (ok || pinned) {
       usable_.push_back(&e);
+      down_.push_back(ok ? 0 : 1);
       hosts.push_back(Host{e.name, 1});
-    } else if (std::int64_t until = e.stats->ejected_until_ms.load(); until > now_ms) {
+    }
+    if (std::int64_t until = e.stats->ejected_until_ms.load(); !ok && until > now_ms) {
       next_check_ms_ = std::min(next_check_ms_, until);
     }
   }
@@ -374,6 +385,13 @@ void WorkerCluster::rebuild(std::int64_t now_ms) {
   balancer_ = Balancer::make(c.policy, std::move(hosts), o);
   active_.assign(usable_.size(), 0);
   seen_ = cluster_->generation();  // usable() may have bumped it
+}
+
+const HashOn* WorkerCluster::hash_on() {
+  if (seen_ != cluster_->generation() || !balancer_) {
+    rebuild(steady_ms());
+  }
+  return is_hash_policy(balancer_->policy()) ? &hash_on_ : nullptr;
 }
 
 Picked WorkerCluster::pick(std::uint64_t hash, const EndpointStats* avoid) {
@@ -388,6 +406,7 @@ const Endpoint* WorkerCluster::pick_now(std::uint64_t hash, const EndpointStats*
        steady_ms() >= next_check_ms_)) {
     rebuild(steady_ms());
   }
+  owner_down_ = nullptr;
   if (usable_.empty()) {
     return nullptr;
   }
@@ -401,6 +420,10 @@ const Endpoint* WorkerCluster::pick_now(std::uint64_t hash, const EndpointStats*
     return nullptr;
   }
   const Endpoint* e = usable_[*i];
+  if (down_[*i] != 0) {
+    owner_down_ = e;
+    return nullptr;
+  }
   if (e->stats.get() == avoid && usable_.size() > 1 && !is_hash_policy(balancer_->policy())) {
     e = usable_[(*i + 1) % usable_.size()];
   }

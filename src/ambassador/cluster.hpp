@@ -202,6 +202,12 @@ class WorkerCluster {
   // The same without holding the endpoint list: the endpoint is valid until this worker next
   // picks from this cluster (for use before any co_await). Null when none is usable.
   const Endpoint* pick_now(std::uint64_t hash, const EndpointStats* avoid = nullptr);
+  // The cluster's hash_on when its policy hashes (brought up to date as pick() is), else null.
+  const HashOn* hash_on();
+  // After a pick that found nothing: the endpoint the hash belongs to, when it is down
+  // (unhealthy or ejected) in a cluster that keeps keys with their endpoint (a hash policy
+  // without auto_eject); null otherwise. Valid until this worker next picks from the cluster.
+  [[nodiscard]] const Endpoint* owner_down() const { return owner_down_; }
 
  private:
   void rebuild(std::int64_t now_ms);
@@ -210,8 +216,13 @@ class WorkerCluster {
   std::uint64_t seen_ = 0;
   std::int64_t next_check_ms_ = 0;  // the earliest end of an ejection: look again then
   std::shared_ptr<const std::vector<Endpoint>> snapshot_;
+  // What the balancer picks from: the endpoints usable now, or, where keys stay with their
+  // endpoint, every endpoint, with down_ marking those that may not take traffic now.
   std::vector<const Endpoint*> usable_;
+  std::vector<char> down_;
+  const Endpoint* owner_down_ = nullptr;
   std::vector<std::uint32_t> active_;
+  HashOn hash_on_;
   std::unique_ptr<Balancer> balancer_;
   std::uint64_t seed_ = 0;
 };

@@ -119,5 +119,70 @@ TEST(ClusterGenerations, NoTwoClustersShareOne) {
   EXPECT_NE(second.generation(), seen);
 }
 
+ClusterConfig ring(bool auto_eject) {
+  ClusterConfig c;
+  c.name = "shards";
+  c.policy = Policy::kRingHash;
+  c.auto_eject = auto_eject;
+  c.outlier.consecutive_failures = 1;
+  return c;
+}
+
+// The key of `view` that lands on endpoint `name` while every endpoint is up.
+std::uint64_t key_on(WorkerCluster& view, const std::string& name) {
+  for (std::uint64_t k = 1; k < 10'000; ++k) {
+    const Endpoint* e = view.pick_now(hash_key("key:" + std::to_string(k)));
+    if (e != nullptr && e->name == name) {
+      return hash_key("key:" + std::to_string(k));
+    }
+  }
+  ADD_FAILURE() << "no key lands on " << name;
+  return 0;
+}
+
+// A sharded cluster keeps each key with its endpoint: when the endpoint is down its keys get
+// no endpoint (and the one that owns them is named), never another that lacks their data.
+TEST(WorkerClusterSharding, KeysOfADownEndpointStayWithIt) {
+  Registry registry;
+  auto cluster = std::make_shared<Cluster>(ring(false), registry);
+  cluster->set_endpoints({{"a", {"127.0.0.1", 1}}, {"b", {"127.0.0.1", 2}}});
+  WorkerCluster view(cluster);
+  std::uint64_t on_b = key_on(view, "b");
+  std::uint64_t on_a = key_on(view, "a");
+  const Endpoint& b = cluster->endpoints()->at(1);
+  cluster->record(b, Outcome::kConnectFailure);  // ejected (consecutive_failures: 1)
+  EXPECT_EQ(view.pick_now(on_b), nullptr);
+  ASSERT_NE(view.owner_down(), nullptr);
+  EXPECT_EQ(view.owner_down()->name, "b");
+  EXPECT_FALSE(view.pick(on_b));
+  const Endpoint* a = view.pick_now(on_a);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->name, "a");
+  EXPECT_EQ(view.owner_down(), nullptr);
+  // Unhealthy by the active check: the same.
+  cluster->record_check(b, true, "ok");  // passing checks readmit it...
+  cluster->record_check(b, true, "ok");
+  ASSERT_NE(view.pick_now(on_b), nullptr);
+  for (int i = 0; i < 3; ++i) {
+    cluster->record_check(b, false, "refused");  // ...and three failing ones take it out
+  }
+  EXPECT_EQ(view.pick_now(on_b), nullptr);
+  EXPECT_NE(view.owner_down(), nullptr);
+}
+
+// A cache (auto_eject: true) moves the keys of a down endpoint to the others.
+TEST(WorkerClusterSharding, ACacheMovesTheKeysOfADownEndpoint) {
+  Registry registry;
+  auto cluster = std::make_shared<Cluster>(ring(true), registry);
+  cluster->set_endpoints({{"a", {"127.0.0.1", 1}}, {"b", {"127.0.0.1", 2}}});
+  WorkerCluster view(cluster);
+  std::uint64_t on_b = key_on(view, "b");
+  cluster->record(cluster->endpoints()->at(1), Outcome::kConnectFailure);
+  const Endpoint* e = view.pick_now(on_b);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->name, "a");
+  EXPECT_EQ(view.owner_down(), nullptr);
+}
+
 }  // namespace
 }  // namespace tender::ambassador

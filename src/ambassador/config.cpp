@@ -99,8 +99,9 @@ CircuitBreakers parse_limits(const ConfigNode& n) {
 }
 
 ClusterConfig parse_cluster(const ConfigNode& n) {
-  n.warn_unknown({"name", "endpoints", "dns", "dns_refresh", "file", "policy", "hash",
-                  "connect_timeout", "health_check", "outlier", "limits", "auth", "auth_user"});
+  n.warn_unknown({"name", "endpoints", "dns", "dns_refresh", "file", "policy", "hash", "hash_on",
+                  "auto_eject", "connect_timeout", "health_check", "outlier", "limits", "auth",
+                  "auth_user"});
   ClusterConfig c;
   c.line = n.line();
   c.name = n.string("name").value_or("");
@@ -150,6 +151,21 @@ ClusterConfig parse_cluster(const ConfigNode& n) {
       n.fail("hash", "not one of fnv1a_64, murmur3: \"" + *h + "\"");
     }
     c.hash = *f;
+  }
+  if (auto h = n.string("hash_on")) {
+    auto on = HashOn::parse(*h);
+    if (!on) {
+      n.fail("hash_on", "not one of client_address, path, header:NAME, query:NAME: \"" + *h + "\"");
+    }
+    c.hash_on = *on;
+  }
+  if (n.has("hash_on") && !is_hash_policy(c.policy)) {
+    n.fail("hash_on", "cluster " + c.name + " has policy " + std::string(policy_name(c.policy)) +
+                          ", which hashes nothing: hash_on needs ring_hash, maglev or jump");
+  }
+  if (auto a = n.boolean("auto_eject")) {
+    c.auto_eject = *a;
+    c.auto_eject_set = true;
   }
   c.connect_timeout = n.duration("connect_timeout").value_or(c.connect_timeout);
   c.health = parse_health(n.child("health_check"));
@@ -271,7 +287,15 @@ void validate(ProxyConfig& c, const ConfigNode& root) {
                             "cluster " + cl.name + " serves redis listener " + l.name +
                                 ", which shards by key: use ring_hash, maglev or jump");
         }
+        if (!cl.auto_eject_set) {
+          cl.auto_eject = false;  // a shard's keys stay with their data
+        }
       }
+    }
+  }
+  for (auto& cl : c.clusters) {
+    if (cl.hash_on.keyed() && !cl.auto_eject_set) {
+      cl.auto_eject = false;  // a key-hashed http cluster shards too
     }
   }
   if (c.listeners.empty()) {
@@ -293,6 +317,40 @@ void validate(ProxyConfig& c, const ConfigNode& root) {
 }
 
 }  // namespace
+
+std::optional<HashOn> HashOn::parse(std::string_view text) {
+  HashOn on;
+  if (text == "client_address") {
+    return on;
+  }
+  if (text == "path") {
+    on.kind = Kind::kPath;
+    return on;
+  }
+  for (auto [prefix, kind] : {std::pair{std::string_view("header:"), Kind::kHeader},
+                              std::pair{std::string_view("query:"), Kind::kQuery}}) {
+    if (text.starts_with(prefix) && text.size() > prefix.size()) {
+      on.kind = kind;
+      on.name = std::string(text.substr(prefix.size()));
+      return on;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string HashOn::str() const {
+  switch (kind) {
+    case Kind::kClientAddress:
+      return "client_address";
+    case Kind::kPath:
+      return "path";
+    case Kind::kHeader:
+      return "header:" + name;
+    case Kind::kQuery:
+      return "query:" + name;
+  }
+  return "";
+}
 
 const char* protocol_name(Protocol p) {
   switch (p) {

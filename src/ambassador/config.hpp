@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ambassador/balancer.hpp"
@@ -48,6 +49,19 @@ struct CircuitBreakers {
   std::uint32_t max_retries = 3;         // retries in flight
 };
 
+// What an http request's hash is made of, for a cluster with a hash policy (tcp hashes the
+// client's address; redis the key).
+struct HashOn {
+  enum class Kind { kClientAddress, kPath, kHeader, kQuery };
+  Kind kind = Kind::kClientAddress;
+  std::string name;  // kHeader, kQuery: which one; a request without it hashes its address
+  // "client_address", "path", "header:NAME", "query:NAME"; nullopt for anything else.
+  [[nodiscard]] static std::optional<HashOn> parse(std::string_view text);
+  [[nodiscard]] std::string str() const;
+  // Whether requests are hashed by what they ask for (a key), not by who asks.
+  [[nodiscard]] bool keyed() const { return kind != Kind::kClientAddress; }
+};
+
 struct ClusterConfig {
   std::string name;
   int line = 0;
@@ -60,6 +74,13 @@ struct ClusterConfig {
   Policy policy = Policy::kRoundRobin;
   bool policy_set = false;  // a redis listener defaults its cluster to ring_hash
   HashFunction hash = HashFunction::kFnv1a64;
+  HashOn hash_on;  // http, with a hash policy
+  // With a hash policy: whether a key (or client) whose endpoint is down, unhealthy or ejected
+  // moves to another endpoint. False (the default where requests are hashed by key: redis, and
+  // http with a keyed hash_on) makes a sharded cluster's keys stay where their data is: their
+  // requests fail until it is back. True is for caches, at the price of consistency.
+  bool auto_eject = true;
+  bool auto_eject_set = false;
   milliseconds connect_timeout{1'000};
   HealthCheck health;
   OutlierDetection outlier;

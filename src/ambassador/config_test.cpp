@@ -201,5 +201,43 @@ TEST(ProxyConfig, OneLiner) {
   EXPECT_THROW((void)one_liner_config("127.0.0.1:1", Protocol::kTcp, "no-port", ""), ConfigError);
 }
 
+TEST(ProxyConfig, ShardedClustersKeepTheirKeysUnlessACache) {
+  ProxyConfig c = parse(R"(
+listeners:
+  - {name: cache, listen: 127.0.0.1:0, protocol: redis, cluster: redis}
+  - {name: lru, listen: 127.0.0.1:0, protocol: redis, cluster: lru}
+  - {name: web, listen: 127.0.0.1:0, protocol: http, cluster: users}
+  - {name: sticky, listen: 127.0.0.1:0, protocol: http, cluster: sticky}
+clusters:
+  - {name: redis, endpoints: ["10.0.0.1:6379"]}
+  - {name: lru, endpoints: ["10.0.0.1:6379"], auto_eject: true}
+  - {name: users, endpoints: ["10.0.0.1:80"], policy: maglev, hash_on: "header:X-User"}
+  - {name: sticky, endpoints: ["10.0.0.1:80"], policy: ring_hash}
+)");
+  ASSERT_EQ(c.clusters.size(), 4U);
+  EXPECT_FALSE(c.clusters[0].auto_eject);
+  EXPECT_TRUE(c.clusters[1].auto_eject);
+  EXPECT_FALSE(c.clusters[2].auto_eject);
+  EXPECT_EQ(c.clusters[2].hash_on.kind, HashOn::Kind::kHeader);
+  EXPECT_EQ(c.clusters[2].hash_on.name, "X-User");
+  EXPECT_TRUE(c.clusters[3].auto_eject);  // placed by client address: affinity, not data
+  EXPECT_EQ(c.clusters[3].hash_on.kind, HashOn::Kind::kClientAddress);
+  for (const char* text : {"client_address", "path", "header:X-A", "query:user"}) {
+    auto on = HashOn::parse(text);
+    ASSERT_TRUE(on) << text;
+    EXPECT_EQ(on->str(), text);
+  }
+  EXPECT_FALSE(HashOn::parse("header:"));
+  EXPECT_FALSE(HashOn::parse("cookie:a"));
+  EXPECT_NE(error_of("listeners: [{listen: 127.0.0.1:0, protocol: http, cluster: a}]\n"
+                     "clusters: [{name: a, endpoints: [\"h:1\"], hash_on: bogus, policy: jump}]\n")
+                .find("p.yaml:2: clusters[0].hash_on"),
+            std::string::npos);
+  EXPECT_NE(error_of("listeners: [{listen: 127.0.0.1:0, protocol: http, cluster: a}]\n"
+                     "clusters: [{name: a, endpoints: [\"h:1\"], hash_on: path}]\n")
+                .find("hash_on needs ring_hash, maglev or jump"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace tender::ambassador

@@ -35,6 +35,46 @@ bool idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";
 }
 
+// The value of query parameter `name` in `target`, as sent (not decoded); empty if absent.
+std::string_view query_value(std::string_view target, std::string_view name) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) {
+    return {};
+  }
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+  }
+  return {};
+}
+
+// The hash a cluster with a hash policy places `req` by: its key as hash_on says, or its
+// client's address when it has none.
+std::uint64_t request_hash(const HashOn& on, const http1::Head& req, std::string_view client_ip,
+                           HashFunction f) {
+  std::string_view key;
+  switch (on.kind) {
+    case HashOn::Kind::kClientAddress:
+      break;
+    case HashOn::Kind::kPath:
+      key = req.target.substr(0, req.target.find('?'));
+      break;
+    case HashOn::Kind::kHeader:
+      key = req.field(on.name);
+      break;
+    case HashOn::Kind::kQuery:
+      key = query_value(req.target, on.name);
+      break;
+  }
+  return hash_key(key.empty() ? client_ip : key, f);
+}
+
 struct Upstream : Conn {
   Upstream(tcp::socket s, UpstreamLease l) : Conn(std::move(s)), lease(std::move(l)) {}
   UpstreamLease lease;
@@ -223,6 +263,13 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
     }
     bool upgrade = !x.req.upgrade.empty();
     int r = route(state, req.host, req.target);
+    std::uint64_t key_hash = 0;
+    if (r >= 0) {
+      const auto& c = state.clusters[static_cast<std::size_t>(r)];
+      if (const HashOn* on = worker_.view(c).hash_on()) {
+        key_hash = request_hash(*on, req, client_ip, c->hash());
+      }
+    }
     http1::write_request_head(req, client_ip, x.up_head);
     client.in.consume(req.size);  // the views in req end here
     bool body_unread = framing != http1::Framing::kNone;
@@ -315,10 +362,18 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
       auto try_end = cfg.per_try_timeout.count() > 0 ? std::min(deadline, now + cfg.per_try_timeout)
                                                      : deadline;
       prune(*cluster);
-      Picked e = worker_.view(cluster).pick(0, last);
+      auto& view = worker_.view(cluster);
+      Picked e = view.pick(key_hash, last);
       if (!e) {
-        state.errors->with({cfg.name, "no_endpoint"}).inc();
-        why = "no healthy endpoint in cluster " + cluster->name();
+        if (const Endpoint* down = view.owner_down()) {
+          state.errors->with({cfg.name, "shard_down"}).inc();
+          why = "endpoint " + down->name + " of cluster " + cluster->name() +
+                ", which requests with this key go to, is down (unhealthy or ejected); they are "
+                "not sent elsewhere (auto_eject: false)";
+        } else {
+          state.errors->with({cfg.name, "no_endpoint"}).inc();
+          why = "no healthy endpoint in cluster " + cluster->name();
+        }
         status = 503;
         break;
       }

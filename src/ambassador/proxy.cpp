@@ -366,6 +366,10 @@ json::object Proxy::config() const {
     json::object j;
     j["name"] = c.name;
     j["policy"] = std::string(policy_name(c.policy));
+    if (is_hash_policy(c.policy)) {
+      j["hash_on"] = c.hash_on.str();
+      j["auto_eject"] = c.auto_eject;
+    }
     j["connect_timeout"] = format_duration(c.connect_timeout);
     cs.push_back(std::move(j));
   }

@@ -536,6 +536,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void reply_now(std::string reply);
   void forward(std::string_view bytes, const SlotPtr& slot, int index, std::string_view key);
   ServerConn* server_for(std::string_view key, const SlotPtr& slot, int index);
+  // The error for a command whose key has no server now (counted): its shard is down, or the
+  // cluster has no endpoint at all.
+  std::string no_server(WorkerCluster& view);
   void split(const resp::Command& cmd, const resp::CommandInfo& info);
   void flush();
   // The parser's limits: the listener's, or redis' own for a client yet to authenticate.
@@ -891,16 +894,29 @@ void ClientSession::reply_now(std::string reply) {
 
 ServerConn* ClientSession::server_for(std::string_view key, const SlotPtr& slot, int index) {
   const auto& cluster = state_->clusters.front();
-  const Endpoint* e =
-      listener_->worker().view(cluster).pick_now(hash_key(resp::hash_tag(key), cluster->hash()));
+  auto& view = listener_->worker().view(cluster);
+  const Endpoint* e = view.pick_now(hash_key(resp::hash_tag(key), cluster->hash()));
   if (e == nullptr) {
-    state_->errors->with({state_->config.name, "no_endpoint"}).inc();
-    std::string err;
-    resp::append_error(err, "ERR no server available in cluster " + cluster->name());
-    deliver(slot, index, err);
+    deliver(slot, index, no_server(view));
     return nullptr;
   }
   return listener_->server(cluster, *e, state_->config);
+}
+
+std::string ClientSession::no_server(WorkerCluster& view) {
+  std::string err;
+  if (const Endpoint* down = view.owner_down()) {
+    // Its keys are not served by another server, which does not have them: a read would
+    // answer nil for a key that exists, and a write would be lost when the shard is back.
+    state_->errors->with({state_->config.name, "shard_down"}).inc();
+    resp::append_error(err, "ERR shard " + down->name + " of cluster " + view.cluster().name() +
+                                " is down (unhealthy or ejected); its keys are not served "
+                                "elsewhere (auto_eject: false)");
+  } else {
+    state_->errors->with({state_->config.name, "no_endpoint"}).inc();
+    resp::append_error(err, "ERR no server available in cluster " + view.cluster().name());
+  }
+  return err;
 }
 
 void ClientSession::forward(std::string_view bytes, const SlotPtr& slot, int index,
@@ -1142,9 +1158,7 @@ void ClientSession::split(const resp::Command& cmd, const resp::CommandInfo& inf
   for (std::size_t i = 1; i + step - 1 < cmd.args.size(); i += step) {
     Picked e = view.pick(hash_key(resp::hash_tag(cmd.args[i]), hf));
     if (!e) {
-      std::string err;
-      resp::append_error(err, "ERR no server available in cluster " + cluster->name());
-      deliver(slot, -1, err);
+      deliver(slot, -1, no_server(view));
       return;
     }
     auto& g = groups[e.id()];

@@ -102,7 +102,9 @@ class TcpListener final : public ListenerBase<TcpListener> {
       upstream = tcp::socket(self->worker_.ioc());
     }
     if (!e) {
-      if (tried == nullptr) {
+      if (self->worker_.view(cluster).owner_down() != nullptr) {
+        state->errors->with({cfg.name, "shard_down"}).inc();
+      } else if (tried == nullptr) {
         state->errors->with({cfg.name, "no_endpoint"}).inc();
       }
       co_return;  // closing the client says there is nobody to talk to
