@@ -460,7 +460,8 @@ inline std::string endpoint_list(const std::vector<const Tender*>& backends) {
   return eps;
 }
 
-inline std::string echo_cluster(const std::vector<const Tender*>& backends, const std::string& extra) {
+inline std::string echo_cluster(const std::vector<const Tender*>& backends,
+                                const std::string& extra) {
   std::string eps = endpoint_list(backends);
   return "listeners:\n"
          "  - {name: front, listen: \"127.0.0.1:0\", protocol: tcp, cluster: web}\n"
@@ -477,6 +478,5 @@ inline std::string backend_id(std::uint16_t port) {
   }
   return std::string(json::parse(r.body).at("id").as_string());
 }
-
 
 }  // namespace tender::testing

@@ -48,10 +48,10 @@ TEST(AdminAccess, StateChangingRequestsOnlyFromTheirOwnOrigin) {
   AdminAccess a;
   const std::pair<std::string, std::string> host{"Host", "127.0.0.1:9901"};
   // A cross-site "simple" POST, as a form or fetch with text/plain sends it.
-  EXPECT_EQ(status_of(a, make("POST", {host,
-                                       {"Origin", "http://evil.example"},
-                                       {"Content-Type", "text/plain"}})),
-            403);
+  EXPECT_EQ(
+      status_of(a, make("POST",
+                        {host, {"Origin", "http://evil.example"}, {"Content-Type", "text/plain"}})),
+      403);
   EXPECT_EQ(status_of(a, make("POST", {host, {"Origin", "null"}})), 403);
   EXPECT_EQ(status_of(a, make("DELETE", {host, {"Origin", "http://127.0.0.1:8080"}})), 403);
   EXPECT_EQ(status_of(a, make("POST", {host, {"Sec-Fetch-Site", "cross-site"}})), 403);
