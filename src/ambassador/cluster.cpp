@@ -250,7 +250,14 @@ bool Cluster::take(std::atomic<std::uint32_t>& used, std::uint32_t limit, const 
 
 bool Cluster::try_request() { return take(requests_, max_requests_.load(), "requests"); }
 void Cluster::end_request() { requests_.fetch_sub(1, std::memory_order_relaxed); }
-bool Cluster::try_retry() { return take(retries_in_flight_, max_retries_.load(), "retries"); }
+bool Cluster::try_retry(std::uint32_t budget) {
+  if (retries_in_flight_.fetch_add(1) >= budget) {
+    retries_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  retries_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  return take(retries_in_flight_, max_retries_.load(), "retries");
+}
 void Cluster::end_retry() { retries_in_flight_.fetch_sub(1, std::memory_order_relaxed); }
 bool Cluster::try_connection(bool count) {
   return take(connections_, max_connections_.load(), "connections", count);

@@ -99,7 +99,9 @@ class Cluster {
   // `count` is false: a waiting request looking again).
   bool try_request();
   void end_request();
-  bool try_retry();
+  // A retry takes a slot within `budget` retries in flight (the caller's retry budget, over
+  // all workers) and the max_retries breaker (counted as an overflow when that refuses).
+  bool try_retry(std::uint32_t budget);
   void end_retry();
   bool try_connection(bool count = true);
   void end_connection();

@@ -89,7 +89,7 @@ CircuitBreakers parse_limits(const ConfigNode& n) {
   }
   n.warn_unknown({"max_connections", "max_pending", "max_requests", "max_retries"});
   auto get = [&](const char* key, std::uint32_t def) {
-    return static_cast<std::uint32_t>(n.integer(key, 0, 10'000'000).value_or(def));
+    return static_cast<std::uint32_t>(n.integer(key, 0, CircuitBreakers::kNoLimit).value_or(def));
   };
   c.max_connections = get("max_connections", c.max_connections);
   c.max_pending = get("max_pending", c.max_pending);
@@ -181,8 +181,8 @@ ClusterConfig parse_cluster(const ConfigNode& n) {
 
 ListenerConfig parse_listener(const ConfigNode& n) {
   n.warn_unknown({"name", "listen", "protocol", "cluster", "routes", "idle_timeout", "timeout",
-                  "per_try_timeout", "retries", "retry_budget_percent", "max_request_bytes",
-                  "max_bulk_bytes", "max_input_bytes", "auth", "auth_user"});
+                  "per_try_timeout", "retries", "retry_budget_percent", "min_retry_concurrency",
+                  "max_request_bytes", "max_bulk_bytes", "max_input_bytes", "auth", "auth_user"});
   ListenerConfig l;
   l.line = n.line();
   l.protocol = parse_protocol(n);
@@ -235,6 +235,8 @@ ListenerConfig parse_listener(const ConfigNode& n) {
     }
     l.retry_budget_percent = *b;
   }
+  l.min_retry_concurrency = static_cast<std::uint32_t>(
+      n.integer("min_retry_concurrency", 0, 100'000).value_or(l.min_retry_concurrency));
   l.max_request_bytes = n.bytes("max_request_bytes").value_or(l.max_request_bytes);
   l.max_bulk_bytes = n.bytes("max_bulk_bytes").value_or(l.max_bulk_bytes);
   l.max_input_bytes = n.bytes("max_input_bytes").value_or(l.max_input_bytes);

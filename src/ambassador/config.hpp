@@ -46,7 +46,10 @@ struct CircuitBreakers {
   std::uint32_t max_connections = 1024;  // upstream connections of the cluster
   std::uint32_t max_pending = 1024;      // requests waiting for a connection
   std::uint32_t max_requests = 1024;     // requests in flight
-  std::uint32_t max_retries = 3;         // retries in flight
+  // Retries in flight, besides the listeners' retry budgets; the default leaves it to them
+  // (as Envoy ignores max_retries where a retry budget is set).
+  static constexpr std::uint32_t kNoLimit = 10'000'000;
+  std::uint32_t max_retries = kNoLimit;
 };
 
 // What an http request's hash is made of, for a cluster with a hash policy (tcp hashes the
@@ -110,7 +113,10 @@ struct ListenerConfig {
   milliseconds timeout{15'000};     // whole request, retries included
   milliseconds per_try_timeout{0};  // 0: no limit but `timeout`
   int retries = 2;
-  double retry_budget_percent = 20;  // retries in flight at most this share of requests
+  // Retries in flight to a cluster, over all workers: at most this share of its requests in
+  // flight and waiting, and at least min_retry_concurrency (Envoy's retry budget).
+  double retry_budget_percent = 20;
+  std::uint32_t min_retry_concurrency = 3;
   std::uint64_t max_request_bytes = std::uint64_t{8} << 20;
   // redis
   std::uint64_t max_bulk_bytes = std::uint64_t{512} << 20;

@@ -75,6 +75,13 @@ std::uint64_t request_hash(const HashOn& on, const http1::Head& req, std::string
   return hash_key(key.empty() ? client_ip : key, f);
 }
 
+// How many retries may be in flight to `c` now, over all workers, by `l`'s retry budget.
+std::uint32_t retry_budget(const ListenerConfig& l, const Cluster& c) {
+  double share = l.retry_budget_percent / 100.0 *
+                 static_cast<double>(c.active_requests() + c.pending_requests());
+  return std::max(l.min_retry_concurrency, static_cast<std::uint32_t>(share));
+}
+
 struct Upstream : Conn {
   Upstream(tcp::socket s, UpstreamLease l) : Conn(std::move(s)), lease(std::move(l)) {}
   UpstreamLease lease;
@@ -327,32 +334,31 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
     std::string why = "no endpoint";
     int status = 503;
     auto connect_timeout = cluster->connect_timeout();
+    bool refused = false;  // the last try's connect was refused: nothing reached a server
     for (int attempt = 0; attempt <= cfg.retries; ++attempt) {
-      if (attempt > 0) {
-        // A retry needs the cluster's retry breaker and the listener's budget.
-        double budget = cfg.retry_budget_percent / 100.0 *
-                        static_cast<double>(std::max<std::uint32_t>(cluster->active_requests(), 1));
-        if (static_cast<double>(retries_in_flight_) + 1 > std::max(budget, 3.0) ||
-            !cluster->try_retry()) {
-          state.errors->with({cfg.name, "retry_budget"}).inc();
-          break;
-        }
-        cluster->retries().inc();
-        ++retries_in_flight_;
+      // A retry takes room in the retry budget, unless the try before it never reached a
+      // server: that one costs the cluster nothing, and an endpoint that just died refuses
+      // many at once.
+      bool budgeted = attempt > 0 && !refused;
+      if (budgeted && !co_await wait_retry(cfg, *cluster, deadline)) {
+        state.errors->with({cfg.name, "retry_budget"}).inc();
+        break;
       }
+      if (attempt > 0) {
+        cluster->retries().inc();
+      }
+      refused = false;
       struct EndRetry {
-        HttpListener* l;
         Cluster* c;
         bool on;
         ~EndRetry() { release(); }
         void release() {
           if (on) {
             on = false;
-            --l->retries_in_flight_;
             c->end_retry();
           }
         }
-      } end_retry{this, cluster.get(), attempt > 0};
+      } end_retry{cluster.get(), budgeted};
       auto now = Clock::now();
       if (now >= deadline) {
         status = 504;
@@ -404,6 +410,7 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
           break;
         }
         if (cec != asio::error::no_buffer_space) {
+          refused = cec == asio::error::connection_refused;
           // A connect whose time the wait for a slot had eaten is not the endpoint's fault.
           if (!waited || cec != asio::error::timed_out) {
             cluster->record(
@@ -761,6 +768,24 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
     slot_waiters_.erase(at);
     co_return stopped_ ? Wait::kStopped : w.woken ? Wait::kWoken : Wait::kTimedOut;
   }
+  // Takes room for a retry in `cluster`'s retry budget. A retry over the budget waits for
+  // room, backing off from 1 ms to 50 ms, rather than failing its request: the budget bounds
+  // how many retries are in flight, and a backend that dies fails more requests at once than
+  // any share of those in flight (half of them, of two). False when `deadline` came first.
+  asio::awaitable<bool> wait_retry(const ListenerConfig& cfg, Cluster& cluster,
+                                   Clock::time_point deadline) {
+    auto pause = milliseconds(1);
+    while (!cluster.try_retry(retry_budget(cfg, cluster))) {
+      auto now = Clock::now();
+      if (stopped_ || now + pause >= deadline) {
+        co_return false;
+      }
+      asio::steady_timer t(worker_.ioc(), pause);
+      co_await t.async_wait(kTuple);
+      pause = std::min(pause * 2, milliseconds(50));
+    }
+    co_return true;
+  }
   bool wake_one(const Cluster* cluster) {
     for (SlotWaiter* w : slot_waiters_) {
       if (w->cluster == cluster && !w->woken) {
@@ -777,7 +802,6 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
   std::unordered_map<const EndpointStats*, std::vector<std::unique_ptr<Upstream>>> pool_;
   MembershipWatch membership_;
   std::list<SlotWaiter*> slot_waiters_;
-  std::uint32_t retries_in_flight_ = 0;
   bool draining_ = false;
   bool stopped_ = false;
 };
