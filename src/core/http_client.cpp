@@ -18,6 +18,7 @@ namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 using Result = boost::system::result<Response>;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kReadRoom = 64 * 1024;  // what one read may add to the unparsed bytes
 
 // True if an idle pooled connection has neither been closed by the peer nor received stray bytes.
 bool quiet(tcp::socket& socket) {
@@ -153,7 +154,10 @@ asio::awaitable<Result> HttpClient::request(ClientRequest req) {
         }
         co_return wec;
       }
-      beast::flat_buffer buffer;
+      // Bytes read and not yet parsed: a head, or trailer fields, which the parser takes only
+      // whole. Bounded, so that a server cannot make us hold more of them than the header limit
+      // (the body goes to the message as it is parsed, within its own limit).
+      beast::flat_buffer buffer(s.opts.max_response_header_bytes + kReadRoom);
       std::optional<bhttp::response_parser<bhttp::string_body>> parser;
       beast::error_code rec;
       bool got_some = false;

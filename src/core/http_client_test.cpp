@@ -202,6 +202,38 @@ TEST(Client, SkipsInterimResponses) {
   server.join();
 }
 
+// A server that sends endless trailer fields cannot make the client hold them: the request
+// fails once they pass the header limit.
+TEST(Client, ResponseTrailersAreBoundedByTheHeaderLimit) {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  std::uint16_t port = acceptor.local_endpoint().port();
+  std::atomic<std::size_t> sent{0};
+  std::thread server([&] {
+    asio::io_context sioc;
+    asio::ip::tcp::socket sock(sioc);
+    acceptor.accept(sock);
+    char data[4096];
+    (void)sock.read_some(asio::buffer(data));
+    asio::write(sock, asio::buffer(std::string_view(
+                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n")));
+    std::string line = "X-Trailer: " + std::string(1000, 't') + "\r\n";
+    boost::system::error_code ec;
+    while (!ec && sent < (std::size_t{64} << 20)) {  // 64 MiB at most, if never refused
+      asio::write(sock, asio::buffer(line), ec);
+      sent += line.size();
+    }
+  });
+  HttpClient client(ioc.get_executor(), {.max_response_header_bytes = 16 * 1024});
+  ClientRequest rq;
+  rq.host = "127.0.0.1";
+  rq.port = port;
+  auto r = run(ioc, client.request(rq));
+  EXPECT_FALSE(r) << "answered " << r->status;
+  server.join();
+  EXPECT_LT(sent.load(), std::size_t{16} << 20) << "the client read on";
+}
+
 TEST(Server, LateReplyAfterStopIsDropped) {
   std::optional<Reply> kept;
   std::mutex mu;
