@@ -1,7 +1,7 @@
 // libFuzzer target: the redis parsers on arbitrary bytes. Beyond not crashing, it checks what
-// the proxy relies on: a parsed command is exactly the bytes it claims, the reply framer gives
-// the same replies whether the bytes come at once or in pieces, and array_elements agrees
-// with the framer.
+// the proxy relies on: a parsed command is exactly the bytes it claims, the command parser and
+// the reply framer give the same results whether the bytes come at once or in pieces (the
+// parser resuming a command cut short), and array_elements agrees with the framer.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -85,6 +85,47 @@ std::vector<std::string_view> replies(std::string_view in, std::size_t step, boo
   return out;
 }
 
+// The commands a client connection reads from `in` when its bytes come `step` at a time,
+// with one Command reused as the proxy reuses it (so a command cut short is resumed), each as
+// its arguments; stops at an error.
+std::vector<std::vector<std::string>> commands_fed(std::string_view in, std::size_t step,
+                                                   bool& failed) {
+  std::vector<std::vector<std::string>> out;
+  resp::Command cmd;
+  std::size_t start = 0;
+  std::size_t seen = std::min(in.size(), step);
+  failed = false;
+  while (start < in.size()) {
+    auto r = resp::parse_command(in.substr(start, seen - start), cmd, kLimits);
+    if (r.status == resp::Status::kError) {
+      failed = true;
+      return out;
+    }
+    if (r.status == resp::Status::kIncomplete) {
+      if (seen == in.size()) {
+        return out;
+      }
+      seen = std::min(in.size(), seen + step);
+      continue;
+    }
+    CHECK(cmd.size > 0 && start + cmd.size <= seen);
+    if (!cmd.args.empty()) {
+      out.emplace_back(cmd.args.begin(), cmd.args.end());
+    }
+    start += cmd.size;
+    seen = std::max(seen, start);
+  }
+  return out;
+}
+
+void commands_any_split(std::string_view in, std::size_t step) {
+  bool failed_whole = false;
+  bool failed_pieces = false;
+  auto whole = commands_fed(in, in.size(), failed_whole);
+  auto pieces = commands_fed(in, step, failed_pieces);
+  CHECK(whole == pieces && failed_whole == failed_pieces);
+}
+
 void replies_any_split(std::string_view in, std::size_t step) {
   bool failed_whole = false;
   bool failed_pieces = false;
@@ -115,6 +156,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
   commands(in);
+  commands_any_split(in, 1 + data[0] % 16);
   replies_any_split(in, 1 + data[0] % 16);
   return 0;
 }
