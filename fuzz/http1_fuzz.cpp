@@ -1,7 +1,8 @@
 // libFuzzer target: the HTTP/1 head parsers and the chunked decoder on arbitrary bytes. Beyond
 // not crashing, it checks what the proxy relies on: a head it forwards parses back to the same
 // request or response (so the next hop cannot read it otherwise), and the chunked decoder
-// gives the same result whether the body comes at once or in pieces.
+// gives the same result whether the body comes at once or in pieces, and keeps no more trailer
+// bytes than its limit.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -85,6 +86,17 @@ void chunked(std::string_view in, std::size_t step, bool strict) {
   if (!whole.failed()) {
     CHECK(used1 == used2 && data1 == data2 && trailers1 == trailers2);
     CHECK(whole.data_bytes() == data1.size());
+  }
+  // With a small trailer limit: never more kept than the limit, and the same body otherwise.
+  http1::Chunked small(strict, 32);
+  std::string data3;
+  std::string trailers3;
+  small.feed(in, &data3, &trailers3);
+  CHECK(trailers3.size() <= 32);
+  if (!small.failed()) {
+    CHECK(small.done() == whole.done() && data3 == data1 && trailers3 == trailers1);
+  } else if (!whole.failed()) {
+    CHECK(small.trailers_too_large() && trailers1.size() > 0);
   }
   if (whole.done()) {
     std::string out;

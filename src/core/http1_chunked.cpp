@@ -16,6 +16,16 @@ std::size_t Chunked::feed(std::string_view in, std::string* data, std::string* t
     auto u = static_cast<unsigned char>(ch);
     return (u < 0x20 && u != '\t') || u == 0x7f;
   };
+  // Keeps trailer bytes within the limit (failing the body beyond it).
+  auto keep = [this](std::string& kept, std::string_view bytes) {
+    if (kept.size() + bytes.size() > max_trailers_) {
+      too_large_ = true;
+      state_ = State::kFailed;
+      return false;
+    }
+    kept.append(bytes);
+    return true;
+  };
   std::size_t counted = 0;  // bytes of `in` before this one counted as trailer bytes
   while (i < in.size() && state_ != State::kDone && state_ != State::kFailed) {
     char c = in[i];
@@ -134,11 +144,13 @@ std::size_t Chunked::feed(std::string_view in, std::string* data, std::string* t
           break;
         } else if (c == '\n') {
           state_ = State::kTrailerStart;
-          if (trailers != nullptr) {
-            trailers->append("\r\n");
+          // A bare LF (lenient) is kept as CRLF: one byte more than came.
+          if (trailers != nullptr && !keep(*trailers, "\r\n")) {
+            break;
           }
-        } else if (trailers != nullptr && !(c == '\r' && !strict_)) {
-          trailers->push_back(c);
+        } else if (trailers != nullptr && !(c == '\r' && !strict_) &&
+                   !keep(*trailers, std::string_view(&in[i], 1))) {
+          break;
         }
         ++i;
         break;
