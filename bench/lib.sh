@@ -102,3 +102,19 @@ steal_since() {
     printf "%.0f", (total > 0 ? ($9 - m[1]) * 100 / total : 0)
   }' /proc/stat
 }
+
+# Starts nutcracker (twemproxy) on 127.0.0.1:$1 sharding with ketama over FNV-1a 64 across the
+# redis-servers on 127.0.0.1 at the ports that follow, as tender's ring_hash does, logging to
+# $work/nutcracker.log; adds it to $pids and sets $nutcracker_pid.
+start_nutcracker() {
+  local port=$1 p
+  shift
+  {
+    printf 'shards:\n  listen: 127.0.0.1:%s\n  hash: fnv1a_64\n  distribution: ketama\n' "$port"
+    printf '  redis: true\n  auto_eject_hosts: false\n  servers:\n'
+    for p in "$@"; do printf '    - 127.0.0.1:%s:1\n' "$p"; done
+  } >"$work/nutcracker.yml"
+  nutcracker -c "$work/nutcracker.yml" -o "$work/nutcracker.log" -s "$(free_port)" &
+  pids+=($!)
+  nutcracker_pid=$!
+}

@@ -163,20 +163,7 @@ pids+=($!)
 tender0_pid=$!
 
 np=$(free_port)
-cat >"$work/nutcracker.yml" <<YAML
-shards:
-  listen: 127.0.0.1:$np
-  hash: fnv1a_64
-  distribution: ketama
-  redis: true
-  auto_eject_hosts: false
-  servers:
-    - 127.0.0.1:$r1:1
-    - 127.0.0.1:$r2:1
-YAML
-nutcracker -c "$work/nutcracker.yml" -o "$work/nutcracker.log" -s "$(free_port)" &
-pids+=($!)
-nutcracker_pid=$!
+start_nutcracker "$np" "$r1" "$r2"
 wait_port "$tp"; wait_port "$t1"; wait_port "$t0"; wait_port "$np"
 sleep 0.3
 idle_kib=$(rss_kib "$tender_pid")

@@ -42,18 +42,7 @@ YAML
 "$tender" proxy --config "$work/proxy.yaml" --admin 127.0.0.1:0 --log-level warn >/dev/null 2>&1 &
 pids+=($!)
 np=$(free_port)
-cat >"$work/nutcracker.yml" <<YAML
-shards:
-  listen: 127.0.0.1:$np
-  hash: fnv1a_64
-  distribution: ketama
-  redis: true
-  servers:
-    - 127.0.0.1:$s1:1
-    - 127.0.0.1:$s2:1
-YAML
-nutcracker -c "$work/nutcracker.yml" -o "$work/nutcracker.log" &
-pids+=($!)
+start_nutcracker "$np" "$s1" "$s2"
 wait_port "$tp"
 wait_port "$np"
 

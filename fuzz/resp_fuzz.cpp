@@ -56,21 +56,25 @@ void commands(std::string_view in) {
   }
 }
 
-// Every reply the framer finds in `in`, fed `step` bytes more at a time; stops at an error.
-std::vector<std::string_view> replies(std::string_view in, std::size_t step, bool& failed) {
+// Feeds `in` to `next(bytes, length)` as a connection would, `step` bytes more at a time:
+// each call sees the unconsumed bytes received so far and returns kOk with the length of what
+// it took, kIncomplete, or kError. Returns the pieces taken; `failed` says whether it ended
+// on an error.
+template <typename Next>
+std::vector<std::string_view> fed(std::string_view in, std::size_t step, bool& failed,
+                                  Next&& next) {
   std::vector<std::string_view> out;
-  resp::ReplyFramer framer;
   std::size_t start = 0;
   std::size_t seen = std::min(in.size(), step);
   failed = false;
   while (start < in.size()) {
     std::size_t length = 0;
-    auto r = framer.next(in.substr(start, seen - start), length, kLimits);
-    if (r.status == resp::Status::kError) {
+    auto r = next(in.substr(start, seen - start), length);
+    if (r == resp::Status::kError) {
       failed = true;
       return out;
     }
-    if (r.status == resp::Status::kIncomplete) {
+    if (r == resp::Status::kIncomplete) {
       if (seen == in.size()) {
         return out;
       }
@@ -85,36 +89,22 @@ std::vector<std::string_view> replies(std::string_view in, std::size_t step, boo
   return out;
 }
 
-// The commands a client connection reads from `in` when its bytes come `step` at a time,
-// with one Command reused as the proxy reuses it (so a command cut short is resumed), each as
-// its arguments; stops at an error.
+// The commands a client connection reads from `in` with one Command reused, as the proxy
+// reuses it (so that a command cut short is resumed), each as its arguments.
 std::vector<std::vector<std::string>> commands_fed(std::string_view in, std::size_t step,
                                                    bool& failed) {
   std::vector<std::vector<std::string>> out;
   resp::Command cmd;
-  std::size_t start = 0;
-  std::size_t seen = std::min(in.size(), step);
-  failed = false;
-  while (start < in.size()) {
-    auto r = resp::parse_command(in.substr(start, seen - start), cmd, kLimits);
-    if (r.status == resp::Status::kError) {
-      failed = true;
-      return out;
-    }
-    if (r.status == resp::Status::kIncomplete) {
-      if (seen == in.size()) {
-        return out;
+  fed(in, step, failed, [&](std::string_view bytes, std::size_t& length) {
+    auto r = resp::parse_command(bytes, cmd, kLimits);
+    if (r.status == resp::Status::kOk) {
+      length = cmd.size;
+      if (!cmd.args.empty()) {
+        out.emplace_back(cmd.args.begin(), cmd.args.end());
       }
-      seen = std::min(in.size(), seen + step);
-      continue;
     }
-    CHECK(cmd.size > 0 && start + cmd.size <= seen);
-    if (!cmd.args.empty()) {
-      out.emplace_back(cmd.args.begin(), cmd.args.end());
-    }
-    start += cmd.size;
-    seen = std::max(seen, start);
-  }
+    return r.status;
+  });
   return out;
 }
 
@@ -124,6 +114,14 @@ void commands_any_split(std::string_view in, std::size_t step) {
   auto whole = commands_fed(in, in.size(), failed_whole);
   auto pieces = commands_fed(in, step, failed_pieces);
   CHECK(whole == pieces && failed_whole == failed_pieces);
+}
+
+// Every reply the framer finds in `in`; stops at an error.
+std::vector<std::string_view> replies(std::string_view in, std::size_t step, bool& failed) {
+  resp::ReplyFramer framer;
+  return fed(in, step, failed, [&](std::string_view bytes, std::size_t& length) {
+    return framer.next(bytes, length, kLimits).status;
+  });
 }
 
 void replies_any_split(std::string_view in, std::size_t step) {

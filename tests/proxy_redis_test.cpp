@@ -753,27 +753,10 @@ TEST_F(ProxyTest, RedisHugeMultiKeyCommandsComeBackWholeAndInOrder) {
   EXPECT_TRUE(got == want) << got.substr(0, 200);
 }
 
-// A config with one redis listener "cache" sharding over `shards` with fast health checks
-// (`extra`: more keys of the cluster).
-std::string sharded(const std::vector<const RedisServer*>& shards, const std::string& extra = "") {
-  std::string eps;
-  for (const auto* s : shards) {
-    eps += (eps.empty() ? "\"" : ", \"") + std::string("127.0.0.1:") + std::to_string(s->port()) +
-           "\"";
-  }
-  return "workers: 2\n"
-         "listeners:\n"
-         "  - {name: cache, listen: \"127.0.0.1:0\", protocol: redis, cluster: shards}\n"
-         "clusters:\n"
-         "  - name: shards\n"
-         "    endpoints: [" +
-         eps +
-         "]\n"
-         "    health_check: {type: redis, interval: 100ms, timeout: 100ms, unhealthy_threshold: "
-         "1}\n"
-         "    outlier: {consecutive_failures: 2}\n" +
-         extra;
-}
+// Fast health checks and ejection, for shards that die.
+const std::string kFastHealth =
+    "    health_check: {type: redis, interval: 100ms, timeout: 100ms, unhealthy_threshold: 1}\n"
+    "    outlier: {consecutive_failures: 2}\n";
 
 // Keys "acct:N" set through the proxy until one lands on each of `a` and `b`: {on a, on b}.
 std::pair<std::string, std::string> key_on_each(RespClient& c, const RedisServer& a,
@@ -796,7 +779,7 @@ TEST_F(ProxyTest, RedisShardThatDiesKeepsItsKeys) {
   RedisServer a;
   std::optional<RedisServer> b;
   b.emplace();
-  start(sharded({&a, &*b}));
+  start(redis_config({&a, &*b}, "ring_hash", kFastHealth));
   RespClient c(proxy_->port("cache"));
   auto [on_a, on_b] = key_on_each(c, a, *b);
   // Many keys, read pipelined while the shard dies: each answer is the value or an error.
@@ -851,7 +834,7 @@ TEST_F(ProxyTest, RedisCacheClusterMovesTheKeysOfADeadShard) {
   RedisServer a;
   std::optional<RedisServer> b;
   b.emplace();
-  start(sharded({&a, &*b}, "    auto_eject: true\n"));
+  start(redis_config({&a, &*b}, "ring_hash", kFastHealth + "    auto_eject: true\n"));
   RespClient c(proxy_->port("cache"));
   auto [on_a, on_b] = key_on_each(c, a, *b);
   b->stop();

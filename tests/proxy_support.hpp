@@ -427,8 +427,10 @@ class ProxyTest : public ::testing::Test {
            "  - {name: one, endpoints: [\"127.0.0.1:" +
            std::to_string(server.port()) + "\"]}\n";
   }
-  std::string redis_config(const std::vector<const RedisServer*>& shards,
-                           const std::string& policy) {
+  // Two workers, one redis listener "cache" in front of cluster "shards" with `policy`, plus
+  // `extra` keys of the cluster (each line indented by four spaces).
+  std::string redis_config(const std::vector<const RedisServer*>& shards, const std::string& policy,
+                           const std::string& extra = "") {
     std::string eps;
     for (const auto* s : shards) {
       eps += (eps.empty() ? "" : ", ") + std::string("\"127.0.0.1:") + std::to_string(s->port()) +
@@ -443,7 +445,7 @@ class ProxyTest : public ::testing::Test {
            eps +
            "]\n"
            "    policy: " +
-           policy + "\n";
+           policy + "\n" + extra;
   }
 
   TempDir dir_;
