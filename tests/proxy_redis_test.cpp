@@ -781,7 +781,10 @@ TEST_F(ProxyTest, RedisShardThatDiesKeepsItsKeys) {
   b.emplace();
   start(redis_config({&a, &*b}, "ring_hash", kFastHealth));
   RespClient c(proxy_->port("cache"));
-  auto [on_a, on_b] = key_on_each(c, a, *b);
+  // Named, not a structured binding: clang 14 cannot capture one in a lambda.
+  const auto keys_ab = key_on_each(c, a, *b);
+  const std::string on_a = keys_ab.first;
+  const std::string on_b = keys_ab.second;
   // Many keys, read pipelined while the shard dies: each answer is the value or an error.
   std::vector<std::string> keys;
   for (int i = 0; i < 2000; ++i) {
@@ -836,7 +839,10 @@ TEST_F(ProxyTest, RedisCacheClusterMovesTheKeysOfADeadShard) {
   b.emplace();
   start(redis_config({&a, &*b}, "ring_hash", kFastHealth + "    auto_eject: true\n"));
   RespClient c(proxy_->port("cache"));
-  auto [on_a, on_b] = key_on_each(c, a, *b);
+  // Named, not a structured binding: clang 14 cannot capture one in a lambda.
+  const auto keys_ab = key_on_each(c, a, *b);
+  const std::string on_a = keys_ab.first;
+  const std::string on_b = keys_ab.second;
   b->stop();
   ASSERT_TRUE(eventually([&] {
     auto e = endpoint("shards", 1);
