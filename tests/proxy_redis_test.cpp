@@ -839,10 +839,7 @@ TEST_F(ProxyTest, RedisCacheClusterMovesTheKeysOfADeadShard) {
   b.emplace();
   start(redis_config({&a, &*b}, "ring_hash", kFastHealth + "    auto_eject: true\n"));
   RespClient c(proxy_->port("cache"));
-  // Named, not a structured binding: clang 14 cannot capture one in a lambda.
-  const auto keys_ab = key_on_each(c, a, *b);
-  const std::string on_a = keys_ab.first;
-  const std::string on_b = keys_ab.second;
+  const std::string on_b = key_on_each(c, a, *b).second;
   b->stop();
   ASSERT_TRUE(eventually([&] {
     auto e = endpoint("shards", 1);
