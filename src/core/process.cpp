@@ -1,5 +1,6 @@
 #include "core/process.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -7,24 +8,29 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
-#include <tuple>
 
 #include "core/fd.hpp"
+#include "core/process_child.hpp"
 
 namespace tender {
 
 namespace {
 
 using boost::system::error_code;
+using detail::ChildPlan;
+using detail::run_child;
 
 error_code errno_code(int error) { return error_code(error, boost::system::system_category()); }
 
@@ -133,174 +139,211 @@ std::vector<std::string> exec_candidates(const SpawnOptions& options) {
   return candidates;
 }
 
-// Everything the child needs, prepared by the parent: the child touches only these plain
-// values and makes only async-signal-safe calls.
-struct ChildPlan {
-  char* const* argv = nullptr;
-  char* const* envp = nullptr;
-  const char* const* candidates = nullptr;
-  size_t candidate_count = 0;
-  const char* cwd = nullptr;
-  int stdio[3] = {-1, -1, -1};
-  int error_fd = -1;
-  int max_fd = 0;
-  pid_t parent_pid = 0;
-  bool new_process_group = false;
-  bool die_with_parent = false;
-  bool new_pid_namespace = false;
-  int netns_fd = -1;
-  const char* hostname = nullptr;
-  size_t hostname_len = 0;
-  // Bind mounts: sources, targets (writable copies, for mkdir -p), read-only flags.
-  const char* const* mount_sources = nullptr;
-  char* const* mount_targets = nullptr;
-  const bool* mount_read_only = nullptr;
-  size_t mount_count = 0;
-  const char* const* hide = nullptr;
-  size_t hide_count = 0;
-};
+// The soft RLIMIT_NOFILE found by the first raise_fd_limit(), given back to children; 0 until
+// then.
+std::atomic<rlim_t> g_child_nofile{0};
 
-// mkdir -p on a writable path buffer, with async-signal-safe calls only.
-int make_dirs(char* path) {
-  for (char* p = path + 1; *p != '\0'; ++p) {
-    if (*p == '/') {
-      *p = '\0';
-      int rc = ::mkdir(path, 0755);
-      *p = '/';
-      if (rc != 0 && errno != EEXIST) {
-        return errno;
+// A mount point as /proc/self/mountinfo writes it: space, tab, newline and backslash are octal
+// escapes.
+std::string unescape_mount_point(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      int value = 0;
+      const auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 4, value, 8);
+      if (ec == std::errc() && end == s.data() + i + 4) {
+        out += static_cast<char>(value);
+        i += 3;
+        continue;
       }
     }
+    out += s[i];
   }
-  if (::mkdir(path, 0755) != 0 && errno != EEXIST) {
-    return errno;
+  return out;
+}
+
+bool is_under(std::string_view path, std::string_view dir) {
+  return path == dir ||
+         (path.size() > dir.size() && path.substr(0, dir.size()) == dir && path[dir.size()] == '/');
+}
+
+// Every writable mount point we see, except /dev, /proc and what lies beneath them, in the
+// order of /proc/self/mountinfo (parents before their children).
+int writable_mounts(std::vector<std::string>& out) {
+  std::ifstream in("/proc/self/mountinfo");
+  if (!in) {
+    return errno != 0 ? errno : EIO;
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    // id parent major:minor root mount-point options ...
+    std::string_view rest = line;
+    std::string_view fields[6];
+    for (auto& field : fields) {
+      const size_t space = rest.find(' ');
+      field = rest.substr(0, space);
+      rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+    }
+    const std::string point = unescape_mount_point(fields[4]);
+    const bool read_only = fields[5] == "ro" || fields[5].substr(0, 3) == "ro,";
+    if (!read_only && !is_under(point, "/dev") && !is_under(point, "/proc")) {
+      out.push_back(point);
+    }
   }
   return 0;
 }
 
-[[noreturn]] void child_fail(const ChildPlan& plan, int error) {
-  while (::write(plan.error_fd, &error, sizeof error) < 0 && errno == EINTR) {
+// Whatever the child's plan points into, kept alive by the parent until the child has exec'd.
+struct ChildStorage {
+  std::vector<const char*> mount_sources;
+  std::vector<std::string> mount_target_copies;
+  std::vector<char*> mount_targets;
+  std::unique_ptr<bool[]> mount_read_only;
+  std::unique_ptr<bool[]> mount_writable_again;
+  std::vector<std::string> read_only_mount_points;
+  std::vector<const char*> read_only_mounts;
+  std::vector<const char*> read_only_paths;
+  std::vector<const char*> hide;
+};
+
+int prepare_mounts(const SpawnOptions& options, ChildStorage& st, ChildPlan& plan) {
+  const size_t n = options.mounts.size();
+  st.mount_read_only.reset(new bool[n + 1]);
+  st.mount_writable_again.reset(new bool[n + 1]);
+  for (size_t i = 0; i < n; ++i) {
+    const auto& m = options.mounts[i];
+    st.mount_sources.push_back(m.source.c_str());
+    st.mount_target_copies.push_back(m.target);
+    st.mount_read_only[i] = m.read_only;
+    // Bound from a mount that read_only_root makes read-only, a writable volume would be too.
+    struct statvfs source {};
+    st.mount_writable_again[i] = options.read_only_root && !m.read_only &&
+                                 ::statvfs(m.source.c_str(), &source) == 0 &&
+                                 (source.f_flag & ST_RDONLY) == 0;
   }
-  ::_exit(127);
+  for (size_t i = 0; i < n; ++i) {
+    st.mount_targets.push_back(st.mount_target_copies[i].data());
+  }
+  if (options.read_only_root) {
+    if (int error = writable_mounts(st.read_only_mount_points); error != 0) {
+      return error;
+    }
+    for (const auto& point : st.read_only_mount_points) {
+      st.read_only_mounts.push_back(point.c_str());
+    }
+  }
+  for (const auto& path : options.read_only_paths) {
+    st.read_only_paths.push_back(path.c_str());
+  }
+  for (const auto& h : options.hide) {
+    st.hide.push_back(h.c_str());
+  }
+  plan.mount_namespace = n > 0 || !options.hide.empty() || options.read_only_root ||
+                         !options.read_only_paths.empty() || options.mount_proc;
+  plan.mount_proc = options.mount_proc;
+  plan.mount_sources = st.mount_sources.data();
+  plan.mount_targets = st.mount_targets.data();
+  plan.mount_read_only = st.mount_read_only.get();
+  plan.mount_writable_again = st.mount_writable_again.get();
+  plan.mount_count = n;
+  plan.read_only_mounts = st.read_only_mounts.data();
+  plan.read_only_mount_count = st.read_only_mounts.size();
+  plan.read_only_paths = st.read_only_paths.data();
+  plan.read_only_path_count = st.read_only_paths.size();
+  plan.hide = st.hide.data();
+  plan.hide_count = st.hide.size();
+  return 0;
 }
 
-void close_inherited_fds(const ChildPlan& plan) {
-  const int keep = plan.error_fd;  // >= 3, close-on-exec
-#ifdef SYS_close_range
-  bool ok = true;
-  if (keep > 3) {
-    ok = ::syscall(SYS_close_range, 3U, static_cast<unsigned>(keep - 1), 0U) == 0;
+// Everything but the stdio and error descriptors. Returns 0 or an errno.
+int prepare_plan(const SpawnOptions& options, std::vector<char*>& argv, std::vector<char*>& envp,
+                 const std::vector<const char*>& candidates, ChildStorage& storage,
+                 ChildPlan& plan) {
+  if (options.new_pid_namespace && options.pid_namespace_fd >= 0) {
+    return EINVAL;
   }
-  if (ok && ::syscall(SYS_close_range, static_cast<unsigned>(keep + 1), ~0U, 0U) == 0) {
-    return;
+  rlimit limit{};
+  int max_fd = 65536;
+  const bool have_limit = ::getrlimit(RLIMIT_NOFILE, &limit) == 0;
+  if (have_limit && limit.rlim_cur != RLIM_INFINITY) {
+    max_fd = static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 1 << 20));
   }
-#endif
-  for (int fd = 3; fd < plan.max_fd; ++fd) {
-    if (fd != keep) {
-      ::close(fd);
-    }
+  if (const rlim_t original = g_child_nofile.load(); have_limit && original != 0) {
+    plan.set_nofile = true;
+    plan.nofile.rlim_cur = std::min(original, limit.rlim_max);
+    plan.nofile.rlim_max = limit.rlim_max;
   }
+  plan.argv = argv.data();
+  plan.envp = options.env ? envp.data() : environ;
+  plan.candidates = candidates.data();
+  plan.candidate_count = candidates.size();
+  plan.cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
+  plan.max_fd = max_fd;
+  plan.parent_pid = ::getpid();
+  plan.new_process_group = options.new_process_group;
+  plan.die_with_parent = options.die_with_parent;
+  plan.new_pid_namespace = options.new_pid_namespace;
+  plan.joins_pid_namespace = options.pid_namespace_fd >= 0;
+  plan.netns_fd = options.netns_fd;
+  if (!options.hostname.empty()) {
+    plan.hostname = options.hostname.c_str();
+    plan.hostname_len = options.hostname.size();
+  }
+  if (int error = prepare_mounts(options, storage, plan); error != 0) {
+    return error;
+  }
+  plan.no_new_privs = options.no_new_privs;
+  if (options.capabilities) {
+    plan.set_capabilities = true;
+    plan.capabilities = *options.capabilities;
+  }
+  if (options.user) {
+    plan.set_user = true;
+    plan.uid = options.user->uid;
+    plan.gid = options.user->gid;
+    plan.groups = options.user->groups.data();
+    plan.group_count = options.user->groups.size();
+  }
+  return 0;
 }
 
-[[noreturn]] void run_child(const ChildPlan& plan) {
-  // Signals are all blocked (by the parent, before fork). Restore default dispositions first,
-  // so that no handler of the parent's ever runs here.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  sigemptyset(&dfl.sa_mask);
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) {
-      ::sigaction(sig, &dfl, nullptr);  // fails harmlessly for the ones libc reserves
+// Forks (or clones into a new PID namespace, or forks into another one) and runs the plan in
+// the child. Returns 0 with `pid` set, or an errno.
+int fork_child(const SpawnOptions& options, const ChildPlan& plan, pid_t& pid) {
+  // To fork into another PID namespace, this thread enters it for its children, and returns.
+  Fd own_pid_namespace;
+  if (options.pid_namespace_fd >= 0) {
+    own_pid_namespace.reset(::open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC));
+    if (!own_pid_namespace) {
+      return errno;
+    }
+    if (::setns(options.pid_namespace_fd, CLONE_NEWPID) != 0) {
+      return errno;
     }
   }
-
-  if (plan.die_with_parent) {
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
-      child_fail(plan, errno);
-    }
-    // The parent may have died before prctl: then we have been reparented already. (In a new
-    // PID namespace the parent is outside it and getppid() reads 0.)
-    if (!plan.new_pid_namespace && ::getppid() != plan.parent_pid) {
-      ::kill(::getpid(), SIGKILL);
-      ::_exit(127);
-    }
+  // Block every signal across fork so no handler of ours runs in the child before it resets
+  // the dispositions (a handler there could, e.g., write into an event loop's wake-up pipe).
+  sigset_t all;
+  sigset_t saved;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &saved);
+  // A raw clone with CLONE_NEWPID behaves like fork (the child runs on a copy of this stack)
+  // but makes the child PID 1 of a new PID namespace.
+  pid = options.new_pid_namespace
+            ? static_cast<pid_t>(
+                  ::syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, nullptr))
+            : ::fork();
+  if (pid == 0) {
+    run_child(plan);
   }
-  if (plan.new_process_group && ::setpgid(0, 0) != 0) {
-    child_fail(plan, errno);
+  const int fork_error = errno;
+  ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  if (own_pid_namespace && ::setns(own_pid_namespace.get(), CLONE_NEWPID) != 0) {
+    // Returning to the namespace this thread lives in is always allowed: if the kernel says
+    // otherwise, every later child would land in a container.
+    std::abort();
   }
-  if (plan.netns_fd >= 0 && ::setns(plan.netns_fd, CLONE_NEWNET) != 0) {
-    child_fail(plan, errno);
-  }
-  if (plan.hostname != nullptr &&
-      (::unshare(CLONE_NEWUTS) != 0 || ::sethostname(plan.hostname, plan.hostname_len) != 0)) {
-    child_fail(plan, errno);
-  }
-  for (int target = 0; target < 3; ++target) {
-    if (plan.stdio[target] >= 0 && ::dup2(plan.stdio[target], target) < 0) {
-      child_fail(plan, errno);
-    }
-  }
-  if (plan.mount_count > 0 || plan.hide_count > 0) {
-    if (::unshare(CLONE_NEWNS) != 0 ||
-        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-      child_fail(plan, errno);
-    }
-    for (size_t i = 0; i < plan.mount_count; ++i) {
-      if (int e = make_dirs(plan.mount_targets[i]); e != 0) {
-        child_fail(plan, e);
-      }
-      if (::mount(plan.mount_sources[i], plan.mount_targets[i], nullptr, MS_BIND | MS_REC,
-                  nullptr) != 0) {
-        child_fail(plan, errno);
-      }
-      if (plan.mount_read_only[i] &&
-          ::mount(nullptr, plan.mount_targets[i], nullptr,
-                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0) {
-        child_fail(plan, errno);
-      }
-    }
-    for (size_t i = 0; i < plan.hide_count; ++i) {
-      if (::mount("tmpfs", plan.hide[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  "size=4k,mode=755") != 0) {
-        child_fail(plan, errno);
-      }
-    }
-  }
-  if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0) {
-    child_fail(plan, errno);
-  }
-  close_inherited_fds(plan);
-
-  sigset_t empty;
-  sigemptyset(&empty);
-  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-
-  // execvp's search rules: skip directories where the file is missing, remember EACCES,
-  // stop at any other error.
-  bool saw_eacces = false;
-  for (size_t i = 0; i < plan.candidate_count; ++i) {
-    ::execve(plan.candidates[i], plan.argv, plan.envp);
-    const int error = errno;
-    if (plan.candidate_count == 1) {
-      child_fail(plan, error);
-    }
-    switch (error) {
-      case EACCES:
-        saw_eacces = true;
-        break;
-      case ENOENT:
-      case ENOTDIR:
-      case ESTALE:
-      case ENODEV:
-      case ETIMEDOUT:
-      case ENAMETOOLONG:
-      case ELOOP:
-        break;
-      default:
-        child_fail(plan, error);
-    }
-  }
-  child_fail(plan, saw_eacces ? EACCES : ENOENT);
+  return pid < 0 ? fork_error : 0;
 }
 
 int open_pidfd(pid_t pid) {
@@ -403,74 +446,19 @@ boost::system::result<Process> Process::spawn(const SpawnOptions& options) {
     return errno_code(error);
   }
 
-  rlimit limit{};
-  int max_fd = 65536;
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
-    max_fd = static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 1 << 20));
-  }
-
   ChildPlan plan;
-  plan.argv = argv.data();
-  plan.envp = options.env ? envp.data() : environ;
-  plan.candidates = candidate_ptrs.data();
-  plan.candidate_count = candidate_ptrs.size();
-  plan.cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
+  ChildStorage storage;
+  if (int error = prepare_plan(options, argv, envp, candidate_ptrs, storage, plan); error != 0) {
+    return errno_code(error);
+  }
   for (int target = 0; target < 3; ++target) {
     plan.stdio[target] = streams[target].child.get();
   }
   plan.error_fd = error_write.get();
-  plan.max_fd = max_fd;
-  plan.parent_pid = ::getpid();
-  plan.new_process_group = options.new_process_group;
-  plan.die_with_parent = options.die_with_parent;
-  plan.new_pid_namespace = options.new_pid_namespace;
-  plan.netns_fd = options.netns_fd;
-  if (!options.hostname.empty()) {
-    plan.hostname = options.hostname.c_str();
-    plan.hostname_len = options.hostname.size();
-  }
-  std::vector<const char*> mount_sources;
-  std::vector<std::string> mount_target_copies;
-  std::vector<char*> mount_targets;
-  std::unique_ptr<bool[]> mount_read_only(new bool[options.mounts.size() + 1]);
-  for (const auto& m : options.mounts) {
-    mount_sources.push_back(m.source.c_str());
-    mount_target_copies.push_back(m.target);
-  }
-  for (size_t i = 0; i < options.mounts.size(); ++i) {
-    mount_targets.push_back(mount_target_copies[i].data());
-    mount_read_only[i] = options.mounts[i].read_only;
-  }
-  std::vector<const char*> hide;
-  for (const auto& h : options.hide) {
-    hide.push_back(h.c_str());
-  }
-  plan.mount_sources = mount_sources.data();
-  plan.mount_targets = mount_targets.data();
-  plan.mount_read_only = mount_read_only.get();
-  plan.mount_count = options.mounts.size();
-  plan.hide = hide.data();
-  plan.hide_count = hide.size();
 
-  // Block every signal across fork so no handler of ours runs in the child before it resets
-  // the dispositions (a handler there could, e.g., write into an event loop's wake-up pipe).
-  sigset_t all;
-  sigset_t saved;
-  sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &saved);
-  // A raw clone with CLONE_NEWPID behaves like fork (the child runs on a copy of this stack)
-  // but makes the child PID 1 of a new PID namespace.
-  const pid_t pid = options.new_pid_namespace
-                        ? static_cast<pid_t>(::syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr,
-                                                       nullptr, nullptr, nullptr))
-                        : ::fork();
-  if (pid == 0) {
-    run_child(plan);
-  }
-  const int fork_error = errno;
-  ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
-  if (pid < 0) {
-    return errno_code(fork_error);
+  pid_t pid = -1;
+  if (int error = fork_child(options, plan, pid); error != 0) {
+    return errno_code(error);
   }
 
   error_write.reset();
@@ -629,6 +617,47 @@ error_code become_subreaper() {
   return {};
 }
 
+std::uint64_t raise_fd_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return 0;
+  }
+  rlim_t expected = 0;
+  g_child_nofile.compare_exchange_strong(expected, limit.rlim_cur);  // the first call's only
+  if (limit.rlim_cur == limit.rlim_max) {
+    return limit.rlim_cur;
+  }
+  rlimit raised = limit;
+  raised.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+    return limit.rlim_cur;
+  }
+  return raised.rlim_cur;
+}
+
+boost::system::result<FdUsage> fd_usage() {
+  FdUsage usage;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return errno_code(errno);
+  }
+  usage.limit = limit.rlim_cur;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) {
+    return errno_code(errno);
+  }
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') {
+      ++usage.open;
+    }
+  }
+  ::closedir(dir);
+  if (usage.open > 0) {
+    --usage.open;  // the directory's own descriptor
+  }
+  return usage;
+}
+
 std::vector<std::pair<pid_t, ExitStatus>> reap_orphans() {
   std::vector<std::pair<pid_t, ExitStatus>> reaped;
   for (;;) {
@@ -639,132 +668,6 @@ std::vector<std::pair<pid_t, ExitStatus>> reap_orphans() {
     }
     reaped.emplace_back(pid, ExitStatus::from_wait_status(status));
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Signal names
-
-namespace {
-
-struct SignalEntry {
-  int number;
-  const char* name;  // without "SIG"
-};
-
-constexpr SignalEntry kSignals[] = {
-    {SIGHUP, "HUP"},       {SIGINT, "INT"},       {SIGQUIT, "QUIT"}, {SIGILL, "ILL"},
-    {SIGTRAP, "TRAP"},     {SIGABRT, "ABRT"},     {SIGBUS, "BUS"},   {SIGFPE, "FPE"},
-    {SIGKILL, "KILL"},     {SIGUSR1, "USR1"},     {SIGSEGV, "SEGV"}, {SIGUSR2, "USR2"},
-    {SIGPIPE, "PIPE"},     {SIGALRM, "ALRM"},     {SIGTERM, "TERM"},
-#ifdef SIGSTKFLT
-    {SIGSTKFLT, "STKFLT"},
-#endif
-    {SIGCHLD, "CHLD"},     {SIGCONT, "CONT"},     {SIGSTOP, "STOP"}, {SIGTSTP, "TSTP"},
-    {SIGTTIN, "TTIN"},     {SIGTTOU, "TTOU"},     {SIGURG, "URG"},   {SIGXCPU, "XCPU"},
-    {SIGXFSZ, "XFSZ"},     {SIGVTALRM, "VTALRM"}, {SIGPROF, "PROF"}, {SIGWINCH, "WINCH"},
-    {SIGIO, "IO"},
-#ifdef SIGPWR
-    {SIGPWR, "PWR"},
-#endif
-    {SIGSYS, "SYS"},
-};
-
-// Accepted by parse_signal() only; signal_name() prints the names above.
-constexpr SignalEntry kSignalAliases[] = {
-    {SIGABRT, "IOT"},
-    {SIGIO, "POLL"},
-    {SIGCHLD, "CLD"},
-};
-
-std::optional<int> parse_number(std::string_view text) {
-  int value = 0;
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || text.empty()) {
-    return std::nullopt;
-  }
-  return value;
-}
-
-}  // namespace
-
-void name_this_thread(const std::string& name) {
-  ::prctl(PR_SET_NAME, name.substr(0, 15).c_str(), 0, 0, 0);
-}
-
-std::string signal_name(int sig) {
-  for (const SignalEntry& entry : kSignals) {
-    if (entry.number == sig) {
-      return std::string("SIG") + entry.name;
-    }
-  }
-  if (sig == SIGRTMAX) {
-    return "SIGRTMAX";
-  }
-  if (sig == SIGRTMIN) {
-    return "SIGRTMIN";
-  }
-  if (sig > SIGRTMIN && sig < SIGRTMAX) {
-    return "SIGRTMIN+" + std::to_string(sig - SIGRTMIN);
-  }
-  return "SIG" + std::to_string(sig);
-}
-
-std::optional<int> parse_signal(std::string_view text) {
-  std::string upper(text);
-  std::transform(upper.begin(), upper.end(), upper.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  std::string_view name = upper;
-
-  const auto in_range = [](int sig) -> std::optional<int> {
-    if (sig >= 1 && sig <= SIGRTMAX) {
-      return sig;
-    }
-    return std::nullopt;
-  };
-  if (!name.empty() && std::isdigit(static_cast<unsigned char>(name.front()))) {
-    if (auto number = parse_number(name)) {
-      return in_range(*number);
-    }
-    return std::nullopt;
-  }
-  if (name.substr(0, 3) == "SIG") {
-    name.remove_prefix(3);
-    if (auto number = parse_number(name)) {  // "SIG40", as signal_name() prints unnamed ones
-      return in_range(*number);
-    }
-  }
-  for (const SignalEntry& entry : kSignals) {
-    if (name == entry.name) {
-      return entry.number;
-    }
-  }
-  for (const SignalEntry& entry : kSignalAliases) {
-    if (name == entry.name) {
-      return entry.number;
-    }
-  }
-  // SIGRTMIN, SIGRTMIN+n, SIGRTMAX, SIGRTMAX-n; the result must stay within the real-time range.
-  for (const auto& [prefix, base, sign] : {std::tuple{std::string_view("RTMIN"), SIGRTMIN, 1},
-                                           std::tuple{std::string_view("RTMAX"), SIGRTMAX, -1}}) {
-    if (name.substr(0, prefix.size()) != prefix) {
-      continue;
-    }
-    std::string_view offset_text = name.substr(prefix.size());
-    if (offset_text.empty()) {
-      return base;
-    }
-    if (offset_text.front() != (sign > 0 ? '+' : '-')) {
-      return std::nullopt;
-    }
-    offset_text.remove_prefix(1);
-    const std::optional<int> offset = parse_number(offset_text);
-    if (!offset || *offset < 0 || *offset > SIGRTMAX - SIGRTMIN) {
-      return std::nullopt;
-    }
-    return base + sign * *offset;
-  }
-  return std::nullopt;
 }
 
 }  // namespace tender

@@ -26,6 +26,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -116,6 +117,42 @@ struct SpawnOptions {
   // Non-empty: the child gets a UTS namespace of its own with this host name (as a pod's
   // containers see the pod's name). Needs CAP_SYS_ADMIN.
   std::string hostname;
+  // The child joins the PID namespace of this fd (of /proc/PID/ns/pid) instead of ours, as a
+  // process of another container would; -1 keeps ours. Not with new_pid_namespace. Needs
+  // CAP_SYS_ADMIN.
+  int pid_namespace_fd = -1;
+
+  // --- what the child sees of the filesystems (each makes a mount namespace of its own) --------
+  // A /proc of the child's own PID namespace (with new_pid_namespace or pid_namespace_fd), so
+  // it sees its own processes only, and none of ours.
+  bool mount_proc = false;
+  // Every mount the child sees becomes read-only, except /dev and /proc and the mounts beneath
+  // them (devices, shared memory and the process table stay usable) and the `mounts` above,
+  // which keep their own mode. Mount targets are created before.
+  bool read_only_root = false;
+  // Each existing path is bound onto itself read-only, with every mount beneath it (as runc
+  // protects /proc/sys and /sys); missing paths are skipped.
+  std::vector<std::string> read_only_paths;
+
+  // --- who the child is and what it may do: applied after the mounts, before cwd and exec ----
+  // The child's user, group and supplementary groups (setgroups, setresgid, setresuid); its
+  // standard streams that are pipes become that user's, so it can reopen /dev/stdout. Needs
+  // CAP_SETUID, CAP_SETGID and CAP_CHOWN: without them spawn fails with EPERM.
+  struct User {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;
+  };
+  std::optional<User> user;
+  // The capabilities the child keeps (a mask, core/capabilities.hpp): its bounding, permitted
+  // and effective sets become this set (less what we do not hold ourselves); inheritable and
+  // ambient are cleared. As with runc, a child that runs as root holds exactly these after
+  // exec, and one that runs as another user holds none, unless its program file grants some.
+  // nullopt keeps ours. Needs CAP_SETPCAP to drop: without it spawn fails with EPERM.
+  std::optional<std::uint64_t> capabilities;
+  // PR_SET_NO_NEW_PRIVS: exec can never grant privileges again (setuid programs and file
+  // capabilities have no effect), for the child and everything it starts.
+  bool no_new_privs = false;
 };
 
 // How a child ended.
@@ -151,9 +188,11 @@ struct ExitStatus {
 class Process {
  public:
   // Starts a child as described. Errors (system_category errno values): EINVAL for an empty
-  // argv; from setting up stdio (e.g. ENOENT for a missing stdin file); from fork; from the
-  // child before exec (chdir: ENOENT, ENOTDIR, EACCES) and from exec (ENOENT, EACCES, ENOEXEC,
-  // ...). On error no child is left behind: it has been reaped.
+  // argv, or new_pid_namespace with pid_namespace_fd; from setting up stdio (e.g. ENOENT for a
+  // missing stdin file) and the pipes (EMFILE when out of descriptors); from fork; from the
+  // child before exec (namespaces, mounts, user and capabilities: EPERM without the privilege;
+  // chdir: ENOENT, ENOTDIR, EACCES) and from exec (ENOENT, EACCES, ENOEXEC, E2BIG, ...). On
+  // error no child is left behind: it has been reaped.
   [[nodiscard]] static boost::system::result<Process> spawn(const SpawnOptions& options);
 
   Process(Process&& other) noexcept;
@@ -228,6 +267,21 @@ class Process {
 // coordinate, e.g. look up returned pids among its own Processes, or only call this once they
 // are all waited for.
 std::vector<std::pair<pid_t, ExitStatus>> reap_orphans();
+
+// Raises this process's RLIMIT_NOFILE soft limit to its hard limit, so a supervisor of many
+// children does not run out of descriptors. Every child spawned afterwards gets the soft limit
+// found at the first call back (programs that use select() break with a huge one). Call it
+// early, before other threads spawn. Returns the soft limit now in force (the old one if it
+// could not be raised).
+std::uint64_t raise_fd_limit();
+
+// How many file descriptors this process has open (counted in /proc/self/fd), and its soft
+// limit. Counting costs a directory read, so call it now and then, not per descriptor.
+struct FdUsage {
+  std::uint64_t open = 0;
+  std::uint64_t limit = 0;
+};
+[[nodiscard]] boost::system::result<FdUsage> fd_usage();
 
 // Names the calling thread as `ps -L`, `top -H` and /proc/PID/task/TID/comm show it (the
 // kernel keeps 15 bytes).

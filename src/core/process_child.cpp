@@ -1,0 +1,322 @@
+#include "core/process_child.hpp"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+namespace tender::detail {
+namespace {
+
+[[noreturn]] void child_fail(const ChildPlan& plan, int error) {
+  while (::write(plan.error_fd, &error, sizeof error) < 0 && errno == EINTR) {
+  }
+  ::_exit(127);
+}
+
+// mkdir -p on a writable path buffer, with async-signal-safe calls only.
+int make_dirs(char* path) {
+  for (char* p = path + 1; *p != '\0'; ++p) {
+    if (*p == '/') {
+      *p = '\0';
+      int rc = ::mkdir(path, 0755);
+      *p = '/';
+      if (rc != 0 && errno != EEXIST) {
+        return errno;
+      }
+    }
+  }
+  if (::mkdir(path, 0755) != 0 && errno != EEXIST) {
+    return errno;
+  }
+  return 0;
+}
+
+// Makes the mount at `path` read-only or writable, keeping its other flags; with AT_RECURSIVE
+// in `flags`, every mount beneath it too. Returns 0 or an errno.
+int set_read_only(const char* path, bool read_only, unsigned flags) {
+  mount_attr attr{};
+  (read_only ? attr.attr_set : attr.attr_clr) = MOUNT_ATTR_RDONLY;
+  if (::syscall(SYS_mount_setattr, AT_FDCWD, path, flags, &attr, sizeof attr) == 0) {
+    return 0;
+  }
+  if (errno != ENOSYS) {
+    return errno;
+  }
+  // Before Linux 5.12: a bind remount, which replaces the mount's flags, so the others are
+  // carried over. It changes this mount only.
+  struct statfs st {};
+  if (::statfs(path, &st) != 0) {
+    return errno;
+  }
+  unsigned long mount_flags = MS_BIND | MS_REMOUNT | (read_only ? MS_RDONLY : 0);
+  constexpr std::pair<unsigned long, unsigned long> kKept[] = {
+      {ST_NOSUID, MS_NOSUID},          {ST_NODEV, MS_NODEV},           {ST_NOEXEC, MS_NOEXEC},
+      {ST_NOATIME, MS_NOATIME},        {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME},
+      {ST_SYNCHRONOUS, MS_SYNCHRONOUS}};
+  for (const auto& [st_flag, ms_flag] : kKept) {
+    if ((static_cast<unsigned long>(st.f_flags) & st_flag) != 0) {
+      mount_flags |= ms_flag;
+    }
+  }
+  return ::mount(nullptr, path, nullptr, mount_flags, nullptr) == 0 ? 0 : errno;
+}
+
+// The mount namespace: a fresh /proc, the read-only root, volumes, read-only paths, hidden
+// directories, in that order.
+void make_mounts(const ChildPlan& plan) {
+  if (::unshare(CLONE_NEWNS) != 0 ||
+      ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    child_fail(plan, errno);
+  }
+  if (plan.mount_proc &&
+      ::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    child_fail(plan, errno);
+  }
+  // Targets are made first: once the root is read-only, they could not be.
+  for (size_t i = 0; i < plan.mount_count; ++i) {
+    if (int e = make_dirs(plan.mount_targets[i]); e != 0) {
+      child_fail(plan, e);
+    }
+  }
+  for (size_t i = 0; i < plan.read_only_mount_count; ++i) {
+    if (int e = set_read_only(plan.read_only_mounts[i], true, AT_SYMLINK_NOFOLLOW); e != 0) {
+      child_fail(plan, e);
+    }
+  }
+  for (size_t i = 0; i < plan.mount_count; ++i) {
+    if (::mount(plan.mount_sources[i], plan.mount_targets[i], nullptr, MS_BIND | MS_REC, nullptr) !=
+        0) {
+      child_fail(plan, errno);
+    }
+    if (plan.mount_read_only[i] &&
+        ::mount(nullptr, plan.mount_targets[i], nullptr,
+                MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0) {
+      child_fail(plan, errno);
+    }
+    if (!plan.mount_read_only[i] && plan.mount_writable_again[i]) {
+      if (int e = set_read_only(plan.mount_targets[i], false, 0); e != 0) {
+        child_fail(plan, e);
+      }
+    }
+  }
+  for (size_t i = 0; i < plan.read_only_path_count; ++i) {
+    const char* path = plan.read_only_paths[i];
+    struct stat st {};
+    if (::lstat(path, &st) != 0) {
+      if (errno == ENOENT) {
+        continue;
+      }
+      child_fail(plan, errno);
+    }
+    if (::mount(path, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      child_fail(plan, errno);
+    }
+    if (int e = set_read_only(path, true, AT_RECURSIVE | AT_SYMLINK_NOFOLLOW); e != 0) {
+      child_fail(plan, e);
+    }
+  }
+  for (size_t i = 0; i < plan.hide_count; ++i) {
+    if (::mount("tmpfs", plan.hide[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "size=4k,mode=755") != 0) {
+      child_fail(plan, errno);
+    }
+  }
+}
+
+int capget_permitted(std::uint64_t& permitted) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (::syscall(SYS_capget, &header, data) != 0) {
+    return errno;
+  }
+  permitted = (std::uint64_t{data[1].permitted} << 32) | data[0].permitted;
+  return 0;
+}
+
+// As runc does it: the bounding set first (which needs CAP_SETPCAP, still held), then the user
+// (keeping the permitted set across setuid), then the remaining sets. Inheritable and ambient
+// end up empty, so a non-root user holds no capability after exec unless the program file
+// grants it, and root holds exactly `plan.capabilities`.
+void apply_identity(const ChildPlan& plan) {
+  std::uint64_t keep = 0;
+  if (plan.set_capabilities) {
+    std::uint64_t permitted = 0;
+    if (int e = capget_permitted(permitted); e != 0) {
+      child_fail(plan, e);
+    }
+    keep = plan.capabilities & permitted;
+    for (int cap = 0; cap < 64; ++cap) {
+      if ((keep & (std::uint64_t{1} << cap)) != 0) {
+        continue;
+      }
+      if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+        if (errno == EINVAL) {
+          break;  // past the last capability this kernel knows
+        }
+        child_fail(plan, errno);
+      }
+    }
+  }
+  if (plan.set_user) {
+    if (plan.set_capabilities && ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) {
+      child_fail(plan, errno);
+    }
+    // Pipes of its standard streams become the user's, so that it can open /dev/stdout again
+    // (as many programs do for their logs); nobody else holds their other ends but us.
+    for (int fd = 0; fd < 3; ++fd) {
+      struct stat st {};
+      if (::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && ::fchown(fd, plan.uid, plan.gid) != 0) {
+        child_fail(plan, errno);
+      }
+    }
+    // Raw system calls: they change this thread only, which is all there is.
+    if (::syscall(SYS_setgroups, plan.group_count, plan.groups) != 0 ||
+        ::syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0 ||
+        ::syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) {
+      child_fail(plan, errno);
+    }
+    if (plan.set_capabilities && ::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) {
+      child_fail(plan, errno);
+    }
+  }
+  if (plan.set_capabilities) {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2] = {};
+    for (int i = 0; i < 2; ++i) {
+      const auto half = static_cast<__u32>(keep >> (32 * i));
+      data[i].effective = half;
+      data[i].permitted = half;
+      data[i].inheritable = 0;
+    }
+    if (::syscall(SYS_capset, &header, data) != 0) {
+      child_fail(plan, errno);
+    }
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+      child_fail(plan, errno);  // EINVAL: a kernel without ambient capabilities (< 4.3)
+    }
+  }
+  if (plan.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    child_fail(plan, errno);
+  }
+}
+
+void close_inherited_fds(const ChildPlan& plan) {
+  const int keep = plan.error_fd;  // >= 3, close-on-exec
+#ifdef SYS_close_range
+  bool ok = true;
+  if (keep > 3) {
+    ok = ::syscall(SYS_close_range, 3U, static_cast<unsigned>(keep - 1), 0U) == 0;
+  }
+  if (ok && ::syscall(SYS_close_range, static_cast<unsigned>(keep + 1), ~0U, 0U) == 0) {
+    return;
+  }
+#endif
+  for (int fd = 3; fd < plan.max_fd; ++fd) {
+    if (fd != keep) {
+      ::close(fd);
+    }
+  }
+}
+
+[[noreturn]] void exec_candidates(const ChildPlan& plan) {
+  // execvp's search rules: skip directories where the file is missing, remember EACCES,
+  // stop at any other error.
+  bool saw_eacces = false;
+  for (size_t i = 0; i < plan.candidate_count; ++i) {
+    ::execve(plan.candidates[i], plan.argv, plan.envp);
+    const int error = errno;
+    if (plan.candidate_count == 1) {
+      child_fail(plan, error);
+    }
+    switch (error) {
+      case EACCES:
+        saw_eacces = true;
+        break;
+      case ENOENT:
+      case ENOTDIR:
+      case ESTALE:
+      case ENODEV:
+      case ETIMEDOUT:
+      case ENAMETOOLONG:
+      case ELOOP:
+        break;
+      default:
+        child_fail(plan, error);
+    }
+  }
+  child_fail(plan, saw_eacces ? EACCES : ENOENT);
+}
+
+}  // namespace
+
+[[noreturn]] void run_child(const ChildPlan& plan) {
+  // Signals are all blocked (by the parent, before fork). Restore default dispositions first,
+  // so that no handler of the parent's ever runs here.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) {
+      ::sigaction(sig, &dfl, nullptr);  // fails harmlessly for the ones libc reserves
+    }
+  }
+
+  if (plan.die_with_parent) {
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
+      child_fail(plan, errno);
+    }
+    // The parent may have died before prctl: then we have been reparented already. (In another
+    // PID namespace the parent is outside it and getppid() reads 0.)
+    if (!plan.new_pid_namespace && !plan.joins_pid_namespace && ::getppid() != plan.parent_pid) {
+      ::kill(::getpid(), SIGKILL);
+      ::_exit(127);
+    }
+  }
+  if (plan.new_process_group && ::setpgid(0, 0) != 0) {
+    child_fail(plan, errno);
+  }
+  if (plan.netns_fd >= 0 && ::setns(plan.netns_fd, CLONE_NEWNET) != 0) {
+    child_fail(plan, errno);
+  }
+  if (plan.hostname != nullptr &&
+      (::unshare(CLONE_NEWUTS) != 0 || ::sethostname(plan.hostname, plan.hostname_len) != 0)) {
+    child_fail(plan, errno);
+  }
+  for (int target = 0; target < 3; ++target) {
+    if (plan.stdio[target] >= 0 && ::dup2(plan.stdio[target], target) < 0) {
+      child_fail(plan, errno);
+    }
+  }
+  if (plan.mount_namespace) {
+    make_mounts(plan);
+  }
+  // The soft limit this process had before raise_fd_limit(): programs that use select(), or
+  // walk every possible descriptor, break with a huge one.
+  if (plan.set_nofile && ::setrlimit(RLIMIT_NOFILE, &plan.nofile) != 0) {
+    child_fail(plan, errno);
+  }
+  apply_identity(plan);
+  // After the user is set, so that the directory is checked as that user sees it.
+  if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0) {
+    child_fail(plan, errno);
+  }
+  close_inherited_fds(plan);
+
+  sigset_t empty;
+  sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+  exec_candidates(plan);
+}
+
+}  // namespace tender::detail
