@@ -18,8 +18,46 @@ namespace {
 
 namespace json = boost::json;
 
+// --max-manifest-bytes, --max-pods, --max-containers, --max-env: for `run` and `validate`.
+struct LimitFlags {
+  std::string max_manifest_bytes;
+  int max_pods = 0;
+  int max_containers = 0;
+  int max_env = 0;
+
+  void add_to(CLI::App& cmd) {
+    const ManifestLimits defaults;
+    cmd.add_option(
+        "--max-manifest-bytes", max_manifest_bytes,
+        "Largest manifest file read (default " + format_bytes(defaults.max_file_bytes) + ")");
+    cmd.add_option("--max-pods", max_pods,
+                   "Most pods in the run, counting replicas (default " +
+                       std::to_string(defaults.max_pods) + ")")
+        ->check(CLI::PositiveNumber);
+    cmd.add_option("--max-containers", max_containers,
+                   "Most containers in a pod, init containers included (default " +
+                       std::to_string(defaults.max_containers) + ")")
+        ->check(CLI::PositiveNumber);
+    cmd.add_option(
+           "--max-env", max_env,
+           "Most env entries in a container (default " + std::to_string(defaults.max_env) + ")")
+        ->check(CLI::PositiveNumber);
+  }
+  [[nodiscard]] ManifestLimits limits() const {
+    ManifestLimits l;
+    if (!max_manifest_bytes.empty()) {
+      l.max_file_bytes = flag_bytes("max-manifest-bytes", max_manifest_bytes);
+    }
+    l.max_pods = max_pods > 0 ? max_pods : l.max_pods;
+    l.max_containers = max_containers > 0 ? max_containers : l.max_containers;
+    l.max_env = max_env > 0 ? max_env : l.max_env;
+    return l;
+  }
+};
+
 struct RunFlags {
   std::vector<std::string> files;
+  LimitFlags limits;
   std::string run_dir;
   std::string restart_backoff;  // INITIAL:MAX, e.g. 10s:300s
   bool no_log_view = false;
@@ -35,12 +73,16 @@ int run(const CommonFlags& common, const RunFlags& f) {
   file.warn_unknown({"admin", "grace", "log_level", "log_format"});
   CommonOptions opts = resolve_common(common, file, kPodAdminPort);
   RunnerOptions ro;
-  ro.manifests = load_manifests(f.files);
+  ro.limits = f.limits.limits();
+  ro.manifests = load_manifests(f.files, ro.limits);
   if (common.grace.empty() && !file.has("grace")) {
     // Long enough for every pod's own terminationGracePeriodSeconds.
     std::chrono::milliseconds longest{0};
-    for (const auto& p : ro.manifests.all_pods()) {
+    for (const auto& p : ro.manifests.pods) {
       longest = std::max(longest, p.termination_grace);
+    }
+    for (const auto& d : ro.manifests.deployments) {
+      longest = std::max(longest, d.template_.termination_grace);
     }
     opts.grace = longest + std::chrono::seconds(5);
   }
@@ -213,6 +255,7 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
                       "falls back to host); host: pods share this machine's network");
   run_cmd->add_option("--pod-cidr", rf->pod_cidr,
                       "Where pod addresses come from (default 10.217.0.0/16)");
+  rf->limits.add_to(*run_cmd);
   run_cmd->callback([common, rf, &exit_code] { exit_code = run(*common, *rf); });
 
   auto admin = std::make_shared<std::string>();
@@ -250,11 +293,12 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
 
   auto* validate_cmd = cmd->add_subcommand("validate", "Check manifests without running them");
   auto vfiles = std::make_shared<std::vector<std::string>>();
+  auto vlimits = std::make_shared<LimitFlags>();
   validate_cmd->add_option("files", *vfiles, "Manifest files")->required();
-  validate_cmd->callback([vfiles, &exit_code] {
-    Manifests m = load_manifests(*vfiles);
-    auto pods = m.all_pods();
-    std::printf("ok: %zu pod(s)\n", pods.size());
+  vlimits->add_to(*validate_cmd);
+  validate_cmd->callback([vfiles, vlimits, &exit_code] {
+    Manifests m = load_manifests(*vfiles, vlimits->limits());
+    std::printf("ok: %zu pod(s)\n", m.pod_count());
     exit_code = 0;
   });
   add_fault_commands(*cmd, exit_code);

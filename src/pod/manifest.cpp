@@ -1,15 +1,19 @@
 #include "pod/manifest.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <regex>
 #include <set>
 #include <string_view>
 
 #include "core/config.hpp"
 #include "core/log.hpp"
+#include "pod/manifest_internal.hpp"
 
 namespace tender::pod {
 namespace {
@@ -17,7 +21,6 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr std::int64_t kMaxSeconds = 2'147'483'647;  // Kubernetes' int32 second fields
-constexpr std::int64_t kMaxReplicas = 1000;
 constexpr const char* kCommandRequired = "required (tender runs processes, not images)";
 
 // ---- Kubernetes name syntax -------------------------------------------------------------------
@@ -137,6 +140,25 @@ void warn_if_not_text(const ConfigNode& n) {
   }
 }
 
+// The pairs of a map, in file order, each value a ConfigNode at "<path>.<key>" (empty if `n` is
+// undefined). Linear, where looking each key up again would walk the map every time.
+std::vector<std::pair<std::string, ConfigNode>> entries(const ConfigNode& n) {
+  std::vector<std::pair<std::string, ConfigNode>> out;
+  if (!n.defined()) {
+    return out;
+  }
+  if (!n.is_map()) {
+    n.fail("", "expected a mapping");
+  }
+  auto file = std::make_shared<const std::string>(n.file());
+  for (auto it = n.yaml().begin(); it != n.yaml().end(); ++it) {
+    std::string key = it->first.as<std::string>();
+    std::string path = n.path().empty() ? key : n.path() + "." + key;
+    out.emplace_back(std::move(key), ConfigNode(it->second, file, std::move(path)));
+  }
+  return out;
+}
+
 std::optional<std::string> text(const ConfigNode& n, std::string_view key) {
   auto v = n.string(key);
   if (v) {
@@ -231,39 +253,6 @@ std::optional<RestartPolicy> parse_restart_policy(std::string_view s) {
   return std::nullopt;
 }
 
-// metadata.labels['key'] / metadata.annotations['key'] -> the key, else nullopt.
-std::optional<std::string> subscript(std::string_view path, std::string_view prefix) {
-  if (path.size() < prefix.size() + 4 || path.substr(0, prefix.size()) != prefix ||
-      path.substr(prefix.size(), 2) != "['" || path.substr(path.size() - 2) != "']") {
-    return std::nullopt;
-  }
-  std::string_view key = path.substr(prefix.size() + 2, path.size() - prefix.size() - 4);
-  if (key.empty() || key.find('\'') != std::string_view::npos) {
-    return std::nullopt;
-  }
-  return std::string(key);
-}
-
-std::string field_value(const PodSpec& pod, const std::string& path, const std::string& pod_ip) {
-  if (path == "metadata.name") {
-    return pod.name;
-  }
-  if (path == "metadata.namespace") {
-    return pod.namespace_;
-  }
-  if (path == "status.podIP") {
-    return pod_ip;
-  }
-  for (const auto& [prefix, map] : {std::pair{"metadata.labels", &pod.labels},
-                                    std::pair{"metadata.annotations", &pod.annotations}}) {
-    if (auto key = subscript(path, prefix)) {
-      auto it = map->find(*key);
-      return it == map->end() ? "" : it->second;
-    }
-  }
-  return "";
-}
-
 // ---- the parser -------------------------------------------------------------------------------
 
 struct Metadata {
@@ -275,6 +264,7 @@ struct Metadata {
 
 class Parser {
  public:
+  explicit Parser(const ManifestLimits& limits) : limits_(limits) {}
   void document(const ConfigNode& doc);
   Manifests take() { return std::move(out_); }
 
@@ -285,14 +275,20 @@ class Parser {
   ContainerSpec container(const ConfigNode& c, const PodSpec& pod, bool init);
   EnvVar env_var(const ConfigNode& e);
   ContainerPort port(const ConfigNode& p);
-  VolumeMount volume_mount(const ConfigNode& m, const PodSpec& pod);
+  VolumeMount volume_mount(const ConfigNode& m);
   Probe probe(const ConfigNode& p, const ContainerSpec& c, std::string_view kind);
   Action action(const ConfigNode& a, const ContainerSpec& c, bool handler, milliseconds grace);
   HttpGetAction http_get(const ConfigNode& h, const ContainerSpec& c);
   std::uint16_t port_ref(const ConfigNode& n, const ContainerSpec& c);
   void claim_pod_name(const ConfigNode& meta, const std::string& name, const std::string& what);
 
+  void check_expansion(const PodSpec& pod, const ConfigNode& spec);
+  void count_pods(const ConfigNode& at, std::string_view key, std::int64_t more);
+
+  ManifestLimits limits_;
   Manifests out_;
+  std::int64_t pod_count_ = 0;                    // counting replicas
+  std::set<std::string> volume_names_;            // of the pod being parsed
   std::map<std::string, std::string> pod_sites_;  // pod name -> where it is defined
   std::map<std::string, std::string> deployment_sites_;
 };
@@ -338,7 +334,9 @@ void Parser::document(const ConfigNode& doc) {
     pod.annotations = std::move(meta.annotations);
     pod.file = doc.file();
     pod.line = doc.line();
+    count_pods(meta_node, "name", 1);
     pod_spec(spec, pod, false);
+    check_expansion(pod, spec);
     claim_pod_name(meta_node, pod.name, "Pod " + pod.name);
     out_.pods.push_back(std::move(pod));
     return;
@@ -350,6 +348,8 @@ void Parser::document(const ConfigNode& doc) {
                      // Rollout settings that mean nothing to one local copy, ignored silently.
                      "strategy", "revisionHistoryLimit", "progressDeadlineSeconds"});
   d.replicas = static_cast<int>(spec.integer("replicas", 0, kMaxReplicas).value_or(1));
+  count_pods(spec.has("replicas") ? spec : meta_node, spec.has("replicas") ? "replicas" : "name",
+             d.replicas);
   ConfigNode tmpl = spec.child("template");
   if (!tmpl.defined()) {
     spec.fail("template", "required (the pod template: metadata and spec)");
@@ -368,6 +368,10 @@ void Parser::document(const ConfigNode& doc) {
     tmpl.fail("spec", "required");
   }
   pod_spec(tspec, pod, true);
+  // The longest name a replica can get (scaling goes up to kMaxReplicas).
+  PodSpec longest = pod;
+  longest.name = d.name + "-" + std::to_string(kMaxReplicas - 1);
+  check_expansion(longest, tspec);
 
   if (auto it = deployment_sites_.find(d.name); it != deployment_sites_.end()) {
     meta_node.fail("name", "Deployment " + quoted(d.name) + " is already defined at " + it->second);
@@ -381,6 +385,31 @@ void Parser::document(const ConfigNode& doc) {
                    "replica " + std::to_string(i) + " of Deployment " + d.name);
   }
   out_.deployments.push_back(std::move(d));
+}
+
+void Parser::count_pods(const ConfigNode& at, std::string_view key, std::int64_t more) {
+  pod_count_ += more;
+  if (pod_count_ > limits_.max_pods) {
+    at.fail(key, "more than " + std::to_string(limits_.max_pods) +
+                     " pods in the run, counting every replica (the limit; raise it with "
+                     "--max-pods)");
+  }
+}
+
+// $(VAR) references can make a container's environment as large as exec refuses (E2BIG), or
+// as large as memory allows: a chain of $(A)$(A) doubles at every entry.
+void Parser::check_expansion(const PodSpec& pod, const ConfigNode& spec) {
+  for (const auto* list : {&pod.init_containers, &pod.containers}) {
+    const char* key = list == &pod.containers ? "containers" : "initContainers";
+    auto items = spec.child(key).items();
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      if (!expands_within(pod, (*list)[i], kMaxExpandedBytes)) {
+        items[i].fail("env", "command, args and environment take more than " +
+                                 std::to_string(kMaxExpandedBytes >> 10) +
+                                 " KiB once $(VAR) references are expanded");
+      }
+    }
+  }
 }
 
 void Parser::claim_pod_name(const ConfigNode& meta, const std::string& name,
@@ -421,13 +450,20 @@ Metadata Parser::metadata(const ConfigNode& m, bool template_meta) {
        {std::pair{"labels", &out.labels}, std::pair{"annotations", &out.annotations}}) {
     ConfigNode c = m.child(key);
     const bool labels = std::string_view(key) == "labels";
-    for (const auto& k : c.keys()) {
+    // Pair by pair: a lookup by key walks the whole map, which made many labels quadratic.
+    for (const auto& [k, value] : entries(c)) {
       if (!is_qualified_name(k)) {
         c.fail(k,
                "not a valid key (an optional DNS prefix and '/', then at most 63 of "
                "letters, digits, '-', '_' and '.')");
       }
-      std::string v = text(c, k).value_or("");
+      if (value.defined() && !value.is_scalar()) {
+        c.fail(k, "expected a single value, not a list or mapping");
+      }
+      std::string v = value.defined() ? value.as_string() : "";
+      if (value.defined()) {
+        warn_if_not_text(value);
+      }
       if (labels && !is_label_value(v)) {
         c.fail(k,
                "not a valid label value (at most 63 of letters, digits, '-', '_' and '.', "
@@ -443,14 +479,14 @@ Metadata Parser::metadata(const ConfigNode& m, bool template_meta) {
 void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment) {
   spec.warn_unknown(
       {"containers", "initContainers", "volumes", "restartPolicy", "terminationGracePeriodSeconds",
-       // Scheduling, identity and security: nothing for one machine. Ignored silently
-       // (hostNetwork is not: it would change what the pod can reach, so it is warned about).
+       "securityContext",
+       // Scheduling and identity: nothing for one machine. Ignored silently (hostNetwork is
+       // not: it would change what the pod can reach, so it is warned about).
        "nodeSelector", "nodeName", "affinity", "tolerations", "topologySpreadConstraints",
        "schedulerName", "priority", "priorityClassName", "preemptionPolicy", "runtimeClassName",
        "overhead", "serviceAccountName", "serviceAccount", "automountServiceAccountToken",
-       "securityContext", "imagePullSecrets", "dnsPolicy", "dnsConfig", "hostname", "subdomain",
-       "setHostnameAsFQDN", "enableServiceLinks", "hostPID", "hostIPC", "os", "readinessGates",
-       "schedulingGates"});
+       "imagePullSecrets", "dnsPolicy", "dnsConfig", "hostname", "subdomain", "setHostnameAsFQDN",
+       "enableServiceLinks", "hostPID", "hostIPC", "os", "readinessGates", "schedulingGates"});
   if (auto rp = spec.string("restartPolicy")) {
     auto p = parse_restart_policy(*rp);
     if (!p) {
@@ -462,11 +498,12 @@ void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment) 
     pod.restart_policy = *p;
   }
   pod.termination_grace = seconds_field(spec, "terminationGracePeriodSeconds", 0, 30);
+  pod.security = parse_pod_security(spec.child("securityContext"));
 
-  std::set<std::string> volume_names;
+  volume_names_.clear();
   for (const auto& v : spec.child("volumes").items()) {
     Volume vol = volume(v);
-    if (!volume_names.insert(vol.name).second) {
+    if (!volume_names_.insert(vol.name).second) {
       v.fail("name", "duplicate volume name " + quoted(vol.name));
     }
     pod.volumes.push_back(std::move(vol));
@@ -481,12 +518,20 @@ void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment) 
     }
     (init ? pod.init_containers : pod.containers).push_back(std::move(cs));
   };
-  for (const auto& c : spec.child("initContainers").items()) {
-    add(c, true);
-  }
+  auto init = spec.child("initContainers").items();
   auto containers = spec.child("containers").items();
   if (containers.empty()) {
     spec.fail("containers", "required: at least one container");
+  }
+  if (init.size() + containers.size() > static_cast<std::size_t>(limits_.max_containers)) {
+    const std::size_t over = static_cast<std::size_t>(limits_.max_containers);
+    const ConfigNode& at = over < init.size() ? init[over] : containers[over - init.size()];
+    at.fail("", "more than " + std::to_string(limits_.max_containers) +
+                    " containers in the pod, init containers included (the limit; raise it "
+                    "with --max-containers)");
+  }
+  for (const auto& c : init) {
+    add(c, true);
   }
   for (const auto& c : containers) {
     add(c, false);
@@ -570,11 +615,11 @@ ContainerSpec Parser::container(const ConfigNode& c, const PodSpec& pod, bool in
   }
   c.warn_unknown({"name", "image", "command", "args", "env", "workingDir", "ports", "volumeMounts",
                   "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "restartPolicy",
-                  // Images, resources, security and terminals: what a local process does
-                  // without. Ignored silently.
-                  "imagePullPolicy", "resources", "resizePolicy", "securityContext",
-                  "terminationMessagePath", "terminationMessagePolicy", "stdin", "stdinOnce",
-                  "tty"});
+                  "securityContext",
+                  // Images, resources and terminals: what a local process does without.
+                  // Ignored silently.
+                  "imagePullPolicy", "resources", "resizePolicy", "terminationMessagePath",
+                  "terminationMessagePolicy", "stdin", "stdinOnce", "tty"});
   ContainerSpec out;
   out.line = c.line();
   out.name = required_text(c, "name");
@@ -595,9 +640,17 @@ ContainerSpec Parser::container(const ConfigNode& c, const PodSpec& pod, bool in
   out.command = std::move(*command);
   out.args = text_list(c, "args").value_or(std::vector<std::string>{});
   out.working_dir = c.string("workingDir").value_or("");
-  for (const auto& e : c.child("env").items()) {
+  auto env = c.child("env").items();
+  if (env.size() > static_cast<std::size_t>(limits_.max_env)) {
+    env[static_cast<std::size_t>(limits_.max_env)].fail(
+        "", "more than " + std::to_string(limits_.max_env) +
+                " environment variables in a container (the limit; raise it with --max-env)");
+  }
+  out.env.reserve(env.size());
+  for (const auto& e : env) {
     out.env.push_back(env_var(e));
   }
+  out.security = parse_container_security(c.child("securityContext"), pod.security);
 
   std::set<std::string> port_names;
   for (const auto& p : c.child("ports").items()) {
@@ -610,7 +663,7 @@ ContainerSpec Parser::container(const ConfigNode& c, const PodSpec& pod, bool in
 
   std::set<std::string> mount_paths;
   for (const auto& m : c.child("volumeMounts").items()) {
-    VolumeMount vm = volume_mount(m, pod);
+    VolumeMount vm = volume_mount(m);
     if (!mount_paths.insert(vm.mount_path).second) {
       m.fail("mountPath", "duplicate mountPath " + quoted(vm.mount_path));
     }
@@ -717,13 +770,11 @@ ContainerPort Parser::port(const ConfigNode& p) {
   return out;
 }
 
-VolumeMount Parser::volume_mount(const ConfigNode& m, const PodSpec& pod) {
+VolumeMount Parser::volume_mount(const ConfigNode& m) {
   m.warn_unknown({"name", "mountPath", "readOnly", "subPath"});
   VolumeMount out;
   out.name = required_text(m, "name");
-  bool declared = std::any_of(pod.volumes.begin(), pod.volumes.end(),
-                              [&](const Volume& v) { return v.name == out.name; });
-  if (!declared) {
+  if (volume_names_.count(out.name) == 0) {
     m.fail("name", "no volume named " + quoted(out.name) + " in the pod's volumes");
   }
   out.mount_path = required_text(m, "mountPath");
@@ -867,7 +918,48 @@ std::uint16_t Parser::port_ref(const ConfigNode& n, const ContainerSpec& c) {
   n.fail("port", "no port named " + quoted(*s) + " in container " + quoted(c.name) + "'s ports");
 }
 
+// The file's text, read no further than the limit (it may be a pipe, or growing).
+std::string read_manifest(const std::string& path, std::uint64_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError(path, 0, "", std::string("cannot read file: ") + std::strerror(errno));
+  }
+  std::string text;
+  std::array<char, 65536> chunk{};
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
+    if (text.size() > max_bytes) {
+      throw ConfigError(path, 0, "",
+                        "larger than " + format_bytes(max_bytes) +
+                            ", the limit for a manifest file (raise it with --max-manifest-bytes)");
+    }
+  }
+  if (in.bad()) {
+    throw ConfigError(path, 0, "", std::string("cannot read file: ") + std::strerror(errno));
+  }
+  return text;
+}
+
 }  // namespace
+
+std::string format_bytes(std::uint64_t bytes) {
+  for (const auto& [shift, unit] :
+       {std::pair{30, "GiB"}, std::pair{20, "MiB"}, std::pair{10, "KiB"}}) {
+    if (bytes >= (std::uint64_t{1} << shift) && bytes % (std::uint64_t{1} << shift) == 0) {
+      return std::to_string(bytes >> shift) + unit;
+    }
+  }
+  return std::to_string(bytes) + " bytes";
+}
+
+std::size_t Manifests::pod_count() const {
+  std::size_t n = pods.size();
+  for (const auto& d : deployments) {
+    n += static_cast<std::size_t>(d.replicas);
+  }
+  return n;
+}
 
 std::vector<PodSpec> Manifests::all_pods() const {
   std::vector<PodSpec> out = pods;
@@ -879,18 +971,19 @@ std::vector<PodSpec> Manifests::all_pods() const {
   return out;
 }
 
-Manifests load_manifests(const std::vector<std::string>& files) {
-  Parser p;
+Manifests load_manifests(const std::vector<std::string>& files, const ManifestLimits& limits) {
+  Parser p(limits);
   for (const auto& f : files) {
-    for (const auto& doc : load_config_documents(f)) {
+    for (const auto& doc : parse_config_documents(read_manifest(f, limits.max_file_bytes), f)) {
       p.document(doc);
     }
   }
   return p.take();
 }
 
-Manifests parse_manifests(const std::string& text, const std::string& name) {
-  Parser p;
+Manifests parse_manifests(const std::string& text, const std::string& name,
+                          const ManifestLimits& limits) {
+  Parser p(limits);
   for (const auto& doc : parse_config_documents(text, name)) {
     p.document(doc);
   }
@@ -903,73 +996,6 @@ PodSpec make_replica(const DeploymentSpec& d, int index) {
   pod.deployment = d.name;
   pod.replica_index = index;
   return pod;
-}
-
-// Kubernetes' third_party/forked/golang/expansion, byte for byte.
-std::string expand_vars(const std::string& s, const std::map<std::string, std::string>& vars) {
-  std::string out;
-  out.reserve(s.size());
-  std::size_t i = 0;
-  while (i < s.size()) {
-    if (s[i] != '$' || i + 1 == s.size()) {
-      out += s[i++];
-      continue;
-    }
-    char next = s[i + 1];
-    if (next == '$') {  // escaped operator
-      out += '$';
-      i += 2;
-    } else if (next == '(') {
-      auto close = s.find(')', i + 2);
-      if (close == std::string::npos) {  // incomplete reference: keep "$(" and go on
-        out += "$(";
-        i += 2;
-        continue;
-      }
-      std::string name = s.substr(i + 2, close - i - 2);
-      auto it = vars.find(name);
-      out += it != vars.end() ? it->second : "$(" + name + ")";
-      i = close + 1;
-    } else {  // a '$' that starts nothing
-      out += '$';
-      out += next;
-      i += 2;
-    }
-  }
-  return out;
-}
-
-std::vector<std::pair<std::string, std::string>> resolve_env(const PodSpec& pod,
-                                                             const ContainerSpec& container,
-                                                             const std::string& pod_ip) {
-  std::vector<std::pair<std::string, std::string>> out;
-  std::map<std::string, std::string> defined;
-  for (const auto& e : container.env) {
-    std::string v = e.field_path.empty() ? expand_vars(e.value, defined)
-                                         : field_value(pod, e.field_path, pod_ip);
-    defined[e.name] = v;
-    auto it =
-        std::find_if(out.begin(), out.end(), [&](const auto& kv) { return kv.first == e.name; });
-    if (it != out.end()) {
-      it->second = std::move(v);  // a later definition wins, as in Kubernetes
-    } else {
-      out.emplace_back(e.name, std::move(v));
-    }
-  }
-  return out;
-}
-
-std::vector<std::string> expand_argv(const ContainerSpec& container,
-                                     const std::vector<std::pair<std::string, std::string>>& env) {
-  std::map<std::string, std::string> vars(env.begin(), env.end());
-  std::vector<std::string> argv;
-  argv.reserve(container.command.size() + container.args.size());
-  for (const auto* list : {&container.command, &container.args}) {
-    for (const auto& a : *list) {
-      argv.push_back(expand_vars(a, vars));
-    }
-  }
-  return argv;
 }
 
 const char* restart_policy_name(RestartPolicy p) {

@@ -9,6 +9,7 @@
 // the files, so all of it is unit-tested without processes. docs/pod.md lists the subset.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -75,6 +76,45 @@ struct VolumeMount {
 
 enum class RestartPolicy { kAlways, kOnFailure, kNever };
 
+// The capabilities a container keeps by default: containerd's and runc's default set (CHOWN,
+// DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW, SETGID, SETUID, SETFCAP, SETPCAP,
+// NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE), as a mask of core/capabilities.hpp.
+inline constexpr std::uint64_t kDefaultCapabilities =
+    (1ULL << 0) | (1ULL << 1) | (1ULL << 3) | (1ULL << 4) | (1ULL << 5) | (1ULL << 6) |
+    (1ULL << 7) | (1ULL << 8) | (1ULL << 10) | (1ULL << 13) | (1ULL << 18) | (1ULL << 27) |
+    (1ULL << 29) | (1ULL << 31);
+
+// The pod's securityContext: what its containers inherit, and fsGroup for its volumes.
+struct PodSecurity {
+  std::optional<std::int64_t> run_as_user;
+  std::optional<std::int64_t> run_as_group;
+  std::optional<bool> run_as_non_root;
+  std::vector<std::int64_t> supplemental_groups;
+  std::optional<std::int64_t> fs_group;  // owns emptyDir volumes, and is a supplementary group
+};
+
+// A container's securityContext over its pod's, as Kubernetes merges them: what the runner
+// applies (as root) to the container's processes.
+struct SecuritySpec {
+  std::optional<std::int64_t> run_as_user;   // nullopt: the runner's user
+  std::optional<std::int64_t> run_as_group;  // nullopt: the user's group (0 when uid is unset)
+  bool run_as_non_root = false;              // refuse to start as uid 0
+  std::vector<std::int64_t> groups;          // supplementalGroups, then fsGroup
+  bool privileged = false;
+  std::optional<bool> allow_privilege_escalation;
+  bool read_only_root_filesystem = false;
+  // After capabilities.add and .drop over kDefaultCapabilities; every bit set for "ALL" (the
+  // runner keeps those the kernel has). Privileged containers keep every capability.
+  std::uint64_t capabilities = kDefaultCapabilities;
+
+  // Set unless the container is privileged or says allowPrivilegeEscalation: true.
+  [[nodiscard]] bool no_new_privs() const {
+    return !privileged && !allow_privilege_escalation.value_or(false);
+  }
+  // Nothing asked beyond the defaults (for the warning when the runner cannot apply any).
+  [[nodiscard]] bool is_default() const;
+};
+
 struct ContainerSpec {
   std::string name;
   std::vector<std::string> command;  // required locally; as written (see expand_argv)
@@ -90,6 +130,7 @@ struct ContainerSpec {
   std::optional<Action> pre_stop;
   // Init containers only: `Always` makes it a native sidecar.
   std::optional<RestartPolicy> restart_policy;
+  SecuritySpec security;
   int line = 0;  // where the container is declared, for runtime messages
 
   [[nodiscard]] bool is_sidecar() const {
@@ -113,6 +154,7 @@ struct PodSpec {
   std::vector<ContainerSpec> init_containers;
   std::vector<ContainerSpec> containers;
   std::vector<Volume> volumes;
+  PodSecurity security;
   RestartPolicy restart_policy = RestartPolicy::kAlways;
   std::chrono::milliseconds termination_grace{30'000};  // terminationGracePeriodSeconds
   std::string deployment;  // owning Deployment's name, or empty for a bare Pod
@@ -133,14 +175,34 @@ struct Manifests {
   std::vector<DeploymentSpec> deployments;
   // Every pod to run: bare pods, then each Deployment's replicas in index order.
   [[nodiscard]] std::vector<PodSpec> all_pods() const;
+  // How many that is, without making them.
+  [[nodiscard]] std::size_t pod_count() const;
 };
+
+// What one run accepts, so that no manifest can exhaust the runner: Kubernetes users never
+// come near these defaults. docs/pod.md, "Limits", says how to change them.
+struct ManifestLimits {
+  std::uint64_t max_file_bytes = std::uint64_t{4} << 20;  // per manifest file
+  int max_pods = 1000;       // per run, counting every Deployment replica
+  int max_containers = 100;  // per pod, init containers and sidecars included
+  int max_env = 1000;        // env entries per container
+};
+
+// The most a container's command, args and environment may hold once $(VAR) references are
+// expanded: half of what Linux lets exec take with the usual 8 MiB stack.
+inline constexpr std::size_t kMaxExpandedBytes = std::size_t{1} << 20;
+// Deployment replicas, in the manifest and when scaled.
+inline constexpr int kMaxReplicas = 1000;
 
 // Reads and validates every document of every file. Throws ConfigError (file, line, field) on
 // the first invalid value, unknown kind, missing command, a volume mount naming no volume,
-// duplicate pod or container names, or malformed YAML.
-[[nodiscard]] Manifests load_manifests(const std::vector<std::string>& files);
-// The same for text already in memory (`name` is used in messages).
-[[nodiscard]] Manifests parse_manifests(const std::string& text, const std::string& name);
+// duplicate pod or container names, a limit exceeded, or malformed YAML.
+[[nodiscard]] Manifests load_manifests(const std::vector<std::string>& files,
+                                       const ManifestLimits& limits = {});
+// The same for text already in memory (`name` is used in messages; max_file_bytes is the
+// caller's to check).
+[[nodiscard]] Manifests parse_manifests(const std::string& text, const std::string& name,
+                                        const ManifestLimits& limits = {});
 
 // The pod for replica `index` of `d`: name "<d.name>-<index>", with fieldRef-dependent
 // environment (metadata.name) resolved for that name.
@@ -161,5 +223,8 @@ struct Manifests {
     const ContainerSpec& container, const std::vector<std::pair<std::string, std::string>>& env);
 
 [[nodiscard]] const char* restart_policy_name(RestartPolicy p);
+
+// "4MiB", "512KiB", or "1000 bytes": a size as --max-manifest-bytes reads it back.
+[[nodiscard]] std::string format_bytes(std::uint64_t bytes);
 
 }  // namespace tender::pod

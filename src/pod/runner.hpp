@@ -23,6 +23,7 @@ namespace tender::pod {
 
 struct RunnerOptions {
   Manifests manifests;
+  ManifestLimits limits;  // what the manifests were read with; max_pods also bounds scaling
   // Where container logs and emptyDir volumes live; created if missing. Empty: a fresh
   // directory under $TMPDIR (or /tmp).
   std::string run_dir;

@@ -154,6 +154,16 @@ void PodRunner::add_admin_routes(Router& r) {
         reply(Response::error(409, "the runner is shutting down"));
         return;
       }
+      std::int64_t total = static_cast<std::int64_t>(s->opts.manifests.pods.size()) + n;
+      for (const auto& [other, d] : s->deployments) {
+        total += other == name ? 0 : d.replicas;
+      }
+      if (total > s->opts.limits.max_pods) {
+        reply(Response::error(400, "the run would have " + std::to_string(total) +
+                                       " pods, more than the limit of " +
+                                       std::to_string(s->opts.limits.max_pods) + " (--max-pods)"));
+        return;
+      }
       s->scale(name, n);
       json::object o;
       o["deployment"] = name;
