@@ -1,0 +1,414 @@
+// The runner's containers: spawning them (with their isolation), supervising and stopping them,
+// their probes and hooks, and their logs.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <csignal>
+
+#include "core/log.hpp"
+#include "core/process.hpp"
+#include "pod/runner_impl.hpp"
+
+extern char** environ;
+
+namespace tender::pod {
+
+// --- containers --------------------------------------------------------------------------
+
+std::vector<std::string> PodRunner::Impl::container_env(const Pod& pod, const Container& c) const {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    if (kv.rfind("TENDER_", 0) == 0 || kv.rfind("HOSTNAME=", 0) == 0) {
+      continue;
+    }
+    env.emplace_back(kv);
+  }
+  env.push_back("HOSTNAME=" + pod.spec.name);
+  env.push_back("TENDER_POD_NAME=" + pod.spec.name);
+  env.push_back("TENDER_POD_API=" + (pod.netns && api_forward ? pod_api_url : api_url));
+  for (const auto& [k, v] : resolve_env(pod.spec, c.spec, pod.ip)) {
+    env.push_back(k + "=" + v);
+  }
+  return env;
+}
+
+void PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptions& o) const {
+  if (!privileged) {
+    return;  // start() refused manifests with volume mounts already
+  }
+  for (const auto& m : c.spec.volume_mounts) {
+    for (const auto& v : pod.spec.volumes) {
+      if (v.name != m.name) {
+        continue;
+      }
+      std::string source =
+          v.kind == Volume::Kind::kEmptyDir ? pod.dir + "/volumes/" + v.name : v.host_path;
+      if (!m.sub_path.empty()) {
+        source += "/" + m.sub_path;
+      }
+      o.mounts.push_back({source, m.mount_path, m.read_only});
+    }
+  }
+  if (pod.netns) {
+    // The pod's network: its namespace, its name, and every pod's name in /etc/hosts.
+    o.netns_fd = pod.netns.get();
+    o.mounts.push_back({net->hosts_path(), "/etc/hosts", true});
+  }
+  // The pod's name as host name, as in Kubernetes (which cuts it to 63 characters).
+  o.hostname = pod.spec.name.substr(0, 63);
+  // Other pods' volumes and every container's logs stay out of sight.
+  o.hide.push_back(opts.run_dir + "/pods");
+}
+
+bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
+  SpawnOptions o;
+  isolate(pod, c, o);
+  // As PID 1 of its own PID namespace, nothing the container starts can outlive it, or us.
+  o.new_pid_namespace = privileged;
+  auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
+  o.argv = expand_argv(c.spec, resolved);
+  o.env = container_env(pod, c);
+  o.cwd = c.spec.working_dir;
+  o.stdin_ = Stdio::null();
+  o.stdout_ = Stdio::pipe();
+  o.stderr_ = Stdio::pipe();
+  if (c.log.path().empty()) {
+    c.log.open(pod.dir + "/logs/" + c.spec.name + ".log", opts.log_max_bytes, opts.log_keep);
+  }
+  auto p = Process::spawn(o);
+  if (!p) {
+    c.state = Container::State::kTerminated;
+    c.reason = "StartError";
+    c.message = o.argv.empty() ? "empty command" : o.argv[0] + ": " + p.error().message();
+    c.last_exit = ExitStatus{true, 128, 0, false};
+    c.finished_at = std::chrono::system_clock::now();
+    log::warn("container failed to start",
+              {{"pod", pod.spec.name}, {"container", c.spec.name}, {"error", c.message}});
+    return false;
+  }
+  c.process.emplace(std::move(*p));
+  c.pgid = c.process->pgid();
+  c.state = Container::State::kRunning;
+  c.reason.clear();
+  c.message.clear();
+  c.started_at = std::chrono::system_clock::now();
+  c.started = !c.spec.startup_probe;
+  c.ready = false;
+  ++c.generation;
+  asio::co_spawn(ioc, pump(pod, c, c.process->release_stdout_fd()), asio::detached);
+  asio::co_spawn(ioc, pump(pod, c, c.process->release_stderr_fd()), asio::detached);
+  log::info("container started", {{"pod", pod.spec.name},
+                                  {"container", c.spec.name},
+                                  {"pid", static_cast<std::int64_t>(c.process->pid())}});
+  update_summary();
+  return true;
+}
+
+asio::awaitable<void> PodRunner::Impl::wait_exit(Container& c) {
+  int fd = c.process->pidfd() >= 0 ? ::dup(c.process->pidfd()) : -1;
+  if (fd >= 0) {
+    asio::posix::stream_descriptor sd(ioc, fd);
+    co_await sd.async_wait(asio::posix::descriptor_base::wait_read, kTuple);
+  } else {
+    while (!c.process->try_wait()) {
+      co_await sleep_for(milliseconds(10));
+    }
+  }
+}
+
+void PodRunner::Impl::record_exit(Pod& pod, Container& c, const ExitStatus& st) {
+  // A container is its whole process group: what the main process left running goes too.
+  (void)c.process->kill_group(SIGKILL);
+  c.process.reset();
+  c.state = Container::State::kTerminated;
+  c.ready = false;
+  c.last_exit = st;
+  c.finished_at = std::chrono::system_clock::now();
+  c.reason = st.success() ? "Completed" : "Error";
+  log::info("container exited",
+            {{"pod", pod.spec.name}, {"container", c.spec.name}, {"status", st.describe()}});
+  update_summary();
+}
+
+asio::awaitable<ExitStatus> PodRunner::Impl::run_to_exit(Pod& pod, Container& c) {
+  if (!spawn(pod, c)) {
+    co_return *c.last_exit;
+  }
+  co_await wait_exit(c);
+  ExitStatus st = c.process->wait();
+  record_exit(pod, c, st);
+  co_return st;
+}
+
+asio::awaitable<void> PodRunner::Impl::container_loop(Pod& pod, Container& c) {
+  for (;;) {
+    if (pod.terminating || c.stopping) {
+      break;
+    }
+    if (spawn(pod, c)) {
+      int gen = c.generation;
+      asio::co_spawn(ioc, probe_loop(pod, c, gen), asio::detached);
+      if (c.spec.post_start) {
+        auto r = co_await run_action(pod, c, *c.spec.post_start, milliseconds(30'000));
+        if (!r.ok && c.process) {
+          log::warn("postStart hook failed; killing the container",
+                    {{"pod", pod.spec.name}, {"container", c.spec.name}, {"error", r.message}});
+          (void)c.process->kill_group(SIGKILL);
+        }
+      }
+      co_await wait_exit(c);
+      record_exit(pod, c, c.process->wait());
+    }
+    if (pod.terminating || c.stopping) {
+      break;
+    }
+    bool again = c.restart_now || c.spec.is_sidecar() ||
+                 pod.spec.restart_policy == RestartPolicy::kAlways ||
+                 (pod.spec.restart_policy == RestartPolicy::kOnFailure && !c.last_exit->success());
+    if (!again) {
+      break;
+    }
+    milliseconds delay{0};
+    if (c.restart_now) {
+      c.restart_now = false;
+    } else {
+      delay = std::chrono::duration_cast<milliseconds>(c.backoff.next());
+    }
+    c.state = Container::State::kWaiting;
+    c.reason = delay.count() > 0 ? "CrashLoopBackOff" : "Restarting";
+    update_summary();
+    auto until = SteadyClock::now() + delay;
+    while (SteadyClock::now() < until && !pod.terminating && !c.stopping && !c.restart_now) {
+      co_await sleep_for(std::min(
+          milliseconds(50), std::chrono::duration_cast<milliseconds>(until - SteadyClock::now())));
+    }
+    c.restart_now = false;
+    if (pod.terminating || c.stopping) {
+      break;
+    }
+    ++c.restarts;
+    restarts->with({pod.spec.name, c.spec.name}).inc();
+  }
+  c.done = true;
+}
+
+asio::awaitable<void> PodRunner::Impl::terminate_container(Pod& pod, Container& c,
+                                                           bool run_pre_stop) {
+  c.stopping = true;
+  if (c.state != Container::State::kRunning || !c.process) {
+    c.done = true;
+    co_return;
+  }
+  co_await kill_container(pod, c, true, run_pre_stop);
+}
+
+asio::awaitable<void> PodRunner::Impl::kill_container(Pod& pod, Container& c, bool for_good,
+                                                      bool run_pre_stop) {
+  // For good: the pod's deadline. For a restart (failed probe, /restart): the pod's grace from now.
+  auto deadline = for_good ? pod.deadline : SteadyClock::now() + pod.spec.termination_grace;
+  int generation = c.generation;
+  auto left = [&] {
+    return std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
+  };
+  if (run_pre_stop && c.spec.pre_stop && left().count() > 0) {
+    auto r = co_await run_action(pod, c, *c.spec.pre_stop, left());
+    if (!r.ok) {
+      log::warn("preStop hook failed",
+                {{"pod", pod.spec.name}, {"container", c.spec.name}, {"error", r.message}});
+    }
+  }
+  if (pod.paused) {
+    (void)pause_pod(pod, false);  // a stopped process would hold SIGTERM until the grace ends
+  }
+  if (c.process) {
+    (void)c.process->kill_group(SIGTERM);
+  }
+  bool killed = false;
+  while (c.state == Container::State::kRunning && c.generation == generation) {
+    if (!killed && left().count() <= 0 && c.process) {
+      log::warn("grace period over; killing", {{"pod", pod.spec.name}, {"container", c.spec.name}});
+      (void)c.process->kill_group(SIGKILL);
+      killed = true;
+    }
+    co_await sleep_for(milliseconds(5));
+  }
+}
+
+// --- probes and hooks ----------------------------------------------------------------------
+
+asio::awaitable<ActionResult> PodRunner::Impl::run_action(const Pod& pod, const Container& c,
+                                                          const Action& a, milliseconds timeout) {
+  using asio::experimental::awaitable_operators::operator||;
+  if (a.http_get) {
+    ClientRequest req;
+    req.host = a.http_get->host.empty() ? pod.ip : a.http_get->host;
+    req.port = a.http_get->port;
+    req.target = a.http_get->path;
+    for (const auto& [k, v] : a.http_get->headers) {
+      req.headers.add(k, v);
+    }
+    req.timeout = timeout;
+    auto r = co_await client.request(req);
+    if (!r) {
+      co_return ActionResult{false, r.error().message()};
+    }
+    bool ok = r->status >= 200 && r->status < 400;
+    co_return ActionResult{ok, "HTTP " + std::to_string(r->status)};
+  }
+  if (a.tcp_socket) {
+    std::string host = a.tcp_socket->host.empty() ? pod.ip : a.tcp_socket->host;
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) {
+      co_return ActionResult{false, "bad host " + host};
+    }
+    asio::ip::tcp::socket sock(ioc);
+    asio::steady_timer timer(ioc, timeout);
+    auto v = co_await (sock.async_connect({addr, a.tcp_socket->port}, kTuple) ||
+                       timer.async_wait(kTuple));
+    if (v.index() == 1) {
+      co_return ActionResult{false, "connect timed out"};
+    }
+    auto [cec] = std::get<0>(v);
+    co_return cec ? ActionResult{false, cec.message()} : ActionResult{true, "connected"};
+  }
+  if (a.exec) {
+    SpawnOptions o;
+    auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
+    for (const auto& arg : a.exec->command) {
+      o.argv.push_back(
+          expand_vars(arg, std::map<std::string, std::string>(resolved.begin(), resolved.end())));
+    }
+    o.env = container_env(pod, c);
+    o.cwd = c.spec.working_dir;
+    isolate(pod, c, o);
+    CommandResult r = co_await run_command(std::move(o), timeout);
+    if (!r.exit) {
+      co_return ActionResult{false, r.error};
+    }
+    co_return ActionResult{r.exit->success(), r.exit->describe()};
+  }
+  co_return ActionResult{false, "no action"};
+}
+
+asio::awaitable<void> PodRunner::Impl::probe_loop(Pod& pod, Container& c, int generation) {
+  auto alive = [&] {
+    return c.generation == generation && c.state == Container::State::kRunning && !c.stopping;
+  };
+  if (c.spec.startup_probe) {
+    const Probe& p = *c.spec.startup_probe;
+    co_await sleep_for(p.initial_delay);
+    while (alive()) {
+      auto r = co_await run_action(pod, c, p.action, p.timeout);
+      if (!alive()) {
+        co_return;
+      }
+      c.startup.record(r.ok, r.message);
+      if (r.ok) {
+        c.started = true;
+        log::info("startup probe passed", {{"pod", pod.spec.name}, {"container", c.spec.name}});
+        break;
+      }
+      probe_failures->with({pod.spec.name, c.spec.name, "startup"}).inc();
+      if (c.startup.consecutive_failures >= p.failure_threshold) {
+        log::warn("startup probe failed; restarting",
+                  {{"pod", pod.spec.name}, {"container", c.spec.name}, {"result", r.message}});
+        co_await kill_container(pod, c, false);
+        co_return;
+      }
+      co_await sleep_for(p.period);
+    }
+  }
+  if (!alive()) {
+    co_return;
+  }
+  if (!c.spec.readiness_probe) {
+    c.ready = true;
+    update_summary();
+  } else {
+    asio::co_spawn(ioc, periodic_probe(pod, c, generation, false), asio::detached);
+  }
+  if (c.spec.liveness_probe) {
+    co_await periodic_probe(pod, c, generation, true);
+  }
+}
+
+asio::awaitable<void> PodRunner::Impl::periodic_probe(Pod& pod, Container& c, int generation,
+                                                      bool liveness) {
+  const Probe& p = liveness ? *c.spec.liveness_probe : *c.spec.readiness_probe;
+  ProbeStatus& status = liveness ? c.liveness : c.readiness;
+  const char* kind = liveness ? "liveness" : "readiness";
+  auto alive = [&] {
+    return c.generation == generation && c.state == Container::State::kRunning && !c.stopping;
+  };
+  co_await sleep_for(p.initial_delay);
+  while (alive()) {
+    auto r = co_await run_action(pod, c, p.action, p.timeout);
+    if (!alive()) {
+      co_return;
+    }
+    status.record(r.ok, r.message);
+    if (!r.ok) {
+      probe_failures->with({pod.spec.name, c.spec.name, kind}).inc();
+    }
+    if (liveness) {
+      if (status.consecutive_failures >= p.failure_threshold) {
+        log::warn("liveness probe failed; restarting the container",
+                  {{"pod", pod.spec.name}, {"container", c.spec.name}, {"result", r.message}});
+        co_await kill_container(pod, c, false);
+        co_return;
+      }
+    } else {
+      bool was = c.ready;
+      if (status.consecutive_successes >= p.success_threshold) {
+        c.ready = true;
+      } else if (status.consecutive_failures >= p.failure_threshold) {
+        c.ready = false;
+      }
+      if (was != c.ready) {
+        log::info(c.ready ? "container ready" : "container not ready",
+                  {{"pod", pod.spec.name}, {"container", c.spec.name}, {"result", r.message}});
+        update_summary();
+      }
+    }
+    co_await sleep_for(p.period);
+  }
+}
+
+// --- logs ------------------------------------------------------------------------------------
+
+asio::awaitable<void> PodRunner::Impl::pump(Pod& pod, Container& c, int fd) {
+  if (fd < 0) {
+    co_return;
+  }
+  asio::posix::stream_descriptor sd(ioc, fd);
+  std::string partial;
+  std::array<char, 16384> buf{};
+  for (;;) {
+    auto [ec, n] = co_await sd.async_read_some(asio::buffer(buf), kTuple);
+    if (ec) {
+      break;
+    }
+    partial.append(buf.data(), n);
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string_view line(partial.data() + start, nl - start);
+      c.log.write(line);
+      view.write(pod.spec.name, c.spec.name, line);
+    }
+    partial.erase(0, start);
+    if (partial.size() > 64 * 1024) {  // a line too long to hold: flush it as it is
+      c.log.write(partial);
+      view.write(pod.spec.name, c.spec.name, partial);
+      partial.clear();
+    }
+  }
+  if (!partial.empty()) {
+    c.log.write(partial);
+    view.write(pod.spec.name, c.spec.name, partial);
+  }
+}
+
+}  // namespace tender::pod
