@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +36,32 @@ namespace {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
+// Without root there is no mount namespace for volumes: manifests with volume mounts are
+// refused.
+void refuse_what_needs_root(const Manifests& manifests) {
+  auto check = [&](const PodSpec& p, const std::string& name) {
+    for (const auto* list : {&p.init_containers, &p.containers}) {
+      for (const auto& c : *list) {
+        if (!c.volume_mounts.empty()) {
+          throw std::runtime_error(
+              p.file + ":" + std::to_string(c.line) + ": pod " + name + " container " + c.name +
+              " mounts volumes, which needs root (a mount namespace per container); run "
+              "tender pod as root or remove the volumeMounts");
+        }
+      }
+    }
+  };
+  for (const auto& p : manifests.pods) {
+    check(p, p.name);
+  }
+  for (const auto& d : manifests.deployments) {
+    check(d.template_, d.name);
+  }
+  log::warn(
+      "not running as root: containers share this machine's mounts and PID space, and "
+      "processes a container starts can outlive a runner killed with SIGKILL");
+}
+
 }  // namespace
 
 // --- start order -------------------------------------------------------------------------
@@ -64,7 +91,30 @@ void PodRunner::Impl::add_pod(PodSpec spec) {
   });
 }
 
-asio::awaitable<void> PodRunner::Impl::run_pod(Pod& pod) {
+asio::awaitable<void> PodRunner::Impl::add_pods() {
+  for (const auto& spec : opts.manifests.pods) {
+    if (draining) {
+      co_return;
+    }
+    add_pod(spec);
+    co_await asio::post(ioc, asio::use_awaitable);
+  }
+  for (const auto& d : opts.manifests.deployments) {
+    // Scaled meanwhile: up, scale() added the new replicas; down, these are not wanted.
+    for (int i = 0; i < d.replicas && i < deployments.at(d.name).replicas; ++i) {
+      if (draining) {
+        co_return;
+      }
+      add_pod(make_replica(d, i));
+      co_await asio::post(ioc, asio::use_awaitable);
+    }
+  }
+}
+
+namespace {
+
+// Its directories: logs/ and each emptyDir.
+void make_pod_dirs(const Pod& pod) {
   std::error_code ec;
   fs::create_directories(pod.dir + "/logs", ec);
   for (const auto& v : pod.spec.volumes) {
@@ -72,6 +122,11 @@ asio::awaitable<void> PodRunner::Impl::run_pod(Pod& pod) {
       fs::create_directories(pod.dir + "/volumes/" + v.name, ec);
     }
   }
+}
+
+}  // namespace
+
+asio::awaitable<void> PodRunner::Impl::run_pod(Pod& pod) {
   // A pod replacing one of the same name (scaled down and up again) starts once the old one
   // has finished: they would share its directory, hostPorts and name.
   for (;;) {
@@ -85,7 +140,17 @@ asio::awaitable<void> PodRunner::Impl::run_pod(Pod& pod) {
     }
     co_await sleep_for(milliseconds(20));
   }
-  if (!attach_network(pod)) {
+  bool attached = false;
+  {
+    StartQueue::Turn turn = co_await starts.wait();
+    if (!pod.terminating) {
+      make_pod_dirs(pod);
+      attached = attach_network(pod);
+    }
+  }
+  if (pod.terminating) {
+    // Told to stop before it had its turn: nothing of it was started.
+  } else if (!attached) {
     pod.phase = Pod::Phase::kFailed;
     begin_termination(pod);
   } else if (net && !net->partitions().pairs().empty()) {
@@ -95,7 +160,9 @@ asio::awaitable<void> PodRunner::Impl::run_pod(Pod& pod) {
       log::error("the pod's partitions could not be applied", {{"pod", pod.spec.name}});
     }
   }
-  log::info("pod starting", {{"pod", pod.spec.name}, {"ip", pod.ip}});
+  if (!pod.terminating) {
+    log::info("pod starting", {{"pod", pod.spec.name}, {"ip", pod.ip}});
+  }
   update_summary();
 
   // Init containers in order: plain ones run to completion, sidecars start and stay.
@@ -136,7 +203,10 @@ asio::awaitable<void> PodRunner::Impl::run_pod(Pod& pod) {
       asio::co_spawn(ioc, container_loop(pod, *c), asio::detached);
     }
     update_summary();
-    // Until every main container is done for good, or the pod is told to stop.
+    // Until every main container is done for good, or the pod is told to stop: woken by
+    // either, not polling (a thousand pods polling every 20 ms keep a core busy).
+    asio::steady_timer changed(ioc);
+    pod.wake = [&changed] { changed.cancel(); };
     for (;;) {
       bool all_done = true;
       for (auto& c : pod.main) {
@@ -145,8 +215,10 @@ asio::awaitable<void> PodRunner::Impl::run_pod(Pod& pod) {
       if (all_done || pod.terminating) {
         break;
       }
-      co_await sleep_for(milliseconds(20));
+      changed.expires_at(asio::steady_timer::time_point::max());
+      co_await changed.async_wait(kTuple);
     }
+    pod.wake = nullptr;
     if (!pod.terminating) {
       bool failed = false;
       for (auto& c : pod.main) {
@@ -299,6 +371,9 @@ void PodRunner::Impl::begin_termination(Pod& pod) {
     return;
   }
   pod.terminating = true;
+  if (pod.wake) {
+    pod.wake();
+  }
   pod.deadline = SteadyClock::now() + pod.spec.termination_grace;
   log::info("pod terminating",
             {{"pod", pod.spec.name}, {"grace", format_duration(pod.spec.termination_grace)}});
@@ -416,6 +491,28 @@ asio::awaitable<void> PodRunner::Impl::scrape_loop() {
 // --- summary, lookups, scaling -------------------------------------------------------------
 
 void PodRunner::Impl::update_summary() {
+  if (summary_pending) {
+    return;
+  }
+  // A change after a quiet spell is seen at once; a burst of them at most every 20 ms.
+  const auto now = SteadyClock::now();
+  if (now - summary_at >= milliseconds(20)) {
+    summary_at = now;
+    compute_summary();
+    return;
+  }
+  summary_pending = true;
+  summary_timer.expires_at(summary_at + milliseconds(20));
+  summary_timer.async_wait([this](const boost::system::error_code& ec) {
+    summary_pending = false;
+    if (!ec) {
+      summary_at = SteadyClock::now();
+      compute_summary();
+    }
+  });
+}
+
+void PodRunner::Impl::compute_summary() {
   std::map<std::string, int> states;
   std::map<std::string, int> phases;
   std::string reason;
@@ -490,6 +587,15 @@ PodRunner::~PodRunner() { stop(); }
 void PodRunner::start(Runtime& rt) {
   Impl& s = *impl_;
   s.rt = &rt;
+  // Each running container holds four descriptors (its output pipes, pidfd and log file).
+  rlimit before{};
+  ::getrlimit(RLIMIT_NOFILE, &before);
+  const std::uint64_t fd_limit = raise_fd_limit();
+  if (fd_limit != before.rlim_cur) {
+    log::info("file descriptor limit raised for the runner; containers keep the old one",
+              {{"runner", static_cast<std::int64_t>(fd_limit)},
+               {"containers", static_cast<std::int64_t>(before.rlim_cur)}});
+  }
   Registry& m = rt.metrics();
   s.restarts = &m.counter_family("tender_pod_container_restarts_total",
                                  "Container restarts, by pod and container.", {"pod", "container"});
@@ -525,34 +631,20 @@ void PodRunner::start(Runtime& rt) {
     s.deployments.emplace(d.name, d);
   }
   if (!s.privileged) {
-    for (const auto& p : s.opts.manifests.all_pods()) {
-      for (const auto* list : {&p.init_containers, &p.containers}) {
-        for (const auto& c : *list) {
-          if (!c.volume_mounts.empty()) {
-            throw std::runtime_error(
-                p.file + ":" + std::to_string(c.line) + ": pod " + p.name + " container " + c.name +
-                " mounts volumes, which needs root (a mount namespace per container); run "
-                "tender pod as root or remove the volumeMounts");
-          }
-        }
-      }
-    }
-    log::warn(
-        "not running as root: containers share this machine's mounts and PID space, and "
-        "processes a container starts can outlive a runner killed with SIGKILL");
+    refuse_what_needs_root(s.opts.manifests);
   }
   s.claim_run_dir();
   std::error_code dir_ec;
   fs::create_directories(s.opts.run_dir + "/pods", dir_ec);
   log::info("run directory", {{"path", s.opts.run_dir}});
   s.setup_network();
+  // Pods are added on the supervisor thread, one per turn of its loop: start() returns at
+  // once, and signals and admin requests are answered however many pods there are.
   asio::post(s.ioc, [&s] {
     if (s.net) {
       s.forward_api();
     }
-    for (auto& spec : s.opts.manifests.all_pods()) {
-      s.add_pod(std::move(spec));
-    }
+    asio::co_spawn(s.ioc, s.add_pods(), asio::detached);
     s.update_summary();
     asio::co_spawn(s.ioc, s.scrape_loop(), asio::detached);
   });
@@ -587,6 +679,7 @@ void PodRunner::stop() {
   if (s.thread.joinable()) {
     s.thread.join();
   }
+  s.starts.close();
   // Anything still running is killed with its process group by ~Process.
   s.pods.clear();
   s.api_forward.reset();
@@ -654,6 +747,11 @@ json::object PodRunner::config() const {
   o["scrape_interval"] = format_duration(impl_->opts.scrape_interval);
   o["network"] = impl_->opts.network == RunnerOptions::Network::kPod ? "pod" : "host";
   o["pod_cidr"] = impl_->opts.pod_cidr;
+  const ManifestLimits& limits = impl_->opts.limits;
+  o["max_manifest_bytes"] = limits.max_file_bytes;
+  o["max_pods"] = limits.max_pods;
+  o["max_containers"] = limits.max_containers;
+  o["max_env"] = limits.max_env;
   json::array pods;
   for (const auto& p : impl_->opts.manifests.pods) {
     pods.push_back(json::string(p.name));

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <csignal>
 
@@ -16,7 +17,8 @@ namespace tender::pod {
 
 // --- containers --------------------------------------------------------------------------
 
-std::vector<std::string> PodRunner::Impl::container_env(const Pod& pod, const Container& c) const {
+std::vector<std::string> PodRunner::Impl::container_env(
+    const Pod& pod, const std::vector<std::pair<std::string, std::string>>& resolved) const {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view kv(*e);
@@ -28,7 +30,8 @@ std::vector<std::string> PodRunner::Impl::container_env(const Pod& pod, const Co
   env.push_back("HOSTNAME=" + pod.spec.name);
   env.push_back("TENDER_POD_NAME=" + pod.spec.name);
   env.push_back("TENDER_POD_API=" + (pod.netns && api_forward ? pod_api_url : api_url));
-  for (const auto& [k, v] : resolve_env(pod.spec, c.spec, pod.ip)) {
+  env.reserve(env.size() + resolved.size());
+  for (const auto& [k, v] : resolved) {
     env.push_back(k + "=" + v);
   }
   return env;
@@ -62,30 +65,70 @@ void PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptions& 
   o.hide.push_back(opts.run_dir + "/pods");
 }
 
+bool PodRunner::Impl::fd_room(std::string& why) {
+  // Kept free for the admin API, probes, scrapes and log rotation, and what one start needs
+  // while it happens (pipes, the log file, a pidfd, /dev/null, the error pipe).
+  constexpr std::uint64_t kReserve = 64;
+  constexpr std::uint64_t kPerStart = 8;
+  if (starts_before_fd_count > 0) {
+    --starts_before_fd_count;
+    return true;
+  }
+  auto usage = fd_usage();
+  if (!usage) {
+    return true;  // cannot tell: try, and let the start say what went wrong
+  }
+  if (usage->open + kReserve + kPerStart > usage->limit) {
+    why = "too many open files: the runner has " + std::to_string(usage->open) +
+          " descriptors open of its limit of " + std::to_string(usage->limit) + " and keeps " +
+          std::to_string(kReserve) + " free for its API; raise the limit (ulimit -n) or run " +
+          "fewer containers";
+    return false;
+  }
+  // A running container holds 4 (its two pipes, pidfd and log file): count again before the
+  // starts could have spent half of what is free.
+  starts_before_fd_count = (usage->limit - usage->open - kReserve) / (kPerStart * 2);
+  return true;
+}
+
 bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
   SpawnOptions o;
   isolate(pod, c, o);
   // As PID 1 of its own PID namespace, nothing the container starts can outlive it, or us.
   o.new_pid_namespace = privileged;
+  std::string error;
+  (void)fd_room(error);
   auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
   o.argv = expand_argv(c.spec, resolved);
-  o.env = container_env(pod, c);
+  o.env = container_env(pod, resolved);
   o.cwd = c.spec.working_dir;
   o.stdin_ = Stdio::null();
   o.stdout_ = Stdio::pipe();
   o.stderr_ = Stdio::pipe();
-  if (c.log.path().empty()) {
+  if (error.empty() && c.log.path().empty()) {
     c.log.open(pod.dir + "/logs/" + c.spec.name + ".log", opts.log_max_bytes, opts.log_keep);
   }
-  auto p = Process::spawn(o);
+  std::optional<Process> p;
+  if (error.empty()) {
+    auto spawned = Process::spawn(o);
+    if (spawned) {
+      p.emplace(std::move(*spawned));
+    } else if (spawned.error().value() == EMFILE || spawned.error().value() == ENFILE) {
+      error = "too many open files (" + spawned.error().message() +
+              "): raise the runner's limit (ulimit -n) or run fewer containers";
+    } else {
+      error = (o.argv.empty() ? "empty command" : o.argv[0]) + ": " + spawned.error().message();
+    }
+  }
   if (!p) {
     c.state = Container::State::kTerminated;
     c.reason = "StartError";
-    c.message = o.argv.empty() ? "empty command" : o.argv[0] + ": " + p.error().message();
+    c.message = error;
     c.last_exit = ExitStatus{true, 128, 0, false};
     c.finished_at = std::chrono::system_clock::now();
     log::warn("container failed to start",
               {{"pod", pod.spec.name}, {"container", c.spec.name}, {"error", c.message}});
+    update_summary();
     return false;
   }
   c.process.emplace(std::move(*p));
@@ -107,9 +150,13 @@ bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
 }
 
 asio::awaitable<void> PodRunner::Impl::wait_exit(Container& c) {
-  int fd = c.process->pidfd() >= 0 ? ::dup(c.process->pidfd()) : -1;
-  if (fd >= 0) {
-    asio::posix::stream_descriptor sd(ioc, fd);
+  if (c.process->pidfd() >= 0) {
+    // On the Process's own pidfd, which stays its own: released here, never closed.
+    asio::posix::stream_descriptor sd(ioc, c.process->pidfd());
+    struct Release {
+      asio::posix::stream_descriptor& sd;
+      ~Release() { (void)sd.release(); }
+    } release{sd};
     co_await sd.async_wait(asio::posix::descriptor_base::wait_read, kTuple);
   } else {
     while (!c.process->try_wait()) {
@@ -133,7 +180,15 @@ void PodRunner::Impl::record_exit(Pod& pod, Container& c, const ExitStatus& st) 
 }
 
 asio::awaitable<ExitStatus> PodRunner::Impl::run_to_exit(Pod& pod, Container& c) {
-  if (!spawn(pod, c)) {
+  bool started = false;
+  {
+    StartQueue::Turn turn = co_await starts.wait();
+    if (pod.terminating) {
+      co_return ExitStatus{};
+    }
+    started = spawn(pod, c);
+  }
+  if (!started) {
     co_return *c.last_exit;
   }
   co_await wait_exit(c);
@@ -144,10 +199,15 @@ asio::awaitable<ExitStatus> PodRunner::Impl::run_to_exit(Pod& pod, Container& c)
 
 asio::awaitable<void> PodRunner::Impl::container_loop(Pod& pod, Container& c) {
   for (;;) {
-    if (pod.terminating || c.stopping) {
-      break;
+    bool started = false;
+    {
+      StartQueue::Turn turn = co_await starts.wait();
+      if (pod.terminating || c.stopping) {
+        break;
+      }
+      started = spawn(pod, c);
     }
-    if (spawn(pod, c)) {
+    if (started) {
       int gen = c.generation;
       asio::co_spawn(ioc, probe_loop(pod, c, gen), asio::detached);
       if (c.spec.post_start) {
@@ -192,6 +252,9 @@ asio::awaitable<void> PodRunner::Impl::container_loop(Pod& pod, Container& c) {
     restarts->with({pod.spec.name, c.spec.name}).inc();
   }
   c.done = true;
+  if (pod.wake) {
+    pod.wake();
+  }
 }
 
 asio::awaitable<void> PodRunner::Impl::terminate_container(Pod& pod, Container& c,
@@ -277,11 +340,11 @@ asio::awaitable<ActionResult> PodRunner::Impl::run_action(const Pod& pod, const 
   if (a.exec) {
     SpawnOptions o;
     auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
+    const std::map<std::string, std::string> vars(resolved.begin(), resolved.end());
     for (const auto& arg : a.exec->command) {
-      o.argv.push_back(
-          expand_vars(arg, std::map<std::string, std::string>(resolved.begin(), resolved.end())));
+      o.argv.push_back(expand_vars(arg, vars));
     }
-    o.env = container_env(pod, c);
+    o.env = container_env(pod, resolved);
     o.cwd = c.spec.working_dir;
     isolate(pod, c, o);
     CommandResult r = co_await run_command(std::move(o), timeout);

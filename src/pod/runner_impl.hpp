@@ -23,6 +23,7 @@
 #include "pod/log_file.hpp"
 #include "pod/network.hpp"
 #include "pod/runner.hpp"
+#include "pod/start_queue.hpp"
 #include "pod/status.hpp"
 
 namespace tender::pod {
@@ -61,6 +62,7 @@ struct PodRunner::Impl {
 
   RunnerOptions opts;
   Runtime* rt = nullptr;
+  StartQueue starts;  // before ioc: coroutines waiting in it go first
   asio::io_context ioc{1};
   HttpClient client;
   std::thread thread;
@@ -85,6 +87,8 @@ struct PodRunner::Impl {
   GaugeFamily* pods_by_phase = nullptr;
 
   // --- lifecycle -------------------------------------------------------------------------
+  // The manifests' pods, one per turn of the loop, until all are added or the runner drains.
+  asio::awaitable<void> add_pods();
   void add_pod(PodSpec spec);
   asio::awaitable<void> run_pod(Pod& pod);
   asio::awaitable<void> container_loop(Pod& pod, Container& c);
@@ -104,11 +108,24 @@ struct PodRunner::Impl {
   void begin_termination(Pod& pod);
   bool spawn(Pod& pod, Container& c);
   void record_exit(Pod& pod, Container& c, const ExitStatus& st);
+  // The summary (readiness, state gauges) has changed; it is worked out again at most every
+  // 20 ms, since doing so walks every pod.
   void update_summary();
-  std::vector<std::string> container_env(const Pod& pod, const Container& c) const;
+  void compute_summary();
+  asio::steady_timer summary_timer{ioc};
+  bool summary_pending = false;
+  SteadyClock::time_point summary_at;  // when it was last worked out
+  // The runner's environment (less its own), the pod's variables and `resolved`, c's env.
+  std::vector<std::string> container_env(
+      const Pod& pod, const std::vector<std::pair<std::string, std::string>>& resolved) const;
   // Volume bind mounts (and hiding other pods' files) for a process of container `c`.
   void isolate(const Pod& pod, const Container& c, SpawnOptions& o) const;
   bool privileged = ::geteuid() == 0;
+  // Room for one more start without taking the descriptors the admin API and the containers'
+  // logs and probes need; false with the reason when there is none. Counts open descriptors
+  // only now and then: between counts it spends an estimate.
+  bool fd_room(std::string& why);
+  std::uint64_t starts_before_fd_count = 0;
 
   // --- the pod network (null: pods share this machine's network) ---------------------------
   std::unique_ptr<PodNetwork> net;

@@ -4,6 +4,7 @@
 
 #include <boost/json/object.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,9 @@ struct Pod {
   bool deleted_when_finished = false;
   std::chrono::steady_clock::time_point deadline;
   std::chrono::system_clock::time_point created;
+  // Set while its supervision waits for a change: a main container done for good, or the pod
+  // told to stop. Call it after making one.
+  std::function<void()> wake;
 
   [[nodiscard]] boost::json::object to_json() const;
 };
