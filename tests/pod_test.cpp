@@ -186,7 +186,7 @@ spec:
   containers:
     - name: app
       command: ["sh", "-c", "trap 'echo term >> )Y" +
-      d() + R"Y(/order; exit 0' TERM; while :; do sleep 0.05; done"]
+      d() + R"Y(/order; exit 0' TERM; touch )Y" + d() + R"Y(/armed; while :; do sleep 0.05; done"]
       lifecycle:
         preStop:
           exec:
@@ -212,6 +212,8 @@ spec:
   }));
   ASSERT_TRUE(wait_container("polite", "app",
                              [](const json::value& c) { return c.as_object().contains("pid"); }));
+  // Its trap is set: as PID 1 of its namespace, before that it would ignore SIGTERM.
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(d() + "/armed"); }));
   runner_->signal(SIGTERM);
   auto st = runner_->wait_exit(20s);
   ASSERT_TRUE(st.has_value());
