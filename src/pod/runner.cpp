@@ -36,9 +36,11 @@ namespace {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-// Without root there is no mount namespace for volumes: manifests with volume mounts are
-// refused.
+// Without root there is no mount namespace for volumes, and nothing of securityContext can be
+// applied: the first is refused, the second said once.
 void refuse_what_needs_root(const Manifests& manifests) {
+  const ContainerSpec* secured = nullptr;
+  const PodSpec* secured_pod = nullptr;
   auto check = [&](const PodSpec& p, const std::string& name) {
     for (const auto* list : {&p.init_containers, &p.containers}) {
       for (const auto& c : *list) {
@@ -47,6 +49,10 @@ void refuse_what_needs_root(const Manifests& manifests) {
               p.file + ":" + std::to_string(c.line) + ": pod " + name + " container " + c.name +
               " mounts volumes, which needs root (a mount namespace per container); run "
               "tender pod as root or remove the volumeMounts");
+        }
+        if (secured == nullptr && !c.security.is_default()) {
+          secured = &c;
+          secured_pod = &p;
         }
       }
     }
@@ -60,6 +66,12 @@ void refuse_what_needs_root(const Manifests& manifests) {
   log::warn(
       "not running as root: containers share this machine's mounts and PID space, and "
       "processes a container starts can outlive a runner killed with SIGKILL");
+  if (secured != nullptr) {
+    log::warn(
+        "not running as root: securityContext is not applied (users, capabilities, "
+        "no_new_privs, read-only root); containers run as this user",
+        {{"file", secured_pod->file}, {"line", secured->line}, {"container", secured->name}});
+  }
 }
 
 }  // namespace
@@ -113,14 +125,24 @@ asio::awaitable<void> PodRunner::Impl::add_pods() {
 
 namespace {
 
-// Its directories: logs/ and each emptyDir.
+// Its directories: logs/ and each emptyDir, which any user may write to, as in Kubernetes;
+// with fsGroup it belongs to that group, and what is made in it too (set-group-ID).
 void make_pod_dirs(const Pod& pod) {
   std::error_code ec;
   fs::create_directories(pod.dir + "/logs", ec);
   for (const auto& v : pod.spec.volumes) {
-    if (v.kind == Volume::Kind::kEmptyDir) {
-      fs::create_directories(pod.dir + "/volumes/" + v.name, ec);
+    if (v.kind != Volume::Kind::kEmptyDir) {
+      continue;
     }
+    const std::string path = pod.dir + "/volumes/" + v.name;
+    fs::create_directories(path, ec);
+    mode_t mode = 0777;
+    if (const auto& group = pod.spec.security.fs_group) {
+      if (::chown(path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(*group)) == 0) {
+        mode |= S_ISGID;
+      }
+    }
+    ::chmod(path.c_str(), mode);
   }
 }
 

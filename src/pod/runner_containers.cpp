@@ -1,9 +1,11 @@
 // The runner's containers: spawning them (with their isolation), supervising and stopping them,
 // their probes and hooks, and their logs.
 #include <fcntl.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <csignal>
 
@@ -37,9 +39,10 @@ std::vector<std::string> PodRunner::Impl::container_env(
   return env;
 }
 
-void PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptions& o) const {
+bool PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptions& o,
+                              bool in_container, std::string& error) const {
   if (!privileged) {
-    return;  // start() refused manifests with volume mounts already
+    return true;  // start() refused manifests with volume mounts already
   }
   for (const auto& m : c.spec.volume_mounts) {
     for (const auto& v : pod.spec.volumes) {
@@ -63,6 +66,58 @@ void PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptions& 
   o.hostname = pod.spec.name.substr(0, 63);
   // Other pods' volumes and every container's logs stay out of sight.
   o.hide.push_back(opts.run_dir + "/pods");
+  // A /proc of the container's own processes: through this machine's /proc, a process could
+  // reach any other's files (/proc/PID/root). As PID 1 of its own PID namespace, nothing the
+  // container starts outlives it, or us; probes and hooks join that namespace.
+  o.mount_proc = true;
+  if (in_container && c.process) {
+    std::string ns = "/proc/" + std::to_string(c.process->pid()) + "/ns/pid";
+    o.pid_namespace_fd = ::open(ns.c_str(), O_RDONLY | O_CLOEXEC);  // closed by the caller
+  }
+  o.new_pid_namespace = o.pid_namespace_fd < 0;
+  return secure(c, o, error);
+}
+
+bool PodRunner::Impl::secure(const Container& c, SpawnOptions& o, std::string& error) const {
+  const SecuritySpec& s = c.spec.security;
+  if (!s.privileged) {
+    o.capabilities = s.capabilities;
+    // What runc makes read-only in every unprivileged container: writing there needs no
+    // capability, only uid 0 (core_pattern, sysrq-trigger, sysfs knobs of this machine).
+    o.read_only_paths = {"/proc/bus",           "/proc/fs", "/proc/irq", "/proc/sys",
+                         "/proc/sysrq-trigger", "/sys"};
+  }
+  o.no_new_privs = s.no_new_privs();
+  o.read_only_root = s.read_only_root_filesystem;
+  const uid_t uid = static_cast<uid_t>(s.run_as_user.value_or(::geteuid()));
+  if (s.run_as_non_root && uid == 0) {
+    error = "runAsNonRoot is true but the container would run as root (set runAsUser)";
+    return false;
+  }
+  if (s.run_as_user || s.run_as_group || !s.groups.empty()) {
+    SpawnOptions::User user;
+    user.uid = uid;
+    if (s.run_as_group) {
+      user.gid = static_cast<gid_t>(*s.run_as_group);
+    } else {
+      // As containerd does: the user's group in the passwd file, else 0.
+      passwd entry{};
+      passwd* found = nullptr;
+      std::array<char, 4096> buf{};
+      user.gid = ::getpwuid_r(uid, &entry, buf.data(), buf.size(), &found) == 0 && found != nullptr
+                     ? found->pw_gid
+                     : ::getegid();
+    }
+    user.groups.push_back(user.gid);
+    for (std::int64_t g : s.groups) {
+      if (std::find(user.groups.begin(), user.groups.end(), static_cast<gid_t>(g)) ==
+          user.groups.end()) {
+        user.groups.push_back(static_cast<gid_t>(g));
+      }
+    }
+    o.user = std::move(user);
+  }
+  return true;
 }
 
 bool PodRunner::Impl::fd_room(std::string& why) {
@@ -93,11 +148,13 @@ bool PodRunner::Impl::fd_room(std::string& why) {
 
 bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
   SpawnOptions o;
-  isolate(pod, c, o);
-  // As PID 1 of its own PID namespace, nothing the container starts can outlive it, or us.
-  o.new_pid_namespace = privileged;
   std::string error;
-  (void)fd_room(error);
+  std::string reason = "StartError";
+  if (!isolate(pod, c, o, false, error)) {
+    reason = "CreateContainerConfigError";
+  } else if (!fd_room(error)) {
+    reason = "StartError";
+  }
   auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
   o.argv = expand_argv(c.spec, resolved);
   o.env = container_env(pod, resolved);
@@ -122,7 +179,7 @@ bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
   }
   if (!p) {
     c.state = Container::State::kTerminated;
-    c.reason = "StartError";
+    c.reason = reason;
     c.message = error;
     c.last_exit = ExitStatus{true, 128, 0, false};
     c.finished_at = std::chrono::system_clock::now();
@@ -346,7 +403,12 @@ asio::awaitable<ActionResult> PodRunner::Impl::run_action(const Pod& pod, const 
     }
     o.env = container_env(pod, resolved);
     o.cwd = c.spec.working_dir;
-    isolate(pod, c, o);
+    std::string error;
+    const bool ok = isolate(pod, c, o, true, error);
+    Fd pid_namespace(o.pid_namespace_fd);  // the container's, opened by isolate()
+    if (!ok) {
+      co_return ActionResult{false, error};
+    }
     CommandResult r = co_await run_command(std::move(o), timeout);
     if (!r.exit) {
       co_return ActionResult{false, r.error};

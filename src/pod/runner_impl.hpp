@@ -118,8 +118,13 @@ struct PodRunner::Impl {
   // The runner's environment (less its own), the pod's variables and `resolved`, c's env.
   std::vector<std::string> container_env(
       const Pod& pod, const std::vector<std::pair<std::string, std::string>>& resolved) const;
-  // Volume bind mounts (and hiding other pods' files) for a process of container `c`.
-  void isolate(const Pod& pod, const Container& c, SpawnOptions& o) const;
+  // Volume bind mounts (and hiding other pods' files) for a process of container `c`, and its
+  // securityContext: the container's main process, or (`in_container`) a probe or hook that
+  // joins its PID namespace. False, with the reason, if it cannot run as asked.
+  bool isolate(const Pod& pod, const Container& c, SpawnOptions& o, bool in_container,
+               std::string& error) const;
+  // The user, capabilities and read-only mounts of c's securityContext (as root).
+  bool secure(const Container& c, SpawnOptions& o, std::string& error) const;
   bool privileged = ::geteuid() == 0;
   // Room for one more start without taking the descriptors the admin API and the containers'
   // logs and probes need; false with the reason when there is none. Counts open descriptors
