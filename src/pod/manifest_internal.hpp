@@ -2,15 +2,60 @@
 // Pieces of the manifest parser shared by manifest.cpp, env.cpp and security.cpp. Not a public
 // header.
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/config.hpp"
 #include "pod/manifest.hpp"
 
 namespace tender::pod {
+
+inline constexpr std::int64_t kMaxSeconds = 2'147'483'647;  // Kubernetes' int32 second fields
+
+// ---- Kubernetes name syntax (manifest_values.cpp) --------------------------------------------
+
+// RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters.
+[[nodiscard]] bool is_dns_label(std::string_view s);
+// RFC 1123 subdomain: labels joined by '.', at most 253 characters.
+[[nodiscard]] bool is_dns_subdomain(std::string_view s);
+// IANA service name, as Kubernetes port names.
+[[nodiscard]] bool is_port_name(std::string_view s);
+// A label value: empty, or up to 63 of [A-Za-z0-9-_.] starting and ending alphanumeric.
+[[nodiscard]] bool is_label_value(std::string_view s);
+// A label or annotation key: an optional DNS subdomain prefix and '/', then a name.
+[[nodiscard]] bool is_qualified_name(std::string_view s);
+// Kubernetes' relaxed environment variable names: printable ASCII except '='.
+[[nodiscard]] bool is_env_name(std::string_view s);
+[[nodiscard]] bool is_http_token(std::string_view s);
+// Whether a path has a ".." element.
+[[nodiscard]] bool has_backstep(std::string_view path);
+[[nodiscard]] std::string quoted(std::string_view s);
+
+// ---- values (manifest_values.cpp) ------------------------------------------------------------
+
+// Warns once when a scalar is one kubectl would read as a number or boolean, not text.
+void warn_if_not_text(const ConfigNode& n);
+// The pairs of a map, in file order, each value a ConfigNode at "<path>.<key>" (empty if `n` is
+// undefined). Linear, where looking each key up again would walk the map every time.
+[[nodiscard]] std::vector<std::pair<std::string, ConfigNode>> entries(const ConfigNode& n);
+[[nodiscard]] std::optional<std::string> text(const ConfigNode& n, std::string_view key);
+[[nodiscard]] std::string required_text(const ConfigNode& n, std::string_view key);
+// A list of strings, as Kubernetes requires (a single string is an error).
+[[nodiscard]] std::optional<std::vector<std::string>> text_list(const ConfigNode& n,
+                                                                std::string_view key);
+[[nodiscard]] std::chrono::milliseconds seconds_field(const ConfigNode& n, std::string_view key,
+                                                      std::int64_t min, std::int64_t fallback);
+// A Kubernetes quantity as bytes: 1Gi, 500Mi, 128974848, 129e6, 129M, 1.5Gi. Rounds up.
+[[nodiscard]] std::optional<std::uint64_t> parse_quantity(std::string_view s);
+[[nodiscard]] std::optional<RestartPolicy> parse_restart_policy(std::string_view s);
+
+// ---- environment and security (env.cpp, security.cpp) ----------------------------------------
 
 // metadata.labels['key'] / metadata.annotations['key'] -> the key, else nullopt.
 [[nodiscard]] std::optional<std::string> subscript(std::string_view path, std::string_view prefix);
