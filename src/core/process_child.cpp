@@ -189,6 +189,15 @@ void apply_identity(const ChildPlan& plan) {
     if (plan.set_capabilities && ::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) {
       child_fail(plan, errno);
     }
+    // Changing the user cleared the parent-death signal: set it again.
+    if (plan.die_with_parent && ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
+      child_fail(plan, errno);
+    }
+    if (plan.die_with_parent && !plan.new_pid_namespace && !plan.joins_pid_namespace &&
+        ::getppid() != plan.parent_pid) {
+      ::kill(::getpid(), SIGKILL);
+      ::_exit(127);
+    }
   }
   if (plan.set_capabilities) {
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};

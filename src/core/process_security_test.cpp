@@ -2,8 +2,10 @@
 // own /proc, and the descriptor limit. Most need root, as a pod runner does.
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -135,6 +137,49 @@ TEST(ProcessSecurity, AnotherUserHoldsNoCapabilitiesAfterExec) {
   // Its output pipe is its own: it can open /dev/stdout again, as nginx and others do.
   o.argv = {"sh", "-c", "echo again > /dev/stdout"};
   EXPECT_EQ(run(o).out, "again\n");
+}
+
+// The kernel forgets PR_SET_PDEATHSIG when a process changes its user: a container running as
+// another user would outlive its runner.
+TEST(ProcessSecurity, AnotherUserStillDiesWithItsParent) {
+  REQUIRE_ROOT();
+  ASSERT_FALSE(become_subreaper());  // the orphan, if any, comes to us to be reaped
+  for (const bool new_pid_namespace : {false, true}) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t intermediate = ::fork();
+    ASSERT_GE(intermediate, 0);
+    if (intermediate == 0) {
+      ::close(fds[0]);
+      SpawnOptions o;
+      o.argv = {"sleep", "60"};
+      o.user = SpawnOptions::User{1000, 1000, {}};
+      o.new_pid_namespace = new_pid_namespace;
+      auto p = Process::spawn(o);
+      const pid_t pid = p ? p->pid() : -1;
+      (void)!::write(fds[1], &pid, sizeof pid);
+      ::_exit(0);  // no destructors: the Process is abandoned, as if we crashed
+    }
+    ::close(fds[1]);
+    pid_t sleeper = -1;
+    ASSERT_EQ(::read(fds[0], &sleeper, sizeof sleeper), static_cast<ssize_t>(sizeof sleeper));
+    ::close(fds[0]);
+    ASSERT_GT(sleeper, 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(intermediate, &status, 0), intermediate);
+    bool gone = false;
+    for (int i = 0; i < 2000 && !gone; ++i) {
+      gone = ::waitpid(sleeper, &status, WNOHANG) == sleeper;
+      if (!gone) {
+        ::usleep(5000);
+      }
+    }
+    EXPECT_TRUE(gone) << (new_pid_namespace ? "in a new PID namespace" : "");
+    if (!gone) {
+      ::kill(sleeper, SIGKILL);
+      ::waitpid(sleeper, &status, 0);
+    }
+  }
 }
 
 TEST(ProcessSecurity, WithoutSysAdminAHiddenDirectoryCannotBeUnmounted) {
