@@ -1,5 +1,6 @@
 #include "core/app.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include "core/admin_access.hpp"
 #include "core/http_server.hpp"
 #include "core/metrics.hpp"
+#include "core/process.hpp"
 #include "core/version.hpp"
 
 namespace tender {
@@ -360,6 +362,15 @@ int run_role(std::string_view name, Role& role, const CommonOptions& options) {
   ls.role = std::string(name);
   log::configure(ls);
   std::signal(SIGPIPE, SIG_IGN);  // a peer that hangs up is an error code, not a death
+  // Descriptors are what a role holds per connection or child: the soft limit (often 1024)
+  // goes up to the hard one, before any thread starts. Children get the old one back.
+  rlimit before{};
+  ::getrlimit(RLIMIT_NOFILE, &before);
+  if (std::uint64_t now = raise_fd_limit(); now != before.rlim_cur) {
+    log::debug("file descriptor limit raised; children keep the old one",
+               {{"limit", static_cast<std::int64_t>(now)},
+                {"children", static_cast<std::int64_t>(before.rlim_cur)}});
+  }
   RuntimeImpl rt(name, role, options);
   try {
     return rt.run();

@@ -1,5 +1,7 @@
 #include "core/config.hpp"
 
+#include <array>
+
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -26,17 +28,39 @@ std::string locate(const std::string& file, int line, const std::string& field,
   return s + message;
 }
 
-std::string read_file(const std::string& path) {
+}  // namespace
+
+std::string read_config_text(const std::string& path, std::uint64_t max_bytes,
+                             std::string_view what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw ConfigError(path, 0, "", std::string("cannot read file: ") + std::strerror(errno));
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string text;
+  std::array<char, 65536> chunk{};
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
+    if (text.size() > max_bytes) {
+      throw ConfigError(path, 0, "",
+                        "larger than " + format_bytes(max_bytes) + ", " + std::string(what));
+    }
+  }
+  if (in.bad()) {
+    throw ConfigError(path, 0, "", std::string("cannot read file: ") + std::strerror(errno));
+  }
+  return text;
 }
 
-}  // namespace
+std::string format_bytes(std::uint64_t bytes) {
+  for (const auto& [shift, unit] :
+       {std::pair{30, "GiB"}, std::pair{20, "MiB"}, std::pair{10, "KiB"}}) {
+    if (bytes >= (std::uint64_t{1} << shift) && bytes % (std::uint64_t{1} << shift) == 0) {
+      return std::to_string(bytes >> shift) + unit;
+    }
+  }
+  return std::to_string(bytes) + " bytes";
+}
 
 ConfigError::ConfigError(std::string file, int line, std::string field, const std::string& message)
     : std::runtime_error(locate(file, line, field, message)),
@@ -283,7 +307,9 @@ ConfigNode parse_config(const std::string& text, const std::string& name) {
   }
 }
 
-ConfigNode load_config_file(const std::string& path) { return parse_config(read_file(path), path); }
+ConfigNode load_config_file(const std::string& path) {
+  return parse_config(read_config_text(path), path);
+}
 
 std::vector<ConfigNode> parse_config_documents(const std::string& text, const std::string& name) {
   auto file = std::make_shared<const std::string>(name);
@@ -301,7 +327,7 @@ std::vector<ConfigNode> parse_config_documents(const std::string& text, const st
 }
 
 std::vector<ConfigNode> load_config_documents(const std::string& path) {
-  return parse_config_documents(read_file(path), path);
+  return parse_config_documents(read_config_text(path), path);
 }
 
 namespace {

@@ -92,6 +92,16 @@ class ConfigNode {
   std::string path_;
 };
 
+// Configuration files are read up to this size (ConfigError beyond it): a file that is not
+// what it should be (a pipe that never ends, a log) cannot take the process's memory.
+inline constexpr std::uint64_t kMaxConfigBytes = std::uint64_t{4} << 20;
+// The text of the file at `path`, read no further than `max_bytes` (it may be a pipe, or
+// growing). Throws ConfigError naming the file when it cannot be read, or when it is larger:
+// "larger than 4MiB, " + `what` (which limit, and how to raise it).
+[[nodiscard]] std::string read_config_text(
+    const std::string& path, std::uint64_t max_bytes = kMaxConfigBytes,
+    std::string_view what = "the limit for a configuration file");
+
 // Loads one YAML document. Throws ConfigError if the file cannot be read or parsed.
 [[nodiscard]] ConfigNode load_config_file(const std::string& path);
 // Parses text; `name` is used in errors.
@@ -100,6 +110,9 @@ class ConfigNode {
 [[nodiscard]] std::vector<ConfigNode> load_config_documents(const std::string& path);
 [[nodiscard]] std::vector<ConfigNode> parse_config_documents(const std::string& text,
                                                              const std::string& name);
+
+// "4MiB", "512KiB", or "1000 bytes": a size as parse_bytes() reads it back.
+[[nodiscard]] std::string format_bytes(std::uint64_t bytes);
 
 // "250ms", "10s", "1.5s", "2m", "1h", "1m30s", "500us", or a bare number of seconds, rounded to
 // the millisecond. Negative is invalid.

@@ -232,6 +232,8 @@ struct HttpServer::Impl::Worker final : Scheduler {
   // Requests whose asynchronous handler has not answered yet.
   std::unordered_set<std::shared_ptr<PendingReply>> parked;
   std::shared_ptr<PendingReply> spare_reply;  // see begin_dispatch
+  std::uint64_t accept_failures = 0;          // since the last "accept failed" log
+  Clock::time_point next_accept_log{};
 };
 
 asio::awaitable<void> HttpServer::Impl::accept_loop(Worker& w) {
@@ -241,8 +243,15 @@ asio::awaitable<void> HttpServer::Impl::accept_loop(Worker& w) {
       if (!w.acceptor.is_open() || ec == asio::error::operation_aborted) {
         co_return;
       }
-      // Out of descriptors or similar: back off briefly instead of spinning.
-      log::warn("accept failed", {{"error", ec.message()}});
+      // Out of descriptors or similar: back off briefly instead of spinning, and say so once
+      // every 10 s, not at every try.
+      ++w.accept_failures;
+      if (auto now = Clock::now(); now >= w.next_accept_log) {
+        log::warn("accept failed", {{"error", ec.message()},
+                                    {"failures", static_cast<std::int64_t>(w.accept_failures)}});
+        w.next_accept_log = now + std::chrono::seconds(10);
+        w.accept_failures = 0;
+      }
       asio::steady_timer t(w.ioc, std::chrono::milliseconds(50));
       co_await t.async_wait(kTuple);
       continue;

@@ -70,7 +70,7 @@ struct RunFlags {
 
 int run(const CommonFlags& common, const RunFlags& f) {
   ConfigNode file = common.load_config();
-  file.warn_unknown({"admin", "grace", "log_level", "log_format"});
+  file.warn_unknown({"admin", "admin_allow_hosts", "grace", "log_level", "log_format"});
   CommonOptions opts = resolve_common(common, file, kPodAdminPort);
   RunnerOptions ro;
   ro.limits = f.limits.limits();

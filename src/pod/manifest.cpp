@@ -683,40 +683,7 @@ std::uint16_t Parser::port_ref(const ConfigNode& n, const ContainerSpec& c) {
   n.fail("port", "no port named " + quoted(*s) + " in container " + quoted(c.name) + "'s ports");
 }
 
-// The file's text, read no further than the limit (it may be a pipe, or growing).
-std::string read_manifest(const std::string& path, std::uint64_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw ConfigError(path, 0, "", std::string("cannot read file: ") + std::strerror(errno));
-  }
-  std::string text;
-  std::array<char, 65536> chunk{};
-  while (in) {
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
-    if (text.size() > max_bytes) {
-      throw ConfigError(path, 0, "",
-                        "larger than " + format_bytes(max_bytes) +
-                            ", the limit for a manifest file (raise it with --max-manifest-bytes)");
-    }
-  }
-  if (in.bad()) {
-    throw ConfigError(path, 0, "", std::string("cannot read file: ") + std::strerror(errno));
-  }
-  return text;
-}
-
 }  // namespace
-
-std::string format_bytes(std::uint64_t bytes) {
-  for (const auto& [shift, unit] :
-       {std::pair{30, "GiB"}, std::pair{20, "MiB"}, std::pair{10, "KiB"}}) {
-    if (bytes >= (std::uint64_t{1} << shift) && bytes % (std::uint64_t{1} << shift) == 0) {
-      return std::to_string(bytes >> shift) + unit;
-    }
-  }
-  return std::to_string(bytes) + " bytes";
-}
 
 std::size_t Manifests::pod_count() const {
   std::size_t n = pods.size();
@@ -739,7 +706,10 @@ std::vector<PodSpec> Manifests::all_pods() const {
 Manifests load_manifests(const std::vector<std::string>& files, const ManifestLimits& limits) {
   Parser p(limits);
   for (const auto& f : files) {
-    for (const auto& doc : parse_config_documents(read_manifest(f, limits.max_file_bytes), f)) {
+    for (const auto& doc : parse_config_documents(
+             read_config_text(f, limits.max_file_bytes,
+                              "the limit for a manifest file (raise it with --max-manifest-bytes)"),
+             f)) {
       p.document(doc);
     }
   }

@@ -224,7 +224,4 @@ inline constexpr int kMaxReplicas = 1000;
 
 [[nodiscard]] const char* restart_policy_name(RestartPolicy p);
 
-// "4MiB", "512KiB", or "1000 bytes": a size as --max-manifest-bytes reads it back.
-[[nodiscard]] std::string format_bytes(std::uint64_t bytes);
-
 }  // namespace tender::pod

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -609,15 +608,8 @@ PodRunner::~PodRunner() { stop(); }
 void PodRunner::start(Runtime& rt) {
   Impl& s = *impl_;
   s.rt = &rt;
-  // Each running container holds four descriptors (its output pipes, pidfd and log file).
-  rlimit before{};
-  ::getrlimit(RLIMIT_NOFILE, &before);
-  const std::uint64_t fd_limit = raise_fd_limit();
-  if (fd_limit != before.rlim_cur) {
-    log::info("file descriptor limit raised for the runner; containers keep the old one",
-              {{"runner", static_cast<std::int64_t>(fd_limit)},
-               {"containers", static_cast<std::int64_t>(before.rlim_cur)}});
-  }
+  // Each running container holds four descriptors (its output pipes, pidfd and log file):
+  // run_role raised the runner's limit (raise_fd_limit), and containers keep the old one.
   Registry& m = rt.metrics();
   s.restarts = &m.counter_family("tender_pod_container_restarts_total",
                                  "Container restarts, by pod and container.", {"pod", "container"});
