@@ -473,6 +473,24 @@ inline std::string echo_cluster(const std::vector<const Tender*>& backends,
          eps + "]\n" + extra;
 }
 
+// A config with one http listener "front" (plus `listener_extra` lines) to cluster "web" of
+// `backends` (plus `cluster_extra` lines).
+inline std::string http_config(const std::vector<const Tender*>& backends,
+                               const std::string& listener_extra,
+                               const std::string& cluster_extra) {
+  std::string eps = endpoint_list(backends);
+  return "listeners:\n"
+         "  - name: front\n"
+         "    listen: \"127.0.0.1:0\"\n"
+         "    protocol: http\n"
+         "    cluster: web\n" +
+         listener_extra +
+         "clusters:\n"
+         "  - name: web\n"
+         "    endpoints: [" +
+         eps + "]\n" + cluster_extra;
+}
+
 inline std::string backend_id(std::uint16_t port) {
   auto r = http(port, "GET", "/");
   if (r.status != 200) {
