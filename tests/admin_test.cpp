@@ -221,10 +221,10 @@ TEST(Admin, EmptyHostMeansLoopbackAndOtherAddressesAreWarnedAbout) {
   auto st = json::parse(http(local.port("admin"), "GET", "/statusz").body);
   EXPECT_TRUE(st.at("addresses").at("admin").as_string().starts_with("127.0.0.1:")) << st;
   EXPECT_TRUE(st.at("addresses").at("listen").as_string().starts_with("127.0.0.1:")) << st;
-  EXPECT_EQ(local.stderr_text().find("reachable from other machines"), std::string::npos);
+  EXPECT_EQ(local.stderr_text().find("reachable beyond loopback"), std::string::npos);
   Tender wide({"echo", "--listen", "127.0.0.1:0", "--admin", "0.0.0.0:0"});
   EXPECT_TRUE(eventually([&] {
-    return wide.stderr_text().find("reachable from other machines") != std::string::npos;
+    return wide.stderr_text().find("reachable beyond loopback") != std::string::npos;
   })) << wide.stderr_text();
 }
 

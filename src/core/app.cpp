@@ -313,8 +313,8 @@ int RuntimeImpl::run() {
   HostPort admin_addr = admin_->bind();
   if (!is_loopback_address(admin_addr.host)) {
     log::warn(
-        "the admin listener is reachable from other machines: anyone who can connect can "
-        "drain and stop this process",
+        "the admin listener is reachable beyond loopback (from other machines or pods), and "
+        "whoever connects can drain and stop this process",
         {{"address", admin_addr.str()}});
   }
   announce("admin", admin_addr);
