@@ -17,11 +17,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 // A Deployment of `replicas` pods, each one container running `command` (sh -c) with POD_NAME.
 std::string deployment(int replicas, const std::string& command) {
   return "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: many}\nspec:\n  replicas: " +

@@ -15,11 +15,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 // "Key:\tvalue" lines as a container wrote them from its /proc/self/status.
 std::map<std::string, std::string> status_fields(const std::string& text) {
   std::map<std::string, std::string> out;

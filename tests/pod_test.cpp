@@ -19,11 +19,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 bool pid_alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
 class PodTest : public ::testing::Test {

@@ -21,14 +21,15 @@
 #include <utility>
 
 namespace tender::testing {
-namespace {
 
-std::string read_file(const std::string& path) {
+std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+
+namespace {
 
 std::string lower(std::string s) {
   for (auto& c : s) {
@@ -167,7 +168,7 @@ std::optional<ExitStatus> Tender::wait_exit(std::chrono::milliseconds timeout) {
   return status_;
 }
 
-std::string Tender::stderr_text() const { return read_file(dir_.path() + "/stderr"); }
+std::string Tender::stderr_text() const { return slurp(dir_.path() + "/stderr"); }
 
 std::string Tender::stdout_until(const std::string& needle, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -17,6 +17,9 @@ namespace tender::testing {
 
 using namespace std::chrono_literals;
 
+// The contents of the file at `path` ("" if it cannot be read).
+std::string slurp(const std::string& path);
+
 // Polls `cond` every few milliseconds until it holds or `timeout` passes.
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 10s);
 

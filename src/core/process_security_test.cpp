@@ -18,6 +18,7 @@
 #include "core/capabilities.hpp"
 #include "core/fd.hpp"
 #include "core/process.hpp"
+#include "core/process_test_support.hpp"
 
 namespace tender {
 namespace {
@@ -145,28 +146,13 @@ TEST(ProcessSecurity, AnotherUserStillDiesWithItsParent) {
   REQUIRE_ROOT();
   ASSERT_FALSE(become_subreaper());  // the orphan, if any, comes to us to be reaped
   for (const bool new_pid_namespace : {false, true}) {
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const pid_t intermediate = ::fork();
-    ASSERT_GE(intermediate, 0);
-    if (intermediate == 0) {
-      ::close(fds[0]);
-      SpawnOptions o;
-      o.argv = {"sleep", "60"};
-      o.user = SpawnOptions::User{1000, 1000, {}};
-      o.new_pid_namespace = new_pid_namespace;
-      auto p = Process::spawn(o);
-      const pid_t pid = p ? p->pid() : -1;
-      (void)!::write(fds[1], &pid, sizeof pid);
-      ::_exit(0);  // no destructors: the Process is abandoned, as if we crashed
-    }
-    ::close(fds[1]);
-    pid_t sleeper = -1;
-    ASSERT_EQ(::read(fds[0], &sleeper, sizeof sleeper), static_cast<ssize_t>(sizeof sleeper));
-    ::close(fds[0]);
+    SpawnOptions o;
+    o.argv = {"sleep", "60"};
+    o.user = SpawnOptions::User{1000, 1000, {}};
+    o.new_pid_namespace = new_pid_namespace;
+    const pid_t sleeper = testing::spawn_and_abandon(o);
     ASSERT_GT(sleeper, 0);
     int status = 0;
-    ASSERT_EQ(::waitpid(intermediate, &status, 0), intermediate);
     bool gone = false;
     for (int i = 0; i < 2000 && !gone; ++i) {
       gone = ::waitpid(sleeper, &status, WNOHANG) == sleeper;

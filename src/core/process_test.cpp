@@ -1,4 +1,5 @@
 #include "core/process.hpp"
+#include "core/process_test_support.hpp"
 
 #include "core/netns.hpp"
 
@@ -549,26 +550,10 @@ TEST(ProcessTest, MoveTransfersOwnership) {
 TEST(ProcessTest, DieWithParent) {
   ASSERT_FALSE(become_subreaper());  // orphans come to us, so we can reap them
   for (const bool die_with_parent : {true, false}) {
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const pid_t intermediate = ::fork();
-    ASSERT_GE(intermediate, 0);
-    if (intermediate == 0) {
-      ::close(fds[0]);
-      SpawnOptions options = command({"sleep", "60"});
-      options.die_with_parent = die_with_parent;
-      auto p = Process::spawn(options);
-      const pid_t pid = p ? p->pid() : -1;
-      (void)!::write(fds[1], &pid, sizeof pid);
-      ::_exit(0);  // no destructors: the Process is abandoned, as if we crashed
-    }
-    ::close(fds[1]);
-    pid_t sleeper = -1;
-    ASSERT_EQ(::read(fds[0], &sleeper, sizeof sleeper), static_cast<ssize_t>(sizeof sleeper));
-    ::close(fds[0]);
+    SpawnOptions options = command({"sleep", "60"});
+    options.die_with_parent = die_with_parent;
+    const pid_t sleeper = testing::spawn_and_abandon(options);
     ASSERT_GT(sleeper, 0);
-    int status;
-    ASSERT_EQ(::waitpid(intermediate, &status, 0), intermediate);
 
     if (die_with_parent) {
       EXPECT_TRUE(gone_eventually(sleeper));

@@ -1,0 +1,43 @@
+#pragma once
+// What the process tests share: a child whose parent dies under it.
+
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/process.hpp"
+
+namespace tender::testing {
+
+// Spawns `options` from a forked intermediate process that then exits at once without
+// destroying its Process, as a supervisor that crashes would; reaps the intermediate and
+// returns the pid of the child it spawned (-1 if the spawn failed). The child is then an
+// orphan: call become_subreaper() first to have it come to this process.
+inline pid_t spawn_and_abandon(const SpawnOptions& options) {
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    return -1;
+  }
+  const pid_t intermediate = ::fork();
+  if (intermediate < 0) {
+    return -1;
+  }
+  if (intermediate == 0) {
+    ::close(fds[0]);
+    auto p = Process::spawn(options);
+    const pid_t pid = p ? p->pid() : -1;
+    (void)!::write(fds[1], &pid, sizeof pid);
+    ::_exit(0);  // no destructors: the Process is abandoned, as if we crashed
+  }
+  ::close(fds[1]);
+  pid_t child = -1;
+  if (::read(fds[0], &child, sizeof child) != static_cast<ssize_t>(sizeof child)) {
+    child = -1;
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(intermediate, &status, 0);
+  return child;
+}
+
+}  // namespace tender::testing
