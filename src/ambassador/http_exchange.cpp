@@ -98,8 +98,8 @@ int route(const ListenerState& state, std::string_view host, std::string_view ta
 }
 
 // When a try that starts `now` must be over.
-Clock::time_point end_of_try(const ListenerConfig& cfg, Clock::time_point deadline,
-                             Clock::time_point now) {
+SteadyClock::time_point end_of_try(const ListenerConfig& cfg, SteadyClock::time_point deadline,
+                                   SteadyClock::time_point now) {
   return cfg.per_try_timeout.count() > 0 ? std::min(deadline, now + cfg.per_try_timeout) : deadline;
 }
 
@@ -158,7 +158,7 @@ asio::awaitable<bool> HttpListener::read_request_head(const ListenerState& state
   auto idle = idle_timeout(cfg);
   // Between requests a connection may wait `idle`; once a request has begun, its head must be
   // complete within `idle` of its first byte (not of each byte).
-  std::optional<Clock::time_point> head_deadline;
+  std::optional<SteadyClock::time_point> head_deadline;
   for (;;) {
     auto p = http1::parse_request(client.in.data(), kMaxHead, x.req, x.err);
     if (p == http1::Parse::kDone) {
@@ -175,7 +175,7 @@ asio::awaitable<bool> HttpListener::read_request_head(const ListenerState& state
       co_return false;
     }
     if (!client.idle && !head_deadline) {
-      head_deadline = Clock::now() + idle;
+      head_deadline = SteadyClock::now() + idle;
     }
     bool more =
         client.idle ? co_await read_more(client, idle) : co_await read_more(client, *head_deadline);
@@ -190,7 +190,7 @@ void HttpListener::start_request(Request& rq, const std::string& client_ip) {
   Exchange& x = rq.x;
   const http1::Head& req = x.req;
   rq.state.requests->inc();
-  rq.started = Clock::now();
+  rq.started = SteadyClock::now();
   rq.keep = req.keep_alive;
   rq.client_minor = req.minor;
   rq.is_head = req.method == "HEAD";
@@ -246,7 +246,7 @@ asio::awaitable<bool> HttpListener::read_small_body(Request& rq) {
 asio::awaitable<bool> HttpListener::tries(Request& rq) {
   const auto& cfg = rq.cfg;
   Cluster& cluster = *rq.cluster();
-  rq.deadline = Clock::now() + cfg.timeout;
+  rq.deadline = SteadyClock::now() + cfg.timeout;
   rq.connect_timeout = cluster.connect_timeout();
   for (int attempt = 0; attempt <= cfg.retries; ++attempt) {
     // A retry takes room in the retry budget, unless the try before it never reached a
@@ -283,7 +283,7 @@ asio::awaitable<bool> HttpListener::tries(Request& rq) {
 asio::awaitable<Then> HttpListener::try_once(Request& rq, bool budgeted, bool more_tries) {
   const auto& cluster = rq.cluster();
   EndRetry end_retry{cluster.get(), budgeted};
-  auto now = Clock::now();
+  auto now = SteadyClock::now();
   if (now >= rq.deadline) {
     rq.status = 504;
     rq.why = "timed out after " + format_duration(rq.cfg.timeout);
@@ -362,8 +362,9 @@ Picked HttpListener::pick(Request& rq) {
 
 // A pooled connection, or a new one (a failed connect is always safe to retry). With every
 // connection the cluster allows open, the request waits for one.
-asio::awaitable<Then> HttpListener::connect(Request& rq, const Picked& e, Clock::time_point now,
-                                            Try& t, std::unique_ptr<Upstream>& conn) {
+asio::awaitable<Then> HttpListener::connect(Request& rq, const Picked& e,
+                                            SteadyClock::time_point now, Try& t,
+                                            std::unique_ptr<Upstream>& conn) {
   const auto& cfg = rq.cfg;
   const auto& cluster = rq.cluster();
   bool check_pooled = rq.can_retry && !rq.body_unread;
@@ -402,7 +403,7 @@ asio::awaitable<Then> HttpListener::connect(Request& rq, const Picked& e, Clock:
       gave_up = true;
       break;
     }
-    now = Clock::now();
+    now = SteadyClock::now();
     t.end = end_of_try(cfg, rq.deadline, now);
     conn = take_pooled(e.id(), check_pooled);
     t.reused = conn != nullptr;
@@ -434,7 +435,7 @@ asio::awaitable<bool> HttpListener::wait_connection(Request& rq, PendingSlot& pe
     cluster->want_slot();
   }
   auto w = co_await wait_slot(cluster.get(), rq.deadline);
-  if (w == Wait::kWoken && Clock::now() >= rq.deadline) {
+  if (w == Wait::kWoken && SteadyClock::now() >= rq.deadline) {
     w = Wait::kTimedOut;  // woken as its time ran out
   }
   if (w != Wait::kWoken) {
@@ -456,7 +457,7 @@ asio::awaitable<bool> HttpListener::wait_connection(Request& rq, PendingSlot& pe
 asio::awaitable<Then> HttpListener::send_request(Request& rq, const Picked& e, Upstream& conn,
                                                  Try& t) {
   const auto& cfg = rq.cfg;
-  t.sent = Clock::now();
+  t.sent = SteadyClock::now();
   deadlines_.set(conn, t.end);
   std::array<asio::const_buffer, 2> out{asio::buffer(rq.x.up_head),
                                         asio::buffer(rq.client.in.data().data(), rq.body_buffered)};
@@ -493,7 +494,7 @@ asio::awaitable<Then> HttpListener::send_request(Request& rq, const Picked& e, U
   }
   rq.body_unread = false;
   // The time runs from the end of the body: a slow client is not the server's fault.
-  auto now = Clock::now();
+  auto now = SteadyClock::now();
   rq.deadline = now + cfg.timeout;
   t.end = end_of_try(cfg, rq.deadline, now);
   deadlines_.set(conn, t.end);
@@ -576,7 +577,7 @@ asio::awaitable<Then> HttpListener::upgrade(Request& rq, const Picked& e, Upstre
   http1::write_upgrade_response_head(x.res, x.out_head);
   conn.in.consume(x.res.size);
   rq.client.in.consume(rq.body_buffered);
-  auto now = Clock::now();
+  auto now = SteadyClock::now();
   e->stats->m_latency->observe(std::chrono::duration<double>(now - t.sent).count());
   rq.state.latency->observe(std::chrono::duration<double>(now - rq.started).count());
   end_retry.release();  // the retry is over; the tunnel may last for hours
@@ -626,7 +627,7 @@ asio::awaitable<Then> HttpListener::respond(Request& rq, const Picked& e,
   if (done == BodyEnd::kClientGone) {
     co_return Then::kClose;
   }
-  auto answered = Clock::now();
+  auto answered = SteadyClock::now();
   e->stats->m_latency->observe(std::chrono::duration<double>(answered - t.sent).count());
   rq.state.latency->observe(std::chrono::duration<double>(answered - rq.started).count());
   if (done == BodyEnd::kUpstreamGone) {  // mid-body: the client's answer is cut short

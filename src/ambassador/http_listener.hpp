@@ -55,7 +55,7 @@ struct Request {
   Conn& client;
   Exchange& x;
   milliseconds idle;  // the client's idle timeout
-  Clock::time_point started;
+  SteadyClock::time_point started;
   bool keep = false;  // the client's connection may take another request after this one
   int client_minor = 1;
   bool is_head = false;
@@ -70,7 +70,7 @@ struct Request {
   std::size_t body_buffered = 0;        // a body read whole, at the front of the client's buffer
   bool replayable = true;               // nothing that cannot be sent again has gone upstream
   milliseconds connect_timeout{};       // the cluster's, when the tries began
-  Clock::time_point deadline;           // the request's timeout (from the end of a streamed body)
+  SteadyClock::time_point deadline;     // the request's timeout (from the end of a streamed body)
   const EndpointStats* last = nullptr;  // the last try's endpoint, which the next avoids
   // The answer when no try succeeds.
   std::string why = "no endpoint";
@@ -80,9 +80,9 @@ struct Request {
 
 // One try's times and how its request went.
 struct Try {
-  Clock::time_point end;          // when the try's time is up
+  SteadyClock::time_point end;    // when the try's time is up
   bool reused = false;            // its connection came from the pool
-  Clock::time_point sent;         // when the request began to go
+  SteadyClock::time_point sent;   // when the request began to go
   boost::system::error_code wec;  // the request could not be written
   bool malformed = false;         // the response head was not HTTP, or a 101 not asked for
 };
@@ -123,14 +123,14 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
   // Reads more of `c` within `timeout` (or by `deadline`); false on end of stream, error or
   // timeout.
   asio::awaitable<bool> read_more(Conn& c, milliseconds timeout) {
-    return tender::read_more(deadlines_, c, Clock::now() + timeout);
+    return tender::read_more(deadlines_, c, SteadyClock::now() + timeout);
   }
-  asio::awaitable<bool> read_more(Conn& c, Clock::time_point deadline) {
+  asio::awaitable<bool> read_more(Conn& c, SteadyClock::time_point deadline) {
     return tender::read_more(deadlines_, c, deadline);
   }
   template <typename Buffers>
   asio::awaitable<bool> write(Conn& c, const Buffers& buffers, milliseconds timeout) {
-    return write_all(deadlines_, c, buffers, Clock::now() + timeout);
+    return write_all(deadlines_, c, buffers, SteadyClock::now() + timeout);
   }
 
   // The pool of idle upstream connections, the requests waiting for a connection, and the
@@ -169,13 +169,13 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
 
   // Waits until a connection of `cluster` may be had on this worker (kWoken: look again), or
   // until `deadline`.
-  asio::awaitable<Wait> wait_slot(const Cluster* cluster, Clock::time_point deadline);
+  asio::awaitable<Wait> wait_slot(const Cluster* cluster, SteadyClock::time_point deadline);
   // Takes room for a retry in `cluster`'s retry budget. A retry over the budget waits for
   // room, backing off from 1 ms to 50 ms, rather than failing its request: the budget bounds
   // how many retries are in flight, and a backend that dies fails more requests at once than
   // any share of those in flight (half of them, of two). False when `deadline` came first.
   asio::awaitable<bool> wait_retry(const ListenerConfig& cfg, Cluster& cluster,
-                                   Clock::time_point deadline);
+                                   SteadyClock::time_point deadline);
   bool wake_one(const Cluster* cluster);
 
   // Ends the retry a try is, when it was one (the retry budget's room goes back).
@@ -219,7 +219,7 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
   Picked pick(Request& rq);
   // A connection to `e` in `conn`: kNext, or kRetry when the connect failed, or kGiveUp when
   // the request waited for one in vain.
-  asio::awaitable<Then> connect(Request& rq, const Picked& e, Clock::time_point now, Try& t,
+  asio::awaitable<Then> connect(Request& rq, const Picked& e, SteadyClock::time_point now, Try& t,
                                 std::unique_ptr<Upstream>& conn);
   // With every connection the cluster allows open: waits until one may be had here. False
   // (why and status set) when the request waited in vain, or may not wait (max_pending).

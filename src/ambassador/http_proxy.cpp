@@ -168,7 +168,7 @@ bool HttpListener::close_idle(const Cluster* cluster) {
 }
 
 asio::awaitable<HttpListener::Wait> HttpListener::wait_slot(const Cluster* cluster,
-                                                            Clock::time_point deadline) {
+                                                            SteadyClock::time_point deadline) {
   if (stopped_) {
     co_return Wait::kStopped;
   }
@@ -180,10 +180,10 @@ asio::awaitable<HttpListener::Wait> HttpListener::wait_slot(const Cluster* clust
 }
 
 asio::awaitable<bool> HttpListener::wait_retry(const ListenerConfig& cfg, Cluster& cluster,
-                                               Clock::time_point deadline) {
+                                               SteadyClock::time_point deadline) {
   auto pause = milliseconds(1);
   while (!cluster.try_retry(retry_budget(cfg, cluster))) {
-    auto now = Clock::now();
+    auto now = SteadyClock::now();
     if (stopped_ || now + pause >= deadline) {
       co_return false;
     }

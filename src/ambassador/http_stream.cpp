@@ -54,7 +54,7 @@ asio::awaitable<BodyEnd> stream_request_body(Deadlines& deadlines, Conn& client,
       send = out;
     }
     if (!send.empty()) {
-      if (!co_await write_all(deadlines, up, asio::buffer(send), Clock::now() + idle)) {
+      if (!co_await write_all(deadlines, up, asio::buffer(send), SteadyClock::now() + idle)) {
         co_return BodyEnd::kUpstreamGone;
       }
     }
@@ -62,7 +62,7 @@ asio::awaitable<BodyEnd> stream_request_body(Deadlines& deadlines, Conn& client,
     if (framing == http1::Framing::kLength ? left == 0 : chunked.done()) {
       co_return BodyEnd::kDone;
     }
-    if (!co_await read_more(deadlines, client, Clock::now() + idle)) {
+    if (!co_await read_more(deadlines, client, SteadyClock::now() + idle)) {
       co_return BodyEnd::kClientGone;
     }
   }
@@ -113,7 +113,7 @@ asio::awaitable<BodyEnd> stream_response(Deadlines& deadlines, Conn& client, Con
       std::array<asio::const_buffer, 2> out{asio::buffer(first ? head : std::string_view()),
                                             asio::buffer(body)};
       first = false;
-      if (!co_await write_all(deadlines, client, out, Clock::now() + idle)) {
+      if (!co_await write_all(deadlines, client, out, SteadyClock::now() + idle)) {
         co_return BodyEnd::kClientGone;
       }
     }
@@ -122,7 +122,7 @@ asio::awaitable<BodyEnd> stream_response(Deadlines& deadlines, Conn& client, Con
       co_return BodyEnd::kDone;
     }
     auto before = up.in.data().size();
-    bool more = co_await read_more(deadlines, up, Clock::now() + idle);
+    bool more = co_await read_more(deadlines, up, SteadyClock::now() + idle);
     received.inc(up.in.data().size() - before);
     if (!more) {
       // A body read until close ends here; any other ends early.
@@ -139,8 +139,8 @@ namespace {
 // were counted when read). The end of `from`'s stream half-closes `to`; an error on either side
 // shuts both down.
 asio::awaitable<void> pump(Deadlines& d, Conn& from, Conn& to, Counter& bytes, bool count_buffered,
-                           Clock::time_point& last) {
-  constexpr auto kNoDeadline = Clock::time_point::max();  // the tunnel's watch keeps the time
+                           SteadyClock::time_point& last) {
+  constexpr auto kNoDeadline = SteadyClock::time_point::max();  // the tunnel's watch keeps the time
   bool failed = false;
   for (;;) {
     if (auto data = from.in.data(); !data.empty()) {
@@ -152,14 +152,14 @@ asio::awaitable<void> pump(Deadlines& d, Conn& from, Conn& to, Counter& bytes, b
         bytes.inc(data.size());
       }
       from.in.consume(data.size());
-      last = Clock::now();
+      last = SteadyClock::now();
     }
     count_buffered = true;  // what is read from here on
     if (!co_await read_more(d, from, kNoDeadline)) {
       failed = !from.eof;  // a reset or another failure
       break;
     }
-    last = Clock::now();
+    last = SteadyClock::now();
   }
   if (failed) {
     shut_down(from.socket);
@@ -176,7 +176,7 @@ asio::awaitable<void> tunnel(Deadlines& deadlines, Conn& client, Conn& up, milli
                              Counter& sent, Counter& received) {
   using asio::experimental::awaitable_operators::operator&&;
   using asio::experimental::awaitable_operators::operator||;
-  auto last = Clock::now();
+  auto last = SteadyClock::now();
   co_await ((pump(deadlines, client, up, sent, true, last) &&
              pump(deadlines, up, client, received, false, last)) ||
             shut_down_when_idle(client.socket, up.socket, last, idle));

@@ -121,10 +121,10 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
       break;
     }
     std::size_t chunk = in.data().size() >= kClientReadChunk ? kLargeReadChunk : kClientReadChunk;
-    if (!co_await read_more(l.deadlines(), self->conn_, Clock::now() + idle, chunk)) {
+    if (!co_await read_more(l.deadlines(), self->conn_, SteadyClock::now() + idle, chunk)) {
       break;  // closed, failed or idle
     }
-    self->now_ = Clock::now();
+    self->now_ = SteadyClock::now();
     // A reload applies from the next commands on.
     self->state_ = l.state();
     std::size_t used = 0;
@@ -205,10 +205,10 @@ void ClientSession::maybe_close() {
 
 void ClientSession::flush() {
   bool any = false;
-  Clock::time_point now;
+  SteadyClock::time_point now;
   while (!slots_.empty() && slots_.front()->done) {
     if (!any) {
-      now = Clock::now();
+      now = SteadyClock::now();
     }
     auto s = std::move(slots_.front());
     slots_.pop_front();

@@ -37,9 +37,9 @@ struct Slot {
   std::vector<std::string> parts;                   // each shard's raw reply
   std::vector<std::vector<std::size_t>> positions;  // kMget: part -> indexes in the request
   std::size_t keys = 0;                             // kMget: keys asked for
-  Clock::time_point started;       // when the client's read that brought the command ended
-  ClientSession* owner = nullptr;  // cleared when the client's session ends
-  std::uint32_t refs = 0;          // SlotPtr
+  SteadyClock::time_point started;  // when the client's read that brought the command ended
+  ClientSession* owner = nullptr;   // cleared when the client's session ends
+  std::uint32_t refs = 0;           // SlotPtr
   // Sent upstream: holds a slot of the cluster's max_requests until answered. The cluster
   // stays across reuse, so that a steady client copies no shared_ptr per command.
   bool counted = false;
@@ -114,7 +114,7 @@ void deliver(SlotPtr slot, int index, std::string_view reply);
 struct Waiting {
   SlotPtr slot;
   int index = -1;
-  Clock::time_point sent;
+  SteadyClock::time_point sent;
 };
 
 // One connection to a server: its socket, the replies read and not yet used, and the write
@@ -168,8 +168,8 @@ class ServerConn : public std::enable_shared_from_this<ServerConn> {
   // meanwhile. Callback-style: no coroutine to wake for each request.
   void kick();
   // When the oldest request waiting must have its reply.
-  [[nodiscard]] Clock::time_point due() const {
-    return waiting_.empty() ? Clock::time_point::max() : waiting_.front().sent + timeout_;
+  [[nodiscard]] SteadyClock::time_point due() const {
+    return waiting_.empty() ? SteadyClock::time_point::max() : waiting_.front().sent + timeout_;
   }
   // Reads replies and delivers them until the connection fails, or is retired with nothing
   // owed; why_ (and failure_) say why it ended.
@@ -302,8 +302,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // This connection's number for HELLO's "id" and CLIENT ID, unique in the process (given by
   // the constructor).
   std::uint64_t id_;
-  Clock::time_point now_;       // when the last read from the client ended
-  std::vector<SlotPtr> spare_;  // slots done with, for reuse
+  SteadyClock::time_point now_;  // when the last read from the client ended
+  std::vector<SlotPtr> spare_;   // slots done with, for reuse
   resp::Limits limits_;
   std::size_t held_ = 0;         // bytes of a command under way, counted in held_gauge_
   Gauge* held_gauge_ = nullptr;  // the listener's buffered gauge when held_ was first counted

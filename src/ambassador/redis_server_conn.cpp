@@ -24,7 +24,7 @@ ServerConn::~ServerConn() {
 
 void ServerConn::send(std::string_view bytes, SlotPtr slot, int index) {
   out_.append(bytes);
-  auto sent = slot ? slot->started : Clock::now();
+  auto sent = slot ? slot->started : SteadyClock::now();
   owed_ += slot ? 1 : 0;  // reported by the write that takes it (kick) or by fail_all
   if (waiting_.empty() && connected_) {  // the oldest request now: its limit is the deadline
     deadlines_.set(link_->conn, sent + timeout_);
@@ -97,7 +97,7 @@ asio::awaitable<void> ServerConn::run(std::shared_ptr<ServerConn> self,
     std::string cmd;
     resp::append_auth(cmd, config.auth_user, config.auth);
     self->out_.insert(0, cmd);
-    self->waiting_.push_front(Waiting{nullptr, -1, Clock::now()});
+    self->waiting_.push_front(Waiting{nullptr, -1, SteadyClock::now()});
   }
   self->failure_ = Outcome::kReset;
   self->why_.clear();
@@ -177,7 +177,7 @@ asio::awaitable<void> ServerConn::read_loop(Link& link) {
     std::string_view data = c.in.data();
     endpoint_.stats->m_bytes_in->inc(data.size() - before);
     std::size_t used = 0;
-    auto now = Clock::now();  // one clock read for the replies of this read
+    auto now = SteadyClock::now();  // one clock read for the replies of this read
     for (;;) {
       std::size_t length = 0;
       auto r = framer_.next(data.substr(used), length, limits_);

@@ -69,14 +69,14 @@ inline void shut_down(boost::asio::ip::tcp::socket& s) {
 inline boost::asio::awaitable<void> shut_down_when_idle(
     boost::asio::ip::tcp::socket& a, boost::asio::ip::tcp::socket& b,
     const std::chrono::steady_clock::time_point& last, std::chrono::milliseconds idle) {
-  using Clock = std::chrono::steady_clock;
+  using SteadyClock = std::chrono::steady_clock;
   constexpr auto kTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
   boost::asio::ip::tcp::socket* sockets[] = {&a, &b};
   std::uint64_t acked[2] = {0, 0};
   auto moved = last;  // when a peer was last seen taking bytes
   // Moves `moved` to the last acknowledgement of either peer if it acknowledged more bytes since
   // the last look.
-  auto look = [&](Clock::time_point now) {
+  auto look = [&](SteadyClock::time_point now) {
     for (int i = 0; i < 2; ++i) {
       if (auto p = tcp_send_progress(sockets[i]->native_handle())) {
         if (p->acked != acked[i]) {
@@ -86,7 +86,7 @@ inline boost::asio::awaitable<void> shut_down_when_idle(
       }
     }
   };
-  look(Clock::now());
+  look(SteadyClock::now());
   boost::asio::steady_timer timer(a.get_executor());
   for (;;) {
     timer.expires_at(std::max(last, moved) + idle);
@@ -94,7 +94,7 @@ inline boost::asio::awaitable<void> shut_down_when_idle(
     if (ec) {
       co_return;
     }
-    auto now = Clock::now();
+    auto now = SteadyClock::now();
     look(now);
     if (now - std::max(last, moved) >= idle) {
       shut_down(a);

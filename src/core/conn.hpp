@@ -5,8 +5,8 @@
 //   Deadlines deadlines(ioc, ring);             // one per loop; deadlines.spawn(owner)
 //   Conn c(std::move(socket));
 //   deadlines.add(c);                           // leaves it when c is destroyed
-//   if (!co_await read_more(deadlines, c, Clock::now() + 5s)) { ... }  // c.in has the bytes
-//   co_await write_all(deadlines, c, buffers, Clock::now() + 5s);
+//   if (!co_await read_more(deadlines, c, SteadyClock::now() + 5s)) { ... }  // c.in has the bytes
+//   co_await write_all(deadlines, c, buffers, SteadyClock::now() + 5s);
 //
 // Timeouts without a timer each: a connection carries the time by which its current wait must
 // end, and one timer per Deadlines shuts down those whose time passed. Setting a deadline is a
@@ -35,7 +35,7 @@
 
 namespace tender {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 namespace detail {
 inline constexpr auto kTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
 }  // namespace detail
@@ -99,7 +99,7 @@ struct Conn {
   ~Conn();
   boost::asio::ip::tcp::socket socket;
   ReadBuffer in;
-  Clock::time_point deadline = Clock::time_point::max();
+  SteadyClock::time_point deadline = SteadyClock::time_point::max();
   bool timed_out = false;
   bool eof = false;                 // the last read that failed found the end of the stream
   boost::system::error_code error;  // what the last read that failed returned (none: eof)
@@ -150,15 +150,15 @@ class Deadlines {
       timer_.cancel();
     }
   }
-  void set(Conn& c, Clock::time_point at) {
+  void set(Conn& c, SteadyClock::time_point at) {
     c.deadline = at;
     if (at < next_) {
       next_ = at;
       timer_.expires_at(at);  // wakes run(), which waits again for the new time
     }
   }
-  void set(Conn& c, std::chrono::milliseconds d) { set(c, Clock::now() + d); }
-  static void clear(Conn& c) { c.deadline = Clock::time_point::max(); }
+  void set(Conn& c, std::chrono::milliseconds d) { set(c, SteadyClock::now() + d); }
+  static void clear(Conn& c) { c.deadline = SteadyClock::time_point::max(); }
   [[nodiscard]] Conn* head() const { return head_; }
   // The ring the connections' reads and writes go through; null: Asio's sockets.
   [[nodiscard]] Ring* ring() const { return ring_; }
@@ -172,15 +172,15 @@ class Deadlines {
       }
       timer_.expires_at(next_);
       co_await timer_.async_wait(detail::kTuple);
-      auto now = Clock::now();
+      auto now = SteadyClock::now();
       if (now < next_) {
         continue;
       }
-      next_ = Clock::time_point::max();
+      next_ = SteadyClock::time_point::max();
       for (Conn* c = head_; c != nullptr; c = c->next) {
         if (c->deadline <= now) {
           c->timed_out = true;
-          c->deadline = Clock::time_point::max();
+          c->deadline = SteadyClock::time_point::max();
           shut_down(c->socket);
         } else {
           next_ = std::min(next_, c->deadline);
@@ -204,13 +204,14 @@ class Deadlines {
   boost::asio::steady_timer timer_;
   Ring* ring_;
   Conn* head_ = nullptr;
-  Clock::time_point next_ = Clock::time_point::max();
+  SteadyClock::time_point next_ = SteadyClock::time_point::max();
   bool stopping_ = false;
 };
 
 // Reads more of `c` into its buffer by `deadline`; false on end of stream, error or timeout
 // (c.timed_out then says which).
-inline boost::asio::awaitable<bool> read_more(Deadlines& d, Conn& c, Clock::time_point deadline,
+inline boost::asio::awaitable<bool> read_more(Deadlines& d, Conn& c,
+                                              SteadyClock::time_point deadline,
                                               std::size_t chunk = 16 * 1024) {
   d.set(c, deadline);
   boost::system::error_code ec;
@@ -330,7 +331,7 @@ void send_then(Ring* ring, Conn& c, std::string_view data, Handler done) {
 // Writes all of `buffers` to `c` by `deadline`; false on error or timeout.
 template <typename Buffers>
 boost::asio::awaitable<bool> write_all(Deadlines& d, Conn& c, Buffers buffers,
-                                       Clock::time_point deadline) {
+                                       SteadyClock::time_point deadline) {
   d.set(c, deadline);
   auto [ec, n] = co_await send_all(d.ring(), c, buffers);
   Deadlines::clear(c);

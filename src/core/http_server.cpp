@@ -100,7 +100,7 @@ struct HttpServer::Impl {
   // body_timeout after it). kClose: the client went or timed out, with nothing to answer;
   // kRefused: it was answered with an error and the connection is done.
   asio::awaitable<Read> read_request(Worker& w, Conn& c, Request& req, bool& keep_alive,
-                                     Clock::time_point started);
+                                     SteadyClock::time_point started);
   // Reads the body the head announced into req.body.
   asio::awaitable<Read> read_body(Worker& w, Conn& c, const http1::Head& head, Request& req);
   asio::awaitable<void> answer_error(Worker& w, Conn& c, int status, std::string reason);
@@ -233,7 +233,7 @@ struct HttpServer::Impl::Worker final : Scheduler {
   std::unordered_set<std::shared_ptr<PendingReply>> parked;
   std::shared_ptr<PendingReply> spare_reply;  // see begin_dispatch
   std::uint64_t accept_failures = 0;          // since the last "accept failed" log
-  Clock::time_point next_accept_log{};
+  SteadyClock::time_point next_accept_log{};
 };
 
 asio::awaitable<void> HttpServer::Impl::accept_loop(Worker& w) {
@@ -246,7 +246,7 @@ asio::awaitable<void> HttpServer::Impl::accept_loop(Worker& w) {
       // Out of descriptors or similar: back off briefly instead of spinning, and say so once
       // every 10 s, not at every try.
       ++w.accept_failures;
-      if (auto now = Clock::now(); now >= w.next_accept_log) {
+      if (auto now = SteadyClock::now(); now >= w.next_accept_log) {
         log::warn("accept failed", {{"error", ec.message()},
                                     {"failures", static_cast<std::int64_t>(w.accept_failures)}});
         w.next_accept_log = now + std::chrono::seconds(10);
@@ -272,10 +272,8 @@ asio::awaitable<void> HttpServer::Impl::accept_loop(Worker& w) {
   }
 }
 
-asio::awaitable<HttpServer::Impl::Read> HttpServer::Impl::read_request(Worker& w, Conn& c,
-                                                                       Request& req,
-                                                                       bool& keep_alive,
-                                                                       Clock::time_point started) {
+asio::awaitable<HttpServer::Impl::Read> HttpServer::Impl::read_request(
+    Worker& w, Conn& c, Request& req, bool& keep_alive, SteadyClock::time_point started) {
   const ServerLimits& lim = opts.limits;
   Deadlines& d = *w.deadlines;
   http1::Head head;
@@ -332,11 +330,11 @@ asio::awaitable<HttpServer::Impl::Read> HttpServer::Impl::read_body(Worker& w, C
   if (head.expect_continue && head.minor == 1 && c.in.data().empty()) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     if (!co_await write_all(d, c, asio::buffer(kContinue.data(), kContinue.size()),
-                            Clock::now() + lim.write_timeout)) {
+                            SteadyClock::now() + lim.write_timeout)) {
       co_return Read::kClose;
     }
   }
-  auto until = Clock::now() + lim.body_timeout;
+  auto until = SteadyClock::now() + lim.body_timeout;
   // Trailer fields count against the header limit and are not kept: no handler reads them.
   http1::Chunked decoder(true, lim.max_header_bytes);
   for (;;) {
@@ -380,7 +378,7 @@ asio::awaitable<void> HttpServer::Impl::answer_error(Worker& w, Conn& c, int sta
   std::string head;
   w.serialize_head(head, resp, 11, false, false);
   std::array<asio::const_buffer, 2> out = {asio::buffer(head), asio::buffer(resp.body)};
-  co_await write_all(*w.deadlines, c, out, Clock::now() + opts.limits.write_timeout);
+  co_await write_all(*w.deadlines, c, out, SteadyClock::now() + opts.limits.write_timeout);
   if (rejected != nullptr) {
     rejected->inc();
   }
@@ -392,7 +390,7 @@ asio::awaitable<void> HttpServer::Impl::linger_close(Deadlines& d, Conn& c) {
   // kernel does not reset the connection before the client has read our last answer.
   error_code ec;
   c.socket.shutdown(tcp::socket::shutdown_send, ec);
-  auto until = Clock::now() + std::chrono::seconds(1);
+  auto until = SteadyClock::now() + std::chrono::seconds(1);
   for (int i = 0; i < 64; ++i) {
     c.in.clear();
     if (!co_await read_more(d, c, until, 4096)) {
@@ -499,14 +497,14 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
       // Drain shuts the read side of idle connections: this read then ends, after whatever
       // request had already arrived.
       c.idle = true;
-      bool more = co_await read_more(d, c, Clock::now() + lim.idle_timeout, 8192);
+      bool more = co_await read_more(d, c, SteadyClock::now() + lim.idle_timeout, 8192);
       c.idle = false;
       if (!more) {
         break;
       }
     }
     Tally request(in_flight, in_flight_gauge);  // in flight until the answer is written
-    auto started = Clock::now();
+    auto started = SteadyClock::now();
     bool keep_alive = true;
     if (co_await read_request(w, c, req, keep_alive, started) != Read::kRequest) {
       break;
@@ -521,7 +519,7 @@ asio::awaitable<void> HttpServer::Impl::session(Worker& w, tcp::socket socket) {
     w.serialize_head(head_text, resp, req.version, req.method == "HEAD", keep_alive);
     // Counted before the write, so a client that has read the answer also sees it counted.
     served.fetch_add(1, std::memory_order_relaxed);
-    auto answered = Clock::now();
+    auto answered = SteadyClock::now();
     if (requests != nullptr) {
       w.requests_counter(resp.status, method_index(req.method)).inc();
       duration->observe(std::chrono::duration<double>(answered - started).count());

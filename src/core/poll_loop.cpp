@@ -54,7 +54,7 @@ std::size_t run_ready(boost::asio::io_context& ioc, std::size_t limit) {
 
 void run_polling(boost::asio::io_context& ioc, const BusyPoll& poll, PollCounters counters,
                  AtIdle* at_idle) {
-  using Clock = std::chrono::steady_clock;
+  using SteadyClock = std::chrono::steady_clock;
   // Runs what is ready, until some work is held (with at_idle): how many handlers ran.
   auto run_what_is_ready = [&] { return at_idle != nullptr ? at_idle->poll(ioc) : ioc.poll(); };
   while (!ioc.stopped()) {
@@ -72,13 +72,13 @@ void run_polling(boost::asio::io_context& ioc, const BusyPoll& poll, PollCounter
     }
     bool found = false;
     if (auto budget = poll.budget(); budget.count() > 0) {
-      auto idle_since = Clock::now();
+      auto idle_since = SteadyClock::now();
       auto last = idle_since;
       BusyPoll::Duration spun{0};
       do {
         sched_yield();  // whoever else can run here first: the event may be theirs to make
         found = run_what_is_ready() > 0;
-        auto now = Clock::now();
+        auto now = SteadyClock::now();
         if (now - last <= BusyPoll::kLookAlone) {
           spun += now - last;
         }
