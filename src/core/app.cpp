@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/admin_access.hpp"
+#include "core/config.hpp"
 #include "core/http_server.hpp"
 #include "core/metrics.hpp"
 #include "core/process.hpp"

@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/config.hpp"
+#include "core/host_port.hpp"
 #include "core/log.hpp"
 #include "core/router.hpp"
 

@@ -22,6 +22,9 @@
 #include <string_view>
 #include <vector>
 
+#include "core/host_port.hpp"
+#include "core/units.hpp"
+
 namespace tender {
 
 class ConfigError : public std::runtime_error {
@@ -110,26 +113,5 @@ inline constexpr std::uint64_t kMaxConfigBytes = std::uint64_t{4} << 20;
 [[nodiscard]] std::vector<ConfigNode> load_config_documents(const std::string& path);
 [[nodiscard]] std::vector<ConfigNode> parse_config_documents(const std::string& text,
                                                              const std::string& name);
-
-// "4MiB", "512KiB", or "1000 bytes": a size as parse_bytes() reads it back.
-[[nodiscard]] std::string format_bytes(std::uint64_t bytes);
-
-// "250ms", "10s", "1.5s", "2m", "1h", "1m30s", "500us", or a bare number of seconds, rounded to
-// the millisecond. Negative is invalid.
-[[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);
-// The same rounded to the microsecond.
-[[nodiscard]] std::optional<std::chrono::microseconds> parse_duration_us(std::string_view s);
-// "512", "64KiB", "8MiB", "1GiB", "10KB" (1000-based), "4k" / "4M" / "1G" (1024-based).
-[[nodiscard]] std::optional<std::uint64_t> parse_bytes(std::string_view s);
-// Renders a duration the way parse_duration reads it: "30s", "250ms", "1m30s".
-[[nodiscard]] std::string format_duration(std::chrono::milliseconds d);
-
-struct HostPort {
-  std::string host;
-  std::uint16_t port = 0;
-  [[nodiscard]] std::string str() const;  // brackets IPv6 literals
-};
-// "127.0.0.1:8080", "[::1]:0", "localhost:80", ":8080" (host "127.0.0.1"). Port 0..65535 required.
-[[nodiscard]] std::optional<HostPort> parse_host_port(std::string_view s);
 
 }  // namespace tender

@@ -21,7 +21,7 @@
 #include <memory>
 #include <string>
 
-#include "core/config.hpp"
+#include "core/host_port.hpp"
 #include "core/router.hpp"
 
 namespace tender {

@@ -13,6 +13,7 @@
 #include <functional>
 
 #include "core/log.hpp"
+#include "core/units.hpp"
 #include "pod/runner_impl.hpp"
 
 namespace tender::pod {
