@@ -23,8 +23,8 @@
 // `Result<T>` is boost::system::result<T, Error>: `.value()` on a failure throws
 // std::system_error with the error's code, whose what() begins with the message.
 #include <boost/assert/source_location.hpp>
-#include <boost/system/error_code.hpp>
 #include <boost/system/errc.hpp>
+#include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 #include <string>
 #include <string_view>
