@@ -22,7 +22,7 @@ namespace json = boost::json;
 bool pid_alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
 class PodTest : public ::testing::Test {
- protected:
+ public:
   // Runs `manifest` (YAML text) with a fast restart backoff and no terminal view.
   void run(const std::string& manifest, std::vector<std::string> extra = {}) {
     std::string file = dir_.write("pod.yaml", manifest);
@@ -35,6 +35,9 @@ class PodTest : public ::testing::Test {
     args.insert(args.end(), extra.begin(), extra.end());
     runner_.emplace(args);
   }
+  [[nodiscard]] std::uint16_t admin_port() const { return runner_->port("admin"); }
+
+ protected:
   json::value pod(const std::string& name) {
     auto r = http(runner_->port("admin"), "GET", "/v1/pods/" + name);
     if (r.status != 200) {
@@ -778,6 +781,90 @@ spec:
   dir_.write("go", "");
   EXPECT_TRUE(read_until("second\n")) << seen;
   EXPECT_FALSE(follow->try_wait().has_value()) << "logs -f stopped following";
+}
+
+// Runs a pod whose container logs "ready", then, once the test creates `go`, the file `burst`
+// at once, with the log rotated at 1KiB and `keep` rotated files kept; follows it with
+// `tender pod logs -f` from before the burst, and returns what that printed by the time the
+// last line of the burst came out (or everything after 20 s).
+std::string follow_through_rotation(PodTest& t, const TempDir& dir, int keep,
+                                    const std::string& burst) {
+  std::string burst_file = dir.write("burst", burst);
+  t.run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: rot}
+spec:
+  containers:
+    - name: app
+      command: ["sh", "-c", "echo ready; while ! test -f )Y" +
+            dir.path() + R"Y(/go; do sleep 0.05; done; cat )Y" + burst_file +
+            R"Y(; exec sleep 1000"]
+)Y",
+        {"--log-max-bytes", "1KiB", "--log-keep", std::to_string(keep)});
+  std::string admin = "127.0.0.1:" + std::to_string(t.admin_port());
+  SpawnOptions o;
+  o.argv = {TENDER_BINARY, "pod", "logs", "rot", "-f", "--admin", admin};
+  o.stdout_ = Stdio::pipe();
+  auto follow = Process::spawn(o);
+  EXPECT_TRUE(follow) << follow.error().message();
+  if (!follow) {
+    return "";
+  }
+  std::string seen;
+  auto read_until = [&](const std::string& needle) {
+    return eventually(
+        [&] {
+          pollfd pfd{follow->stdout_fd(), POLLIN, 0};
+          if (::poll(&pfd, 1, 20) > 0) {
+            char buf[65536];
+            ssize_t n = ::read(follow->stdout_fd(), buf, sizeof buf);
+            if (n > 0) {
+              seen.append(buf, static_cast<std::size_t>(n));
+            }
+          }
+          return seen.find(needle) != std::string::npos;
+        },
+        20s);
+  };
+  EXPECT_TRUE(read_until("ready\n")) << seen;
+  dir.write("go", "");
+  std::string last = burst.substr(burst.rfind('\n', burst.size() - 2) + 1);
+  EXPECT_TRUE(read_until(last)) << "the last line never came; got " << seen.size() << " bytes";
+  EXPECT_FALSE(follow->try_wait().has_value()) << "logs -f stopped following";
+  return seen;
+}
+
+TEST_F(PodTest, LogsFollowPrintsEveryLineOnceAcrossManyRotationsByRename) {
+  // ~40 rotations in one burst, faster than any poll: every rotated file (app.log.40 ...
+  // app.log.1, then app.log) must be read in turn, each line printed once, in order.
+  std::string burst;
+  for (int i = 1; i <= 4000; ++i) {
+    burst += "line-" + std::to_string(i) + "\n";
+  }
+  std::string seen = follow_through_rotation(*this, dir_, 100, burst);
+  EXPECT_TRUE(seen == "ready\n" + burst)
+      << "printed " << seen.size() << " bytes instead of " << burst.size() + 6;
+}
+
+TEST_F(PodTest, LogsFollowReadsANewFileLargerThanTheOldOffsetAfterDeletion) {
+  // --log-keep 0: rotation deletes app.log and starts a new one. The old file ends at 900
+  // bytes (a 200-byte line does not fit in 1KiB), and the new one reaches 1000 bytes: larger
+  // than where reading stopped, which a follower comparing sizes takes for the same file.
+  std::string burst;
+  auto line = [](const std::string& tag, std::size_t len) {
+    return tag + std::string(len - 1 - tag.size(), 'x') + "\n";
+  };
+  for (int i = 0; i < 9; ++i) {
+    burst += line("old-" + std::to_string(i) + "-", 100);
+  }
+  burst += line("long-", 200);
+  for (int i = 0; i < 8; ++i) {
+    burst += line("new-" + std::to_string(i) + "-", 100);
+  }
+  std::string seen = follow_through_rotation(*this, dir_, 0, burst);
+  EXPECT_EQ(seen, "ready\n" + burst);
+  EXPECT_FALSE(std::filesystem::exists(d() + "/run/pods/rot/logs/app.log.1"));
 }
 
 TEST(PodManifests, BadManifestsExit2NamingFileAndLineBeforeAnythingStarts) {

@@ -1,12 +1,19 @@
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
+#include <optional>
 #include <thread>
 
 #include "core/cli.hpp"
+#include "core/fd.hpp"
+#include "core/file_watch.hpp"
 #include "core/http_client.hpp"
+#include "core/log.hpp"
 #include "pod/api_client.hpp"
 #include "pod/network.hpp"
 #include "pod/pod.hpp"
@@ -156,6 +163,146 @@ int status(const std::string& admin, bool as_json, bool watch) {
   }
 }
 
+// Prints a container's log file as it grows, across the runner's rotations (LogFile renames
+// app.log to app.log.1, the older ones up by one, and starts a new app.log; with --log-keep 0
+// it deletes app.log instead), truncation, and deletion and recreation. The file is followed by
+// its descriptor, so a rotated file is read to its end before its successor; files rotated
+// more than once since the last read are found by (device, inode) among app.log.1, .2, ...
+// and read in order. A truncation (size below what was read) starts the file over. What cannot
+// be read: files rotated away (past --log-keep) or deleted before this caught up, and what a
+// truncation followed by more writes than were there before put back before this looked.
+class LogFollower {
+ public:
+  explicit LogFollower(std::string path) : path_(std::move(path)) {}
+
+  // Prints whatever is new, switching files when the path holds another one.
+  void catch_up() {
+    if (!fd_) {
+      open_current();
+      drain();
+      return;
+    }
+    struct stat own {};
+    if (::fstat(fd_.get(), &own) == 0 && static_cast<std::uint64_t>(own.st_size) < offset_) {
+      rewind();  // truncated below what was read: whatever is there now is new
+    }
+    drain();
+    auto now = stat_id(path_);
+    if (!now || *now == id_) {
+      return;  // unchanged, or deleted and not recreated yet: the old file may still grow
+    }
+    drain();  // the last lines written before the rotation
+    switch_files();
+  }
+
+ private:
+  static std::optional<FileId> stat_id(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      return std::nullopt;
+    }
+    return FileId{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+  }
+
+  void open_current() {
+    fd_.reset(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+    id_ = fd_id(fd_).value_or(FileId{});
+    offset_ = 0;
+  }
+
+  void rewind() {
+    ::lseek(fd_.get(), 0, SEEK_SET);
+    offset_ = 0;
+  }
+
+  static std::optional<FileId> fd_id(const Fd& fd) {
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) != 0) {
+      return std::nullopt;
+    }
+    return FileId{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+  }
+
+  // Where the file being followed went: i if it is now path.i (the files path.i-1 ... path.1
+  // came after it), 0 if it is gone. A rotation renames path.N-1 to path.N, ... path to
+  // path.1 in turn, so while one runs there is one gap in the names: the scan goes past it.
+  [[nodiscard]] int rotated_index() const {
+    int missing = 0;
+    for (int i = 1; i <= 100000 && missing < 2; ++i) {
+      auto id = stat_id(path_ + "." + std::to_string(i));
+      missing = id ? 0 : missing + 1;
+      if (id && *id == id_) {
+        return i;
+      }
+    }
+    return 0;
+  }
+
+  // Prints the files rotated after the one followed (oldest first) and follows path again.
+  // The files are opened first and kept only if their names still hold them afterwards, so a
+  // rotation running meanwhile makes it try again rather than print a file twice or skip one.
+  void switch_files() {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      int k = rotated_index();
+      std::vector<std::pair<std::string, Fd>> files;
+      for (int i = k - 1; i >= 1; --i) {
+        std::string name = path_ + "." + std::to_string(i);
+        files.emplace_back(name, Fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC)));
+      }
+      files.emplace_back(path_, Fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC)));
+      bool consistent =
+          k == 0 || stat_id(path_ + "." + std::to_string(k)) == std::optional<FileId>(id_);
+      for (const auto& [name, fd] : files) {
+        auto opened = fd_id(fd);
+        consistent = consistent && opened && stat_id(name) == opened;
+      }
+      if (!consistent && attempt + 1 < 50) {
+        std::this_thread::yield();
+        continue;
+      }
+      for (std::size_t i = 0; i + 1 < files.size(); ++i) {
+        if (files[i].second) {
+          copy_out(files[i].second.get(), nullptr);
+        }
+      }
+      fd_ = std::move(files.back().second);
+      id_ = fd_id(fd_).value_or(FileId{});
+      offset_ = 0;
+      drain();
+      return;
+    }
+  }
+
+  static void copy_out(int fd, std::uint64_t* offset) {
+    std::array<char, 65536> buf{};
+    for (;;) {
+      ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n <= 0) {
+        return;
+      }
+      std::fwrite(buf.data(), 1, static_cast<std::size_t>(n), stdout);
+      if (offset != nullptr) {
+        *offset += static_cast<std::uint64_t>(n);
+      }
+    }
+  }
+
+  void drain() {
+    if (fd_) {
+      copy_out(fd_.get(), &offset_);
+      std::fflush(stdout);
+    }
+  }
+
+  std::string path_;
+  Fd fd_;
+  FileId id_;
+  std::uint64_t offset_ = 0;
+};
+
 int logs(const std::string& admin, const std::string& pod_name, std::string container,
          bool follow) {
   std::string base = admin_url(admin);
@@ -182,30 +329,27 @@ int logs(const std::string& admin, const std::string& pod_name, std::string cont
   }
   std::string path = std::string(st.at("status").at("run_dir").as_string()) + "/pods/" + pod_name +
                      "/logs/" + container + ".log";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return 0;  // nothing logged yet
+  LogFollower follower(path);
+  if (!follow) {
+    follower.catch_up();
+    return 0;  // nothing logged yet if the file is missing
   }
-  std::string chunk(65536, '\0');
+  auto watch = FileWatch::create();
+  Result<> added = watch ? watch->add_file(path) : Result<>(watch.error());
+  if (!added) {
+    std::fprintf(stderr, "tender pod logs: cannot follow %s: %s\n", path.c_str(),
+                 added.error().message().c_str());
+    return 1;
+  }
+  follower.catch_up();
   for (;;) {
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    std::streamsize n = in.gcount();
-    if (n > 0) {
-      std::fwrite(chunk.data(), 1, static_cast<std::size_t>(n), stdout);
-      std::fflush(stdout);
-      continue;
+    // Events only say when to look: catch_up compares what the path holds with what was read.
+    auto events = watch->wait(std::chrono::seconds(10));
+    if (!events) {  // inotify failed; the rescans still see every change
+      log::warn("following the log", {{"error", events.error().message()}});
+      std::this_thread::sleep_for(std::max(watch->until_rescan(), std::chrono::milliseconds(100)));
     }
-    if (!follow) {
-      return 0;
-    }
-    in.clear();
-    auto pos = in.tellg();
-    std::ifstream probe(path, std::ios::binary | std::ios::ate);
-    if (probe && probe.tellg() < pos) {  // rotated: start the new file from its beginning
-      in = std::move(probe);
-      in.seekg(0);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    follower.catch_up();
   }
 }
 
