@@ -240,8 +240,9 @@ TEST(Sqlite, InMemoryDatabasesArePrivateToTheirConnection) {
 TEST(Sqlite, MovingADatabaseKeepsItsStatementsValid) {
   Database a = open_ok(":memory:");
   ASSERT_TRUE(a.exec("CREATE TABLE t(x); INSERT INTO t VALUES(42);"));
+  std::optional<Database> b;  // outlives the statement, as a Database must
   auto select = a.prepare("SELECT x FROM t").value();
-  Database b = std::move(a);
+  b.emplace(std::move(a));
   ASSERT_TRUE(select.step().value());
   EXPECT_EQ(select.column_int64(0), 42);
 }
@@ -313,7 +314,7 @@ char thread_state(pid_t tid) {
   std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto paren = stat.rfind(')');
-  return paren == std::string::npos || paren + 2 >= stat.size() ? 0 : stat[paren + 2];
+  return paren == std::string::npos || paren + 2 >= stat.size() ? '\0' : stat[paren + 2];
 }
 
 TEST(Sqlite, ALockedDatabaseIsWaitedForUpToTheBusyTimeout) {

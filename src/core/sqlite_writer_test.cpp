@@ -166,11 +166,12 @@ TEST(GroupCommitWriter, ConcurrentWritesAreEachDoneOnceAndOnlyAfterTheirCommit) 
   std::atomic<int> failed{0};
   std::atomic<int> completed{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         const int k = t * kPerThread + i;
-        auto queued = writer.submit(insert(k), [&, k](Result<> r) {
+        auto queued = writer.submit(insert(k), [&, k](const Result<>& r) {
           ++calls[k];
           if (!r) {
             ++failed;
@@ -316,7 +317,7 @@ TEST(GroupCommitWriter, AFailedCommitFailsEveryWriteOfItsBatch) {
   Gate gate;
   ASSERT_TRUE(writer.submit(gate.write(), completions.done(0)));
   ASSERT_TRUE(gate.entered());
-  auto run = [](std::string sql) {
+  auto run = [](const std::string& sql) {
     return [sql](Database& db) -> Result<> {
       auto n = db.run(sql);
       if (!n) {
@@ -405,7 +406,7 @@ TEST(GroupCommitWriter, AcknowledgedWritesSurviveAKilledProcess) {
     }
     GroupCommitWriter writer(std::move(*db));
     for (int i = 0; i < kWrites; ++i) {
-      (void)writer.submit(insert(i), [fd = acks[1]](Result<> r) {
+      (void)writer.submit(insert(i), [fd = acks[1]](const Result<>& r) {
         const char ack = r ? 'y' : 'n';
         (void)!::write(fd, &ack, 1);
       });
