@@ -172,9 +172,193 @@ std::string_view reason_phrase(int status) {
   }
 }
 
+bool ResponseStream::write(std::string_view data) {
+  std::function<void()> wake;
+  std::function<void()> on_close;
+  bool cut_off = false;
+  {
+    std::lock_guard lock(mu_);
+    if (ended_ || closed_) {
+      return false;
+    }
+    if (data.empty()) {
+      return true;
+    }
+    if (queued_.size() + data.size() > max_queued_) {
+      cut_off = true;  // too slow a client: cut off rather than held without bound
+      closed_ = true;
+      std::string().swap(queued_);
+      on_close = std::move(on_close_);
+      on_close_ = nullptr;
+    } else {
+      queued_.append(data);
+    }
+    wake = std::move(wake_);
+    wake_ = nullptr;
+  }
+  if (wake) {
+    wake();
+  }
+  if (on_close) {
+    on_close();
+  }
+  return !cut_off;
+}
+
+void ResponseStream::end() {
+  std::function<void()> wake;
+  {
+    std::lock_guard lock(mu_);
+    if (ended_ || closed_) {
+      return;
+    }
+    ended_ = true;
+    on_close_ = nullptr;
+    wake = std::move(wake_);
+    wake_ = nullptr;
+  }
+  if (wake) {
+    wake();
+  }
+}
+
+void ResponseStream::finish() {
+  std::function<void()> wake;
+  std::function<void()> on_close;
+  {
+    std::lock_guard lock(mu_);
+    if (ended_ || closed_) {
+      return;
+    }
+    ended_ = true;
+    on_close = std::move(on_close_);
+    on_close_ = nullptr;
+    wake = std::move(wake_);
+    wake_ = nullptr;
+  }
+  if (wake) {
+    wake();
+  }
+  if (on_close) {
+    on_close();
+  }
+}
+
+void ResponseStream::close() {
+  std::function<void()> wake;
+  std::function<void()> on_close;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_ || (ended_ && queued_.empty())) {
+      return;
+    }
+    closed_ = true;
+    std::string().swap(queued_);
+    on_close = std::move(on_close_);
+    on_close_ = nullptr;
+    wake = std::move(wake_);
+    wake_ = nullptr;
+  }
+  if (wake) {
+    wake();
+  }
+  if (on_close) {
+    on_close();
+  }
+}
+
+bool ResponseStream::closed() const {
+  std::lock_guard lock(mu_);
+  return closed_;
+}
+
+bool ResponseStream::ended() const {
+  std::lock_guard lock(mu_);
+  return ended_;
+}
+
+std::size_t ResponseStream::queued() const {
+  std::lock_guard lock(mu_);
+  return queued_.size();
+}
+
+void ResponseStream::on_close(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    if (!closed_) {
+      if (!ended_) {
+        on_close_ = std::move(fn);
+      }
+      return;
+    }
+  }
+  fn();
+}
+
+ResponseStream::Taken ResponseStream::take(std::string& out, std::function<void()> wake) {
+  std::lock_guard lock(mu_);
+  Taken t;
+  t.closed = closed_;
+  if (closed_) {
+    return t;
+  }
+  if (!queued_.empty()) {
+    if (out.empty()) {
+      out.swap(queued_);
+    } else {
+      out += queued_;
+      queued_.clear();
+    }
+  }
+  t.ended = ended_;
+  if (out.empty() && !ended_) {
+    wake_ = std::move(wake);
+  }
+  return t;
+}
+
+std::string sse_event(std::string_view data, std::string_view event, std::string_view id) {
+  std::string out;
+  out.reserve(data.size() + event.size() + id.size() + 32);
+  auto field = [&out](std::string_view name, std::string_view value) {
+    out += name;
+    out += ": ";
+    for (char c : value) {
+      out.push_back(c == '\r' || c == '\n' ? ' ' : c);
+    }
+    out.push_back('\n');
+  };
+  if (!event.empty()) {
+    field("event", event);
+  }
+  if (!id.empty()) {
+    field("id", id);
+  }
+  // Every line of the data is a data line; CRLF, CR and LF all end a line, as readers split.
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t nl = data.find_first_of("\r\n", start);
+    out += "data: ";
+    out += data.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+    out.push_back('\n');
+    if (nl == std::string_view::npos) {
+      break;
+    }
+    start = nl + (data[nl] == '\r' && nl + 1 < data.size() && data[nl + 1] == '\n' ? 2 : 1);
+    if (start == data.size()) {
+      break;
+    }
+  }
+  out.push_back('\n');
+  return out;
+}
+
 struct Reply::State {
   std::atomic<bool> replied{false};  // (std::call_once costs a futex syscall per request)
   Sink sink;
+  std::mutex mu;
+  bool cancelled = false;           // guarded by mu
+  std::function<void()> on_cancel;  // guarded by mu
   explicit State(Sink s) : sink(std::move(s)) {}
   ~State() {
     if (!replied.exchange(true)) {
@@ -192,6 +376,56 @@ void Reply::operator()(Response response) const {
   if (!state_->replied.exchange(true)) {
     state_->sink(std::move(response));
   }
+}
+
+std::shared_ptr<ResponseStream> Reply::stream(Response head, std::size_t max_queued) const {
+  if (state_->replied.exchange(true)) {
+    return nullptr;
+  }
+  auto stream = std::make_shared<ResponseStream>(max_queued);
+  head.stream = stream;
+  state_->sink(std::move(head));
+  return stream;
+}
+
+void Reply::on_cancel(std::function<void()> fn) const {
+  {
+    std::lock_guard lock(state_->mu);
+    if (!state_->cancelled) {
+      state_->on_cancel = std::move(fn);
+      return;
+    }
+  }
+  if (!state_->replied.load()) {
+    fn();
+  }
+}
+
+bool Reply::cancelled() const {
+  std::lock_guard lock(state_->mu);
+  return state_->cancelled;
+}
+
+std::function<void()> Reply::canceller() const {
+  return [weak = std::weak_ptr<State>(state_)] {
+    auto state = weak.lock();
+    if (!state) {
+      return;
+    }
+    std::function<void()> fn;
+    {
+      std::lock_guard lock(state->mu);
+      if (state->cancelled) {
+        return;
+      }
+      state->cancelled = true;
+      fn = std::move(state->on_cancel);
+      state->on_cancel = nullptr;
+    }
+    if (fn && !state->replied.load()) {
+      fn();
+    }
+  };
 }
 
 }  // namespace tender

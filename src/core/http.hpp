@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -79,10 +80,16 @@ struct Request {
   [[nodiscard]] std::string_view param(std::string_view name) const;
 };
 
+class ResponseStream;
+
 struct Response {
   int status = 200;
   Headers headers;
   std::string body;
+  // Set: the body goes on through this stream after `body` (see Reply::stream). The server
+  // then sends no Content-Length but `Transfer-Encoding: chunked` (HTTP/1.1), or closes the
+  // connection at the end (HTTP/1.0).
+  std::shared_ptr<ResponseStream> stream;
 
   // `text/plain; charset=utf-8`.
   [[nodiscard]] static Response text(int status, std::string body);
@@ -95,14 +102,102 @@ struct Response {
 // The standard reason phrase of `status` ("Not Found"), or "Unknown".
 [[nodiscard]] std::string_view reason_phrase(int status);
 
-// Completes an asynchronous handler. Copyable; the first call wins and later calls are ignored.
-// May be called from any thread. If every copy is dropped without a call, the client gets
-// a 500, so a buggy handler cannot hang a connection.
+// A response body sent while it is produced: server-sent events, a log that grows, a watch.
+// The server sends the head at once, then what is written, each write as it comes, until
+// end(). Any thread may write; the connection's own thread sends. Memory is bounded: a client
+// that reads slower than the producer writes is cut off once `max_queued` bytes wait for it.
+//
+//   router.add_async("GET", "/v1/watch", [&hub](Request&, Reply reply) {
+//     Response head;
+//     head.headers.set("Content-Type", "text/event-stream");
+//     auto stream = reply.stream(std::move(head));
+//     hub.subscribe(stream);   // later, any thread: stream->write(sse_event(json));
+//     stream->on_close([&hub, s = std::weak_ptr(stream)] { hub.unsubscribe(s); });
+//   });
+class ResponseStream {
+ public:
+  static constexpr std::size_t kDefaultMaxQueued = std::size_t{1} << 20;
+  explicit ResponseStream(std::size_t max_queued = kDefaultMaxQueued) : max_queued_(max_queued) {}
+  ResponseStream(const ResponseStream&) = delete;
+  ResponseStream& operator=(const ResponseStream&) = delete;
+
+  // Queues `data` to go out as it is (one chunk; empty writes are ignored). False, with
+  // nothing queued, once the stream has ended or closed, or when more than max_queued bytes
+  // would then wait: the client is too slow, and the stream closes (the client sees the body
+  // cut short, not ended).
+  bool write(std::string_view data);
+  // Ends the body. The connection then serves the client's next request. Idempotent; no
+  // effect once closed.
+  void end();
+  // Closed before its end: the client went away or was cut off, or the server drains or
+  // stops. Writing is pointless then.
+  [[nodiscard]] bool closed() const;
+  [[nodiscard]] bool ended() const;
+  // Bytes written and not yet sent.
+  [[nodiscard]] std::size_t queued() const;
+  // Calls `fn` once when the stream closes (on the thread that noticed: the connection's, or
+  // the one whose write overflowed, or the one stopping the server), or at once if it already
+  // has. Replaces an earlier `fn`. Not called after end(). Also called when the server drains:
+  // the body then ends after what is queued, and writes fail.
+  void on_close(std::function<void()> fn);
+
+  // --- the server's side ---------------------------------------------------------------------
+  struct Taken {
+    bool ended = false;   // all of the body has been taken
+    bool closed = false;  // closed before its end
+  };
+  // Moves what is queued to the end of `out`. When it finds nothing to take and the stream is
+  // neither ended nor closed, keeps `wake` and calls it (once, on any thread) when that
+  // changes.
+  Taken take(std::string& out, std::function<void()> wake);
+  // Closes the stream (see closed()); calls on_close's function. Idempotent.
+  void close();
+  // Ends the body after what is queued, as end() would, and calls on_close's function: the
+  // server drains, and the producer should stop. Idempotent.
+  void finish();
+
+ private:
+  mutable std::mutex mu_;
+  std::string queued_;
+  const std::size_t max_queued_;
+  bool ended_ = false;
+  bool closed_ = false;
+  std::function<void()> on_close_;
+  std::function<void()> wake_;
+};
+
+// One server-sent event (text/event-stream): an `event:` line when `event` is not empty, an
+// `id:` line when `id` is not empty, a `data:` line per line of `data`, and the blank line
+// that ends it. CR and LF in `event` and `id` become spaces.
+[[nodiscard]] std::string sse_event(std::string_view data, std::string_view event = {},
+                                    std::string_view id = {});
+
+// Completes an asynchronous handler. Copyable; the first answer wins and later ones are
+// ignored. May be called from any thread. If every copy is dropped without an answer, the
+// client gets a 500, so a buggy handler cannot hang a connection.
 class Reply {
  public:
   using Sink = std::function<void(Response)>;
   explicit Reply(Sink sink);
   void operator()(Response response) const;
+
+  // Answers with `head` (status and headers; its body, if any, goes first) and a body that
+  // follows through the returned stream, which holds at most `max_queued` unsent bytes. Null
+  // if an answer was already given.
+  [[nodiscard]] std::shared_ptr<ResponseStream> stream(
+      Response head, std::size_t max_queued = ResponseStream::kDefaultMaxQueued) const;
+
+  // Calls `fn` once when waiting longer is pointless: the client has closed its connection,
+  // or the server drains or stops. A long-poll handler answers then, with what it has (an
+  // answer to a client that has gone is dropped). Called on the thread that noticed (the
+  // connection's own), or at once if that already happened. Replaces an earlier `fn`. Not
+  // called once an answer has been given.
+  void on_cancel(std::function<void()> fn) const;
+  [[nodiscard]] bool cancelled() const;
+
+  // The server's side: a function that cancels this reply (see on_cancel) without keeping it
+  // alive, so that dropping every Reply still answers 500.
+  [[nodiscard]] std::function<void()> canceller() const;
 
  private:
   struct State;
