@@ -106,15 +106,15 @@ struct HttpServer::Impl {
   // Sends a streamed answer (resp.stream): the head at once, then what the handler writes,
   // until it ends. Returns whether the connection may serve another request; `keep_alive`
   // turns false for HTTP/1.0, whose body ends with the connection.
-  boost::asio::awaitable<bool> send_stream(Worker& w, Conn& c, const Request& req,
-                                           Response& resp, bool& keep_alive);
+  boost::asio::awaitable<bool> send_stream(Worker& w, Conn& c, const Request& req, Response& resp,
+                                           bool& keep_alive);
   // What became of reading one request.
   enum class Read { kRequest, kClose, kRefused };
   // Reads the next request of `c` into `req` (head by started + header_timeout, body by
   // body_timeout after it). kClose: the client went or timed out, with nothing to answer;
   // kRefused: it was answered with an error and the connection is done.
   boost::asio::awaitable<Read> read_request(Worker& w, Conn& c, Request& req, bool& keep_alive,
-                                     SteadyClock::time_point started);
+                                            SteadyClock::time_point started);
   // Reads the body the head announced into req.body.
   boost::asio::awaitable<Read> read_body(Worker& w, Conn& c, const http1::Head& head, Request& req);
   boost::asio::awaitable<void> answer_error(Worker& w, Conn& c, int status, std::string reason);
@@ -286,7 +286,9 @@ struct HttpServer::Impl::Worker final : Scheduler {
     if (it != counters.end()) {
       return *it->second;
     }
-    std::string m = method < http_internal::kMethods.size() ? std::string(http_internal::kMethods[method]) : "other";
+    std::string m = method < http_internal::kMethods.size()
+                        ? std::string(http_internal::kMethods[method])
+                        : "other";
     Counter& c = server.requests->with({std::to_string(status), m});
     counters.emplace(key, &c);
     return c;
@@ -311,7 +313,7 @@ struct HttpServer::Impl::Worker final : Scheduler {
   std::shared_ptr<PendingReply> spare_reply;  // see begin_dispatch
   // Streamed answers being sent.
   std::unordered_set<std::shared_ptr<ResponseStream>> streams;
-  std::uint64_t accept_failures = 0;          // since the last "accept failed" log
+  std::uint64_t accept_failures = 0;  // since the last "accept failed" log
   SteadyClock::time_point next_accept_log{};
 };
 

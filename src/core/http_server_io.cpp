@@ -144,7 +144,6 @@ asio::awaitable<void> HttpServer::Impl::linger_close(Deadlines& d, Conn& c) {
   }
 }
 
-
 // --- answers that wait, and answers that stream ------------------------------------------------
 
 asio::awaitable<void> HttpServer::Impl::park(std::shared_ptr<Wakeup> wake) {
@@ -169,8 +168,7 @@ asio::awaitable<void> HttpServer::Impl::park(std::shared_ptr<Wakeup> wake) {
   wake->resume = nullptr;
 }
 
-asio::awaitable<bool> HttpServer::Impl::watch_client(Conn& c,
-                                                     const std::function<void()>& gone) {
+asio::awaitable<bool> HttpServer::Impl::watch_client(Conn& c, const std::function<void()>& gone) {
   const std::size_t limit = opts.limits.max_header_bytes;
   for (;;) {
     if (c.in.data().size() >= limit) {
@@ -215,8 +213,7 @@ asio::awaitable<bool> HttpServer::Impl::send_stream(Worker& w, Conn& c, const Re
   w.serialize_stream_head(out, resp, req.version, keep_alive, chunked);
   if (no_body) {
     stream->close();
-    co_return co_await write_all(d, c, asio::buffer(out),
-                                 SteadyClock::now() + lim.write_timeout) &&
+    co_return co_await write_all(d, c, asio::buffer(out), SteadyClock::now() + lim.write_timeout) &&
         keep_alive;
   }
   auto append = [chunked](std::string& to, std::string_view data) {

@@ -289,7 +289,8 @@ TEST_F(StreamingServer, ALongPollLearnsThatItsClientLeft) {
 TEST_F(StreamingServer, APipelinedRequestWaitsForTheLongPollBeforeIt) {
   start();
   Client c(port);
-  ASSERT_TRUE(c.send("GET /poll HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("GET /poll HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(held.wait_requests(1));
   {
     std::lock_guard lock(held.mu);
