@@ -14,80 +14,37 @@
 #include <string_view>
 #include <vector>
 
-#include "ambassador/balancer.hpp"
 #include "core/config.hpp"
+#include "core/upstream/balancer.hpp"
+#include "core/upstream/config.hpp"
 
 namespace tender::ambassador {
 
 using std::chrono::milliseconds;
 
+// Balancers and cluster settings are core's (core/upstream), shared with the other roles that
+// send to upstreams.
+using upstream::Balancer;
+using upstream::BalancerOptions;
+using upstream::CircuitBreakers;
+using upstream::hash_key;
+using upstream::HashFunction;
+using upstream::HashOn;
+using upstream::HealthCheck;
+using upstream::Host;
+using upstream::is_hash_policy;
+using upstream::OutlierDetection;
+using upstream::parse_hash_function;
+using upstream::parse_policy;
+using upstream::Policy;
+using upstream::policy_name;
+
 enum class Protocol { kTcp, kHttp, kRedis };
 [[nodiscard]] const char* protocol_name(Protocol p);
 
-struct HealthCheck {
-  enum class Type { kNone, kTcp, kHttp, kRedis };
-  Type type = Type::kNone;
-  milliseconds interval{5'000};
-  milliseconds timeout{1'000};
-  int unhealthy_threshold = 3;    // consecutive failures that mark an endpoint unhealthy
-  int healthy_threshold = 2;      // consecutive successes that bring it back
-  std::string path = "/healthz";  // kHttp: GET this; 2xx and 3xx pass
-};
-
-// Passive health: endpoints that keep failing are ejected for a while.
-struct OutlierDetection {
-  int consecutive_failures = 5;        // 0 turns ejection off
-  milliseconds base_ejection{30'000};  // the n-th ejection in a row lasts n x base, up to max
-  milliseconds max_ejection{300'000};
-  int max_ejected_percent = 50;  // never eject more than this share of a cluster
-};
-
-struct CircuitBreakers {
-  std::uint32_t max_connections = 1024;  // upstream connections of the cluster
-  std::uint32_t max_pending = 1024;      // requests waiting for a connection
-  std::uint32_t max_requests = 1024;     // requests in flight
-  // Retries in flight, besides the listeners' retry budgets; the default leaves it to them
-  // (as Envoy ignores max_retries where a retry budget is set).
-  static constexpr std::uint32_t kNoLimit = 10'000'000;
-  std::uint32_t max_retries = kNoLimit;
-};
-
-// What an http request's hash is made of, for a cluster with a hash policy (tcp hashes the
-// client's address; redis the key).
-struct HashOn {
-  enum class Kind { kClientAddress, kPath, kHeader, kQuery };
-  Kind kind = Kind::kClientAddress;
-  std::string name;  // kHeader, kQuery: which one; a request without it hashes its address
-  // "client_address", "path", "header:NAME", "query:NAME"; nullopt for anything else.
-  [[nodiscard]] static std::optional<HashOn> parse(std::string_view text);
-  [[nodiscard]] std::string str() const;
-  // Whether requests are hashed by what they ask for (a key), not by who asks.
-  [[nodiscard]] bool keyed() const { return kind != Kind::kClientAddress; }
-};
-
-struct ClusterConfig {
-  std::string name;
-  int line = 0;
-  enum class Source { kStatic, kDns, kFile };
-  Source source = Source::kStatic;
-  std::vector<HostPort> endpoints;  // kStatic
-  HostPort dns;                     // kDns: a name resolved to every address, with this port
-  milliseconds dns_refresh{5'000};
-  std::string file;  // kFile: one HOST:PORT per line, '#' comments; reloaded when it changes
-  Policy policy = Policy::kRoundRobin;
-  bool policy_set = false;  // a redis listener defaults its cluster to ring_hash
-  HashFunction hash = HashFunction::kFnv1a64;
-  HashOn hash_on;  // http, with a hash policy
-  // With a hash policy: whether a key (or client) whose endpoint is down, unhealthy or ejected
-  // moves to another endpoint. False (the default where requests are hashed by key: redis, and
-  // http with a keyed hash_on) makes a sharded cluster's keys stay where their data is: their
-  // requests fail until it is back. True is for caches, at the price of consistency.
-  bool auto_eject = true;
-  bool auto_eject_set = false;
-  milliseconds connect_timeout{1'000};
-  HealthCheck health;
-  OutlierDetection outlier;
-  CircuitBreakers limits;
+// A cluster: core's (core/upstream/config.hpp: endpoints, policy, health checks, outlier
+// detection, limits), and what only a redis cluster has.
+struct ClusterConfig : upstream::ClusterConfig {
   std::string auth;       // redis: the password the proxy sends servers (AUTH), and health checks
   std::string auth_user;  // redis: the ACL user it logs in as with it; empty: "default"
 };

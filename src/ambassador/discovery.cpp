@@ -176,7 +176,7 @@ asio::awaitable<void> discovery_loop(std::shared_ptr<Cluster> cluster,
   struct stat last {};
   bool first = true;
   while (alive()) {
-    ClusterConfig c = cluster->config();
+    upstream::ClusterConfig c = cluster->config();
     if (c.source == ClusterConfig::Source::kDns) {
       tcp::resolver resolver(ex);
       auto [ec, results] =
@@ -256,7 +256,8 @@ asio::awaitable<void> health_loop(std::shared_ptr<Cluster> cluster, std::functio
     }
     auto eps = cluster->endpoints();
     std::string auth;
-    resp::append_auth(auth, config.auth_user, config.auth);
+    auto a = cluster->auth();
+    resp::append_auth(auth, a.user, a.password);
     // Endpoints are checked one after another; each check is bounded by the timeout.
     for (const auto& e : *eps) {
       std::string why = co_await check(hc, auth, e, http);

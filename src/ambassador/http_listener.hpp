@@ -107,7 +107,7 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
 
   // A connection of `cluster` closed while requests wait for one, or a request elsewhere waits
   // and wants an idle connection given up (Cluster::SlotListener; any thread).
-  void on_slot(const Cluster& cluster, bool wanted) override;
+  void on_slot(const upstream::Cluster& cluster, bool wanted) override;
 
   void stop(bool close_all) override;
 
@@ -147,11 +147,11 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
   std::unique_ptr<Upstream> take_pooled(const EndpointStats* id, bool can_retry);
   void put_pooled(const EndpointStats* id, std::unique_ptr<Upstream> conn);
   // Closes one idle connection of `cluster`, which frees a slot of its max_connections.
-  bool close_idle(const Cluster* cluster);
+  bool close_idle(const upstream::Cluster* cluster);
 
   // Requests waiting for a connection (max_connections reached), oldest first.
   struct SlotWaiter {
-    const Cluster* cluster;
+    const upstream::Cluster* cluster;
     asio::steady_timer timer;
     bool woken = false;
   };
@@ -169,14 +169,15 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
 
   // Waits until a connection of `cluster` may be had on this worker (kWoken: look again), or
   // until `deadline`.
-  asio::awaitable<Wait> wait_slot(const Cluster* cluster, SteadyClock::time_point deadline);
+  asio::awaitable<Wait> wait_slot(const upstream::Cluster* cluster,
+                                  SteadyClock::time_point deadline);
   // Takes room for a retry in `cluster`'s retry budget. A retry over the budget waits for
   // room, backing off from 1 ms to 50 ms, rather than failing its request: the budget bounds
   // how many retries are in flight, and a backend that dies fails more requests at once than
   // any share of those in flight (half of them, of two). False when `deadline` came first.
   asio::awaitable<bool> wait_retry(const ListenerConfig& cfg, Cluster& cluster,
                                    SteadyClock::time_point deadline);
-  bool wake_one(const Cluster* cluster);
+  bool wake_one(const upstream::Cluster* cluster);
 
   // Ends the retry a try is, when it was one (the retry budget's room goes back).
   struct EndRetry {

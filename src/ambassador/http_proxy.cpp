@@ -44,7 +44,7 @@ void HttpListener::listen_slots() {
   }
 }
 
-void HttpListener::on_slot(const Cluster& cluster, bool wanted) {
+void HttpListener::on_slot(const upstream::Cluster& cluster, bool wanted) {
   asio::post(worker_.ioc(), [self = shared_from_this(), c = &cluster, wanted] {
     if (!self->wake_one(c) && wanted) {
       self->close_idle(c);
@@ -144,7 +144,7 @@ void HttpListener::put_pooled(const EndpointStats* id, std::unique_ptr<Upstream>
   if (stopped_) {
     return;  // closed
   }
-  const Cluster* c = conn->lease.cluster.get();
+  const upstream::Cluster* c = conn->lease.cluster.get();
   auto& idle = pool_[id];
   idle.push_back(std::move(conn));
   if (wake_one(c)) {
@@ -157,7 +157,7 @@ void HttpListener::put_pooled(const EndpointStats* id, std::unique_ptr<Upstream>
   }
 }
 
-bool HttpListener::close_idle(const Cluster* cluster) {
+bool HttpListener::close_idle(const upstream::Cluster* cluster) {
   for (auto& [id, conns] : pool_) {
     if (!conns.empty() && conns.front()->lease.cluster.get() == cluster) {
       conns.pop_back();
@@ -167,7 +167,7 @@ bool HttpListener::close_idle(const Cluster* cluster) {
   return false;
 }
 
-asio::awaitable<HttpListener::Wait> HttpListener::wait_slot(const Cluster* cluster,
+asio::awaitable<HttpListener::Wait> HttpListener::wait_slot(const upstream::Cluster* cluster,
                                                             SteadyClock::time_point deadline) {
   if (stopped_) {
     co_return Wait::kStopped;
@@ -194,7 +194,7 @@ asio::awaitable<bool> HttpListener::wait_retry(const ListenerConfig& cfg, Cluste
   co_return true;
 }
 
-bool HttpListener::wake_one(const Cluster* cluster) {
+bool HttpListener::wake_one(const upstream::Cluster* cluster) {
   for (SlotWaiter* w : slot_waiters_) {
     if (w->cluster == cluster && !w->woken) {
       w->woken = true;

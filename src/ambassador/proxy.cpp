@@ -307,12 +307,10 @@ void Proxy::stop() {
 
 Health Proxy::ready() const {
   std::lock_guard lock(impl_->mu);
-  std::int64_t now = steady_ms();
   for (const auto& [name, c] : impl_->clusters) {
     bool any = false;
     for (const auto& e : *c->endpoints()) {
-      std::int64_t until = e.stats->ejected_until_ms.load();
-      any = any || (e.stats->healthy.load() && (until == 0 || now >= until));
+      any = any || c->serving(e);
     }
     if (!any) {
       return Health::failing("cluster " + name + " has no healthy endpoint");

@@ -93,9 +93,9 @@ asio::awaitable<void> ServerConn::run(std::shared_ptr<ServerConn> self,
     co_return;
   }
   // With a password, AUTH goes first; its reply is checked, not delivered (a null slot).
-  if (const auto& config = self->cluster_->config(); !config.auth.empty()) {
+  if (auto auth = self->cluster_->auth(); !auth.password.empty()) {
     std::string cmd;
-    resp::append_auth(cmd, config.auth_user, config.auth);
+    resp::append_auth(cmd, auth.user, auth.password);
     self->out_.insert(0, cmd);
     self->waiting_.push_front(Waiting{nullptr, -1, SteadyClock::now()});
   }

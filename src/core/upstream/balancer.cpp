@@ -1,4 +1,4 @@
-#include "ambassador/balancer.hpp"
+#include "core/upstream/balancer.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -7,7 +7,7 @@
 #include <random>
 #include <stdexcept>
 
-namespace tender::ambassador {
+namespace tender::upstream {
 
 namespace {
 
@@ -493,4 +493,4 @@ std::unique_ptr<Balancer> Balancer::make(Policy policy, const std::vector<Host>&
   throw std::invalid_argument("balancer: unknown policy");
 }
 
-}  // namespace tender::ambassador
+}  // namespace tender::upstream

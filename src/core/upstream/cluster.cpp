@@ -1,4 +1,4 @@
-#include "ambassador/cluster.hpp"
+#include "core/upstream/cluster.hpp"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -8,7 +8,7 @@
 
 #include "core/log.hpp"
 
-namespace tender::ambassador {
+namespace tender::upstream {
 
 std::uint64_t Cluster::first_generation() {
   static std::atomic<std::uint64_t> clusters{1};
@@ -35,30 +35,39 @@ const char* outcome_name(Outcome o) {
   return "unknown";
 }
 
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-Cluster::Cluster(ClusterConfig config, Registry& metrics)
-    : name_(config.name), metrics_(metrics), endpoints_(std::make_shared<std::vector<Endpoint>>()) {
+Cluster::Cluster(ClusterConfig config, Registry& metrics, std::string_view metrics_prefix,
+                 const Clock& clock)
+    : name_(config.name), clock_(clock), endpoints_(std::make_shared<std::vector<Endpoint>>()) {
+  std::string p(metrics_prefix);
   m_overflow_ = &metrics.counter_family(
-      "tender_proxy_cluster_overflow_total",
+      p + "_cluster_overflow_total",
       "Requests or connections refused by a circuit breaker, by cluster and breaker.",
       {"cluster", "breaker"});
-  m_retries_ = &metrics
-                    .counter_family("tender_proxy_cluster_retries_total",
-                                    "Retries sent, by cluster.", {"cluster"})
-                    .with({name_});
+  m_retries_ =
+      &metrics
+           .counter_family(p + "_cluster_retries_total", "Retries sent, by cluster.", {"cluster"})
+           .with({name_});
   m_ejections_ =
       &metrics
-           .counter_family("tender_proxy_cluster_ejections_total",
+           .counter_family(p + "_cluster_ejections_total",
                            "Endpoints ejected by outlier detection, by cluster.", {"cluster"})
            .with({name_});
-  m_endpoints_ = &metrics.gauge_family("tender_proxy_cluster_endpoints",
+  m_endpoints_ = &metrics.gauge_family(p + "_cluster_endpoints",
                                        "Endpoints by cluster and state (total, healthy, ejected).",
                                        {"cluster", "state"});
+  m_requests_ = &metrics.counter_family(p + "_upstream_requests_total",
+                                        "Requests (or TCP connections) sent to an endpoint.",
+                                        {"cluster", "endpoint"});
+  m_errors_ = &metrics.counter_family(
+      p + "_upstream_errors_total",
+      "Failed requests to an endpoint, by kind: connect, timeout, reset, protocol, server.",
+      {"cluster", "endpoint", "kind"});
+  m_latency_ = &metrics.histogram_family(p + "_upstream_request_duration_seconds",
+                                         "Time from sending a request to its answer.",
+                                         {"cluster", "endpoint"});
+  m_bytes_ = &metrics.counter_family(p + "_upstream_bytes_total",
+                                     "Bytes exchanged with an endpoint, by direction.",
+                                     {"cluster", "endpoint", "direction"});
   set_config(std::move(config));
 }
 
@@ -96,29 +105,14 @@ void Cluster::set_endpoints(const std::vector<std::pair<std::string, HostPort>>&
     } else {
       e.stats = std::make_shared<EndpointStats>();
       auto& s = *e.stats;
-      s.m_requests = &metrics_
-                          .counter_family("tender_proxy_upstream_requests_total",
-                                          "Requests (or TCP connections) sent to an endpoint.",
-                                          {"cluster", "endpoint"})
-                          .with({name_, name});
-      auto& errors = metrics_.counter_family(
-          "tender_proxy_upstream_errors_total",
-          "Failed requests to an endpoint, by kind: connect, timeout, reset, protocol, server.",
-          {"cluster", "endpoint", "kind"});
+      s.m_requests = &m_requests_->with({name_, name});
       for (auto o : {Outcome::kConnectFailure, Outcome::kTimeout, Outcome::kReset,
                      Outcome::kProtocolError, Outcome::kServerError}) {
-        s.m_errors[static_cast<std::size_t>(o)] = &errors.with({name_, name, outcome_name(o)});
+        s.m_errors[static_cast<std::size_t>(o)] = &m_errors_->with({name_, name, outcome_name(o)});
       }
-      s.m_latency = &metrics_
-                         .histogram_family("tender_proxy_upstream_request_duration_seconds",
-                                           "Time from sending a request to its answer.",
-                                           {"cluster", "endpoint"})
-                         .with({name_, name});
-      auto& bytes = metrics_.counter_family("tender_proxy_upstream_bytes_total",
-                                            "Bytes exchanged with an endpoint, by direction.",
-                                            {"cluster", "endpoint", "direction"});
-      s.m_bytes_in = &bytes.with({name_, name, "received"});
-      s.m_bytes_out = &bytes.with({name_, name, "sent"});
+      s.m_latency = &m_latency_->with({name_, name});
+      s.m_bytes_in = &m_bytes_->with({name_, name, "received"});
+      s.m_bytes_out = &m_bytes_->with({name_, name, "sent"});
     }
     next->push_back(std::move(e));
   }
@@ -174,7 +168,7 @@ void Cluster::record(const Endpoint& e, Outcome outcome) {
   std::uint32_t times = s.ejections_in_a_row.fetch_add(1) + 1;
   auto duration = std::min(od.base_ejection * times, od.max_ejection);
   std::int64_t expected = 0;
-  if (s.ejected_until_ms.compare_exchange_strong(expected, steady_ms() + duration.count())) {
+  if (s.ejected_until_ms.compare_exchange_strong(expected, now_ms() + duration.count())) {
     s.ejections.fetch_add(1);
     m_ejections_->inc();
     s.consecutive_failures.store(0);
@@ -234,6 +228,11 @@ bool Cluster::usable(const Endpoint& e, std::int64_t now_ms) {
     }
   }
   return s.healthy.load(std::memory_order_relaxed);
+}
+
+bool Cluster::serving(const Endpoint& e) const {
+  std::int64_t until = e.stats->ejected_until_ms.load();
+  return e.stats->healthy.load() && (until == 0 || now_ms() >= until);
 }
 
 bool Cluster::take(std::atomic<std::uint32_t>& used, std::uint32_t limit, const char* breaker,
@@ -311,7 +310,7 @@ void Cluster::end_pending() { pending_.fetch_sub(1, std::memory_order_relaxed); 
 json::object Cluster::to_json() const {
   ClusterConfig c = config();
   auto eps = endpoints();
-  std::int64_t now = steady_ms();
+  std::int64_t now = now_ms();
   json::array list;
   std::size_t healthy = 0;
   std::size_t ejected = 0;
@@ -396,7 +395,7 @@ void WorkerCluster::rebuild(std::int64_t now_ms) {
 
 const HashOn* WorkerCluster::hash_on() {
   if (seen_ != cluster_->generation() || !balancer_) {
-    rebuild(steady_ms());
+    rebuild(cluster_->now_ms());
   }
   return is_hash_policy(balancer_->policy()) ? &hash_on_ : nullptr;
 }
@@ -410,8 +409,8 @@ const Endpoint* WorkerCluster::pick_now(std::uint64_t hash, const EndpointStats*
   // The clock is read only while an ejection is due to end.
   if (seen_ != cluster_->generation() || !balancer_ ||
       (next_check_ms_ != std::numeric_limits<std::int64_t>::max() &&
-       steady_ms() >= next_check_ms_)) {
-    rebuild(steady_ms());
+       cluster_->now_ms() >= next_check_ms_)) {
+    rebuild(cluster_->now_ms());
   }
   owner_down_ = nullptr;
   if (usable_.empty()) {
@@ -437,4 +436,4 @@ const Endpoint* WorkerCluster::pick_now(std::uint64_t hash, const EndpointStats*
   return e;
 }
 
-}  // namespace tender::ambassador
+}  // namespace tender::upstream

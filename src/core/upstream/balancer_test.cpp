@@ -1,4 +1,4 @@
-#include "ambassador/balancer.hpp"
+#include "core/upstream/balancer.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace tender::ambassador {
+namespace tender::upstream {
 namespace {
 
 constexpr std::uint32_t kKeys = 100'000;
@@ -456,4 +456,4 @@ TEST(JumpTest, BalancerUsesHostOrderAndIgnoresWeights) {
 }
 
 }  // namespace
-}  // namespace tender::ambassador
+}  // namespace tender::upstream

@@ -1,8 +1,9 @@
-// Load-balancing policies for `tender proxy`: which upstream host takes the next request (or
-// which shard owns a key). Pure logic: no sockets, no clock, no locks. Each proxy worker thread
-// owns its own balancers and rebuilds one whenever the set of hosts that may take traffic
-// changes (membership, health, outlier ejection); building is O(table), picking is O(1) or
-// O(log n) (round robin with unequal weights is O(n)).
+// Load-balancing policies for the roles that send to upstreams (`tender proxy`, `tender
+// scatter`): which upstream host takes the next request (or which shard owns a key). Pure logic:
+// no sockets, no clock, no locks. Each worker thread owns its own balancers and rebuilds one
+// whenever the set of hosts that may take traffic changes (membership, health, outlier
+// ejection); building is O(table), picking is O(1) or O(log n) (round robin with unequal weights
+// is O(n)).
 //
 // Usage:
 //
@@ -26,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-namespace tender::ambassador {
+namespace tender::upstream {
 
 // Key hashing for hash-based policies and for sharding.
 enum class HashFunction {
@@ -123,4 +124,4 @@ class Balancer {
   [[nodiscard]] virtual std::size_t size() const = 0;
 };
 
-}  // namespace tender::ambassador
+}  // namespace tender::upstream
