@@ -34,6 +34,9 @@ struct Proxy::Impl {
   // (a drain waits for them too); guarded by mu.
   std::vector<std::shared_ptr<const std::atomic<std::size_t>>> retired;
   asio::io_context control{1};  // discovery and health checks
+  // Each cluster's discovery and health checks, on `control`; guarded by mu. After `control`:
+  // stopped before it goes (the loops and their checkers go with it).
+  std::map<std::string, std::unique_ptr<upstream::Upkeep>> upkeep;
   // Never run: listening sockets are opened and bound on it, off the workers' reactors, and
   // handed to a worker only once every one of a reload's sockets is bound (a worker's reactor
   // is touched by its own thread alone).
@@ -53,7 +56,7 @@ struct Proxy::Impl {
                                     : static_cast<int>(std::thread::hardware_concurrency());
     return std::max(1, n);
   }
-  using Named = std::vector<std::pair<std::string, HostPort>>;
+  using Named = upstream::NamedEndpoints;
   // A listener's sockets, bound and listening, one per worker, not yet accepting (on `binding`).
   struct Bound {
     std::vector<tcp::acceptor> acceptors;
@@ -61,6 +64,7 @@ struct Proxy::Impl {
   };
   // `resolved`: the endpoints to start with (initial_endpoints), or null.
   std::shared_ptr<Cluster> make_cluster(const ClusterConfig& c, const Named* resolved);
+  // Starts a new cluster's discovery and health checks (mu held).
   void spawn_loops(const std::shared_ptr<Cluster>& c);
   std::shared_ptr<const ListenerState> listener_state(const ListenerConfig& l);
   Bound bind_listener(const ListenerConfig& l);  // throws; nothing stays open then
@@ -82,15 +86,26 @@ std::shared_ptr<Cluster> Proxy::Impl::make_cluster(const ClusterConfig& c, const
 }
 
 void Proxy::Impl::spawn_loops(const std::shared_ptr<Cluster>& c) {
-  // A loop ends once its cluster is no longer the one of that name (removed or replaced).
-  auto alive = [this, weak = std::weak_ptr<Cluster>(c), name = c->name()] {
-    std::lock_guard lock(mu);
-    auto it = clusters.find(name);
-    return it != clusters.end() && it->second == weak.lock();
-  };
-  asio::co_spawn(control, discovery_loop(c, alive), asio::detached);
-  asio::co_spawn(control, health_loop(c, alive), asio::detached);
+  auto u = std::make_unique<upstream::Upkeep>(control, c, health_checker(control, c));
+  u->start();
+  upkeep[c->name()] = std::move(u);  // one of that name before (removed by a reload) stops
 }
+
+namespace {
+
+// A cluster's endpoints to start with into `out`, and a pointer to them (null: none yet). A
+// static cluster's names that do not resolve throw: the start or reload fails.
+upstream::NamedEndpoints* initial(const ClusterConfig& c,
+                                  std::optional<upstream::NamedEndpoints>& out) {
+  auto r = upstream::initial_endpoints(c);
+  if (!r) {
+    throw std::runtime_error(r.error().message());
+  }
+  out = std::move(*r);
+  return out ? &*out : nullptr;
+}
+
+}  // namespace
 
 std::shared_ptr<const ListenerState> Proxy::Impl::listener_state(const ListenerConfig& l) {
   auto s = std::make_shared<ListenerState>();
@@ -247,8 +262,8 @@ void Proxy::start(Runtime& rt) {
   s.io_uring = refused.empty();
   std::lock_guard lock(s.mu);
   for (const auto& c : s.opts.config.clusters) {
-    auto named = initial_endpoints(c);
-    s.clusters[c.name] = s.make_cluster(c, named ? &*named : nullptr);
+    std::optional<upstream::NamedEndpoints> named;
+    s.clusters[c.name] = s.make_cluster(c, initial(c, named));
   }
   for (const auto& l : s.opts.config.listeners) {
     auto r = s.start_listener(l, s.bind_listener(l));
@@ -401,7 +416,8 @@ std::string Proxy::reload() {
   std::map<std::string, Impl::Bound> bound;     // listeners on a new socket
   try {
     for (const auto& c : next.clusters) {
-      if (auto named = initial_endpoints(c)) {
+      std::optional<upstream::NamedEndpoints> named;
+      if (initial(c, named) != nullptr) {
         resolved[c.name] = std::move(*named);
       }
     }
@@ -432,6 +448,7 @@ std::string Proxy::reload() {
     }
   }
   s.clusters = std::move(clusters);
+  std::erase_if(s.upkeep, [&](const auto& u) { return !s.clusters.contains(u.first); });
   for (const auto& c : fresh) {
     s.spawn_loops(c);
   }

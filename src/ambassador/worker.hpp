@@ -22,6 +22,7 @@
 #include "core/metrics.hpp"
 #include "core/poll_loop.hpp"
 #include "core/process.hpp"
+#include "core/upstream/discovery.hpp"
 #include "core/uring.hpp"
 
 namespace tender::ambassador {
@@ -235,18 +236,11 @@ asio::awaitable<boost::system::error_code> connect_upstream(
 
 namespace tender::ambassador {
 
-// discovery.cpp: the control thread's loops. They end when `alive()` turns false (the cluster
-// was removed by a reload, or the proxy stops).
-// A cluster's endpoints to start with, so that it serves from the first request: a static
-// cluster's names resolved now (blocking; throws std::runtime_error when one does not
-// resolve), a file cluster's file as it is now (none if it cannot be read yet: the loop warns
-// and keeps looking). dns clusters: none (the loop resolves them).
-std::optional<std::vector<std::pair<std::string, HostPort>>> initial_endpoints(
-    const ClusterConfig& config);
-// dns clusters: re-resolves every dns_refresh; file clusters: re-reads the file when it changes.
-asio::awaitable<void> discovery_loop(std::shared_ptr<Cluster> cluster, std::function<bool()> alive);
-// Active health checks, every interval, of every endpoint (tcp connect, http GET, redis PING).
-asio::awaitable<void> health_loop(std::shared_ptr<Cluster> cluster, std::function<bool()> alive);
+// health_check.cpp: the proxy's active health check of one endpoint (tcp connect, http GET,
+// redis PING, with the cluster's password), for core's upkeep loop (core/upstream/discovery.hpp)
+// on `control`, the proxy's control thread. An http check uses a client of its own on `control`.
+upstream::Upkeep::Checker health_checker(asio::io_context& control,
+                                         std::shared_ptr<const Cluster> cluster);
 
 }  // namespace tender::ambassador
 

@@ -4,11 +4,11 @@
 // What the proxy and the scatter/gather root share; their metrics differ only in the prefix
 // ("tender_proxy": tender_proxy_upstream_requests_total{cluster, endpoint}, ...).
 //
-//   auto cluster = std::make_shared<Cluster>(config, registry, "tender_proxy");  // start, reload
-//   cluster->set_endpoints({{"10.0.0.1:6379", {"10.0.0.1", 6379}}, ...});  // discovery (any
-//   thread) WorkerCluster view(cluster);                                           // one per
-//   worker thread const Endpoint* e = view.pick_now(hash_key(key));                      //
-//   nullptr: none usable e->stats->active++ ... cluster->record(*e, Outcome::kSuccess);
+//   auto cluster = std::make_shared<Cluster>(config, registry, "tender_proxy");  // start
+//   cluster->set_endpoints({{"10.0.0.1:6379", {"10.0.0.1", 6379}}, ...});  // discovery
+//   WorkerCluster view(cluster);                              // one per worker thread
+//   const Endpoint* e = view.pick_now(hash_key(key));         // nullptr: none usable
+//   e->stats->active++ ... cluster->record(*e, Outcome::kSuccess);
 //
 // Time (ejections and their end) is read through the cluster's Clock, so tests drive it with a
 // FakeClock. No Asio: the socket work is in the roles; this is the bookkeeping they share.
@@ -148,7 +148,7 @@ class Cluster {
   };
   void listen_slots(const std::shared_ptr<SlotListener>& listener);
   void want_slot() { notify_slots(true); }
-  // The proxy is stopping (its workers' loops are ending): nobody is told of slots any more.
+  // The role is stopping (its workers' loops are ending): nobody is told of slots any more.
   void close_slots();
 
   [[nodiscard]] Counter& retries() { return *m_retries_; }

@@ -1,0 +1,222 @@
+// Discovery and health-check loops of a cluster: the one Asio translation unit of core/upstream.
+#include "core/upstream/discovery.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <cctype>
+#include <fstream>
+
+#include "core/asio_util.hpp"
+#include "core/log.hpp"
+
+namespace tender::upstream {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// `hp` resolved now (blocking) to its first address, under `name`: a static endpoint is one
+// server.
+Result<NamedEndpoints> resolve_blocking(const std::string& name, const HostPort& hp) {
+  asio::io_context ioc;
+  tcp::resolver resolver(ioc);
+  boost::system::error_code ec;
+  auto results = resolver.resolve(hp.host, std::to_string(hp.port), ec);
+  if (ec) {
+    return Error(ec, "cannot resolve " + hp.str() + ": " + ec.message());
+  }
+  for (const auto& r : results) {
+    return NamedEndpoints{{name, HostPort{r.endpoint().address().to_string(), hp.port}}};
+  }
+  return Error(std::errc::address_not_available, "no address for " + hp.str());
+}
+
+// The dns cluster's name resolved to every address, sorted by name, without duplicates.
+asio::awaitable<void> refresh_dns(Cluster& cluster, const ClusterConfig& c) {
+  tcp::resolver resolver(co_await asio::this_coro::executor);
+  auto [ec, results] =
+      co_await resolver.async_resolve(c.dns.host, std::to_string(c.dns.port), kTuple);
+  if (ec) {
+    log::warn("dns lookup failed; keeping the endpoints",
+              {{"cluster", cluster.name()}, {"name", c.dns.host}, {"error", ec.message()}});
+    co_return;
+  }
+  NamedEndpoints eps;
+  for (const auto& r : results) {
+    HostPort hp{r.endpoint().address().to_string(), c.dns.port};
+    eps.emplace_back(hp.str(), hp);
+  }
+  std::sort(eps.begin(), eps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  eps.erase(std::unique(eps.begin(), eps.end(),
+                        [](const auto& a, const auto& b) { return a.first == b.first; }),
+            eps.end());
+  auto now = cluster.endpoints();
+  bool same = now->size() == eps.size();
+  for (std::size_t i = 0; same && i < eps.size(); ++i) {
+    same = (*now)[i].name == eps[i].first;
+  }
+  if (!same) {
+    log::info("dns endpoints changed",
+              {{"cluster", cluster.name()}, {"endpoints", static_cast<std::int64_t>(eps.size())}});
+    cluster.set_endpoints(eps);
+  }
+}
+
+// What an endpoint file looked like when last read.
+struct FileSeen {
+  struct stat st {};
+  bool first = true;
+};
+
+// Re-reads the file cluster's file when it changed since `seen`.
+void reload_file(Cluster& cluster, const ClusterConfig& c, FileSeen& seen) {
+  struct stat st {};
+  bool exists = ::stat(c.file.c_str(), &st) == 0;
+  const struct stat& last = seen.st;
+  bool changed = seen.first || st.st_mtim.tv_sec != last.st_mtim.tv_sec ||
+                 st.st_mtim.tv_nsec != last.st_mtim.tv_nsec || st.st_size != last.st_size ||
+                 st.st_ino != last.st_ino;
+  if (exists && changed) {
+    if (auto eps = read_endpoint_file(c.file)) {
+      cluster.set_endpoints(*eps);
+      log::info("endpoint file loaded", {{"cluster", cluster.name()},
+                                         {"file", c.file},
+                                         {"endpoints", static_cast<std::int64_t>(eps->size())}});
+    } else {
+      log::warn("endpoint file not loaded; keeping the endpoints",
+                {{"cluster", cluster.name()}, {"error", eps.error().message()}});
+    }
+    seen.st = st;
+  } else if (!exists && seen.first) {
+    log::warn("endpoint file missing", {{"cluster", cluster.name()}, {"file", c.file}});
+  }
+  seen.first = false;
+}
+
+}  // namespace
+
+struct Upkeep::State {
+  std::shared_ptr<Cluster> cluster;
+  Checker checker;  // after cluster: it may refer to it
+  std::atomic<bool> stopped{false};
+};
+
+asio::awaitable<void> Upkeep::discovery_loop(std::shared_ptr<State> s) {
+  FileSeen seen;
+  while (!s->stopped.load()) {
+    ClusterConfig c = s->cluster->config();
+    if (c.source == ClusterConfig::Source::kDns) {
+      co_await refresh_dns(*s->cluster, c);
+      co_await sleep_for(c.dns_refresh);
+    } else if (c.source == ClusterConfig::Source::kFile) {
+      reload_file(*s->cluster, c, seen);
+      co_await sleep_for(std::chrono::milliseconds(500));
+    } else {
+      co_await sleep_for(std::chrono::milliseconds(1'000));  // static: reload re-resolves
+    }
+  }
+}
+
+asio::awaitable<void> Upkeep::health_loop(std::shared_ptr<State> s) {
+  Cluster& cluster = *s->cluster;
+  while (!s->stopped.load()) {
+    HealthCheck hc = cluster.config().health;
+    if (hc.type == HealthCheck::Type::kNone) {
+      // No checks (or no longer, after a reload): nothing may stay marked unhealthy.
+      for (const auto& e : *cluster.endpoints()) {
+        if (!e.stats->healthy.exchange(true)) {
+          cluster.bump();
+        }
+      }
+      co_await sleep_for(std::chrono::milliseconds(1'000));
+      continue;
+    }
+    auto eps = cluster.endpoints();
+    // Endpoints are checked one after another; each check is bounded by the timeout.
+    for (const auto& e : *eps) {
+      Result<> r = co_await s->checker(hc, e);
+      cluster.record_check(e, r.has_value(), r ? std::string("ok") : r.error().message());
+    }
+    co_await sleep_for(hc.interval);
+  }
+}
+
+Result<NamedEndpoints> read_endpoint_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return Error(std::errc::no_such_file_or_directory, "cannot read " + path);
+  }
+  NamedEndpoints out;
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    auto hash = line.find('#');
+    if (hash != std::string::npos) {
+      line.erase(hash);
+    }
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) {
+      line.pop_back();
+    }
+    std::size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos) {
+      continue;
+    }
+    line.erase(0, start);
+    std::string at = path + ":" + std::to_string(n);
+    auto hp = parse_host_port(line);
+    if (!hp || hp->host.empty()) {
+      return Error(std::errc::invalid_argument, at + ": expected HOST:PORT, not \"" + line + "\"");
+    }
+    auto r = resolve_blocking(line, *hp);
+    if (!r) {
+      return r.error().with_context(at);
+    }
+    out.insert(out.end(), r->begin(), r->end());
+  }
+  return out;
+}
+
+Result<std::optional<NamedEndpoints>> initial_endpoints(const ClusterConfig& c) {
+  if (c.source == ClusterConfig::Source::kFile) {
+    auto eps = read_endpoint_file(c.file);
+    return eps ? std::optional<NamedEndpoints>(std::move(*eps)) : std::nullopt;
+  }
+  if (c.source != ClusterConfig::Source::kStatic) {
+    return std::optional<NamedEndpoints>();
+  }
+  NamedEndpoints out;
+  for (const auto& hp : c.endpoints) {
+    auto r = resolve_blocking(hp.str(), hp);
+    if (!r) {
+      return r.error();
+    }
+    out.insert(out.end(), r->begin(), r->end());
+  }
+  return std::optional<NamedEndpoints>(std::move(out));
+}
+
+Upkeep::Upkeep(asio::io_context& ioc, std::shared_ptr<Cluster> cluster, Checker checker)
+    : ioc_(ioc), state_(std::make_shared<State>()) {
+  state_->cluster = std::move(cluster);
+  state_->checker = std::move(checker);
+}
+
+Upkeep::~Upkeep() { stop(); }
+
+void Upkeep::start() {
+  if (started_) {
+    return;
+  }
+  started_ = true;
+  asio::co_spawn(ioc_, discovery_loop(state_), asio::detached);
+  asio::co_spawn(ioc_, health_loop(state_), asio::detached);
+}
+
+void Upkeep::stop() { state_->stopped.store(true); }
+
+}  // namespace tender::upstream

@@ -1,0 +1,92 @@
+#pragma once
+// Keeping a cluster up to date: discovery (a static list resolved at start and on reload, a DNS
+// name re-resolved every dns_refresh, an endpoint file re-read when it changes) and active
+// health checks, on an io_context the role runs on a thread of its own (its control thread).
+//
+//   auto named = upstream::initial_endpoints(config);     // at start: serve from the first request
+//   if (!named) { throw ConfigError(...named.error().message()...); }
+//   if (*named) { cluster->set_endpoints(**named); }
+//   upstream::Upkeep upkeep(control, cluster,
+//                           [](const HealthCheck& hc, const Endpoint& e) -> awaitable<Result<>> {
+//                             ... connect to e.address, GET hc.path, within hc.timeout ...
+//                           });
+//   upkeep.start();   // the loops run on `control`
+//   upkeep.stop();    // or destroy it: the loops end at their next turn
+//
+// What a health check does is the role's (the proxy: tcp connect, http GET, redis PING): the
+// loop decides when, and what the results do to the endpoint (Cluster::record_check).
+// Endpoint files are polled every 500ms and resolved on the control thread (blocking).
+
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/host_port.hpp"
+#include "core/upstream/cluster.hpp"
+#include "core/upstream/config.hpp"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
+namespace tender::upstream {
+
+// Endpoints as Cluster::set_endpoints takes them: a name ("redis-0:6379") and its address.
+using NamedEndpoints = std::vector<std::pair<std::string, HostPort>>;
+
+// The endpoints a file lists: one HOST:PORT per line, blank lines and '#' comments skipped,
+// each resolved now (blocking) to its first address. Errors: "cannot read PATH", or
+// "PATH:LINE: expected HOST:PORT, not ...", "PATH:LINE: cannot resolve HOST:PORT: ...".
+[[nodiscard]] Result<NamedEndpoints> read_endpoint_file(const std::string& path);
+
+// A cluster's endpoints to start with (at start and on reload), so that it serves from the
+// first request: a static cluster's names resolved now (blocking), a file cluster's file as it
+// is now (nullopt if it cannot be read yet: the upkeep warns and keeps looking), nullopt for a
+// dns cluster (the upkeep resolves it). Errors: a static name that does not resolve ("cannot
+// resolve HOST:PORT: ...", "no address for HOST:PORT").
+[[nodiscard]] Result<std::optional<NamedEndpoints>> initial_endpoints(const ClusterConfig& config);
+
+// The discovery and health-check loops of one cluster. Construct, start() and stop() it on any
+// thread; the loops run on `ioc`, which must outlive them (its destruction ends them too).
+class Upkeep {
+ public:
+  // One active check of `e` under `check` (the config in force): a value when it passed, else
+  // why not (the message /v1/clusters shows as last_check). It must end within check.timeout.
+  using Checker =
+      std::function<boost::asio::awaitable<Result<>>(const HealthCheck& check, const Endpoint& e)>;
+
+  // Does not fail. `checker` is called on `ioc`'s thread only, and is destroyed with the loops.
+  Upkeep(boost::asio::io_context& ioc, std::shared_ptr<Cluster> cluster, Checker checker);
+  ~Upkeep();  // stop()
+  Upkeep(const Upkeep&) = delete;
+  Upkeep& operator=(const Upkeep&) = delete;
+
+  // Starts both loops (once). Each round reads the cluster's config in force, so a reload
+  // (Cluster::set_config) takes effect at the next round:
+  // - dns: resolves the name to every address every dns_refresh; a lookup that fails keeps the
+  //   endpoints (and says so in the log);
+  // - file: re-reads the file when its mtime, size or inode changed (checked every 500ms); a
+  //   file that does not parse or resolve keeps the endpoints;
+  // - static: nothing (a reload resolves again, with initial_endpoints);
+  // - health checks: every interval, each endpoint in turn; with no check (type none) every
+  //   endpoint is healthy.
+  void start();
+  // The loops end at their next turn (a check or lookup under way finishes first).
+  void stop();
+
+ private:
+  struct State;
+  static boost::asio::awaitable<void> discovery_loop(std::shared_ptr<State> s);
+  static boost::asio::awaitable<void> health_loop(std::shared_ptr<State> s);
+
+  boost::asio::io_context& ioc_;
+  std::shared_ptr<State> state_;
+  bool started_ = false;
+};
+
+}  // namespace tender::upstream
