@@ -143,12 +143,18 @@ struct HttpServer::Impl::Worker final : Scheduler {
   void close_pending() {
     std::vector<std::function<void()>> cancels;
     for (const auto& p : parked) {
-      std::function<void()> doomed;
+      std::function<void()> wake;
       {
         std::lock_guard lock(p->mu);
         p->closed = true;
-        doomed = std::move(p->resume);
+        wake = std::move(p->resume);
         cancels.push_back(p->cancel);
+      }
+      // The parked coroutine is posted to the stopped loop, never to run: destroying the loop
+      // then destroys it, with its connection (its handler, held by the wake-up it waits on,
+      // would otherwise keep it alive, and the client waiting).
+      if (wake) {
+        wake();
       }
     }
     parked.clear();
@@ -295,6 +301,9 @@ struct HttpServer::Impl::Worker final : Scheduler {
   }
 
   Impl& server;
+  // Streamed answers being sent. Before ioc: the coroutines that send them, destroyed with
+  // ioc when the server stops, take themselves off it.
+  std::unordered_set<std::shared_ptr<ResponseStream>> streams;
   // One thread runs this loop and only it touches its sockets; other threads only post to it.
   boost::asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   boost::asio::ip::tcp::acceptor acceptor{ioc};
@@ -311,9 +320,7 @@ struct HttpServer::Impl::Worker final : Scheduler {
   // Requests whose asynchronous handler has not answered yet.
   std::unordered_set<std::shared_ptr<PendingReply>> parked;
   std::shared_ptr<PendingReply> spare_reply;  // see begin_dispatch
-  // Streamed answers being sent.
-  std::unordered_set<std::shared_ptr<ResponseStream>> streams;
-  std::uint64_t accept_failures = 0;  // since the last "accept failed" log
+  std::uint64_t accept_failures = 0;          // since the last "accept failed" log
   SteadyClock::time_point next_accept_log{};
 };
 

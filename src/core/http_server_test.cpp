@@ -325,6 +325,22 @@ TEST_F(StreamingServer, DrainEndsStreamsAndAnswersLongPolls) {
   EXPECT_TRUE(eventually([&] { return server->in_flight() == 0; }));
 }
 
+TEST_F(StreamingServer, StopClosesStreamsAndLongPollsWithTheirConnections) {
+  start();
+  Client events(port);
+  Client poll(port);
+  ASSERT_TRUE(events.send(kGet));
+  ASSERT_TRUE(held.wait_requests(1));
+  ASSERT_TRUE(poll.send("GET /poll HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(held.wait_requests(2));
+  server->stop();
+  EXPECT_TRUE(stream_closed.wait());
+  EXPECT_TRUE(poll_cancelled.wait());
+  // Nothing keeps their connections open: both clients see them end.
+  EXPECT_TRUE(events.closed_by_server());
+  EXPECT_TRUE(poll.closed_by_server());
+}
+
 TEST_F(StreamingServer, AnHttp10StreamEndsWithTheConnection) {
   start();
   Client c(port);
