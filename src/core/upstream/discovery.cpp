@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <cctype>
 #include <fstream>
 
 #include "core/asio_util.hpp"
+#include "core/file_watch.hpp"
 #include "core/log.hpp"
 
 namespace tender::upstream {
@@ -18,6 +20,10 @@ namespace {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+// How often a loop looks again at the cluster's config (a stop, a reload).
+constexpr std::chrono::milliseconds kLookAgain{1'000};
+// How often an endpoint file is stat()ed whatever inotify said (FileWatch's safety net).
+constexpr std::chrono::milliseconds kFileRescan{1'000};
 
 // `hp` resolved now (blocking) to its first address, under `name`: a static endpoint is one
 // server.
@@ -106,17 +112,65 @@ struct Upkeep::State {
 };
 
 asio::awaitable<void> Upkeep::discovery_loop(std::shared_ptr<State> s) {
-  FileSeen seen;
   while (!s->stopped.load()) {
     ClusterConfig c = s->cluster->config();
     if (c.source == ClusterConfig::Source::kDns) {
       co_await refresh_dns(*s->cluster, c);
       co_await sleep_for(c.dns_refresh);
     } else if (c.source == ClusterConfig::Source::kFile) {
-      reload_file(*s->cluster, c, seen);
-      co_await sleep_for(std::chrono::milliseconds(500));
+      co_await follow_file(s, c.file);  // until stopped, or a reload changes the source
     } else {
-      co_await sleep_for(std::chrono::milliseconds(1'000));  // static: reload re-resolves
+      co_await sleep_for(kLookAgain);  // static: reload re-resolves
+    }
+  }
+}
+
+asio::awaitable<void> Upkeep::follow_file(std::shared_ptr<State> s, std::string path) {
+  using asio::experimental::awaitable_operators::operator||;
+  Cluster& cluster = *s->cluster;
+  auto following = [&](ClusterConfig& c) {
+    c = cluster.config();
+    return !s->stopped.load() && c.source == ClusterConfig::Source::kFile && c.file == path;
+  };
+  ClusterConfig c;
+  FileSeen seen;
+  auto watch = FileWatch::create({.rescan_interval = kFileRescan});
+  Result<> added = watch ? watch->add_file(path) : Result<>(watch.error());
+  if (!added) {
+    // No inotify (out of instances, or the directory cannot be watched): the file is looked
+    // at every rescan interval instead.
+    log::warn("endpoint file not watched; looking at it every second",
+              {{"cluster", cluster.name()}, {"file", path}, {"error", added.error().message()}});
+    while (following(c)) {
+      reload_file(cluster, c, seen);
+      co_await sleep_for(kFileRescan);
+    }
+    co_return;
+  }
+  auto executor = co_await asio::this_coro::executor;
+  asio::posix::stream_descriptor inotify(executor, watch->fd());
+  struct Release {  // the descriptor is the FileWatch's to close
+    asio::posix::stream_descriptor& sd;
+    explicit Release(asio::posix::stream_descriptor& d) : sd(d) {}
+    Release(const Release&) = delete;
+    Release& operator=(const Release&) = delete;
+    ~Release() { (void)sd.release(); }
+  } release(inotify);
+  asio::steady_timer timer(executor);
+  bool look = true;  // the file as it is now, first
+  while (following(c)) {
+    if (look) {
+      reload_file(cluster, c, seen);  // reads it only if it changed since last read
+    }
+    // Woken by inotify, or at the next rescan, and at least every kLookAgain to notice a stop
+    // or a reload.
+    timer.expires_after(std::min<std::chrono::milliseconds>(watch->until_rescan(), kLookAgain));
+    co_await (inotify.async_wait(asio::posix::stream_descriptor::wait_read, kTuple) ||
+              timer.async_wait(kTuple));
+    auto events = watch->read_events();
+    look = events && !events->empty();
+    if (watch->until_rescan().count() == 0) {
+      look = !watch->rescan().empty() || look;
     }
   }
 }

@@ -15,7 +15,8 @@
 //
 // What a health check does is the role's (the proxy: tcp connect, http GET, redis PING): the
 // loop decides when, and what the results do to the endpoint (Cluster::record_check).
-// Endpoint files are polled every 500ms and resolved on the control thread (blocking).
+// Endpoint files are watched (core/file_watch.hpp: inotify, and a stat every second whatever it
+// says) and resolved on the control thread (blocking).
 
 #include <boost/asio/awaitable.hpp>
 #include <functional>
@@ -70,8 +71,9 @@ class Upkeep {
   // (Cluster::set_config) takes effect at the next round:
   // - dns: resolves the name to every address every dns_refresh; a lookup that fails keeps the
   //   endpoints (and says so in the log);
-  // - file: re-reads the file when its mtime, size or inode changed (checked every 500ms); a
-  //   file that does not parse or resolve keeps the endpoints;
+  // - file: re-reads the file when it changes (written in place, or replaced by a rename): at
+  //   once when inotify reports it, else at the next of the per-second rescans; a file that
+  //   does not parse or resolve keeps the endpoints;
   // - static: nothing (a reload resolves again, with initial_endpoints);
   // - health checks: every interval, each endpoint in turn; with no check (type none) every
   //   endpoint is healthy.
@@ -83,6 +85,8 @@ class Upkeep {
   struct State;
   static boost::asio::awaitable<void> discovery_loop(std::shared_ptr<State> s);
   static boost::asio::awaitable<void> health_loop(std::shared_ptr<State> s);
+  // Re-reads the endpoint file at `path` when it changes, until stopped or the source changes.
+  static boost::asio::awaitable<void> follow_file(std::shared_ptr<State> s, std::string path);
 
   boost::asio::io_context& ioc_;
   std::shared_ptr<State> state_;
