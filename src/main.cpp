@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "ambassador/proxy.hpp"
+#include "ambassador/ambassador.hpp"
 #include "core/cli.hpp"
 #include "core/config.hpp"
 #include "core/version.hpp"

@@ -1,6 +1,7 @@
 // `tender proxy`: run from --config FILE, or the one-liner flags; --check validates only.
 #include <cstdio>
 
+#include "ambassador/ambassador.hpp"
 #include "ambassador/proxy.hpp"
 #include "core/cli.hpp"
 

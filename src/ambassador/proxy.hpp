@@ -1,5 +1,6 @@
 #pragma once
-// `tender proxy`: the ambassador. Listeners (tcp, http, redis) in front of clusters of
+// The proxy role inside `tender proxy` (private to src/ambassador; its public header is
+// ambassador.hpp): the ambassador. Listeners (tcp, http, redis) in front of clusters of
 // endpoints, with balancing, sharding, health checks, outlier ejection and circuit breakers,
 // on N worker threads. See docs/proxy.md.
 //
@@ -47,8 +48,5 @@ class Proxy final : public Role {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Registers `tender proxy`; the exit code lands in `exit_code`.
-CLI::App* add_command(CLI::App& root, int& exit_code);
 
 }  // namespace tender::ambassador
