@@ -73,7 +73,11 @@ class Worker {
   Worker(int index, bool io_uring, std::chrono::microseconds busy_poll, PollCounters wakeups)
       : index_(index), poll_(busy_poll), wakeups_(wakeups) {
     if (io_uring) {
-      ring_ = Ring::open(ioc_, ring_refused_);
+      if (auto ring = Ring::open(ioc_)) {
+        ring_ = std::move(*ring);
+      } else {
+        ring_refused_ = ring.error().message();
+      }
     } else {
       ring_refused_ = "turned off (io_uring: off)";
     }

@@ -301,10 +301,10 @@ HostPort HttpServer::bind() {
                               "cannot listen on " + HostPort{addr.to_string(), port}.str());
     }
     port = w->acceptor.local_endpoint().port();
-    std::string why;
-    w->ring = Ring::open(w->ioc, why);
-    if (!w->ring && i == 0) {
-      log::debug("http server without io_uring", {{"why", why}});
+    if (auto ring = Ring::open(w->ioc)) {
+      w->ring = std::move(*ring);
+    } else if (i == 0) {
+      log::debug("http server without io_uring", {{"why", ring.error().message()}});
     }
     w->deadlines = std::make_unique<Deadlines>(w->ioc, w->ring.get());
     s.workers.push_back(std::move(w));

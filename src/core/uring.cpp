@@ -34,11 +34,11 @@ constexpr unsigned kCompletions = 4096;  // completion queue: room for many fini
 
 }  // namespace
 
-std::unique_ptr<Ring> Ring::open(asio::io_context& ioc, std::string& why) {
+Result<std::unique_ptr<Ring>> Ring::open(asio::io_context& ioc) {
   if (const char* env = std::getenv("TENDER_IO_URING");
       env != nullptr && (std::string_view(env) == "off" || std::string_view(env) == "0")) {
-    why = "turned off (TENDER_IO_URING=" + std::string(env) + ")";
-    return nullptr;
+    return Error(std::errc::operation_not_supported,
+                 "turned off (TENDER_IO_URING=" + std::string(env) + ")");
   }
   auto impl = std::make_unique<Impl>();
   // Completions of operations the kernel finished on another CPU (data arrived for a receive)
@@ -60,15 +60,14 @@ std::unique_ptr<Ring> Ring::open(asio::io_context& ioc, std::string& why) {
     }
   }
   if (rc < 0) {
-    why = std::string("io_uring_setup: ") + std::strerror(-rc);
-    return nullptr;
+    return Error::from_errno(-rc, "io_uring_setup");
   }
   impl->live = true;
   // Completions held back when the queue was full, and single mmap: both in every kernel that
   // has the operations below; without them a burst could lose completions.
   if ((params.features & IORING_FEAT_NODROP) == 0) {
-    why = "the kernel's io_uring may drop completions (no IORING_FEAT_NODROP)";
-    return nullptr;
+    return Error(std::errc::function_not_supported,
+                 "the kernel's io_uring may drop completions (no IORING_FEAT_NODROP)");
   }
   io_uring_probe* probe = io_uring_get_probe_ring(&impl->ring);
   bool ops = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_RECV) != 0 &&
@@ -76,8 +75,7 @@ std::unique_ptr<Ring> Ring::open(asio::io_context& ioc, std::string& why) {
   bool plain_send = ops && io_uring_opcode_supported(probe, IORING_OP_SEND) != 0;
   io_uring_free_probe(probe);
   if (!ops) {
-    why = "the kernel's io_uring lacks RECV or SENDMSG";
-    return nullptr;
+    return Error(std::errc::function_not_supported, "the kernel's io_uring lacks RECV or SENDMSG");
   }
   impl->plain_send = plain_send;
   return std::unique_ptr<Ring>(new Ring(ioc, std::move(impl)));

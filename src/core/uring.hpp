@@ -5,10 +5,9 @@
 // readable in the io_context's own poll. Where the kernel, a seccomp policy or the operator
 // refuses io_uring, open() says why and callers keep to Asio's socket operations.
 //
-//   std::string why;
-//   auto ring = tender::Ring::open(ioc, why);                   // null: use Asio's sockets
-//   auto [ec, n] = co_await ring->async_recv(fd, buf, kTuple);  // n == 0: end of stream
-//   auto [ec, n] = co_await ring->async_send(fd, bufs, kTuple); // may send fewer bytes
+//   auto ring = tender::Ring::open(ioc);  // an error says why not: then use Asio's sockets
+//   auto [ec, n] = co_await (*ring)->async_recv(fd, buf, kTuple);   // n == 0: end of stream
+//   auto [ec, n] = co_await (*ring)->async_send(fd, bufs, kTuple);  // may send fewer bytes
 //
 // A pending operation is not ended by closing the descriptor (the ring holds the socket), and
 // an operation queued but not yet submitted names the descriptor by number, which a close
@@ -27,14 +26,16 @@
 #include <vector>
 
 #include "core/asio_util.hpp"
+#include "core/error.hpp"
 
 namespace tender {
 
 class Ring {
  public:
-  // A ring for `ioc`, or null with `why` set (TENDER_IO_URING=off, no io_uring in the kernel,
-  // refused by seccomp or sysctl, or an operation it needs unsupported).
-  static std::unique_ptr<Ring> open(boost::asio::io_context& ioc, std::string& why);
+  // A ring for `ioc` (never null), or why there is none: TENDER_IO_URING=off
+  // (operation_not_supported), io_uring_setup's errno (no io_uring in the kernel, refused by
+  // seccomp or sysctl), or an operation it needs unsupported (function_not_supported).
+  [[nodiscard]] static Result<std::unique_ptr<Ring>> open(boost::asio::io_context& ioc);
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
   ~Ring();

@@ -29,11 +29,11 @@ struct Pair {
 class RingTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why;
-    ring = Ring::open(ioc, why);
-    if (!ring) {
-      GTEST_SKIP() << "io_uring unavailable here: " << why;
+    auto opened = Ring::open(ioc);
+    if (!opened) {
+      GTEST_SKIP() << "io_uring unavailable here: " << opened.error().message();
     }
+    ring = std::move(*opened);
   }
   asio::io_context ioc;
   std::unique_ptr<Ring> ring;
@@ -139,11 +139,11 @@ TEST(Ring, DestroyedWithOperationsPendingDestroysTheirCoroutines) {
   auto buf = std::make_unique<std::array<char, 16>>();
   {
     asio::io_context ioc;
-    std::string why;
-    auto ring = Ring::open(ioc, why);
-    if (!ring) {
-      GTEST_SKIP() << "io_uring unavailable here: " << why;
+    auto opened = Ring::open(ioc);
+    if (!opened) {
+      GTEST_SKIP() << "io_uring unavailable here: " << opened.error().message();
     }
+    auto& ring = *opened;
     Pair p(ioc);
     asio::co_spawn(
         ioc,
@@ -169,11 +169,11 @@ TEST(Ring, DestroyedWithOperationsPendingDestroysTheirCoroutines) {
 TEST(Ring, TurnedOffByTheEnvironment) {
   asio::io_context ioc;
   ::setenv("TENDER_IO_URING", "off", 1);
-  std::string why;
-  auto ring = Ring::open(ioc, why);
+  auto ring = Ring::open(ioc);
   ::unsetenv("TENDER_IO_URING");
-  EXPECT_EQ(ring, nullptr);
-  EXPECT_EQ(why, "turned off (TENDER_IO_URING=off)");
+  ASSERT_FALSE(ring);
+  EXPECT_EQ(ring.error().code(), std::errc::operation_not_supported);
+  EXPECT_EQ(ring.error().message(), "turned off (TENDER_IO_URING=off)");
 }
 
 }  // namespace
