@@ -172,9 +172,26 @@ std::string_view reason_phrase(int status) {
   }
 }
 
+ResponseStream::Calls ResponseStream::release(bool closing) {
+  Calls calls;
+  calls.wake = std::exchange(wake_, nullptr);
+  if (closing) {
+    calls.closed = std::exchange(on_close_, nullptr);
+  }
+  return calls;
+}
+
+void ResponseStream::Calls::operator()() const {
+  if (wake) {
+    wake();
+  }
+  if (closed) {
+    closed();
+  }
+}
+
 bool ResponseStream::write(std::string_view data) {
-  std::function<void()> wake;
-  std::function<void()> on_close;
+  Calls calls;
   bool cut_off = false;
   {
     std::lock_guard lock(mu_);
@@ -184,29 +201,21 @@ bool ResponseStream::write(std::string_view data) {
     if (data.empty()) {
       return true;
     }
-    if (queued_.size() + data.size() > max_queued_) {
-      cut_off = true;  // too slow a client: cut off rather than held without bound
+    cut_off = queued_.size() + data.size() > max_queued_;
+    if (cut_off) {  // too slow a client: cut off rather than held without bound
       closed_ = true;
       std::string().swap(queued_);
-      on_close = std::move(on_close_);
-      on_close_ = nullptr;
     } else {
       queued_.append(data);
     }
-    wake = std::move(wake_);
-    wake_ = nullptr;
+    calls = release(cut_off);
   }
-  if (wake) {
-    wake();
-  }
-  if (on_close) {
-    on_close();
-  }
+  calls();
   return !cut_off;
 }
 
 void ResponseStream::end() {
-  std::function<void()> wake;
+  Calls calls;
   {
     std::lock_guard lock(mu_);
     if (ended_ || closed_) {
@@ -214,39 +223,26 @@ void ResponseStream::end() {
     }
     ended_ = true;
     on_close_ = nullptr;
-    wake = std::move(wake_);
-    wake_ = nullptr;
+    calls = release(false);
   }
-  if (wake) {
-    wake();
-  }
+  calls();
 }
 
 void ResponseStream::finish() {
-  std::function<void()> wake;
-  std::function<void()> on_close;
+  Calls calls;
   {
     std::lock_guard lock(mu_);
     if (ended_ || closed_) {
       return;
     }
     ended_ = true;
-    on_close = std::move(on_close_);
-    on_close_ = nullptr;
-    wake = std::move(wake_);
-    wake_ = nullptr;
+    calls = release(true);
   }
-  if (wake) {
-    wake();
-  }
-  if (on_close) {
-    on_close();
-  }
+  calls();
 }
 
 void ResponseStream::close() {
-  std::function<void()> wake;
-  std::function<void()> on_close;
+  Calls calls;
   {
     std::lock_guard lock(mu_);
     if (closed_ || (ended_ && queued_.empty())) {
@@ -254,17 +250,9 @@ void ResponseStream::close() {
     }
     closed_ = true;
     std::string().swap(queued_);
-    on_close = std::move(on_close_);
-    on_close_ = nullptr;
-    wake = std::move(wake_);
-    wake_ = nullptr;
+    calls = release(true);
   }
-  if (wake) {
-    wake();
-  }
-  if (on_close) {
-    on_close();
-  }
+  calls();
 }
 
 bool ResponseStream::closed() const {

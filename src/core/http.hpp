@@ -157,6 +157,15 @@ class ResponseStream {
   void finish();
 
  private:
+  // What to call once mu_ is released: the server's wake-up, and on_close's function.
+  struct Calls {
+    std::function<void()> wake;
+    std::function<void()> closed;
+    void operator()() const;
+  };
+  // Under mu_: takes the wake-up, and on_close's function when `closing`.
+  Calls release(bool closing);
+
   mutable std::mutex mu_;
   std::string queued_;
   const std::size_t max_queued_;

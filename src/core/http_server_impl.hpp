@@ -187,44 +187,13 @@ struct HttpServer::Impl::Worker final : Scheduler {
     }
   }
 
-  // The status line and header of a streamed answer: no Content-Length; `Transfer-Encoding:
-  // chunked` when `chunked`; Connection as for serialize_head.
-  void serialize_stream_head(std::string& out, const Response& resp, unsigned version,
-                             bool keep_alive, bool chunked) {
-    out.clear();
-    out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    out += std::to_string(resp.status);
-    out.push_back(' ');
-    out += reason_phrase(resp.status);
-    out += "\r\nDate: ";
-    out += http_date();
-    out += "\r\n";
-    for (const auto& f : resp.headers.fields()) {
-      if (iequals(f.name, "Connection") || iequals(f.name, "Transfer-Encoding") ||
-          iequals(f.name, "Date") || iequals(f.name, "Content-Length")) {
-        continue;
-      }
-      http_internal::append_field_text(out, f.name);
-      out += ": ";
-      http_internal::append_field_text(out, f.value);
-      out += "\r\n";
-    }
-    if (chunked) {
-      out += "Transfer-Encoding: chunked\r\n";
-    }
-    if (!keep_alive) {
-      out += "Connection: close\r\n";
-    } else if (version == 10) {
-      out += "Connection: keep-alive\r\n";
-    }
-    out += "\r\n";
-  }
-
   // The status line and header of `resp`; drops its body where the status forbids one. Adds
   // Date, Content-Length and Connection; a handler's own Content-Length is kept only for HEAD.
-  // Into `out` (replacing what it held; a connection reuses one string).
+  // A `streamed` answer (Response::stream) gets no Content-Length, and `Transfer-Encoding:
+  // chunked` when `chunked`. Into `out` (replacing what it held; a connection reuses one
+  // string).
   void serialize_head(std::string& out, Response& resp, unsigned version, bool head,
-                      bool keep_alive) {
+                      bool keep_alive, bool streamed = false, bool chunked = false) {
     int st = resp.status;
     bool bodiless = st < 200 || st == 204 || st == 304;
     if (bodiless) {
@@ -246,7 +215,7 @@ struct HttpServer::Impl::Worker final : Scheduler {
         continue;
       }
       if (iequals(f.name, "Content-Length")) {
-        if (!head || !resp.body.empty()) {
+        if (streamed || !head || !resp.body.empty()) {
           continue;
         }
         stated_length = true;
@@ -256,7 +225,9 @@ struct HttpServer::Impl::Worker final : Scheduler {
       http_internal::append_field_text(out, f.value);
       out += "\r\n";
     }
-    if (!bodiless && !stated_length) {
+    if (chunked) {
+      out += "Transfer-Encoding: chunked\r\n";
+    } else if (!bodiless && !stated_length && !streamed) {
       out += "Content-Length: ";
       out += std::to_string(resp.body.size());
       out += "\r\n";

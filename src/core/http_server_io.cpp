@@ -210,7 +210,7 @@ asio::awaitable<bool> HttpServer::Impl::send_stream(Worker& w, Conn& c, const Re
     keep_alive = false;  // HTTP/1.0: the body ends with the connection
   }
   std::string out;
-  w.serialize_stream_head(out, resp, req.version, keep_alive, chunked);
+  w.serialize_head(out, resp, req.version, req.method == "HEAD", keep_alive, true, chunked);
   if (no_body) {
     stream->close();
     co_return co_await write_all(d, c, asio::buffer(out), SteadyClock::now() + lim.write_timeout) &&
