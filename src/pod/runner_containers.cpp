@@ -9,6 +9,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <csignal>
 
+#include "core/command.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "pod/runner_impl.hpp"
@@ -409,11 +410,14 @@ asio::awaitable<ActionResult> PodRunner::Impl::run_action(const Pod& pod, const 
     if (!ok) {
       co_return ActionResult{false, error};
     }
-    CommandResult r = co_await run_command(std::move(o), timeout);
-    if (!r.exit) {
-      co_return ActionResult{false, r.error};
+    CommandOptions command;
+    command.spawn = std::move(o);
+    command.timeout = timeout;
+    auto r = co_await run_command(std::move(command));
+    if (!r) {
+      co_return ActionResult{false, r.error().message()};
     }
-    co_return ActionResult{r.exit->success(), r.exit->describe()};
+    co_return ActionResult{r->success(), r->describe()};
   }
   co_return ActionResult{false, "no action"};
 }

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <functional>
 
+#include "core/command.hpp"
 #include "core/log.hpp"
 #include "core/units.hpp"
 #include "pod/runner_impl.hpp"
@@ -20,21 +21,6 @@ namespace tender::pod {
 namespace {
 
 namespace json = boost::json;
-constexpr std::size_t kOutputLimit = 64 * 1024;
-
-asio::awaitable<void> read_all(asio::posix::stream_descriptor& sd, std::string& out) {
-  std::array<char, 4096> buf{};
-  for (;;) {
-    auto [ec, n] = co_await sd.async_read_some(asio::buffer(buf), kTuple);
-    if (n > 0 && out.size() < kOutputLimit) {
-      out.append(buf.data(), std::min(n, kOutputLimit - out.size()));
-    }
-    if (ec) {
-      co_return;
-    }
-  }
-}
-
 // The inode of /proc/PID/ns/pid, 0 if the process is gone.
 ino_t pid_namespace_of(pid_t pid) {
   struct stat st {};
@@ -72,45 +58,29 @@ std::string trim(std::string s) {
   return s;
 }
 
-}  // namespace
-
-asio::awaitable<CommandResult> PodRunner::Impl::run_command(SpawnOptions o, milliseconds timeout) {
-  using asio::experimental::awaitable_operators::operator||;
-  using asio::experimental::awaitable_operators::operator&&;
-  CommandResult result;
-  o.stdin_ = Stdio::null();
-  o.stdout_ = Stdio::pipe();
-  o.stderr_ = Stdio::pipe();
-  auto p = Process::spawn(o);
-  if (!p) {
-    result.error = (o.argv.empty() ? std::string() : o.argv[0] + ": ") + p.error().message();
-    co_return result;
-  }
-  auto deadline = SteadyClock::now() + timeout;
-  asio::posix::stream_descriptor out(ioc, p->release_stdout_fd());
-  asio::posix::stream_descriptor err(ioc, p->release_stderr_fd());
-  std::string out_text;
-  std::string err_text;
-  asio::steady_timer timer(ioc, timeout);
-  // Both streams end when the command and whatever it started have closed them.
-  auto v =
-      co_await ((read_all(out, out_text) && read_all(err, err_text)) || timer.async_wait(kTuple));
-  std::optional<ExitStatus> st;
-  if (v.index() == 0) {
-    while (!(st = p->try_wait()) && SteadyClock::now() < deadline) {
-      co_await sleep_for(milliseconds(2));
-    }
-  }
-  (void)p->kill_group(SIGKILL);  // what it left behind goes too
-  if (!st) {
-    (void)p->wait();
-    result.error = "timed out after " + format_duration(timeout);
-    co_return result;
-  }
-  result.exit = st;
-  result.output = out_text + err_text;
-  co_return result;
+// Runs a helper command (nft, tc) in the network namespace `netns`, for at most 10 s.
+asio::awaitable<Result<CommandOutcome>> run_helper(std::vector<std::string> argv, int netns) {
+  CommandOptions o;
+  o.spawn.argv = std::move(argv);
+  o.spawn.netns_fd = netns;
+  o.timeout = milliseconds(10'000);
+  co_return co_await run_command(std::move(o));
 }
+
+// What a helper command said (its stdout, then its stderr), or why it did not run or finish.
+std::string said(const Result<CommandOutcome>& r) {
+  if (!r) {
+    return r.error().message();
+  }
+  return r->timed_out ? r->describe() : trim(r->stdout_text + r->stderr_text);
+}
+
+// The helper command could not start because it is not installed.
+bool missing(const Result<CommandOutcome>& r) {
+  return !r && r.error().message().find("No such file") != std::string::npos;
+}
+
+}  // namespace
 
 // --- kill, pause ---------------------------------------------------------------------------
 
@@ -241,18 +211,16 @@ asio::awaitable<Response> PodRunner::Impl::apply_partitions(
       co_return Response::error(500, "cannot write " + path);
     }
   }
-  SpawnOptions o;
-  o.argv = {"nft", "-f", path};
-  o.netns_fd = net->run_netns();
-  CommandResult r = co_await run_command(std::move(o), milliseconds(10'000));
+  std::vector<std::string> nft = {"nft", "-f", path};
+  auto r = co_await run_helper(std::move(nft), net->run_netns());
   std::error_code ignored;
   std::filesystem::remove(path, ignored);
-  if (!r.exit && r.error.find("No such file") != std::string::npos) {
+  if (missing(r)) {
     co_return Response::error(
         501, "partitions need the nft command (Debian package nftables), which is not installed");
   }
-  if (!r.exit || !r.exit->success()) {
-    std::string why = r.exit ? r.exit->describe() + ": " + trim(r.output) : r.error;
+  if (!r || !r->success()) {
+    std::string why = r && !r->timed_out ? r->describe() + ": " + said(r) : said(r);
     log::error("partitions not applied", {{"error", why}});
     co_return Response::error(500, "nft failed: " + why);
   }
@@ -281,44 +249,43 @@ asio::awaitable<Response> PodRunner::Impl::set_delay(Pod& pod, int ms, int jitte
   char loss[32];
   std::snprintf(loss, sizeof loss, "%.4f%%", loss_percent);
   auto tc = [&](const std::string& dev, int ns, bool remove) {
-    SpawnOptions o;
+    std::vector<std::string> argv;
     if (remove) {
-      o.argv = {"tc", "qdisc", "del", "dev", dev, "root"};
+      argv = {"tc", "qdisc", "del", "dev", dev, "root"};
     } else {
-      o.argv = {"tc",    "qdisc", "replace",
-                "dev",   dev,     "root",
-                "netem", "delay", std::to_string(ms) + "ms"};
+      argv = {"tc",    "qdisc", "replace",
+              "dev",   dev,     "root",
+              "netem", "delay", std::to_string(ms) + "ms"};
       if (jitter_ms > 0) {
-        o.argv.push_back(std::to_string(jitter_ms) + "ms");
+        argv.push_back(std::to_string(jitter_ms) + "ms");
       }
       if (loss_percent > 0) {
-        o.argv.insert(o.argv.end(), {"loss", loss});
+        argv.insert(argv.end(), {"loss", loss});
       }
     }
-    o.netns_fd = ns;
-    return run_command(std::move(o), milliseconds(10'000));
+    return run_helper(std::move(argv), ns);
   };
   // Both ends of the pod's link: what enters the pod and what leaves it.
   const std::pair<std::string, int> ends[] = {{link, run_ns.get()}, {"eth0", pod_ns.get()}};
   for (std::size_t i = 0; i < 2; ++i) {
-    CommandResult r = co_await tc(ends[i].first, ends[i].second, clear);
+    auto r = co_await tc(ends[i].first, ends[i].second, clear);
     if (clear) {
       continue;  // "no qdisc" errors mean nothing was set
     }
-    std::string said = r.exit ? trim(r.output) : r.error;
-    if (!r.exit || !r.exit->success()) {
+    const std::string tc_said = said(r);
+    if (!r || !r->success()) {
       if (i == 1) {
         (void)co_await tc(ends[0].first, ends[0].second, true);  // no half-applied delay
       }
-      if (!r.exit && r.error.find("No such file") != std::string::npos) {
-        co_return Response::error(501, "delay needs the tc command (iproute2): " + r.error);
+      if (missing(r)) {
+        co_return Response::error(501, "delay needs the tc command (iproute2): " + tc_said);
       }
-      if (said.find("qdisc kind is unknown") != std::string::npos ||
-          said.find("not found") != std::string::npos) {
+      if (tc_said.find("qdisc kind is unknown") != std::string::npos ||
+          tc_said.find("not found") != std::string::npos) {
         co_return Response::error(
-            501, "netem is not available: this kernel has no sch_netem (tc: " + said + ")");
+            501, "netem is not available: this kernel has no sch_netem (tc: " + tc_said + ")");
       }
-      co_return Response::error(500, "tc failed: " + said);
+      co_return Response::error(500, "tc failed: " + tc_said);
     }
   }
   pod.delay = clear ? "" : std::to_string(ms) + "ms";

@@ -49,14 +49,6 @@ struct ActionResult {
   std::string message;
 };
 
-// What a helper command (exec probe, hook, nft, tc) did: its exit and its output (stdout and
-// stderr together, the first 64 KiB).
-struct CommandResult {
-  std::optional<ExitStatus> exit;  // nullopt: failed to start, or timed out and was killed
-  std::string output;
-  std::string error;  // why it did not run or finish
-};
-
 struct PodRunner::Impl {
   explicit Impl(RunnerOptions o) : opts(std::move(o)), client(ioc.get_executor()) {}
 
@@ -143,8 +135,6 @@ struct PodRunner::Impl {
   // attached.
   bool attach_network(Pod& pod);
   void detach_network(Pod& pod);
-  // Runs a helper command to its end (or kills it at `timeout`), collecting its output.
-  asio::awaitable<CommandResult> run_command(SpawnOptions o, milliseconds timeout);
 
   // --- faults (runner_faults.cpp) ------------------------------------------------------------
   Response signal_pod(Pod& pod, const std::string& container, int sig);
