@@ -6,10 +6,8 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <csignal>
 
-#include "core/command.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "pod/runner_impl.hpp"
@@ -270,7 +268,7 @@ asio::awaitable<void> PodRunner::Impl::container_loop(Pod& pod, Container& c) {
       asio::co_spawn(ioc, probe_loop(pod, c, gen), asio::detached);
       if (c.spec.post_start) {
         auto r = co_await run_action(pod, c, *c.spec.post_start, milliseconds(30'000));
-        if (!r.ok && c.process) {
+        if (!r.passed && c.process) {
           log::warn("postStart hook failed; killing the container",
                     {{"pod", pod.spec.name}, {"container", c.spec.name}, {"error", r.message}});
           (void)c.process->kill_group(SIGKILL);
@@ -335,7 +333,7 @@ asio::awaitable<void> PodRunner::Impl::kill_container(Pod& pod, Container& c, bo
   };
   if (run_pre_stop && c.spec.pre_stop && left().count() > 0) {
     auto r = co_await run_action(pod, c, *c.spec.pre_stop, left());
-    if (!r.ok) {
+    if (!r.passed) {
       log::warn("preStop hook failed",
                 {{"pod", pod.spec.name}, {"container", c.spec.name}, {"error", r.message}});
     }
@@ -359,44 +357,18 @@ asio::awaitable<void> PodRunner::Impl::kill_container(Pod& pod, Container& c, bo
 
 // --- probes and hooks ----------------------------------------------------------------------
 
-asio::awaitable<ActionResult> PodRunner::Impl::run_action(const Pod& pod, const Container& c,
+asio::awaitable<ProbeVerdict> PodRunner::Impl::run_action(const Pod& pod, const Container& c,
                                                           const Action& a, milliseconds timeout) {
-  using asio::experimental::awaitable_operators::operator||;
+  ProbeAction action;
+  Fd pid_namespace;  // the container's, opened by isolate() for an exec action
   if (a.http_get) {
-    ClientRequest req;
-    req.host = a.http_get->host.empty() ? pod.ip : a.http_get->host;
-    req.port = a.http_get->port;
-    req.target = a.http_get->path;
-    for (const auto& [k, v] : a.http_get->headers) {
-      req.headers.add(k, v);
-    }
-    req.timeout = timeout;
-    auto r = co_await client.request(req);
-    if (!r) {
-      co_return ActionResult{false, r.error().message()};
-    }
-    bool ok = r->status >= 200 && r->status < 400;
-    co_return ActionResult{ok, "HTTP " + std::to_string(r->status)};
-  }
-  if (a.tcp_socket) {
-    std::string host = a.tcp_socket->host.empty() ? pod.ip : a.tcp_socket->host;
-    boost::system::error_code ec;
-    auto addr = asio::ip::make_address(host, ec);
-    if (ec) {
-      co_return ActionResult{false, "bad host " + host};
-    }
-    asio::ip::tcp::socket sock(ioc);
-    asio::steady_timer timer(ioc, timeout);
-    auto v = co_await (sock.async_connect({addr, a.tcp_socket->port}, kTuple) ||
-                       timer.async_wait(kTuple));
-    if (v.index() == 1) {
-      co_return ActionResult{false, "connect timed out"};
-    }
-    auto [cec] = std::get<0>(v);
-    co_return cec ? ActionResult{false, cec.message()} : ActionResult{true, "connected"};
-  }
-  if (a.exec) {
-    SpawnOptions o;
+    action = HttpProbe{a.http_get->host.empty() ? pod.ip : a.http_get->host, a.http_get->port,
+                       a.http_get->path, a.http_get->headers};
+  } else if (a.tcp_socket) {
+    action = TcpProbe{a.tcp_socket->host.empty() ? pod.ip : a.tcp_socket->host, a.tcp_socket->port};
+  } else if (a.exec) {
+    ExecProbe exec;
+    SpawnOptions& o = exec.spawn;
     auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
     const std::map<std::string, std::string> vars(resolved.begin(), resolved.end());
     for (const auto& arg : a.exec->command) {
@@ -406,26 +378,24 @@ asio::awaitable<ActionResult> PodRunner::Impl::run_action(const Pod& pod, const 
     o.cwd = c.spec.working_dir;
     std::string error;
     const bool ok = isolate(pod, c, o, true, error);
-    Fd pid_namespace(o.pid_namespace_fd);  // the container's, opened by isolate()
+    pid_namespace.reset(o.pid_namespace_fd);
     if (!ok) {
-      co_return ActionResult{false, error};
+      co_return ProbeVerdict{false, error};
     }
-    CommandOptions command;
-    command.spawn = std::move(o);
-    command.timeout = timeout;
-    auto r = co_await run_command(std::move(command));
-    if (!r) {
-      co_return ActionResult{false, r.error().message()};
-    }
-    co_return ActionResult{r->success(), r->describe()};
+    action = std::move(exec);
+  } else {
+    co_return ProbeVerdict{false, "no action"};
   }
-  co_return ActionResult{false, "no action"};
+  co_return co_await check(action, timeout, client);
 }
 
 asio::awaitable<void> PodRunner::Impl::probe_loop(Pod& pod, Container& c, int generation) {
   auto alive = [&] {
     return c.generation == generation && c.state == Container::State::kRunning && !c.stopping;
   };
+  c.startup.reset();
+  c.liveness.reset();
+  c.readiness.reset();
   if (c.spec.startup_probe) {
     const Probe& p = *c.spec.startup_probe;
     co_await sleep_for(p.initial_delay);
@@ -434,14 +404,14 @@ asio::awaitable<void> PodRunner::Impl::probe_loop(Pod& pod, Container& c, int ge
       if (!alive()) {
         co_return;
       }
-      c.startup.record(r.ok, r.message);
-      if (r.ok) {
+      c.startup.record(r.passed, r.message);
+      if (r.passed) {
         c.started = true;
         log::info("startup probe passed", {{"pod", pod.spec.name}, {"container", c.spec.name}});
         break;
       }
       probe_failures->with({pod.spec.name, c.spec.name, "startup"}).inc();
-      if (c.startup.consecutive_failures >= p.failure_threshold) {
+      if (c.startup.consecutive_failures() >= c.startup.failure_threshold()) {
         log::warn("startup probe failed; restarting",
                   {{"pod", pod.spec.name}, {"container", c.spec.name}, {"result", r.message}});
         co_await kill_container(pod, c, false);
@@ -467,7 +437,7 @@ asio::awaitable<void> PodRunner::Impl::probe_loop(Pod& pod, Container& c, int ge
 asio::awaitable<void> PodRunner::Impl::periodic_probe(Pod& pod, Container& c, int generation,
                                                       bool liveness) {
   const Probe& p = liveness ? *c.spec.liveness_probe : *c.spec.readiness_probe;
-  ProbeStatus& status = liveness ? c.liveness : c.readiness;
+  ProbeTracker& status = liveness ? c.liveness : c.readiness;
   const char* kind = liveness ? "liveness" : "readiness";
   auto alive = [&] {
     return c.generation == generation && c.state == Container::State::kRunning && !c.stopping;
@@ -478,12 +448,12 @@ asio::awaitable<void> PodRunner::Impl::periodic_probe(Pod& pod, Container& c, in
     if (!alive()) {
       co_return;
     }
-    status.record(r.ok, r.message);
-    if (!r.ok) {
+    status.record(r.passed, r.message);
+    if (!r.passed) {
       probe_failures->with({pod.spec.name, c.spec.name, kind}).inc();
     }
     if (liveness) {
-      if (status.consecutive_failures >= p.failure_threshold) {
+      if (!status.passing()) {
         log::warn("liveness probe failed; restarting the container",
                   {{"pod", pod.spec.name}, {"container", c.spec.name}, {"result", r.message}});
         co_await kill_container(pod, c, false);
@@ -491,11 +461,7 @@ asio::awaitable<void> PodRunner::Impl::periodic_probe(Pod& pod, Container& c, in
       }
     } else {
       bool was = c.ready;
-      if (status.consecutive_successes >= p.success_threshold) {
-        c.ready = true;
-      } else if (status.consecutive_failures >= p.failure_threshold) {
-        c.ready = false;
-      }
+      c.ready = status.passing();
       if (was != c.ready) {
         log::info(c.ready ? "container ready" : "container not ready",
                   {{"pod", pod.spec.name}, {"container", c.spec.name}, {"result", r.message}});

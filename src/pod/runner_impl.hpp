@@ -18,6 +18,7 @@
 #include "core/asio_util.hpp"
 #include "core/http_client.hpp"
 #include "core/metrics.hpp"
+#include "core/probe.hpp"
 #include "core/process.hpp"
 #include "pod/forward.hpp"
 #include "pod/log_file.hpp"
@@ -43,11 +44,6 @@ inline Container* find_container(Pod& pod, std::string_view name) {
   }
   return nullptr;
 }
-
-struct ActionResult {
-  bool ok = false;
-  std::string message;
-};
 
 struct PodRunner::Impl {
   explicit Impl(RunnerOptions o) : opts(std::move(o)), client(ioc.get_executor()) {}
@@ -88,7 +84,7 @@ struct PodRunner::Impl {
   asio::awaitable<void> wait_exit(Container& c);
   asio::awaitable<void> probe_loop(Pod& pod, Container& c, int generation);
   asio::awaitable<void> periodic_probe(Pod& pod, Container& c, int generation, bool liveness);
-  asio::awaitable<ActionResult> run_action(const Pod& pod, const Container& c, const Action& a,
+  asio::awaitable<ProbeVerdict> run_action(const Pod& pod, const Container& c, const Action& a,
                                            milliseconds timeout);
   asio::awaitable<void> terminate_container(Pod& pod, Container& c, bool run_pre_stop);
   // preStop, SIGTERM to the container's process group, SIGKILL when the grace period ends;

@@ -30,29 +30,17 @@ json::object terminated_json(const ExitStatus& st, const std::string& reason,
   return t;
 }
 
-}  // namespace
-
-void ProbeStatus::record(bool ok, std::string message) {
-  last_ok = ok;
-  last_result = std::move(message);
-  if (ok) {
-    ++consecutive_successes;
-    consecutive_failures = 0;
-  } else {
-    ++consecutive_failures;
-    consecutive_successes = 0;
-    ++failures;
-  }
-}
-
-json::object ProbeStatus::to_json() const {
+// A probe in /v1/pods: its last result, and how many failed (in a row, and in all).
+json::object probe_json(const ProbeTracker& t) {
   json::object o;
-  o["result"] = last_result.empty() ? "pending" : (last_ok ? "success" : "failure");
-  o["message"] = last_result;
-  o["consecutiveFailures"] = consecutive_failures;
-  o["failures"] = failures;
+  o["result"] = !t.last_passed() ? "pending" : (*t.last_passed() ? "success" : "failure");
+  o["message"] = t.last_message();
+  o["consecutiveFailures"] = t.consecutive_failures();
+  o["failures"] = t.total_failures();
   return o;
 }
+
+}  // namespace
 
 const char* Container::state_name() const {
   switch (state) {
@@ -104,13 +92,13 @@ json::object Container::to_json() const {
   }
   json::object probes;
   if (spec.startup_probe) {
-    probes["startup"] = startup.to_json();
+    probes["startup"] = probe_json(startup);
   }
   if (spec.liveness_probe) {
-    probes["liveness"] = liveness.to_json();
+    probes["liveness"] = probe_json(liveness);
   }
   if (spec.readiness_probe) {
-    probes["readiness"] = readiness.to_json();
+    probes["readiness"] = probe_json(readiness);
   }
   o["probes"] = std::move(probes);
   o["log"] = log.path();

@@ -13,6 +13,7 @@
 #include "core/backoff.hpp"
 #include "core/clock.hpp"
 #include "core/fd.hpp"
+#include "core/probe_tracker.hpp"
 #include "core/process.hpp"
 #include "pod/log_file.hpp"
 #include "pod/manifest.hpp"
@@ -21,20 +22,14 @@ namespace tender::pod {
 
 class TcpForward;
 
-struct ProbeStatus {
-  int consecutive_successes = 0;
-  int consecutive_failures = 0;
-  std::uint64_t failures = 0;  // total
-  std::string last_result;     // "" until the first run
-  bool last_ok = false;
-
-  void record(bool ok, std::string message);
-  [[nodiscard]] boost::json::object to_json() const;
-};
-
 struct Container {
   Container(const ContainerSpec& s, bool is_init, const BackoffPolicy& policy)
-      : spec(s), init(is_init), backoff(policy, system_clock()) {}
+      : spec(s),
+        init(is_init),
+        liveness(tracker(s.liveness_probe, ProbeTracker::kStartPassing)),
+        readiness(tracker(s.readiness_probe, ProbeTracker::kStartFailing)),
+        startup(tracker(s.startup_probe, ProbeTracker::kStartFailing)),
+        backoff(policy, system_clock()) {}
 
   enum class State { kWaiting, kRunning, kTerminated };
 
@@ -55,14 +50,21 @@ struct Container {
   bool stopping = false;     // terminating for good
   bool done = false;         // its loop has ended: it will not run again
   bool restart_now = false;  // POST .../restart asked for it
-  ProbeStatus liveness;
-  ProbeStatus readiness;
-  ProbeStatus startup;
+  // Reset at every start, as Kubernetes starts a container's probes afresh.
+  ProbeTracker liveness;   // starts passing: alive until failure_threshold failures
+  ProbeTracker readiness;  // starts failing: not ready until success_threshold successes
+  ProbeTracker startup;    // starts failing: started at the first success
   Backoff backoff;
   LogFile log;
 
   [[nodiscard]] const char* state_name() const;
   [[nodiscard]] boost::json::object to_json() const;
+
+ private:
+  static ProbeTracker tracker(const std::optional<Probe>& probe, ProbeTracker::Start start) {
+    return probe ? ProbeTracker(start, probe->success_threshold, probe->failure_threshold)
+                 : ProbeTracker(start, 1, 3);
+  }
 };
 
 struct Pod {

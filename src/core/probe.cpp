@@ -1,0 +1,161 @@
+#include <algorithm>
+#include <array>
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "core/command.hpp"
+#include "core/probe.hpp"
+
+namespace tender {
+namespace {
+
+namespace asio = boost::asio;
+using asio::experimental::awaitable_operators::operator||;
+using tcp = asio::ip::tcp;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+asio::awaitable<ProbeVerdict> check_http(const HttpProbe& p, std::chrono::milliseconds timeout,
+                                         HttpClient& client) {
+  ClientRequest req;
+  req.host = p.host;
+  req.port = p.port;
+  req.target = p.path;
+  for (const auto& [k, v] : p.headers) {
+    req.headers.add(k, v);
+  }
+  req.timeout = timeout;
+  auto r = co_await client.request(req);
+  if (!r) {
+    co_return ProbeVerdict{false, r.error().message()};
+  }
+  co_return ProbeVerdict{r->status >= 200 && r->status < 400, "HTTP " + std::to_string(r->status)};
+}
+
+// Connects `s` to host:port before `timer` expires; "" or why not.
+asio::awaitable<std::string> connect(tcp::socket& s, const std::string& host, std::uint16_t port,
+                                     asio::steady_timer& timer) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) {
+    co_return "bad host " + host;
+  }
+  auto c = co_await (s.async_connect({addr, port}, kTuple) || timer.async_wait(kTuple));
+  if (c.index() == 1) {
+    co_return "connect timed out";
+  }
+  if (auto [cec] = std::get<0>(c); cec) {
+    co_return cec.message();
+  }
+  co_return "";
+}
+
+asio::awaitable<ProbeVerdict> check_tcp(const TcpProbe& p, std::chrono::milliseconds timeout) {
+  auto ex = co_await asio::this_coro::executor;
+  tcp::socket s(ex);
+  asio::steady_timer timer(ex, timeout);
+  std::string error = co_await connect(s, p.host, p.port, timer);
+  co_return error.empty() ? ProbeVerdict{true, "connected"} : ProbeVerdict{false, error};
+}
+
+// A RESP bulk-string command.
+std::string resp_command(std::initializer_list<std::string_view> words) {
+  std::string out = "*" + std::to_string(words.size()) + "\r\n";
+  for (std::string_view w : words) {
+    out += "$" + std::to_string(w.size()) + "\r\n";
+    out += w;
+    out += "\r\n";
+  }
+  return out;
+}
+
+// Sends `request` and reads until `lines` replies' first lines have come (at most 1 KiB).
+asio::awaitable<std::string> exchange(tcp::socket& s, const std::string& request,
+                                      std::ptrdiff_t lines) {
+  auto [wec, w] = co_await asio::async_write(s, asio::buffer(request), kTuple);
+  if (wec) {
+    co_return "";
+  }
+  std::string got;
+  std::array<char, 256> buf{};
+  while (std::count(got.begin(), got.end(), '\n') < lines && got.size() < 1024) {
+    auto [rec, n] = co_await s.async_read_some(asio::buffer(buf), kTuple);
+    got.append(buf.data(), n);
+    if (rec) {
+      break;
+    }
+  }
+  co_return got;
+}
+
+std::string first_line(std::string_view s) { return std::string(s.substr(0, s.find('\r'))); }
+
+asio::awaitable<ProbeVerdict> check_redis(const RedisProbe& p, std::chrono::milliseconds timeout) {
+  auto ex = co_await asio::this_coro::executor;
+  tcp::socket s(ex);
+  asio::steady_timer timer(ex, timeout);
+  if (std::string error = co_await connect(s, p.host, p.port, timer); !error.empty()) {
+    co_return ProbeVerdict{false, error};
+  }
+  std::string request;
+  if (!p.password.empty()) {
+    request = resp_command({"AUTH", p.password});
+  }
+  request += resp_command({"PING"});
+  auto r = co_await (exchange(s, request, p.password.empty() ? 1 : 2) || timer.async_wait(kTuple));
+  if (r.index() == 1) {
+    co_return ProbeVerdict{false, "PING timed out"};
+  }
+  std::string_view got = std::get<0>(r);
+  if (got.find('\n') == std::string_view::npos) {
+    co_return ProbeVerdict{false, "PING: no answer"};
+  }
+  if (!p.password.empty()) {
+    if (!got.starts_with("+OK\r\n")) {
+      co_return ProbeVerdict{false, "AUTH answered " + first_line(got)};
+    }
+    got.remove_prefix(5);
+  }
+  if (got.starts_with("+PONG\r\n")) {
+    co_return ProbeVerdict{true, "PONG"};
+  }
+  if (got.find('\n') == std::string_view::npos) {
+    co_return ProbeVerdict{false, "PING: no answer"};
+  }
+  co_return ProbeVerdict{false, "PING answered " + first_line(got)};
+}
+
+asio::awaitable<ProbeVerdict> check_exec(const ExecProbe& p, std::chrono::milliseconds timeout) {
+  CommandOptions o;
+  o.spawn = p.spawn;
+  o.timeout = timeout;
+  o.max_stdout_bytes = 0;  // a probe's verdict is its exit; its words are not kept
+  o.max_stderr_bytes = 0;
+  auto r = co_await run_command(std::move(o));
+  if (!r) {
+    co_return ProbeVerdict{false, r.error().message()};
+  }
+  co_return ProbeVerdict{r->success(), r->describe()};
+}
+
+}  // namespace
+
+asio::awaitable<ProbeVerdict> check(const ProbeAction& action, std::chrono::milliseconds timeout,
+                                    HttpClient& client) {
+  if (const auto* http = std::get_if<HttpProbe>(&action)) {
+    co_return co_await check_http(*http, timeout, client);
+  }
+  if (const auto* tcp_probe = std::get_if<TcpProbe>(&action)) {
+    co_return co_await check_tcp(*tcp_probe, timeout);
+  }
+  if (const auto* exec = std::get_if<ExecProbe>(&action)) {
+    co_return co_await check_exec(*exec, timeout);
+  }
+  co_return co_await check_redis(std::get<RedisProbe>(action), timeout);
+}
+
+asio::awaitable<ProbeVerdict> check(const ProbeAction& action, std::chrono::milliseconds timeout) {
+  HttpClient client(co_await asio::this_coro::executor);
+  co_return co_await check(action, timeout, client);
+}
+
+}  // namespace tender

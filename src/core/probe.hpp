@@ -1,0 +1,79 @@
+#pragma once
+// Probes: one check action (HTTP GET, TCP connect, a command, redis PING), and a pure tracker
+// (core/probe_tracker.hpp) that turns a run of results into a verdict with success and failure
+// thresholds, counted as Kubernetes counts them. Pod probes use both; so will the proxy's and
+// the adapter's health checks.
+//
+// Usage (inside a coroutine):
+//
+//   tender::ProbeTracker ready(tender::ProbeTracker::kStartFailing, 1, 3);  // as a readiness probe
+//   tender::HttpProbe get{.host = "127.0.0.1", .port = 8080, .path = "/healthz"};
+//   for (;;) {
+//     tender::ProbeVerdict v = co_await tender::check(get, std::chrono::seconds(1), client);
+//     if (ready.record(v.passed, v.message)) {
+//       log::info(ready.passing() ? "ready" : "not ready", {{"result", v.message}});
+//     }
+//     co_await tender::sleep_for(period);
+//   }
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "core/http_client.hpp"
+#include "core/probe_tracker.hpp"
+#include "core/process.hpp"
+
+namespace tender {
+
+// GET http://host:port/path; a status of 200 to 399 passes, as in Kubernetes.
+struct HttpProbe {
+  std::string host;  // name or address
+  std::uint16_t port = 0;
+  std::string path = "/";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// A TCP connection that opens passes.
+struct TcpProbe {
+  std::string host;  // an address literal (no name lookup)
+  std::uint16_t port = 0;
+};
+
+// A command that exits 0 within the timeout passes (run by core/command.hpp's run_command).
+struct ExecProbe {
+  // argv, env, cwd and any isolation (namespaces, user, capabilities); its stdio is replaced.
+  SpawnOptions spawn;
+};
+
+// PING answered +PONG passes; with a password, AUTH is sent first and must answer +OK.
+struct RedisProbe {
+  std::string host;  // an address literal (no name lookup)
+  std::uint16_t port = 0;
+  std::string password;  // empty: no AUTH
+};
+
+using ProbeAction = std::variant<HttpProbe, TcpProbe, ExecProbe, RedisProbe>;
+
+struct ProbeVerdict {
+  bool passed = false;
+  // One line: "HTTP 200", "connected", "exited 0", "PONG" when passed; otherwise why not:
+  // "HTTP 503", "Connection refused", "connect timed out", "exited 1", "timed out after 1s",
+  // "PING answered -NOAUTH Authentication required.", ...
+  std::string message;
+};
+
+// Runs `action` once, giving up after `timeout`. Never fails otherwise: every failure is a
+// verdict. An HTTP probe goes through `client` (pooled connections); the others ignore it.
+// Run on the client's executor.
+[[nodiscard]] boost::asio::awaitable<ProbeVerdict> check(const ProbeAction& action,
+                                                         std::chrono::milliseconds timeout,
+                                                         HttpClient& client);
+// The same with a client of its own, for callers that probe rarely.
+[[nodiscard]] boost::asio::awaitable<ProbeVerdict> check(const ProbeAction& action,
+                                                         std::chrono::milliseconds timeout);
+
+}  // namespace tender
