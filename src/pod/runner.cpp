@@ -24,9 +24,9 @@
 #include "core/metrics.hpp"
 #include "core/netns.hpp"
 #include "core/process.hpp"
+#include "core/prom_text.hpp"
 #include "pod/log_file.hpp"
 #include "pod/runner_impl.hpp"
-#include "pod/scrape.hpp"
 #include "pod/status.hpp"
 
 namespace tender::pod {
@@ -489,14 +489,16 @@ asio::awaitable<void> PodRunner::Impl::scrape_loop() {
       std::string error = !r                 ? r.error().message()
                           : r->status != 200 ? "HTTP " + std::to_string(r->status)
                                              : "";
-      std::optional<std::vector<ExternalFamily>> families;
+      Result<std::vector<ExternalFamily>> families = Error(error);
       if (error.empty()) {
-        families = parse_exposition(r->body, {{"pod", pod_name}, {"container", cname}}, error);
+        families = parse_exposition(r->body, {{"pod", pod_name}, {"container", cname}});
       }
       up.samples.push_back("tender_pod_scrape_up{pod=\"" + pod_name + "\",container=\"" + cname +
                            "\"} " + (families ? "1" : "0"));
       if (!families) {
-        log::debug("scrape failed", {{"pod", pod_name}, {"container", cname}, {"error", error}});
+        log::debug(
+            "scrape failed",
+            {{"pod", pod_name}, {"container", cname}, {"error", families.error().message()}});
         continue;
       }
       merge_families(all, std::move(*families));
