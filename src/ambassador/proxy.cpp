@@ -86,7 +86,17 @@ std::shared_ptr<Cluster> Proxy::Impl::make_cluster(const ClusterConfig& c, const
 }
 
 void Proxy::Impl::spawn_loops(const std::shared_ptr<Cluster>& c) {
-  auto u = std::make_unique<upstream::Upkeep>(control, c, health_checker(control, c));
+  // Health checks are core's probes; a redis check logs in as the proxy does.
+  auto checker = upstream::probe_checker(control, [cluster = std::weak_ptr<const Cluster>(c)] {
+    upstream::RedisAuth auth;
+    if (auto live = cluster.lock()) {
+      Cluster::Auth a = live->auth();
+      auth.user = std::move(a.user);
+      auth.password = std::move(a.password);
+    }
+    return auth;
+  });
+  auto u = std::make_unique<upstream::Upkeep>(control, c, std::move(checker));
   u->start();
   upkeep[c->name()] = std::move(u);  // one of that name before (removed by a reload) stops
 }

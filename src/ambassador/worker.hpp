@@ -240,16 +240,6 @@ asio::awaitable<boost::system::error_code> connect_upstream(
 
 namespace tender::ambassador {
 
-// health_check.cpp: the proxy's active health check of one endpoint (tcp connect, http GET,
-// redis PING, with the cluster's password), for core's upkeep loop (core/upstream/discovery.hpp)
-// on `control`, the proxy's control thread. An http check uses a client of its own on `control`.
-upstream::Upkeep::Checker health_checker(asio::io_context& control,
-                                         std::shared_ptr<const Cluster> cluster);
-
-}  // namespace tender::ambassador
-
-namespace tender::ambassador {
-
 // What every protocol's listener shares: its worker, its acceptor, the state in force, the
 // connection count, and the accept loop, which hands each connection to the coroutine
 // Derived::serve(std::shared_ptr<Derived>, tcp::socket) on the worker.

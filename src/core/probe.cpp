@@ -98,7 +98,8 @@ asio::awaitable<ProbeVerdict> check_redis(const RedisProbe& p, std::chrono::mill
   }
   std::string request;
   if (!p.password.empty()) {
-    request = resp_command({"AUTH", p.password});
+    request = p.user.empty() ? resp_command({"AUTH", p.password})
+                             : resp_command({"AUTH", p.user, p.password});
   }
   request += resp_command({"PING"});
   auto r = co_await (exchange(s, request, p.password.empty() ? 1 : 2) || timer.async_wait(kTuple));

@@ -54,6 +54,7 @@ struct RedisProbe {
   std::string host;  // an address literal (no name lookup)
   std::uint16_t port = 0;
   std::string password;  // empty: no AUTH
+  std::string user;      // with a password: the ACL user it logs in as; empty: "default"
 };
 
 using ProbeAction = std::variant<HttpProbe, TcpProbe, ExecProbe, RedisProbe>;

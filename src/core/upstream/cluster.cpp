@@ -188,26 +188,32 @@ void Cluster::record_check(const Endpoint& e, bool ok, const std::string& messag
     hc = config_.health;
     s.last_check = message;
   }
-  if (ok) {
-    s.check_failures = 0;
-    ++s.check_successes;
-    if (s.check_successes >= hc.healthy_threshold) {
-      // Healthy again; an ejection for passive failures ends too: the check has seen it serve.
-      std::int64_t until = s.ejected_until_ms.load();
-      bool readmit = until != 0 && s.ejected_until_ms.compare_exchange_strong(until, 0);
-      if (!s.healthy.exchange(true) || readmit) {
-        s.consecutive_failures.store(0);
-        log::info("endpoint healthy", {{"cluster", name_}, {"endpoint", e.name}});
-        bump();
-      }
+  if (!s.checks || s.checks->success_threshold() != hc.healthy_threshold ||
+      s.checks->failure_threshold() != hc.unhealthy_threshold) {
+    s.checks.emplace(s.healthy.load() ? ProbeTracker::kStartPassing : ProbeTracker::kStartFailing,
+                     hc.healthy_threshold, hc.unhealthy_threshold, clock_);
+  }
+  ProbeTracker& checks = *s.checks;
+  checks.record(ok, message);
+  if (ok && checks.consecutive_successes() >= hc.healthy_threshold) {
+    // Healthy again; an ejection for passive failures ends too: the check has seen it serve.
+    std::int64_t until = s.ejected_until_ms.load();
+    bool readmit = until != 0 && s.ejected_until_ms.compare_exchange_strong(until, 0);
+    if (!s.healthy.exchange(true) || readmit) {
+      s.consecutive_failures.store(0);
+      log::info("endpoint healthy", {{"cluster", name_}, {"endpoint", e.name}});
+      bump();
     }
-  } else {
-    s.check_successes = 0;
-    ++s.check_failures;
-    if (s.healthy.load() && s.check_failures >= hc.unhealthy_threshold) {
-      s.healthy.store(false);
-      log::warn("endpoint unhealthy",
-                {{"cluster", name_}, {"endpoint", e.name}, {"check", message}});
+  } else if (!ok && !checks.passing() && s.healthy.exchange(false)) {
+    log::warn("endpoint unhealthy", {{"cluster", name_}, {"endpoint", e.name}, {"check", message}});
+    bump();
+  }
+}
+
+void Cluster::clear_checks() {
+  for (const auto& e : *endpoints()) {
+    e.stats->checks.reset();
+    if (!e.stats->healthy.exchange(true)) {
       bump();
     }
   }

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,7 @@
 
 #include "core/clock.hpp"
 #include "core/metrics.hpp"
+#include "core/probe_tracker.hpp"
 #include "core/upstream/balancer.hpp"
 #include "core/upstream/config.hpp"
 
@@ -47,9 +49,9 @@ struct EndpointStats {
   std::atomic<std::uint32_t> ejections_in_a_row{0};
   std::atomic<std::uint64_t> failures{0};
   std::atomic<std::uint64_t> ejections{0};
-  // Health check progress (the checker's thread only).
-  int check_successes = 0;
-  int check_failures = 0;
+  // The active checks' run of results, with the cluster's thresholds (the checker's thread
+  // only; made at the first check, and again when a reload changes the thresholds).
+  std::optional<ProbeTracker> checks;
   std::string last_check;  // guarded by Cluster::mu_
   // Exported metrics, resolved once.
   Counter* m_requests = nullptr;
@@ -101,6 +103,9 @@ class Cluster {
   void record(const Endpoint& e, Outcome outcome);
   // Active health: the checker's verdicts.
   void record_check(const Endpoint& e, bool ok, const std::string& message);
+  // No active checks (none configured, or no longer after a reload): every endpoint is healthy,
+  // and runs of results start over.
+  void clear_checks();
   // Whether an endpoint may take traffic now: healthy and not ejected. Ends ejections whose
   // time is over.
   [[nodiscard]] bool usable(const Endpoint& e, std::int64_t now_ms);

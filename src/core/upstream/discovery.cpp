@@ -13,6 +13,7 @@
 #include "core/asio_util.hpp"
 #include "core/file_watch.hpp"
 #include "core/log.hpp"
+#include "core/probe.hpp"
 
 namespace tender::upstream {
 namespace {
@@ -105,6 +106,46 @@ void reload_file(Cluster& cluster, const ClusterConfig& c, FileSeen& seen) {
 
 }  // namespace
 
+std::function<asio::awaitable<Result<>>(const HealthCheck&, const Endpoint&)> probe_checker(
+    asio::io_context& ioc, std::function<RedisAuth()> redis_auth) {
+  auto client = std::make_shared<HttpClient>(ioc.get_executor());
+  return [client, redis_auth = std::move(redis_auth)](
+             const HealthCheck& hc, const Endpoint& e) -> asio::awaitable<Result<>> {
+    ProbeAction action;
+    switch (hc.type) {
+      case HealthCheck::Type::kHttp: {
+        HttpProbe http;
+        http.host = e.address.host;
+        http.port = e.address.port;
+        http.path = hc.path;
+        action = std::move(http);
+        break;
+      }
+      case HealthCheck::Type::kRedis: {
+        RedisProbe redis;
+        redis.host = e.address.host;
+        redis.port = e.address.port;
+        if (redis_auth) {
+          RedisAuth auth = redis_auth();
+          redis.password = std::move(auth.password);
+          redis.user = std::move(auth.user);
+        }
+        action = std::move(redis);
+        break;
+      }
+      case HealthCheck::Type::kTcp:
+      case HealthCheck::Type::kNone:
+        action = TcpProbe{e.address.host, e.address.port};
+        break;
+    }
+    ProbeVerdict v = co_await check(action, hc.timeout, *client);
+    if (!v.passed) {
+      co_return Error(std::move(v.message));
+    }
+    co_return Result<>();
+  };
+}
+
 struct Upkeep::State {
   std::shared_ptr<Cluster> cluster;
   Checker checker;  // after cluster: it may refer to it
@@ -180,12 +221,7 @@ asio::awaitable<void> Upkeep::health_loop(std::shared_ptr<State> s) {
   while (!s->stopped.load()) {
     HealthCheck hc = cluster.config().health;
     if (hc.type == HealthCheck::Type::kNone) {
-      // No checks (or no longer, after a reload): nothing may stay marked unhealthy.
-      for (const auto& e : *cluster.endpoints()) {
-        if (!e.stats->healthy.exchange(true)) {
-          cluster.bump();
-        }
-      }
+      cluster.clear_checks();  // no checks, or no longer after a reload
       co_await sleep_for(std::chrono::milliseconds(1'000));
       continue;
     }

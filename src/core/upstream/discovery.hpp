@@ -6,15 +6,13 @@
 //   auto named = upstream::initial_endpoints(config);     // at start: serve from the first request
 //   if (!named) { throw ConfigError(...named.error().message()...); }
 //   if (*named) { cluster->set_endpoints(**named); }
-//   upstream::Upkeep upkeep(control, cluster,
-//                           [](const HealthCheck& hc, const Endpoint& e) -> awaitable<Result<>> {
-//                             ... connect to e.address, GET hc.path, within hc.timeout ...
-//                           });
+//   upstream::Upkeep upkeep(control, cluster, upstream::probe_checker(control));
 //   upkeep.start();   // the loops run on `control`
 //   upkeep.stop();    // or destroy it: the loops end at their next turn
 //
-// What a health check does is the role's (the proxy: tcp connect, http GET, redis PING): the
-// loop decides when, and what the results do to the endpoint (Cluster::record_check).
+// The loop decides when to check and what the results do to an endpoint (Cluster::record_check,
+// thresholds counted by a ProbeTracker); the check itself is the role's Checker, usually
+// probe_checker (core/probe.hpp's tcp, http and redis probes).
 // Endpoint files are watched (core/file_watch.hpp: inotify, and a stat every second whatever it
 // says) and resolved on the control thread (blocking).
 
@@ -51,6 +49,19 @@ using NamedEndpoints = std::vector<std::pair<std::string, HostPort>>;
 // dns cluster (the upkeep resolves it). Errors: a static name that does not resolve ("cannot
 // resolve HOST:PORT: ...", "no address for HOST:PORT").
 [[nodiscard]] Result<std::optional<NamedEndpoints>> initial_endpoints(const ClusterConfig& config);
+
+// Credentials a redis health check logs in with (an empty password: none).
+struct RedisAuth {
+  std::string user;
+  std::string password;
+};
+
+// The health check core's probes make (core/probe.hpp): tcp connect, http GET of the check's
+// path (200-399 passes), redis PING (+PONG passes; first AUTH with what `redis_auth` gives at
+// each check, when it gives a password). Its messages are the probes' ("HTTP 503", "connect
+// timed out", "PING answered -NOAUTH ..."). HTTP checks share one pooled client on `ioc`.
+[[nodiscard]] std::function<boost::asio::awaitable<Result<>>(const HealthCheck&, const Endpoint&)>
+probe_checker(boost::asio::io_context& ioc, std::function<RedisAuth()> redis_auth = {});
 
 // The discovery and health-check loops of one cluster. Construct, start() and stop() it on any
 // thread; the loops run on `ioc`, which must outlive them (its destruction ends them too).
