@@ -38,10 +38,10 @@ std::vector<std::string> PodRunner::Impl::container_env(
   return env;
 }
 
-bool PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptions& o,
-                              bool in_container, std::string& error) const {
+Result<> PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptions& o,
+                                  bool in_container) const {
   if (!privileged) {
-    return true;  // start() refused manifests with volume mounts already
+    return {};  // start() refused manifests with volume mounts already
   }
   for (const auto& m : c.spec.volume_mounts) {
     for (const auto& v : pod.spec.volumes) {
@@ -74,10 +74,10 @@ bool PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptions& 
     o.pid_namespace_fd = ::open(ns.c_str(), O_RDONLY | O_CLOEXEC);  // closed by the caller
   }
   o.new_pid_namespace = o.pid_namespace_fd < 0;
-  return secure(c, o, error);
+  return secure(c, o);
 }
 
-bool PodRunner::Impl::secure(const Container& c, SpawnOptions& o, std::string& error) const {
+Result<> PodRunner::Impl::secure(const Container& c, SpawnOptions& o) const {
   const SecuritySpec& s = c.spec.security;
   if (!s.privileged) {
     o.capabilities = s.capabilities;
@@ -90,8 +90,8 @@ bool PodRunner::Impl::secure(const Container& c, SpawnOptions& o, std::string& e
   o.read_only_root = s.read_only_root_filesystem;
   const uid_t uid = static_cast<uid_t>(s.run_as_user.value_or(::geteuid()));
   if (s.run_as_non_root && uid == 0) {
-    error = "runAsNonRoot is true but the container would run as root (set runAsUser)";
-    return false;
+    return Error(std::errc::operation_not_permitted,
+                 "runAsNonRoot is true but the container would run as root (set runAsUser)");
   }
   if (s.run_as_user || s.run_as_group || !s.groups.empty()) {
     SpawnOptions::User user;
@@ -116,43 +116,45 @@ bool PodRunner::Impl::secure(const Container& c, SpawnOptions& o, std::string& e
     }
     o.user = std::move(user);
   }
-  return true;
+  return {};
 }
 
-bool PodRunner::Impl::fd_room(std::string& why) {
+Result<> PodRunner::Impl::fd_room() {
   // Kept free for the admin API, probes, scrapes and log rotation, and what one start needs
   // while it happens (pipes, the log file, a pidfd, /dev/null, the error pipe).
   constexpr std::uint64_t kReserve = 64;
   constexpr std::uint64_t kPerStart = 8;
   if (starts_before_fd_count > 0) {
     --starts_before_fd_count;
-    return true;
+    return {};
   }
   auto usage = fd_usage();
   if (!usage) {
-    return true;  // cannot tell: try, and let the start say what went wrong
+    return {};  // cannot tell: try, and let the start say what went wrong
   }
   if (usage->open + kReserve + kPerStart > usage->limit) {
-    why = "too many open files: the runner has " + std::to_string(usage->open) +
-          " descriptors open of its limit of " + std::to_string(usage->limit) + " and keeps " +
-          std::to_string(kReserve) + " free for its API; raise the limit (ulimit -n) or run " +
-          "fewer containers";
-    return false;
+    return Error(std::errc::too_many_files_open,
+                 "too many open files: the runner has " + std::to_string(usage->open) +
+                     " descriptors open of its limit of " + std::to_string(usage->limit) +
+                     " and keeps " + std::to_string(kReserve) +
+                     " free for its API; raise the limit (ulimit -n) or run fewer containers");
   }
   // A running container holds 4 (its two pipes, pidfd and log file): count again before the
   // starts could have spent half of what is free.
   starts_before_fd_count = (usage->limit - usage->open - kReserve) / (kPerStart * 2);
-  return true;
+  return {};
 }
 
 bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
   SpawnOptions o;
   std::string error;
   std::string reason = "StartError";
-  if (!isolate(pod, c, o, false, error)) {
+  if (auto isolated = isolate(pod, c, o, false); !isolated) {
     reason = "CreateContainerConfigError";
-  } else if (!fd_room(error)) {
+    error = isolated.error().message();
+  } else if (auto room = fd_room(); !room) {
     reason = "StartError";
+    error = room.error().message();
   }
   auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
   o.argv = expand_argv(c.spec, resolved);
@@ -376,11 +378,10 @@ asio::awaitable<ProbeVerdict> PodRunner::Impl::run_action(const Pod& pod, const 
     }
     o.env = container_env(pod, resolved);
     o.cwd = c.spec.working_dir;
-    std::string error;
-    const bool ok = isolate(pod, c, o, true, error);
+    Result<> isolated = isolate(pod, c, o, true);
     pid_namespace.reset(o.pid_namespace_fd);
-    if (!ok) {
-      co_return ProbeVerdict{false, error};
+    if (!isolated) {
+      co_return ProbeVerdict{false, isolated.error().message()};
     }
     action = std::move(exec);
   } else {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/asio_util.hpp"
+#include "core/error.hpp"
 #include "core/http_client.hpp"
 #include "core/metrics.hpp"
 #include "core/probe.hpp"
@@ -108,16 +109,16 @@ struct PodRunner::Impl {
       const Pod& pod, const std::vector<std::pair<std::string, std::string>>& resolved) const;
   // Volume bind mounts (and hiding other pods' files) for a process of container `c`, and its
   // securityContext: the container's main process, or (`in_container`) a probe or hook that
-  // joins its PID namespace. False, with the reason, if it cannot run as asked.
-  bool isolate(const Pod& pod, const Container& c, SpawnOptions& o, bool in_container,
-               std::string& error) const;
+  // joins its PID namespace. An error says why it cannot run as asked.
+  [[nodiscard]] Result<> isolate(const Pod& pod, const Container& c, SpawnOptions& o,
+                                 bool in_container) const;
   // The user, capabilities and read-only mounts of c's securityContext (as root).
-  bool secure(const Container& c, SpawnOptions& o, std::string& error) const;
+  [[nodiscard]] Result<> secure(const Container& c, SpawnOptions& o) const;
   bool privileged = ::geteuid() == 0;
   // Room for one more start without taking the descriptors the admin API and the containers'
-  // logs and probes need; false with the reason when there is none. Counts open descriptors
-  // only now and then: between counts it spends an estimate.
-  bool fd_room(std::string& why);
+  // logs and probes need; an error (too_many_files_open) says so when there is none. Counts
+  // open descriptors only now and then: between counts it spends an estimate.
+  [[nodiscard]] Result<> fd_room();
   std::uint64_t starts_before_fd_count = 0;
 
   // --- the pod network (null: pods share this machine's network) ---------------------------
