@@ -7,12 +7,16 @@
 #include "core/app.hpp"
 #include "core/cli.hpp"
 #include "core/error.hpp"
+#include "core/http.hpp"
 #include "core/http_server.hpp"
 #include "core/json_text.hpp"
 #include "core/metrics.hpp"
 
 namespace tender::echo {
 namespace {
+
+// The answer to one request; `id` is the server's --id.
+Response answer(const Request& req, std::string_view id);
 
 namespace json = boost::json;
 
@@ -182,8 +186,6 @@ Config resolve(const Flags& f, const ConfigNode& file) {
   return c;
 }
 
-}  // namespace
-
 Response answer(const Request& req, std::string_view id) {
   auto status_param = int_param(req, "status", 200, 599);
   if (!status_param) {
@@ -253,6 +255,8 @@ Response answer(const Request& req, std::string_view id) {
   out += "}\n";
   return r;
 }
+
+}  // namespace
 
 CLI::App* add_command(CLI::App& root, int& exit_code) {
   auto* cmd = root.add_subcommand(

@@ -11,14 +11,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "core/http.hpp"
-
 namespace tender::echo {
 
 // Registers the `echo` subcommand; when it runs, its exit code is stored in `exit_code`.
 CLI::App* add_command(CLI::App& root, int& exit_code);
-
-// The answer to one request (exposed for unit tests). `id` is the server's --id.
-[[nodiscard]] Response answer(const Request& req, std::string_view id);
 
 }  // namespace tender::echo

@@ -15,6 +15,7 @@
 #include "core/http_client.hpp"
 #include "core/log.hpp"
 #include "pod/api_client.hpp"
+#include "pod/fault_command.hpp"
 #include "pod/network.hpp"
 #include "pod/pod.hpp"
 #include "pod/runner.hpp"

@@ -16,6 +16,7 @@
 
 #include "core/cli.hpp"
 #include "pod/api_client.hpp"
+#include "pod/fault_command.hpp"
 #include "pod/pod.hpp"
 
 namespace tender::pod {

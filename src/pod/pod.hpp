@@ -15,7 +15,4 @@ namespace tender::pod {
 // Registers the `pod` subcommand and its own subcommands; the exit code lands in `exit_code`.
 CLI::App* add_command(CLI::App& root, int& exit_code);
 
-// kill, pause, resume, partition, heal, delay, exec (fault_command.cpp).
-void add_fault_commands(CLI::App& pod_command, int& exit_code);
-
 }  // namespace tender::pod
