@@ -400,19 +400,21 @@ json::object Proxy::config() const {
   return o;
 }
 
-std::string Proxy::reload() {
+Result<> Proxy::reload() {
   Impl& s = *impl_;
   if (s.opts.config_file.empty()) {
-    return "nothing to reload: the proxy was configured by flags, not --config";
+    return Error(std::errc::operation_not_supported,
+                 "nothing to reload: the proxy was configured by flags, not --config");
   }
   if (s.draining) {
-    return "draining: a reload now would open listeners that are closing";
+    return Error(std::errc::operation_in_progress,
+                 "draining: a reload now would open listeners that are closing");
   }
   ProxyConfig next;
   try {
     next = load_proxy_config(s.opts.config_file);
   } catch (const ConfigError& e) {
-    return e.what();
+    return Error(std::errc::invalid_argument, e.what());
   }
   std::lock_guard lock(s.mu);
   // All or nothing: what can fail (resolving names, binding new addresses) is done before any
@@ -437,7 +439,8 @@ std::string Proxy::reload() {
       }
     }
   } catch (const std::exception& e) {
-    return std::string("reload refused, nothing changed: ") + e.what();
+    return Error(std::errc::invalid_argument,
+                 std::string("reload refused, nothing changed: ") + e.what());
   }
   // Clusters first: listeners refer to them. Existing ones keep their endpoints' state.
   std::map<std::string, std::shared_ptr<Cluster>> clusters;
@@ -501,7 +504,7 @@ std::string Proxy::reload() {
   }
   s.opts.config = std::move(next);
   log::info("proxy reloaded", {{"file", s.opts.config_file}});
-  return "";
+  return {};
 }
 
 void Proxy::add_admin_routes(Router& router) {

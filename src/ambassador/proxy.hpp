@@ -41,7 +41,7 @@ class Proxy final : public Role {
   [[nodiscard]] Health ready() const override;
   [[nodiscard]] boost::json::object status() const override;
   [[nodiscard]] boost::json::object config() const override;
-  std::string reload() override;
+  Result<> reload() override;
   void add_admin_routes(Router& router) override;
 
  private:

@@ -275,13 +275,13 @@ void RuntimeImpl::wait_signal() {
       return;
     }
     if (sig == SIGHUP) {
-      std::string err = role_.reload();
-      if (err.empty()) {
+      if (Result<> reloaded = role_.reload()) {
         reloads_ok_->inc();
         log::info("configuration reloaded");
       } else {
         reloads_failed_->inc();
-        log::warn("reload failed; keeping the running configuration", {{"error", err}});
+        log::warn("reload failed; keeping the running configuration",
+                  {{"error", reloaded.error().message()}});
       }
     } else if (shutting_down_) {
       log::warn("second signal: exiting at once", {{"signal", sig}});

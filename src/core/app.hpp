@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/error.hpp"
 #include "core/host_port.hpp"
 #include "core/log.hpp"
 #include "core/router.hpp"
@@ -81,9 +82,11 @@ class Role {
   [[nodiscard]] virtual boost::json::object status() const { return {}; }
   // The role's effective configuration for /configz; secrets are redacted by the caller.
   [[nodiscard]] virtual boost::json::object config() const = 0;
-  // SIGHUP: re-reads configuration. Returns an error message, or "" on success. Roles that
-  // cannot reload return "reload not supported".
-  virtual std::string reload() { return "reload not supported"; }
+  // SIGHUP: re-reads configuration; an error says why the running one was kept. Roles that
+  // cannot reload fail with operation_not_supported.
+  [[nodiscard]] virtual Result<> reload() {
+    return Error(std::errc::operation_not_supported, "reload not supported");
+  }
   // Adds the role's own endpoints (e.g. /v1/pods) to the admin listener. Called once, before
   // start(); the handlers run on the admin thread.
   virtual void add_admin_routes(Router& router) { (void)router; }

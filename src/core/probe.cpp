@@ -32,29 +32,31 @@ asio::awaitable<ProbeVerdict> check_http(const HttpProbe& p, std::chrono::millis
 }
 
 // Connects `s` to host:port before `timer` expires; "" or why not.
-asio::awaitable<std::string> connect(tcp::socket& s, const std::string& host, std::uint16_t port,
-                                     asio::steady_timer& timer) {
+// Connects `s` to host:port before `timer` fires; the error is the verdict's message.
+asio::awaitable<Result<>> connect(tcp::socket& s, const std::string& host, std::uint16_t port,
+                                  asio::steady_timer& timer) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   if (ec) {
-    co_return "bad host " + host;
+    co_return Error(ec, "bad host " + host);
   }
   auto c = co_await (s.async_connect({addr, port}, kTuple) || timer.async_wait(kTuple));
   if (c.index() == 1) {
-    co_return "connect timed out";
+    co_return Error(std::errc::timed_out, "connect timed out");
   }
   if (auto [cec] = std::get<0>(c); cec) {
-    co_return cec.message();
+    co_return Error(cec);
   }
-  co_return "";
+  co_return Result<>();
 }
 
 asio::awaitable<ProbeVerdict> check_tcp(const TcpProbe& p, std::chrono::milliseconds timeout) {
   auto ex = co_await asio::this_coro::executor;
   tcp::socket s(ex);
   asio::steady_timer timer(ex, timeout);
-  std::string error = co_await connect(s, p.host, p.port, timer);
-  co_return error.empty() ? ProbeVerdict{true, "connected"} : ProbeVerdict{false, error};
+  Result<> connected = co_await connect(s, p.host, p.port, timer);
+  co_return connected ? ProbeVerdict{true, "connected"}
+                      : ProbeVerdict{false, connected.error().message()};
 }
 
 // A RESP bulk-string command.
@@ -93,8 +95,8 @@ asio::awaitable<ProbeVerdict> check_redis(const RedisProbe& p, std::chrono::mill
   auto ex = co_await asio::this_coro::executor;
   tcp::socket s(ex);
   asio::steady_timer timer(ex, timeout);
-  if (std::string error = co_await connect(s, p.host, p.port, timer); !error.empty()) {
-    co_return ProbeVerdict{false, error};
+  if (Result<> connected = co_await connect(s, p.host, p.port, timer); !connected) {
+    co_return ProbeVerdict{false, connected.error().message()};
   }
   std::string request;
   if (!p.password.empty()) {

@@ -240,7 +240,7 @@ std::function<bool(const std::string&)> commands(int n) {
 TEST(ProbeCheck, RedisPingPassesOnPong) {
   asio::io_context ioc;
   OneShot server(ioc, "+PONG\r\n", commands(1));
-  auto v = run_check(ioc, RedisProbe{"127.0.0.1", server.port(), ""});
+  auto v = run_check(ioc, RedisProbe{"127.0.0.1", server.port(), "", ""});
   EXPECT_TRUE(v.passed) << v.message;
   EXPECT_EQ(v.message, "PONG");
   EXPECT_EQ(server.received(), "*1\r\n$4\r\nPING\r\n");
@@ -249,30 +249,38 @@ TEST(ProbeCheck, RedisPingPassesOnPong) {
 TEST(ProbeCheck, RedisFailuresCarryTheServersWords) {
   asio::io_context ioc;
   OneShot noauth(ioc, "-NOAUTH Authentication required.\r\n", commands(1));
-  auto v = run_check(ioc, RedisProbe{"127.0.0.1", noauth.port(), ""});
+  auto v = run_check(ioc, RedisProbe{"127.0.0.1", noauth.port(), "", ""});
   EXPECT_FALSE(v.passed);
   EXPECT_EQ(v.message, "PING answered -NOAUTH Authentication required.");
 
   asio::io_context ioc2;
   OneShot wrong(ioc2, "-ERR invalid password\r\n-NOAUTH Authentication required.\r\n", commands(2));
-  v = run_check(ioc2, RedisProbe{"127.0.0.1", wrong.port(), "hunter2"});
+  v = run_check(ioc2, RedisProbe{"127.0.0.1", wrong.port(), "hunter2", ""});
   EXPECT_FALSE(v.passed);
   EXPECT_EQ(v.message, "AUTH answered -ERR invalid password");
   EXPECT_EQ(wrong.received(), "*2\r\n$4\r\nAUTH\r\n$7\r\nhunter2\r\n*1\r\n$4\r\nPING\r\n");
 
   asio::io_context ioc3;
   OneShot ok(ioc3, "+OK\r\n+PONG\r\n", commands(2));
-  v = run_check(ioc3, RedisProbe{"127.0.0.1", ok.port(), "hunter2"});
+  v = run_check(ioc3, RedisProbe{"127.0.0.1", ok.port(), "hunter2", ""});
   EXPECT_TRUE(v.passed) << v.message;
+
+  asio::io_context ioc_user;
+  OneShot acl(ioc_user, "+OK\r\n+PONG\r\n", commands(2));
+  v = run_check(ioc_user, RedisProbe{"127.0.0.1", acl.port(), "hunter2", "checker"});
+  EXPECT_TRUE(v.passed) << v.message;
+  EXPECT_EQ(acl.received(),
+            "*3\r\n$4\r\nAUTH\r\n$7\r\nchecker\r\n$7\r\nhunter2\r\n*1\r\n$4\r\nPING\r\n")
+      << "an ACL user logs in with AUTH user password";
 
   asio::io_context ioc4;
   OneShot silent(ioc4, "", commands(1));
-  v = run_check(ioc4, RedisProbe{"127.0.0.1", silent.port(), ""}, 200ms);
+  v = run_check(ioc4, RedisProbe{"127.0.0.1", silent.port(), "", ""}, 200ms);
   EXPECT_FALSE(v.passed);
   EXPECT_EQ(v.message, "PING timed out");
 
   asio::io_context ioc5;
-  v = run_check(ioc5, RedisProbe{"127.0.0.1", closed_port(), ""});
+  v = run_check(ioc5, RedisProbe{"127.0.0.1", closed_port(), "", ""});
   EXPECT_FALSE(v.passed);
   EXPECT_EQ(v.message, "Connection refused");
 }
