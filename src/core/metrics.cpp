@@ -607,6 +607,56 @@ void render_external_header(std::string& out, const ExternalFamily& f, Format fo
   out += "# TYPE " + name + " " + type + "\n";
 }
 
+// One sample line of an external family. The text format's timestamps are milliseconds,
+// OpenMetrics' seconds: "m{a=\"b c\"} 1 1700000000123" becomes "... 1 1700000000.123".
+void append_external_sample(std::string& out, std::string_view line, Format format) {
+  if (format != Format::kOpenMetrics) {
+    out += line;
+    out.push_back('\n');
+    return;
+  }
+  // Past the name and the labels (whose quoted values may hold spaces and escaped quotes).
+  std::size_t i = 0;
+  bool quoted = false;
+  for (; i < line.size(); ++i) {
+    char c = line[i];
+    if (quoted) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ' ' || c == '\t') {
+      break;
+    }
+  }
+  std::size_t value = line.find_first_not_of(" \t", i);
+  std::size_t gap = value == std::string_view::npos ? value : line.find_first_of(" \t", value);
+  std::size_t ts = gap == std::string_view::npos ? gap : line.find_first_not_of(" \t", gap);
+  std::string_view stamp = ts == std::string_view::npos ? std::string_view() : line.substr(ts);
+  bool negative = !stamp.empty() && stamp.front() == '-';
+  std::string_view digits = negative ? stamp.substr(1) : stamp;
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) {
+    out += line;  // no timestamp (or not one we can convert): as it came
+    out.push_back('\n');
+    return;
+  }
+  std::string ms(digits);
+  if (ms.size() < 4) {
+    ms.insert(0, 4 - ms.size(), '0');
+  }
+  out += line.substr(0, ts);
+  if (negative) {
+    out.push_back('-');
+  }
+  out.append(ms, 0, ms.size() - 3);
+  out.push_back('.');
+  out.append(ms, ms.size() - 3, 3);
+  out.push_back('\n');
+}
+
 }  // namespace
 
 std::string Registry::render(Format format) const {
@@ -628,10 +678,9 @@ std::string Registry::render(Format format) const {
   }
   std::string out;
   std::size_t e = 0;
-  auto append_samples = [&out](const ExternalFamily& f) {
+  auto append_samples = [&out, format](const ExternalFamily& f) {
     for (const auto& s : f.samples) {
-      out += s;
-      out.push_back('\n');
+      append_external_sample(out, s, format);
     }
   };
   for (const auto& [name, family] : families) {

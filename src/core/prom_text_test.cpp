@@ -163,5 +163,21 @@ TEST(RegistryExternal, MergesIntoOneGroupPerNameInBothFormats) {
   EXPECT_EQ(om.substr(om.size() - 6), "# EOF\n");
 }
 
+// The text format's timestamps are milliseconds, OpenMetrics' seconds.
+TEST(RegistryExternal, TimestampsAreSecondsInOpenMetrics) {
+  Registry r;
+  auto ext = *parse_exposition(
+      "# TYPE t gauge\nt{path=\"a b\\\" 9\"} 1.5 1700000000123\nt{path=\"c\"} 2 7\n"
+      "t{path=\"d\"} 3\n",
+      {});
+  r.set_external([ext] { return ext; });
+  std::string text = r.render(Format::kPrometheus);
+  EXPECT_NE(text.find("t{path=\"a b\\\" 9\"} 1.5 1700000000123\n"), std::string::npos) << text;
+  std::string om = r.render(Format::kOpenMetrics);
+  EXPECT_NE(om.find("t{path=\"a b\\\" 9\"} 1.5 1700000000.123\n"), std::string::npos) << om;
+  EXPECT_NE(om.find("t{path=\"c\"} 2 0.007\n"), std::string::npos) << om;
+  EXPECT_NE(om.find("t{path=\"d\"} 3\n"), std::string::npos) << om;
+}
+
 }  // namespace
 }  // namespace tender
