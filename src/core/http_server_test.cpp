@@ -165,6 +165,8 @@ struct Held {
   }
 };
 
+const std::string kGet = "GET /events HTTP/1.1\r\nHost: x\r\n\r\n";
+
 class StreamingServer : public ::testing::Test {
  protected:
   void start(std::size_t max_queued = ResponseStream::kDefaultMaxQueued) {
@@ -194,6 +196,13 @@ class StreamingServer : public ::testing::Test {
       server->stop();
     }
   }
+  // A stream on `events` and a long poll on `poll`, both at their handlers.
+  void open_stream_and_poll(Client& events, Client& poll) {
+    ASSERT_TRUE(events.send(kGet));
+    ASSERT_TRUE(held.wait_requests(1));
+    ASSERT_TRUE(poll.send("GET /poll HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(held.wait_requests(2));
+  }
   std::shared_ptr<ResponseStream> stream() {
     std::lock_guard lock(held.mu);
     return held.stream;
@@ -205,8 +214,6 @@ class StreamingServer : public ::testing::Test {
   Flag stream_closed;
   Flag poll_cancelled;
 };
-
-const std::string kGet = "GET /events HTTP/1.1\r\nHost: x\r\n\r\n";
 
 TEST_F(StreamingServer, AStreamedBodyArrivesAsItIsWrittenThenTheConnectionServesTheNext) {
   start();
@@ -307,10 +314,7 @@ TEST_F(StreamingServer, DrainEndsStreamsAndAnswersLongPolls) {
   start();
   Client events(port);
   Client poll(port);
-  ASSERT_TRUE(events.send(kGet));
-  ASSERT_TRUE(held.wait_requests(1));
-  ASSERT_TRUE(poll.send("GET /poll HTTP/1.1\r\nHost: x\r\n\r\n"));
-  ASSERT_TRUE(held.wait_requests(2));
+  ASSERT_NO_FATAL_FAILURE(open_stream_and_poll(events, poll));
   ASSERT_TRUE(stream()->write(sse_event("last")));
 
   server->drain();
@@ -329,10 +333,7 @@ TEST_F(StreamingServer, StopClosesStreamsAndLongPollsWithTheirConnections) {
   start();
   Client events(port);
   Client poll(port);
-  ASSERT_TRUE(events.send(kGet));
-  ASSERT_TRUE(held.wait_requests(1));
-  ASSERT_TRUE(poll.send("GET /poll HTTP/1.1\r\nHost: x\r\n\r\n"));
-  ASSERT_TRUE(held.wait_requests(2));
+  ASSERT_NO_FATAL_FAILURE(open_stream_and_poll(events, poll));
   server->stop();
   EXPECT_TRUE(stream_closed.wait());
   EXPECT_TRUE(poll_cancelled.wait());
