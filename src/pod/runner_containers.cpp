@@ -390,10 +390,18 @@ asio::awaitable<ProbeVerdict> PodRunner::Impl::run_action(const Pod& pod, const 
   co_return co_await check(action, timeout, client);
 }
 
+namespace {
+
+// Whether the probes of start `generation` of `c` go on: that start is still running and not
+// being stopped.
+bool probing(const Container& c, int generation) {
+  return c.generation == generation && c.state == Container::State::kRunning && !c.stopping;
+}
+
+}  // namespace
+
 asio::awaitable<void> PodRunner::Impl::probe_loop(Pod& pod, Container& c, int generation) {
-  auto alive = [&] {
-    return c.generation == generation && c.state == Container::State::kRunning && !c.stopping;
-  };
+  auto alive = [&] { return probing(c, generation); };
   c.startup.reset();
   c.liveness.reset();
   c.readiness.reset();
@@ -440,9 +448,7 @@ asio::awaitable<void> PodRunner::Impl::periodic_probe(Pod& pod, Container& c, in
   const Probe& p = liveness ? *c.spec.liveness_probe : *c.spec.readiness_probe;
   ProbeTracker& status = liveness ? c.liveness : c.readiness;
   const char* kind = liveness ? "liveness" : "readiness";
-  auto alive = [&] {
-    return c.generation == generation && c.state == Container::State::kRunning && !c.stopping;
-  };
+  auto alive = [&] { return probing(c, generation); };
   co_await sleep_for(p.initial_delay);
   while (alive()) {
     auto r = co_await run_action(pod, c, p.action, p.timeout);
