@@ -11,6 +11,7 @@
 #include "core/version.hpp"
 #include "echo/echo.hpp"
 #include "pod/pod.hpp"
+#include "workqueue/workqueue.hpp"
 
 namespace {
 
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
   tender::echo::add_command(app, exit_code);
   tender::ambassador::add_command(app, exit_code);
   tender::pod::add_command(app, exit_code);
+  tender::workqueue::add_queue_command(app, exit_code);
 
   try {
     app.parse(argc, argv);

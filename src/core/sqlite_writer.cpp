@@ -200,8 +200,12 @@ std::uint64_t GroupCommitWriter::Impl::write_batch(std::vector<Item>& batch,
     if (ended) {
       continue;
     }
+    const auto began = std::chrono::steady_clock::now();
     if (auto committed = tx->commit(); committed) {
       ++commits;
+      if (options.on_commit) {
+        options.on_commit(pending.size(), std::chrono::steady_clock::now() - began);
+      }
     } else {
       for (std::size_t p : pending) {
         results[p] = committed.error();

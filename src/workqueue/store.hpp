@@ -43,14 +43,14 @@ namespace tender::workqueue {
 
 // The store's errors, each with the HTTP status the API answers with.
 enum class Errc {
-  kInvalid = 1,   // 400: a bad argument (name, count, duration); the message names it
-  kNoQueue,       // 404: the queue does not exist (and auto-create is off, or it was a read)
-  kNoItem,        // 404: no item with that id (never was, or forgotten after retention)
-  kStaleLease,    // 409: the lease id is not the item's current lease
-  kNotDead,       // 409: requeue/purge of a dead item that is not dead
-  kTooLarge,      // 413: payload over the queue's max_payload_bytes
-  kFull,          // 429: the queue holds max_items, or the store max_queues
-  kUnavailable,   // 503: the store cannot answer now (disk error, Redis down, closing)
+  kInvalid = 1,  // 400: a bad argument (name, count, duration); the message names it
+  kNoQueue,      // 404: the queue does not exist (and auto-create is off, or it was a read)
+  kNoItem,       // 404: no item with that id (never was, or forgotten after retention)
+  kStaleLease,   // 409: the lease id is not the item's current lease
+  kNotDead,      // 409: requeue/purge of a dead item that is not dead
+  kTooLarge,     // 413: payload over the queue's max_payload_bytes
+  kFull,         // 429: the queue holds max_items, or the store max_queues
+  kUnavailable,  // 503: the store cannot answer now (disk error, Redis down, closing)
 };
 [[nodiscard]] const boost::system::error_category& category();
 [[nodiscard]] inline boost::system::error_code make_error_code(Errc e) {
@@ -85,8 +85,8 @@ struct StoreSettings {
   // Off: those get kNoQueue.
   bool auto_create = true;
   std::size_t max_queues = 10'000;
-  Millis retention{600'000};           // acked items (and results) are kept this long
-  Millis idempotency_window{600'000};  // an idempotency key names its first item this long
+  Millis retention{600'000};                // acked items (and results) are kept this long
+  Millis idempotency_window{600'000};       // an idempotency key names its first item this long
   std::size_t max_result_bytes = 64 << 10;  // ack results and nack errors are cut to this
   const Clock* clock = &system_clock();
 };
@@ -99,8 +99,8 @@ enum class State { kReady, kDelayed, kLeased, kDone, kDead };
 
 struct NewItem {
   std::string payload;
-  int priority = 0;  // -1000..1000; higher is leased first, then by id
-  Millis delay{0};   // not leasable before now + delay
+  int priority = 0;                 // -1000..1000; higher is leased first, then by id
+  Millis delay{0};                  // not leasable before now + delay
   std::optional<int> max_attempts;  // overrides the queue's
   std::string idempotency_key;      // empty: none
 };
@@ -111,9 +111,9 @@ struct Enqueued {
 };
 
 struct LeaseOptions {
-  std::size_t n = 1;           // 1..1000
-  std::optional<Millis> ttl;   // default: the queue's lease_ttl
-  Millis wait{0};              // how long to wait for a first item when none is ready
+  std::size_t n = 1;          // 1..1000
+  std::optional<Millis> ttl;  // default: the queue's lease_ttl
+  Millis wait{0};             // how long to wait for a first item when none is ready
 };
 
 struct Leased {
@@ -216,8 +216,7 @@ class Store {
   virtual void nack(std::uint64_t id, std::string lease_id, std::string error,
                     std::optional<Millis> delay, Done<NackOutcome> done) = 0;
   // Extends the lease to now + ttl. Answers the new expiry.
-  virtual void extend(std::uint64_t id, std::string lease_id, Millis ttl,
-                      Done<WallTime> done) = 0;
+  virtual void extend(std::uint64_t id, std::string lease_id, Millis ttl, Done<WallTime> done) = 0;
   // Moves the leased item to the dead list at once with `error` (the worker knows it will
   // never succeed).
   virtual void bury(std::uint64_t id, std::string lease_id, std::string error,

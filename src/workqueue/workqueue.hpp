@@ -5,8 +5,7 @@
 //
 //   $ tender queue --listen 127.0.0.1:7700 --store sqlite:/var/lib/tender/queue.db &
 //   $ seq 1000 | tender queue push --queue http://127.0.0.1:7700 numbers
-//   $ tender work --queue http://127.0.0.1:7700 --queue-name numbers --concurrency 4 -- \
-//       sh -c 'echo $(( $(cat) * 2 ))'
+//   $ tender work --queue http://127.0.0.1:7700 --queue-name numbers --concurrency 4 -- ./double
 //
 // docs/queue.md and docs/work.md describe both.
 
