@@ -484,6 +484,9 @@ class EngineImpl final : public Engine {
       return;
     }
     ItemView view = engine::view_of(id, it->second);
+    if (auto u = unwritten_errors_.find(id); u != unwritten_errors_.end()) {
+      view.error = u->second;
+    }
     lk.unlock();
     auto bodies = journal_->read({id}, with_payload);
     if (!bodies) {
@@ -570,6 +573,9 @@ class EngineImpl final : public Engine {
     const auto& dead_ids = it->second.dead;
     for (auto d = dead_ids.upper_bound(after); d != dead_ids.end() && out.size() < limit; ++d) {
       out.push_back(engine::view_of(*d, items_.at(*d)));
+      if (auto u = unwritten_errors_.find(*d); u != unwritten_errors_.end()) {
+        out.back().error = u->second;
+      }
       ids.push_back(*d);
     }
     lk.unlock();
@@ -1007,15 +1013,23 @@ class EngineImpl final : public Engine {
   }
 
   // Journals changes nobody waits for (leases, expiries, sweeps); failures are logged.
-  void write_behind(std::vector<Mutation> muts) {
+  // `written` runs under the lock once the journal has them.
+  void write_behind(std::vector<Mutation> muts, std::function<void()> written = nullptr) {
     if (muts.empty()) {
       return;
     }
-    auto sync = journal_->write(std::move(muts), [](Result<> r) {
+    auto sync = journal_->write(std::move(muts), [this, written](Result<> r) {
       if (!r) {
         log::error("the store failed a write", {{"error", r.error().message()}});
       }
+      if (written) {
+        std::lock_guard lk(mu_);
+        written();
+      }
     });
+    if (sync && written) {
+      written();
+    }
     if (sync && !*sync) {
       log::error("the store failed a write", {{"error", sync->error().message()}});
     }
@@ -1044,6 +1058,7 @@ class EngineImpl final : public Engine {
       woken.insert(m.queue);
     }
     std::vector<Mutation> muts;
+    std::vector<std::uint64_t> expired_dead;
     while (!leased_.empty() && leased_.begin()->first <= now) {
       const std::uint64_t id = leased_.begin()->second;
       Meta& m = items_.at(id);
@@ -1056,6 +1071,8 @@ class EngineImpl final : public Engine {
         Mutation mu = update_of(id, m);
         mu.error = "lease expired on attempt " + std::to_string(m.attempts) + " of " +
                    std::to_string(m.max_attempts);
+        unwritten_errors_[id] = *mu.error;
+        expired_dead.push_back(id);
         muts.push_back(std::move(mu));
       } else {
         // Not journaled: a lease found expired at load makes the item ready all the same.
@@ -1080,7 +1097,11 @@ class EngineImpl final : public Engine {
       next_sweep_ms_ = now + 1000;
       sweep(now, muts);
     }
-    write_behind(std::move(muts));
+    write_behind(std::move(muts), [this, expired_dead] {
+      for (auto id : expired_dead) {
+        unwritten_errors_.erase(id);
+      }
+    });
   }
 
   // Forgets done items past the retention (or past max_done per queue) and expired keys.
@@ -1201,7 +1222,10 @@ class EngineImpl final : public Engine {
   std::unordered_map<std::string, std::uint64_t> keys_;       // queue\0key -> id
   std::multimap<std::int64_t, std::string> key_expiry_;
   std::uint64_t last_id_ = 0;
-  std::set<std::uint64_t> failed_enqueues_;  // ids whose enqueue the journal failed
+  std::set<std::uint64_t> failed_enqueues_;
+  // Errors of leases expired on their last attempt, until the journal has them.
+  std::unordered_map<std::uint64_t, std::string>
+      unwritten_errors_;  // ids whose enqueue the journal failed
   std::uint64_t expired_leases_ = 0;
 
   std::uint64_t next_token_ = 0;
