@@ -204,6 +204,8 @@ TEST(Queue, APoisonItemGoesDeadWithItsErrorAndRequeueBringsItBack) {
   const auto& d = dead.at("items").as_array()[0].as_object();
   EXPECT_EQ(d.at("error").as_string(), "segfault on attempt 2");
   EXPECT_EQ(d.at("payload").as_string(), "poison");
+  EXPECT_EQ(http(port, "GET", "/v1/queues/p/dead/" + std::to_string(id)).status, 200);
+  EXPECT_EQ(http(port, "GET", "/v1/queues/other/dead/" + std::to_string(id)).status, 404);
   auto requeue = http(port, "POST", "/v1/queues/p/dead/requeue");
   ASSERT_EQ(requeue.status, 200);
   EXPECT_EQ(body_json(requeue).at("requeued").as_int64(), 1);
@@ -211,6 +213,7 @@ TEST(Queue, APoisonItemGoesDeadWithItsErrorAndRequeueBringsItBack) {
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].attempt, 1);
   EXPECT_EQ(http(port, "POST", "/v1/queues/p/dead/" + std::to_string(id) + "/purge").status, 409);
+  EXPECT_EQ(http(port, "GET", "/v1/queues/p/dead/" + std::to_string(id)).status, 404);
 }
 
 TEST(Queue, ALongPollIsAnsweredWhenAnItemArrivesAndPauseHoldsItBack) {

@@ -521,6 +521,23 @@ void add_dead_routes(Router& router, Store& store) {
                });
   });
 
+  router.add_async("GET", "/v1/queues/{queue}/dead/{id}", [&](Request& req, Reply reply) {
+    auto id = item_id(req);
+    if (!id) {
+      reply(fail(id.error()));
+      return;
+    }
+    std::string queue(req.param("queue"));
+    store.get(*id, true, [reply, queue, item = *id](Result<ItemView> r) {
+      if (r && (r->queue != queue || r->state != State::kDead)) {
+        reply(Response::error(
+            404, "item " + std::to_string(item) + " is not a dead item of queue " + queue));
+        return;
+      }
+      reply(r ? Response::json(200, item_json(*r)) : fail(r.error()));
+    });
+  });
+
   auto change = [&store](Request& req, Reply reply, std::optional<std::uint64_t> id) {
     const bool purge = req.param("op") == "purge";
     if (!purge && req.param("op") != "requeue") {
