@@ -56,7 +56,7 @@ struct GroupCommitOptions {
   std::size_t max_queued = 100000;
   // Called on the writer thread after each COMMIT that succeeded, with the number of writes
   // it made durable and how long the COMMIT (the fsync, mostly) took. Must be quick.
-  std::function<void(std::size_t writes, std::chrono::nanoseconds took)> on_commit;
+  std::function<void(std::size_t writes, std::chrono::nanoseconds took)> on_commit = nullptr;
 };
 
 struct GroupCommitStats {

@@ -225,9 +225,18 @@ TEST(GroupCommitWriter, WritesThatArriveDuringACommitShareTheNextOne) {
   EXPECT_EQ(stats.queued, 0u);
 }
 
-TEST(GroupCommitWriter, ABatchHoldsAtMostMaxBatchWrites) {
+TEST(GroupCommitWriter, ABatchHoldsAtMostMaxBatchWritesAndEachCommitIsReported) {
   TempDir dir;
-  GroupCommitWriter writer(open_with_table(dir.file("a.db")), {.max_batch = 4});
+  std::mutex mu;
+  std::vector<std::size_t> reported;
+  GroupCommitOptions options;
+  options.max_batch = 4;
+  options.on_commit = [&](std::size_t writes, std::chrono::nanoseconds took) {
+    std::lock_guard lock(mu);
+    reported.push_back(writes);
+    EXPECT_GT(took.count(), 0);
+  };
+  GroupCommitWriter writer(open_with_table(dir.file("a.db")), options);
   Completions completions;
   Gate gate;
   ASSERT_TRUE(writer.submit(gate.write(), completions.done(0)));
@@ -240,6 +249,8 @@ TEST(GroupCommitWriter, ABatchHoldsAtMostMaxBatchWrites) {
   const GroupCommitStats stats = writer.stats();
   EXPECT_EQ(stats.largest_batch, 4u);
   EXPECT_EQ(stats.commits, 4u);  // the gate's, then 4 + 4 + 2
+  std::lock_guard lock(mu);
+  EXPECT_EQ(reported, (std::vector<std::size_t>{1, 4, 4, 2}));
 }
 
 TEST(GroupCommitWriter, MaxWaitGathersWritesUntilABatchIsFull) {
