@@ -1,0 +1,222 @@
+#pragma once
+// What the Redis store's own tests share: a redis-server of their own (started on a free port
+// of 127.0.0.1 without persistence, ready once it answers PING, killed when destroyed),
+// synchronous calls of a Store, and a fixture whose stores use the test's own key prefix on
+// one server per test binary.
+//
+//   RedisServer server({"--requirepass", "pw"});
+//   auto store = open_redis_store(server.url("prefix:"), settings);
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/process.hpp"
+#include "workqueue/redis_store.hpp"
+
+// Designated initializers name only the fields a test sets.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+namespace tender::workqueue::redis_testing {
+
+using namespace std::chrono_literals;
+
+inline std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  std::uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// Polls `cond` every few milliseconds until it holds or 10 s pass.
+inline bool eventually(const std::function<bool()>& cond) {
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) {
+      return true;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  return cond();
+}
+
+// A redis-server of the test's own on a free port; ready once it answers PING.
+class RedisServer {
+ public:
+  explicit RedisServer(const std::vector<std::string>& extra = {}) {
+    for (int attempt = 0; attempt < 5 && !ready_; ++attempt) {
+      port_ = free_port();
+      SpawnOptions o;
+      o.argv = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                "--save",       "",       "--appendonly",        "no"};
+      o.argv.insert(o.argv.end(), extra.begin(), extra.end());
+      o.stdout_ = Stdio::null();
+      o.stderr_ = Stdio::null();
+      auto p = Process::spawn(o);
+      if (!p) {
+        throw std::runtime_error("cannot start redis-server: " + p.error().message());
+      }
+      process_.emplace(std::move(*p));
+      ready_ = eventually([&] { return ping(); });
+      if (!ready_) {
+        process_.reset();
+      }
+    }
+    if (!ready_) {
+      throw std::runtime_error("redis-server did not start");
+    }
+  }
+  std::uint16_t port() const { return port_; }
+  std::string url(const std::string& prefix) const {
+    return "redis://127.0.0.1:" + std::to_string(port_) + "/0?prefix=" + prefix;
+  }
+  void stop() { process_.reset(); }
+
+ private:
+  bool ping() const {
+    timeval tv{1, 0};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    if (c == nullptr) {
+      return false;
+    }
+    bool ok = false;
+    if (c->err == 0) {
+      auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+      // Any answer (a NOAUTH error too) means the server is up.
+      ok = r != nullptr;
+      if (r != nullptr) {
+        freeReplyObject(r);
+      }
+    }
+    redisFree(c);
+    return ok;
+  }
+
+  std::uint16_t port_ = 0;
+  bool ready_ = false;
+  std::optional<Process> process_;
+};
+
+// One redis-server for the whole test binary, started on first use.
+inline RedisServer& shared_redis_server() {
+  static auto* server = new RedisServer();
+  return *server;
+}
+
+// Calls `start` with a Done and waits for its one answer.
+template <class T, class F>
+Result<T> answer(F start) {
+  auto p = std::make_shared<std::promise<Result<T>>>();
+  auto f = p->get_future();
+  start([p](Result<T> r) { p->set_value(std::move(r)); });
+  return f.get();
+}
+
+// Synchronous calls of a Store, for tests.
+struct Sync {
+  Store& s;
+
+  Result<std::vector<Enqueued>> enqueue(const std::string& q, std::vector<NewItem> items) {
+    return answer<std::vector<Enqueued>>(
+        [&](auto done) { s.enqueue(q, std::move(items), std::move(done)); });
+  }
+  std::uint64_t push(const std::string& q, std::string payload, int priority = 0) {
+    auto r = enqueue(q, {NewItem{.payload = std::move(payload), .priority = priority}});
+    EXPECT_TRUE(r) << r.error().message();
+    return r ? r->at(0).id : 0;
+  }
+  Result<std::vector<Leased>> lease(const std::string& q, LeaseOptions o = {}) {
+    return answer<std::vector<Leased>>([&](auto done) { s.lease(q, o, std::move(done)); });
+  }
+  Leased lease_one(const std::string& q, std::optional<Millis> ttl = std::nullopt) {
+    auto r = lease(q, {.n = 1, .ttl = ttl});
+    EXPECT_TRUE(r && r->size() == 1);
+    return r && r->size() == 1 ? r->front() : Leased{};
+  }
+  Result<ItemView> ack(const Leased& l, std::string result = "") {
+    return answer<ItemView>(
+        [&](auto done) { s.ack(l.id, l.lease_id, std::move(result), std::move(done)); });
+  }
+  Result<NackOutcome> nack(const Leased& l, std::string error,
+                           std::optional<Millis> delay = std::nullopt) {
+    return answer<NackOutcome>(
+        [&](auto done) { s.nack(l.id, l.lease_id, std::move(error), delay, std::move(done)); });
+  }
+  Result<WallTime> extend(const Leased& l, Millis ttl) {
+    return answer<WallTime>([&](auto done) { s.extend(l.id, l.lease_id, ttl, std::move(done)); });
+  }
+  Result<ItemView> bury(const Leased& l, std::string error) {
+    return answer<ItemView>(
+        [&](auto done) { s.bury(l.id, l.lease_id, std::move(error), std::move(done)); });
+  }
+  Result<ItemView> get(std::uint64_t id, bool with_payload = true) {
+    return answer<ItemView>([&](auto done) { s.get(id, with_payload, std::move(done)); });
+  }
+  Result<QueueInfo> queue(const std::string& q) {
+    return answer<QueueInfo>([&](auto done) { s.queue(q, std::move(done)); });
+  }
+  Result<std::vector<QueueInfo>> queues() {
+    return answer<std::vector<QueueInfo>>([&](auto done) { s.queues(std::move(done)); });
+  }
+  Result<QueueInfo> set_paused(const std::string& q, bool paused) {
+    return answer<QueueInfo>([&](auto done) { s.set_paused(q, paused, std::move(done)); });
+  }
+  Result<std::vector<ItemView>> dead(const std::string& q, std::uint64_t after = 0,
+                                     std::size_t limit = 100) {
+    return answer<std::vector<ItemView>>(
+        [&](auto done) { s.dead(q, after, limit, std::move(done)); });
+  }
+  Result<std::uint64_t> requeue(const std::string& q, std::optional<std::uint64_t> id) {
+    return answer<std::uint64_t>([&](auto done) { s.requeue_dead(q, id, std::move(done)); });
+  }
+  Result<std::uint64_t> purge(const std::string& q, std::optional<std::uint64_t> id) {
+    return answer<std::uint64_t>([&](auto done) { s.purge_dead(q, id, std::move(done)); });
+  }
+};
+
+inline Errc errc(const Error& e) { return static_cast<Errc>(e.code().value()); }
+
+// Expects `result` to be an error of the store's category with Errc `want`.
+#define EXPECT_ERRC(result, want)                                \
+  do {                                                           \
+    auto&& r_ = (result);                                        \
+    ASSERT_FALSE(r_) << "expected an error";                     \
+    EXPECT_EQ(errc(r_.error()), (want)) << r_.error().message(); \
+    EXPECT_EQ(&r_.error().code().category(), &category());       \
+  } while (false)
+
+class RedisStoreTest : public ::testing::Test {
+ protected:
+  // A store on this test's own key prefix (stores of one test share it); `params` are more
+  // url parameters ("&poll_ms=...").
+  std::unique_ptr<Store> open(StoreSettings settings = {}, const std::string& params = "") {
+    auto info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string prefix = std::string("t:") + info->name() + ":";
+    auto store = open_redis_store(shared_redis_server().url(prefix) + params, std::move(settings));
+    EXPECT_TRUE(store) << store.error().message();
+    return store ? std::move(*store) : nullptr;
+  }
+};
+
+}  // namespace tender::workqueue::redis_testing
