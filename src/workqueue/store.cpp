@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "workqueue/journal.hpp"
+#include "workqueue/redis_store.hpp"
 
 namespace tender::workqueue {
 namespace {
@@ -120,6 +121,9 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url, StoreSettings 
       return journal.error();
     }
     return engine_store(std::move(*journal), std::move(settings));
+  }
+  if (url.starts_with("redis://")) {
+    return open_redis_store(url, std::move(settings));
   }
   return queue_error(Errc::kInvalid,
                      "store \"" + url + "\" is none of memory, sqlite:PATH, redis://HOST:PORT");
