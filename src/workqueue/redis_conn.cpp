@@ -1,5 +1,7 @@
 #include "workqueue/redis_conn.hpp"
 
+#include <poll.h>
+
 #include <boost/url/parse.hpp>
 #include <charconv>
 #include <cstddef>
@@ -129,6 +131,11 @@ Result<redisContext*> RedisConn::context() {
   redisSetTimeout(c, tv);
   redisEnableKeepAlive(c);
   ctx_ = c;
+  in_setup_ = true;
+  struct SetupDone {
+    bool& flag;
+    ~SetupDone() { flag = false; }
+  } setup_done{in_setup_};
   auto setup = [&](const std::vector<std::string_view>& argv, std::string_view what) -> Result<> {
     auto r = command(argv);
     if (!r) {
@@ -158,7 +165,23 @@ Result<redisContext*> RedisConn::context() {
   return ctx_;
 }
 
+void RedisConn::drop_if_closed() {
+  if (ctx_ == nullptr || ctx_->fd < 0) {
+    return;
+  }
+  // Between commands nothing is due from the server: a readable socket is one it closed (it
+  // restarted, or dropped an idle client) or broke. Found before sending, a fresh connection
+  // runs the command, so a server's restart costs no failed operation and none runs twice.
+  pollfd p{ctx_->fd, POLLIN, 0};
+  if (::poll(&p, 1, 0) != 0) {
+    drop();
+  }
+}
+
 Result<Reply> RedisConn::command(const std::vector<std::string_view>& argv) {
+  if (!in_setup_) {
+    drop_if_closed();
+  }
   auto c = context();
   if (!c) {
     return c.error();

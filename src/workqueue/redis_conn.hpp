@@ -60,10 +60,11 @@ class RedisConn {
   RedisConn(const RedisConn&) = delete;
   RedisConn& operator=(const RedisConn&) = delete;
 
-  // Runs one command (connecting first if needed). An error reply is returned as a Reply of
-  // type REDIS_REPLY_ERROR. Errors (kUnavailable, naming the address): cannot connect, AUTH or
-  // SELECT refused, a timeout or a broken connection (the connection is dropped, and the next
-  // command connects again).
+  // Runs one command (connecting first if needed, or again when the server closed the idle
+  // connection). An error reply is returned as a Reply of type REDIS_REPLY_ERROR. Errors
+  // (kUnavailable, naming the address): cannot connect, AUTH or SELECT refused, a timeout or a
+  // connection broken during the command (it is dropped; the next command connects again).
+  // Not for a subscribed connection, whose socket has messages to read.
   [[nodiscard]] Result<Reply> command(const std::vector<std::string_view>& argv);
 
   // Runs a script by EVALSHA (loading it with SCRIPT LOAD first if this store has not yet),
@@ -80,9 +81,12 @@ class RedisConn {
 
  private:
   [[nodiscard]] Error unavailable(std::string_view what) const;
+  // Drops a connection the server closed while it sat idle (so the next command reconnects).
+  void drop_if_closed();
 
   RedisAddress address_;
   redisContext* ctx_ = nullptr;
+  bool in_setup_ = false;  // AUTH and SELECT of a fresh connection run
   std::array<std::string, kAllScripts.size()> shas_;
 };
 

@@ -528,6 +528,18 @@ TEST_F(RedisStoreTest, StateLivesInRedisAcrossStores) {
   EXPECT_EQ(b->describe().rfind("redis://127.0.0.1:", 0), 0U) << b->describe();
 }
 
+TEST_F(RedisStoreTest, ScriptsFlushedFromRedisAreSentAgain) {
+  auto store = open();
+  Sync s{*store};
+  s.push("q", "before");
+  EXPECT_EQ(shared_redis_server().command({"SCRIPT", "FLUSH"}), "OK");
+  auto id = s.push("q", "after");
+  auto leased = s.lease("q", {.n = 2});
+  ASSERT_TRUE(leased) << leased.error().message();
+  ASSERT_EQ(leased->size(), 2U);
+  EXPECT_EQ(leased->back().id, id);
+}
+
 TEST_F(RedisStoreTest, TheCommitObserverSeesEachWrite) {
   auto store = open();
   std::atomic<std::size_t> writes{0};

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -64,26 +65,12 @@ inline bool eventually(const std::function<bool()>& cond) {
 // A redis-server of the test's own on a free port; ready once it answers PING.
 class RedisServer {
  public:
-  explicit RedisServer(const std::vector<std::string>& extra = {}) {
-    for (int attempt = 0; attempt < 5 && !ready_; ++attempt) {
+  explicit RedisServer(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
+    for (int attempt = 0; attempt < 5 && !process_; ++attempt) {
       port_ = free_port();
-      SpawnOptions o;
-      o.argv = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                "--save",       "",       "--appendonly",        "no"};
-      o.argv.insert(o.argv.end(), extra.begin(), extra.end());
-      o.stdout_ = Stdio::null();
-      o.stderr_ = Stdio::null();
-      auto p = Process::spawn(o);
-      if (!p) {
-        throw std::runtime_error("cannot start redis-server: " + p.error().message());
-      }
-      process_.emplace(std::move(*p));
-      ready_ = eventually([&] { return ping(); });
-      if (!ready_) {
-        process_.reset();
-      }
+      start();
     }
-    if (!ready_) {
+    if (!process_) {
       throw std::runtime_error("redis-server did not start");
     }
   }
@@ -92,29 +79,70 @@ class RedisServer {
     return "redis://127.0.0.1:" + std::to_string(port_) + "/0?prefix=" + prefix;
   }
   void stop() { process_.reset(); }
-
- private:
-  bool ping() const {
+  // Starts it again on the same port, empty (it keeps nothing). Throws if it does not start.
+  void restart() {
+    stop();
+    start();
+    if (!process_) {
+      throw std::runtime_error("redis-server did not start again");
+    }
+  }
+  // One command on a fresh connection: a string or status reply's text, "(integer) N",
+  // "(error) ..." or "(nil)".
+  std::string command(const std::vector<std::string>& argv) const {
     timeval tv{1, 0};
     redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
-    if (c == nullptr) {
-      return false;
-    }
-    bool ok = false;
-    if (c->err == 0) {
-      auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
-      // Any answer (a NOAUTH error too) means the server is up.
-      ok = r != nullptr;
-      if (r != nullptr) {
-        freeReplyObject(r);
+    if (c == nullptr || c->err != 0) {
+      if (c != nullptr) {
+        redisFree(c);
       }
+      return "(error) cannot connect";
+    }
+    std::vector<const char*> args;
+    std::vector<std::size_t> lens;
+    for (const auto& a : argv) {
+      args.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(c, static_cast<int>(args.size()), args.data(), lens.data()));
+    std::string out = "(error) no reply";
+    if (r != nullptr) {
+      if (r->type == REDIS_REPLY_INTEGER) {
+        out = "(integer) " + std::to_string(r->integer);
+      } else if (r->type == REDIS_REPLY_NIL) {
+        out = "(nil)";
+      } else if (r->str != nullptr) {
+        out = (r->type == REDIS_REPLY_ERROR ? "(error) " : "") + std::string(r->str, r->len);
+      }
+      freeReplyObject(r);
     }
     redisFree(c);
-    return ok;
+    return out;
   }
 
+ private:
+  void start() {
+    SpawnOptions o;
+    o.argv = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+              "--save",       "",       "--appendonly",        "no"};
+    o.argv.insert(o.argv.end(), extra_.begin(), extra_.end());
+    o.stdout_ = Stdio::null();
+    o.stderr_ = Stdio::null();
+    auto p = Process::spawn(o);
+    if (!p) {
+      throw std::runtime_error("cannot start redis-server: " + p.error().message());
+    }
+    process_.emplace(std::move(*p));
+    // Any answer (a NOAUTH error too) means the server is up.
+    if (!eventually(
+            [&] { return command({"PING"}).find("cannot connect") == std::string::npos; })) {
+      process_.reset();
+    }
+  }
+
+  std::vector<std::string> extra_;
   std::uint16_t port_ = 0;
-  bool ready_ = false;
   std::optional<Process> process_;
 };
 
@@ -208,15 +236,22 @@ inline Errc errc(const Error& e) { return static_cast<Errc>(e.code().value()); }
 
 class RedisStoreTest : public ::testing::Test {
  protected:
+  void SetUp() override {
+    // The test's name and run: repeated runs (--gtest_repeat) see none of the last one's keys.
+    static std::atomic<int> runs{0};
+    prefix_ = std::string("t:") + ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+              ":" + std::to_string(::getpid()) + "." + std::to_string(++runs) + ":";
+  }
+
   // A store on this test's own key prefix (stores of one test share it); `params` are more
   // url parameters ("&poll_ms=...").
   std::unique_ptr<Store> open(StoreSettings settings = {}, const std::string& params = "") {
-    auto info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string prefix = std::string("t:") + info->name() + ":";
-    auto store = open_redis_store(shared_redis_server().url(prefix) + params, std::move(settings));
+    auto store = open_redis_store(shared_redis_server().url(prefix_) + params, std::move(settings));
     EXPECT_TRUE(store) << store.error().message();
     return store ? std::move(*store) : nullptr;
   }
+
+  std::string prefix_;
 };
 
 }  // namespace tender::workqueue::redis_testing

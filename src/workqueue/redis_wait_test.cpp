@@ -241,20 +241,34 @@ TEST_F(RedisWaitTest, TwoStoresLeasingConcurrentlyNeverShareALiveLease) {
   EXPECT_EQ(s.queue("q")->counts.leased, static_cast<std::uint64_t>(kItems));
 }
 
-TEST(RedisDown, OperationsAnswerUnavailableAndRecoverWhenItIsBack) {
+TEST(RedisDown, OperationsAnswerUnavailableWhileItIsDownAndRecoverAfter) {
   RedisServer server;
-  auto store = open_redis_store(server.url("down:") + "&timeout_ms=500&connect_timeout_ms=500", {});
-  ASSERT_TRUE(store) << store.error().message();
-  Sync s{**store};
-  s.push("q", "x");
-  Pending wait(**store, "other", {.wait = 60s});
+  const std::string params = "&timeout_ms=500&connect_timeout_ms=500";
+  auto a = open_redis_store(server.url("down:") + params + "&poll_ms=600000", {});
+  auto b = open_redis_store(server.url("down:") + params, {});
+  ASSERT_TRUE(a && b);
+  Sync sa{**a};
+  Sync sb{**b};
+  sa.push("q", "x");
+  Pending failed(**b, "other", {.wait = 60s});
   server.stop();
-  EXPECT_ERRC(s.enqueue("q", {{.payload = "y"}}), Errc::kUnavailable);
-  EXPECT_ERRC(s.lease("q"), Errc::kUnavailable);
-  EXPECT_ERRC(s.get(1), Errc::kUnavailable);
-  EXPECT_ERRC(s.queues(), Errc::kUnavailable);
-  (*store)->close();
-  EXPECT_TRUE(wait.answered());
+  EXPECT_ERRC(sa.enqueue("q", {{.payload = "y"}}), Errc::kUnavailable);
+  EXPECT_ERRC(sa.lease("q"), Errc::kUnavailable);
+  EXPECT_ERRC(sa.get(1), Errc::kUnavailable);
+  EXPECT_ERRC(sa.queues(), Errc::kUnavailable);
+  // A wait asks again within 250 ms; that lease failing ends it with the error.
+  auto r = failed.future.get();
+  EXPECT_ERRC(r, Errc::kUnavailable);
+
+  server.restart();  // empty: it kept nothing
+  EXPECT_TRUE(eventually([&] { return bool(sa.enqueue("q", {{.payload = "z"}})); }));
+  // The subscription comes back too: b's enqueue wakes a's wait.
+  Pending wait(**a, "w", {.wait = 60s});
+  auto id = sb.push("w", "after");
+  r = wait.future.get();
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->size(), 1U);
+  EXPECT_EQ(r->front().id, id);
 }
 
 }  // namespace
