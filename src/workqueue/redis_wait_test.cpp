@@ -241,6 +241,70 @@ TEST_F(RedisWaitTest, TwoStoresLeasingConcurrentlyNeverShareALiveLease) {
   EXPECT_EQ(s.queue("q")->counts.leased, static_cast<std::uint64_t>(kItems));
 }
 
+// Leases that expire under the workers (1 ms TTLs) are leased again, by either store; only the
+// current lease's ack counts, so each item is done exactly once and every other ack is stale.
+TEST_F(RedisWaitTest, OnlyTheCurrentLeaseOfAnItemCanAckItUnderConcurrentExpiry) {
+  StoreSettings settings;
+  settings.defaults.max_attempts = 1000;
+  auto a = open(settings);
+  auto b = open(settings);
+  constexpr int kItems = 300;
+  {
+    Sync s{*a};
+    std::vector<NewItem> items;
+    for (int i = 0; i < kItems; ++i) {
+      items.push_back({.payload = std::to_string(i)});
+    }
+    ASSERT_TRUE(s.enqueue("q", std::move(items)));
+  }
+  std::mutex mu;
+  std::map<std::uint64_t, int> acked;  // id -> successful acks
+  std::atomic<int> done{0};
+  std::atomic<int> stale{0};
+  auto worker = [&](Store& store, Millis ttl) {
+    Sync s{store};
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (done.load() < kItems && std::chrono::steady_clock::now() < until) {
+      auto r = s.lease("q", {.n = 3, .ttl = ttl, .wait = 20ms});
+      if (!r) {
+        ADD_FAILURE() << r.error().message();
+        return;
+      }
+      for (const auto& l : *r) {
+        auto ack = s.ack(l, "ok");
+        if (ack) {
+          std::lock_guard lock(mu);
+          ++acked[l.id];
+          ++done;
+        } else if (errc(ack.error()) == Errc::kStaleLease) {
+          ++stale;
+        } else {
+          ADD_FAILURE() << ack.error().message();
+        }
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back(worker, std::ref(*a), 1ms);
+    threads.emplace_back(worker, std::ref(*b), i == 0 ? 60s : 1ms);
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(done.load(), kItems);
+  EXPECT_EQ(acked.size(), static_cast<std::size_t>(kItems));
+  for (const auto& [id, n] : acked) {
+    EXPECT_EQ(n, 1) << "item " << id;
+  }
+  Sync s{*a};
+  auto info = s.queue("q");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->counts.done, static_cast<std::uint64_t>(kItems));
+  EXPECT_EQ(info->counts.ready + info->counts.leased + info->counts.dead, 0U);
+  RecordProperty("stale_acks", stale.load());
+}
+
 TEST(RedisDown, OperationsAnswerUnavailableWhileItIsDownAndRecoverAfter) {
   RedisServer server;
   const std::string params = "&timeout_ms=500&connect_timeout_ms=500";
