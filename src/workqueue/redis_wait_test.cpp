@@ -131,7 +131,8 @@ TEST_F(RedisWaitTest, AWaitEndsEmptyAtItsDeadlineOnTheStoresClock) {
   Sync s{*store};
   // Another queue's item does not answer it, and real time alone does not end it.
   s.push("other", "x");
-  ASSERT_TRUE(s.queue("q"));
+  // The wait's lease creates "q" on a pool thread of its own: poll for it.
+  ASSERT_TRUE(eventually([&] { return s.queue("q").has_value(); }));
   EXPECT_FALSE(wait.answered());
   clock.advance(30s);
   auto r = wait.future.get();

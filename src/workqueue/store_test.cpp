@@ -13,9 +13,7 @@
 #include "core/process.hpp"
 #include "workqueue/store_test_support.hpp"
 
-#ifdef TENDER_HAVE_REDIS_STORE
-#include "workqueue/redis_test_server.hpp"
-#endif
+#include "workqueue/redis_test_support.hpp"
 
 namespace tender::workqueue {
 namespace {
@@ -475,9 +473,12 @@ std::vector<Kind> kinds() {
   k.push_back({"sqlite", [](StoreSettings s, const std::string& dir) {
                  return open_store("sqlite:" + dir + "/queue.db", std::move(s));
                }});
-#ifdef TENDER_HAVE_REDIS_STORE
-  k.push_back({"redis", redis_test_store});
-#endif
+  // One redis-server for the binary; each test's keys under a prefix of its own directory's
+  // name, so that a reopened store sees what it wrote, as a reopened SQLite file does.
+  k.push_back({"redis", [](StoreSettings s, const std::string& dir) {
+                 const std::string prefix = std::filesystem::path(dir).filename().string() + ":";
+                 return open_store(redis_testing::shared_redis_server().url(prefix), std::move(s));
+               }});
   return k;
 }
 
