@@ -21,13 +21,23 @@ using asio::experimental::awaitable_operators::operator&&;
 using Steady = std::chrono::steady_clock;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-// Where one stream's output goes: up to `limit` bytes kept, the rest counted as dropped.
+// Where one stream's output goes: up to `limit` bytes kept, the rest counted as dropped. With
+// `tail`, the last `limit` bytes are kept and the earlier ones dropped.
 struct Capture {
   std::string* text = nullptr;
   bool* truncated = nullptr;
   std::size_t limit = 0;
+  bool tail = false;
 
   void add(const char* data, std::size_t n) const {
+    if (tail) {
+      text->append(data, n);
+      if (text->size() > limit) {
+        text->erase(0, text->size() - limit);
+        *truncated = true;
+      }
+      return;
+    }
     const std::size_t room = limit - std::min(limit, text->size());
     text->append(data, std::min(n, room));
     if (n > room) {
@@ -214,10 +224,10 @@ asio::awaitable<Result<CommandOutcome>> run_command(CommandOptions options) {
     }
   }
   streams.out_capture = {&outcome.stdout_text, &outcome.stdout_truncated, options.max_stdout_bytes};
-  streams.err_capture =
-      options.merge_stderr
-          ? streams.out_capture
-          : Capture{&outcome.stderr_text, &outcome.stderr_truncated, options.max_stderr_bytes};
+  streams.err_capture = options.merge_stderr
+                            ? streams.out_capture
+                            : Capture{&outcome.stderr_text, &outcome.stderr_truncated,
+                                      options.max_stderr_bytes, options.keep_stderr_tail};
 
   bool exited = false;
   bool killed = false;

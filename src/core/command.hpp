@@ -54,6 +54,9 @@ struct CommandOptions {
   // gigabytes neither fills memory nor blocks on a full pipe).
   std::size_t max_stdout_bytes = std::size_t{64} << 10;
   std::size_t max_stderr_bytes = std::size_t{64} << 10;
+  // Keep the last max_stderr_bytes of stderr rather than the first (an error message is
+  // usually at the end), e.g. for the work runner's nack errors.
+  bool keep_stderr_tail = false;
   // Capture stderr into stdout_text, interleaved in the order the chunks arrive (the bound is
   // max_stdout_bytes; stderr_text stays empty).
   bool merge_stderr = false;

@@ -216,6 +216,25 @@ TEST(RunCommand, OutputFarBeyondTheBoundIsDroppedAndTheChildFinishes) {
   EXPECT_TRUE(r->stderr_truncated);
 }
 
+TEST(RunCommand, KeepsTheTailOfStderrWhenAsked) {
+  auto o = shell("head -c 100000 /dev/zero >&2; echo the last words >&2; echo out");
+  o.max_stderr_bytes = 15;
+  o.keep_stderr_tail = true;
+  auto r = run(o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->stderr_text, "the last words\n");
+  EXPECT_TRUE(r->stderr_truncated);
+  EXPECT_EQ(r->stdout_text, "out\n");
+
+  auto short_one = shell("echo short >&2");
+  short_one.max_stderr_bytes = 15;
+  short_one.keep_stderr_tail = true;
+  r = run(short_one);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->stderr_text, "short\n");
+  EXPECT_FALSE(r->stderr_truncated);
+}
+
 TEST(RunCommand, TimeoutKillsTheWholeGroup) {
   TempDir dir;
   // A grandchild that ignores SIGTERM, holding the output pipes open.
