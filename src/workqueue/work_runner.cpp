@@ -169,6 +169,7 @@ void WorkRunner::Impl::server_trouble(const Error& e) {
 
 asio::awaitable<void> WorkRunner::Impl::slot_loop() {
   Backoff backoff(retry_policy(), system_clock());
+  co_await check_empty();  // a queue empty from the start need not wait out a long poll
   while (!draining) {
     const auto asked = Steady::now();
     auto leased = co_await (loop->client.lease(1, cfg.lease_wait, cfg.lease_ttl) ||
