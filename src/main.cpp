@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   tender::ambassador::add_command(app, exit_code);
   tender::pod::add_command(app, exit_code);
   tender::workqueue::add_queue_command(app, exit_code);
+  tender::workqueue::add_work_command(app, exit_code);
 
   try {
     app.parse(argc, argv);

@@ -11,6 +11,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/process.hpp"
+#include "workqueue/client.hpp"
 #include "workqueue/server.hpp"
 #include "workqueue/store.hpp"
 #include "workqueue/workqueue.hpp"
@@ -341,6 +342,8 @@ CLI::App* add_queue_command(CLI::App& root, int& exit_code) {
                   "memory, sqlite:PATH or redis://HOST:PORT[/DB] "
                   "(default sqlite:/var/lib/tender/queue.db)");
   cmd->add_option("--threads", flags->threads, "HTTP worker threads (default 1)");
+  add_push_command(*cmd, exit_code);
+  add_stats_command(*cmd, exit_code);
   cmd->require_subcommand(0, 1);
   cmd->callback([cmd, common, flags, &exit_code] {
     if (!cmd->get_subcommands().empty()) {
