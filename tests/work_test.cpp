@@ -307,6 +307,11 @@ TEST(Work, UsageErrorsExitTwo) {
   EXPECT_EQ(
       run_tender({"work", "--queue", "127.0.0.1:1", "--queue-name", "q", "--", "true"}).status.code,
       2);
+  auto missing = run_tender(
+      {"work", "--queue", "http://127.0.0.1:1", "--queue-name", "q", "--", "no-such-command-here"});
+  EXPECT_EQ(missing.status.code, 2);
+  EXPECT_NE(missing.err.find("no-such-command-here is not found"), std::string::npos)
+      << missing.err;
   auto bad_name =
       run_tender({"work", "--queue", "http://127.0.0.1:1", "--queue-name", "a/b", "--", "true"});
   EXPECT_EQ(bad_name.status.code, 2);

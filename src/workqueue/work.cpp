@@ -1,8 +1,10 @@
 // `tender work`: its flags, resolved with the config file, and the runner run as a role.
+#include <cstdlib>
 #include <memory>
 
 #include "core/cli.hpp"
 #include "workqueue/work_config.hpp"
+#include "workqueue/work_item.hpp"
 #include "workqueue/work_runner.hpp"
 #include "workqueue/workqueue.hpp"
 
@@ -37,7 +39,13 @@ CLI::App* add_work_command(CLI::App& root, int& exit_code) {
   cmd->callback([common, f, &exit_code] {
     ConfigNode file = common->load_config();
     CommonOptions opts = resolve_common(*common, file, kWorkAdminPort);
-    WorkRunner role(resolve_work(*f, file));
+    WorkConfig cfg = resolve_work(*f, file);
+    // A mistyped command would fail every item until each went dead: stop here instead.
+    const char* path = std::getenv("PATH");
+    if (auto found = find_program(cfg.command.front(), path != nullptr ? path : ""); !found) {
+      throw UsageError(found.error().message());
+    }
+    WorkRunner role(std::move(cfg));
     exit_code = run_role("work", role, opts);
   });
   return cmd;

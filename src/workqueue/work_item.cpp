@@ -116,6 +116,38 @@ Result<std::optional<ItemFiles::Output>> ItemFiles::read_output(std::size_t max)
   return std::optional<Output>(std::move(out));
 }
 
+Result<std::string> find_program(const std::string& program, std::string_view path) {
+  auto runnable = [](const std::string& file) {
+    struct stat st {};
+    return ::stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+           ::access(file.c_str(), X_OK) == 0;
+  };
+  if (program.find('/') != std::string::npos) {
+    if (runnable(program)) {
+      return Result<std::string>(boost::system::in_place_value, program);
+    }
+    return Error(std::errc::no_such_file_or_directory,
+                 "the command " + program + " is not an executable file");
+  }
+  if (path.empty()) {
+    path = "/usr/local/bin:/usr/bin:/bin";
+  }
+  for (std::size_t start = 0; start <= path.size();) {
+    std::size_t colon = path.find(':', start);
+    if (colon == std::string_view::npos) {
+      colon = path.size();
+    }
+    std::string dir(path.substr(start, colon - start));
+    const std::string file = (dir.empty() ? std::string(".") : dir) + "/" + program;
+    if (runnable(file)) {
+      return Result<std::string>(boost::system::in_place_value, file);
+    }
+    start = colon + 1;
+  }
+  return Error(std::errc::no_such_file_or_directory,
+               "the command " + program + " is not found in PATH (" + std::string(path) + ")");
+}
+
 std::vector<std::string> item_environment(const char* const* base, const ItemEnv& item) {
   std::vector<std::string> env;
   for (const char* const* e = base; e != nullptr && *e != nullptr; ++e) {

@@ -59,6 +59,13 @@ class ItemFiles {
   std::string dir_;
 };
 
+// Where `program` (argv[0]) is found as the runner will spawn it: a name with a slash as it is,
+// else in each directory of `path` (a PATH value; empty: "/usr/local/bin:/usr/bin:/bin"),
+// the first executable file. Errors (errc::no_such_file_or_directory, naming the program and
+// where it was looked for), so that a mistyped command stops the start instead of failing
+// every item.
+[[nodiscard]] Result<std::string> find_program(const std::string& program, std::string_view path);
+
 // What the command learns of its item.
 struct ItemEnv {
   std::uint64_t id = 0;

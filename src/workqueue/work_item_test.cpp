@@ -75,6 +75,25 @@ TEST(ItemFiles, MovedFilesAreRemovedOnce) {
   EXPECT_EQ(moved.dir(), dir);
 }
 
+TEST(FindProgram, LooksInPathOrTakesAPathAsItIs) {
+  auto sh = find_program("sh", "/nonexistent:/bin:/usr/bin");
+  ASSERT_TRUE(sh) << sh.error().message();
+  EXPECT_EQ(*sh, "/bin/sh");
+  auto direct = find_program("/bin/sh", "");
+  ASSERT_TRUE(direct);
+  EXPECT_EQ(*direct, "/bin/sh");
+  auto missing = find_program("no-such-program-here", "/bin:/usr/bin");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), std::errc::no_such_file_or_directory);
+  EXPECT_NE(missing.error().message().find("no-such-program-here"), std::string::npos);
+  EXPECT_NE(missing.error().message().find("/bin:/usr/bin"), std::string::npos);
+  // A directory or a file that cannot be run is not a program.
+  EXPECT_FALSE(find_program("/tmp", ""));
+  auto files = ItemFiles::create("not a program");
+  ASSERT_TRUE(files);
+  EXPECT_FALSE(find_program(files->item_file(), ""));
+}
+
 TEST(ItemEnvironment, OursReplaceInheritedOnes) {
   const char* base[] = {"PATH=/bin", "TENDER_ITEM_ID=99", "TENDER_QUEUE_X=kept", "HOME=/h",
                         nullptr};

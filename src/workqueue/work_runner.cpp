@@ -443,6 +443,10 @@ void WorkRunner::start(Runtime& runtime) {
   s.m.register_in(runtime.metrics());
   s.progress_on = s.cfg.progress == ProgressMode::kAlways ||
                   (s.cfg.progress == ProgressMode::kAuto && ::isatty(2) == 1);
+  // Items are run in directories of their own: if none can be made, no item could run.
+  if (auto probe = ItemFiles::create(""); !probe) {
+    throw std::runtime_error("cannot make an item's directory: " + probe.error().message());
+  }
   s.loop = std::make_unique<Loop>(s.cfg);
   log::info("working", {{"queue", s.cfg.queue.str()},
                         {"queue_name", s.cfg.queue_name},
