@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <csignal>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -287,6 +288,25 @@ TEST(Work, ALeaseLostWhileTheRunnerStalledIsCountedAndTheItemRunsAgain) {
   EXPECT_NE(metrics.find("tender_work_items_total{outcome=\"lease_lost\"} 1\n"), std::string::npos)
       << metrics;
   EXPECT_NE(w.stderr_text().find("lease was lost"), std::string::npos) << w.stderr_text();
+}
+
+TEST(Work, ARunnerKilledMidItemLosesNothingTheItemRunsAgainAfterItsLease) {
+  QueuePeer q;
+  TempDir dir;
+  q.push("killed", "x\n");
+  const std::string pidfile = dir.path() + "/pid";
+  auto first = std::make_unique<Tender>(work_args(
+      q, "killed", {"--lease-ttl", "1s"}, {"sh", "-c", "echo $$ > " + pidfile + "; sleep 300"}));
+  ASSERT_TRUE(eventually([&] { return !slurp(pidfile).empty(); })) << first->stderr_text();
+  const pid_t command = std::stoi(slurp(pidfile));
+  first->signal(SIGKILL);
+  ASSERT_TRUE(first->wait_exit(10s));
+  // The runner's command dies with it, and its item is delivered again once the lease expires.
+  EXPECT_TRUE(eventually([&] { return ::kill(command, 0) != 0; }));
+  Tender second(work_args(q, "killed", {}, {"sh", "-c", "echo attempt $TENDER_ATTEMPT"}));
+  ASSERT_TRUE(eventually([&] { return str(q.item(1), "state") == "done"; }, 20s))
+      << second.stderr_text();
+  EXPECT_EQ(str(q.item(1), "result"), "attempt 2\n");
 }
 
 TEST(Work, AnUnreachableServerIsRetriedAndNotReady) {
