@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -145,7 +146,7 @@ TEST(Work, TheProgressLineAndTheStatus) {
   EXPECT_NE(r.err.find("\r\x1b[Kdone 3  failed 0  remaining 0  "), std::string::npos) << r.err;
 
   q.push("shown", "4\n");
-  Tender w(work_args(q, "shown", {}, {"sh", "-c", "sleep 300"}));
+  Tender w(work_args(q, "shown", {"--grace", "200ms"}, {"sh", "-c", "sleep 300"}));
   ASSERT_TRUE(eventually([&] {
     auto status = http(w.port("admin"), "GET", "/statusz");
     boost::system::error_code ec;
@@ -155,6 +156,8 @@ TEST(Work, TheProgressLineAndTheStatus) {
   auto config = json::parse(http(w.port("admin"), "GET", "/configz").body);
   EXPECT_EQ(config.at("config").at("queue_name").as_string(), "shown");
   EXPECT_EQ(config.at("config").at("command").as_array().size(), 3u);
+  w.signal(SIGTERM);  // past the grace the command is killed and its item directory removed
+  EXPECT_TRUE(w.wait_exit(20s));
 }
 
 TEST(Work, ExitWhenEmptyExitsZeroOnAnEmptyQueue) {
@@ -295,10 +298,17 @@ TEST(Work, ARunnerKilledMidItemLosesNothingTheItemRunsAgainAfterItsLease) {
   TempDir dir;
   q.push("killed", "x\n");
   const std::string pidfile = dir.path() + "/pid";
+  const std::string itemfile = dir.path() + "/item";
   auto first = std::make_unique<Tender>(work_args(
-      q, "killed", {"--lease-ttl", "1s"}, {"sh", "-c", "echo $$ > " + pidfile + "; sleep 300"}));
-  ASSERT_TRUE(eventually([&] { return !slurp(pidfile).empty(); })) << first->stderr_text();
+      q, "killed", {"--lease-ttl", "1s"},
+      {"sh", "-c",
+       "echo $TENDER_ITEM_FILE > " + itemfile + "; echo $$ > " + pidfile + "; sleep 300"}));
+  ASSERT_TRUE(eventually([&] { return slurp(pidfile).find('\n') != std::string::npos; }))
+      << first->stderr_text();
   const pid_t command = std::stoi(slurp(pidfile));
+  // A runner killed at once cannot remove its item's directory: the test does.
+  std::string item_dir = slurp(itemfile);
+  item_dir = item_dir.substr(0, item_dir.rfind('/'));
   first->signal(SIGKILL);
   ASSERT_TRUE(first->wait_exit(10s));
   // The runner's command dies with it, and its item is delivered again once the lease expires.
@@ -307,6 +317,9 @@ TEST(Work, ARunnerKilledMidItemLosesNothingTheItemRunsAgainAfterItsLease) {
   ASSERT_TRUE(eventually([&] { return str(q.item(1), "state") == "done"; }, 20s))
       << second.stderr_text();
   EXPECT_EQ(str(q.item(1), "result"), "attempt 2\n");
+  if (item_dir.find("/tender-item.") != std::string::npos) {
+    std::filesystem::remove_all(item_dir);
+  }
 }
 
 TEST(Work, AnUnreachableServerIsRetriedAndNotReady) {
