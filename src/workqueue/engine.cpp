@@ -438,6 +438,38 @@ class EngineImpl final : public Engine {
         later);
   }
 
+  void release(std::uint64_t id, std::string lease_id, Done<ItemView> done) override {
+    std::unique_lock lk(mu_);
+    Later later;
+    auto m = leased_item(id, lease_id);
+    if (!m) {
+      lk.unlock();
+      done(m.error());
+      return;
+    }
+    Meta before = **m;
+    Meta& meta = **m;
+    unplace(id, meta);
+    meta.state = State::kReady;
+    meta.attempts = std::max(0, meta.attempts - 1);
+    meta.due_ms = now_ms();
+    ++meta.version;
+    place(id, meta);
+    ItemView view = engine::view_of(id, meta);
+    serve_waiters(*meta.queue, later, nullptr);
+    submit(
+        lk, {update_of(id, meta)},
+        [this, id, before, version = meta.version, view, done](Result<> r, Later& later) {
+          if (!r) {
+            undo(id, before, version);
+            later.push_back([done, e = r.error()] { done(e); });
+            return;
+          }
+          later.push_back([done, view] { done(view); });
+        },
+        later);
+  }
+
   void bury(std::uint64_t id, std::string lease_id, std::string error,
             Done<ItemView> done) override {
     std::unique_lock lk(mu_);

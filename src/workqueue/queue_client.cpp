@@ -115,6 +115,14 @@ asio::awaitable<Result<>> QueueClient::bury(std::uint64_t id, const std::string&
   co_return Result<>();
 }
 
+asio::awaitable<Result<>> QueueClient::release(std::uint64_t id, const std::string& lease_id) {
+  auto r = co_await call("POST", item_target(id, "release", lease_id), "", kCallTimeout);
+  if (!r) {
+    co_return r.error();
+  }
+  co_return Result<>();
+}
+
 asio::awaitable<Result<>> QueueClient::extend(std::uint64_t id, const std::string& lease_id,
                                               std::chrono::milliseconds ttl) {
   auto r = co_await call(

@@ -41,6 +41,8 @@ class QueueClient {
   boost::asio::awaitable<Result<std::string>> nack(std::uint64_t id, const std::string& lease_id,
                                                    std::string error,
                                                    std::optional<std::chrono::milliseconds> delay);
+  // Gives the item back unfinished, without counting the attempt.
+  boost::asio::awaitable<Result<>> release(std::uint64_t id, const std::string& lease_id);
   boost::asio::awaitable<Result<>> bury(std::uint64_t id, const std::string& lease_id,
                                         std::string error);
   boost::asio::awaitable<Result<>> extend(std::uint64_t id, const std::string& lease_id,

@@ -269,6 +269,20 @@ for q, _ in pairs(queues) do wake(q) end
 return n
 )lua";
 
+// ARGV: 3 id, 4 lease id. The item back to ready, this delivery not counted as an attempt.
+// Returns the item's view.
+constexpr const char* kGiveBack = R"lua(
+local id = ARGV[3]
+local q, e = check_lease(id, ARGV[4])
+if not q then return redis.error_reply(e) end
+end_lease(q, id)
+redis.call('HINCRBY', ik(id), 'att', -1)
+redis.call('HSET', ik(id), 'state', 'ready')
+set_ready(q, id, redis.call('HGET', ik(id), 'pri'))
+wake(q)
+return view(id, false)
+)lua";
+
 // ARGV: 3 id, 4 lease id, 5 result. Returns the item's view.
 constexpr const char* kAck = R"lua(
 local id = ARGV[3]
@@ -443,6 +457,7 @@ const std::map<ScriptId, Entry>& scripts() {
       {ScriptId::kLease, {"lease", std::string(kPrelude) + kLease}},
       {ScriptId::kRelease, {"release", std::string(kPrelude) + kRelease}},
       {ScriptId::kAck, {"ack", std::string(kPrelude) + kAck}},
+      {ScriptId::kGiveBack, {"give_back", std::string(kPrelude) + kGiveBack}},
       {ScriptId::kNack, {"nack", std::string(kPrelude) + kNack}},
       {ScriptId::kExtend, {"extend", std::string(kPrelude) + kExtend}},
       {ScriptId::kBury, {"bury", std::string(kPrelude) + kBury}},

@@ -33,6 +33,7 @@ enum class ScriptId {
   kLease,
   kRelease,
   kAck,
+  kGiveBack,
   kNack,
   kExtend,
   kBury,
@@ -44,9 +45,9 @@ enum class ScriptId {
   kSweep,
 };
 inline constexpr std::array kAllScripts = {
-    ScriptId::kEnqueue, ScriptId::kLease, ScriptId::kRelease, ScriptId::kAck,  ScriptId::kNack,
-    ScriptId::kExtend,  ScriptId::kBury,  ScriptId::kGet,     ScriptId::kInfo, ScriptId::kDead,
-    ScriptId::kRequeue, ScriptId::kPurge, ScriptId::kSweep,
+    ScriptId::kEnqueue, ScriptId::kLease, ScriptId::kRelease, ScriptId::kAck,      ScriptId::kNack,
+    ScriptId::kExtend,  ScriptId::kBury,  ScriptId::kGet,     ScriptId::kInfo,     ScriptId::kDead,
+    ScriptId::kRequeue, ScriptId::kPurge, ScriptId::kSweep,   ScriptId::kGiveBack,
 };
 
 // The script's full text (the shared prelude and its body). Never fails.

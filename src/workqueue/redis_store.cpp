@@ -88,6 +88,7 @@ class RedisStore final : public Store {
   void nack(std::uint64_t id, std::string lease_id, std::string error, std::optional<Millis> delay,
             Done<NackOutcome> done) override;
   void extend(std::uint64_t id, std::string lease_id, Millis ttl, Done<WallTime> done) override;
+  void release(std::uint64_t id, std::string lease_id, Done<ItemView> done) override;
   void bury(std::uint64_t id, std::string lease_id, std::string error,
             Done<ItemView> done) override;
   void get(std::uint64_t id, bool with_payload, Done<ItemView> done) override;
@@ -366,6 +367,12 @@ void RedisStore::ack(std::uint64_t id, std::string lease_id, std::string result,
   run<ItemView>(std::move(done), [this, id, lease_id = std::move(lease_id),
                                   result = cut(std::move(result))](RedisConn& conn) {
     return finish(conn, ScriptId::kAck, id, lease_id, result);
+  });
+}
+
+void RedisStore::release(std::uint64_t id, std::string lease_id, Done<ItemView> done) {
+  run<ItemView>(std::move(done), [this, id, lease_id = std::move(lease_id)](RedisConn& conn) {
+    return finish(conn, ScriptId::kGiveBack, id, lease_id, "");
   });
 }
 

@@ -358,9 +358,9 @@ void add_lease_routes(Router& router, Store& store, Activity& activity) {
     }
     const std::string op(req.param("op"));
     auto lease_id = option(req, "lease_id", "Tender-Lease-Id");
-    if (op != "ack" && op != "nack" && op != "extend" && op != "bury") {
+    if (op != "ack" && op != "nack" && op != "extend" && op != "bury" && op != "release") {
       reply(Response::error(404, "no operation \"" + op.substr(0, 32) +
-                                     "\" on items; there are ack, nack, extend and bury"));
+                                     "\" on items; there are ack, nack, extend, release and bury"));
       return;
     }
     if (!lease_id) {
@@ -428,6 +428,10 @@ void add_lease_routes(Router& router, Store& store, Activity& activity) {
         o["id"] = item;
         o["lease_expires_ms"] = ms_of(*r);
         reply(Response::json(200, o));
+      });
+    } else if (op == "release") {
+      store.release(*id, *lease_id, [reply](Result<ItemView> r) {
+        reply(r ? Response::json(200, item_json(*r)) : fail(r.error()));
       });
     } else {
       store.bury(*id, *lease_id, std::move(req.body), [&activity, reply](Result<ItemView> r) {

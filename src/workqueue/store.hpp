@@ -217,6 +217,10 @@ class Store {
                     std::optional<Millis> delay, Done<NackOutcome> done) = 0;
   // Extends the lease to now + ttl. Answers the new expiry.
   virtual void extend(std::uint64_t id, std::string lease_id, Millis ttl, Done<WallTime> done) = 0;
+  // Gives the leased item back unfinished: ready again at once, in its place, and this
+  // delivery does not count as an attempt (a worker that stops before it could try).
+  // Errors: kNoItem, kStaleLease, kUnavailable.
+  virtual void release(std::uint64_t id, std::string lease_id, Done<ItemView> done) = 0;
   // Moves the leased item to the dead list at once with `error` (the worker knows it will
   // never succeed).
   virtual void bury(std::uint64_t id, std::string lease_id, std::string error,

@@ -303,6 +303,30 @@ TEST_P(StoreSuite, ANackedItemComesBackThenGoesDeadAfterMaxAttempts) {
   EXPECT_EQ(info(s(), "n")->counts.dead, 0u);
 }
 
+TEST_P(StoreSuite, AReleasedItemIsReadyAtOnceWithoutCountingTheAttempt) {
+  NewItem n;
+  n.payload = "x";
+  n.max_attempts = 1;
+  auto id = put(s(), "r", n);
+  ASSERT_TRUE(id);
+  auto l = take(s(), "r");
+  ASSERT_TRUE(l && l->size() == 1);
+  auto back =
+      call<ItemView>([&](auto done) { s().release(l->front().id, l->front().lease_id, done); });
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(back->state, State::kReady);
+  EXPECT_EQ(back->attempts, 0);
+  auto stale =
+      call<ItemView>([&](auto done) { s().release(l->front().id, l->front().lease_id, done); });
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(errc(stale.error()), Errc::kStaleLease);
+  // On its only attempt still: a nack now sends it to the dead list.
+  l = take(s(), "r");
+  ASSERT_TRUE(l && l->size() == 1);
+  EXPECT_EQ(l->front().attempt, 1);
+  EXPECT_EQ(nack(s(), l->front(), "failed")->state, State::kDead);
+}
+
 TEST_P(StoreSuite, ANackWaitsForItsDelay) {
   ASSERT_TRUE(put(s(), "nd", "x"));
   auto l = take(s(), "nd");

@@ -318,10 +318,16 @@ asio::awaitable<void> WorkRunner::Impl::report(const LeasedItem& item, Finish fi
       } else {
         state = Result<std::string>(boost::system::in_place_value, "dead");
       }
+    } else if (finish.stopped) {
+      // An item given back because this runner stops is not at fault: ready again at once,
+      // and this delivery is not counted as an attempt.
+      if (auto r = co_await loop->client.release(item.id, item.lease_id); !r) {
+        state = r.error();
+      } else {
+        state = Result<std::string>(boost::system::in_place_value, "ready");
+      }
     } else {
-      // An item given back because this runner stops is not at fault: ready again at once.
-      const auto delay = finish.stopped ? std::optional(0ms) : cfg.nack_delay;
-      state = co_await loop->client.nack(item.id, item.lease_id, finish.text, delay);
+      state = co_await loop->client.nack(item.id, item.lease_id, finish.text, cfg.nack_delay);
     }
     if (state) {
       count(item, finish, *state);
@@ -500,7 +506,7 @@ void WorkRunner::stop() {
     s.loop->drain_signal.cancel();
     s.loop->stop_signal.cancel();
   });
-  // The items killed now are nacked ("worker stopped"); their answers are waited for a while.
+  // The items killed now are released; their answers are waited for a while.
   const auto until = Steady::now() + kStopWait;
   while (s.slots_alive > 0 && Steady::now() < until) {
     std::this_thread::sleep_for(5ms);
