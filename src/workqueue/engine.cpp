@@ -66,40 +66,44 @@ void EngineImpl::enqueue(std::string queue, std::vector<NewItem> items,
   }
   std::unique_lock lk(mu_);
   Later later;
-  auto fail = [&](Error e) {
-    lk.unlock();
-    done(std::move(e));
-  };
-  if (closed_) {
-    return fail(closed_error());
-  }
   std::vector<Mutation> muts;
-  auto q = find_queue(queue, true, muts);
-  if (!q) {
-    return fail(q.error());
-  }
-  Queue& qu = **q;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (items[i].payload.size() > qu.settings.max_payload_bytes) {
-      return fail(queue_error(
-          Errc::kTooLarge,
-          (items.size() > 1 ? "item " + std::to_string(i + 1) + " of the batch: " : "") +
-              "a payload of " + std::to_string(items[i].payload.size()) + " bytes is over queue " +
-              queue + "'s limit of " + std::to_string(qu.settings.max_payload_bytes) +
-              " (max_payload)"));
-    }
-  }
-  const std::int64_t now = now_ms();
-  std::vector<Enqueued> answer(items.size());
-  std::vector<std::uint64_t> fresh_ids;
-  std::vector<std::string> new_keys;
+  auto q = closed_ ? Result<Queue*>(closed_error()) : find_queue(queue, true, muts);
+  Staged staged;
+  staged.answer.resize(items.size());
   bool wait_for_others = false;
+  Result<> admitted = q ? admit(**q, items, staged.answer, wait_for_others) : q.error();
+  if (!admitted) {
+    lk.unlock();
+    done(admitted.error());
+    return;
+  }
+  stage(**q, items, staged, muts);
+  auto finish = [this, staged = std::move(staged), done](Result<> r, Later& after) {
+    enqueued(staged, r, done, after);
+  };
+  if (muts.empty() && !wait_for_others) {
+    finish(Result<>(), later);
+    run(lk, later);
+    return;
+  }
+  submit(lk, std::move(muts), std::move(finish), later);
+}
+
+Result<> EngineImpl::admit(Queue& q, const std::vector<NewItem>& items,
+                           std::vector<Enqueued>& answer, bool& wait_for_others) {
   std::size_t created = 0;
   for (std::size_t i = 0; i < items.size(); ++i) {
-    NewItem& item = items[i];
+    const NewItem& item = items[i];
+    if (item.payload.size() > q.settings.max_payload_bytes) {
+      return queue_error(
+          Errc::kTooLarge,
+          (items.size() > 1 ? "item " + std::to_string(i + 1) + " of the batch: " : "") +
+              "a payload of " + std::to_string(item.payload.size()) + " bytes is over queue " +
+              q.name + "'s limit of " + std::to_string(q.settings.max_payload_bytes) +
+              " (max_payload)");
+    }
     if (!item.idempotency_key.empty()) {
-      auto key = key_of(queue, item.idempotency_key);
-      if (auto k = keys_.find(key); k != keys_.end()) {
+      if (auto k = keys_.find(key_of(q.name, item.idempotency_key)); k != keys_.end()) {
         answer[i] = {k->second, false};
         auto it = items_.find(k->second);
         wait_for_others = wait_for_others || (it != items_.end() && it->second.pending);
@@ -108,109 +112,104 @@ void EngineImpl::enqueue(std::string queue, std::vector<NewItem> items,
     }
     ++created;
   }
-  if (qu.held() + created > qu.settings.max_items) {
-    return fail(queue_error(Errc::kFull, "queue " + queue + " holds " + std::to_string(qu.held()) +
-                                             " items; its limit is " +
-                                             std::to_string(qu.settings.max_items) +
-                                             " (max_items)"));
+  if (q.held() + created > q.settings.max_items) {
+    return queue_error(Errc::kFull, "queue " + q.name + " holds " + std::to_string(q.held()) +
+                                        " items; its limit is " +
+                                        std::to_string(q.settings.max_items) + " (max_items)");
   }
-  std::unordered_map<std::uint64_t, std::string> payloads;
+  return {};
+}
+
+void EngineImpl::stage(Queue& q, std::vector<NewItem>& items, Staged& staged,
+                       std::vector<Mutation>& muts) {
+  const std::int64_t now = now_ms();
   for (std::size_t i = 0; i < items.size(); ++i) {
-    if (answer[i].id != 0) {
-      continue;
+    if (staged.answer[i].id != 0) {
+      continue;  // an idempotency key seen before
     }
     NewItem& item = items[i];
-    const std::uint64_t id = ++last_id_;
     if (!item.idempotency_key.empty()) {
-      auto key = key_of(queue, item.idempotency_key);
+      auto key = key_of(q.name, item.idempotency_key);
       if (auto k = keys_.find(key); k != keys_.end()) {  // twice in this batch
-        --last_id_;
-        answer[i] = {k->second, false};
+        staged.answer[i] = {k->second, false};
         continue;
       }
-      keys_[key] = id;
-      new_keys.push_back(key);
       const std::int64_t expires = now + settings_.idempotency_window.count();
+      keys_[key] = last_id_ + 1;
       key_expiry_.emplace(expires, key);
-      Mutation km;
-      km.kind = Mutation::Kind::kIdempotency;
-      km.row.queue = queue;
-      km.row.id = id;
+      staged.keys.push_back(std::move(key));
+      Mutation km = kind_of(Mutation::Kind::kIdempotency);
+      km.row.queue = q.name;
+      km.row.id = last_id_ + 1;
       km.key = item.idempotency_key;
       km.expires_ms = expires;
       muts.push_back(std::move(km));
     }
-    answer[i] = {id, true};
+    const std::uint64_t id = ++last_id_;
+    staged.answer[i] = {id, true};
     Meta m;
-    m.queue = &qu;
+    m.queue = &q;
     m.pending = true;
     m.state = item.delay.count() > 0 ? State::kDelayed : State::kReady;
     m.priority = item.priority;
-    m.max_attempts = item.max_attempts.value_or(qu.settings.max_attempts);
+    m.max_attempts = item.max_attempts.value_or(q.settings.max_attempts);
     m.enqueued_ms = now;
     m.due_ms = now + item.delay.count();
     items_.emplace(id, m);
-    ++qu.pending;
-    fresh_ids.push_back(id);
-    Mutation im;
-    im.kind = Mutation::Kind::kInsert;
-    im.row = engine::row_of(id, m);
-    im.row.state = State::kReady;
-    payloads.emplace(id, item.payload);
+    ++q.pending;
+    staged.ids.push_back(id);
+    Mutation im = kind_of(Mutation::Kind::kInsert);
+    im.row = row_of(id, m);
+    staged.payloads.emplace(id, item.payload);
     im.payload = std::move(item.payload);
     muts.push_back(std::move(im));
   }
-  auto finish = [this, fresh_ids, new_keys, answer, done, payloads = std::move(payloads)](
-                    Result<> r, Later& later) mutable {
-    Queue* qp = nullptr;
-    for (auto id : fresh_ids) {
-      auto it = items_.find(id);
-      if (it == items_.end()) {
-        continue;
-      }
-      Meta& m = it->second;
-      qp = m.queue;
-      --m.queue->pending;
-      if (r) {
-        m.pending = false;
-        place(id, m);
-      } else {
-        items_.erase(it);
-      }
+}
+
+void EngineImpl::enqueued(const Staged& staged, const Result<>& r,
+                          const Done<std::vector<Enqueued>>& done, Later& later) {
+  Queue* q = nullptr;
+  for (auto id : staged.ids) {
+    auto it = items_.find(id);
+    if (it == items_.end()) {
+      continue;
     }
-    if (!r) {
-      for (const auto& k : new_keys) {
-        keys_.erase(k);
-      }
-      if (failed_enqueues_.size() > 100'000) {
-        failed_enqueues_.clear();
-      }
-      failed_enqueues_.insert(fresh_ids.begin(), fresh_ids.end());
-      later.push_back([done, e = r.error()] { done(e); });
-      return;
+    Meta& m = it->second;
+    q = m.queue;
+    --m.queue->pending;
+    if (r) {
+      m.pending = false;
+      place(id, m);
+    } else {
+      items_.erase(it);
     }
-    // Ids named by idempotency keys whose first enqueue failed meanwhile are gone.
-    for (const auto& a : answer) {
-      if (!a.created && failed_enqueues_.contains(a.id)) {
-        later.push_back([done] {
-          done(queue_error(Errc::kUnavailable,
-                           "the earlier enqueue with this idempotency key failed; retry"));
-        });
-        return;
-      }
+  }
+  if (!r) {
+    for (const auto& k : staged.keys) {
+      keys_.erase(k);
     }
-    later.push_back([done, answer] { done(answer); });
-    if (qp != nullptr) {
-      serve_waiters(*qp, later, &payloads);
+    if (failed_enqueues_.size() > 100'000) {
+      failed_enqueues_.clear();
     }
-    wake_timer_if_due();
-  };
-  if (muts.empty() && !wait_for_others) {
-    finish(Result<>(), later);
-    run(lk, later);
+    failed_enqueues_.insert(staged.ids.begin(), staged.ids.end());
+    later.push_back([done, e = r.error()] { done(e); });
     return;
   }
-  submit(lk, std::move(muts), std::move(finish), later);
+  // An idempotency key whose first enqueue failed meanwhile names an item that never was.
+  for (const auto& a : staged.answer) {
+    if (!a.created && failed_enqueues_.contains(a.id)) {
+      later.push_back([done] {
+        done(queue_error(Errc::kUnavailable,
+                         "the earlier enqueue with this idempotency key failed; retry"));
+      });
+      return;
+    }
+  }
+  later.push_back([done, answer = staged.answer] { done(answer); });
+  if (q != nullptr) {
+    serve_waiters(*q, later, &staged.payloads);
+  }
+  wake_timer_if_due();
 }
 
 CancelWait EngineImpl::lease(std::string queue, LeaseOptions options,

@@ -62,6 +62,24 @@ class EngineImpl final : public Engine {
   void enqueue(std::string queue, std::vector<NewItem> items,
                Done<std::vector<Enqueued>> done) override;
 
+  // An enqueue's new items, between its hand-off to the journal and the journal's answer.
+  struct Staged {
+    std::vector<Enqueued> answer;
+    std::vector<std::uint64_t> ids;                           // new items
+    std::vector<std::string> keys;                            // their idempotency keys (queue\0key)
+    std::unordered_map<std::uint64_t, std::string> payloads;  // for waiters served at once
+  };
+  // Checks sizes and room, and answers the idempotency keys seen before (`answer`; when one
+  // names an item still being written, `wait_for_others`).
+  Result<> admit(Queue& q, const std::vector<NewItem>& items, std::vector<Enqueued>& answer,
+                 bool& wait_for_others);
+  // The new items, pending, with their mutations.
+  void stage(Queue& q, std::vector<NewItem>& items, Staged& staged, std::vector<Mutation>& muts);
+  // Once the journal has answered: the items become leasable (or are dropped), and `done` is
+  // queued.
+  void enqueued(const Staged& staged, const Result<>& r, const Done<std::vector<Enqueued>>& done,
+                Later& later);
+
   // --- lease -------------------------------------------------------------------------------
 
   CancelWait lease(std::string queue, LeaseOptions options,

@@ -291,7 +291,9 @@ void add_item_routes(Router& router, Store& store, Activity& activity) {
                     reply(Response::json(created > 0 ? 201 : 200, body));
                   });
   });
+}
 
+void add_lease_route(Router& router, Store& store, Activity& activity) {
   router.add_async("POST", "/v1/queues/{queue}/lease", [&](Request& req, Reply reply) {
     LeaseOptions opts;
     auto n = int_option(req, "n", "", 1, 1000);
@@ -349,6 +351,63 @@ void add_item_routes(Router& router, Store& store, Activity& activity) {
   });
 }
 
+void nack(Store& store, Activity& activity, Request& req, const Reply& reply, std::uint64_t item,
+          const std::string& lease_id) {
+  auto delay = int_option(req, "delay_ms", "Tender-Delay-Ms", 0, kMaxDelayMs);
+  if (!delay) {
+    reply(fail(delay.error()));
+    return;
+  }
+  std::optional<Millis> d;
+  if (*delay) {
+    d = Millis(**delay);
+  }
+  store.nack(item, lease_id, std::move(req.body), d,
+             [&activity, &store, item, reply](Result<NackOutcome> r) {
+               if (!r) {
+                 reply(fail(r.error()));
+                 return;
+               }
+               json::object o;
+               o["id"] = item;
+               o["state"] = state_name(r->state);
+               if (r->ready_at) {
+                 o["ready_ms"] = ms_of(*r->ready_at);
+               }
+               // The queue's name, for the counters, is the item's.
+               store.get(
+                   item, false,
+                   [&activity, o, reply, dead = r->state == State::kDead](Result<ItemView> v) {
+                     if (v) {
+                       activity.count(v->queue, Event::kNacked);
+                       if (dead) {
+                         activity.count(v->queue, Event::kDead);
+                       }
+                     }
+                     reply(Response::json(200, o));
+                   });
+             });
+}
+
+void extend(Store& store, const Request& req, const Reply& reply, std::uint64_t item,
+            const std::string& lease_id) {
+  auto ttl = int_option(req, "ttl_ms", "", 1000, 12LL * 3600 * 1000);
+  if (!ttl || !*ttl) {
+    reply(ttl ? Response::error(400, "ttl_ms is required") : fail(ttl.error()));
+    return;
+  }
+  store.extend(item, lease_id, Millis(**ttl), [item, reply](Result<WallTime> r) {
+    if (!r) {
+      reply(fail(r.error()));
+      return;
+    }
+    json::object o;
+    o["id"] = item;
+    o["lease_expires_ms"] = ms_of(*r);
+    reply(Response::json(200, o));
+  });
+}
+
 void add_lease_routes(Router& router, Store& store, Activity& activity) {
   router.add_async("POST", "/v1/items/{id}/{op}", [&](Request& req, Reply reply) {
     auto id = item_id(req);
@@ -377,58 +436,9 @@ void add_lease_routes(Router& router, Store& store, Activity& activity) {
         reply(Response::json(200, item_json(*r)));
       });
     } else if (op == "nack") {
-      auto delay = int_option(req, "delay_ms", "Tender-Delay-Ms", 0, kMaxDelayMs);
-      if (!delay) {
-        reply(fail(delay.error()));
-        return;
-      }
-      std::optional<Millis> d;
-      if (*delay) {
-        d = Millis(**delay);
-      }
-      const std::uint64_t item = *id;
-      store.nack(item, *lease_id, std::move(req.body), d,
-                 [&activity, &store, item, reply](Result<NackOutcome> r) {
-                   if (!r) {
-                     reply(fail(r.error()));
-                     return;
-                   }
-                   json::object o;
-                   o["id"] = item;
-                   o["state"] = state_name(r->state);
-                   if (r->ready_at) {
-                     o["ready_ms"] = ms_of(*r->ready_at);
-                   }
-                   // The queue's name, for the counters, is the item's.
-                   store.get(
-                       item, false,
-                       [&activity, o, reply, dead = r->state == State::kDead](Result<ItemView> v) {
-                         if (v) {
-                           activity.count(v->queue, Event::kNacked);
-                           if (dead) {
-                             activity.count(v->queue, Event::kDead);
-                           }
-                         }
-                         reply(Response::json(200, o));
-                       });
-                 });
+      nack(store, activity, req, reply, *id, *lease_id);
     } else if (op == "extend") {
-      auto ttl = int_option(req, "ttl_ms", "", 1000, 12LL * 3600 * 1000);
-      if (!ttl || !*ttl) {
-        reply(ttl ? Response::error(400, "ttl_ms is required") : fail(ttl.error()));
-        return;
-      }
-      const std::uint64_t item = *id;
-      store.extend(item, *lease_id, Millis(**ttl), [item, reply](Result<WallTime> r) {
-        if (!r) {
-          reply(fail(r.error()));
-          return;
-        }
-        json::object o;
-        o["id"] = item;
-        o["lease_expires_ms"] = ms_of(*r);
-        reply(Response::json(200, o));
-      });
+      extend(store, req, reply, *id, *lease_id);
     } else if (op == "release") {
       store.release(*id, *lease_id, [reply](Result<ItemView> r) {
         reply(r ? Response::json(200, item_json(*r)) : fail(r.error()));
@@ -653,6 +663,7 @@ std::array<double, kEvents> Activity::rates(const std::string& queue) const {
 
 void add_api_routes(Router& router, Store& store, Activity& activity) {
   add_item_routes(router, store, activity);
+  add_lease_route(router, store, activity);
   add_lease_routes(router, store, activity);
   add_read_routes(router, store, activity);
   add_dead_routes(router, store);
