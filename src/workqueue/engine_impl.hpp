@@ -4,6 +4,7 @@
 // indexes, the journal hand-off, waiters and the timer).
 
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <list>
 #include <map>
@@ -20,6 +21,9 @@ namespace tender::workqueue::engine {
 inline constexpr Millis kMaxDelay{30LL * 24 * 3600 * 1000};
 inline constexpr std::size_t kMaxKeyBytes = 256;
 inline constexpr std::size_t kSweepBatch = 10'000;
+// A lease is written this long after it is granted, unless the item has been acked, nacked,
+// released or buried since: most are, and their lease is then never written at all.
+inline constexpr Millis kLeaseWriteDelay{200};
 
 inline std::int64_t ms_of(WallTime t) {
   return std::chrono::duration_cast<Millis>(t.time_since_epoch()).count();
@@ -208,7 +212,10 @@ class EngineImpl final : public Engine {
   void tick_locked(Later& later);
 
   // Forgets done items past the retention (or past max_done per queue) and expired keys.
-  void sweep(std::int64_t now, std::vector<Mutation>& muts);
+  // True if it caught up (within its budget).
+  bool sweep(std::int64_t now, std::vector<Mutation>& muts);
+  // The writes of leases granted before `before` whose items are still leased.
+  void write_leases(std::int64_t before, std::vector<Mutation>& muts);
 
   std::int64_t next_due() const;
 
@@ -246,6 +253,7 @@ class EngineImpl final : public Engine {
   std::unordered_map<std::uint64_t, std::list<Waiter>::iterator> waiting_;
   std::unordered_map<std::uint64_t, Queue*> waiter_queue_;
   std::set<std::pair<std::int64_t, std::uint64_t>> wait_deadlines_;
+  std::deque<std::pair<std::int64_t, std::uint64_t>> unwritten_leases_;  // (write at, id)
 
   std::int64_t next_sweep_ms_ = 0;
   std::int64_t planned_wake_ms_ = 0;

@@ -2,6 +2,7 @@
 #include "workqueue/engine_impl.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "core/log.hpp"
 
@@ -186,7 +187,6 @@ void EngineImpl::grant(Queue& q, std::size_t n, std::optional<Millis> ttl,
   const std::int64_t now = now_ms();
   const Millis lease_ttl = ttl.value_or(q.settings.lease_ttl);
   std::vector<Leased> out;
-  std::vector<Mutation> muts;
   while (out.size() < n && !q.ready.empty()) {
     const std::uint64_t id = q.ready.begin()->second;
     Meta& m = items_.at(id);
@@ -212,9 +212,8 @@ void EngineImpl::grant(Queue& q, std::size_t n, std::optional<Millis> ttl,
       }
     }
     out.push_back(std::move(l));
-    muts.push_back(update_of(id, m));
+    unwritten_leases_.emplace_back(now + kLeaseWriteDelay.count(), id);
   }
-  write_behind(std::move(muts));
   wake_timer_if_due();
   later.push_back([this, out = std::move(out), done = std::move(done)]() mutable {
     std::vector<std::uint64_t> missing;
@@ -472,9 +471,10 @@ void EngineImpl::tick_locked(Later& later) {
     forget_waiter(token, w.deadline_ms);
     later.push_back([d = std::move(w.done)] { d(std::vector<Leased>()); });
   }
+  write_leases(now, muts);
   if (now >= next_sweep_ms_) {
-    next_sweep_ms_ = now + 1000;
-    sweep(now, muts);
+    // Behind (a sweep's budget used up): the next sweep comes sooner.
+    next_sweep_ms_ = now + (sweep(now, muts) ? 1000 : 20);
   }
   write_behind(std::move(muts), [this, expired_dead] {
     for (auto id : expired_dead) {
@@ -483,7 +483,7 @@ void EngineImpl::tick_locked(Later& later) {
   });
 }
 
-void EngineImpl::sweep(std::int64_t now, std::vector<Mutation>& muts) {
+bool EngineImpl::sweep(std::int64_t now, std::vector<Mutation>& muts) {
   std::size_t budget = kSweepBatch;
   const std::int64_t cutoff = now - settings_.retention.count();
   for (auto& [name, q] : queues_) {
@@ -507,6 +507,20 @@ void EngineImpl::sweep(std::int64_t now, std::vector<Mutation>& muts) {
     mu.expires_ms = now;
     muts.push_back(std::move(mu));
   }
+  return budget > 0;
+}
+
+void EngineImpl::write_leases(std::int64_t before, std::vector<Mutation>& muts) {
+  while (!unwritten_leases_.empty() && unwritten_leases_.front().first <= before) {
+    const std::uint64_t id = unwritten_leases_.front().second;
+    unwritten_leases_.pop_front();
+    auto it = items_.find(id);
+    // Acked, nacked, released or expired since: that change's own write records the item
+    // (all of its row), so skipping this one loses nothing.
+    if (it != items_.end() && it->second.state == State::kLeased) {
+      muts.push_back(update_of(id, it->second));
+    }
+  }
 }
 
 std::int64_t EngineImpl::next_due() const {
@@ -519,6 +533,9 @@ std::int64_t EngineImpl::next_due() const {
   }
   if (!wait_deadlines_.empty()) {
     next = std::min(next, wait_deadlines_.begin()->first);
+  }
+  if (!unwritten_leases_.empty()) {
+    next = std::min(next, unwritten_leases_.front().first);
   }
   return next;
 }
@@ -563,6 +580,9 @@ void EngineImpl::close() {
   waiting_.clear();
   waiter_queue_.clear();
   wait_deadlines_.clear();
+  std::vector<Mutation> leases;
+  write_leases(std::numeric_limits<std::int64_t>::max(), leases);
+  write_behind(std::move(leases));
   timer_cv_.notify_all();
   lk.unlock();
   for (auto& f : later) {

@@ -208,6 +208,32 @@ TEST_F(EngineTest, TheSqliteStoreKeepsEveryStateAcrossARestart) {
   EXPECT_GT(*next, *k);
 }
 
+TEST_F(EngineTest, ALeaseIsWrittenBehindAndNotAtAllWhenItsItemIsAckedFirst) {
+  open_sqlite();
+  auto writes = [&] { return e().stats().committed_writes; };
+  ASSERT_TRUE(put(e(), "q", "quick"));
+  ASSERT_TRUE(put(e(), "q", "slow"));
+  const auto before = writes();
+  auto quick = take(e(), "q");
+  ASSERT_TRUE(quick && quick->size() == 1);
+  ASSERT_TRUE(ack(e(), quick->front()));
+  advance(1s);  // past the lease's write delay: nothing left to write for it
+  // Writes are committed in order: once a later enqueue is answered, any write queued before
+  // it is counted.
+  ASSERT_TRUE(put(e(), "q", "marker"));
+  EXPECT_EQ(writes(), before + 2) << "the ack and the marker, not the lease";
+  auto slow = take(e(), "q", 1, 60s);
+  ASSERT_TRUE(slow && slow->size() == 1);
+  EXPECT_EQ(slow->front().payload, "slow");
+  advance(1s);
+  ASSERT_TRUE(put(e(), "q", "marker"));
+  EXPECT_EQ(writes(), before + 4) << "the lease, once due, then the marker";
+  // And a lease written so survives a restart.
+  engine_.reset();
+  open_sqlite();
+  EXPECT_EQ(item(e(), slow->front().id)->state, State::kLeased);
+}
+
 TEST_F(EngineTest, ALeaseExpiredWhileTheServerWasDownIsReadyAfterTheRestart) {
   open_sqlite();
   auto id = put(e(), "q", "x");

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 
+#include "core/json_text.hpp"
 #include "workqueue/codec.hpp"
 
 namespace tender::workqueue {
@@ -64,34 +65,105 @@ Result<std::uint64_t> item_id(const Request& req) {
 
 constexpr std::int64_t kMaxDelayMs = 30LL * 24 * 3600 * 1000;
 
-json::object item_json(const ItemView& v) {
-  json::object o;
-  o["id"] = v.id;
-  o["queue"] = v.queue;
-  o["state"] = state_name(v.state);
-  o["priority"] = v.priority;
-  o["attempts"] = v.attempts;
-  o["max_attempts"] = v.max_attempts;
-  o["enqueued_ms"] = ms_of(v.enqueued);
+// JSON written by hand for the answers on every item's path (enqueue, lease, ack): building
+// boost::json values costs more than the queue's own work there.
+class JsonText {
+ public:
+  JsonText& str(std::string_view key, std::string_view value) {
+    name(key);
+    append_json_string(out_, value);
+    return *this;
+  }
+  JsonText& num(std::string_view key, std::int64_t value) {
+    name(key);
+    out_ += std::to_string(value);
+    return *this;
+  }
+  JsonText& flag(std::string_view key, bool value) {
+    name(key);
+    out_ += value ? "true" : "false";
+    return *this;
+  }
+  // `key` when the bytes are UTF-8, else `key`_base64 (as put_bytes does).
+  JsonText& bytes(std::string_view key, std::string_view value) {
+    if (valid_utf8(value)) {
+      return str(key, value);
+    }
+    name(std::string(key) + "_base64");
+    out_.push_back('"');
+    out_ += base64_encode(value);
+    out_.push_back('"');
+    return *this;
+  }
+  JsonText& raw(std::string_view key, std::string_view json) {
+    name(key);
+    out_ += json;
+    return *this;
+  }
+  [[nodiscard]] std::string text() { return std::move(out_) + "}"; }
+
+ private:
+  void name(std::string_view key) {
+    if (out_.size() > 1) {
+      out_.push_back(',');
+    }
+    append_json_string(out_, key);
+    out_.push_back(':');
+  }
+  std::string out_ = "{";
+};
+
+Response json_text(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.headers.add("Content-Type", "application/json");
+  r.body = std::move(body);
+  r.body.push_back('\n');
+  return r;
+}
+
+std::string item_text(const ItemView& v) {
+  JsonText o;
+  o.num("id", static_cast<std::int64_t>(v.id))
+      .str("queue", v.queue)
+      .str("state", state_name(v.state))
+      .num("priority", v.priority)
+      .num("attempts", v.attempts)
+      .num("max_attempts", v.max_attempts)
+      .num("enqueued_ms", ms_of(v.enqueued));
   if (v.ready_at) {
-    o["ready_ms"] = ms_of(*v.ready_at);
+    o.num("ready_ms", ms_of(*v.ready_at));
   }
   if (v.lease_expires) {
-    o["lease_expires_ms"] = ms_of(*v.lease_expires);
+    o.num("lease_expires_ms", ms_of(*v.lease_expires));
   }
   if (v.finished) {
-    o["finished_ms"] = ms_of(*v.finished);
+    o.num("finished_ms", ms_of(*v.finished));
   }
   if (!v.error.empty()) {
-    o["error"] = v.error;
+    o.str("error", v.error);
   }
   if (v.state == State::kDone) {
-    put_bytes(o, "result", v.result);
+    o.bytes("result", v.result);
   }
   if (v.payload) {
-    put_bytes(o, "payload", *v.payload);
+    o.bytes("payload", *v.payload);
   }
-  return o;
+  return o.text();
+}
+
+std::string leased_text(const Leased& l) {
+  JsonText o;
+  o.num("id", static_cast<std::int64_t>(l.id))
+      .str("queue", l.queue)
+      .str("lease_id", l.lease_id)
+      .bytes("payload", l.payload)
+      .num("attempt", l.attempt)
+      .num("max_attempts", l.max_attempts)
+      .num("priority", l.priority)
+      .num("enqueued_ms", ms_of(l.enqueued))
+      .num("lease_expires_ms", ms_of(l.lease_expires));
+  return o.text();
 }
 
 json::object settings_json(const QueueSettings& s) {
@@ -226,24 +298,25 @@ void add_item_routes(Router& router, Store& store, Activity& activity) {
     std::string queue(req.param("queue"));
     std::vector<NewItem> items;
     items.push_back(std::move(*item));
-    store.enqueue(queue, std::move(items),
-                  [&activity, queue, reply](Result<std::vector<Enqueued>> r) {
-                    if (!r) {
-                      reply(fail(r.error()));
-                      return;
-                    }
-                    const Enqueued& e = r->front();
-                    if (e.created) {
-                      activity.count(queue, Event::kEnqueued);
-                    }
-                    json::object o;
-                    o["id"] = e.id;
-                    o["queue"] = queue;
-                    o["created"] = e.created;
-                    Response resp = Response::json(e.created ? 201 : 200, o);
-                    resp.headers.set("Location", "/v1/items/" + std::to_string(e.id));
-                    reply(std::move(resp));
-                  });
+    store.enqueue(
+        queue, std::move(items), [&activity, queue, reply](Result<std::vector<Enqueued>> r) {
+          if (!r) {
+            reply(fail(r.error()));
+            return;
+          }
+          const Enqueued& e = r->front();
+          if (e.created) {
+            activity.count(queue, Event::kEnqueued);
+          }
+          Response resp =
+              json_text(e.created ? 201 : 200, JsonText()
+                                                   .num("id", static_cast<std::int64_t>(e.id))
+                                                   .str("queue", queue)
+                                                   .flag("created", e.created)
+                                                   .text());
+          resp.headers.set("Location", "/v1/items/" + std::to_string(e.id));
+          reply(std::move(resp));
+        });
   });
 
   router.add_async("POST", "/v1/queues/{queue}/items:batch", [&](Request& req, Reply reply) {
@@ -324,28 +397,17 @@ void add_lease_route(Router& router, Store& store, Activity& activity) {
           }
           const std::int64_t now_ms = ms_of(std::chrono::system_clock::now());
           std::vector<double> ages;
-          json::array items;
+          std::string items = "[";
           for (const auto& l : *r) {
-            json::object o;
-            o["id"] = l.id;
-            o["queue"] = l.queue;
-            o["lease_id"] = l.lease_id;
-            put_bytes(o, "payload", l.payload);
-            o["attempt"] = l.attempt;
-            o["max_attempts"] = l.max_attempts;
-            o["priority"] = l.priority;
-            o["enqueued_ms"] = ms_of(l.enqueued);
-            o["lease_expires_ms"] = ms_of(l.lease_expires);
-            items.push_back(std::move(o));
+            items += (items.size() > 1 ? "," : "") + leased_text(l);
             ages.push_back(
                 static_cast<double>(std::max<std::int64_t>(0, now_ms - ms_of(l.enqueued))) /
                 1000.0);
           }
+          items += "]";
           activity.count(queue, Event::kLeased, r->size());
           activity.leased(queue, std::chrono::steady_clock::now() - began, ages);
-          json::object body;
-          body["items"] = std::move(items);
-          reply(Response::json(200, body));
+          reply(json_text(200, JsonText().raw("items", items).text()));
         });
     reply.on_cancel(std::move(cancel));
   });
@@ -433,7 +495,7 @@ void add_lease_routes(Router& router, Store& store, Activity& activity) {
           return;
         }
         activity.count(r->queue, Event::kAcked);
-        reply(Response::json(200, item_json(*r)));
+        reply(json_text(200, item_text(*r)));
       });
     } else if (op == "nack") {
       nack(store, activity, req, reply, *id, *lease_id);
@@ -441,7 +503,7 @@ void add_lease_routes(Router& router, Store& store, Activity& activity) {
       extend(store, req, reply, *id, *lease_id);
     } else if (op == "release") {
       store.release(*id, *lease_id, [reply](Result<ItemView> r) {
-        reply(r ? Response::json(200, item_json(*r)) : fail(r.error()));
+        reply(r ? json_text(200, item_text(*r)) : fail(r.error()));
       });
     } else {
       store.bury(*id, *lease_id, std::move(req.body), [&activity, reply](Result<ItemView> r) {
@@ -450,7 +512,7 @@ void add_lease_routes(Router& router, Store& store, Activity& activity) {
           return;
         }
         activity.count(r->queue, Event::kDead);
-        reply(Response::json(200, item_json(*r)));
+        reply(json_text(200, item_text(*r)));
       });
     }
   });
@@ -465,7 +527,7 @@ void add_read_routes(Router& router, Store& store, Activity& activity) {
     }
     const bool with_payload = req.query_param("payload").value_or("1") != "0";
     store.get(*id, with_payload, [reply](Result<ItemView> r) {
-      reply(r ? Response::json(200, item_json(*r)) : fail(r.error()));
+      reply(r ? json_text(200, item_text(*r)) : fail(r.error()));
     });
   });
 
@@ -522,16 +584,17 @@ void add_dead_routes(Router& router, Store& store) {
                    reply(fail(r.error()));
                    return;
                  }
-                 json::array arr;
+                 std::string items = "[";
                  std::uint64_t last = 0;
                  for (const auto& v : *r) {
-                   arr.push_back(item_json(v));
+                   items += (items.size() > 1 ? "," : "") + item_text(v);
                    last = v.id;
                  }
-                 json::object o;
-                 o["items"] = std::move(arr);
-                 o["next_after"] = last;
-                 reply(Response::json(200, o));
+                 items += "]";
+                 reply(json_text(200, JsonText()
+                                          .raw("items", items)
+                                          .num("next_after", static_cast<std::int64_t>(last))
+                                          .text()));
                });
   });
 
@@ -548,7 +611,7 @@ void add_dead_routes(Router& router, Store& store) {
             404, "item " + std::to_string(item) + " is not a dead item of queue " + queue));
         return;
       }
-      reply(r ? Response::json(200, item_json(*r)) : fail(r.error()));
+      reply(r ? json_text(200, item_text(*r)) : fail(r.error()));
     });
   });
 
@@ -613,13 +676,20 @@ void Activity::count(const std::string& queue, Event event, std::uint64_t n) {
     return;
   }
   const auto e = static_cast<std::size_t>(event);
-  counters_[e]->with({queue}).inc(static_cast<double>(n));
-  std::lock_guard lk(mu_);
-  auto it = totals_.find(queue);
-  if (it == totals_.end()) {
-    it = totals_.emplace(queue, Totals()).first;
+  Counter* counter = nullptr;
+  {
+    std::lock_guard lk(mu_);
+    auto it = totals_.find(queue);
+    if (it == totals_.end()) {
+      it = totals_.emplace(queue, Totals()).first;
+    }
+    it->second.n[e] += n;
+    counter = it->second.counters[e];
+    if (counter == nullptr) {
+      counter = it->second.counters[e] = &counters_[e]->with({queue});
+    }
   }
-  it->second.n[e] += n;
+  counter->inc(static_cast<double>(n));
 }
 
 void Activity::leased(const std::string& queue, std::chrono::duration<double> waited,

@@ -41,6 +41,7 @@ class Activity {
  private:
   struct Totals {
     std::array<std::uint64_t, kEvents> n{};
+    std::array<Counter*, kEvents> counters{};  // this queue's, looked up once
     std::deque<std::pair<std::chrono::steady_clock::time_point, std::array<std::uint64_t, kEvents>>>
         samples;
   };

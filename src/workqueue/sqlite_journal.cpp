@@ -5,9 +5,11 @@
 // AUTOINCREMENT ids, so that ids are never reused even once every item is forgotten;
 // payloads(id, payload) apart, so that a state change rewrites a small row; idempotency keys.
 // The file uses incremental auto-vacuum: pages that acked and purged items free are reused,
-// and the freelist is given back to the file system when it grows.
+// and the freelist is given back to the file system when it grows large. New items' payloads
+// are also kept in memory (32 MiB at most) until their first lease reads them.
 #include <atomic>
 #include <mutex>
+#include <unordered_map>
 
 #include "core/log.hpp"
 #include "core/sqlite.hpp"
@@ -184,6 +186,17 @@ class SqliteJournal final : public Journal {
   std::optional<Result<>> write(std::vector<Mutation> mutations,
                                 std::function<void(Result<>)> done) override {
     auto shared = std::make_shared<std::vector<Mutation>>(std::move(mutations));
+    std::vector<std::uint64_t> cached = remember(*shared);
+    if (!cached.empty()) {
+      done = [this, cached, done = std::move(done)](Result<> r) {
+        if (!r) {
+          forget(cached);
+        }
+        if (done) {
+          done(std::move(r));
+        }
+      };
+    }
     auto queued = writer_.submit(
         [shared](sqlite::Database& db) -> Result<> {
           for (const auto& m : *shared) {
@@ -195,6 +208,7 @@ class SqliteJournal final : public Journal {
         },
         done);
     if (!queued) {
+      forget(cached);
       return Result<>(queued.error());
     }
     if (++writes_ % 4096 == 0) {
@@ -206,6 +220,28 @@ class SqliteJournal final : public Journal {
   Result<std::vector<std::pair<std::uint64_t, Bodies>>> read(const std::vector<std::uint64_t>& ids,
                                                              bool with_payload) override {
     std::vector<std::pair<std::uint64_t, Bodies>> out;
+    std::vector<std::uint64_t> rest;
+    if (with_payload) {
+      // An item never read since its enqueue has no result or error yet.
+      std::lock_guard lk(cache_mu_);
+      for (auto id : ids) {
+        auto it = cache_.find(id);
+        if (it == cache_.end()) {
+          rest.push_back(id);
+          continue;
+        }
+        Bodies b;
+        b.payload = std::move(it->second);
+        cached_bytes_ -= b.payload.size();
+        cache_.erase(it);
+        out.emplace_back(id, std::move(b));
+      }
+    } else {
+      rest = ids;
+    }
+    if (rest.empty()) {
+      return out;
+    }
     auto db = readers_.get();
     if (!db) {
       return db.error();
@@ -213,7 +249,7 @@ class SqliteJournal final : public Journal {
     const std::string_view sql = with_payload ? "SELECT i.result, i.error, p.payload FROM items i "
                                                 "LEFT JOIN payloads p ON p.id = i.id WHERE i.id = ?"
                                               : "SELECT result, error FROM items WHERE id = ?";
-    for (auto id : ids) {
+    for (auto id : rest) {
       auto r = each_row(
           **db, sql,
           [&](sqlite::Statement& st) {
@@ -261,7 +297,40 @@ class SqliteJournal final : public Journal {
     return o;
   }
 
-  // Gives free pages back to the file system when they are over a tenth of the file.
+  // Keeps the payloads of new items (up to kCacheBytes) until their first read or change,
+  // which is nearly always their first lease: leasing then reads nothing from the file.
+  // Answers the ids kept.
+  std::vector<std::uint64_t> remember(const std::vector<Mutation>& mutations) {
+    std::vector<std::uint64_t> kept;
+    std::lock_guard lk(cache_mu_);
+    for (const auto& m : mutations) {
+      if (m.kind == Mutation::Kind::kInsert && cached_bytes_ + m.payload.size() <= kCacheBytes) {
+        cache_.emplace(m.row.id, m.payload);
+        cached_bytes_ += m.payload.size();
+        kept.push_back(m.row.id);
+      } else if (m.kind == Mutation::Kind::kDelete || m.kind == Mutation::Kind::kUpdate) {
+        // Once an item changes (its ack, nack, or a lease served without reading), a read
+        // must also see its result and error: from the file.
+        drop(m.row.id);
+      }
+    }
+    return kept;
+  }
+  void forget(const std::vector<std::uint64_t>& ids) {
+    std::lock_guard lk(cache_mu_);
+    for (auto id : ids) {
+      drop(id);
+    }
+  }
+  void drop(std::uint64_t id) {  // under cache_mu_
+    if (auto it = cache_.find(id); it != cache_.end()) {
+      cached_bytes_ -= it->second.size();
+      cache_.erase(it);
+    }
+  }
+
+  // Gives free pages back to the file system once they are over a quarter of the file and
+  // 16 MiB: a backlog that drained. Under steady churn the free pages are reused instead.
   void reclaim() {
     (void)writer_.submit(
         [](sqlite::Database& db) -> Result<> {
@@ -273,7 +342,7 @@ class SqliteJournal final : public Journal {
             r = each_row(db, "PRAGMA page_count",
                          [&](sqlite::Statement& st) { pages = st.column_int64(0); });
           }
-          if (r && free_pages > 256 && free_pages * 10 > pages) {
+          if (r && free_pages > 4096 && free_pages * 4 > pages) {
             r = each_row(db, "PRAGMA incremental_vacuum", [](sqlite::Statement&) {});
           }
           return r;
@@ -285,6 +354,10 @@ class SqliteJournal final : public Journal {
   sqlite::GroupCommitWriter writer_;
   sqlite::ThreadReaders readers_;
   std::atomic<std::uint64_t> writes_{0};
+  static constexpr std::size_t kCacheBytes = std::size_t{32} << 20;
+  std::mutex cache_mu_;
+  std::unordered_map<std::uint64_t, std::string> cache_;
+  std::size_t cached_bytes_ = 0;
   std::mutex observer_mu_;
   CommitObserver observer_;
 };
