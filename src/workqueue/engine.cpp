@@ -264,27 +264,15 @@ CancelWait EngineImpl::lease(std::string queue, LeaseOptions options,
 
 void EngineImpl::ack(std::uint64_t id, std::string lease_id, std::string result,
                      Done<ItemView> done) {
-  std::unique_lock lk(mu_);
-  Later later;
-  auto m = leased_item(id, lease_id);
-  if (!m) {
-    lk.unlock();
-    done(m.error());
-    return;
-  }
-  Meta before = **m;
-  Meta& meta = **m;
-  unplace(id, meta);
-  meta.state = State::kDone;
-  meta.finished_ms = now_ms();
-  ++meta.version;
-  place(id, meta);
-  Mutation mu = update_of(id, meta);
   clip(result);
-  mu.result = result;
-  ItemView view = engine::view_of(id, meta);
-  view.result = std::move(result);
-  commit_item(lk, id, before, meta.version, std::move(mu), view, std::move(done), later);
+  change_leased<ItemView>(id, lease_id, std::move(done), [&](Meta& meta) {
+    meta.state = State::kDone;
+    meta.finished_ms = now_ms();
+    Change<ItemView> c{update_of(id, meta), view_of(id, meta)};
+    c.mutation.result = result;
+    c.answer.result = std::move(result);
+    return c;
+  });
 }
 
 void EngineImpl::nack(std::uint64_t id, std::string lease_id, std::string error,
@@ -293,41 +281,24 @@ void EngineImpl::nack(std::uint64_t id, std::string lease_id, std::string error,
     done(queue_error(Errc::kInvalid, "delay_ms must be from 0 to 30 days"));
     return;
   }
-  std::unique_lock lk(mu_);
-  Later later;
-  auto m = leased_item(id, lease_id);
-  if (!m) {
-    lk.unlock();
-    done(m.error());
-    return;
-  }
-  Meta before = **m;
-  Meta& meta = **m;
-  const std::int64_t now = now_ms();
-  unplace(id, meta);
-  NackOutcome out;
-  if (meta.attempts >= meta.max_attempts) {
-    meta.state = State::kDead;
-    meta.finished_ms = now;
-    out.state = State::kDead;
-  } else {
-    const Millis wait = delay.value_or(meta.queue->settings.backoff(meta.attempts));
-    meta.due_ms = now + wait.count();
-    meta.state = wait.count() > 0 ? State::kDelayed : State::kReady;
-    out.state = meta.state;
-    out.ready_at = WallTime(Millis(meta.due_ms));
-  }
-  ++meta.version;
-  place(id, meta);
   clip(error);
-  Mutation mu = update_of(id, meta);
-  mu.error = std::move(error);
-  Queue* qp = meta.queue;
-  if (out.state == State::kReady) {
-    serve_waiters(*qp, later, nullptr);
-  }
-  wake_timer_if_due();
-  commit_item(lk, id, before, meta.version, std::move(mu), out, std::move(done), later);
+  change_leased<NackOutcome>(id, lease_id, std::move(done), [&](Meta& meta) {
+    const std::int64_t now = now_ms();
+    NackOutcome out;
+    if (meta.attempts >= meta.max_attempts) {
+      meta.state = State::kDead;
+      meta.finished_ms = now;
+    } else {
+      const Millis wait = delay.value_or(meta.queue->settings.backoff(meta.attempts));
+      meta.due_ms = now + wait.count();
+      meta.state = wait.count() > 0 ? State::kDelayed : State::kReady;
+      out.ready_at = WallTime(Millis(meta.due_ms));
+    }
+    out.state = meta.state;
+    Change<NackOutcome> c{update_of(id, meta), out};
+    c.mutation.error = std::move(error);
+    return c;
+  });
 }
 
 void EngineImpl::extend(std::uint64_t id, std::string lease_id, Millis ttl, Done<WallTime> done) {
@@ -335,69 +306,32 @@ void EngineImpl::extend(std::uint64_t id, std::string lease_id, Millis ttl, Done
     done(queue_error(Errc::kInvalid, "ttl_ms must be from 1 ms to 12 hours"));
     return;
   }
-  std::unique_lock lk(mu_);
-  Later later;
-  auto m = leased_item(id, lease_id);
-  if (!m) {
-    lk.unlock();
-    done(m.error());
-    return;
-  }
-  Meta before = **m;
-  Meta& meta = **m;
-  unplace(id, meta);
-  meta.due_ms = now_ms() + ttl.count();
-  ++meta.version;
-  place(id, meta);
-  const WallTime expires{Millis(meta.due_ms)};
-  commit_item(lk, id, before, meta.version, update_of(id, meta), expires, std::move(done), later);
+  change_leased<WallTime>(id, lease_id, std::move(done), [&](Meta& meta) {
+    meta.due_ms = now_ms() + ttl.count();
+    return Change<WallTime>{update_of(id, meta), WallTime(Millis(meta.due_ms))};
+  });
 }
 
 void EngineImpl::release(std::uint64_t id, std::string lease_id, Done<ItemView> done) {
-  std::unique_lock lk(mu_);
-  Later later;
-  auto m = leased_item(id, lease_id);
-  if (!m) {
-    lk.unlock();
-    done(m.error());
-    return;
-  }
-  Meta before = **m;
-  Meta& meta = **m;
-  unplace(id, meta);
-  meta.state = State::kReady;
-  meta.attempts = std::max(0, meta.attempts - 1);
-  meta.due_ms = now_ms();
-  ++meta.version;
-  place(id, meta);
-  ItemView view = engine::view_of(id, meta);
-  serve_waiters(*meta.queue, later, nullptr);
-  commit_item(lk, id, before, meta.version, update_of(id, meta), view, std::move(done), later);
+  change_leased<ItemView>(id, lease_id, std::move(done), [&](Meta& meta) {
+    meta.state = State::kReady;
+    meta.attempts = std::max(0, meta.attempts - 1);
+    meta.due_ms = now_ms();
+    return Change<ItemView>{update_of(id, meta), view_of(id, meta)};
+  });
 }
 
 void EngineImpl::bury(std::uint64_t id, std::string lease_id, std::string error,
                       Done<ItemView> done) {
-  std::unique_lock lk(mu_);
-  Later later;
-  auto m = leased_item(id, lease_id);
-  if (!m) {
-    lk.unlock();
-    done(m.error());
-    return;
-  }
-  Meta before = **m;
-  Meta& meta = **m;
-  unplace(id, meta);
-  meta.state = State::kDead;
-  meta.finished_ms = now_ms();
-  ++meta.version;
-  place(id, meta);
   clip(error);
-  Mutation mu = update_of(id, meta);
-  mu.error = error;
-  ItemView view = engine::view_of(id, meta);
-  view.error = std::move(error);
-  commit_item(lk, id, before, meta.version, std::move(mu), view, std::move(done), later);
+  change_leased<ItemView>(id, lease_id, std::move(done), [&](Meta& meta) {
+    meta.state = State::kDead;
+    meta.finished_ms = now_ms();
+    Change<ItemView> c{update_of(id, meta), view_of(id, meta)};
+    c.mutation.error = error;
+    c.answer.error = std::move(error);
+    return c;
+  });
 }
 
 }  // namespace tender::workqueue::engine

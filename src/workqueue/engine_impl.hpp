@@ -178,6 +178,39 @@ class EngineImpl final : public Engine {
   void change_dead(std::string queue, std::optional<std::uint64_t> id, bool purge,
                    Done<std::uint64_t> done);
 
+  // What an operation on a leased item writes, and answers once it is written.
+  template <class T>
+  struct Change {
+    Mutation mutation;
+    T answer;
+  };
+  // Changes the item leased under `lease_id`: `change` sets its new state (the item is out of
+  // its indexes meanwhile) and returns the Change; an item made ready goes to the waiters.
+  // Errors (to `done`): leased_item's, and the journal's (the item then put back).
+  template <class T, class Fn>
+  void change_leased(std::uint64_t id, std::string_view lease_id, Done<T> done, Fn change) {
+    std::unique_lock lk(mu_);
+    Later later;
+    auto m = leased_item(id, lease_id);
+    if (!m) {
+      lk.unlock();
+      done(m.error());
+      return;
+    }
+    Meta& meta = **m;
+    const Meta before = meta;
+    unplace(id, meta);
+    Change<T> c = change(meta);
+    ++meta.version;
+    place(id, meta);
+    if (meta.state == State::kReady) {
+      serve_waiters(*meta.queue, later, nullptr);
+    }
+    wake_timer_if_due();
+    commit_item(lk, id, before, meta.version, std::move(c.mutation), std::move(c.answer),
+                std::move(done), later);
+  }
+
   // Hands one item's change to the journal: `done` gets `answer` once it is written, or the
   // error, the item then put back as `before` (unless it has changed again since `version`).
   template <class T>
