@@ -389,6 +389,11 @@ void Reply::on_cancel(std::function<void()> fn) const {
   }
 }
 
+bool Reply::awaits_cancel() const {
+  std::lock_guard lock(state_->mu);
+  return static_cast<bool>(state_->on_cancel);
+}
+
 bool Reply::cancelled() const {
   std::lock_guard lock(state_->mu);
   return state_->cancelled;

@@ -207,6 +207,11 @@ class Reply {
   // The server's side: a function that cancels this reply (see on_cancel) without keeping it
   // alive, so that dropping every Reply still answers 500.
   [[nodiscard]] std::function<void()> canceller() const;
+  // The server's side: true if a handler has asked, with on_cancel, to hear of the client
+  // leaving. The server watches a waiting client's connection only then (a handler that
+  // registers later still hears of a drain), which spares every other asynchronous answer
+  // two system calls.
+  [[nodiscard]] bool awaits_cancel() const;
 
  private:
   struct State;

@@ -90,6 +90,7 @@ std::shared_ptr<PendingReply> HttpServer::Impl::begin_dispatch(Worker& w, Reques
     pending = std::make_shared<PendingReply>();
   }
   std::function<void()> cancel;
+  bool watch = false;
   {
     // Not kept past the dispatch: the handler's copies decide when the Reply is dropped.
     Reply reply([pending](Response r) {
@@ -105,6 +106,7 @@ std::shared_ptr<PendingReply> HttpServer::Impl::begin_dispatch(Worker& w, Reques
     });
     cancel = reply.canceller();
     router.dispatch(req, m, reply);
+    watch = reply.awaits_cancel();
   }
   std::lock_guard lock(pending->mu);
   if (pending->answered) {
@@ -113,6 +115,7 @@ std::shared_ptr<PendingReply> HttpServer::Impl::begin_dispatch(Worker& w, Reques
     return nullptr;
   }
   pending->cancel = std::move(cancel);
+  pending->watch = watch;
   return pending;
 }
 
@@ -129,9 +132,14 @@ asio::awaitable<Response> HttpServer::Impl::wait_reply(Worker& w, Conn& c,
       pending->resume = [wake] { wake->fire(); };
     }
   }
-  // Watching the client meanwhile: if it leaves, the handler is told (Reply::on_cancel). The
-  // answer is still awaited: the handler's answer (or its dropping the Reply) ends the wait.
-  co_await (park(wake) || watch_client(c, pending->cancel));
+  // Watching the client meanwhile, when the handler asked to hear of it (Reply::on_cancel): if
+  // it leaves, the handler is told. The answer is still awaited: the handler's answer (or its
+  // dropping the Reply) ends the wait.
+  if (pending->watch) {
+    co_await (park(wake) || watch_client(c, pending->cancel));
+  } else {
+    co_await park(wake);
+  }
   w.parked.erase(pending);
   std::lock_guard lock(pending->mu);
   pending->resume = nullptr;

@@ -47,6 +47,7 @@ struct PendingReply {
   Response response;
   std::function<void()> resume;  // set while the coroutine is parked; posts it
   std::function<void()> cancel;  // Reply::canceller(): the client went, or the server drains
+  bool watch = false;            // the handler registered on_cancel: watch the client
 };
 
 // Wakes a coroutine parked in Impl::park() from any thread; a wake that comes before the
