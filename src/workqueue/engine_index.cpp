@@ -224,19 +224,28 @@ void EngineImpl::grant(Queue& q, std::size_t n, std::optional<Millis> ttl,
     }
     if (!missing.empty()) {
       auto bodies = journal_->read(missing, true);
-      if (bodies) {
-        std::unordered_map<std::uint64_t, std::string> by_id;
-        for (auto& [id, b] : *bodies) {
-          by_id[id] = std::move(b.payload);
-        }
-        for (auto& l : out) {
-          if (auto b = by_id.find(l.id); b != by_id.end()) {
-            l.payload = std::move(b->second);
-          }
-        }
-      } else {
+      if (!bodies) {
+        // Never an item without its payload: the leases expire and the items come back.
         log::error("cannot read leased items' payloads", {{"error", bodies.error().message()}});
+        done(queue_error(Errc::kUnavailable,
+                         "cannot read the leased items: " + bodies.error().message()));
+        return;
       }
+      std::unordered_map<std::uint64_t, std::string> by_id;
+      for (auto& [id, b] : *bodies) {
+        by_id[id] = std::move(b.payload);
+      }
+      std::erase_if(out, [&](Leased& l) {
+        if (!l.payload.empty()) {
+          return false;
+        }
+        auto b = by_id.find(l.id);
+        if (b == by_id.end()) {
+          return true;  // forgotten meanwhile (purged): not handed out
+        }
+        l.payload = std::move(b->second);
+        return false;
+      });
     }
     done(std::move(out));
   });

@@ -161,6 +161,37 @@ TEST_F(EngineTest, AnIdempotencyKeyIsForgottenAfterItsWindow) {
   EXPECT_NE(*later, *first);
 }
 
+// The memory journal, except that reading bodies fails (a disk error under a real store).
+class UnreadableJournal final : public Journal {
+ public:
+  std::string describe() const override { return "unreadable"; }
+  Result<Loaded> load() override { return inner_->load(); }
+  std::optional<Result<>> write(std::vector<Mutation> m,
+                                std::function<void(Result<>)> done) override {
+    return inner_->write(std::move(m), std::move(done));
+  }
+  Result<std::vector<std::pair<std::uint64_t, Bodies>>> read(const std::vector<std::uint64_t>&,
+                                                             bool) override {
+    return Error(std::errc::io_error, "read failed");
+  }
+  void close() override { inner_->close(); }
+
+ private:
+  std::unique_ptr<Journal> inner_ = memory_journal();
+};
+
+TEST_F(EngineTest, ALeaseWhosePayloadCannotBeReadIsAnErrorNotAnEmptyItem) {
+  engine_ = make(std::make_unique<UnreadableJournal>());
+  auto id = put(e(), "q", "the payload");
+  ASSERT_TRUE(id);
+  auto l = take(e(), "q", 1, 10s);
+  ASSERT_FALSE(l);
+  EXPECT_EQ(errc(l.error()), Errc::kUnavailable);
+  // The lease runs out and the item comes back.
+  advance(10s);
+  EXPECT_EQ(info(e(), "q")->counts.ready, 1u);
+}
+
 TEST_F(EngineTest, TheSqliteStoreKeepsEveryStateAcrossARestart) {
   open_sqlite();
   auto a = put(e(), "q", "acked");
