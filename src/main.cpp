@@ -10,6 +10,7 @@
 #include "core/config.hpp"
 #include "core/version.hpp"
 #include "echo/echo.hpp"
+#include "election/election.hpp"
 #include "pod/pod.hpp"
 #include "workqueue/workqueue.hpp"
 
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   tender::echo::add_command(app, exit_code);
   tender::ambassador::add_command(app, exit_code);
   tender::pod::add_command(app, exit_code);
+  tender::election::add_command(app, exit_code);
   tender::workqueue::add_queue_command(app, exit_code);
   tender::workqueue::add_work_command(app, exit_code);
 

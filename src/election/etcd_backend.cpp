@@ -1,0 +1,12 @@
+#include "election/etcd_backend.hpp"
+
+namespace tender::election {
+
+std::unique_ptr<Backend> make_etcd_backend(std::vector<HostPort> /*endpoints*/,
+                                           std::string /*prefix*/,
+                                           const BackendOptions& /*options*/,
+                                           const boost::asio::any_io_executor& /*executor*/) {
+  return nullptr;  // replaced by the etcd backend
+}
+
+}  // namespace tender::election
