@@ -68,11 +68,11 @@ Result<BackendUrl> parse_backend_url(std::string_view url) {
 }
 
 Result<std::unique_ptr<Backend>> make_backend(const BackendUrl& url, const BackendOptions& options,
-                                              const boost::asio::any_io_executor& executor) {
+                                              boost::asio::io_context& ioc) {
   std::unique_ptr<Backend> backend =
       url.kind == BackendUrl::Kind::kFile
-          ? make_file_backend(url.path, options, executor)
-          : make_etcd_backend(url.endpoints, url.prefix, options, executor);
+          ? make_file_backend(url.path, options, ioc)
+          : make_etcd_backend(url.endpoints, url.prefix, options, ioc);
   if (!backend) {
     return Error(std::errc::function_not_supported, "this backend is not built yet");
   }

@@ -7,17 +7,16 @@
 // elector does, from the send times of acknowledged renewals, so that a slow or paused backend
 // can only shorten a term, never stretch it.
 //
-//   auto backend = make_backend(url, {.election = "db", .id = "pod-a", .ttl = 2s}, executor);
+//   auto backend = make_backend(url, {.election = "db", .id = "pod-a", .ttl = 2s}, ioc);
 //   if (!backend) { throw ConfigError(backend.error().message()); }      // a bad --backend
-//   co_spawn(executor, (*backend)->run(sink), bind_cancellation_slot(stop_signal.slot(), ...));
-//   ...                                  // later, on the executor's thread:
+//   co_spawn(ioc, (*backend)->run(sink), bind_cancellation_slot(stop_signal.slot(), ...));
+//   ...                                  // later, on the io_context's thread:
 //   (*backend)->resign(Resign::kRejoin); // POST /v1/resign: give the term up, stand again
 //   (*backend)->resign(Resign::kLeave);  // SIGTERM: give it up and stop; run() then returns
 //
-// Threading: run(), resign() and status() are called on the executor's thread only (one
+// Threading: run(), resign() and status() are called on the io_context's thread only (one
 // thread, the elector's), and every BackendSink call is made there too.
 
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <chrono>
@@ -31,6 +30,10 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/host_port.hpp"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
 
 namespace tender::election {
 
@@ -47,7 +50,7 @@ struct Observed {
   friend bool operator==(const Observed&, const Observed&) = default;
 };
 
-// What a backend reports. Every call is made on the backend's executor.
+// What a backend reports. Every call is made on the io_context's thread.
 class BackendSink {
  public:
   virtual ~BackendSink() = default;
@@ -118,8 +121,8 @@ class Backend {
 
 // Makes the backend `url` names. Fails with invalid_argument for a URL parse_backend_url
 // rejects. Nothing is contacted yet: a backend that is down at start is retried by run().
-[[nodiscard]] Result<std::unique_ptr<Backend>> make_backend(
-    const BackendUrl& url, const BackendOptions& options,
-    const boost::asio::any_io_executor& executor);
+[[nodiscard]] Result<std::unique_ptr<Backend>> make_backend(const BackendUrl& url,
+                                                            const BackendOptions& options,
+                                                            boost::asio::io_context& ioc);
 
 }  // namespace tender::election

@@ -5,7 +5,7 @@ namespace tender::election {
 std::unique_ptr<Backend> make_etcd_backend(std::vector<HostPort> /*endpoints*/,
                                            std::string /*prefix*/,
                                            const BackendOptions& /*options*/,
-                                           const boost::asio::any_io_executor& /*executor*/) {
+                                           boost::asio::io_context& /*ioc*/) {
   return nullptr;  // replaced by the etcd backend
 }
 

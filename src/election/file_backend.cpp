@@ -3,7 +3,7 @@
 namespace tender::election {
 
 std::unique_ptr<Backend> make_file_backend(std::string /*path*/, const BackendOptions& /*options*/,
-                                           const boost::asio::any_io_executor& /*executor*/) {
+                                           boost::asio::io_context& /*ioc*/) {
   return nullptr;  // replaced by the file backend
 }
 
