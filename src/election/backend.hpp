@@ -45,7 +45,7 @@ struct Observed {
   std::uint64_t token = 0;  // its term's fencing token; 0 when there is no leader
   // When its claim lapses unless it renews, on this machine's steady clock, if the backend can
   // tell (the file backend reads it from the record; etcd's successor from the heartbeats).
-  std::optional<SteadyTime> expires;
+  std::optional<SteadyTime> expires{};
 
   friend bool operator==(const Observed&, const Observed&) = default;
 };
