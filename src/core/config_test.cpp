@@ -44,6 +44,13 @@ TEST(FormatDuration, RoundTrips) {
   EXPECT_EQ(format_duration(milliseconds(250)), "250ms");
 }
 
+TEST(FormatUtc, Rfc3339WithOrWithoutMilliseconds) {
+  std::chrono::system_clock::time_point t{std::chrono::milliseconds(1'796'545'756'042)};
+  EXPECT_EQ(format_utc(t), "2026-12-06T08:29:16Z");
+  EXPECT_EQ(format_utc(t, true), "2026-12-06T08:29:16.042Z");
+  EXPECT_EQ(format_utc(std::chrono::system_clock::time_point{}), "1970-01-01T00:00:00Z");
+}
+
 TEST(ParseBytes, BinaryAndDecimalUnits) {
   EXPECT_EQ(parse_bytes("512"), 512u);
   EXPECT_EQ(parse_bytes("64KiB"), 65'536u);

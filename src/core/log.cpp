@@ -1,5 +1,7 @@
 #include "core/log.hpp"
 
+#include "core/units.hpp"
+
 #include "core/json_text.hpp"
 
 #include <unistd.h>
@@ -27,20 +29,7 @@ void append_text_value(std::string& out, std::string_view v) {
   }
 }
 
-std::string timestamp() {
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
-  auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  int len =
-      std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), buf, static_cast<int>(ms));
-  return std::string(out, static_cast<std::size_t>(len));
-}
+std::string timestamp() { return format_utc(std::chrono::system_clock::now(), true); }
 
 }  // namespace
 

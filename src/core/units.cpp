@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <ctime>
 #include <utility>
 
 namespace tender {
@@ -129,6 +131,25 @@ std::string format_bytes(std::uint64_t bytes) {
     }
   }
   return std::to_string(bytes) + " bytes";
+}
+
+std::string format_utc(std::chrono::system_clock::time_point t, bool millis) {
+  auto since = t.time_since_epoch();
+  auto secs = std::chrono::floor<std::chrono::seconds>(since);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(since - secs).count();
+  std::time_t tt = static_cast<std::time_t>(secs.count());
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[40];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out(buf, n);
+  if (millis) {
+    char frac[8];
+    int len = std::snprintf(frac, sizeof frac, ".%03d", static_cast<int>(ms));
+    out.append(frac, static_cast<std::size_t>(len));
+  }
+  out += 'Z';
+  return out;
 }
 
 }  // namespace tender

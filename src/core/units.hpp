@@ -28,4 +28,8 @@ namespace tender {
 // "4MiB", "512KiB", or "1000 bytes": a size as parse_bytes() reads it back.
 [[nodiscard]] std::string format_bytes(std::uint64_t bytes);
 
+// A calendar time in UTC as RFC 3339: "2026-12-06T06:29:16Z", or "2026-12-06T06:29:16.042Z"
+// with `millis`.
+[[nodiscard]] std::string format_utc(std::chrono::system_clock::time_point t, bool millis = false);
+
 }  // namespace tender

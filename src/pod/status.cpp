@@ -3,19 +3,14 @@
 #include <boost/json.hpp>
 #include <cstdio>
 
+#include "core/units.hpp"
+
 namespace tender::pod {
 namespace {
 
 namespace json = boost::json;
 
-std::string iso8601(std::chrono::system_clock::time_point t) {
-  auto secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string iso8601(std::chrono::system_clock::time_point t) { return format_utc(t); }
 
 json::object terminated_json(const ExitStatus& st, const std::string& reason,
                              std::chrono::system_clock::time_point at) {
