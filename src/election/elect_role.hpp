@@ -1,0 +1,34 @@
+#pragma once
+// The `tender elect` role (private to src/election): the elector, its backend, the HTTP API,
+// the exec child and the webhook, under core's lifecycle and management interface.
+
+#include <memory>
+
+#include "core/app.hpp"
+#include "election/elect_config.hpp"
+
+namespace tender::election {
+
+class ElectRole final : public Role {
+ public:
+  explicit ElectRole(ElectConfig config);
+  ~ElectRole() override;
+  ElectRole(const ElectRole&) = delete;
+  ElectRole& operator=(const ElectRole&) = delete;
+
+  void start(Runtime& runtime) override;
+  // Resigns (the exec child stopped first), so another replica leads at once.
+  void drain() override;
+  [[nodiscard]] bool drained() const override;
+  void stop() override;
+  // Ready while the backend answers.
+  [[nodiscard]] Health ready() const override;
+  [[nodiscard]] boost::json::object status() const override;
+  [[nodiscard]] boost::json::object config() const override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tender::election

@@ -1,0 +1,119 @@
+#include "election/webhook.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/url/parse.hpp>
+#include <utility>
+
+#include "core/asio_util.hpp"
+#include "core/http_client.hpp"
+#include "core/log.hpp"
+
+namespace tender::election {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr std::size_t kMaxPending = 64;
+constexpr int kAttempts = 3;
+}  // namespace
+
+Result<WebhookUrl> parse_webhook_url(std::string_view url) {
+  auto u = boost::urls::parse_uri(url);
+  if (!u || u->scheme() != "http" || u->host().empty()) {
+    return Error(std::errc::invalid_argument,
+                 "webhook '" + std::string(url) + "' is not http://HOST[:PORT]/PATH");
+  }
+  WebhookUrl out;
+  out.host = std::string(u->host_address());
+  out.port = u->has_port() ? u->port_number() : 80;
+  if (u->has_port() && out.port == 0) {
+    return Error(std::errc::invalid_argument, "webhook '" + std::string(url) + "' has port 0");
+  }
+  out.target = std::string(u->encoded_resource());
+  if (out.target.empty()) {
+    out.target = "/";
+  }
+  return out;
+}
+
+struct Webhook::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& io, WebhookUrl u, std::function<void(bool)> cb)
+      : ioc(io), url(std::move(u)), on_result(std::move(cb)), client(io.get_executor()) {}
+
+  asio::io_context& ioc;
+  WebhookUrl url;
+  std::function<void(bool)> on_result;
+  HttpClient client;
+  std::deque<std::string> queue;
+  bool sending = false;
+  bool closed = false;
+
+  asio::awaitable<void> drain();
+  asio::awaitable<bool> deliver(const std::string& body);
+};
+
+asio::awaitable<bool> Webhook::Impl::deliver(const std::string& body) {
+  for (int attempt = 0; attempt < kAttempts && !closed; ++attempt) {
+    if (attempt > 0) {
+      co_await sleep_for(std::chrono::milliseconds(200 << (attempt - 1)));
+    }
+    ClientRequest req;
+    req.method = "POST";
+    req.host = url.host;
+    req.port = url.port;
+    req.target = url.target;
+    req.headers.set("Content-Type", "application/json");
+    req.body = body;
+    req.timeout = std::chrono::milliseconds(2'000);
+    auto res = co_await client.request(std::move(req));
+    if (res && res->status / 100 == 2) {
+      co_return true;
+    }
+    log::warn("webhook not delivered",
+              {{"attempt", attempt + 1},
+               {"error", res ? "HTTP " + std::to_string(res->status) : res.error().message()}});
+  }
+  co_return false;
+}
+
+asio::awaitable<void> Webhook::Impl::drain() {
+  auto self = shared_from_this();
+  while (!queue.empty() && !closed) {
+    std::string body = queue.front();
+    bool ok = co_await deliver(body);
+    if (!queue.empty()) {
+      queue.pop_front();
+    }
+    if (on_result && !closed) {
+      on_result(ok);
+    }
+  }
+  sending = false;
+}
+
+Webhook::Webhook(asio::io_context& ioc, WebhookUrl url, std::function<void(bool)> on_result)
+    : impl_(std::make_shared<Impl>(ioc, std::move(url), std::move(on_result))) {}
+
+Webhook::~Webhook() { impl_->closed = true; }
+
+void Webhook::send(std::string body) {
+  Impl& m = *impl_;
+  if (m.queue.size() >= kMaxPending) {
+    // The one in flight (the front) stays; the oldest waiting one goes.
+    m.queue.erase(m.queue.begin() + (m.sending ? 1 : 0));
+    if (m.on_result) {
+      m.on_result(false);
+    }
+  }
+  m.queue.push_back(std::move(body));
+  if (!m.sending) {
+    m.sending = true;
+    asio::co_spawn(m.ioc, m.drain(), asio::detached);
+  }
+}
+
+std::size_t Webhook::pending() const { return impl_->queue.size(); }
+
+}  // namespace tender::election
