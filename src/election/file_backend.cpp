@@ -210,6 +210,7 @@ class FileBackend final : public Backend {
   BackendSink* sink_ = nullptr;
 
   std::uint64_t token_ = 0;  // the term this instance holds and has reported held()
+  std::uint64_t seen_ = 0;   // the highest token read or written
   SteadyTime expires_;       // its claim's end as last written
   SteadyTime next_renew_;
   std::optional<Pending> to_clear_;
@@ -407,6 +408,7 @@ Result<FileRecord> FileBackend::read_record() {
   auto record = parse_record(*text, options_.election, path_);
   if (record) {
     last_record_ = *record;
+    seen_ = std::max(seen_, record->token);
   }
   return record;
 }
@@ -425,6 +427,7 @@ Result<> FileBackend::write_record(const FileRecord& record, bool durable) {
     return Error::from_errno(errno, "cannot sync " + path_);
   }
   last_record_ = record;
+  seen_ = std::max(seen_, record.token);
   return {};
 }
 
@@ -461,7 +464,8 @@ Result<> FileBackend::update(FileRecord record, SteadyTime sent_at) {
   if (!standing(sent_at)) {
     return {};
   }
-  Candidate me{.id = options_.id, .instance = instance_, .boot = boot_, .token = token_};
+  Candidate me{
+      .id = options_.id, .instance = instance_, .boot = boot_, .token = token_, .seen = seen_};
   Decision d = decide(record, me, sent_at, options_.ttl);
   if (d.action == Action::kWait) {
     return {};
@@ -503,7 +507,8 @@ asio::awaitable<Result<SteadyTime>> FileBackend::round(SteadyTime sent_at) {
       co_return record.error();
     }
     note(*record, sent_at);
-    Candidate me{.id = options_.id, .instance = instance_, .boot = boot_, .token = token_};
+    Candidate me{
+        .id = options_.id, .instance = instance_, .boot = boot_, .token = token_, .seen = seen_};
     exclusive = token_ == 0 && standing(sent_at) &&
                 decide(*record, me, sent_at, options_.ttl).action != Action::kWait;
   }

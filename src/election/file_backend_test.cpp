@@ -299,6 +299,27 @@ TEST_F(FileBackendTest, ResignAndRejoinHandsOverWithoutWinningItStraightBack) {
   EXPECT_EQ(third->sink.holding, 3U);
 }
 
+TEST_F(FileBackendTest, ALoneResignerStandsAgainOnceTheTtlHasPassed) {
+  Runner& a = start("a");
+  ASSERT_EQ(await_holder(), &a);
+  a.backend->resign(Resign::kRejoin);
+  ASSERT_TRUE(poll([&] { return a.sink.holding == 2; }));
+  ASSERT_EQ(a.sink.losts.size(), 1U);
+  EXPECT_EQ(a.sink.losts[0].second, "resigned");
+  // Nobody else stood: it took the next term only after its pause of one ttl.
+  EXPECT_GE(a.sink.helds.back().sent_at, a.sink.helds.front().sent_at + kTtl);
+}
+
+TEST_F(FileBackendTest, AFileDeletedUnderTheHolderNeverBringsAnOlderToken) {
+  Runner& a = start("a");
+  ASSERT_EQ(await_holder(), &a);
+  ASSERT_TRUE(std::filesystem::remove(path_));
+  ASSERT_TRUE(poll([&] { return a.sink.holding == 2; }));
+  ASSERT_EQ(a.sink.losts.size(), 1U);
+  EXPECT_EQ(a.sink.losts[0].first, 1U);
+  EXPECT_EQ(record().token, 2U);
+}
+
 TEST_F(FileBackendTest, TheTokenSurvivesNewBackendInstances) {
   Runner& a1 = start("a");
   ASSERT_EQ(await_holder(), &a1);

@@ -1,5 +1,6 @@
 #include "election/file_record.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <optional>
@@ -199,7 +200,7 @@ Decision decide(const FileRecord& record, const Candidate& me, SteadyTime now,
   }
   // Nobody's claim stands, or the claim is a stale term of this very instance.
   out.action = Action::kTake;
-  out.next.token = record.token + 1;
+  out.next.token = std::max(record.token, me.seen) + 1;
   out.next.holder = std::string(me.id);
   out.next.instance = std::string(me.instance);
   return out;

@@ -72,6 +72,9 @@ struct Candidate {
   std::string_view instance;  // this backend instance's nonce
   std::string_view boot;      // this machine's boot id now
   std::uint64_t token = 0;    // the term this instance holds (0: none)
+  // The highest token this instance has read or written: a new term is never given less,
+  // even if the file was deleted and recreated under it.
+  std::uint64_t seen = 0;
 };
 
 enum class Action {
@@ -89,7 +92,8 @@ struct Decision {
 // What a candidate does with `record` at `now` (read before the file was locked):
 // - kRenew if the record holds this instance's term (same instance and token, both set) and it
 //   has not expired on this boot;
-// - kTake if nobody holds it, its claim has expired (expiry <= now), it was written under
+// - kTake (token max(record's, me.seen) + 1) if nobody holds it, its claim has expired (expiry <=
+// now), it was written under
 //   another boot (the steady clock restarted, so its expiry means nothing), or it holds a stale
 //   term of this same instance (one it never reported or already lost);
 // - kWait otherwise, until the holder's expiry.

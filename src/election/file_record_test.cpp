@@ -108,7 +108,7 @@ TEST(FileRecord, WillNotWriteWhatCannotBeReadBack) {
 
 TEST(FileDecide, TakesAFreshElectionWithTokenOne) {
   FakeClock clock;
-  Candidate me{.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 0};
+  Candidate me{.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 0, .seen = 0};
   Decision d = decide(*parse_record("", "db", kPath), me, clock.now(), kTtl);
   ASSERT_EQ(d.action, Action::kTake);
   EXPECT_EQ(d.next.token, 1U);
@@ -121,8 +121,9 @@ TEST(FileDecide, TakesAFreshElectionWithTokenOne) {
 TEST(FileDecide, TakesAReleasedRecordAtOnceWithTheNextToken) {
   FakeClock clock;
   FileRecord record = released(held_by("pod-b", "i-b", 7, clock.now() + kTtl));
-  Decision d = decide(record, {.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 0},
-                      clock.now(), kTtl);
+  Decision d =
+      decide(record, {.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 0, .seen = 0},
+             clock.now(), kTtl);
   ASSERT_EQ(d.action, Action::kTake);
   EXPECT_EQ(d.next.token, 8U);
 }
@@ -130,7 +131,7 @@ TEST(FileDecide, TakesAReleasedRecordAtOnceWithTheNextToken) {
 TEST(FileDecide, WaitsForAnotherHolderUntilItsClaimExpiresThenTakes) {
   FakeClock clock;
   FileRecord record = held_by("pod-b", "i-b", 7, clock.now() + kTtl);
-  Candidate me{.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 0};
+  Candidate me{.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 0, .seen = 0};
   Decision d = decide(record, me, clock.now(), kTtl);
   ASSERT_EQ(d.action, Action::kWait);
   EXPECT_EQ(d.retry_at, record.expires());
@@ -147,8 +148,9 @@ TEST(FileDecide, TakesARecordOfAnotherBootAtOnce) {
   FakeClock clock;
   // Its expiry lies far ahead on the old boot's steady clock: it means nothing now.
   FileRecord record = held_by("pod-b", "i-b", 7, clock.now() + std::chrono::hours(1), "boot-0");
-  Decision d = decide(record, {.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 0},
-                      clock.now(), kTtl);
+  Decision d =
+      decide(record, {.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 0, .seen = 0},
+             clock.now(), kTtl);
   ASSERT_EQ(d.action, Action::kTake);
   EXPECT_EQ(d.next.token, 8U);
   EXPECT_EQ(d.next.boot, kBoot);
@@ -158,7 +160,7 @@ TEST(FileDecide, RenewsItsOwnTermKeepingTheToken) {
   FakeClock clock;
   FileRecord record = held_by("pod-a", "i-a", 7, clock.now() + kTtl);
   clock.advance(milliseconds(700));
-  Candidate me{.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 7};
+  Candidate me{.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 7, .seen = 7};
   Decision d = decide(record, me, clock.now(), kTtl);
   ASSERT_EQ(d.action, Action::kRenew);
   EXPECT_EQ(d.next.token, 7U);
@@ -170,7 +172,7 @@ TEST(FileDecide, AnExpiredTermOfItsOwnIsNeverRenewedButTakenAnew) {
   FakeClock clock;
   FileRecord record = held_by("pod-a", "i-a", 7, clock.now() + kTtl);
   clock.advance(kTtl);
-  Candidate me{.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 7};
+  Candidate me{.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 7, .seen = 7};
   Decision d = decide(record, me, clock.now(), kTtl);
   ASSERT_EQ(d.action, Action::kTake);
   EXPECT_EQ(d.next.token, 8U);
@@ -180,7 +182,7 @@ TEST(FileDecide, TheSameIdInAnotherInstanceIsAnotherCandidate) {
   FakeClock clock;
   FileRecord record = held_by("pod-a", "i-a", 7, clock.now() + kTtl);
   // Another replica started with the same --id, even claiming the same token: it waits.
-  Candidate twin{.id = "pod-a", .instance = "i-a2", .boot = kBoot, .token = 7};
+  Candidate twin{.id = "pod-a", .instance = "i-a2", .boot = kBoot, .token = 7, .seen = 7};
   EXPECT_EQ(decide(record, twin, clock.now(), kTtl).action, Action::kWait);
 }
 
@@ -188,13 +190,22 @@ TEST(FileDecide, AStaleTermOfThisInstanceIsTakenAnew) {
   FakeClock clock;
   // This instance wrote token 7 but never reported it (its fdatasync failed): it holds none.
   FileRecord record = held_by("pod-a", "i-a", 7, clock.now() + kTtl);
-  Candidate me{.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 0};
+  Candidate me{.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 0, .seen = 7};
   Decision d = decide(record, me, clock.now(), kTtl);
   ASSERT_EQ(d.action, Action::kTake);
   EXPECT_EQ(d.next.token, 8U);
   // Nor does a candidate holding another token renew this one.
   me.token = 6;
   EXPECT_EQ(decide(record, me, clock.now(), kTtl).action, Action::kTake);
+}
+
+TEST(FileDecide, NeverTakesATokenBelowOneItHasSeen) {
+  FakeClock clock;
+  // The file was deleted and recreated: it says token 0, but this instance saw token 9.
+  Candidate me{.id = "pod-a", .instance = "i-a", .boot = kBoot, .token = 0, .seen = 9};
+  Decision d = decide(*parse_record("", "db", kPath), me, clock.now(), kTtl);
+  ASSERT_EQ(d.action, Action::kTake);
+  EXPECT_EQ(d.next.token, 10U);
 }
 
 TEST(FileObserve, NamesTheHolderUntilItsClaimEnds) {
