@@ -40,7 +40,7 @@ class Recorder final : public BackendSink {
   void lost(std::uint64_t token, std::string_view why) override {
     EXPECT_EQ(token, holding) << "lost a term it did not hold: " << why;
     holding = 0;
-    losts.push_back({token, std::string(why)});
+    losts.emplace_back(token, std::string(why));
   }
   void observed(const Observed& leader) override { seen.push_back(leader); }
   void contact(bool ok, std::string_view why) override {
@@ -113,7 +113,7 @@ class FileBackendTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  Runner& start(std::string id, milliseconds ttl = kTtl, std::string path = {}) {
+  Runner& start(std::string id, milliseconds ttl = kTtl, const std::string& path = {}) {
     BackendOptions options;
     options.election = "db";
     options.id = id;
@@ -123,11 +123,12 @@ class FileBackendTest : public ::testing::Test {
     r->backend = make_file_backend(path.empty() ? path_ : path, options, ioc_);
     r->running = true;
     Runner* raw = r.get();
-    asio::co_spawn(ioc_, r->backend->run(r->sink),
-                   asio::bind_cancellation_slot(raw->stop.slot(), [raw](std::exception_ptr e) {
-                     raw->running = false;
-                     EXPECT_FALSE(e) << "run() ended with an exception";
-                   }));
+    asio::co_spawn(
+        ioc_, r->backend->run(r->sink),
+        asio::bind_cancellation_slot(raw->stop.slot(), [raw](const std::exception_ptr& e) {
+          raw->running = false;
+          EXPECT_FALSE(e) << "run() ended with an exception";
+        }));
     runners_.push_back(std::move(r));
     return *raw;
   }
@@ -256,10 +257,10 @@ TEST_F(FileBackendTest, ACrashedHolderIsSucceededAfterItsExpiryWithTheNextToken)
 TEST_F(FileBackendTest, ResignAndLeaveHandsOverAtOnceWokenByTheWatch) {
   // A long ttl: neither the expiry timer nor the periodic re-read comes within the poll's
   // bound, so only the file watch can wake the followers.
-  constexpr milliseconds slow = std::chrono::seconds(60);
-  start("a", slow);
-  start("b", slow);
-  start("c", slow);
+  constexpr milliseconds kSlow = std::chrono::seconds(60);
+  start("a", kSlow);
+  start("b", kSlow);
+  start("c", kSlow);
   Runner* first = await_holder();
   ASSERT_NE(first, nullptr);
   ASSERT_TRUE(poll([&] {
@@ -281,11 +282,11 @@ TEST_F(FileBackendTest, ResignAndLeaveHandsOverAtOnceWokenByTheWatch) {
 
 TEST_F(FileBackendTest, ResignAndRejoinHandsOverWithoutWinningItStraightBack) {
   // A ttl long enough that a slow machine cannot let the resigner's pause run out first.
-  constexpr milliseconds ttl = std::chrono::seconds(5);
-  Runner& a = start("a", ttl);
+  constexpr milliseconds kLongTtl = std::chrono::seconds(5);
+  Runner& a = start("a", kLongTtl);
   ASSERT_EQ(await_holder(), &a);
-  start("b", ttl);
-  start("c", ttl);
+  start("b", kLongTtl);
+  start("c", kLongTtl);
   ASSERT_TRUE(poll([&] { return !runners_[1]->sink.seen.empty(); }));
   a.backend->resign(Resign::kRejoin);
   Runner* second = await_holder(&a);
