@@ -405,6 +405,25 @@ TEST_F(FileBackendTest, ABusyLockIsReportedAndWaitedOutWithoutBlocking) {
   ASSERT_EQ(await_holder(), &a);
 }
 
+TEST_F(FileBackendTest, ATermLockedOutPastItsExpiryIsNeverRenewedButTakenAnew) {
+  Runner& a = start("a");
+  ASSERT_EQ(await_holder(), &a);
+  Fd other(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(other);
+  ASSERT_EQ(::flock(other.get(), LOCK_EX), 0);  // another process, paused holding the lock
+  SteadyTime last = a.sink.helds.back().sent_at;
+  ASSERT_TRUE(poll([&] { return std::chrono::steady_clock::now() > last + kTtl; }));
+  EXPECT_TRUE(has_failure(a.sink, "lock held by another process"));
+  ASSERT_EQ(::flock(other.get(), LOCK_UN), 0);
+  ASSERT_TRUE(poll([&] { return a.sink.holding == 2; }));
+  ASSERT_EQ(a.sink.losts.size(), 1U);
+  EXPECT_EQ(a.sink.losts[0].first, 1U);
+  // Every acknowledgement of term 1 came before the claim it renewed had run out.
+  for (std::size_t i = 1; i < a.sink.helds.size() && a.sink.helds[i].token == 1; ++i) {
+    EXPECT_LT(a.sink.helds[i].sent_at, a.sink.helds[i - 1].sent_at + kTtl);
+  }
+}
+
 TEST_F(FileBackendTest, TwoBackendsWithTheSameIdAreDistinctCandidates) {
   Runner& one = start("twin");
   Runner& two = start("twin");
