@@ -24,6 +24,7 @@
 #include <fstream>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -190,6 +191,7 @@ class FileBackend final : public Backend {
   [[nodiscard]] Result<> write_record(const FileRecord& record, bool durable);
   [[nodiscard]] Result<> update(FileRecord record, SteadyTime sent_at);
   void note(const FileRecord& record, SteadyTime now);
+  [[nodiscard]] Result<> check_boot(const FileRecord& record) const;
   [[nodiscard]] SteadyTime next_wake(SteadyTime sent_at) const;
   [[nodiscard]] asio::awaitable<bool> sleep_until(SteadyTime at);
 
@@ -218,6 +220,9 @@ class FileBackend final : public Backend {
   bool leaving_ = false;
   bool standing_ = true;  // false after kRejoin until another leader is seen or rejoin_at_
   SteadyTime rejoin_at_;
+
+  // Boot ids whose records this instance took over: seen again, they are another machine's.
+  std::set<std::string> gone_boots_;
 
   std::optional<FileRecord> last_record_;
   std::optional<Observed> last_observed_;
@@ -449,6 +454,20 @@ void FileBackend::note(const FileRecord& record, SteadyTime now) {
   }
 }
 
+// A record of another boot is taken over at once, as its holder died with that boot; but one
+// whose boot id comes back after that was written by another machine sharing the volume, which
+// this backend cannot arbitrate (its expiries are on this machine's clock). Fails with
+// errc::operation_not_supported then, so it is reported and nothing is taken.
+Result<> FileBackend::check_boot(const FileRecord& record) const {
+  if (record.boot == boot_ || !gone_boots_.contains(record.boot)) {
+    return {};
+  }
+  return Error(std::errc::operation_not_supported,
+               path_ + " is written from another machine too (boot id " + record.boot +
+                   " came back after its record was taken over): the file backend works on " +
+                   "one machine only; use etcd");
+}
+
 // Under the exclusive lock: clears a resigned term, then takes, renews or waits.
 Result<> FileBackend::update(FileRecord record, SteadyTime sent_at) {
   if (to_clear_) {
@@ -461,6 +480,9 @@ Result<> FileBackend::update(FileRecord record, SteadyTime sent_at) {
     to_clear_.reset();
   }
   note(record, sent_at);
+  if (auto alive = check_boot(record); !alive) {
+    return alive;
+  }
   if (!standing(sent_at)) {
     return {};
   }
@@ -469,6 +491,9 @@ Result<> FileBackend::update(FileRecord record, SteadyTime sent_at) {
   Decision d = decide(record, me, sent_at, options_.ttl);
   if (d.action == Action::kWait) {
     return {};
+  }
+  if (d.action == Action::kTake && !record.boot.empty() && record.boot != boot_) {
+    gone_boots_.insert(record.boot);
   }
   if (d.action == Action::kTake && token_ != 0) {
     sink_->lost(std::exchange(token_, 0), "its claim expired before it could be renewed");
@@ -507,6 +532,9 @@ asio::awaitable<Result<SteadyTime>> FileBackend::round(SteadyTime sent_at) {
       co_return record.error();
     }
     note(*record, sent_at);
+    if (auto alive = check_boot(*record); !alive) {
+      co_return alive.error();
+    }
     Candidate me{
         .id = options_.id, .instance = instance_, .boot = boot_, .token = token_, .seen = seen_};
     exclusive = token_ == 0 && standing(sent_at) &&

@@ -19,8 +19,9 @@
 // - One machine only: expiries are CLOCK_MONOTONIC readings, and a record of another boot id is
 //   taken over at once (its holder died with that boot). Two machines sharing the volume (NFS)
 //   see each other's records as another boot's and take over from each other at once: two
-//   leaders. Nor may candidates run in different time namespaces (their monotonic clocks
-//   differ). Use the etcd backend across machines.
+//   leaders for up to one renew interval, until a boot id that was taken over shows up again
+//   and the round fails with "written from another machine too". Nor may candidates run in
+//   different time namespaces (their monotonic clocks differ). Use etcd across machines.
 // - A file that is not our record (another program's, a newer version, another election) is
 //   never written: it is reported through contact(false, ...) until it is fixed.
 

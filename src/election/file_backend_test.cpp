@@ -78,9 +78,14 @@ std::string slurp(const std::string& path) {
   return out.str();
 }
 
+// Writes `text` as the file's whole content, under the lock, as another writer would.
 void put(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  ASSERT_TRUE(fd);
+  ASSERT_EQ(::flock(fd.get(), LOCK_EX), 0);
+  ASSERT_EQ(::ftruncate(fd.get(), 0), 0);
+  ASSERT_EQ(::pwrite(fd.get(), text.data(), text.size(), 0), static_cast<ssize_t>(text.size()));
+  ::flock(fd.get(), LOCK_UN);
 }
 
 class FileBackendTest : public ::testing::Test {
@@ -338,22 +343,39 @@ TEST_F(FileBackendTest, TheTokenSurvivesNewBackendInstances) {
   EXPECT_EQ(record().token, 3U);
 }
 
+FileRecord ghost_record(std::uint64_t token, std::string holder) {
+  return {.election = "db",
+          .token = token,
+          .holder = std::move(holder),
+          .instance = "0123",
+          .expires_ns =
+              std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  (std::chrono::steady_clock::now() + std::chrono::hours(1)).time_since_epoch())
+                  .count(),
+          .boot = "00000000-0000-0000-0000-000000000000"};
+}
+
 TEST_F(FileBackendTest, ARecordOfAnotherBootIsTakenOverAtOnce) {
-  FileRecord ghost{
-      .election = "db",
-      .token = 41,
-      .holder = "ghost",
-      .instance = "0123",
-      .expires_ns =
-          std::chrono::duration_cast<std::chrono::nanoseconds>(
-              (std::chrono::steady_clock::now() + std::chrono::hours(1)).time_since_epoch())
-              .count(),
-      .boot = "00000000-0000-0000-0000-000000000000"};
-  put(path_, *format_record(ghost));
+  put(path_, *format_record(ghost_record(41, "ghost")));
   Runner& a = start("a", std::chrono::seconds(60));
   ASSERT_EQ(await_holder(), &a);
   EXPECT_EQ(a.sink.holding, 42U);
   EXPECT_EQ(record().holder, "a");
+}
+
+TEST_F(FileBackendTest, AnotherBootThatComesBackIsAnotherMachineAndIsReported) {
+  put(path_, *format_record(ghost_record(41, "ghost")));
+  Runner& a = start("a");
+  ASSERT_EQ(await_holder(), &a);
+  // The "dead" boot writes again: a second machine shares the volume.
+  put(path_, *format_record(ghost_record(43, "elsewhere")));
+  ASSERT_TRUE(poll([&] { return has_failure(a.sink, "another machine"); }));
+  ASSERT_EQ(a.sink.losts.size(), 1U);
+  EXPECT_EQ(a.sink.losts[0],
+            (std::pair<std::uint64_t, std::string>{42, "taken over by elsewhere"}));
+  EXPECT_EQ(a.sink.holding, 0U);
+  EXPECT_EQ(a.sink.helds.back().token, 42U);
+  EXPECT_EQ(record().holder, "elsewhere");
 }
 
 TEST_F(FileBackendTest, AForeignFileIsReportedAndLeftByteForByte) {
