@@ -112,6 +112,24 @@ Result<std::string> read_all(int fd, const std::string& path) {
   return Result<std::string>(boost::system::in_place_value, std::move(text));
 }
 
+// Moves the file's mtime on by a nanosecond if a write left it where it was. Followers' file
+// watches see a change as a new size or mtime; a record mostly keeps its size (padding), and the
+// kernel stamps mtimes from a coarse clock (a tick of some milliseconds), so a write close
+// behind the previous one could look like none. Best effort: the periodic re-read still sees it.
+void make_change_visible(int fd, const struct stat& before) {
+  struct stat after {};
+  if (::fstat(fd, &after) != 0 || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+      after.st_mtim.tv_nsec != before.st_mtim.tv_nsec) {
+    return;
+  }
+  timespec times[2] = {{0, UTIME_OMIT}, before.st_mtim};
+  if (++times[1].tv_nsec == 1'000'000'000) {
+    times[1].tv_nsec = 0;
+    ++times[1].tv_sec;
+  }
+  ::futimens(fd, times);
+}
+
 // Writes `text` over the file's first bytes, padded with blank lines to `old_size` (so a
 // writer killed before its truncation leaves a readable record), then truncates to that.
 // Fails with pwrite's or ftruncate's errno.
@@ -119,6 +137,8 @@ Result<> write_all(int fd, std::string text, std::size_t old_size, const std::st
   if (text.size() < old_size) {
     text.append(old_size - text.size(), '\n');
   }
+  struct stat before {};
+  bool stamped = ::fstat(fd, &before) == 0;
   std::size_t done = 0;
   while (done < text.size()) {
     ssize_t n = ::pwrite(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
@@ -132,6 +152,9 @@ Result<> write_all(int fd, std::string text, std::size_t old_size, const std::st
   }
   if (::ftruncate(fd, static_cast<off_t>(text.size())) != 0) {
     return Error::from_errno(errno, "cannot truncate " + path);
+  }
+  if (stamped) {
+    make_change_visible(fd, before);
   }
   return {};
 }
