@@ -97,8 +97,11 @@ struct ElectRole::Impl final : BackendSink {
       backend_status = backend->status();
     }
     if (ok != was) {
-      log::info(ok ? "backend reachable" : "backend unreachable",
-                {{"backend", cfg.backend}, {"reason", std::string(why)}});
+      if (ok) {
+        log::info("backend reachable", {{"backend", cfg.backend}});
+      } else {
+        log::warn("backend unreachable", {{"backend", cfg.backend}, {"reason", std::string(why)}});
+      }
     }
   }
   void renewed_in(std::chrono::steady_clock::duration rt) override {
