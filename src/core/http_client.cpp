@@ -1,5 +1,6 @@
 #include "core/http_client.hpp"
 
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -16,7 +17,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
-using Result = boost::system::result<Response>;
+using ResponseResult = boost::system::result<Response>;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadRoom = 64 * 1024;  // what one read may add to the unparsed bytes
 
@@ -37,6 +38,23 @@ bool stale_connection(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
          ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
          ec == bhttp::error::partial_message;
+}
+
+bhttp::request<bhttp::string_body> make_message(ClientRequest& req, const std::string& key) {
+  bhttp::request<bhttp::string_body> out{bhttp::string_to_verb(req.method), req.target, 11};
+  if (out.method() == bhttp::verb::unknown) {
+    out.method_string(req.method);
+  }
+  for (const auto& f : req.headers.fields()) {
+    out.insert(f.name, f.value);
+  }
+  if (!req.headers.get("Host")) {
+    out.set(bhttp::field::host, key);
+  }
+  out.keep_alive(true);
+  out.body() = std::move(req.body);
+  out.prepare_payload();
+  return out;
 }
 
 }  // namespace
@@ -76,6 +94,34 @@ struct HttpClient::Impl {
     q.push_back({std::move(stream), std::chrono::steady_clock::now()});
   }
 
+  // A new connection to host:port, within the connect timeout.
+  asio::awaitable<boost::system::result<std::unique_ptr<beast::tcp_stream>>> connect(
+      const std::string& host, std::uint16_t port) {
+    auto stream = std::make_unique<beast::tcp_stream>(ex);
+    std::vector<tcp::endpoint> endpoints;
+    beast::error_code ec;
+    auto addr = asio::ip::make_address(host, ec);
+    if (!ec) {
+      endpoints.emplace_back(addr, port);
+    } else {
+      tcp::resolver resolver(ex);
+      auto [rec, results] = co_await resolver.async_resolve(host, std::to_string(port), kTuple);
+      if (rec) {
+        co_return rec;
+      }
+      for (const auto& r : results) {
+        endpoints.push_back(r.endpoint());
+      }
+    }
+    stream->expires_after(opts.connect_timeout);
+    auto [cec, ep] = co_await stream->async_connect(endpoints, kTuple);
+    if (cec) {
+      co_return cec;
+    }
+    stream->socket().set_option(tcp::no_delay(true), ec);
+    co_return stream;
+  }
+
   asio::any_io_executor ex;
   ClientOptions opts;
   std::unordered_map<std::string, std::deque<Idle>> pool;
@@ -96,54 +142,24 @@ std::size_t HttpClient::idle_connections() const {
 
 void HttpClient::close_idle() { impl_->pool.clear(); }
 
-asio::awaitable<Result> HttpClient::request(ClientRequest req) {
+asio::awaitable<ResponseResult> HttpClient::request(ClientRequest req) {
   auto self = impl_;  // keeps the pool alive if the client is destroyed meanwhile
   Impl& s = *self;
   std::string key = HostPort{req.host, req.port}.str();
   auto timeout = req.timeout.value_or(s.opts.request_timeout);
 
-  bhttp::request<bhttp::string_body> out{bhttp::string_to_verb(req.method), req.target, 11};
-  if (out.method() == bhttp::verb::unknown) {
-    out.method_string(req.method);
-  }
-  for (const auto& f : req.headers.fields()) {
-    out.insert(f.name, f.value);
-  }
-  if (!req.headers.get("Host")) {
-    out.set(bhttp::field::host, key);
-  }
-  out.keep_alive(true);
-  out.body() = std::move(req.body);
-  out.prepare_payload();
+  auto out = make_message(req, key);
 
   try {
     for (int attempt = 0; attempt < 2; ++attempt) {
       std::unique_ptr<beast::tcp_stream> stream = attempt == 0 ? s.take_idle(key) : nullptr;
       bool reused = stream != nullptr;
       if (!stream) {
-        stream = std::make_unique<beast::tcp_stream>(s.ex);
-        std::vector<tcp::endpoint> endpoints;
-        beast::error_code ec;
-        auto addr = asio::ip::make_address(req.host, ec);
-        if (!ec) {
-          endpoints.emplace_back(addr, req.port);
-        } else {
-          tcp::resolver resolver(s.ex);
-          auto [rec, results] =
-              co_await resolver.async_resolve(req.host, std::to_string(req.port), kTuple);
-          if (rec) {
-            co_return rec;
-          }
-          for (const auto& r : results) {
-            endpoints.push_back(r.endpoint());
-          }
+        auto fresh = co_await s.connect(req.host, req.port);
+        if (!fresh) {
+          co_return fresh.error();
         }
-        stream->expires_after(s.opts.connect_timeout);
-        auto [cec, ep] = co_await stream->async_connect(endpoints, kTuple);
-        if (cec) {
-          co_return cec;
-        }
-        stream->socket().set_option(tcp::no_delay(true), ec);
+        stream = std::move(*fresh);
       }
 
       stream->expires_after(timeout);
@@ -203,8 +219,73 @@ asio::awaitable<Result> HttpClient::request(ClientRequest req) {
   co_return boost::system::error_code(asio::error::connection_aborted);
 }
 
-Result fetch(const std::string& url, const std::string& method, const std::string& body,
-             std::chrono::milliseconds timeout) {
+asio::awaitable<tender::Result<Response>> HttpClient::stream(
+    ClientRequest req, std::function<tender::Result<>(std::string_view)> on_body) {
+  auto self = impl_;
+  Impl& s = *self;
+  std::string key = HostPort{req.host, req.port}.str();
+  auto out = make_message(req, key);
+  try {
+    auto connected = co_await s.connect(req.host, req.port);
+    if (!connected) {
+      co_return connected.error();
+    }
+    std::unique_ptr<beast::tcp_stream> stream = std::move(*connected);
+    stream->expires_after(req.timeout.value_or(s.opts.request_timeout));
+    auto [wec, wn] = co_await bhttp::async_write(*stream, out, kTuple);
+    if (wec) {
+      co_return wec;
+    }
+    beast::flat_buffer buffer(s.opts.max_response_header_bytes + kReadRoom);
+    std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
+    for (;;) {  // skip interim 1xx answers
+      parser.emplace();
+      parser->header_limit(static_cast<std::uint32_t>(s.opts.max_response_header_bytes));
+      parser->body_limit(boost::none);
+      if (req.method == "HEAD") {
+        parser->skip(true);
+      }
+      auto [hec, hn] = co_await bhttp::async_read_header(*stream, buffer, *parser, kTuple);
+      if (hec) {
+        co_return hec;
+      }
+      unsigned status = parser->get().result_int();
+      if (status < 100 || status >= 200 || status == 101) {
+        break;
+      }
+    }
+    stream->expires_never();  // the body may take as long as it likes
+    Response head;
+    head.status = static_cast<int>(parser->get().result_int());
+    for (const auto& f : parser->get()) {
+      head.headers.add(std::string(f.name_string()), std::string(f.value()));
+    }
+    std::array<char, 16 * 1024> chunk{};
+    while (!parser->is_done()) {
+      parser->get().body().data = chunk.data();
+      parser->get().body().size = chunk.size();
+      auto [rec, rn] = co_await bhttp::async_read_some(*stream, buffer, *parser, kTuple);
+      if (rec && rec != bhttp::error::need_buffer) {
+        co_return rec;
+      }
+      std::size_t got = chunk.size() - parser->get().body().size;
+      if (got > 0) {
+        if (auto fed = on_body(std::string_view(chunk.data(), got)); !fed) {
+          co_return fed.error();  // the connection closes with `stream`
+        }
+      }
+    }
+    if (parser->keep_alive() && buffer.size() == 0) {
+      s.give_back(key, std::move(stream));
+    }
+    co_return head;
+  } catch (const boost::system::system_error& e) {
+    co_return e.code();  // cancelled while between operations
+  }
+}
+
+ResponseResult fetch(const std::string& url, const std::string& method, const std::string& body,
+                     std::chrono::milliseconds timeout) {
   auto u = boost::urls::parse_uri(url);
   if (!u || u->scheme() != "http" || u->host().empty()) {
     return boost::system::error_code(asio::error::invalid_argument);
@@ -221,7 +302,7 @@ Result fetch(const std::string& url, const std::string& method, const std::strin
   req.timeout = timeout;
   asio::io_context ioc;
   HttpClient client(ioc.get_executor(), ClientOptions{.connect_timeout = timeout});
-  Result result = boost::system::error_code(asio::error::operation_aborted);
+  ResponseResult result = boost::system::error_code(asio::error::operation_aborted);
   asio::co_spawn(
       ioc, [&]() -> asio::awaitable<void> { result = co_await client.request(req); },
       asio::detached);

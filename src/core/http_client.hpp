@@ -10,6 +10,14 @@
 // Cancel an exchange through the awaiting coroutine's cancellation slot, e.g. racing it
 // against a timer with asio's awaitable operators; its connection is then closed, not pooled.
 //
+// A long answer (a watch, a log, server-sent events) is read as it arrives with stream():
+//
+//   auto head = co_await client.stream(req, [&](std::string_view bytes) -> Result<> {
+//     lines.feed(bytes);                              // the client keeps none of it
+//     return {};                                      // an Error here ends the exchange
+//   });
+//   if (head && head->status != 200) { ... }           // the body went to the callback too
+//
 // For command-line tools there is a blocking one-shot `fetch(url)`.
 
 #include <boost/asio/any_io_executor.hpp>
@@ -17,10 +25,12 @@
 #include <boost/system/result.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "core/error.hpp"
 #include "core/http.hpp"
 
 namespace tender {
@@ -59,6 +69,20 @@ class HttpClient {
   // connection_refused, host_not_found, operation_aborted (cancelled), http parse errors.
   // Not thread-safe: call from the executor's thread only.
   [[nodiscard]] boost::asio::awaitable<boost::system::result<Response>> request(ClientRequest req);
+
+  // Sends `req` on a new connection and hands the answer's body to `on_body` as its bytes
+  // arrive (decoded from chunked framing, or Content-Length bytes, or until the server closes),
+  // keeping none of it. The request timeout (req.timeout or request_timeout) applies until the
+  // head has arrived; after that the body may flow, or pause, for as long as it likes. Returns
+  // the head (status and headers; `body` empty) once the body has ended, whatever the status.
+  // Fails with: what request() fails with, before the head; the transport's error, or
+  // http::error::partial_message, when the connection breaks during the body (a server that
+  // closes an until-close body ends it normally); the Error `on_body` returned, which ends the
+  // exchange and closes the connection; operation_aborted when the awaiting coroutine is
+  // cancelled (the connection is closed, not pooled). A body that ended cleanly leaves its
+  // connection pooled for request(). Not thread-safe: call from the executor's thread only.
+  [[nodiscard]] boost::asio::awaitable<Result<Response>> stream(
+      ClientRequest req, std::function<Result<>(std::string_view)> on_body);
 
   // Connections currently pooled, across hosts.
   [[nodiscard]] std::size_t idle_connections() const;

@@ -49,6 +49,28 @@ class ClientTest : public ::testing::Test {
     r.add_async("GET", "/slow", [](Request& req, Reply reply) {
       req.scheduler->after(2s, [reply] { reply(Response::text(200, "late")); });
     });
+    // Three lines 10 ms apart, then the end; with ?forever, lines every 10 ms until closed.
+    r.add_async("GET", "/lines", [this](Request& req, Reply reply) {
+      auto stream = reply.stream(Response::text(200, ""));
+      bool forever = req.query_param("forever").has_value();
+      auto tick = std::make_shared<std::function<void(int)>>();
+      *tick = [stream, forever, tick, s = req.scheduler, this](int i) {
+        if (stream->closed()) {
+          stream_closed_ = true;
+          *tick = nullptr;  // breaks the cycle
+          return;
+        }
+        if (!forever && i == 3) {
+          stream->end();
+          *tick = nullptr;
+          return;
+        }
+        (void)stream->write("line " + std::to_string(i) + "\n");
+        s->after(10ms, [tick, i] { (*tick)(i + 1); });
+      };
+      (*tick)(0);
+    });
+    r.get("/missing", [](Request&) { return Response::text(404, "no such thing\n"); });
     ServerOptions opts;
     opts.limits = limits;
     server_ = std::make_unique<HttpServer>(std::move(r), opts);
@@ -66,6 +88,7 @@ class ClientTest : public ::testing::Test {
   asio::io_context ioc_;
   std::unique_ptr<HttpServer> server_;
   HostPort addr_;
+  std::atomic<bool> stream_closed_{false};
 };
 
 TEST_F(ClientTest, GetAndPost) {
@@ -146,6 +169,106 @@ TEST_F(ClientTest, CancellationAbortsTheExchangeAndClosesItsConnection) {
   EXPECT_TRUE(eventually([&] { return server_->in_flight() == 0 || server_->connections() == 0; }));
   auto r = run(ioc_, client.request(req("/hello")));  // the client is still usable
   ASSERT_TRUE(r);
+}
+
+TEST_F(ClientTest, StreamHandsTheBodyOverAsItArrives) {
+  start();
+  HttpClient client(ioc_.get_executor());
+  std::vector<std::string> pieces;
+  auto head = run(ioc_, client.stream(req("/lines"), [&](std::string_view bytes) -> Result<> {
+    pieces.emplace_back(bytes);
+    return {};
+  }));
+  ASSERT_TRUE(head) << head.error().message();
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+  std::string all;
+  for (const auto& p : pieces) {
+    all += p;
+  }
+  EXPECT_EQ(all, "line 0\nline 1\nline 2\n");
+  EXPECT_GE(pieces.size(), 2u);              // written 10 ms apart, so not one piece
+  EXPECT_EQ(client.idle_connections(), 1u);  // a body that ended leaves its connection pooled
+}
+
+TEST_F(ClientTest, StreamReadsAContentLengthBodyAndANon200Head) {
+  start();
+  HttpClient client(ioc_.get_executor());
+  std::string body;
+  auto sink = [&](std::string_view bytes) -> Result<> {
+    body += bytes;
+    return {};
+  };
+  auto head = run(ioc_, client.stream(req("/missing"), sink));
+  ASSERT_TRUE(head) << head.error().message();
+  EXPECT_EQ(head->status, 404);
+  EXPECT_EQ(body, "no such thing\n");
+}
+
+TEST_F(ClientTest, StreamEndsWhenTheCallbackFails) {
+  start();
+  HttpClient client(ioc_.get_executor());
+  int calls = 0;
+  auto head = run(ioc_, client.stream(req("/lines?forever"), [&](std::string_view) -> Result<> {
+    ++calls;
+    return Error(std::errc::bad_message, "enough");
+  }));
+  ASSERT_FALSE(head);
+  EXPECT_EQ(head.error().message(), "enough");
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(client.idle_connections(), 0u);
+  EXPECT_TRUE(eventually([&] { return stream_closed_.load(); }));  // the server saw it go
+}
+
+TEST_F(ClientTest, StreamCancellationClosesTheConnection) {
+  start();
+  HttpClient client(ioc_.get_executor());
+  std::size_t bytes = 0;
+  auto raced = [&]() -> asio::awaitable<int> {
+    asio::steady_timer t(ioc_, 100ms);
+    using asio::experimental::awaitable_operators::operator||;
+    auto v = co_await (client.stream(req("/lines?forever"), [&](std::string_view b) -> Result<> {
+      bytes += b.size();
+      return {};
+    }) || t.async_wait(asio::use_awaitable));
+    co_return static_cast<int>(v.index());
+  };
+  EXPECT_EQ(run(ioc_, raced()), 1);  // the timer won: the body never ends by itself
+  EXPECT_GT(bytes, 0u);
+  EXPECT_EQ(client.idle_connections(), 0u);
+  EXPECT_TRUE(eventually([&] { return stream_closed_.load(); }));
+}
+
+TEST_F(ClientTest, StreamTimeoutAppliesUntilTheHead) {
+  start();
+  HttpClient client(ioc_.get_executor());
+  auto slow = req("/slow");
+  slow.timeout = 100ms;
+  auto r = run(ioc_, client.stream(slow, [](std::string_view) -> Result<> { return {}; }));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), boost::beast::error::timeout);
+  // A body slower than the timeout is fine once the head is there.
+  auto lines = req("/lines");
+  lines.timeout = 15ms;
+  std::string body;
+  auto ok = run(ioc_, client.stream(lines, [&](std::string_view b) -> Result<> {
+    body += b;
+    return {};
+  }));
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(body, "line 0\nline 1\nline 2\n");
+}
+
+TEST_F(ClientTest, StreamConnectionRefused) {
+  start();
+  std::uint16_t port = addr_.port;
+  server_->stop();
+  HttpClient client(ioc_.get_executor());
+  auto rq = req("/lines");
+  rq.port = port;
+  auto r = run(ioc_, client.stream(rq, [](std::string_view) -> Result<> { return {}; }));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), asio::error::connection_refused);
 }
 
 TEST_F(ClientTest, DrainFinishesInFlightAndRefusesNewConnections) {
