@@ -68,6 +68,18 @@ BackoffPolicy EtcdBackend::retry_policy() const {
 asio::awaitable<void> EtcdBackend::run(BackendSink& sink) {
   sink_ = &sink;
   client_.set_sink(&sink);
+  // A run() after a cancelled one starts afresh: the old candidacy is left to its lease, and
+  // nothing of it (leading, a term held) carries over.
+  lease_ = 0;
+  key_.clear();
+  revision_ = 0;
+  predecessor_.reset();
+  leading_ = false;
+  held_ = false;
+  beat_key_.clear();
+  beat_seen_.reset();
+  beat_mod_ = 0;
+  told_.reset();
   try {
     co_await (campaign() || observe());
   } catch (const boost::system::system_error&) {

@@ -81,6 +81,7 @@ class EtcdBackendTest : public ::testing::Test {
   bool run_until(const std::function<bool()>& cond, std::chrono::seconds limit = 10s) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
+      ioc_.restart();  // it stops whenever it runs out of work
       ioc_.run_for(5ms);
       EXPECT_LE(holders().size(), 1u) << "two candidates hold a term at once";
       if (cond()) {
@@ -222,6 +223,42 @@ TEST_F(EtcdBackendTest, ResignLeaveHandsOverAndReturns) {
                             "/tender/elect/db/" +
                                 std::string(first->backend->status().at("lease").as_string())),
             0);
+}
+
+TEST_F(EtcdBackendTest, AHolderWhoseLeaseIsRevokedLosesAndStandsAgain) {
+  EtcdCluster etcd(1);
+  Candidate* first = &add(etcd.url(), "a");
+  ASSERT_TRUE(run_until([&] { return holder() != nullptr; }));
+  std::uint64_t token = *first->sink.holding;
+  std::string lease(first->backend->status().at("lease").as_string());
+  auto revoked =
+      fetch("http://" + etcd.member(0).endpoint() + "/v3/lease/revoke", "POST",
+            etcd::lease_revoke(static_cast<std::int64_t>(std::stoull(lease, nullptr, 16))).body);
+  ASSERT_TRUE(revoked && revoked->status == 200);
+  ASSERT_TRUE(run_until([&] { return !first->sink.losses.empty(); }));
+  EXPECT_FALSE(first->sink.holding);
+  // A new term with a new lease and a larger token.
+  ASSERT_TRUE(run_until([&] { return holder() != nullptr; }));
+  EXPECT_GT(*first->sink.holding, token);
+  EXPECT_NE(first->backend->status().at("lease").as_string(), lease);
+}
+
+TEST_F(EtcdBackendTest, ARunAfterACancelledOneStandsAfresh) {
+  EtcdCluster etcd(1);
+  Candidate& a = add(etcd.url(), "a");
+  ASSERT_TRUE(run_until([&] { return a.sink.holding.has_value(); }));
+  std::uint64_t token = *a.sink.holding;
+  crash(a);
+  ASSERT_FALSE(a.running);
+  a.sink.holding.reset();  // the elector lets the crashed term lapse
+  a.sink.last_lost = token;
+  a.running = true;
+  asio::co_spawn(ioc_, a.backend->run(a.sink),
+                 asio::bind_cancellation_slot(
+                     a.stop.slot(), [&a](const std::exception_ptr&) { a.running = false; }));
+  // Its old key is left to its lease; the new one, behind it, leads once that is gone.
+  ASSERT_TRUE(run_until([&] { return a.sink.holding.has_value(); }, 15s));
+  EXPECT_GT(*a.sink.holding, token);
 }
 
 TEST_F(EtcdBackendTest, ResignRejoinStandsAgainAfterAnotherLeads) {
