@@ -91,6 +91,18 @@ TEST(EtcdApi, ErrorAnswersSayWhetherAnotherMemberMayServe) {
   ASSERT_FALSE(garbage);
   EXPECT_EQ(garbage.error().code(), std::errc::bad_message);
   EXPECT_FALSE(parse_range(404, "404 page not found\n"));
+  // Streams (keep-alive, watch) answer errors in another shape.
+  auto stream_error = parse_lease_keepalive(
+      503, R"({"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader",)"
+           R"("http_status":"Service Unavailable"}})");
+  ASSERT_FALSE(stream_error);
+  EXPECT_EQ(stream_error.error().code(), std::errc::resource_unavailable_try_again);
+  EXPECT_NE(stream_error.error().message().find("no leader"), std::string::npos);
+  EXPECT_FALSE(member_answered(503, R"({"error":{"grpc_code":14,"message":"x"}})"));
+  EXPECT_FALSE(member_answered(200, "{\"result\":"));
+  EXPECT_TRUE(
+      member_answered(404, R"({"error":"etcdserver: requested lease not found","code":5})"));
+  EXPECT_TRUE(member_answered(200, with_header("")));
 }
 
 TEST(EtcdApi, RangeRequestAndAnswer) {
