@@ -174,11 +174,23 @@ TEST_F(EtcdBackendTest, OneOfThreeHoldsWithItsKeysCreateRevisionAsToken) {
     return leader->sink.renewals >= renewals + 4;
   }));
   EXPECT_EQ(holder(), leader);
+  int successors = 0;
   for (auto& c : candidates_) {
-    if (c.get() != leader) {
-      EXPECT_TRUE(c->backend->status().at("predecessor").is_string());
+    if (c.get() == leader) {
+      continue;
+    }
+    auto predecessor = c->backend->status().at("predecessor");
+    ASSERT_TRUE(predecessor.is_string());
+    // The leader's successor times its beats, and can tell when its claim lapses.
+    if (predecessor.as_string() == key) {
+      ++successors;
+      ASSERT_TRUE(c->sink.seen.expires.has_value());
+      EXPECT_GT(*c->sink.seen.expires, std::chrono::steady_clock::now());
+    } else {
+      EXPECT_FALSE(c->sink.seen.expires.has_value());
     }
   }
+  EXPECT_EQ(successors, 1);
 }
 
 TEST_F(EtcdBackendTest, ACrashedHolderIsTakenOverWithALargerToken) {
@@ -241,6 +253,21 @@ TEST_F(EtcdBackendTest, AHolderWhoseLeaseIsRevokedLosesAndStandsAgain) {
   ASSERT_TRUE(run_until([&] { return holder() != nullptr; }));
   EXPECT_GT(*first->sink.holding, token);
   EXPECT_NE(first->backend->status().at("lease").as_string(), lease);
+}
+
+TEST_F(EtcdBackendTest, AHolderWhoseKeyIsDeletedLosesAtItsNextBeat) {
+  EtcdCluster etcd(1);
+  Candidate& a = add(etcd.url(), "a");
+  ASSERT_TRUE(run_until([&] { return a.sink.holding.has_value(); }));
+  std::uint64_t token = *a.sink.holding;
+  std::string key(a.backend->status().at("key").as_string());
+  auto erased = fetch("http://" + etcd.member(0).endpoint() + "/v3/kv/deleterange", "POST",
+                      R"({"key":")" + etcd::base64_encode(key) + R"("})");
+  ASSERT_TRUE(erased && erased->status == 200);
+  ASSERT_TRUE(run_until([&] { return !a.sink.losses.empty(); }));
+  EXPECT_EQ(a.sink.losses[0], "key deleted");
+  ASSERT_TRUE(run_until([&] { return a.sink.holding.has_value(); }));
+  EXPECT_GT(*a.sink.holding, token);
 }
 
 TEST_F(EtcdBackendTest, ARunAfterACancelledOneStandsAfresh) {
