@@ -58,6 +58,7 @@ struct ElectRole::Impl final : BackendSink {
   bool told_self = false;
   std::uint64_t told_token = 0;
   std::uint64_t seen_version = 0;
+  bool change_pending = false;
   SteadyTime drain_started{};
   // The backend's own status, refreshed on its thread for /statusz on the admin thread.
   mutable std::mutex status_mu;
@@ -71,20 +72,23 @@ struct ElectRole::Impl final : BackendSink {
   Histogram* renew_seconds = nullptr;
 
   // --- BackendSink, on the io_context's thread ---------------------------------------------
+  // The elector learns at once; the rest (the API's waiters, the command, the webhook, logs)
+  // runs after the backend's call returns, so that nothing slow runs inside its critical
+  // section (the file backend holds its lock) and the backend is never re-entered.
   void held(std::uint64_t token, SteadyTime sent_at) override {
     if (elector.held(token, sent_at) == Elector::Outcome::kStale) {
       // The backend still holds a term that is over here: it must stand again, for a new token.
-      backend->resign(draining ? Resign::kLeave : Resign::kRejoin);
+      asio::post(ioc, [this] { backend->resign(draining ? Resign::kLeave : Resign::kRejoin); });
     }
-    changed();
+    change_soon();
   }
   void lost(std::uint64_t token, std::string_view why) override {
     elector.lost(token, why);
-    changed();
+    change_soon();
   }
   void observed(const Observed& leader) override {
     elector.observed(leader);
-    changed();
+    change_soon();
   }
   void contact(bool ok, std::string_view why) override {
     bool was = elector.view().backend_ok;
@@ -112,6 +116,15 @@ struct ElectRole::Impl final : BackendSink {
 
   void start_loop(Runtime& rt);
   void register_metrics(Registry& m);
+  void change_soon() {
+    if (!change_pending) {
+      change_pending = true;
+      asio::post(ioc, [this] {
+        change_pending = false;
+        changed();
+      });
+    }
+  }
   void changed();
   void arm_deadline();
   void arm_keepalive();
