@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-for tool in etcd etcdctl python3 ss; do
+for tool in etcd etcdctl python3 ss curl; do
   command -v "$tool" >/dev/null || { echo "$tool missing: tools/install-deps.sh" >&2; exit 1; }
 done
 [ -x "$tender" ] || { echo "build tender first (tools/build.sh)" >&2; exit 1; }
@@ -95,6 +95,24 @@ start_etcd() {
   exit 1
 }
 
+# etcd_fsyncs: one line on etcd's WAL fsyncs so far (every write it acknowledges waits for one:
+# a candidacy, a resignation), from its /metrics histogram.
+etcd_fsyncs() {
+  curl -sf "http://127.0.0.1:$etcd_port/metrics" | awk '
+    /^etcd_disk_wal_fsync_duration_seconds_bucket/ {
+      match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+      if (le == "0.032") b32 = $NF
+      if (le == "0.064") b64 = $NF
+      if (le != "+Inf" && $NF > prev) { top = le; prev = $NF }
+    }
+    /^etcd_disk_wal_fsync_duration_seconds_sum/ { sum = $NF }
+    /^etcd_disk_wal_fsync_duration_seconds_count/ { n = $NF }
+    END {
+      printf "etcd: %d WAL fsyncs during its run, mean %.1f ms, %d over 32 ms, %d over 64 ms," \
+        " the slowest <= %s s\n", n, (n > 0 ? sum * 1000 / n : 0), n - b32, n - b64, top
+    }'
+}
+
 echo "tender elect failover: 3 electors, --ttl $ttl, $trials trials per mode and backend;" \
   "$("$tender" version 2>/dev/null | head -1); $(etcd --version | head -1);" \
   "load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -117,10 +135,12 @@ for b in "${wanted[@]}"; do
   pids+=($!)
   wait $! || { echo "$b: the benchmark failed (logs: KEEP=1 $0 ...)" >&2; exit 1; }
   results+=("$work/$b.json")
+  if [ "$b" = etcd ]; then etcd_fsyncs >"$work/etcd.fsyncs" || true; fi
 done
 echo
 rc=0
 python3 "$here/elect_failover.py" report --ttl "$ttl" $check "${results[@]}" || rc=$?
+[ -f "$work/etcd.fsyncs" ] && cat "$work/etcd.fsyncs"
 echo "CPU steal during the run: $(steal_since)%; load average now" \
   "$(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 exit "$rc"

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import random
+import re
 import selectors
 import signal
 import socket
@@ -238,6 +239,25 @@ class Bench:
         except OSError:
             return "(no log)"
 
+    def log_warnings(self):
+        """The electors' warnings and errors, counted by message and reason."""
+        counts = {}
+        pattern = re.compile(r"^\S+ (warn|error) (.*?)(?= \w+=|$)")
+        for e in self.electors:
+            try:
+                with open(os.path.join(self.work, f"{self.label}-{e.id}.log"), "rb") as f:
+                    lines = f.read().decode(errors="replace").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                m = pattern.match(line)
+                if m:
+                    reason = re.search(r'reason="([^"]*)"', line)
+                    why = reason.group(1).replace(self.work, "WORK") if reason else ""
+                    key = f"{m.group(1)} {m.group(2)}" + (f": {why}" if why else "")
+                    counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def pump(self, timeout):
         """Waits up to `timeout` s for events; returns [(arrival_ns, elector, view)]."""
         got = []
@@ -363,6 +383,9 @@ class Bench:
                       + f" {r['old_leader']}->{r.get('new_leader', '?')}"
                       f" token {r['old_token']}->{r.get('new_token', '?')}{extra}",
                       file=sys.stderr)
+        # Memory in the steady state: a few renewals after the last restart.
+        self.settle()
+        self.idle(2 * self.ttl_ms / 1000)
         leader = self.settle()
         follower = min((e for e in self.electors if e is not leader),
                        key=lambda e: e.started_trial)
@@ -372,7 +395,7 @@ class Bench:
                              trials_lived=self.trial_no - e.started_trial)
         return {
             "label": self.label, "backend": self.url, "ttl_ms": self.ttl_ms,
-            "trials": results, "rss": rss,
+            "trials": results, "rss": rss, "log_warnings": self.log_warnings(),
             "overlaps": self.overlaps, "seconds": time.monotonic() - started,
         }
 
@@ -462,7 +485,8 @@ def cmd_report(args):
     for r in runs:
         for role in ("leader", "follower"):
             m = r["rss"][role]
-            who = f"{r['label']} {role} ({m['id']}, up {m['trials_lived']} trials)"
+            n_lived = m["trials_lived"]
+            who = f"{r['label']} {role} ({m['id']}, up {n_lived} trial{'' if n_lived == 1 else 's'})"
             print(f"{who:34}" + "".join(f" {m[k] / 1024:>6.1f}" for k in
                                         ("rss_kib", "hwm_kib", "anon_kib", "file_kib",
                                          "pss_kib")))
@@ -487,6 +511,8 @@ def cmd_report(args):
             bad = sum(1 for t in graceful if t.get("exit_code") != 0 or t.get("exit_timeout"))
             print(f"{r['label']} graceful: SIGTERM to exit median {percentile(exits, 50):.0f} ms,"
                   f" max {exits[-1]:.0f} ms; {bad} exits not 0")
+        for what, count in sorted(r.get("log_warnings", {}).items(), key=lambda kv: -kv[1]):
+            print(f"{r['label']}: {count} x log: {what}")
         if r["overlaps"]:
             print(f"{r['label']}: two live electors' last events both said self=true "
                   f"{len(r['overlaps'])} time(s) (trial, ids; * the signalled leader, whose own"
