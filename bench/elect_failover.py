@@ -229,6 +229,8 @@ class Bench:
         self.sel = selectors.DefaultSelector()
         self.trial_no = 0
         self.overlaps = []  # (trial, ids) whenever two live electors said self=true at once
+        self.outside = []  # (trial, id, exit status): electors killed by something else
+        self.voids = []  # trials that did not count: a survivor was killed by something else
         self.electors = [Elector(self, f"e{i}") for i in range(3)]
 
     def log_tail(self, e, n=8):
@@ -279,18 +281,6 @@ class Bench:
                 self.overlaps.append((self.trial_no, leading))
         return got
 
-    def wait_for(self, pred, timeout):
-        """Pumps until pred(arrival_ns, elector, view) is true for an event; returns that
-        event, or None after `timeout` s."""
-        end = time.monotonic() + timeout
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                return None
-            for ev in self.pump(left):
-                if pred(*ev):
-                    return ev
-
     def settled(self):
         es = self.electors
         if not all(e.alive() and e.watch is not None and e.view for e in es):
@@ -304,9 +294,21 @@ class Bench:
             return None
         return leaders[0]
 
+    def revive(self):
+        """Starts again every elector that died without this program signalling it (something
+        else on the machine killed it); each is counted in self.outside."""
+        for e in self.electors:
+            if e.proc is not None and not e.alive() and not e.signalled:
+                self.outside.append((self.trial_no, e.id, e.proc.returncode))
+                print(f"  {e.id} died unasked (exit status {e.proc.returncode}): started again",
+                      file=sys.stderr)
+                e.drop_watch()
+                e.start()
+
     def settle(self, timeout=30):
         end = time.monotonic() + timeout
         while True:
+            self.revive()
             leader = self.settled()
             if leader is not None:
                 return leader
@@ -334,19 +336,31 @@ class Bench:
         if mode == "crash":
             claim_left = leader.leader_now().get("valid_for_ms")
         survivors = [e for e in self.electors if e is not leader]
+        timeout = self.ttl_ms / 1000 * 3 + 5
         t0 = now_ns()
         leader.kill(signal.SIGTERM if mode == "graceful" else signal.SIGKILL)
-        ev = self.wait_for(
-            lambda t, e, v: e in survivors and v["self"] and v["token"] > old,
-            self.ttl_ms / 1000 * 3 + 5,
-        )
+        end = time.monotonic() + timeout
+        ev = None
+        void = None
+        while ev is None and void is None and (left := end - time.monotonic()) > 0:
+            for t, e, v in self.pump(min(left, 0.05)):
+                if e in survivors and v["self"] and v["token"] > old:
+                    ev = (t, e, v)
+                    break
+            dead = [e for e in survivors if not e.alive()]
+            if ev is None and dead:
+                void = ", ".join(f"{e.id} died unasked (exit status {e.proc.returncode})"
+                                 for e in dead)
         result = {"mode": mode, "failover_ms": None, "claim_left_ms": claim_left,
                   "old_token": old, "old_leader": leader.id}
         if ev is not None:
             t, e, v = ev
             result.update(failover_ms=(t - t0) / 1e6, new_leader=e.id, new_token=v["token"])
+        elif void is not None:
+            # Not the elector's doing: the trial does not count, and is run again.
+            result["void"] = void
         else:
-            print(f"  no new leader within {self.ttl_ms * 3 / 1000 + 5:.0f} s; survivors' views: "
+            print(f"  no new leader within {timeout:.0f} s; survivors' views: "
                   f"{[(e.id, e.view) for e in survivors]}", file=sys.stderr)
             for e in survivors:
                 print(f"  {e.id}'s log:\n{self.log_tail(e)}", file=sys.stderr)
@@ -361,6 +375,7 @@ class Bench:
             result["exit_code"] = leader.proc.returncode
         leader.drop_watch()
         leader.start()
+        self.revive()
         return result
 
     def run(self):
@@ -373,6 +388,14 @@ class Bench:
             for mode in ("graceful", "crash"):
                 self.trial_no += 1
                 r = self.trial(mode)
+                while "void" in r:
+                    print(f"  {self.label} {mode:8} {i + 1}/{self.trials}: void, {r['void']};"
+                          " again", file=sys.stderr)
+                    self.voids.append(r)
+                    if len(self.voids) > 10:
+                        raise RuntimeError("more than 10 trials void: something keeps killing"
+                                           " the electors")
+                    r = self.trial(mode)
                 results.append(r)
                 ms = r["failover_ms"]
                 extra = ""
@@ -397,6 +420,7 @@ class Bench:
             "label": self.label, "backend": self.url, "ttl_ms": self.ttl_ms,
             "trials": results, "rss": rss, "log_warnings": self.log_warnings(),
             "overlaps": self.overlaps, "seconds": time.monotonic() - started,
+            "outside": self.outside, "voids": self.voids,
         }
 
     def stop(self):
@@ -513,6 +537,10 @@ def cmd_report(args):
                   f" max {exits[-1]:.0f} ms; {bad} exits not 0")
         for what, count in sorted(r.get("log_warnings", {}).items(), key=lambda kv: -kv[1]):
             print(f"{r['label']}: {count} x log: {what}")
+        if r.get("outside"):
+            print(f"{r['label']}: {len(r['outside'])} elector(s) killed by something outside the"
+                  f" benchmark (trial, id, exit status): {r['outside']}; {len(r['voids'])} trial(s)"
+                  " void and run again")
         if r["overlaps"]:
             print(f"{r['label']}: two live electors' last events both said self=true "
                   f"{len(r['overlaps'])} time(s) (trial, ids; * the signalled leader, whose own"
