@@ -17,8 +17,8 @@
 # 300 ms, RSS (VmHWM) <= 8 MiB.
 #
 #   bench/elect.sh [--trials N] [--backends file,etcd] [--ttl 2s] [--check]
-#     default: 50 trials of each mode per backend, about 6 minutes in all; TRIALS=5 (or
-#     --trials 5) for a smoke run of about 40 s. --check: exit 1 when a target is missed.
+#     default: 50 trials of each mode per backend, about 4.5 minutes in all; TRIALS=5 (or
+#     --trials 5) for a smoke run of about 35 s. --check: exit 1 when a target is missed.
 #     KEEP=1 keeps the work directory (the electors' logs, the per-trial JSON) and says where.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -55,7 +55,9 @@ cleanup() {
   local p
   if [ -f "$work/electors.pids" ]; then
     while read -r p; do
-      if grep -qF "$election" "/proc/$p/cmdline" 2>/dev/null; then kill -9 "$p" 2>/dev/null || true; fi
+      if grep -qF "$election" "/proc/$p/cmdline" 2>/dev/null; then
+        kill -9 "$p" 2>/dev/null || true
+      fi
     done <"$work/electors.pids"
   fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

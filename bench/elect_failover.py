@@ -510,7 +510,8 @@ def cmd_report(args):
         for role in ("leader", "follower"):
             m = r["rss"][role]
             n_lived = m["trials_lived"]
-            who = f"{r['label']} {role} ({m['id']}, up {n_lived} trial{'' if n_lived == 1 else 's'})"
+            plural = "" if n_lived == 1 else "s"
+            who = f"{r['label']} {role} ({m['id']}, up {n_lived} trial{plural})"
             print(f"{who:34}" + "".join(f" {m[k] / 1024:>6.1f}" for k in
                                         ("rss_kib", "hwm_kib", "anon_kib", "file_kib",
                                          "pss_kib")))
