@@ -24,6 +24,7 @@
 #include <set>
 #include <thread>
 
+#include "core/units.hpp"
 #include "elect_support.hpp"
 
 namespace tender::testing {
@@ -124,7 +125,20 @@ std::string observation_violations(const std::vector<Observation>& seen,
                                    const std::vector<std::string>& ids,
                                    std::map<std::uint64_t, std::string>& owners) {
   std::string out;
-  std::vector<std::uint64_t> last(ids.size(), 0);
+  struct Named {
+    std::uint64_t token = 0;
+    std::string name;
+    Steady::time_point when;
+  };
+  std::vector<Named> last(ids.size());
+  std::vector<bool> went_back(ids.size(), false);
+  // Times as wall-clock "HH:MM:SS.mmm", to compare with the electors' logs.
+  auto at = [](Steady::time_point t) {
+    auto wall = std::chrono::system_clock::now() -
+                std::chrono::duration_cast<std::chrono::system_clock::duration>(Steady::now() - t);
+    std::string s = format_utc(wall, true);
+    return s.substr(11, 12);
+  };
   struct Claims {
     Steady::time_point first_received = Steady::time_point::max();
     Steady::time_point last_sent = Steady::time_point::min();
@@ -134,21 +148,25 @@ std::string observation_violations(const std::vector<Observation>& seen,
     const LeaderView& v = o.view;
     const std::string& who = ids[o.elector];
     if (v.self && v.name != who) {
-      out += "\n  " + who + " says self=true for leader " + v.name;
+      out += "\n  " + who + " says self=true for leader " + v.name + " at " + at(o.received);
     }
     if (v.token == 0) {
       continue;
     }
     auto [it, fresh] = owners.emplace(v.token, v.name);
     if (!fresh && it->second != v.name) {
-      out +=
-          "\n  token " + std::to_string(v.token) + " named with " + it->second + " and " + v.name;
+      out += "\n  token " + std::to_string(v.token) + " named with " + it->second + " and " +
+             v.name + " (by " + who + " at " + at(o.received) + ")";
     }
-    if (v.token < last[o.elector]) {
-      out += "\n  " + who + " saw token " + std::to_string(v.token) + " after " +
-             std::to_string(last[o.elector]);
+    if (v.token < last[o.elector].token && !went_back[o.elector]) {
+      went_back[o.elector] = true;  // once per elector: the rest follows from it
+      out += "\n  " + who + " named " + v.name + " (token " + std::to_string(v.token) + ") at " +
+             at(o.received) + " after naming " + last[o.elector].name + " (token " +
+             std::to_string(last[o.elector].token) + ") at " + at(last[o.elector].when);
     }
-    last[o.elector] = std::max(last[o.elector], v.token);
+    if (v.token > last[o.elector].token) {
+      last[o.elector] = {v.token, v.name, o.received};
+    }
     if (v.self) {
       Claims& c = claims[v.token];
       c.first_received = std::min(c.first_received, o.received);
@@ -185,15 +203,20 @@ void check_run(const std::vector<Observation>& seen, const std::vector<std::stri
         << "seed " << run_seed << ": token " << w.token << " written by " << w.id << " but led by "
         << it->second;
   }
-  std::set<std::uint64_t> leaders;
-  for (const auto& [token, name] : owners) {
-    leaders.insert(token);
+  std::size_t selves = 0;
+  for (const Observation& o : seen) {
+    selves += o.view.self ? 1 : 0;
   }
+  // Each elector is asked as often as the others, so this is about the share of the run
+  // during which some replica led.
+  double led = seen.empty() ? 0.0
+                            : 100.0 * static_cast<double>(selves * ids.size()) /
+                                  static_cast<double>(seen.size());
   std::cout << "[ fencing ] seed " << run_seed << ": " << seen.size() << " answers, "
-            << leaders.size() << " terms seen, " << log.size() << " writes (" << accepted
-            << " accepted, " << refused << " refused) by " << tokens.size()
-            << " terms; final leader " << final_leader.name << " token " << final_leader.token
-            << std::endl;
+            << owners.size() << " terms seen, a leader ~" << static_cast<int>(led)
+            << "% of the time, " << log.size() << " writes (" << accepted << " accepted, "
+            << refused << " refused) by " << tokens.size() << " terms; final leader "
+            << final_leader.name << " token " << final_leader.token << std::endl;
   EXPECT_GT(accepted, 0U);
 }
 
@@ -310,7 +333,7 @@ spec:
          name + R"Y(:2380",
                 "--initial-cluster", "e0=http://e0:2380,e1=http://e1:2380,e2=http://e2:2380",
                 "--initial-cluster-state", "new", "--initial-cluster-token", "fence",
-                "--heartbeat-interval", "100", "--election-timeout", "1000",
+                "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote",
                 "--log-level", "warn"]
 ---
 )Y";
@@ -403,74 +426,121 @@ TEST(ElectFencing, PodsOnEtcdUnderRandomKillsPausesAndPartitions) {
   auto first = wait_agreed(ports, 0, 90s);
   ASSERT_TRUE(first) << describe(ports) << logs();
 
-  // Faults, one every 50-700 ms: an elector pod killed, paused (resumed 0.3-3 s later) or cut
-  // off from every other pod but the store (healed 0.3-4 s later), or an etcd member killed
-  // (restarted by the runner). Half of the elector faults hit the leader.
-  std::vector<std::optional<Steady::time_point>> paused_until(ids.size());
-  std::vector<std::optional<Steady::time_point>> cut_until(ids.size());
+  // Faults, one every 50-700 ms: an elector pod killed, paused whole (resumed 0.3-3 s later),
+  // its elector process alone stopped while its command runs on (a long GC pause; SIGCONT
+  // 0.3-3 s later), or the pod cut off from every other pod but the store (healed 0.3-4 s
+  // later); or an etcd member killed (the runner restarts it). Half of the elector faults hit
+  // the leader.
+  enum Kind { kKill, kPause, kStop, kCut, kEtcdKill };
+  const std::vector<std::string> kind_names = {"elector pod kill", "elector pod pause",
+                                               "elector process SIGSTOP", "elector partition",
+                                               "etcd member kill"};
+  std::discrete_distribution<int> pick_kind({2, 2, 2, 3, 1});  // etcd kills: 1 in 10
+  struct Held {
+    Kind kind;
+    Steady::time_point until;
+  };
+  std::vector<std::optional<Held>> held(ids.size());
   std::map<std::string, int> done;
   int faults = 0;
+  Steady::time_point etcd_quiet_until{};
   auto undo_due = [&](bool all) {
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (paused_until[i] && (all || Steady::now() >= *paused_until[i])) {
-        EXPECT_EQ(post("/v1/pods/" + ids[i] + "/resume", "{}"), 200);
-        paused_until[i].reset();
+      if (!held[i] || (!all && Steady::now() < held[i]->until)) {
+        continue;
       }
-      if (cut_until[i] && (all || Steady::now() >= *cut_until[i])) {
-        EXPECT_EQ(post("/v1/partitions/heal", R"({"pods":[")" + ids[i] + R"("]})"), 200);
-        cut_until[i].reset();
+      int status = 0;
+      if (held[i]->kind == kPause) {
+        status = post("/v1/pods/" + ids[i] + "/resume", "{}");
+      } else if (held[i]->kind == kStop) {
+        status = post("/v1/pods/" + ids[i] + "/containers/elect/signal?signal=CONT", "");
+      } else {
+        status = post("/v1/partitions/heal", R"({"pods":[")" + ids[i] + R"("]})");
+      }
+      EXPECT_EQ(status / 100, 2) << kind_names[held[i]->kind] << " of " << ids[i] << " not undone";
+      held[i].reset();
+    }
+  };
+  auto cut_off = [&](const std::string& pod) {
+    json::array others;
+    for (const auto& p : members) {
+      others.emplace_back(p);
+    }
+    for (const auto& p : ids) {
+      if (p != pod) {
+        others.emplace_back(p);
       }
     }
+    json::object groups{{"groups", json::array{json::array{json::string(pod)}, others}}};
+    return post("/v1/partitions", json::serialize(groups));
   };
   while (faults < 100) {
     undo_due(false);
-    int kind = between(0, 3);
-    if (kind == 3) {
-      std::string m = members[static_cast<std::size_t>(between(0, 2))];
-      if (post("/v1/pods/" + m + "/kill", R"({"signal":"KILL"})") / 100 == 2) {
-        ++faults;
-        ++done["etcd member kill"];
+    auto kind = static_cast<Kind>(pick_kind(rng));
+    int status = 0;
+    if (kind == kEtcdKill) {
+      while (Steady::now() < etcd_quiet_until) {
+        undo_due(false);
+        std::this_thread::sleep_for(20ms);  // the last member killed may not be back yet
       }
+      std::string m = members[static_cast<std::size_t>(between(0, 2))];
+      status = post("/v1/pods/" + m + "/kill", R"({"signal":"KILL"})");
+      etcd_quiet_until = Steady::now() + 2s;
     } else {
-      std::size_t target = static_cast<std::size_t>(between(0, 2));
-      if (between(0, 1) == 0) {
+      // The leader, or another elector, among those under no fault now. At most two are
+      // under a fault at once, so that one can always lead.
+      auto unheld = [&] {
+        std::vector<std::size_t> out;
         for (std::size_t i = 0; i < ids.size(); ++i) {
-          if (ids[i] == observer.last_leader()) {
-            target = i;
+          if (!held[i]) {
+            out.push_back(i);
           }
         }
+        return out;
+      };
+      std::vector<std::size_t> free = unheld();
+      while (free.size() < 2) {
+        std::this_thread::sleep_for(20ms);  // until an undo comes due
+        undo_due(false);
+        free = unheld();
+      }
+      std::optional<std::size_t> leader;
+      for (std::size_t i : free) {
+        if (ids[i] == observer.last_leader()) {
+          leader = i;
+        }
+      }
+      std::size_t target =
+          free[static_cast<std::size_t>(between(0, static_cast<int>(free.size()) - 1))];
+      if (leader && between(0, 1) == 0) {
+        target = *leader;
       }
       const std::string& pod = ids[target];
-      if (!paused_until[target] && !cut_until[target]) {
-        int status = 0;
-        if (kind == 0) {
+      auto until = Steady::now() + std::chrono::milliseconds(between(300, 2500));
+      switch (kind) {
+        case kKill:
           status = post("/v1/pods/" + pod + "/kill", R"({"signal":"KILL"})");
-        } else if (kind == 1) {
+          break;
+        case kPause:
           status = post("/v1/pods/" + pod + "/pause", "{}");
-          if (status / 100 == 2) {
-            paused_until[target] = Steady::now() + std::chrono::milliseconds(between(300, 3000));
-          }
-        } else {
-          json::array others;
-          for (const auto& p : members) {
-            others.emplace_back(p);
-          }
-          for (const auto& p : ids) {
-            if (p != pod) {
-              others.emplace_back(p);
-            }
-          }
-          json::object groups{{"groups", json::array{json::array{json::string(pod)}, others}}};
-          status = post("/v1/partitions", json::serialize(groups));
-          if (status / 100 == 2) {
-            cut_until[target] = Steady::now() + std::chrono::milliseconds(between(300, 4000));
-          }
-        }
-        if (status / 100 == 2) {
-          ++faults;
-          ++done[kind == 0 ? "elector kill" : kind == 1 ? "elector pause" : "elector partition"];
-        }
+          break;
+        case kStop:
+          status = post("/v1/pods/" + pod + "/containers/elect/signal?signal=STOP", "");
+          break;
+        default:
+          status = cut_off(pod);
+          until += std::chrono::milliseconds(between(0, 1000));
+          break;
       }
+      if (kind != kKill && status / 100 == 2) {
+        held[target] = Held{kind, until};
+      }
+    }
+    if (status / 100 == 2) {  // 409: nothing running (a container in its restart backoff)
+      ++faults;
+      ++done[kind_names[kind]];
+    } else {
+      ++done[kind_names[kind] + " refused (" + std::to_string(status) + ")"];
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(between(50, 700)));  // the schedule
   }
@@ -494,6 +564,9 @@ TEST(ElectFencing, PodsOnEtcdUnderRandomKillsPausesAndPartitions) {
       << "the last leader's command wrote nothing accepted; seed " << run_seed;
   observer.stop();
   check_run(observer.observations(), ids, fence_log(store_port), *final_leader, run_seed);
+  if (HasFailure()) {
+    std::cout << logs();
+  }
   runner.signal(SIGTERM);
   EXPECT_TRUE(runner.wait_exit(30s));
 }
