@@ -200,25 +200,35 @@ inline std::vector<Write> fence_log(std::uint16_t port) {
   return out;
 }
 
-// The fencing properties of a checker's log; empty when they hold, else what broke.
+// The fencing properties of a checker's log; empty when they hold, else what broke (the first
+// few cases, and how many there were).
 // - no accepted write has a token below one accepted before it;
 // - no token was used by two different ids.
 inline std::string fencing_violations(const std::vector<Write>& log) {
   std::string out;
+  std::size_t count = 0;
+  auto add = [&](const std::string& what) {
+    if (++count <= 10) {
+      out += "\n  " + what;
+    }
+  };
   std::uint64_t highest = 0;
   std::map<std::uint64_t, std::string> owner;
   for (const Write& w : log) {
     if (w.accepted && w.token < highest) {
-      out += "\n  write " + std::to_string(w.seq) + " by " + w.id + " accepted with token " +
-             std::to_string(w.token) + " after " + std::to_string(highest);
+      add("write " + std::to_string(w.seq) + " by " + w.id + " accepted with token " +
+          std::to_string(w.token) + " after " + std::to_string(highest));
     }
     if (w.accepted) {
       highest = std::max(highest, w.token);
     }
     auto [it, fresh] = owner.emplace(w.token, w.id);
     if (!fresh && it->second != w.id) {
-      out += "\n  token " + std::to_string(w.token) + " used by " + it->second + " and " + w.id;
+      add("token " + std::to_string(w.token) + " used by " + it->second + " and " + w.id);
     }
+  }
+  if (count > 10) {
+    out += "\n  ... " + std::to_string(count) + " in all";
   }
   return out;
 }
