@@ -106,9 +106,9 @@ TEST_P(ElectBackend, OneLeaderThenAnotherWithALargerTokenAfterKillAndTerm) {
   auto exit = graceful->wait_exit(15s);
   ASSERT_TRUE(exit);
   EXPECT_TRUE(exit->success()) << exit->describe() << "\n" << graceful->stderr_text();
-  auto third = wait_agreed(live(electors_), second->token);
+  auto third = wait_agreed(live(electors_), same->token);
   ASSERT_TRUE(third) << describe(live(electors_));
-  EXPECT_NE(third->name, second->name);
+  EXPECT_NE(third->name, same->name);
   EXPECT_EQ(live(electors_).size(), 2U);
 }
 
