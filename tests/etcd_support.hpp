@@ -33,26 +33,12 @@
 
 #include "core/http_client.hpp"
 #include "core/process.hpp"
+#include "free_port.hpp"
 
 namespace tender::testing {
 
 namespace etcd_detail {
 
-// A port nobody listens on now (bound to 127.0.0.1:0 and released).
-inline std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  std::uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
 
 inline std::string make_temp_dir() {
   std::string pattern = (std::filesystem::temp_directory_path() / "tender-etcd-XXXXXX").string();
@@ -70,8 +56,8 @@ class EtcdMember {
   EtcdMember(std::string name, std::string dir)
       : name_(std::move(name)),
         dir_(std::move(dir)),
-        client_port_(etcd_detail::free_port()),
-        peer_port_(etcd_detail::free_port()) {}
+        client_port_(free_port()),
+        peer_port_(free_port()) {}
 
   [[nodiscard]] const std::string& name() const { return name_; }
   [[nodiscard]] std::uint16_t client_port() const { return client_port_; }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/process.hpp"
+#include "free_port.hpp"
 
 namespace tender::testing {
 
@@ -123,7 +124,6 @@ HttpResult http(std::uint16_t port, const std::string& method, const std::string
                 const std::string& body = "");
 
 // A TCP port of 127.0.0.1 that was free a moment ago (bound to 0, read, released).
-std::uint16_t free_port();
 
 // True if a TCP connect to 127.0.0.1:port is refused.
 bool connect_refused(std::uint16_t port);

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/process.hpp"
+#include "free_port.hpp"
 #include "workqueue/redis_store.hpp"
 
 // Designated initializers name only the fields a test sets.
@@ -33,22 +34,10 @@
 
 namespace tender::workqueue::redis_testing {
 
+using tender::testing::free_port;
+
 using namespace std::chrono_literals;
 
-inline std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  std::uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
 
 // Polls `cond` every few milliseconds until it holds or 10 s pass.
 inline bool eventually(const std::function<bool()>& cond) {
