@@ -39,7 +39,6 @@ namespace tender::testing {
 
 namespace etcd_detail {
 
-
 inline std::string make_temp_dir() {
   std::string pattern = (std::filesystem::temp_directory_path() / "tender-etcd-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {

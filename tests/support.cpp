@@ -404,7 +404,6 @@ HttpResult http(std::uint16_t port, const std::string& method, const std::string
   return c.read_response(method == "HEAD");
 }
 
-
 bool connect_refused(std::uint16_t port) {
   Connection c(port);
   return !c.ok();

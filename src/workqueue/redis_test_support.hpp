@@ -38,7 +38,6 @@ using tender::testing::free_port;
 
 using namespace std::chrono_literals;
 
-
 // Polls `cond` every few milliseconds until it holds or 10 s pass.
 inline bool eventually(const std::function<bool()>& cond) {
   auto deadline = std::chrono::steady_clock::now() + 10s;
