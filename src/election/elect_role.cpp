@@ -364,9 +364,13 @@ bool ElectRole::drained() const {
   if (m.backend_done || !m.thread.joinable()) {
     return true;
   }
-  // A backend that cannot be reached cannot be told either: give up after a bound.
-  auto bound =
+  // A backend that cannot be reached cannot be told either: give up after a bound, which
+  // leaves the command its grace to stop first.
+  std::chrono::steady_clock::duration bound =
       std::max<std::chrono::steady_clock::duration>(m.cfg.timing.ttl, std::chrono::seconds(5));
+  if (m.exec) {
+    bound += m.cfg.exec_grace;
+  }
   return m.draining && std::chrono::steady_clock::now() - m.drain_started > bound;
 }
 
