@@ -126,7 +126,7 @@ void LeaderApi::watch(Request&, Reply reply) {
   head.headers.set("Content-Type", "text/event-stream");
   head.headers.set("Cache-Control", "no-cache");
   std::lock_guard lock(mu_);
-  std::erase_if(watchers_, [](const auto& w) { return w.expired(); });
+  (void)live_streams();  // forgets the streams that have ended, before counting
   if (closed_) {
     return reply(Response::error(503, "draining"));
   }
@@ -158,7 +158,6 @@ std::optional<Reply> LeaderApi::take(std::uint64_t id) {
 void LeaderApi::publish() {
   std::vector<Reply> due;
   View view = elector_.view();
-  std::string event;
   std::vector<std::shared_ptr<ResponseStream>> streams;
   {
     std::lock_guard lock(mu_);
@@ -173,21 +172,14 @@ void LeaderApi::publish() {
       due.push_back(std::move(w.reply));
       return true;
     });
-    std::erase_if(watchers_, [&](const auto& w) {
-      auto s = w.lock();
-      if (!s || s->closed()) {
-        return true;
-      }
-      streams.push_back(std::move(s));
-      return false;
-    });
+    streams = live_streams();
   }
   Response res = answer(view);
   for (const Reply& r : due) {
     r(res);
   }
-  event = sse_event(json::serialize(leader_json(view, election_)), "leader",
-                    std::to_string(view.version));
+  std::string event = sse_event(json::serialize(leader_json(view, election_)), "leader",
+                                std::to_string(view.version));
   for (const auto& s : streams) {
     s->write(event);  // a client too slow to take it is cut off by the stream itself
   }
@@ -197,11 +189,7 @@ void LeaderApi::keepalive() {
   std::vector<std::shared_ptr<ResponseStream>> streams;
   {
     std::lock_guard lock(mu_);
-    for (const auto& w : watchers_) {
-      if (auto s = w.lock()) {
-        streams.push_back(std::move(s));
-      }
-    }
+    streams = live_streams();
   }
   for (const auto& s : streams) {
     s->write(": keepalive\n\n");
@@ -218,11 +206,7 @@ void LeaderApi::close() {
       due.push_back(std::move(w.reply));
     }
     waiters_.clear();
-    for (const auto& w : watchers_) {
-      if (auto s = w.lock()) {
-        streams.push_back(std::move(s));
-      }
-    }
+    streams = live_streams();
     watchers_.clear();
   }
   Response res = answer(elector_.view());
@@ -232,6 +216,19 @@ void LeaderApi::close() {
   for (const auto& s : streams) {
     s->end();
   }
+}
+
+std::vector<std::shared_ptr<ResponseStream>> LeaderApi::live_streams() {
+  std::vector<std::shared_ptr<ResponseStream>> live;
+  std::erase_if(watchers_, [&](const std::weak_ptr<ResponseStream>& w) {
+    auto s = w.lock();
+    if (!s || s->closed()) {
+      return true;
+    }
+    live.push_back(std::move(s));
+    return false;
+  });
+  return live;
 }
 
 std::size_t LeaderApi::waiters() const {

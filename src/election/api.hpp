@@ -73,6 +73,8 @@ class LeaderApi {
   void leader(Request& req, Reply reply);
   void watch(Request& req, Reply reply);
   [[nodiscard]] Response answer(const View& view) const;
+  // The event streams still open; forgets the others. mu_ held.
+  std::vector<std::shared_ptr<ResponseStream>> live_streams();
   // Removes the long poll `id` and returns its reply, unless it was answered already.
   std::optional<Reply> take(std::uint64_t id);
 

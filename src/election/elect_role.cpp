@@ -58,6 +58,7 @@ struct ElectRole::Impl final : BackendSink {
   bool told_self = false;
   std::uint64_t told_token = 0;
   std::uint64_t seen_version = 0;
+  bool told_backend_ok = false;
   bool change_pending = false;
   SteadyTime drain_started{};
   // The backend's own status, refreshed on its thread for /statusz on the admin thread.
@@ -77,8 +78,7 @@ struct ElectRole::Impl final : BackendSink {
   // section (the file backend holds its lock) and the backend is never re-entered.
   void held(std::uint64_t token, SteadyTime sent_at) override {
     if (elector.held(token, sent_at) == Elector::Outcome::kStale) {
-      // The backend still holds a term that is over here: it must stand again, for a new token.
-      asio::post(ioc, [this] { backend->resign(draining ? Resign::kLeave : Resign::kRejoin); });
+      asio::post(ioc, [this] { stand_again(); });
     }
     change_soon();
   }
@@ -91,30 +91,19 @@ struct ElectRole::Impl final : BackendSink {
     change_soon();
   }
   void contact(bool ok, std::string_view why) override {
-    bool was = elector.view().backend_ok;
     elector.contact(ok, why);
-    if (!ok && backend_errors != nullptr) {
+    if (!ok) {
       backend_errors->inc();
     }
-    {
-      std::lock_guard lock(status_mu);
-      backend_status = backend->status();
-    }
-    if (ok != was) {
-      if (ok) {
-        log::info("backend reachable", {{"backend", cfg.backend}});
-      } else {
-        log::warn("backend unreachable", {{"backend", cfg.backend}, {"reason", std::string(why)}});
-      }
-    }
+    change_soon();
   }
   void renewed_in(std::chrono::steady_clock::duration rt) override {
-    if (renew_seconds != nullptr) {
-      renew_seconds->observe(std::chrono::duration<double>(rt).count());
-    }
+    renew_seconds->observe(std::chrono::duration<double>(rt).count());
   }
 
-  void start_loop(Runtime& rt);
+  // The backend still holds a term that is over here: it must stand again, for a new token.
+  void stand_again() { backend->resign(draining ? Resign::kLeave : Resign::kRejoin); }
+  void start_loop();
   void register_metrics(Registry& m);
   void change_soon() {
     if (!change_pending) {
@@ -163,6 +152,14 @@ void ElectRole::Impl::changed() {
   {
     std::lock_guard lock(status_mu);
     backend_status = backend->status();
+  }
+  if (v.backend_ok != told_backend_ok) {
+    told_backend_ok = v.backend_ok;
+    if (v.backend_ok) {
+      log::info("backend reachable", {{"backend", cfg.backend}});
+    } else {
+      log::warn("backend unreachable", {{"backend", cfg.backend}, {"reason", v.backend_error}});
+    }
   }
   if (v.version != seen_version) {
     seen_version = v.version;
@@ -246,8 +243,7 @@ void ElectRole::Impl::arm_deadline() {
   deadline.async_wait([this](boost::system::error_code ec) {
     if (!ec) {
       if (elector.tick() == Elector::Outcome::kLost) {
-        // The claim ran out with the backend still holding the term: it must stand anew.
-        backend->resign(draining ? Resign::kLeave : Resign::kRejoin);
+        stand_again();  // the claim ran out with the backend still holding the term
       }
       changed();
     }
@@ -270,8 +266,7 @@ asio::awaitable<void> ElectRole::Impl::run_backend() {
   log::info("left the election", {{"election", cfg.election}});
 }
 
-void ElectRole::Impl::start_loop(Runtime& rt) {
-  (void)rt;
+void ElectRole::Impl::start_loop() {
   asio::co_spawn(ioc, run_backend(),
                  asio::bind_cancellation_slot(stop_backend.slot(), asio::detached));
   arm_keepalive();
@@ -342,7 +337,7 @@ void ElectRole::start(Runtime& rt) {
   m.server = std::make_unique<HttpServer>(std::move(router), so);
   rt.announce("listen", m.server->bind());
   m.server->start();
-  m.start_loop(rt);
+  m.start_loop();
   log::info("standing for election",
             {{"election", m.cfg.election}, {"id", m.cfg.id}, {"backend", m.cfg.backend}});
 }
