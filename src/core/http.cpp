@@ -421,4 +421,34 @@ std::function<void()> Reply::canceller() const {
   };
 }
 
+Result<HttpUrl> parse_http_url(std::string_view url) {
+  auto bad = [&](std::string_view why) {
+    return Error(std::errc::invalid_argument,
+                 "'" + std::string(url) + "' is not http://HOST[:PORT]/PATH: " + std::string(why));
+  };
+  auto u = boost::urls::parse_uri(url);
+  if (!u) {
+    return bad("cannot be parsed");
+  }
+  if (u->scheme() != "http") {
+    return bad("the scheme must be http");
+  }
+  if (u->host().empty()) {
+    return bad("no host");
+  }
+  HttpUrl out;
+  out.host = std::string(u->host_address());
+  if (u->has_port()) {
+    if (u->port_number() == 0) {
+      return bad("port 0");
+    }
+    out.port = u->port_number();
+  }
+  out.target = std::string(u->encoded_resource());
+  if (out.target.empty()) {
+    out.target = "/";
+  }
+  return out;
+}
+
 }  // namespace tender

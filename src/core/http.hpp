@@ -10,6 +10,7 @@
 //   }
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -21,6 +22,8 @@
 #include <vector>
 
 #include <boost/json/fwd.hpp>
+
+#include "core/error.hpp"
 
 namespace tender {
 
@@ -98,6 +101,17 @@ struct Response {
   // An error with a reason a person can act on: `text/plain`, "<reason>\n".
   [[nodiscard]] static Response error(int status, std::string_view reason);
 };
+
+// An http:// URL taken apart for a request (core/http_client.hpp's ClientRequest).
+struct HttpUrl {
+  std::string host;  // a name or an address literal (IPv6 without brackets)
+  std::uint16_t port = 80;
+  std::string target = "/";  // path and query, as given
+};
+
+// Parses http://HOST[:PORT][/PATH][?QUERY]. Fails with invalid_argument and a message saying
+// what is wrong: not a URL, not http, no host, port 0.
+[[nodiscard]] Result<HttpUrl> parse_http_url(std::string_view url);
 
 // The standard reason phrase of `status` ("Not Found"), or "Unknown".
 [[nodiscard]] std::string_view reason_phrase(int status);

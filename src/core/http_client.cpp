@@ -286,18 +286,15 @@ asio::awaitable<tender::Result<Response>> HttpClient::stream(
 
 ResponseResult fetch(const std::string& url, const std::string& method, const std::string& body,
                      std::chrono::milliseconds timeout) {
-  auto u = boost::urls::parse_uri(url);
-  if (!u || u->scheme() != "http" || u->host().empty()) {
+  auto u = parse_http_url(url);
+  if (!u) {
     return boost::system::error_code(asio::error::invalid_argument);
   }
   ClientRequest req;
   req.method = method;
-  req.host = std::string(u->host_address());
-  req.port = u->has_port() ? u->port_number() : 80;
-  req.target = std::string(u->encoded_resource());
-  if (req.target.empty()) {
-    req.target = "/";
-  }
+  req.host = u->host;
+  req.port = u->port;
+  req.target = u->target;
   req.body = body;
   req.timeout = timeout;
   asio::io_context ioc;

@@ -292,6 +292,27 @@ TEST_F(ClientTest, DrainFinishesInFlightAndRefusesNewConnections) {
 }
 
 // A hand-written server that sends an interim 100 before each real answer.
+TEST(HttpUrl, TakesAnHttpUrlApartForARequest) {
+  auto u = parse_http_url("http://127.0.0.1:8080/leader?x=1");
+  ASSERT_TRUE(u) << u.error().message();
+  EXPECT_EQ(u->host, "127.0.0.1");
+  EXPECT_EQ(u->port, 8080);
+  EXPECT_EQ(u->target, "/leader?x=1");
+  auto bare = parse_http_url("http://localhost");
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare->port, 80);
+  EXPECT_EQ(bare->target, "/");
+}
+
+TEST(HttpUrl, RefusesWhatItCannotRequestSayingWhy) {
+  for (const char* bad : {"", "https://x/", "ftp://x/", "http:///path", "http://x:0/", "x y"}) {
+    auto u = parse_http_url(bad);
+    ASSERT_FALSE(u) << bad;
+    EXPECT_EQ(u.error().code(), std::errc::invalid_argument) << bad;
+    EXPECT_NE(u.error().message().find("is not http://"), std::string::npos) << bad;
+  }
+}
+
 TEST(Client, SkipsInterimResponses) {
   asio::io_context ioc;
   asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});

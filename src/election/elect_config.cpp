@@ -6,8 +6,8 @@
 #include <climits>
 
 #include "core/cli.hpp"
+#include "core/http.hpp"
 #include "core/units.hpp"
-#include "election/webhook.hpp"
 
 namespace tender::election {
 
@@ -151,7 +151,7 @@ ElectConfig resolve_elect(const ElectFlags& f, const ConfigNode& file) {
   }
   c.webhook = pick(f.webhook, file, "webhook", ff);
   if (!c.webhook.empty()) {
-    if (auto w = parse_webhook_url(c.webhook); !w) {
+    if (auto w = parse_http_url(c.webhook); !w) {
       Source{file, ff}.fail("webhook", w.error().message());
     }
   }

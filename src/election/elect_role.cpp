@@ -318,12 +318,11 @@ void ElectRole::start(Runtime& rt) {
         });
   }
   if (!m.cfg.webhook.empty()) {
-    m.webhook =
-        std::make_unique<Webhook>(m.ioc, *parse_webhook_url(m.cfg.webhook), [this](bool ok) {
-          if (!ok) {
-            impl_->webhook_failures->inc();
-          }
-        });
+    m.webhook = std::make_unique<Webhook>(m.ioc, *parse_http_url(m.cfg.webhook), [this](bool ok) {
+      if (!ok) {
+        impl_->webhook_failures->inc();
+      }
+    });
   }
   Router router;
   AdminAccess access{rt.options().admin_allow_hosts};

@@ -3,7 +3,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/url/parse.hpp>
 #include <utility>
 
 #include "core/asio_util.hpp"
@@ -19,31 +18,12 @@ constexpr std::size_t kMaxPending = 64;
 constexpr int kAttempts = 3;
 }  // namespace
 
-Result<WebhookUrl> parse_webhook_url(std::string_view url) {
-  auto u = boost::urls::parse_uri(url);
-  if (!u || u->scheme() != "http" || u->host().empty()) {
-    return Error(std::errc::invalid_argument,
-                 "webhook '" + std::string(url) + "' is not http://HOST[:PORT]/PATH");
-  }
-  WebhookUrl out;
-  out.host = std::string(u->host_address());
-  out.port = u->has_port() ? u->port_number() : 80;
-  if (u->has_port() && out.port == 0) {
-    return Error(std::errc::invalid_argument, "webhook '" + std::string(url) + "' has port 0");
-  }
-  out.target = std::string(u->encoded_resource());
-  if (out.target.empty()) {
-    out.target = "/";
-  }
-  return out;
-}
-
 struct Webhook::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io, WebhookUrl u, std::function<void(bool)> cb)
+  Impl(asio::io_context& io, HttpUrl u, std::function<void(bool)> cb)
       : ioc(io), url(std::move(u)), on_result(std::move(cb)), client(io.get_executor()) {}
 
   asio::io_context& ioc;
-  WebhookUrl url;
+  HttpUrl url;
   std::function<void(bool)> on_result;
   HttpClient client;
   std::deque<std::string> queue;
@@ -93,7 +73,7 @@ asio::awaitable<void> Webhook::Impl::drain() {
   sending = false;
 }
 
-Webhook::Webhook(asio::io_context& ioc, WebhookUrl url, std::function<void(bool)> on_result)
+Webhook::Webhook(asio::io_context& ioc, HttpUrl url, std::function<void(bool)> on_result)
     : impl_(std::make_shared<Impl>(ioc, std::move(url), std::move(on_result))) {}
 
 Webhook::~Webhook() { impl_->closed = true; }

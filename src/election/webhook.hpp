@@ -1,7 +1,7 @@
 #pragma once
 // The webhook: an HTTP POST of a JSON event to the app on every gain and loss of leadership.
 //
-//   auto url = parse_webhook_url("http://127.0.0.1:8080/leader");   // at start: exit 2 if bad
+//   auto url = parse_http_url("http://127.0.0.1:8080/leader");   // at start: exit 2 if bad
 //   Webhook hook(ioc, *url, [](bool delivered) { ... count ... });
 //   hook.send(R"({"event":"gained","token":7,...})");
 //
@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/error.hpp"
+#include "core/http.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -25,18 +25,9 @@ class io_context;
 
 namespace tender::election {
 
-struct WebhookUrl {
-  std::string host;
-  std::uint16_t port = 80;
-  std::string target = "/";
-};
-
-// http://HOST[:PORT][/PATH]; fails with invalid_argument naming what is wrong.
-[[nodiscard]] Result<WebhookUrl> parse_webhook_url(std::string_view url);
-
 class Webhook {
  public:
-  Webhook(boost::asio::io_context& ioc, WebhookUrl url, std::function<void(bool)> on_result);
+  Webhook(boost::asio::io_context& ioc, HttpUrl url, std::function<void(bool)> on_result);
   ~Webhook();
   Webhook(const Webhook&) = delete;
   Webhook& operator=(const Webhook&) = delete;
