@@ -1,0 +1,1 @@
+#include "scatter/scatter_config.hpp"
