@@ -12,6 +12,7 @@
 #include "echo/echo.hpp"
 #include "election/election.hpp"
 #include "pod/pod.hpp"
+#include "scatter/scatter.hpp"
 #include "workqueue/workqueue.hpp"
 
 namespace {
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
   tender::election::add_command(app, exit_code);
   tender::workqueue::add_queue_command(app, exit_code);
   tender::workqueue::add_work_command(app, exit_code);
+  tender::scatter::add_command(app, exit_code);
 
   try {
     app.parse(argc, argv);

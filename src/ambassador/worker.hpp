@@ -22,6 +22,7 @@
 #include "core/metrics.hpp"
 #include "core/poll_loop.hpp"
 #include "core/process.hpp"
+#include "core/upstream/connect.hpp"
 #include "core/upstream/discovery.hpp"
 #include "core/uring.hpp"
 
@@ -205,36 +206,8 @@ std::shared_ptr<WorkerListener> make_http_listener(Worker& worker, tcp::acceptor
 std::shared_ptr<WorkerListener> make_redis_listener(Worker& worker, tcp::acceptor acceptor,
                                                     std::shared_ptr<const ListenerState> state);
 
-// Connects to `e` within `timeout`, with the cluster's connection breaker and the endpoint's
-// connection count held while the socket is open (the Lease releases them). Errors:
-// connection refused, timed_out, no_buffer_space (breaker open; counted as an overflow unless
-// count_overflow is false), or what connect returned.
-struct UpstreamLease {
-  std::shared_ptr<Cluster> cluster;
-  std::shared_ptr<EndpointStats> stats;
-  UpstreamLease() = default;
-  UpstreamLease(std::shared_ptr<Cluster> c, std::shared_ptr<EndpointStats> s)
-      : cluster(std::move(c)), stats(std::move(s)) {}
-  UpstreamLease(UpstreamLease&& o) noexcept = default;
-  UpstreamLease& operator=(UpstreamLease&& o) noexcept {
-    release();
-    cluster = std::move(o.cluster);
-    stats = std::move(o.stats);
-    return *this;
-  }
-  ~UpstreamLease() { release(); }
-  void release() {
-    if (cluster) {
-      cluster->end_connection();
-      stats->connections.fetch_sub(1, std::memory_order_relaxed);
-      cluster.reset();
-      stats.reset();
-    }
-  }
-};
-asio::awaitable<boost::system::error_code> connect_upstream(
-    tcp::socket& socket, const std::shared_ptr<Cluster>& cluster, const Endpoint& e,
-    std::chrono::milliseconds timeout, UpstreamLease& lease, bool count_overflow = true);
+using upstream::connect_upstream;
+using upstream::UpstreamLease;
 
 }  // namespace tender::ambassador
 

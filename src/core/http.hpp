@@ -25,7 +25,13 @@
 
 #include "core/error.hpp"
 
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
 namespace tender {
+
+class Deadlines;  // core/conn.hpp
 
 // An ordered, case-insensitive multimap of header fields, as they came off the wire.
 class Headers {
@@ -63,6 +69,11 @@ class Scheduler {
   virtual ~Scheduler() = default;
   // Runs `fn` on the request's own thread after `delay`. Safe to call from that thread only.
   virtual void after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
+  // The request's thread's event loop and the deadlines of its connections (core/conn.hpp),
+  // for a handler that does I/O of its own on that thread (the scatter/gather root sends to
+  // its leaves there); null where there is none. From that thread only.
+  [[nodiscard]] virtual boost::asio::io_context* loop() { return nullptr; }
+  [[nodiscard]] virtual Deadlines* loop_deadlines() { return nullptr; }
 };
 
 struct Request {

@@ -138,6 +138,9 @@ struct HttpServer::Impl::Worker final : Scheduler {
     });
   }
 
+  boost::asio::io_context* loop() override { return &ioc; }
+  Deadlines* loop_deadlines() override { return deadlines.get(); }
+
   // Called after the thread has been joined, while the io_context still exists: parked
   // coroutines are destroyed here and answers that arrive later are dropped; handlers still
   // waiting are told (Reply::on_cancel), streams close.
