@@ -722,9 +722,12 @@ Root::Root(const ScatterConfig& config, ShardDirectory& shards, Registry& metric
 Root::~Root() = default;
 
 Root::Worker& Root::worker(Request& req) {
+  // A worker thread serves one root; the loop is compared too, so that a root made later at
+  // the same address (tests) is not mistaken for this one.
   thread_local const Root* cached_root = nullptr;
+  thread_local const void* cached_loop = nullptr;
   thread_local Worker* cached = nullptr;
-  if (cached_root == this && cached != nullptr) {
+  if (cached_root == this && cached_loop == req.scheduler->loop() && cached != nullptr) {
     return *cached;
   }
   auto w = std::make_shared<Worker>(*req.scheduler->loop(), *req.scheduler->loop_deadlines(),
@@ -735,6 +738,7 @@ Root::Worker& Root::worker(Request& req) {
     workers_.push_back(w);
   }
   cached_root = this;
+  cached_loop = req.scheduler->loop();
   cached = w.get();
   return *w;
 }
