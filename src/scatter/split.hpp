@@ -56,6 +56,11 @@ struct SplitPart {
                                                         std::string_view body, std::size_t shards,
                                                         std::size_t max_elements = 1'000'000);
 
+// The 64-bit hash of a key's text that hash:FIELD feeds to jump_hash (FNV-1a, then the
+// MurmurHash3 finalizer). Fixed: roots at every level, and every version, send a key to the
+// same shard.
+[[nodiscard]] std::uint64_t key_hash(std::string_view key);
+
 // Lamping and Veach's jump consistent hash: a bucket in [0, buckets) for `key` (buckets >= 1).
 [[nodiscard]] std::uint32_t jump_hash(std::uint64_t key, std::uint32_t buckets);
 
