@@ -79,6 +79,7 @@ class Merger {
   [[nodiscard]] Result<> add(std::size_t shard, boost::json::value answer);
 
   // The merged value of the answers added (an empty array, object or count when none was).
+  // Call once: the answers' values are moved into it. Null for a merge container's spec.
   [[nodiscard]] boost::json::value finish();
 
  private:
