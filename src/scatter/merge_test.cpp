@@ -612,5 +612,69 @@ TEST(Merger, TheSpecNeedNotOutliveIt) {
   EXPECT_EQ(merger.finish(), parse(R"({"hits": [{"score": 1}]})"));
 }
 
+// --- any answer at all ---------------------------------------------------------------------
+
+json::value random_value(std::mt19937& rng, int depth) {
+  static const std::vector<std::string_view> names = {"hits", "score", "count", "a", "b"};
+  switch (std::uniform_int_distribution<int>(0, depth > 0 ? 9 : 4)(rng)) {
+    case 0:
+      return nullptr;
+    case 1:
+      return std::uniform_int_distribution<std::int64_t>(-3, 3)(rng);
+    case 2:
+      return std::uniform_real_distribution<double>(-3, 3)(rng);
+    case 3:
+      return "text";
+    case 4:
+      return rng() % 2 == 0;
+    case 5:
+    case 6:
+    case 7: {
+      json::object obj;
+      auto n = rng() % 4;
+      for (std::size_t i = 0; i < n; ++i) {
+        obj[names[rng() % names.size()]] = random_value(rng, depth - 1);
+      }
+      return obj;
+    }
+    default: {
+      json::array arr;
+      auto n = rng() % 4;
+      for (std::size_t i = 0; i < n; ++i) {
+        arr.push_back(random_value(rng, depth - 1));
+      }
+      return arr;
+    }
+  }
+}
+
+TEST(Merger, AnyAnswerIsMergedOrRefusedNeverACrash) {
+  std::mt19937 rng(11);
+  for (std::string_view text :
+       {"concat", "concat@hits", "object", "object@a.b", "sum:score,count", "min:score", "max:a",
+        "avg:count", "topk:score:2", "topk:a.b:3:asc@hits", "count", "count@hits"}) {
+    MergeSpec spec = spec_of(text);
+    std::size_t answered = 0;
+    std::size_t refused = 0;
+    for (int round = 0; round < 1000; ++round) {
+      Merger merger(spec, 4);
+      for (std::size_t shard = 0; shard < 4; ++shard) {
+        auto r = merger.add(shard, random_value(rng, 4));
+        if (r) {
+          ++answered;
+        } else {
+          ++refused;
+          EXPECT_EQ(r.error().code(), std::errc::invalid_argument) << text;
+          EXPECT_FALSE(r.error().message().empty());
+        }
+      }
+      auto merged = merger.finish();
+      EXPECT_FALSE(merged.is_null()) << text;
+    }
+    EXPECT_GT(answered, 0U) << text;  // the test sees both outcomes
+    EXPECT_GT(refused, 0U) << text;
+  }
+}
+
 }  // namespace
 }  // namespace tender::scatter

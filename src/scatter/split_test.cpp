@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <random>
 #include <set>
 #include <string>
 #include <utility>
@@ -237,6 +238,50 @@ TEST(SplitBody, OnlyHashAndRoundRobinSplitABody) {
   EXPECT_EQ(split_error("none", "[1]").rfind("split \"none\"", 0), 0U);
   EXPECT_EQ(split_error("http://127.0.0.1:9100/split", "[1]").rfind("split \"http://", 0), 0U);
   EXPECT_EQ(split_error("roundrobin", "[1]", 0), "cannot split across 0 shards");
+}
+
+TEST(SplitBody, AnyBodyIsSplitOrRefusedNeverACrash) {
+  const std::string valid =
+      R"({"items": [{"k": "a", "v": [1, 2.5, {"x": null}]}, {"k": 7}, {"k": true, "s": "\u00e9"}],
+          "n": -1})";
+  std::mt19937 rng(13);
+  int split_ok = 0;
+  int refused = 0;
+  const std::string alphabet = "{}[]\",:0123456789.eE-+ tfnrua\\\x01\xc3\xff";
+  for (int round = 0; round < 5000; ++round) {
+    std::string body = valid;
+    for (int edits = 1 + static_cast<int>(rng() % 4); edits > 0; --edits) {
+      auto pos = rng() % body.size();
+      switch (rng() % 3) {
+        case 0:
+          body[pos] = alphabet[rng() % alphabet.size()];
+          break;
+        case 1:
+          body.erase(pos, 1);
+          break;
+        default:
+          body.insert(pos, 1, alphabet[rng() % alphabet.size()]);
+          break;
+      }
+    }
+    for (std::string_view text : {"hash:k@items", "roundrobin@items"}) {
+      auto parts = split_body(spec_of(text), body, 3);
+      if (parts) {
+        ++split_ok;
+        std::size_t total = 0;
+        for (const auto& part : *parts) {
+          total += part.positions.size();
+          EXPECT_NO_THROW(static_cast<void>(json::parse(part.body)));
+        }
+        EXPECT_EQ(total, json::parse(body).at("items").as_array().size());
+      } else {
+        ++refused;
+        EXPECT_EQ(parts.error().code(), std::errc::invalid_argument);
+      }
+    }
+  }
+  EXPECT_GT(split_ok, 500);  // the test sees both outcomes
+  EXPECT_GT(refused, 500);
 }
 
 // --- the hash ------------------------------------------------------------------------------
