@@ -230,6 +230,9 @@ Result<> Merger::Impl::add_topk(std::size_t shard, json::value* node) {
   if (node == nullptr || !node->is_array()) {
     return shape_error("an array", spec.path, node);
   }
+  if (spec.k == 0 || spec.fields.empty()) {  // a spec made by hand, not by parse_merge
+    return bad("topk needs FIELD:K");
+  }
   auto& arr = node->get_array();
   const std::string& field = spec.fields.front();
   keys.clear();

@@ -604,6 +604,14 @@ TEST(Merger, AContainerSpecIsNotMergedHere) {
   EXPECT_TRUE(merger.finish().is_null());
 }
 
+TEST(Merger, AHandMadeTopKSpecWithoutKOrFieldIsRefused) {
+  MergeSpec spec;
+  spec.kind = MergeSpec::Kind::kTopK;
+  Merger merger(spec, 1);
+  EXPECT_EQ(error_of(merger.add(0, parse(R"([{"s": 1}])"))), "topk needs FIELD:K");
+  EXPECT_EQ(merger.finish(), parse("[]"));
+}
+
 TEST(Merger, TheSpecNeedNotOutliveIt) {
   auto spec = std::make_unique<MergeSpec>(spec_of("topk:score:1@hits"));
   Merger merger(*spec, 1);
