@@ -41,14 +41,14 @@ void leaf_request(std::string& out, std::string_view head, std::string_view host
 
 // What became of one shard in one request, for the timing report.
 struct ShardOutcome {
-  std::string_view shard;
-  double ms = 0;           // until its answer, or until given up
-  int status = 0;          // the answer's status; 0 when none came
-  bool answered = false;   // merged
-  bool hedged = false;     // a hedge was sent
-  bool hedge_won = false;  // and answered first
-  bool partial = false;    // a lower root's answer that was itself partial
-  std::string_view error;  // why not answered
+  std::string_view shard{};
+  double ms = 0;             // until its answer, or until given up
+  int status = 0;            // the answer's status; 0 when none came
+  bool answered = false;     // merged
+  bool hedged = false;       // a hedge was sent
+  bool hedge_won = false;    // and answered first
+  bool partial = false;      // a lower root's answer that was itself partial
+  std::string_view error{};  // why not answered
 };
 // "s0;ms=1.23;hedged;won, s1;ms=0.80, s2;ms=1000.00;missing;error=\"timed out\"".
 [[nodiscard]] std::string timing_header(std::span<const ShardOutcome> shards);

@@ -72,7 +72,11 @@ TEST(LeafRequest, AGetWithoutBodyHasNoLengthAndTheDeadlineIsAtLeastOne) {
 
 TEST(Timing, HeaderNamesEveryShardAndWhatBecameOfIt) {
   std::vector<ShardOutcome> s = {
-      {.shard = "s0", .ms = 1.234, .status = 200, .answered = true, .hedged = true,
+      {.shard = "s0",
+       .ms = 1.234,
+       .status = 200,
+       .answered = true,
+       .hedged = true,
        .hedge_won = true},
       {.shard = "s1", .ms = 0.8, .status = 200, .answered = true},
       {.shard = "s2", .ms = 1000, .error = "timed \"out\""},
