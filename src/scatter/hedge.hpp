@@ -11,7 +11,7 @@
 //   budget.on_request();              // each request sent to a shard earns 0.05 of a hedge
 //   if (budget.try_hedge()) { ...send the hedge... } else { ...counted as refused... }
 //
-//   SlowShards slow(clock, {.factor = 3, .min_samples = 100});
+//   SlowShards slow(clock, {.factor = 3, .hold = std::chrono::seconds(10)});
 //   slow.update({p95 of each shard});  bool s = slow.slow(i);    // ...reported in /statusz
 //
 // No I/O, no Asio; time (for SlowShards) through a Clock.
@@ -42,6 +42,7 @@ class LatencyWindow {
   [[nodiscard]] std::uint64_t total() const { return total_; }  // samples ever added
 
  private:
+  std::size_t capacity_;
   std::vector<std::int64_t> ring_;
   std::size_t next_ = 0;
   std::uint64_t total_ = 0;
