@@ -278,7 +278,9 @@ void ShardDirectory::set_shards(
     const std::vector<std::pair<std::string, upstream::NamedEndpoints>>& wanted) {
   auto now = current();
   std::vector<std::shared_ptr<Shard>> next;
-  for (const auto& [name, replicas] : wanted) {
+  for (const auto& w : wanted) {
+    const std::string& name = w.first;
+    const upstream::NamedEndpoints& replicas = w.second;
     auto it = std::find_if(now->shards.begin(), now->shards.end(),
                            [&](const auto& s) { return s->name == name; });
     std::shared_ptr<Shard> s;
