@@ -180,6 +180,11 @@ struct FanOut : std::enable_shared_from_this<FanOut> {
   void answer(Response resp, Counter* result);
   [[nodiscard]] std::optional<SteadyClock::duration> hedge_delay(Root::Worker::PerShard& ps) const;
   [[nodiscard]] bool accept(Call& c, Try& t, Http1Answer& a);
+  // Whether `e` has max_leaf_requests in flight already.
+  [[nodiscard]] bool leaf_full(const upstream::Endpoint& e) const {
+    return cfg.max_leaf_requests != 0 &&
+           e.stats->active.load(std::memory_order_relaxed) >= cfg.max_leaf_requests;
+  }
   static asio::awaitable<void> run_try(std::shared_ptr<FanOut> f, std::size_t ci, int slot);
   static asio::awaitable<void> merge_remote(std::shared_ptr<FanOut> f,
                                             std::vector<std::string> missing, bool partial);
@@ -233,7 +238,9 @@ asio::awaitable<void> FanOut::run_try(std::shared_ptr<FanOut> f, std::size_t ci,
                  f->send_length);
     t.sent = now;
     Result<Http1Answer> r = Error(asio::error::no_buffer_space, "over the shard's max_requests");
-    if (cluster->try_request()) {
+    if (f->leaf_full(e)) {
+      r = Error(asio::error::no_buffer_space, "the leaf has max_leaf_requests in flight");
+    } else if (cluster->try_request()) {
       e.stats->active.fetch_add(1, std::memory_order_relaxed);
       e.stats->m_requests->inc();
       e.stats->m_bytes_out->inc(static_cast<double>(bytes.size()));
@@ -355,6 +362,11 @@ void FanOut::launch() {
     c.shard->requests->inc();
     Try& t = c.tries[0];
     t.picked = c.ps->view->pick(hash);
+    if (t.picked && leaf_full(*t.picked)) {
+      if (auto other = c.ps->view->pick(hash, t.picked.id()); other && !leaf_full(*other)) {
+        t.picked = std::move(other);
+      }
+    }
     if (!t.picked) {
       c.done = true;
       c.error = "no replica of the shard is healthy";
@@ -418,7 +430,7 @@ void FanOut::on_hedge_timer() {
     }
     c.hedge_at = kNever;  // one hedge per shard, sent or not
     auto other = c.ps->view->pick(hash, c.tries[0].picked.id());
-    if (!other || other.id() == c.tries[0].picked.id()) {
+    if (!other || other.id() == c.tries[0].picked.id() || leaf_full(*other)) {
       continue;  // no other replica to ask
     }
     if (!worker->budget.try_hedge()) {

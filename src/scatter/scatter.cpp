@@ -41,6 +41,9 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
                   "(default off; a request may ask with X-Tender-Timing)");
   cmd->add_option("--pass-header", f->pass_headers,
                   "A request header passed on to the leaves (repeatable; Content-Type always is)");
+  cmd->add_option("--max-leaf-requests", f->max_leaf_requests,
+                  "Requests in flight to one leaf per worker thread; a full leaf's shard uses "
+                  "another replica (default 0: no limit)");
   cmd->add_flag("--check", f->check, "Check the configuration, print it, and exit (0 or 2)");
   cmd->callback([common, f, &exit_code] {
     ConfigNode file = common->load_config();

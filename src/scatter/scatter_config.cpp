@@ -285,6 +285,14 @@ void resolve_leaf_requests(const ScatterFlags& f, const ConfigNode& file, Scatte
     }
   }
   c.max_answer_bytes = file.bytes("max_answer_bytes").value_or(c.max_answer_bytes);
+  if (f.max_leaf_requests >= 0) {
+    if (f.max_leaf_requests > 1'000'000) {
+      throw UsageError("--max-leaf-requests: must be from 0 (no limit) to 1000000");
+    }
+    c.max_leaf_requests = static_cast<std::uint32_t>(f.max_leaf_requests);
+  } else if (auto v = file.integer("max_leaf_requests", 0, 1'000'000)) {
+    c.max_leaf_requests = static_cast<std::uint32_t>(*v);
+  }
   if (c.max_answer_bytes < 1024 || c.max_answer_bytes > std::size_t{1} << 30) {
     file.fail("max_answer_bytes", "must be from 1KiB to 1GiB");
   }
@@ -443,7 +451,8 @@ ScatterConfig resolve_scatter(const ScatterFlags& flags, const ConfigNode& file)
                      "retries",
                      "timing",
                      "pass_headers",
-                     "max_answer_bytes"});
+                     "max_answer_bytes",
+                     "max_leaf_requests"});
   ScatterConfig c;
   c.path = file.defined() ? file.file() : "";
   resolve_server(flags, file, c);
@@ -501,6 +510,7 @@ boost::json::object ScatterConfig::to_json() const {
           {"timing", timing_name(timing)},
           {"pass_headers", std::move(headers)},
           {"max_answer_bytes", max_answer_bytes},
+          {"max_leaf_requests", max_leaf_requests},
           {"config", path}};
 }
 

@@ -47,6 +47,7 @@ struct ScatterFlags {
   std::string min_fraction;
   std::string timing;
   std::vector<std::string> pass_headers;
+  int max_leaf_requests = -1;
   bool check = false;
 };
 
@@ -105,6 +106,9 @@ struct ScatterConfig {
   std::vector<std::string> pass_headers{"Accept", "Authorization", "X-Request-Id", "traceparent",
                                         "tracestate"};
   std::size_t max_answer_bytes = std::size_t{16} << 20;  // a leaf's answer body
+  // Requests in flight to one leaf (one replica) from this root; a request that finds it full
+  // goes to another replica of the shard, else that try fails at once. 0: no limit.
+  std::uint32_t max_leaf_requests = 0;
   std::string path;  // where the file came from (for reload), "" for flags only
 
   [[nodiscard]] boost::json::object to_json() const;

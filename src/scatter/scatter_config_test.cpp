@@ -192,7 +192,8 @@ TEST(ScatterConfig, EveryKeyOfTheFile) {
       "retries: 0\n"
       "timing: wrapper\n"
       "pass_headers: [X-Tenant, authorization, Authorization]\n"
-      "max_answer_bytes: 1MiB\n");
+      "max_answer_bytes: 1MiB\n"
+      "max_leaf_requests: 16\n");
   EXPECT_EQ(c.listen.str(), "127.0.0.1:9100");
   EXPECT_EQ(c.threads, 4);
   EXPECT_EQ(c.limits.max_body_bytes, 1U << 20);
@@ -225,6 +226,7 @@ TEST(ScatterConfig, EveryKeyOfTheFile) {
   EXPECT_EQ(c.timing, Timing::kWrapper);
   EXPECT_EQ(c.pass_headers, (std::vector<std::string>{"X-Tenant", "authorization"}));
   EXPECT_EQ(c.max_answer_bytes, 1U << 20);
+  EXPECT_EQ(c.max_leaf_requests, 16U);
   EXPECT_EQ(c.path, "scatter.yaml");
 }
 
@@ -614,6 +616,8 @@ TEST(ScatterConfig, BadLeafRequestAndServerSettingsNameTheLine) {
                    "scatter.yaml:2: pass_headers[0]: ", "not a header name"));
   EXPECT_TRUE(says(config_error("leaves: a:1\nmax_answer_bytes: 10\n"),
                    "scatter.yaml:2: max_answer_bytes: ", "from 1KiB to 1GiB"));
+  EXPECT_TRUE(says(config_error("leaves: a:1\nmax_leaf_requests: -1\n"),
+                   "scatter.yaml:2: max_leaf_requests: ", "out of range"));
   EXPECT_TRUE(says(config_error("leaves: a:1\nmax_header_bytes: 100\n"),
                    "scatter.yaml:2: max_header_bytes: ", "from 1KiB to 1MiB"));
   EXPECT_TRUE(
