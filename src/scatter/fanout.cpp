@@ -688,7 +688,9 @@ asio::awaitable<void> FanOut::split_remote(std::shared_ptr<FanOut> f,
       chosen.push_back(i);
     }
   }
-  f->merger.emplace(f->cfg.merge, chosen.size());
+  if (f->cfg.merge.kind != MergeSpec::Kind::kContainer) {
+    f->merger.emplace(f->cfg.merge, chosen.size());
+  }
   for (std::size_t i : chosen) {
     Call c;
     c.shard = set->shards[i];
