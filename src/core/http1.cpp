@@ -77,9 +77,10 @@ int parse_version(std::string_view v) {
   return v[7] - '0';
 }
 
-Parse fail(Error& err, int status, std::string reason) {
+Parse fail(Error& err, int status, std::string reason, bool too_large = false) {
   err.status = status;
   err.reason = std::move(reason);
+  err.too_large = too_large;
   return Parse::kError;
 }
 
@@ -397,7 +398,7 @@ Parse parse_request(std::string_view in, std::size_t max_head, Head& out, Error&
   if (end == 0 || end > max_head) {
     if (end > max_head || in.size() >= max_head) {
       return fail(err, 431,
-                  "the request head is larger than " + std::to_string(max_head) + " bytes");
+                  "the request head is larger than " + std::to_string(max_head) + " bytes", true);
     }
     return Parse::kIncomplete;
   }
@@ -442,7 +443,7 @@ Parse parse_response(std::string_view in, std::size_t max_head, bool to_head, He
   if (end == 0 || end > max_head) {
     if (end > max_head || in.size() >= max_head) {
       return fail(err, 502,
-                  "the response head is larger than " + std::to_string(max_head) + " bytes");
+                  "the response head is larger than " + std::to_string(max_head) + " bytes", true);
     }
     return Parse::kIncomplete;
   }

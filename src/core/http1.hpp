@@ -58,10 +58,12 @@ struct Head {
 
 enum class Parse { kIncomplete, kDone, kError };
 
-// Why a request head was refused: the status to answer (400, 431, 501, 505) and a reason.
+// Why a head was refused: the status to answer (a request's 400, 431, 501, 505; a response's
+// 502) and a reason.
 struct Error {
   int status = 400;
   std::string reason;
+  bool too_large = false;  // no complete head within max_head bytes (not malformed as such)
 };
 
 // A request head at the start of `in` (empty lines before it are skipped and counted in size).

@@ -36,6 +36,7 @@ TEST(Http1Request, WaitsForTheWholeHeadAndBoundsIt) {
   EXPECT_EQ(err.status, 431);
   EXPECT_EQ(request(big + "\r\n\r\n", h, err, 100), Parse::kError);
   EXPECT_EQ(err.status, 431);
+  EXPECT_TRUE(err.too_large);
 }
 
 TEST(Http1Request, SkipsLeadingEmptyLinesAndTakesBareLineFeeds) {
@@ -185,6 +186,18 @@ TEST(Http1Response, MalformedIsA502) {
     Error err;
     EXPECT_EQ(parse_response(in, 16 * 1024, false, h, err), Parse::kError) << in;
     EXPECT_EQ(err.status, 502) << in;
+    EXPECT_FALSE(err.too_large) << in;
+  }
+}
+
+TEST(Http1Response, AHeadOverMaxHeadIsTooLarge) {
+  std::string big = "HTTP/1.1 200 OK\r\nX: " + std::string(200, 'a');
+  for (const std::string& in : {big, big + "\r\n\r\n"}) {
+    Head h;
+    Error err;
+    EXPECT_EQ(parse_response(in, 100, false, h, err), Parse::kError);
+    EXPECT_EQ(err.status, 502);
+    EXPECT_TRUE(err.too_large);  // what a client tells apart from a malformed head
   }
 }
 

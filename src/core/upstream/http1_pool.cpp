@@ -141,7 +141,7 @@ asio::awaitable<Result<Http1Answer>> Http1Pool::send_and_read(Pooled& p, std::st
     auto parsed = http1::parse_response(c.in.data(), kMaxHead, o.head, head, perr);
     if (parsed == http1::Parse::kError) {
       co_return error(
-          perr.status == 431 ? boost::system::errc::message_size : boost::system::errc::bad_message,
+          perr.too_large ? boost::system::errc::message_size : boost::system::errc::bad_message,
           "malformed answer: " + perr.reason);
     }
     if (parsed == http1::Parse::kDone) {
