@@ -71,7 +71,10 @@ asio::awaitable<Result<Http1Answer>> Http1Pool::exchange(const std::shared_ptr<C
     }
     std::unique_ptr<Pooled> p;
     bool pooled = false;
-    if (auto it = idle_.find(e.stats.get()); it != idle_.end() && !it->second.empty()) {
+    // Once more after a stale pooled connection: on a new one, not another idle one (those the
+    // endpoint closed together, at a restart, would each fail the same way).
+    if (auto it = idle_.find(e.stats.get());
+        attempt == 0 && it != idle_.end() && !it->second.empty()) {
       p = std::move(it->second.back());
       it->second.pop_back();
       pooled = true;
