@@ -53,7 +53,7 @@ asio::awaitable<Result<std::unique_ptr<Http1Pool::Pooled>>> Http1Pool::connect(
   UpstreamLease lease;
   auto ec = co_await connect_upstream(s, cluster, e, std::min(left, o.connect_timeout), lease);
   if (ec) {
-    co_return Error(ec, "connect to " + e.name);
+    co_return Error(ec, "connect to " + e.name + ": " + ec.message());
   }
   auto p = std::make_unique<Pooled>(std::move(s), std::move(lease));
   deadlines_.add(p->conn);
