@@ -1,6 +1,9 @@
 #include "core/upstream/http1_pool.hpp"
 
+#include <sys/socket.h>
+
 #include <boost/asio.hpp>
+#include <cerrno>
 
 #include "core/asio_util.hpp"
 #include "core/http1.hpp"
@@ -17,6 +20,15 @@ constexpr std::size_t kMaxHead = 16 * 1024;
 
 Error error(boost::system::errc::errc_t code, std::string what) {
   return Error(std::make_error_code(static_cast<std::errc>(code)), std::move(what));
+}
+
+// Whether nothing came on an idle connection, not even its end: a peek that would block. An
+// endpoint that closed it, or sent something unasked before closing (a 408), makes it unusable:
+// those bytes are no answer to the next request.
+bool quiet(tcp::socket& s) {
+  char b = 0;
+  ssize_t n = ::recv(s.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 }  // namespace
@@ -42,6 +54,22 @@ std::size_t Http1Pool::idle() const {
 }
 
 void Http1Pool::close_idle() { idle_.clear(); }
+
+std::unique_ptr<Http1Pool::Pooled> Http1Pool::take_idle(const EndpointStats* id) {
+  auto it = idle_.find(id);
+  if (it == idle_.end()) {
+    return nullptr;
+  }
+  auto& list = it->second;
+  while (!list.empty()) {
+    auto p = std::move(list.back());
+    list.pop_back();
+    if (quiet(p->conn.socket)) {
+      return p;
+    }
+  }
+  return nullptr;
+}
 
 asio::awaitable<Result<std::unique_ptr<Http1Pool::Pooled>>> Http1Pool::connect(
     const std::shared_ptr<Cluster>& cluster, const Endpoint& e, const ExchangeOptions& o) {
@@ -71,14 +99,13 @@ asio::awaitable<Result<Http1Answer>> Http1Pool::exchange(const std::shared_ptr<C
     }
     std::unique_ptr<Pooled> p;
     bool pooled = false;
-    // Once more after a stale pooled connection: on a new one, not another idle one (those the
-    // endpoint closed together, at a restart, would each fail the same way).
-    if (auto it = idle_.find(e.stats.get());
-        attempt == 0 && it != idle_.end() && !it->second.empty()) {
-      p = std::move(it->second.back());
-      it->second.pop_back();
-      pooled = true;
-    } else {
+    // Once more after a stale pooled connection: on a new one, not another idle one (an endpoint
+    // that dropped a request on one is likely dropping the others too).
+    if (attempt == 0) {
+      p = take_idle(e.stats.get());
+      pooled = p != nullptr;
+    }
+    if (!pooled) {
       auto c = co_await connect(cluster, e, options);
       if (!c) {
         co_return c.error();

@@ -74,9 +74,10 @@ class Http1Pool {
 
   // Sends `request` to `e` of `cluster` on an idle pooled connection, or a new one (within the
   // cluster's connection breaker, core/upstream/connect.hpp), and reads the whole answer by
-  // options.deadline; interim 1xx answers are skipped. A pooled connection the endpoint had
-  // closed while idle is replaced by a fresh one and the request sent again when nothing of
-  // the answer came back and the request is replayable. The connection goes back to the pool
+  // options.deadline; interim 1xx answers are skipped. A pooled connection the endpoint closed
+  // while idle, or sent anything on unasked, is closed and not used. One that turns out closed
+  // once the request went, before any of the answer came, is replaced by a fresh one and the
+  // request sent again when it is replayable. The connection goes back to the pool
   // when the answer was read whole and both sides keep it alive.
   // Errors: connection_refused and other connect errors, no_buffer_space (breaker open),
   // timed_out (the deadline passed), operation_aborted (cancelled), message_size (a head over
@@ -104,6 +105,9 @@ class Http1Pool {
     Conn conn;
     UpstreamLease lease;
   };
+  // An idle connection to the endpoint with stats `id` that is still open with nothing unread,
+  // closing those that are not; null when there is none.
+  std::unique_ptr<Pooled> take_idle(const EndpointStats* id);
   // One try on `p`; `fresh`: a new connection. Sets `stale` when a pooled connection turned
   // out closed before any of the answer came.
   boost::asio::awaitable<Result<Http1Answer>> send_and_read(Pooled& p, std::string_view request,
