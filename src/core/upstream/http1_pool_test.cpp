@@ -70,6 +70,15 @@ class Server {
     }
   }
   [[nodiscard]] bool done() const { return live_ == 0; }
+  [[nodiscard]] int live() const { return live_; }  // the acceptor's loop and each connection's
+  // Sends `bytes` on the connection accepted last, unasked, and closes it: what a server may do
+  // to an idle keep-alive connection (a 408 before it closes).
+  void send_and_close_last(std::string_view bytes) {
+    auto& s = *sockets_.back();
+    boost::system::error_code ignored;
+    asio::write(s, asio::buffer(bytes), ignored);
+    s.close(ignored);
+  }
 
   int accepts = 0;
   int requests = 0;
@@ -357,8 +366,41 @@ TEST_P(Http1PoolTest, DoesNotPoolAConnectionWithBytesPastTheAnswer) {
   EXPECT_EQ(server->accepts, 2);
 }
 
-TEST_P(Http1PoolTest, SendsAgainOnAFreshConnectionWhenThePooledOneWasClosed) {
+TEST_P(Http1PoolTest, DoesNotUseAPooledConnectionTheServerClosedWhileIdle) {
   server->answer(std::string(kOk), After::kClose);  // says keep-alive, then closes while idle
+  server->answer("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nfresh",
+                 After::kClose);
+  auto a = exchange(opts());
+  ASSERT_TRUE(a) << a.error().message();
+  ASSERT_EQ(pool->idle(), 1U);
+  run_until([&] { return server->live() == 1; });  // the server closed it (its acceptor is left)
+  auto o = opts();
+  o.replayable = false;  // nothing is sent on the closed connection: no need to send it again
+  auto b = exchange(o);
+  ASSERT_TRUE(b) << b.error().message();
+  EXPECT_EQ(b->body, "fresh");
+  EXPECT_EQ(server->accepts, 2);
+  EXPECT_EQ(server->requests, 2);
+}
+
+TEST_P(Http1PoolTest, DoesNotTakeWhatCameUnaskedOnAnIdleConnectionForTheAnswer) {
+  server->answer(std::string(kOk));
+  server->answer("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh");
+  auto a = exchange(opts());
+  ASSERT_TRUE(a) << a.error().message();
+  ASSERT_EQ(pool->idle(), 1U);
+  server->send_and_close_last(
+      "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+  auto b = exchange(opts());
+  ASSERT_TRUE(b) << b.error().message();
+  EXPECT_EQ(b->status, 200);
+  EXPECT_EQ(b->body, "fresh");
+  EXPECT_EQ(server->accepts, 2);
+}
+
+TEST_P(Http1PoolTest, SendsAgainWhenAPooledConnectionClosesWithNoAnswer) {
+  server->answer(std::string(kOk));
+  server->answer("", After::kClose);  // the request came as the server closed: no answer
   server->answer("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nagain");
   auto a = exchange(opts());
   ASSERT_TRUE(a) << a.error().message();
@@ -367,13 +409,14 @@ TEST_P(Http1PoolTest, SendsAgainOnAFreshConnectionWhenThePooledOneWasClosed) {
   ASSERT_TRUE(b) << b.error().message();
   EXPECT_EQ(b->body, "again");
   EXPECT_EQ(server->accepts, 2);
-  EXPECT_EQ(server->requests, 2);
+  EXPECT_EQ(server->requests, 3);
   EXPECT_EQ(pool->idle(), 1U);
   EXPECT_EQ(endpoint.stats->connections.load(), 1U);
 }
 
 TEST_P(Http1PoolTest, DoesNotSendAgainWhatIsNotReplayable) {
-  server->answer(std::string(kOk), After::kClose);
+  server->answer(std::string(kOk));
+  server->answer("", After::kClose);
   auto a = exchange(opts());
   ASSERT_TRUE(a) << a.error().message();
   ASSERT_EQ(pool->idle(), 1U);
@@ -385,16 +428,16 @@ TEST_P(Http1PoolTest, DoesNotSendAgainWhatIsNotReplayable) {
               b.error().code() == asio::error::connection_reset)
       << b.error().message();
   EXPECT_EQ(server->accepts, 1);
+  EXPECT_EQ(server->requests, 2);
   EXPECT_EQ(pool->idle(), 0U);
   EXPECT_EQ(endpoint.stats->connections.load(), 0U);
 }
 
-TEST_P(Http1PoolTest, ReplacesEveryStalePooledConnectionWithAFreshOne) {
-  // Two connections pooled, both closed by the server while idle (a restart): the request is
-  // sent again on a new connection, not on the other stale one.
-  server->answer(std::string(kOk), After::kClose);
-  server->answer(std::string(kOk), After::kClose);
-  server->answer("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh");
+TEST_P(Http1PoolTest, SendsAgainOnANewConnectionNotAnotherPooledOne) {
+  // Two connections pooled; the server drops whatever comes on either without an answer (it is
+  // going away): the request is sent again on a new connection, not on the other pooled one.
+  server->answer(std::string(kOk));
+  server->answer(std::string(kOk));
   std::optional<Result<Http1Answer>> one;
   std::optional<Result<Http1Answer>> two;
   start(one, opts());
@@ -403,10 +446,13 @@ TEST_P(Http1PoolTest, ReplacesEveryStalePooledConnectionWithAFreshOne) {
   ASSERT_TRUE(one && *one);
   ASSERT_TRUE(two && *two);
   ASSERT_EQ(pool->idle(), 2U);
+  server->answer("", After::kClose);
+  server->answer("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh");
   auto b = exchange(opts());
   ASSERT_TRUE(b) << b.error().message();
   EXPECT_EQ(b->body, "fresh");
   EXPECT_EQ(server->accepts, 3);
+  EXPECT_EQ(pool->idle(), 2U);  // the other pooled one, and the new one
 }
 
 TEST_P(Http1PoolTest, KeepsAtMostMaxIdleConnectionsPerEndpoint) {
