@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "core/error.hpp"
+#include "core/http.hpp"
 #include "scatter/merge.hpp"
 
 namespace tender::scatter::detail {
@@ -43,6 +44,47 @@ namespace tender::scatter::detail {
     return false;
   }
   return path.find("..") == std::string_view::npos;
+}
+
+// `s` in double quotes, for messages.
+[[nodiscard]] inline std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// What every spec (--merge, --split) is made of: a container's http:// URL (`url` set and
+// nothing else), or KIND[:ARGS] (`head`) with an optional @PATH (`path`). `what` ("merge",
+// "split") and `example` ("@hits") go into the messages: "merge container \"...\": ...",
+// "empty @PATH in merge \"...\"", "bad @PATH \"a..b\" (dotted names, e.g. @hits)".
+struct SpecText {
+  std::string_view head;
+  std::string path;
+  std::string url;
+};
+[[nodiscard]] inline Result<SpecText> spec_text(std::string_view text, std::string_view what,
+                                                std::string_view example) {
+  SpecText out;
+  if (text.find("://") != std::string_view::npos) {
+    auto url = parse_http_url(text);
+    if (!url) {
+      return url.error().with_context(std::string(what) + " container " + quoted(text));
+    }
+    out.url = std::string(text);
+    return out;
+  }
+  out.head = text;
+  if (auto at = text.find('@'); at != std::string_view::npos) {
+    out.head = text.substr(0, at);
+    auto path = text.substr(at + 1);
+    if (path.empty()) {
+      return Error(std::errc::invalid_argument,
+                   "empty @PATH in " + std::string(what) + " " + quoted(text));
+    }
+    if (!valid_dotted(path)) {
+      return Error(
+          std::errc::invalid_argument,
+          "bad @PATH " + quoted(path) + " (dotted names, e.g. " + std::string(example) + ")");
+    }
+    out.path = std::string(path);
+  }
+  return out;
 }
 
 // at_path (merge.hpp) in a value of one's own, to take the array or object found out of it.

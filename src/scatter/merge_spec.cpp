@@ -34,7 +34,7 @@ std::vector<std::string_view> split_on(std::string_view text, char sep) {
   }
 }
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+using detail::quoted;
 
 // sum:F[,F...] (and min, max, avg): the fields, each a dotted path.
 Result<> parse_fields(std::string_view name, const std::vector<std::string_view>& parts,
@@ -123,27 +123,17 @@ std::string MergeSpec::str() const {
 
 Result<MergeSpec> parse_merge(std::string_view text) {
   MergeSpec spec;
-  if (text.find("://") != std::string_view::npos) {
-    auto url = parse_http_url(text);
-    if (!url) {
-      return url.error().with_context("merge container " + quoted(text));
-    }
+  auto t = detail::spec_text(text, "merge", "@hits or @result.items");
+  if (!t) {
+    return t.error();
+  }
+  if (!t->url.empty()) {
     spec.kind = MergeSpec::Kind::kContainer;
-    spec.url = std::string(text);
+    spec.url = std::move(t->url);
     return spec;
   }
-  auto head = text;
-  if (auto at = text.find('@'); at != std::string_view::npos) {
-    head = text.substr(0, at);
-    auto path = text.substr(at + 1);
-    if (path.empty()) {
-      return bad("empty @PATH in merge " + quoted(text));
-    }
-    if (!detail::valid_dotted(path)) {
-      return bad("bad @PATH " + quoted(path) + " (dotted names, e.g. @hits or @result.items)");
-    }
-    spec.path = std::string(path);
-  }
+  spec.path = std::move(t->path);
+  auto head = t->head;
   auto parts = split_on(head, ':');
   auto name = parts.front();
   using Kind = MergeSpec::Kind;

@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "core/http.hpp"
+#include "core/upstream/balancer.hpp"
 #include "scatter/json_shape.hpp"
 #include "scatter/merge.hpp"
 
@@ -28,7 +29,7 @@ namespace {
 // Nesting deeper than this is refused as malformed: a client cannot make the root recurse deep.
 constexpr std::size_t kMaxDepth = 64;
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+using detail::quoted;
 
 // The body parsed into `mr`; fails with "malformed JSON: <what> at offset N".
 Result<json::value> parse_body(std::string_view body, json::monotonic_resource& mr) {
@@ -124,27 +125,17 @@ std::string SplitSpec::str() const {
 
 Result<SplitSpec> parse_split(std::string_view text) {
   SplitSpec spec;
-  if (text.find("://") != std::string_view::npos) {
-    auto url = parse_http_url(text);
-    if (!url) {
-      return url.error().with_context("split container " + quoted(text));
-    }
+  auto t = detail::spec_text(text, "split", "@items or @query.items");
+  if (!t) {
+    return t.error();
+  }
+  if (!t->url.empty()) {
     spec.kind = SplitSpec::Kind::kContainer;
-    spec.url = std::string(text);
+    spec.url = std::move(t->url);
     return spec;
   }
-  auto head = text;
-  if (auto at = text.find('@'); at != std::string_view::npos) {
-    head = text.substr(0, at);
-    auto path = text.substr(at + 1);
-    if (path.empty()) {
-      return bad("empty @PATH in split " + quoted(text));
-    }
-    if (!detail::valid_dotted(path)) {
-      return bad("bad @PATH " + quoted(path) + " (dotted names, e.g. @items or @query.items)");
-    }
-    spec.path = std::string(path);
-  }
+  spec.path = std::move(t->path);
+  auto head = t->head;
   if (head == "none") {
     spec.kind = SplitSpec::Kind::kNone;
   } else if (head == "roundrobin") {
@@ -231,16 +222,7 @@ std::uint64_t key_hash(std::string_view key) {
 }
 
 std::uint32_t jump_hash(std::uint64_t key, std::uint32_t buckets) {
-  std::int64_t b = -1;
-  std::int64_t j = 0;
-  while (j < static_cast<std::int64_t>(buckets)) {
-    b = j;
-    key = key * 2862933555777941757ULL + 1;
-    j = static_cast<std::int64_t>(
-        static_cast<double>(b + 1) *
-        (static_cast<double>(std::int64_t{1} << 31) / static_cast<double>((key >> 33) + 1)));
-  }
-  return b < 0 ? 0 : static_cast<std::uint32_t>(b);
+  return upstream::jump_consistent_hash(key, buckets);
 }
 
 }  // namespace tender::scatter
