@@ -332,6 +332,44 @@ void FanOut::answer(Response resp, Counter* result) {
   reply(std::move(resp));
 }
 
+FanOut::Tally FanOut::tally() const {
+  Tally t;
+  for (const auto& c : calls) {
+    if (c.answered) {
+      ++t.answered;
+      if (c.partial) {  // a lower root's missing shards, under this shard's name
+        t.partial = true;
+        std::string_view rest = c.child_missing;
+        while (!rest.empty()) {
+          auto comma = rest.find(',');
+          auto name = trim_ows(rest.substr(0, comma));
+          if (!name.empty()) {
+            t.missing.push_back(c.shard->name + "/" + std::string(name));
+          }
+          rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        }
+      }
+      continue;
+    }
+    t.partial = true;
+    t.any_timeout = t.any_timeout || c.error_kind == "timeout";
+    t.missing.push_back(c.shard->name);
+    t.why += (t.why.empty() ? "" : ", ") + c.shard->name + " (" + c.error + ")";
+  }
+  return t;
+}
+
+void mark_missing(Response& resp, const std::vector<std::string>& missing, bool partial) {
+  std::string m;
+  for (const auto& n : missing) {
+    m += (m.empty() ? "" : ",") + n;
+  }
+  if (partial) {
+    resp.headers.set("X-Tender-Partial", "1");
+  }
+  resp.headers.set("X-Tender-Missing", m);
+}
+
 void FanOut::finish() {
   finished = true;
   if (timer) {
@@ -344,52 +382,19 @@ void FanOut::finish() {
       }
     }
   }
-  std::size_t answered = 0;
-  bool any_timeout = false;
-  bool partial = false;
-  std::vector<std::string> missing;
-  std::string why;
-  for (const auto& c : calls) {
-    if (c.answered) {
-      ++answered;
-      if (c.partial) {
-        partial = true;
-        std::string_view rest = c.child_missing;
-        while (!rest.empty()) {
-          auto comma = rest.find(',');
-          auto name = trim_ows(rest.substr(0, comma));
-          if (!name.empty()) {
-            missing.push_back(c.shard->name + "/" + std::string(name));
-          }
-          rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-        }
-      }
-      continue;
-    }
-    partial = true;
-    any_timeout = any_timeout || c.error_kind == "timeout";
-    missing.push_back(c.shard->name);
-    why += (why.empty() ? "" : ", ") + c.shard->name + " (" + c.error + ")";
-  }
+  Tally t = tally();
   std::size_t need = answers_needed(cfg.min_fraction, calls.size());
-  if (answered < need) {
-    int status = any_timeout ? 504 : 502;
-    std::string reason = "only " + std::to_string(answered) + " of " +
-                         std::to_string(calls.size()) + " shards answered (" +
-                         std::to_string(need) + " needed): " + why;
-    Response resp = Response::error(status, reason);
-    resp.headers.set("X-Tender-Missing", [&] {
-      std::string m;
-      for (const auto& n : missing) {
-        m += (m.empty() ? "" : ",") + n;
-      }
-      return m;
-    }());
+  if (t.answered < need) {
+    Response resp = Response::error(t.any_timeout ? 504 : 502,
+                                    "only " + std::to_string(t.answered) + " of " +
+                                        std::to_string(calls.size()) + " shards answered (" +
+                                        std::to_string(need) + " needed): " + t.why);
+    mark_missing(resp, t.missing, false);
     answer(std::move(resp), metrics.failed);
     return;
   }
   if (!merger) {  // a merge container
-    asio::co_spawn(worker->ioc, merge_remote(shared_from_this(), std::move(missing), partial),
+    asio::co_spawn(worker->ioc, merge_remote(shared_from_this(), std::move(t.missing), t.partial),
                    asio::detached);
     return;
   }
@@ -405,7 +410,7 @@ void FanOut::finish() {
   resp.status = 200;
   resp.headers.set("Content-Type", "application/json");
   if (timing == Timing::kWrapper) {
-    resp.body = json::serialize(timing_wrapper(merger->finish(), partial, missing, outcomes));
+    resp.body = json::serialize(timing_wrapper(merger->finish(), t.partial, t.missing, outcomes));
   } else {
     resp.body = json::serialize(merger->finish());
   }
@@ -413,15 +418,10 @@ void FanOut::finish() {
   if (timing == Timing::kHeader) {
     resp.headers.set("X-Tender-Shards", timing_header(outcomes));
   }
-  if (partial) {
-    std::string m;
-    for (const auto& n : missing) {
-      m += (m.empty() ? "" : ",") + n;
-    }
-    resp.headers.set("X-Tender-Partial", "1");
-    resp.headers.set("X-Tender-Missing", m);
+  if (t.partial) {
+    mark_missing(resp, t.missing, true);
   }
-  answer(std::move(resp), partial ? metrics.partial : metrics.complete);
+  answer(std::move(resp), t.partial ? metrics.partial : metrics.complete);
 }
 
 }  // namespace tender::scatter

@@ -142,11 +142,25 @@ struct FanOut : std::enable_shared_from_this<FanOut> {
   std::unique_ptr<asio::steady_timer> timer;
   bool finished = false;
 
+  // Sends the request to every shard of `set`.
+  void broadcast(const ShardSet& set);
+  // Splits the body across the shards of `set` (400 when it cannot) and sends each its part.
+  void split_and_launch(const ShardSet& set);
+  // Starts the first try of every call.
   void launch();
   void shard_done();
   void arm_hedges();
   void on_hedge_timer();
   void finish();
+  // What the shards came to: answered, missing (a lower root's as "s1/s3"), and why not.
+  struct Tally {
+    std::size_t answered = 0;
+    bool any_timeout = false;
+    bool partial = false;
+    std::vector<std::string> missing;
+    std::string why;
+  };
+  [[nodiscard]] Tally tally() const;
   void answer(Response resp, Counter* result);
   [[nodiscard]] std::optional<SteadyClock::duration> hedge_delay(Root::Worker::PerShard& ps) const;
   [[nodiscard]] bool accept(Call& c, Try& t, Http1Answer& a);
@@ -175,6 +189,8 @@ struct FanOut : std::enable_shared_from_this<FanOut> {
 // Sends `body` to the service as a JSON POST, by the request's deadline (and at least 250 ms).
 asio::awaitable<Result<Http1Answer>> post_json(FanOut& f, const Service& svc,
                                                const std::string& body);
+// X-Tender-Missing (and X-Tender-Partial: 1 when `partial`) on `resp`.
+void mark_missing(Response& resp, const std::vector<std::string>& missing, bool partial);
 // What became of an exchange, for the endpoint's health and counters.
 Outcome outcome_of(const Result<Http1Answer>& r);
 

@@ -73,12 +73,7 @@ asio::awaitable<void> FanOut::merge_remote(std::shared_ptr<FanOut> f,
                    std::string(r->headers.get("Content-Type").value_or("application/json")));
   resp.body = std::move(r->body);
   if (partial) {
-    std::string list;
-    for (const auto& n : missing) {
-      list += (list.empty() ? "" : ",") + n;
-    }
-    resp.headers.set("X-Tender-Partial", "1");
-    resp.headers.set("X-Tender-Missing", list);
+    mark_missing(resp, missing, true);
   }
   bool ok = resp.status >= 200 && resp.status < 300;
   f->answer(std::move(resp), !ok       ? f->metrics.failed
@@ -264,47 +259,55 @@ void Root::handle(Request& req, Reply reply) {
     return;
   }
   if (split.kind == SplitSpec::Kind::kNone) {
-    if (config_.merge.kind != MergeSpec::Kind::kContainer) {
-      f->merger.emplace(config_.merge, set->shards.size());
-    }
-    f->calls.resize(set->shards.size());
-    for (std::size_t i = 0; i < set->shards.size(); ++i) {
-      f->calls[i].shard = set->shards[i];
-      f->calls[i].ps = &w.of(set->shards[i]);
-    }
-    f->launch();
-    return;
+    f->broadcast(*set);
+  } else {
+    f->split_and_launch(*set);
   }
-  auto parts = split_body(split, f->body, set->shards.size());
+}
+
+void FanOut::broadcast(const ShardSet& set) {
+  if (cfg.merge.kind != MergeSpec::Kind::kContainer) {
+    merger.emplace(cfg.merge, set.shards.size());
+  }
+  calls.resize(set.shards.size());
+  for (std::size_t i = 0; i < set.shards.size(); ++i) {
+    calls[i].shard = set.shards[i];
+    calls[i].ps = &worker->of(set.shards[i]);
+  }
+  launch();
+}
+
+void FanOut::split_and_launch(const ShardSet& set) {
+  auto parts = split_body(cfg.split, body, set.shards.size());
   if (!parts) {
-    f->answer(Response::error(400, parts.error().message()), m_->rejected);
+    answer(Response::error(400, parts.error().message()), metrics.rejected);
     return;
   }
   std::size_t used = 0;
   for (const auto& p : *parts) {
     used += p.positions.empty() ? 0 : 1;
   }
-  if (config_.merge.kind != MergeSpec::Kind::kContainer) {
-    f->merger.emplace(config_.merge, used);
+  if (cfg.merge.kind != MergeSpec::Kind::kContainer) {
+    merger.emplace(cfg.merge, used);
   }
-  f->calls.reserve(used);
+  calls.reserve(used);
   for (std::size_t i = 0; i < parts->size(); ++i) {
     auto& p = (*parts)[i];
     if (p.positions.empty()) {
-      continue;
+      continue;  // nothing for this shard
     }
     Call c;
-    c.shard = set->shards[i];
-    c.ps = &w.of(c.shard);
+    c.shard = set.shards[i];
+    c.ps = &worker->of(c.shard);
     c.body = std::move(p.body);
     c.own_body = true;
-    if (f->merger) {
-      f->merger->set_positions(f->calls.size(), std::move(p.positions));
+    if (merger) {
+      merger->set_positions(calls.size(), std::move(p.positions));
     }
-    f->calls.push_back(std::move(c));
+    calls.push_back(std::move(c));
   }
-  f->send_length = true;
-  f->launch();
+  send_length = true;
+  launch();
 }
 
 }  // namespace tender::scatter
