@@ -71,6 +71,102 @@ TEST(Echo, DelayedRequestDoesNotBlockOthers) {
   EXPECT_EQ(slow.read_response().status, 200);
 }
 
+// tender_echo_delayed_requests_total from the admin /metrics of `t` (-1 if absent).
+long delayed_requests(const Tender& t) {
+  const std::string name = "tender_echo_delayed_requests_total ";
+  auto body = http(t.port("admin"), "GET", "/metrics").body;
+  auto at = body.find("\n" + name);
+  return at == std::string::npos ? -1 : std::stol(body.substr(at + 1 + name.size()));
+}
+
+TEST(Echo, DelayFractionZeroNeverDelaysAndOneAlwaysDoes) {
+  {
+    Tender never(echo_args({"--delay", "10m", "--delay-fraction", "0"}));
+    for (int i = 0; i < 50; ++i) {
+      ASSERT_EQ(http(never.port("listen"), "GET", "/n").status, 200) << i;
+    }
+    EXPECT_EQ(delayed_requests(never), 0);
+  }
+  Tender always(echo_args({"--delay", "1ms", "--delay-fraction", "1"}));
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(http(always.port("listen"), "GET", "/a").status, 200) << i;
+  }
+  EXPECT_EQ(delayed_requests(always), 50);
+  auto status = json::parse(http(always.port("admin"), "GET", "/statusz").body);
+  EXPECT_EQ(status.at("status").at("delayed_requests").as_int64(), 50);
+  // ?delay_ms= decides when present, even as 0: those are not held back by --delay.
+  EXPECT_EQ(http(always.port("listen"), "GET", "/?delay_ms=0").status, 200);
+  EXPECT_EQ(delayed_requests(always), 50);
+}
+
+TEST(Echo, DelayHoldsBackOnlyThatRequest) {
+  Tender t(echo_args({"--delay", "10m"}));  // --delay-fraction defaults to 1
+  Connection slow(t.port("listen"));
+  ASSERT_TRUE(slow.send(request_bytes("GET", "/slow")));
+  ASSERT_TRUE(wait_in_flight(t, 1));
+  auto quick = http(t.port("listen"), "GET", "/quick?delay_ms=0");
+  EXPECT_EQ(quick.status, 200);
+  EXPECT_FALSE(slow.readable_now());
+  EXPECT_EQ(delayed_requests(t), 1);
+}
+
+TEST(Echo, DelayFractionDelaysAboutThatShareOfRequests) {
+  Tender t(echo_args({"--delay", "1ms", "--delay-fraction", "50%"}));
+  for (int i = 0; i < 400; ++i) {
+    ASSERT_EQ(http(t.port("listen"), "GET", "/").status, 200) << i;
+  }
+  // 200 expected; 100 is ten standard deviations away.
+  long n = delayed_requests(t);
+  EXPECT_GT(n, 100);
+  EXPECT_LT(n, 300);
+}
+
+TEST(Echo, DelayFromTheConfigFileAndItsValidation) {
+  TempDir dir;
+  auto cfg = dir.write("echo.yaml",
+                       "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndelay: 1ms\n"
+                       "delay_fraction: 100%\n");
+  {
+    Tender t({"echo", "--config", cfg});
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_EQ(http(t.port("listen"), "GET", "/").status, 200);
+    }
+    EXPECT_EQ(delayed_requests(t), 5);
+    auto configz = json::parse(http(t.port("admin"), "GET", "/configz").body);
+    EXPECT_EQ(configz.at("config").at("delay").as_string(), "1ms");
+    EXPECT_EQ(configz.at("config").at("delay_fraction").as_double(), 1.0);
+  }
+  // The flag beats the file.
+  Tender t({"echo", "--config", cfg, "--delay-fraction", "0"});
+  ASSERT_EQ(http(t.port("listen"), "GET", "/").status, 200);
+  EXPECT_EQ(delayed_requests(t), 0);
+
+  auto bad = dir.write("bad.yaml", "listen: 127.0.0.1:0\ndelay: 5ms\ndelay_fraction: 2\n");
+  auto r = run_tender({"echo", "--config", bad});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find(bad + ":3: delay_fraction: must be from 0 to 1"), std::string::npos)
+      << r.err;
+  auto slow = dir.write("slow.yaml", "delay: 1h\n");
+  r = run_tender({"echo", "--config", slow});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find(slow + ":1: delay: must be at most 10m"), std::string::npos) << r.err;
+}
+
+TEST(Echo, BadDelayFlagsExit2) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--delay", "soon"},
+                                             {"--delay", "11m"},
+                                             {"--delay-fraction", "1.5"},
+                                             {"--delay-fraction", "-0.1"},
+                                             {"--delay-fraction", "half"},
+                                             {"--delay-fraction", "%"}}) {
+    auto argv = echo_args(args);
+    auto r = run_tender(argv);
+    EXPECT_EQ(r.status.code, 2) << args[0] << " " << args[1];
+    EXPECT_NE(r.err.find(args[0]), std::string::npos) << r.err;
+  }
+}
+
 TEST(Echo, KeepAliveServesManyRequestsOnOneConnection) {
   Tender t(echo_args());
   Connection c(t.port("listen"));

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <random>
 
 #include "core/app.hpp"
 #include "core/cli.hpp"
@@ -20,11 +23,15 @@ Response answer(const Request& req, std::string_view id);
 
 namespace json = boost::json;
 
+constexpr std::chrono::milliseconds kMaxDelay{600'000};  // as ?delay_ms allows
+
 struct Config {
   HostPort listen{"127.0.0.1", 8080};
   int threads = 1;
   std::string id;
   ServerLimits limits;
+  std::chrono::milliseconds delay{0};  // --delay: held back this long...
+  double delay_fraction = 1.0;         // ...with this probability, each request on its own
 };
 
 struct Flags {
@@ -35,6 +42,68 @@ struct Flags {
   std::string max_header;
   std::string header_timeout;
   std::string idle_timeout;
+  std::string delay;
+  std::string delay_fraction;
+};
+
+// A probability as "0.05" or "5%", from 0 to 1; an error (the reason) for anything else.
+Result<double> parse_fraction(std::string_view text) {
+  bool percent = !text.empty() && text.back() == '%';
+  std::string_view digits = percent ? text.substr(0, text.size() - 1) : text;
+  double v = 0;
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size() ||
+      !std::isfinite(v)) {
+    return Error(std::errc::invalid_argument,
+                 "not a fraction (0 to 1, or 0% to 100%): \"" + std::string(text) + "\"");
+  }
+  if (percent) {
+    v /= 100;
+  }
+  if (v < 0 || v > 1) {
+    return Error(std::errc::invalid_argument,
+                 "must be from 0 to 1 (or 0% to 100%), not \"" + std::string(text) + "\"");
+  }
+  return v;
+}
+
+// Whether --delay holds a request back: true with probability `fraction`, drawn independently
+// per request from a per-thread xorshift64* generator, so the request path takes no lock and
+// makes no system call.
+class RandomDelay {
+ public:
+  RandomDelay(std::chrono::milliseconds delay, double fraction)
+      : delay_(delay),
+        always_(fraction >= 1.0),
+        threshold_(fraction <= 0.0 || fraction >= 1.0
+                       ? 0
+                       : static_cast<std::uint64_t>(std::ldexp(fraction, 64))) {}
+
+  [[nodiscard]] std::chrono::milliseconds delay() const { return delay_; }
+  [[nodiscard]] bool draw() const {
+    if (delay_.count() <= 0) {
+      return false;
+    }
+    return always_ || next() < threshold_;
+  }
+
+ private:
+  static std::uint64_t next() {
+    thread_local std::uint64_t state = seed();
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return state * 0x2545F4914F6CDD1DULL;
+  }
+  static std::uint64_t seed() {
+    std::random_device rd;
+    std::uint64_t s = (std::uint64_t{rd()} << 32) ^ rd();
+    return s == 0 ? 0x9E3779B97F4A7C15ULL : s;
+  }
+
+  std::chrono::milliseconds delay_;
+  bool always_;
+  std::uint64_t threshold_;
 };
 
 // Query parameter `name` as an integer in [min, max]: nullopt when absent, an error (a 400's
@@ -60,23 +129,35 @@ class EchoRole final : public Role {
   explicit EchoRole(Config cfg) : cfg_(std::move(cfg)) {}
 
   void start(Runtime& rt) override {
+    delayed_ = &rt.metrics().counter(
+        "tender_echo_delayed_requests_total",
+        "Requests held back by --delay (each with probability --delay-fraction).");
     Router router;
     std::string id = cfg_.id;
-    router.add_async("*", "/*", [id](Request& req, Reply reply) {
+    RandomDelay random_delay(cfg_.delay, cfg_.delay_fraction);
+    Counter* delayed = delayed_;
+    router.add_async("*", "/*", [id, random_delay, delayed](Request& req, Reply reply) {
       auto delay_ms = int_param(req, "delay_ms", 0, 600'000);
       if (!delay_ms) {
         reply(Response::error(400, delay_ms.error().message()));
         return;
       }
-      const std::optional<long>& delay = *delay_ms;
+      // ?delay_ms=, when present, decides; otherwise --delay, for --delay-fraction of requests.
+      std::chrono::milliseconds delay{0};
+      if (*delay_ms) {
+        delay = std::chrono::milliseconds(**delay_ms);
+      } else if (random_delay.draw()) {
+        delay = random_delay.delay();
+        delayed->inc();
+      }
       Response resp = answer(req, id);
-      if (resp.status == 400 || !delay || *delay == 0 || req.scheduler == nullptr) {
+      if (resp.status == 400 || delay.count() == 0 || req.scheduler == nullptr) {
         reply(std::move(resp));
         return;
       }
-      req.scheduler->after(
-          std::chrono::milliseconds(*delay),
-          [reply = std::move(reply), resp = std::move(resp)]() mutable { reply(std::move(resp)); });
+      req.scheduler->after(delay, [reply = std::move(reply), resp = std::move(resp)]() mutable {
+        reply(std::move(resp));
+      });
     });
     ServerOptions so;
     so.listen = cfg_.listen;
@@ -112,6 +193,9 @@ class EchoRole final : public Role {
       o["connections"] = server_->connections();
       o["in_flight"] = server_->in_flight();
     }
+    if (delayed_ != nullptr) {
+      o["delayed_requests"] = static_cast<std::uint64_t>(delayed_->value());
+    }
     return o;
   }
 
@@ -125,6 +209,8 @@ class EchoRole final : public Role {
     o["header_timeout"] = format_duration(cfg_.limits.header_timeout);
     o["body_timeout"] = format_duration(cfg_.limits.body_timeout);
     o["idle_timeout"] = format_duration(cfg_.limits.idle_timeout);
+    o["delay"] = format_duration(cfg_.delay);
+    o["delay_fraction"] = cfg_.delay_fraction;
     return o;
   }
 
@@ -132,13 +218,14 @@ class EchoRole final : public Role {
   Config cfg_;
   HostPort bound_;
   std::unique_ptr<HttpServer> server_;
+  Counter* delayed_ = nullptr;
 };
 
 Config resolve(const Flags& f, const ConfigNode& file) {
   Config c;
   file.warn_unknown({"admin", "admin_allow_hosts", "grace", "log_level", "log_format", "listen",
                      "threads", "id", "max_body_bytes", "max_header_bytes", "header_timeout",
-                     "body_timeout", "idle_timeout"});
+                     "body_timeout", "idle_timeout", "delay", "delay_fraction"});
   if (auto v = file.string("listen")) {
     auto hp = parse_host_port(*v);
     if (!hp) {
@@ -155,6 +242,17 @@ Config resolve(const Flags& f, const ConfigNode& file) {
   c.limits.header_timeout = file.duration("header_timeout").value_or(c.limits.header_timeout);
   c.limits.body_timeout = file.duration("body_timeout").value_or(c.limits.body_timeout);
   c.limits.idle_timeout = file.duration("idle_timeout").value_or(c.limits.idle_timeout);
+  c.delay = file.duration("delay").value_or(c.delay);
+  if (c.delay > kMaxDelay) {
+    file.fail("delay", "must be at most 10m");
+  }
+  if (auto v = file.string("delay_fraction")) {
+    auto f = parse_fraction(*v);
+    if (!f) {
+      file.fail("delay_fraction", f.error().message());
+    }
+    c.delay_fraction = *f;
+  }
 
   if (!f.listen.empty()) {
     c.listen = flag_host_port("listen", f.listen);
@@ -179,6 +277,19 @@ Config resolve(const Flags& f, const ConfigNode& file) {
   }
   if (!f.idle_timeout.empty()) {
     c.limits.idle_timeout = flag_duration("idle-timeout", f.idle_timeout);
+  }
+  if (!f.delay.empty()) {
+    c.delay = flag_duration("delay", f.delay);
+    if (c.delay > kMaxDelay) {
+      throw UsageError("--delay: must be at most 10m");
+    }
+  }
+  if (!f.delay_fraction.empty()) {
+    auto v = parse_fraction(f.delay_fraction);
+    if (!v) {
+      throw UsageError("--delay-fraction: " + v.error().message());
+    }
+    c.delay_fraction = *v;
   }
   if (c.limits.max_header_bytes < 1024 || c.limits.max_header_bytes > std::size_t{1} << 20) {
     throw UsageError("max header size must be from 1KiB to 1MiB");
@@ -273,6 +384,11 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
                   "Time allowed to send a request's headers (default 10s)");
   cmd->add_option("--idle-timeout", flags->idle_timeout,
                   "Keep-alive wait for the next request (default 60s)");
+  cmd->add_option("--delay", flags->delay,
+                  "Answer after DURATION, for --delay-fraction of requests (default 0: at once)");
+  cmd->add_option("--delay-fraction", flags->delay_fraction,
+                  "Share of requests --delay holds back, each drawn at random: 0.05 or 5% "
+                  "(default 1)");
   cmd->callback([common, flags, &exit_code] {
     ConfigNode file = common->load_config();
     CommonOptions opts = resolve_common(*common, file, kEchoAdminPort);

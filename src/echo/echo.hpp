@@ -3,7 +3,8 @@
 //
 // A permanent test utility: the backend of proxy and scatter/gather tests and benchmarks.
 // `?delay_ms=N` answers after N ms, `?status=N` answers with status N, and `--id` is echoed so a
-// test can tell backends apart.
+// test can tell backends apart. `--delay 100ms --delay-fraction 0.01` makes 1% of requests
+// (drawn at random, each on its own) 100 ms late, as a leaf with a tail would be.
 //
 //   $ tender echo --listen 127.0.0.1:8080 --id a &
 //   $ curl -s '127.0.0.1:8080/x?status=503'
