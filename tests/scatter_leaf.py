@@ -9,18 +9,18 @@ Python 3 standard library only; binds 127.0.0.1.
                         [{"id": "s3-d17", "score": 0.93, "shard": "s3"}, ...], or
                         {"hits": [...]} with --envelope
   GET  /all?q=Q         every document for Q, in the generator's order (same shape), so that a
-                        test can compute the top-k of the union itself
+                        test can compute the top-k of the union itself; in every mode
   GET  /count           {"count": N}, N = --docs
   POST /map             a JSON array answered with each element annotated, in order:
                         [{"v": ELEMENT, "shard": "s3"}, ...]; an object {"items": [...]} is
                         answered the same way, the array inside it annotated; anything else 400
   GET  /healthz         200 ok, in every mode
-  GET  /last-headers    the headers of the last request to any other path (names lower-cased,
-                        repeated ones joined with ", "), {} before the first
+  GET  /last-headers    the headers of the last request to a path not named here, names
+                        lower-cased, repeated ones joined with ", " ({} before the first)
   GET  /last-body       that request's body, as received
-  GET  /requests        {"count": N}: requests received on the other paths
+  GET  /requests        {"count": N}: requests received on the paths not named here
 
-Modes, for every path but /healthz, /last-headers, /last-body and /requests:
+Modes, for every path but /healthz, /all, /last-headers, /last-body and /requests:
   --mode normal         as above (the default)
   --mode invalid-json   200, Content-Type application/json, a body that is not JSON
   --mode hang           reads the request and never answers (the connection stays open)
@@ -42,8 +42,6 @@ import random
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
-
-ADMIN_PATHS = ("/healthz", "/last-headers", "/last-body", "/requests")
 
 
 def docs(seed, shard, n, q):
@@ -121,6 +119,10 @@ def make_handler(args, state):
             body = self.rfile.read(length) if length else b""
             if url.path == "/healthz":
                 return self.reply(200, "ok", "text/plain")
+            if url.path == "/all":
+                q = parse_qs(url.query).get("q", [""])[0]
+                return self.reply_json(200, self.shaped(docs(args.seed, args.shard_id,
+                                                             args.docs, q)))
             if url.path == "/last-headers":
                 with state.lock:
                     return self.reply_json(200, state.last_headers)
@@ -163,9 +165,6 @@ def make_handler(args, state):
                     return self.reply_json(400, {"error": "k is not an integer"})
                 items = docs(args.seed, args.shard_id, args.docs, q)
                 return self.reply_json(200, self.shaped(top(items, k)))
-            if url.path == "/all":
-                return self.reply_json(200, self.shaped(docs(args.seed, args.shard_id,
-                                                             args.docs, q)))
             if url.path == "/count":
                 return self.reply_json(200, {"count": args.docs})
             if url.path == "/map":
