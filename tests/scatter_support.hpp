@@ -9,6 +9,7 @@
 //   std::vector<Hit> want = expected_topk(leaves, "a", 10);
 //   double sent = root_metric(*root, hedges("sent"));
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -17,7 +18,6 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "support.hpp"
@@ -119,28 +119,14 @@ inline std::vector<std::string> leaf_args(std::size_t i, int docs,
   return a;
 }
 
-// `n` leaves started at once (Python takes a while to start), leaf i with args(i).
+// `n` leaves, leaf i with args(i). One after another, on this thread: a child is killed when
+// the thread that started it ends (PR_SET_PDEATHSIG), so leaves cannot be started from
+// threads of their own.
 inline std::vector<Proc> start_leaves(
     std::size_t n, const std::function<std::vector<std::string>(std::size_t)>& args) {
-  std::vector<Proc> out(n);
-  std::vector<std::string> errors(n);
-  std::vector<std::thread> threads;
+  std::vector<Proc> out;
   for (std::size_t i = 0; i < n; ++i) {
-    threads.emplace_back([&, i] {
-      try {
-        out[i] = start_leaf(args(i));
-      } catch (const std::exception& e) {
-        errors[i] = e.what();
-      }
-    });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
-  for (const auto& e : errors) {
-    if (!e.empty()) {
-      throw std::runtime_error("a leaf did not start: " + e);
-    }
+    out.push_back(start_leaf(args(i)));
   }
   return out;
 }
