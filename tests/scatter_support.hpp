@@ -40,8 +40,10 @@ struct MetricRef {
 inline MetricRef hedges(const std::string& outcome) {
   return {"tender_scatter_hedges_total", {{"outcome", outcome}}};
 }
-// Answers that were partial (some shard missing at the deadline).
-inline MetricRef partial_answers() { return {"tender_scatter_partial_answers_total", {}}; }
+// Client requests answered partially (some shard missing at the deadline).
+inline MetricRef partial_answers() {
+  return {"tender_scatter_requests_total", {{"result", "partial"}}};
+}
 
 // The sum of the samples of `ref` in Prometheus text `exposition` (-1 when there is none).
 inline double metric_sum(const std::string& exposition, const MetricRef& ref) {
