@@ -5,17 +5,19 @@
 # requests, drawn at random, answer 100 ms late), pinned to CPU 1 with wrk; the roots pinned to
 # CPU 0, one worker thread each, merging the echoed objects (--merge object):
 #   - off: --hedge off;  on: --hedge p95 --hedge-budget 5% (HEDGE, HEDGE_BUDGET to change them)
-#   - wrk -c BENCH_CONNS (default 8) for BENCH_DURATION (default 15 s), BENCH_ROUNDS (default 3)
-#     rounds, off and on alternating; p50 / p99 / p99.9 from wrk's own histogram (a Lua done()
-#     hook), medians of the rounds. Extra requests: the hedges the root counted (its /metrics,
+#   - wrk with BENCH_CONNS connections (default 8) for BENCH_DURATION (default 15 s),
+#     BENCH_ROUNDS (default 3) rounds, off and on alternating; p50 / p99 / p99.9, medians of
+#     the rounds. Extra requests: the hedges the root counted (its /metrics,
 #     $hedge_metric{outcome="sent"}) and what the 32 leaves served (/statusz requests_served),
 #     both over 16 x the requests answered. Targets: p99 on <= p99 off / 5, extra <= 5%.
 # Then, with ?delay_ms=0 (which wins over --delay, so every leaf is fast):
-#   - the root's added latency: wrk -c 1 through a root of 16 single-replica shards against
-#     wrk -c 1 to one of those leaves directly, at p50 (target <= 150 us);
-#   - requests/s of that root on one thread, wrk -c 64, and its CPU time per request.
-# The wrk load is closed-loop (a connection waits for its answer before the next request), so a
-# slow answer also delays the requests behind it: the off rounds see fewer requests.
+#   - the root's added latency: one connection through a root of 16 single-replica shards (and
+#     of one shard) against one connection to one of those leaves directly, at p50 (target <=
+#     150 us), and the root's CPU time per request;
+#   - requests/s of the 16-shard root on one thread, wrk -c 64, and its CPU time per request.
+# Latencies are each request's own (a Lua hook; wrk's histogram corrects for coordinated
+# omission, see below). The load is closed-loop (a connection waits for its answer before the
+# next request), so a slow answer also holds back the requests behind it on its connection.
 #
 #   bench/scatter.sh            # about 2.5 minutes; BENCH_DURATION=5 BENCH_ROUNDS=1 for a smoke run
 set -euo pipefail
@@ -80,7 +82,8 @@ start_root() {
 start_root off --leaves "$replicated" --hedge off
 start_root on --leaves "$replicated" --hedge "$hedge" --hedge-budget "$hedge_budget"
 start_root fast --leaves "$single" --hedge off
-for name in off on fast; do
+start_root one --leaves "127.0.0.1:${leaf_port[0]}" --hedge off
+for name in off on fast one; do
   admin_var=${name}_admin
   ready=
   for _ in $(seq 1 1000); do
@@ -99,17 +102,52 @@ for name in off on fast; do
 done
 
 # --- Measuring ------------------------------------------------------------------------------
-cat >"$work/percentiles.lua" <<'LUA'
-done = function(summary, latency, requests)
+# Per-request latencies. wrk's own histogram is corrected for coordinated omission (each answer
+# slower than the run's mean interval adds made-up samples, as an open-loop client would have
+# waited), which turns one 100 ms answer into a hundred slow samples; this records each
+# request's time instead. One connection per wrk thread, so that request() and response()
+# alternate in each thread's Lua state; done() gathers the threads' lists.
+cat >"$work/latency.lua" <<'LUA'
+local ffi = require("ffi")
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clock, bench_timespec *tp);
+]]
+local ts = ffi.new("bench_timespec")
+local function now_us()
+  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1e6 + tonumber(ts.tv_nsec) / 1e3
+end
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+local sent = 0
+lat = {}
+function request()
+  sent = now_us()
+  return wrk.format()
+end
+function response(status, headers, body)
+  lat[#lat + 1] = now_us() - sent
+end
+function done(summary, latency, requests)
+  local all = {}
+  for _, t in ipairs(threads) do
+    for _, v in ipairs(t:get("lat")) do all[#all + 1] = v end
+  end
+  table.sort(all)
+  local function pct(p)
+    if #all == 0 then return 0 end
+    return all[math.max(1, math.ceil(p / 100 * #all))]
+  end
   local e = summary.errors
-  io.write(string.format("PCT %d %d %d %d %d\n", latency:percentile(50), latency:percentile(99),
-    latency:percentile(99.9), summary.requests,
+  io.write(string.format("PCT %d %d %d %d %d\n", pct(50), pct(99), pct(99.9), #all,
     e.connect + e.read + e.write + e.status + e.timeout))
 end
 LUA
-# tail_run URL CONNS SECONDS: "P50_US P99_US P99.9_US REQUESTS ERRORS" from wrk on CPU 1.
+# tail_run URL CONNS SECONDS: "P50_US P99_US P99.9_US REQUESTS ERRORS" from wrk on CPU 1, CONNS
+# threads of one connection each.
 tail_run() {
-  taskset -c 1 wrk -t1 -c"$2" -d"$3s" -s "$work/percentiles.lua" "$1" | awk '$1 == "PCT" {
+  taskset -c 1 wrk -t"$2" -c"$2" -d"$3s" -s "$work/latency.lua" "$1" | awk '$1 == "PCT" {
     print $2, $3, $4, $5, $6 }'
 }
 # The sum of the samples of metric $2 carrying label text $3 (e.g. outcome="sent") at admin
@@ -158,7 +196,7 @@ for name in off on; do
   tail_run "http://127.0.0.1:${!port_var}/" "$conns" 3 >/dev/null
 done
 steal_mark
-printf '%-24s %9s %9s %9s %9s %10s %12s %7s\n' "wrk -c $conns, ${BENCH_DURATION}s" "p50 ms" \
+printf '%-24s %9s %9s %9s %9s %10s %12s %7s\n' "$conns conns, ${BENCH_DURATION}s" "p50 ms" \
   "p99 ms" "p99.9 ms" "req/s" "hedges %" "leaf extra %" "errors"
 declare -A col
 for round in $(seq 1 "$rounds"); do
@@ -193,24 +231,38 @@ awk -v a="$p99_off" -v b="$p99_on" -v c="$p999_off" -v d="$p999_on" -v x="$extra
 echo "CPU stolen by the host during the tail rounds: $(steal_since)%"
 
 # --- The root's own cost, every leaf fast ---------------------------------------------------
+# p50 at one connection through a root of 16 shards and of one shard (leaf 0), and directly to
+# leaf 0; the root's CPU time per request in the 16-shard runs. On this machine the 16 leaves
+# share CPU 1, so their own work (tens of us each) adds up in the 16-shard p50 too.
 echo
 steal_mark
-tail_run "http://127.0.0.1:$fast_port/?delay_ms=0" 1 2 >/dev/null
-tail_run "http://127.0.0.1:${leaf_port[0]}/?delay_ms=0" 1 2 >/dev/null
-root_p50s=() leaf_p50s=() added=()
-for round in $(seq 1 "$rounds"); do
-  read -r rp50 _ < <(tail_run "http://127.0.0.1:$fast_port/?delay_ms=0" 1 "$BENCH_DURATION")
-  read -r lp50 _ < <(tail_run "http://127.0.0.1:${leaf_port[0]}/?delay_ms=0" 1 "$BENCH_DURATION")
-  root_p50s+=("$rp50") leaf_p50s+=("$lp50") added+=($((rp50 - lp50)))
+for url in "http://127.0.0.1:$fast_port/" "http://127.0.0.1:$one_port/" \
+  "http://127.0.0.1:${leaf_port[0]}/"; do
+  tail_run "$url?delay_ms=0" 1 2 >/dev/null
 done
-printf 'p50 at wrk -c 1: root of %d fast leaves %s us, one leaf directly %s us; added %s us' \
+root_p50s=() one_p50s=() leaf_p50s=() added=() added_one=() cpu=()
+for round in $(seq 1 "$rounds"); do
+  t0=$(cpu_ticks "$fast_pid")
+  read -r rp50 _ _ rn _ < <(tail_run "http://127.0.0.1:$fast_port/?delay_ms=0" 1 "$BENCH_DURATION")
+  cpu+=("$(per_request $(($(cpu_ticks "$fast_pid") - t0)) "$fast_pid" "$rn")")
+  read -r op50 _ < <(tail_run "http://127.0.0.1:$one_port/?delay_ms=0" 1 "$BENCH_DURATION")
+  read -r lp50 _ < <(tail_run "http://127.0.0.1:${leaf_port[0]}/?delay_ms=0" 1 "$BENCH_DURATION")
+  root_p50s+=("$rp50") one_p50s+=("$op50") leaf_p50s+=("$lp50")
+  added+=($((rp50 - lp50))) added_one+=($((op50 - lp50)))
+done
+printf 'p50 at one connection: root of %d fast leaves %s us, root of one %s us, the leaf' \
   "$shards" "$(printf '%s\n' "${root_p50s[@]}" | median)" \
-  "$(printf '%s\n' "${leaf_p50s[@]}" | median)" "$(printf '%s\n' "${added[@]}" | median)"
-printf ' (by round: %s; target <= 150)\n' "${added[*]}"
-read -r rps p99 errors root_us _ \
+  "$(printf '%s\n' "${one_p50s[@]}" | median)"
+printf ' directly %s us\n' "$(printf '%s\n' "${leaf_p50s[@]}" | median)"
+printf '  added by the root: %s us with %d shards (by round: %s; target <= 150), %s us with one\n' \
+  "$(printf '%s\n' "${added[@]}" | median)" "$shards" "${added[*]}" \
+  "$(printf '%s\n' "${added_one[@]}" | median)"
+printf '  root CPU per request with %d shards: %s us (by round: %s)\n' "$shards" \
+  "$(printf '%s\n' "${cpu[@]}" | median)" "${cpu[*]}"
+read -r rps _ errors root_us _ \
   < <(run_wrk "http://127.0.0.1:$fast_port/?delay_ms=0" 64 "$fast_pid")
-printf 'root on one thread, %d fast leaves, wrk -c 64: %s req/s, p99 %s ms, errors %s, root CPU' \
-  "$shards" "$rps" "$p99" "$errors"
-printf ' %s us per request (%s us per leaf request)\n' "$root_us" \
+printf 'root on one thread, %d fast leaves, wrk -c 64: %s req/s, errors %s, root CPU %s us per' \
+  "$shards" "$rps" "$errors" "$root_us"
+printf ' request (%s us per leaf request)\n' \
   "$(awk -v u="$root_us" -v s="$shards" 'BEGIN { printf "%.2f", u / s }')"
 echo "CPU stolen by the host during these runs: $(steal_since)%"
