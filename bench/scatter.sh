@@ -4,7 +4,8 @@
 # 16 shards of 2 replicas, each a `tender echo --delay 100ms --delay-fraction 0.01` (1% of leaf
 # requests, drawn at random, answer 100 ms late), pinned to CPU 1 with wrk; the roots pinned to
 # CPU 0, one worker thread each, merging the echoed objects (--merge object):
-#   - off: --hedge off;  on: --hedge p95 --hedge-budget 5% (HEDGE, HEDGE_BUDGET to change them)
+#   - off: --hedge off;  on: --hedge p95 --hedge-budget 5% (HEDGE, HEDGE_BUDGET to change them);
+#     and for comparison --hedge p99 with the same budget (HEDGE2; HEDGE2= leaves it out)
 #   - wrk with BENCH_CONNS connections (default 8) for BENCH_DURATION (default 15 s),
 #     BENCH_ROUNDS (default 3) rounds, off and on alternating; p50 / p99 / p99.9, medians of
 #     the rounds. Extra requests: the hedges the root counted (its /metrics,
@@ -19,7 +20,7 @@
 # omission, see below). The load is closed-loop (a connection waits for its answer before the
 # next request), so a slow answer also holds back the requests behind it on its connection.
 #
-#   bench/scatter.sh            # about 2.5 minutes; BENCH_DURATION=5 BENCH_ROUNDS=1 for a smoke run
+#   bench/scatter.sh            # about 5 minutes; BENCH_DURATION=5 BENCH_ROUNDS=1 for a smoke run
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -36,6 +37,9 @@ rounds=${BENCH_ROUNDS:-3}
 export BENCH_DURATION=${BENCH_DURATION:-15}
 hedge=${HEDGE:-p95}
 hedge_budget=${HEDGE_BUDGET:-5%}
+# A second hedging root for comparison ("" leaves it out): after p95, 5% of a shard's requests
+# are due a hedge by definition, all the budget there is, so the slow ones compete for it.
+hedge2=${HEDGE2-p99}
 # The root's counter of hedged requests (labels shard and outcome).
 hedge_metric=tender_scatter_hedges_total
 
@@ -81,9 +85,14 @@ start_root() {
 }
 start_root off --leaves "$replicated" --hedge off
 start_root on --leaves "$replicated" --hedge "$hedge" --hedge-budget "$hedge_budget"
+tails="off on"
+if [ -n "$hedge2" ]; then
+  start_root on2 --leaves "$replicated" --hedge "$hedge2" --hedge-budget "$hedge_budget"
+  tails="off on on2"
+fi
 start_root fast --leaves "$single" --hedge off
 start_root one --leaves "127.0.0.1:${leaf_port[0]}" --hedge off
-for name in off on fast one; do
+for name in $tails fast one; do
   admin_var=${name}_admin
   ready=
   for _ in $(seq 1 1000); do
@@ -191,7 +200,7 @@ measure() {
 echo "tender scatter: $shards shards x 2 replicas of tender echo --delay 100ms --delay-fraction" \
   "0.01; $("$tender" version 2>/dev/null | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # Warm-up: connections opened, and the hedging root's p95s learnt (they need samples).
-for name in off on; do
+for name in $tails; do
   port_var=${name}_port
   tail_run "http://127.0.0.1:${!port_var}/" "$conns" 3 >/dev/null
 done
@@ -199,12 +208,21 @@ steal_mark
 printf '%-24s %9s %9s %9s %9s %10s %12s %7s\n' "$conns conns, ${BENCH_DURATION}s" "p50 ms" \
   "p99 ms" "p99.9 ms" "req/s" "hedges %" "leaf extra %" "errors"
 declare -A col
+label() {
+  case $1 in
+    off) echo "hedge off" ;;
+    on) echo "hedge $hedge" ;;
+    on2) echo "hedge $hedge2" ;;
+  esac
+}
 for round in $(seq 1 "$rounds"); do
-  order="off on"
-  [ $((round % 2)) = 0 ] && order="on off"
-  for name in $order; do
+  # Each round starts with the next root in turn, so that drift in the machine favours none.
+  read -ra all <<<"$tails"
+  order=()
+  for k in "${!all[@]}"; do order+=("${all[$(((k + round - 1) % ${#all[@]}))]}"); done
+  for name in "${order[@]}"; do
     read -r p50 p99 p999 rps hpct lpct err < <(measure "$name")
-    label="round $round: hedging $name"
+    label="round $round: $(label "$name")"
     printf '%-24s %9s %9s %9s %9s %10s %12s %7s\n' "$label" "$(ms "$p50")" "$(ms "$p99")" \
       "$(ms "$p999")" "$rps" "$hpct" "$lpct" "$err"
     col[$name,p50]+="$p50 " col[$name,p99]+="$p99 " col[$name,p999]+="$p999 "
@@ -212,22 +230,24 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 col_median() { tr ' ' '\n' <<<"$1" | grep . | median; }
-for name in off on; do
-  printf '%-24s %9s %9s %9s %9s %10s %12s\n' "median: hedging $name" \
+for name in $tails; do
+  printf '%-24s %9s %9s %9s %9s %10s %12s\n' "median: $(label "$name")" \
     "$(ms "$(col_median "${col[$name,p50]}")")" "$(ms "$(col_median "${col[$name,p99]}")")" \
     "$(ms "$(col_median "${col[$name,p999]}")")" "$(col_median "${col[$name,rps]}")" \
     "$(col_median "${col[$name,h]}")" "$(col_median "${col[$name,l]}")"
 done
 p99_off=$(col_median "${col[off,p99]}")
-p99_on=$(col_median "${col[on,p99]}")
 p999_off=$(col_median "${col[off,p999]}")
-p999_on=$(col_median "${col[on,p999]}")
-extra_on=$(col_median "${col[on,h]}")
-awk -v a="$p99_off" -v b="$p99_on" -v c="$p999_off" -v d="$p999_on" -v x="$extra_on" \
-  -v hedge="$hedge" -v budget="$hedge_budget" 'BEGIN {
-    printf "p99 off / on: %.1f (target >= 5); p99.9 off / on: %.1f; hedges sent: %s%% of leaf" \
-      " requests (--hedge %s --hedge-budget %s; target <= 5%%)\n", (b > 0 ? a / b : 0),
-      (d > 0 ? c / d : 0), x, hedge, budget }'
+# The ratios of root NAME (hedged with FLAGS) against the unhedged one.
+ratios() {
+  awk -v a="$p99_off" -v b="$(col_median "${col[$1,p99]}")" -v c="$p999_off" \
+    -v d="$(col_median "${col[$1,p999]}")" -v x="$(col_median "${col[$1,h]}")" -v flags="$2" \
+    'BEGIN {
+      printf "%s: p99 off / on %.1f (target >= 5), p99.9 off / on %.1f; hedges sent %s%%" \
+        " of leaf requests (target <= 5%%)\n", flags, (b > 0 ? a / b : 0), (d > 0 ? c / d : 0), x }'
+}
+ratios on "--hedge $hedge --hedge-budget $hedge_budget"
+[ -n "$hedge2" ] && ratios on2 "--hedge $hedge2 --hedge-budget $hedge_budget"
 echo "CPU stolen by the host during the tail rounds: $(steal_since)%"
 
 # --- The root's own cost, every leaf fast ---------------------------------------------------
