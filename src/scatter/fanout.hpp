@@ -8,7 +8,7 @@
 //   router.add_async("*", "/*", [&](Request& req, Reply reply) { root.handle(req,
 //   std::move(reply)); });
 //   ...
-//   server.stop(); root.close_idle(); server.reset();   // pooled sockets go before their loops
+//   server.stop();     // the loops go, and the root's idle leaf connections with them
 
 #include <boost/json/object.hpp>
 #include <memory>
@@ -31,9 +31,6 @@ class Root {
 
   // The async handler for every client request (a server worker thread).
   void handle(Request& req, Reply reply);
-  // Closes every worker's pooled leaf connections. Only once the server's threads have
-  // stopped, before its loops are destroyed.
-  void close_idle();
   // Requests being gathered now, across workers.
   [[nodiscard]] std::size_t in_flight() const;
   [[nodiscard]] boost::json::object status() const;

@@ -198,13 +198,6 @@ Root::Worker& Root::worker(Request& req) {
   return *w;
 }
 
-void Root::close_idle() {
-  std::lock_guard lock(mu_);
-  for (auto& w : workers_) {
-    w->pool.close_idle();
-  }
-}
-
 std::size_t Root::in_flight() const {
   return static_cast<std::size_t>(m_->in_flight.load(std::memory_order_relaxed));
 }

@@ -81,10 +81,7 @@ void ScatterRole::stop() {
   }
   s.stopped = true;
   if (s.server) {
-    s.server->stop();  // the loops' threads are joined; their sockets still exist
-  }
-  if (s.root) {
-    s.root->close_idle();
+    s.server->stop();  // its loops go, and with them the root's pooled leaf connections
   }
   s.server.reset();
   if (s.shards) {

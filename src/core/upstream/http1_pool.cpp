@@ -4,6 +4,7 @@
 
 #include <boost/asio.hpp>
 #include <cerrno>
+#include <mutex>
 
 #include "core/asio_util.hpp"
 #include "core/http1.hpp"
@@ -40,10 +41,46 @@ void ExchangeCancel::fire() {
   }
 }
 
-Http1Pool::Http1Pool(asio::io_context& ioc, Deadlines& deadlines, std::size_t max_idle)
-    : ioc_(ioc), deadlines_(deadlines), max_idle_(max_idle) {}
+// The pools of one io_context, told when it goes: their idle sockets are closed while its
+// reactor still exists (services shut down in the reverse order of their making, and this one
+// is made after the loop's first socket), so a pool may outlive its loop.
+class Http1Pool::LoopWatch : public asio::execution_context::service {
+ public:
+  static inline asio::execution_context::id id;  // NOLINT: Asio's service identity
+  explicit LoopWatch(asio::execution_context& ctx) : service(ctx) {}
+  void add(Http1Pool* p) {
+    std::lock_guard lock(mu_);
+    pools_.push_back(p);
+  }
+  void remove(Http1Pool* p) {
+    std::lock_guard lock(mu_);
+    std::erase(pools_, p);
+  }
 
-Http1Pool::~Http1Pool() = default;
+ private:
+  void shutdown() override {
+    std::lock_guard lock(mu_);
+    for (auto* p : pools_) {
+      p->idle_.clear();
+      p->watch_ = nullptr;
+    }
+    pools_.clear();
+  }
+  std::mutex mu_;
+  std::vector<Http1Pool*> pools_;  // guarded by mu_
+};
+
+Http1Pool::Http1Pool(asio::io_context& ioc, Deadlines& deadlines, std::size_t max_idle)
+    : ioc_(ioc), deadlines_(deadlines), max_idle_(max_idle) {
+  watch_ = &asio::use_service<LoopWatch>(ioc);
+  watch_->add(this);
+}
+
+Http1Pool::~Http1Pool() {
+  if (watch_ != nullptr) {
+    watch_->remove(this);
+  }
+}
 
 std::size_t Http1Pool::idle() const {
   std::size_t n = 0;

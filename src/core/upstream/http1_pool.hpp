@@ -67,6 +67,8 @@ struct ExchangeOptions {
 class Http1Pool {
  public:
   // `max_idle` connections are kept per endpoint; more are closed when their exchange ends.
+  // The pool may outlive `ioc` (its idle connections are closed when the loop goes), but not
+  // `deadlines`'s loop running; destroy it on the loop's thread or once the loop has stopped.
   Http1Pool(boost::asio::io_context& ioc, Deadlines& deadlines, std::size_t max_idle = 64);
   ~Http1Pool();
   Http1Pool(const Http1Pool&) = delete;
@@ -120,6 +122,8 @@ class Http1Pool {
   Deadlines& deadlines_;
   std::size_t max_idle_;
   std::unordered_map<const EndpointStats*, std::vector<std::unique_ptr<Pooled>>> idle_;
+  class LoopWatch;
+  LoopWatch* watch_ = nullptr;  // null once the loop has gone
 };
 
 }  // namespace tender::upstream
