@@ -216,8 +216,13 @@ std::optional<SteadyClock::duration> FanOut::hedge_delay(Root::Worker::PerShard&
   if (h.mode == HedgeConfig::Mode::kFixed) {
     return h.delay;
   }
-  if (auto q = ps.window.quantile(h.quantile, h.min_samples)) {
-    return *q;
+  // Never earlier than the quantile the budget affords with room to spare: hedging after p95
+  // sends 5% extra by definition, and a 5% budget would then refuse hedges at random, the
+  // ones the slow answers needed among them. With a budget B the hedge goes after the later of
+  // the configured quantile and the (1 - B/2) quantile (p97.5 for 5%).
+  double q = std::min(std::max(h.quantile, 1.0 - h.budget / 2), 0.9999);
+  if (auto d = ps.window.quantile(q, h.min_samples)) {
+    return *d;
   }
   if (h.delay.count() > 0) {
     return h.delay;
