@@ -33,6 +33,11 @@ Modes, for every path but /healthz, /all, /last-headers, /last-body and /request
                          "request": <the payload's request>}: T adds up, over the answers of
                         status 200, an array's length, an object's "count", or the length of
                         its "hits" array. A payload of any other shape: 400 {"error": "..."}.
+  --split-service       a split container: POST (any path) of the root's payload
+                        {"request": {...}, "shards": [names], "body": [elements]} is answered
+                        {"parts": [one per shard]}: an element that is an object with a "to"
+                        field goes to the shard of that name, any other round robin; a shard
+                        given no element gets null (the root then sends it nothing).
 
 The documents of a leaf are a function of (seed, shard id, Q) alone: docs() below.
 """
@@ -54,6 +59,21 @@ def top(items, k):
     """The k best by score, best first; ties to the earlier document."""
     order = sorted(range(len(items)), key=lambda i: (-items[i]["score"], i))
     return [items[i] for i in order[:k]]
+
+
+def split(payload):
+    """The split service's answer to the root's payload; raises ValueError if malformed."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("shards"), list) or \
+            not isinstance(payload.get("body"), list):
+        raise ValueError("expected an object with a \"shards\" and a \"body\" array")
+    shards = payload["shards"]
+    parts = [[] for _ in shards]
+    for i, e in enumerate(payload["body"]):
+        if isinstance(e, dict) and e.get("to") in shards:
+            parts[shards.index(e["to"])].append(e)
+        else:
+            parts[i % len(shards)].append(e)
+    return {"parts": [p if p else None for p in parts]}
 
 
 def merge(payload):
@@ -147,6 +167,14 @@ def make_handler(args, state):
                 return self.reply(200, '{"hits": [{"id": "broken", "score": ')
             if args.mode == "error":
                 return self.reply_json(500, {"error": "this leaf fails (--mode error)"})
+            if args.split_service:
+                if self.command != "POST":
+                    return self.reply_json(405, {"error": "the split service takes POST"})
+                try:
+                    answer = split(json.loads(body))
+                except ValueError as e:
+                    return self.reply_json(400, {"error": str(e)})
+                return self.reply_json(200, answer)
             if args.merge_service:
                 if self.command != "POST":
                     return self.reply_json(405, {"error": "the merge service takes POST"})
@@ -197,6 +225,7 @@ def main():
                    default="normal")
     p.add_argument("--merge-service", action="store_true")
     p.add_argument("--merge-status", type=int, default=200)
+    p.add_argument("--split-service", action="store_true")
     args = p.parse_args()
     state = State()
     ThreadingHTTPServer.request_queue_size = 128  # a root opens many connections at once
