@@ -102,7 +102,6 @@ asio::awaitable<Result<Http1Answer>> FanOut::send(Call& c, Try& t, std::string& 
   o.deadline = deadline;
   o.connect_timeout = cluster->connect_timeout();
   o.max_body = cfg.max_answer_bytes;
-  o.head = head_method;
   o.replayable = replayable;
   o.cancel = &t.cancel;
   auto r = co_await worker->pool.exchange(cluster, e, bytes, o);
@@ -165,7 +164,7 @@ bool FanOut::retry_elsewhere(Call& c, Try& t, const Error& e) {
   if (c.retries_left <= 0 || !connect_error(e) || SteadyClock::now() >= deadline) {
     return false;
   }
-  auto next = c.ps->view->pick(hash, t.picked.id());
+  auto next = c.ps->view->pick_other(t.picked.id());
   if (!next || next.id() == t.picked.id()) {
     return false;
   }
@@ -245,7 +244,7 @@ void FanOut::launch() {
     Try& t = c.tries[0];
     t.picked = c.ps->view->pick(hash);
     if (t.picked && leaf_full(*t.picked)) {
-      if (auto other = c.ps->view->pick(hash, t.picked.id()); other && !leaf_full(*other)) {
+      if (auto other = c.ps->view->pick_other(t.picked.id()); other && !leaf_full(*other)) {
         t.picked = std::move(other);
       }
     }
@@ -311,7 +310,7 @@ void FanOut::on_hedge_timer() {
       continue;
     }
     c.hedge_at = kNever;  // one hedge per shard, sent or not
-    auto other = c.ps->view->pick(hash, c.tries[0].picked.id());
+    auto other = c.ps->view->pick_other(c.tries[0].picked.id());
     if (!other || other.id() == c.tries[0].picked.id() || leaf_full(*other)) {
       continue;  // no other replica to ask
     }

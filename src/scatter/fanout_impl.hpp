@@ -131,7 +131,6 @@ struct FanOut : std::enable_shared_from_this<FanOut> {
   std::string body;  // the client's body (broadcast)
   bool send_length = false;
   bool replayable = true;
-  bool head_method = false;
   std::uint64_t hash = 0;
   SteadyClock::time_point start;
   SteadyClock::time_point deadline;

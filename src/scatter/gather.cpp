@@ -66,7 +66,7 @@ Result<Timing> request_timing(const Request& req, Timing fallback) {
 std::string leaf_head(const Request& req, const std::vector<std::string>& pass) {
   std::string out;
   out.reserve(128 + req.target.size());
-  out += req.method;
+  out += req.method == "HEAD" ? std::string_view("GET") : std::string_view(req.method);
   out += ' ';
   out += req.target;
   out += " HTTP/1.1\r\n";

@@ -31,7 +31,8 @@ namespace tender::scatter {
 [[nodiscard]] std::string_view timing_name(Timing t);
 
 // The start of every leaf's request: the request line as the client sent it (method, path,
-// query) and the fields passed on (Content-Type and `pass` when present). Host, the deadline
+// query; HEAD goes as GET, since the answers are needed to merge, and the client is sent the
+// head alone) and the fields passed on (Content-Type and `pass` when present). Host, the deadline
 // and the framing are added per try by leaf_request.
 [[nodiscard]] std::string leaf_head(const Request& req, const std::vector<std::string>& pass);
 // The whole request for one try into `out` (replacing it): `head`, Host, X-Tender-Deadline-Ms,

@@ -64,6 +64,11 @@ TEST(LeafRequest, CarriesTheRequestLineAndOnlyTheChosenHeaders) {
             "Content-Length: 5\r\n\r\n[1,2]");
 }
 
+TEST(LeafRequest, AHeadGoesAsAGetForItsAnswersAreMerged) {
+  Request r = request("HEAD", "/search?q=a");
+  EXPECT_EQ(leaf_head(r, {}), "GET /search?q=a HTTP/1.1\r\n");
+}
+
 TEST(LeafRequest, AGetWithoutBodyHasNoLengthAndTheDeadlineIsAtLeastOne) {
   std::string out;
   leaf_request(out, "GET / HTTP/1.1\r\n", "h:1", -3, "", false);

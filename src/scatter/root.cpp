@@ -234,7 +234,6 @@ void Root::handle(Request& req, Reply reply) {
   f->path = req.path;
   f->query = req.query;
   f->head = leaf_head(req, config_.pass_headers);
-  f->head_method = req.method == "HEAD";
   f->replayable = req.method == "GET" || req.method == "HEAD" || req.method == "PUT" ||
                   req.method == "DELETE" || req.method == "OPTIONS";
   f->send_length =

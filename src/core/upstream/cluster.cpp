@@ -411,13 +411,35 @@ Picked WorkerCluster::pick(std::uint64_t hash, const EndpointStats* avoid) {
   return e != nullptr ? Picked(snapshot_, e) : Picked();
 }
 
-const Endpoint* WorkerCluster::pick_now(std::uint64_t hash, const EndpointStats* avoid) {
+void WorkerCluster::refresh() {
   // The clock is read only while an ejection is due to end.
   if (seen_ != cluster_->generation() || !balancer_ ||
       (next_check_ms_ != std::numeric_limits<std::int64_t>::max() &&
        cluster_->now_ms() >= next_check_ms_)) {
     rebuild(cluster_->now_ms());
   }
+}
+
+Picked WorkerCluster::pick_other(const EndpointStats* avoid) {
+  refresh();
+  std::size_t n = usable_.size();
+  std::size_t from = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (usable_[i]->stats.get() == avoid) {
+      from = i + 1;
+    }
+  }
+  for (std::size_t k = 0; k < n; ++k) {
+    std::size_t i = (from + k) % n;
+    if (down_[i] == 0 && usable_[i]->stats.get() != avoid) {
+      return Picked(snapshot_, usable_[i]);
+    }
+  }
+  return {};
+}
+
+const Endpoint* WorkerCluster::pick_now(std::uint64_t hash, const EndpointStats* avoid) {
+  refresh();
   owner_down_ = nullptr;
   if (usable_.empty()) {
     return nullptr;

@@ -231,6 +231,10 @@ class WorkerCluster {
   // The same without holding the endpoint list: the endpoint is valid until this worker next
   // picks from this cluster (for use before any co_await). Null when none is usable.
   const Endpoint* pick_now(std::uint64_t hash, const EndpointStats* avoid = nullptr);
+  // A usable endpoint other than `avoid`, whatever the policy, or empty when there is none: for
+  // endpoints that hold the same data (the replicas of a scatter shard), where a hedge, a retry
+  // or a full endpoint's request may go to any other, even under a hash policy.
+  Picked pick_other(const EndpointStats* avoid);
   // The cluster's hash_on when its policy hashes (brought up to date as pick() is), else null.
   const HashOn* hash_on();
   // After a pick that found nothing: the endpoint the hash belongs to, when it is down
@@ -240,6 +244,8 @@ class WorkerCluster {
 
  private:
   void rebuild(std::int64_t now_ms);
+  // Rebuilds the balancer when the cluster changed or an ejection is due to end.
+  void refresh();
 
   std::shared_ptr<Cluster> cluster_;
   std::uint64_t seen_ = 0;

@@ -152,6 +152,30 @@ TEST(WorkerClusterSharding, KeysOfADownEndpointStayWithIt) {
   EXPECT_NE(view.owner_down(), nullptr);
 }
 
+// Replicas of the same data (a scatter shard): another one, whatever the hash says, and never
+// one that is down.
+TEST(WorkerClusterSharding, PickOtherIgnoresTheHashButNotHealth) {
+  Registry registry;
+  auto cluster = std::make_shared<Cluster>(ring(false), registry, kPrefix);
+  cluster->set_endpoints(
+      {{"a", {"127.0.0.1", 1}}, {"b", {"127.0.0.1", 2}}, {"c", {"127.0.0.1", 3}}});
+  WorkerCluster view(cluster);
+  std::uint64_t on_b = key_on(view, "b");
+  Picked first = view.pick(on_b);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(view.pick(on_b, first.id()).id(), first.id());  // pick() keeps keys where they are
+  Picked other = view.pick_other(first.id());
+  ASSERT_TRUE(other);
+  EXPECT_NE(other.id(), first.id());
+  const auto& eps = *cluster->endpoints();
+  for (const auto& e : eps) {  // all but b unhealthy: nothing else to offer
+    for (int i = 0; e.name != "b" && i < 3; ++i) {
+      cluster->record_check(e, false, "refused");
+    }
+  }
+  EXPECT_FALSE(view.pick_other(first.id()));
+}
+
 // A cache (auto_eject: true) moves the keys of a down endpoint to the others.
 TEST(WorkerClusterSharding, ACacheMovesTheKeysOfADownEndpoint) {
   Registry registry;
