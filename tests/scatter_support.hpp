@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
@@ -43,6 +44,11 @@ inline MetricRef hedges(const std::string& outcome) {
 // Client requests answered partially (some shard missing at the deadline).
 inline MetricRef partial_answers() {
   return {"tender_scatter_requests_total", {{"result", "partial"}}};
+}
+
+// Tries sent again to another replica of `shard` after a connection failure.
+inline MetricRef shard_retries(const std::string& shard) {
+  return {"tender_scatter_shard_retries_total", {{"shard", shard}}};
 }
 
 // The sum of the samples of `ref` in Prometheus text `exposition` (-1 when there is none).
@@ -172,6 +178,38 @@ inline Proc start_root(const std::vector<std::string>& extra) {
   return root;
 }
 
+// `tender scatter --config FILE` (FILE: `yaml` written in `dir`) with `extra` flags, as
+// start_root.
+inline Proc start_root_config(const TempDir& dir, const std::string& yaml,
+                              const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> a = {"--config", dir.write("scatter.yaml", yaml)};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return start_root(a);
+}
+
+// Replaces the file `name` in `dir` with `content` at once, as a tool that deploys it would:
+// written beside it, then renamed over it. Throws when it cannot.
+inline void replace_file(const TempDir& dir, const std::string& name, const std::string& content) {
+  std::string tmp = dir.write(name + ".tmp", content);
+  if (::rename(tmp.c_str(), (dir.path() + "/" + name).c_str()) != 0) {
+    throw std::runtime_error("cannot rename " + tmp + " over " + name);
+  }
+}
+
+// A fixture leaf's count of requests on its search, count and map paths.
+inline std::int64_t leaf_requests(const Tender& leaf) {
+  return json::parse(http(leaf.port("listen"), "GET", "/requests").body).at("count").as_int64();
+}
+
+// A `tender echo`'s /statusz status field `field` ("requests_served", "in_flight").
+inline std::int64_t echo_status(const Tender& echo, const char* field) {
+  auto s = http(echo.port("admin"), "GET", "/statusz");
+  if (s.status != 200) {
+    throw std::runtime_error("echo /statusz answered " + std::to_string(s.status));
+  }
+  return json::parse(s.body).at("status").at(field).as_int64();
+}
+
 // --- Answers -----------------------------------------------------------------------------
 
 struct Hit {
@@ -242,6 +280,39 @@ inline std::vector<Hit> expected_topk(const std::vector<Proc>& leaves, const std
     raw.push_back(l.get());
   }
   return expected_topk(raw, q, k, envelope);
+}
+
+// A 200 with nothing missing.
+inline bool complete(const HttpResult& r) {
+  return r.status == 200 && r.header("x-tender-partial").empty();
+}
+
+// The entries of X-Tender-Shards ("s0;ms=1.23;hedged, s1;ms=0.80;missing") by shard name.
+// Commas inside a quoted error="..." do not separate entries.
+inline std::map<std::string, std::string> timing_entries(const std::string& header) {
+  std::map<std::string, std::string> out;
+  std::string entry;
+  bool quoted = false;
+  auto flush = [&] {
+    auto b = entry.find_first_not_of(' ');
+    if (b != std::string::npos) {
+      entry = entry.substr(b);
+      out[entry.substr(0, entry.find(';'))] = entry;
+    }
+    entry.clear();
+  };
+  for (char ch : header) {
+    if (ch == '"') {
+      quoted = !quoted;
+    }
+    if (ch == ',' && !quoted) {
+      flush();
+    } else {
+      entry += ch;
+    }
+  }
+  flush();
+  return out;
 }
 
 // "id score, id score, ..." of hits, for comparisons that print well when they fail.

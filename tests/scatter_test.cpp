@@ -37,34 +37,6 @@ std::set<std::string> names(const json::value& array) {
   return out;
 }
 
-// The entries of X-Tender-Shards ("s0;ms=1.23;hedged, s1;ms=0.80;missing") by shard name.
-// Commas inside a quoted error="..." do not separate entries.
-std::map<std::string, std::string> timing_entries(const std::string& header) {
-  std::map<std::string, std::string> out;
-  std::string entry;
-  bool quoted = false;
-  auto flush = [&] {
-    auto b = entry.find_first_not_of(' ');
-    if (b != std::string::npos) {
-      entry = entry.substr(b);
-      out[entry.substr(0, entry.find(';'))] = entry;
-    }
-    entry.clear();
-  };
-  for (char ch : header) {
-    if (ch == '"') {
-      quoted = !quoted;
-    }
-    if (ch == ',' && !quoted) {
-      flush();
-    } else {
-      entry += ch;
-    }
-  }
-  flush();
-  return out;
-}
-
 void expect_same_hits(const std::vector<Hit>& got, const std::vector<Hit>& want) {
   ASSERT_EQ(got.size(), want.size())
       << "got " << describe_hits(got) << "\nwant " << describe_hits(want);
@@ -73,11 +45,6 @@ void expect_same_hits(const std::vector<Hit>& got, const std::vector<Hit>& want)
         << "at " << i << "\ngot " << describe_hits(got) << "\nwant " << describe_hits(want);
     EXPECT_DOUBLE_EQ(got[i].score, want[i].score) << got[i].id;
   }
-}
-
-// A leaf's count of requests on its search and map paths.
-std::int64_t leaf_requests(const Tender& leaf) {
-  return json::parse(http(leaf.port("listen"), "GET", "/requests").body).at("count").as_int64();
 }
 
 json::object leaf_headers(const Tender& leaf) {
