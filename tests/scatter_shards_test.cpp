@@ -73,5 +73,59 @@ TEST(ScatterShards, ShardFileRewrittenAddsAndRemovesShards) {
   EXPECT_FALSE(root->wait_exit(0ms).has_value()) << root->stderr_text();
 }
 
+// The replicas block of the health tests: an http check every 100 ms that one failure makes
+// unhealthy, no outlier ejection and no retries (so only the health check moves traffic).
+const char* const kChecked =
+    "replicas:\n"
+    "  health_check: {type: http, path: /healthz, interval: 100ms, unhealthy_threshold: 1}\n"
+    "  outlier: {consecutive_failures: 0}\n"
+    "retries: 0\n"
+    "merge: object\n"
+    "deadline: 2s\n";
+
+TEST(ScatterShards, HealthChecksMoveTrafficOffADeadReplica) {
+  Tender s0(echo_args({"--id", "s0"}));
+  Tender live(echo_args({"--id", "live"}));
+  Tender doomed(echo_args({"--id", "doomed"}));
+  TempDir dir;
+  auto root = start_root_config(dir, std::string(kChecked) + "min_fraction: 50%\nleaves: \"" +
+                                         leaves_arg({{&s0}, {&live, &doomed}}) + "\"\n");
+  const auto listen = root->port("listen");
+  EXPECT_TRUE(complete(http(listen, "GET", "/before")));
+
+  doomed.signal(SIGKILL);
+  ASSERT_TRUE(doomed.wait_exit().has_value());
+  // Until the check sees it dead, the requests sent to it miss s1; then none go there. Two in
+  // a row complete: round robin would have sent one of them to the dead replica.
+  EXPECT_TRUE(eventually([&] {
+    return complete(http(listen, "GET", "/poll")) && complete(http(listen, "GET", "/poll"));
+  })) << "requests still miss s1 after the replica died";
+  for (int i = 0; i < 20; ++i) {
+    auto r = http(listen, "GET", "/after?i=" + std::to_string(i));
+    EXPECT_TRUE(complete(r)) << i << ": " << r.status << " missing " << r.header("x-tender-missing")
+                             << " " << r.body;
+  }
+  EXPECT_EQ(http(root->port("admin"), "GET", "/readyz").status, 200);
+}
+
+TEST(ScatterShards, ReadyzIs503WhenTheOnlyShardHasNoLiveReplica) {
+  Tender only(echo_args());
+  TempDir dir;
+  auto root = start_root_config(dir, std::string(kChecked) + "leaves: \"" + addr(only) + "\"\n");
+  only.signal(SIGKILL);
+  ASSERT_TRUE(only.wait_exit().has_value());
+  HttpResult ready;
+  EXPECT_TRUE(eventually([&] {
+    return (ready = http(root->port("admin"), "GET", "/readyz")).status == 503;
+  })) << "readyz stayed "
+      << ready.status;
+  EXPECT_NE(ready.body.find("0 of 1 shards have a replica taking traffic"), std::string::npos)
+      << ready.body;
+  // A request fails with the reason, not with a connection error.
+  auto r = http(root->port("listen"), "GET", "/x");
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_NE(r.body.find("no replica of the shard is healthy"), std::string::npos) << r.body;
+}
+
 }  // namespace
 }  // namespace tender::testing
