@@ -127,5 +127,21 @@ TEST(ScatterShards, ReadyzIs503WhenTheOnlyShardHasNoLiveReplica) {
   EXPECT_NE(r.body.find("no replica of the shard is healthy"), std::string::npos) << r.body;
 }
 
+TEST(ScatterShards, ARefusedConnectionIsRetriedOnTheOtherReplica) {
+  Tender alive(echo_args({"--id", "alive"}));
+  std::uint16_t dead = free_port();
+  ASSERT_NE(dead, 0);
+  auto root = start_root({"--leaves", "127.0.0.1:" + std::to_string(dead) + "|" + addr(alive),
+                          "--merge", "object", "--hedge", "off", "--deadline", "5s"});
+  double before = root_metric(*root, shard_retries("s0"));
+  for (int i = 0; i < 10; ++i) {
+    auto r = http(root->port("listen"), "GET", "/r?i=" + std::to_string(i));
+    EXPECT_TRUE(complete(r)) << i << ": " << r.status << " " << r.body;
+  }
+  // Round robin sent some first tries to the dead replica (until outlier ejection took it out).
+  EXPECT_GT(root_metric(*root, shard_retries("s0")), std::max(before, 0.0));
+  EXPECT_EQ(echo_status(alive, "requests_served"), 10);
+}
+
 }  // namespace
 }  // namespace tender::testing
