@@ -143,5 +143,64 @@ TEST(ScatterShards, ARefusedConnectionIsRetriedOnTheOtherReplica) {
   EXPECT_EQ(echo_status(alive, "requests_served"), 10);
 }
 
+// Requests in flight at two `tender echo` leaves, and the requests each has served.
+std::int64_t in_flight(const Tender& a, const Tender& b) {
+  return echo_status(a, "in_flight") + echo_status(b, "in_flight");
+}
+std::pair<std::int64_t, std::int64_t> served(const Tender& a, const Tender& b) {
+  return {echo_status(a, "requests_served"), echo_status(b, "requests_served")};
+}
+
+TEST(ScatterShards, MaxLeafRequestsSpreadsRequestsAndFailsThoseNoReplicaCanTake) {
+  Tender r1(echo_args({"--delay", "1s", "--id", "r1"}));
+  Tender r2(echo_args({"--delay", "1s", "--id", "r2"}));
+  TempDir dir;
+  auto root = start_root_config(dir, "leaves: \"" + leaves_arg({{&r1, &r2}}) +
+                                         "\"\nmax_leaf_requests: 1\nmerge: object\ndeadline: 5s\n");
+  const auto listen = root->port("listen");
+  Connection first(listen);
+  ASSERT_TRUE(first.send(request_bytes("GET", "/first")));
+  ASSERT_TRUE(eventually([&] { return in_flight(r1, r2) == 1; }));
+  Connection second(listen);
+  ASSERT_TRUE(second.send(request_bytes("GET", "/second")));
+  ASSERT_TRUE(eventually([&] { return in_flight(r1, r2) == 2; }));
+  // Both replicas are full (each holds its request for 1 s): the third fails at once.
+  auto third = http(listen, "GET", "/third");
+  EXPECT_EQ(third.status, 502) << third.body;
+  EXPECT_NE(third.body.find("max_leaf_requests"), std::string::npos) << third.body;
+  for (Connection* c : {&first, &second}) {
+    auto r = c->read_response();
+    EXPECT_TRUE(complete(r)) << r.status << " " << r.body;
+  }
+  EXPECT_EQ(served(r1, r2), std::make_pair(std::int64_t{1}, std::int64_t{1}));
+}
+
+// The same with a policy that sends equal requests to one replica (jump hashes the target):
+// the documented "a request that finds its replica full goes to another" holds for it too.
+TEST(ScatterShards, MaxLeafRequestsSendsTheSecondRequestToTheOtherReplicaUnderAHashPolicy) {
+  Tender r1(echo_args({"--delay", "1s", "--id", "r1"}));
+  Tender r2(echo_args({"--delay", "1s", "--id", "r2"}));
+  TempDir dir;
+  auto root = start_root_config(dir, "leaves: \"" + leaves_arg({{&r1, &r2}}) +
+                                         "\"\nreplicas: {policy: jump}\nmax_leaf_requests: 1\n"
+                                         "merge: object\ndeadline: 5s\n");
+  const auto listen = root->port("listen");
+  ASSERT_EQ(http(listen, "GET", "/same").status, 200);
+  ASSERT_EQ(http(listen, "GET", "/same").status, 200);
+  auto one_by_one = served(r1, r2);
+  ASSERT_TRUE(one_by_one.first == 2 || one_by_one.second == 2) << "the policy spread them";
+
+  Connection first(listen);
+  ASSERT_TRUE(first.send(request_bytes("GET", "/same")));
+  ASSERT_TRUE(eventually([&] { return in_flight(r1, r2) == 1; }));
+  auto second = http(listen, "GET", "/same");  // while the first is held at its replica
+  auto r = first.read_response();
+  EXPECT_TRUE(complete(r)) << r.status << " " << r.body;
+  EXPECT_TRUE(complete(second)) << second.status << " " << second.body;
+  auto now = served(r1, r2);
+  EXPECT_EQ(now.first - one_by_one.first, 1);
+  EXPECT_EQ(now.second - one_by_one.second, 1);
+}
+
 }  // namespace
 }  // namespace tender::testing
