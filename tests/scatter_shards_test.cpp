@@ -202,5 +202,21 @@ TEST(ScatterShards, MaxLeafRequestsSendsTheSecondRequestToTheOtherReplicaUnderAH
   EXPECT_EQ(now.second - one_by_one.second, 1);
 }
 
+TEST(ScatterShards, DrainLetsARequestInFlightFinishAndTurnsReadyzTo503) {
+  Tender slow(echo_args({"--delay", "1s"}));
+  auto root = start_root({"--leaves", addr(slow), "--merge", "object", "--deadline", "3s"});
+  Connection client(root->port("listen"));
+  ASSERT_TRUE(client.send(request_bytes("GET", "/slow")));
+  ASSERT_TRUE(wait_in_flight(slow, 1));
+
+  auto drain = http(root->port("admin"), "POST", "/drain");
+  EXPECT_EQ(drain.status / 100, 2) << drain.status << " " << drain.body;
+  auto r = client.read_response();
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(complete(r)) << r.body;
+  EXPECT_TRUE(eventually([&] { return http(root->port("admin"), "GET", "/readyz").status == 503; }))
+      << "readyz does not say the root is draining";
+}
+
 }  // namespace
 }  // namespace tender::testing
