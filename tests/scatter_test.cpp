@@ -483,29 +483,25 @@ TEST(Scatter, CheckValidatesTheConfigFile) {
   auto r = run_tender({"scatter", "--config", good, "--check"});
   EXPECT_EQ(r.status.code, 0) << r.err;
 
-  auto bad_merge = dir.write("merge.yaml",
-                             "listen: 127.0.0.1:0\n"
-                             "leaves: \"127.0.0.1:1\"\n"
-                             "merge: topk:score\n");
-  r = run_tender({"scatter", "--config", bad_merge, "--check"});
-  EXPECT_EQ(r.status.code, 2);
-  EXPECT_NE(r.err.find(bad_merge + ":3: merge"), std::string::npos) << r.err;
-
-  auto bad_leaves = dir.write("leaves.yaml",
-                              "listen: 127.0.0.1:0\n"
-                              "merge: concat\n"
-                              "leaves: \"127.0.0.1:1,,127.0.0.1:2\"\n");
-  r = run_tender({"scatter", "--config", bad_leaves, "--check"});
-  EXPECT_EQ(r.status.code, 2);
-  EXPECT_NE(r.err.find(bad_leaves + ":3: leaves"), std::string::npos) << r.err;
-
-  auto bad_hedge = dir.write("hedge.yaml",
-                             "leaves: \"127.0.0.1:1\"\n"
-                             "merge: concat\n"
-                             "hedge: sometimes\n");
-  r = run_tender({"scatter", "--config", bad_hedge, "--check"});
-  EXPECT_EQ(r.status.code, 2);
-  EXPECT_NE(r.err.find(bad_hedge + ":3: hedge"), std::string::npos) << r.err;
+  struct Bad {
+    std::string file;
+    std::string yaml;
+    std::string where;  // "LINE: key" after the file's path
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {"merge.yaml", "listen: 127.0.0.1:0\nleaves: \"127.0.0.1:1\"\nmerge: topk:score\n",
+            ":3: merge"},
+           {"leaves.yaml",
+            "listen: 127.0.0.1:0\nmerge: concat\nleaves: \"127.0.0.1:1,,127.0.0.1:2\"\n",
+            ":3: leaves"},
+           {"hedge.yaml", "leaves: \"127.0.0.1:1\"\nmerge: concat\nhedge: sometimes\n",
+            ":3: hedge"},
+       }) {
+    auto path = dir.write(b.file, b.yaml);
+    r = run_tender({"scatter", "--config", path, "--check"});
+    EXPECT_EQ(r.status.code, 2) << b.file;
+    EXPECT_NE(r.err.find(path + b.where), std::string::npos) << r.err;
+  }
 
   auto broken = dir.write("broken.yaml", "leaves: [127.0.0.1:1\nmerge: concat\n");
   r = run_tender({"scatter", "--config", broken, "--check"});
