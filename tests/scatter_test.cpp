@@ -407,6 +407,7 @@ void hedged_shard(const std::vector<std::string>& hedge) {
   std::vector<std::string> args = {"--leaves",       leaves_arg({{&slow, &fast}}),
                                    "--merge",        "object",
                                    "--hedge-budget", "10%",
+                                   "--hedge-burst",  "10",
                                    "--deadline",     "5s"};
   args.insert(args.end(), hedge.begin(), hedge.end());
   auto root = start_root(args);

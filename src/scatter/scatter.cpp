@@ -32,6 +32,8 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
                   "quantile, e.g. p95) or a fixed delay (20ms) (default off)");
   cmd->add_option("--hedge-budget", f->hedge_budget,
                   "At most this share of extra requests for hedges (5% or 0.05; default 5%)");
+  cmd->add_option("--hedge-burst", f->hedge_burst,
+                  "Hedges the budget may allow at once above its share (default 100)");
   cmd->add_option("--deadline", f->deadline,
                   "A request's deadline when it does not send X-Tender-Deadline-Ms (default 1s)");
   cmd->add_option("--min-fraction", f->min_fraction,

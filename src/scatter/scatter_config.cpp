@@ -196,8 +196,18 @@ void resolve_hedge(const ScatterFlags& f, const ConfigNode& file, ScatterConfig&
     }
     h.budget = *v;
   }
+  if (!f.hedge_burst.empty()) {
+    double b = 0;
+    auto [p, ec] =
+        std::from_chars(f.hedge_burst.data(), f.hedge_burst.data() + f.hedge_burst.size(), b);
+    if (ec != std::errc() || p != f.hedge_burst.data() + f.hedge_burst.size() || b < 1 || b > 1e6) {
+      throw UsageError("--hedge-burst: must be a number from 1 to 1000000, not \"" + f.hedge_burst +
+                       "\"");
+    }
+    h.burst = b;
+  }
   if (!short_form) {
-    if (auto b = n.number("burst")) {
+    if (auto b = n.number("burst"); b && f.hedge_burst.empty()) {
       if (*b < 1 || *b > 1e6) {
         n.fail("burst", "must be from 1 to 1000000");
       }

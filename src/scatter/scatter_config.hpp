@@ -43,6 +43,7 @@ struct ScatterFlags {
   std::string split;
   std::string hedge;
   std::string hedge_budget;
+  std::string hedge_burst;
   std::string deadline;
   std::string min_fraction;
   std::string timing;
@@ -55,10 +56,13 @@ struct ScatterFlags {
 struct HedgeConfig {
   enum class Mode { kOff, kQuantile, kFixed };
   Mode mode = Mode::kOff;
-  double quantile = 0.95;         // kQuantile: after this quantile of the shard's latency ("p95")
-  milliseconds delay{0};          // kFixed ("20ms"); kQuantile: the delay until enough samples
-  double budget = 0.05;           // at most this share of extra requests
-  double burst = 10;              // hedges allowed at once above the share
+  double quantile = 0.95;  // kQuantile: after this quantile of the shard's latency ("p95")
+  milliseconds delay{0};   // kFixed ("20ms"); kQuantile: the delay until enough samples
+  double budget = 0.05;    // at most this share of extra requests
+  // Hedges allowed at once above the share: a request may want one per shard at once when
+  // many shards are slow together (a leaf machine stalls), and a burst smaller than the fan-out
+  // then refuses the very hedges the tail needs. Over a long run it is negligible.
+  double burst = 100;
   std::size_t min_samples = 100;  // kQuantile: answers seen before the quantile is trusted
   // "off", "p95", "p99.9", "20ms"; nullopt-like errors are UsageError/ConfigError.
   [[nodiscard]] std::string str() const;

@@ -636,3 +636,21 @@ TEST(ScatterConfig, FlagsDoNotHideAFileMistake) {
 
 }  // namespace
 }  // namespace tender::scatter
+
+namespace tender::scatter {
+namespace {
+
+TEST(ScatterConfig, HedgeBurstFlagBeatsTheFileAndDefaultsToAHundred) {
+  ScatterFlags f = leaves("a:1");
+  f.hedge = "p95";
+  EXPECT_DOUBLE_EQ(resolve("", f).hedge.burst, 100);
+  f.hedge_burst = "7";
+  EXPECT_DOUBLE_EQ(resolve("hedge: {after: p99, burst: 3}\n", f).hedge.burst, 7);
+  f.hedge_burst = "0";
+  EXPECT_NE(usage_error(f).find("--hedge-burst"), std::string::npos);
+  f.hedge_burst = "lots";
+  EXPECT_NE(usage_error(f).find("--hedge-burst"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tender::scatter
