@@ -94,6 +94,21 @@ TEST(Queue, EnqueueLeaseAckOverHttp) {
   EXPECT_EQ(all.at("queues").as_array().size(), 1u);
 }
 
+// A page in the operator's browser cannot drive the queue: a cross-site POST is refused,
+// a read is served, and workers (no Origin) are not affected.
+TEST(Queue, ACrossSiteRequestCannotChangeTheQueue) {
+  Tender t(queue_args("memory"));
+  const auto port = t.port("listen");
+  auto r = http(port, "POST", "/v1/queues/jobs/items",
+                {{"Origin", "http://evil.example"}, {"Content-Type", "text/plain"}}, "rm -rf");
+  EXPECT_EQ(r.status, 403) << r.body;
+  r = http(port, "POST", "/v1/queues/jobs/items", {{"Sec-Fetch-Site", "cross-site"}}, "x");
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(http(port, "POST", "/v1/queues/jobs/lease").status, 204);  // nothing was enqueued
+  EXPECT_EQ(http(port, "POST", "/v1/queues/jobs/items", {}, "fine").status, 201);
+  EXPECT_EQ(http(port, "GET", "/v1/queues/jobs", {{"Origin", "http://evil.example"}}).status, 200);
+}
+
 TEST(Queue, BatchPrioritiesDelaysAndIdempotencyKeys) {
   Tender t(queue_args("memory"));
   const auto port = t.port("listen");

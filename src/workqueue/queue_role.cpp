@@ -5,6 +5,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/admin_access.hpp"
 #include "core/app.hpp"
 #include "core/cli.hpp"
 #include "core/http_server.hpp"
@@ -183,6 +184,12 @@ class QueueRole final : public Role {
     activity_ = std::make_unique<Activity>(m);
 
     Router router;
+    // Workers reach the queue by whatever name the network gives it, so any Host is served;
+    // but a web page the operator visits may not enqueue, ack or delete through the
+    // operator's browser: a state-changing request from another origin is 403
+    // (core/admin_access.hpp). Workers and curl send no Origin.
+    AdminAccess access{{"*"}};
+    router.guard([access](const Request& req) { return access.check(req); });
     add_api_routes(router, *store_, *activity_);
     ServerOptions so;
     so.listen = cfg_.listen;
