@@ -2,25 +2,24 @@
 // set's own discovery (shard_set dns or file) on the control loop.
 #include "scatter/shards.hpp"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 #include <map>
+#include <optional>
 
 #include "core/asio_util.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
+#include "core/file_watch.hpp"
+#include "core/file_watch_asio.hpp"
 #include "core/log.hpp"
 #include "scatter/hedge.hpp"
 
 namespace tender::scatter {
 
 namespace asio = boost::asio;
-using asio::ip::tcp;
 namespace json = boost::json;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 struct ShardDirectory::Impl {
   Impl(const ScatterConfig& c, Registry& r, asio::io_context& ioc)
@@ -35,6 +34,9 @@ struct ShardDirectory::Impl {
   std::uint32_t next_id = 0;
   SlowShards slow;  // control loop only
   std::shared_ptr<std::atomic<bool>> stopped = std::make_shared<std::atomic<bool>>(false);
+  // shard_set file: its watch, driven by the control loop (the watch outlives its driver).
+  std::optional<FileWatch> watch;
+  std::unique_ptr<AsyncFileWatch> async_watch;
 
   void publish(std::vector<std::shared_ptr<Shard>> shards) {
     std::lock_guard lock(mu);
@@ -181,60 +183,68 @@ bool same_shards(const ShardSet& now, const Wanted& wanted) {
 
 }  // namespace
 
-asio::awaitable<void> ShardDirectory::discover_shard_set(
-    std::shared_ptr<std::atomic<bool>> stopped) {
+asio::awaitable<void> ShardDirectory::follow_dns(std::shared_ptr<std::atomic<bool>> stopped) {
   const auto& cfg = impl_->config;
-  struct stat seen {};
-  bool first = true;
   while (!stopped->load()) {
-    if (cfg.shard_set == ScatterConfig::ShardSet::kDns) {
-      tcp::resolver resolver(impl_->control);
-      auto [ec, results] = co_await resolver.async_resolve(
-          cfg.shard_dns.host, std::to_string(cfg.shard_dns.port), kTuple);
-      if (stopped->load()) {
-        co_return;
-      }
-      if (ec) {
-        log::warn("shard set: dns lookup failed; keeping the shards",
-                  {{"name", cfg.shard_dns.host}, {"error", ec.message()}});
-      } else {
-        Wanted wanted;
-        for (const auto& r : results) {
-          HostPort hp{r.endpoint().address().to_string(), cfg.shard_dns.port};
-          wanted.push_back({hp.str(), {{hp.str(), hp}}});
-        }
-        auto by_name = [](const auto& a, const auto& b) { return a.first < b.first; };
-        std::sort(wanted.begin(), wanted.end(), by_name);
-        wanted.erase(std::unique(wanted.begin(), wanted.end(),
-                                 [](const auto& a, const auto& b) { return a.first == b.first; }),
-                     wanted.end());
-        if (!same_shards(*current(), wanted)) {
-          set_shards(wanted);
-        }
-      }
-      co_await sleep_for(cfg.dns_refresh);
-      continue;
+    auto resolved = co_await upstream::resolve_all(cfg.shard_dns);
+    if (stopped->load()) {
+      co_return;
     }
-    struct stat st {};
-    bool present = ::stat(cfg.shard_file.c_str(), &st) == 0;
-    bool changed = present && (first || st.st_ino != seen.st_ino || st.st_size != seen.st_size ||
-                               st.st_mtim.tv_sec != seen.st_mtim.tv_sec ||
-                               st.st_mtim.tv_nsec != seen.st_mtim.tv_nsec);
-    if (!present && first) {
-      log::warn("shard set: cannot read the shard file yet", {{"file", cfg.shard_file}});
-    }
-    if (changed) {
-      seen = st;
-      auto wanted = read_shard_file(cfg.shard_file);
-      if (!wanted) {
-        log::warn("shard set: keeping the shards", {{"error", wanted.error().message()}});
-      } else if (!same_shards(*current(), *wanted)) {
-        set_shards(*wanted);
+    if (!resolved) {
+      log::warn("shard set: dns lookup failed; keeping the shards",
+                {{"name", cfg.shard_dns.host}, {"error", resolved.error().message()}});
+    } else {
+      Wanted wanted;  // each address a shard of one replica, named by it
+      for (auto& named : *resolved) {
+        wanted.push_back({named.first, {named}});
+      }
+      if (!same_shards(*current(), wanted)) {
+        set_shards(wanted);
       }
     }
-    first = false;
-    co_await sleep_for(std::chrono::milliseconds(1'000));
+    co_await sleep_for(cfg.dns_refresh);
   }
+}
+
+void ShardDirectory::reload_shard_file() {
+  auto wanted = read_shard_file(impl_->config.shard_file);
+  if (!wanted) {
+    log::warn("shard set: keeping the shards", {{"error", wanted.error().message()}});
+  } else if (!same_shards(*current(), *wanted)) {
+    set_shards(*wanted);
+  }
+}
+
+void ShardDirectory::follow_file() {
+  auto& s = *impl_;
+  reload_shard_file();  // as it is now
+  auto watch = FileWatch::create({.rescan_interval = std::chrono::milliseconds(1'000)});
+  Result<> added = watch ? watch->add_file(s.config.shard_file) : Result<>(watch.error());
+  if (!added) {
+    // No inotify (out of instances, or the directory cannot be watched): the file is read
+    // again every second instead.
+    log::warn("shard file not watched; reading it every second",
+              {{"file", s.config.shard_file}, {"error", added.error().message()}});
+    asio::co_spawn(
+        s.control,
+        [this, stopped = s.stopped]() -> asio::awaitable<void> {
+          while (!stopped->load()) {
+            co_await sleep_for(std::chrono::milliseconds(1'000));
+            if (!stopped->load()) {
+              reload_shard_file();
+            }
+          }
+        },
+        asio::detached);
+    return;
+  }
+  s.watch = std::move(*watch);
+  s.async_watch = std::make_unique<AsyncFileWatch>(
+      s.control, *s.watch, [this, stopped = s.stopped](const std::vector<FileEvent>&) {
+        if (!stopped->load()) {
+          reload_shard_file();
+        }
+      });
 }
 
 void ShardDirectory::start() {
@@ -246,8 +256,10 @@ void ShardDirectory::start() {
     impl_->upkeeps[s->name] = std::move(up);
   }
   auto stopped = impl_->stopped;
-  if (impl_->config.shard_set != ScatterConfig::ShardSet::kList) {
-    asio::co_spawn(impl_->control, discover_shard_set(stopped), asio::detached);
+  if (impl_->config.shard_set == ScatterConfig::ShardSet::kDns) {
+    asio::co_spawn(impl_->control, follow_dns(stopped), asio::detached);
+  } else if (impl_->config.shard_set == ScatterConfig::ShardSet::kFile) {
+    follow_file();
   }
   asio::co_spawn(
       impl_->control,

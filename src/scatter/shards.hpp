@@ -82,8 +82,12 @@ class ShardDirectory {
 
  private:
   std::shared_ptr<Shard> make_shard(const upstream::ClusterConfig& cluster);
-  // Follows the shard set's dns name or file until stopped (the control loop).
-  boost::asio::awaitable<void> discover_shard_set(std::shared_ptr<std::atomic<bool>> stopped);
+  // shard_set dns: resolves the name every dns_refresh until stopped (the control loop).
+  boost::asio::awaitable<void> follow_dns(std::shared_ptr<std::atomic<bool>> stopped);
+  // shard_set file: reads it now, then again whenever it changes (inotify, with core's
+  // FileWatch rescans as the safety net), on the control loop.
+  void follow_file();
+  void reload_shard_file();
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

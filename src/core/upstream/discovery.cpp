@@ -42,25 +42,16 @@ Result<NamedEndpoints> resolve_blocking(const std::string& name, const HostPort&
   return Error(std::errc::address_not_available, "no address for " + hp.str());
 }
 
-// The dns cluster's name resolved to every address, sorted by name, without duplicates.
+// The dns cluster's name resolved to every address; the endpoints change when they differ.
 asio::awaitable<void> refresh_dns(Cluster& cluster, const ClusterConfig& c) {
-  tcp::resolver resolver(co_await asio::this_coro::executor);
-  auto [ec, results] =
-      co_await resolver.async_resolve(c.dns.host, std::to_string(c.dns.port), kTuple);
-  if (ec) {
-    log::warn("dns lookup failed; keeping the endpoints",
-              {{"cluster", cluster.name()}, {"name", c.dns.host}, {"error", ec.message()}});
+  auto resolved = co_await resolve_all(c.dns);
+  if (!resolved) {
+    log::warn(
+        "dns lookup failed; keeping the endpoints",
+        {{"cluster", cluster.name()}, {"name", c.dns.host}, {"error", resolved.error().message()}});
     co_return;
   }
-  NamedEndpoints eps;
-  for (const auto& r : results) {
-    HostPort hp{r.endpoint().address().to_string(), c.dns.port};
-    eps.emplace_back(hp.str(), hp);
-  }
-  std::sort(eps.begin(), eps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  eps.erase(std::unique(eps.begin(), eps.end(),
-                        [](const auto& a, const auto& b) { return a.first == b.first; }),
-            eps.end());
+  NamedEndpoints eps = std::move(*resolved);
   auto now = cluster.endpoints();
   bool same = now->size() == eps.size();
   for (std::size_t i = 0; same && i < eps.size(); ++i) {
@@ -105,6 +96,25 @@ void reload_file(Cluster& cluster, const ClusterConfig& c, FileSeen& seen) {
 }
 
 }  // namespace
+
+asio::awaitable<Result<NamedEndpoints>> resolve_all(const HostPort& name) {
+  tcp::resolver resolver(co_await asio::this_coro::executor);
+  auto [ec, results] =
+      co_await resolver.async_resolve(name.host, std::to_string(name.port), kTuple);
+  if (ec) {
+    co_return Error(ec, "cannot resolve " + name.str() + ": " + ec.message());
+  }
+  NamedEndpoints eps;
+  for (const auto& r : results) {
+    HostPort hp{r.endpoint().address().to_string(), name.port};
+    eps.emplace_back(hp.str(), hp);
+  }
+  std::sort(eps.begin(), eps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  eps.erase(std::unique(eps.begin(), eps.end(),
+                        [](const auto& a, const auto& b) { return a.first == b.first; }),
+            eps.end());
+  co_return eps;
+}
 
 std::function<asio::awaitable<Result<>>(const HealthCheck&, const Endpoint&)> probe_checker(
     asio::io_context& ioc, std::function<RedisAuth()> redis_auth) {

@@ -50,6 +50,11 @@ using NamedEndpoints = std::vector<std::pair<std::string, HostPort>>;
 // resolve HOST:PORT: ...", "no address for HOST:PORT").
 [[nodiscard]] Result<std::optional<NamedEndpoints>> initial_endpoints(const ClusterConfig& config);
 
+// `name` resolved to every address it has, each named "ADDRESS:PORT", sorted by name, without
+// duplicates: a dns cluster's endpoints, or a scatter root's shards (shard_set: dns). Errors:
+// the resolver's ("cannot resolve HOST:PORT: ...").
+[[nodiscard]] boost::asio::awaitable<Result<NamedEndpoints>> resolve_all(const HostPort& name);
+
 // Credentials a redis health check logs in with (an empty password: none).
 struct RedisAuth {
   std::string user;
