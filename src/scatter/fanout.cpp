@@ -50,8 +50,7 @@ double ms_since(SteadyClock::time_point t) {
 }  // namespace
 
 // An answer's verdict: merged (true), or the try failed with c.error set (false).
-bool FanOut::accept(Call& c, Try& t, Http1Answer& a) {
-  (void)t;
+bool FanOut::accept(Call& c, Http1Answer& a) {
   if (a.status < 200 || a.status > 299) {
     c.error = "HTTP " + std::to_string(a.status);
     c.error_kind = "status";
@@ -186,7 +185,7 @@ asio::awaitable<void> FanOut::run_try(std::shared_ptr<FanOut> f, std::size_t ci,
       --c.live;
       co_return;
     }
-    if (r && f->accept(c, t, *r)) {
+    if (r && f->accept(c, *r)) {
       t.live = false;
       --c.live;
       f->answered_by(c, t, r->status);

@@ -53,14 +53,12 @@ struct Root::Worker {
   Worker(asio::io_context& io, Deadlines& d, const HedgeConfig& h)
       : ioc(io), pool(io, d), budget(h.budget, h.burst) {}
   struct PerShard {
-    std::shared_ptr<Shard> shard;
     std::unique_ptr<upstream::WorkerCluster> view;
     LatencyWindow window{1024};
   };
   PerShard& of(const std::shared_ptr<Shard>& s) {
     auto& p = per[s->id];
     if (!p.view) {
-      p.shard = s;
       p.view = std::make_unique<upstream::WorkerCluster>(s->cluster);
     }
     return p;
@@ -162,7 +160,8 @@ struct FanOut : std::enable_shared_from_this<FanOut> {
   [[nodiscard]] Tally tally() const;
   void answer(Response resp, Counter* result);
   [[nodiscard]] std::optional<SteadyClock::duration> hedge_delay(Root::Worker::PerShard& ps) const;
-  [[nodiscard]] bool accept(Call& c, Try& t, Http1Answer& a);
+  // Merges `a` into the request's answer (true), or says in c.error why the shard's try failed.
+  [[nodiscard]] bool accept(Call& c, Http1Answer& a);
   // Whether `e` has max_leaf_requests in flight already.
   [[nodiscard]] bool leaf_full(const upstream::Endpoint& e) const {
     return cfg.max_leaf_requests != 0 &&

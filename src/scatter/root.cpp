@@ -206,9 +206,7 @@ json::object Root::status() const {
   json::object o;
   o["in_flight"] = in_flight();
   std::lock_guard lock(mu_);
-  std::size_t idle = 0;
   o["workers"] = workers_.size();
-  (void)idle;
   return o;
 }
 
