@@ -13,6 +13,7 @@
 #include "election/election.hpp"
 #include "pod/pod.hpp"
 #include "scatter/scatter.hpp"
+#include "sidecar/sidecar.hpp"
 #include "workqueue/workqueue.hpp"
 
 namespace {
@@ -54,6 +55,8 @@ int main(int argc, char** argv) {
   tender::workqueue::add_queue_command(app, exit_code);
   tender::workqueue::add_work_command(app, exit_code);
   tender::scatter::add_command(app, exit_code);
+  tender::sidecar::add_tail_command(app, exit_code);
+  tender::sidecar::add_sync_command(app, exit_code);
 
   try {
     app.parse(argc, argv);
