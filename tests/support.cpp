@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -424,6 +425,61 @@ bool wait_in_flight(const Tender& t, std::int64_t n) {
     auto v = boost::json::parse(s.body);
     return v.at("status").at("in_flight").as_int64() == n;
   });
+}
+
+double metric_sum(const std::string& exposition, const MetricRef& ref) {
+  double sum = 0;
+  bool seen = false;
+  std::size_t at = 0;
+  while (at < exposition.size()) {
+    std::size_t end = exposition.find('\n', at);
+    std::string line = exposition.substr(at, end == std::string::npos ? end : end - at);
+    at = end == std::string::npos ? exposition.size() : end + 1;
+    if (line.empty() || line[0] == '#') {
+      continue;
+    }
+    std::size_t name_end = line.find_first_of("{ ");
+    if (name_end == std::string::npos || line.substr(0, name_end) != ref.name) {
+      continue;
+    }
+    std::map<std::string, std::string> labels;
+    std::size_t value_at = name_end;
+    if (line[name_end] == '{') {
+      std::size_t close = line.find('}', name_end);
+      if (close == std::string::npos) {
+        continue;
+      }
+      // k="v",k="v" (the values tests look for carry no escapes)
+      std::string body = line.substr(name_end + 1, close - name_end - 1);
+      for (std::size_t p = 0; p < body.size();) {
+        std::size_t eq = body.find('=', p);
+        std::size_t q1 = body.find('"', eq);
+        std::size_t q2 = body.find('"', q1 + 1);
+        if (eq == std::string::npos || q1 == std::string::npos || q2 == std::string::npos) {
+          break;
+        }
+        labels[body.substr(p, eq - p)] = body.substr(q1 + 1, q2 - q1 - 1);
+        p = q2 + 1;
+        if (p < body.size() && body[p] == ',') {
+          ++p;
+        }
+      }
+      value_at = close + 1;
+    }
+    bool match = std::all_of(ref.labels.begin(), ref.labels.end(), [&](const auto& kv) {
+      auto it = labels.find(kv.first);
+      return it != labels.end() && it->second == kv.second;
+    });
+    if (match) {
+      sum += std::stod(line.substr(value_at));
+      seen = true;
+    }
+  }
+  return seen ? sum : -1;
+}
+
+double admin_metric(const Tender& t, const MetricRef& ref) {
+  return metric_sum(http(t.port("admin"), "GET", "/metrics").body, ref);
 }
 
 }  // namespace tender::testing

@@ -67,6 +67,17 @@ class Tender {
   std::map<std::string, std::uint16_t> ports_;
 };
 
+// A metric's samples a test reads: the name, and labels a sample must have (others may differ).
+struct MetricRef {
+  std::string name;
+  std::map<std::string, std::string> labels;  // a sample counts when it has all of these
+};
+
+// The sum of the samples of `ref` in Prometheus text `exposition` (-1 when there is none).
+double metric_sum(const std::string& exposition, const MetricRef& ref);
+// `ref` read from the admin listener's /metrics of `t` (-1 when there is no such sample).
+double admin_metric(const Tender& t, const MetricRef& ref);
+
 struct RunResult {
   ExitStatus status;
   std::string out;
