@@ -269,6 +269,8 @@ void TailFiles::reconcile(const Snapshot& snapshot) {
       if (it->second->source->path != path) {
         it->second->set_path(path);
       }
+      // What the watch saw counts for lag, and as the size a truncation cuts from.
+      it->second->size = std::max(it->second->size, state.size);
     } else if (state.size > 0) {
       (void)discover(path, false);
     }

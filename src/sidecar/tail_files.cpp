@@ -117,13 +117,35 @@ void TailFiles::read_file(File& f, std::size_t sink, std::size_t max_bytes,
 void TailFiles::read(std::size_t sink, std::size_t max_records, std::size_t max_bytes,
                      std::vector<Record>& out) {
   std::uint64_t pass = ++pass_;
-  std::vector<std::string> keys;
-  keys.reserve(files_.size());
-  for (const auto& [key, f] : files_) {
-    if (f->cursors[sink].assembler && !f->cursors[sink].finished) {
-      keys.push_back(key);
+  // Rotated files first, in the order they were let go of by name, so that a log's older
+  // lines go out before its successor's; then the live ones, round robin.
+  std::size_t first_live = 0;
+  auto readable_keys = [&] {
+    std::vector<std::pair<std::chrono::steady_clock::time_point, std::string>> rotated;
+    std::vector<std::string> live;
+    for (const auto& [key, f] : files_) {
+      if (f->cursors[sink].assembler && !f->cursors[sink].finished) {
+        if (f->live) {
+          live.push_back(key);
+        } else {
+          rotated.emplace_back(f->rotated_at, key);
+        }
+      }
     }
-  }
+    std::sort(rotated.begin(), rotated.end());
+    std::vector<std::string> keys;
+    for (auto& [at, key] : rotated) {
+      keys.push_back(std::move(key));
+    }
+    first_live = keys.size();
+    if (!live.empty()) {
+      std::size_t start = next_[sink] % live.size();
+      std::rotate(live.begin(), live.begin() + static_cast<std::ptrdiff_t>(start), live.end());
+      keys.insert(keys.end(), live.begin(), live.end());
+    }
+    return keys;
+  };
+  std::vector<std::string> keys = readable_keys();
   std::size_t bytes = 0;
   for (const Record& r : out) {
     bytes += r.text.size();
@@ -132,9 +154,9 @@ void TailFiles::read(std::size_t sink, std::size_t max_records, std::size_t max_
   bool progress = true;
   while (progress && !full() && !keys.empty()) {
     progress = false;
-    std::size_t start = next_[sink] % keys.size();
+    bool changed = false;  // a truncation let a file go or found another: list them again
     for (std::size_t k = 0; k < keys.size() && !full(); ++k) {
-      auto it = files_.find(keys[(start + k) % keys.size()]);
+      auto it = files_.find(keys[k]);
       if (it == files_.end()) {
         continue;
       }
@@ -146,7 +168,8 @@ void TailFiles::read(std::size_t sink, std::size_t max_records, std::size_t max_
       if (f.checked_pass != pass) {
         f.checked_pass = pass;
         if (!check(f)) {
-          continue;  // truncated: f may be gone, its copy or successor is read next pass
+          changed = true;
+          continue;  // truncated: f may be gone; its copy or successor is read next round
         }
       }
       std::uint64_t before = c.assembler->fed_offset();
@@ -157,8 +180,14 @@ void TailFiles::read(std::size_t sink, std::size_t max_records, std::size_t max_
       }
       if (c.assembler->fed_offset() != before) {
         progress = true;
-        next_[sink] = (start + k + 1) % keys.size();
+        if (k >= first_live) {
+          ++next_[sink];  // the next round starts with the next live file
+        }
       }
+    }
+    if (changed) {
+      keys = readable_keys();
+      progress = true;
     }
   }
   // What is due without new bytes: a multiline record's wait, a rotated file's end.
@@ -266,6 +295,10 @@ void TailFiles::enforce_held_limit() {
     std::uint64_t held = 0;
     File* oldest = nullptr;
     for (auto& [key, f] : files_) {
+      struct stat st {};
+      if (!f->live && ::fstat(f->fd.get(), &st) == 0) {
+        f->nlink = st.st_nlink;
+      }
       if (!f->live && f->nlink == 0) {
         held += f->size;
         if (oldest == nullptr || f->rotated_at < oldest->rotated_at) {
