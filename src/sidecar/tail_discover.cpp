@@ -117,8 +117,8 @@ TailFiles::File* TailFiles::discover(const std::string& path, bool first_start) 
   auto now = clock_.now();
   for (auto& [key, other] : files_) {
     if (other->live && prefix_matches(prefix, other->fp)) {
-      auto [it, fresh] = suspects_.emplace(id, now);
-      if (now - it->second < config_.rotate_wait) {
+      auto [it, fresh] = suspects_.emplace(id, Suspect{now, path});
+      if (now - it->second.since < config_.rotate_wait) {
         return nullptr;
       }
       break;
@@ -255,6 +255,19 @@ void TailFiles::recover(const Snapshot& snapshot) {
     if (auto ok = checkpoint_.apply(std::move(ops)); !ok) {
       throw std::runtime_error(ok.error().message());
     }
+  }
+}
+
+void TailFiles::discover_suspects() {
+  auto now = clock_.now();
+  std::vector<std::string> due;
+  for (const auto& [id, suspect] : suspects_) {
+    if (now - suspect.since >= config_.rotate_wait) {
+      due.push_back(suspect.path);
+    }
+  }
+  for (const std::string& path : due) {
+    (void)discover(path, false);
   }
 }
 

@@ -117,6 +117,9 @@ void TailFiles::read_file(File& f, std::size_t sink, std::size_t max_bytes,
 void TailFiles::read(std::size_t sink, std::size_t max_records, std::size_t max_bytes,
                      std::vector<Record>& out) {
   std::uint64_t pass = ++pass_;
+  if (!suspects_.empty()) {
+    discover_suspects();  // held back as possible copies, and their wait is over
+  }
   // Rotated files first, in the order they were let go of by name, so that a log's older
   // lines go out before its successor's; then the live ones, round robin.
   std::size_t first_live = 0;
@@ -329,6 +332,9 @@ std::optional<std::chrono::steady_clock::time_point> TailFiles::next_due() const
       due = t;
     }
   };
+  for (const auto& [id, suspect] : suspects_) {
+    consider(suspect.since + config_.rotate_wait);
+  }
   for (const auto& [key, f] : files_) {
     for (const Cursor& c : f->cursors) {
       if (!c.assembler || c.finished) {

@@ -132,6 +132,7 @@ class TailFiles {
   void maybe_release(File& f);
   void release(File& f, bool drop);
   void enforce_held_limit();
+  void discover_suspects();
   void persist(std::vector<FileOp> ops);
   [[nodiscard]] std::int64_t wall_ns() const;
 
@@ -140,7 +141,12 @@ class TailFiles {
   const Clock& clock_;
   std::map<std::string, std::unique_ptr<File>> files_;  // by key
   std::map<FileId, File*> live_;                        // inode under a watched name -> file
-  std::map<FileId, std::chrono::steady_clock::time_point> suspects_;  // possible copies
+  // New files held back as possible copies: since when, and under which name.
+  struct Suspect {
+    std::chrono::steady_clock::time_point since;
+    std::string path;
+  };
+  std::map<FileId, Suspect> suspects_;
   std::set<std::string> started_inputs_;
   Snapshot last_snapshot_;
   std::vector<std::size_t> next_;  // per sink: where read()'s round robin resumes
