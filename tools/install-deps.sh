@@ -12,7 +12,7 @@ packages=(
   # real peers for tests and benchmarks
   prometheus wrk nginx-light curl procps iproute2 nftables redis-server redis-tools
   python3-websockets
-  nutcracker haproxy beanstalkd strace etcd-server etcd-client
+  nutcracker haproxy beanstalkd strace etcd-server etcd-client rsyslog
 )
 
 missing=()
@@ -35,10 +35,10 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Installing nginx, prometheus, redis-server, nutcracker, haproxy, beanstalkd or etcd may start their
+# Installing nginx, prometheus, redis-server, nutcracker, haproxy, beanstalkd, etcd or rsyslog may start their
 # system services; tender's tests and benchmarks start their own instances on free ports, so stop
 # the packaged ones.
-for svc in nginx prometheus redis-server nutcracker haproxy beanstalkd etcd; do
+for svc in nginx prometheus redis-server nutcracker haproxy beanstalkd etcd rsyslog; do
   if command -v systemctl >/dev/null 2>&1; then
     $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
   fi
