@@ -4,7 +4,9 @@
 // regular expression with named groups). No I/O and no clock of its own: `tender tail` feeds it
 // the bytes it read and the time, so every rule is unit-tested on golden inputs.
 //
-//   auto options = tender::sidecar::parse_record_options(...);   // or fill RecordOptions
+//   RecordOptions options;                            // raw lines of at most 1 MiB, or:
+//   options.parse = parse_parse_spec("logfmt")->mode;  // --parse raw|json|logfmt|regex:RE
+//   options.multiline_start = "^\\d{4}-";              // lines not matching join the record
 //   auto assembler = RecordAssembler::create(options, source, /*offset=*/0);  // Result<>
 //   std::vector<Record> out;
 //   assembler->feed(bytes_read, now_ns, out);   // appends every record complete so far
@@ -16,12 +18,17 @@
 // than max_record_bytes is cut: its first max_record_bytes are the record's text, `cut` is
 // set, the rest up to its newline is skipped (never held in memory) and counted in stats();
 // the record goes out when its newline arrives, with `end` past it, so resuming at a record's
-// `end` always starts a record.
+// `end` always starts a record. A '\r' before a newline (CRLF) is within [offset, end) but not
+// in the text. A multiline record is cut the same way when its joined text passes
+// max_record_bytes (the later lines' bytes are counted as cut); its time_ns is when its first
+// line was read. A record whose text does not parse keeps its text, has no fields, says why in
+// `parse_error` and is counted in stats().parse_errors.
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.hpp"
@@ -58,6 +65,20 @@ struct RecordStats {
   std::uint64_t cut_bytes = 0;     // bytes skipped by those cuts
   std::uint64_t parse_errors = 0;  // records whose text did not parse (shipped raw)
 };
+
+// A --parse value (and a config input's `parse:`): "raw", "json", "logfmt" or "regex:RE".
+struct ParseSpec {
+  ParseMode mode = ParseMode::kRaw;
+  std::string regex;  // kRegex: RE
+};
+// Fails with EINVAL naming the value and the modes for anything else (the regex itself is
+// checked by validate()).
+[[nodiscard]] Result<ParseSpec> parse_parse_spec(std::string_view value);
+// "raw", "json", "logfmt", "regex".
+[[nodiscard]] std::string_view parse_mode_name(ParseMode mode);
+// The options as /configz shows them: {parse, regex, multiline_start, max_lines,
+// multiline_wait_ms, max_record_bytes} (regex and multiline_start only when set).
+[[nodiscard]] boost::json::object record_options_json(const RecordOptions& options);
 
 // Checks the options: compiles the regular expressions. Fails with EINVAL and a message naming
 // the option ("regex: no named group", "multiline_start: unmatched ( at 3") for bad ones, or
