@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -448,6 +449,60 @@ TEST(RecordMultiline, MultilineRecordsAreParsedWhole) {
   EXPECT_TRUE(out[1].fields.empty());
   EXPECT_FALSE(out[1].parse_error.empty());
   EXPECT_EQ(a.stats().parse_errors, 1U);
+}
+
+// --- any input, any chunking ---------------------------------------------------------------------
+
+// Random files of short lines over a small alphabet (with CRs, empty lines and start lines), under
+// random limits: fed whole or in random chunks, the records are the same; together they cover
+// the file exactly, each text within max_record_bytes.
+TEST(RecordProperties, RecordsTileTheFileWhateverTheChunks) {
+  std::mt19937 rng(20261206);
+  const std::string alphabet = "ab \r\n\n S";
+  for (int round = 0; round < 300; ++round) {
+    std::string file(std::uniform_int_distribution<std::size_t>(0, 300)(rng), 'x');
+    for (char& c : file) {
+      c = alphabet[std::uniform_int_distribution<std::size_t>(0, alphabet.size() - 1)(rng)];
+    }
+    RecordOptions o;
+    o.max_record_bytes = std::uniform_int_distribution<std::size_t>(1, 12)(rng);
+    if (round % 2 == 1) {
+      o.multiline_start = "^S";
+      o.max_lines = std::uniform_int_distribution<std::size_t>(1, 4)(rng);
+    }
+    const std::uint64_t start = round;
+    auto whole = make(o, start);
+    std::vector<Record> expected;
+    whole.feed(file, kNow, expected);
+    whole.finish(kNow, expected);
+    auto chunked = make(o, start);
+    std::vector<Record> got;
+    for (std::size_t at = 0; at < file.size();) {
+      const std::size_t n = std::uniform_int_distribution<std::size_t>(1, 7)(rng);
+      chunked.feed(std::string_view(file).substr(at, n), kNow, got);
+      at += n;
+      EXPECT_LE(chunked.held_bytes(), 2 * o.max_record_bytes);
+    }
+    chunked.finish(kNow, got);
+    ASSERT_EQ(got.size(), expected.size()) << "round " << round;
+    std::uint64_t at = start;
+    std::uint64_t cut = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].text, expected[i].text) << "round " << round << " record " << i;
+      EXPECT_EQ(got[i].cut, expected[i].cut) << "round " << round << " record " << i;
+      EXPECT_EQ(got[i].offset, at) << "round " << round << " record " << i;
+      EXPECT_EQ(got[i].end, expected[i].end) << "round " << round << " record " << i;
+      EXPECT_GT(got[i].end, got[i].offset);
+      EXPECT_LE(got[i].text.size(), o.max_record_bytes);
+      cut += got[i].cut ? 1 : 0;
+      at = got[i].end;
+    }
+    EXPECT_EQ(at, start + file.size()) << "round " << round;
+    EXPECT_EQ(chunked.committable(), start + file.size());
+    EXPECT_EQ(chunked.stats().cut_records, cut);
+    EXPECT_EQ(chunked.stats().cut_bytes, whole.stats().cut_bytes);
+    EXPECT_EQ(chunked.stats().lines, whole.stats().lines);
+  }
 }
 
 // --- parse modes through the assembler ---------------------------------------------------------
