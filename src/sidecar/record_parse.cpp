@@ -19,8 +19,7 @@ struct CompiledRegex {
 namespace {
 
 // Perl's defaults: ^ and $ at the text's ends only, '.' not matching a newline.
-constexpr auto kSyntax =
-    boost::regex::perl | boost::regex::no_mod_m | boost::regex::no_mod_s;  // NOLINT
+constexpr auto kSyntax = boost::regex::perl | boost::regex::no_mod_m | boost::regex::no_mod_s;
 
 Error invalid(std::string message) { return {std::errc::invalid_argument, std::move(message)}; }
 

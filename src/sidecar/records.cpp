@@ -119,9 +119,9 @@ Result<> validate(const RecordOptions& options) {
 }
 
 struct RecordAssembler::Impl {
-  std::size_t max_bytes;
-  std::size_t max_lines;
-  std::int64_t wait_ns;
+  std::size_t max_bytes = 0;
+  std::size_t max_lines = 0;
+  std::int64_t wait_ns = 0;
   std::shared_ptr<const CompiledRegex> start;  // null: one line, one record
   FieldParser parser;
   std::shared_ptr<const Source> source;
