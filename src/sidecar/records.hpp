@@ -81,8 +81,10 @@ struct ParseSpec {
 [[nodiscard]] boost::json::object record_options_json(const RecordOptions& options);
 
 // Checks the options: compiles the regular expressions. Fails with EINVAL and a message naming
-// the option ("regex: no named group", "multiline_start: unmatched ( at 3") for bad ones, or
-// max_record_bytes / max_lines of 0.
+// the option and why: "multiline_start: Unmatched marking parenthesis ( or \( at 4" (Boost.Regex's
+// reason and the offset in the expression), "regex: empty", "regex: no named group (?<name>...)
+// to take a field from: RE", "max_record_bytes: must be at least 1", "max_lines: must be at
+// least 1", "multiline_wait: must not be negative". The regex is checked only in kRegex mode.
 [[nodiscard]] Result<> validate(const RecordOptions& options);
 
 class RecordAssembler {
