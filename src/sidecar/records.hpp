@@ -34,6 +34,10 @@
 #include "core/error.hpp"
 #include "sidecar/record.hpp"
 
+namespace tender {
+class ConfigNode;
+}  // namespace tender
+
 namespace tender::sidecar {
 
 enum class ParseMode {
@@ -79,6 +83,13 @@ struct ParseSpec {
 // The options as /configz shows them: {parse, regex, multiline_start, max_lines,
 // multiline_wait_ms, max_record_bytes} (regex and multiline_start only when set).
 [[nodiscard]] boost::json::object record_options_json(const RecordOptions& options);
+
+// The record options of a config file's input map, over `defaults`: `parse` (as --parse),
+// `multiline_start`, `max_lines` (1..1000000), `multiline_wait` (a duration: "500ms"),
+// `max_record_bytes` (a size: "64KiB", 1 byte to 1 GiB); absent keys keep their default.
+// Throws ConfigError at the offending key (file:line: inputs.0.parse: regex: no named group...),
+// including the errors of validate().
+[[nodiscard]] RecordOptions parse_record_options(const ConfigNode& input, RecordOptions defaults);
 
 // Checks the options: compiles the regular expressions. Fails with EINVAL and a message naming
 // the option and why: "multiline_start: Unmatched marking parenthesis ( or \( at 4" (Boost.Regex's
