@@ -39,52 +39,6 @@ void release_if_large(std::string& s) {
 
 }  // namespace
 
-Result<ParseSpec> parse_parse_spec(std::string_view value) {
-  if (value == "raw") {
-    return ParseSpec{ParseMode::kRaw, {}};
-  }
-  if (value == "json") {
-    return ParseSpec{ParseMode::kJson, {}};
-  }
-  if (value == "logfmt") {
-    return ParseSpec{ParseMode::kLogfmt, {}};
-  }
-  if (value.starts_with("regex:")) {
-    return ParseSpec{ParseMode::kRegex, std::string(value.substr(6))};
-  }
-  return invalid("parse: \"" + std::string(value) +
-                 "\" is none of raw, json, logfmt, regex:EXPRESSION");
-}
-
-std::string_view parse_mode_name(ParseMode mode) {
-  switch (mode) {
-    case ParseMode::kRaw:
-      return "raw";
-    case ParseMode::kJson:
-      return "json";
-    case ParseMode::kLogfmt:
-      return "logfmt";
-    case ParseMode::kRegex:
-      return "regex";
-  }
-  return "raw";
-}
-
-boost::json::object record_options_json(const RecordOptions& options) {
-  boost::json::object out;
-  out["parse"] = parse_mode_name(options.parse);
-  if (options.parse == ParseMode::kRegex) {
-    out["regex"] = options.regex;
-  }
-  if (!options.multiline_start.empty()) {
-    out["multiline_start"] = options.multiline_start;
-    out["max_lines"] = options.max_lines;
-    out["multiline_wait_ms"] = options.multiline_wait_ns / 1'000'000;
-  }
-  out["max_record_bytes"] = options.max_record_bytes;
-  return out;
-}
-
 namespace {
 
 Result<> check_limits(const RecordOptions& options) {

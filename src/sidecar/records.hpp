@@ -4,9 +4,9 @@
 // regular expression with named groups). No I/O and no clock of its own: `tender tail` feeds it
 // the bytes it read and the time, so every rule is unit-tested on golden inputs.
 //
-//   RecordOptions options;                            // raw lines of at most 1 MiB, or:
-//   options.parse = parse_parse_spec("logfmt")->mode;  // --parse raw|json|logfmt|regex:RE
-//   options.multiline_start = "^\\d{4}-";              // lines not matching join the record
+//   RecordOptions options;                  // raw lines of at most 1 MiB, or:
+//   options.parse = ParseMode::kLogfmt;     // --parse raw|json|logfmt|regex:RE
+//   options.multiline_start = "^\\d{4}-";   // lines not matching join the record
 //   auto assembler = RecordAssembler::create(options, source, /*offset=*/0);  // Result<>
 //   std::vector<Record> out;
 //   assembler->feed(bytes_read, now_ns, out);   // appends every record complete so far
@@ -33,10 +33,6 @@
 
 #include "core/error.hpp"
 #include "sidecar/record.hpp"
-
-namespace tender {
-class ConfigNode;
-}  // namespace tender
 
 namespace tender::sidecar {
 
@@ -69,27 +65,6 @@ struct RecordStats {
   std::uint64_t cut_bytes = 0;     // bytes skipped by those cuts
   std::uint64_t parse_errors = 0;  // records whose text did not parse (shipped raw)
 };
-
-// A --parse value (and a config input's `parse:`): "raw", "json", "logfmt" or "regex:RE".
-struct ParseSpec {
-  ParseMode mode = ParseMode::kRaw;
-  std::string regex;  // kRegex: RE
-};
-// Fails with EINVAL naming the value and the modes for anything else (the regex itself is
-// checked by validate()).
-[[nodiscard]] Result<ParseSpec> parse_parse_spec(std::string_view value);
-// "raw", "json", "logfmt", "regex".
-[[nodiscard]] std::string_view parse_mode_name(ParseMode mode);
-// The options as /configz shows them: {parse, regex, multiline_start, max_lines,
-// multiline_wait_ms, max_record_bytes} (regex and multiline_start only when set).
-[[nodiscard]] boost::json::object record_options_json(const RecordOptions& options);
-
-// The record options of a config file's input map, over `defaults`: `parse` (as --parse),
-// `multiline_start`, `max_lines` (1..1000000), `multiline_wait` (a duration: "500ms"),
-// `max_record_bytes` (a size: "64KiB", 1 byte to 1 GiB); absent keys keep their default.
-// Throws ConfigError at the offending key (file:line: inputs.0.parse: regex: no named group...),
-// including the errors of validate().
-[[nodiscard]] RecordOptions parse_record_options(const ConfigNode& input, RecordOptions defaults);
 
 // Checks the options: compiles the regular expressions. Fails with EINVAL and a message naming
 // the option and why: "multiline_start: Unmatched marking parenthesis ( or \( at 4" (Boost.Regex's

@@ -610,34 +610,5 @@ TEST(RecordOptions, TheRegexModeNeedsAValidExpressionWithANamedGroup) {
   EXPECT_EQ(invalid_message(o), "valid");
 }
 
-TEST(RecordOptions, ParseSpecs) {
-  EXPECT_EQ(parse_parse_spec("raw")->mode, ParseMode::kRaw);
-  EXPECT_EQ(parse_parse_spec("json")->mode, ParseMode::kJson);
-  EXPECT_EQ(parse_parse_spec("logfmt")->mode, ParseMode::kLogfmt);
-  auto regex = parse_parse_spec("regex:^(?<a>x):y");
-  ASSERT_TRUE(regex);
-  EXPECT_EQ(regex->mode, ParseMode::kRegex);
-  EXPECT_EQ(regex->regex, "^(?<a>x):y");
-  auto bad = parse_parse_spec("yaml");
-  ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().message(),
-            "parse: \"yaml\" is none of raw, json, logfmt, regex:EXPRESSION");
-  for (auto mode : {ParseMode::kRaw, ParseMode::kJson, ParseMode::kLogfmt}) {
-    EXPECT_EQ(parse_parse_spec(parse_mode_name(mode))->mode, mode);
-  }
-}
-
-TEST(RecordOptions, ConfigzShowsWhatIsSet) {
-  RecordOptions o = multiline("^\\d");
-  o.parse = ParseMode::kRegex;
-  o.regex = "(?<a>.)";
-  EXPECT_EQ(boost::json::value(record_options_json(o)),
-            boost::json::parse(R"js({"parse":"regex","regex":"(?<a>.)","multiline_start":"^\\d",
-                                     "max_lines":500,"multiline_wait_ms":1000,
-                                     "max_record_bytes":1048576})js"));
-  EXPECT_EQ(boost::json::value(record_options_json(RecordOptions{})),
-            boost::json::parse(R"({"parse":"raw","max_record_bytes":1048576})"));
-}
-
 }  // namespace
 }  // namespace tender::sidecar
