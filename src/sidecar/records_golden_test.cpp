@@ -10,6 +10,7 @@
 #include <boost/json/serialize.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <ostream>
 #include <random>
 #include <sstream>
 #include <string>
@@ -32,6 +33,9 @@ struct GoldenCase {
   std::string expected;  // file in the golden directory
   RecordOptions options;
 };
+
+// gtest names a case by this rather than by its bytes.
+void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.name; }
 
 std::string golden_path(const std::string& file) {
   return std::string(TENDER_TAIL_GOLDEN_DIR) + "/" + file;
