@@ -33,10 +33,12 @@ constexpr auto kIdleLook = std::chrono::milliseconds(250);
 
 // One sink's delivery state, owned by the I/O thread; the atomics are read by the admin thread.
 struct SinkState {
-  explicit SinkState(asio::io_context& ioc) : wake(ioc), pause(ioc) {}
+  explicit SinkState(asio::io_context& ioc) : wake(ioc), pause(ioc), commit_done(ioc) {}
   std::unique_ptr<Sink> sink;
-  asio::steady_timer wake;   // a pipeline waiting for data; cancelled by notify()
-  asio::steady_timer pause;  // a pipeline waiting to retry; cancelled by stop()
+  asio::steady_timer wake;         // a pipeline waiting for data; cancelled by notify()
+  asio::steady_timer pause;        // a pipeline waiting to retry; cancelled by stop()
+  asio::steady_timer commit_done;  // a pipeline waiting for its previous commit
+  int commits_in_flight = 0;
   bool notified = false;
   bool done = false;
   std::atomic<std::uint64_t> in_flight_records{0};
@@ -80,6 +82,7 @@ struct TailRole::Impl {
   asio::awaitable<void> pipeline(std::size_t s);
   asio::awaitable<void> wait_for_data(SinkState& st);
   asio::awaitable<Result<>> commit(std::vector<FileOp> ops);
+  asio::awaitable<void> commit_after(std::size_t s, std::vector<FileOp> ops);
 };
 
 void TailRole::Impl::register_metrics(Registry& m) {
@@ -223,6 +226,20 @@ asio::awaitable<Result<>> TailRole::Impl::commit(std::vector<FileOp> ops) {
       asio::use_awaitable, std::move(ops));
 }
 
+asio::awaitable<void> TailRole::Impl::commit_after(std::size_t s, std::vector<FileOp> ops) {
+  SinkState& st = *sinks[s];
+  auto done = co_await commit(ops);
+  if (!done) {
+    log::error("checkpoint commit failed: these records may be sent again after a restart",
+               {{"sink", cfg.sinks[s].name}, {"error", done.error().message()}});
+  } else {
+    files->committed(s, ops);
+  }
+  --st.commits_in_flight;
+  publish();
+  st.commit_done.cancel();
+}
+
 asio::awaitable<void> TailRole::Impl::pipeline(std::size_t s) {
   SinkState& st = *sinks[s];
   const SinkConfig& sc = cfg.sinks[s];
@@ -275,17 +292,23 @@ asio::awaitable<void> TailRole::Impl::pipeline(std::size_t s) {
     }
     backoff.reset();
     st.batches->inc();
-    std::vector<FileOp> ops = files->acknowledged(s, batch);
-    auto done = co_await commit(ops);
-    if (!done) {
-      log::error("checkpoint commit failed: these records may be sent again after a restart",
-                 {{"sink", sc.name}, {"error", done.error().message()}});
-    } else {
-      files->committed(s, ops);
+    // The commit runs while the next batch is read and written: one at a time, in order, so
+    // a crash re-sends at most the unacknowledged records and the last acknowledged batch.
+    while (st.commits_in_flight > 0 && !stopping) {
+      st.commit_done.expires_after(std::chrono::hours(1));
+      boost::system::error_code ec;
+      co_await st.commit_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
+    ++st.commits_in_flight;
+    asio::co_spawn(ioc, commit_after(s, files->acknowledged(s, batch)), asio::detached);
     st.buffer_bytes = 0;
     st.in_flight_records = 0;
     publish();
+  }
+  while (st.commits_in_flight > 0 && !stopping) {
+    st.commit_done.expires_after(std::chrono::hours(1));
+    boost::system::error_code ec;
+    co_await st.commit_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   st.done = true;
   --pipelines_left;
@@ -376,6 +399,7 @@ void TailRole::stop() {
       for (auto& st : m.sinks) {
         st->wake.cancel();
         st->pause.cancel();
+        st->commit_done.cancel();
       }
     });
     m.ioc.stop();  // a write in flight is abandoned: not committed, sent again after a restart
