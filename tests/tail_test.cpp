@@ -249,6 +249,83 @@ TEST(TailShipping, StatuszListsEveryFollowedFileWithItsOffsetAndLag) {
   tail.stop();
 }
 
+std::unique_ptr<Process> start_receiver(std::uint16_t port, const std::string& out,
+                                        const std::string& fail_while) {
+  SpawnOptions o;
+  o.argv = {std::string(TENDER_TESTS_DIR) + "/tail_receiver.py",
+            "--port",
+            std::to_string(port),
+            "--out",
+            out,
+            "--fail-while",
+            fail_while};
+  o.stdout_ = Stdio::null();
+  auto p = Process::spawn(o);
+  if (!p) {
+    throw std::runtime_error(p.error().message());
+  }
+  return std::make_unique<Process>(std::move(*p));
+}
+
+TEST(TailShipping, AnHttpSinkThatIsDownLosesNothingAndCatchesUp) {
+  TempDir dir;
+  ::mkdir((dir.path() + "/logs").c_str(), 0755);
+  std::uint16_t port = free_port();
+  ASSERT_NE(port, 0);
+  Tender tail({"tail", "--admin", "127.0.0.1:0", "--path", dir.path() + "/logs/*.log",
+               "--checkpoint", dir.path() + "/tail.db", "--sink",
+               "http://127.0.0.1:" + std::to_string(port) + "/ingest", "--rotate-wait", "300ms"});
+  constexpr long kLines = 20000;
+  auto writer = start_writer(dir, kLines, 3000, "rename,copytruncate", 20000);
+  MetricRef errors{"tender_tail_sink_errors_total", {}};
+  // Nobody listens: connections are refused, and the lag grows.
+  ASSERT_TRUE(eventually([&] { return admin_metric(tail, errors) >= 2; }, 20s));
+  ASSERT_TRUE(writer->wait().success());
+  EXPECT_GT(admin_metric(tail, {"tender_tail_lag_bytes", {}}), 0);
+  // Then a receiver that answers 503 for a while.
+  std::string out = dir.path() + "/received.jsonl";
+  std::string down = dir.path() + "/down";
+  dir.write("down", "");
+  auto receiver = start_receiver(port, out, down);
+  ASSERT_TRUE(eventually([&] { return !connect_refused(port); }));
+  double before = admin_metric(tail, errors);
+  ASSERT_TRUE(eventually([&] { return admin_metric(tail, errors) >= before + 2; }, 20s));
+  EXPECT_EQ(slurp(out), "");
+  ::unlink(down.c_str());
+  ASSERT_TRUE(eventually([&] { return numbers_seen(shipped(out), kLines) == kLines; }, 60s))
+      << numbers_seen(shipped(out), kLines) << " of " << kLines << "\n"
+      << tail.stderr_text();
+  EXPECT_EQ(shipped(out).size(), static_cast<std::size_t>(kLines)) << "sent twice";
+  EXPECT_GT(admin_metric(tail, {"tender_tail_sink_retries_total", {}}), 0);
+  ASSERT_TRUE(eventually([&] { return admin_metric(tail, {"tender_tail_lag_bytes", {}}) == 0; }));
+  (void)receiver->kill(SIGTERM);
+  (void)receiver->wait();
+}
+
+TEST(TailShipping, ATenMegabyteLineIsCutAndCountedAndTheLinesAroundItArrive) {
+  TempDir dir;
+  ::mkdir((dir.path() + "/logs").c_str(), 0755);
+  std::string big(10'000'000, 'x');
+  dir.write("logs/big.log", "n=0\n" + big + "\nn=1\n");
+  Tail tail(dir);
+  std::string out = dir.path() + "/out.jsonl";
+  ASSERT_TRUE(eventually([&] { return shipped(out).size() == 3; }, 20s))
+      << tail.proc().stderr_text();
+  auto records = shipped(out);
+  EXPECT_EQ(records[0].message, "n=0");
+  EXPECT_EQ(records[1].message, std::string(1 << 20, 'x'));
+  EXPECT_EQ(records[2].message, "n=1");
+  EXPECT_EQ(records[2].offset, 4U + big.size() + 1);
+  std::string text = slurp(out);
+  std::size_t second = text.find('\n') + 1;
+  json::object cut = json::parse(text.substr(second, text.find('\n', second) - second)).as_object();
+  EXPECT_EQ(cut.at("cut"), true);
+  EXPECT_EQ(admin_metric(tail.proc(), {"tender_tail_cut_records_total", {}}), 1);
+  EXPECT_EQ(admin_metric(tail.proc(), {"tender_tail_cut_bytes_total", {}}),
+            static_cast<double>(big.size() - (1 << 20)));
+  tail.stop();
+}
+
 TEST(TailConfig, BadInputExitsWith2NamingIt) {
   TempDir dir;
   auto run = [&](std::vector<std::string> extra) {

@@ -29,6 +29,10 @@ namespace asio = boost::asio;
 namespace {
 // A pipeline with nothing to read looks again this often even without a file event.
 constexpr auto kIdleLook = std::chrono::milliseconds(250);
+// Checkpoint commits a sink may have queued while it reads and writes the next batches: they
+// land in order (the writer's queue is FIFO) and share fsyncs, and a crash re-sends at most
+// this many acknowledged batches.
+constexpr int kCommitsInFlight = 4;
 }  // namespace
 
 // One sink's delivery state, owned by the I/O thread; the atomics are read by the admin thread.
@@ -292,9 +296,8 @@ asio::awaitable<void> TailRole::Impl::pipeline(std::size_t s) {
     }
     backoff.reset();
     st.batches->inc();
-    // The commit runs while the next batch is read and written: one at a time, in order, so
-    // a crash re-sends at most the unacknowledged records and the last acknowledged batch.
-    while (st.commits_in_flight > 0 && !stopping) {
+    // The commit runs while the next batches are read and written.
+    while (st.commits_in_flight >= kCommitsInFlight && !stopping) {
       st.commit_done.expires_after(std::chrono::hours(1));
       boost::system::error_code ec;
       co_await st.commit_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
