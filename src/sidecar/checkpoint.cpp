@@ -1,10 +1,15 @@
 #include "sidecar/checkpoint.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <bit>
+#include <cerrno>
 #include <cstdio>
 #include <future>
 #include <random>
 
+#include "core/fd.hpp"
 #include "core/sqlite.hpp"
 #include "core/sqlite_writer.hpp"
 
@@ -81,13 +86,28 @@ FileOp FileOp::input_started(std::string input) {
 }
 
 struct Checkpoint::Impl {
-  explicit Impl(sqlite::Database reader_db, sqlite::Database writer_db)
-      : reader(std::move(reader_db)), writer(std::move(writer_db)) {}
+  Impl(Fd held, sqlite::Database reader_db, sqlite::Database writer_db)
+      : lock(std::move(held)), reader(std::move(reader_db)), writer(std::move(writer_db)) {}
+  Fd lock;                  // PATH.lock, flock()ed: one tail per checkpoint
   sqlite::Database reader;  // load() at start, on the caller's thread
   sqlite::GroupCommitWriter writer;
 };
 
 Result<Checkpoint> Checkpoint::open(const std::string& path) {
+  // Two shippers on one checkpoint would both send everything and overwrite each other's
+  // offsets: the second is refused.
+  std::string lock_path = path + ".lock";
+  Fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!lock) {
+    return Error::from_errno(errno, lock_path);
+  }
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Error(std::errc::device_or_resource_busy,
+                   path + ": in use by another tender tail (" + lock_path + " is locked)");
+    }
+    return Error::from_errno(errno, lock_path);
+  }
   auto db = sqlite::Database::open(path);
   if (!db) {
     return db.error();
@@ -99,7 +119,7 @@ Result<Checkpoint> Checkpoint::open(const std::string& path) {
   if (!reader) {
     return reader.error();
   }
-  return Checkpoint(std::make_unique<Impl>(std::move(*reader), std::move(*db)));
+  return Checkpoint(std::make_unique<Impl>(std::move(lock), std::move(*reader), std::move(*db)));
 }
 
 Checkpoint::Checkpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

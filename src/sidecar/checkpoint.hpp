@@ -59,8 +59,10 @@ struct FileOp {
 
 class Checkpoint {
  public:
-  // Opens or creates the database (its directory must exist) and its tables. Errors name the
-  // file: kCantOpen, kNotADb, kReadOnly (core/sqlite.hpp).
+  // Opens or creates the database (its directory must exist) and its tables, holding an
+  // exclusive flock() on PATH.lock for its lifetime. Errors name the file: kCantOpen, kNotADb,
+  // kReadOnly (core/sqlite.hpp); EBUSY when another process holds the lock; the errno of
+  // creating PATH.lock.
   [[nodiscard]] static Result<Checkpoint> open(const std::string& path);
   Checkpoint(Checkpoint&&) noexcept;
   Checkpoint& operator=(Checkpoint&&) noexcept;

@@ -1,5 +1,7 @@
 #include "sidecar/checkpoint.hpp"
 
+#include "core/sqlite.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -87,8 +89,10 @@ TEST_F(CheckpointTest, SubmitCallsDoneOnceDurable) {
   std::promise<Result<>> done;
   ASSERT_TRUE(cp.submit({FileOp::upsert(row("k1"))}, [&](Result<> r) { done.set_value(r); }));
   EXPECT_TRUE(done.get_future().get());
-  Checkpoint other = open();  // another connection sees the commit
-  EXPECT_EQ(other.load()->size(), 1U);
+  auto other = sqlite::Database::open(path_);  // another connection sees the commit
+  ASSERT_TRUE(other);
+  auto count = other->prepare("SELECT COUNT(*) FROM tail_files");
+  ASSERT_TRUE(count && count->step() && count->column_int64(0) == 1);
 }
 
 TEST_F(CheckpointTest, AMissingDirectoryOrANonDatabaseFailsNamingTheFile) {
@@ -102,6 +106,14 @@ TEST_F(CheckpointTest, AMissingDirectoryOrANonDatabaseFailsNamingTheFile) {
   auto junk = Checkpoint::open(path_);
   ASSERT_FALSE(junk);
   EXPECT_NE(junk.error().message().find(path_), std::string::npos) << junk.error().message();
+}
+
+TEST_F(CheckpointTest, OneCheckpointServesOneShipperAtATime) {
+  Checkpoint first = open();
+  auto second = Checkpoint::open(path_);
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message().find("in use by another tender tail"), std::string::npos)
+      << second.error().message();
 }
 
 TEST(FileKey, KeysAreSixteenHexDigitsAndDiffer) {
