@@ -1,0 +1,431 @@
+// How records look on the wire: raw lines, JSON lines, and Loki push requests (no I/O).
+//
+// JSON is written by hand into the caller's string: this is tail's hot path, and building a
+// boost::json value per record would cost more than the rest of the work. Every string goes
+// through append_string(), which also makes any bytes valid UTF-8, so the output is valid
+// JSON whatever the files held.
+#include <array>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <charconv>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "sidecar/sink.hpp"
+
+namespace tender::sidecar {
+namespace {
+
+namespace json = boost::json;
+
+// What each byte needs inside a JSON string: 0 copied as it is, 1 escaped, 2 the start (or a
+// stray part) of a multi-byte UTF-8 sequence.
+constexpr std::array<unsigned char, 256> kByteClass = [] {
+  std::array<unsigned char, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[c] = c < 0x20 || c == '"' || c == '\\' ? 1 : c >= 0x80 ? 2 : 0;
+  }
+  return t;
+}();
+
+// The length of the valid UTF-8 sequence at p[0..n) (n >= 1, p[0] >= 0x80), or 0 when it is
+// not one: a stray continuation byte, an overlong form, a surrogate, past U+10FFFF, or cut off.
+std::size_t utf8_sequence(const unsigned char* p, std::size_t n) {
+  auto cont = [&](std::size_t i, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
+    return i < n && p[i] >= lo && p[i] <= hi;
+  };
+  unsigned char c = p[0];
+  if (c >= 0xC2 && c <= 0xDF) {
+    return cont(1) ? 2 : 0;
+  }
+  if (c >= 0xE0 && c <= 0xEF) {
+    unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
+    unsigned char hi = c == 0xED ? 0x9F : 0xBF;
+    return cont(1, lo, hi) && cont(2) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
+    unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
+    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+void append_escape(std::string& out, unsigned char c) {
+  switch (c) {
+    case '"':
+      out += "\\\"";
+      return;
+    case '\\':
+      out += "\\\\";
+      return;
+    case '\n':
+      out += "\\n";
+      return;
+    case '\r':
+      out += "\\r";
+      return;
+    case '\t':
+      out += "\\t";
+      return;
+    default: {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out.push_back(kHex[(c >> 4) & 0xf]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+}
+
+// Appends `s` as a quoted JSON string. Quotes, backslashes and control characters are escaped;
+// valid UTF-8 is copied; each byte that is not part of a valid UTF-8 sequence becomes U+FFFD.
+void append_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  std::size_t n = s.size();
+  std::size_t plain = 0;  // start of the run of bytes copied as they are
+  std::size_t i = 0;
+  while (i < n) {
+    unsigned char cls = kByteClass[p[i]];
+    if (cls == 0) {
+      ++i;
+      continue;
+    }
+    if (cls == 2) {
+      if (std::size_t len = utf8_sequence(p + i, n - i); len > 0) {
+        i += len;
+        continue;
+      }
+    }
+    out.append(s.data() + plain, i - plain);
+    if (cls == 1) {
+      append_escape(out, p[i]);
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+    }
+    ++i;
+    plain = i;
+  }
+  out.append(s.data() + plain, n - plain);
+  out.push_back('"');
+}
+
+template <typename Int>
+void append_int(std::string& out, Int v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
+// `n` as exactly `width` decimal digits (n < 10^width).
+void append_digits(std::string& out, std::uint64_t n, int width) {
+  char buf[20];
+  for (int i = width - 1; i >= 0; --i) {
+    buf[i] = static_cast<char>('0' + n % 10);
+    n /= 10;
+  }
+  out.append(buf, static_cast<std::size_t>(width));
+}
+
+// RFC 3339 in UTC with nanoseconds: "2026-12-06T12:44:35.123456789Z". No locale, no lock (the
+// C library's gmtime_r takes one): the civil date from days since the epoch, by H. Hinnant's
+// algorithm.
+void append_time(std::string& out, std::int64_t ns) {
+  constexpr std::int64_t kNsPerSecond = 1'000'000'000;
+  constexpr std::int64_t kSecondsPerDay = 86'400;
+  std::int64_t secs = ns / kNsPerSecond;
+  std::int64_t frac = ns % kNsPerSecond;
+  if (frac < 0) {
+    frac += kNsPerSecond;
+    --secs;
+  }
+  std::int64_t days = secs / kSecondsPerDay;
+  std::int64_t tod = secs % kSecondsPerDay;
+  if (tod < 0) {
+    tod += kSecondsPerDay;
+    --days;
+  }
+  std::int64_t z = days + 719'468;
+  std::int64_t era = (z >= 0 ? z : z - 146'096) / 146'097;
+  std::int64_t doe = z - era * 146'097;
+  std::int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
+  std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  std::int64_t mp = (5 * doy + 2) / 153;
+  std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  out.push_back('"');
+  append_digits(out, static_cast<std::uint64_t>(year), 4);  // int64 ns spans 1677..2262
+  out.push_back('-');
+  append_digits(out, static_cast<std::uint64_t>(month), 2);
+  out.push_back('-');
+  append_digits(out, static_cast<std::uint64_t>(day), 2);
+  out.push_back('T');
+  append_digits(out, static_cast<std::uint64_t>(tod / 3600), 2);
+  out.push_back(':');
+  append_digits(out, static_cast<std::uint64_t>(tod / 60 % 60), 2);
+  out.push_back(':');
+  append_digits(out, static_cast<std::uint64_t>(tod % 60), 2);
+  out.push_back('.');
+  append_digits(out, static_cast<std::uint64_t>(frac), 9);
+  out += "Z\"";
+}
+
+// Any JSON value, its strings through append_string (fields parsed by logfmt or a regex hold
+// the file's bytes, which need not be UTF-8).
+void append_value(std::string& out, const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null:
+      out += "null";
+      return;
+    case json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      return;
+    case json::kind::int64:
+      append_int(out, v.get_int64());
+      return;
+    case json::kind::uint64:
+      append_int(out, v.get_uint64());
+      return;
+    case json::kind::double_:
+      out += json::serialize(v);
+      return;
+    case json::kind::string:
+      append_string(out, v.get_string());
+      return;
+    case json::kind::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const auto& e : v.get_array()) {
+        if (!first) {
+          out.push_back(',');
+        }
+        first = false;
+        append_value(out, e);
+      }
+      out.push_back(']');
+      return;
+    }
+    case json::kind::object: {
+      out.push_back('{');
+      bool first = true;
+      for (const auto& [k, e] : v.get_object()) {
+        if (!first) {
+          out.push_back(',');
+        }
+        first = false;
+        append_string(out, k);
+        out.push_back(':');
+        append_value(out, e);
+      }
+      out.push_back('}');
+      return;
+    }
+  }
+}
+
+// The top-level names of a JSON line; a parsed field of one of these names goes under "fields".
+bool reserved(std::string_view name) {
+  for (std::string_view r :
+       {"time", "file", "key", "offset", "message", "labels", "cut", "parse_error", "fields"}) {
+    if (name == r) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void append_json_record(const Record& r, std::string& out) {
+  static const Source kNoSource;
+  const Source& src = r.source ? *r.source : kNoSource;
+  out += "{\"time\":";
+  append_time(out, r.time_ns);
+  out += ",\"file\":";
+  append_string(out, src.path);
+  out += ",\"key\":";
+  append_string(out, src.key);
+  out += ",\"offset\":";
+  append_int(out, r.offset);
+  out += ",\"message\":";
+  append_string(out, r.text);
+  if (!src.labels.empty()) {
+    out += ",\"labels\":{";
+    bool first = true;
+    for (const auto& [k, v] : src.labels) {
+      if (!first) {
+        out.push_back(',');
+      }
+      first = false;
+      append_string(out, k);
+      out.push_back(':');
+      append_string(out, v);
+    }
+    out.push_back('}');
+  }
+  if (r.cut) {
+    out += ",\"cut\":true";
+  }
+  if (!r.parse_error.empty()) {
+    out += ",\"parse_error\":";
+    append_string(out, r.parse_error);
+  }
+  bool clashes = false;
+  for (const auto& [k, v] : r.fields) {
+    if (reserved(k)) {
+      clashes = true;
+      continue;
+    }
+    out.push_back(',');
+    append_string(out, k);
+    out.push_back(':');
+    append_value(out, v);
+  }
+  if (clashes) {
+    out += ",\"fields\":{";
+    bool first = true;
+    for (const auto& [k, v] : r.fields) {
+      if (!reserved(k)) {
+        continue;
+      }
+      if (!first) {
+        out.push_back(',');
+      }
+      first = false;
+      append_string(out, k);
+      out.push_back(':');
+      append_value(out, v);
+    }
+    out.push_back('}');
+  }
+  out += "}\n";
+}
+
+// A label name as Loki and Prometheus accept it: [a-zA-Z_][a-zA-Z0-9_]*; any other character
+// becomes '_', and a leading digit gets a '_' before it ("app.kubernetes.io/name" ->
+// "app_kubernetes_io_name").
+std::string label_name(std::string_view name) {
+  std::string out;
+  out.reserve(name.size() + 1);
+  if (name.empty() || (name.front() >= '0' && name.front() <= '9')) {
+    out.push_back('_');
+  }
+  for (char c : name) {
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    out.push_back(ok ? c : '_');
+  }
+  return out;
+}
+
+// The stream labels of `src`'s records as a JSON object's text: the sink's labels, then the
+// input's (which win), then `filename`.
+std::string stream_labels(const Source* src, const Labels& sink_labels) {
+  std::map<std::string, std::string> labels;
+  for (const auto& [k, v] : sink_labels) {
+    labels[label_name(k)] = v;
+  }
+  if (src != nullptr) {
+    for (const auto& [k, v] : src->labels) {
+      labels[label_name(k)] = v;
+    }
+    labels["filename"] = src->path;
+  }
+  std::string out = "{";
+  bool first = true;
+  for (const auto& [k, v] : labels) {
+    if (!first) {
+      out.push_back(',');
+    }
+    first = false;
+    append_string(out, k);
+    out.push_back(':');
+    append_string(out, v);
+  }
+  out.push_back('}');
+  return out;
+}
+
+void append_loki_value(const Record& r, std::string& out) {
+  out += "[\"";
+  append_int(out, r.time_ns);
+  out += "\",";
+  append_string(out, r.text);
+  out += ",{\"key\":";
+  append_string(out, r.source ? std::string_view(r.source->key) : std::string_view());
+  out += ",\"offset\":\"";
+  append_int(out, r.offset);
+  out.push_back('"');
+  if (r.cut) {
+    out += ",\"cut\":\"true\"";
+  }
+  if (!r.parse_error.empty()) {
+    out += ",\"parse_error\":";
+    append_string(out, r.parse_error);
+  }
+  out += "}]";
+}
+
+}  // namespace
+
+void encode_record(const Record& record, RecordFormat format, std::string& out) {
+  if (format == RecordFormat::kRaw) {
+    out.reserve(out.size() + record.text.size() + 1);
+    out += record.text;
+    out.push_back('\n');
+    return;
+  }
+  append_json_record(record, out);
+}
+
+std::string encode_loki(std::span<const Record> batch, const Labels& sink_labels) {
+  struct Stream {
+    std::string labels;  // the "stream" object's text
+    std::vector<std::size_t> records;
+  };
+  std::vector<Stream> streams;
+  std::unordered_map<const Source*, std::size_t> by_source;  // records of a file share labels
+  std::unordered_map<std::string, std::size_t> by_labels;
+  std::size_t text_bytes = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const Source* src = batch[i].source.get();
+    text_bytes += batch[i].text.size();
+    auto known = by_source.find(src);
+    if (known == by_source.end()) {
+      std::string labels = stream_labels(src, sink_labels);
+      auto [it, added] = by_labels.try_emplace(labels, streams.size());
+      if (added) {
+        streams.push_back(Stream{std::move(labels), {}});
+      }
+      known = by_source.emplace(src, it->second).first;
+    }
+    streams[known->second].records.push_back(i);
+  }
+  std::string out;
+  out.reserve(text_bytes + batch.size() * 96 + streams.size() * 128 + 16);
+  out += "{\"streams\":[";
+  for (std::size_t s = 0; s < streams.size(); ++s) {
+    if (s > 0) {
+      out.push_back(',');
+    }
+    out += "{\"stream\":";
+    out += streams[s].labels;
+    out += ",\"values\":[";
+    bool first = true;
+    for (std::size_t i : streams[s].records) {
+      if (!first) {
+        out.push_back(',');
+      }
+      first = false;
+      append_loki_value(batch[i], out);
+    }
+    out += "]}";
+  }
+  out += "]}";
+  return out;
+}
+
+}  // namespace tender::sidecar
