@@ -158,6 +158,10 @@ class FileSink final : public SinkBase {
 
  private:
   Result<> write_now(std::span<const Record> batch) {
+    if (fd_ >= 0 && moved_away()) {
+      ::close(fd_);
+      fd_ = -1;
+    }
     if (fd_ < 0) {
       if (auto opened = open(); !opened) {
         return failed(opened.error());
@@ -205,6 +209,13 @@ class FileSink final : public SinkBase {
     o["rotations"] = rotations_;
   }
 
+  // Whether the path no longer names the open file (another program rotated or removed it):
+  // then the sink opens the path anew rather than write where nobody looks.
+  [[nodiscard]] bool moved_away() const {
+    struct stat st {};
+    return ::stat(config_.path.c_str(), &st) != 0 || st.st_ino != ino_ || st.st_dev != dev_;
+  }
+
   Result<> open() {
     fd_ = ::open(config_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) {
@@ -218,6 +229,8 @@ class FileSink final : public SinkBase {
       return Error::from_errno(err, "cannot stat " + config_.path);
     }
     size_ = static_cast<std::uint64_t>(st.st_size);
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
     return {};
   }
 
@@ -290,6 +303,8 @@ class FileSink final : public SinkBase {
 
   int fd_ = -1;
   std::uint64_t size_ = 0;  // the current file's size
+  dev_t dev_ = 0;           // and its identity
+  ino_t ino_ = 0;
   std::uint64_t rotations_ = 0;
   std::vector<std::size_t> ends_;
 };
@@ -336,7 +351,8 @@ class HttpSink final : public SinkBase {
       }
     } else {
       encode(batch);
-      req.body = buf_;
+      req.body = std::move(buf_);
+      buf_.clear();
       if (!req.headers.get("Content-Type")) {
         req.headers.set("Content-Type", config_.format == RecordFormat::kJson
                                             ? "application/x-ndjson"
@@ -344,8 +360,9 @@ class HttpSink final : public SinkBase {
       }
     }
     std::size_t bytes = req.body.size();
-    std::string where =
-        "POST http://" + config_.host + ":" + std::to_string(config_.port) + config_.target;
+    // The query is left out: it may hold a token.
+    std::string where = "POST http://" + config_.host + ":" + std::to_string(config_.port) +
+                        config_.target.substr(0, config_.target.find('?'));
     // The timeout bounds the whole write, connecting included.
     asio::steady_timer timer(executor_, config_.timeout);
     auto raced = co_await (client_.request(std::move(req)) || timer.async_wait(kTuple));

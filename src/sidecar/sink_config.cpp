@@ -146,7 +146,7 @@ std::vector<std::pair<std::string, std::string>> string_map(const ConfigNode& no
 SinkConfig parse_sink_url(const std::string& url) {
   SinkConfig out;
   out.url = url;
-  out.name = url;
+  out.name = redact_url(url);  // it shows in logs and metrics
   if (url == "stdout") {
     out.kind = SinkKind::kStdout;
     out.format = RecordFormat::kRaw;

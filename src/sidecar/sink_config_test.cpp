@@ -177,6 +177,12 @@ headers: {Authorization: Bearer abc, X-Api-Key: k, X-Scope-OrgID: tenant-1}
   EXPECT_NE(text.find("\"timeout\":\"10s\""), std::string::npos) << text;
 }
 
+TEST(ParseSinkUrl, TheDefaultNameHidesSecretQueryParameters) {
+  EXPECT_EQ(parse_sink_url("http://h/in?api_key=k1&x=1").name,
+            "http://h/in?api_key=<redacted>&x=1");
+  EXPECT_EQ(parse_sink_url("http://h/in?api_key=k1&x=1").target, "/in?api_key=k1&x=1");
+}
+
 TEST(SinkJson, FileSinkShowsRotation) {
   auto o = sink_json(sink_from("url: file:/out/a.log\nmax_file_bytes: 1MiB\nkeep_files: 2\n"));
   EXPECT_EQ(o.at("path").as_string(), "/out/a.log");

@@ -172,6 +172,21 @@ TEST(FileSink, KeepZeroRemovesTheFullFile) {
   EXPECT_FALSE(fs::exists(dir.path() / "out.log.1"));
 }
 
+TEST(FileSink, ReopensThePathWhenAnotherProgramMovedTheFileAway) {
+  TempDir dir;
+  auto file = dir.path() / "out.log";
+  asio::io_context ioc;
+  auto sink = make_sink(parse_sink_url("file:" + file.string()), ioc.get_executor());
+  ASSERT_TRUE(write(ioc, *sink, batch(0, 1)));
+  fs::rename(file, dir.path() / "out.log.old");  // logrotate's way
+  ASSERT_TRUE(write(ioc, *sink, batch(1, 1)));
+  EXPECT_EQ(slurp(dir.path() / "out.log.old"), "line-0...\n");
+  EXPECT_EQ(slurp(file), "line-1...\n");
+  fs::remove(file);
+  ASSERT_TRUE(write(ioc, *sink, batch(2, 1)));
+  EXPECT_EQ(slurp(file), "line-2...\n");
+}
+
 TEST(FileSink, NoSpaceIsAnErrorAndTheBatchCanBeWrittenAgain) {
   if (!fs::exists("/dev/full")) {
     GTEST_SKIP() << "no /dev/full";
