@@ -9,6 +9,7 @@
 #include <boost/json/value.hpp>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <string>
 #include <string_view>
@@ -81,6 +82,16 @@ void append_escape(std::string& out, unsigned char c) {
   }
 }
 
+// Whether any of the 8 bytes in `x` needs a look: below 0x20, '"', '\\', or 0x80 and above.
+// (The "has a byte less than n" and "has a zero byte" tests of Bit Twiddling Hacks.)
+constexpr bool needs_look(std::uint64_t x) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101;
+  constexpr std::uint64_t kHighs = 0x8080808080808080;
+  auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHighs; };
+  std::uint64_t control = (x - kOnes * 0x20) & ~x & kHighs;
+  return (control | has_zero(x ^ (kOnes * '"')) | has_zero(x ^ (kOnes * '\\')) | (x & kHighs)) != 0;
+}
+
 // Appends `s` as a quoted JSON string. Quotes, backslashes and control characters are escaped;
 // valid UTF-8 is copied; each byte that is not part of a valid UTF-8 sequence becomes U+FFFD.
 void append_string(std::string& out, std::string_view s) {
@@ -90,6 +101,14 @@ void append_string(std::string& out, std::string_view s) {
   std::size_t plain = 0;  // start of the run of bytes copied as they are
   std::size_t i = 0;
   while (i < n) {
+    if (n - i >= 8) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, p + i, 8);
+      if (!needs_look(word)) {
+        i += 8;
+        continue;
+      }
+    }
     unsigned char cls = kByteClass[p[i]];
     if (cls == 0) {
       ++i;
@@ -121,19 +140,17 @@ void append_int(std::string& out, Int v) {
   out.append(buf, end);
 }
 
-// `n` as exactly `width` decimal digits (n < 10^width).
-void append_digits(std::string& out, std::uint64_t n, int width) {
-  char buf[20];
+// `n` as exactly `width` decimal digits at `at` (n < 10^width).
+void put_digits(char* at, std::uint64_t n, int width) {
   for (int i = width - 1; i >= 0; --i) {
-    buf[i] = static_cast<char>('0' + n % 10);
+    at[i] = static_cast<char>('0' + n % 10);
     n /= 10;
   }
-  out.append(buf, static_cast<std::size_t>(width));
 }
 
-// RFC 3339 in UTC with nanoseconds: "2026-12-06T12:44:35.123456789Z". No locale, no lock (the
-// C library's gmtime_r takes one): the civil date from days since the epoch, by H. Hinnant's
-// algorithm.
+// RFC 3339 in UTC with nanoseconds, quoted: "2026-12-06T12:44:35.123456789Z". No locale, no
+// lock (the C library's gmtime_r takes one): the civil date from days since the epoch, by
+// H. Hinnant's algorithm, and only when the second changes (records come in time order).
 void append_time(std::string& out, std::int64_t ns) {
   constexpr std::int64_t kNsPerSecond = 1'000'000'000;
   constexpr std::int64_t kSecondsPerDay = 86'400;
@@ -143,36 +160,38 @@ void append_time(std::string& out, std::int64_t ns) {
     frac += kNsPerSecond;
     --secs;
   }
-  std::int64_t days = secs / kSecondsPerDay;
-  std::int64_t tod = secs % kSecondsPerDay;
-  if (tod < 0) {
-    tod += kSecondsPerDay;
-    --days;
+  // "\"YYYY-MM-DDTHH:MM:SS." of the last second formatted, then the nanoseconds and "Z\"".
+  thread_local std::int64_t cached_secs = INT64_MIN;  // no second is that
+  thread_local std::array<char, 33> text{};
+  constexpr std::size_t kFrac = 21;
+  if (secs != cached_secs) {
+    std::int64_t days = secs / kSecondsPerDay;
+    std::int64_t tod = secs % kSecondsPerDay;
+    if (tod < 0) {
+      tod += kSecondsPerDay;
+      --days;
+    }
+    std::int64_t z = days + 719'468;
+    std::int64_t era = (z >= 0 ? z : z - 146'096) / 146'097;
+    std::int64_t doe = z - era * 146'097;
+    std::int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
+    std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    std::int64_t mp = (5 * doy + 2) / 153;
+    std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
+    std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
+    std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+    char* t = text.data();
+    std::memcpy(t, "\"0000-00-00T00:00:00.000000000Z\"", 33);
+    put_digits(t + 1, static_cast<std::uint64_t>(year), 4);  // int64 ns spans 1677..2262
+    put_digits(t + 6, static_cast<std::uint64_t>(month), 2);
+    put_digits(t + 9, static_cast<std::uint64_t>(day), 2);
+    put_digits(t + 12, static_cast<std::uint64_t>(tod / 3600), 2);
+    put_digits(t + 15, static_cast<std::uint64_t>(tod / 60 % 60), 2);
+    put_digits(t + 18, static_cast<std::uint64_t>(tod % 60), 2);
+    cached_secs = secs;
   }
-  std::int64_t z = days + 719'468;
-  std::int64_t era = (z >= 0 ? z : z - 146'096) / 146'097;
-  std::int64_t doe = z - era * 146'097;
-  std::int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
-  std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  std::int64_t mp = (5 * doy + 2) / 153;
-  std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  out.push_back('"');
-  append_digits(out, static_cast<std::uint64_t>(year), 4);  // int64 ns spans 1677..2262
-  out.push_back('-');
-  append_digits(out, static_cast<std::uint64_t>(month), 2);
-  out.push_back('-');
-  append_digits(out, static_cast<std::uint64_t>(day), 2);
-  out.push_back('T');
-  append_digits(out, static_cast<std::uint64_t>(tod / 3600), 2);
-  out.push_back(':');
-  append_digits(out, static_cast<std::uint64_t>(tod / 60 % 60), 2);
-  out.push_back(':');
-  append_digits(out, static_cast<std::uint64_t>(tod % 60), 2);
-  out.push_back('.');
-  append_digits(out, static_cast<std::uint64_t>(frac), 9);
-  out += "Z\"";
+  put_digits(text.data() + kFrac, static_cast<std::uint64_t>(frac), 9);
+  out.append(text.data(), text.size() - 1);  // without the NUL
 }
 
 // Any JSON value, its strings through append_string (fields parsed by logfmt or a regex hold
@@ -242,6 +261,8 @@ bool reserved(std::string_view name) {
 void append_json_record(const Record& r, std::string& out) {
   static const Source kNoSource;
   const Source& src = r.source ? *r.source : kNoSource;
+  // Room for the common case at once (the string grows geometrically all the same).
+  out.reserve(out.size() + r.text.size() + src.path.size() + 128);
   out += "{\"time\":";
   append_time(out, r.time_ns);
   out += ",\"file\":";

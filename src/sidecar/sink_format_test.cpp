@@ -110,6 +110,21 @@ TEST(EncodeRecord, ValidUtf8IsKeptAndEveryInvalidByteBecomesAReplacementCharacte
   EXPECT_EQ(message("x\xE2\x82"), "x" + kFffd + kFffd);             // cut off at the end
 }
 
+TEST(EncodeRecord, SpecialBytesAreSeenAtEveryPositionOfALongString) {
+  for (std::string special : {"\"", "\\", "\x01", "\x7f", "\xC3\xA9", "\xFF"}) {
+    for (std::size_t at = 0; at < 24; ++at) {
+      std::string text(24, 'a');
+      text.replace(at, 1, special);
+      auto v = json::parse(json_line(record(source(), 0, text)));
+      std::string expected = text;
+      if (special == "\xFF") {
+        expected.replace(at, 1, "\xEF\xBF\xBD");
+      }
+      ASSERT_EQ(v.at("message").as_string(), expected) << "at " << at;
+    }
+  }
+}
+
 TEST(EncodeRecord, AnyBytesGiveOneValidJsonLine) {
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> byte(0, 255);
