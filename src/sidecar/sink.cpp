@@ -335,6 +335,9 @@ class HttpSink final : public SinkBase {
 
   asio::awaitable<Result<>> write(std::span<const Record> batch) override {
     using asio::experimental::awaitable_operators::operator||;
+    if (batch.empty()) {
+      co_return Result<>{};  // nothing to deliver; no request
+    }
     ClientRequest req;
     req.method = "POST";
     req.host = config_.host;

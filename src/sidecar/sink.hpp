@@ -7,8 +7,9 @@
 //   auto sink = make_sink(cfg, executor);                                // throws ConfigError
 //   auto acked = co_await sink->write(batch);    // Result<>: all of batch acknowledged, or not
 //
-// URLs: `stdout`, `file:/path`, `http://HOST:PORT/PATH` (batched JSON lines POST),
-// `loki://HOST:PORT` (the Loki push API, POST /loki/api/v1/push).
+// URLs: `stdout`, `file:/path` (or file:///path, or a relative file:path),
+// `http://HOST[:PORT]/PATH[?QUERY]` (batched JSON lines POST; port 80),
+// `loki://HOST[:PORT]` (the Loki push API, POST /loki/api/v1/push; port 3100).
 // In a config file a sink is a map: {name, url, format, labels, batch_bytes, batch_records,
 // timeout, headers, max_file_bytes, keep_files, fsync} (docs/tail.md).
 
@@ -34,8 +35,8 @@ enum class SinkKind { kStdout, kFile, kHttp, kLoki };
 // How a record is written by stdout, file and http sinks (loki has its own shape).
 enum class RecordFormat {
   kRaw,   // the text and a newline
-  kJson,  // one JSON object per line: time, file, key, offset, text (or the parsed fields),
-          // labels, cut, parse_error (docs/tail.md has the exact shape)
+  kJson,  // one JSON object per line: time, file, key, offset, message (the text, always),
+          // labels, cut, parse_error, then the parsed fields (docs/tail.md has the exact shape)
 };
 
 struct SinkConfig {
@@ -61,18 +62,21 @@ struct SinkConfig {
 };
 
 // Parses a --sink URL with defaults for the rest. Throws UsageError naming the URL for an
-// unknown scheme, a missing host, port or path.
+// unknown scheme, a missing host or path, a bad port, credentials in the URL.
 [[nodiscard]] SinkConfig parse_sink_url(const std::string& url);
-// Parses a sink map of a config file. Throws ConfigError at the offending key.
+// Parses a sink map of a config file. Throws ConfigError at the offending key (also for a key
+// that does not apply to the sink's kind, such as max_file_bytes on an http sink).
 [[nodiscard]] SinkConfig parse_sink(const ConfigNode& node);
-// The sink's configuration as /configz shows it.
+// The sink's configuration as /configz shows it: header values and query parameters whose
+// names look secret (Authorization, token, ...) are "<redacted>".
 [[nodiscard]] boost::json::object sink_json(const SinkConfig& config);
 
 class Sink {
  public:
   virtual ~Sink() = default;
   // Delivers `batch`, in order, and completes once the destination has acknowledged all of it:
-  // written (and fsynced if asked) for files and stdout, a 2xx answer for http and loki.
+  // written (and fsynced if asked) for files and stdout, a 2xx answer for http and loki. An
+  // empty batch sends nothing.
   // Fails with an Error whose message names the sink and says why (connection refused, HTTP
   // 503 and the start of its body, ENOSPC); then the caller may write the same batch again, so
   // part of it may reach the destination twice. Writes are not concurrent: one at a time.

@@ -259,8 +259,8 @@ bool reserved(std::string_view name) {
 }
 
 void append_json_record(const Record& r, std::string& out) {
-  static const Source kNoSource;
-  const Source& src = r.source ? *r.source : kNoSource;
+  static const Source none;
+  const Source& src = r.source ? *r.source : none;
   // Room for the common case at once (the string grows geometrically all the same).
   out.reserve(out.size() + r.text.size() + src.path.size() + 128);
   out += "{\"time\":";

@@ -324,6 +324,8 @@ TEST(HttpSink, PostsJsonLinesWithHeadersAndIsAckedBy2xx) {
   rx.answer(204);
   ASSERT_TRUE(write(ioc, *sink, batch(3, 1)));
   EXPECT_EQ(sink->status().at("records").as_uint64(), 4u);
+  ASSERT_TRUE(write(ioc, *sink, {}));  // an empty batch sends nothing
+  EXPECT_EQ(rx.requests().size(), 2u);
 }
 
 TEST(HttpSink, ErrorStatusFailsWithItsBodyAndTheBatchGoesAgain) {
