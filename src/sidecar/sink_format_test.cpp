@@ -99,15 +99,15 @@ TEST(EncodeRecord, ValidUtf8IsKeptAndEveryInvalidByteBecomesAReplacementCharacte
   };
   EXPECT_EQ(message("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"),
             "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
-  const std::string kFffd = "\xEF\xBF\xBD";
+  const std::string fffd = "\xEF\xBF\xBD";
   EXPECT_EQ(message("a\xFF"
                     "b"),
-            "a" + kFffd + "b");
-  EXPECT_EQ(message("\x80"), kFffd);                                // a stray continuation byte
-  EXPECT_EQ(message("\xC0\xAF"), kFffd + kFffd);                    // overlong '/'
-  EXPECT_EQ(message("\xED\xA0\x80"), kFffd + kFffd + kFffd);        // a surrogate
-  EXPECT_EQ(message("\xF4\x90\x80\x80").size(), 4 * kFffd.size());  // past U+10FFFF
-  EXPECT_EQ(message("x\xE2\x82"), "x" + kFffd + kFffd);             // cut off at the end
+            "a" + fffd + "b");
+  EXPECT_EQ(message("\x80"), fffd);                                // a stray continuation byte
+  EXPECT_EQ(message("\xC0\xAF"), fffd + fffd);                     // overlong '/'
+  EXPECT_EQ(message("\xED\xA0\x80"), fffd + fffd + fffd);          // a surrogate
+  EXPECT_EQ(message("\xF4\x90\x80\x80").size(), 4 * fffd.size());  // past U+10FFFF
+  EXPECT_EQ(message("x\xE2\x82"), "x" + fffd + fffd);              // cut off at the end
 }
 
 TEST(EncodeRecord, SpecialBytesAreSeenAtEveryPositionOfALongString) {

@@ -264,7 +264,7 @@ class Receiver {
  public:
   Receiver() {
     Router r;
-    auto handle = [this](Request& req, Reply reply) {
+    auto handle = [this](Request& req, const Reply& reply) {
       std::lock_guard lock(mu_);
       requests_.push_back(req);
       if (hang_) {
