@@ -74,8 +74,7 @@ TailFiles::File* TailFiles::follow_row(const FileRow& row, Fd fd, const std::str
 }
 
 TailFiles::File* TailFiles::discover(const std::string& path, bool first_start) {
-  std::size_t input_index = 0;
-  const Input* input = input_for(path, &input_index);
+  const Input* input = input_for(path, nullptr);
   if (input == nullptr) {
     return nullptr;
   }
@@ -84,6 +83,12 @@ TailFiles::File* TailFiles::discover(const std::string& path, bool first_start) 
     log::warn("cannot open a file to follow", {{"path", path}, {"error", std::strerror(errno)}});
     return nullptr;
   }
+  return adopt(std::move(fd), path, *input, first_start, true);
+}
+
+TailFiles::File* TailFiles::adopt(Fd fd, const std::string& path, const Input& in, bool first_start,
+                                  bool live) {
+  const Input* input = &in;
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
     return nullptr;  // nothing to identify it by yet: looked at again when it grows
@@ -116,7 +121,7 @@ TailFiles::File* TailFiles::discover(const std::string& path, bool first_start) 
   // that file's fate is known (truncated: this continues it), at most rotate_wait.
   auto now = clock_.now();
   for (auto& [key, other] : files_) {
-    if (other->live && prefix_matches(prefix, other->fp)) {
+    if (live && other->live && prefix_matches(prefix, other->fp)) {
       auto [it, fresh] = suspects_.emplace(id, Suspect{now, path});
       if (now - it->second.since < config_.rotate_wait) {
         return nullptr;
@@ -143,7 +148,7 @@ TailFiles::File* TailFiles::discover(const std::string& path, bool first_start) 
                {{"path", path}, {"error", ok.error().message()}});
     return nullptr;
   }
-  File* f = follow_row(row, std::move(fd), path, size, true);
+  File* f = follow_row(row, std::move(fd), path, size, live);
   if (f != nullptr) {
     f->row_dirty = false;
     ++counters_.files_discovered;
@@ -365,6 +370,8 @@ void TailFiles::truncated(File& f, std::uint64_t old_size) {
   std::string old_path = f.source->path;
   FileId old_id = f.id;
   bool was_live = f.live;
+  const Input* input = f.input;
+  Fd old_fd = std::move(f.fd);  // the truncated inode: a new file from now on
   std::optional<std::string> copy;
   // Unread bytes may be in a copy (copytruncate copies first, then truncates).
   std::optional<std::string> found = find_copy(f, dir_of(old_path), needed, false);
@@ -410,10 +417,11 @@ void TailFiles::truncated(File& f, std::uint64_t old_size) {
     }
     release(f, true);  // f is gone
   }
-  // The truncated inode holds a new file now.
-  if (was_live && last_snapshot_.contains(old_path)) {
-    (void)discover(old_path, false);
-  }
+  // The truncated inode holds a new file now: followed by name if it still has its watched
+  // name, else (renamed away, then truncated) read to its end and let go like any rotated file.
+  auto named = last_snapshot_.find(old_path);
+  bool still_named = was_live && named != last_snapshot_.end() && named->second.id() == old_id;
+  (void)adopt(std::move(old_fd), old_path, *input, false, still_named);
 }
 
 }  // namespace tender::sidecar

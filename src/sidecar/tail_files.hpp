@@ -121,6 +121,10 @@ class TailFiles {
 
   [[nodiscard]] const Input* input_for(const std::string& path, std::size_t* index) const;
   File* discover(const std::string& path, bool first_start);
+  // Follows the open file `fd` as a new file of `input` under `path` (live: by that name; not
+  // live: read to its end and let go). nullptr when it cannot be yet (empty, max_files, a
+  // possible copy held back, the checkpoint failing).
+  File* adopt(Fd fd, const std::string& path, const Input& input, bool first_start, bool live);
   File* follow_row(const FileRow& row, Fd fd, const std::string& path, std::uint64_t size,
                    bool live);
   bool check(File& f);

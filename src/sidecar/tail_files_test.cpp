@@ -180,6 +180,27 @@ TEST_F(TailFilesTest, CopytruncateContinuesFromTheCopyUnderTheSameKey) {
   EXPECT_EQ(files_->counters().lost_bytes, 0U);
 }
 
+TEST_F(TailFilesTest, AFileTruncatedThenRenamedAwayWhileTheSinkLaggedLosesNeitherContent) {
+  append("a.log", "b1\n");
+  start();  // nothing read yet: the sink is down
+  fs::copy_file(path("a.log"), path("a.log.2"));
+  ::truncate(path("a.log").c_str(), 0);
+  append("a.log", "b2-longer-than-before\n");
+  reconcile();
+  ::rename(path("a.log").c_str(), path("a.log.3").c_str());
+  append("a.log", "d1\n");
+  reconcile();
+  auto rs = drain();
+  std::sort(rs.begin(), rs.end(), [](const Record& a, const Record& b) { return a.text < b.text; });
+  ASSERT_EQ(texts(rs), (Texts{"b1", "b2-longer-than-before", "d1"}));
+  EXPECT_EQ(rs[0].source->path, path("a.log.2"));
+  EXPECT_NE(rs[0].source->key, rs[1].source->key);
+  EXPECT_EQ(files_->counters().lost_bytes, 0U);
+  clock_.advance(1s);
+  (void)drain();
+  EXPECT_EQ(files_->size(), 1U) << "only the live a.log is left";
+}
+
 TEST_F(TailFilesTest, ATruncationWithNoCopyCountsWhatWasUnreadAsLost) {
   append("a.log", "one\n");
   start();

@@ -270,6 +270,7 @@ asio::awaitable<void> TailRole::Impl::pipeline(std::size_t s) {
       }
       st.errors->inc();
       std::uint64_t failures = ++st.consecutive_failures;
+      publish();  // the lag grows while the sink is down: show it
       {
         std::lock_guard lock(status_mutex);
         st.last_error = written.error().message();
