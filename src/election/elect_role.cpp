@@ -20,9 +20,9 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/process.hpp"
+#include "core/webhook.hpp"
 #include "election/api.hpp"
 #include "election/leader_exec.hpp"
-#include "election/webhook.hpp"
 
 namespace tender::election {
 
@@ -318,11 +318,13 @@ void ElectRole::start(Runtime& rt) {
         });
   }
   if (!m.cfg.webhook.empty()) {
-    m.webhook = std::make_unique<Webhook>(m.ioc, *parse_http_url(m.cfg.webhook), [this](bool ok) {
-      if (!ok) {
-        impl_->webhook_failures->inc();
-      }
-    });
+    // 3 attempts of 2 s each, 200 ms then 400 ms apart: what the app was told before.
+    m.webhook = std::make_unique<Webhook>(m.ioc, *parse_http_url(m.cfg.webhook), WebhookOptions{},
+                                          [this](bool ok) {
+                                            if (!ok) {
+                                              impl_->webhook_failures->inc();
+                                            }
+                                          });
   }
   Router router;
   AdminAccess access{rt.options().admin_allow_hosts};

@@ -1,31 +1,35 @@
-#include "election/webhook.hpp"
+#include "core/webhook.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <deque>
+#include <stdexcept>
 #include <utility>
 
 #include "core/asio_util.hpp"
 #include "core/http_client.hpp"
 #include "core/log.hpp"
 
-namespace tender::election {
+namespace tender {
 
 namespace asio = boost::asio;
 
-namespace {
-constexpr std::size_t kMaxPending = 64;
-constexpr int kAttempts = 3;
-}  // namespace
-
 struct Webhook::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io, HttpUrl u, std::function<void(bool)> cb)
-      : ioc(io), url(std::move(u)), on_result(std::move(cb)), client(io.get_executor()) {}
+  Impl(asio::io_context& io, HttpUrl u, WebhookOptions o, std::function<void(bool)> cb)
+      : ioc(io),
+        url(std::move(u)),
+        options(std::move(o)),
+        on_result(std::move(cb)),
+        client(io.get_executor()),
+        backoff(options.backoff, options.clock != nullptr ? *options.clock : system_clock()) {}
 
   asio::io_context& ioc;
   HttpUrl url;
+  WebhookOptions options;
   std::function<void(bool)> on_result;
   HttpClient client;
+  Backoff backoff;
   std::deque<std::string> queue;
   bool sending = false;
   bool closed = false;
@@ -35,9 +39,13 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
 };
 
 asio::awaitable<bool> Webhook::Impl::deliver(const std::string& body) {
-  for (int attempt = 0; attempt < kAttempts && !closed; ++attempt) {
+  backoff.reset();
+  for (int attempt = 0; attempt < options.attempts && !closed; ++attempt) {
     if (attempt > 0) {
-      co_await sleep_for(std::chrono::milliseconds(200 << (attempt - 1)));
+      co_await sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(backoff.next()));
+      if (closed) {
+        break;
+      }
     }
     ClientRequest req;
     req.method = "POST";
@@ -46,7 +54,7 @@ asio::awaitable<bool> Webhook::Impl::deliver(const std::string& body) {
     req.target = url.target;
     req.headers.set("Content-Type", "application/json");
     req.body = body;
-    req.timeout = std::chrono::milliseconds(2'000);
+    req.timeout = options.timeout;
     auto res = co_await client.request(std::move(req));
     if (res && res->status / 100 == 2) {
       co_return true;
@@ -73,18 +81,32 @@ asio::awaitable<void> Webhook::Impl::drain() {
   sending = false;
 }
 
-Webhook::Webhook(asio::io_context& ioc, HttpUrl url, std::function<void(bool)> on_result)
-    : impl_(std::make_shared<Impl>(ioc, std::move(url), std::move(on_result))) {}
+Webhook::Webhook(asio::io_context& ioc, HttpUrl url, WebhookOptions options,
+                 std::function<void(bool)> on_result) {
+  if (options.attempts < 1) {
+    throw std::invalid_argument("webhook: attempts must be at least 1");
+  }
+  if (options.max_pending < 1) {
+    throw std::invalid_argument("webhook: max_pending must be at least 1");
+  }
+  if (std::string why = options.backoff.validate(); !why.empty()) {
+    throw std::invalid_argument("webhook: " + why);
+  }
+  impl_ = std::make_shared<Impl>(ioc, std::move(url), std::move(options), std::move(on_result));
+}
 
 Webhook::~Webhook() { impl_->closed = true; }
 
 void Webhook::send(std::string body) {
   Impl& m = *impl_;
-  if (m.queue.size() >= kMaxPending) {
+  if (m.queue.size() >= m.options.max_pending) {
     // The one in flight (the front) stays; the oldest waiting one goes.
-    m.queue.erase(m.queue.begin() + (m.sending ? 1 : 0));
-    if (m.on_result) {
-      m.on_result(false);
+    std::size_t victim = m.sending ? 1 : 0;
+    if (victim < m.queue.size()) {
+      m.queue.erase(m.queue.begin() + static_cast<std::ptrdiff_t>(victim));
+      if (m.on_result) {
+        m.on_result(false);
+      }
     }
   }
   m.queue.push_back(std::move(body));
@@ -96,4 +118,4 @@ void Webhook::send(std::string body) {
 
 std::size_t Webhook::pending() const { return impl_->queue.size(); }
 
-}  // namespace tender::election
+}  // namespace tender
