@@ -7,11 +7,11 @@ packages=(
   # build
   build-essential cmake git pkg-config clang clang-format
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libyaml-cpp-dev libcli11-dev libsqlite3-dev libhiredis-dev
+  libyaml-cpp-dev libcli11-dev libsqlite3-dev libhiredis-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev liburing-dev
   # real peers for tests and benchmarks
   prometheus wrk nginx-light curl procps iproute2 nftables redis-server redis-tools
-  python3-websockets
+  python3-websockets tar
   nutcracker haproxy beanstalkd strace etcd-server etcd-client rsyslog
 )
 

@@ -1,0 +1,42 @@
+#pragma once
+// `tender sync` as a running role (under run_role's management interface), and its --once mode.
+//
+//   SyncRole role(cfg);                         // the service: a sync every period
+//   return run_role("sync", role, common);
+//
+//   return run_sync_once(cfg, common);          // an init container: 0 published, 1 failed
+//
+// One thread runs an io_context with the sync loop, the hook and the webhook; the admin thread
+// reads the state (SyncState is thread-safe).
+
+#include <boost/json/object.hpp>
+#include <memory>
+
+#include "core/app.hpp"
+#include "sidecar/sync_config.hpp"
+
+namespace tender::sidecar {
+
+class SyncRole final : public Role {
+ public:
+  explicit SyncRole(SyncConfig cfg);
+  ~SyncRole() override;
+
+  void start(Runtime& runtime) override;
+  void drain() override;
+  [[nodiscard]] bool drained() const override;
+  void stop() override;
+  [[nodiscard]] Health ready() const override;
+  [[nodiscard]] boost::json::object status() const override;
+  [[nodiscard]] boost::json::object config() const override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Syncs once, runs the hook and the webhook for what it published (each with its retries),
+// and returns 0 if all of it succeeded, 1 otherwise. No admin listener.
+[[nodiscard]] int run_sync_once(const SyncConfig& cfg, const CommonOptions& common);
+
+}  // namespace tender::sidecar
