@@ -276,15 +276,22 @@ TEST(Sync, MaxFailuresEndsTheProcessWithOne) {
 }
 
 // tests/sync_http.py serving the archives in `dir`.
-std::unique_ptr<Tender> start_http(const std::string& dir) {
-  return std::make_unique<Tender>(
-      std::vector<std::string>{std::string(TENDER_TESTS_DIR) + "/sync_http.py", "--port", "0",
-                               "--dir", dir},
-      std::vector<std::string>{"python3", "-u"});
+std::unique_ptr<Tender> start_http(const std::string& dir, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {std::string(TENDER_TESTS_DIR) + "/sync_http.py", "--port", "0",
+                                   "--dir", dir};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return std::make_unique<Tender>(args, std::vector<std::string>{"python3", "-u"});
 }
 
 json::object http_stats(const Tender& server) {
   return json::parse(http(server.port("listen"), "GET", "/stats").body).as_object();
+}
+
+// /stats of an HTTPS sync_http.py, through curl.
+json::object http_stats_tls(const std::string& cert, const Tender& server) {
+  auto r = run_command({"curl", "-s", "--cacert", cert,
+                        "https://127.0.0.1:" + std::to_string(server.port("listen")) + "/stats"});
+  return json::parse(r.out).as_object();
 }
 
 // Makes DIR/name (a .tar.gz) of a tree holding index.html with `text`.
@@ -318,6 +325,29 @@ TEST(Sync, TarOverHttpIsFetchedOnceThenAnswered304UntilItChanges) {
   ASSERT_TRUE(eventually([&] { return read_file(link + "/index.html") == "v2"; }));
   EXPECT_NE(std::string(status_of(sync).at("revision").as_string()), rev1);
   EXPECT_EQ(metric(sync, "tender_sync_failures_total"), 0);
+}
+
+TEST(Sync, TarOverHttpsGoesThroughCurlWithTheSameEtags) {
+  TempDir served;
+  TempDir out;
+  std::string cert = served.path() + "/cert.pem";
+  std::string key = served.path() + "/key.pem";
+  auto made = run_command({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                           key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                           "subjectAltName=IP:127.0.0.1"});
+  ASSERT_TRUE(made.status.success()) << made.err;
+  make_archive(served.path(), "site.tar.gz", "secure");
+  auto server = start_http(served.path(), {"--tls", cert, key});
+  std::string url = "https://127.0.0.1:" + std::to_string(server->port("listen")) + "/site.tar.gz";
+  // curl trusts the test's own certificate through CURL_CA_BUNDLE.
+  Tender sync(sync_args(url, out.path() + "/site", {"--period", "100ms"}),
+              {"env", "CURL_CA_BUNDLE=" + cert, TENDER_BINARY});
+  std::string link = out.path() + "/site/current";
+  ASSERT_TRUE(eventually([&] { return read_file(link + "/index.html") == "secure"; }))
+      << sync.stderr_text();
+  ASSERT_TRUE(eventually([&] { return http_stats_tls(cert, *server).at("304").as_int64() >= 2; }))
+      << sync.stderr_text();
+  EXPECT_EQ(http_stats_tls(cert, *server).at("200").as_int64(), 1);
 }
 
 TEST(Sync, AHostileArchiveIsRefusedAndWritesNothingOutside) {
@@ -362,6 +392,25 @@ TEST(Sync, DirSourceIsCopiedAndRepublishedWhenItChanges) {
   ASSERT_TRUE(eventually([&] { return read_file(link + "/index.html") == "two, longer"; }));
   fs::remove(src.path() + "/img/a.txt");
   ASSERT_TRUE(eventually([&] { return !fs::exists(link + "/img/a.txt"); }));
+}
+
+TEST(Sync, TheWebhookGetsEachRevisionRetriedWithBackoff) {
+  TempDir src;
+  TempDir out;
+  src.write("index.html", "one");
+  auto receiver = start_http(src.path(), {"--fail-posts", "1"});  // the first try fails
+  std::string url = "http://127.0.0.1:" + std::to_string(receiver->port("listen")) + "/hook";
+  auto once = run_tender({"sync", "--once", "--source", "dir:" + src.path(), "--dest",
+                          out.path() + "/site", "--webhook", url});
+  EXPECT_EQ(once.status.code, 0) << once.err;
+  auto posts = json::parse(http(receiver->port("listen"), "GET", "/posts").body).as_array();
+  ASSERT_EQ(posts.size(), 1u);
+  auto event = json::parse(posts[0].as_string()).as_object();
+  EXPECT_EQ(event.at("event").as_string(), "published");
+  std::string link = fs::read_symlink(out.path() + "/site/current").string();
+  EXPECT_EQ(".tender-sync/rev-" + std::string(event.at("revision").as_string()), link);
+  EXPECT_EQ(event.at("path").as_string(), out.path() + "/site/current");
+  EXPECT_NE(once.err.find("webhook not delivered"), std::string::npos) << once.err;
 }
 
 TEST(Sync, BadConfigurationExitsTwoNamingIt) {

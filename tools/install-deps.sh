@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev liburing-dev
   # real peers for tests and benchmarks
   prometheus wrk nginx-light curl procps iproute2 nftables redis-server redis-tools
-  python3-websockets tar
+  python3-websockets tar openssl
   nutcracker haproxy beanstalkd strace etcd-server etcd-client rsyslog
 )
 
