@@ -155,7 +155,8 @@ class GitFetcher final : public Fetcher {
   }
 
   asio::awaitable<Result<Fetched>> fetch(std::string published, Deadline deadline) override {
-    if (!std::filesystem::exists(mirror_ + "/HEAD")) {
+    std::error_code ec;
+    if (!std::filesystem::exists(mirror_ + "/HEAD", ec)) {
       (void)remove_tree(mirror_);
       std::vector<std::string> init_argv = {"git", "init", "--bare", "--quiet", mirror_};
       auto init = co_await run(std::move(init_argv), deadline);

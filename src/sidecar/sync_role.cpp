@@ -217,6 +217,18 @@ struct Syncer {
     co_return Round{.ok = true, .published = true, .publication = std::move(p), .verdict = {}};
   }
 
+  // round(), with anything it throws (std::bad_alloc, a filesystem_error) made a failure
+  // rather than the end of the loop's thread.
+  asio::awaitable<Round> safe_round() {
+    std::string what;
+    try {
+      co_return co_await round();
+    } catch (const std::exception& e) {
+      what = e.what();
+    }
+    co_return fail(what);
+  }
+
   // Runs the exec hook for `p` with its retries. Returns "success", "failure" or "superseded"
   // (a newer publication came while it was failing).
   asio::awaitable<std::string> run_hook(const Publication& p) {
@@ -297,6 +309,7 @@ struct SyncRole::Impl {
   asio::io_context ioc;
   asio::steady_timer period_timer;
   std::unique_ptr<Syncer> syncer;
+  std::atomic<const Syncer*> live{nullptr};  // syncer, for the admin thread once it exists
   std::thread thread;
   Runtime* runtime = nullptr;
   std::atomic<bool> draining{false};
@@ -305,7 +318,7 @@ struct SyncRole::Impl {
   asio::awaitable<void> loop() {
     while (!draining) {
       auto start = std::chrono::steady_clock::now();
-      Syncer::Round r = co_await syncer->round();
+      Syncer::Round r = co_await syncer->safe_round();
       if (r.published) {
         syncer->queue_hook(r.publication);
         syncer->send_webhook(r.publication);
@@ -334,6 +347,7 @@ void SyncRole::start(Runtime& rt) {
   Impl& m = *impl_;
   m.runtime = &rt;
   m.syncer = std::make_unique<Syncer>(m.ioc, m.cfg, rt.metrics());
+  m.live = m.syncer.get();
   log::info("syncing", {{"source", m.cfg.source.text},
                         {"path", m.syncer->layout.link_path()},
                         {"period", format_duration(m.cfg.period)}});
@@ -360,16 +374,17 @@ void SyncRole::stop() {
     m.ioc.stop();
     m.thread.join();
   }
-  m.syncer.reset();
+  // The syncer stays until the role is destroyed: the registry's callbacks read its state, and
+  // /metrics may still be scraped while the admin listener drains.
 }
 
 Health SyncRole::ready() const {
-  const Impl& m = *impl_;
-  if (!m.syncer) {
+  const Syncer* syncer = impl_->live.load();
+  if (syncer == nullptr) {
     return Health::failing("starting");
   }
-  if (!m.syncer->state.ready()) {
-    return Health::failing(m.syncer->state.not_ready_reason());
+  if (!syncer->state.ready()) {
+    return Health::failing(syncer->state.not_ready_reason());
   }
   return {};
 }
@@ -379,8 +394,8 @@ json::object SyncRole::status() const {
   json::object o{{"source", m.cfg.source.text},
                  {"source_kind", kind_name(m.cfg.source.kind)},
                  {"path", m.cfg.dest + "/" + m.cfg.link}};
-  if (m.syncer) {
-    for (auto& [k, v] : m.syncer->state.to_json()) {
+  if (const Syncer* syncer = m.live.load(); syncer != nullptr) {
+    for (auto& [k, v] : syncer->state.to_json()) {
       o[k] = v;
     }
   }
@@ -405,7 +420,7 @@ int run_sync_once(const SyncConfig& cfg, const CommonOptions& common) {
   asio::co_spawn(
       ioc,
       [&]() -> asio::awaitable<void> {
-        Syncer::Round r = co_await syncer.round();
+        Syncer::Round r = co_await syncer.safe_round();
         if (!r.ok) {
           co_return;
         }

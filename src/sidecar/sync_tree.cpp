@@ -201,7 +201,11 @@ Result<int> remove_old_trees(const TreeLayout& layout, std::string_view keep_als
   }
   int removed = 0;
   std::optional<Error> first;
-  for (const auto& entry : it) {
+  for (auto end = fs::directory_iterator(); it != end; it.increment(ec)) {
+    if (ec) {
+      return fs_error(ec, "cannot list " + layout.state_dir());
+    }
+    const fs::directory_entry& entry = *it;
     std::string name = entry.path().filename().string();
     bool ours = name.starts_with(kTreePrefix) || name.starts_with(kStagingPrefix);
     if (!ours || name == current || (!keep_also.empty() && name == keep_also)) {
