@@ -6,6 +6,7 @@
 GET /NAME answers the file DIR/NAME with an ETag (a hash of its bytes); a request whose
 If-None-Match equals it gets 304 and no body. GET /stats answers JSON counts of the answers
 given per status ({"200": 3, "304": 12, "404": 0}) and the last If-None-Match received.
+GET /hang never answers (until the server stops).
 POST /ANYTHING records its body (a webhook) and answers 200, or 500 to the first --fail-posts
 ones; GET /posts answers the bodies recorded, as a JSON array of strings.
 With --tls it speaks HTTPS with that certificate and key (PEM files).
@@ -56,6 +57,8 @@ def make_handler(root):
             self.answer(500 if failing else 200, b"ok\n")
 
         def do_GET(self):
+            if self.path == "/hang":
+                threading.Event().wait()
             if self.path == "/posts":
                 with lock:
                     body = json.dumps(posts).encode()
@@ -101,6 +104,7 @@ def main():
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     a = ap.parse_args()
     fail_posts[0] = a.fail_posts
+    http.server.ThreadingHTTPServer.daemon_threads = True
     server = http.server.ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(a.dir))
     if a.tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -350,6 +350,20 @@ TEST(Sync, TarOverHttpsGoesThroughCurlWithTheSameEtags) {
   EXPECT_EQ(http_stats_tls(cert, *server).at("200").as_int64(), 1);
 }
 
+TEST(Sync, ASyncPastTheTimeoutFailsAndTheNextOneComes) {
+  TempDir served;
+  TempDir out;
+  auto server = start_http(served.path());
+  std::string url = "http://127.0.0.1:" + std::to_string(server->port("listen")) + "/hang";
+  Tender sync(sync_args(url, out.path() + "/site", {"--period", "100ms", "--timeout", "300ms"}));
+  ASSERT_TRUE(eventually([&] { return metric(sync, "tender_sync_failures_total") >= 2; }))
+      << sync.stderr_text();
+  auto st = status_of(sync);
+  std::string reason(st.at("last_error").at("reason").as_string());
+  EXPECT_NE(reason.find("timed out after 300ms"), std::string::npos) << reason;
+  EXPECT_EQ(http(sync.port("admin"), "GET", "/readyz").status, 503);
+}
+
 TEST(Sync, AHostileArchiveIsRefusedAndWritesNothingOutside) {
   TempDir served;
   TempDir out;

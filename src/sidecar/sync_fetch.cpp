@@ -13,6 +13,7 @@
 #include "core/fd.hpp"
 #include "core/http_client.hpp"
 #include "core/log.hpp"
+#include "core/units.hpp"
 #include "sidecar/sync_archive.hpp"
 
 namespace tender::sidecar {
@@ -283,7 +284,10 @@ class GitFetcher final : public Fetcher {
 class ArchiveFetcher : public Fetcher {
  public:
   ArchiveFetcher(const SyncConfig& cfg, TreeLayout layout)
-      : source_(cfg.source), layout_(std::move(layout)), max_bytes_(cfg.max_bytes) {
+      : source_(cfg.source),
+        layout_(std::move(layout)),
+        max_bytes_(cfg.max_bytes),
+        timeout_(cfg.timeout) {
     download_ = layout_.cache_dir() + "/download";
   }
 
@@ -325,6 +329,7 @@ class ArchiveFetcher : public Fetcher {
   SyncSource source_;
   TreeLayout layout_;
   std::uint64_t max_bytes_;
+  milliseconds timeout_;
   std::string download_;
   std::string etag_;
   std::string etag_revision_;
@@ -379,6 +384,10 @@ class HttpFetcher final : public ArchiveFetcher {
     });
     out.reset();
     if (!head) {
+      if (std::chrono::steady_clock::now() >= deadline - milliseconds(50)) {
+        co_return Error(std::errc::timed_out, source_.text + ": timed out after " +
+                                                  format_duration(timeout_) + " (--timeout)");
+      }
       co_return head.error().with_context(source_.text);
     }
     if (head->status == 304 && !etag.empty()) {
