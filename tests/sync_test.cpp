@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -425,6 +426,33 @@ TEST(Sync, TheWebhookGetsEachRevisionRetriedWithBackoff) {
   EXPECT_EQ(".tender-sync/rev-" + std::string(event.at("revision").as_string()), link);
   EXPECT_EQ(event.at("path").as_string(), out.path() + "/site/current");
   EXPECT_NE(once.err.find("webhook not delivered"), std::string::npos) << once.err;
+}
+
+TEST(Sync, SighupReloadsTheHookAndRefusesANewSource) {
+  GitRepo repo;
+  TempDir out;
+  repo.commit(1);
+  auto config = [&](const std::string& source, const std::string& mark) {
+    return out.write("sync.yaml", "source: " + source + "\ndest: " + out.path() +
+                                      "/site\nperiod: 100ms\nexec: [touch, " + out.path() + "/" +
+                                      mark + "]\n");
+  };
+  std::string file = config("git:" + repo.bare() + "#main", "a");
+  Tender sync({"sync", "--admin", "127.0.0.1:0", "--config", file});
+  ASSERT_TRUE(eventually([&] { return fs::exists(out.path() + "/a"); })) << sync.stderr_text();
+  config("git:" + repo.bare() + "#main", "b");
+  sync.signal(SIGHUP);
+  ASSERT_TRUE(eventually(
+      [&] { return metric(sync, "tender_sync_config_reloads_total{result=\"ok\"}") == 1; }));
+  EXPECT_NE(admin_get(sync, "/configz").find(out.path() + "/b"), std::string::npos);
+  repo.commit(2);
+  ASSERT_TRUE(eventually([&] { return fs::exists(out.path() + "/b"); })) << sync.stderr_text();
+  config("git:" + out.path() + "/other.git#main", "c");
+  sync.signal(SIGHUP);
+  ASSERT_TRUE(eventually(
+      [&] { return metric(sync, "tender_sync_config_reloads_total{result=\"error\"}") == 1; }));
+  EXPECT_NE(sync.stderr_text().find("cannot change on reload"), std::string::npos);
+  EXPECT_NE(admin_get(sync, "/configz").find(repo.bare()), std::string::npos);
 }
 
 TEST(Sync, BadConfigurationExitsTwoNamingIt) {

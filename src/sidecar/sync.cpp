@@ -46,7 +46,7 @@ CLI::App* add_sync_command(CLI::App& root, int& exit_code) {
       exit_code = run_sync_once(cfg, opts);
       return;
     }
-    SyncRole role(std::move(cfg));
+    SyncRole role(std::move(cfg), [common, f] { return resolve_sync(*f, common->load_config()); });
     exit_code = run_role("sync", role, opts);
   });
   return cmd;

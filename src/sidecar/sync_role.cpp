@@ -12,6 +12,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 #include <csignal>
+#include <future>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -111,19 +113,36 @@ struct Syncer {
       }
       return out;
     });
-    if (!cfg.webhook.empty()) {
-      WebhookOptions wo;
-      wo.attempts = cfg.hook_attempts;
-      wo.timeout = cfg.hook_timeout;
-      wo.backoff = hook_backoff();
-      webhook = std::make_unique<Webhook>(ioc, *parse_http_url(cfg.webhook), wo, [this](bool ok) {
-        webhooks->with({ok ? "delivered" : "failed"}).inc();
-        state.hook_result("webhook", last_webhook_revision, ok, ok ? "delivered" : "not delivered");
-        if (!ok) {
-          webhook_all_ok = false;
-        }
-        --webhook_outstanding;
-      });
+    make_webhook();
+  }
+
+  void make_webhook() {
+    webhook.reset();  // what it still holds is abandoned
+    if (cfg.webhook.empty()) {
+      return;
+    }
+    WebhookOptions wo;
+    wo.attempts = cfg.hook_attempts;
+    wo.timeout = cfg.hook_timeout;
+    wo.backoff = hook_backoff();
+    webhook = std::make_unique<Webhook>(ioc, *parse_http_url(cfg.webhook), wo, [this](bool ok) {
+      webhooks->with({ok ? "delivered" : "failed"}).inc();
+      state.hook_result("webhook", last_webhook_revision, ok, ok ? "delivered" : "not delivered");
+      if (!ok) {
+        webhook_all_ok = false;
+      }
+      --webhook_outstanding;
+    });
+  }
+
+  // A reloaded configuration (same source, dest, link and max_bytes), on the loop's thread.
+  void apply(const SyncConfig& next) {
+    bool new_webhook = next.webhook != cfg.webhook || next.hook_attempts != cfg.hook_attempts ||
+                       next.hook_timeout != cfg.hook_timeout;
+    cfg = next;
+    state.set_max_failures(cfg.max_failures);
+    if (new_webhook) {
+      make_webhook();
     }
   }
 
@@ -303,9 +322,12 @@ struct Syncer {
 // --- the service ----------------------------------------------------------------------------
 
 struct SyncRole::Impl {
-  explicit Impl(SyncConfig c) : cfg(std::move(c)), period_timer(ioc) {}
+  Impl(SyncConfig c, std::function<SyncConfig()> r)
+      : cfg(std::move(c)), reread(std::move(r)), period_timer(ioc) {}
 
-  SyncConfig cfg;
+  SyncConfig cfg;  // written on the loop's thread (a reload) under cfg_mu
+  mutable std::mutex cfg_mu;
+  std::function<SyncConfig()> reread;
   asio::io_context ioc;
   asio::steady_timer period_timer;
   std::unique_ptr<Syncer> syncer;
@@ -339,7 +361,8 @@ struct SyncRole::Impl {
   }
 };
 
-SyncRole::SyncRole(SyncConfig cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
+SyncRole::SyncRole(SyncConfig cfg, std::function<SyncConfig()> reread)
+    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(reread))) {}
 
 SyncRole::~SyncRole() { stop(); }
 
@@ -391,9 +414,13 @@ Health SyncRole::ready() const {
 
 json::object SyncRole::status() const {
   const Impl& m = *impl_;
-  json::object o{{"source", m.cfg.source.text},
-                 {"source_kind", kind_name(m.cfg.source.kind)},
-                 {"path", m.cfg.dest + "/" + m.cfg.link}};
+  json::object o;
+  {
+    std::lock_guard lock(m.cfg_mu);
+    o = {{"source", m.cfg.source.text},
+         {"source_kind", kind_name(m.cfg.source.kind)},
+         {"path", m.cfg.dest + "/" + m.cfg.link}};
+  }
   if (const Syncer* syncer = m.live.load(); syncer != nullptr) {
     for (auto& [k, v] : syncer->state.to_json()) {
       o[k] = v;
@@ -402,7 +429,56 @@ json::object SyncRole::status() const {
   return o;
 }
 
-json::object SyncRole::config() const { return impl_->cfg.to_json(); }
+json::object SyncRole::config() const {
+  std::lock_guard lock(impl_->cfg_mu);
+  return impl_->cfg.to_json();
+}
+
+Result<> SyncRole::reload() {
+  Impl& m = *impl_;
+  if (!m.reread) {
+    return Error(std::errc::operation_not_supported, "reload not supported");
+  }
+  SyncConfig next;
+  try {
+    next = m.reread();
+  } catch (const std::exception& e) {
+    return Error(std::errc::invalid_argument, e.what());
+  }
+  {
+    std::lock_guard lock(m.cfg_mu);
+    if (next.source.text != m.cfg.source.text || next.dest != m.cfg.dest ||
+        next.link != m.cfg.link || next.max_bytes != m.cfg.max_bytes) {
+      return Error(std::errc::invalid_argument,
+                   "source, dest, link and max_bytes cannot change on reload: restart for them");
+    }
+  }
+  if (!m.thread.joinable()) {  // not started, or stopped: nothing runs the loop
+    std::lock_guard lock(m.cfg_mu);
+    m.cfg = next;
+    return {};
+  }
+  // Applied on the loop's thread, between two of its handlers; the handler owns what it uses,
+  // so a loop that stopped meanwhile leaves nothing dangling.
+  auto applied = std::make_shared<std::promise<void>>();
+  auto done = applied->get_future();
+  auto shared = std::make_shared<SyncConfig>(std::move(next));
+  asio::post(m.ioc, [&m, shared, applied] {
+    {
+      std::lock_guard lock(m.cfg_mu);
+      m.cfg = *shared;
+    }
+    if (m.syncer) {
+      m.syncer->apply(*shared);
+    }
+    m.period_timer.cancel();  // a sync now, then the new period
+    applied->set_value();
+  });
+  if (done.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return Error(std::errc::timed_out, "the sync loop did not take the new configuration");
+  }
+  return {};
+}
 
 // --- --once -----------------------------------------------------------------------------------
 

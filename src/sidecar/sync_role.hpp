@@ -10,6 +10,7 @@
 // reads the state (SyncState is thread-safe).
 
 #include <boost/json/object.hpp>
+#include <functional>
 #include <memory>
 
 #include "core/app.hpp"
@@ -19,7 +20,9 @@ namespace tender::sidecar {
 
 class SyncRole final : public Role {
  public:
-  explicit SyncRole(SyncConfig cfg);
+  // `reread` (for SIGHUP) resolves the configuration again from the flags and the file; it
+  // throws UsageError or ConfigError as resolve_sync does. Empty: reload is not supported.
+  explicit SyncRole(SyncConfig cfg, std::function<SyncConfig()> reread = {});
   ~SyncRole() override;
 
   void start(Runtime& runtime) override;
@@ -29,6 +32,11 @@ class SyncRole final : public Role {
   [[nodiscard]] Health ready() const override;
   [[nodiscard]] boost::json::object status() const override;
   [[nodiscard]] boost::json::object config() const override;
+  // Applies a re-read configuration: period, timeout, max_failures, the hook and the webhook
+  // (from the next sync or publication on). Fails, keeping the running configuration, when the
+  // file or a value is bad, or when source, dest, link or max_bytes would change (restart for
+  // those).
+  [[nodiscard]] Result<> reload() override;
 
  private:
   struct Impl;

@@ -64,6 +64,11 @@ std::string info_sample(const std::string& revision) {
 SyncState::SyncState(int max_failures, const Clock& clock)
     : clock_(&clock), max_failures_(max_failures) {}
 
+void SyncState::set_max_failures(int max_failures) {
+  std::lock_guard lock(mu_);
+  max_failures_ = max_failures;
+}
+
 void SyncState::started() {
   std::lock_guard lock(mu_);
   in_progress_ = true;

@@ -48,6 +48,9 @@ class SyncState {
   // `max_failures`: consecutive failures after which failed() says kGiveUp; 0: never.
   SyncState(int max_failures, const Clock& clock);
 
+  // A new bound for failed(), from the next failure on (a reload).
+  void set_max_failures(int max_failures);
+
   // An attempt begins.
   void started();
   // The attempt ended well: `revision` is what readers see now; `published` if it was new.
