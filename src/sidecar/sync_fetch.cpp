@@ -84,6 +84,10 @@ asio::awaitable<Result<>> unpack(const std::string& file, const std::string& scr
     head.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
   }
   std::string tar_file = file;
+  struct RemoveScratch {
+    const std::string& path;
+    ~RemoveScratch() { ::unlink(path.c_str()); }
+  } remove_scratch{scratch};  // whatever happens below
   if (is_gzip(head)) {
     tar_file = scratch;
     auto n = gunzip_file(file, tar_file, max_bytes);
@@ -102,9 +106,6 @@ asio::awaitable<Result<>> unpack(const std::string& file, const std::string& scr
       "tar",         "--extract", "--file",          tar_file,
       "--directory", staging,     "--no-same-owner", "--delay-directory-restore"};
   auto out = co_await run(std::move(out_argv), deadline);
-  if (tar_file != file) {
-    ::unlink(tar_file.c_str());
-  }
   if (!out) {
     co_return out.error();
   }
