@@ -6,7 +6,8 @@
 # starts when `git push` returns), then the published link DEST/current is polled every
 # millisecond until it names the new commit's tree (the clock stops). Between commits a random
 # pause of 0 to 1 s, so commits land at every phase of the period. Prints p50, p99 and max of
-# commit-to-publication, and the mean time of a sync itself (tender_sync_duration_seconds):
+# commit-to-publication, and the time of a sync itself (publishing: from sync's log; finding
+# nothing new: the rest of tender_sync_duration_seconds):
 # with a period P, about P/2 of the wait on average (up to P) is the commit waiting for the
 # next sync to start.
 #
@@ -102,14 +103,28 @@ for n in range(1, commits + 1):
     wait_for(git("rev-parse", "HEAD"))
     times.append(time.monotonic() - t0)
 count, total = metric("tender_sync_duration_seconds_count"), metric("tender_sync_duration_seconds_sum")
+# The syncs that published, from sync's log ("published ... ms=N"), the first one excepted.
+published_ms = []
+with open(work + "/sync.log") as log:
+    for line in log:
+        if " published " in line and " ms=" in line:
+            published_ms.append(float(line.rsplit(" ms=", 1)[1].split()[0]))
+published_ms = published_ms[1:]
 times.sort()
 def pct(p):
     return times[min(len(times) - 1, int(round(p / 100.0 * (len(times) - 1))))]
 print("commits: %d" % len(times))
 print("commit to publication: p50 %.0f ms, p99 %.0f ms, max %.0f ms" %
       (pct(50) * 1000, pct(99) * 1000, times[-1] * 1000))
-if count > count0:
-    print("a sync itself (ls-remote, and when changed fetch + archive + unpack + publish): "
-          "mean %.0f ms over %d syncs" % ((total - sum0) / (count - count0) * 1000, count - count0))
+syncs, sync_ms = count - count0, (total - sum0) * 1000
+if published_ms and syncs > len(published_ms):
+    published_ms.sort()
+    print("a sync that publishes (ls-remote, fetch, archive, check, tar -x, syncfs, swap): "
+          "p50 %.0f ms, mean %.0f ms over %d" %
+          (published_ms[len(published_ms) // 2], sum(published_ms) / len(published_ms),
+           len(published_ms)))
+    print("a sync that finds nothing new (ls-remote): mean %.0f ms over %d" %
+          ((sync_ms - sum(published_ms)) / (syncs - len(published_ms)),
+           syncs - len(published_ms)))
 PY
 echo "peer: none (git-sync is not packaged for Debian 12; see the top of this script)"
