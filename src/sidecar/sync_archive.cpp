@@ -250,7 +250,7 @@ Result<> TarChecker::meta_done() {
   return {};
 }
 
-Result<> TarChecker::member(char type, std::string name, std::string link) {
+Result<> TarChecker::member(char type, const std::string& name, const std::string& link) {
   auto quoted = [](const std::string& s) { return "\"" + s + "\""; };
   auto norm = normal_member_name(name);
   if (!norm) {

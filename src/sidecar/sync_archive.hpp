@@ -43,7 +43,7 @@ class TarChecker {
 
  private:
   [[nodiscard]] Result<> header(const char* block);
-  [[nodiscard]] Result<> member(char type, std::string name, std::string link);
+  [[nodiscard]] Result<> member(char type, const std::string& name, const std::string& link);
   [[nodiscard]] Result<> meta_done();
 
   std::string block_;            // a header being assembled

@@ -214,12 +214,12 @@ struct Syncer {
       observe();
       co_return fail("publish: " + tree.error().message());
     }
+    state.succeeded(got->revision, true);  // what readers see now
     if (auto removed = remove_old_trees(layout, previous_tree); !removed) {
       log::warn("old trees not all removed", {{"error", removed.error().message()}});
     }
     observe();
     publishes->inc();
-    state.succeeded(got->revision, true);
     Publication p{.revision = got->revision,
                   .previous = *published,
                   .source = cfg.source.text,
