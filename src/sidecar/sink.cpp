@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/http_client.hpp"
+#include "core/log.hpp"
 #include "core/units.hpp"
 #include "sidecar/sink_internal.hpp"
 
@@ -217,7 +218,7 @@ class FileSink final : public SinkBase {
   }
 
   Result<> open() {
-    fd_ = ::open(config_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    fd_ = ::open(config_.path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) {
       return Error::from_errno(errno, "cannot open " + config_.path + " for appending");
     }
@@ -231,6 +232,16 @@ class FileSink final : public SinkBase {
     size_ = static_cast<std::uint64_t>(st.st_size);
     dev_ = st.st_dev;
     ino_ = st.st_ino;
+    // A write cut by a crash (SIGKILL between two write(2)s of a batch) left half a line: end
+    // it, so the records written next (that batch again) start on a line of their own.
+    char last = '\n';
+    if (size_ > 0 && ::pread(fd_, &last, 1, static_cast<off_t>(size_ - 1)) == 1 && last != '\n') {
+      log::warn("the file ended in the middle of a line (a write cut short): ending it",
+                {{"path", config_.path}});
+      if (::write(fd_, "\n", 1) == 1) {
+        ++size_;
+      }
+    }
     return {};
   }
 

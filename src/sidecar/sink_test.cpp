@@ -89,6 +89,16 @@ TEST(FileSink, AppendsRawLines) {
   EXPECT_EQ(status.at("file_bytes").as_uint64(), 43u);
 }
 
+TEST(FileSink, AFileLeftEndingMidLineByACrashIsEndedBeforeNewRecords) {
+  TempDir dir;
+  auto file = dir.path() / "out.log";
+  std::ofstream(file) << "whole\nhalf a li";
+  asio::io_context ioc;
+  auto sink = make_sink(parse_sink_url("file:" + file.string()), ioc.get_executor());
+  ASSERT_TRUE(write(ioc, *sink, batch(0, 1)));
+  EXPECT_EQ(slurp(file), "whole\nhalf a li\nline-0...\n");
+}
+
 TEST(FileSink, JsonLinesWhenAsked) {
   TempDir dir;
   auto cfg = parse_sink_url("file:" + (dir.path() / "out.json").string());

@@ -451,7 +451,6 @@ boost::json::object TailRole::status() const {
       j = own->as_array()[s].as_object();
     }
     j["name"] = m.cfg.sinks[s].name;
-    j["url"] = m.cfg.sinks[s].url;
     j["in_flight_records"] = st.in_flight_records.load();
     j["batch_bytes"] = st.buffer_bytes.load();
     j["consecutive_failures"] = st.consecutive_failures.load();
