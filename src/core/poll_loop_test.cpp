@@ -53,8 +53,10 @@ TEST(RunPolling, WorkSpacedWiderThanTheBudgetIsWaitedForAsleep) {
     loop.round_trip();
   }
   loop.stop();
-  EXPECT_EQ(loop.polled.value(), 0.0);
-  EXPECT_EQ(loop.slept.value(), 5.0);
+  // Each gap is ten budgets long, so the loop sleeps through it; only a loop thread preempted
+  // while it looked (a loaded machine) can come back to find the work there, counted as polled.
+  EXPECT_GE(loop.slept.value(), 3.0);
+  EXPECT_EQ(loop.polled.value() + loop.slept.value(), 5.0);
 }
 
 TEST(RunPolling, WorkComingInQuickSuccessionIsFoundWithoutSleeping) {
