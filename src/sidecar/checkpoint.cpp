@@ -86,11 +86,16 @@ FileOp FileOp::input_started(std::string input) {
 }
 
 struct Checkpoint::Impl {
-  Impl(Fd held, sqlite::Database reader_db, sqlite::Database writer_db)
-      : lock(std::move(held)), reader(std::move(reader_db)), writer(std::move(writer_db)) {}
-  Fd lock;                  // PATH.lock, flock()ed: one tail per checkpoint
-  sqlite::Database reader;  // load() at start, on the caller's thread
+  Impl(Fd held, std::string p, sqlite::Database writer_db)
+      : lock(std::move(held)), path(std::move(p)), writer(std::move(writer_db)) {}
+  Fd lock;  // PATH.lock, flock()ed: one tail per checkpoint
+  std::string path;
   sqlite::GroupCommitWriter writer;
+
+  // A connection of its own for reading at start, closed after (its cache is not kept).
+  [[nodiscard]] Result<sqlite::Database> reader() const {
+    return sqlite::Database::open(path, {.create = false, .read_only = true});
+  }
 };
 
 Result<Checkpoint> Checkpoint::open(const std::string& path) {
@@ -115,11 +120,7 @@ Result<Checkpoint> Checkpoint::open(const std::string& path) {
   if (auto ok = db->exec(kSchema); !ok) {
     return ok.error();
   }
-  auto reader = sqlite::Database::open(path);
-  if (!reader) {
-    return reader.error();
-  }
-  return Checkpoint(std::make_unique<Impl>(std::move(lock), std::move(*reader), std::move(*db)));
+  return Checkpoint(std::make_unique<Impl>(std::move(lock), path, std::move(*db)));
 }
 
 Checkpoint::Checkpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -132,10 +133,14 @@ Checkpoint::~Checkpoint() {
 }
 
 Result<std::vector<FileRow>> Checkpoint::load() {
+  auto reader = impl_->reader();
+  if (!reader) {
+    return reader.error();
+  }
   std::vector<FileRow> rows;
   std::map<std::string, std::size_t> by_key;
   {
-    auto files = impl_->reader.prepare(
+    auto files = reader->prepare(
         "SELECT key, dev, ino, fp_len, fp_hash, path, input FROM tail_files ORDER BY key");
     if (!files) {
       return files.error();
@@ -156,7 +161,7 @@ Result<std::vector<FileRow>> Checkpoint::load() {
       rows.push_back(std::move(f));
     }
   }
-  auto offsets = impl_->reader.prepare("SELECT key, sink, offset FROM tail_offsets");
+  auto offsets = reader->prepare("SELECT key, sink, offset FROM tail_offsets");
   if (!offsets) {
     return offsets.error();
   }
@@ -171,8 +176,12 @@ Result<std::vector<FileRow>> Checkpoint::load() {
 }
 
 Result<std::vector<std::string>> Checkpoint::started_inputs() {
+  auto reader = impl_->reader();
+  if (!reader) {
+    return reader.error();
+  }
   std::vector<std::string> names;
-  auto q = impl_->reader.prepare("SELECT name FROM tail_inputs");
+  auto q = reader->prepare("SELECT name FROM tail_inputs");
   if (!q) {
     return q.error();
   }

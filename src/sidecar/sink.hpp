@@ -52,8 +52,11 @@ struct SinkConfig {
   std::vector<std::pair<std::string, std::string>> headers;  // kHttp, kLoki
   std::chrono::milliseconds timeout{10'000};                 // one write, kHttp and kLoki
   // A batch holds at most this many records and bytes of text (the pipeline forms batches).
-  std::size_t batch_records = 10'000;
-  std::size_t batch_bytes = std::size_t{1} << 20;
+  // A batch is the sink's whole memory (records, then their encoding), and the commits that
+  // follow batches are queued and share fsyncs, so small batches cost little speed: 1000 lines
+  // of 100 bytes ship at millions of lines per second within a 10 MB sidecar.
+  std::size_t batch_records = 1'000;
+  std::size_t batch_bytes = std::size_t{256} << 10;
   // kFile: rotate when the file would pass max_file_bytes (0: never), keeping keep_files
   // rotated files (path.1 newest ... path.N); fsync after each batch if `fsync`.
   std::uint64_t max_file_bytes = 0;

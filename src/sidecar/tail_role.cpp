@@ -1,5 +1,7 @@
 #include "sidecar/tail_role.hpp"
 
+#include <malloc.h>
+
 #include <atomic>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -249,14 +251,22 @@ asio::awaitable<void> TailRole::Impl::pipeline(std::size_t s) {
   const SinkConfig& sc = cfg.sinks[s];
   Backoff backoff(cfg.retry, system_clock());
   std::vector<Record> batch;
+  bool busy = false;
   while (!stopping && !draining) {
     batch.clear();
     files->read(s, sc.batch_records, sc.batch_bytes, batch);
     if (batch.empty()) {
+      if (std::exchange(busy, false)) {
+        // Caught up after a burst: give the batches' memory back to the system, so a
+        // sidecar's resident size is what it follows, not the largest burst it has seen.
+        batch.shrink_to_fit();
+        ::malloc_trim(0);
+      }
       publish();
       co_await wait_for_data(st);
       continue;
     }
+    busy = true;
     std::uint64_t bytes = 0;
     for (const Record& r : batch) {
       bytes += r.text.size();
