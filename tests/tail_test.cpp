@@ -350,6 +350,27 @@ TEST(TailConfig, BadInputExitsWith2NamingIt) {
   auto no_cp = run({"--path", dir.path() + "/*.log", "--sink", "stdout"});
   EXPECT_EQ(no_cp.status.code, 2);
   EXPECT_NE(no_cp.err.find("--checkpoint"), std::string::npos) << no_cp.err;
+  auto scheme = run({"--path", dir.path() + "/*.log", "--checkpoint", cp, "--sink", "kafka://x:1"});
+  EXPECT_EQ(scheme.status.code, 2);
+  EXPECT_NE(scheme.err.find("unknown sink scheme 'kafka'"), std::string::npos) << scheme.err;
+  auto regex = run({"--path", dir.path() + "/*.log", "--checkpoint", cp, "--sink", "stdout",
+                    "--parse", "regex:(?<a>unclosed"});
+  EXPECT_EQ(regex.status.code, 2);
+  EXPECT_NE(regex.err.find("--parse"), std::string::npos) << regex.err;
+  std::string yaml = dir.write(
+      "tail.yaml", "checkpoint: " + cp + "\ninputs:\n  - paths: [" + dir.path() +
+                       "/*.log]\n    multiline_start: '[unclosed'\nsinks:\n  - url: stdout\n");
+  auto in_file = run({"--config", yaml});
+  EXPECT_EQ(in_file.status.code, 2);
+  EXPECT_NE(in_file.err.find("tail.yaml:4: inputs[0].multiline_start: Unmatched ["),
+            std::string::npos)
+      << in_file.err;
+  // A second shipper on the same checkpoint is refused while the first runs.
+  Tender first({"tail", "--admin", "127.0.0.1:0", "--path", dir.path() + "/*.log", "--checkpoint",
+                cp, "--sink", "stdout"});
+  auto second = run({"--path", dir.path() + "/*.log", "--checkpoint", cp, "--sink", "stdout"});
+  EXPECT_EQ(second.status.code, 2);
+  EXPECT_NE(second.err.find("in use by another tender tail"), std::string::npos) << second.err;
 }
 
 }  // namespace

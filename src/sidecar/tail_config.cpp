@@ -10,6 +10,21 @@ namespace {
 
 bool has_wildcard(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
 
+// validate()'s message names the option it is about ("regex: ...", "multiline_start: ..."):
+// the config key to report it at, and the reason without the name.
+std::pair<std::string, std::string> invalid_option(const std::string& message) {
+  for (std::string_view key : {"multiline_start", "max_record_bytes", "max_lines", "regex"}) {
+    std::string prefix = std::string(key) + ": ";
+    if (message.starts_with(prefix)) {
+      std::string config_key = key == "regex"       ? "parse"
+                               : key == "max_lines" ? "multiline_max_lines"
+                                                    : std::string(key);
+      return {config_key, message.substr(prefix.size())};
+    }
+  }
+  return {"parse", message};
+}
+
 Labels parse_label_flags(const std::vector<std::string>& flags) {
   Labels labels;
   for (const std::string& f : flags) {
@@ -97,8 +112,8 @@ Input input_from(const ConfigNode& node, const TailConfig& cfg, std::size_t inde
     in.records.max_record_bytes = static_cast<std::size_t>(*max);
   }
   if (auto ok = validate(in.records); !ok) {
-    node.fail(in.records.multiline_start.empty() ? "parse" : "multiline_start",
-              ok.error().message());
+    auto [key, why] = invalid_option(ok.error().message());
+    node.fail(key, why);
   }
   in.labels = parse_labels(node, "labels");
   if (auto names = node.strings("sinks")) {
@@ -214,8 +229,11 @@ void apply_flags(TailConfig& cfg, const TailFlags& f) {
         static_cast<std::size_t>(flag_bytes("--max-record-bytes", f.max_record_bytes));
   }
   if (auto ok = validate(in.records); !ok) {
-    throw UsageError(std::string(f.multiline_start.empty() ? "--parse" : "--multiline-start") +
-                     ": " + ok.error().message());
+    auto [key, why] = invalid_option(ok.error().message());
+    std::string flag = key == "multiline_start"    ? "--multiline-start"
+                       : key == "max_record_bytes" ? "--max-record-bytes"
+                                                   : "--parse";
+    throw UsageError(flag + ": " + why);
   }
   in.labels = std::move(labels);
   for (std::size_t i = 0; i < cfg.sinks.size(); ++i) {
