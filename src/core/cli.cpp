@@ -1,5 +1,7 @@
 #include "core/cli.hpp"
 
+#include <algorithm>
+
 namespace tender {
 
 ConfigNode CommonFlags::load_config() const {
@@ -52,6 +54,51 @@ std::uint64_t flag_bytes(std::string_view flag, const std::string& value) {
                      "\"");
   }
   return *b;
+}
+
+void SettingSource::fail(std::string_view key, const std::string& why) const {
+  if (from_flag) {
+    std::string flag(key);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    throw UsageError("--" + flag + ": " + why);
+  }
+  file.fail(key, why);
+}
+
+std::string pick_setting(const std::string& flag, const ConfigNode& file, std::string_view key,
+                         bool& from_flag) {
+  from_flag = !flag.empty();
+  return from_flag ? flag : file.string(key).value_or("");
+}
+
+std::chrono::milliseconds pick_duration_setting(const std::string& flag, const ConfigNode& file,
+                                                std::string_view key,
+                                                std::chrono::milliseconds fallback,
+                                                bool& from_flag) {
+  from_flag = !flag.empty();
+  if (from_flag) {
+    std::string name(key);
+    std::replace(name.begin(), name.end(), '_', '-');
+    return flag_duration(name, flag);
+  }
+  return file.duration(key).value_or(fallback);
+}
+
+std::vector<std::string> resolve_exec_command(bool exec, const std::vector<std::string>& command,
+                                              const ConfigNode& file, std::string_view role) {
+  if (exec && command.empty()) {
+    throw UsageError("--exec: needs a command after -- (tender " + std::string(role) +
+                     " ... --exec -- CMD ARGS)");
+  }
+  if (!exec && !command.empty()) {
+    throw UsageError("a command was given without --exec: \"" + command[0] + "\"");
+  }
+  std::vector<std::string> out =
+      exec ? command : file.strings("exec").value_or(std::vector<std::string>{});
+  if (!exec && file.has("exec") && out.empty()) {
+    file.fail("exec", "must name a command: [CMD, ARGS...]");
+  }
+  return out;
 }
 
 CommonOptions resolve_common(const CommonFlags& flags, const ConfigNode& file,

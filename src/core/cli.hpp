@@ -53,6 +53,34 @@ void add_common_flags(CLI::App& app, CommonFlags& flags, std::uint16_t default_a
                                                       const std::string& value);
 [[nodiscard]] std::uint64_t flag_bytes(std::string_view flag, const std::string& value);
 
+// Where a setting came from, so that a mistake in it is reported as the user wrote it: a flag
+// (UsageError "--exec-grace: ...", the key's '_' as '-') or the config file (ConfigError at the
+// key's line).
+struct SettingSource {
+  const ConfigNode& file;
+  bool from_flag = false;
+  [[noreturn]] void fail(std::string_view key, const std::string& why) const;
+};
+
+// A string setting: the flag's value when given, else the file's `key` ("" when absent);
+// `from_flag` says which.
+[[nodiscard]] std::string pick_setting(const std::string& flag, const ConfigNode& file,
+                                       std::string_view key, bool& from_flag);
+// A duration setting: the flag (as flag_duration parses it, named after `key` with '-' for
+// '_'), else the file's `key`, else `fallback`. Throws UsageError / ConfigError.
+[[nodiscard]] std::chrono::milliseconds pick_duration_setting(const std::string& flag,
+                                                              const ConfigNode& file,
+                                                              std::string_view key,
+                                                              std::chrono::milliseconds fallback,
+                                                              bool& from_flag);
+// The command of `--exec -- CMD ARGS`, else the file's `exec: [CMD, ARGS...]`; empty when
+// neither. Throws UsageError for --exec without a command or a command without --exec (naming
+// `role` in the hint), ConfigError for an `exec:` that names no command.
+[[nodiscard]] std::vector<std::string> resolve_exec_command(bool exec,
+                                                            const std::vector<std::string>& command,
+                                                            const ConfigNode& file,
+                                                            std::string_view role);
+
 // Default admin ports, one per role, so every role of a pod can run with its defaults.
 inline constexpr std::uint16_t kPodAdminPort = 9900;
 inline constexpr std::uint16_t kEchoAdminPort = 9901;

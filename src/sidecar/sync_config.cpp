@@ -62,36 +62,6 @@ Result<SyncSource> parse_git(std::string_view text, std::string_view rest) {
   return s;
 }
 
-struct Source {
-  const ConfigNode& file;
-  bool from_flag;
-  [[noreturn]] void fail(std::string_view key, const std::string& why) const {
-    if (from_flag) {
-      std::string flag(key);
-      std::replace(flag.begin(), flag.end(), '_', '-');
-      throw UsageError("--" + flag + ": " + why);
-    }
-    file.fail(key, why);
-  }
-};
-
-std::string pick(const std::string& flag, const ConfigNode& file, std::string_view key,
-                 bool& from_flag) {
-  from_flag = !flag.empty();
-  return from_flag ? flag : file.string(key).value_or("");
-}
-
-milliseconds pick_duration(const std::string& flag, const ConfigNode& file, std::string_view key,
-                           milliseconds fallback, bool& from_flag) {
-  from_flag = !flag.empty();
-  if (from_flag) {
-    std::string name(key);
-    std::replace(name.begin(), name.end(), '_', '-');
-    return flag_duration(name, flag);
-  }
-  return file.duration(key).value_or(fallback);
-}
-
 int pick_int(const std::string& flag, const ConfigNode& file, std::string_view key, int min,
              int max, int fallback) {
   if (flag.empty()) {
@@ -105,15 +75,15 @@ int pick_int(const std::string& flag, const ConfigNode& file, std::string_view k
     used = 0;
   }
   if (used != flag.size() || v < min || v > max) {
-    Source{file, true}.fail(key, "must be an integer from " + std::to_string(min) + " to " +
-                                     std::to_string(max) + ", not \"" + flag + "\"");
+    SettingSource{file, true}.fail(key, "must be an integer from " + std::to_string(min) + " to " +
+                                            std::to_string(max) + ", not \"" + flag + "\"");
   }
   return static_cast<int>(v);
 }
 
 void resolve_source(const SyncFlags& f, const ConfigNode& file, SyncConfig& c) {
   bool ff = false;
-  std::string text = pick(f.source, file, "source", ff);
+  std::string text = pick_setting(f.source, file, "source", ff);
   if (text.empty()) {
     throw UsageError(
         "--source: required (git:/srv/site.git#main, http://HOST/x.tar.gz, https://..., "
@@ -121,25 +91,25 @@ void resolve_source(const SyncFlags& f, const ConfigNode& file, SyncConfig& c) {
   }
   auto src = parse_source(text);
   if (!src) {
-    Source{file, ff}.fail("source", src.error().message());
+    SettingSource{file, ff}.fail("source", src.error().message());
   }
   c.source = std::move(*src);
   if (c.source.kind == SourceKind::kDir) {
     std::error_code ec;
     if (!fs::is_directory(c.source.location, ec)) {
-      Source{file, ff}.fail("source", "dir:" + c.source.location + ": not a directory");
+      SettingSource{file, ff}.fail("source", "dir:" + c.source.location + ": not a directory");
     }
     if (::access(c.source.location.c_str(), R_OK | X_OK) != 0) {
-      Source{file, ff}.fail("source",
-                            "dir:" + c.source.location + ": " +
-                                std::error_code(errno, std::generic_category()).message());
+      SettingSource{file, ff}.fail("source",
+                                   "dir:" + c.source.location + ": " +
+                                       std::error_code(errno, std::generic_category()).message());
     }
   }
 }
 
 void resolve_dest(const SyncFlags& f, const ConfigNode& file, SyncConfig& c) {
   bool ff = false;
-  std::string dest = pick(f.dest, file, "dest", ff);
+  std::string dest = pick_setting(f.dest, file, "dest", ff);
   if (dest.empty()) {
     throw UsageError("--dest: required (the directory to publish into, e.g. /shared/site)");
   }
@@ -152,7 +122,7 @@ void resolve_dest(const SyncFlags& f, const ConfigNode& file, SyncConfig& c) {
     c.dest.pop_back();
   }
   if (c.dest == "/") {
-    Source{file, ff}.fail("dest", "must not be /");
+    SettingSource{file, ff}.fail("dest", "must not be /");
   }
   if (c.source.kind == SourceKind::kDir) {
     std::string src = fs::path(c.source.location).lexically_normal().string();
@@ -160,42 +130,33 @@ void resolve_dest(const SyncFlags& f, const ConfigNode& file, SyncConfig& c) {
       src += '/';
     }
     if ((c.dest + "/").starts_with(src)) {
-      Source{file, ff}.fail("dest", c.dest + " is inside the source " + c.source.location);
+      SettingSource{file, ff}.fail("dest", c.dest + " is inside the source " + c.source.location);
     }
   }
-  std::string link = pick(f.link, file, "link", ff);
+  std::string link = pick_setting(f.link, file, "link", ff);
   if (!link.empty()) {
     c.link = link;
   }
   if (c.link.empty() || c.link == "." || c.link == ".." || c.link.starts_with(".tender-sync") ||
       c.link.find('/') != std::string::npos || has_control(c.link)) {
-    Source{file, ff}.fail("link",
-                          "must be a plain file name (not .tender-sync*), not \"" + c.link + "\"");
+    SettingSource{file, ff}.fail(
+        "link", "must be a plain file name (not .tender-sync*), not \"" + c.link + "\"");
   }
 }
 
 void resolve_hooks(const SyncFlags& f, const ConfigNode& file, SyncConfig& c) {
-  if (f.exec && f.command.empty()) {
-    throw UsageError("--exec: needs a command after -- (tender sync ... --exec -- CMD ARGS)");
-  }
-  if (!f.exec && !f.command.empty()) {
-    throw UsageError("a command was given without --exec: \"" + f.command[0] + "\"");
-  }
-  c.exec = f.exec ? f.command : file.strings("exec").value_or(std::vector<std::string>{});
-  if (!f.exec && file.has("exec") && c.exec.empty()) {
-    file.fail("exec", "must name a command: [CMD, ARGS...]");
-  }
+  c.exec = resolve_exec_command(f.exec, f.command, file, "sync");
   bool ff = false;
-  c.webhook = pick(f.webhook, file, "webhook", ff);
+  c.webhook = pick_setting(f.webhook, file, "webhook", ff);
   if (!c.webhook.empty()) {
     if (auto w = parse_http_url(c.webhook); !w) {
-      Source{file, ff}.fail("webhook", w.error().message());
+      SettingSource{file, ff}.fail("webhook", w.error().message());
     }
   }
   c.hook_attempts = pick_int(f.hook_attempts, file, "hook_attempts", 1, 100, c.hook_attempts);
-  c.hook_timeout = pick_duration(f.hook_timeout, file, "hook_timeout", c.hook_timeout, ff);
+  c.hook_timeout = pick_duration_setting(f.hook_timeout, file, "hook_timeout", c.hook_timeout, ff);
   if (c.hook_timeout < milliseconds(1) || c.hook_timeout > milliseconds(3'600'000)) {
-    Source{file, ff}.fail("hook_timeout", "must be from 1ms to 1h");
+    SettingSource{file, ff}.fail("hook_timeout", "must be from 1ms to 1h");
   }
 }
 
@@ -264,14 +225,15 @@ SyncConfig resolve_sync(const SyncFlags& f, const ConfigNode& file) {
   resolve_source(f, file, c);
   resolve_dest(f, file, c);
   bool ff = false;
-  c.period = pick_duration(f.period, file, "period", c.period, ff);
+  c.period = pick_duration_setting(f.period, file, "period", c.period, ff);
   if (c.period < milliseconds(10) || c.period > milliseconds(86'400'000)) {
-    Source{file, ff}.fail("period", "must be from 10ms to 24h, not " + format_duration(c.period));
+    SettingSource{file, ff}.fail("period",
+                                 "must be from 10ms to 24h, not " + format_duration(c.period));
   }
-  c.timeout = pick_duration(f.timeout, file, "timeout", c.timeout, ff);
+  c.timeout = pick_duration_setting(f.timeout, file, "timeout", c.timeout, ff);
   if (c.timeout < milliseconds(100) || c.timeout > milliseconds(86'400'000)) {
-    Source{file, ff}.fail("timeout",
-                          "must be from 100ms to 24h, not " + format_duration(c.timeout));
+    SettingSource{file, ff}.fail("timeout",
+                                 "must be from 100ms to 24h, not " + format_duration(c.timeout));
   }
   c.max_failures = pick_int(f.max_failures, file, "max_failures", 0, INT_MAX, 0);
   if (!f.max_bytes.empty()) {
@@ -280,7 +242,7 @@ SyncConfig resolve_sync(const SyncFlags& f, const ConfigNode& file) {
     c.max_bytes = *b;
   }
   if (c.max_bytes < 1024) {
-    Source{file, !f.max_bytes.empty()}.fail("max_bytes", "must be at least 1KiB");
+    SettingSource{file, !f.max_bytes.empty()}.fail("max_bytes", "must be at least 1KiB");
   }
   c.once = f.once || file.boolean("once").value_or(false);
   resolve_hooks(f, file, c);

@@ -226,7 +226,7 @@ void apply_flags(TailConfig& cfg, const TailFlags& f) {
   in.records.multiline_start = f.multiline_start;
   if (!f.max_record_bytes.empty()) {
     in.records.max_record_bytes =
-        static_cast<std::size_t>(flag_bytes("--max-record-bytes", f.max_record_bytes));
+        static_cast<std::size_t>(flag_bytes("max-record-bytes", f.max_record_bytes));
   }
   if (auto ok = validate(in.records); !ok) {
     auto [key, why] = invalid_option(ok.error().message());
@@ -289,16 +289,16 @@ TailConfig resolve_tail(const TailFlags& flags, const ConfigNode& file) {
   }
   apply_flags(cfg, flags);
   if (!flags.rotate_wait.empty()) {
-    cfg.rotate_wait = flag_duration("--rotate-wait", flags.rotate_wait);
+    cfg.rotate_wait = flag_duration("rotate-wait", flags.rotate_wait);
   }
   if (!flags.rescan.empty()) {
-    cfg.rescan = flag_duration("--rescan", flags.rescan);
+    cfg.rescan = flag_duration("rescan", flags.rescan);
     if (cfg.rescan.count() <= 0) {
       throw UsageError("--rescan: must be positive");
     }
   }
   if (!flags.max_held_bytes.empty()) {
-    cfg.max_held_bytes = flag_bytes("--max-held-bytes", flags.max_held_bytes);
+    cfg.max_held_bytes = flag_bytes("max-held-bytes", flags.max_held_bytes);
   }
   if (cfg.inputs.empty()) {
     throw UsageError("nothing to follow: give --path GLOB (or inputs: in --config)");
