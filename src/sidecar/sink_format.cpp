@@ -133,6 +133,22 @@ void append_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+// `m` as a JSON object of strings.
+void append_string_map(std::string& out, const std::map<std::string, std::string>& m) {
+  out.push_back('{');
+  bool first = true;
+  for (const auto& [k, v] : m) {
+    if (!first) {
+      out.push_back(',');
+    }
+    first = false;
+    append_string(out, k);
+    out.push_back(':');
+    append_string(out, v);
+  }
+  out.push_back('}');
+}
+
 template <typename Int>
 void append_int(std::string& out, Int v) {
   char buf[24];
@@ -274,18 +290,8 @@ void append_json_record(const Record& r, std::string& out) {
   out += ",\"message\":";
   append_string(out, r.text);
   if (!src.labels.empty()) {
-    out += ",\"labels\":{";
-    bool first = true;
-    for (const auto& [k, v] : src.labels) {
-      if (!first) {
-        out.push_back(',');
-      }
-      first = false;
-      append_string(out, k);
-      out.push_back(':');
-      append_string(out, v);
-    }
-    out.push_back('}');
+    out += ",\"labels\":";
+    append_string_map(out, src.labels);
   }
   if (r.cut) {
     out += ",\"cut\":true";
@@ -355,18 +361,8 @@ std::string stream_labels(const Source* src, const Labels& sink_labels) {
     }
     labels["filename"] = src->path;
   }
-  std::string out = "{";
-  bool first = true;
-  for (const auto& [k, v] : labels) {
-    if (!first) {
-      out.push_back(',');
-    }
-    first = false;
-    append_string(out, k);
-    out.push_back(':');
-    append_string(out, v);
-  }
-  out.push_back('}');
+  std::string out;
+  append_string_map(out, labels);
   return out;
 }
 
