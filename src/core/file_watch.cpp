@@ -40,6 +40,22 @@ std::optional<FileState> stat_file(const std::string& path) {
   return s;
 }
 
+}  // namespace
+
+std::pair<std::string, std::string> split_path(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) {
+    return {".", path};
+  }
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+bool glob_matches(const std::string& pattern, const std::string& name) {
+  return ::fnmatch(pattern.c_str(), name.c_str(), FNM_PERIOD) == 0;
+}
+
+namespace {
+
 // "a*b" -> "a\*b": a file name fnmatch takes literally.
 std::string escape_glob(const std::string& name) {
   std::string out;
@@ -60,9 +76,8 @@ struct Dir {
   Snapshot files;  // full path -> state, for the names matching a pattern
 
   [[nodiscard]] bool matches(const char* name) const {
-    return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
-      return ::fnmatch(p.c_str(), name, FNM_PERIOD) == 0;
-    });
+    return std::any_of(patterns.begin(), patterns.end(),
+                       [&](const std::string& p) { return glob_matches(p, name); });
   }
   [[nodiscard]] std::string child(std::string_view name) const {
     return path == "/" ? "/" + std::string(name) : path + "/" + std::string(name);
@@ -244,11 +259,8 @@ Result<> FileWatch::add(const std::string& dir, const std::string& pattern) {
 }
 
 Result<> FileWatch::add_file(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) {
-    return add(".", escape_glob(path));
-  }
-  return add(slash == 0 ? "/" : path.substr(0, slash), escape_glob(path.substr(slash + 1)));
+  auto [dir, name] = split_path(path);
+  return add(dir, escape_glob(name));
 }
 
 int FileWatch::fd() const { return impl_->inotify.get(); }

@@ -41,6 +41,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -55,6 +56,13 @@ struct FileWatchOptions {
   // Decides when a rescan is due. Must outlive the FileWatch.
   const Clock* clock = &system_clock();
 };
+
+// The directory and the name of `path`, as `add_file` watches them: "/a/b.log" -> {"/a",
+// "b.log"}, "/b.log" -> {"/", "b.log"}, "b.log" -> {".", "b.log"}.
+[[nodiscard]] std::pair<std::string, std::string> split_path(const std::string& path);
+// Whether the file name `name` matches `pattern` as `add` matches names (fnmatch with
+// FNM_PERIOD), for code that must agree with the watch on which files it reports.
+[[nodiscard]] bool glob_matches(const std::string& pattern, const std::string& name);
 
 class FileWatch {
  public:

@@ -377,3 +377,23 @@ TEST_F(FileWatchTest, BadArgumentsAndUnwatchableDirectoriesFail) {
 
 }  // namespace
 }  // namespace tender
+
+namespace tender {
+namespace {
+
+TEST(SplitPath, GivesTheDirectoryAndTheNameAddFileWatches) {
+  EXPECT_EQ(split_path("/var/log/app.log"),
+            (std::pair<std::string, std::string>{"/var/log", "app.log"}));
+  EXPECT_EQ(split_path("/app.log"), (std::pair<std::string, std::string>{"/", "app.log"}));
+  EXPECT_EQ(split_path("app.log"), (std::pair<std::string, std::string>{".", "app.log"}));
+}
+
+TEST(GlobMatches, MatchesNamesAsTheWatchDoes) {
+  EXPECT_TRUE(glob_matches("*.log", "app.log"));
+  EXPECT_FALSE(glob_matches("*.log", "app.log.1"));
+  EXPECT_FALSE(glob_matches("*", ".hidden"));  // FNM_PERIOD: "*" does not match a leading dot
+  EXPECT_TRUE(glob_matches("app.log*", "app.log.1"));
+}
+
+}  // namespace
+}  // namespace tender

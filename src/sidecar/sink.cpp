@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/file_watch.hpp"
 #include "core/http_client.hpp"
 #include "core/log.hpp"
 #include "core/units.hpp"
@@ -303,8 +304,7 @@ class FileSink final : public SinkBase {
 
   // Makes the renames durable (best effort: a directory that cannot be opened is skipped).
   void sync_directory() const {
-    auto slash = config_.path.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : config_.path.substr(0, slash + 1);
+    std::string dir = split_path(config_.path).first;
     int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (d >= 0) {
       (void)::fsync(d);

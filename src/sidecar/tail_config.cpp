@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/cli.hpp"
+#include "core/file_watch.hpp"
 
 namespace tender::sidecar {
 
@@ -248,11 +249,8 @@ Result<Glob> parse_glob(const std::string& text) {
   if (text.empty() || text.front() != '/') {
     return Error(std::errc::invalid_argument, "expected an absolute path, not \"" + text + "\"");
   }
-  auto slash = text.rfind('/');
-  Glob g{.text = text, .dir = text.substr(0, slash), .pattern = text.substr(slash + 1)};
-  if (g.dir.empty()) {
-    g.dir = "/";
-  }
+  auto [dir, pattern] = split_path(text);
+  Glob g{.text = text, .dir = std::move(dir), .pattern = std::move(pattern)};
   if (g.pattern.empty()) {
     return Error(std::errc::invalid_argument,
                  "\"" + text + "\" names a directory; add a file name or a glob (dir/*.log)");

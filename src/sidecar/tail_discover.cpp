@@ -1,6 +1,5 @@
 #include <dirent.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 
 #include <cstring>
 #include <set>
@@ -215,7 +214,7 @@ void TailFiles::recover(const Snapshot& snapshot) {
     probe.id = {row.dev, row.ino};
     std::optional<std::string> found;
     // Same inode first (a rename), then any copy.
-    found = find_copy(probe, dir_of(row.path), least == UINT64_MAX ? 0 : least, true);
+    found = find_copy(probe, split_path(row.path).first, least == UINT64_MAX ? 0 : least, true);
     Fd fd;
     struct stat st {};
     if (found) {
@@ -374,7 +373,7 @@ void TailFiles::truncated(File& f, std::uint64_t old_size) {
   Fd old_fd = std::move(f.fd);  // the truncated inode: a new file from now on
   std::optional<std::string> copy;
   // Unread bytes may be in a copy (copytruncate copies first, then truncates).
-  std::optional<std::string> found = find_copy(f, dir_of(old_path), needed, false);
+  std::optional<std::string> found = find_copy(f, split_path(old_path).first, needed, false);
   Fd fd;
   struct stat st {};
   if (found) {

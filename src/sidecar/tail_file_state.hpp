@@ -15,20 +15,13 @@
 #include <vector>
 
 #include "core/fd.hpp"
+#include "core/file_watch.hpp"
 #include "sidecar/tail_files.hpp"
 
 namespace tender::sidecar::tail_internal {
 
 inline constexpr std::size_t kChunk = std::size_t{64} << 10;
 inline constexpr std::size_t kMaxDirEntries = 10'000;
-
-inline std::string dir_of(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) {
-    return ".";
-  }
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
 
 // Up to `n` bytes from the start of the file (fewer if it is shorter).
 inline std::string read_prefix(int fd, std::size_t n) {

@@ -1,7 +1,5 @@
 #include "sidecar/tail_files.hpp"
 
-#include <fnmatch.h>
-
 #include <cstring>
 #include <stdexcept>
 
@@ -23,11 +21,10 @@ std::int64_t TailFiles::wall_ns() const {
 }
 
 const Input* TailFiles::input_for(const std::string& path, std::size_t* index) const {
-  std::string dir = dir_of(path);
-  std::string name = path.substr(path.rfind('/') + 1);
+  auto [dir, name] = split_path(path);
   for (std::size_t i = 0; i < config_.inputs.size(); ++i) {
     for (const Glob& g : config_.inputs[i].paths) {
-      if (g.dir == dir && ::fnmatch(g.pattern.c_str(), name.c_str(), FNM_PERIOD) == 0) {
+      if (g.dir == dir && glob_matches(g.pattern, name)) {
         if (index != nullptr) {
           *index = i;
         }
