@@ -24,7 +24,7 @@ TailFiles::File* TailFiles::follow_row(const FileRow& row, Fd fd, const std::str
     }
   }
   if (input == nullptr) {
-    input = input_for(path, nullptr);
+    input = input_for(path);
   }
   if (input == nullptr) {
     log::warn("a checkpointed file belongs to no input any more; forgetting it",
@@ -73,7 +73,7 @@ TailFiles::File* TailFiles::follow_row(const FileRow& row, Fd fd, const std::str
 }
 
 TailFiles::File* TailFiles::discover(const std::string& path, bool first_start) {
-  const Input* input = input_for(path, nullptr);
+  const Input* input = input_for(path);
   if (input == nullptr) {
     return nullptr;
   }
@@ -169,26 +169,46 @@ void TailFiles::recover(const Snapshot& snapshot) {
   last_snapshot_ = snapshot;
   std::vector<bool> used(rows->size(), false);
   std::set<FileId> claimed;
-
-  // Checkpointed files still under a watched name: same inode, same first bytes.
+  resume_named(snapshot, *rows, used, claimed);
+  resume_moved(*rows, used, claimed);
+  // Everything else is new.
   for (const auto& [path, state] : snapshot) {
-    if (input_for(path, nullptr) == nullptr) {
+    const Input* input = input_for(path);
+    if (input != nullptr && !claimed.contains(state.id())) {
+      (void)discover(path, !started_inputs_.contains(input->name));
+    }
+  }
+  std::vector<FileOp> ops;
+  for (const Input& in : config_.inputs) {
+    if (!started_inputs_.contains(in.name)) {
+      ops.push_back(FileOp::input_started(in.name));
+      started_inputs_.insert(in.name);
+    }
+  }
+  if (!ops.empty()) {
+    if (auto ok = checkpoint_.apply(std::move(ops)); !ok) {
+      throw std::runtime_error(ok.error().message());
+    }
+  }
+}
+
+// Checkpointed files still under a watched name: same inode, same first bytes.
+void TailFiles::resume_named(const Snapshot& snapshot, const std::vector<FileRow>& rows,
+                             std::vector<bool>& used, std::set<FileId>& claimed) {
+  for (const auto& [path, state] : snapshot) {
+    if (input_for(path) == nullptr) {
       continue;
     }
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-      continue;
-    }
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
       continue;
     }
     auto size = static_cast<std::uint64_t>(st.st_size);
     std::string prefix = read_prefix(fd.get(), std::min<std::uint64_t>(size, kFingerprintBytes));
-    for (std::size_t i = 0; i < rows->size(); ++i) {
-      const FileRow& row = (*rows)[i];
-      if (!used[i] && row.dev == id_of(st).dev && row.ino == id_of(st).ino &&
-          prefix_matches(prefix, row.fp)) {
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const FileRow& row = rows[i];
+      if (!used[i] && FileId{row.dev, row.ino} == id_of(st) && prefix_matches(prefix, row.fp)) {
         used[i] = true;
         if (follow_row(row, std::move(fd), path, size, true) != nullptr) {
           claimed.insert(id_of(st));
@@ -197,24 +217,24 @@ void TailFiles::recover(const Snapshot& snapshot) {
       }
     }
   }
-  // The others: renamed away (same inode, any name in their directory) or copied before a
-  // truncation (same first bytes, another inode).
-  for (std::size_t i = 0; i < rows->size(); ++i) {
+}
+
+// The others: renamed away (same inode, any name in their directory) or copied before a
+// truncation (same first bytes, another inode); a file found nowhere is counted as gone.
+void TailFiles::resume_moved(const std::vector<FileRow>& rows, const std::vector<bool>& used,
+                             std::set<FileId>& claimed) {
+  for (std::size_t i = 0; i < rows.size(); ++i) {
     if (used[i]) {
       continue;
     }
-    const FileRow& row = (*rows)[i];
+    const FileRow& row = rows[i];
     std::uint64_t least = UINT64_MAX;
     for (const auto& [sink, offset] : row.offsets) {
       least = std::min(least, offset);
     }
-    File probe;
-    probe.key = row.key;
-    probe.fp = row.fp;
-    probe.id = {row.dev, row.ino};
-    std::optional<std::string> found;
-    // Same inode first (a rename), then any copy.
-    found = find_copy(probe, split_path(row.path).first, least == UINT64_MAX ? 0 : least, true);
+    least = least == UINT64_MAX ? 0 : least;
+    std::optional<std::string> found =
+        find_copy({row.dev, row.ino}, row.fp, split_path(row.path).first, least, true);
     Fd fd;
     struct stat st {};
     if (found) {
@@ -225,39 +245,17 @@ void TailFiles::recover(const Snapshot& snapshot) {
     }
     if (!found) {
       ++counters_.files_gone;
-      log::warn("a checkpointed file was not found again; what it held after its offset is lost",
-                {{"path", row.path},
-                 {"key", row.key},
-                 {"offset", static_cast<std::int64_t>(least == UINT64_MAX ? 0 : least)}});
+      log::warn(
+          "a checkpointed file was not found again; what it held after its offset is lost",
+          {{"path", row.path}, {"key", row.key}, {"offset", static_cast<std::int64_t>(least)}});
       persist({FileOp::remove(row.key)});
       continue;
     }
-    bool live = input_for(*found, nullptr) != nullptr;
+    bool live = input_for(*found) != nullptr;
     if (follow_row(row, std::move(fd), *found, static_cast<std::uint64_t>(st.st_size), live) !=
         nullptr) {
       claimed.insert(id_of(st));
       log::info("resuming a rotated file", {{"path", *found}, {"key", row.key}});
-    }
-  }
-  // Everything else is new.
-  std::vector<FileOp> ops;
-  for (const auto& [path, state] : snapshot) {
-    std::size_t index = 0;
-    const Input* input = input_for(path, &index);
-    if (input == nullptr || claimed.contains(state.id())) {
-      continue;
-    }
-    (void)discover(path, !started_inputs_.contains(input->name));
-  }
-  for (const Input& in : config_.inputs) {
-    if (!started_inputs_.contains(in.name)) {
-      ops.push_back(FileOp::input_started(in.name));
-      started_inputs_.insert(in.name);
-    }
-  }
-  if (!ops.empty()) {
-    if (auto ok = checkpoint_.apply(std::move(ops)); !ok) {
-      throw std::runtime_error(ok.error().message());
     }
   }
 }
@@ -311,8 +309,9 @@ void TailFiles::reconcile(const Snapshot& snapshot) {
   enforce_held_limit();
 }
 
-std::optional<std::string> TailFiles::find_copy(const File& f, const std::string& dir,
-                                                std::uint64_t min_size, bool same_inode_too) const {
+std::optional<std::string> TailFiles::find_copy(FileId self, const Fingerprint& fp,
+                                                const std::string& dir, std::uint64_t min_size,
+                                                bool same_inode_too) const {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
     return std::nullopt;
@@ -332,22 +331,20 @@ std::optional<std::string> TailFiles::find_copy(const File& f, const std::string
     std::string path = dir == "/" ? "/" + name : dir + "/" + name;
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
-        static_cast<std::uint64_t>(st.st_size) < std::max<std::uint64_t>(min_size, f.fp.len)) {
+        static_cast<std::uint64_t>(st.st_size) < std::max<std::uint64_t>(min_size, fp.len)) {
       continue;
     }
     FileId id = id_of(st);
-    bool followed = false;
-    for (const auto& [key, other] : files_) {
-      followed = followed || (other.get() != &f && other->id == id);
-    }
+    bool followed = id != self && std::any_of(files_.begin(), files_.end(),
+                                              [&](const auto& kv) { return kv.second->id == id; });
     if (followed) {
       continue;
     }
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd || !prefix_matches(read_prefix(fd.get(), f.fp.len), f.fp)) {
+    if (!fd || !prefix_matches(read_prefix(fd.get(), fp.len), fp)) {
       continue;
     }
-    if (id == f.id) {
+    if (id == self) {
       if (same_inode_too) {
         same_inode = path;
       }
@@ -373,7 +370,8 @@ void TailFiles::truncated(File& f, std::uint64_t old_size) {
   Fd old_fd = std::move(f.fd);  // the truncated inode: a new file from now on
   std::optional<std::string> copy;
   // Unread bytes may be in a copy (copytruncate copies first, then truncates).
-  std::optional<std::string> found = find_copy(f, split_path(old_path).first, needed, false);
+  std::optional<std::string> found =
+      find_copy(f.id, f.fp, split_path(old_path).first, needed, false);
   Fd fd;
   struct stat st {};
   if (found) {
@@ -393,7 +391,7 @@ void TailFiles::truncated(File& f, std::uint64_t old_size) {
     f.nlink = st.st_nlink;
     f.grew_at = clock_.now();
     suspects_.erase(f.id);
-    f.live = input_for(*copy, nullptr) != nullptr && !live_.contains(f.id);
+    f.live = input_for(*copy) != nullptr && !live_.contains(f.id);
     if (f.live) {
       live_[f.id] = &f;
     } else {
@@ -414,7 +412,7 @@ void TailFiles::truncated(File& f, std::uint64_t old_size) {
     } else {
       log::info("truncated in place", {{"path", old_path}, {"key", f.key}});
     }
-    release(f, true);  // f is gone
+    release(f);  // f is gone
   }
   // The truncated inode holds a new file now: followed by name if it still has its watched
   // name, else (renamed away, then truncated) read to its end and let go like any rotated file.

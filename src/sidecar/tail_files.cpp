@@ -20,15 +20,12 @@ std::int64_t TailFiles::wall_ns() const {
       .count();
 }
 
-const Input* TailFiles::input_for(const std::string& path, std::size_t* index) const {
+const Input* TailFiles::input_for(const std::string& path) const {
   auto [dir, name] = split_path(path);
-  for (std::size_t i = 0; i < config_.inputs.size(); ++i) {
-    for (const Glob& g : config_.inputs[i].paths) {
+  for (const Input& in : config_.inputs) {
+    for (const Glob& g : in.paths) {
       if (g.dir == dir && glob_matches(g.pattern, name)) {
-        if (index != nullptr) {
-          *index = i;
-        }
-        return &config_.inputs[i];
+        return &in;
       }
     }
   }
@@ -277,11 +274,10 @@ void TailFiles::maybe_release(File& f) {
     }
   }
   log::info("read to its end and shipped: let go", {{"path", f.source->path}, {"key", f.key}});
-  release(f, false);
+  release(f);
 }
 
-void TailFiles::release(File& f, bool drop) {
-  (void)drop;
+void TailFiles::release(File& f) {
   ++counters_.files_released;
   if (auto it = live_.find(f.id); it != live_.end() && it->second == &f) {
     live_.erase(it);
@@ -316,7 +312,7 @@ void TailFiles::enforce_held_limit() {
                {"key", oldest->key},
                {"dropped_bytes", static_cast<std::int64_t>(unread)},
                {"held_bytes", static_cast<std::int64_t>(held)}});
-    release(*oldest, true);
+    release(*oldest);
   }
 }
 

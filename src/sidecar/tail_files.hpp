@@ -119,22 +119,30 @@ class TailFiles {
   struct Cursor;
   struct File;
 
-  [[nodiscard]] const Input* input_for(const std::string& path, std::size_t* index) const;
+  [[nodiscard]] const Input* input_for(const std::string& path) const;
   File* discover(const std::string& path, bool first_start);
   // Follows the open file `fd` as a new file of `input` under `path` (live: by that name; not
   // live: read to its end and let go). nullptr when it cannot be yet (empty, max_files, a
   // possible copy held back, the checkpoint failing).
   File* adopt(Fd fd, const std::string& path, const Input& input, bool first_start, bool live);
+  // recover()'s steps: checkpointed files under a watched name, then elsewhere in their directory.
+  void resume_named(const Snapshot& snapshot, const std::vector<FileRow>& rows,
+                    std::vector<bool>& used, std::set<FileId>& claimed);
+  void resume_moved(const std::vector<FileRow>& rows, const std::vector<bool>& used,
+                    std::set<FileId>& claimed);
   File* follow_row(const FileRow& row, Fd fd, const std::string& path, std::uint64_t size,
                    bool live);
   bool check(File& f);
   void truncated(File& f, std::uint64_t old_size);
-  [[nodiscard]] std::optional<std::string> find_copy(const File& f, const std::string& dir,
-                                                     std::uint64_t min_size,
+  // In `dir`, a regular file of at least `min_size` bytes whose first bytes are `fp`'s, not
+  // followed under another key: the inode `self` itself (renamed) if `same_inode_too` and it is
+  // there, else the most recently modified other inode (a copy).
+  [[nodiscard]] std::optional<std::string> find_copy(FileId self, const Fingerprint& fp,
+                                                     const std::string& dir, std::uint64_t min_size,
                                                      bool same_inode_too) const;
   void read_file(File& f, std::size_t sink, std::size_t max_bytes, std::vector<Record>& out);
   void maybe_release(File& f);
-  void release(File& f, bool drop);
+  void release(File& f);
   void enforce_held_limit();
   void discover_suspects();
   void persist(std::vector<FileOp> ops);

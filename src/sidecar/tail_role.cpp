@@ -46,7 +46,6 @@ struct SinkState {
   asio::steady_timer commit_done;  // a pipeline waiting for its previous commit
   int commits_in_flight = 0;
   bool notified = false;
-  bool done = false;
   std::atomic<std::uint64_t> in_flight_records{0};
   std::atomic<std::uint64_t> buffer_bytes{0};
   std::atomic<std::uint64_t> consecutive_failures{0};
@@ -75,7 +74,6 @@ struct TailRole::Impl {
   TailCounters counters;  // a copy, under status_mutex
   std::size_t followed = 0;
   std::map<std::string, std::uint64_t> lag;
-  Registry* metrics = nullptr;
   CounterFamily* read_records = nullptr;
   CounterFamily* read_bytes = nullptr;
   CounterFamily* sent_records = nullptr;
@@ -89,10 +87,11 @@ struct TailRole::Impl {
   asio::awaitable<void> wait_for_data(SinkState& st);
   asio::awaitable<Result<>> commit(std::vector<FileOp> ops);
   asio::awaitable<void> commit_after(std::size_t s, std::vector<FileOp> ops);
+  asio::awaitable<void> commits_below(SinkState& st, int limit);
+  asio::awaitable<bool> deliver(std::size_t s, const std::vector<Record>& batch, Backoff& backoff);
 };
 
 void TailRole::Impl::register_metrics(Registry& m) {
-  metrics = &m;
   read_records = &m.counter_family("tender_tail_read_records_total",
                                    "Records read, per file (the name it was first seen under) "
                                    "and sink",
@@ -246,6 +245,58 @@ asio::awaitable<void> TailRole::Impl::commit_after(std::size_t s, std::vector<Fi
   st.commit_done.cancel();
 }
 
+// Until fewer than `limit` of the sink's commits are queued (or tail stops).
+asio::awaitable<void> TailRole::Impl::commits_below(SinkState& st, int limit) {
+  while (st.commits_in_flight >= limit && !stopping) {
+    st.commit_done.expires_after(std::chrono::hours(1));
+    boost::system::error_code ec;
+    co_await st.commit_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+// Writes `batch` until the sink acknowledges it, with backoff between tries; false when tail
+// stops first (the batch is not committed: sent again after a restart).
+asio::awaitable<bool> TailRole::Impl::deliver(std::size_t s, const std::vector<Record>& batch,
+                                              Backoff& backoff) {
+  SinkState& st = *sinks[s];
+  const SinkConfig& sc = cfg.sinks[s];
+  for (;;) {
+    auto written = co_await st.sink->write(batch);
+    if (written) {
+      break;
+    }
+    st.errors->inc();
+    std::uint64_t failures = ++st.consecutive_failures;
+    publish();  // the lag grows while the sink is down: show it
+    {
+      std::lock_guard lock(status_mutex);
+      st.last_error = written.error().message();
+    }
+    if (failures == 1 || failures % 100 == 0) {
+      log::warn("sink write failed; retrying with backoff (reading pauses meanwhile)",
+                {{"sink", sc.name},
+                 {"error", written.error().message()},
+                 {"failures", static_cast<std::int64_t>(failures)}});
+    }
+    if (stopping) {
+      co_return false;
+    }
+    st.retries->inc();
+    st.pause.expires_after(backoff.next());
+    boost::system::error_code ec;
+    co_await st.pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping) {
+      co_return false;
+    }
+  }
+  if (st.consecutive_failures.exchange(0) > 0) {
+    log::info("sink delivering again", {{"sink", sc.name}});
+  }
+  backoff.reset();
+  st.batches->inc();
+  co_return true;
+}
+
 asio::awaitable<void> TailRole::Impl::pipeline(std::size_t s) {
   SinkState& st = *sinks[s];
   const SinkConfig& sc = cfg.sinks[s];
@@ -273,58 +324,17 @@ asio::awaitable<void> TailRole::Impl::pipeline(std::size_t s) {
     }
     st.buffer_bytes = bytes;
     st.in_flight_records = batch.size();
-    for (;;) {
-      auto written = co_await st.sink->write(batch);
-      if (written) {
-        break;
-      }
-      st.errors->inc();
-      std::uint64_t failures = ++st.consecutive_failures;
-      publish();  // the lag grows while the sink is down: show it
-      {
-        std::lock_guard lock(status_mutex);
-        st.last_error = written.error().message();
-      }
-      if (failures == 1 || failures % 100 == 0) {
-        log::warn("sink write failed; retrying with backoff (reading pauses meanwhile)",
-                  {{"sink", sc.name},
-                   {"error", written.error().message()},
-                   {"failures", static_cast<std::int64_t>(failures)}});
-      }
-      if (stopping) {
-        co_return;  // not committed: sent again after a restart
-      }
-      st.retries->inc();
-      st.pause.expires_after(backoff.next());
-      boost::system::error_code ec;
-      co_await st.pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (stopping) {
-        co_return;
-      }
+    if (!co_await deliver(s, batch, backoff)) {
+      co_return;
     }
-    if (st.consecutive_failures.exchange(0) > 0) {
-      log::info("sink delivering again", {{"sink", sc.name}});
-    }
-    backoff.reset();
-    st.batches->inc();
-    // The commit runs while the next batches are read and written.
-    while (st.commits_in_flight >= kCommitsInFlight && !stopping) {
-      st.commit_done.expires_after(std::chrono::hours(1));
-      boost::system::error_code ec;
-      co_await st.commit_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
+    // The commit runs while the next batches are read and written; it publishes the state.
+    co_await commits_below(st, kCommitsInFlight);
     ++st.commits_in_flight;
     asio::co_spawn(ioc, commit_after(s, files->acknowledged(s, batch)), asio::detached);
     st.buffer_bytes = 0;
     st.in_flight_records = 0;
-    publish();
   }
-  while (st.commits_in_flight > 0 && !stopping) {
-    st.commit_done.expires_after(std::chrono::hours(1));
-    boost::system::error_code ec;
-    co_await st.commit_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  st.done = true;
+  co_await commits_below(st, 1);
   --pipelines_left;
 }
 
