@@ -10,6 +10,17 @@ namespace tender::sidecar {
 
 using namespace tail_internal;
 
+namespace {
+
+// Adds to `t` the cuts and parse errors an assembler made between `before` and `after`.
+void count(TailCounters& t, const RecordStats& before, const RecordStats& after) {
+  t.cut_records += after.cut_records - before.cut_records;
+  t.cut_bytes += after.cut_bytes - before.cut_bytes;
+  t.parse_errors += after.parse_errors - before.parse_errors;
+}
+
+}  // namespace
+
 TailFiles::TailFiles(const TailConfig& config, Checkpoint& checkpoint, const Clock& clock)
     : config_(config), checkpoint_(checkpoint), clock_(clock), next_(config.sinks.size(), 0) {}
 
@@ -98,10 +109,7 @@ void TailFiles::read_file(File& f, std::size_t sink, std::size_t max_bytes,
     RecordStats before = c.assembler->stats();
     c.assembler->feed(std::string_view(buffer_.data(), static_cast<std::size_t>(n)), wall_ns(),
                       out);
-    const RecordStats& after = c.assembler->stats();
-    counters_.cut_records += after.cut_records - before.cut_records;
-    counters_.cut_bytes += after.cut_bytes - before.cut_bytes;
-    counters_.parse_errors += after.parse_errors - before.parse_errors;
+    count(counters_, before, c.assembler->stats());
     if (on_read_) {
       on_read_(f.origin, sink, out.size() - had, static_cast<std::uint64_t>(n));
     }
@@ -201,14 +209,18 @@ void TailFiles::read(std::size_t sink, std::size_t max_records, std::size_t max_
     if (!c.assembler || c.finished) {
       continue;
     }
+    RecordStats before = c.assembler->stats();
     c.assembler->flush_due(now_ns, out);
+    count(counters_, before, c.assembler->stats());
     if (!f.live && c.assembler->fed_offset() >= f.size && now - f.grew_at >= config_.rotate_wait &&
         !full()) {
       struct stat st {};
       if (::fstat(f.fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > f.size) {
         continue;  // it grew after all: read it next time
       }
+      before = c.assembler->stats();
       c.assembler->finish(now_ns, out);
+      count(counters_, before, c.assembler->stats());
       c.finished = true;
       c.final_end = c.assembler->fed_offset();
       done.push_back(&f);

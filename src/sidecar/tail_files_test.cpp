@@ -159,6 +159,21 @@ TEST_F(TailFilesTest, ALastLineWithoutNewlineGoesOutWhenTheRotatedFileIsLetGo) {
   EXPECT_EQ(files_->size(), 0U);
 }
 
+TEST_F(TailFilesTest, ALastLineCutWhenItsFileIsLetGoIsCounted) {
+  cfg_.inputs[0].records.max_record_bytes = 4;
+  append("a.log", "0123456789");
+  start();
+  EXPECT_TRUE(drain().empty());
+  ::unlink(path("a.log").c_str());
+  reconcile();
+  clock_.advance(1s);
+  auto rs = drain();
+  ASSERT_EQ(texts(rs), (Texts{"0123"}));
+  EXPECT_TRUE(rs[0].cut);
+  EXPECT_EQ(files_->counters().cut_records, 1U);
+  EXPECT_EQ(files_->counters().cut_bytes, 6U);
+}
+
 TEST_F(TailFilesTest, CopytruncateContinuesFromTheCopyUnderTheSameKey) {
   append("a.log", "one\n");
   start();
