@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "adapter/adapter.hpp"
 #include "ambassador/ambassador.hpp"
 #include "core/cli.hpp"
 #include "core/config.hpp"
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   tender::scatter::add_command(app, exit_code);
   tender::sidecar::add_tail_command(app, exit_code);
   tender::sidecar::add_sync_command(app, exit_code);
+  tender::adapter::add_command(app, exit_code);
 
   try {
     app.parse(argc, argv);

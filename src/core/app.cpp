@@ -149,12 +149,14 @@ Router RuntimeImpl::admin_router() {
     Health h = role_.ready();
     return h.ok ? Response::text(200, "ok\n") : Response::error(503, h.reason);
   });
-  r.get("/metrics", [this](Request& req) {
+  r.add_async("GET", "/metrics", [this](Request& req, Reply reply) {
     Format f = Registry::negotiate(req.headers.get("Accept").value_or(""));
-    Response resp;
-    resp.headers.add("Content-Type", std::string(Registry::content_type(f)));
-    resp.body = registry_.render(f);
-    return resp;
+    role_.collect_metrics([this, f, reply = std::move(reply)] {
+      Response resp;
+      resp.headers.add("Content-Type", std::string(Registry::content_type(f)));
+      resp.body = registry_.render(f);
+      reply(std::move(resp));
+    });
   });
   r.get("/configz", [this](Request&) {
     json::object common;

@@ -15,6 +15,7 @@
 
 #include <boost/json/object.hpp>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,6 +88,11 @@ class Role {
   [[nodiscard]] virtual Result<> reload() {
     return Error(std::errc::operation_not_supported, "reload not supported");
   }
+  // Called on every GET /metrics before the registry renders, on the admin thread: a role whose
+  // metrics come from elsewhere at scrape time (the adapter's sources) gathers them into the
+  // registry (Registry::set_external) and then calls `ready` exactly once, from any thread.
+  // The default calls it at once. Must not throw.
+  virtual void collect_metrics(std::function<void()> ready) { ready(); }
   // Adds the role's own endpoints (e.g. /v1/pods) to the admin listener. Called once, before
   // start(); the handlers run on the admin thread.
   virtual void add_admin_routes(Router& router) { (void)router; }

@@ -708,6 +708,16 @@ std::string Registry::render(Format format) const {
   return out;
 }
 
+std::vector<std::string> Registry::names_in_use() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> names;
+  names.reserve(exposed_.size());
+  for (const auto& entry : exposed_) {
+    names.push_back(entry.first);
+  }
+  return names;
+}
+
 Format Registry::negotiate(std::string_view accept) {
   // The best media range we can serve in each format; higher q wins, then the more specific
   // range, then the earlier one (as Go's client and RFC 9110 order them).

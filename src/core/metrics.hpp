@@ -346,6 +346,10 @@ class Registry {
   // appears as one group. `source` runs on the rendering thread; it must be thread-safe.
   void set_external(std::function<std::vector<ExternalFamily>()> source);
 
+  // Every family and sample name the registry's own families expose in either format
+  // ("x", "x_total", "x_bucket", ...), sorted: what an external family must not be named.
+  [[nodiscard]] std::vector<std::string> names_in_use() const;
+
   // The format to answer a request with `accept` (an HTTP Accept header): OpenMetrics if the
   // most preferred acceptable media range is application/openmetrics-text (version 1.0.0,
   // 0.0.1 or none), else Prometheus text, also for "", "*/*" and garbage.

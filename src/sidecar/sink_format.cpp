@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/utf8.hpp"
 #include "sidecar/sink.hpp"
 
 namespace tender::sidecar {
@@ -32,29 +33,6 @@ constexpr std::array<unsigned char, 256> kByteClass = [] {
   }
   return t;
 }();
-
-// The length of the valid UTF-8 sequence at p[0..n) (n >= 1, p[0] >= 0x80), or 0 when it is
-// not one: a stray continuation byte, an overlong form, a surrogate, past U+10FFFF, or cut off.
-std::size_t utf8_sequence(const unsigned char* p, std::size_t n) {
-  auto cont = [&](std::size_t i, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
-    return i < n && p[i] >= lo && p[i] <= hi;
-  };
-  unsigned char c = p[0];
-  if (c >= 0xC2 && c <= 0xDF) {
-    return cont(1) ? 2 : 0;
-  }
-  if (c >= 0xE0 && c <= 0xEF) {
-    unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
-    unsigned char hi = c == 0xED ? 0x9F : 0xBF;
-    return cont(1, lo, hi) && cont(2) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
-    unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
-    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
-  }
-  return 0;
-}
 
 void append_escape(std::string& out, unsigned char c) {
   switch (c) {

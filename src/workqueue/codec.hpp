@@ -12,10 +12,11 @@
 #include <boost/json/object.hpp>
 
 #include "core/error.hpp"
+#include "core/utf8.hpp"
 
 namespace tender::workqueue {
 
-[[nodiscard]] bool valid_utf8(std::string_view s);
+using tender::valid_utf8;  // core/utf8.hpp
 [[nodiscard]] std::string base64_encode(std::string_view bytes);
 // Errors: EINVAL naming the first bad character or a length that is not a multiple of 4.
 [[nodiscard]] Result<std::string> base64_decode(std::string_view text);

@@ -5,16 +5,6 @@
 namespace tender::workqueue {
 namespace {
 
-TEST(Codec, Utf8IsTellsTextFromBytes) {
-  EXPECT_TRUE(valid_utf8("plain ascii"));
-  EXPECT_TRUE(valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
-  EXPECT_FALSE(valid_utf8("\xff"));
-  EXPECT_FALSE(valid_utf8("\xc3"));              // cut short
-  EXPECT_FALSE(valid_utf8("\xc0\xaf"));          // overlong '/'
-  EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));      // a surrogate
-  EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
-}
-
 TEST(Codec, Base64RoundTripsEveryLength) {
   std::string bytes;
   for (int i = 0; i < 300; ++i) {

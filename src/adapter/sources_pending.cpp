@@ -1,0 +1,26 @@
+// Source kinds whose factories are not in this build yet: configuring one is a clear error.
+#include "adapter/sources.hpp"
+
+namespace tender::adapter {
+
+std::unique_ptr<Source> make_json_source(std::string, const ConfigNode& settings,
+                                         const SourceDefaults&) {
+  settings.fail("", "json sources are not available in this build");
+}
+
+std::unique_ptr<Source> make_text_source(std::string, const ConfigNode& settings,
+                                         const SourceDefaults&) {
+  settings.fail("", "text sources are not available in this build");
+}
+
+std::unique_ptr<Source> make_statsd_source(std::string, const ConfigNode& settings,
+                                           const SourceDefaults&) {
+  settings.fail("", "statsd sources are not available in this build");
+}
+
+std::unique_ptr<Source> make_redis_source(std::string, const ConfigNode& settings,
+                                          const SourceDefaults&) {
+  settings.fail("", "redis sources are not available in this build");
+}
+
+}  // namespace tender::adapter
