@@ -53,5 +53,15 @@ TEST(AdaptCli, TwoSourcesOfOneNameAreRefused) {
   EXPECT_NE(r.err.find("two sources are named a"), std::string::npos) << r.err;
 }
 
+// The expected expositions of the golden cases (src/adapter/exposition_golden_test.cpp) are
+// what Prometheus' own checker accepts, lint included.
+TEST(AdaptCli, GoldenExpositionsPassPromtool) {
+  for (const char* name : {"escaping"}) {
+    std::string path = std::string(TENDER_TESTS_DIR) + "/golden/adapt/" + name + ".prom";
+    RunResult r = run_command({"promtool", "check", "metrics"}, slurp(path));
+    EXPECT_TRUE(r.status.success()) << path << ": " << r.out << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace tender::testing

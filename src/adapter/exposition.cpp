@@ -249,7 +249,8 @@ void Builder::add(const std::string& source, Family family) {
     return;
   }
   if (m->help.empty()) {
-    m->help = std::move(family.help);
+    m->help = family.help.empty() ? "Adapted by tender adapt from the source " + source + "."
+                                  : std::move(family.help);
   }
   for (auto& s : family.samples) {
     add_sample(source, family.name, *m, std::move(s));

@@ -607,13 +607,60 @@ void render_external_header(std::string& out, const ExternalFamily& f, Format fo
   out += "# TYPE " + name + " " + type + "\n";
 }
 
-// One sample line of an external family. The text format's timestamps are milliseconds,
-// OpenMetrics' seconds: "m{a=\"b c\"} 1 1700000000123" becomes "... 1 1700000000.123".
-void append_external_sample(std::string& out, std::string_view line, Format format) {
+// OpenMetrics wants `le` and `quantile` values in canonical form, a float with a '.' or an
+// exponent ("1.0", not the text format's "1"): the label `label` of `line` gets ".0" when its
+// value is a bare integer.
+std::string canonical_point(std::string_view line, std::string_view label) {
+  std::string out(line);
+  std::size_t i = line.find('{');
+  if (i == std::string_view::npos) {
+    return out;
+  }
+  // Label by label: name, '=', a quoted value with escapes; a value's insides are never names.
+  while (++i < line.size() && line[i] != '}') {
+    std::size_t eq = line.find('=', i);
+    if (eq == std::string_view::npos || eq + 1 >= line.size() || line[eq + 1] != '"') {
+      return out;
+    }
+    std::string_view name = line.substr(i, eq - i);
+    std::size_t begin = eq + 2;
+    std::size_t end = begin;
+    while (end < line.size() && line[end] != '"') {
+      end += line[end] == '\\' ? 2 : 1;
+    }
+    if (end >= line.size()) {
+      return out;
+    }
+    if (name == label) {
+      std::string_view v = line.substr(begin, end - begin);
+      std::string_view digits = !v.empty() && (v[0] == '-' || v[0] == '+') ? v.substr(1) : v;
+      if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string_view::npos) {
+        out.insert(end, ".0");
+      }
+      return out;
+    }
+    i = end + 1;  // at ',' or '}'
+    if (i >= line.size() || line[i] == '}') {
+      return out;
+    }
+  }
+  return out;
+}
+
+// One sample line of an external family of `type`. The text format's timestamps are
+// milliseconds, OpenMetrics' seconds: "m{a=\"b c\"} 1 1700000000123" becomes
+// "... 1 1700000000.123"; and OpenMetrics' bucket bounds and quantiles are canonical.
+void append_external_sample(std::string& out, std::string_view line, Format format,
+                            std::string_view type) {
   if (format != Format::kOpenMetrics) {
     out += line;
     out.push_back('\n');
     return;
+  }
+  std::string canonical;
+  if (type == "histogram" || type == "summary") {
+    canonical = canonical_point(line, type == "histogram" ? "le" : "quantile");
+    line = canonical;
   }
   // Past the name and the labels (whose quoted values may hold spaces and escaped quotes).
   std::size_t i = 0;
@@ -680,7 +727,7 @@ std::string Registry::render(Format format) const {
   std::size_t e = 0;
   auto append_samples = [&out, format](const ExternalFamily& f) {
     for (const auto& s : f.samples) {
-      append_external_sample(out, s, format);
+      append_external_sample(out, s, format, f.type);
     }
   };
   for (const auto& [name, family] : families) {

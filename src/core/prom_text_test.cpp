@@ -179,5 +179,26 @@ TEST(RegistryExternal, TimestampsAreSecondsInOpenMetrics) {
   EXPECT_NE(om.find("t{path=\"d\"} 3\n"), std::string::npos) << om;
 }
 
+// OpenMetrics' bucket bounds and quantiles are canonical floats ("1.0"); the text format keeps
+// what the samples say.
+TEST(RegistryExternal, BucketBoundsAreCanonicalInOpenMetrics) {
+  Registry r;
+  auto ext = *parse_exposition(
+      "# TYPE h histogram\nh_bucket{x=\"le=\\\"1\\\"\",le=\"1\"} 1\nh_bucket{le=\"2.5\"} 1\n"
+      "h_bucket{le=\"+Inf\"} 2\nh_count 2\nh_sum 3\n"
+      "h_bucket{y=\",le=\",le=\"3\"} 2\n"
+      "# TYPE s summary\ns{quantile=\"1\"} 4\ns_count 1\ns_sum 4\n",
+      {});
+  r.set_external([ext] { return ext; });
+  std::string text = r.render(Format::kPrometheus);
+  EXPECT_NE(text.find("h_bucket{x=\"le=\\\"1\\\"\",le=\"1\"} 1\n"), std::string::npos) << text;
+  std::string om = r.render(Format::kOpenMetrics);
+  EXPECT_NE(om.find("h_bucket{x=\"le=\\\"1\\\"\",le=\"1.0\"} 1\n"), std::string::npos) << om;
+  EXPECT_NE(om.find("h_bucket{le=\"2.5\"} 1\n"), std::string::npos) << om;
+  EXPECT_NE(om.find("h_bucket{le=\"+Inf\"} 2\n"), std::string::npos) << om;
+  EXPECT_NE(om.find("h_bucket{y=\",le=\",le=\"3.0\"} 2\n"), std::string::npos) << om;
+  EXPECT_NE(om.find("s{quantile=\"1.0\"} 4\n"), std::string::npos) << om;
+}
+
 }  // namespace
 }  // namespace tender
