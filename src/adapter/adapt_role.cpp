@@ -16,6 +16,7 @@
 #include "core/http_server.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/units.hpp"
 
 namespace tender::adapter {
 
@@ -38,14 +39,22 @@ struct SourceState {
   ExpositionDrops drops;  // of the last collection
 };
 
+// A source that has not answered a collection this long after it began is left out of that
+// scrape as down: a source's own timeout should come first, this bounds what a scrape waits.
+constexpr std::chrono::seconds kCollectDeadline{10};
+
 // One scrape's collection of every source.
 struct Gather {
+  explicit Gather(asio::io_context& io) : deadline(io) {}
   std::size_t left = 0;
+  bool finished = false;
   std::vector<SourceFamilies> got;
   std::vector<std::string> kinds;
+  std::vector<bool> answered;
   std::vector<std::optional<Error>> failed;
   std::vector<double> seconds;
   std::function<void()> done;
+  asio::steady_timer deadline;
 };
 
 }  // namespace
@@ -149,11 +158,12 @@ struct AdaptRole::Impl {
 
   void collect_now(std::function<void()> done) {
     const std::size_t n = cfg.sources.size();
-    auto g = std::make_shared<Gather>();
+    auto g = std::make_shared<Gather>(io);
     g->done = std::move(done);
     g->left = n + 1;  // + 1 for this loop, so that answers given at once cannot finish early
     g->got.resize(n);
     g->kinds.resize(n);
+    g->answered.resize(n);
     g->failed.resize(n);
     g->seconds.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -162,6 +172,10 @@ struct AdaptRole::Impl {
       g->kinds[i] = std::string(s.kind());
       auto started = clock.now();
       s.collect([this, g, i, started](Result<std::vector<Family>> r) {
+        if (g->finished || g->answered[i]) {
+          return;  // after the deadline, or a second answer
+        }
+        g->answered[i] = true;
         g->seconds[i] = std::chrono::duration<double>(clock.now() - started).count();
         if (r) {
           g->got[i].families = std::move(*r);
@@ -175,10 +189,27 @@ struct AdaptRole::Impl {
     }
     if (--g->left == 0) {
       finish(*g);
+      return;
     }
+    g->deadline.expires_after(kCollectDeadline);
+    g->deadline.async_wait([this, g](const boost::system::error_code& ec) {
+      if (ec || g->finished) {
+        return;
+      }
+      for (std::size_t i = 0; i < g->answered.size(); ++i) {
+        if (!g->answered[i]) {
+          g->failed[i] =
+              Error(std::errc::timed_out, "no answer within " + format_duration(kCollectDeadline));
+          g->seconds[i] = std::chrono::duration<double>(kCollectDeadline).count();
+        }
+      }
+      finish(*g);
+    });
   }
 
   void finish(Gather& g) {
+    g.finished = true;
+    g.deadline.cancel();
     std::vector<std::string> taken = cfg.metrics_listen
                                          ? std::vector<std::string>{std::string(kUpName)}
                                          : runtime->metrics().names_in_use();
