@@ -3,6 +3,9 @@
 // (adapt_*_test.cpp).
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
+#include "proxy_support.hpp"
 #include "support.hpp"
 
 namespace tender::testing {
@@ -61,6 +64,75 @@ TEST(AdaptCli, GoldenExpositionsPassPromtool) {
     RunResult r = run_command({"promtool", "check", "metrics"}, slurp(path));
     EXPECT_TRUE(r.status.success()) << path << ": " << r.out << r.err;
   }
+}
+
+boost::json::object source_status(const Tender& adapt, const std::string& name) {
+  auto statusz = boost::json::parse(http(adapt.port("admin"), "GET", "/statusz").body);
+  for (const auto& s : statusz.at("status").at("sources").as_array()) {
+    if (s.at("name").as_string() == name) {
+      return s.as_object();
+    }
+  }
+  return {};
+}
+
+// --metrics-listen: the adapted series on a port of their own, tender's own on the admin one.
+TEST(AdaptRole, MetricsListenServesTheAdaptedSeriesApart) {
+  Tender echo(echo_args());
+  Tender adapt({"adapt", "--admin", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--text",
+                "http://127.0.0.1:" + std::to_string(echo.port("admin")) + "/metrics"});
+  HttpResult adapted = http(adapt.port("metrics"), "GET", "/metrics");
+  ASSERT_EQ(adapted.status, 200);
+  EXPECT_GE(metric_sum(adapted.body, {"tender_echo_requests_total", {}}), 0) << adapted.body;
+  EXPECT_EQ(metric_sum(adapted.body, {"tender_adapt_source_up", {{"source", "text"}}}), 1);
+  // Here the app's process metrics do not meet tender's own: they are served as they came.
+  EXPECT_GE(metric_sum(adapted.body, {"process_open_fds", {}}), 0) << adapted.body;
+  HttpResult own = http(adapt.port("admin"), "GET", "/metrics");
+  EXPECT_EQ(metric_sum(own.body, {"tender_echo_requests_total", {}}), -1) << own.body;
+  EXPECT_EQ(metric_sum(own.body, {"tender_adapt_source_up", {{"source", "text"}}}), 1);
+  HttpResult om = http(adapt.port("metrics"), "GET", "/metrics",
+                       {{"Accept", "application/openmetrics-text;version=1.0.0"}});
+  EXPECT_EQ(om.body.substr(om.body.size() - 6), "# EOF\n");
+}
+
+// A source that is down is 0 with its reason; the scrape still answers.
+TEST(AdaptRole, ASourceDownIsZeroWithItsReason) {
+  std::uint16_t closed = free_port();
+  Tender adapt({"adapt", "--admin", "127.0.0.1:0", "--text",
+                "http://127.0.0.1:" + std::to_string(closed) + "/metrics"});
+  HttpResult m = http(adapt.port("admin"), "GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(metric_sum(m.body, {"tender_adapt_source_up", {{"source", "text"}}}), 0) << m.body;
+  EXPECT_EQ(metric_sum(m.body, {"tender_adapt_collect_failures_total", {{"source", "text"}}}), 1);
+  boost::json::object st = source_status(adapt, "text");
+  EXPECT_EQ(st.at("up"), false);
+  std::string reason(st.at("reason").as_string());
+  EXPECT_NE(reason.find("refused"), std::string::npos) << reason;
+}
+
+// A source that does not answer holds a scrape 10 s at most, whatever its own timeout.
+TEST(AdaptRole, AScrapeWaitsForASourceTenSecondsAtMost) {
+  // A listener nobody accepts from: connects complete, requests are never answered.
+  sockaddr_in addr{};
+  int silent = listen_loopback(0, addr);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{silent};
+  std::uint16_t port = ntohs(addr.sin_port);
+  TempDir dir;
+  std::string path = dir.write("adapt.yaml",
+                               "metrics:\n"
+                               "  sources:\n"
+                               "    - name: stuck\n"
+                               "      text: {url: 'http://127.0.0.1:" +
+                                   std::to_string(port) + "/metrics', timeout: 60s}\n");
+  Tender adapt({"adapt", "--admin", "127.0.0.1:0", "--config", path});
+  HttpResult m = http(adapt.port("admin"), "GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(metric_sum(m.body, {"tender_adapt_source_up", {{"source", "stuck"}}}), 0) << m.body;
+  boost::json::object st = source_status(adapt, "stuck");
+  EXPECT_EQ(std::string(st.at("reason").as_string()), "no answer within 10s");
 }
 
 }  // namespace
