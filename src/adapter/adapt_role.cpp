@@ -221,28 +221,30 @@ struct AdaptRole::Impl {
     Exposition out = build_exposition(std::move(g.got), {cfg.max_series_per_metric}, taken);
     ExternalFamily up_family{std::string(kUpName), "gauge", std::string(kUpHelp), {}};
     const double now = std::chrono::duration<double>(clock.wall().time_since_epoch()).count();
-    std::lock_guard lock(mu);
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      const std::string& name = names[i];
-      SourceState& st = states[name];
-      st.kind = g.kinds[i];
-      st.up = !g.failed[i];
-      st.reason = st.up ? "" : g.failed[i]->message();
-      st.collected_at = now;
-      st.collect_seconds = g.seconds[i];
-      auto s = out.series.find(name);
-      st.series = s == out.series.end() ? 0 : s->second;
-      auto d = out.drops.find(name);
-      st.drops = d == out.drops.end() ? ExpositionDrops{} : d->second;
-      record(name, st);
-      std::string line = std::string(kUpName) + "{source=";
-      append_label_value(line, name);
-      line += st.up ? "} 1" : "} 0";
-      up_family.samples.push_back(std::move(line));
-    }
-    snapshot = std::move(out.families);
-    if (cfg.metrics_listen && !up_family.samples.empty()) {
-      snapshot.push_back(std::move(up_family));
+    {
+      std::lock_guard lock(mu);  // released before done(), which renders and reads the snapshot
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        const std::string& name = names[i];
+        SourceState& st = states[name];
+        st.kind = g.kinds[i];
+        st.up = !g.failed[i];
+        st.reason = st.up ? "" : g.failed[i]->message();
+        st.collected_at = now;
+        st.collect_seconds = g.seconds[i];
+        auto s = out.series.find(name);
+        st.series = s == out.series.end() ? 0 : s->second;
+        auto d = out.drops.find(name);
+        st.drops = d == out.drops.end() ? ExpositionDrops{} : d->second;
+        record(name, st);
+        std::string line = std::string(kUpName) + "{source=";
+        append_label_value(line, name);
+        line += st.up ? "} 1" : "} 0";
+        up_family.samples.push_back(std::move(line));
+      }
+      snapshot = std::move(out.families);
+      if (cfg.metrics_listen && !up_family.samples.empty()) {
+        snapshot.push_back(std::move(up_family));
+      }
     }
     g.done();
   }
