@@ -36,5 +36,37 @@ TEST(JsonText, EscapesOnlyWhatJsonRequires) {
   EXPECT_EQ(read_back("\xe2\x9c\x93 ok"), "\xe2\x9c\x93 ok");  // UTF-8 copied as it is
 }
 
+TEST(JsonTextUtf8, InvalidBytesBecomeReplacementCharacters) {
+  std::string out;
+  append_json_string_utf8(out, "a\xff\"\n h\xc3\xa9 \xc3");
+  EXPECT_EQ(out, "\"a\xef\xbf\xbd\\\"\\n h\xc3\xa9 \xef\xbf\xbd\"");
+  EXPECT_EQ(std::string(boost::json::parse(out).as_string()),
+            "a\xef\xbf\xbd\"\n h\xc3\xa9 \xef\xbf\xbd");
+  // Long runs take the 8-byte path: the same answers.
+  std::string long_text(40, 'x');
+  long_text += "\x80";
+  long_text += std::string(40, 'y');
+  out.clear();
+  append_json_string_utf8(out, long_text);
+  EXPECT_EQ(out, "\"" + std::string(40, 'x') + "\xef\xbf\xbd" + std::string(40, 'y') + "\"");
+}
+
+TEST(JsonTextUtf8, ValuesKeepTheirTypesAndStringsAreMadeValid) {
+  boost::json::object o;
+  o["n"] = 12;
+  o["u"] = std::uint64_t{18446744073709551615ULL};
+  o["d"] = 2.5;
+  o["b"] = true;
+  o["z"] = nullptr;
+  o["s\xfe"] = "x\xfey";
+  o["a"] = boost::json::array{1, "two"};
+  std::string out;
+  append_json_value(out, o);
+  EXPECT_EQ(out,
+            "{\"n\":12,\"u\":18446744073709551615,\"d\":2.5E0,\"b\":true,\"z\":null,"
+            "\"s\xef\xbf\xbd\":\"x\xef\xbf\xbdy\",\"a\":[1,\"two\"]}");
+  EXPECT_TRUE(boost::json::parse(out).is_object());
+}
+
 }  // namespace
 }  // namespace tender

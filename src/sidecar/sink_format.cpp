@@ -2,7 +2,7 @@
 //
 // JSON is written by hand into the caller's string: this is tail's hot path, and building a
 // boost::json value per record would cost more than the rest of the work. Every string goes
-// through append_string(), which also makes any bytes valid UTF-8, so the output is valid
+// through append_json_string_utf8(), which also makes any bytes valid UTF-8, so the output is valid
 // JSON whatever the files held.
 #include <array>
 #include <boost/json/serialize.hpp>
@@ -16,100 +16,13 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/utf8.hpp"
+#include "core/json_text.hpp"
 #include "sidecar/sink.hpp"
 
 namespace tender::sidecar {
 namespace {
 
 namespace json = boost::json;
-
-// What each byte needs inside a JSON string: 0 copied as it is, 1 escaped, 2 the start (or a
-// stray part) of a multi-byte UTF-8 sequence.
-constexpr std::array<unsigned char, 256> kByteClass = [] {
-  std::array<unsigned char, 256> t{};
-  for (int c = 0; c < 256; ++c) {
-    t[c] = c < 0x20 || c == '"' || c == '\\' ? 1 : c >= 0x80 ? 2 : 0;
-  }
-  return t;
-}();
-
-void append_escape(std::string& out, unsigned char c) {
-  switch (c) {
-    case '"':
-      out += "\\\"";
-      return;
-    case '\\':
-      out += "\\\\";
-      return;
-    case '\n':
-      out += "\\n";
-      return;
-    case '\r':
-      out += "\\r";
-      return;
-    case '\t':
-      out += "\\t";
-      return;
-    default: {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\u00";
-      out.push_back(kHex[(c >> 4) & 0xf]);
-      out.push_back(kHex[c & 0xf]);
-    }
-  }
-}
-
-// Whether any of the 8 bytes in `x` needs a look: below 0x20, '"', '\\', or 0x80 and above.
-// (The "has a byte less than n" and "has a zero byte" tests of Bit Twiddling Hacks.)
-constexpr bool needs_look(std::uint64_t x) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101;
-  constexpr std::uint64_t kHighs = 0x8080808080808080;
-  auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHighs; };
-  std::uint64_t control = (x - kOnes * 0x20) & ~x & kHighs;
-  return (control | has_zero(x ^ (kOnes * '"')) | has_zero(x ^ (kOnes * '\\')) | (x & kHighs)) != 0;
-}
-
-// Appends `s` as a quoted JSON string. Quotes, backslashes and control characters are escaped;
-// valid UTF-8 is copied; each byte that is not part of a valid UTF-8 sequence becomes U+FFFD.
-void append_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  std::size_t n = s.size();
-  std::size_t plain = 0;  // start of the run of bytes copied as they are
-  std::size_t i = 0;
-  while (i < n) {
-    if (n - i >= 8) {
-      std::uint64_t word = 0;
-      std::memcpy(&word, p + i, 8);
-      if (!needs_look(word)) {
-        i += 8;
-        continue;
-      }
-    }
-    unsigned char cls = kByteClass[p[i]];
-    if (cls == 0) {
-      ++i;
-      continue;
-    }
-    if (cls == 2) {
-      if (std::size_t len = utf8_sequence(p + i, n - i); len > 0) {
-        i += len;
-        continue;
-      }
-    }
-    out.append(s.data() + plain, i - plain);
-    if (cls == 1) {
-      append_escape(out, p[i]);
-    } else {
-      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
-    }
-    ++i;
-    plain = i;
-  }
-  out.append(s.data() + plain, n - plain);
-  out.push_back('"');
-}
 
 // `m` as a JSON object of strings.
 void append_string_map(std::string& out, const std::map<std::string, std::string>& m) {
@@ -120,9 +33,9 @@ void append_string_map(std::string& out, const std::map<std::string, std::string
       out.push_back(',');
     }
     first = false;
-    append_string(out, k);
+    append_json_string_utf8(out, k);
     out.push_back(':');
-    append_string(out, v);
+    append_json_string_utf8(out, v);
   }
   out.push_back('}');
 }
@@ -188,59 +101,6 @@ void append_time(std::string& out, std::int64_t ns) {
   out.append(text.data(), text.size() - 1);  // without the NUL
 }
 
-// Any JSON value, its strings through append_string (fields parsed by logfmt or a regex hold
-// the file's bytes, which need not be UTF-8).
-void append_value(std::string& out, const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      out += "null";
-      return;
-    case json::kind::bool_:
-      out += v.get_bool() ? "true" : "false";
-      return;
-    case json::kind::int64:
-      append_int(out, v.get_int64());
-      return;
-    case json::kind::uint64:
-      append_int(out, v.get_uint64());
-      return;
-    case json::kind::double_:
-      out += json::serialize(v);
-      return;
-    case json::kind::string:
-      append_string(out, v.get_string());
-      return;
-    case json::kind::array: {
-      out.push_back('[');
-      bool first = true;
-      for (const auto& e : v.get_array()) {
-        if (!first) {
-          out.push_back(',');
-        }
-        first = false;
-        append_value(out, e);
-      }
-      out.push_back(']');
-      return;
-    }
-    case json::kind::object: {
-      out.push_back('{');
-      bool first = true;
-      for (const auto& [k, e] : v.get_object()) {
-        if (!first) {
-          out.push_back(',');
-        }
-        first = false;
-        append_string(out, k);
-        out.push_back(':');
-        append_value(out, e);
-      }
-      out.push_back('}');
-      return;
-    }
-  }
-}
-
 // The top-level names of a JSON line; a parsed field of one of these names goes under "fields".
 bool reserved(std::string_view name) {
   for (std::string_view r :
@@ -260,13 +120,13 @@ void append_json_record(const Record& r, std::string& out) {
   out += "{\"time\":";
   append_time(out, r.time_ns);
   out += ",\"file\":";
-  append_string(out, src.path);
+  append_json_string_utf8(out, src.path);
   out += ",\"key\":";
-  append_string(out, src.key);
+  append_json_string_utf8(out, src.key);
   out += ",\"offset\":";
   append_int(out, r.offset);
   out += ",\"message\":";
-  append_string(out, r.text);
+  append_json_string_utf8(out, r.text);
   if (!src.labels.empty()) {
     out += ",\"labels\":";
     append_string_map(out, src.labels);
@@ -276,7 +136,7 @@ void append_json_record(const Record& r, std::string& out) {
   }
   if (!r.parse_error.empty()) {
     out += ",\"parse_error\":";
-    append_string(out, r.parse_error);
+    append_json_string_utf8(out, r.parse_error);
   }
   bool clashes = false;
   for (const auto& [k, v] : r.fields) {
@@ -285,9 +145,9 @@ void append_json_record(const Record& r, std::string& out) {
       continue;
     }
     out.push_back(',');
-    append_string(out, k);
+    append_json_string_utf8(out, k);
     out.push_back(':');
-    append_value(out, v);
+    append_json_value(out, v);
   }
   if (clashes) {
     out += ",\"fields\":{";
@@ -300,9 +160,9 @@ void append_json_record(const Record& r, std::string& out) {
         out.push_back(',');
       }
       first = false;
-      append_string(out, k);
+      append_json_string_utf8(out, k);
       out.push_back(':');
-      append_value(out, v);
+      append_json_value(out, v);
     }
     out.push_back('}');
   }
@@ -348,9 +208,9 @@ void append_loki_value(const Record& r, std::string& out) {
   out += "[\"";
   append_int(out, r.time_ns);
   out += "\",";
-  append_string(out, r.text);
+  append_json_string_utf8(out, r.text);
   out += ",{\"key\":";
-  append_string(out, r.source ? std::string_view(r.source->key) : std::string_view());
+  append_json_string_utf8(out, r.source ? std::string_view(r.source->key) : std::string_view());
   out += ",\"offset\":\"";
   append_int(out, r.offset);
   out.push_back('"');
@@ -359,7 +219,7 @@ void append_loki_value(const Record& r, std::string& out) {
   }
   if (!r.parse_error.empty()) {
     out += ",\"parse_error\":";
-    append_string(out, r.parse_error);
+    append_json_string_utf8(out, r.parse_error);
   }
   out += "}]";
 }
