@@ -65,11 +65,7 @@ Result<std::unique_ptr<LogInput>> LogInput::open(const std::string& path, bool r
   return in;
 }
 
-LogInput::~LogInput() {
-  if (kind_ == Kind::kStdin) {
-    (void)fd_.release();  // never owned
-  }
-}
+LogInput::~LogInput() = default;  // stdin is never in fd_: it stays open
 
 int LogInput::poll_fd() const {
   switch (kind_) {

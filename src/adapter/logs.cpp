@@ -236,7 +236,6 @@ void Adapters::turn(std::string& buffer) {
       streams.push_back(a.get());
     }
   }
-  const std::size_t outputs_at = fds.size();
   bool retry_output = false;
   for (auto& [path, out] : outputs_) {
     if (const int fd = out->poll_fd(); fd >= 0) {
@@ -282,7 +281,6 @@ void Adapters::turn(std::string& buffer) {
       }
     }
   }
-  (void)outputs_at;
   if (watch_ && !draining) {
     bool look = watch_at < fds.size() && fds[watch_at].revents != 0;
     if (look) {

@@ -12,12 +12,12 @@
 //       output: "-"                          # stdout (default), or a file
 //
 //   auto logs = LogAdapters::parse(root.child("logs"));   // ConfigError at its line
-//   logs->start(ctx);
+//   logs->start(ctx);              // one thread of its own reads, parses and writes them all
 //   logs->drain();                 // read what the inputs hold now, write it, then stop
 //   while (!logs->drained()) { ... }
 //   logs->stop();
 //
-// docs/adapt.md has the contract.
+// docs/adapt-logs.md has the contract (settings, the output shape, inputs, metrics).
 #include <boost/json/object.hpp>
 #include <memory>
 
@@ -43,8 +43,9 @@ class LogAdapters {
   [[nodiscard]] virtual bool drained() const = 0;
   // Stops at once and closes everything; the last call. Thread-safe.
   virtual void stop() = 0;
-  // True once every input has ended (stdin or a pipe at its end; a file never ends) and all it
-  // gave is written: `cat x.log | tender adapt --logs combined` then exits 0. Thread-safe.
+  // True once every input has ended (stdin at its end; a FIFO, reopened for its next writer,
+  // and a file never end) and all it gave is written: `cat x.log | tender adapt --logs
+  // combined` then exits 0. Thread-safe.
   [[nodiscard]] virtual bool finished() const = 0;
 
   [[nodiscard]] virtual boost::json::object status() const = 0;
