@@ -144,6 +144,11 @@ TEST(AdaptLogs, FifoReadFromOneWriterAfterAnother) {
       1);
   EXPECT_EQ(admin_metric(t, {"tender_adapt_log_lines_total", {{"log", "app"}, {"result", "cut"}}}),
             0);
+  auto status = boost::json::parse(http(t.port("admin"), "GET", "/statusz").body);
+  const auto& app = status.at("status").at("logs").at("adapters").at("app");
+  EXPECT_EQ(app.at("input_kind"), "fifo");
+  EXPECT_EQ(app.at("lines").at("ok"), 4);
+  EXPECT_EQ(status.at("status").at("logs").at("finished"), false);
   // Still waiting for writers: it does not end.
   EXPECT_FALSE(t.wait_exit(std::chrono::milliseconds(200)));
 }

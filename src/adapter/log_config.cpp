@@ -66,10 +66,6 @@ json::object LogSettings::to_json() const {
   return o;
 }
 
-std::string LogSettings::where() const {
-  return file + ":" + std::to_string(line) + ": log " + name;
-}
-
 LogSettings parse_log_settings(const ConfigNode& entry) {
   if (!entry.is_map()) {
     entry.fail("", "a log adapter is a map with a name, an input and a format");

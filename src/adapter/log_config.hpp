@@ -52,8 +52,6 @@ struct LogSettings {
 
   // For /configz.
   [[nodiscard]] boost::json::object to_json() const;
-  // "adapt.yaml:7: logs[0]" style prefix for errors found later (pattern, input).
-  [[nodiscard]] std::string where() const;
 };
 
 // One entry of `logs:`. Throws ConfigError at the key's line: no name, an unknown format, a

@@ -339,7 +339,7 @@ void Adapters::flush_outputs() {
 }
 
 json::object Adapters::status() const {
-  json::object o;
+  json::object adapters;
   std::lock_guard lock(mu_);
   for (const auto& a : adapters_) {
     json::object s;
@@ -355,8 +355,10 @@ json::object Adapters::status() const {
     s["dropped"] = a->dropped.load(std::memory_order_relaxed);
     auto err = output_errors_.find(a->settings.output);
     s["output_error"] = err == output_errors_.end() ? "" : err->second;
-    o[a->settings.name] = std::move(s);
+    adapters[a->settings.name] = std::move(s);
   }
+  json::object o;
+  o["adapters"] = std::move(adapters);
   o["finished"] = finished_.load();
   return o;
 }
