@@ -66,6 +66,53 @@ json::object LogSettings::to_json() const {
   return o;
 }
 
+namespace {
+
+// time_field, time_format, level_field, message_field (regex, logfmt, json) and
+// static_fields.
+void parse_field_settings(const ConfigNode& entry, LogSettings& s) {
+  const bool access = s.format == LogFormat::kCommon || s.format == LogFormat::kCombined;
+  auto names = [&](std::string_view key, std::vector<std::string>& into) {
+    if (auto v = entry.strings(key)) {
+      if (access) {
+        entry.fail(key, "goes with formats regex, logfmt and json (access logs have theirs)");
+      }
+      if (v->empty() ||
+          std::any_of(v->begin(), v->end(), [](const auto& n) { return n.empty(); })) {
+        entry.fail(key, "a field name, or a list of them");
+      }
+      into = std::move(*v);
+    }
+  };
+  names("time_field", s.time_fields);
+  names("level_field", s.level_fields);
+  names("message_field", s.message_fields);
+  if (auto t = entry.string("time_format")) {
+    auto tf = time_format_from(*t);
+    if (!tf) {
+      entry.fail("time_format", "auto, rfc3339, common, unix or unix_ms: \"" + *t + "\"");
+    }
+    if (access) {
+      entry.fail("time_format", "goes with formats regex, logfmt and json");
+    }
+    s.time_format = *tf;
+  }
+  ConfigNode st = entry.child("static_fields");
+  if (st.defined() && !st.is_map()) {
+    entry.fail("static_fields", "a map of field names to strings");
+  }
+  for (const auto& key : st.keys()) {
+    for (std::string_view reserved : {"time", "level", "message", "cut", "parse_error", "fields"}) {
+      if (key == reserved) {
+        st.fail(key, "is an output key of every line; pick another name");
+      }
+    }
+    s.static_fields.emplace_back(key, st.string(key).value_or(""));
+  }
+}
+
+}  // namespace
+
 LogSettings parse_log_settings(const ConfigNode& entry) {
   if (!entry.is_map()) {
     entry.fail("", "a log adapter is a map with a name, an input and a format");
@@ -127,44 +174,7 @@ LogSettings parse_log_settings(const ConfigNode& entry) {
     }
     s.max_line_bytes = static_cast<std::size_t>(*b);
   }
-  const bool access = s.format == LogFormat::kCommon || s.format == LogFormat::kCombined;
-  auto names = [&](std::string_view key, std::vector<std::string>& into) {
-    if (auto v = entry.strings(key)) {
-      if (access) {
-        entry.fail(key, "goes with formats regex, logfmt and json (access logs have theirs)");
-      }
-      if (v->empty() ||
-          std::any_of(v->begin(), v->end(), [](const auto& n) { return n.empty(); })) {
-        entry.fail(key, "a field name, or a list of them");
-      }
-      into = std::move(*v);
-    }
-  };
-  names("time_field", s.time_fields);
-  names("level_field", s.level_fields);
-  names("message_field", s.message_fields);
-  if (auto t = entry.string("time_format")) {
-    auto tf = time_format_from(*t);
-    if (!tf) {
-      entry.fail("time_format", "auto, rfc3339, common, unix or unix_ms: \"" + *t + "\"");
-    }
-    if (access) {
-      entry.fail("time_format", "goes with formats regex, logfmt and json");
-    }
-    s.time_format = *tf;
-  }
-  ConfigNode st = entry.child("static_fields");
-  if (st.defined() && !st.is_map()) {
-    entry.fail("static_fields", "a map of field names to strings");
-  }
-  for (const auto& key : st.keys()) {
-    for (std::string_view reserved : {"time", "level", "message", "cut", "parse_error", "fields"}) {
-      if (key == reserved) {
-        st.fail(key, "is an output key of every line; pick another name");
-      }
-    }
-    s.static_fields.emplace_back(key, st.string(key).value_or(""));
-  }
+  parse_field_settings(entry, s);
   return s;
 }
 

@@ -197,9 +197,11 @@ std::string normalize_level(std::string_view level) {
   return l;
 }
 
-Result<AccessLine> parse_access_line(std::string_view line, bool combined) {
-  Cursor c{line};
-  AccessLine out;
+namespace {
+
+// "host ident user [time] ": the parts before the request.
+Result<> parse_who_and_when(Cursor& c, AccessLine& out) {
+  const std::string_view line = c.s;
   const std::string_view remote = c.token();
   if (remote.empty()) {
     return invalid(at_byte("expected the remote address", 0));
@@ -238,6 +240,11 @@ Result<AccessLine> parse_access_line(std::string_view line, bool combined) {
   if (!c.space()) {
     return invalid(at_byte("expected ' '", c.i));
   }
+  return {};
+}
+
+// "\"request\" status bytes".
+Result<> parse_request_and_status(Cursor& c, AccessLine& out) {
   auto request = c.quoted();
   if (!request) {
     return request.error();
@@ -266,26 +273,48 @@ Result<AccessLine> parse_access_line(std::string_view line, bool combined) {
   } else {
     return invalid(at_byte("expected the size in bytes ('-' for none)", bytes_at));
   }
+  return {};
+}
+
+// Combined's " \"referer\" \"user agent\"".
+Result<> parse_referer_and_agent(Cursor& c, AccessLine& out) {
+  if (!c.space()) {
+    return invalid(at_byte("expected ' '", c.i));
+  }
+  auto referer = c.quoted();
+  if (!referer) {
+    return referer.error();
+  }
+  if (!c.space()) {
+    return invalid(at_byte("expected ' '", c.i));
+  }
+  auto agent = c.quoted();
+  if (!agent) {
+    return agent.error();
+  }
+  if (*referer != "-") {
+    out.fields["referer"] = *referer;
+  }
+  if (*agent != "-") {
+    out.fields["user_agent"] = *agent;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<AccessLine> parse_access_line(std::string_view line, bool combined) {
+  Cursor c{line};
+  AccessLine out;
+  if (auto r = parse_who_and_when(c, out); !r) {
+    return r.error();
+  }
+  if (auto r = parse_request_and_status(c, out); !r) {
+    return r.error();
+  }
   if (combined) {
-    if (!c.space()) {
-      return invalid(at_byte("expected ' '", c.i));
-    }
-    auto referer = c.quoted();
-    if (!referer) {
-      return referer.error();
-    }
-    if (!c.space()) {
-      return invalid(at_byte("expected ' '", c.i));
-    }
-    auto agent = c.quoted();
-    if (!agent) {
-      return agent.error();
-    }
-    if (*referer != "-") {
-      out.fields["referer"] = *referer;
-    }
-    if (*agent != "-") {
-      out.fields["user_agent"] = *agent;
+    if (auto r = parse_referer_and_agent(c, out); !r) {
+      return r.error();
     }
   }
   // What servers add after the format (nginx's "$http_x_forwarded_for", a combined line read

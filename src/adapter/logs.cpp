@@ -111,8 +111,19 @@ class Adapters final : public LogAdapters {
       (void)!::write(wake_.get(), &one, sizeof one);
     }
   }
+  // What a wait found ready to read.
+  struct Ready {
+    std::vector<Adapter*> streams;  // stdin, FIFOs
+    bool watch = false;             // the FileWatch has events
+  };
   void run();
+  // One turn of the thread: wait for work, read, parse, write.
   void turn(std::string& buffer);
+  // Polls what can be read or written (not inputs while draining or their output is full),
+  // up to the next rescan of the FileWatch.
+  Ready wait(bool draining);
+  // Pumps the file inputs the watch (or a rescan, or the last pump) says may have more.
+  void read_files(std::string& buffer, bool watch_readable);
   void flush_outputs();
   // Sets drained_ (draining and every output written) and finished_ (every input is stdin,
   // it has ended, and every output is written).
@@ -221,13 +232,32 @@ void Adapters::turn(std::string& buffer) {
   }
   flush_outputs();
   update_state(draining);  // before a poll that may wait: drain() is waiting for it
+  Ready ready = wait(draining);
+  if (stop_.load()) {
+    return;
+  }
+  for (Adapter* a : ready.streams) {
+    for (int k = 0; k < kReadsPerTurn && a->output->has_room(); ++k) {
+      if (!a->input->pump(buffer, *a)) {
+        break;
+      }
+    }
+  }
+  if (watch_ && !draining) {
+    read_files(buffer, ready.watch);
+  }
+  flush_outputs();
+  update_state(draining);
+}
+
+Adapters::Ready Adapters::wait(bool draining) {
   std::vector<pollfd> fds;
   std::vector<Adapter*> streams;
   fds.push_back({wake_.get(), POLLIN, 0});
   bool busy = false;
   for (auto& a : adapters_) {
     if (draining || !a->output->has_room()) {
-      continue;
+      continue;  // an output that is full holds back its inputs
     }
     if (a->input->kind() == LogInput::Kind::kFile) {
       busy = busy || a->more;
@@ -245,11 +275,9 @@ void Adapters::turn(std::string& buffer) {
     }
   }
   const std::size_t watch_at = fds.size();
-  if (watch_ && !draining) {
-    fds.push_back({watch_->fd(), POLLIN, 0});
-  }
   int timeout = -1;
   if (watch_ && !draining) {
+    fds.push_back({watch_->fd(), POLLIN, 0});
     timeout = static_cast<int>(watch_->until_rescan().count());
   }
   if (retry_output && (timeout < 0 || timeout > 1000)) {
@@ -258,50 +286,45 @@ void Adapters::turn(std::string& buffer) {
   if (busy) {
     timeout = 0;
   }
-  if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {
-    log::error("log adapters: poll failed",
-               {{"error", Error::from_errno(errno, "poll").message()}});
-    return;
+  Ready ready;
+  if (::poll(fds.data(), fds.size(), timeout) < 0) {
+    if (errno != EINTR) {
+      log::error("log adapters: poll failed",
+                 {{"error", Error::from_errno(errno, "poll").message()}});
+    }
+    return ready;
   }
   if (fds[0].revents != 0) {
     std::uint64_t n = 0;
     (void)!::read(wake_.get(), &n, sizeof n);
   }
-  if (stop_.load()) {
-    return;
-  }
   for (std::size_t i = 0; i < streams.size(); ++i) {
-    if (fds[1 + i].revents == 0) {
+    if (fds[1 + i].revents != 0) {
+      ready.streams.push_back(streams[i]);
+    }
+  }
+  ready.watch = watch_at < fds.size() && fds[watch_at].revents != 0;
+  return ready;
+}
+
+void Adapters::read_files(std::string& buffer, bool watch_readable) {
+  bool look = watch_readable;
+  if (look) {
+    (void)watch_->read_events();  // only a reason to look: pump() sees what changed
+  }
+  if (watch_->until_rescan().count() == 0) {
+    (void)watch_->rescan();
+    look = true;
+  }
+  for (auto& a : adapters_) {
+    if (a->input->kind() != LogInput::Kind::kFile) {
       continue;
     }
-    Adapter& a = *streams[i];
-    for (int k = 0; k < kReadsPerTurn && a.output->has_room(); ++k) {
-      if (!a.input->pump(buffer, a)) {
-        break;
-      }
+    a->more = a->more || look;
+    for (int k = 0; k < kReadsPerTurn && a->more && a->output->has_room(); ++k) {
+      a->more = a->input->pump(buffer, *a);
     }
   }
-  if (watch_ && !draining) {
-    bool look = watch_at < fds.size() && fds[watch_at].revents != 0;
-    if (look) {
-      (void)watch_->read_events();  // only a reason to look: pump() sees what changed
-    }
-    if (watch_->until_rescan().count() == 0) {
-      (void)watch_->rescan();
-      look = true;
-    }
-    for (auto& a : adapters_) {
-      if (a->input->kind() != LogInput::Kind::kFile) {
-        continue;
-      }
-      a->more = a->more || look;
-      for (int k = 0; k < kReadsPerTurn && a->more && a->output->has_room(); ++k) {
-        a->more = a->input->pump(buffer, *a);
-      }
-    }
-  }
-  flush_outputs();
-  update_state(draining);
 }
 
 void Adapters::update_state(bool draining) {
