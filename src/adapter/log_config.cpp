@@ -123,6 +123,7 @@ LogSettings parse_log_settings(const ConfigNode& entry) {
   LogSettings s;
   s.file = entry.file();
   s.line = entry.line();
+  s.path = entry.path();
   std::optional<std::string> name = entry.string("name");
   if (!name || name->empty()) {
     entry.fail("name", "every log adapter needs a name");

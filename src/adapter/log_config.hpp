@@ -47,8 +47,10 @@ struct LogSettings {
   std::vector<std::string> level_fields{"level", "lvl", "severity"};
   std::vector<std::string> message_fields{"msg", "message"};
   std::vector<std::pair<std::string, std::string>> static_fields;  // in the file's order
-  int line = 0;  // where the entry is, for errors found at start ("adapt.yaml:7")
+  // Where the entry is, for errors found at start: "adapt.yaml:7: logs[0].input: ...".
+  int line = 0;
   std::string file;
+  std::string path;
 
   // For /configz.
   [[nodiscard]] boost::json::object to_json() const;

@@ -156,7 +156,7 @@ void Adapters::start(const SourceContext& ctx) {
       {"log", "result"});
   for (const auto& s : settings_) {
     auto fail = [&s](const std::string& key, const std::string& why) {
-      throw ConfigError(s.file, s.line, "logs." + s.name + "." + key, why);
+      throw ConfigError(s.file, s.line, s.path + "." + key, why);
     };
     auto formatter = LineFormatter::create(s);
     if (!formatter) {
