@@ -24,9 +24,11 @@ Result<int> open_fifo(const std::string& path) {
 
 }  // namespace
 
-Result<std::unique_ptr<LogInput>> LogInput::open(const std::string& path, bool read_from_head) {
+Result<std::unique_ptr<LogInput>> LogInput::open(const std::string& path, bool read_from_head,
+                                                 const Clock& clock) {
   std::unique_ptr<LogInput> in(new LogInput());
   in->path_ = path;
+  in->clock_ = &clock;
   if (path == "-") {
     in->kind_ = Kind::kStdin;
     struct stat st {};
@@ -150,6 +152,7 @@ bool LogInput::pump_file(std::string& buffer, InputSink& sink) {
   if (n > 0) {
     offset_ += static_cast<std::uint64_t>(n);
     bytes_ += static_cast<std::uint64_t>(n);
+    replaced_seen_.reset();  // still written to: the writer has not moved on yet
     sink.data(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
     return true;
   }
@@ -166,6 +169,16 @@ bool LogInput::pump_file(std::string& buffer, InputSink& sink) {
   struct stat named {};
   if (::stat(path_.c_str(), &named) == 0 && S_ISREG(named.st_mode) &&
       (named.st_dev != dev_ || named.st_ino != ino_)) {
+    // Rotated: the writer may still append to the old file until it reopens by name, so the
+    // old one is read until it has been quiet for kRotateWait, then the new one from its start.
+    const auto now = clock_->now();
+    if (!replaced_seen_) {
+      replaced_seen_ = now;
+    }
+    if (now - *replaced_seen_ < kRotateWait) {
+      return false;  // the FileWatch's next event or rescan looks again
+    }
+    replaced_seen_.reset();
     sink.end();
     return open_file();
   }

@@ -16,16 +16,20 @@
 // - a file (or a path with nothing yet): followed by name, as `tail -F` does. At start, an
 //   existing file is read from its end (or from its start with read_from_head); a file that
 //   appears later, or replaces the one read (rotation by rename, a new inode under the name),
-//   is read from its start, after what the old one still held; a file that shrinks
+//   is read from its start, once the old one has had nothing new for kRotateWait (a writer
+//   appends to the old file until it reopens by name); a file that shrinks
 //   (truncation) is read again from its start. pump() notices these itself whenever it
 //   reaches the end of what it reads, so a FileWatch only has to say when to look.
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/fd.hpp"
 
@@ -47,8 +51,14 @@ class LogInput {
 
   // Opens `path` ("-": stdin). Fails (EINVAL) for a path that exists but is neither a regular
   // file nor a FIFO, and with open(2)'s errno for one that cannot be opened (EACCES).
+  // `clock` (which must outlive the input) times the wait after a rotation.
   [[nodiscard]] static Result<std::unique_ptr<LogInput>> open(const std::string& path,
-                                                              bool read_from_head);
+                                                              bool read_from_head,
+                                                              const Clock& clock = system_clock());
+
+  // After a file is replaced under its name, the old one is read until it has had nothing new
+  // for this long (the writer may not have reopened yet), then the new one.
+  static constexpr std::chrono::milliseconds kRotateWait{1000};
   ~LogInput();
   LogInput(const LogInput&) = delete;
   LogInput& operator=(const LogInput&) = delete;
@@ -85,6 +95,9 @@ class LogInput {
   dev_t dev_ = 0;
   ino_t ino_ = 0;
   std::uint64_t offset_ = 0;
+  const Clock* clock_ = nullptr;
+  // When the name was first seen holding another file, while the old one is still read.
+  std::optional<std::chrono::steady_clock::time_point> replaced_seen_;
 };
 
 class LogOutput {

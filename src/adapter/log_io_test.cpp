@@ -50,7 +50,8 @@ TEST(LogInput, AFileIsFollowedThroughRotationAndTruncation) {
   Dir d;
   const std::string log = d.path + "/app.log";
   append(log, "old\n");
-  auto in = LogInput::open(log, /*read_from_head=*/false);
+  FakeClock clock;
+  auto in = LogInput::open(log, /*read_from_head=*/false, clock);
   ASSERT_TRUE(in) << in.error().message();
   EXPECT_EQ((*in)->kind(), LogInput::Kind::kFile);
   EXPECT_EQ((*in)->poll_fd(), -1);
@@ -64,10 +65,19 @@ TEST(LogInput, AFileIsFollowedThroughRotationAndTruncation) {
   std::filesystem::rename(log, log + ".1");
   append(log, "four\n");
   pump_all(**in, c);
-  EXPECT_EQ(c.got, "one\ntwo\nthree\n|four\n");  // the old file's rest, its end, the new one
+  EXPECT_EQ(c.got, "one\ntwo\nthree\n");  // the old file's rest; the writer may come back to it
+  clock.advance(LogInput::kRotateWait / 2);
+  append(log + ".1", "late\n");  // it does: the wait starts again
+  pump_all(**in, c);
+  clock.advance(LogInput::kRotateWait / 2);
+  pump_all(**in, c);
+  EXPECT_EQ(c.got, "one\ntwo\nthree\nlate\n");
+  clock.advance(LogInput::kRotateWait);
+  pump_all(**in, c);
+  EXPECT_EQ(c.got, "one\ntwo\nthree\nlate\n|four\n");  // quiet long enough: its end, the new one
   { std::ofstream(log, std::ios::trunc) << "x\n"; }
   pump_all(**in, c);
-  EXPECT_EQ(c.got, "one\ntwo\nthree\n|four\n|x\n");
+  EXPECT_EQ(c.got, "one\ntwo\nthree\nlate\n|four\n|x\n");  // truncation: no wait
 }
 
 TEST(LogInput, AFileThatAppearsLaterIsReadFromItsStart) {

@@ -167,7 +167,7 @@ void Adapters::start(const SourceContext& ctx) {
     for (LineResult r : {LineResult::kOk, LineResult::kUnparsed, LineResult::kCut}) {
       a->counted[static_cast<std::size_t>(r)] = &family.with({s.name, std::string(to_string(r))});
     }
-    auto in = LogInput::open(s.input, s.read_from_head);
+    auto in = LogInput::open(s.input, s.read_from_head, ctx.clock);
     if (!in) {
       fail("input", in.error().message());
     }
