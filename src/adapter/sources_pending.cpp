@@ -13,11 +13,6 @@ std::unique_ptr<Source> make_text_source(std::string, const ConfigNode& settings
   settings.fail("", "text sources are not available in this build");
 }
 
-std::unique_ptr<Source> make_statsd_source(std::string, const ConfigNode& settings,
-                                           const SourceDefaults&) {
-  settings.fail("", "statsd sources are not available in this build");
-}
-
 std::unique_ptr<Source> make_redis_source(std::string, const ConfigNode& settings,
                                           const SourceDefaults&) {
   settings.fail("", "redis sources are not available in this build");
