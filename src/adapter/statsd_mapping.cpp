@@ -449,8 +449,10 @@ StatsdMapper::StatsdMapper(const ConfigNode& mappings, const ConfigNode& default
     r->options = defaults_;
     parse_options(m, r->options);
     r->options.help = m.string("help").value_or("");
+    expires_ = expires_ || r->options.ttl.count() > 0;
     rules_.push_back(std::move(r));
   }
+  expires_ = expires_ || defaults_.ttl.count() > 0;
 }
 
 StatsdMapper::~StatsdMapper() = default;

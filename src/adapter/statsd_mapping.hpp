@@ -82,11 +82,14 @@ class StatsdMapper {
 
   [[nodiscard]] const MetricOptions& defaults() const { return defaults_; }
   [[nodiscard]] std::size_t size() const { return rules_.size(); }
+  // Whether any series can expire (a ttl in defaults or in a rule).
+  [[nodiscard]] bool expires() const { return expires_; }
 
  private:
   struct Rule;
   MetricOptions defaults_;
   std::vector<std::unique_ptr<Rule>> rules_;
+  bool expires_ = false;
 };
 
 struct StatsdSettings {

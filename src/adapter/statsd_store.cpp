@@ -59,6 +59,7 @@ struct StatsdStore::Series {
   std::size_t current = 0;
   // sets: a member's hash -> when it was last seen
   std::unordered_map<std::uint64_t, TimePoint> members;
+  TimePoint last_purge;
 };
 
 StatsdStore::StatsdStore(std::shared_ptr<const StatsdMapper> mapper, StatsdLimits limits)
@@ -246,6 +247,13 @@ void StatsdStore::observe(Series& s, const StatsdSample& sample, TimePoint now) 
     }
     case Shape::kSet: {
       std::uint64_t h = std::hash<std::string_view>{}(sample.member);
+      if (s.members.size() >= limits_.max_set_members && s.members.count(h) == 0 &&
+          now - s.last_purge >= std::chrono::seconds(1)) {
+        // Full: members past the window make room (at most once a second, as it walks them).
+        s.last_purge = now;
+        std::erase_if(s.members,
+                      [&](const auto& e) { return now - e.second >= limits_.set_window; });
+      }
       if (s.members.size() < limits_.max_set_members || s.members.count(h) != 0) {
         s.members[h] = now;
       }
@@ -255,6 +263,9 @@ void StatsdStore::observe(Series& s, const StatsdSample& sample, TimePoint now) 
 }
 
 void StatsdStore::expire(TimePoint now) {
+  if (!mapper_->expires()) {
+    return;
+  }
   std::unordered_set<const Series*> gone;
   for (auto m = metrics_.begin(); m != metrics_.end();) {
     Metric& metric = *m->second;

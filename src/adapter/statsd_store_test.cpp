@@ -141,6 +141,16 @@ TEST_F(StatsdStoreTest, SetsCountDistinctMembersInTheirWindow) {
   EXPECT_DOUBLE_EQ(value("u"), 1);
 }
 
+TEST_F(StatsdStoreTest, AFullSetMakesRoomAsMembersLeaveTheWindow) {
+  make("", {.set_window = 1min, .max_set_members = 2});
+  feed("u:a|s");
+  feed("u:b|s");
+  clock.advance(61s);
+  feed("u:c|s");  // a and b are past the window: c takes their room without a scrape
+  feed("u:d|s");
+  EXPECT_DOUBLE_EQ(value("u"), 2);
+}
+
 TEST_F(StatsdStoreTest, IdleSeriesExpireAfterTheirTtl) {
   make("mappings:\n  - {match: 'tmp.*', name: tmp, labels: {k: $1}, ttl: 10s}\n");
   feed("tmp.a:1|c");
