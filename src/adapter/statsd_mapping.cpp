@@ -356,6 +356,87 @@ std::string sanitize_label_name(std::string_view name) {
   return out;
 }
 
+std::unique_ptr<StatsdMapper::Rule> StatsdMapper::parse_rule(const ConfigNode& m,
+                                                             bool default_regex) const {
+  if (!m.is_map()) {
+    m.fail("", "a mapping is a map with match and name");
+  }
+  m.warn_unknown({"match", "name", "labels", "match_type", "match_metric_type", "observer_type",
+                  "timer_type", "histogram_options", "summary_options", "buckets", "quantiles",
+                  "action", "ttl", "help"});
+  auto r = std::make_unique<Rule>();
+  auto match = m.string("match");
+  if (!match || match->empty()) {
+    m.fail("match", "every mapping needs a match");
+  }
+  r->regex = parse_match_type(m, default_regex);
+  int groups = 0;
+  if (r->regex) {
+    try {
+      r->re = std::regex(*match, std::regex::ECMAScript | std::regex::optimize);
+    } catch (const std::regex_error& e) {
+      m.fail("match", "\"" + *match + "\": not a regular expression: " + e.what());
+    }
+    groups = static_cast<int>(r->re.mark_count());
+  } else {
+    r->glob = Glob::parse(m, *match);
+    groups = r->glob.stars;
+  }
+  if (auto t = m.string("match_metric_type")) {
+    if (*t == "counter") {
+      r->kind = StatsdKind::kCounter;
+    } else if (*t == "gauge") {
+      r->kind = StatsdKind::kGauge;
+    } else if (*t == "observer" || *t == "timer") {
+      r->kind = StatsdKind::kObserver;
+    } else {
+      m.fail("match_metric_type", "counter, gauge or observer, not \"" + *t + "\"");
+    }
+  }
+  auto action = m.string("action").value_or("map");
+  if (action == "drop") {
+    r->drop = true;
+  } else if (action != "map") {
+    m.fail("action", "action is map or drop, not \"" + action + "\"");
+  }
+  auto name = m.string("name");
+  if (!r->drop) {
+    if (!name || name->empty()) {
+      m.fail("name", "a mapping needs a name (or action: drop)");
+    }
+    r->name = parse_template(m, "name", *name, groups);
+    bool first = true;
+    for (const auto& p : r->name.pieces) {
+      if (p.group < 0) {
+        bool bad =
+            std::any_of(p.literal.begin(), p.literal.end(), [](char c) { return !metric_char(c); });
+        if (bad || (first && digit(p.literal.front()))) {
+          m.fail("name", "\"" + *name + "\" cannot be a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)");
+        }
+      }
+      first = false;
+    }
+  }
+  if (ConfigNode labels = m.child("labels"); labels.defined()) {
+    if (!labels.is_map()) {
+      m.fail("labels", "labels is a map of label name to value");
+    }
+    for (const auto& k : labels.keys()) {
+      if (!is_valid_label_name(k) || k == "le" || k == "quantile") {
+        labels.fail(k, "\"" + k + "\" is not a label name a mapping can set");
+      }
+      auto v = labels.string(k).value_or("");
+      r->labels.emplace_back(k, parse_template(labels, k, v, groups));
+    }
+    std::sort(r->labels.begin(), r->labels.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
+  r->options = defaults_;
+  parse_options(m, r->options);
+  r->options.help = m.string("help").value_or("");
+  return r;
+}
+
 StatsdMapper::StatsdMapper(const ConfigNode& mappings, const ConfigNode& defaults) {
   defaults_.buckets.assign(std::begin(kStatsdDefaultBuckets), std::end(kStatsdDefaultBuckets));
   defaults_.quantiles = {{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}};
@@ -373,84 +454,8 @@ StatsdMapper::StatsdMapper(const ConfigNode& mappings, const ConfigNode& default
     mappings.fail("", "mappings is a list");
   }
   for (const auto& m : mappings.items()) {
-    if (!m.is_map()) {
-      m.fail("", "a mapping is a map with match and name");
-    }
-    m.warn_unknown({"match", "name", "labels", "match_type", "match_metric_type", "observer_type",
-                    "timer_type", "histogram_options", "summary_options", "buckets", "quantiles",
-                    "action", "ttl", "help"});
-    auto r = std::make_unique<Rule>();
-    auto match = m.string("match");
-    if (!match || match->empty()) {
-      m.fail("match", "every mapping needs a match");
-    }
-    r->regex = parse_match_type(m, default_regex);
-    int groups = 0;
-    if (r->regex) {
-      try {
-        r->re = std::regex(*match, std::regex::ECMAScript | std::regex::optimize);
-      } catch (const std::regex_error& e) {
-        m.fail("match", "\"" + *match + "\": not a regular expression: " + e.what());
-      }
-      groups = static_cast<int>(r->re.mark_count());
-    } else {
-      r->glob = Glob::parse(m, *match);
-      groups = r->glob.stars;
-    }
-    if (auto t = m.string("match_metric_type")) {
-      if (*t == "counter") {
-        r->kind = StatsdKind::kCounter;
-      } else if (*t == "gauge") {
-        r->kind = StatsdKind::kGauge;
-      } else if (*t == "observer" || *t == "timer") {
-        r->kind = StatsdKind::kObserver;
-      } else {
-        m.fail("match_metric_type", "counter, gauge or observer, not \"" + *t + "\"");
-      }
-    }
-    auto action = m.string("action").value_or("map");
-    if (action == "drop") {
-      r->drop = true;
-    } else if (action != "map") {
-      m.fail("action", "action is map or drop, not \"" + action + "\"");
-    }
-    auto name = m.string("name");
-    if (!r->drop) {
-      if (!name || name->empty()) {
-        m.fail("name", "a mapping needs a name (or action: drop)");
-      }
-      r->name = parse_template(m, "name", *name, groups);
-      bool first = true;
-      for (const auto& p : r->name.pieces) {
-        if (p.group < 0) {
-          bool bad = std::any_of(p.literal.begin(), p.literal.end(),
-                                 [](char c) { return !metric_char(c); });
-          if (bad || (first && digit(p.literal.front()))) {
-            m.fail("name", "\"" + *name + "\" cannot be a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)");
-          }
-        }
-        first = false;
-      }
-    }
-    if (ConfigNode labels = m.child("labels"); labels.defined()) {
-      if (!labels.is_map()) {
-        m.fail("labels", "labels is a map of label name to value");
-      }
-      for (const auto& k : labels.keys()) {
-        if (!is_valid_label_name(k) || k == "le" || k == "quantile") {
-          labels.fail(k, "\"" + k + "\" is not a label name a mapping can set");
-        }
-        auto v = labels.string(k).value_or("");
-        r->labels.emplace_back(k, parse_template(labels, k, v, groups));
-      }
-      std::sort(r->labels.begin(), r->labels.end(),
-                [](const auto& a, const auto& b) { return a.first < b.first; });
-    }
-    r->options = defaults_;
-    parse_options(m, r->options);
-    r->options.help = m.string("help").value_or("");
-    expires_ = expires_ || r->options.ttl.count() > 0;
-    rules_.push_back(std::move(r));
+    rules_.push_back(parse_rule(m, default_regex));
+    expires_ = expires_ || rules_.back()->options.ttl.count() > 0;
   }
   expires_ = expires_ || defaults_.ttl.count() > 0;
 }

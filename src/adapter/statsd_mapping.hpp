@@ -87,6 +87,9 @@ class StatsdMapper {
 
  private:
   struct Rule;
+  // One item of `mappings:`, over the defaults; throws ConfigError.
+  [[nodiscard]] std::unique_ptr<Rule> parse_rule(const ConfigNode& m, bool default_regex) const;
+
   MetricOptions defaults_;
   std::vector<std::unique_ptr<Rule>> rules_;
   bool expires_ = false;

@@ -512,9 +512,9 @@ class StatsdSource final : public Source {
     socklen_t len = sizeof got;
     if (::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) == 0) {
       s.receive_buffer.store(got);
-      if (got / 2 < want / 2 && got < want) {
+      if (static_cast<long>(got) < 2L * want) {  // Linux reports twice what it was given
         log::info("statsd: udp receive buffer is smaller than read_buffer (net.core.rmem_max)",
-                  {{"source", name_}, {"bytes", got}});
+                  {{"source", name_}, {"bytes", got / 2}});
       }
     }
     boost::system::error_code ec;

@@ -37,6 +37,40 @@ struct AgeBucket {
   std::vector<double> samples;
 };
 
+// The quantiles of a summary's observations younger than max_age: each kept observation
+// stands for seen / kept of its age bucket.
+void append_quantiles(const std::vector<AgeBucket>& ages, const MetricOptions& o,
+                      std::chrono::steady_clock::time_point now, const std::string& name,
+                      const Labels& labels, std::vector<Sample>& out) {
+  std::vector<std::pair<double, double>> points;  // value, weight
+  double total = 0;
+  for (const AgeBucket& b : ages) {
+    if (b.samples.empty() || now - b.start >= o.max_age) {
+      continue;
+    }
+    const double w = static_cast<double>(b.seen) / static_cast<double>(b.samples.size());
+    for (double v : b.samples) {
+      points.emplace_back(v, w);
+    }
+    total += static_cast<double>(b.seen);
+  }
+  std::sort(points.begin(), points.end());
+  for (const Quantile& q : o.quantiles) {
+    double value = std::numeric_limits<double>::quiet_NaN();
+    double cumulative = 0;
+    for (const auto& [v, w] : points) {
+      cumulative += w;
+      value = v;
+      if (cumulative >= q.quantile * total) {
+        break;
+      }
+    }
+    Labels l = labels;
+    l.emplace_back("quantile", number(q.quantile));
+    out.push_back({.name = name, .labels = std::move(l), .value = value});
+  }
+}
+
 }  // namespace
 
 struct StatsdStore::Metric {
@@ -343,33 +377,7 @@ std::vector<Family> StatsdStore::collect(TimePoint now) {
           break;
         }
         case Shape::kSummary: {
-          std::vector<std::pair<double, double>> points;  // value, weight
-          double total = 0;
-          for (const AgeBucket& b : s.ages) {
-            if (b.samples.empty() || now - b.start >= m.options->max_age) {
-              continue;
-            }
-            const double w = static_cast<double>(b.seen) / static_cast<double>(b.samples.size());
-            for (double v : b.samples) {
-              points.emplace_back(v, w);
-            }
-            total += static_cast<double>(b.seen);
-          }
-          std::sort(points.begin(), points.end());
-          for (const Quantile& q : m.options->quantiles) {
-            double value = std::numeric_limits<double>::quiet_NaN();
-            double cumulative = 0;
-            for (const auto& [v, w] : points) {
-              cumulative += w;
-              value = v;
-              if (cumulative >= q.quantile * total) {
-                break;
-              }
-            }
-            Labels l = s.labels;
-            l.emplace_back("quantile", number(q.quantile));
-            f.samples.push_back({.name = f.name, .labels = std::move(l), .value = value});
-          }
+          append_quantiles(s.ages, *m.options, now, f.name, s.labels, f.samples);
           f.samples.push_back({.name = f.name + "_sum", .labels = s.labels, .value = s.sum});
           f.samples.push_back({.name = f.name + "_count", .labels = s.labels, .value = s.count});
           break;
