@@ -86,6 +86,10 @@ bool parse_sample(std::string_view s, StatsdLine& out) {
       sample.rate = rate;
     } else if (!part.empty() && part.front() == '#') {
       out.dog_tags = part.substr(1);
+      if (out.dog_tags.size() > kMaxStatsdTagBytes) {
+        out.error = "tags longer than 2048 bytes";
+        return false;
+      }
       parse_tags(out.dog_tags, ':', out.tags);
     } else {
       out.error = "neither a sample rate nor tags";

@@ -61,12 +61,15 @@ struct StatsdLine {
 
 // The longest name (with Influx/Librato tags) a line may have.
 inline constexpr std::size_t kMaxStatsdNameBytes = 1024;
+// The longest DogStatsD tag part (after "|#") a line may have.
+inline constexpr std::size_t kMaxStatsdTagBytes = 2048;
 
 enum class ParseOutcome { kOk, kMalformed, kEmpty };
 
 // Parses one line (without its '\n'; a trailing '\r' is ignored). kMalformed for: no ':', no
 // '|', an empty name, a value that is not a finite number (or a negative counter), an unknown
-// type, a name (with its Influx/Librato tags) over kMaxStatsdNameBytes, a rate outside (0, 1] or
+// type, a name (with its Influx/Librato tags) over kMaxStatsdNameBytes, DogStatsD tags over
+// kMaxStatsdTagBytes, a rate outside (0, 1] or
 // not a number, a datagram part that is none of @rate / #tags. Tags without a value (|#flag) are
 // skipped, as statsd_exporter does. Never throws.
 [[nodiscard]] ParseOutcome parse_statsd_line(std::string_view text, StatsdLine& out);

@@ -108,6 +108,7 @@ TEST(StatsdParse, MalformedLines) {
   EXPECT_TRUE(malformed("x:1 |c"));
   EXPECT_TRUE(malformed("x:++1|g"));
   EXPECT_TRUE(malformed(std::string(kMaxStatsdNameBytes + 1, 'a') + ":1|c"));
+  EXPECT_TRUE(malformed("x:1|c|#k:" + std::string(kMaxStatsdTagBytes, 'v')));
   StatsdLine l;
   EXPECT_EQ(parse_statsd_line("x:1|q", l), ParseOutcome::kMalformed);
   EXPECT_STREQ(l.error, "unknown type");

@@ -157,7 +157,7 @@ StatsdResult StatsdStore::ingest(const StatsdLine& line, TimePoint now) {
 StatsdResult StatsdStore::resolve(const StatsdLine& line, StatsdKind kind, TimePoint now,
                                   Series*& out) {
   mapper_->map(line.name, kind, mapped_);
-  const std::size_t max_cache = std::max<std::size_t>(2 * limits_.max_series, 1024);
+  const std::size_t max_cache = limits_.max_series + 1024;
   if (cache_.size() >= max_cache) {
     cache_.clear();  // distinct inputs beyond the bound: mapping them again is the cost
   }
