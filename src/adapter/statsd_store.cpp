@@ -174,7 +174,7 @@ StatsdResult StatsdStore::resolve(const StatsdLine& line, StatsdKind kind, TimeP
   for (const StatsdTag& t : line.tags) {
     std::string name = sanitize_label_name(t.key);
     if (name == "le" || name == "quantile") {
-      name = "tag_" + name;
+      name.insert(0, "tag_");
     }
     auto same =
         std::find_if(labels.begin(), labels.end(), [&](const auto& l) { return l.first == name; });
