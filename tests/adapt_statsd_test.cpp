@@ -214,6 +214,15 @@ TEST(AdaptStatsd, ATypeChangeIsCountedAsAConflict) {
   EXPECT_TRUE(shows(t, lines("statsd", "conflict"), 1));
 }
 
+TEST(AdaptStatsd, NewSeriesPastMaxSeriesPerMetricAreRefusedAtIngest) {
+  Tender t({"adapt", "--admin", "127.0.0.1:0", "--statsd", "127.0.0.1:0", "--max-series", "2"});
+  send_udp(t.port("statsd_udp"), "m:1|c|#k:a\nm:1|c|#k:b\nm:1|c|#k:c\nm:1|c|#k:a\n");
+  EXPECT_TRUE(shows(t, {"m_total", {{"k", "a"}}}, 2));
+  EXPECT_TRUE(shows(t, {"tender_adapt_series_dropped_total", {{"reason", "over_cap"}}}, 1));
+  EXPECT_TRUE(shows(t, {"tender_adapt_statsd_series", {}}, 2));
+  EXPECT_EQ(admin_metric(t, {"m_total", {{"k", "c"}}}), -1);
+}
+
 TEST(AdaptStatsd, SighupWithUnchangedSettingsKeepsTheSeries) {
   TempDir dir;
   std::string cfg = dir.write("adapt.yaml",
