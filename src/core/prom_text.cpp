@@ -210,6 +210,113 @@ Result<Sample> parse_sample(std::string_view text, const Labels& labels) {
   return out;
 }
 
+std::string_view sample_name(const Sample& s) { return s.name; }
+std::string sample_payload(Sample&& s) { return std::move(s.line); }
+std::string_view sample_name(const PromSample& s) { return s.name; }
+PromSample sample_payload(PromSample&& s) { return std::move(s); }
+
+// A label value or HELP text as written, its escapes (already checked) resolved.
+std::string unescape(std::string_view written) {
+  std::string out;
+  out.reserve(written.size());
+  for (std::size_t i = 0; i < written.size(); ++i) {
+    if (written[i] == '\\' && i + 1 < written.size()) {
+      ++i;
+      out.push_back(written[i] == 'n' ? '\n' : written[i]);
+    } else {
+      out.push_back(written[i]);
+    }
+  }
+  return out;
+}
+
+double to_double(std::string_view v) {
+  if (!v.empty() && v.front() == '+') {
+    v.remove_prefix(1);
+  }
+  double d = 0;
+  (void)std::from_chars(v.data(), v.data() + v.size(), d);
+  return d;
+}
+
+std::int64_t to_int64(std::string_view v) {
+  if (!v.empty() && v.front() == '+') {
+    v.remove_prefix(1);
+  }
+  std::int64_t n = 0;
+  (void)std::from_chars(v.data(), v.data() + v.size(), n);
+  return n;
+}
+
+// One sample line taken apart (see parse_sample_line).
+Result<PromSample> take_sample(std::string_view text) {
+  Cursor c{text};
+  PromSample out;
+  out.name = std::string(c.take(metric_name_char));
+  if (out.name.empty()) {
+    return bad("expected a metric name");
+  }
+  if (c.peek() == '{') {
+    ++c.i;
+    for (;;) {
+      c.skip_blanks();
+      if (c.peek() == '}') {
+        ++c.i;
+        break;
+      }
+      const std::string_view key = c.take(label_name_char);
+      c.skip_blanks();
+      if (key.empty() || c.peek() != '=') {
+        return bad("malformed label");
+      }
+      ++c.i;
+      c.skip_blanks();
+      if (c.peek() != '"') {
+        return bad("malformed label");
+      }
+      auto value = take_label_value(c);
+      if (!value) {
+        return value.error();
+      }
+      if (std::any_of(out.labels.begin(), out.labels.end(),
+                      [&](const auto& l) { return l.first == key; })) {
+        return bad("label " + std::string(key) + " given twice");
+      }
+      out.labels.emplace_back(std::string(key), unescape(*value));
+      c.skip_blanks();
+      if (c.peek() == ',') {
+        ++c.i;
+      } else if (c.peek() != '}') {
+        return bad("expected , or } after a label");
+      }
+    }
+  } else if (!blank(c.peek())) {
+    return bad("expected a value after the metric name");
+  }
+  c.skip_blanks();
+  const std::string_view value = c.take_token();
+  if (value.empty()) {
+    return bad("missing value");
+  }
+  if (!is_float(value)) {
+    return bad("value \"" + std::string(value) + "\" is not a number");
+  }
+  out.value = to_double(value);
+  c.skip_blanks();
+  if (!c.done()) {
+    const std::string_view timestamp = c.take_token();
+    if (!is_int64(timestamp)) {
+      return bad("timestamp \"" + std::string(timestamp) + "\" is not an integer");
+    }
+    out.timestamp_ms = to_int64(timestamp);
+    c.skip_blanks();
+    if (!c.done()) {
+      return bad("unexpected text after the timestamp");
+    }
+  }
+  return out;
+}
+
 // Help text as written: only \\ and \n are escapes.
 bool valid_help(std::string_view help) {
   for (std::size_t i = 0; i < help.size(); ++i) {
@@ -224,9 +331,13 @@ bool valid_help(std::string_view help) {
 }
 
 // The families of one exposition as they are read.
+// `F` is ExternalFamily (samples kept as lines) or PromFamily (samples taken apart); `parse`
+// reads one sample line into what F holds, and `unescape_help` turns HELP text as written into
+// what F holds.
+template <class F, class Parse, class Help>
 class Reader {
  public:
-  explicit Reader(const Labels& labels) : labels_(labels) {}
+  Reader(Parse parse, Help unescape_help) : parse_(parse), unescape_help_(unescape_help) {}
 
   // "# HELP name text", "# TYPE name type"; other comments are ignored.
   Result<> comment(std::string_view line) {
@@ -247,17 +358,18 @@ class Reader {
   }
 
   Result<> sample(std::string_view line) {
-    auto s = parse_sample(line, labels_);
+    auto s = parse_(line);
     if (!s) {
       return s.error();
     }
-    family_of(s->name).samples.push_back(std::move(s->line));
+    const std::string name(sample_name(*s));
+    family_of(name).samples.push_back(sample_payload(std::move(*s)));
     return {};
   }
 
-  std::vector<ExternalFamily> take() && {
+  std::vector<F> take() && {
     // Families that were declared but have no samples are of no use.
-    std::erase_if(out_, [](const ExternalFamily& f) { return f.samples.empty(); });
+    std::erase_if(out_, [](const F& f) { return f.samples.empty(); });
     return std::move(out_);
   }
 
@@ -270,7 +382,7 @@ class Reader {
       return bad("second HELP line for " + name);
     }
     auto it = index_.find(name);
-    (it != index_.end() ? out_[it->second].help : pending_help_[name]) = std::string(text);
+    (it != index_.end() ? out_[it->second].help : pending_help_[name]) = unescape_help_(text);
     return {};
   }
 
@@ -288,8 +400,8 @@ class Reader {
     return {};
   }
 
-  ExternalFamily& add(const std::string& name, std::string type) {
-    ExternalFamily f;
+  F& add(const std::string& name, std::string type) {
+    F f;
     f.name = name;
     f.type = std::move(type);
     if (auto it = pending_help_.find(name); it != pending_help_.end()) {
@@ -303,7 +415,7 @@ class Reader {
 
   // The family a sample named `name` belongs to: its own, a histogram's (_bucket, _sum,
   // _count) or a summary's (_sum, _count); else a new untyped one.
-  ExternalFamily& family_of(std::string_view name) {
+  F& family_of(std::string_view name) {
     if (auto it = index_.find(std::string(name)); it != index_.end()) {
       return out_[it->second];
     }
@@ -315,7 +427,7 @@ class Reader {
       if (it == index_.end()) {
         continue;
       }
-      ExternalFamily& f = out_[it->second];
+      F& f = out_[it->second];
       if (f.type == "histogram" || (f.type == "summary" && suffix != "_bucket")) {
         return f;
       }
@@ -323,17 +435,17 @@ class Reader {
     return add(std::string(name), "untyped");
   }
 
-  const Labels& labels_;
-  std::vector<ExternalFamily> out_;
+  Parse parse_;
+  Help unescape_help_;
+  std::vector<F> out_;
   std::map<std::string, std::size_t> index_;         // family name -> its place in out_
   std::map<std::string, std::string> pending_help_;  // HELP before the family's first line
   std::set<std::string> helped_;                     // names that had a HELP line
 };
 
-}  // namespace
-
-Result<std::vector<ExternalFamily>> parse_exposition(std::string_view text, const Labels& labels) {
-  Reader reader(labels);
+// Feeds each line of `text` to `reader`; "line N: why" on the first that is malformed.
+template <class R>
+Result<> read_lines(std::string_view text, R& reader) {
   int line_no = 0;
   while (!text.empty()) {
     ++line_no;
@@ -353,6 +465,29 @@ Result<std::vector<ExternalFamily>> parse_exposition(std::string_view text, cons
     if (!r) {
       return r.error().with_context("line " + std::to_string(line_no));
     }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<ExternalFamily>> parse_exposition(std::string_view text, const Labels& labels) {
+  auto parse = [&labels](std::string_view line) { return parse_sample(line, labels); };
+  auto help = [](std::string_view written) { return std::string(written); };
+  Reader<ExternalFamily, decltype(parse), decltype(help)> reader(parse, help);
+  if (auto r = read_lines(text, reader); !r) {
+    return r.error();
+  }
+  return std::move(reader).take();
+}
+
+Result<PromSample> parse_sample_line(std::string_view line) { return take_sample(line); }
+
+Result<std::vector<PromFamily>> parse_exposition_samples(std::string_view text) {
+  auto help = [](std::string_view written) { return unescape(written); };
+  Reader<PromFamily, decltype(&take_sample), decltype(help)> reader(&take_sample, help);
+  if (auto r = read_lines(text, reader); !r) {
+    return r.error();
   }
   return std::move(reader).take();
 }

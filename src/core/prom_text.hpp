@@ -10,6 +10,13 @@
 //     tender::merge_families(all, std::move(*families));  // one group per metric name
 //   }
 //   registry.set_external([&] { return all; });
+//
+// A program that changes what it reads (the adapter's relabelling) takes the samples apart:
+//
+//   auto got = tender::parse_exposition_samples(body);   // names, raw label values, numbers
+//   for (const PromFamily& f : *got) { for (const PromSample& s : f.samples) { ... } }
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,6 +42,30 @@ namespace tender {
 // an unknown type, or a second TYPE line for a name (also after its samples).
 [[nodiscard]] Result<std::vector<ExternalFamily>> parse_exposition(
     std::string_view text, const std::vector<std::pair<std::string, std::string>>& labels);
+
+// One sample taken apart: label values unescaped (\\, \" and \n resolved), in the order given.
+struct PromSample {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
+  std::optional<std::int64_t> timestamp_ms;
+};
+
+// A family of taken-apart samples; `help` unescaped.
+struct PromFamily {
+  std::string name;
+  std::string type;  // counter, gauge, histogram, summary or untyped
+  std::string help;
+  std::vector<PromSample> samples;
+};
+
+// One sample line ("name{a=\"b\"} 1.5 1700000000000"), without its newline. Fails
+// (errc::bad_message) as parse_exposition does on a bad sample line, without the line number.
+[[nodiscard]] Result<PromSample> parse_sample_line(std::string_view line);
+
+// The same reading as parse_exposition, with the same families, grouping and failures ("line N:
+// why"), but nothing added: samples taken apart, HELP text unescaped.
+[[nodiscard]] Result<std::vector<PromFamily>> parse_exposition_samples(std::string_view text);
 
 // Appends `more` to `into`, joining families of the same name (the first type and help win;
 // a family whose type disagrees with an earlier one of its name is dropped). Returns the names

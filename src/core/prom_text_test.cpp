@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace tender {
 namespace {
 
@@ -129,6 +131,68 @@ TEST(ParseExposition, RejectsWhatTheFormatDoesNotAllow) {
       EXPECT_EQ(f.error().message().rfind("line ", 0), 0u) << f.error().message();
     }
   }
+}
+
+TEST(ParseSampleLine, TakesASampleApart) {
+  auto s = parse_sample_line("http_requests{code=\"200\",path=\"C:\\\\x \\\"y\\\"\\n\"} 1.5e3 -42");
+  ASSERT_TRUE(s) << s.error().message();
+  EXPECT_EQ(s->name, "http_requests");
+  ASSERT_EQ(s->labels.size(), 2u);
+  EXPECT_EQ(s->labels[0], (std::pair<std::string, std::string>{"code", "200"}));
+  EXPECT_EQ(s->labels[1].second, "C:\\x \"y\"\n");  // escapes resolved
+  EXPECT_EQ(s->value, 1500);
+  EXPECT_EQ(s->timestamp_ms, -42);
+}
+
+TEST(ParseSampleLine, SpecialValuesAndNoLabels) {
+  auto inf = parse_sample_line("a +Inf");
+  ASSERT_TRUE(inf);
+  EXPECT_TRUE(std::isinf(inf->value) && inf->value > 0);
+  EXPECT_FALSE(inf->timestamp_ms);
+  auto nan = parse_sample_line("a{} NaN");
+  ASSERT_TRUE(nan);
+  EXPECT_TRUE(std::isnan(nan->value));
+  EXPECT_TRUE(nan->labels.empty());
+  auto minus = parse_sample_line("a -Inf");
+  ASSERT_TRUE(minus);
+  EXPECT_TRUE(std::isinf(minus->value) && minus->value < 0);
+}
+
+TEST(ParseSampleLine, RefusesWhatParseExpositionRefuses) {
+  for (const char* bad :
+       {"a{b=\"\\q\"} 1", "a{b=\"1\",b=\"2\"} 1", "a one", "a 1 1.5", "{} 1", "a{b=\"1\"", "a"}) {
+    auto s = parse_sample_line(bad);
+    EXPECT_FALSE(s) << bad;
+    if (!s) {
+      EXPECT_EQ(s.error().code(), std::errc::bad_message) << bad;
+    }
+  }
+}
+
+TEST(ParseExpositionSamples, GroupsFamiliesAsParseExpositionDoes) {
+  auto f = parse_exposition_samples(
+      "# HELP lat Latency, in \\\\ seconds\\nper call.\n# TYPE lat histogram\n"
+      "lat_bucket{le=\"0.1\"} 1\nlat_bucket{le=\"+Inf\"} 2\nlat_sum 0.3\nlat_count 2\n"
+      "other{x=\"a\\\"b\"} 7 1000\n");
+  ASSERT_TRUE(f) << f.error().message();
+  ASSERT_EQ(f->size(), 2u);
+  EXPECT_EQ((*f)[0].name, "lat");
+  EXPECT_EQ((*f)[0].type, "histogram");
+  EXPECT_EQ((*f)[0].help, "Latency, in \\ seconds\nper call.");  // unescaped
+  ASSERT_EQ((*f)[0].samples.size(), 4u);
+  EXPECT_EQ((*f)[0].samples[1].name, "lat_bucket");
+  EXPECT_EQ((*f)[0].samples[1].labels[0].second, "+Inf");
+  EXPECT_EQ((*f)[0].samples[3].value, 2);
+  EXPECT_EQ((*f)[1].name, "other");
+  EXPECT_EQ((*f)[1].type, "untyped");
+  EXPECT_EQ((*f)[1].samples[0].labels[0].second, "a\"b");
+  EXPECT_EQ((*f)[1].samples[0].timestamp_ms, 1000);
+}
+
+TEST(ParseExpositionSamples, NamesTheBadLine) {
+  auto f = parse_exposition_samples("ok 1\n# TYPE x gauge\nx{a=1} 2\n");
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().message(), "line 3: malformed label");
 }
 
 TEST(MergeFamilies, JoinsByNameAndDropsTypeConflicts) {
