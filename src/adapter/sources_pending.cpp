@@ -3,16 +3,6 @@
 
 namespace tender::adapter {
 
-std::unique_ptr<Source> make_json_source(std::string, const ConfigNode& settings,
-                                         const SourceDefaults&) {
-  settings.fail("", "json sources are not available in this build");
-}
-
-std::unique_ptr<Source> make_text_source(std::string, const ConfigNode& settings,
-                                         const SourceDefaults&) {
-  settings.fail("", "text sources are not available in this build");
-}
-
 std::unique_ptr<Source> make_redis_source(std::string, const ConfigNode& settings,
                                           const SourceDefaults&) {
   settings.fail("", "redis sources are not available in this build");
