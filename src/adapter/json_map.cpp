@@ -90,6 +90,9 @@ JsonMetric parse_metric(const ConfigNode& m, const Labels& static_labels) {
   }
   out.name = *name;
   out.help = m.string("help").value_or("");
+  if (out.help.empty()) {  // Prometheus's linters want one
+    out.help = "From " + m.string("path").value_or("") + " of the app's JSON.";
+  }
   const std::string type = m.string("type").value_or("gauge");
   if (type == "object") {
     out.object = true;

@@ -15,8 +15,8 @@ namespace {
 
 class TextParser final : public ScrapeParser {
  public:
-  TextParser(Labels labels, Relabeler rules)
-      : labels_(std::move(labels)), rules_(std::move(rules)) {}
+  TextParser(Labels labels, Relabeler rules, std::string url)
+      : labels_(std::move(labels)), rules_(std::move(rules)), url_(std::move(url)) {}
 
   Result<std::vector<Family>> parse(std::string_view body) override {
     auto got = parse_exposition_samples(body);
@@ -24,6 +24,11 @@ class TextParser final : public ScrapeParser {
       return got.error().with_context("text");
     }
     Relabelled out = relabel_families(std::move(*got), labels_, rules_);
+    for (auto& f : out.families) {
+      if (f.help.empty()) {  // Prometheus's linters want one
+        f.help = "Scraped from " + url_ + " (which gave no HELP).";
+      }
+    }
     {
       std::lock_guard lock(mu_);
       dropped_ += out.dropped;
@@ -41,6 +46,7 @@ class TextParser final : public ScrapeParser {
  private:
   Labels labels_;
   Relabeler rules_;
+  std::string url_;
   mutable std::mutex mu_;
   std::uint64_t dropped_ = 0;
 };
@@ -57,10 +63,14 @@ std::unique_ptr<Source> make_text_source(std::string name, const ConfigNode& set
   ScrapeSettings scrape = parse_scrape_settings(settings);
   Relabeler rules = Relabeler::parse(settings.child("relabel"));
   json::object config = scrape_settings_json(scrape);
-  config["relabel"] = settings_json(settings.child("relabel"));
+  if (settings.has("relabel")) {
+    config["relabel"] = settings_json(settings.child("relabel"));
+  }
   Labels labels = scrape.labels;
-  return make_scraped_source(std::move(name), "text", std::move(scrape), std::move(config),
-                             std::make_unique<TextParser>(std::move(labels), std::move(rules)));
+  std::string url = scrape.url;
+  return make_scraped_source(
+      std::move(name), "text", std::move(scrape), std::move(config),
+      std::make_unique<TextParser>(std::move(labels), std::move(rules), std::move(url)));
 }
 
 }  // namespace tender::adapter
