@@ -75,6 +75,47 @@ bool suffix_ok(std::string_view s) {
   return !s.empty() && is_valid_metric_name("a" + std::string(s));
 }
 
+// The values of a `type: object` metric, with their converters.
+void parse_object_values(const ConfigNode& m, const ConfigNode& conv, const ConfigNode& values,
+                         JsonMetric& out) {
+  if (!values.is_map() || values.keys().empty()) {
+    m.fail("values",
+           "type: object needs values: a map of name suffixes to relative paths, e.g. "
+           "{active: .active}");
+  }
+  std::map<std::string, double, std::less<>> common;
+  std::map<std::string, ConfigNode, std::less<>> per_value;
+  for (const auto& k : conv.keys()) {
+    if (conv.child(k).is_map()) {
+      per_value.emplace(k, conv.child(k));
+    } else if (auto n = conv.number(k)) {
+      common[k] = *n;
+    }
+  }
+  for (const auto& suffix : values.keys()) {
+    if (!suffix_ok(suffix)) {
+      values.fail(suffix, "not a metric name suffix ([a-zA-Z0-9_:]+)");
+    }
+    auto text = values.string(suffix);
+    if (!text) {
+      values.fail(suffix, "a relative path, e.g. .active");
+    }
+    JsonValue v{.family = out.name + "_" + suffix,
+                .path = path_at(values, suffix, *text),
+                .converter = common};
+    if (auto p = per_value.find(suffix); p != per_value.end()) {
+      for (auto& [s, n] : number_map(p->second)) {
+        v.converter[s] = n;
+      }
+      per_value.erase(p);
+    }
+    out.values.push_back(std::move(v));
+  }
+  if (!per_value.empty()) {
+    conv.fail(per_value.begin()->first, "not one of this metric's values");
+  }
+}
+
 JsonMetric parse_metric(const ConfigNode& m, const Labels& static_labels) {
   if (!m.is_map()) {
     m.fail("", "a metric is a map: name, path, and optionally help, type, labels, values");
@@ -128,42 +169,7 @@ JsonMetric parse_metric(const ConfigNode& m, const Labels& static_labels) {
     out.values.push_back(JsonValue{.family = out.name, .path = {}, .converter = number_map(conv)});
     return out;
   }
-  if (!values.is_map() || values.keys().empty()) {
-    m.fail("values",
-           "type: object needs values: a map of name suffixes to relative paths, e.g. "
-           "{active: .active}");
-  }
-  std::map<std::string, double, std::less<>> common;
-  std::map<std::string, ConfigNode, std::less<>> per_value;
-  for (const auto& k : conv.keys()) {
-    if (conv.child(k).is_map()) {
-      per_value.emplace(k, conv.child(k));
-    } else if (auto n = conv.number(k)) {
-      common[k] = *n;
-    }
-  }
-  for (const auto& suffix : values.keys()) {
-    if (!suffix_ok(suffix)) {
-      values.fail(suffix, "not a metric name suffix ([a-zA-Z0-9_:]+)");
-    }
-    auto text = values.string(suffix);
-    if (!text) {
-      values.fail(suffix, "a relative path, e.g. .active");
-    }
-    JsonValue v{.family = out.name + "_" + suffix,
-                .path = path_at(values, suffix, *text),
-                .converter = common};
-    if (auto p = per_value.find(suffix); p != per_value.end()) {
-      for (auto& [s, n] : number_map(p->second)) {
-        v.converter[s] = n;
-      }
-      per_value.erase(p);
-    }
-    out.values.push_back(std::move(v));
-  }
-  if (!per_value.empty()) {
-    conv.fail(per_value.begin()->first, "not one of this metric's values");
-  }
+  parse_object_values(m, conv, values, out);
   return out;
 }
 

@@ -66,83 +66,91 @@ Result<JsonPath> JsonPath::parse(std::string_view text) {
   } else if (s[0] != '.' && s[0] != '[') {
     return bad(0, "a path starts with $ (the document), @, . or [");
   }
-  using Kind = Step::Kind;
   while (i < s.size()) {
-    Step step;
-    if (s[i] == '.') {
+    auto step = parse_step(s, i);
+    if (!step) {
+      return step.error();
+    }
+    p.steps_.push_back(std::move(*step));
+  }
+  return p;
+}
+
+Result<JsonPath::Step> JsonPath::parse_step(std::string_view s, std::size_t& i) {
+  using Kind = Step::Kind;
+  Step step;
+  if (s[i] == '.') {
+    ++i;
+    const bool descend = i < s.size() && s[i] == '.';
+    if (descend) {
       ++i;
-      const bool descend = i < s.size() && s[i] == '.';
+      step.kind = Kind::kDescend;
+    }
+    if (i < s.size() && s[i] == '*') {
       if (descend) {
-        ++i;
-        step.kind = Kind::kDescend;
+        return bad(i, "..* is not supported; name the key: ..key");
       }
-      if (i < s.size() && s[i] == '*') {
-        if (descend) {
-          return bad(i, "..* is not supported; name the key: ..key");
-        }
-        step.kind = Kind::kWildcard;
-        ++i;
-      } else if (descend && i < s.size() && s[i] == '[') {
-        ++i;
-        if (i >= s.size() || (s[i] != '\'' && s[i] != '"')) {
-          return bad(i, "after .. a key: ..key or ..['key']");
-        }
-        auto k = quoted(s, i);
-        if (!k) {
-          return k.error();
-        }
-        if (i >= s.size() || s[i] != ']') {
-          return bad(i, "expected ]");
-        }
-        ++i;
-        step.key = std::move(*k);
-      } else {
-        const std::size_t start = i;
-        while (i < s.size() && key_char(s[i])) {
-          ++i;
-        }
-        if (i == start) {
-          return bad(i, "expected a key after .");
-        }
-        step.key = std::string(s.substr(start, i - start));
-      }
-    } else if (s[i] == '[') {
+      step.kind = Kind::kWildcard;
       ++i;
-      if (i < s.size() && s[i] == '*') {
-        step.kind = Kind::kWildcard;
-        ++i;
-      } else if (i < s.size() && (s[i] == '\'' || s[i] == '"')) {
-        auto k = quoted(s, i);
-        if (!k) {
-          return k.error();
-        }
-        step.key = std::move(*k);
-      } else {
-        const std::size_t start = i;
-        if (i < s.size() && s[i] == '-') {
-          ++i;
-        }
-        while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-          ++i;
-        }
-        auto [end, ec] = std::from_chars(s.data() + start, s.data() + i, step.index);
-        if (ec != std::errc() || end != s.data() + i) {
-          return bad(start,
-                     "expected an index, *, or a quoted key in [ ] (filters and slices "
-                     "are not supported)");
-        }
-        step.kind = Kind::kIndex;
+    } else if (descend && i < s.size() && s[i] == '[') {
+      ++i;
+      if (i >= s.size() || (s[i] != '\'' && s[i] != '"')) {
+        return bad(i, "after .. a key: ..key or ..['key']");
+      }
+      auto k = quoted(s, i);
+      if (!k) {
+        return k.error();
       }
       if (i >= s.size() || s[i] != ']') {
         return bad(i, "expected ]");
       }
       ++i;
+      step.key = std::move(*k);
     } else {
-      return bad(i, std::string("unexpected '") + s[i] + "'");
+      const std::size_t start = i;
+      while (i < s.size() && key_char(s[i])) {
+        ++i;
+      }
+      if (i == start) {
+        return bad(i, "expected a key after .");
+      }
+      step.key = std::string(s.substr(start, i - start));
     }
-    p.steps_.push_back(std::move(step));
+  } else if (s[i] == '[') {
+    ++i;
+    if (i < s.size() && s[i] == '*') {
+      step.kind = Kind::kWildcard;
+      ++i;
+    } else if (i < s.size() && (s[i] == '\'' || s[i] == '"')) {
+      auto k = quoted(s, i);
+      if (!k) {
+        return k.error();
+      }
+      step.key = std::move(*k);
+    } else {
+      const std::size_t start = i;
+      if (i < s.size() && s[i] == '-') {
+        ++i;
+      }
+      while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+        ++i;
+      }
+      auto [end, ec] = std::from_chars(s.data() + start, s.data() + i, step.index);
+      if (ec != std::errc() || end != s.data() + i) {
+        return bad(start,
+                   "expected an index, *, or a quoted key in [ ] (filters and slices "
+                   "are not supported)");
+      }
+      step.kind = Kind::kIndex;
+    }
+    if (i >= s.size() || s[i] != ']') {
+      return bad(i, "expected ]");
+    }
+    ++i;
+  } else {
+    return bad(i, std::string("unexpected '") + s[i] + "'");
   }
-  return p;
+  return step;
 }
 
 bool JsonPath::many() const {

@@ -52,6 +52,8 @@ class JsonPath {
     std::string key;
     std::int64_t index = 0;
   };
+  // The step at s[i] ('.' or '['); moves i past it.
+  static Result<Step> parse_step(std::string_view s, std::size_t& i);
   void walk(std::size_t step, const JsonMatch& at, std::vector<JsonMatch>& out) const;
 
   std::string text_;
