@@ -157,6 +157,8 @@ Relabeler::Relabeler() : rules_(std::make_shared<const std::vector<Rule>>()) {}
 Relabeler::~Relabeler() = default;
 Relabeler::Relabeler(const Relabeler&) = default;
 Relabeler& Relabeler::operator=(const Relabeler&) = default;
+Relabeler::Relabeler(Relabeler&&) noexcept = default;
+Relabeler& Relabeler::operator=(Relabeler&&) noexcept = default;
 
 std::size_t Relabeler::size() const { return rules_->size(); }
 
@@ -306,21 +308,20 @@ bool Relabeler::apply(Labels& labels) const {
   return true;
 }
 
-Relabelled relabel_families(std::vector<PromFamily> scraped, const Labels& labels,
+Relabelled relabel_families(const std::vector<PromFamily>& scraped, const Labels& labels,
                             const Relabeler& rules) {
   Relabelled out;
   std::map<std::pair<std::string, MetricType>, std::size_t> index;
-  for (PromFamily& pf : scraped) {
+  for (const PromFamily& pf : scraped) {
     const MetricType type = parse_type(pf.type).value_or(MetricType::kUntyped);
-    for (PromSample& s : pf.samples) {
+    for (const PromSample& s : pf.samples) {
       const std::string suffix =
           s.name.starts_with(pf.name) ? s.name.substr(pf.name.size()) : std::string();
       Labels l;
       l.reserve(labels.size() + s.labels.size() + 1);
       l = labels;
-      for (auto& [n, v] : s.labels) {
-        const bool clash = get(labels, n) != nullptr;
-        l.emplace_back(clash ? "exported_" + n : std::move(n), std::move(v));
+      for (const auto& [n, v] : s.labels) {
+        l.emplace_back(get(labels, n) != nullptr ? "exported_" + n : n, v);
       }
       l.emplace_back("__name__", pf.name);
       if (!rules.apply(l)) {

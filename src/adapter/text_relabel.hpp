@@ -30,6 +30,8 @@ class Relabeler {
   ~Relabeler();
   Relabeler(const Relabeler&);
   Relabeler& operator=(const Relabeler&);
+  Relabeler(Relabeler&&) noexcept;
+  Relabeler& operator=(Relabeler&&) noexcept;
 
   // The rules of `list` (a sequence; undefined is none). Each rule: source_labels, separator
   // (";"), regex (fully anchored, "(.*)"), target_label, replacement ("$1"; $1, ${1}, $name,
@@ -61,7 +63,7 @@ struct Relabelled {
 // same suffixes). Labels starting with "__" are removed afterwards. Families keep their type
 // and help; samples renamed alike are gathered into one family. Never fails: a name made
 // invalid is left for build_exposition to count.
-[[nodiscard]] Relabelled relabel_families(std::vector<PromFamily> scraped, const Labels& labels,
-                                          const Relabeler& rules);
+[[nodiscard]] Relabelled relabel_families(const std::vector<PromFamily>& scraped,
+                                          const Labels& labels, const Relabeler& rules);
 
 }  // namespace tender::adapter

@@ -23,7 +23,7 @@ class TextParser final : public ScrapeParser {
     if (!got) {
       return got.error().with_context("text");
     }
-    Relabelled out = relabel_families(std::move(*got), labels_, rules_);
+    Relabelled out = relabel_families(*got, labels_, rules_);
     for (auto& f : out.families) {
       if (f.help.empty()) {  // Prometheus's linters want one
         f.help = "Scraped from " + url_ + " (which gave no HELP).";

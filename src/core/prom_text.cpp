@@ -400,10 +400,10 @@ class Reader {
     return {};
   }
 
-  F& add(const std::string& name, std::string type) {
+  F& add(const std::string& name, const std::string& type) {
     F f;
     f.name = name;
-    f.type = std::move(type);
+    f.type = type;
     if (auto it = pending_help_.find(name); it != pending_help_.end()) {
       f.help = std::move(it->second);
       pending_help_.erase(it);
