@@ -44,6 +44,19 @@ TEST(Relabel, ReplaceRenamesWithGroupsAndSetsConstants) {
   EXPECT_EQ(get(l, "never"), "<none>");
 }
 
+TEST(Relabel, ReplacementExpandsAsGoDoes) {
+  auto r = rules(
+      "relabel:\n"
+      "  - {source_labels: [a], regex: '(?<word>[a-z]+)-(\\d+)', target_label: out,"
+      "     replacement: '$1x|${1}x|$word|$$|$|${|$-|$9|${2}'}\n"
+      "  - {source_labels: [a], regex: '(.*)-.*', target_label: 'to_$1', replacement: hit}\n");
+  Labels l{{"a", "abc-42"}};
+  ASSERT_TRUE(r.apply(l));
+  // $1x is the group named "1x" (none: empty); $$ is $; malformed references stay as written.
+  EXPECT_EQ(get(l, "out"), "|abcx|abc|$|$|${|$-||42");
+  EXPECT_EQ(get(l, "to_abc"), "hit");  // target_label expands too
+}
+
 TEST(Relabel, RegexIsFullyAnchoredAndEmptyReplacementRemoves) {
   auto r = rules(
       "relabel:\n"
