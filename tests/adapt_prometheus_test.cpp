@@ -174,8 +174,8 @@ TEST(AdaptPrometheus, ARealServerScrapesEverySource) {
   EXPECT_TRUE(prometheus.eventually_equals("redis_db_keys{db=\"db0\"}", 2));
   EXPECT_TRUE(prometheus.eventually_equals("redis_db_keys_expiring{db=\"db0\"}", 1));
   // Renamed by the relabelling, and only what it keeps.
-  EXPECT_TRUE(prometheus.eventually_equals("echo_requests_total", 0));
-  EXPECT_FALSE(prometheus.query("tender_echo_requests_total"));
+  EXPECT_TRUE(prometheus.eventually_equals("echo_delayed_requests_total", 0));
+  EXPECT_FALSE(prometheus.query("tender_echo_delayed_requests_total"));
   // echo's other metrics (process_*, tender_build_info) would meet tender's own names and be
   // dropped as conflicts; `keep` removed them before.
   EXPECT_FALSE(prometheus.query("tender_adapt_series_dropped_total{source=\"echo\"}"));
