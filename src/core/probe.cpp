@@ -5,6 +5,7 @@
 
 #include "core/command.hpp"
 #include "core/probe.hpp"
+#include "core/resp_io.hpp"
 
 namespace tender {
 namespace {
@@ -13,6 +14,8 @@ namespace asio = boost::asio;
 using asio::experimental::awaitable_operators::operator||;
 using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+// A PING or AUTH answer is a line; anything longer is not a Redis server answering.
+constexpr std::size_t kMaxProbeReply = 64 * 1024;
 
 asio::awaitable<ProbeVerdict> check_http(const HttpProbe& p, std::chrono::milliseconds timeout,
                                          HttpClient& client) {
@@ -31,7 +34,6 @@ asio::awaitable<ProbeVerdict> check_http(const HttpProbe& p, std::chrono::millis
   co_return ProbeVerdict{r->status >= 200 && r->status < 400, "HTTP " + std::to_string(r->status)};
 }
 
-// Connects `s` to host:port before `timer` expires; "" or why not.
 // Connects `s` to host:port before `timer` fires; the error is the verdict's message.
 asio::awaitable<Result<>> connect(tcp::socket& s, const std::string& host, std::uint16_t port,
                                   asio::steady_timer& timer) {
@@ -59,38 +61,6 @@ asio::awaitable<ProbeVerdict> check_tcp(const TcpProbe& p, std::chrono::millisec
                       : ProbeVerdict{false, connected.error().message()};
 }
 
-// A RESP bulk-string command.
-std::string resp_command(std::initializer_list<std::string_view> words) {
-  std::string out = "*" + std::to_string(words.size()) + "\r\n";
-  for (std::string_view w : words) {
-    out += "$" + std::to_string(w.size()) + "\r\n";
-    out += w;
-    out += "\r\n";
-  }
-  return out;
-}
-
-// Sends `request` and reads until `lines` replies' first lines have come (at most 1 KiB).
-asio::awaitable<std::string> exchange(tcp::socket& s, const std::string& request,
-                                      std::ptrdiff_t lines) {
-  auto [wec, w] = co_await asio::async_write(s, asio::buffer(request), kTuple);
-  if (wec) {
-    co_return "";
-  }
-  std::string got;
-  std::array<char, 256> buf{};
-  while (std::count(got.begin(), got.end(), '\n') < lines && got.size() < 1024) {
-    auto [rec, n] = co_await s.async_read_some(asio::buffer(buf), kTuple);
-    got.append(buf.data(), n);
-    if (rec) {
-      break;
-    }
-  }
-  co_return got;
-}
-
-std::string first_line(std::string_view s) { return std::string(s.substr(0, s.find('\r'))); }
-
 asio::awaitable<ProbeVerdict> check_redis(const RedisProbe& p, std::chrono::milliseconds timeout) {
   auto ex = co_await asio::this_coro::executor;
   tcp::socket s(ex);
@@ -100,31 +70,27 @@ asio::awaitable<ProbeVerdict> check_redis(const RedisProbe& p, std::chrono::mill
   }
   std::string request;
   if (!p.password.empty()) {
-    request = p.user.empty() ? resp_command({"AUTH", p.password})
-                             : resp_command({"AUTH", p.user, p.password});
+    request = p.user.empty() ? resp::command({"AUTH", p.password})
+                             : resp::command({"AUTH", p.user, p.password});
   }
-  request += resp_command({"PING"});
-  auto r = co_await (exchange(s, request, p.password.empty() ? 1 : 2) || timer.async_wait(kTuple));
+  request += resp::command({"PING"});
+  const std::size_t count = p.password.empty() ? 1 : 2;
+  auto r = co_await (resp::exchange(s, request, count, kMaxProbeReply) || timer.async_wait(kTuple));
   if (r.index() == 1) {
     co_return ProbeVerdict{false, "PING timed out"};
   }
-  std::string_view got = std::get<0>(r);
-  if (got.find('\n') == std::string_view::npos) {
-    co_return ProbeVerdict{false, "PING: no answer"};
+  auto& replies = std::get<0>(r);
+  if (!replies) {
+    co_return ProbeVerdict{false, "PING: " + replies.error().message()};
   }
-  if (!p.password.empty()) {
-    if (!got.starts_with("+OK\r\n")) {
-      co_return ProbeVerdict{false, "AUTH answered " + first_line(got)};
-    }
-    got.remove_prefix(5);
+  if (count == 2 && (*replies)[0].describe() != "+OK") {
+    co_return ProbeVerdict{false, "AUTH answered " + (*replies)[0].describe()};
   }
-  if (got.starts_with("+PONG\r\n")) {
+  const resp::Value& pong = replies->back();
+  if (pong.kind == resp::Value::Kind::kSimple && pong.text == "PONG") {
     co_return ProbeVerdict{true, "PONG"};
   }
-  if (got.find('\n') == std::string_view::npos) {
-    co_return ProbeVerdict{false, "PING: no answer"};
-  }
-  co_return ProbeVerdict{false, "PING answered " + first_line(got)};
+  co_return ProbeVerdict{false, "PING answered " + pong.describe()};
 }
 
 asio::awaitable<ProbeVerdict> check_exec(const ExecProbe& p, std::chrono::milliseconds timeout) {
