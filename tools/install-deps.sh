@@ -13,6 +13,7 @@ packages=(
   prometheus wrk nginx-light curl procps iproute2 nftables redis-server redis-tools
   python3-websockets tar openssl
   nutcracker haproxy beanstalkd strace etcd-server etcd-client rsyslog
+  prometheus-redis-exporter
 )
 
 missing=()
@@ -35,10 +36,11 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Installing nginx, prometheus, redis-server, nutcracker, haproxy, beanstalkd, etcd or rsyslog may start their
-# system services; tender's tests and benchmarks start their own instances on free ports, so stop
-# the packaged ones.
-for svc in nginx prometheus redis-server nutcracker haproxy beanstalkd etcd rsyslog; do
+# Installing nginx, prometheus, redis-server, nutcracker, haproxy, beanstalkd, etcd, rsyslog or
+# prometheus-redis-exporter may start their system services; tender's tests and benchmarks start
+# their own instances on free ports, so stop the packaged ones.
+for svc in nginx prometheus redis-server nutcracker haproxy beanstalkd etcd rsyslog \
+  prometheus-redis-exporter; do
   if command -v systemctl >/dev/null 2>&1; then
     $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
   fi

@@ -171,7 +171,7 @@ struct AdaptRole::Impl {
       g->got[i].source = s.name();
       g->kinds[i] = std::string(s.kind());
       auto started = clock.now();
-      s.collect([this, g, i, started](Result<std::vector<Family>> r) {
+      s.collect([this, g, i, started, &s](Result<std::vector<Family>> r) {
         if (g->finished || g->answered[i]) {
           return;  // after the deadline, or a second answer
         }
@@ -181,6 +181,7 @@ struct AdaptRole::Impl {
           g->got[i].families = std::move(*r);
         } else {
           g->failed[i] = r.error();
+          g->got[i].families = s.families_when_down();  // called while `s` is alive
         }
         if (--g->left == 0) {
           finish(*g);

@@ -61,6 +61,9 @@ class Source {
   // down, with a one-line reason for /statusz ("connect: Connection refused", "json: line 1,
   // column 4: syntax error", "timed out after 2s"); its families are then left out.
   virtual void collect(std::function<void(Result<std::vector<Family>>)> done) = 0;
+  // What to expose in place of the source's families while it is down (collect failed), e.g.
+  // redis_up 0 for alerts written against the exporter it replaces; nothing by default.
+  [[nodiscard]] virtual std::vector<Family> families_when_down() const { return {}; }
   // Closes listeners, cancels fetches and timers; `done`s pending are still called (with
   // operation_aborted). Called on the io thread; the last call the source receives.
   virtual void stop() = 0;
