@@ -31,7 +31,20 @@ asio::awaitable<ProbeVerdict> check_http(const HttpProbe& p, std::chrono::millis
   if (!r) {
     co_return ProbeVerdict{false, r.error().message()};
   }
-  co_return ProbeVerdict{r->status >= 200 && r->status < 400, "HTTP " + std::to_string(r->status)};
+  std::string status = "HTTP " + std::to_string(r->status);
+  const bool status_ok =
+      p.statuses.empty()
+          ? r->status >= 200 && r->status < 400
+          : std::any_of(p.statuses.begin(), p.statuses.end(), [&](const auto& range) {
+              return r->status >= range.first && r->status <= range.second;
+            });
+  if (!status_ok) {
+    co_return ProbeVerdict{false, status};
+  }
+  if (p.body && !std::regex_search(r->body, *p.body)) {
+    co_return ProbeVerdict{false, status + ", body does not match /" + p.body_pattern + "/"};
+  }
+  co_return ProbeVerdict{true, status};
 }
 
 // Connects `s` to host:port before `timer` fires; the error is the verdict's message.

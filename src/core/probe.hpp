@@ -18,6 +18,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <regex>
 #include <string>
 #include <utility>
 #include <variant>
@@ -29,12 +31,19 @@
 
 namespace tender {
 
-// GET http://host:port/path; a status of 200 to 399 passes, as in Kubernetes.
+// GET http://host:port/path; a status of 200 to 399 passes, as in Kubernetes, unless
+// `statuses` says which do; with `body`, the body must also have a match of it.
 struct HttpProbe {
   std::string host;  // name or address
   std::uint16_t port = 0;
   std::string path = "/";
   std::vector<std::pair<std::string, std::string>> headers;
+  // Statuses that pass, each a [first, last] range; empty: 200 to 399.
+  std::vector<std::pair<int, int>> statuses{};
+  // A pattern the body must match somewhere (std::regex_search); null: any body. The body is
+  // read up to the client's max_response_body_bytes (a larger one fails the probe).
+  std::shared_ptr<const std::regex> body{};
+  std::string body_pattern{};  // `body` as written, for the verdict's message
 };
 
 // A TCP connection that opens passes.

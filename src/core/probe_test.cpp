@@ -166,6 +166,47 @@ TEST(ProbeCheck, HttpPassesFrom200To399AsKubernetes) {
   }
 }
 
+TEST(ProbeCheck, HttpExpectedStatusesAndBodyPattern) {
+  auto probe = [](std::uint16_t port, std::vector<std::pair<int, int>> statuses,
+                  const std::string& pattern) {
+    HttpProbe p{"127.0.0.1", port, "/", {}};
+    p.statuses = std::move(statuses);
+    if (!pattern.empty()) {
+      p.body = std::make_shared<const std::regex>(pattern);
+      p.body_pattern = pattern;
+    }
+    return p;
+  };
+  const std::string ok_body = "HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n{\"status\":\"up\"}";
+  {
+    asio::io_context ioc;
+    OneShot server(ioc, ok_body, http_head_done);
+    auto v = run_check(ioc, probe(server.port(), {{200, 200}}, "\"status\":\"up\""));
+    EXPECT_TRUE(v.passed) << v.message;
+    EXPECT_EQ(v.message, "HTTP 200");
+  }
+  {
+    asio::io_context ioc;
+    OneShot server(ioc, ok_body, http_head_done);
+    auto v = run_check(ioc, probe(server.port(), {}, "down"));
+    EXPECT_FALSE(v.passed);
+    EXPECT_EQ(v.message, "HTTP 200, body does not match /down/");
+  }
+  {
+    asio::io_context ioc;
+    OneShot server(ioc, http_reply(302), http_head_done);  // passes by default; not in [200, 204]
+    auto v = run_check(ioc, probe(server.port(), {{200, 200}, {204, 204}}, ""));
+    EXPECT_FALSE(v.passed);
+    EXPECT_EQ(v.message, "HTTP 302");
+  }
+  {
+    asio::io_context ioc;
+    OneShot server(ioc, http_reply(503), http_head_done);  // fails by default; asked for
+    auto v = run_check(ioc, probe(server.port(), {{500, 599}}, ""));
+    EXPECT_TRUE(v.passed);
+  }
+}
+
 TEST(ProbeCheck, HttpWithoutAnswerTimesOut) {
   asio::io_context ioc;
   OneShot server(ioc, "", http_head_done);
