@@ -1,5 +1,6 @@
 #include "adapter/redis_info.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -135,7 +136,6 @@ constexpr std::array kFields{
     FieldRule{"repl_backlog_histlen", "repl_backlog_history_bytes", kG},
     FieldRule{"master_repl_offset", "master_repl_offset", kG},
     FieldRule{"second_repl_offset", "second_repl_offset", kG},
-    FieldRule{"slave_repl_offset", "slave_repl_offset", kG},
     FieldRule{"slave_priority", "slave_priority", kG},
     // CPU
     FieldRule{"used_cpu_sys", "cpu_sys_seconds_total", kC},
@@ -277,6 +277,82 @@ void keyspace(Builder& b, std::string_view db, std::string_view value,
   seen.emplace(db);
 }
 
+// "master_host", "master_1_host" (KeyDB's multi-master): the field `what` of a master.
+bool master_field(std::string_view key, std::string_view what) {
+  if (!key.starts_with("master_") || !key.ends_with(what)) {
+    return false;
+  }
+  std::string_view mid = key.substr(7, key.size() - 7 - what.size());
+  if (mid.empty()) {
+    return true;
+  }
+  // "_N_" between: master_1_host
+  return mid.size() >= 2 && mid.back() == '_' &&
+         std::all_of(mid.begin(), mid.end() - 1, [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Replication fields that carry labels: a replica's link to its master (labelled by the
+// master's host and port, which come first in INFO), and a master's "slaveN:ip=..,port=..,
+// state=..,offset=..,lag=.." lines. False for the other fields.
+bool replication(Builder& b, std::string_view key, std::string_view value, std::string& host,
+                 std::string& port) {
+  if (master_field(key, "host")) {
+    host = value;
+    return true;
+  }
+  if (master_field(key, "port")) {
+    port = value;
+    return true;
+  }
+  Labels master{{"master_host", host}, {"master_port", port}};
+  if (master_field(key, "link_status")) {
+    b.add("master_link_up", kG, "1 if the replica's link to its master is up, else 0.", master,
+          value == "up" ? 1 : 0);
+    return true;
+  }
+  for (std::string_view what : {"last_io_seconds_ago", "sync_in_progress"}) {
+    if (master_field(key, what)) {
+      if (auto v = number(value)) {
+        b.add("master_" + std::string(what), kG, "INFO " + std::string(key) + ".", master, *v);
+      }
+      return true;
+    }
+  }
+  if (key == "slave_repl_offset") {
+    if (auto v = number(value)) {
+      b.add("slave_repl_offset", kG, "INFO slave_repl_offset.", master, *v);
+    }
+    return true;
+  }
+  if (key.size() > 5 && key.starts_with("slave") &&
+      std::all_of(key.begin() + 5, key.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    std::map<std::string, std::string, std::less<>> f;
+    for (std::string_view rest = value; !rest.empty();) {
+      std::size_t comma = rest.find(',');
+      std::string_view part = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      if (std::size_t eq = part.find('='); eq != std::string_view::npos) {
+        f.emplace(std::string(part.substr(0, eq)), std::string(part.substr(eq + 1)));
+      }
+    }
+    auto offset = number(f["offset"]);
+    if (!offset) {
+      return true;
+    }
+    Labels l{{"slave_ip", f["ip"]}, {"slave_port", f["port"]}, {"slave_state", f["state"]}};
+    b.add("connected_slave_offset_bytes", kG, "Replication offset of each connected replica.", l,
+          *offset);
+    if (auto lag = f.find("lag"); lag != f.end()) {
+      if (auto v = number(lag->second)) {
+        b.add("connected_slave_lag_seconds", kG, "Lag of each connected replica, in seconds.", l,
+              *v);
+      }
+    }
+    return true;
+  }
+  return false;
+}
+
 // The rest of a report: what is not in INFO's plain fields.
 void extras(Builder& b, const RedisReport& r) {
   auto one = [&](std::string_view name, std::string_view help, const std::optional<double>& v) {
@@ -307,6 +383,8 @@ std::vector<Family> redis_families(const RedisReport& report, double now_unix) {
   std::map<std::string, std::map<double, double>, std::less<>> latencies;
   std::set<std::string, std::less<>> dbs;
   std::string_view section;
+  std::string master_host;
+  std::string master_port;
   std::string_view info = report.info;
   while (!info.empty()) {
     std::size_t nl = info.find('\n');
@@ -347,6 +425,9 @@ std::vector<Family> redis_families(const RedisReport& report, double now_unix) {
         b.add("errors_total", kC, "Error replies of each error prefix (INFO errorstats).",
               {{"err", std::string(key.substr(10))}}, c->second);
       }
+      continue;
+    }
+    if (section == "Replication" && replication(b, key, value, master_host, master_port)) {
       continue;
     }
     if (section == "Keyspace" && key.starts_with("db")) {
@@ -395,6 +476,14 @@ std::vector<Family> redis_families(const RedisReport& report, double now_unix) {
     instance.emplace_back(std::string(l), f == fields.end() ? "" : f->second);
   }
   b.add("instance_info", kG, "Information about the Redis instance.", std::move(instance), 1);
+  if (auto role = fields.find("role"); role != fields.end() && role->second == "slave") {
+    auto ro = fields.find("slave_read_only");
+    b.add("slave_info", kG, "Information about a replica: its master and whether it is read-only.",
+          {{"master_host", master_host},
+           {"master_port", master_port},
+           {"read_only", ro == fields.end() ? "" : ro->second}},
+          1);
+  }
   extras(b, report);
   return b.take();
 }

@@ -149,6 +149,32 @@ TEST(RedisInfo, ConfigAndSlowlogAnswersAreGaugesAndMissingOnesAreLeftOut) {
   EXPECT_DOUBLE_EQ(value(fams, "redis_last_slow_execution_duration_seconds"), 0.015);
 }
 
+TEST(RedisInfo, AReplicaIsLabelledByItsMasterAndAMasterByItsReplicas) {
+  RedisReport replica{
+      .info = info({"# Replication", "role:slave", "master_host:10.0.0.1", "master_port:6379",
+                    "master_link_status:up", "master_last_io_seconds_ago:3",
+                    "master_sync_in_progress:0", "slave_repl_offset:1234", "slave_priority:100",
+                    "slave_read_only:1"})};
+  auto fams = redis_families(replica, 0);
+  Labels master{{"master_host", "10.0.0.1"}, {"master_port", "6379"}};
+  EXPECT_EQ(value(fams, "redis_master_link_up", master), 1);
+  EXPECT_EQ(value(fams, "redis_master_last_io_seconds_ago", master), 3);
+  EXPECT_EQ(value(fams, "redis_master_sync_in_progress", master), 0);
+  EXPECT_EQ(value(fams, "redis_slave_repl_offset", master), 1234);
+  EXPECT_EQ(value(fams, "redis_slave_priority"), 100);
+  EXPECT_EQ(value(fams, "redis_slave_info",
+                  {{"master_host", "10.0.0.1"}, {"master_port", "6379"}, {"read_only", "1"}}),
+            1);
+  RedisReport primary{.info = info({"# Replication", "role:master", "connected_slaves:1",
+                                    "slave0:ip=10.0.0.2,port=6380,state=online,offset=99,lag=1"})};
+  fams = redis_families(primary, 0);
+  Labels slave{{"slave_ip", "10.0.0.2"}, {"slave_port", "6380"}, {"slave_state", "online"}};
+  EXPECT_EQ(value(fams, "redis_connected_slave_offset_bytes", slave), 99);
+  EXPECT_EQ(value(fams, "redis_connected_slave_lag_seconds", slave), 1);
+  EXPECT_EQ(find(fams, "redis_slave_info"), nullptr);
+  EXPECT_EQ(find(fams, "redis_master_link_up"), nullptr);
+}
+
 TEST(RedisInfo, DownIsRedisUpZeroAlone) {
   auto fams = redis_down_families();
   ASSERT_EQ(fams.size(), 1U);
