@@ -3,10 +3,12 @@
 // and values. And the failures: a server that is down, a password that is wrong.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "free_port.hpp"
 #include "proxy_support.hpp"
@@ -251,6 +253,33 @@ TEST(AdaptRedis, ReplicationSeriesAgreeWithPrometheusRedisExporter) {
       "master_host=\"127.0.0.1\",master_port=\"" + std::to_string(primary.port()) + "\"";
   EXPECT_EQ(r["redis_master_link_up"][master], 1);
   EXPECT_EQ(r["redis_slave_info"][master + ",read_only=\"1\""], 1);
+}
+
+TEST(AdaptRedis, ScrapesWithinTheCacheShareOneFetch) {
+  RedisServer redis;
+  TempDir dir;
+  Tender t({"adapt", "--admin", "127.0.0.1:0", "--config",
+            dir.write("adapt.yaml",
+                      "metrics:\n  sources:\n    - name: redis\n      redis: "
+                      "{address: '127.0.0.1:" +
+                          std::to_string(redis.port()) + "', cache: 30s}\n")});
+  std::vector<std::thread> scrapers;
+  std::atomic<int> up{0};
+  for (int i = 0; i < 50; ++i) {
+    scrapers.emplace_back([&] {
+      HttpResult r = http(t.port("admin"), "GET", "/metrics");
+      if (r.body.find("\nredis_up 1\n") != std::string::npos) {
+        ++up;
+      }
+    });
+  }
+  for (auto& s : scrapers) {
+    s.join();
+  }
+  EXPECT_EQ(up.load(), 50);
+  // The server saw one INFO ALL (this INFO is counted after it answers).
+  std::string stats = redis.command({"INFO", "commandstats"});
+  EXPECT_NE(stats.find("cmdstat_info:calls=1,"), std::string::npos) << stats;
 }
 
 TEST(AdaptRedis, OutputPassesPromtool) {
