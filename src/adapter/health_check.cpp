@@ -101,11 +101,11 @@ HttpProbe http_probe(const ConfigNode& check, json::object& cfg) {
     }
     cfg["status"] = std::move(st);
     if (auto body = http.string("body")) {
-      try {
-        p.body = std::make_shared<const std::regex>(*body);
-      } catch (const std::regex_error& e) {
-        http.fail("body", "not a regular expression: " + std::string(e.what()));
+      auto re = compile_regex("not a regular expression", *body, /*need_groups=*/false);
+      if (!re) {
+        http.fail("body", re.error().message());
       }
+      p.body = *re;
       p.body_pattern = *body;
       cfg["body"] = *body;
     }

@@ -50,8 +50,8 @@ TEST(HealthConfig, EachKindBecomesItsProbeWithDefaultsAndOverrides) {
   EXPECT_EQ(http.path, "/healthz");
   EXPECT_EQ(http.statuses, (std::vector<std::pair<int, int>>{{200, 299}, {404, 404}}));
   ASSERT_TRUE(http.body);
-  EXPECT_TRUE(std::regex_search("all ok", *http.body));
-  EXPECT_FALSE(std::regex_search("ok?", *http.body));
+  EXPECT_TRUE(regex_search(*http.body, "all ok"));
+  EXPECT_FALSE(regex_search(*http.body, "ok?"));
   EXPECT_EQ(http.headers, (std::vector<std::pair<std::string, std::string>>{{"Host", "app"}}));
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // The mapping of the adapter's `json` source: which values of an app's JSON become which
-// metrics, as json_exporter's `metrics:` list has it (docs/adapt-json.md). Configuration and
+// metrics, as json_exporter's `metrics:` list has it (docs/adapt.md). Configuration and
 // mapping only; no I/O.
 //
 //   JsonMapping m = parse_json_mapping(settings, static_labels);   // ConfigError at its line

@@ -1,6 +1,6 @@
 #pragma once
 // The path language of the adapter's `json` source: which values of an app's JSON document
-// become samples and labels (docs/adapt-json.md). A JSONPath subset, as json_exporter users
+// become samples and labels (docs/adapt.md). A JSONPath subset, as json_exporter users
 // write it. No I/O.
 //
 //   auto p = JsonPath::parse("$.servers[*].load");   // or "{.servers[*].load}"

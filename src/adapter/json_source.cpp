@@ -1,4 +1,4 @@
-// The `json` source: an app's JSON stats fetched and mapped to metrics (docs/adapt-json.md).
+// The `json` source: an app's JSON stats fetched and mapped to metrics (docs/adapt.md).
 #include <boost/json/array.hpp>
 #include <mutex>
 

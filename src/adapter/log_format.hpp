@@ -7,7 +7,7 @@
 //   LineResult r = f->format(line, /*cut=*/false, log_time_from(clock.wall()), out);
 //   // out: {"time":"2000-10-10T13:55:36-07:00","level":"info","message":"GET / HTTP/1.0",...}\n
 //
-// The shape (docs/adapt-logs.md): `time` (RFC 3339, the source's offset or Z; the time the line
+// The shape (docs/adapt.md): `time` (RFC 3339, the source's offset or Z; the time the line
 // was read when it has none or it does not parse), `level` (debug, info, warn, error, fatal,
 // or an unknown value lowercased; "info" when the line has none; "unknown" when the line does
 // not parse), `message`, the parsed fields, the static fields, then `cut: true` for a line

@@ -17,7 +17,7 @@
 //   while (!logs->drained()) { ... }
 //   logs->stop();
 //
-// docs/adapt-logs.md has the contract (settings, the output shape, inputs, metrics).
+// docs/adapt.md has the contract (settings, the output shape, inputs, metrics).
 #include <boost/json/object.hpp>
 #include <memory>
 

@@ -1,7 +1,7 @@
 #pragma once
 // What a Redis server says (INFO ALL, a few CONFIG GET values, SLOWLOG) as metric families
 // named as prometheus-redis-exporter 1.45 names them, so that its dashboards and alerts keep
-// working (docs/adapt-redis.md lists the rules and what is left out). Pure: no I/O.
+// working (docs/adapt.md lists the rules and what is left out). Pure: no I/O.
 //
 //   RedisReport r{.info = info_text, .maxclients = 10000, .databases = 16};
 //   std::vector<Family> fams = redis_families(r, now_unix_seconds);   // redis_up 1, ...

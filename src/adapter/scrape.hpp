@@ -1,7 +1,7 @@
 #pragma once
 // The HTTP fetch under the adapter's `json` and `text` sources: settings every scraped source
 // shares, a cache that turns a storm of scrapes into one request, and the Source that fetches,
-// parses and caches (docs/adapt-json.md, docs/adapt-text.md).
+// parses and caches (docs/adapt.md).
 //
 //   ScrapeSettings s = parse_scrape_settings(settings);      // url, timeout, cache, ...
 //   auto source = make_scraped_source(name, "json", std::move(s), config_json,

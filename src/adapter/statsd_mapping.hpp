@@ -1,6 +1,6 @@
 #pragma once
 // The settings of a statsd source and its mapping rules, in statsd_exporter's mapping-file
-// shape (docs/adapt-statsd.md). Pure: no I/O.
+// shape (docs/adapt.md). Pure: no I/O.
 //
 //   StatsdSettings s = parse_statsd_settings(settings_node, defaults);  // ConfigError
 //   MapOutcome m;

@@ -1,6 +1,6 @@
 // The statsd source: UDP (recvmmsg, drained in batches each time the socket is readable) and
 // TCP (line-framed, bounded lines and connections) listeners on the role's io thread, feeding a
-// StatsdStore that collect() reads. docs/adapt-statsd.md.
+// StatsdStore that collect() reads. docs/adapt.md.
 #include <sys/socket.h>
 
 #include <array>

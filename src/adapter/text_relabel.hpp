@@ -1,6 +1,6 @@
 #pragma once
 // Relabelling for the adapter's `text` source, with the semantics of Prometheus's
-// metric_relabel_configs (docs/adapt-text.md), and the conversion of a scraped exposition into
+// metric_relabel_configs (docs/adapt.md), and the conversion of a scraped exposition into
 // families with it. Regexes are compiled once, at configuration. No I/O.
 //
 //   Relabeler r = Relabeler::parse(settings.child("relabel"));   // ConfigError at its line

@@ -1,4 +1,4 @@
-// The `text` source: a Prometheus text endpoint fetched and relabelled (docs/adapt-text.md).
+// The `text` source: a Prometheus text endpoint fetched and relabelled (docs/adapt.md).
 #include <boost/json/array.hpp>
 #include <mutex>
 

@@ -41,7 +41,7 @@ asio::awaitable<ProbeVerdict> check_http(const HttpProbe& p, std::chrono::millis
   if (!status_ok) {
     co_return ProbeVerdict{false, status};
   }
-  if (p.body && !std::regex_search(r->body, *p.body)) {
+  if (p.body && !regex_search(*p.body, r->body)) {
     co_return ProbeVerdict{false, status + ", body does not match /" + p.body_pattern + "/"};
   }
   co_return ProbeVerdict{true, status};

@@ -19,7 +19,6 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <regex>
 #include <string>
 #include <utility>
 #include <variant>
@@ -28,6 +27,7 @@
 #include "core/http_client.hpp"
 #include "core/probe_tracker.hpp"
 #include "core/process.hpp"
+#include "core/text_fields.hpp"
 
 namespace tender {
 
@@ -40,9 +40,10 @@ struct HttpProbe {
   std::vector<std::pair<std::string, std::string>> headers;
   // Statuses that pass, each a [first, last] range; empty: 200 to 399.
   std::vector<std::pair<int, int>> statuses{};
-  // A pattern the body must match somewhere (std::regex_search); null: any body. The body is
+  // A pattern the body must match somewhere (core/text_fields.hpp: Perl syntax, matching
+  // bounded, so a hostile body cannot hang or crash the check); null: any body. The body is
   // read up to the client's max_response_body_bytes (a larger one fails the probe).
-  std::shared_ptr<const std::regex> body{};
+  std::shared_ptr<const CompiledRegex> body{};
   std::string body_pattern{};  // `body` as written, for the verdict's message
 };
 

@@ -172,7 +172,7 @@ TEST(ProbeCheck, HttpExpectedStatusesAndBodyPattern) {
     HttpProbe p{"127.0.0.1", port, "/", {}};
     p.statuses = std::move(statuses);
     if (!pattern.empty()) {
-      p.body = std::make_shared<const std::regex>(pattern);
+      p.body = *compile_regex("body", pattern, /*need_groups=*/false);
       p.body_pattern = pattern;
     }
     return p;

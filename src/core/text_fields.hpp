@@ -2,11 +2,11 @@
 // Fields out of a line of text: Perl regular expressions with named groups, and logfmt. Used by
 // `tender tail` (parse: regex|logfmt, multiline_start) and `tender adapt`'s log adapter.
 //
-//   auto re = tender::compile_regex("pattern", "^(?<ip>\\S+) (?<path>\\S+)$",
-//   /*need_groups=*/true); if (!re) { ... re.error().message() ... }            // "pattern:
-//   Unmatched ( at 3" auto fields = tender::parse_regex(**re, line);         // {"ip": "...",
-//   "path": "..."} auto kv = tender::parse_logfmt("level=info msg=\"hi there\""); if
-//   (tender::regex_search(**re, line)) { ... }
+//   auto re = tender::compile_regex("pattern", "^(?<ip>\\S+) (?<path>\\S+)$", true);
+//   if (!re) { ... re.error().message() ... }        // "pattern: Unmatched ( at 3"
+//   auto fields = tender::parse_regex(**re, line);    // {"ip": "...", "path": "..."}
+//   if (tender::regex_search(**re, line)) { ... }
+//   auto kv = tender::parse_logfmt("level=info msg=\"hi there\"");
 //
 // Regular expressions are Boost.Regex's Perl syntax with Perl's defaults: `^` and `$` match at
 // the ends of the text only and `.` does not match a newline, unless the expression says
