@@ -1,5 +1,5 @@
 // `tender adapt` as a statsd server: real UDP datagrams and TCP lines to the binary, read back
-// from its admin /metrics (docs/adapt-statsd.md).
+// from its admin /metrics (docs/adapt.md).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>

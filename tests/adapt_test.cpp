@@ -83,7 +83,8 @@ TEST(AdaptRole, MetricsListenServesTheAdaptedSeriesApart) {
                 "http://127.0.0.1:" + std::to_string(echo.port("admin")) + "/metrics"});
   HttpResult adapted = http(adapt.port("metrics"), "GET", "/metrics");
   ASSERT_EQ(adapted.status, 200);
-  EXPECT_GE(metric_sum(adapted.body, {"tender_echo_delayed_requests_total", {}}), 0) << adapted.body;
+  EXPECT_GE(metric_sum(adapted.body, {"tender_echo_delayed_requests_total", {}}), 0)
+      << adapted.body;
   EXPECT_EQ(metric_sum(adapted.body, {"tender_adapt_source_up", {{"source", "text"}}}), 1);
   // Here the app's process metrics do not meet tender's own: they are served as they came.
   EXPECT_GE(metric_sum(adapted.body, {"process_open_fds", {}}), 0) << adapted.body;
