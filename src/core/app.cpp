@@ -46,8 +46,10 @@ bool is_secret_key(std::string_view key) {
   for (auto& c : k) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
+  // "auth" also covers authorization and Proxy-Authorization; headers (X-Api-Key, Cookie) are
+  // keys too where a role shows the headers it sends.
   for (std::string_view word : {"password", "passwd", "secret", "token", "credential", "apikey",
-                                "api_key", "authorization", "private_key"}) {
+                                "api_key", "api-key", "auth", "private_key", "cookie", "session"}) {
     if (k.find(word) != std::string::npos) {
       return true;
     }
