@@ -84,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   // logfmt on the whole input: values are strings, or true for a bare key.
-  if (auto fields = sc::parse_logfmt(file)) {
+  if (auto fields = tender::parse_logfmt(file)) {
     for (const auto& field : *fields) {
       CHECK(!field.key().empty());
       CHECK(field.value().is_string() || field.value() == true);

@@ -3,14 +3,14 @@
 # (default 60), starting from the seeds in fuzz/seeds/TARGET. A crash or a broken invariant
 # stops with the input saved as build-fuzz/crash-* and a non-zero exit. SECONDS 0 only runs
 # the seeds (what CI does: the targets build and the seeds keep passing).
-#   tools/fuzz.sh [SECONDS] [TARGET...]      # TARGET: fuzz_resp, fuzz_http1, fuzz_records
+#   tools/fuzz.sh [SECONDS] [TARGET...]      # TARGET: fuzz_resp, fuzz_http1, fuzz_records, fuzz_statsd
 #                                            # (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_resp fuzz_http1 fuzz_records)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_resp fuzz_http1 fuzz_records fuzz_statsd)
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTENDER_FUZZ=ON -DTENDER_WERROR=ON >/dev/null
 cmake --build build-fuzz -j"${JOBS:-2}" --target "${targets[@]}"

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/http.hpp"
+
 namespace tender::adapter {
 
 namespace json = boost::json;
@@ -15,16 +17,6 @@ Error bad(std::size_t at, const std::string& why) {
 bool key_char(char c) {
   return c != '.' && c != '[' && c != ']' && c != '{' && c != '}' && c != '\'' && c != '"' &&
          c != '*' && c != ' ' && c != '\t' && c != '\n' && c != '\r';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 // A quoted key at s[i] (its quote); returns it unescaped (\\, \' and \" are escapes) and moves
@@ -50,9 +42,9 @@ Result<std::string> quoted(std::string_view s, std::size_t& i) {
 Result<JsonPath> JsonPath::parse(std::string_view text) {
   JsonPath p;
   p.text_ = std::string(text);
-  std::string_view s = trim(text);
+  std::string_view s = trim_ows(text);
   if (s.size() >= 2 && s.front() == '{' && s.back() == '}') {
-    s = trim(s.substr(1, s.size() - 2));
+    s = trim_ows(s.substr(1, s.size() - 2));
   }
   if (s.empty()) {
     return bad(0, "an empty path (the document is $)");

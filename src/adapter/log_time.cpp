@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/http.hpp"
+
 namespace tender::adapter {
 namespace {
 
@@ -88,16 +90,6 @@ struct Scan {
     return i > start;
   }
 };
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 // Builds the time from local fields and an offset; nullopt when a field is out of range.
 std::optional<LogTime> make_time(std::int64_t year, unsigned month, unsigned day, unsigned hour,
@@ -306,7 +298,7 @@ std::string_view to_string(TimeFormat format) {
 }
 
 std::optional<LogTime> parse_log_time(std::string_view text, TimeFormat format) {
-  text = trim(text);
+  text = trim_ows(text);
   switch (format) {
     case TimeFormat::kRfc3339:
       return parse_rfc3339(text);

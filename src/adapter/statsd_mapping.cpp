@@ -347,11 +347,13 @@ std::string sanitize_label_name(std::string_view name) {
   out.reserve(name.size() + 3);
   if (!name.empty() && digit(name.front())) {
     out += '_';
-  } else if (name.size() >= 2 && name[0] == '_' && name[1] == '_') {
-    out += "tag";
   }
   for (char c : name) {
     out += (metric_char(c) && c != ':') ? c : '_';
+  }
+  // Reserved, whether it was sent so or became so ("..x", bytes that are not ASCII).
+  if (out.starts_with("__")) {
+    out.insert(0, "tag");
   }
   return out;
 }

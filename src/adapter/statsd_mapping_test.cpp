@@ -33,6 +33,8 @@ TEST(StatsdMapping, SanitisesNamesAsStatsdExporter) {
   EXPECT_EQ(sanitize_metric_name("1st:ok"), "_1st:ok");
   EXPECT_EQ(sanitize_label_name("env:x-y"), "env_x_y");
   EXPECT_EQ(sanitize_label_name("__name"), "tag__name");
+  EXPECT_EQ(sanitize_label_name("..x"), "tag__x");      // reserved once sanitised
+  EXPECT_EQ(sanitize_label_name("\x86\x90"), "tag__");  // found by fuzz_statsd
   EXPECT_EQ(sanitize_label_name("9lives"), "_9lives");
   StatsdSettings s = settings("udp: 127.0.0.1:0\n");
   MapOutcome m = map(s, "my.app-1.hits");

@@ -112,11 +112,12 @@ Result<std::string_view> take_label_value(Cursor& c) {
   return c.s.substr(start, c.i++ - start);
 }
 
-// The label list, the cursor on its '{'; appends each label to `sample` (after `first` says
-// whether one came before), renaming those `labels` also names.
-Result<> take_labels(Cursor& c, const Labels& labels, std::string& sample, bool& first) {
+// The label list, the cursor on its '{': calls `f(key, value)` (the value as escaped in the
+// text) for each label, and leaves the cursor past the '}'. Fails on what the format does not
+// allow, or with what `f` returns.
+template <typename F>
+Result<> for_each_label(Cursor& c, F&& f) {
   ++c.i;
-  std::vector<std::string_view> seen;
   for (;;) {
     c.skip_blanks();
     if (c.peek() == '}') {
@@ -137,15 +138,9 @@ Result<> take_labels(Cursor& c, const Labels& labels, std::string& sample, bool&
     if (!value) {
       return value.error();
     }
-    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
-      return bad("label " + std::string(key) + " given twice");
+    if (Result<> r = f(key, *value); !r) {
+      return r;
     }
-    seen.push_back(key);
-    const bool clashes =
-        std::any_of(labels.begin(), labels.end(), [&](const auto& l) { return l.first == key; });
-    sample += std::string(first ? "" : ",") + (clashes ? "exported_" : "") + std::string(key) +
-              "=\"" + std::string(*value) + "\"";
-    first = false;
     c.skip_blanks();
     if (c.peek() == ',') {
       ++c.i;
@@ -153,6 +148,24 @@ Result<> take_labels(Cursor& c, const Labels& labels, std::string& sample, bool&
       return bad("expected , or } after a label");
     }
   }
+}
+
+// The label list, the cursor on its '{'; appends each label to `sample` (after `first` says
+// whether one came before), renaming those `labels` also names.
+Result<> take_labels(Cursor& c, const Labels& labels, std::string& sample, bool& first) {
+  std::vector<std::string_view> seen;
+  return for_each_label(c, [&](std::string_view key, std::string_view value) -> Result<> {
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      return bad("label " + std::string(key) + " given twice");
+    }
+    seen.push_back(key);
+    const bool clashes =
+        std::any_of(labels.begin(), labels.end(), [&](const auto& l) { return l.first == key; });
+    sample += std::string(first ? "" : ",") + (clashes ? "exported_" : "") + std::string(key) +
+              "=\"" + std::string(value) + "\"";
+    first = false;
+    return {};
+  });
 }
 
 struct Sample {
@@ -257,38 +270,17 @@ Result<PromSample> take_sample(std::string_view text) {
     return bad("expected a metric name");
   }
   if (c.peek() == '{') {
-    ++c.i;
-    for (;;) {
-      c.skip_blanks();
-      if (c.peek() == '}') {
-        ++c.i;
-        break;
-      }
-      const std::string_view key = c.take(label_name_char);
-      c.skip_blanks();
-      if (key.empty() || c.peek() != '=') {
-        return bad("malformed label");
-      }
-      ++c.i;
-      c.skip_blanks();
-      if (c.peek() != '"') {
-        return bad("malformed label");
-      }
-      auto value = take_label_value(c);
-      if (!value) {
-        return value.error();
-      }
-      if (std::any_of(out.labels.begin(), out.labels.end(),
-                      [&](const auto& l) { return l.first == key; })) {
-        return bad("label " + std::string(key) + " given twice");
-      }
-      out.labels.emplace_back(std::string(key), unescape(*value));
-      c.skip_blanks();
-      if (c.peek() == ',') {
-        ++c.i;
-      } else if (c.peek() != '}') {
-        return bad("expected , or } after a label");
-      }
+    Result<> labels =
+        for_each_label(c, [&out](std::string_view key, std::string_view value) -> Result<> {
+          if (std::any_of(out.labels.begin(), out.labels.end(),
+                          [&](const auto& l) { return l.first == key; })) {
+            return bad("label " + std::string(key) + " given twice");
+          }
+          out.labels.emplace_back(std::string(key), unescape(value));
+          return {};
+        });
+    if (!labels) {
+      return labels.error();
     }
   } else if (!blank(c.peek())) {
     return bad("expected a value after the metric name");
