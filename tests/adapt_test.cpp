@@ -136,5 +136,54 @@ TEST(AdaptRole, AScrapeWaitsForASourceTenSecondsAtMost) {
   EXPECT_EQ(std::string(st.at("reason").as_string()), "no answer within 10s");
 }
 
+// SIGHUP: a check added to the file is served, a source removed is gone; a file with a
+// mistake is refused and the running configuration kept.
+TEST(AdaptRole, SighupAppliesTheFileOrKeepsTheRunningOne) {
+  Tender echo(echo_args());
+  TempDir dir;
+  const std::string echo_url =
+      "http://127.0.0.1:" + std::to_string(echo.port("admin")) + "/metrics";
+  std::string path = dir.write("adapt.yaml",
+                               "metrics:\n"
+                               "  sources:\n"
+                               "    - {name: one, text: {url: '" +
+                                   echo_url +
+                                   "'}}\n"
+                                   "    - {name: two, text: {url: '" +
+                                   echo_url + "'}}\n");
+  Tender adapt({"adapt", "--admin", "127.0.0.1:0", "--config", path});
+  const std::uint16_t admin = adapt.port("admin");
+  HttpResult before = http(admin, "GET", "/metrics");
+  EXPECT_EQ(metric_sum(before.body, {"tender_adapt_source_up", {{"source", "two"}}}), 1);
+  EXPECT_EQ(http(admin, "GET", "/healthz/echo").status, 404);
+
+  dir.write("adapt.yaml",
+            "metrics:\n"
+            "  sources:\n"
+            "    - {name: one, text: {url: '" +
+                echo_url +
+                "'}}\n"
+                "health:\n"
+                "  checks:\n"
+                "    - {name: echo, tcp: 127.0.0.1:" +
+                std::to_string(echo.port("admin")) + "}\n");
+  adapt.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return http(admin, "GET", "/healthz/echo").status == 200; }));
+  auto sources =
+      boost::json::parse(http(admin, "GET", "/statusz").body).at("status").at("sources").as_array();
+  ASSERT_EQ(sources.size(), 1u);
+  EXPECT_EQ(sources[0].at("name"), "one");
+  EXPECT_EQ(admin_metric(adapt, {"tender_adapt_config_reloads_total", {{"result", "ok"}}}), 1);
+
+  dir.write("adapt.yaml", "metrics:\n  sources:\n    - {name: one, jsn: {}}\n");
+  adapt.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return admin_metric(adapt, {"tender_adapt_config_reloads_total", {{"result", "error"}}}) == 1;
+  }));
+  EXPECT_EQ(http(admin, "GET", "/healthz/echo").status, 200);  // still the running checks
+  HttpResult after = http(admin, "GET", "/metrics");
+  EXPECT_EQ(metric_sum(after.body, {"tender_adapt_source_up", {{"source", "one"}}}), 1);
+}
+
 }  // namespace
 }  // namespace tender::testing
