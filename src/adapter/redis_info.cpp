@@ -373,19 +373,66 @@ void extras(Builder& b, const RedisReport& r) {
   }
 }
 
-}  // namespace
-
-std::vector<Family> redis_families(const RedisReport& report, double now_unix) {
-  Builder b;
-  b.add("up", kG, "1 if the Redis server answered the last collection, else 0.", {}, 1);
+// What a walk over INFO gathers for the series made after it.
+struct InfoSeen {
   std::map<std::string, std::string, std::less<>> fields;
   std::map<std::string, CommandStat, std::less<>> stats;
   std::map<std::string, std::map<double, double>, std::less<>> latencies;
   std::set<std::string, std::less<>> dbs;
-  std::string_view section;
   std::string master_host;
   std::string master_port;
-  std::string_view info = report.info;
+};
+
+// One `key:value` line of INFO's `section`.
+void info_field(Builder& b, std::string_view section, std::string_view key, std::string_view value,
+                double now_unix, InfoSeen& seen) {
+  seen.fields.emplace(std::string(key), std::string(value));
+  if (section == "Commandstats" && key.starts_with("cmdstat_")) {
+    command_stats(b, key.substr(8), value, seen.stats);
+    return;
+  }
+  if (section == "Latencystats" && key.starts_with("latency_percentiles_usec_")) {
+    auto& q = seen.latencies[std::string(key.substr(25))];
+    for (const auto& [p, v] : pairs(value)) {
+      if (p.starts_with("p")) {
+        if (auto at = number(std::string_view(p).substr(1))) {
+          q[*at] = v;
+        }
+      }
+    }
+    return;
+  }
+  if (section == "Errorstats" && key.starts_with("errorstat_")) {
+    auto p = pairs(value);
+    if (auto c = p.find("count"); c != p.end()) {
+      b.add("errors_total", kC, "Error replies of each error prefix (INFO errorstats).",
+            {{"err", std::string(key.substr(10))}}, c->second);
+    }
+    return;
+  }
+  if (section == "Replication" && replication(b, key, value, seen.master_host, seen.master_port)) {
+    return;
+  }
+  if (section == "Keyspace" && key.starts_with("db")) {
+    keyspace(b, key, value, seen.dbs);
+    return;
+  }
+  const FieldRule* rule = rule_for(key);
+  if (rule == nullptr) {
+    return;
+  }
+  if (auto v = number(value)) {
+    b.add(rule->name, rule->type, "INFO " + std::string(key) + ".", {}, *v * rule->scale);
+    if (key == "uptime_in_seconds") {
+      b.add("start_time_seconds", kG, "When the server started, in Unix seconds.", {},
+            std::floor(now_unix) - *v);
+    }
+  }
+}
+
+// Every line of INFO's text, section by section.
+void walk_info(Builder& b, std::string_view info, double now_unix, InfoSeen& seen) {
+  std::string_view section;
   while (!info.empty()) {
     std::size_t nl = info.find('\n');
     std::string_view line = info.substr(0, nl);
@@ -401,54 +448,15 @@ std::vector<Family> redis_families(const RedisReport& report, double now_unix) {
     if (colon == std::string_view::npos || colon == 0) {
       continue;
     }
-    std::string_view key = line.substr(0, colon);
-    std::string_view value = line.substr(colon + 1);
-    fields.emplace(std::string(key), std::string(value));
-    if (section == "Commandstats" && key.starts_with("cmdstat_")) {
-      command_stats(b, key.substr(8), value, stats);
-      continue;
-    }
-    if (section == "Latencystats" && key.starts_with("latency_percentiles_usec_")) {
-      auto& q = latencies[std::string(key.substr(25))];
-      for (const auto& [p, v] : pairs(value)) {
-        if (p.starts_with("p")) {
-          if (auto at = number(std::string_view(p).substr(1))) {
-            q[*at] = v;
-          }
-        }
-      }
-      continue;
-    }
-    if (section == "Errorstats" && key.starts_with("errorstat_")) {
-      auto p = pairs(value);
-      if (auto c = p.find("count"); c != p.end()) {
-        b.add("errors_total", kC, "Error replies of each error prefix (INFO errorstats).",
-              {{"err", std::string(key.substr(10))}}, c->second);
-      }
-      continue;
-    }
-    if (section == "Replication" && replication(b, key, value, master_host, master_port)) {
-      continue;
-    }
-    if (section == "Keyspace" && key.starts_with("db")) {
-      keyspace(b, key, value, dbs);
-      continue;
-    }
-    const FieldRule* rule = rule_for(key);
-    if (rule == nullptr) {
-      continue;
-    }
-    if (auto v = number(value)) {
-      b.add(rule->name, rule->type, "INFO " + std::string(key) + ".", {}, *v * rule->scale);
-      if (key == "uptime_in_seconds") {
-        b.add("start_time_seconds", kG, "When the server started, in Unix seconds.", {},
-              std::floor(now_unix) - *v);
-      }
-    }
+    info_field(b, section, line.substr(0, colon), line.substr(colon + 1), now_unix, seen);
   }
-  for (const auto& [cmd, q] : latencies) {
-    auto s = stats.find(cmd);
-    if (s == stats.end()) {
+}
+
+// The latency percentiles of each command, as a summary with commandstats' count and sum.
+void latency_summaries(Builder& b, const InfoSeen& seen) {
+  for (const auto& [cmd, q] : seen.latencies) {
+    auto s = seen.stats.find(cmd);
+    if (s == seen.stats.end()) {
       continue;  // a summary needs its count and sum, which commandstats has
     }
     Labels l{{"cmd", cmd}};
@@ -460,30 +468,50 @@ std::vector<Family> redis_families(const RedisReport& report, double now_unix) {
     b.add("latency_percentiles_usec", MetricType::kSummary, kHelp, l, *s->second.usec, "_sum");
     b.add("latency_percentiles_usec", MetricType::kSummary, kHelp, l, *s->second.calls, "_count");
   }
-  if (report.databases) {
-    for (int i = 0; i < *report.databases; ++i) {
-      std::string db = "db" + std::to_string(i);
-      if (!dbs.contains(db)) {
-        b.add("db_keys", kG, "Keys in each database.", {{"db", db}}, 0);
-        b.add("db_keys_expiring", kG, "Keys with a time to live in each database.", {{"db", db}},
-              0);
-      }
+}
+
+// Zeros for the databases INFO's keyspace leaves out (empty ones), as the exporter gives them.
+void empty_databases(Builder& b, const RedisReport& report, const InfoSeen& seen) {
+  if (!report.databases) {
+    return;
+  }
+  for (int i = 0; i < *report.databases; ++i) {
+    std::string db = "db" + std::to_string(i);
+    if (!seen.dbs.contains(db)) {
+      b.add("db_keys", kG, "Keys in each database.", {{"db", db}}, 0);
+      b.add("db_keys_expiring", kG, "Keys with a time to live in each database.", {{"db", db}}, 0);
     }
   }
+}
+
+// redis_instance_info, and redis_slave_info on a replica.
+void instance_series(Builder& b, const InfoSeen& seen) {
   Labels instance;
   for (std::string_view l : kInstanceLabels) {
-    auto f = fields.find(l);
-    instance.emplace_back(std::string(l), f == fields.end() ? "" : f->second);
+    auto f = seen.fields.find(l);
+    instance.emplace_back(std::string(l), f == seen.fields.end() ? "" : f->second);
   }
   b.add("instance_info", kG, "Information about the Redis instance.", std::move(instance), 1);
-  if (auto role = fields.find("role"); role != fields.end() && role->second == "slave") {
-    auto ro = fields.find("slave_read_only");
+  if (auto role = seen.fields.find("role"); role != seen.fields.end() && role->second == "slave") {
+    auto ro = seen.fields.find("slave_read_only");
     b.add("slave_info", kG, "Information about a replica: its master and whether it is read-only.",
-          {{"master_host", master_host},
-           {"master_port", master_port},
-           {"read_only", ro == fields.end() ? "" : ro->second}},
+          {{"master_host", seen.master_host},
+           {"master_port", seen.master_port},
+           {"read_only", ro == seen.fields.end() ? "" : ro->second}},
           1);
   }
+}
+
+}  // namespace
+
+std::vector<Family> redis_families(const RedisReport& report, double now_unix) {
+  Builder b;
+  b.add("up", kG, "1 if the Redis server answered the last collection, else 0.", {}, 1);
+  InfoSeen seen;
+  walk_info(b, report.info, now_unix, seen);
+  latency_summaries(b, seen);
+  empty_databases(b, report, seen);
+  instance_series(b, seen);
   extras(b, report);
   return b.take();
 }

@@ -111,6 +111,8 @@ class RuntimeImpl final : public Runtime {
 
  private:
   Router admin_router();
+  [[nodiscard]] Response configz() const;  // GET /configz
+  [[nodiscard]] Response statusz() const;  // GET /statusz
   void begin_drain(std::string_view why);
   void begin_shutdown(int code, std::string_view why);
   void poll_drained();
@@ -137,6 +139,51 @@ class RuntimeImpl final : public Runtime {
   Counter* reloads_failed_ = nullptr;
 };
 
+Response RuntimeImpl::configz() const {
+  json::object common;
+  common["admin"] = options_.admin.str();
+  json::array allowed;
+  for (const auto& h : options_.admin_allow_hosts) {
+    allowed.emplace_back(h);
+  }
+  common["admin_allow_hosts"] = std::move(allowed);
+  common["grace"] = format_duration(options_.grace);
+  common["log_level"] = log::level_name(options_.log_level);
+  common["log_format"] = options_.log_format == log::Format::kJson ? "json" : "text";
+  common["config_file"] = options_.config_file;
+  json::object out;
+  out["role"] = name_;
+  out["common"] = std::move(common);
+  json::object cfg = role_.config();
+  redact_secrets(cfg);
+  out["config"] = std::move(cfg);
+  return Response::json(200, out);
+}
+
+Response RuntimeImpl::statusz() const {
+  json::object out;
+  out["role"] = name_;
+  out["version"] = version();
+  out["commit"] = commit();
+  out["build_type"] = build_type();
+  out["pid"] = static_cast<std::int64_t>(::getpid());
+  out["state"] = state_name(state_.load());
+  out["uptime_seconds"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  out["started_at"] =
+      std::chrono::duration_cast<std::chrono::seconds>(started_wall_.time_since_epoch()).count();
+  {
+    std::lock_guard lock(mu_);
+    json::object addrs;
+    for (const auto& [k, v] : announced_) {
+      addrs[k] = v;
+    }
+    out["addresses"] = std::move(addrs);
+  }
+  out["status"] = role_.status();
+  return Response::json(200, out);
+}
+
 Router RuntimeImpl::admin_router() {
   Router r;
   r.get("/healthz", [this](Request&) {
@@ -160,49 +207,8 @@ Router RuntimeImpl::admin_router() {
       reply(std::move(resp));
     });
   });
-  r.get("/configz", [this](Request&) {
-    json::object common;
-    common["admin"] = options_.admin.str();
-    json::array allowed;
-    for (const auto& h : options_.admin_allow_hosts) {
-      allowed.emplace_back(h);
-    }
-    common["admin_allow_hosts"] = std::move(allowed);
-    common["grace"] = format_duration(options_.grace);
-    common["log_level"] = log::level_name(options_.log_level);
-    common["log_format"] = options_.log_format == log::Format::kJson ? "json" : "text";
-    common["config_file"] = options_.config_file;
-    json::object out;
-    out["role"] = name_;
-    out["common"] = std::move(common);
-    json::object cfg = role_.config();
-    redact_secrets(cfg);
-    out["config"] = std::move(cfg);
-    return Response::json(200, out);
-  });
-  r.get("/statusz", [this](Request&) {
-    json::object out;
-    out["role"] = name_;
-    out["version"] = version();
-    out["commit"] = commit();
-    out["build_type"] = build_type();
-    out["pid"] = static_cast<std::int64_t>(::getpid());
-    out["state"] = state_name(state_.load());
-    out["uptime_seconds"] =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    out["started_at"] =
-        std::chrono::duration_cast<std::chrono::seconds>(started_wall_.time_since_epoch()).count();
-    {
-      std::lock_guard lock(mu_);
-      json::object addrs;
-      for (const auto& [k, v] : announced_) {
-        addrs[k] = v;
-      }
-      out["addresses"] = std::move(addrs);
-    }
-    out["status"] = role_.status();
-    return Response::json(200, out);
-  });
+  r.get("/configz", [this](Request&) { return configz(); });
+  r.get("/statusz", [this](Request&) { return statusz(); });
   r.post("/drain", [this](Request&) {
     asio::post(ctl_, [this] { begin_drain("POST /drain"); });
     return Response::text(200, "draining\n");
