@@ -1,5 +1,6 @@
 #include "adapter/adapt_config.hpp"
 
+#include <charconv>
 #include <set>
 #include <utility>
 
@@ -134,10 +135,15 @@ AdaptConfig resolve_adapt(const AdaptFlags& flags, const ConfigNode& file) {
   }
   AdaptConfig cfg;
   if (!flags.max_series.empty()) {
-    cfg.max_series_per_metric = flag_bytes("max-series", flags.max_series);
-    if (cfg.max_series_per_metric == 0) {
-      throw UsageError("--max-series: at least 1");
+    std::size_t n = 0;
+    auto [end, ec] = std::from_chars(flags.max_series.data(),
+                                     flags.max_series.data() + flags.max_series.size(), n);
+    if (ec != std::errc() || end != flags.max_series.data() + flags.max_series.size() || n == 0 ||
+        n > 10'000'000) {
+      throw UsageError("--max-series: a number from 1 to 10000000, not \"" + flags.max_series +
+                       "\"");
     }
+    cfg.max_series_per_metric = n;
   } else if (auto n = metrics.integer("max_series_per_metric", 1, 10'000'000)) {
     cfg.max_series_per_metric = static_cast<std::size_t>(*n);
   }
