@@ -37,8 +37,8 @@ class RedisServer {
       port_ = free_port();
       SpawnOptions o;
       o.argv = {
-          "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-          "--appendonly", "no",     "--protected-mode",    "no"};
+          "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save",   "",
+          "--appendonly", "no",     "--protected-mode",    "no",     "--dir",     dir_.path()};
       if (!password_.empty()) {
         o.argv.insert(o.argv.end(), {"--requirepass", password_});
       }
@@ -72,6 +72,7 @@ class RedisServer {
 
  private:
   std::string password_;
+  TempDir dir_;  // its working directory: a replica writes the master's RDB there
   std::uint16_t port_ = 0;
   bool ready_ = false;
   std::optional<Process> process_;
