@@ -77,29 +77,7 @@ void append_json_string(std::string& out, std::string_view s) {
     }
     out.append(s.data() + plain, i - plain);
     plain = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default: {
-        static constexpr char kHex[] = "0123456789abcdef";
-        out += "\\u00";
-        out.push_back(kHex[(c >> 4) & 0xf]);
-        out.push_back(kHex[c & 0xf]);
-      }
-    }
+    append_escape(out, c);
   }
   out.append(s.data() + plain, s.size() - plain);
   out.push_back('"');
