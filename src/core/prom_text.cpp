@@ -112,6 +112,36 @@ Result<std::string_view> take_label_value(Cursor& c) {
   return c.s.substr(start, c.i++ - start);
 }
 
+// The end of a sample line, the cursor past its name and labels: a value and an optional
+// timestamp (empty when there is none), checked; nothing may follow.
+struct ValueAndTimestamp {
+  std::string_view value;
+  std::string_view timestamp;
+};
+Result<ValueAndTimestamp> take_value_and_timestamp(Cursor& c) {
+  c.skip_blanks();
+  ValueAndTimestamp out{c.take_token(), {}};
+  if (out.value.empty()) {
+    return bad("missing value");
+  }
+  if (!is_float(out.value)) {
+    return bad("value \"" + std::string(out.value) + "\" is not a number");
+  }
+  c.skip_blanks();
+  if (c.done()) {
+    return out;
+  }
+  out.timestamp = c.take_token();
+  if (!is_int64(out.timestamp)) {
+    return bad("timestamp \"" + std::string(out.timestamp) + "\" is not an integer");
+  }
+  c.skip_blanks();
+  if (!c.done()) {
+    return bad("unexpected text after the timestamp");
+  }
+  return out;
+}
+
 // The label list, the cursor on its '{': calls `f(key, value)` (the value as escaped in the
 // text) for each label, and leaves the cursor past the '}'. Fails on what the format does not
 // allow, or with what `f` returns.
@@ -199,26 +229,13 @@ Result<Sample> parse_sample(std::string_view text, const Labels& labels) {
   } else {
     sample.push_back('}');
   }
-  c.skip_blanks();
-  const std::string_view value = c.take_token();
-  if (value.empty()) {
-    return bad("missing value");
+  auto end = take_value_and_timestamp(c);
+  if (!end) {
+    return end.error();
   }
-  if (!is_float(value)) {
-    return bad("value \"" + std::string(value) + "\" is not a number");
-  }
-  sample += " " + std::string(value);
-  c.skip_blanks();
-  if (!c.done()) {
-    const std::string_view timestamp = c.take_token();
-    if (!is_int64(timestamp)) {
-      return bad("timestamp \"" + std::string(timestamp) + "\" is not an integer");
-    }
-    sample += " " + std::string(timestamp);
-    c.skip_blanks();
-    if (!c.done()) {
-      return bad("unexpected text after the timestamp");
-    }
+  sample += " " + std::string(end->value);
+  if (!end->timestamp.empty()) {
+    sample += " " + std::string(end->timestamp);
   }
   return out;
 }
@@ -285,26 +302,13 @@ Result<PromSample> take_sample(std::string_view text) {
   } else if (!blank(c.peek())) {
     return bad("expected a value after the metric name");
   }
-  c.skip_blanks();
-  const std::string_view value = c.take_token();
-  if (value.empty()) {
-    return bad("missing value");
+  auto end = take_value_and_timestamp(c);
+  if (!end) {
+    return end.error();
   }
-  if (!is_float(value)) {
-    return bad("value \"" + std::string(value) + "\" is not a number");
-  }
-  out.value = to_double(value);
-  c.skip_blanks();
-  if (!c.done()) {
-    const std::string_view timestamp = c.take_token();
-    if (!is_int64(timestamp)) {
-      return bad("timestamp \"" + std::string(timestamp) + "\" is not an integer");
-    }
-    out.timestamp_ms = to_int64(timestamp);
-    c.skip_blanks();
-    if (!c.done()) {
-      return bad("unexpected text after the timestamp");
-    }
+  out.value = to_double(end->value);
+  if (!end->timestamp.empty()) {
+    out.timestamp_ms = to_int64(end->timestamp);
   }
   return out;
 }
