@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <mutex>
 
+#include "adapter/fetch_cache.hpp"
 #include "adapter/redis_info.hpp"
 #include "adapter/sources.hpp"
 #include "core/resp_io.hpp"
@@ -92,13 +93,11 @@ RedisReport report(std::vector<resp::Value>& r) {
 // Everything a fetch in flight touches; shared with the coroutine so that a source destroyed
 // after stop() leaves it nothing dangling.
 struct State {
-  explicit State(asio::io_context& io) : socket(io) {}
+  State(asio::io_context& io, const Clock& clock, std::chrono::milliseconds ttl)
+      : socket(io), cache(clock, ttl) {}
   tcp::socket socket;
   bool stopped = false;
-  bool fetching = false;
-  std::vector<Done> waiting;
-  std::optional<Result<std::vector<Family>>> last;
-  std::chrono::steady_clock::time_point last_at{};
+  FetchCache cache;  // one fetch for every scrape that comes while it runs
 
   mutable std::mutex mu;  // for status(), read from the admin thread
   std::uint64_t fetches = 0;
@@ -117,7 +116,7 @@ class RedisSource final : public Source {
   void start(const SourceContext& ctx) override {
     io_ = &ctx.io;
     clock_ = &ctx.clock;
-    state_ = std::make_shared<State>(ctx.io);
+    state_ = std::make_shared<State>(ctx.io, ctx.clock, s_.cache);
   }
 
   void collect(Done done) override {
@@ -126,16 +125,9 @@ class RedisSource final : public Source {
       done(Error(std::errc::operation_canceled, "stopping"));
       return;
     }
-    if (st.last && !st.fetching && clock_->now() - st.last_at < s_.cache) {
-      done(*st.last);
-      return;
+    if (st.cache.collect(std::move(done))) {
+      asio::co_spawn(*io_, fetch(state_, s_, clock_), asio::detached);
     }
-    st.waiting.push_back(std::move(done));
-    if (st.fetching) {
-      return;  // one fetch for every scrape that comes while it runs
-    }
-    st.fetching = true;
-    asio::co_spawn(*io_, fetch(state_, s_, clock_), asio::detached);
   }
 
   void stop() override {
@@ -143,11 +135,7 @@ class RedisSource final : public Source {
     st.stopped = true;
     boost::system::error_code ignored;
     st.socket.close(ignored);
-    auto waiting = std::move(st.waiting);
-    st.waiting.clear();
-    for (auto& d : waiting) {
-      d(Error(asio::error::operation_aborted, "stopping"));
-    }
+    st.cache.abort(Error(asio::error::operation_aborted, "stopping"));
   }
 
   std::vector<Family> families_when_down() const override { return redis_down_families(); }
@@ -247,7 +235,6 @@ asio::awaitable<void> RedisSource::fetch(std::shared_ptr<State> st, Settings s,
     boost::system::error_code ignored;
     st->socket.close(ignored);
   }
-  st->fetching = false;
   {
     std::lock_guard lock(st->mu);
     ++st->fetches;
@@ -259,13 +246,7 @@ asio::awaitable<void> RedisSource::fetch(std::shared_ptr<State> st, Settings s,
   if (st->stopped) {
     co_return;  // stop() has answered the waiting
   }
-  st->last = got;
-  st->last_at = clock->now();
-  auto waiting = std::move(st->waiting);
-  st->waiting.clear();
-  for (auto& d : waiting) {
-    d(got);
-  }
+  st->cache.finish(std::move(got));
 }
 
 }  // namespace
