@@ -5,7 +5,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/json/serialize.hpp>
 #include <future>
 #include <map>
 #include <mutex>
@@ -83,11 +82,9 @@ struct AdaptRole::Impl {
   mutable std::mutex mu;
   std::vector<ExternalFamily> snapshot;
   std::map<std::string, SourceState, std::less<>> states;
-  std::shared_ptr<HealthChecks> health;
   json::object config_json;
 
   Impl(AdaptConfig c, std::function<AdaptConfig()> r) : cfg(std::move(c)), reread(std::move(r)) {
-    health = cfg.health;
     config_json = cfg.to_json();
   }
 
@@ -276,7 +273,7 @@ struct AdaptRole::Impl {
       if (ec) {
         return;
       }
-      if (cfg.sources.empty() && health->size() == 0 && cfg.metrics_listen == std::nullopt &&
+      if (cfg.sources.empty() && cfg.health->size() == 0 && cfg.metrics_listen == std::nullopt &&
           cfg.logs->size() > 0 && cfg.logs->finished()) {
         log::info("every log input has ended");
         runtime->shutdown(0);
@@ -318,7 +315,7 @@ json::object AdaptRole::Impl::status() const {
     sources.push_back(std::move(o));
   }
   out["sources"] = std::move(sources);
-  out["health"] = health->status();
+  out["health"] = cfg.health->status();
   out["logs"] = cfg.logs->status();
   return out;
 }
@@ -335,8 +332,7 @@ Result<> AdaptRole::Impl::apply(AdaptConfig next) {
   SourceContext ctx = context();
   for (auto& s : next.sources) {
     auto o = old.find(s->name());
-    if (o != old.end() && o->second->kind() == s->kind() &&
-        json::serialize(o->second->config()) == json::serialize(s->config())) {
+    if (o != old.end() && o->second->kind() == s->kind() && o->second->config() == s->config()) {
       sources.push_back(std::move(o->second));  // unchanged: keeps its state
       old.erase(o);
       continue;
@@ -355,13 +351,13 @@ Result<> AdaptRole::Impl::apply(AdaptConfig next) {
   for (auto& [name, s] : old) {
     s->stop();
   }
-  if (json::serialize(next.health->config()) != json::serialize(health->config())) {
-    health->stop();
+  if (next.health->config() != cfg.health->config()) {
+    cfg.health->stop();
     next.health->start(ctx);
   } else {
-    next.health = health;
+    next.health = cfg.health;
   }
-  if (json::serialize(next.logs->config()) != json::serialize(cfg.logs->config())) {
+  if (next.logs->config() != cfg.logs->config()) {
     cfg.logs->stop();
     next.logs->start(ctx);
   } else {
@@ -371,7 +367,6 @@ Result<> AdaptRole::Impl::apply(AdaptConfig next) {
     std::lock_guard lock(mu);
     next.sources = std::move(sources);
     cfg = std::move(next);
-    health = cfg.health;
     config_json = cfg.to_json();
     std::erase_if(states, [this](const auto& st) {
       return std::none_of(cfg.sources.begin(), cfg.sources.end(),
@@ -402,7 +397,7 @@ void AdaptRole::start(Runtime& runtime) {
   for (auto& s : d.cfg.sources) {
     s->start(ctx);
   }
-  d.health->start(ctx);
+  d.cfg.health->start(ctx);
   d.cfg.logs->start(ctx);
   if (d.cfg.metrics_listen) {
     d.start_metrics_server();
@@ -427,7 +422,7 @@ void AdaptRole::stop() {
       for (auto& s : d.cfg.sources) {
         s->stop();
       }
-      d.health->stop();
+      d.cfg.health->stop();
       d.cfg.logs->stop();
       d.work.reset();
     });
@@ -478,7 +473,7 @@ void AdaptRole::add_admin_routes(Router& router) {
     std::shared_ptr<HealthChecks> health;
     {
       std::lock_guard lock(d.mu);
-      health = d.health;
+      health = d.cfg.health;
     }
     if (!d.running.load()) {
       reply(Response::error(503, "not running"));
