@@ -14,6 +14,8 @@ packages=(
   python3-websockets tar openssl
   nutcracker haproxy beanstalkd strace etcd-server etcd-client rsyslog
   prometheus-redis-exporter
+  # the web view's tests: a real browser driven by Selenium
+  chromium chromium-driver python3-selenium binutils
 )
 
 missing=()

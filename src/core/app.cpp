@@ -218,6 +218,7 @@ Router RuntimeImpl::admin_router() {
     return Response::text(200, "shutting down\n");
   });
   role_.add_admin_routes(r);
+  add_ui_routes(r, {name_, role_.ui_assets(), [this] { return registry_.render(); }});
   // No web page the operator visits may drive or read this listener (core/admin_access.hpp).
   AdminAccess access{options_.admin_allow_hosts};
   const std::string& host = options_.admin.host;

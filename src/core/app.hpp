@@ -2,9 +2,9 @@
 // The lifecycle and management interface every role shares.
 //
 // A role implements `Role`; `run_role` gives it the admin listener (/healthz, /readyz, /metrics,
-// /configz, /statusz, /drain, /quitquitquit), signal handling (SIGTERM/SIGINT drain and exit 0
-// within the grace period, a second signal exits at once, SIGHUP reloads), logging and the
-// metrics registry:
+// /configz, /statusz, /drain, /quitquitquit, the web view at /ui), signal handling (SIGTERM/SIGINT
+// drain and exit 0 within the grace period, a second signal exits at once, SIGHUP reloads), logging
+// and the metrics registry:
 //
 //   class EchoRole : public Role { ... };
 //   EchoRole role(cfg);
@@ -25,6 +25,7 @@
 #include "core/host_port.hpp"
 #include "core/log.hpp"
 #include "core/router.hpp"
+#include "core/webui.hpp"
 
 namespace tender {
 
@@ -96,6 +97,10 @@ class Role {
   // Adds the role's own endpoints (e.g. /v1/pods) to the admin listener. Called once, before
   // start(); the handlers run on the admin thread.
   virtual void add_admin_routes(Router& router) { (void)router; }
+  // The role's panel of the web view at GET /ui (core/webui.hpp): its panel.js (and
+  // panel.css), embedded with tender_embed_assets. None: the page shows only what every role
+  // has.
+  [[nodiscard]] virtual std::span<const UiAsset> ui_assets() const { return {}; }
 };
 
 // Runs `role` until a signal, /quitquitquit or Runtime::shutdown. Returns the process exit code:

@@ -1,0 +1,28 @@
+# tender_embed_assets(TARGET FUNCTION qualified::name FILES file...)
+#
+# Embeds web assets (HTML, CSS, JavaScript, SVG) in TARGET: a generated source defines
+# `std::span<const tender::UiAsset> FUNCTION()` (core/webui.hpp) listing each file by its base
+# name, with its content type and an ETag from its SHA-256. The files are read at build time;
+# editing one rebuilds the generated source, nothing else. Every embedded file is recorded in
+# the global property TENDER_UI_ASSETS, which the size check of tests/ui reads.
+function(tender_embed_assets target)
+  cmake_parse_arguments(E "" "FUNCTION" "FILES" ${ARGN})
+  if(NOT E_FUNCTION OR NOT E_FILES)
+    message(FATAL_ERROR "tender_embed_assets(${target}): FUNCTION and FILES are required")
+  endif()
+  set(files)
+  foreach(f ${E_FILES})
+    get_filename_component(abs ${f} ABSOLUTE)
+    list(APPEND files ${abs})
+  endforeach()
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/${target}_ui_assets.cpp)
+  string(REPLACE ";" "|" files_arg "${files}")
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DFUNCTION=${E_FUNCTION} -DFILES=${files_arg}
+      -P ${PROJECT_SOURCE_DIR}/cmake/embed_assets.cmake
+    DEPENDS ${files} ${PROJECT_SOURCE_DIR}/cmake/embed_assets.cmake
+    COMMENT "Embedding the web view's assets of ${target}"
+    VERBATIM)
+  target_sources(${target} PRIVATE ${out})
+  set_property(GLOBAL APPEND PROPERTY TENDER_UI_ASSETS ${files})
+endfunction()
