@@ -358,6 +358,22 @@ json::object Cluster::to_json() const {
   }
   o["active_requests"] = requests_.load();
   o["pending_requests"] = pending_.load();
+  // Circuit breakers: what each limit allows and how much of it is taken; open when full.
+  json::object breakers;
+  auto breaker = [&](const char* name, std::uint32_t in_use, std::uint32_t limit) {
+    json::object b;
+    b["in_use"] = in_use;
+    if (limit != CircuitBreakers::kNoLimit) {
+      b["max"] = limit;
+    }
+    b["open"] = in_use >= limit;
+    breakers[name] = std::move(b);
+  };
+  breaker("connections", connections_.load(std::memory_order_relaxed), max_connections_.load());
+  breaker("pending", pending_.load(std::memory_order_relaxed), max_pending_.load());
+  breaker("requests", requests_.load(std::memory_order_relaxed), max_requests_.load());
+  breaker("retries", retries_in_flight_.load(std::memory_order_relaxed), max_retries_.load());
+  o["breakers"] = std::move(breakers);
   o["endpoints"] = std::move(list);
   return o;
 }

@@ -53,6 +53,26 @@ TEST(ClusterBreakers, ConnectionsAndPendingHoldTheirLimits) {
   EXPECT_TRUE(c.try_connection());
 }
 
+// GET /v1/clusters (and the web view) says which breakers are open: full, so the next fails.
+TEST(ClusterBreakers, StatusShowsWhichAreOpen) {
+  Registry registry;
+  Cluster c(limited(1, 2), registry, kPrefix);
+  auto breakers = [&] { return c.to_json().at("breakers").as_object(); };
+  EXPECT_EQ(breakers().at("connections").at("open"), false);
+  ASSERT_TRUE(c.try_connection());
+  ASSERT_TRUE(c.try_pending());
+  auto b = breakers();
+  EXPECT_EQ(b.at("connections").at("open"), true);
+  EXPECT_EQ(b.at("connections").at("in_use"), 1);
+  EXPECT_EQ(b.at("connections").at("max"), 1);
+  EXPECT_EQ(b.at("pending").at("open"), false);
+  EXPECT_EQ(b.at("pending").at("in_use"), 1);
+  EXPECT_EQ(b.at("requests").at("max"), 1024);
+  EXPECT_FALSE(b.at("retries").as_object().contains("max"));  // no limit of its own
+  c.end_connection();
+  EXPECT_EQ(breakers().at("connections").at("open"), false);
+}
+
 TEST(ClusterBreakers, ListenersHearOfSlotsOnlyWhileRequestsWait) {
   Registry registry;
   Cluster c(limited(2, 4), registry, kPrefix);
