@@ -357,6 +357,11 @@ json::object Proxy::status() const {
     l["name"] = name;
     l["protocol"] = protocol_name(r.config.protocol);
     l["listen"] = r.bound.str();
+    std::size_t open = 0;
+    for (const auto& w : r.per_worker) {
+      open += w->connections();
+    }
+    l["connections"] = open;
     ls.push_back(std::move(l));
   }
   o["listeners"] = std::move(ls);
@@ -506,6 +511,8 @@ Result<> Proxy::reload() {
   log::info("proxy reloaded", {{"file", s.opts.config_file}});
   return {};
 }
+
+std::span<const UiAsset> Proxy::ui_assets() const { return ambassador::ui_assets(); }
 
 void Proxy::add_admin_routes(Router& router) {
   Impl* s = impl_.get();

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -21,6 +22,9 @@
 #include "core/app.hpp"
 
 namespace tender::ambassador {
+
+// The web view's panel (ui/panel.js), embedded at build time (CMakeLists.txt). Does not fail.
+std::span<const UiAsset> ui_assets();
 
 struct ProxyOptions {
   ProxyConfig config;
@@ -43,6 +47,7 @@ class Proxy final : public Role {
   [[nodiscard]] boost::json::object config() const override;
   Result<> reload() override;
   void add_admin_routes(Router& router) override;
+  [[nodiscard]] std::span<const UiAsset> ui_assets() const override;
 
  private:
   struct Impl;
