@@ -4,11 +4,15 @@
 // management interface.
 
 #include <memory>
+#include <span>
 
 #include "core/app.hpp"
 #include "scatter/scatter_config.hpp"
 
 namespace tender::scatter {
+
+// The web view's panel (ui/panel.js), embedded at build time (CMakeLists.txt). Does not fail.
+std::span<const UiAsset> ui_assets();
 
 class ScatterRole final : public Role {
  public:
@@ -25,6 +29,7 @@ class ScatterRole final : public Role {
   [[nodiscard]] Health ready() const override;
   [[nodiscard]] boost::json::object status() const override;
   [[nodiscard]] boost::json::object config() const override;
+  [[nodiscard]] std::span<const UiAsset> ui_assets() const override { return scatter::ui_assets(); }
 
  private:
   struct Impl;
