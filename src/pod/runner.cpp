@@ -650,6 +650,8 @@ void PodRunner::start(Runtime& rt) {
     refuse_what_needs_root(s.opts.manifests);
   }
   s.claim_run_dir();
+  std::error_code exe_ec;
+  s.self_exe = fs::read_symlink("/proc/self/exe", exe_ec).string();
   std::error_code dir_ec;
   fs::create_directories(s.opts.run_dir + "/pods", dir_ec);
   log::info("run directory", {{"path", s.opts.run_dir}});

@@ -53,9 +53,11 @@ class PodRunner final : public Role {
   [[nodiscard]] boost::json::object config() const override;
   [[nodiscard]] Health ready() const override;
   void add_admin_routes(Router& router) override;
+  [[nodiscard]] std::span<const UiAsset> ui_assets() const override;
 
  private:
   void add_fault_routes(Router& router);
+  void add_web_routes(Router& router);  // runner_ui.cpp: log tail, admin proxy
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -172,6 +172,7 @@ void PodRunner::add_admin_routes(Router& r) {
     });
   });
   add_fault_routes(r);
+  add_web_routes(r);
 }
 
 void PodRunner::add_fault_routes(Router& r) {

@@ -10,6 +10,7 @@
 
 #include "core/log.hpp"
 #include "core/process.hpp"
+#include "pod/admin_target.hpp"
 #include "pod/runner_impl.hpp"
 
 extern char** environ;
@@ -158,6 +159,7 @@ bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
   }
   auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
   o.argv = expand_argv(c.spec, resolved);
+  c.admin = tender_admin_address(o.argv, self_exe, pod.ip);
   o.env = container_env(pod, resolved);
   o.cwd = c.spec.working_dir;
   o.stdin_ = Stdio::null();

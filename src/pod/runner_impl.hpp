@@ -35,6 +35,9 @@ using SteadyClock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
+// The web view's panel (src/pod/ui), embedded by tender_embed_assets.
+std::span<const UiAsset> ui_assets();
+
 inline Container* find_container(Pod& pod, std::string_view name) {
   for (auto* list : {&pod.init, &pod.main}) {
     for (auto& c : *list) {
@@ -115,6 +118,7 @@ struct PodRunner::Impl {
   // The user, capabilities and read-only mounts of c's securityContext (as root).
   [[nodiscard]] Result<> secure(const Container& c, SpawnOptions& o) const;
   bool privileged = ::geteuid() == 0;
+  std::string self_exe;  // the runner's own binary: containers running it may be tender roles
   // Room for one more start without taking the descriptors the admin API and the containers'
   // logs and probes need; an error (too_many_files_open) says so when there is none. Counts
   // open descriptors only now and then: between counts it spends an estimate.

@@ -156,14 +156,23 @@ json::object Pod::to_json() const {
   rc["status"] = ready ? "True" : "False";
   conditions.push_back(std::move(rc));
   o["conditions"] = std::move(conditions);
+  // A container running a tender role links to its own web view, through the runner.
+  auto with_admin = [this](const Container& c) {
+    json::object co = c.to_json();
+    if (c.admin) {
+      co["admin"] = c.admin->str();
+      co["ui"] = "v1/pods/" + spec.name + "/containers/" + c.spec.name + "/admin/ui";
+    }
+    return co;
+  };
   json::array inits;
   for (const auto& c : init) {
-    inits.push_back(c->to_json());
+    inits.push_back(with_admin(*c));
   }
   o["initContainers"] = std::move(inits);
   json::array mains;
   for (const auto& c : main) {
-    mains.push_back(c->to_json());
+    mains.push_back(with_admin(*c));
   }
   o["containers"] = std::move(mains);
   o["createdAt"] = iso8601(created);

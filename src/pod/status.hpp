@@ -13,6 +13,7 @@
 #include "core/backoff.hpp"
 #include "core/clock.hpp"
 #include "core/fd.hpp"
+#include "core/host_port.hpp"
 #include "core/probe_tracker.hpp"
 #include "core/process.hpp"
 #include "pod/log_file.hpp"
@@ -56,6 +57,8 @@ struct Container {
   ProbeTracker startup;    // starts failing: started at the first success
   Backoff backoff;
   LogFile log;
+  // Its admin listener, when its command runs a tender role (admin_target.hpp); set at start.
+  std::optional<HostPort> admin;
 
   [[nodiscard]] const char* state_name() const;
   [[nodiscard]] boost::json::object to_json() const;

@@ -1,0 +1,2 @@
+"use strict";
+tender.panel({title: "Pods"});
