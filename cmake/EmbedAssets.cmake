@@ -4,7 +4,8 @@
 # `std::span<const tender::UiAsset> FUNCTION()` (core/webui.hpp) listing each file by its base
 # name, with its content type and an ETag from its SHA-256. The files are read at build time;
 # editing one rebuilds the generated source, nothing else. Every embedded file is recorded in
-# the global property TENDER_UI_ASSETS, which the size check of tests/ui reads.
+# the global property TENDER_UI_ASSETS, which the size check of tests/ui reads. A target may
+# embed more than one set, each under a FUNCTION of its own (one library of two roles).
 function(tender_embed_assets target)
   cmake_parse_arguments(E "" "FUNCTION" "FILES" ${ARGN})
   if(NOT E_FUNCTION OR NOT E_FILES)
@@ -15,7 +16,9 @@ function(tender_embed_assets target)
     get_filename_component(abs ${f} ABSOLUTE)
     list(APPEND files ${abs})
   endforeach()
-  set(out ${CMAKE_CURRENT_BINARY_DIR}/${target}_ui_assets.cpp)
+  # One generated source per FUNCTION: a target may embed two sets (a library of two roles).
+  string(MAKE_C_IDENTIFIER "${E_FUNCTION}" function_id)
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/${target}_${function_id}.cpp)
   string(REPLACE ";" "|" files_arg "${files}")
   add_custom_command(OUTPUT ${out}
     COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DFUNCTION=${E_FUNCTION} -DFILES=${files_arg}
