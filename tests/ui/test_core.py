@@ -55,6 +55,14 @@ class PortForward:
 
 
 class CoreView(uitest.TestCase):
+    def chart(self, title):
+        """The CSS selector of the chart whose caption starts with `title`."""
+        captions = [f.text for f in self.find_all("#charts figure figcaption > span:first-child")]
+        for i, caption in enumerate(captions):
+            if caption.startswith(title):
+                return "#charts figure:nth-child(%d)" % (i + 1)
+        raise AssertionError("no chart %r among %r" % (title, captions))
+
     def test_page_shows_status_health_metrics_and_config(self):
         echo = self.start("echo", "--listen", "127.0.0.1:0")
         self.browser.get(echo.url("ui"))
@@ -65,14 +73,16 @@ class CoreView(uitest.TestCase):
         self.wait_text('[data-fact="state"]', "running")
         self.wait_text("#status pre", '"role": "echo"')
         self.wait_text("#config pre", '"listen"')
-        # The charts fill in: CPU needs two samples, memory one.
-        wait_for(lambda: "MiB" in self.text("#charts figure:nth-child(2) .value"), 10,
+        # The charts fill in: CPU needs two samples, memory one. The role's own come first.
+        cpu = self.chart("CPU")
+        memory = self.chart("Resident memory")
+        wait_for(lambda: "MiB" in self.text(memory + " .value"), 10,
                  "the memory chart to show a value")
-        wait_for(lambda: self.text("#charts figure:nth-child(1) .value") not in ("", "\u2013"), 10,
+        wait_for(lambda: self.text(cpu + " .value") not in ("", "\u2013"), 10,
                  "the CPU chart to show a rate")
-        points = self.find("#charts figure:nth-child(2) polyline").get_attribute("points")
+        points = self.find(memory + " polyline").get_attribute("points")
         self.assertTrue(points.strip(), "the memory chart draws a line")
-        label = self.find("#charts figure:nth-child(2) svg").get_attribute("aria-label")
+        label = self.find(memory + " svg").get_attribute("aria-label")
         self.assertIn("Resident memory: now", label)
         self.assertEqual(self.console_errors(), [])
         self.screenshot("echo")
