@@ -336,6 +336,9 @@ struct SyncRole::Impl {
   Runtime* runtime = nullptr;
   std::atomic<bool> draining{false};
   std::atomic<bool> loop_done{false};
+  // When the next sync is due (system_clock, in ms since the epoch), for /statusz; 0 while a
+  // sync runs or after the loop ended.
+  std::atomic<std::int64_t> next_attempt_ms{0};
 
   asio::awaitable<void> loop() {
     while (!draining) {
@@ -355,8 +358,13 @@ struct SyncRole::Impl {
         break;
       }
       period_timer.expires_at(start + cfg.period);
+      auto due = std::chrono::system_clock::now() +
+                 (period_timer.expiry() - std::chrono::steady_clock::now());
+      next_attempt_ms = std::chrono::duration_cast<milliseconds>(due.time_since_epoch()).count();
       co_await period_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      next_attempt_ms = 0;
     }
+    next_attempt_ms = 0;
     loop_done = true;
   }
 };
@@ -426,6 +434,10 @@ json::object SyncRole::status() const {
       o[k] = v;
     }
   }
+  std::int64_t next = m.next_attempt_ms.load();
+  o["next_attempt"] = next == 0 ? json::value(nullptr)
+                                : json::value(format_utc(std::chrono::system_clock::time_point(
+                                      std::chrono::milliseconds(next))));
   return o;
 }
 
