@@ -12,11 +12,15 @@
 #include <boost/json/object.hpp>
 #include <functional>
 #include <memory>
+#include <span>
 
 #include "core/app.hpp"
 #include "sidecar/sync_config.hpp"
 
 namespace tender::sidecar {
+
+// The web view's Sync panel (ui/sync.js), embedded by CMakeLists.txt.
+[[nodiscard]] std::span<const UiAsset> sync_ui_assets();
 
 class SyncRole final : public Role {
  public:
@@ -37,6 +41,7 @@ class SyncRole final : public Role {
   // file or a value is bad, or when source, dest, link or max_bytes would change (restart for
   // those).
   [[nodiscard]] Result<> reload() override;
+  [[nodiscard]] std::span<const UiAsset> ui_assets() const override { return sync_ui_assets(); }
 
  private:
   struct Impl;

@@ -3,11 +3,15 @@
 // sink and the checkpoint, on one I/O thread, under core's lifecycle and management interface.
 
 #include <memory>
+#include <span>
 
 #include "core/app.hpp"
 #include "sidecar/tail_config.hpp"
 
 namespace tender::sidecar {
+
+// The web view's Files panel (ui/tail.js), embedded by CMakeLists.txt.
+[[nodiscard]] std::span<const UiAsset> tail_ui_assets();
 
 class TailRole final : public Role {
  public:
@@ -25,6 +29,7 @@ class TailRole final : public Role {
   void stop() override;
   [[nodiscard]] boost::json::object status() const override;
   [[nodiscard]] boost::json::object config() const override;
+  [[nodiscard]] std::span<const UiAsset> ui_assets() const override { return tail_ui_assets(); }
 
  private:
   struct Impl;
