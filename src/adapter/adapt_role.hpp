@@ -10,11 +10,15 @@
 #include <boost/json/object.hpp>
 #include <functional>
 #include <memory>
+#include <span>
 
 #include "adapter/adapt_config.hpp"
 #include "core/app.hpp"
 
 namespace tender::adapter {
+
+// The web view's Sources panel (ui/panel.js), embedded by CMakeLists.txt.
+[[nodiscard]] std::span<const UiAsset> ui_assets();
 
 class AdaptRole final : public Role {
  public:
@@ -37,6 +41,7 @@ class AdaptRole final : public Role {
   [[nodiscard]] Result<> reload() override;
   void add_admin_routes(Router& router) override;
   void collect_metrics(std::function<void()> ready) override;
+  [[nodiscard]] std::span<const UiAsset> ui_assets() const override { return adapter::ui_assets(); }
 
  private:
   struct Impl;
