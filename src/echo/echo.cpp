@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <span>
 
 #include "core/app.hpp"
 #include "core/cli.hpp"
@@ -16,6 +17,10 @@
 #include "core/metrics.hpp"
 
 namespace tender::echo {
+
+// The web view's Echo panel (ui/panel.js), embedded by CMakeLists.txt.
+std::span<const UiAsset> ui_assets();
+
 namespace {
 
 // The answer to one request; `id` is the server's --id.
@@ -198,6 +203,8 @@ class EchoRole final : public Role {
     }
     return o;
   }
+
+  std::span<const UiAsset> ui_assets() const override { return echo::ui_assets(); }
 
   json::object config() const override {
     json::object o;
