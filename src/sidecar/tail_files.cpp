@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "core/log.hpp"
+#include "core/units.hpp"
 #include "sidecar/tail_file_state.hpp"
 
 namespace tender::sidecar {
@@ -378,6 +379,10 @@ boost::json::array TailFiles::status() const {
     o["input"] = f->input->name;
     o["size"] = f->size;
     o["followed_by_name"] = f->live;
+    // When it last grew (or was found), on the wall clock: the steady time it grew, as long ago.
+    o["grew_at"] =
+        format_utc(clock_.wall() - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                       clock_.now() - f->grew_at));
     boost::json::object sinks;
     for (std::size_t s = 0; s < f->cursors.size(); ++s) {
       const Cursor& c = f->cursors[s];

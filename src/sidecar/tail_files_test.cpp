@@ -353,5 +353,20 @@ TEST_F(TailFilesTest, StatusShowsOffsetsAndLag) {
   EXPECT_EQ(files_->lag_by_origin().at(path("a.log")), 4U);
 }
 
+TEST_F(TailFilesTest, StatusSaysWhenAFileLastGrew) {
+  append("a.log", "one\n");
+  start();
+  (void)drain();
+  auto grew_at = [&] { return std::string(files_->status()[0].at("grew_at").as_string()); };
+  EXPECT_EQ(grew_at(), "2024-01-01T00:00:00Z");  // found then
+  clock_.advance(90s);
+  append("a.log", "two\n");
+  (void)drain();
+  EXPECT_EQ(grew_at(), "2024-01-01T00:01:30Z");
+  clock_.advance(10s);
+  (void)drain();  // nothing new: it did not grow
+  EXPECT_EQ(grew_at(), "2024-01-01T00:01:30Z");
+}
+
 }  // namespace
 }  // namespace tender::sidecar

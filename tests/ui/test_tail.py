@@ -60,6 +60,7 @@ class TailView(uitest.TestCase):
         row = wait_for(lambda: (lambda r: r if r and r[3] != "\u2013" and int(r[3]) > 0 else None)(
             self.row("tail-files", app_log)), 15, "the file's row with an offset")
         self.assertEqual(row[0], app_log)
+        self.assertRegex(row[6], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", "when it last grew")
         first_offset = int(row[3])
         sink_row = wait_for(lambda: self.row("tail-sinks", sink), 15, "the sink's row")
         self.assertEqual(sink_row[1], "http")

@@ -32,7 +32,7 @@
       v.busy = ui.el("p", {class: "hint", hidden: true});
       v.files = ui.table("Files followed", [
         {title: "Path"}, {title: "Input"}, {title: "Size", num: true}, {title: "Read offset", num: true},
-        {title: "Committed", num: true}, {title: "Lag", num: true}]);
+        {title: "Committed", num: true}, {title: "Lag", num: true}, {title: "Last grew"}]);
       v.sinks = ui.table("Sinks", [
         {title: "Sink"}, {title: "Kind"}, {title: "State"}, {title: "Records sent", num: true},
         {title: "Batches", num: true}, {title: "Failed writes", num: true}, {title: "Retrying", num: true},
@@ -57,7 +57,7 @@
       if (files) {
         ui.setText(v.count, files.length);
         ui.syncRows(v.files.tbody, files, (f) => f.key, () => ui.el("tr", {}, ui.el("td"), ui.el("td"),
-          ui.cell(true), ui.cell(true), ui.cell(true), ui.cell(true)), (tr, f) => {
+          ui.cell(true), ui.cell(true), ui.cell(true), ui.cell(true), ui.el("td")), (tr, f) => {
           const c = tr.children;
           const per = Object.values(f.sinks || {});
           ui.setText(c[0], f.path + (f.followed_by_name ? "" : " (rotated away: read to its end)"));
@@ -66,6 +66,7 @@
           ui.setText(c[3], exact(minOf(per.map((s) => s.read))));
           ui.setText(c[4], exact(minOf(per.map((s) => s.committed))));
           ui.setText(c[5], ui.fmt.bytes(maxOf(per.map((s) => s.lag_bytes))));
+          ui.setText(c[6], f.grew_at || "\u2013");
         });
       }
       const sinks = Array.isArray(st.sinks) ? st.sinks : [];
