@@ -23,6 +23,7 @@
 #include "core/webhook.hpp"
 #include "election/api.hpp"
 #include "election/leader_exec.hpp"
+#include "election/term_history.hpp"
 
 namespace tender::election {
 
@@ -30,6 +31,9 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
+
+// Terms kept for /statusz's timeline.
+constexpr std::size_t kTermsKept = 32;
 
 constexpr std::array<double, 12> kRenewBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                   0.05,   0.1,   0.25,   0.5,   1,    2.5};
@@ -64,6 +68,7 @@ struct ElectRole::Impl final : BackendSink {
   // The backend's own status, refreshed on its thread for /statusz on the admin thread.
   mutable std::mutex status_mu;
   json::object backend_status;
+  TermHistory terms{kTermsKept};
   // Metrics.
   Counter* term_changes = nullptr;
   Counter* gains = nullptr;
@@ -164,6 +169,8 @@ void ElectRole::Impl::changed() {
   if (v.version != seen_version) {
     seen_version = v.version;
     term_changes->inc();
+    std::lock_guard lock(status_mu);
+    terms.observe(v.leader, v.token, v.term_started.value_or(std::chrono::system_clock::now()));
   }
   if (v.self && (!told_self || v.token != told_token)) {
     if (told_self) {
@@ -420,6 +427,8 @@ json::object ElectRole::status() const {
   {
     std::lock_guard lock(m.status_mu);
     o["backend"] = m.backend_status;
+    o["terms"] = m.terms.to_json();
+    o["terms_left_out"] = m.terms.left_out();
   }
   o["long_polls"] = m.api ? m.api->waiters() : 0;
   o["watchers"] = m.api ? m.api->watchers() : 0;
@@ -427,5 +436,7 @@ json::object ElectRole::status() const {
 }
 
 json::object ElectRole::config() const { return impl_->cfg.to_json(); }
+
+std::span<const UiAsset> ElectRole::ui_assets() const { return election::ui_assets(); }
 
 }  // namespace tender::election

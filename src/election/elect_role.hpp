@@ -9,6 +9,9 @@
 
 namespace tender::election {
 
+// The web view's panel (ui/panel.js), embedded by CMakeLists.txt.
+std::span<const UiAsset> ui_assets();
+
 class ElectRole final : public Role {
  public:
   explicit ElectRole(ElectConfig config);
@@ -25,6 +28,7 @@ class ElectRole final : public Role {
   [[nodiscard]] Health ready() const override;
   [[nodiscard]] boost::json::object status() const override;
   [[nodiscard]] boost::json::object config() const override;
+  [[nodiscard]] std::span<const UiAsset> ui_assets() const override;
 
  private:
   struct Impl;

@@ -1,0 +1,90 @@
+"""`tender elect`'s panel in headless Chromium: three electors on one lock file."""
+import json
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import uitest  # noqa: E402
+from uitest import http, wait_for  # noqa: E402
+
+
+class ElectView(uitest.TestCase):
+    def start_electors(self, n=3):
+        lock = os.path.join(self.tmp, "leader.lock")
+        return [self.start("elect", "--election", "db", "--id", "e%d" % i,
+                           "--backend", "file:" + lock, "--ttl", "1s", "--listen", "127.0.0.1:0")
+                for i in range(n)]
+
+    @staticmethod
+    def status(p):
+        _, _, body = http("GET", p.url("statusz"))
+        return json.loads(body)["status"]
+
+    def leader_of(self, electors):
+        """(the leading process, its token) once one of them leads."""
+        def find():
+            for p in electors:
+                if p.proc.poll() is None:
+                    st = self.status(p)
+                    if st["state"] == "leader":
+                        return p, st["leader"]["token"]
+            return None
+        return wait_for(find, 15, "a leader")
+
+    def term_rows(self):
+        return self.find_all("#elect-terms tbody tr")
+
+    def test_shows_the_leader_and_follows_a_new_term(self):
+        electors = self.start_electors()
+        leader, token = self.leader_of(electors)
+        follower = next(p for p in electors if p is not leader)
+        ids = {p: "e%d" % i for i, p in enumerate(electors)}
+        self.browser.get(follower.url("ui"))
+        self.wait_text("#panel-title", "Election")
+        self.wait_text("#elect-leader", ids[leader])
+        self.wait_text("#elect-token", str(token))
+        self.wait_text("#elect-self", "follows")
+        self.wait_text("#elect-backend", "file")
+        self.wait_text("#elect-backend", "answers")
+        wait_for(lambda: "expires in" in self.text("#elect-lease"), 10, "the lease's expiry")
+        wait_for(lambda: any(ids[leader] in r.text and str(token) in r.text for r in self.term_rows()),
+                 10, "the leader's term in the timeline")
+        self.assertFalse(self.find("#elect-resign").is_displayed(), "a follower offers no Resign")
+        terms_before = len(self.term_rows())
+
+        leader.stop(signal.SIGTERM)  # resigns first: another member leads at once
+        rest = [p for p in electors if p is not leader]
+        new_leader, new_token = self.leader_of(rest)
+        self.assertGreater(new_token, token)
+        self.wait_text("#elect-leader", ids[new_leader])
+        self.wait_text("#elect-token", str(new_token))
+        wait_for(lambda: len(self.term_rows()) > terms_before, 10, "the timeline to gain a term")
+        newest = self.term_rows()[0].text
+        self.assertIn(ids[new_leader], newest)
+        self.assertIn(str(new_token), newest)
+        self.assertIn("current", newest)
+        self.assertEqual(self.console_errors(), [])
+        self.screenshot("elect")
+
+    def test_resign_on_the_leaders_page_hands_over(self):
+        electors = self.start_electors(2)
+        leader, token = self.leader_of(electors)
+        other = next(p for p in electors if p is not leader)
+        self.browser.get(leader.url("ui"))
+        self.wait_text("#elect-self", "leads")
+        button = wait_for(lambda: self.find("#elect-resign") if self.find("#elect-resign").is_displayed()
+                          else None, 10, "the Resign button")
+        button.click()
+        alert = wait_for(lambda: self.browser.switch_to.alert, 5, "the confirmation")
+        self.assertIn("Resign leadership", alert.text)
+        alert.accept()
+        self.wait_text("#notice", "Resign")
+        new_leader, new_token = self.leader_of([other])
+        self.assertGreater(new_token, token)
+        wait_for(lambda: not self.find("#elect-resign").is_displayed(), 10, "Resign to go")
+        self.assertEqual(self.console_errors(), [])
+
+
+if __name__ == "__main__":
+    uitest.main()
