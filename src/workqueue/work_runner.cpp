@@ -6,6 +6,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -14,7 +15,9 @@
 #include "core/command.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/units.hpp"
 #include "workqueue/queue_client.hpp"
+#include "workqueue/ui_assets.hpp"
 #include "workqueue/work_item.hpp"
 #include "workqueue/work_progress.hpp"
 
@@ -158,7 +161,15 @@ struct WorkRunner::Impl {
   std::atomic<bool> server_down{false};
   mutable std::mutex mu;
   std::string server_error;  // the last failure to reach the server, for /readyz and /statusz
+  struct Running {
+    int attempt = 0;
+    std::chrono::system_clock::time_point since;
+  };
+  std::map<std::uint64_t, Running> running;  // items leased and not yet reported, by id
 };
+
+// /statusz lists this many of the items in flight (--concurrency may be 1024).
+constexpr std::size_t kRunningShown = 32;
 
 void WorkRunner::Impl::server_trouble(const Error& e) {
   m.server_errors->inc();
@@ -215,6 +226,10 @@ asio::awaitable<void> WorkRunner::Impl::slot_loop() {
 asio::awaitable<void> WorkRunner::Impl::run_item(LeasedItem item) {
   ++busy;
   m.in_flight->inc();
+  {
+    std::lock_guard lock(mu);
+    running[item.id] = Running{item.attempt, std::chrono::system_clock::now()};
+  }
   auto lease_until = Steady::now() + cfg.lease_ttl;
   Finish finish;
   if (stopping) {
@@ -223,6 +238,10 @@ asio::awaitable<void> WorkRunner::Impl::run_item(LeasedItem item) {
     finish = co_await run(item, lease_until);
   }
   co_await report(item, std::move(finish), lease_until);
+  {
+    std::lock_guard lock(mu);
+    running.erase(item.id);
+  }
   m.in_flight->dec();
   --busy;
 }
@@ -551,10 +570,27 @@ json::object WorkRunner::status() const {
   {
     std::lock_guard lock(s.mu);
     o["server_error"] = s.server_down ? json::value(s.server_error) : json::value(nullptr);
+    json::array running;
+    for (const auto& [id, r] : s.running) {
+      if (running.size() == kRunningShown) {
+        break;
+      }
+      running.push_back(
+          json::object{{"id", id}, {"attempt", r.attempt}, {"since", format_utc(r.since, true)}});
+    }
+    o["running_left_out"] = s.running.size() - running.size();
+    o["running"] = std::move(running);
   }
+  json::array command;
+  for (const auto& arg : s.cfg.command) {
+    command.emplace_back(arg);
+  }
+  o["command"] = std::move(command);
   return o;
 }
 
 json::object WorkRunner::config() const { return to_json(impl_->cfg); }
+
+std::span<const UiAsset> WorkRunner::ui_assets() const { return panel_asset("work.js"); }
 
 }  // namespace tender::workqueue

@@ -31,6 +31,7 @@ class WorkRunner final : public Role {
   [[nodiscard]] Health ready() const override;
   [[nodiscard]] boost::json::object status() const override;
   [[nodiscard]] boost::json::object config() const override;
+  [[nodiscard]] std::span<const UiAsset> ui_assets() const override;
 
   struct Impl;
 
