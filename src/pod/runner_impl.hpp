@@ -128,7 +128,8 @@ struct PodRunner::Impl {
   // --- the pod network (null: pods share this machine's network) ---------------------------
   std::unique_ptr<PodNetwork> net;
   std::shared_ptr<TcpForward> api_forward;  // the admin API, for pods, at the gateway
-  Fd run_lock;  // runner.pid in the run directory, flock()ed while we run
+  int admin_proxies = 0;  // exchanges in flight through .../containers/C/admin/ (at most 32)
+  Fd run_lock;            // runner.pid in the run directory, flock()ed while we run
   void claim_run_dir();
   void forward_api();
   void setup_network();  // start(): the run namespace, or the fallback

@@ -21,6 +21,9 @@ using tcp = asio::ip::tcp;
 constexpr std::size_t kProxyMaxRequestBody = std::size_t{64} << 10;
 constexpr std::size_t kProxyMaxAnswer = std::size_t{8} << 20;
 constexpr auto kProxyTimeout = std::chrono::seconds(10);
+// Each exchange holds its request and up to 8 MiB of answer: a bound on what clients of the
+// admin API can make the runner hold through it.
+constexpr int kProxyMaxInFlight = 32;
 
 // What goes to the container's admin listener.
 struct ProxyRequest {
@@ -30,8 +33,16 @@ struct ProxyRequest {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// Replies with what `work` answers; if it throws, 502 with the reason: a reply is always sent.
 asio::awaitable<void> reply_with(asio::awaitable<Response> work, Reply reply) {
-  reply(co_await std::move(work));
+  Response r;
+  try {
+    r = co_await std::move(work);
+  } catch (const std::exception& e) {
+    r = Response::error(502,
+                        std::string("cannot reach the container's admin listener: ") + e.what());
+  }
+  reply(std::move(r));
 }
 
 // Fields of the answer that describe this hop, not the content: not passed on.
@@ -226,10 +237,20 @@ void PodRunner::add_web_routes(Router& r) {
           return;
         }
       }
+      if (s->admin_proxies >= kProxyMaxInFlight) {
+        reply(Response::error(503, "too many requests to containers' admin listeners at once (" +
+                                       std::to_string(kProxyMaxInFlight) + "); try again"));
+        return;
+      }
+      ++s->admin_proxies;
+      Reply done([s, reply](Response r) {
+        --s->admin_proxies;  // on the supervisor thread, where the exchange ran
+        reply(std::move(r));
+      });
       asio::co_spawn(s->ioc,
                      reply_with(proxy_exchange(std::move(ns), tcp::endpoint(ip, c->admin->port),
                                                c->admin->str(), std::move(pr)),
-                                reply),
+                                std::move(done)),
                      asio::detached);
     });
   });
