@@ -231,6 +231,39 @@ TEST(Queue, APoisonItemGoesDeadWithItsErrorAndRequeueBringsItBack) {
   EXPECT_EQ(http(port, "GET", "/v1/queues/p/dead/" + std::to_string(id)).status, 404);
 }
 
+// The web view requeues through the admin listener: the same dead-letter routes and answers
+// as on --listen, and a page of another origin may not use them.
+TEST(Queue, TheAdminListenerServesTheDeadLetters) {
+  Tender t(queue_args("memory"));
+  const auto port = t.port("listen");
+  const auto admin = t.port("admin");
+  const auto id = enqueue(port, "p", "poison", {{"Tender-Max-Attempts", "1"}});
+  ASSERT_NE(id, 0u);
+  auto l = lease(port, "p");
+  ASSERT_EQ(l.size(), 1u);
+  ASSERT_EQ(
+      http(port, "POST", "/v1/items/" + std::to_string(id) + "/nack?lease_id=" + l[0].lease_id, {},
+           "exit 3")
+          .status,
+      200);
+  const std::string item = "/v1/queues/p/dead/" + std::to_string(id);
+  auto listed = http(admin, "GET", "/v1/queues/p/dead");
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_EQ(listed.body, http(port, "GET", "/v1/queues/p/dead").body);
+  EXPECT_EQ(body_json(http(admin, "GET", item)).at("error").as_string(), "exit 3");
+  EXPECT_EQ(http(admin, "POST", "/v1/queues/p/dead/bury").status, 404);
+  EXPECT_EQ(http(admin, "POST", item + "/requeue", {{"Origin", "http://attacker.example"}}).status,
+            403);
+  EXPECT_EQ(http(admin, "GET", item).status, 200);  // still dead
+  auto requeued = http(admin, "POST", item + "/requeue");
+  ASSERT_EQ(requeued.status, 200) << requeued.body;
+  EXPECT_EQ(body_json(requeued).at("requeued").as_int64(), 1);
+  EXPECT_EQ(http(admin, "GET", item).status, 404);
+  EXPECT_EQ(body_json(http(port, "GET", "/v1/queues/p")).at("counts").at("ready").as_int64(), 1);
+  // Only the dead letters: the rest of the API stays on --listen.
+  EXPECT_EQ(http(admin, "POST", "/v1/queues/p/lease").status, 404);
+}
+
 TEST(Queue, ALongPollIsAnsweredWhenAnItemArrivesAndPauseHoldsItBack) {
   Tender t(queue_args("memory"));
   const auto port = t.port("listen");

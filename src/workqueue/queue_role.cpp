@@ -1,6 +1,7 @@
 // `tender queue`: the queue server role (flags, config, lifecycle, metrics) around the store
 // (store.hpp) and the HTTP API (server.hpp).
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <condition_variable>
 #include <mutex>
@@ -147,23 +148,6 @@ Config resolve(const Flags& f, const ConfigNode& file) {
   return c;
 }
 
-// /statusz's dead letters: the oldest few of each of the first queues that have any, with the
-// first bytes of their errors (the API on --listen lists them all).
-constexpr std::size_t kDeadQueuesShown = 20;
-constexpr std::size_t kDeadItemsShown = 10;
-constexpr std::size_t kDeadErrorShown = 200;
-
-// The first `n` bytes of `s`, not cutting a UTF-8 sequence.
-std::string utf8_prefix(const std::string& s, std::size_t n) {
-  if (s.size() <= n) {
-    return s;
-  }
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) {
-    --n;
-  }
-  return s.substr(0, n) + "...";
-}
-
 constexpr std::array<double, 12> kBatchBuckets = {1,  2,   4,   8,   16,   32,
                                                   64, 128, 256, 512, 1024, 4096};
 constexpr std::array<double, 12> kFsyncBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
@@ -180,6 +164,7 @@ class QueueRole final : public Role {
       throw std::runtime_error("cannot open the store: " + store.error().message());
     }
     store_ = std::move(*store);
+    open_store_.store(store_.get());
     Registry& m = rt.metrics();
     auto& batch = m.histogram("tender_queue_commit_batch_size",
                               "Operations made durable by one commit of the store.", kBatchBuckets);
@@ -244,9 +229,16 @@ class QueueRole final : public Role {
     if (server_) {
       server_->stop();
     }
+    open_store_.store(nullptr);
     if (store_) {
       store_->close();
     }
+  }
+
+  // The dead letters on the admin listener too, for the web view's Requeue buttons (the admin
+  // guard refuses a POST from another origin). 503 until the store is open.
+  void add_admin_routes(Router& router) override {
+    add_dead_routes(router, [this] { return open_store_.load(); });
   }
 
   Health ready() const override {
@@ -268,7 +260,6 @@ class QueueRole final : public Role {
       o["expired_leases"] = st.expired_leases;
       std::lock_guard lk(tick_mu_);
       o["queues"] = last_counts_;
-      o["dead_letters"] = last_dead_;
     }
     if (server_) {
       o["connections"] = server_->connections();
@@ -318,17 +309,12 @@ class QueueRole final : public Role {
     while (!stopping_) {
       lk.unlock();
       activity_->tick();
-      sample_dead();
       store_->queues([this](Result<std::vector<QueueInfo>> r) {
         if (!r) {
           return;
         }
         json::object counts;
-        std::vector<std::string> dead_queues;
         for (const auto& q : *r) {
-          if (q.counts.dead > 0 && dead_queues.size() < kDeadQueuesShown) {
-            dead_queues.push_back(q.name);
-          }
           const std::array<std::pair<std::string_view, std::uint64_t>, 5> by_state = {
               {{"ready", q.counts.ready},
                {"delayed", q.counts.delayed},
@@ -345,50 +331,16 @@ class QueueRole final : public Role {
         }
         std::lock_guard lk2(tick_mu_);
         last_counts_ = std::move(counts);
-        for (auto it = last_dead_.begin(); it != last_dead_.end();) {
-          bool kept =
-              std::find(dead_queues.begin(), dead_queues.end(), it->key()) != dead_queues.end();
-          it = kept ? std::next(it) : last_dead_.erase(it);
-        }
-        dead_queues_ = std::move(dead_queues);
       });
       lk.lock();
       tick_cv_.wait_for(lk, std::chrono::seconds(1), [this] { return stopping_; });
     }
   }
 
-  // The oldest dead items of the queues that had some at the last tick, into last_dead_.
-  void sample_dead() {
-    std::vector<std::string> names;
-    {
-      std::lock_guard lk(tick_mu_);
-      names = dead_queues_;
-    }
-    for (const std::string& name : names) {
-      store_->dead(name, 0, kDeadItemsShown, [this, name](Result<std::vector<ItemView>> r) {
-        if (!r) {
-          return;
-        }
-        json::array items;
-        for (const ItemView& v : *r) {
-          json::object item{{"id", v.id},
-                            {"attempts", v.attempts},
-                            {"error", utf8_prefix(v.error, kDeadErrorShown)}};
-          item["dead_since"] =
-              v.finished ? json::value(format_utc(*v.finished, true)) : json::value(nullptr);
-          items.push_back(std::move(item));
-        }
-        std::lock_guard lk(tick_mu_);
-        if (std::find(dead_queues_.begin(), dead_queues_.end(), name) != dead_queues_.end()) {
-          last_dead_[name] = std::move(items);
-        }
-      });
-    }
-  }
-
   Config cfg_;
   HostPort bound_;
   std::unique_ptr<Store> store_;
+  std::atomic<Store*> open_store_{nullptr};  // store_ while open, for the admin thread
   std::unique_ptr<Activity> activity_;
   GaugeFamily* items_ = nullptr;
   std::unique_ptr<HttpServer> server_;
@@ -396,8 +348,6 @@ class QueueRole final : public Role {
   std::condition_variable tick_cv_;
   bool stopping_ = false;
   json::object last_counts_;
-  std::vector<std::string> dead_queues_;  // queues that had dead items at the last tick
-  json::object last_dead_;                // queue: [its oldest dead items]
   std::thread ticker_;
 };
 

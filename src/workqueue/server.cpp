@@ -569,43 +569,62 @@ void add_read_routes(Router& router, Store& store, Activity& activity) {
   }
 }
 
-void add_dead_routes(Router& router, Store& store) {
-  router.add_async("GET", "/v1/queues/{queue}/dead", [&](Request& req, Reply reply) {
+// The store `source` gives now, or nullptr after answering 503.
+Store* open_store_or_503(const StoreSource& source, const Reply& reply) {
+  Store* s = source();
+  if (s == nullptr) {
+    reply(Response::error(503, "the store is not open yet"));
+  }
+  return s;
+}
+
+}  // namespace
+
+void add_dead_routes(Router& router, StoreSource source) {
+  router.add_async("GET", "/v1/queues/{queue}/dead", [source](Request& req, Reply reply) {
     auto after = int_option(req, "after", "", 0, INT64_MAX);
     auto limit = int_option(req, "limit", "", 1, 1000);
     if (!after || !limit) {
       reply(fail(!after ? after.error() : limit.error()));
       return;
     }
-    store.dead(std::string(req.param("queue")), static_cast<std::uint64_t>(after->value_or(0)),
-               static_cast<std::size_t>(limit->value_or(100)),
-               [reply](Result<std::vector<ItemView>> r) {
-                 if (!r) {
-                   reply(fail(r.error()));
-                   return;
-                 }
-                 std::string items = "[";
-                 std::uint64_t last = 0;
-                 for (const auto& v : *r) {
-                   items += (items.size() > 1 ? "," : "") + item_text(v);
-                   last = v.id;
-                 }
-                 items += "]";
-                 reply(json_text(200, JsonText()
-                                          .raw("items", items)
-                                          .num("next_after", static_cast<std::int64_t>(last))
-                                          .text()));
-               });
+    Store* store = open_store_or_503(source, reply);
+    if (store == nullptr) {
+      return;
+    }
+    store->dead(std::string(req.param("queue")), static_cast<std::uint64_t>(after->value_or(0)),
+                static_cast<std::size_t>(limit->value_or(100)),
+                [reply](Result<std::vector<ItemView>> r) {
+                  if (!r) {
+                    reply(fail(r.error()));
+                    return;
+                  }
+                  std::string items = "[";
+                  std::uint64_t last = 0;
+                  for (const auto& v : *r) {
+                    items += (items.size() > 1 ? "," : "") + item_text(v);
+                    last = v.id;
+                  }
+                  items += "]";
+                  reply(json_text(200, JsonText()
+                                           .raw("items", items)
+                                           .num("next_after", static_cast<std::int64_t>(last))
+                                           .text()));
+                });
   });
 
-  router.add_async("GET", "/v1/queues/{queue}/dead/{id}", [&](Request& req, Reply reply) {
+  router.add_async("GET", "/v1/queues/{queue}/dead/{id}", [source](Request& req, Reply reply) {
     auto id = item_id(req);
     if (!id) {
       reply(fail(id.error()));
       return;
     }
+    Store* store = open_store_or_503(source, reply);
+    if (store == nullptr) {
+      return;
+    }
     std::string queue(req.param("queue"));
-    store.get(*id, true, [reply, queue, item = *id](Result<ItemView> r) {
+    store->get(*id, true, [reply, queue, item = *id](Result<ItemView> r) {
       if (r && (r->queue != queue || r->state != State::kDead)) {
         reply(Response::error(
             404, "item " + std::to_string(item) + " is not a dead item of queue " + queue));
@@ -615,10 +634,14 @@ void add_dead_routes(Router& router, Store& store) {
     });
   });
 
-  auto change = [&store](Request& req, Reply reply, std::optional<std::uint64_t> id) {
+  auto change = [source](Request& req, const Reply& reply, std::optional<std::uint64_t> id) {
     const bool purge = req.param("op") == "purge";
     if (!purge && req.param("op") != "requeue") {
       reply(Response::error(404, "dead items can be requeued or purged"));
+      return;
+    }
+    Store* store = open_store_or_503(source, reply);
+    if (store == nullptr) {
       return;
     }
     auto done = [reply, purge](Result<std::uint64_t> r) {
@@ -632,9 +655,9 @@ void add_dead_routes(Router& router, Store& store) {
     };
     std::string queue(req.param("queue"));
     if (purge) {
-      store.purge_dead(queue, id, done);
+      store->purge_dead(queue, id, done);
     } else {
-      store.requeue_dead(queue, id, done);
+      store->requeue_dead(queue, id, done);
     }
   };
   router.add_async("POST", "/v1/queues/{queue}/dead/{op}",
@@ -649,8 +672,6 @@ void add_dead_routes(Router& router, Store& store) {
                      change(req, reply, *id);
                    });
 }
-
-}  // namespace
 
 std::string_view event_name(Event e) { return kEventNames[static_cast<std::size_t>(e)]; }
 
@@ -736,7 +757,7 @@ void add_api_routes(Router& router, Store& store, Activity& activity) {
   add_lease_route(router, store, activity);
   add_lease_routes(router, store, activity);
   add_read_routes(router, store, activity);
-  add_dead_routes(router, store);
+  add_dead_routes(router, [&store] { return &store; });
 }
 
 }  // namespace tender::workqueue

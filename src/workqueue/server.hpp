@@ -5,12 +5,14 @@
 //   Activity activity(runtime.metrics());
 //   Router router;
 //   add_api_routes(router, *store, activity);
+//   add_dead_routes(admin_router, [&] { return store.get(); });  // the dead letters elsewhere
 //   ... once a second: activity.tick();
 
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -58,5 +60,14 @@ class Activity {
 
 // Adds /v1/queues... and /v1/items... to `router`. `store` and `activity` must outlive it.
 void add_api_routes(Router& router, Store& store, Activity& activity);
+
+// The store a route should use now; nullptr while it is not open (the route answers 503).
+using StoreSource = std::function<Store*()>;
+
+// Adds the dead-letter routes (GET /v1/queues/{queue}/dead, GET .../dead/{id}, POST
+// .../dead/{op} and .../dead/{id}/{op} with op requeue or purge) to `router`. add_api_routes
+// adds them on --listen; the role adds them on its admin listener too, for the web view.
+// Failures are answered as HTTP errors (400 bad option, 404 no such item, 503 no store).
+void add_dead_routes(Router& router, StoreSource source);
 
 }  // namespace tender::workqueue

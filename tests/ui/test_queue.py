@@ -1,8 +1,8 @@
 """`tender queue`'s and `tender work`'s panels in headless Chromium, on a real SQLite queue.
 
-The queue's API is on --listen, not on the admin listener the page talks to: the panel shows
-/statusz (counts, rates, the oldest dead letters) and the test changes the queue through the
-API, as a worker or an operator with curl would.
+The queue's API is on --listen; the admin listener the page talks to serves its dead-letter
+routes too. The test makes items dead through the API, as a worker would, and requeues them
+with the panel's buttons.
 """
 import json
 import os
@@ -57,16 +57,56 @@ class QueueView(uitest.TestCase):
         dead = wait_for(lambda: self.find('#dead-letters tbody tr[data-key="jobs/%d"]' % doomed), 10,
                         "the dead letter listed")
         self.assertIn("no such file", dead.text)
-        self.wait_text("#dead-note", "/v1/queues/jobs/dead/%d/requeue" % doomed)
+        self.assertTrue(self.row("jobs").find_element("xpath", ".//button[text()='Requeue all']")
+                        .is_displayed())
         wait_for(lambda: self.cell("jobs", "Enqueued /s") not in ("", "\u2013"), 10, "a rate")
         self.screenshot("queue")
 
-        status, text = self.api(q, "POST", "v1/queues/jobs/dead/%d/requeue" % doomed)
-        self.assertEqual((status, json.loads(text)), (200, {"requeued": 1}), text)
+        # A page of another origin cannot requeue through the operator's browser.
+        requeue = "v1/queues/jobs/dead/%d/requeue" % doomed
+        status, _, text = http("POST", q.url(requeue), "", {"Origin": "http://attacker.example"})
+        self.assertEqual(status, 403, text)
+        status, _, text = http("GET", q.url("v1/queues/jobs/dead/%d" % doomed))
+        self.assertEqual((status, json.loads(text)["state"]), (200, "dead"), text)
+
+        dead.find_element("xpath", ".//button[text()='Requeue']").click()
+        self.wait_text("#notice", "requeued")
         wait_for(lambda: not self.find_all("#dead-letters tbody tr"), 10, "the dead list to empty")
         wait_for(lambda: self.cell("jobs", "Ready") == "3", 10, "three ready items")
         self.assertEqual(self.cell("jobs", "Dead"), "0")
+        self.assertFalse(self.row("jobs").find_element("xpath", ".//button[text()='Requeue all']")
+                         .is_displayed(), "no bulk actions without dead letters")
         self.wait_text("#dead-note", "No dead letters")
+        status, text = self.api(q, "GET", "v1/queues/jobs/dead")
+        self.assertEqual((status, json.loads(text)["items"]), (200, []), text)
+        self.assertEqual(self.console_errors(), [])
+
+    def test_requeue_all_asks_first(self):
+        q = self.start_queue()
+        ids = []
+        for i in range(3):
+            status, text = self.api(q, "POST", "v1/queues/mail/items", "bounce %d" % i,
+                                    {"Tender-Max-Attempts": "1"})
+            self.assertEqual(status, 201, text)
+            ids.append(json.loads(text)["id"])
+        status, text = self.api(q, "POST", "v1/queues/mail/lease?n=3")
+        self.assertEqual(status, 200, text)
+        for it in json.loads(text)["items"]:
+            self.assertEqual(self.api(q, "POST", "v1/items/%d/bury?lease_id=%s" % (it["id"], it["lease_id"]),
+                                      "550 no such user")[0], 200)
+        self.browser.get(q.url("ui"))
+        wait_for(lambda: len(self.find_all("#dead-letters tbody tr")) == 3, 10, "three dead letters")
+        button = self.row("mail").find_element("xpath", ".//button[text()='Requeue all']")
+        button.click()
+        alert = wait_for(lambda: self.browser.switch_to.alert, 5, "the confirmation")
+        self.assertIn("Requeue every dead letter of queue mail", alert.text)
+        alert.dismiss()  # nothing happens
+        self.assertEqual(len(self.find_all("#dead-letters tbody tr")), 3)
+        button.click()
+        wait_for(lambda: self.browser.switch_to.alert, 5, "the confirmation").accept()
+        self.wait_text("#notice", '"requeued":3')
+        wait_for(lambda: self.cell("mail", "Ready") == "3", 10, "three ready items")
+        wait_for(lambda: not self.find_all("#dead-letters tbody tr"), 10, "the dead list to empty")
         self.assertEqual(self.console_errors(), [])
 
     def test_paused_queue_is_said_in_words(self):
