@@ -338,5 +338,33 @@ TEST(Elect, WebhookHearsGainedAndLostWithTheToken) {
   EXPECT_EQ(refused->status, 409);
 }
 
+// The web view's Resign button posts to the admin listener: the same resign as the app's, which
+// stands again (the member follows, still ready), and a page of another origin may not use it.
+TEST(Elect, TheAdminListenerResignsAndTheMemberStandsAgain) {
+  TempDir dir;
+  std::string url = "file:" + dir.path() + "/leader.lock";
+  std::vector<std::unique_ptr<Tender>> electors;
+  for (int i = 0; i < 2; ++i) {
+    electors.push_back(start_elector("e" + std::to_string(i), url));
+  }
+  auto first = wait_agreed(live(electors));
+  ASSERT_TRUE(first) << describe(live(electors));
+  Tender* leader = live(electors)[first->leader];
+  const auto admin = leader->port("admin");
+  auto refused = http(admin, "POST", "/v1/resign", {{"Origin", "http://attacker.example"}});
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_EQ(get(leader->port("listen"), "/v1/am-leader").first, 200);
+  auto resigned = http(admin, "POST", "/v1/resign");
+  ASSERT_EQ(resigned.status, 200) << resigned.body;
+  EXPECT_EQ(json::parse(resigned.body).at("token").to_number<std::uint64_t>(), first->token);
+  auto second = wait_agreed(live(electors), first->token);
+  ASSERT_TRUE(second) << describe(live(electors));
+  EXPECT_NE(second->name, first->name);
+  EXPECT_EQ(get(admin, "/readyz").first, 200);
+  EXPECT_EQ(get(leader->port("listen"), "/v1/leader").first, 200);
+  EXPECT_EQ(http(admin, "POST", "/v1/resign").status, 409);  // a follower has nothing to resign
+  EXPECT_EQ(live(electors).size(), 2U);
+}
+
 }  // namespace
 }  // namespace tender::testing

@@ -75,7 +75,12 @@ void LeaderApi::add_routes(Router& router) {
     return Response::text(409, v.leader.empty() ? "not leader: no leader now\n"
                                                 : "not leader: " + v.leader + " leads\n");
   });
-  router.add_async("POST", "/v1/resign", [this](Request&, Reply reply) { resign_(reply); });
+  add_resign_route(router, resign_);
+}
+
+void add_resign_route(Router& router, std::function<void(Reply)> resign) {
+  router.add_async("POST", "/v1/resign",
+                   [resign = std::move(resign)](Request&, Reply reply) { resign(reply); });
 }
 
 void LeaderApi::leader(Request& req, Reply reply) {

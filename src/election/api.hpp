@@ -41,6 +41,10 @@ struct ApiLimits {
   std::chrono::milliseconds max_wait{300'000};  // wait_ms above it: 400
 };
 
+// Adds POST /v1/resign, carried out by `resign` (which answers the reply: 200, or 409 when not
+// leading): LeaderApi::add_routes on --listen, and the role on its admin listener.
+void add_resign_route(Router& router, std::function<void(Reply)> resign);
+
 class LeaderApi {
  public:
   // `resign` carries out POST /v1/resign (on the elector's thread) and answers `reply`.

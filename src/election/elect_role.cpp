@@ -58,6 +58,7 @@ struct ElectRole::Impl final : BackendSink {
   std::thread thread;
   std::atomic<bool> backend_done{false};
   std::atomic<bool> draining{false};
+  std::atomic<bool> looping{false};  // the io_context's thread runs (start() to stop())
   // What the app was last told (on the io_context's thread).
   bool told_self = false;
   std::uint64_t told_token = 0;
@@ -128,7 +129,25 @@ struct ElectRole::Impl final : BackendSink {
   asio::awaitable<void> start_exec(std::uint64_t token);
   asio::awaitable<void> resign(Resign how, std::string reason);
   asio::awaitable<void> run_backend();
+  // POST /v1/resign, on --listen and on the admin listener: resigns and stands again.
+  void resign_on_request(const Reply& reply);
 };
+
+void ElectRole::Impl::resign_on_request(const Reply& reply) {
+  if (!looping) {
+    return reply(Response::error(503, "not standing for election (starting or stopped)"));
+  }
+  asio::post(ioc, [this, reply] {
+    if (!elector.leading()) {
+      return reply(Response::error(409, "not leader: nothing to resign"));
+    }
+    std::uint64_t token = elector.own_token();
+    asio::co_spawn(ioc, resign(Resign::kRejoin, "resigned through the API"),
+                   [reply, token](std::exception_ptr) {
+                     reply(Response::json(200, json::object{{"resigned", true}, {"token", token}}));
+                   });
+  });
+}
 
 void ElectRole::Impl::register_metrics(Registry& m) {
   m.gauge_callback("tender_elect_is_leader", "1 while this replica leads, else 0.",
@@ -300,20 +319,8 @@ void ElectRole::start(Runtime& rt) {
   }
   m.backend = std::move(*backend);
   m.register_metrics(rt.metrics());
-  m.api = std::make_unique<LeaderApi>(m.elector, m.cfg.election, [this](Reply reply) {
-    asio::post(impl_->ioc, [this, reply] {
-      Impl& mm = *impl_;
-      if (!mm.elector.leading()) {
-        return reply(Response::error(409, "not leader: nothing to resign"));
-      }
-      std::uint64_t token = mm.elector.own_token();
-      asio::co_spawn(
-          mm.ioc, mm.resign(Resign::kRejoin, "resigned through the API"),
-          [reply, token](std::exception_ptr) {
-            reply(Response::json(200, json::object{{"resigned", true}, {"token", token}}));
-          });
-    });
-  });
+  m.api = std::make_unique<LeaderApi>(
+      m.elector, m.cfg.election, [this](const Reply& reply) { impl_->resign_on_request(reply); });
   if (!m.cfg.exec.empty()) {
     m.exec = std::make_unique<LeaderExec>(
         m.ioc, ExecOptions{.argv = m.cfg.exec, .grace = m.cfg.exec_grace},
@@ -346,6 +353,7 @@ void ElectRole::start(Runtime& rt) {
   rt.announce("listen", m.server->bind());
   m.server->start();
   m.start_loop();
+  m.looping = true;
   log::info("standing for election",
             {{"election", m.cfg.election}, {"id", m.cfg.id}, {"backend", m.cfg.backend}});
 }
@@ -379,6 +387,7 @@ bool ElectRole::drained() const {
 
 void ElectRole::stop() {
   Impl& m = *impl_;
+  m.looping = false;
   if (m.thread.joinable()) {
     if (m.api) {
       m.api->close();
@@ -433,6 +442,10 @@ json::object ElectRole::status() const {
   o["long_polls"] = m.api ? m.api->waiters() : 0;
   o["watchers"] = m.api ? m.api->watchers() : 0;
   return o;
+}
+
+void ElectRole::add_admin_routes(Router& router) {
+  add_resign_route(router, [this](const Reply& reply) { impl_->resign_on_request(reply); });
 }
 
 json::object ElectRole::config() const { return impl_->cfg.to_json(); }

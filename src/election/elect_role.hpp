@@ -29,6 +29,8 @@ class ElectRole final : public Role {
   [[nodiscard]] boost::json::object status() const override;
   [[nodiscard]] boost::json::object config() const override;
   [[nodiscard]] std::span<const UiAsset> ui_assets() const override;
+  // POST /v1/resign on the admin listener too, for the web view's Resign button.
+  void add_admin_routes(Router& router) override;
 
  private:
   struct Impl;

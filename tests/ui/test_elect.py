@@ -68,7 +68,7 @@ class ElectView(uitest.TestCase):
         self.assertEqual(self.console_errors(), [])
         self.screenshot("elect")
 
-    def test_resign_on_the_leaders_page_hands_over(self):
+    def test_resign_on_the_leaders_page_hands_over_and_stands_again(self):
         electors = self.start_electors(2)
         leader, token = self.leader_of(electors)
         other = next(p for p in electors if p is not leader)
@@ -79,11 +79,26 @@ class ElectView(uitest.TestCase):
         button.click()
         alert = wait_for(lambda: self.browser.switch_to.alert, 5, "the confirmation")
         self.assertIn("Resign leadership", alert.text)
+        self.assertIn("stands again", alert.text)
         alert.accept()
-        self.wait_text("#notice", "Resign")
+        self.wait_text("#notice", '"resigned":true')
         new_leader, new_token = self.leader_of([other])
         self.assertGreater(new_token, token)
+        # The resigned member stays in the election: it follows the new term, still ready.
+        self.wait_text("#elect-self", "follows")
+        self.wait_text("#elect-token", str(new_token))
         wait_for(lambda: not self.find("#elect-resign").is_displayed(), 10, "Resign to go")
+        self.assertIsNone(leader.proc.poll(), "the resigned member keeps running")
+        st = self.status(leader)
+        self.assertEqual((st["state"], st["leader"]["token"]), ("follower", new_token))
+        self.assertEqual(http("GET", leader.url("readyz"))[0], 200)
+        status, _, body = http("GET", leader.url("v1/leader", name="listen"))
+        self.assertEqual((status, json.loads(body)["name"]), (200, "e%d" % electors.index(other)))
+
+        # A page of another origin cannot make a member resign.
+        status, _, text = http("POST", other.url("v1/resign"), "", {"Origin": "http://attacker.example"})
+        self.assertEqual(status, 403, text)
+        self.assertEqual(self.status(other)["state"], "leader")
         self.assertEqual(self.console_errors(), [])
 
 

@@ -37,13 +37,14 @@
       v.loss = fact(ui, dl, "loss", "Last loss");
       body.append(dl);
 
-      v.resign = ui.action("Resign", "drain", undefined, {danger: true, ariaLabel: "Resign",
-        confirm: "Resign leadership? This member gives the term up at once and leaves the " +
-          "election (it drains) until it is restarted; another member takes over."});
+      v.resign = ui.action("Resign", "v1/resign", undefined, {danger: true, ariaLabel: "Resign",
+        confirm: "Resign leadership? This member gives its term up at once and another member " +
+          "takes over; this one stays in the election and stands again (it may lead later, with " +
+          "a new token)."});
       v.resign.id = "elect-resign";
       v.resignBox = ui.el("p", {class: "row-actions", hidden: true}, v.resign, " ",
-        ui.el("span", {class: "hint"}, "Resigns and leaves the election (the admin listener's " +
-          "drain). The app's POST /v1/resign on --listen resigns and stands again."));
+        ui.el("span", {class: "hint"}, "Resigns the term and stands again, as the app's " +
+          "POST /v1/resign does."));
       body.append(v.resignBox);
 
       const t = ui.table("Terms seen by this member, newest first", [
