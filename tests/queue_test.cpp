@@ -251,6 +251,13 @@ TEST(Queue, TheAdminListenerServesTheDeadLetters) {
   ASSERT_EQ(listed.status, 200) << listed.body;
   EXPECT_EQ(listed.body, http(port, "GET", "/v1/queues/p/dead").body);
   EXPECT_EQ(body_json(http(admin, "GET", item)).at("error").as_string(), "exit 3");
+  // payload=0 leaves out what a person browsing the list does not read.
+  const json::object full = body_json(listed);
+  EXPECT_TRUE(full.at("items").as_array().at(0).as_object().contains("payload"));
+  const json::object bare = body_json(http(admin, "GET", "/v1/queues/p/dead?payload=0"));
+  const json::object& without = bare.at("items").as_array().at(0).as_object();
+  EXPECT_FALSE(without.contains("payload"));
+  EXPECT_EQ(without.at("id").as_int64(), static_cast<std::int64_t>(id));
   EXPECT_EQ(http(admin, "POST", "/v1/queues/p/dead/bury").status, 404);
   EXPECT_EQ(http(admin, "POST", item + "/requeue", {{"Origin", "http://attacker.example"}}).status,
             403);

@@ -588,20 +588,25 @@ void add_dead_routes(Router& router, StoreSource source) {
       reply(fail(!after ? after.error() : limit.error()));
       return;
     }
+    // payload=0: the items without their payloads (what a person browsing them needs).
+    const bool with_payload = req.query_param("payload").value_or("1") != "0";
     Store* store = open_store_or_503(source, reply);
     if (store == nullptr) {
       return;
     }
     store->dead(std::string(req.param("queue")), static_cast<std::uint64_t>(after->value_or(0)),
                 static_cast<std::size_t>(limit->value_or(100)),
-                [reply](Result<std::vector<ItemView>> r) {
+                [reply, with_payload](Result<std::vector<ItemView>> r) {
                   if (!r) {
                     reply(fail(r.error()));
                     return;
                   }
                   std::string items = "[";
                   std::uint64_t last = 0;
-                  for (const auto& v : *r) {
+                  for (auto& v : *r) {
+                    if (!with_payload) {
+                      v.payload.reset();
+                    }
                     items += (items.size() > 1 ? "," : "") + item_text(v);
                     last = v.id;
                   }

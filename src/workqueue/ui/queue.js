@@ -44,7 +44,7 @@
     await Promise.all(withDead.map(async (q) => {
       const seen = v.dead.get(q.name);
       if (seen && seen.count === q.c.dead && now - seen.at < MAX_AGE) return;
-      const page = await ui.getJSON(deadPath(q.name) + "?limit=" + PAGE);
+      const page = await ui.getJSON(deadPath(q.name) + "?payload=0&limit=" + PAGE);
       if (page) v.dead.set(q.name, {count: q.c.dead, at: now, items: page.items || []});
     }));
     return queues.filter((q) => q.c.dead > 0).length - withDead.length;
