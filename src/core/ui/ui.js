@@ -90,6 +90,13 @@
   };
   // A cell whose text follows a value: td = ui.cell(); later ui.setText(td, x).
   ui.cell = (num) => ui.el("td", {class: num ? "num" : undefined});
+  // A fact of a <dl class="kv">: appends `label` and a <dd> (given, or made with `attrs`), and
+  // returns the <dd> for ui.setText.
+  ui.fact = function (dl, label, dd) {
+    if (!(dd instanceof Node)) dd = ui.el("dd", dd);
+    dl.append(ui.el("dt", {}, label), dd);
+    return dd;
+  };
 
   // --- formatting ----------------------------------------------------------------------------
 

@@ -6,12 +6,6 @@
   const since = (iso) => (iso ? (Date.now() - Date.parse(iso)) / 1000 : null);
   const ms = (x) => (x === undefined || x === null ? null : x / 1000);
 
-  function fact(ui, dl, key, label) {
-    const dd = ui.el("dd", {id: "elect-" + key});
-    dl.append(ui.el("dt", {}, label), dd);
-    return dd;
-  }
-
   tender.panel({
     title: "Election",
     charts: [
@@ -22,19 +16,19 @@
     ],
     init(body, ui) {
       const dl = ui.el("dl", {class: "kv", "aria-label": "Election"});
-      v.election = fact(ui, dl, "election", "Election");
-      v.leader = fact(ui, dl, "leader", "Leader");
+      v.election = ui.fact(dl, "Election", {id: "elect-election"});
+      v.leader = ui.fact(dl, "Leader", {id: "elect-leader"});
       v.role = ui.el("span", {});
-      v.self = fact(ui, dl, "self", "This member");
+      v.self = ui.fact(dl, "This member", {id: "elect-self"});
       v.self.append(ui.el("span", {id: "elect-id"}), " ", v.role);
-      v.token = fact(ui, dl, "token", "Fencing token");
-      v.age = fact(ui, dl, "age", "Term age");
-      v.lease = fact(ui, dl, "lease", "Lease");
+      v.token = ui.fact(dl, "Fencing token", {id: "elect-token"});
+      v.age = ui.fact(dl, "Term age", {id: "elect-age"});
+      v.lease = ui.fact(dl, "Lease", {id: "elect-lease"});
       v.backendState = ui.el("span", {});
       v.backendText = ui.el("span", {});
-      v.backend = fact(ui, dl, "backend", "Backend");
+      v.backend = ui.fact(dl, "Backend", {id: "elect-backend"});
       v.backend.append(v.backendText, " ", v.backendState);
-      v.loss = fact(ui, dl, "loss", "Last loss");
+      v.loss = ui.fact(dl, "Last loss", {id: "elect-loss"});
       body.append(dl);
 
       v.resign = ui.action("Resign", "v1/resign", undefined, {danger: true, ariaLabel: "Resign",

@@ -11,7 +11,7 @@
     ],
     init(body, ui) {
       const kv = ui.el("dl", {class: "kv", id: "sync-facts", "aria-label": "Sync"});
-      const fact = (k, dd) => { dd = dd || ui.el("dd"); kv.append(ui.el("dt", {}, k), dd); return dd; };
+      const fact = (k, dd) => ui.fact(kv, k, dd);
       v.source = fact("source");
       v.path = fact("published at");
       v.revision = fact("revision", ui.el("dd", {id: "sync-revision"}));

@@ -22,7 +22,7 @@
     ],
     init(body, ui) {
       const kv = ui.el("dl", {class: "kv", id: "tail-summary", "aria-label": "Summary"});
-      const fact = (k) => { const dd = ui.el("dd"); kv.append(ui.el("dt", {}, k), dd); return dd; };
+      const fact = (k) => ui.fact(kv, k);
       v.count = fact("files followed");
       v.rotations = fact("rotations");
       v.truncations = fact("truncations");

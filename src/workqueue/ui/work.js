@@ -12,12 +12,6 @@
     }
     return total;
   };
-  function fact(ui, dl, key, label) {
-    const dd = ui.el("dd", {id: "work-" + key});
-    dl.append(ui.el("dt", {}, label), dd);
-    return dd;
-  }
-
   tender.panel({
     title: "Worker",
     charts: [
@@ -27,14 +21,14 @@
     ],
     init(body, ui) {
       const dl = ui.el("dl", {class: "kv", "aria-label": "Worker"});
-      v.queue = fact(ui, dl, "queue", "Queue");
-      v.command = fact(ui, dl, "command", "Command");
-      v.flight = fact(ui, dl, "in-flight", "In flight");
-      v.done = fact(ui, dl, "done", "Done");
-      v.failed = fact(ui, dl, "failed", "Failed");
-      v.remaining = fact(ui, dl, "remaining", "Left in the queue");
+      v.queue = ui.fact(dl, "Queue", {id: "work-queue"});
+      v.command = ui.fact(dl, "Command", {id: "work-command"});
+      v.flight = ui.fact(dl, "In flight", {id: "work-in-flight"});
+      v.done = ui.fact(dl, "Done", {id: "work-done"});
+      v.failed = ui.fact(dl, "Failed", {id: "work-failed"});
+      v.remaining = ui.fact(dl, "Left in the queue", {id: "work-remaining"});
       v.serverState = ui.el("span");
-      v.server = fact(ui, dl, "server", "Queue server");
+      v.server = ui.fact(dl, "Queue server", {id: "work-server"});
       v.server.append(v.serverState);
       body.append(dl);
       const t = ui.table("Items running now", [{title: "Item", num: true},
