@@ -57,7 +57,10 @@ class PodRunner final : public Role {
 
  private:
   void add_fault_routes(Router& router);
-  void add_web_routes(Router& router);  // runner_ui.cpp: log tail, admin proxy
+  // runner_ui.cpp: a container's log tail, and the proxy to a container's admin listener.
+  void add_web_routes(Router& router);
+  void add_log_route(Router& router);
+  void add_admin_proxy_route(Router& router);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -150,6 +150,11 @@ std::optional<std::uint64_t> number(const std::optional<std::string>& text) {
 std::span<const UiAsset> PodRunner::ui_assets() const { return pod::ui_assets(); }
 
 void PodRunner::add_web_routes(Router& r) {
+  add_log_route(r);
+  add_admin_proxy_route(r);
+}
+
+void PodRunner::add_log_route(Router& r) {
   Impl* s = impl_.get();
   r.add_async("GET", "/v1/pods/{name}/containers/{c}/logs", [s](Request& req, Reply reply) {
     auto offset_text = req.query_param("offset");
@@ -187,6 +192,10 @@ void PodRunner::add_web_routes(Router& r) {
       reply(std::move(res));
     });
   });
+}
+
+void PodRunner::add_admin_proxy_route(Router& r) {
+  Impl* s = impl_.get();
   r.add_async("*", "/v1/pods/{name}/containers/{c}/admin/*", [s](Request& req, Reply reply) {
     if (req.body.size() > kProxyMaxRequestBody) {
       reply(Response::error(413, "a request to a container's admin listener is at most 64 KiB"));

@@ -578,45 +578,49 @@ Store* open_store_or_503(const StoreSource& source, const Reply& reply) {
   return s;
 }
 
+// GET /v1/queues/Q/dead: a page of the dead letters of Q, oldest first.
+void list_dead(const StoreSource& source, Request& req, const Reply& reply) {
+  auto after = int_option(req, "after", "", 0, INT64_MAX);
+  auto limit = int_option(req, "limit", "", 1, 1000);
+  if (!after || !limit) {
+    reply(fail(!after ? after.error() : limit.error()));
+    return;
+  }
+  // payload=0: the items without their payloads (what a person browsing them needs).
+  const bool with_payload = req.query_param("payload").value_or("1") != "0";
+  Store* store = open_store_or_503(source, reply);
+  if (store == nullptr) {
+    return;
+  }
+  store->dead(std::string(req.param("queue")), static_cast<std::uint64_t>(after->value_or(0)),
+              static_cast<std::size_t>(limit->value_or(100)),
+              [reply, with_payload](Result<std::vector<ItemView>> r) {
+                if (!r) {
+                  reply(fail(r.error()));
+                  return;
+                }
+                std::string items = "[";
+                std::uint64_t last = 0;
+                for (auto& v : *r) {
+                  if (!with_payload) {
+                    v.payload.reset();
+                  }
+                  items += (items.size() > 1 ? "," : "") + item_text(v);
+                  last = v.id;
+                }
+                items += "]";
+                reply(json_text(200, JsonText()
+                                         .raw("items", items)
+                                         .num("next_after", static_cast<std::int64_t>(last))
+                                         .text()));
+              });
+}
+
 }  // namespace
 
 void add_dead_routes(Router& router, StoreSource source) {
-  router.add_async("GET", "/v1/queues/{queue}/dead", [source](Request& req, Reply reply) {
-    auto after = int_option(req, "after", "", 0, INT64_MAX);
-    auto limit = int_option(req, "limit", "", 1, 1000);
-    if (!after || !limit) {
-      reply(fail(!after ? after.error() : limit.error()));
-      return;
-    }
-    // payload=0: the items without their payloads (what a person browsing them needs).
-    const bool with_payload = req.query_param("payload").value_or("1") != "0";
-    Store* store = open_store_or_503(source, reply);
-    if (store == nullptr) {
-      return;
-    }
-    store->dead(std::string(req.param("queue")), static_cast<std::uint64_t>(after->value_or(0)),
-                static_cast<std::size_t>(limit->value_or(100)),
-                [reply, with_payload](Result<std::vector<ItemView>> r) {
-                  if (!r) {
-                    reply(fail(r.error()));
-                    return;
-                  }
-                  std::string items = "[";
-                  std::uint64_t last = 0;
-                  for (auto& v : *r) {
-                    if (!with_payload) {
-                      v.payload.reset();
-                    }
-                    items += (items.size() > 1 ? "," : "") + item_text(v);
-                    last = v.id;
-                  }
-                  items += "]";
-                  reply(json_text(200, JsonText()
-                                           .raw("items", items)
-                                           .num("next_after", static_cast<std::int64_t>(last))
-                                           .text()));
-                });
-  });
+  router.add_async("GET", "/v1/queues/{queue}/dead",
+                   [source](Request& req, Reply reply) { list_dead(source, req, reply); });
 
   router.add_async("GET", "/v1/queues/{queue}/dead/{id}", [source](Request& req, Reply reply) {
     auto id = item_id(req);
