@@ -152,14 +152,16 @@ TEST(Echo, DelayFromTheConfigFileAndItsValidation) {
   EXPECT_NE(r.err.find(slow + ":1: delay: must be at most 10m"), std::string::npos) << r.err;
 }
 
-TEST(Echo, BadDelayFlagsExit2) {
+TEST(Echo, BadDelayAndThreadFlagsExit2) {
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{{"--delay", "soon"},
                                              {"--delay", "11m"},
                                              {"--delay-fraction", "1.5"},
                                              {"--delay-fraction", "-0.1"},
                                              {"--delay-fraction", "half"},
-                                             {"--delay-fraction", "%"}}) {
+                                             {"--delay-fraction", "%"},
+                                             {"--threads", "0"},
+                                             {"--threads", "257"}}) {
     auto argv = echo_args(args);
     auto r = run_tender(argv);
     EXPECT_EQ(r.status.code, 2) << args[0] << " " << args[1];

@@ -8,6 +8,8 @@
 #include <boost/url/parse_query.hpp>
 #include <boost/url/url_view.hpp>
 
+#include "core/json_text.hpp"
+
 namespace tender {
 
 std::string_view trim_ows(std::string_view s) {
@@ -100,7 +102,7 @@ Response Response::json(int status, const boost::json::value& value) {
   Response r;
   r.status = status;
   r.headers.add("Content-Type", "application/json");
-  r.body = boost::json::serialize(value);
+  append_json_value(r.body, value);  // numbers as people write them, strings valid UTF-8
   r.body.push_back('\n');
   return r;
 }

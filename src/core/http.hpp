@@ -107,7 +107,8 @@ struct Response {
 
   // `text/plain; charset=utf-8`.
   [[nodiscard]] static Response text(int status, std::string body);
-  // `application/json`, serialized compactly with a trailing newline.
+  // `application/json`, serialized compactly (core/json_text.hpp's append_json_value: numbers
+  // as people write them, strings valid UTF-8) with a trailing newline.
   [[nodiscard]] static Response json(int status, const boost::json::value& value);
   // An error with a reason a person can act on: `text/plain`, "<reason>\n".
   [[nodiscard]] static Response error(int status, std::string_view reason);

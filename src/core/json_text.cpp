@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -122,6 +123,24 @@ void append_json_string_utf8(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+// The shortest text that reads back as `d`, in plain notation where that is as short ("29.8",
+// not boost::json's "2.98E1"), with a fraction or exponent always ("1.0"), so that it reads
+// back as a double; JSON has no NaN or infinity: null.
+void append_double(std::string& out, double d) {
+  if (!std::isfinite(d)) {
+    out += "null";
+    return;
+  }
+  std::array<char, 32> buf{};
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), d);
+  std::string_view text(buf.data(),
+                        ec == std::errc() ? static_cast<std::size_t>(end - buf.data()) : 0);
+  out += text;
+  if (text.find_first_of(".e") == std::string_view::npos) {
+    out += ".0";  // still a double to a reader: 1.0, not the integer 1
+  }
+}
+
 void append_json_value(std::string& out, const boost::json::value& v) {
   switch (v.kind()) {
     case boost::json::kind::null:
@@ -137,7 +156,7 @@ void append_json_value(std::string& out, const boost::json::value& v) {
       append_int(out, v.get_uint64());
       return;
     case boost::json::kind::double_:
-      out += boost::json::serialize(v);
+      append_double(out, v.get_double());
       return;
     case boost::json::kind::string:
       append_json_string_utf8(out, v.get_string());

@@ -30,7 +30,9 @@ void append_json_string_utf8(std::string& out, std::string_view s);
 
 // Appends any JSON value, compactly, its strings (keys too) through append_json_string_utf8:
 // a boost::json string holding a file's bytes (as logfmt and regex fields do) still gives
-// valid JSON. Numbers as boost::json::serialize writes them. Never fails.
+// valid JSON. Numbers in their shortest form that reads back the same, in plain notation
+// where that is as short (29.8, 1.0, 1e+21); a NaN or infinity (which JSON cannot say) is null.
+// Never fails.
 void append_json_value(std::string& out, const boost::json::value& v);
 
 }  // namespace tender

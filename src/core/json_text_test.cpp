@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <boost/json.hpp>
 #include <string>
 
@@ -63,9 +65,29 @@ TEST(JsonTextUtf8, ValuesKeepTheirTypesAndStringsAreMadeValid) {
   std::string out;
   append_json_value(out, o);
   EXPECT_EQ(out,
-            "{\"n\":12,\"u\":18446744073709551615,\"d\":2.5E0,\"b\":true,\"z\":null,"
+            "{\"n\":12,\"u\":18446744073709551615,\"d\":2.5,\"b\":true,\"z\":null,"
             "\"s\xef\xbf\xbd\":\"x\xef\xbf\xbdy\",\"a\":[1,\"two\"]}");
   EXPECT_TRUE(boost::json::parse(out).is_object());
+}
+
+TEST(JsonTextUtf8, DoublesAreWrittenAsPeopleWriteThemAndReadBackAsDoubles) {
+  auto text = [](double d) {
+    std::string out;
+    append_json_value(out, boost::json::value(d));
+    return out;
+  };
+  EXPECT_EQ(text(29.8), "29.8");
+  EXPECT_EQ(text(0.001), "0.001");
+  EXPECT_EQ(text(1.0), "1.0");
+  EXPECT_EQ(text(-3.0), "-3.0");
+  EXPECT_EQ(text(1e21), "1e+21");
+  EXPECT_EQ(text(std::numeric_limits<double>::quiet_NaN()), "null");
+  EXPECT_EQ(text(std::numeric_limits<double>::infinity()), "null");
+  for (double d : {29.8, 1.0, 1e21, 1.047386576, 5e-324}) {
+    boost::json::value back = boost::json::parse(text(d));
+    ASSERT_TRUE(back.is_double()) << text(d);
+    EXPECT_EQ(back.get_double(), d);
+  }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <span>
 
@@ -41,7 +42,7 @@ struct Config {
 
 struct Flags {
   std::string listen;
-  int threads = 0;
+  std::optional<int> threads;  // unset: the file's or the default
   std::string id;
   std::string max_body;
   std::string max_header;
@@ -264,11 +265,11 @@ Config resolve(const Flags& f, const ConfigNode& file) {
   if (!f.listen.empty()) {
     c.listen = flag_host_port("listen", f.listen);
   }
-  if (f.threads != 0) {
-    if (f.threads < 1 || f.threads > 256) {
+  if (f.threads) {
+    if (*f.threads < 1 || *f.threads > 256) {
       throw UsageError("--threads: must be from 1 to 256");
     }
-    c.threads = f.threads;
+    c.threads = *f.threads;
   }
   if (!f.id.empty()) {
     c.id = f.id;

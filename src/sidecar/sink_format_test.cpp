@@ -68,7 +68,7 @@ TEST(EncodeRecord, ParsedFieldsAtTopLevelAndClashesUnderFields) {
   EXPECT_EQ(json_line(r), R"({"time":"2023-11-14T22:13:20.123456789Z","file":"/var/log/app/a.log",)"
                           R"("key":"0123456789abcdef","offset":0,)"
                           R"("message":"{\"level\":\"info\",\"time\":\"yesterday\",\"n\":3}",)"
-                          R"("level":"info","n":3,"ok":true,"x":null,"d":1.5E0,)"
+                          R"("level":"info","n":3,"ok":true,"x":null,"d":1.5,)"
                           R"("nested":{"a":[1,"b"]},"fields":{"time":"yesterday","message":"m"}})"
                           "\n");
 }
