@@ -1,6 +1,7 @@
 #include "pod/status.hpp"
 
 #include <boost/json.hpp>
+#include <cstdint>
 #include <cstdio>
 
 #include "core/units.hpp"
@@ -25,13 +26,15 @@ json::object terminated_json(const ExitStatus& st, const std::string& reason,
   return t;
 }
 
-// A probe in /v1/pods: its last result, and how many failed (in a row, and in all).
+// A probe in /v1/pods: its last result, its failures in a row (those that count towards
+// failureThreshold, as Kubernetes counts them: 0 again after a success, so a probe that failed
+// before the app listened shows 0 once it passes), and its failures in all.
 json::object probe_json(const ProbeTracker& t) {
   json::object o;
   o["result"] = !t.last_passed() ? "pending" : (*t.last_passed() ? "success" : "failure");
   o["message"] = t.last_message();
-  o["consecutiveFailures"] = t.consecutive_failures();
-  o["failures"] = t.total_failures();
+  o["failures"] = t.consecutive_failures();
+  o["totalFailures"] = static_cast<std::int64_t>(t.total_failures());
   return o;
 }
 
