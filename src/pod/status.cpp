@@ -1,8 +1,11 @@
 #include "pod/status.hpp"
 
+#include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <cstdint>
-#include <cstdio>
+#include <string>
+#include <vector>
 
 #include "core/units.hpp"
 
@@ -183,11 +186,9 @@ json::object Pod::to_json() const {
 }
 
 std::string status_table(const json::value& v) {
-  std::string out;
-  char line[512];
-  std::snprintf(line, sizeof line, "%-24s %-10s %-6s %-20s %-10s %-18s %8s  %s\n", "POD", "PHASE",
-                "READY", "CONTAINER", "TYPE", "STATE", "RESTARTS", "LAST EXIT");
-  out += line;
+  using Row = std::array<std::string, 8>;
+  std::vector<Row> rows{
+      {"POD", "PHASE", "READY", "CONTAINER", "TYPE", "STATE", "RESTARTS", "LAST EXIT"}};
   for (const auto& p : v.at("pods").as_array()) {
     const auto& pod = p.as_object();
     auto row = [&](const json::value& cv) {
@@ -204,14 +205,11 @@ std::string status_table(const json::value& v) {
       } else if (const auto* t2 = st.if_contains("terminated")) {
         last = std::string(t2->at("message").as_string());
       }
-      std::snprintf(line, sizeof line, "%-24s %-10s %-6s %-20s %-10s %-18s %8lld  %s\n",
-                    std::string(pod.at("name").as_string()).c_str(),
-                    std::string(pod.at("phase").as_string()).c_str(),
-                    pod.at("ready").as_bool() ? "true" : "false",
-                    std::string(c.at("name").as_string()).c_str(),
-                    std::string(c.at("type").as_string()).c_str(), state.c_str(),
-                    static_cast<long long>(c.at("restartCount").as_int64()), last.c_str());
-      out += line;
+      rows.push_back({std::string(pod.at("name").as_string()),
+                      std::string(pod.at("phase").as_string()),
+                      pod.at("ready").as_bool() ? "true" : "false",
+                      std::string(c.at("name").as_string()), std::string(c.at("type").as_string()),
+                      state, std::to_string(c.at("restartCount").as_int64()), last});
     };
     for (const auto& c : pod.at("initContainers").as_array()) {
       row(c);
@@ -219,6 +217,25 @@ std::string status_table(const json::value& v) {
     for (const auto& c : pod.at("containers").as_array()) {
       row(c);
     }
+  }
+  // Each column as wide as its widest cell, so a long state or name does not push the
+  // columns after it out of line; RESTARTS is right-aligned, LAST EXIT (the last) unpadded.
+  std::array<std::size_t, 8> width{};
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      width[i] = std::max(width[i], r[i].size());
+    }
+  }
+  constexpr std::size_t kRestarts = 6;
+  std::string out;
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i + 1 < r.size(); ++i) {
+      std::string pad(width[i] - r[i].size(), ' ');
+      out += i == kRestarts ? pad + r[i] : r[i] + pad;
+      out += i == kRestarts ? "  " : " ";
+    }
+    out += r.back();
+    out += '\n';
   }
   return out;
 }
