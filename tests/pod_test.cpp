@@ -528,6 +528,13 @@ spec:
   EXPECT_NE(st.out.find("running"), std::string::npos) << st.out;
   auto missing = run_tender({"pod", "logs", "talk", "-c", "nope", "--admin", admin});
   EXPECT_EQ(missing.status.code, 2);
+  // A pod that is not there (scaled away, deleted, mistyped): a message naming it and the pods
+  // that are, not a bare 404.
+  auto gone = run_tender({"pod", "logs", "talk-1", "--admin", admin});
+  EXPECT_EQ(gone.status.code, 2);
+  EXPECT_NE(gone.err.find("no pod talk-1"), std::string::npos) << gone.err;
+  EXPECT_NE(gone.err.find("pods: talk"), std::string::npos) << gone.err;
+  EXPECT_EQ(gone.err.find("404"), std::string::npos) << gone.err;
 }
 
 TEST_F(PodTest, EmptyDirIsSharedWithinAPodAndPrivateToIt) {

@@ -304,11 +304,30 @@ class LogFollower {
   std::uint64_t offset_ = 0;
 };
 
+// GET /v1/pods/NAME. A pod the runner does not know (scaled away, deleted, mistyped) throws
+// UsageError "no pod NAME (...); pods: A, B" rather than the bare 404; other failures as get_json.
+json::value get_pod(const std::string& base, const std::string& pod_name) {
+  auto r = fetch(base + "/v1/pods/" + pod_name);
+  if (r && r->status == 200) {
+    return json::parse(r->body);
+  }
+  if (r && r->status == 404) {
+    std::string list;
+    json::value pods = get_json(base, "/v1/pods");
+    for (const auto& p : pods.at("pods").as_array()) {
+      list += (list.empty() ? "" : ", ") + std::string(p.at("name").as_string());
+    }
+    throw UsageError("no pod " + pod_name + " (it may have been scaled away or deleted); pods: " +
+                     (list.empty() ? "none" : list));
+  }
+  return get_json(base, "/v1/pods/" + pod_name);  // throws, naming the failure
+}
+
 int logs(const std::string& admin, const std::string& pod_name, std::string container,
          bool follow) {
   std::string base = admin_url(admin);
   json::value st = get_json(base, "/statusz");
-  json::value pod = get_json(base, "/v1/pods/" + pod_name);
+  json::value pod = get_pod(base, pod_name);
   std::vector<std::string> names;
   for (const char* key : {"initContainers", "containers"}) {
     for (const auto& c : pod.at(key).as_array()) {
