@@ -29,6 +29,16 @@ TEST(Cli, RoleHelp) {
   }
 }
 
+TEST(Cli, PodRunHelpSaysWhatTheGraceDefaultIs) {
+  auto r = run_tender({"pod", "run", "--help"});
+  EXPECT_EQ(r.status.code, 0);
+  std::size_t at = r.out.find("--grace");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+  EXPECT_NE(line.find("terminationGracePeriodSeconds plus 5s"), std::string::npos) << line;
+  EXPECT_EQ(line.find("default 30s"), std::string::npos) << line;
+}
+
 TEST(Cli, UnknownRoleExits2AndListsRoles) {
   auto r = run_tender({"frobnicate"});
   EXPECT_EQ(r.status.code, 2);

@@ -399,6 +399,10 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   auto common = std::make_shared<CommonFlags>();
   auto rf = std::make_shared<RunFlags>();
   add_common_flags(*run_cmd, *common, kPodAdminPort);
+  // The runner's default is not the common 30s (see run()).
+  run_cmd->get_option("--grace")->description(
+      "Longest wait on SIGTERM for the pods to terminate before exiting, e.g. 90s (default: "
+      "the manifests' longest terminationGracePeriodSeconds plus 5s)");
   run_cmd->add_option("files", rf->files, "Manifest files (v1/Pod, apps/v1/Deployment)")
       ->required();
   run_cmd->add_option("--run-dir", rf->run_dir,
