@@ -39,6 +39,20 @@ TEST(Cli, PodRunHelpSaysWhatTheGraceDefaultIs) {
   EXPECT_EQ(line.find("default 30s"), std::string::npos) << line;
 }
 
+TEST(Cli, HelpNamesARangeInWords) {
+  auto r = run_tender({"pod", "delay", "--help"});
+  EXPECT_EQ(r.status.code, 0);
+  EXPECT_NE(r.out.find("--ms an integer from 0 to 600000"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--loss a number from 0 to 100"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(" in ["), std::string::npos) << r.out;
+  auto limits = run_tender({"pod", "validate", "--help"});
+  EXPECT_NE(limits.out.find("--max-pods a positive integer"), std::string::npos) << limits.out;
+  // The range still holds: a value outside is refused before anything runs.
+  auto out_of_range = run_tender({"pod", "scale", "web", "1001", "--admin", "127.0.0.1:1"});
+  EXPECT_EQ(out_of_range.status.code, 2);
+  EXPECT_NE(out_of_range.err.find("1001"), std::string::npos) << out_of_range.err;
+}
+
 TEST(Cli, UnknownRoleExits2AndListsRoles) {
   auto r = run_tender({"frobnicate"});
   EXPECT_EQ(r.status.code, 2);

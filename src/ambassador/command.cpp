@@ -84,9 +84,9 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   cmd->add_flag("--tcp", f->tcp, "One-liner: a tcp listener (the default)");
   cmd->add_option("--policy", f->policy,
                   "One-liner: round_robin, random, least_request, ring_hash, maglev, jump");
-  cmd->add_option("--workers", f->workers,
-                  "Worker threads (default: the config's, or one per core)")
-      ->check(CLI::Range(1, 256));
+  in_range(cmd->add_option("--workers", f->workers,
+                           "Worker threads (default: the config's, or one per core)"),
+           1, 256);
   cmd->add_option("--busy-poll", f->busy_poll,
                   "How long at most a worker out of work looks for more before sleeping, "
                   "like 20us (default: the config's, or 0: sleep at once)");

@@ -30,6 +30,10 @@ void add_common_flags(CLI::App& app, CommonFlags& flags, std::uint16_t default_a
   app.add_option("--log-format", flags.log_format, "text or json (default text)");
 }
 
+CLI::Option* positive(CLI::Option* opt) {
+  return opt->check(CLI::PositiveNumber.description(""))->type_name("a positive integer");
+}
+
 HostPort flag_host_port(std::string_view flag, const std::string& value) {
   auto hp = parse_host_port(value);
   if (!hp) {

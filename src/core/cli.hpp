@@ -13,8 +13,10 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/app.hpp"
@@ -46,6 +48,21 @@ void add_common_flags(CLI::App& app, CommonFlags& flags, std::uint16_t default_a
 // and defaults.
 [[nodiscard]] CommonOptions resolve_common(const CommonFlags& flags, const ConfigNode& file,
                                            std::uint16_t default_admin_port);
+
+// Restricts a numeric option to [lo, hi] (CLI11 refuses anything else, exit 2) and says so in
+// --help as "an integer from 1 to 256" (or "a number from 0 to 100") rather than CLI11's
+// "INT:INT in [1 - 256]". Returns the option.
+//   in_range(cmd->add_option("--workers", n, "Worker threads"), 1, 256);
+template <typename T>
+CLI::Option* in_range(CLI::Option* opt, T lo, T hi) {
+  std::ostringstream name;
+  name << (std::is_integral_v<T> ? "an integer" : "a number") << " from " << lo << " to " << hi;
+  return opt->check(CLI::Range(lo, hi).description(""))->type_name(name.str());
+}
+
+// Restricts an integer option to values above 0; --help reads "a positive integer" rather than
+// CLI11's "INT:POSITIVE". Returns the option.
+CLI::Option* positive(CLI::Option* opt);
 
 // Helpers for role flags: parse or throw UsageError naming the flag.
 [[nodiscard]] HostPort flag_host_port(std::string_view flag, const std::string& value);

@@ -38,18 +38,15 @@ struct LimitFlags {
     cmd.add_option(
         "--max-manifest-bytes", max_manifest_bytes,
         "Largest manifest file read (default " + format_bytes(defaults.max_file_bytes) + ")");
-    cmd.add_option("--max-pods", max_pods,
-                   "Most pods in the run, counting replicas (default " +
-                       std::to_string(defaults.max_pods) + ")")
-        ->check(CLI::PositiveNumber);
-    cmd.add_option("--max-containers", max_containers,
-                   "Most containers in a pod, init containers included (default " +
-                       std::to_string(defaults.max_containers) + ")")
-        ->check(CLI::PositiveNumber);
-    cmd.add_option(
-           "--max-env", max_env,
-           "Most env entries in a container (default " + std::to_string(defaults.max_env) + ")")
-        ->check(CLI::PositiveNumber);
+    positive(cmd.add_option("--max-pods", max_pods,
+                            "Most pods in the run, counting replicas (default " +
+                                std::to_string(defaults.max_pods) + ")"));
+    positive(cmd.add_option("--max-containers", max_containers,
+                            "Most containers in a pod, init containers included (default " +
+                                std::to_string(defaults.max_containers) + ")"));
+    positive(cmd.add_option(
+        "--max-env", max_env,
+        "Most env entries in a container (default " + std::to_string(defaults.max_env) + ")"));
   }
   [[nodiscard]] ManifestLimits limits() const {
     ManifestLimits l;
@@ -452,9 +449,7 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   auto dep = std::make_shared<std::string>();
   auto replicas = std::make_shared<int>(0);
   scale_cmd->add_option("deployment", *dep, "Deployment name")->required();
-  scale_cmd->add_option("replicas", *replicas, "Replica count")
-      ->required()
-      ->check(CLI::Range(0, 1000));
+  in_range(scale_cmd->add_option("replicas", *replicas, "Replica count")->required(), 0, 1000);
   scale_cmd->add_option("--admin", *admin, "The runner's admin address (default 127.0.0.1:9900)");
   scale_cmd->callback(
       [admin, dep, replicas, &exit_code] { exit_code = scale(*admin, *dep, *replicas); });

@@ -275,16 +275,14 @@ void add_fault_commands(CLI::App& cmd, int& exit_code) {
   auto jitter = std::make_shared<int>(0);
   auto loss = std::make_shared<double>(0);
   delay_cmd->add_option("pod", *pod_name, "Pod name")->required();
-  delay_cmd
-      ->add_option("--ms", *ms,
-                   "Delay of every packet in and out, ms (0 with no --loss: "
-                   "remove)")
-      ->required()
-      ->check(CLI::Range(0, 600'000));
-  delay_cmd->add_option("--jitter", *jitter, "Random variation of the delay, ms")
-      ->check(CLI::Range(0, 600'000));
-  delay_cmd->add_option("--loss", *loss, "Share of packets dropped, percent")
-      ->check(CLI::Range(0.0, 100.0));
+  in_range(delay_cmd
+               ->add_option("--ms", *ms,
+                            "Delay of every packet in and out, ms (0 with no --loss: remove)")
+               ->required(),
+           0, 600'000);
+  in_range(delay_cmd->add_option("--jitter", *jitter, "Random variation of the delay, ms"), 0,
+           600'000);
+  in_range(delay_cmd->add_option("--loss", *loss, "Share of packets dropped, percent"), 0.0, 100.0);
   delay_cmd->add_option("--admin", *admin, admin_help);
   delay_cmd->callback([=, &exit_code] {
     json::object body;
