@@ -1,7 +1,10 @@
 // `tender echo` as a user runs it: the real binary on 127.0.0.1 with free ports.
 #include <gtest/gtest.h>
 
+#include <poll.h>
+#include <unistd.h>
 #include <boost/json.hpp>
+
 #include <csignal>
 
 #include "support.hpp"
@@ -28,6 +31,55 @@ TEST(Echo, PrintsBoundAddressesAndEchoesTheRequest) {
   EXPECT_EQ(v.at("headers").at("x-multi").as_string(), "1, 2");
   EXPECT_EQ(v.at("body").as_string(), "hello body");
   EXPECT_EQ(std::string(v.at("remote").as_string()).substr(0, 10), "127.0.0.1:");
+}
+
+// Everything `argv` printed on its stdout and stderr (one pipe, as a pod's log or `2>&1 | less`
+// gets them) up to and including its plain "listening" line.
+std::string output_until_listening(const std::vector<std::string>& argv) {
+  SpawnOptions o;
+  o.argv = {"sh", "-c", "exec \"$@\" 2>&1", "sh"};
+  o.argv.insert(o.argv.end(), argv.begin(), argv.end());
+  o.stdout_ = Stdio::pipe();
+  auto p = Process::spawn(o);
+  if (!p) {
+    return "cannot start: " + p.error().message();
+  }
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (out.rfind("\nlistening ") == std::string::npos && out.rfind("listening ", 0) != 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    pollfd pfd{p->stdout_fd(), POLLIN, 0};
+    if (::poll(&pfd, 1, 50) > 0) {
+      char buf[4096];
+      ssize_t n = ::read(p->stdout_fd(), buf, sizeof buf);
+      if (n <= 0) {
+        break;
+      }
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  (void)p->kill_group(SIGTERM);
+  (void)p->wait();
+  return out;
+}
+
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+TEST(Echo, StdoutAndStderrToOnePipeSeeTheListeningLineOnce) {
+  std::string out = output_until_listening(
+      {TENDER_BINARY, "echo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"});
+  EXPECT_EQ(count(out, "listening admin="), 1u) << out;
+  // The structured log still carries it, for whoever reads the JSON lines.
+  std::string json_out = output_until_listening({TENDER_BINARY, "echo", "--listen", "127.0.0.1:0",
+                                                 "--admin", "127.0.0.1:0", "--log-format", "json"});
+  EXPECT_EQ(count(json_out, "\"msg\":\"listening admin="), 1u) << json_out;
+  EXPECT_EQ(count(json_out, "\nlistening admin="), 1u) << json_out;
 }
 
 TEST(Echo, StatusParameterAndItsValidation) {

@@ -1,6 +1,7 @@
 #include "core/app.hpp"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +22,23 @@
 
 namespace tender {
 namespace {
+
+// Whether the "listening" line goes to the log at info besides the plain line on stdout: in the
+// JSON log, always; in the text log, only when stderr is a terminal that stdout does not also
+// print to (e.g. `tender echo > addresses`), as where stderr is a file or pipe (a pod's log,
+// `2>&1`, systemd) or the terminal shows stdout too, the plain line already says it.
+bool listening_worth_logging() {
+  if (log::settings().format == log::Format::kJson) {
+    return true;
+  }
+  if (::isatty(STDERR_FILENO) != 1) {
+    return false;
+  }
+  struct stat out {};
+  struct stat err {};
+  return ::fstat(STDOUT_FILENO, &out) != 0 || ::fstat(STDERR_FILENO, &err) != 0 ||
+         out.st_dev != err.st_dev || out.st_ino != err.st_ino;
+}
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -342,7 +360,14 @@ int RuntimeImpl::run() {
       line.append(" ").append(k).append("=").append(v);
     }
   }
-  log::info(line);
+  // The plain line on stdout is for scripts and always printed. In the text log it would say
+  // the same again where both streams end up together (a terminal showing both, a pod's log,
+  // `2>&1`), so there it is logged at debug; the JSON log always carries it at info.
+  if (listening_worth_logging()) {
+    log::info(line);
+  } else {
+    log::debug(line);
+  }
   line.push_back('\n');
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fflush(stdout);
