@@ -2,15 +2,28 @@
 
 #include <boost/json.hpp>
 #include <cstdio>
+#include <cstdlib>
 
 #include "core/cli.hpp"
+#include "core/host_port.hpp"
 
 namespace tender::pod {
 
+std::string admin_address(const std::string& admin) {
+  if (!admin.empty()) {
+    return admin;
+  }
+  if (const char* env = std::getenv("TENDER_POD_ADMIN"); env != nullptr && *env != '\0') {
+    if (!parse_host_port(env)) {
+      throw UsageError(std::string("TENDER_POD_ADMIN: not HOST:PORT: \"") + env + "\"");
+    }
+    return env;
+  }
+  return "127.0.0.1:" + std::to_string(kPodAdminPort);
+}
+
 std::string admin_url(const std::string& admin) {
-  auto hp =
-      flag_host_port("admin", admin.empty() ? "127.0.0.1:" + std::to_string(kPodAdminPort) : admin);
-  return "http://" + hp.str();
+  return "http://" + flag_host_port("admin", admin_address(admin)).str();
 }
 
 boost::json::value get_json(const std::string& base, const std::string& path) {

@@ -8,7 +8,10 @@
 
 namespace tender::pod {
 
-// "http://HOST:PORT" of the runner's admin listener: --admin, or 127.0.0.1 and the pod default.
+// The runner's admin listener, HOST:PORT: --admin, else $TENDER_POD_ADMIN, else 127.0.0.1 and
+// the pod default. Throws UsageError when the environment's value is not HOST:PORT.
+[[nodiscard]] std::string admin_address(const std::string& admin);
+// "http://" and admin_address(admin).
 [[nodiscard]] std::string admin_url(const std::string& admin);
 
 // GETs `path` and parses its JSON; throws UsageError naming the problem (unreachable, not 200).

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <thread>
 
@@ -77,6 +78,10 @@ int run(const CommonFlags& common, const RunFlags& f) {
   ConfigNode file = common.load_config();
   file.warn_unknown({"admin", "admin_allow_hosts", "grace", "log_level", "log_format"});
   CommonOptions opts = resolve_common(common, file, kPodAdminPort);
+  if (common.admin.empty() && !file.has("admin") && std::getenv("TENDER_POD_ADMIN") != nullptr) {
+    // The address the client subcommands use, so that one variable points both at one runner.
+    opts.admin = flag_host_port("admin", admin_address(""));
+  }
   RunnerOptions ro;
   ro.limits = f.limits.limits();
   ro.manifests = load_manifests(f.files, ro.limits);
@@ -427,7 +432,9 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   auto* status_cmd = cmd->add_subcommand("status", "Show pods and containers");
   auto as_json = std::make_shared<bool>(false);
   auto watch = std::make_shared<bool>(false);
-  status_cmd->add_option("--admin", *admin, "The runner's admin address (default 127.0.0.1:9900)");
+  status_cmd->add_option(
+      "--admin", *admin,
+      "The runner's admin address (default $TENDER_POD_ADMIN, else 127.0.0.1:9900)");
   status_cmd->add_flag("--json", *as_json, "Print the raw JSON of GET /v1/pods");
   status_cmd->add_flag("-w,--watch", *watch, "Redraw every second");
   status_cmd->callback(
@@ -440,7 +447,9 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   logs_cmd->add_option("pod", *pod_name, "Pod name")->required();
   logs_cmd->add_option("-c,--container", *container, "Container (needed when there are several)");
   logs_cmd->add_flag("-f,--follow", *follow, "Keep printing as the log grows");
-  logs_cmd->add_option("--admin", *admin, "The runner's admin address (default 127.0.0.1:9900)");
+  logs_cmd->add_option(
+      "--admin", *admin,
+      "The runner's admin address (default $TENDER_POD_ADMIN, else 127.0.0.1:9900)");
   logs_cmd->callback([admin, pod_name, container, follow, &exit_code] {
     exit_code = logs(*admin, *pod_name, *container, *follow);
   });
@@ -450,7 +459,9 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   auto replicas = std::make_shared<int>(0);
   scale_cmd->add_option("deployment", *dep, "Deployment name")->required();
   in_range(scale_cmd->add_option("replicas", *replicas, "Replica count")->required(), 0, 1000);
-  scale_cmd->add_option("--admin", *admin, "The runner's admin address (default 127.0.0.1:9900)");
+  scale_cmd->add_option(
+      "--admin", *admin,
+      "The runner's admin address (default $TENDER_POD_ADMIN, else 127.0.0.1:9900)");
   scale_cmd->callback(
       [admin, dep, replicas, &exit_code] { exit_code = scale(*admin, *dep, *replicas); });
 

@@ -204,7 +204,8 @@ void add_fault_commands(CLI::App& cmd, int& exit_code) {
   auto admin = std::make_shared<std::string>();
   auto pod_name = std::make_shared<std::string>();
   auto container = std::make_shared<std::string>();
-  const char* admin_help = "The runner's admin address (default 127.0.0.1:9900)";
+  const char* admin_help =
+      "The runner's admin address (default $TENDER_POD_ADMIN, else 127.0.0.1:9900)";
 
   auto* kill_cmd = cmd.add_subcommand("kill", "Send a signal (default KILL) to a pod's containers");
   auto signal = std::make_shared<std::string>("KILL");
