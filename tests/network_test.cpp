@@ -201,11 +201,17 @@ spec:
     EXPECT_EQ(r.status.code, 0) << r.err;
     EXPECT_NE(r.out.find(std::string("\"id\":\"") + name + "\""), std::string::npos) << r.out;
     // By name, through /etc/hosts.
-    RunResult by_name = curl("client", std::string("http://") + name + ":8080/");
-    EXPECT_EQ(by_name.status.code, 0) << by_name.err;
-    EXPECT_NE(by_name.out.find(std::string("\"id\":\"") + name + "\""), std::string::npos)
-        << by_name.out;
+    // And by the names a StatefulSet's pod has behind a headless Service on Kubernetes.
+    for (const std::string& host : {std::string(name), std::string(name) + ".web",
+                                    std::string(name) + ".web.default.svc.cluster.local"}) {
+      RunResult by_name = curl("client", "http://" + host + ":8080/");
+      EXPECT_EQ(by_name.status.code, 0) << host << ": " << by_name.err;
+      EXPECT_NE(by_name.out.find(std::string("\"id\":\"") + name + "\""), std::string::npos)
+          << by_name.out;
+    }
   }
+  // A bare pod has its own name only.
+  EXPECT_NE(curl("client", "http://client.web:8080/").status.code, 0);
   auto st = json::parse(http(runner_->port("admin"), "GET", "/statusz").body);
   EXPECT_EQ(st.at("status").at("network").as_string(), "pod");
   EXPECT_EQ(st.at("status").at("gateway").as_string(), "10.217.0.1");

@@ -141,7 +141,8 @@ boost::system::result<std::unique_ptr<PodNetwork>> PodNetwork::create(const Cidr
 
 PodNetwork::~PodNetwork() = default;
 
-boost::system::result<PodNetwork::Attachment> PodNetwork::attach(const std::string& name) {
+boost::system::result<PodNetwork::Attachment> PodNetwork::attach(const std::string& name,
+                                                                 std::vector<std::string> aliases) {
   // Fresh addresses first; freed ones only when the network runs out, oldest first, so that
   // peers' ARP caches have long forgotten the last owner's MAC.
   std::uint32_t host = 0;
@@ -183,7 +184,7 @@ boost::system::result<PodNetwork::Attachment> PodNetwork::attach(const std::stri
   } else {
     ++next_host_;
   }
-  links_[link] = PodLink{name, host, *index, links_made_};
+  links_[link] = PodLink{name, std::move(aliases), host, *index, links_made_};
   write_hosts();
   return Attachment{std::move(*ns), ip, link};
 }
@@ -238,7 +239,11 @@ void PodNetwork::write_hosts() const {
   std::sort(by_age.rbegin(), by_age.rend());  // the newest attachment of a name wins
   for (const auto& [serial, l] : by_age) {
     if (listed.insert(l->pod).second) {
-      text += cidr_.address(l->host) + "\t" + l->pod + "\n";
+      text += cidr_.address(l->host) + "\t" + l->pod;
+      for (const auto& alias : l->aliases) {
+        text += " " + alias;
+      }
+      text += "\n";
     }
   }
   // Rewritten in place: containers see this very file (inode) bind-mounted as /etc/hosts. The

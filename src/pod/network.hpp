@@ -99,7 +99,9 @@ class PodNetwork {
   };
   // A namespace for pod `name` with its loopback up and "eth0" holding a fresh address, linked
   // to the bridge; the hosts file lists it. ENOSPC when the network has no address left.
-  [[nodiscard]] boost::system::result<Attachment> attach(const std::string& name);
+  // `aliases` are more names of the pod in the hosts file, on its line after `name`.
+  [[nodiscard]] boost::system::result<Attachment> attach(const std::string& name,
+                                                         std::vector<std::string> aliases = {});
   // Deletes the link (an Attachment's `link`) and frees its address; the namespace goes with
   // its last process. Attachments are told apart by link, so a pod that replaced another of the
   // same name keeps its own when the old one detaches.
@@ -127,6 +129,7 @@ class PodNetwork {
   int bridge_index_ = 0;
   struct PodLink {
     std::string pod;
+    std::vector<std::string> aliases;
     std::uint32_t host = 0;  // index in the network
     int link_index = 0;
     std::uint64_t serial = 0;  // newer attachments of a name win

@@ -284,7 +284,15 @@ bool PodRunner::Impl::attach_network(Pod& pod) {
   if (!net) {
     return true;
   }
-  auto link = net->attach(pod.spec.name);
+  // A Deployment's replica is also known by the names a StatefulSet's pod has behind a headless
+  // Service of the same name on Kubernetes, so that manifests addressing replicas that way
+  // (`redis-0.redis`) run unchanged there as StatefulSets.
+  std::vector<std::string> aliases;
+  if (!pod.spec.deployment.empty()) {
+    std::string sub = pod.spec.name + "." + pod.spec.deployment;
+    aliases = {sub, sub + "." + pod.spec.namespace_ + ".svc.cluster.local"};
+  }
+  auto link = net->attach(pod.spec.name, std::move(aliases));
   if (!link) {
     pod.network_error = "cannot attach the pod to the network: " + link.error().message();
     log::error("pod failed", {{"pod", pod.spec.name}, {"error", pod.network_error}});
