@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package that tender's build, tests and benchmarks need.
+# Installs every Debian 12 package that tender's build, tests and benchmarks need (or, given
+# `quickstart`, only what building tender and running the quickstart take).
 # Idempotent and quick when everything is present: apt-get runs only for what is missing.
 set -euo pipefail
 
-packages=(
-  # build
-  build-essential cmake git pkg-config clang clang-format
+# What building tender takes, and what the quickstart pod runs: `install-deps.sh quickstart`
+# installs only these.
+quickstart=(
+  build-essential cmake git pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libyaml-cpp-dev libcli11-dev libsqlite3-dev libhiredis-dev zlib1g-dev
-  libgtest-dev libgmock-dev libbenchmark-dev liburing-dev
+  libgtest-dev libgmock-dev liburing-dev
+  python3 redis-server redis-tools curl procps iproute2 nftables
+)
+# The rest of what the tests, the examples and the benchmarks use.
+others=(
+  clang clang-format libbenchmark-dev
   # real peers for tests and benchmarks
-  prometheus wrk nginx-light curl procps iproute2 nftables redis-server redis-tools
-  python3-websockets tar openssl
+  prometheus wrk nginx-light python3-websockets python3-yaml tar openssl
   nutcracker haproxy beanstalkd strace etcd-server etcd-client rsyslog
   prometheus-redis-exporter
   # the web view's tests: a real browser driven by Selenium
   chromium chromium-driver python3-selenium binutils
 )
+
+case "${1:-all}" in
+  quickstart) packages=("${quickstart[@]}") ;;
+  all) packages=("${quickstart[@]}" "${others[@]}") ;;
+  *) echo "usage: $0 [all|quickstart]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
@@ -30,7 +42,7 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
-echo "install-deps: installing ${missing[*]}"
+echo "install-deps: installing ${#missing[@]} Debian packages (apt-get): ${missing[*]}"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"

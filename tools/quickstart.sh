@@ -1,11 +1,64 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs tender's main job in the foreground: the quickstart
-# pod (examples/quickstart.yaml) under `tender pod run`. Ctrl-C terminates it gracefully.
+# tender's main job, from a fresh clone: installs the Debian packages the quickstart needs,
+# builds the tender binary (not the tests), and runs the quickstart pods
+# (examples/quickstart/quickstart.yaml) with `tender pod run` in the foreground. Once every pod
+# is ready it prints what to try. Ctrl-C stops the pods gracefully.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/install-deps.sh
-tools/build.sh
-export PATH="$PWD/build/src:$PATH"   # the manifest runs `tender echo`
-echo
-echo "quickstart pod: try  curl -s 127.0.0.1:8080/hello  and  tender pod status"
-exec tender pod run examples/quickstart.yaml
+
+step() { printf '\033[1mquickstart: %s\033[0m\n' "$*" >&2; }
+started=$SECONDS
+if [ "$(id -u)" -ne 0 ]; then
+  echo "quickstart: run it as root: each pod gets network and mount namespaces of its own" >&2
+  exit 1
+fi
+
+step "installing what is missing (Debian packages, apt-get; quick when all are present)"
+tools/install-deps.sh quickstart
+
+build=${BUILD_DIR:-build}
+if [ -x "$build/src/tender" ]; then
+  step "building tender (only what changed)"
+else
+  step "building tender, the binary only (a few minutes the first time; the tests are built by tools/test.sh)"
+fi
+TARGET=tender tools/build.sh
+case $build in
+  /*) bin=$build/src ;;
+  *) bin=$PWD/$build/src ;;
+esac
+export PATH="$bin:$PATH"   # the manifest's containers run `tender ROLE`
+
+admin=${TENDER_POD_ADMIN:-127.0.0.1:9900}
+manifest=examples/quickstart/quickstart.yaml
+step "starting the pods of $manifest"
+
+# Once every pod is ready, say what to try. This runs beside the runner, which takes this
+# script's place (and its PID) below, so that Ctrl-C reaches the runner alone, once.
+runner=$$
+(
+  until curl -sf "http://$admin/readyz" >/dev/null 2>&1; do
+    kill -0 "$runner" 2>/dev/null || exit 0
+    sleep 0.5
+  done
+  cat >&2 <<EOF
+
+$(printf '\033[1m')quickstart: ready after $((SECONDS - started)) s.$(printf '\033[0m') In another terminal, from this directory:
+
+  export PATH=$bin:\$PATH${TENDER_POD_ADMIN:+ TENDER_POD_ADMIN=$admin}
+  curl -s 127.0.0.1:8080/                         # the app's page; its views are counted in Redis
+  curl -s 127.0.0.1:8080/pages/about              # another page, another key
+  curl -s 127.0.0.1:8080/stats                    # the app's own stats, as JSON
+  curl -s 127.0.0.1:9905/metrics | grep '^quickstart_'   # the same stats as Prometheus metrics (adapter)
+  tender pod logs web -c log-shipper              # the access log, shipped by tender tail (sidecar)
+  tender pod exec redis-0 -- redis-cli dbsize     # keys on each shard, put there by tender proxy (ambassador)
+  tender pod exec redis-1 -- redis-cli dbsize
+  tender pod status                               # pods, containers, readiness, restarts
+
+  and open http://$admin/ui in a browser: the pods, their logs, faults, each container's own page.
+  Ctrl-C here stops the pods.
+
+EOF
+) &
+
+exec tender pod run --admin "$admin" --no-log-view "$manifest"
