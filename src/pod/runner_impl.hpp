@@ -62,6 +62,10 @@ struct PodRunner::Impl {
   std::map<std::string, DeploymentSpec> deployments;  // supervisor thread only
   std::atomic<bool> draining{false};
   std::atomic<int> unfinished{0};  // pods whose processes are not all gone
+  // The manifests' own pods start their containers once every one of them has its address and
+  // its line in the hosts file, so that a container may resolve any pod of the run at once.
+  bool first_pods_added = false;  // supervisor thread only
+  int first_pods_unattached = 0;  // supervisor thread only
   std::atomic<bool> all_ready{false};
   std::mutex ready_mu;
   std::string not_ready_reason = "starting";
@@ -81,8 +85,13 @@ struct PodRunner::Impl {
   // --- lifecycle -------------------------------------------------------------------------
   // The manifests' pods, one per turn of the loop, until all are added or the runner drains.
   asio::awaitable<void> add_pods();
+  // Holds a pod of the manifests until all of them are attached to the network (see above).
+  asio::awaitable<void> await_first_pods(Pod& pod);
   void add_pod(PodSpec spec);
   asio::awaitable<void> run_pod(Pod& pod);
+  // run_pod's steps: its turn, directories and network; its init containers.
+  asio::awaitable<void> prepare_pod(Pod& pod);
+  asio::awaitable<void> run_init_containers(Pod& pod);
   asio::awaitable<void> container_loop(Pod& pod, Container& c);
   asio::awaitable<ExitStatus> run_to_exit(Pod& pod, Container& c);
   asio::awaitable<void> wait_exit(Container& c);

@@ -82,6 +82,7 @@ struct Pod {
   bool paused = false;                                // SIGSTOPped by `tender pod pause`
   std::string delay;                                  // the netem setting, "" for none
   std::string network_error;                          // why it has no network
+  bool first = false;                                 // one of the manifests' own pods
   Phase phase = Phase::kPending;
   std::vector<std::unique_ptr<Container>> init;
   std::vector<std::unique_ptr<Container>> main;
