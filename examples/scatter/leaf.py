@@ -95,7 +95,7 @@ def make_handler(shard):
             if url.path != "/delay":
                 return self.reply(404, {"error": "no such path: try /delay?ms=N"})
             ms = urllib.parse.parse_qs(url.query).get("ms", [""])[0]
-            if not ms.isdigit() or int(ms) > 60000:
+            if not re.fullmatch(r"[0-9]{1,5}", ms) or int(ms) > 60000:
                 return self.reply(400, {"error": "ms must be a whole number from 0 to 60000"})
             shard.delay_ms = int(ms)
             print("shard %d: search answers wait %d ms" % (shard.shard, shard.delay_ms),
@@ -103,7 +103,7 @@ def make_handler(shard):
             self.reply(200, {"delay_ms": shard.delay_ms})
 
         def reply(self, status, body):
-            data = json.dumps(body).encode()
+            data = json.dumps(body).encode() + b"\n"
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
