@@ -12,8 +12,7 @@ import re
 import statistics
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import extest  # noqa: E402
+import extest
 
 README = "examples/scatter/README.md"
 CORPUS = "/usr/share/common-licenses"
