@@ -598,6 +598,48 @@ spec:
   EXPECT_EQ(slurp(d() + "/host/file"), "from-pod\n");  // hostPath writes reach the host
 }
 
+TEST_F(PodTest, HostPathTypesAreAppliedBeforeTheContainerStarts) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "volume mounts need root";
+  }
+  std::string made = d() + "/made/deeper";  // DirectoryOrCreate: made with its parents
+  std::string out = d() + "/out";
+  std::filesystem::create_directories(out);
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+    - {name: made, hostPath: {path: ")Y" +
+      made + R"Y(", type: DirectoryOrCreate}}
+    - {name: out, hostPath: {path: ")Y" +
+      out + R"Y(", type: Directory}}
+    - {name: missing, hostPath: {path: ")Y" +
+      d() + R"Y(/nothing", type: Directory}}
+  containers:
+    - name: writer
+      command: ["sh", "-c", "echo ok > /m/file; exec sleep 1000"]
+      volumeMounts: [{name: made, mountPath: /m}]
+    - name: strict
+      command: ["sleep", "1000"]
+      volumeMounts: [{name: missing, mountPath: /n}]
+)Y");
+  ASSERT_TRUE(eventually([&] { return slurp(made + "/file") == "ok\n"; }))
+      << runner_->stderr_text();
+  EXPECT_EQ(std::filesystem::status(made).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms(0755));
+  // A Directory that is not there is not made: the container does not start, and says why.
+  ASSERT_TRUE(eventually([&] {
+    return runner_->stderr_text().find("hostPath volume missing: " + d() +
+                                       "/nothing does not exist") != std::string::npos;
+  })) << runner_->stderr_text();
+  EXPECT_FALSE(std::filesystem::exists(d() + "/nothing"));
+  EXPECT_TRUE(container("a", "strict").at("state").as_object().contains("waiting"))
+      << json::serialize(container("a", "strict"));
+}
+
 std::uint16_t free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};

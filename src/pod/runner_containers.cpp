@@ -2,12 +2,16 @@
 // their probes and hooks, and their logs.
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <csignal>
+#include <cstring>
+#include <filesystem>
 
+#include "core/fd.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "pod/admin_target.hpp"
@@ -39,6 +43,54 @@ std::vector<std::string> PodRunner::Impl::container_env(
   return env;
 }
 
+namespace {
+
+namespace fs = std::filesystem;
+
+// What Kubernetes does with a hostPath's `type` before mounting it: the ...OrCreate types make
+// what is missing (a directory 0755 with its parents, an empty file 0644 in an existing
+// directory), the others must find the path as that kind of file.
+Result<> prepare_host_path(const Volume& v) {
+  const std::string& type = v.host_path_type;
+  std::error_code ec;
+  fs::file_status st = fs::status(v.host_path, ec);
+  bool exists = fs::exists(st);
+  auto wrong = [&](const std::string& what) {
+    return Error(std::errc::no_such_file_or_directory,
+                 "hostPath volume " + v.name + ": " + v.host_path + " " + what);
+  };
+  if (type == "DirectoryOrCreate" && !exists) {
+    fs::create_directories(v.host_path, ec);
+    if (ec) {
+      return wrong("cannot be made: " + ec.message());
+    }
+    ::chmod(v.host_path.c_str(), 0755);
+    return {};
+  }
+  if (type == "FileOrCreate" && !exists) {
+    Fd fd(::open(v.host_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    return fd ? Result<>{} : wrong("cannot be made: " + std::string(std::strerror(errno)));
+  }
+  if ((type == "Directory" || type == "DirectoryOrCreate") && !fs::is_directory(st)) {
+    return wrong(exists ? "is not a directory" : "does not exist (type Directory)");
+  }
+  if ((type == "File" || type == "FileOrCreate") && !fs::is_regular_file(st)) {
+    return wrong(exists ? "is not a file" : "does not exist (type File)");
+  }
+  if (type == "Socket" && !fs::is_socket(st)) {
+    return wrong("is not a socket");
+  }
+  if (type == "CharDevice" && !fs::is_character_file(st)) {
+    return wrong("is not a character device");
+  }
+  if (type == "BlockDevice" && !fs::is_block_file(st)) {
+    return wrong("is not a block device");
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<> PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptions& o,
                                   bool in_container) const {
   if (!privileged) {
@@ -51,6 +103,11 @@ Result<> PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptio
       }
       std::string source =
           v.kind == Volume::Kind::kEmptyDir ? pod.dir + "/volumes/" + v.name : v.host_path;
+      if (v.kind == Volume::Kind::kHostPath) {
+        if (auto made = prepare_host_path(v); !made) {
+          return made.error();
+        }
+      }
       if (!m.sub_path.empty()) {
         source += "/" + m.sub_path;
       }
