@@ -26,10 +26,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NAME = socket.gethostname()  # the pod's name, under tender pod as on Kubernetes
 REPLICA_PORT = 8080
+LOG_LOCK = threading.Lock()
 
 
 def log(text):
-    print(text, flush=True)
+    with LOG_LOCK:  # one write per line, so that the threads' lines never mix
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
 
 def get_json(url, timeout):
@@ -43,8 +46,9 @@ def describe(status):
     if status.get("error"):
         return "%s: %s" % (pod, status["error"])
     if status["self"]:
-        return "%s: I am the leader, token %d (%d jobs done)" % (pod, status["token"],
-                                                                   status["jobs"])
+        jobs = status["jobs"]
+        return "%s: I am the leader, token %d (%d job%s done)" % (pod, status["token"], jobs,
+                                                                    "" if jobs == 1 else "s")
     if status["leader"]:
         return "%s: follower, %s leads with token %d" % (pod, status["leader"], status["token"])
     return "%s: no leader right now" % pod

@@ -15,7 +15,7 @@ import extest
 README = "examples/election/README.md"
 LOCK_DIR = "/tmp/tender-election"  # file.yaml's hostPath; each test run uses its own instead
 APPS = ["app-0", "app-1", "app-2"]
-LEADS = re.compile(r"^(app-\d): I am the leader, token (\d+) \((\d+) jobs done\)$")
+LEADS = re.compile(r"^(app-\d): I am the leader, token (\d+) \((\d+) jobs? done\)$")
 FOLLOWS = re.compile(r"^(app-\d): follower, (app-\d) leads with token (\d+)$")
 NO_ANSWER = re.compile(r"^(app-\d): no answer \(.*\)$")
 
@@ -63,7 +63,12 @@ class Election(extest.Example):
         return super().rewrite(command).replace(LOCK_DIR, self.lock_dir)
 
     def test_file(self):
-        self.tour("examples/election/file.yaml")
+        token = self.tour("examples/election/file.yaml")
+        # The token is kept in the lock file: the next run's first term is a larger one.
+        self.run_pods("examples/election/file.yaml")
+        _, first = self.wait_for(self.one_leader, 60, "one leader in the second run")
+        self.assertGreater(first, token)
+        self.stop()
 
     def test_etcd(self):
         self.tour("examples/election/etcd.yaml")
@@ -77,7 +82,9 @@ class Election(extest.Example):
         self.assertEqual(board, board_again)
         self.assertIn("tender pod kill", kill)
 
-        self.run_pods(manifest)
+        # The runner's default restart backoff, as in the README: the killed pod stays away
+        # 10 s, longer than a term lasts without renewal (2 s), so another replica takes over.
+        self.run_pods(manifest, args=["--restart-backoff", "10s:300s"])
         self.wait_ready()
         leader, token = self.wait_for(self.one_leader, 60, "one leader on the board")
         watcher = Watcher(self)
@@ -98,7 +105,7 @@ class Election(extest.Example):
             # Kill the leader's pod: another replica leads, with a larger token.
             restarts = self.app_restarts(leader)
             self.sh(kill)
-            self.wait_for(lambda: self.app_restarts(leader) > restarts, 30,
+            self.wait_for(lambda: self.app_restarts(leader) > restarts, 60,
                           "%s killed and restarted" % leader)
             new_leader, new_token = self.wait_for(
                 lambda: self.one_leader(other_than=leader), 60, "another leader")
@@ -115,7 +122,17 @@ class Election(extest.Example):
             watcher.stop()
         self.check_watched(watcher.snapshots, token, new_token)
         self.check_logs()
+        self.assertIn("%s/app | leading now, token %d" % (new_leader, new_token),
+                      self.runners[-1].lines)
         self.stop()
+        # Every replica stopped cleanly, its elector leaving the election.
+        output = self.runners[-1].output(last=100000)
+        for pod in APPS:
+            for container in ("app", "elect"):
+                self.assertIn('container exited pod=%s container=%s status="exited 0"'
+                              % (pod, container), output)
+            self.assertRegex(output, r"%s/elect \| .* left the election" % pod)
+        return new_token
 
     # --- looking --------------------------------------------------------------------------
 
