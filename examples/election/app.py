@@ -2,7 +2,7 @@
 """The leader-election example's app (stdlib only), in one of two modes:
 
     app.py [--listen HOST:PORT] [--elect URL]        a replica, beside its `tender elect`
-    app.py --board POD,POD,... [--listen HOST:PORT]  a board that asks every replica
+    app.py --board HOST,HOST,... [--listen HOST:PORT] a board that asks every replica
 
 A replica asks its elector (GET localhost:4040/v1/leader, long polled: the answer comes as soon
 as the term changes, else after a second) whether it leads, and does its work, one job a
@@ -132,9 +132,10 @@ def replica_answer(replica):
 def board_answer(pods):
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(pods))
 
-    def ask(pod):
+    def ask(address):
+        pod = address.split(".")[0]  # app-0.app: the pod app-0
         try:
-            return get_json("http://%s:%d/status" % (pod, REPLICA_PORT), 1.0)
+            return get_json("http://%s:%d/status" % (address, REPLICA_PORT), 1.0)
         except urllib.error.HTTPError as e:
             try:
                 return json.load(e)
@@ -164,7 +165,7 @@ def main():
     parser.add_argument("--listen", default="0.0.0.0:%d" % REPLICA_PORT)
     parser.add_argument("--elect", default="http://127.0.0.1:4040",
                         help="the elector's API (tender elect --listen)")
-    parser.add_argument("--board", metavar="POD,POD,...",
+    parser.add_argument("--board", metavar="HOST,HOST,...",
                         help="be the board of these replicas instead of a replica")
     args = parser.parse_args()
     host, _, port = args.listen.rpartition(":")
