@@ -104,9 +104,8 @@ class Election(extest.Example):
 
             # Kill the leader's pod: another replica leads, with a larger token.
             restarts = self.app_restarts(leader)
-            self.sh(kill)
-            self.wait_for(lambda: self.app_restarts(leader) > restarts, 60,
-                          "%s killed and restarted" % leader)
+            killed = json.loads(self.sh(kill))
+            self.assertEqual((killed["pod"], killed["signal"]), (leader, "SIGKILL"), killed)
             new_leader, new_token = self.wait_for(
                 lambda: self.one_leader(other_than=leader), 60, "another leader")
             self.assertGreater(new_token, token)
@@ -116,6 +115,8 @@ class Election(extest.Example):
                 self.assertLockRecord(new_leader, new_token)
 
             # The killed replica comes back, as a follower of the new leader.
+            self.wait_for(lambda: self.app_restarts(leader) > restarts, 60,
+                          "%s restarted" % leader)
             self.wait_for(lambda: self.follows(leader, new_leader, new_token), 60,
                           "%s back as a follower of %s" % (leader, new_leader))
         finally:
