@@ -13,7 +13,8 @@ Every `hostPort` of a manifest is moved to a free port of 127.0.0.1 (in a copy o
 manifest), and `sh` rewrites `127.0.0.1:PORT` and `localhost:PORT` in a command the same way,
 so README lines run as written without taking fixed ports. The runner's admin listener is a
 free port too, named by TENDER_POD_ADMIN, which `tender pod status`, `logs`, `exec`, `kill`,
-... read: those README lines run unchanged as well. Pods get a network of their own, so the
+... read: those README lines run unchanged as well, and so do `curl 127.0.0.1:9900/...` lines
+(the runner's default admin port, when no hostPort took it). Pods get a network of their own, so the
 tests need root; without it they exit 77 (ctest counts it as skipped).
 """
 import json
@@ -30,6 +31,7 @@ import unittest
 import urllib.error
 import urllib.request
 
+RUNNER_PORT = 9900  # the runner's default admin port, which README lines name
 BINARY = os.path.abspath(os.environ.get("TENDER_BINARY") or shutil.which("tender") or "tender")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SKIP = 77
@@ -160,6 +162,8 @@ class Example(unittest.TestCase):
         """A README command with the manifest's hostPorts moved as the manifests' were."""
         def move(m):
             port = int(m.group(2))
+            if port == RUNNER_PORT and port not in self.ports:
+                return "%s:%s" % (m.group(1), self.admin.rsplit(":", 1)[1])
             return "%s:%d" % (m.group(1), self.ports.get(port, port))
         return re.sub(r"\b(127\.0\.0\.1|localhost):(\d+)", move, command)
 
