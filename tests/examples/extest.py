@@ -14,8 +14,8 @@ manifest), and `sh` rewrites `127.0.0.1:PORT` and `localhost:PORT` in a command 
 so README lines run as written without taking fixed ports. The runner's admin listener is a
 free port too, named by TENDER_POD_ADMIN, which `tender pod status`, `logs`, `exec`, `kill`,
 ... read: those README lines run unchanged as well, and so do `curl 127.0.0.1:9900/...` lines
-(the runner's default admin port, when no hostPort took it). Pods get a network of their own, so the
-tests need root; without it they exit 77 (ctest counts it as skipped).
+(the runner's default admin port, when no hostPort took it). Pods get a network of their own,
+so the tests need root; without it they exit 77 (ctest counts it as skipped).
 """
 import json
 import os
