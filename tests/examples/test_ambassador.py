@@ -48,7 +48,7 @@ class Ambassador(extest.Example):
         # the README's read of key:42 on redis-1, the miss of key:0 on either).
         view = [line.split() for line in self.sh(clusters).splitlines()]
         self.assertEqual([v[:2] for v in view],
-                         [["redis-0:6379", "healthy"], ["redis-1:6379", "healthy"]], view)
+                         [["redis-0.redis:6379", "healthy"], ["redis-1.redis:6379", "healthy"]], view)
         requests = [int(v[2]) for v in view]
         self.assertIn(requests, ([2 * sizes[0], 2 * sizes[1] + 2],
                                  [2 * sizes[0] + 1, 2 * sizes[1] + 1]), view)
