@@ -333,6 +333,19 @@ TEST(Work, AnUnreachableServerIsRetriedAndNotReady) {
             std::string::npos);
 }
 
+TEST(Work, IsReadyAgainAsSoonAsTheServerIsBackNotAfterALongPoll) {
+  const std::uint16_t port = free_port();
+  const std::string addr = "127.0.0.1:" + std::to_string(port);
+  Tender w({"work", "--admin", "127.0.0.1:0", "--queue", "http://" + addr, "--queue-name", "q",
+            "--progress", "never", "--lease-wait", "60s", "--", "true"});
+  ASSERT_TRUE(eventually([&] { return http(w.port("admin"), "GET", "/readyz").status == 503; }));
+  // The server comes up on an empty queue: a lease would wait out its 60 s there.
+  Tender server({"queue", "--store", "memory", "--listen", addr, "--admin", "127.0.0.1:0"});
+  EXPECT_TRUE(
+      eventually([&] { return http(w.port("admin"), "GET", "/readyz").status == 200; }, 30s))
+      << w.stderr_text();
+}
+
 TEST(Work, UsageErrorsExitTwo) {
   EXPECT_EQ(run_tender({"work", "--queue", "http://127.0.0.1:1", "--queue-name", "q"}).status.code,
             2);  // no command

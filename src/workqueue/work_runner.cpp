@@ -183,8 +183,11 @@ asio::awaitable<void> WorkRunner::Impl::slot_loop() {
   co_await check_empty();  // a queue empty from the start need not wait out a long poll
   while (!draining) {
     const auto asked = Steady::now();
-    auto leased = co_await (loop->client.lease(1, cfg.lease_wait, cfg.lease_ttl) ||
-                            wait_for(loop->drain_signal));
+    // After a failure, the first lease does not wait: an answer at once says the server is
+    // back (and the runner ready) without a long poll's wait on an empty queue.
+    const auto wait = server_down ? std::chrono::milliseconds(0) : cfg.lease_wait;
+    auto leased =
+        co_await (loop->client.lease(1, wait, cfg.lease_ttl) || wait_for(loop->drain_signal));
     if (leased.index() != 0) {
       break;  // draining: the long poll is abandoned
     }
