@@ -405,6 +405,31 @@ TEST_F(ProxyTest, OneLinerRedis) {
   EXPECT_EQ(c.at("endpoints").as_array().size(), 2U);
 }
 
+// /configz of a proxy started from flags alone shows what the flags made of it: the listener
+// and the cluster with its endpoints, as for a config file.
+TEST_F(ProxyTest, OneLinerConfigzNamesItsEndpoints) {
+  std::string a = "127.0.0.1:" + std::to_string(free_port());
+  std::string b = "127.0.0.1:" + std::to_string(free_port());
+  for (const std::string protocol : {"tcp", "http", "redis"}) {
+    SCOPED_TRACE(protocol);
+    proxy_.emplace(std::vector<std::string>{"proxy", "--listen", "127.0.0.1:0", "--" + protocol,
+                                            "--to", a + "," + b, "--admin", "127.0.0.1:0"});
+    json::value cfg = json::parse(http(proxy_->port("admin"), "GET", "/configz").body).at("config");
+    const json::value& l = cfg.at("listeners").at(0);
+    EXPECT_EQ(l.at("name").as_string(), "main");
+    EXPECT_EQ(l.at("protocol").as_string(), protocol);
+    EXPECT_EQ(l.at("cluster").as_string(), "main");
+    const json::value& c = cfg.at("clusters").at(0);
+    EXPECT_EQ(c.at("name").as_string(), "main");
+    EXPECT_EQ(c.at("endpoints"), (json::array{json::string(a), json::string(b)}));
+    EXPECT_EQ(c.at("policy").as_string(), protocol == "redis" ? "ring_hash" : "round_robin");
+    if (protocol == "http") {
+      EXPECT_EQ(l.at("routes"), json::parse(R"([{"prefix": "/", "cluster": "main"}])"));
+    }
+    proxy_.reset();
+  }
+}
+
 TEST_F(ProxyTest, BusyPollComesFromTheFileOrTheFlagAndReloads) {
   RedisServer a;
   start("busy_poll: 1ms\n" + one_redis_shard(a), {"--workers", "1"});

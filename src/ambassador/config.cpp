@@ -194,6 +194,21 @@ const char* protocol_name(Protocol p) {
   return "tcp";
 }
 
+milliseconds ListenerConfig::effective_idle_timeout() const {
+  if (idle_timeout.count() > 0) {
+    return idle_timeout;
+  }
+  switch (protocol) {
+    case Protocol::kTcp:
+      return std::chrono::hours(1);
+    case Protocol::kHttp:
+      return std::chrono::seconds(60);
+    case Protocol::kRedis:
+      return std::chrono::minutes(10);
+  }
+  return std::chrono::hours(1);
+}
+
 const ClusterConfig* ProxyConfig::cluster(std::string_view name) const {
   for (const auto& c : clusters) {
     if (c.name == name) {

@@ -63,7 +63,7 @@ struct ListenerConfig {
   Protocol protocol = Protocol::kTcp;
   std::string cluster;           // tcp and redis; http: shorthand for one route "/"
   std::vector<Route> routes;     // http
-  milliseconds idle_timeout{0};  // 0: the protocol's default (tcp 1h, http 60s, redis 10m)
+  milliseconds idle_timeout{0};  // 0: the protocol's default (effective_idle_timeout)
   std::string auth;       // redis: the password clients must give (AUTH) before other commands
   std::string auth_user;  // redis: the user they must name with it; empty: "default"
   // http
@@ -80,6 +80,9 @@ struct ListenerConfig {
   // Bytes of partial commands held for all the listener's clients together; a client whose
   // command would take the total past it is refused and disconnected.
   std::uint64_t max_input_bytes = std::uint64_t{1} << 30;
+
+  // idle_timeout, or the protocol's default: tcp 1h, http 60s, redis 10m.
+  [[nodiscard]] milliseconds effective_idle_timeout() const;
 };
 
 // The most busy_poll may be.

@@ -117,7 +117,7 @@ class HttpListener final : public ListenerBase<HttpListener>, public Cluster::Sl
   static asio::awaitable<void> serve(std::shared_ptr<HttpListener> self, tcp::socket socket);
 
   milliseconds idle_timeout(const ListenerConfig& cfg) const {
-    return cfg.idle_timeout.count() > 0 ? cfg.idle_timeout : milliseconds(60'000);
+    return cfg.effective_idle_timeout();
   }
 
   // Reads more of `c` within `timeout` (or by `deadline`); false on end of stream, error or

@@ -115,6 +115,49 @@ upstream::NamedEndpoints* initial(const ClusterConfig& c,
   return out ? &*out : nullptr;
 }
 
+// A listener as in force, for /configz: what its protocol uses, defaults filled in.
+json::object listener_json(const ListenerConfig& l) {
+  json::object j{{"name", l.name},
+                 {"listen", l.listen.str()},
+                 {"protocol", protocol_name(l.protocol)},
+                 {"idle_timeout", format_duration(l.effective_idle_timeout())}};
+  if (!l.cluster.empty()) {
+    j["cluster"] = l.cluster;
+  }
+  switch (l.protocol) {
+    case Protocol::kTcp:
+      break;
+    case Protocol::kHttp: {
+      json::array routes;
+      for (const auto& r : l.routes) {
+        json::object route{{"prefix", r.prefix}, {"cluster", r.cluster}};
+        if (!r.host.empty()) {
+          route["host"] = r.host;
+        }
+        routes.push_back(std::move(route));
+      }
+      j["routes"] = std::move(routes);
+      j["timeout"] = format_duration(l.timeout);
+      j["per_try_timeout"] =
+          l.per_try_timeout.count() > 0 ? format_duration(l.per_try_timeout) : std::string("none");
+      j["retries"] = l.retries;
+      j["retry_budget_percent"] = l.retry_budget_percent;
+      j["min_retry_concurrency"] = l.min_retry_concurrency;
+      j["max_request_bytes"] = format_bytes(l.max_request_bytes);
+      break;
+    }
+    case Protocol::kRedis:
+      j["timeout"] = format_duration(l.timeout);
+      j["max_bulk_bytes"] = format_bytes(l.max_bulk_bytes);
+      j["max_input_bytes"] = format_bytes(l.max_input_bytes);
+      if (!l.auth.empty()) {
+        j["auth"] = l.auth;  // redacted by /configz
+      }
+      break;
+  }
+  return j;
+}
+
 }  // namespace
 
 std::shared_ptr<const ListenerState> Proxy::Impl::listener_state(const ListenerConfig& l) {
@@ -378,27 +421,21 @@ json::object Proxy::config() const {
   o["io_uring"] = s.opts.config.io_uring ? "auto" : "off";
   json::array ls;
   for (const auto& l : s.opts.config.listeners) {
-    json::object j;
-    j["name"] = l.name;
-    j["listen"] = l.listen.str();
-    j["protocol"] = protocol_name(l.protocol);
-    if (!l.cluster.empty()) {
-      j["cluster"] = l.cluster;
-    }
-    j["timeout"] = format_duration(l.timeout);
-    ls.push_back(std::move(j));
+    ls.push_back(listener_json(l));
   }
   o["listeners"] = std::move(ls);
   json::array cs;
   for (const auto& c : s.opts.config.clusters) {
-    json::object j;
-    j["name"] = c.name;
-    j["policy"] = std::string(policy_name(c.policy));
-    if (is_hash_policy(c.policy)) {
-      j["hash_on"] = c.hash_on.str();
-      j["auto_eject"] = c.auto_eject;
+    json::object j{{"name", c.name}};
+    for (auto& kv : upstream::source_json(c)) {
+      j[kv.key()] = std::move(kv.value());
     }
-    j["connect_timeout"] = format_duration(c.connect_timeout);
+    for (auto& kv : upstream::settings_json(c)) {
+      j[kv.key()] = std::move(kv.value());
+    }
+    if (!c.auth.empty()) {
+      j["auth"] = c.auth;  // redacted by /configz
+    }
     cs.push_back(std::move(j));
   }
   o["clusters"] = std::move(cs);

@@ -106,8 +106,7 @@ asio::awaitable<void> ClientSession::run(std::shared_ptr<ClientSession> self) {
   }
   ReadBuffer& in = self->conn_.in;
   resp::Command cmd;
-  auto idle = self->state_->config.idle_timeout.count() > 0 ? self->state_->config.idle_timeout
-                                                            : std::chrono::minutes(10);
+  auto idle = self->state_->config.effective_idle_timeout();
   asio::steady_timer waiting(l.worker().ioc());
   for (;;) {
     // Paused while too many replies are owed, or too many bytes of them wait for a client that

@@ -90,7 +90,7 @@ class TcpListener final : public ListenerBase<TcpListener> {
     cluster->record(*e, Outcome::kSuccess);
     client.set_option(tcp::no_delay(true), ec);
 
-    auto idle = cfg.idle_timeout.count() > 0 ? cfg.idle_timeout : std::chrono::hours(1);
+    auto idle = cfg.effective_idle_timeout();
     Pair pair(std::move(client), std::move(upstream));
     self->sessions_.push_back(&pair);
     auto it = std::prev(self->sessions_.end());

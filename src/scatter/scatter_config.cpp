@@ -320,74 +320,12 @@ const char* timing_name(Timing t) {
   return "off";
 }
 
-// What a shard's replicas are run with (its source aside).
-boost::json::object settings_json(const ClusterConfig& c) {
-  using upstream::HealthCheck;
-  const char* check = "none";
-  switch (c.health.type) {
-    case HealthCheck::Type::kNone:
-      break;
-    case HealthCheck::Type::kTcp:
-      check = "tcp";
-      break;
-    case HealthCheck::Type::kHttp:
-      check = "http";
-      break;
-    case HealthCheck::Type::kRedis:
-      check = "redis";
-      break;
-  }
-  boost::json::object health{{"type", check}};
-  if (c.health.type != HealthCheck::Type::kNone) {
-    health["interval"] = format_duration(c.health.interval);
-    health["timeout"] = format_duration(c.health.timeout);
-    health["unhealthy_threshold"] = c.health.unhealthy_threshold;
-    health["healthy_threshold"] = c.health.healthy_threshold;
-    if (c.health.type == HealthCheck::Type::kHttp) {
-      health["path"] = c.health.path;
-    }
-  }
-  boost::json::object o{{"policy", upstream::policy_name(c.policy)},
-                        {"connect_timeout", format_duration(c.connect_timeout)},
-                        {"health_check", std::move(health)},
-                        {"outlier",
-                         {{"consecutive_failures", c.outlier.consecutive_failures},
-                          {"base_ejection", format_duration(c.outlier.base_ejection)},
-                          {"max_ejection", format_duration(c.outlier.max_ejection)},
-                          {"max_ejected_percent", c.outlier.max_ejected_percent}}},
-                        {"limits",
-                         {{"max_connections", c.limits.max_connections},
-                          {"max_pending", c.limits.max_pending},
-                          {"max_requests", c.limits.max_requests},
-                          {"max_retries", c.limits.max_retries}}}};
-  if (upstream::is_hash_policy(c.policy)) {
-    o["hash"] = upstream::hash_function_name(c.hash);
-    o["hash_on"] = c.hash_on.str();
-    o["auto_eject"] = c.auto_eject;
-  }
-  return o;
-}
-
 boost::json::object shard_json(const ClusterConfig& c, const boost::json::object& replicas) {
   boost::json::object o{{"name", c.name}};
-  switch (c.source) {
-    case ClusterConfig::Source::kStatic: {
-      boost::json::array endpoints;
-      for (const auto& e : c.endpoints) {
-        endpoints.emplace_back(e.str());
-      }
-      o["endpoints"] = std::move(endpoints);
-      break;
-    }
-    case ClusterConfig::Source::kDns:
-      o["dns"] = c.dns.str();
-      o["dns_refresh"] = format_duration(c.dns_refresh);
-      break;
-    case ClusterConfig::Source::kFile:
-      o["file"] = c.file;
-      break;
+  for (auto& kv : upstream::source_json(c)) {
+    o[kv.key()] = std::move(kv.value());
   }
-  boost::json::object own = settings_json(c);
+  boost::json::object own = upstream::settings_json(c);
   if (own != replicas) {  // only a shard that sets its own says so
     o["settings"] = std::move(own);
   }
@@ -475,7 +413,7 @@ ScatterConfig resolve_scatter(const ScatterFlags& flags, const ConfigNode& file)
 }
 
 boost::json::object ScatterConfig::to_json() const {
-  boost::json::object replicas_json = settings_json(replicas);
+  boost::json::object replicas_json = upstream::settings_json(replicas);
   boost::json::array shard_list;
   for (const auto& s : shards) {
     shard_list.push_back(shard_json(s, replicas_json));

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/json/array.hpp>
 
 #include "core/log.hpp"
+#include "core/units.hpp"
 
 namespace tender::upstream {
 namespace {
@@ -218,6 +220,74 @@ std::string HashOn::str() const {
       return "query:" + name;
   }
   return "";
+}
+
+boost::json::object source_json(const ClusterConfig& c) {
+  boost::json::object o;
+  switch (c.source) {
+    case ClusterConfig::Source::kStatic: {
+      boost::json::array endpoints;
+      for (const auto& e : c.endpoints) {
+        endpoints.emplace_back(e.str());
+      }
+      o["endpoints"] = std::move(endpoints);
+      break;
+    }
+    case ClusterConfig::Source::kDns:
+      o["dns"] = c.dns.str();
+      o["dns_refresh"] = format_duration(c.dns_refresh);
+      break;
+    case ClusterConfig::Source::kFile:
+      o["file"] = c.file;
+      break;
+  }
+  return o;
+}
+
+boost::json::object settings_json(const ClusterConfig& c) {
+  const char* check = "none";
+  switch (c.health.type) {
+    case HealthCheck::Type::kNone:
+      break;
+    case HealthCheck::Type::kTcp:
+      check = "tcp";
+      break;
+    case HealthCheck::Type::kHttp:
+      check = "http";
+      break;
+    case HealthCheck::Type::kRedis:
+      check = "redis";
+      break;
+  }
+  boost::json::object health{{"type", check}};
+  if (c.health.type != HealthCheck::Type::kNone) {
+    health["interval"] = format_duration(c.health.interval);
+    health["timeout"] = format_duration(c.health.timeout);
+    health["unhealthy_threshold"] = c.health.unhealthy_threshold;
+    health["healthy_threshold"] = c.health.healthy_threshold;
+    if (c.health.type == HealthCheck::Type::kHttp) {
+      health["path"] = c.health.path;
+    }
+  }
+  boost::json::object o{{"policy", policy_name(c.policy)},
+                        {"connect_timeout", format_duration(c.connect_timeout)},
+                        {"health_check", std::move(health)},
+                        {"outlier",
+                         {{"consecutive_failures", c.outlier.consecutive_failures},
+                          {"base_ejection", format_duration(c.outlier.base_ejection)},
+                          {"max_ejection", format_duration(c.outlier.max_ejection)},
+                          {"max_ejected_percent", c.outlier.max_ejected_percent}}},
+                        {"limits",
+                         {{"max_connections", c.limits.max_connections},
+                          {"max_pending", c.limits.max_pending},
+                          {"max_requests", c.limits.max_requests},
+                          {"max_retries", c.limits.max_retries}}}};
+  if (is_hash_policy(c.policy)) {
+    o["hash"] = hash_function_name(c.hash);
+    o["hash_on"] = c.hash_on.str();
+    o["auto_eject"] = c.auto_eject;
+  }
+  return o;
 }
 
 }  // namespace tender::upstream

@@ -23,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "core/config.hpp"
 #include "core/upstream/balancer.hpp"
 
@@ -105,5 +107,12 @@ struct ClusterConfig {
 // thresholds, percentages, limits).
 [[nodiscard]] ClusterConfig parse_cluster(
     const ConfigNode& node, std::initializer_list<std::string_view> extra_fields = {});
+
+// A cluster as configured, for /configz: where its endpoints come from (`endpoints` as a list,
+// `dns` with `dns_refresh`, or `file`) ...
+[[nodiscard]] boost::json::object source_json(const ClusterConfig& c);
+// ... and how it is run (policy, hash, connect_timeout, health_check, outlier, limits), in the
+// units the configuration is written in.
+[[nodiscard]] boost::json::object settings_json(const ClusterConfig& c);
 
 }  // namespace tender::upstream
