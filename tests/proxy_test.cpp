@@ -391,6 +391,53 @@ TEST_F(ProxyTest, CheckValidatesAndNamesTheLine) {
   EXPECT_EQ(none.status.code, 2);
 }
 
+// A cluster that is not defined is reported at the line and field that name it.
+TEST_F(ProxyTest, CheckPointsAtTheReferenceToAMissingCluster) {
+  const std::string clusters =
+      "clusters:\n"
+      "  - {name: api, endpoints: [\"127.0.0.1:1\"]}\n";
+  std::string route = dir_.write("route.yaml",
+                                 "listeners:\n"
+                                 "  - name: web\n"
+                                 "    listen: 127.0.0.1:0\n"
+                                 "    protocol: http\n"
+                                 "    routes:\n"
+                                 "      - {prefix: /v1/, cluster: api}\n"
+                                 "      - {prefix: /v2/, cluster: api-v2}\n"
+                                 "    cluster: api\n" +
+                                     clusters);
+  RunResult r = run_tender({"proxy", "--check", route});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find("route.yaml:7: listeners[0].routes[1].cluster: listener web uses cluster "
+                       "api-v2, which is not defined (clusters: api)"),
+            std::string::npos)
+      << r.err;
+  std::string tcp = dir_.write("tcp.yaml",
+                               "listeners:\n"
+                               "  - {name: a, listen: \"127.0.0.1:0\", cluster: api}\n"
+                               "  - name: db\n"
+                               "    listen: 127.0.0.1:0\n"
+                               "    cluster: pg\n" +
+                                   clusters);
+  r = run_tender({"proxy", "--check", tcp});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find("tcp.yaml:5: listeners[1].cluster: listener db uses cluster pg"),
+            std::string::npos)
+      << r.err;
+  std::string redis = dir_.write("redis.yaml",
+                                 "listeners:\n"
+                                 "  - name: cache\n"
+                                 "    listen: 127.0.0.1:0\n"
+                                 "    protocol: redis\n"
+                                 "    cluster: redis\n" +
+                                     clusters);
+  r = run_tender({"proxy", "--check", redis});
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_NE(r.err.find("redis.yaml:5: listeners[0].cluster: listener cache uses cluster redis"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(ProxyTest, OneLinerRedis) {
   RedisServer a, b;
   proxy_.emplace(std::vector<std::string>{

@@ -55,12 +55,14 @@ ListenerConfig parse_listener(const ConfigNode& n) {
   l.listen = host_port(n, "listen", *listen);
   l.name = n.string("name").value_or(l.listen.str());
   l.cluster = n.string("cluster").value_or("");
+  l.cluster_at = n.location("cluster");
   for (const auto& r : n.child("routes").items()) {
     r.warn_unknown({"prefix", "host", "cluster"});
     Route route;
     route.prefix = r.string("prefix").value_or("/");
     route.host = r.string("host").value_or("");
     route.cluster = r.string("cluster").value_or("");
+    route.cluster_at = r.location("cluster");
     if (route.prefix.empty() || route.prefix[0] != '/') {
       r.fail("prefix", "must start with /");
     }
@@ -73,7 +75,7 @@ ListenerConfig parse_listener(const ConfigNode& n) {
     n.fail("routes", "only http listeners have routes");
   }
   if (l.protocol == Protocol::kHttp && !l.cluster.empty()) {
-    l.routes.push_back(Route{"/", "", l.cluster});
+    l.routes.push_back(Route{"/", "", l.cluster, l.cluster_at});
   }
   if (l.cluster.empty() && l.routes.empty()) {
     n.fail("cluster", "listener " + l.name + " needs a cluster" +
@@ -108,6 +110,18 @@ ListenerConfig parse_listener(const ConfigNode& n) {
   return l;
 }
 
+// "clusters: a, b" or "no clusters are defined": what a missing name could have been.
+std::string defined_clusters(const ProxyConfig& c) {
+  if (c.clusters.empty()) {
+    return "no clusters are defined";
+  }
+  std::string out = "clusters: ";
+  for (std::size_t i = 0; i < c.clusters.size(); ++i) {
+    out += (i == 0 ? "" : ", ") + c.clusters[i].name;
+  }
+  return out;
+}
+
 // Cross-checks: unique names and addresses, clusters exist, redis clusters hash by key.
 void validate(ProxyConfig& c, const ConfigNode& root) {
   std::set<std::string> names;
@@ -125,19 +139,20 @@ void validate(ProxyConfig& c, const ConfigNode& root) {
     if (l.listen.port != 0 && !addresses.insert(l.listen.str()).second) {
       throw ConfigError(root.file(), l.line, "listeners", "two listeners on " + l.listen.str());
     }
-    std::vector<std::string> used;
-    if (!l.cluster.empty()) {
-      used.push_back(l.cluster);
+    // Each reference is checked where the file makes it (the http shorthand `cluster:` is
+    // also the last route).
+    auto check = [&](const std::string& name, const ConfigLocation& at) {
+      if (c.cluster(name) == nullptr) {
+        throw ConfigError(root.file(), at.line, at.field,
+                          "listener " + l.name + " uses cluster " + name +
+                              ", which is not defined (" + defined_clusters(c) + ")");
+      }
+    };
+    if (l.protocol != Protocol::kHttp && !l.cluster.empty()) {
+      check(l.cluster, l.cluster_at);
     }
     for (const auto& r : l.routes) {
-      used.push_back(r.cluster);
-    }
-    for (const auto& name : used) {
-      if (c.cluster(name) == nullptr) {
-        throw ConfigError(
-            root.file(), l.line, "listeners",
-            "listener " + l.name + " uses cluster " + name + ", which is not defined");
-      }
+      check(r.cluster, r.cluster_at);
     }
     if (l.protocol == Protocol::kRedis) {
       for (auto& cl : c.clusters) {

@@ -54,6 +54,7 @@ struct Route {
   std::string prefix = "/";
   std::string host;  // empty: any; else the Host header without port, case-insensitive
   std::string cluster;
+  ConfigLocation cluster_at;  // where the file names the cluster, for errors
 };
 
 struct ListenerConfig {
@@ -62,6 +63,7 @@ struct ListenerConfig {
   HostPort listen;
   Protocol protocol = Protocol::kTcp;
   std::string cluster;           // tcp and redis; http: shorthand for one route "/"
+  ConfigLocation cluster_at;     // where the file names it, for errors
   std::vector<Route> routes;     // http
   milliseconds idle_timeout{0};  // 0: the protocol's default (effective_idle_timeout)
   std::string auth;       // redis: the password clients must give (AUTH) before other commands
@@ -101,7 +103,8 @@ struct ProxyConfig {
 };
 
 // Reads and validates a config: names unique, every cluster a listener names exists, an
-// endpoint source per cluster, values in range. Throws ConfigError naming file, line and field.
+// endpoint source per cluster, values in range. Throws ConfigError naming file, line and field
+// (a missing cluster: the field that names it, like listeners[0].routes[1].cluster).
 [[nodiscard]] ProxyConfig parse_proxy_config(const ConfigNode& root);
 [[nodiscard]] ProxyConfig load_proxy_config(const std::string& path);
 

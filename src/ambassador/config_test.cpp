@@ -88,13 +88,6 @@ TEST(ProxyConfig, ErrorsNameTheLineAndField) {
                 .find("p.yaml:1: io_uring: not one of auto, off: \"always\""),
             std::string::npos);
   EXPECT_NE(error_of("listeners:\n"
-                     "  - {listen: \"127.0.0.1:1\", cluster: nope}\n"
-                     "clusters:\n"
-                     "  - {name: c, endpoints: [\"127.0.0.1:2\"]}\n")
-                .find("p.yaml:2: listeners: listener 127.0.0.1:1 uses cluster nope, which is not "
-                      "defined"),
-            std::string::npos);
-  EXPECT_NE(error_of("listeners:\n"
                      "  - {listen: \"127.0.0.1:1\", protocol: redis, cluster: c}\n"
                      "clusters:\n"
                      "  - {name: c, endpoints: [\"127.0.0.1:2\"], policy: round_robin}\n")
@@ -160,6 +153,59 @@ TEST(ProxyConfig, ErrorsNameTheLineAndField) {
                      "  - {name: c, auth: pw, health_check: {type: redis},\n"
                      "     endpoints: [\"127.0.0.1:2\"]}\n"),
             "");
+}
+
+// A cluster that is not defined is reported where it is named, whichever field names it.
+TEST(ProxyConfig, AMissingClusterIsReportedWhereItIsNamed) {
+  const std::string clusters =
+      "clusters:\n"
+      "  - {name: api, endpoints: [\"127.0.0.1:2\"]}\n"
+      "  - {name: cache, endpoints: [\"127.0.0.1:3\"]}\n";
+  // A tcp listener's cluster.
+  EXPECT_EQ(error_of("listeners:\n"
+                     "  - listen: 127.0.0.1:1\n"
+                     "    cluster: nope\n" +
+                     clusters),
+            "p.yaml:3: listeners[0].cluster: listener 127.0.0.1:1 uses cluster nope, which is "
+            "not defined (clusters: api, cache)");
+  // A redis listener's cluster.
+  EXPECT_EQ(error_of("listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", protocol: redis, cluster: api}\n"
+                     "  - name: cache\n"
+                     "    listen: 127.0.0.1:4\n"
+                     "    protocol: redis\n"
+                     "    cluster: cahce\n" +
+                     clusters),
+            "p.yaml:6: listeners[1].cluster: listener cache uses cluster cahce, which is not "
+            "defined (clusters: api, cache)");
+  // An http route's cluster.
+  EXPECT_EQ(error_of("listeners:\n"
+                     "  - name: web\n"
+                     "    listen: 127.0.0.1:1\n"
+                     "    protocol: http\n"
+                     "    routes:\n"
+                     "      - {prefix: /a/, cluster: api}\n"
+                     "      - prefix: /b/\n"
+                     "        cluster: apii\n"
+                     "    cluster: api\n" +
+                     clusters),
+            "p.yaml:8: listeners[0].routes[1].cluster: listener web uses cluster apii, which is "
+            "not defined (clusters: api, cache)");
+  // An http listener's `cluster:`, the route for "/" after the others.
+  EXPECT_EQ(error_of("listeners:\n"
+                     "  - name: web\n"
+                     "    listen: 127.0.0.1:1\n"
+                     "    protocol: http\n"
+                     "    routes: [{prefix: /a/, cluster: api}]\n"
+                     "    cluster: www\n" +
+                     clusters),
+            "p.yaml:6: listeners[0].cluster: listener web uses cluster www, which is not defined "
+            "(clusters: api, cache)");
+  // No clusters at all.
+  EXPECT_EQ(error_of("listeners:\n"
+                     "  - {listen: \"127.0.0.1:1\", cluster: c}\n"),
+            "p.yaml:2: listeners[0].cluster: listener 127.0.0.1:1 uses cluster c, which is not "
+            "defined (no clusters are defined)");
 }
 
 TEST(ProxyConfig, HttpRoutesAndTheClusterShorthand) {

@@ -85,8 +85,13 @@ std::string ConfigNode::child_path(std::string_view key) const {
 }
 
 void ConfigNode::fail(std::string_view key, const std::string& message) const {
+  ConfigLocation at = location(key);
+  throw ConfigError(file(), at.line, at.field, message);
+}
+
+ConfigLocation ConfigNode::location(std::string_view key) const {
   if (key.empty()) {
-    throw ConfigError(file(), line(), path_, message);
+    return {line(), path_};
   }
   int at = line();
   if (node_.IsMap()) {
@@ -98,7 +103,7 @@ void ConfigNode::fail(std::string_view key, const std::string& message) const {
       }
     }
   }
-  throw ConfigError(file(), at, child_path(key), message);
+  return {at, child_path(key)};
 }
 
 bool ConfigNode::has(std::string_view key) const {

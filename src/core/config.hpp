@@ -41,6 +41,14 @@ class ConfigError : public std::runtime_error {
   std::string field_;
 };
 
+// Where a field is: its line (1-based, 0 if unknown) and dotted path ("listeners[0].cluster"). A
+// check made after parsing (a name that refers to something defined elsewhere) keeps one to
+// point its ConfigError at the field that is wrong.
+struct ConfigLocation {
+  int line = 0;
+  std::string field;
+};
+
 // A node of a loaded YAML document that remembers its file and its dotted field path.
 // Accessors return nullopt when the key is absent (or null) and throw ConfigError when the value
 // is present but wrong.
@@ -80,6 +88,9 @@ class ConfigNode {
 
   // Throws a ConfigError located at `key` (or at this node when `key` is empty).
   [[noreturn]] void fail(std::string_view key, const std::string& message) const;
+  // Where `key` of this map is: the line of the key itself where the file has it (else this
+  // node's), and its path. `key` empty: this node.
+  [[nodiscard]] ConfigLocation location(std::string_view key) const;
 
   [[nodiscard]] int line() const;  // 1-based, 0 if unknown
   [[nodiscard]] const std::string& file() const;
