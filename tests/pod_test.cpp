@@ -943,5 +943,67 @@ TEST(PodManifests, BadManifestsExit2NamingFileAndLineBeforeAnythingStarts) {
   EXPECT_FALSE(std::ifstream(dir.path() + "/started").good()) << "a container started";
 }
 
+// Without --run-dir, the run directory is $TMPDIR/tender-pod-PORT for the admin port: a run's
+// logs stay there to read after it has exited, the next run on that port takes it over, and
+// nothing piles up. With admin port 0 the directory is a new one, removed at the exit.
+TEST(PodRunDir, TheDefaultIsOnePerAdminPortAndNothingPilesUp) {
+  TempDir tmp;
+  TempDir dir;
+  // A pod whose one container writes `line` and runs until SIGTERM. The trap is set before the
+  // line is written: as PID 1 of its namespace (as root), sh would ignore SIGTERM until then.
+  auto manifest = [&](const std::string& line) {
+    return dir.write("pod.yaml",
+                     "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+                     "    - name: a\n      command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; echo " +
+                         line + "; while :; do sleep 0.05; done\"]\n");
+  };
+  auto slurp = [](const std::string& path) {
+    std::ifstream f(path);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  auto entries = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(tmp.path())) {
+      out.push_back(e.path().filename().string());
+    }
+    return out;
+  };
+  // Runs the pod with `admin` until it has written `line`, then stops it; its run directory.
+  auto run = [&](const std::string& admin, const std::string& line) {
+    Tender runner(
+        {"pod", "run", manifest(line), "--admin", admin, "--no-log-view", "--network", "host"},
+        {"env", "TMPDIR=" + tmp.path(), TENDER_BINARY});
+    auto st = json::parse(http(runner.port("admin"), "GET", "/statusz").body);
+    std::string run_dir(st.at("status").at("run_dir").as_string());
+    std::string log = run_dir + "/pods/p/logs/a.log";
+    EXPECT_TRUE(eventually([&] { return slurp(log) == line + "\n"; })) << slurp(log);
+    runner.signal(SIGTERM);
+    auto exit = runner.wait_exit(30s);
+    EXPECT_TRUE(exit && exit->success()) << (exit ? exit->describe() : "still running");
+    return run_dir;
+  };
+  std::uint16_t port = free_port();
+  ASSERT_NE(port, 0);
+  std::string named = "tender-pod-" + std::to_string(port);
+  std::string admin = "127.0.0.1:" + std::to_string(port);
+  EXPECT_EQ(run(admin, "first"), tmp.path() + "/" + named);
+  // Kept after the exit, to be read (after the line, what sh says of its sleep killed by the
+  // SIGTERM to its process group).
+  std::string log = tmp.path() + "/" + named + "/pods/p/logs/a.log";
+  EXPECT_EQ(slurp(log).rfind("first\n", 0), 0U) << slurp(log);
+  EXPECT_EQ(entries(), std::vector<std::string>{named});
+  // The next run on the port takes it over: the last run's log is replaced by its own (run()
+  // waits for exactly "second\n").
+  EXPECT_EQ(run(admin, "second"), tmp.path() + "/" + named);
+  EXPECT_EQ(slurp(log).rfind("second\n", 0), 0U) << slurp(log);
+  EXPECT_EQ(entries(), std::vector<std::string>{named});
+  // Port 0: a directory of its own, gone when the runner has exited.
+  std::string temporary = run("127.0.0.1:0", "third");
+  EXPECT_EQ(temporary.rfind(tmp.path() + "/tender-pod-", 0), 0U) << temporary;
+  EXPECT_NE(temporary, tmp.path() + "/" + named);
+  EXPECT_FALSE(std::filesystem::exists(temporary));
+  EXPECT_EQ(entries(), std::vector<std::string>{named});
+}
+
 }  // namespace
 }  // namespace tender::testing

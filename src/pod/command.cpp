@@ -408,8 +408,9 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   run_cmd->add_option("files", rf->files, "Manifest files (v1/Pod, apps/v1/Deployment)")
       ->required();
   run_cmd->add_option("--run-dir", rf->run_dir,
-                      "Directory for container logs and emptyDir volumes (default: a new one in "
-                      "$TMPDIR)");
+                      "Directory for container logs and emptyDir volumes, kept at exit (default: "
+                      "$TMPDIR/tender-pod-PORT for the admin port, which the next run on that "
+                      "port takes over; with --admin HOST:0 a new one, removed at exit)");
   run_cmd->add_option("--restart-backoff", rf->restart_backoff,
                       "Restart backoff INITIAL:MAX (default 10s:300s; 0s:0s restarts at once)");
   run_cmd->add_flag("--no-log-view", rf->no_log_view,

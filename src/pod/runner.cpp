@@ -1,7 +1,5 @@
 #include "pod/runner.hpp"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -184,38 +182,6 @@ void PodRunner::Impl::forward_api() {
   }
   api_forward = std::move(*fwd);
   pod_api_url = "http://" + net->gateway() + ":" + std::to_string(admin->port);
-}
-
-// A run directory serves one runner at a time. A lock file left by a runner that died
-// without cleaning up (SIGKILL, a crash) marks the leftovers to remove.
-void PodRunner::Impl::claim_run_dir() {
-  std::string path = opts.run_dir + "/runner.pid";
-  run_lock.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (!run_lock || ::flock(run_lock.get(), LOCK_EX | LOCK_NB) != 0) {
-    run_lock.reset();  // stop() must not clear the lock file of the runner that holds it
-    throw std::runtime_error("run directory " + opts.run_dir +
-                             " is in use by another tender pod run (locked " + path + ")");
-  }
-  char buf[32] = {};
-  ssize_t n = ::pread(run_lock.get(), buf, sizeof buf - 1, 0);
-  if (n > 0) {
-    // The last runner here did not finish: its pods' volumes and state go.
-    std::error_code ec;
-    int removed = 0;
-    for (const auto& entry : fs::directory_iterator(opts.run_dir + "/pods", ec)) {
-      removed += fs::remove_all(entry.path() / "volumes", ec) > 0 ? 1 : 0;
-    }
-    fs::remove(opts.run_dir + "/partitions.nft", ec);
-    fs::remove(opts.run_dir + "/hosts", ec);
-    log::warn(
-        "cleaned up after a runner that did not exit cleanly",
-        {{"pid", std::string(buf, static_cast<std::size_t>(n))}, {"pods_with_volumes", removed}});
-  }
-  std::string pid = std::to_string(::getpid());
-  if (::ftruncate(run_lock.get(), 0) != 0 ||
-      ::pwrite(run_lock.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-    log::warn("cannot write the run directory's lock file", {{"path", path}});
-  }
 }
 
 void PodRunner::Impl::begin_termination(Pod& pod) {
@@ -459,33 +425,18 @@ void PodRunner::start(Runtime& rt) {
   if (auto admin = rt.address("admin")) {
     s.api_url = "http://" + admin->str();
   }
-  if (s.opts.run_dir.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl =
-        std::string(tmp != nullptr && *tmp != 0 ? tmp : "/tmp") + "/tender-pod-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      throw std::system_error(errno, std::generic_category(), "cannot create a run directory");
-    }
-    s.opts.run_dir = tmpl;
-  } else {
-    std::error_code ec;
-    fs::create_directories(s.opts.run_dir, ec);
-    if (ec) {
-      throw std::system_error(ec, "cannot create run directory " + s.opts.run_dir);
-    }
-  }
   for (const auto& d : s.opts.manifests.deployments) {
     s.deployments.emplace(d.name, d);
   }
   if (!s.privileged) {
     refuse_what_needs_root(s.opts.manifests);
   }
-  s.claim_run_dir();
+  s.run_dir = RunDir::claim(s.opts.run_dir, rt.options().admin.port);
+  s.opts.run_dir = s.run_dir.path();
   std::error_code exe_ec;
   s.self_exe = fs::read_symlink("/proc/self/exe", exe_ec).string();
-  std::error_code dir_ec;
-  fs::create_directories(s.opts.run_dir + "/pods", dir_ec);
-  log::info("run directory", {{"path", s.opts.run_dir}});
+  log::info("run directory",
+            {{"path", s.opts.run_dir}, {"at_exit", s.run_dir.temporary() ? "removed" : "kept"}});
   s.setup_network();
   // Pods are added on the supervisor thread, one per turn of its loop: start() returns at
   // once, and signals and admin requests are answered however many pods there are.
@@ -533,13 +484,7 @@ void PodRunner::stop() {
   s.pods.clear();
   s.api_forward.reset();
   s.net.reset();
-  if (s.run_lock) {
-    // A clean exit: the next runner here finds nothing to clean up.
-    if (::ftruncate(s.run_lock.get(), 0) != 0) {
-      log::warn("cannot clear the run directory's lock file");
-    }
-    s.run_lock.reset();
-  }
+  s.run_dir.release();  // a clean exit: nothing for the next runner here to clean up
 }
 
 Health PodRunner::ready() const {

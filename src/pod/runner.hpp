@@ -24,8 +24,8 @@ namespace tender::pod {
 struct RunnerOptions {
   Manifests manifests;
   ManifestLimits limits;  // what the manifests were read with; max_pods also bounds scaling
-  // Where container logs and emptyDir volumes live; created if missing. Empty: a fresh
-  // directory under $TMPDIR (or /tmp).
+  // Where container logs and emptyDir volumes live; created if missing. Empty: the default of
+  // pod/run_dir.hpp ($TMPDIR/tender-pod-PORT, or a new directory for admin port 0).
   std::string run_dir;
   BackoffPolicy restart_backoff = BackoffPolicy::kubernetes_restart();
   std::uint64_t log_max_bytes = std::uint64_t{10} << 20;  // rotate a container log past this

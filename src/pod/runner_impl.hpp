@@ -24,6 +24,7 @@
 #include "pod/forward.hpp"
 #include "pod/log_file.hpp"
 #include "pod/network.hpp"
+#include "pod/run_dir.hpp"
 #include "pod/runner.hpp"
 #include "pod/start_queue.hpp"
 #include "pod/status.hpp"
@@ -138,8 +139,7 @@ struct PodRunner::Impl {
   std::unique_ptr<PodNetwork> net;
   std::shared_ptr<TcpForward> api_forward;  // the admin API, for pods, at the gateway
   int admin_proxies = 0;  // exchanges in flight through .../containers/C/admin/ (at most 32)
-  Fd run_lock;            // runner.pid in the run directory, flock()ed while we run
-  void claim_run_dir();
+  RunDir run_dir;         // opts.run_dir, locked while we run
   void forward_api();
   void setup_network();  // start(): the run namespace, or the fallback
   // A pod's namespace, address and hostPorts; false (and pod.network_error) if it cannot be
