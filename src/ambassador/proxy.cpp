@@ -75,6 +75,13 @@ struct Proxy::Impl {
   // destroyed on its own worker's thread once its connections are done.
   void retire_listener(RunningListener r);
   std::size_t connections() const;
+  // A reload's steps (mu held), once what could fail is done: the clusters (existing ones keep
+  // their endpoints' state), then the listeners (one on the same socket keeps it).
+  [[nodiscard]] bool same_socket(const ListenerConfig& l) const;
+  void reload_clusters(const std::vector<ClusterConfig>& next,
+                       const std::map<std::string, Named>& resolved);
+  void reload_listeners(const std::vector<ListenerConfig>& next,
+                        std::map<std::string, Bound>& bound);
 };
 
 std::shared_ptr<Cluster> Proxy::Impl::make_cluster(const ClusterConfig& c, const Named* resolved) {
@@ -442,6 +449,73 @@ json::object Proxy::config() const {
   return o;
 }
 
+bool Proxy::Impl::same_socket(const ListenerConfig& l) const {
+  auto it = listeners.find(l.name);
+  return it != listeners.end() && it->second.config.listen.str() == l.listen.str() &&
+         it->second.config.protocol == l.protocol;
+}
+
+void Proxy::Impl::reload_clusters(const std::vector<ClusterConfig>& next,
+                                  const std::map<std::string, Named>& resolved) {
+  // Clusters first: listeners refer to them. Existing ones keep their endpoints' state.
+  std::map<std::string, std::shared_ptr<Cluster>> kept;
+  std::vector<std::shared_ptr<Cluster>> fresh;
+  for (const auto& c : next) {
+    auto r = resolved.find(c.name);
+    const Named* named = r == resolved.end() ? nullptr : &r->second;
+    auto it = clusters.find(c.name);
+    if (it != clusters.end()) {
+      it->second->set_config(c);
+      if (named != nullptr) {
+        it->second->set_endpoints(*named);
+      }
+      kept[c.name] = it->second;
+    } else {
+      kept[c.name] = make_cluster(c, named);
+      fresh.push_back(kept[c.name]);
+    }
+  }
+  clusters = std::move(kept);
+  std::erase_if(upkeep, [&](const auto& u) { return !clusters.contains(u.first); });
+  for (const auto& c : fresh) {
+    spawn_loops(c);
+  }
+}
+
+void Proxy::Impl::reload_listeners(const std::vector<ListenerConfig>& next,
+                                   std::map<std::string, Bound>& bound) {
+  // Listeners retired by earlier reloads have stopped accepting by now: those left with no
+  // connection are done for good.
+  std::erase_if(retired, [](const auto& count) { return count->load() == 0; });
+  std::set<std::string> keep;
+  for (const auto& l : next) {
+    keep.insert(l.name);
+    auto it = listeners.find(l.name);
+    if (same_socket(l)) {
+      // Same socket: new connections (and requests) take the new state; nothing is dropped.
+      auto state = listener_state(l);
+      for (std::size_t i = 0; i < it->second.per_worker.size(); ++i) {
+        asio::post(workers[i]->ioc(), [w = it->second.per_worker[i], state] { w->update(state); });
+      }
+      it->second.config = l;
+      continue;
+    }
+    if (it != listeners.end()) {
+      retire_listener(std::move(it->second));
+      listeners.erase(it);
+    }
+    listeners[l.name] = start_listener(l, std::move(bound[l.name]));
+  }
+  for (auto it = listeners.begin(); it != listeners.end();) {
+    if (keep.count(it->first) == 0) {
+      retire_listener(std::move(it->second));
+      it = listeners.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 Result<> Proxy::reload() {
   Impl& s = *impl_;
   if (s.opts.config_file.empty()) {
@@ -461,11 +535,6 @@ Result<> Proxy::reload() {
   std::lock_guard lock(s.mu);
   // All or nothing: what can fail (resolving names, binding new addresses) is done before any
   // change is made.
-  auto same_socket = [&s](const ListenerConfig& l) {
-    auto it = s.listeners.find(l.name);
-    return it != s.listeners.end() && it->second.config.listen.str() == l.listen.str() &&
-           it->second.config.protocol == l.protocol;
-  };
   std::map<std::string, Impl::Named> resolved;  // static and file clusters
   std::map<std::string, Impl::Bound> bound;     // listeners on a new socket
   try {
@@ -476,7 +545,7 @@ Result<> Proxy::reload() {
       }
     }
     for (const auto& l : next.listeners) {
-      if (!same_socket(l)) {
+      if (!s.same_socket(l)) {
         bound[l.name] = s.bind_listener(l);
       }
     }
@@ -484,60 +553,8 @@ Result<> Proxy::reload() {
     return Error(std::errc::invalid_argument,
                  std::string("reload refused, nothing changed: ") + e.what());
   }
-  // Clusters first: listeners refer to them. Existing ones keep their endpoints' state.
-  std::map<std::string, std::shared_ptr<Cluster>> clusters;
-  std::vector<std::shared_ptr<Cluster>> fresh;
-  for (const auto& c : next.clusters) {
-    auto r = resolved.find(c.name);
-    const Impl::Named* named = r == resolved.end() ? nullptr : &r->second;
-    auto it = s.clusters.find(c.name);
-    if (it != s.clusters.end()) {
-      it->second->set_config(c);
-      if (named != nullptr) {
-        it->second->set_endpoints(*named);
-      }
-      clusters[c.name] = it->second;
-    } else {
-      clusters[c.name] = s.make_cluster(c, named);
-      fresh.push_back(clusters[c.name]);
-    }
-  }
-  s.clusters = std::move(clusters);
-  std::erase_if(s.upkeep, [&](const auto& u) { return !s.clusters.contains(u.first); });
-  for (const auto& c : fresh) {
-    s.spawn_loops(c);
-  }
-  // Listeners retired by earlier reloads have stopped accepting by now: those left with no
-  // connection are done for good.
-  std::erase_if(s.retired, [](const auto& count) { return count->load() == 0; });
-  std::set<std::string> keep;
-  for (const auto& l : next.listeners) {
-    keep.insert(l.name);
-    auto it = s.listeners.find(l.name);
-    if (same_socket(l)) {
-      // Same socket: new connections (and requests) take the new state; nothing is dropped.
-      auto state = s.listener_state(l);
-      for (std::size_t i = 0; i < it->second.per_worker.size(); ++i) {
-        asio::post(s.workers[i]->ioc(),
-                   [w = it->second.per_worker[i], state] { w->update(state); });
-      }
-      it->second.config = l;
-      continue;
-    }
-    if (it != s.listeners.end()) {
-      s.retire_listener(std::move(it->second));
-      s.listeners.erase(it);
-    }
-    s.listeners[l.name] = s.start_listener(l, std::move(bound[l.name]));
-  }
-  for (auto it = s.listeners.begin(); it != s.listeners.end();) {
-    if (keep.count(it->first) == 0) {
-      s.retire_listener(std::move(it->second));
-      it = s.listeners.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  s.reload_clusters(next.clusters, resolved);
+  s.reload_listeners(next.listeners, bound);
   if (s.opts.busy_poll_flag) {
     next.busy_poll = *s.opts.busy_poll_flag;
   }

@@ -8,6 +8,10 @@
 
 namespace tender::pod {
 
+// The --admin option's help, for every client subcommand.
+inline constexpr const char* kAdminHelp =
+    "The runner's admin address (default $TENDER_POD_ADMIN, else 127.0.0.1:9900)";
+
 // The runner's admin listener, HOST:PORT: --admin, else $TENDER_POD_ADMIN, else 127.0.0.1 and
 // the pod default. Throws UsageError when the environment's value is not HOST:PORT.
 [[nodiscard]] std::string admin_address(const std::string& admin);

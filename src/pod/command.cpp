@@ -393,10 +393,9 @@ int scale(const std::string& admin, const std::string& name, int replicas) {
 
 }  // namespace
 
-CLI::App* add_command(CLI::App& root, int& exit_code) {
-  auto* cmd = root.add_subcommand("pod", "Run Kubernetes pod manifests on this machine");
-  cmd->require_subcommand(1);
+namespace {
 
+void add_run_command(CLI::App* cmd, int& exit_code) {
   auto* run_cmd = cmd->add_subcommand("run", "Run the pods of FILE... until SIGTERM/SIGINT");
   auto common = std::make_shared<CommonFlags>();
   auto rf = std::make_shared<RunFlags>();
@@ -428,14 +427,15 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
                       "Where pod addresses come from (default 10.217.0.0/16)");
   rf->limits.add_to(*run_cmd);
   run_cmd->callback([common, rf, &exit_code] { exit_code = run(*common, *rf); });
+}
 
+// status, logs and scale: clients of a running runner's admin API.
+void add_client_commands(CLI::App* cmd, int& exit_code) {
   auto admin = std::make_shared<std::string>();
   auto* status_cmd = cmd->add_subcommand("status", "Show pods and containers");
   auto as_json = std::make_shared<bool>(false);
   auto watch = std::make_shared<bool>(false);
-  status_cmd->add_option(
-      "--admin", *admin,
-      "The runner's admin address (default $TENDER_POD_ADMIN, else 127.0.0.1:9900)");
+  status_cmd->add_option("--admin", *admin, kAdminHelp);
   status_cmd->add_flag("--json", *as_json, "Print the raw JSON of GET /v1/pods");
   status_cmd->add_flag("-w,--watch", *watch, "Redraw every second");
   status_cmd->callback(
@@ -448,9 +448,7 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   logs_cmd->add_option("pod", *pod_name, "Pod name")->required();
   logs_cmd->add_option("-c,--container", *container, "Container (needed when there are several)");
   logs_cmd->add_flag("-f,--follow", *follow, "Keep printing as the log grows");
-  logs_cmd->add_option(
-      "--admin", *admin,
-      "The runner's admin address (default $TENDER_POD_ADMIN, else 127.0.0.1:9900)");
+  logs_cmd->add_option("--admin", *admin, kAdminHelp);
   logs_cmd->callback([admin, pod_name, container, follow, &exit_code] {
     exit_code = logs(*admin, *pod_name, *container, *follow);
   });
@@ -460,12 +458,12 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   auto replicas = std::make_shared<int>(0);
   scale_cmd->add_option("deployment", *dep, "Deployment name")->required();
   in_range(scale_cmd->add_option("replicas", *replicas, "Replica count")->required(), 0, 1000);
-  scale_cmd->add_option(
-      "--admin", *admin,
-      "The runner's admin address (default $TENDER_POD_ADMIN, else 127.0.0.1:9900)");
+  scale_cmd->add_option("--admin", *admin, kAdminHelp);
   scale_cmd->callback(
       [admin, dep, replicas, &exit_code] { exit_code = scale(*admin, *dep, *replicas); });
+}
 
+void add_validate_command(CLI::App* cmd, int& exit_code) {
   auto* validate_cmd = cmd->add_subcommand("validate", "Check manifests without running them");
   auto vfiles = std::make_shared<std::vector<std::string>>();
   auto vlimits = std::make_shared<LimitFlags>();
@@ -476,6 +474,16 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
     std::printf("ok: %zu pod(s)\n", m.pod_count());
     exit_code = 0;
   });
+}
+
+}  // namespace
+
+CLI::App* add_command(CLI::App& root, int& exit_code) {
+  auto* cmd = root.add_subcommand("pod", "Run Kubernetes pod manifests on this machine");
+  cmd->require_subcommand(1);
+  add_run_command(cmd, exit_code);
+  add_client_commands(cmd, exit_code);
+  add_validate_command(cmd, exit_code);
   add_fault_commands(*cmd, exit_code);
   return cmd;
 }

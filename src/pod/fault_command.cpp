@@ -198,21 +198,18 @@ int exec_in(pid_t pid, const std::vector<std::string>& argv) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-}  // namespace
-
-void add_fault_commands(CLI::App& cmd, int& exit_code) {
+// kill, pause and resume: signals to a pod's processes.
+void add_signal_commands(CLI::App& cmd, int& exit_code) {
   auto admin = std::make_shared<std::string>();
   auto pod_name = std::make_shared<std::string>();
   auto container = std::make_shared<std::string>();
-  const char* admin_help =
-      "The runner's admin address (default $TENDER_POD_ADMIN, else 127.0.0.1:9900)";
 
   auto* kill_cmd = cmd.add_subcommand("kill", "Send a signal (default KILL) to a pod's containers");
   auto signal = std::make_shared<std::string>("KILL");
   kill_cmd->add_option("pod", *pod_name, "Pod name")->required();
   kill_cmd->add_option("-c,--container", *container, "Only this container");
   kill_cmd->add_option("-s,--signal", *signal, "Signal name or number (default KILL)");
-  kill_cmd->add_option("--admin", *admin, admin_help);
+  kill_cmd->add_option("--admin", *admin, kAdminHelp);
   kill_cmd->callback([=, &exit_code] {
     json::object body;
     body["signal"] = *signal;
@@ -227,11 +224,17 @@ void add_fault_commands(CLI::App& cmd, int& exit_code) {
     auto* c = cmd.add_subcommand(
         verb, pause ? "Freeze every process of a pod (SIGSTOP)" : "Thaw a paused pod (SIGCONT)");
     c->add_option("pod", *pod_name, "Pod name")->required();
-    c->add_option("--admin", *admin, admin_help);
+    c->add_option("--admin", *admin, kAdminHelp);
     c->callback([=, &exit_code] {
       exit_code = post(verb, *admin, "/v1/pods/" + *pod_name + "/" + verb, json::object());
     });
   }
+}
+
+// partition, heal and delay: faults of the pod network.
+void add_network_commands(CLI::App& cmd, int& exit_code) {
+  auto admin = std::make_shared<std::string>();
+  auto pod_name = std::make_shared<std::string>();
 
   auto* part_cmd = cmd.add_subcommand(
       "partition", "Cut traffic between groups of pods: tender pod partition a,b c");
@@ -239,7 +242,7 @@ void add_fault_commands(CLI::App& cmd, int& exit_code) {
   part_cmd->add_option("groups", *groups, "Two or more groups, each a comma-separated list of pods")
       ->required()
       ->expected(2, -1);
-  part_cmd->add_option("--admin", *admin, admin_help);
+  part_cmd->add_option("--admin", *admin, kAdminHelp);
   part_cmd->callback([=, &exit_code] {
     json::array gs;
     for (const auto& g : *groups) {
@@ -257,7 +260,7 @@ void add_fault_commands(CLI::App& cmd, int& exit_code) {
   auto* heal_cmd = cmd.add_subcommand("heal", "Undo partitions: of the pods named, or all");
   auto heal_pods = std::make_shared<std::vector<std::string>>();
   heal_cmd->add_option("pods", *heal_pods, "Pods whose partitions end (default: every one)");
-  heal_cmd->add_option("--admin", *admin, admin_help);
+  heal_cmd->add_option("--admin", *admin, kAdminHelp);
   heal_cmd->callback([=, &exit_code] {
     json::object body;
     if (!heal_pods->empty()) {
@@ -284,7 +287,7 @@ void add_fault_commands(CLI::App& cmd, int& exit_code) {
   in_range(delay_cmd->add_option("--jitter", *jitter, "Random variation of the delay, ms"), 0,
            600'000);
   in_range(delay_cmd->add_option("--loss", *loss, "Share of packets dropped, percent"), 0.0, 100.0);
-  delay_cmd->add_option("--admin", *admin, admin_help);
+  delay_cmd->add_option("--admin", *admin, kAdminHelp);
   delay_cmd->callback([=, &exit_code] {
     json::object body;
     body["ms"] = *ms;
@@ -292,19 +295,32 @@ void add_fault_commands(CLI::App& cmd, int& exit_code) {
     body["loss"] = *loss;
     exit_code = post("delay", *admin, "/v1/pods/" + *pod_name + "/delay", body);
   });
+}
 
+void add_exec_command(CLI::App& cmd, int& exit_code) {
+  auto admin = std::make_shared<std::string>();
+  auto pod_name = std::make_shared<std::string>();
+  auto container = std::make_shared<std::string>();
   auto* exec_cmd = cmd.add_subcommand(
       "exec", "Run a command inside a pod's container: tender pod exec web-0 -- curl localhost");
   auto argv = std::make_shared<std::vector<std::string>>();
   exec_cmd->add_option("pod", *pod_name, "Pod name")->required();
   exec_cmd->add_option("-c,--container", *container, "Container (default: the first)");
-  exec_cmd->add_option("--admin", *admin, admin_help);
+  exec_cmd->add_option("--admin", *admin, kAdminHelp);
   exec_cmd->add_option("command", *argv, "The command and its arguments, after --")->required();
   exec_cmd->callback([=, &exit_code] {
     json::value pod = get_json(admin_url(*admin), "/v1/pods/" + *pod_name);
     std::string c = *container;
     exit_code = exec_in(container_pid(pod, *pod_name, c), *argv);
   });
+}
+
+}  // namespace
+
+void add_fault_commands(CLI::App& cmd, int& exit_code) {
+  add_signal_commands(cmd, exit_code);
+  add_network_commands(cmd, exit_code);
+  add_exec_command(cmd, exit_code);
 }
 
 }  // namespace tender::pod
