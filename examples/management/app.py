@@ -7,7 +7,7 @@ contract (docs/management-interface.md), as every tender role does.
     GET /readyz    readiness: 503 "warming up" for its first 2 s, then 200 "ok" ("send me
                    traffic"); 503 "draining" once SIGTERM came
 
-    python3 examples/management/app.py --port 8086
+    python3 examples/management/app.py --port 8087
 """
 import argparse
 import http.server
@@ -64,7 +64,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8086)
+    parser.add_argument("--port", type=int, default=8087)
     args = parser.parse_args()
     server = http.server.ThreadingHTTPServer(("0.0.0.0", args.port), Handler)
     server.daemon_threads = True

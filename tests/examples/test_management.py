@@ -20,7 +20,7 @@ class Management(extest.Example):
         self.wait_ready(["web"])
 
         self.assertEqual(self.sh(readyz), "ok\n")
-        self.assertEqual(self.http("http://127.0.0.1:8086/healthz"), (200, "ok\n"))
+        self.assertEqual(self.http("http://127.0.0.1:8087/healthz"), (200, "ok\n"))
         first = HELLO.match(self.sh(hello).strip())
         self.assertTrue(first, "not a greeting")
         self.assertEqual(self.app()["restartCount"], 0)
