@@ -9,9 +9,11 @@ step finds the binary up to date.
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -54,6 +56,10 @@ class Quickstart(extest.Example):
         if getattr(self, "proc", None) and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        # The run directory the script's runner kept for its admin port (docs/pod.md).
+        port = self.admin.rsplit(":", 1)[1]
+        shutil.rmtree(os.path.join(tempfile.gettempdir(), "tender-pod-" + port),
+                      ignore_errors=True)
         super().tearDown()
 
     def printed_commands(self):
