@@ -20,7 +20,7 @@ build=${BUILD_DIR:-build}
 if [ -x "$build/src/tender" ]; then
   step "building tender (only what changed)"
 else
-  step "building tender, the binary only (a few minutes the first time; the tests are built by tools/test.sh)"
+  step "building tender, the binary only (about 15 minutes on 2 cores the first time; tools/test.sh builds the tests)"
 fi
 TARGET=tender tools/build.sh
 case $build in
