@@ -632,6 +632,40 @@ spec:
   EXPECT_EQ(check.status.code, 0) << check.out << check.err;
 }
 
+TEST_F(PodTest, APauseWhileAContainerStopsIsUndoneSoItsSigtermIsNotHeld) {
+  // On SIGTERM the app takes a second to finish, then exits 0.
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  terminationGracePeriodSeconds: 20
+  containers:
+    - name: app
+      command: ["bash", "-c", "trap 'sleep 1; exit 0' TERM; echo armed; while true; do sleep 0.1; done"]
+)Y");
+  // Once its handler is set (PID 1 of its namespace, it would ignore SIGTERM before that).
+  ASSERT_TRUE(eventually([&] {
+    return http(admin_port(), "GET", "/v1/pods/p/containers/app/logs").body.find("armed") !=
+           std::string::npos;
+  })) << runner_->stderr_text();
+  auto restart = http(admin_port(), "POST", "/v1/pods/p/containers/app/restart");
+  ASSERT_EQ(restart.status, 202) << restart.body;
+  // The pause lands while the app runs its SIGTERM handler.
+  auto pause = http(admin_port(), "POST", "/v1/pods/p/pause");
+  ASSERT_EQ(pause.status, 200) << pause.body;
+  ASSERT_TRUE(wait_container("p", "app", [](const json::value& c) {
+    return c.at("restartCount").to_number<int>() == 1 &&
+           c.at("state").as_object().contains("running");
+  })) << runner_->stderr_text();
+  // It finished its handler and exited 0, not SIGKILLed at the end of its grace; the pod is
+  // not left saying it is paused.
+  json::value last = container("p", "app").at("lastState").at("terminated");
+  EXPECT_EQ(last.at("exitCode").to_number<int>(), 0) << json::serialize(last);
+  EXPECT_FALSE(last.as_object().contains("signal")) << json::serialize(last);
+  EXPECT_FALSE(pod("p").at("paused").as_bool());
+}
+
 TEST_F(PodTest, HttpAndTcpProbesAndPostStart) {
   std::string port = std::to_string(free_port());
   run(R"Y(

@@ -407,6 +407,11 @@ asio::awaitable<void> PodRunner::Impl::kill_container(Pod& pod, Container& c, bo
   }
   bool killed = false;
   while (c.state == Container::State::kRunning && c.generation == generation) {
+    if (pod.paused) {
+      // Paused while this container stops: it would hold its SIGTERM until SIGKILL, and the
+      // container started after it would run in a pod that says it is paused.
+      (void)pause_pod(pod, false);
+    }
     if (!killed && left().count() <= 0 && c.process) {
       log::warn("grace period over; killing", {{"pod", pod.spec.name}, {"container", c.spec.name}});
       (void)c.process->kill_group(SIGKILL);
