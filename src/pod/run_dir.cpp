@@ -6,21 +6,16 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
 
 #include "core/log.hpp"
+#include "core/temp_dir.hpp"
 
 namespace tender::pod {
 namespace fs = std::filesystem;
 namespace {
-
-std::string temp_base() {
-  const char* tmp = std::getenv("TMPDIR");
-  return tmp != nullptr && *tmp != 0 ? tmp : "/tmp";
-}
 
 // $TMPDIR/tender-pod-PORT, made if missing. In a shared /tmp another user may have made that
 // name first (a directory, or a link to one of ours): only a directory of our own is used.
@@ -42,12 +37,11 @@ std::string default_dir(std::uint16_t port) {
 }
 
 std::string new_temp_dir() {
-  std::string tmpl = temp_base() + "/tender-pod-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    throw std::system_error(errno, std::generic_category(),
-                            "cannot create a run directory in " + temp_base());
+  auto made = make_temp_dir("tender-pod-");
+  if (!made) {
+    throw std::runtime_error("cannot create a run directory: " + made.error().message());
   }
-  return tmpl;
+  return *made;
 }
 
 // Locks runner.pid in `dir` (or throws), and removes what a runner that did not exit cleanly

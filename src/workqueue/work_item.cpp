@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "core/temp_dir.hpp"
+
 namespace tender::workqueue {
 namespace {
 
@@ -41,16 +43,11 @@ Result<> write_file(const std::string& path, std::string_view bytes) {
 }  // namespace
 
 Result<ItemFiles> ItemFiles::create(std::string_view payload, const std::string& parent) {
-  std::string base = parent;
-  if (base.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    base = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  auto dir = make_temp_dir("tender-item.", parent);
+  if (!dir) {
+    return dir.error();
   }
-  std::string pattern = base + "/tender-item.XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    return Error::from_errno(errno, "cannot create a directory in " + base);
-  }
-  ItemFiles files(std::move(pattern));  // removed from here on, whatever happens
+  ItemFiles files(std::move(*dir));  // removed from here on, whatever happens
   if (auto ok = write_file(files.item_file(), payload); !ok) {
     return ok.error();
   }
