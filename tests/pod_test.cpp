@@ -479,6 +479,14 @@ spec:
   EXPECT_NE(gone.err.find("no pod talk-1"), std::string::npos) << gone.err;
   EXPECT_NE(gone.err.find("pods: talk"), std::string::npos) << gone.err;
   EXPECT_EQ(gone.err.find("404"), std::string::npos) << gone.err;
+  // TENDER_POD_ADMIN names the runner when --admin is not given; a bad one is a usage error.
+  auto by_env = run_command({"env", "TENDER_POD_ADMIN=" + admin, TENDER_BINARY, "pod", "status"});
+  EXPECT_EQ(by_env.status.code, 0) << by_env.err;
+  EXPECT_NE(by_env.out.find("talk"), std::string::npos) << by_env.out;
+  auto bad = run_command({"env", "TENDER_POD_ADMIN=nowhere", TENDER_BINARY, "pod", "status"});
+  EXPECT_EQ(bad.status.code, 2);
+  EXPECT_NE(bad.err.find("TENDER_POD_ADMIN: not HOST:PORT: \"nowhere\""), std::string::npos)
+      << bad.err;
 }
 
 TEST_F(PodTest, EmptyDirIsSharedWithinAPodAndPrivateToIt) {
@@ -549,6 +557,8 @@ TEST_F(PodTest, HostPathTypesAreAppliedBeforeTheContainerStarts) {
   std::string made = d() + "/made/deeper";  // DirectoryOrCreate: made with its parents
   std::string out = d() + "/out";
   std::filesystem::create_directories(out);
+  std::string target = d() + "/target.txt";  // a file mounted over a file
+  std::ofstream(target).flush();
   run(R"Y(
 apiVersion: v1
 kind: Pod
@@ -562,10 +572,14 @@ spec:
       out + R"Y(", type: Directory}}
     - {name: missing, hostPath: {path: ")Y" +
       d() + R"Y(/nothing", type: Directory}}
+    - {name: file, hostPath: {path: ")Y" +
+      out + R"Y(/made.txt", type: FileOrCreate}}
   containers:
     - name: writer
-      command: ["sh", "-c", "echo ok > /m/file; exec sleep 1000"]
-      volumeMounts: [{name: made, mountPath: /m}]
+      command: ["sh", "-c", "echo ok > /m/file; echo in-file > )Y" +
+      target + R"Y(; exec sleep 1000"]
+      volumeMounts: [{name: made, mountPath: /m}, {name: file, mountPath: ")Y" +
+      target + R"Y("}]
     - name: strict
       command: ["sleep", "1000"]
       volumeMounts: [{name: missing, mountPath: /n}]
@@ -574,6 +588,8 @@ spec:
       << runner_->stderr_text();
   EXPECT_EQ(std::filesystem::status(made).permissions() & std::filesystem::perms::all,
             std::filesystem::perms(0755));
+  // FileOrCreate: an empty file made first, then mounted.
+  EXPECT_TRUE(eventually([&] { return slurp(out + "/made.txt") == "in-file\n"; }));
   // A Directory that is not there is not made: the container does not start, and says why.
   ASSERT_TRUE(eventually([&] {
     return runner_->stderr_text().find("hostPath volume missing: " + d() +
