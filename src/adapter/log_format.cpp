@@ -16,8 +16,6 @@ namespace json = boost::json;
 
 namespace {
 
-Error invalid(std::string message) { return {std::errc::invalid_argument, std::move(message)}; }
-
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
@@ -55,7 +53,7 @@ struct Cursor {
   // A "quoted string": \" and \\ unescaped (as Apache writes them), other bytes as they are.
   Result<std::string> quoted() {
     if (i >= s.size() || s[i] != '"') {
-      return invalid(at_byte("expected '\"'", i));
+      return invalid_argument(at_byte("expected '\"'", i));
     }
     const std::size_t open = i++;
     std::string out;
@@ -72,7 +70,7 @@ struct Cursor {
         ++i;
       }
     }
-    return invalid(at_byte("unterminated quoted string", open));
+    return invalid_argument(at_byte("unterminated quoted string", open));
   }
 };
 
@@ -204,19 +202,19 @@ Result<> parse_who_and_when(Cursor& c, AccessLine& out) {
   const std::string_view line = c.s;
   const std::string_view remote = c.token();
   if (remote.empty()) {
-    return invalid(at_byte("expected the remote address", 0));
+    return invalid_argument(at_byte("expected the remote address", 0));
   }
   out.fields["remote_addr"] = remote;
   if (!c.space()) {
-    return invalid(at_byte("expected ' '", c.i));
+    return invalid_argument(at_byte("expected ' '", c.i));
   }
   const std::string_view ident = c.token();
   if (ident.empty() || !c.space()) {
-    return invalid(at_byte("expected the identity ('-' for none)", c.i));
+    return invalid_argument(at_byte("expected the identity ('-' for none)", c.i));
   }
   const std::string_view user = c.token();
   if (user.empty() || !c.space()) {
-    return invalid(at_byte("expected the user ('-' for none)", c.i));
+    return invalid_argument(at_byte("expected the user ('-' for none)", c.i));
   }
   if (ident != "-") {
     out.fields["ident"] = ident;
@@ -225,20 +223,20 @@ Result<> parse_who_and_when(Cursor& c, AccessLine& out) {
     out.fields["user"] = user;
   }
   if (c.i >= line.size() || line[c.i] != '[') {
-    return invalid(at_byte("expected '['", c.i));
+    return invalid_argument(at_byte("expected '['", c.i));
   }
   const std::size_t close = line.find(']', c.i);
   if (close == std::string_view::npos) {
-    return invalid(at_byte("expected ']'", c.i));
+    return invalid_argument(at_byte("expected ']'", c.i));
   }
   auto time = parse_log_time(line.substr(c.i + 1, close - c.i - 1), TimeFormat::kCommon);
   if (!time) {
-    return invalid(at_byte("bad time", c.i + 1));
+    return invalid_argument(at_byte("bad time", c.i + 1));
   }
   out.time = *time;
   c.i = close + 1;
   if (!c.space()) {
-    return invalid(at_byte("expected ' '", c.i));
+    return invalid_argument(at_byte("expected ' '", c.i));
   }
   return {};
 }
@@ -252,17 +250,17 @@ Result<> parse_request_and_status(Cursor& c, AccessLine& out) {
   out.request = std::move(*request);
   split_request(out.request, out.fields);
   if (!c.space()) {
-    return invalid(at_byte("expected ' '", c.i));
+    return invalid_argument(at_byte("expected ' '", c.i));
   }
   const std::size_t status_at = c.i;
   const std::string_view status = c.token();
   if (status.size() != 3 || !all_digits(status)) {
-    return invalid(at_byte("expected a 3-digit status", status_at));
+    return invalid_argument(at_byte("expected a 3-digit status", status_at));
   }
   out.status = (status[0] - '0') * 100 + (status[1] - '0') * 10 + (status[2] - '0');
   out.fields["status"] = out.status;
   if (!c.space()) {
-    return invalid(at_byte("expected ' '", c.i));
+    return invalid_argument(at_byte("expected ' '", c.i));
   }
   const std::size_t bytes_at = c.i;
   const std::string_view bytes = c.token();
@@ -271,7 +269,7 @@ Result<> parse_request_and_status(Cursor& c, AccessLine& out) {
   } else if (all_digits(bytes) && bytes.size() <= 18) {
     out.fields["bytes"] = std::stoll(std::string(bytes));
   } else {
-    return invalid(at_byte("expected the size in bytes ('-' for none)", bytes_at));
+    return invalid_argument(at_byte("expected the size in bytes ('-' for none)", bytes_at));
   }
   return {};
 }
@@ -279,14 +277,14 @@ Result<> parse_request_and_status(Cursor& c, AccessLine& out) {
 // Combined's " \"referer\" \"user agent\"".
 Result<> parse_referer_and_agent(Cursor& c, AccessLine& out) {
   if (!c.space()) {
-    return invalid(at_byte("expected ' '", c.i));
+    return invalid_argument(at_byte("expected ' '", c.i));
   }
   auto referer = c.quoted();
   if (!referer) {
     return referer.error();
   }
   if (!c.space()) {
-    return invalid(at_byte("expected ' '", c.i));
+    return invalid_argument(at_byte("expected ' '", c.i));
   }
   auto agent = c.quoted();
   if (!agent) {
@@ -362,11 +360,11 @@ Result<json::object> LineFormatter::parse_fields(std::string_view line) {
       json_->reset();
       const std::size_t used = json_->write(line.data(), line.size(), ec);
       if (ec) {
-        return invalid(ec.message() + " at byte " + std::to_string(used));
+        return invalid_argument(ec.message() + " at byte " + std::to_string(used));
       }
       json::value v = json_->release();
       if (!v.is_object()) {
-        return invalid("not an object");
+        return invalid_argument("not an object");
       }
       return std::move(v.get_object());
     }
@@ -374,7 +372,7 @@ Result<json::object> LineFormatter::parse_fields(std::string_view line) {
     case LogFormat::kCombined:
       break;
   }
-  return invalid("not a field format");
+  return invalid_argument("not a field format");
 }
 
 LineResult LineFormatter::format(std::string_view line, bool cut, const LogTime& read_at,

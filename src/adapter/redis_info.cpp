@@ -193,7 +193,7 @@ std::string shortest(double v) {
   return std::string(buf.data(), p);
 }
 
-class Builder {
+class InfoBuilder {
  public:
   void add(std::string_view name, MetricType type, std::string_view help, Labels labels,
            double value, std::string_view suffix = "") {
@@ -236,7 +236,7 @@ struct CommandStat {
   std::optional<double> usec;
 };
 
-void command_stats(Builder& b, std::string_view cmd, std::string_view value,
+void command_stats(InfoBuilder& b, std::string_view cmd, std::string_view value,
                    std::map<std::string, CommandStat, std::less<>>& stats) {
   auto p = pairs(value);
   auto calls = p.find("calls");
@@ -259,7 +259,7 @@ void command_stats(Builder& b, std::string_view cmd, std::string_view value,
   stats[std::string(cmd)] = CommandStat{calls->second, usec->second};
 }
 
-void keyspace(Builder& b, std::string_view db, std::string_view value,
+void keyspace(InfoBuilder& b, std::string_view db, std::string_view value,
               std::set<std::string, std::less<>>& seen) {
   auto p = pairs(value);
   auto keys = p.find("keys");
@@ -294,7 +294,7 @@ bool master_field(std::string_view key, std::string_view what) {
 // Replication fields that carry labels: a replica's link to its master (labelled by the
 // master's host and port, which come first in INFO), and a master's "slaveN:ip=..,port=..,
 // state=..,offset=..,lag=.." lines. False for the other fields.
-bool replication(Builder& b, std::string_view key, std::string_view value, std::string& host,
+bool replication(InfoBuilder& b, std::string_view key, std::string_view value, std::string& host,
                  std::string& port) {
   if (master_field(key, "host")) {
     host = value;
@@ -354,7 +354,7 @@ bool replication(Builder& b, std::string_view key, std::string_view value, std::
 }
 
 // The rest of a report: what is not in INFO's plain fields.
-void extras(Builder& b, const RedisReport& r) {
+void extras(InfoBuilder& b, const RedisReport& r) {
   auto one = [&](std::string_view name, std::string_view help, const std::optional<double>& v) {
     if (v) {
       b.add(name, kG, help, {}, *v);
@@ -384,8 +384,8 @@ struct InfoSeen {
 };
 
 // One `key:value` line of INFO's `section`.
-void info_field(Builder& b, std::string_view section, std::string_view key, std::string_view value,
-                double now_unix, InfoSeen& seen) {
+void info_field(InfoBuilder& b, std::string_view section, std::string_view key,
+                std::string_view value, double now_unix, InfoSeen& seen) {
   seen.fields.emplace(std::string(key), std::string(value));
   if (section == "Commandstats" && key.starts_with("cmdstat_")) {
     command_stats(b, key.substr(8), value, seen.stats);
@@ -431,7 +431,7 @@ void info_field(Builder& b, std::string_view section, std::string_view key, std:
 }
 
 // Every line of INFO's text, section by section.
-void walk_info(Builder& b, std::string_view info, double now_unix, InfoSeen& seen) {
+void walk_info(InfoBuilder& b, std::string_view info, double now_unix, InfoSeen& seen) {
   std::string_view section;
   while (!info.empty()) {
     std::size_t nl = info.find('\n');
@@ -453,7 +453,7 @@ void walk_info(Builder& b, std::string_view info, double now_unix, InfoSeen& see
 }
 
 // The latency percentiles of each command, as a summary with commandstats' count and sum.
-void latency_summaries(Builder& b, const InfoSeen& seen) {
+void latency_summaries(InfoBuilder& b, const InfoSeen& seen) {
   for (const auto& [cmd, q] : seen.latencies) {
     auto s = seen.stats.find(cmd);
     if (s == seen.stats.end()) {
@@ -471,7 +471,7 @@ void latency_summaries(Builder& b, const InfoSeen& seen) {
 }
 
 // Zeros for the databases INFO's keyspace leaves out (empty ones), as the exporter gives them.
-void empty_databases(Builder& b, const RedisReport& report, const InfoSeen& seen) {
+void empty_databases(InfoBuilder& b, const RedisReport& report, const InfoSeen& seen) {
   if (!report.databases) {
     return;
   }
@@ -485,7 +485,7 @@ void empty_databases(Builder& b, const RedisReport& report, const InfoSeen& seen
 }
 
 // redis_instance_info, and redis_slave_info on a replica.
-void instance_series(Builder& b, const InfoSeen& seen) {
+void instance_series(InfoBuilder& b, const InfoSeen& seen) {
   Labels instance;
   for (std::string_view l : kInstanceLabels) {
     auto f = seen.fields.find(l);
@@ -505,7 +505,7 @@ void instance_series(Builder& b, const InfoSeen& seen) {
 }  // namespace
 
 std::vector<Family> redis_families(const RedisReport& report, double now_unix) {
-  Builder b;
+  InfoBuilder b;
   b.add("up", kG, "1 if the Redis server answered the last collection, else 0.", {}, 1);
   InfoSeen seen;
   walk_info(b, report.info, now_unix, seen);
@@ -517,7 +517,7 @@ std::vector<Family> redis_families(const RedisReport& report, double now_unix) {
 }
 
 std::vector<Family> redis_down_families() {
-  Builder b;
+  InfoBuilder b;
   b.add("up", kG, "1 if the Redis server answered the last collection, else 0.", {}, 0);
   return b.take();
 }

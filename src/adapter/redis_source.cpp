@@ -15,6 +15,7 @@
 #include "adapter/fetch_cache.hpp"
 #include "adapter/redis_info.hpp"
 #include "adapter/sources.hpp"
+#include "core/asio_util.hpp"
 #include "core/resp_io.hpp"
 #include "core/units.hpp"
 
@@ -25,7 +26,6 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 using asio::experimental::awaitable_operators::operator||;
 using tcp = asio::ip::tcp;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 // No INFO of a sane server comes near this; a larger reply is refused rather than held.
 constexpr std::size_t kMaxReply = std::size_t{16} << 20;
@@ -92,8 +92,8 @@ RedisReport report(std::vector<resp::Value>& r) {
 
 // Everything a fetch in flight touches; shared with the coroutine so that a source destroyed
 // after stop() leaves it nothing dangling.
-struct State {
-  State(asio::io_context& io, const Clock& clock, std::chrono::milliseconds ttl)
+struct RedisSourceState {
+  RedisSourceState(asio::io_context& io, const Clock& clock, std::chrono::milliseconds ttl)
       : socket(io), cache(clock, ttl) {}
   tcp::socket socket;
   bool stopped = false;
@@ -116,11 +116,11 @@ class RedisSource final : public Source {
   void start(const SourceContext& ctx) override {
     io_ = &ctx.io;
     clock_ = &ctx.clock;
-    state_ = std::make_shared<State>(ctx.io, ctx.clock, s_.cache);
+    state_ = std::make_shared<RedisSourceState>(ctx.io, ctx.clock, s_.cache);
   }
 
   void collect(Done done) override {
-    State& st = *state_;
+    RedisSourceState& st = *state_;
     if (st.stopped) {
       done(Error(std::errc::operation_canceled, "stopping"));
       return;
@@ -131,7 +131,7 @@ class RedisSource final : public Source {
   }
 
   void stop() override {
-    State& st = *state_;
+    RedisSourceState& st = *state_;
     st.stopped = true;
     boost::system::error_code ignored;
     st.socket.close(ignored);
@@ -165,20 +165,20 @@ class RedisSource final : public Source {
   }
 
  private:
-  static asio::awaitable<Result<std::vector<Family>>> fetch_once(std::shared_ptr<State> st,
-                                                                 Settings s, const Clock* clock);
-  static asio::awaitable<void> fetch(std::shared_ptr<State> st, Settings s, const Clock* clock);
+  static asio::awaitable<Result<std::vector<Family>>> fetch_once(
+      std::shared_ptr<RedisSourceState> st, Settings s, const Clock* clock);
+  static asio::awaitable<void> fetch(std::shared_ptr<RedisSourceState> st, Settings s,
+                                     const Clock* clock);
 
   std::string name_;
   Settings s_;
   asio::io_context* io_ = nullptr;
   const Clock* clock_ = nullptr;
-  std::shared_ptr<State> state_;
+  std::shared_ptr<RedisSourceState> state_;
 };
 
-asio::awaitable<Result<std::vector<Family>>> RedisSource::fetch_once(std::shared_ptr<State> st,
-                                                                     Settings s,
-                                                                     const Clock* clock) {
+asio::awaitable<Result<std::vector<Family>>> RedisSource::fetch_once(
+    std::shared_ptr<RedisSourceState> st, Settings s, const Clock* clock) {
   if (!st->socket.is_open()) {
     tcp::resolver resolver(st->socket.get_executor());
     auto [rec, endpoints] =
@@ -222,7 +222,7 @@ asio::awaitable<Result<std::vector<Family>>> RedisSource::fetch_once(std::shared
   co_return redis_families(report(*r), now);
 }
 
-asio::awaitable<void> RedisSource::fetch(std::shared_ptr<State> st, Settings s,
+asio::awaitable<void> RedisSource::fetch(std::shared_ptr<RedisSourceState> st, Settings s,
                                          const Clock* clock) {
   asio::steady_timer timer(st->socket.get_executor(), s.timeout);
   auto raced = co_await (fetch_once(st, s, clock) || timer.async_wait(kTuple));

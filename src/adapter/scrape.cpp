@@ -39,8 +39,9 @@ bool connect_failure(const boost::system::error_code& ec) {
 }
 
 // Shared with the fetch in flight, which may end after the source has stopped.
-struct State {
-  State(asio::io_context& io, const Clock& clock, ScrapeSettings s, std::unique_ptr<ScrapeParser> p)
+struct ScrapeState {
+  ScrapeState(asio::io_context& io, const Clock& clock, ScrapeSettings s,
+              std::unique_ptr<ScrapeParser> p)
       : settings(std::move(s)),
         parser(std::move(p)),
         clock(clock),
@@ -88,7 +89,7 @@ struct State {
   FetchStats stats;
 };
 
-void fetched(const std::shared_ptr<State>& st, std::uint64_t gen,
+void fetched(const std::shared_ptr<ScrapeState>& st, std::uint64_t gen,
              boost::system::result<Response> got) {
   if (st->stopped || gen != st->generation) {
     return;
@@ -121,7 +122,8 @@ void fetched(const std::shared_ptr<State>& st, std::uint64_t gen,
   st->cache.finish(std::move(outcome));
 }
 
-asio::awaitable<void> run_fetch(std::shared_ptr<State> st, std::uint64_t gen, ClientRequest req) {
+asio::awaitable<void> run_fetch(std::shared_ptr<ScrapeState> st, std::uint64_t gen,
+                                ClientRequest req) {
   auto got = co_await st->client.request(std::move(req));
   fetched(st, gen, std::move(got));
 }
@@ -147,7 +149,7 @@ class ScrapedSource final : public Source {
 
   void start(const SourceContext& ctx) override {
     parser_->start(ctx, name_);
-    st_ = std::make_shared<State>(ctx.io, ctx.clock, settings_, std::move(parser_));
+    st_ = std::make_shared<ScrapeState>(ctx.io, ctx.clock, settings_, std::move(parser_));
   }
 
   void collect(std::function<void(Result<std::vector<Family>>)> done) override {
@@ -192,7 +194,7 @@ class ScrapedSource final : public Source {
 
  private:
   void start_fetch() {
-    std::shared_ptr<State> st = st_;
+    std::shared_ptr<ScrapeState> st = st_;
     const std::uint64_t gen = ++st->generation;
     st->timed_out = false;
     st->started = st->clock.now();
@@ -224,7 +226,7 @@ class ScrapedSource final : public Source {
   ScrapeSettings settings_;
   json::object config_;
   std::unique_ptr<ScrapeParser> parser_;  // until start() hands it to the state
-  std::shared_ptr<State> st_;
+  std::shared_ptr<ScrapeState> st_;
 };
 
 }  // namespace

@@ -45,22 +45,23 @@ struct Tally {
   const char* last_error = nullptr;
 };
 
-struct State;
+struct StatsdSourceState;
 
 struct Connection : std::enable_shared_from_this<Connection> {
-  Connection(std::shared_ptr<State> s, tcp::socket sock, std::size_t max_line)
+  Connection(std::shared_ptr<StatsdSourceState> s, tcp::socket sock, std::size_t max_line)
       : state(std::move(s)), socket(std::move(sock)), buffer(max_line + 1) {}
   void read();
   void on_read(const boost::system::error_code& ec, std::size_t n);
 
-  std::shared_ptr<State> state;
+  std::shared_ptr<StatsdSourceState> state;
   tcp::socket socket;
   std::vector<char> buffer;
   std::size_t used = 0;
 };
 
-struct State : std::enable_shared_from_this<State> {
-  State(asio::io_context& io, const Clock& clock, StatsdSettings s, std::string source_name)
+struct StatsdSourceState : std::enable_shared_from_this<StatsdSourceState> {
+  StatsdSourceState(asio::io_context& io, const Clock& clock, StatsdSettings s,
+                    std::string source_name)
       : io(io),
         clock(clock),
         settings(std::move(s)),
@@ -321,7 +322,7 @@ void Connection::read() {
 }
 
 void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
-  State& s = *state;
+  StatsdSourceState& s = *state;
   if (s.stopped) {
     return;
   }
@@ -392,7 +393,7 @@ class StatsdSource final : public Source {
   [[nodiscard]] std::string_view kind() const override { return "statsd"; }
 
   void start(const SourceContext& ctx) override {
-    auto s = std::make_shared<State>(ctx.io, ctx.clock, settings_, name_);
+    auto s = std::make_shared<StatsdSourceState>(ctx.io, ctx.clock, settings_, name_);
     s->register_metrics(ctx.metrics);
     bind(*s);
     if (s->udp_socket) {
@@ -435,7 +436,7 @@ class StatsdSource final : public Source {
     if (!state_) {
       return o;
     }
-    const State& s = *state_;
+    const StatsdSourceState& s = *state_;
     auto get = [](const std::atomic<std::uint64_t>& a) {
       return a.load(std::memory_order_relaxed);
     };
@@ -472,7 +473,7 @@ class StatsdSource final : public Source {
  private:
   // Binds the listeners; with udp and tcp both asking for port 0 of one host, they get the same
   // port where a few tries find one free for both.
-  void bind(State& s) {
+  void bind(StatsdSourceState& s) {
     const bool same = settings_.udp && settings_.tcp && settings_.udp->port == 0 &&
                       settings_.tcp->port == 0 && settings_.udp->host == settings_.tcp->host;
     for (int attempt = 0;; ++attempt) {
@@ -498,7 +499,7 @@ class StatsdSource final : public Source {
     }
   }
 
-  void bind_udp(State& s) {
+  void bind_udp(StatsdSourceState& s) {
     udp::endpoint ep = endpoint_of<udp>(s.io, *settings_.udp);
     udp::socket sock(s.io);
     sock.open(ep.protocol());
@@ -526,7 +527,7 @@ class StatsdSource final : public Source {
     s.udp_socket.emplace(std::move(sock));
   }
 
-  void bind_tcp(State& s, const HostPort& at) {
+  void bind_tcp(StatsdSourceState& s, const HostPort& at) {
     tcp::endpoint ep = endpoint_of<tcp>(s.io, at);
     tcp::acceptor a(s.io);
     a.open(ep.protocol());
@@ -544,7 +545,7 @@ class StatsdSource final : public Source {
 
   std::string name_;
   StatsdSettings settings_;
-  std::shared_ptr<State> state_;
+  std::shared_ptr<StatsdSourceState> state_;
 };
 
 }  // namespace

@@ -19,6 +19,7 @@
 
 #include "ambassador/cluster.hpp"
 #include "ambassador/config.hpp"
+#include "core/asio_util.hpp"
 #include "core/metrics.hpp"
 #include "core/poll_loop.hpp"
 #include "core/process.hpp"
@@ -30,7 +31,6 @@ namespace tender::ambassador {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
-inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 // A listener's configuration and the clusters it sends to (one per route for http, else one).
 struct ListenerState {

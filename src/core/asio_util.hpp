@@ -15,6 +15,10 @@
 
 namespace tender {
 
+// The completion token for `auto [ec, ...] = co_await op(..., kTuple)`: errors come back as
+// values instead of exceptions.
+inline constexpr auto kTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
+
 // Waits `d` on the calling coroutine's executor.
 inline boost::asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, d);
@@ -27,7 +31,6 @@ inline boost::asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
 template <typename OnBytes>
 boost::asio::awaitable<void> relay(boost::asio::ip::tcp::socket& from,
                                    boost::asio::ip::tcp::socket& to, OnBytes on_bytes) {
-  constexpr auto kTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
   std::array<char, 16384> buf{};
   boost::system::error_code ignored;
   for (;;) {
@@ -70,7 +73,6 @@ inline boost::asio::awaitable<void> shut_down_when_idle(
     boost::asio::ip::tcp::socket& a, boost::asio::ip::tcp::socket& b,
     const std::chrono::steady_clock::time_point& last, std::chrono::milliseconds idle) {
   using SteadyClock = std::chrono::steady_clock;
-  constexpr auto kTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
   boost::asio::ip::tcp::socket* sockets[] = {&a, &b};
   std::uint64_t acked[2] = {0, 0};
   auto moved = last;  // when a peer was last seen taking bytes

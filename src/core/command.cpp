@@ -1,4 +1,5 @@
 #include "core/command.hpp"
+#include "core/asio_util.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -19,7 +20,6 @@ namespace asio = boost::asio;
 using asio::experimental::awaitable_operators::operator||;
 using asio::experimental::awaitable_operators::operator&&;
 using Steady = std::chrono::steady_clock;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 // Where one stream's output goes: up to `limit` bytes kept, the rest counted as dropped. With
 // `tail`, the last `limit` bytes are kept and the earlier ones dropped.

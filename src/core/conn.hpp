@@ -36,9 +36,6 @@
 namespace tender {
 
 using SteadyClock = std::chrono::steady_clock;
-namespace detail {
-inline constexpr auto kTuple = boost::asio::as_tuple(boost::asio::use_awaitable);
-}  // namespace detail
 
 // Bytes read from a socket and not yet consumed, without zero-filling on every read.
 class ReadBuffer {
@@ -171,7 +168,7 @@ class Deadlines {
         co_return;
       }
       timer_.expires_at(next_);
-      co_await timer_.async_wait(detail::kTuple);
+      co_await timer_.async_wait(kTuple);
       auto now = SteadyClock::now();
       if (now < next_) {
         continue;
@@ -218,9 +215,9 @@ inline boost::asio::awaitable<bool> read_more(Deadlines& d, Conn& c,
   std::size_t n = 0;
   if (Ring* ring = d.ring()) {
     std::tie(ec, n) =
-        co_await ring->async_recv(c.socket.native_handle(), c.in.prepare(chunk), detail::kTuple);
+        co_await ring->async_recv(c.socket.native_handle(), c.in.prepare(chunk), kTuple);
   } else {
-    std::tie(ec, n) = co_await c.socket.async_read_some(c.in.prepare(chunk), detail::kTuple);
+    std::tie(ec, n) = co_await c.socket.async_read_some(c.in.prepare(chunk), kTuple);
   }
   Deadlines::clear(c);
   if (ec || n == 0) {
@@ -242,7 +239,7 @@ template <typename Buffers>
 boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> send_all(
     Ring* ring, Conn& c, Buffers buffers) {
   if (ring == nullptr) {
-    co_return co_await boost::asio::async_write(c.socket, buffers, detail::kTuple);
+    co_return co_await boost::asio::async_write(c.socket, buffers, kTuple);
   }
   std::array<boost::asio::const_buffer, Ring::kMaxBuffers> left{};
   std::size_t count = 0;
@@ -269,7 +266,7 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> send_
   std::size_t first = 0;
   while (first < count) {
     std::span<const boost::asio::const_buffer> rest(left.data() + first, count - first);
-    auto [ec, n] = co_await ring->async_send(c.socket.native_handle(), rest, detail::kTuple);
+    auto [ec, n] = co_await ring->async_send(c.socket.native_handle(), rest, kTuple);
     if (ec || n == 0) {
       co_return std::tuple{ec ? ec : boost::asio::error::connection_reset, sent};
     }

@@ -33,6 +33,11 @@
 
 namespace tender {
 
+// errno `err` as a system error code, for the places that carry codes rather than Errors.
+inline boost::system::error_code errno_code(int err) {
+  return {err, boost::system::system_category()};
+}
+
 class Error {
  public:
   // No error (what boost::system::result reports as the error of a success).
@@ -71,6 +76,11 @@ class Error {
   boost::system::error_code code_;
   std::string message_;
 };
+
+// A failure of input that is not valid (errc::invalid_argument), with `message` saying why.
+[[nodiscard]] inline Error invalid_argument(std::string message) {
+  return {std::errc::invalid_argument, std::move(message)};
+}
 
 template <class T = void>
 using Result = boost::system::result<T, Error>;

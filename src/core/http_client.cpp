@@ -1,4 +1,5 @@
 #include "core/http_client.hpp"
+#include "core/asio_util.hpp"
 
 #include <array>
 #include <boost/asio.hpp>
@@ -18,7 +19,6 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 using ResponseResult = boost::system::result<Response>;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadRoom = 64 * 1024;  // what one read may add to the unparsed bytes
 
 // True if an idle pooled connection has neither been closed by the peer nor received stray bytes.

@@ -12,7 +12,6 @@ namespace asio = boost::asio;
 using error_code = boost::system::error_code;
 using tcp = asio::ip::tcp;
 using http_internal::kMethods;
-using http_internal::kTuple;
 
 // A connection keeps its request's body memory for the next request up to this size.
 constexpr std::size_t kKeptBodyBytes = 64 * 1024;

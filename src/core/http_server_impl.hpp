@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/asio_util.hpp"
 #include "core/conn.hpp"
 #include "core/http1.hpp"
 #include "core/http_server.hpp"
@@ -24,7 +25,6 @@ namespace http_internal {
 namespace asio = boost::asio;
 using error_code = boost::system::error_code;
 using tcp = asio::ip::tcp;
-inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 inline constexpr std::array<std::string_view, 7> kMethods = {"GET",    "HEAD",    "POST", "PUT",
                                                              "DELETE", "OPTIONS", "PATCH"};

@@ -13,7 +13,6 @@ namespace {
 namespace asio = boost::asio;
 using error_code = boost::system::error_code;
 using tcp = asio::ip::tcp;
-using http_internal::kTuple;
 
 }  // namespace
 

@@ -21,8 +21,6 @@ namespace {
 
 using boost::system::error_code;
 
-error_code errno_code(int error) { return error_code(error, boost::system::system_category()); }
-
 // Room for one datagram from the kernel. The answers here (one link, or an ack) take a few KiB;
 // a datagram that does not fit would lose its ack, so that fails loudly (EMSGSIZE).
 constexpr std::size_t kReceiveBufferSize = std::size_t{64} * 1024;

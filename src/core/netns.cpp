@@ -13,8 +13,6 @@ namespace {
 
 using boost::system::error_code;
 
-error_code errno_code(int e) { return {e, boost::system::system_category()}; }
-
 boost::system::result<Fd> open_ns(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {

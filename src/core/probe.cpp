@@ -3,6 +3,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "core/asio_util.hpp"
 #include "core/command.hpp"
 #include "core/probe.hpp"
 #include "core/resp_io.hpp"
@@ -13,7 +14,6 @@ namespace {
 namespace asio = boost::asio;
 using asio::experimental::awaitable_operators::operator||;
 using tcp = asio::ip::tcp;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // A PING or AUTH answer is a line; anything longer is not a Redis server answering.
 constexpr std::size_t kMaxProbeReply = 64 * 1024;
 

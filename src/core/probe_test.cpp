@@ -1,5 +1,6 @@
 // ProbeTracker with a fake clock; check() against tiny servers on 127.0.0.1 and real commands.
 #include "core/probe.hpp"
+#include "core/asio_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -106,7 +107,6 @@ class OneShot {
 
  private:
   asio::awaitable<void> serve(std::string reply, std::function<bool(const std::string&)> done) {
-    constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
     auto [aec, s] = co_await acceptor_.async_accept(kTuple);
     if (aec) {
       co_return;

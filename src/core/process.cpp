@@ -32,8 +32,6 @@ using boost::system::error_code;
 using detail::ChildPlan;
 using detail::run_child;
 
-error_code errno_code(int error) { return error_code(error, boost::system::system_category()); }
-
 // Ensures `fd` is >= 3 (and close-on-exec), so that the child's dup2() onto 0, 1 and 2 can
 // never overwrite a descriptor it still needs. Returns 0 or an errno.
 int move_above_stdio(Fd& fd) {

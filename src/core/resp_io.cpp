@@ -1,4 +1,5 @@
 #include "core/resp_io.hpp"
+#include "core/asio_util.hpp"
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
@@ -14,7 +15,6 @@ namespace asio = boost::asio;
 asio::awaitable<Result<std::vector<Value>>> exchange(asio::ip::tcp::socket& socket,
                                                      std::string_view request, std::size_t count,
                                                      std::size_t max_bytes) {
-  constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
   auto [wec, written] = co_await asio::async_write(socket, asio::buffer(request), kTuple);
   if (wec) {
     co_return Error(wec, "send: " + wec.message());

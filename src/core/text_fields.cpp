@@ -21,8 +21,6 @@ namespace {
 // Perl's defaults: ^ and $ at the text's ends only, '.' not matching a newline.
 constexpr auto kSyntax = boost::regex::perl | boost::regex::no_mod_m | boost::regex::no_mod_s;
 
-Error invalid(std::string message) { return {std::errc::invalid_argument, std::move(message)}; }
-
 // Boost.Regex's what() is "<why>.  The error occurred while parsing the regular expression:
 // '<pattern with >>>HERE>>>>'.": keep the first sentence, which is the reason.
 std::string regex_reason(const boost::regex_error& e) {
@@ -43,8 +41,8 @@ Result<std::shared_ptr<const CompiledRegex>> compile_uncached(std::string_view o
   try {
     compiled->re.assign(pattern, kSyntax);
   } catch (const boost::regex_error& e) {
-    return invalid(std::string(option) + ": " + regex_reason(e) + " at " +
-                   std::to_string(e.position()));
+    return invalid_argument(std::string(option) + ": " + regex_reason(e) + " at " +
+                            std::to_string(e.position()));
   }
   const auto subs = compiled->re.get_named_subs();
   for (auto& name : named_groups(pattern)) {
@@ -54,8 +52,8 @@ Result<std::shared_ptr<const CompiledRegex>> compile_uncached(std::string_view o
     }
   }
   if (need_groups && compiled->groups.empty()) {
-    return invalid(std::string(option) +
-                   ": no named group (?<name>...) to take a field from: " + pattern);
+    return invalid_argument(std::string(option) +
+                            ": no named group (?<name>...) to take a field from: " + pattern);
   }
   return std::shared_ptr<const CompiledRegex>(std::move(compiled));
 }
@@ -270,7 +268,7 @@ Result<std::shared_ptr<const CompiledRegex>> compile_regex(std::string_view opti
                                                            const std::string& pattern,
                                                            bool need_groups) {
   if (pattern.empty()) {
-    return invalid(std::string(option) + ": empty");
+    return invalid_argument(std::string(option) + ": empty");
   }
   // Every assembler of a tail (one per file and sink) compiles the same few expressions: keep
   // one copy of each while any assembler holds it.
@@ -307,10 +305,10 @@ Result<boost::json::object> parse_regex(const CompiledRegex& regex, std::string_
   boost::match_results<std::string_view::const_iterator> match;
   try {
     if (!boost::regex_search(text.begin(), text.end(), match, regex.re)) {
-      return invalid("no match");
+      return invalid_argument("no match");
     }
   } catch (const std::runtime_error&) {
-    return invalid("too complex to match");
+    return invalid_argument("too complex to match");
   }
   boost::json::object fields;
   fields.reserve(regex.groups.size());
@@ -341,12 +339,12 @@ Result<boost::json::object> parse_logfmt(std::string_view s) {
     const std::size_t key_start = i;
     while (i < n && s[i] != '=' && !is_space(s[i])) {
       if (s[i] == '"') {
-        return invalid(unexpected('"', i));
+        return invalid_argument(unexpected('"', i));
       }
       ++i;
     }
     if (i == key_start) {
-      return invalid(unexpected('=', i));
+      return invalid_argument(unexpected('=', i));
     }
     const std::string_view key = s.substr(key_start, i - key_start);
     if (i == n || s[i] != '=') {
@@ -362,7 +360,7 @@ Result<boost::json::object> parse_logfmt(std::string_view s) {
       const std::size_t start = i;
       while (i < n && !is_space(s[i])) {
         if (s[i] == '=' || s[i] == '"') {
-          return invalid(unexpected(s[i], i));
+          return invalid_argument(unexpected(s[i], i));
         }
         ++i;
       }
@@ -385,7 +383,7 @@ Result<boost::json::object> parse_logfmt(std::string_view s) {
       }
     }
     if (close == std::string_view::npos) {
-      return invalid("unterminated quoted value at byte " + std::to_string(quote));
+      return invalid_argument("unterminated quoted value at byte " + std::to_string(quote));
     }
     const std::string_view inside = s.substr(quote + 1, close - quote - 1);
     if (!has_escape) {
@@ -393,7 +391,7 @@ Result<boost::json::object> parse_logfmt(std::string_view s) {
     } else if (unquote(inside, unquoted)) {
       fields[key] = unquoted;
     } else {
-      return invalid("invalid quoted value at byte " + std::to_string(quote));
+      return invalid_argument("invalid quoted value at byte " + std::to_string(quote));
     }
     i = close + 1;
   }

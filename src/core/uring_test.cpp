@@ -1,4 +1,5 @@
 #include "core/uring.hpp"
+#include "core/asio_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +13,6 @@ namespace {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 // A connected pair of TCP sockets on 127.0.0.1.
 struct Pair {

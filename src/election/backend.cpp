@@ -11,7 +11,7 @@ namespace {
 
 constexpr std::string_view kDefaultPrefix = "/tender/elect";
 
-Error bad(std::string_view url, std::string_view why) {
+Error bad_url(std::string_view url, std::string_view why) {
   return {std::errc::invalid_argument, "backend '" + std::string(url) + "': " + std::string(why)};
 }
 
@@ -35,12 +35,12 @@ Result<BackendUrl> parse_etcd(std::string_view url, std::string_view rest) {
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     auto endpoint = parse_host_port(item);
     if (!endpoint || endpoint->port == 0) {
-      return bad(url, "'" + std::string(item) + "' is not HOST:PORT");
+      return bad_url(url, "'" + std::string(item) + "' is not HOST:PORT");
     }
     out.endpoints.push_back(*endpoint);
   }
   if (out.endpoints.empty()) {
-    return bad(url, "no etcd endpoint (etcd://HOST:PORT[,HOST:PORT...])");
+    return bad_url(url, "no etcd endpoint (etcd://HOST:PORT[,HOST:PORT...])");
   }
   return out;
 }
@@ -54,7 +54,7 @@ Result<BackendUrl> parse_backend_url(std::string_view url) {
       path.remove_prefix(2);
     }
     if (path.empty() || path.back() == '/') {
-      return bad(url, "needs a file path (file:/shared/leader.lock)");
+      return bad_url(url, "needs a file path (file:/shared/leader.lock)");
     }
     BackendUrl out;
     out.kind = BackendUrl::Kind::kFile;
@@ -64,7 +64,7 @@ Result<BackendUrl> parse_backend_url(std::string_view url) {
   if (url.starts_with("etcd://")) {
     return parse_etcd(url, url.substr(7));
   }
-  return bad(url, "unknown scheme (file:PATH or etcd://HOST:PORT,...)");
+  return bad_url(url, "unknown scheme (file:PATH or etcd://HOST:PORT,...)");
 }
 
 Result<std::unique_ptr<Backend>> make_backend(const BackendUrl& url, const BackendOptions& options,

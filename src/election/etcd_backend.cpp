@@ -10,6 +10,7 @@
 #include <charconv>
 #include <variant>
 
+#include "core/asio_util.hpp"
 #include "core/log.hpp"
 #include "election/etcd_backend_impl.hpp"
 
@@ -21,8 +22,6 @@ using asio::experimental::awaitable_operators::operator&&;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 std::string hex(std::int64_t id) {
   char buf[24];

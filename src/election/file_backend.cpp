@@ -28,6 +28,7 @@
 #include <string>
 #include <utility>
 
+#include "core/asio_util.hpp"
 #include "core/backoff.hpp"
 #include "core/fd.hpp"
 #include "core/file_watch.hpp"
@@ -41,7 +42,6 @@ namespace {
 
 namespace asio = boost::asio;
 using std::chrono::milliseconds;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 constexpr milliseconds kLockPoll{1};       // between two tries of a busy lock
 constexpr milliseconds kLockPatience{50};  // how long a round waits for a busy lock

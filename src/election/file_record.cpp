@@ -18,7 +18,7 @@ constexpr std::size_t kMaxName = 253;
 constexpr std::array<std::string_view, 6> kKeys = {"election", "token",      "holder",
                                                    "instance", "expires_ns", "boot"};
 
-Error bad(std::string_view path, std::string_view why) {
+Error bad_record(std::string_view path, std::string_view why) {
   return {std::errc::invalid_argument,
           std::string(path) + ": " + std::string(why) + " (left untouched)"};
 }
@@ -72,15 +72,16 @@ bool set_field(FileRecord& out, std::string_view key, std::string_view value) {
 
 Result<> check_header(std::string_view line, std::string_view path) {
   if (!line.starts_with(kMagic)) {
-    return bad(path, "not a tender election record (it does not begin with 'tender-elect 1')");
+    return bad_record(path,
+                      "not a tender election record (it does not begin with 'tender-elect 1')");
   }
   auto version = parse_int<std::uint64_t>(line.substr(kMagic.size()));
   if (!version) {
-    return bad(path, "not a tender election record (bad version line)");
+    return bad_record(path, "not a tender election record (bad version line)");
   }
   if (*version != kVersion) {
-    return bad(path, "a tender election record of version " + std::to_string(*version) +
-                         ", which this tender (version 1) cannot read");
+    return bad_record(path, "a tender election record of version " + std::to_string(*version) +
+                                ", which this tender (version 1) cannot read");
   }
   return {};
 }
@@ -95,8 +96,8 @@ Result<FileRecord> parse_record(std::string_view text, std::string_view election
     return fresh;
   }
   if (text.size() > kMaxRecordBytes) {
-    return bad(path, "not a tender election record (" + std::to_string(text.size()) +
-                         " bytes, more than " + std::to_string(kMaxRecordBytes) + ")");
+    return bad_record(path, "not a tender election record (" + std::to_string(text.size()) +
+                                " bytes, more than " + std::to_string(kMaxRecordBytes) + ")");
   }
   std::string_view line;
   next_line(text, line);
@@ -107,20 +108,20 @@ Result<FileRecord> parse_record(std::string_view text, std::string_view election
   for (std::string_view key : kKeys) {
     if (!next_line(text, line) || !line.starts_with(key) || line.size() == key.size() ||
         line[key.size()] != '=') {
-      return bad(path, "not a tender election record (line '" + std::string(key) +
-                           "=' missing or out of place)");
+      return bad_record(path, "not a tender election record (line '" + std::string(key) +
+                                  "=' missing or out of place)");
     }
     if (!set_field(out, key, line.substr(key.size() + 1))) {
-      return bad(path, "not a tender election record (bad " + std::string(key) + ")");
+      return bad_record(path, "not a tender election record (bad " + std::string(key) + ")");
     }
   }
   while (next_line(text, line)) {
     if (!line.empty()) {
-      return bad(path, "not a tender election record (unexpected text after its fields)");
+      return bad_record(path, "not a tender election record (unexpected text after its fields)");
     }
   }
   if (out.election != election) {
-    return bad(
+    return bad_record(
         path, "the record of election '" + out.election + "', not '" + std::string(election) + "'");
   }
   return out;

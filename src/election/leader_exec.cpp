@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "core/asio_util.hpp"
 #include "core/log.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX
@@ -19,9 +20,7 @@ namespace tender::election {
 
 namespace asio = boost::asio;
 
-namespace {
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-}  // namespace
+namespace {}  // namespace
 
 struct LeaderExec::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& io, ExecOptions o, std::function<void(const ExitStatus&)> cb)

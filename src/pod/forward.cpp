@@ -13,7 +13,6 @@ namespace {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 class Forward final : public TcpForward, public std::enable_shared_from_this<Forward> {
  public:

@@ -71,7 +71,7 @@ void Parser::document(const ConfigNode& doc) {
   }
   const std::string want = *kind == "Pod" ? "v1" : *kind == "Deployment" ? "apps/v1" : "";
   if (want.empty()) {
-    doc.fail("kind", "unknown kind " + quoted(*kind) +
+    doc.fail("kind", "unknown kind " + quote(*kind) +
                          " (tender pod runs Pod (v1) and Deployment (apps/v1))");
   }
   auto api = doc.string("apiVersion");
@@ -79,7 +79,7 @@ void Parser::document(const ConfigNode& doc) {
     doc.fail("apiVersion", "required (" + want + " for a " + *kind + ")");
   }
   if (*api != want) {
-    doc.fail("apiVersion", "a " + *kind + " needs apiVersion " + want + ", not " + quoted(*api));
+    doc.fail("apiVersion", "a " + *kind + " needs apiVersion " + want + ", not " + quote(*api));
   }
   ConfigNode meta_node = doc.child("metadata");
   if (!meta_node.defined()) {
@@ -139,7 +139,7 @@ void Parser::document(const ConfigNode& doc) {
   check_expansion(longest, tspec);
 
   if (auto it = deployment_sites_.find(d.name); it != deployment_sites_.end()) {
-    meta_node.fail("name", "Deployment " + quoted(d.name) + " is already defined at " + it->second);
+    meta_node.fail("name", "Deployment " + quote(d.name) + " is already defined at " + it->second);
   }
   deployment_sites_.emplace(d.name, site(meta_node.child("name")));
   if (d.replicas > 0 && d.name.size() + 1 + std::to_string(d.replicas - 1).size() > 253) {
@@ -182,7 +182,7 @@ void Parser::claim_pod_name(const ConfigNode& meta, const std::string& name,
   auto [it, fresh] = pod_sites_.emplace(name, what + " at " + site(meta.child("name")));
   if (!fresh) {
     meta.fail("name",
-              "pod name " + quoted(name) + " (" + what + ") is already taken by " + it->second);
+              "pod name " + quote(name) + " (" + what + ") is already taken by " + it->second);
   }
 }
 
@@ -200,14 +200,14 @@ Metadata Parser::metadata(const ConfigNode& m, bool template_meta) {
     out.name = required_text(m, "name");
     if (!is_dns_subdomain(out.name)) {
       m.fail("name", "not a valid name (lowercase letters, digits, '-' and '.', at most 253): " +
-                         quoted(out.name));
+                         quote(out.name));
     }
     out.namespace_ = m.string("namespace").value_or("default");
     if (!is_dns_label(out.namespace_)) {
       m.fail("namespace",
              "not a valid namespace (lowercase letters, digits and '-', at most "
              "63): " +
-                 quoted(out.namespace_));
+                 quote(out.namespace_));
     }
   }
   // A template's name and namespace are ignored, as Kubernetes does (the Deployment names pods).
@@ -233,7 +233,7 @@ Metadata Parser::metadata(const ConfigNode& m, bool template_meta) {
         c.fail(k,
                "not a valid label value (at most 63 of letters, digits, '-', '_' and '.', "
                "starting and ending with a letter or digit): " +
-                   quoted(v));
+                   quote(v));
       }
       (*map)[k] = v;
     }
@@ -255,10 +255,10 @@ void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment) 
   if (auto rp = spec.string("restartPolicy")) {
     auto p = parse_restart_policy(*rp);
     if (!p) {
-      spec.fail("restartPolicy", "not one of Always, OnFailure, Never: " + quoted(*rp));
+      spec.fail("restartPolicy", "not one of Always, OnFailure, Never: " + quote(*rp));
     }
     if (in_deployment && *p != RestartPolicy::kAlways) {
-      spec.fail("restartPolicy", "a Deployment's pods must use Always, not " + quoted(*rp));
+      spec.fail("restartPolicy", "a Deployment's pods must use Always, not " + quote(*rp));
     }
     pod.restart_policy = *p;
   }
@@ -269,7 +269,7 @@ void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment) 
   for (const auto& v : spec.child("volumes").items()) {
     Volume vol = volume(v);
     if (!volume_names_.insert(vol.name).second) {
-      v.fail("name", "duplicate volume name " + quoted(vol.name));
+      v.fail("name", "duplicate volume name " + quote(vol.name));
     }
     pod.volumes.push_back(std::move(vol));
   }
@@ -279,7 +279,7 @@ void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment) 
     ContainerSpec cs = container(c, pod, init);
     auto [it, fresh] = container_paths.emplace(cs.name, c.path());
     if (!fresh) {
-      c.fail("name", "duplicate container name " + quoted(cs.name) + " (also " + it->second + ")");
+      c.fail("name", "duplicate container name " + quote(cs.name) + " (also " + it->second + ")");
     }
     (init ? pod.init_containers : pod.containers).push_back(std::move(cs));
   };
@@ -308,7 +308,7 @@ Volume Parser::volume(const ConfigNode& v) {
   out.name = required_text(v, "name");
   if (!is_dns_label(out.name)) {
     v.fail("name", "not a valid volume name (lowercase letters, digits and '-', at most 63): " +
-                       quoted(out.name));
+                       quote(out.name));
   }
   std::vector<std::string> types;  // a volume is its name and its type
   for (auto& key : v.keys()) {
@@ -339,10 +339,10 @@ Volume Parser::volume(const ConfigNode& v) {
     out.kind = Volume::Kind::kHostPath;
     out.host_path = required_text(h, "path");
     if (out.host_path.front() != '/') {
-      h.fail("path", "must be an absolute path: " + quoted(out.host_path));
+      h.fail("path", "must be an absolute path: " + quote(out.host_path));
     }
     if (has_backstep(out.host_path)) {
-      h.fail("path", "must not contain '..': " + quoted(out.host_path));
+      h.fail("path", "must not contain '..': " + quote(out.host_path));
     }
     out.host_path_type = h.string("type").value_or("");
     constexpr std::string_view kTypes[] = {
@@ -352,7 +352,7 @@ Volume Parser::volume(const ConfigNode& v) {
       h.fail("type",
              "not a hostPath type (DirectoryOrCreate, Directory, FileOrCreate, File, "
              "Socket, CharDevice, BlockDevice): " +
-                 quoted(out.host_path_type));
+                 quote(out.host_path_type));
     }
     return out;
   }
@@ -363,12 +363,12 @@ Volume Parser::volume(const ConfigNode& v) {
   e.warn_unknown({"medium", "sizeLimit"});
   std::string medium = e.string("medium").value_or("");
   if (medium != "" && medium != "Memory") {
-    e.fail("medium", "medium " + quoted(medium) + " not supported locally (\"\" or Memory)");
+    e.fail("medium", "medium " + quote(medium) + " not supported locally (\"\" or Memory)");
   }
   if (auto s = e.string("sizeLimit")) {
     out.size_limit = parse_quantity(*s);
     if (!out.size_limit) {
-      e.fail("sizeLimit", "not a quantity (like 500Mi, 1Gi, 2G): " + quoted(*s));
+      e.fail("sizeLimit", "not a quantity (like 500Mi, 1Gi, 2G): " + quote(*s));
     }
   }
   return out;
@@ -392,7 +392,7 @@ ContainerSpec Parser::container(const ConfigNode& c, const PodSpec& pod, bool in
     c.fail("name",
            "not a valid container name (lowercase letters, digits and '-', at most "
            "63): " +
-               quoted(out.name));
+               quote(out.name));
   }
   (void)c.string("image");  // accepted, ignored; still must be a string
   auto command = text_list(c, "command");
@@ -421,7 +421,7 @@ ContainerSpec Parser::container(const ConfigNode& c, const PodSpec& pod, bool in
   for (const auto& p : c.child("ports").items()) {
     ContainerPort cp = port(p);
     if (!cp.name.empty() && !port_names.insert(cp.name).second) {
-      p.fail("name", "duplicate port name " + quoted(cp.name));
+      p.fail("name", "duplicate port name " + quote(cp.name));
     }
     out.ports.push_back(std::move(cp));
   }
@@ -430,7 +430,7 @@ ContainerSpec Parser::container(const ConfigNode& c, const PodSpec& pod, bool in
   for (const auto& m : c.child("volumeMounts").items()) {
     VolumeMount vm = volume_mount(m);
     if (!mount_paths.insert(vm.mount_path).second) {
-      m.fail("mountPath", "duplicate mountPath " + quoted(vm.mount_path));
+      m.fail("mountPath", "duplicate mountPath " + quote(vm.mount_path));
     }
     out.volume_mounts.push_back(std::move(vm));
   }
@@ -441,7 +441,7 @@ ContainerSpec Parser::container(const ConfigNode& c, const PodSpec& pod, bool in
              "only init containers may set restartPolicy (Always makes them sidecars)");
     }
     if (*rp != "Always") {
-      c.fail("restartPolicy", "must be Always (a native sidecar), not " + quoted(*rp));
+      c.fail("restartPolicy", "must be Always (a native sidecar), not " + quote(*rp));
     }
     out.restart_policy = RestartPolicy::kAlways;
   }
@@ -478,7 +478,7 @@ EnvVar Parser::env_var(const ConfigNode& e) {
   EnvVar out;
   out.name = required_text(e, "name");
   if (!is_env_name(out.name)) {
-    e.fail("name", "not a valid variable name (printable ASCII without '='): " + quoted(out.name));
+    e.fail("name", "not a valid variable name (printable ASCII without '='): " + quote(out.name));
   }
   out.value = text(e, "value").value_or("");
   if (!e.has("valueFrom")) {
@@ -505,7 +505,7 @@ EnvVar Parser::env_var(const ConfigNode& e) {
   bool ok = p == "metadata.name" || p == "metadata.namespace" || p == "status.podIP" ||
             subscript(p, "metadata.labels") || subscript(p, "metadata.annotations");
   if (!ok) {
-    ref.fail("fieldPath", "unsupported fieldPath " + quoted(p) +
+    ref.fail("fieldPath", "unsupported fieldPath " + quote(p) +
                               " (metadata.name, metadata.namespace, metadata.labels['key'], "
                               "metadata.annotations['key'], status.podIP)");
   }
@@ -526,11 +526,11 @@ ContainerPort Parser::port(const ConfigNode& p) {
     p.fail("name",
            "not a valid port name (at most 15 of lowercase letters, digits and '-', "
            "with a letter): " +
-               quoted(out.name));
+               quote(out.name));
   }
   out.protocol = p.string("protocol").value_or("TCP");
   if (out.protocol != "TCP" && out.protocol != "UDP" && out.protocol != "SCTP") {
-    p.fail("protocol", "not one of TCP, UDP, SCTP: " + quoted(out.protocol));
+    p.fail("protocol", "not one of TCP, UDP, SCTP: " + quote(out.protocol));
   }
   return out;
 }
@@ -540,16 +540,16 @@ VolumeMount Parser::volume_mount(const ConfigNode& m) {
   VolumeMount out;
   out.name = required_text(m, "name");
   if (volume_names_.count(out.name) == 0) {
-    m.fail("name", "no volume named " + quoted(out.name) + " in the pod's volumes");
+    m.fail("name", "no volume named " + quote(out.name) + " in the pod's volumes");
   }
   out.mount_path = required_text(m, "mountPath");
   if (out.mount_path.front() != '/') {
-    m.fail("mountPath", "must be an absolute path: " + quoted(out.mount_path));
+    m.fail("mountPath", "must be an absolute path: " + quote(out.mount_path));
   }
   out.read_only = m.boolean("readOnly").value_or(false);
   out.sub_path = m.string("subPath").value_or("");
   if (!out.sub_path.empty() && (out.sub_path.front() == '/' || has_backstep(out.sub_path))) {
-    m.fail("subPath", "must be a relative path without '..': " + quoted(out.sub_path));
+    m.fail("subPath", "must be a relative path without '..': " + quote(out.sub_path));
   }
   return out;
 }
@@ -649,13 +649,13 @@ HttpGetAction Parser::http_get(const ConfigNode& h, const ContainerSpec& c) {
     h.fail("scheme", "HTTPS is not supported locally (only HTTP)");
   }
   if (out.scheme != "HTTP") {
-    h.fail("scheme", "not HTTP or HTTPS: " + quoted(out.scheme));
+    h.fail("scheme", "not HTTP or HTTPS: " + quote(out.scheme));
   }
   for (const auto& hdr : h.child("httpHeaders").items()) {
     hdr.warn_unknown({"name", "value"});
     std::string name = required_text(hdr, "name");
     if (!is_http_token(name)) {
-      hdr.fail("name", "not a valid header name: " + quoted(name));
+      hdr.fail("name", "not a valid header name: " + quote(name));
     }
     out.headers.emplace_back(std::move(name), hdr.string("value").value_or(""));
   }
@@ -673,14 +673,14 @@ std::uint16_t Parser::port_ref(const ConfigNode& n, const ContainerSpec& c) {
     return static_cast<std::uint16_t>(*n.integer("port", 1, 65535));
   }
   if (!is_port_name(*s)) {
-    n.fail("port", "not a port number or port name: " + quoted(*s));
+    n.fail("port", "not a port number or port name: " + quote(*s));
   }
   for (const auto& p : c.ports) {
     if (p.name == *s) {
       return p.container_port;
     }
   }
-  n.fail("port", "no port named " + quoted(*s) + " in container " + quoted(c.name) + "'s ports");
+  n.fail("port", "no port named " + quote(*s) + " in container " + quote(c.name) + "'s ports");
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ inline constexpr std::int64_t kMaxSeconds = 2'147'483'647;  // Kubernetes' int32
 [[nodiscard]] bool is_http_token(std::string_view s);
 // Whether a path has a ".." element.
 [[nodiscard]] bool has_backstep(std::string_view path);
-[[nodiscard]] std::string quoted(std::string_view s);
+[[nodiscard]] std::string quote(std::string_view s);
 
 // ---- values (manifest_values.cpp) ------------------------------------------------------------
 

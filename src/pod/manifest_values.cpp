@@ -113,7 +113,7 @@ bool has_backstep(std::string_view path) {
   return false;
 }
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // ---- values -----------------------------------------------------------------------------------
 

@@ -19,8 +19,6 @@ using boost::system::error_code;
 
 constexpr const char* kBridge = "tender0";
 
-error_code errno_code(int e) { return {e, boost::system::system_category()}; }
-
 // Brings up a namespace's side of things: loopback, and optionally `link` with an address.
 error_code configure_inside(int netns, const char* link, const std::string& ip, int prefix) {
   NetnsScope in(netns);

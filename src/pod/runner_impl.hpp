@@ -34,7 +34,6 @@ namespace tender::pod {
 namespace asio = boost::asio;
 using SteadyClock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 // The web view's panel (src/pod/ui), embedded by tender_embed_assets.
 std::span<const UiAsset> ui_assets();

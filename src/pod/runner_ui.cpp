@@ -34,7 +34,7 @@ struct ProxyRequest {
 };
 
 // Replies with what `work` answers; if it throws, 502 with the reason: a reply is always sent.
-asio::awaitable<void> reply_with(asio::awaitable<Response> work, Reply reply) {
+asio::awaitable<void> reply_or_502(asio::awaitable<Response> work, Reply reply) {
   Response r;
   try {
     r = co_await std::move(work);
@@ -257,9 +257,9 @@ void PodRunner::add_admin_proxy_route(Router& r) {
         reply(std::move(r));
       });
       asio::co_spawn(s->ioc,
-                     reply_with(proxy_exchange(std::move(ns), tcp::endpoint(ip, c->admin->port),
-                                               c->admin->str(), std::move(pr)),
-                                std::move(done)),
+                     reply_or_502(proxy_exchange(std::move(ns), tcp::endpoint(ip, c->admin->port),
+                                                 c->admin->str(), std::move(pr)),
+                                  std::move(done)),
                      asio::detached);
     });
   });

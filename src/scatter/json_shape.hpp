@@ -47,7 +47,7 @@ namespace tender::scatter::detail {
 }
 
 // `s` in double quotes, for messages.
-[[nodiscard]] inline std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+[[nodiscard]] inline std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // What every spec (--merge, --split) is made of: a container's http:// URL (`url` set and
 // nothing else), or KIND[:ARGS] (`head`) with an optional @PATH (`path`). `what` ("merge",
@@ -64,7 +64,7 @@ struct SpecText {
   if (text.find("://") != std::string_view::npos) {
     auto url = parse_http_url(text);
     if (!url) {
-      return url.error().with_context(std::string(what) + " container " + quoted(text));
+      return url.error().with_context(std::string(what) + " container " + quote(text));
     }
     out.url = std::string(text);
     return out;
@@ -75,12 +75,12 @@ struct SpecText {
     auto path = text.substr(at + 1);
     if (path.empty()) {
       return Error(std::errc::invalid_argument,
-                   "empty @PATH in " + std::string(what) + " " + quoted(text));
+                   "empty @PATH in " + std::string(what) + " " + quote(text));
     }
     if (!valid_dotted(path)) {
       return Error(
           std::errc::invalid_argument,
-          "bad @PATH " + quoted(path) + " (dotted names, e.g. " + std::string(example) + ")");
+          "bad @PATH " + quote(path) + " (dotted names, e.g. " + std::string(example) + ")");
     }
     out.path = std::string(path);
   }

@@ -34,7 +34,7 @@ std::vector<std::string_view> split_on(std::string_view text, char sep) {
   }
 }
 
-using detail::quoted;
+using detail::quote;
 
 // sum:F[,F...] (and min, max, avg): the fields, each a dotted path.
 Result<> parse_fields(std::string_view name, const std::vector<std::string_view>& parts,
@@ -43,12 +43,11 @@ Result<> parse_fields(std::string_view name, const std::vector<std::string_view>
     return bad(std::string(name) + " needs a field (" + std::string(name) + ":FIELD[,FIELD...])");
   }
   if (parts.size() > 2) {
-    return bad(std::string(name) + " takes FIELD[,FIELD...], not " + quoted(parts[1]) +
-               " and more");
+    return bad(std::string(name) + " takes FIELD[,FIELD...], not " + quote(parts[1]) + " and more");
   }
   for (auto field : split_on(parts[1], ',')) {
     if (!detail::valid_dotted(field)) {
-      return bad(std::string(name) + ": bad field " + quoted(field) + " in " + quoted(parts[1]));
+      return bad(std::string(name) + ": bad field " + quote(field) + " in " + quote(parts[1]));
     }
     spec.fields.emplace_back(field);
   }
@@ -61,16 +60,16 @@ Result<> parse_topk(const std::vector<std::string_view>& parts, MergeSpec& spec)
     return bad("topk needs FIELD:K (topk:FIELD:K[:asc])");
   }
   if (parts.size() > 4 || (parts.size() == 4 && parts[3] != "asc")) {
-    return bad("topk takes FIELD:K[:asc], not " + quoted(parts[1]) + ":...");
+    return bad("topk takes FIELD:K[:asc], not " + quote(parts[1]) + ":...");
   }
   if (!detail::valid_dotted(parts[1])) {
-    return bad("topk: bad field " + quoted(parts[1]));
+    return bad("topk: bad field " + quote(parts[1]));
   }
   std::size_t k = 0;
   auto k_text = parts[2];
   auto [end, ec] = std::from_chars(k_text.data(), k_text.data() + k_text.size(), k);
   if (ec != std::errc() || end != k_text.data() + k_text.size() || k < 1 || k > kMaxK) {
-    return bad("topk's K must be from 1 to " + std::to_string(kMaxK) + ", not " + quoted(k_text));
+    return bad("topk's K must be from 1 to " + std::to_string(kMaxK) + ", not " + quote(k_text));
   }
   spec.fields.emplace_back(parts[1]);
   spec.k = k;
@@ -139,7 +138,7 @@ Result<MergeSpec> parse_merge(std::string_view text) {
   using Kind = MergeSpec::Kind;
   if (name == "concat" || name == "object" || name == "count") {
     if (parts.size() > 1) {
-      return bad(std::string(name) + " takes no arguments, not " + quoted(head));
+      return bad(std::string(name) + " takes no arguments, not " + quote(head));
     }
     spec.kind = name == "concat" ? Kind::kConcat : name == "object" ? Kind::kObject : Kind::kCount;
     return spec;
@@ -161,7 +160,7 @@ Result<MergeSpec> parse_merge(std::string_view text) {
     }
     return spec;
   }
-  return bad("unknown merge " + quoted(name) + " " + std::string(kKnownMerges));
+  return bad("unknown merge " + quote(name) + " " + std::string(kKnownMerges));
 }
 
 const json::value* at_path(const json::value& v, std::string_view path) {

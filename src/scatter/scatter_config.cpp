@@ -17,8 +17,6 @@ namespace {
 
 using upstream::ClusterConfig;
 
-Error invalid(std::string message) { return {std::errc::invalid_argument, std::move(message)}; }
-
 // "50%" or "0.5".
 std::optional<double> parse_fraction(std::string_view text) {
   bool percent = !text.empty() && text.back() == '%';
@@ -308,18 +306,6 @@ void resolve_leaf_requests(const ScatterFlags& f, const ConfigNode& file, Scatte
   }
 }
 
-const char* timing_name(Timing t) {
-  switch (t) {
-    case Timing::kOff:
-      return "off";
-    case Timing::kHeader:
-      return "header";
-    case Timing::kWrapper:
-      return "wrapper";
-  }
-  return "off";
-}
-
 boost::json::object shard_json(const ClusterConfig& c, const boost::json::object& replicas) {
   boost::json::object o{{"name", c.name}};
   for (auto& kv : upstream::source_json(c)) {
@@ -336,7 +322,7 @@ boost::json::object shard_json(const ClusterConfig& c, const boost::json::object
 
 Result<double> parse_quantile(std::string_view text) {
   auto bad = [&] {
-    return invalid("not a quantile (like p50, p95, p99.9): \"" + std::string(text) + "\"");
+    return invalid_argument("not a quantile (like p50, p95, p99.9): \"" + std::string(text) + "\"");
   };
   if (text.size() < 2 || text[0] != 'p') {
     return bad();
@@ -353,7 +339,7 @@ Result<double> parse_quantile(std::string_view text) {
     return bad();
   }
   if (v <= 0 || v >= 100) {
-    return invalid("a quantile is above p0 and below p100: \"" + std::string(text) + "\"");
+    return invalid_argument("a quantile is above p0 and below p100: \"" + std::string(text) + "\"");
   }
   return v / 100;
 }

@@ -22,8 +22,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-Error invalid(std::string message) { return {std::errc::invalid_argument, std::move(message)}; }
-
 // "a1|a2": the replicas of one shard.
 Result<std::vector<HostPort>> parse_replicas(std::string_view text) {
   std::vector<HostPort> out;
@@ -32,14 +30,14 @@ Result<std::vector<HostPort>> parse_replicas(std::string_view text) {
     std::size_t bar = text.find('|', start);
     std::string piece(trim(text.substr(start, bar == std::string_view::npos ? bar : bar - start)));
     if (piece.empty()) {
-      return invalid("an empty replica (HOST:PORT between the '|'s)");
+      return invalid_argument("an empty replica (HOST:PORT between the '|'s)");
     }
     auto hp = parse_host_port(piece);
     if (!hp || hp->host.empty()) {
-      return invalid("expected HOST:PORT, not \"" + piece + "\"");
+      return invalid_argument("expected HOST:PORT, not \"" + piece + "\"");
     }
     if (hp->port == 0) {
-      return invalid("port 0 in \"" + piece + "\": a leaf needs its port");
+      return invalid_argument("port 0 in \"" + piece + "\": a leaf needs its port");
     }
     out.push_back(*hp);
     if (bar == std::string_view::npos) {
@@ -219,7 +217,7 @@ void file_shard_set(const ConfigNode& n, ScatterConfig& c) {
 
 Result<std::vector<std::vector<HostPort>>> parse_leaves(std::string_view text) {
   if (trim(text).empty()) {
-    return invalid("no shards");
+    return invalid_argument("no shards");
   }
   std::vector<std::vector<HostPort>> out;
   std::size_t start = 0;
@@ -229,7 +227,7 @@ Result<std::vector<std::vector<HostPort>>> parse_leaves(std::string_view text) {
         trim(text.substr(start, comma == std::string_view::npos ? comma : comma - start));
     std::string shard = "shard " + std::to_string(out.size() + 1);
     if (piece.empty()) {
-      return invalid(shard + " is empty");
+      return invalid_argument(shard + " is empty");
     }
     auto replicas = parse_replicas(piece);
     if (!replicas) {

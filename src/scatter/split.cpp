@@ -29,7 +29,7 @@ namespace {
 // Nesting deeper than this is refused as malformed: a client cannot make the root recurse deep.
 constexpr std::size_t kMaxDepth = 64;
 
-using detail::quoted;
+using detail::quote;
 
 // The body parsed into `mr`; fails with "malformed JSON: <what> at offset N".
 Result<json::value> parse_body(std::string_view body, json::monotonic_resource& mr) {
@@ -146,12 +146,12 @@ Result<SplitSpec> parse_split(std::string_view text) {
       return bad("hash needs a field (hash:FIELD)");
     }
     if (!detail::valid_dotted(field)) {
-      return bad("hash: bad field " + quoted(field));
+      return bad("hash: bad field " + quote(field));
     }
     spec.kind = SplitSpec::Kind::kHash;
     spec.field = std::string(field);
   } else {
-    return bad("unknown split " + quoted(head) +
+    return bad("unknown split " + quote(head) +
                " (none, hash:FIELD, roundrobin, or an http:// URL)");
   }
   return spec;
@@ -160,7 +160,7 @@ Result<SplitSpec> parse_split(std::string_view text) {
 Result<std::vector<SplitPart>> split_body(const SplitSpec& spec, std::string_view body,
                                           std::size_t shards, std::size_t max_elements) {
   if (spec.kind != SplitSpec::Kind::kHash && spec.kind != SplitSpec::Kind::kRoundRobin) {
-    return bad("split " + quoted(spec.str()) + " does not partition a body here");
+    return bad("split " + quote(spec.str()) + " does not partition a body here");
   }
   if (shards == 0 || shards > std::numeric_limits<std::uint32_t>::max()) {
     return bad("cannot split across " + std::to_string(shards) + " shards");

@@ -14,8 +14,6 @@ namespace {
 // files does not keep a long line's memory for each.
 constexpr std::size_t kKeepCapacity = std::size_t{64} << 10;
 
-Error invalid(std::string message) { return {std::errc::invalid_argument, std::move(message)}; }
-
 // Appends [p, p + n) to `s`, growing its capacity geometrically but never past `cap`: a record
 // held while its line is cut costs max_record_bytes, not twice that.
 void append_capped(std::string& s, const char* p, std::size_t n, std::size_t cap) {
@@ -43,13 +41,13 @@ namespace {
 
 Result<> check_limits(const RecordOptions& options) {
   if (options.max_record_bytes == 0) {
-    return invalid("max_record_bytes: must be at least 1");
+    return invalid_argument("max_record_bytes: must be at least 1");
   }
   if (options.max_lines == 0) {
-    return invalid("max_lines: must be at least 1");
+    return invalid_argument("max_lines: must be at least 1");
   }
   if (options.multiline_wait_ns < 0) {
-    return invalid("multiline_wait: must not be negative");
+    return invalid_argument("multiline_wait: must not be negative");
   }
   return {};
 }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/asio_util.hpp"
 #include "core/file_watch.hpp"
 #include "core/http_client.hpp"
 #include "core/log.hpp"
@@ -27,7 +28,6 @@ namespace {
 
 namespace asio = boost::asio;
 namespace json = boost::json;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 // What every sink counts for /statusz, and how it reports a failure.
 class SinkBase : public Sink {

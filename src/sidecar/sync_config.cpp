@@ -18,8 +18,6 @@ namespace {
 using std::chrono::milliseconds;
 namespace fs = std::filesystem;
 
-Error bad(std::string message) { return Error(std::errc::invalid_argument, std::move(message)); }
-
 bool has_control(std::string_view s) {
   return std::any_of(s.begin(), s.end(),
                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
@@ -48,16 +46,17 @@ Result<SyncSource> parse_git(std::string_view text, std::string_view rest) {
   s.location = std::string(rest.substr(0, hash));
   s.ref = hash == std::string_view::npos ? "HEAD" : std::string(rest.substr(hash + 1));
   if (s.location.empty()) {
-    return bad("git: needs a repository: git:/srv/site.git#main or git:https://host/repo#main");
+    return invalid_argument(
+        "git: needs a repository: git:/srv/site.git#main or git:https://host/repo#main");
   }
   if (s.location.front() == '-' || has_control(s.location)) {
-    return bad("git: not a repository: \"" + s.location + "\"");
+    return invalid_argument("git: not a repository: \"" + s.location + "\"");
   }
   if (s.location.starts_with("ext::") || s.location.starts_with("fd::")) {
-    return bad("git: the ext:: and fd:: transports run commands and are refused");
+    return invalid_argument("git: the ext:: and fd:: transports run commands and are refused");
   }
   if (std::string why = ref_problem(s.ref); !why.empty()) {
-    return bad("git: " + why);
+    return invalid_argument("git: " + why);
   }
   return s;
 }
@@ -186,7 +185,7 @@ Result<SyncSource> parse_source(std::string_view text) {
     s.text = std::string(text);
     s.location = std::string(text.substr(4));
     if (s.location.empty() || s.location.front() != '/' || has_control(s.location)) {
-      return bad("dir: needs an absolute path: dir:/srv/site");
+      return invalid_argument("dir: needs an absolute path: dir:/srv/site");
     }
     return s;
   }
@@ -204,7 +203,7 @@ Result<SyncSource> parse_source(std::string_view text) {
   if (text.starts_with("https://")) {
     if (text.size() <= 8 || text[8] == '/' || has_control(text) ||
         text.find_first_of(" \"'") != std::string_view::npos) {
-      return bad("https: not a URL: \"" + std::string(text) + "\"");
+      return invalid_argument("https: not a URL: \"" + std::string(text) + "\"");
     }
     SyncSource s;
     s.kind = SourceKind::kHttps;
@@ -213,8 +212,9 @@ Result<SyncSource> parse_source(std::string_view text) {
   }
   auto colon = text.find(':');
   std::string scheme = colon == std::string_view::npos ? "" : std::string(text.substr(0, colon));
-  return bad((scheme.empty() ? "no scheme" : "unknown scheme \"" + scheme + "\"") + " in \"" +
-             std::string(text) + "\": use git:REPO#REF, http://..., https://... or dir:/PATH");
+  return invalid_argument((scheme.empty() ? "no scheme" : "unknown scheme \"" + scheme + "\"") +
+                          " in \"" + std::string(text) +
+                          "\": use git:REPO#REF, http://..., https://... or dir:/PATH");
 }
 
 SyncConfig resolve_sync(const SyncFlags& f, const ConfigNode& file) {

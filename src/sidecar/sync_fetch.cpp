@@ -112,13 +112,13 @@ asio::awaitable<Result<>> unpack(const std::string& file, const std::string& scr
   co_return Result<>{};
 }
 
-// Fingerprints a file's bytes.
+// Hashes a file's bytes.
 Result<std::string> file_revision(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     return Error::from_errno(errno, "open " + path);
   }
-  Fingerprint fp;
+  RevisionHash fp;
   std::vector<char> buf(std::size_t{64} << 10);
   for (;;) {
     ssize_t n = ::read(fd.get(), buf.data(), buf.size());

@@ -69,7 +69,7 @@ std::string hex64(std::uint64_t v) {
 
 }  // namespace
 
-void Fingerprint::add(std::string_view bytes) {
+void RevisionHash::add(std::string_view bytes) {
   for (char c : bytes) {
     auto u = static_cast<unsigned char>(c);
     a_ = (a_ ^ u) * 0x100000001b3ULL;
@@ -77,7 +77,7 @@ void Fingerprint::add(std::string_view bytes) {
   }
 }
 
-void Fingerprint::add_u64(std::uint64_t v) {
+void RevisionHash::add_u64(std::uint64_t v) {
   char buf[8];
   for (int i = 0; i < 8; ++i) {
     buf[i] = static_cast<char>((v >> (8 * i)) & 0xff);
@@ -85,7 +85,7 @@ void Fingerprint::add_u64(std::uint64_t v) {
   add(std::string_view(buf, 8));
 }
 
-std::string Fingerprint::hex() const { return hex64(a_) + hex64(b_); }
+std::string RevisionHash::hex() const { return hex64(a_) + hex64(b_); }
 
 std::string tree_name(std::string_view revision) {
   std::string out(kTreePrefix);
@@ -280,7 +280,7 @@ Result<std::string> dir_revision(const std::string& root) {
   }
   std::sort(entries.begin(), entries.end(),
             [](const Entry& a, const Entry& b) { return a.path < b.path; });
-  Fingerprint fp;
+  RevisionHash fp;
   for (const auto& e : entries) {
     fp.add(e.path);
     fp.add(std::string_view(&e.type, 1));

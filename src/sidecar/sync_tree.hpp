@@ -45,7 +45,7 @@ struct TreeLayout {
 
 // A 128-bit FNV-1a fingerprint (two 64-bit lanes) as 32 hex digits: revisions of archives and
 // directories. Not cryptographic: it tells versions apart, it does not authenticate them.
-class Fingerprint {
+class RevisionHash {
  public:
   void add(std::string_view bytes);
   void add_u64(std::uint64_t v);

@@ -151,12 +151,12 @@ TEST_F(SyncTree, CopyTreeCopiesFilesDirectoriesAndSymlinksWithinTheBound) {
   EXPECT_EQ(over.error().code(), std::errc::file_too_large);
 }
 
-TEST(Fingerprint, IsStableAndTellsInputsApart) {
-  Fingerprint a;
+TEST(RevisionHash, IsStableAndTellsInputsApart) {
+  RevisionHash a;
   a.add("abc");
-  Fingerprint b;
+  RevisionHash b;
   b.add("abc");
-  Fingerprint c;
+  RevisionHash c;
   c.add("abd");
   EXPECT_EQ(a.hex(), b.hex());
   EXPECT_NE(a.hex(), c.hex());

@@ -12,7 +12,7 @@
 namespace tender::workqueue::redis {
 namespace {
 
-Error invalid(std::string message) { return queue_error(Errc::kInvalid, std::move(message)); }
+Error bad_url(std::string message) { return queue_error(Errc::kInvalid, std::move(message)); }
 
 template <class T>
 bool parse_number(std::string_view text, T& out) {
@@ -46,17 +46,17 @@ std::string RedisAddress::describe() const {
 Result<RedisAddress> parse_redis_url(std::string_view url) {
   auto parsed = boost::urls::parse_uri(url);
   if (!parsed) {
-    return invalid("invalid redis url: " + parsed.error().message());
+    return bad_url("invalid redis url: " + parsed.error().message());
   }
   const auto& u = *parsed;
   if (u.scheme() != "redis") {
-    return invalid("a redis store url starts with redis://, not " + std::string(u.scheme()) +
+    return bad_url("a redis store url starts with redis://, not " + std::string(u.scheme()) +
                    "://");
   }
   RedisAddress a;
   a.host = u.host_address();
   if (a.host.empty()) {
-    return invalid("redis url has no host");
+    return bad_url("redis url has no host");
   }
   if (u.has_userinfo()) {
     a.user = u.user();
@@ -68,12 +68,12 @@ Result<RedisAddress> parse_redis_url(std::string_view url) {
     }
   }
   if (u.has_port() && (!parse_number(u.port(), a.port) || a.port == 0)) {
-    return invalid("redis url " + a.host + ": bad port '" + std::string(u.port()) + "'");
+    return bad_url("redis url " + a.host + ": bad port '" + std::string(u.port()) + "'");
   }
   std::string path = u.path();
   if (!path.empty() && path != "/") {
     if (!parse_number(std::string_view(path).substr(1), a.db) || a.db < 0) {
-      return invalid("redis url " + a.host + ": bad database number '" + path.substr(1) + "'");
+      return bad_url("redis url " + a.host + ": bad database number '" + path.substr(1) + "'");
     }
   }
   for (auto param : u.params()) {
@@ -84,14 +84,14 @@ Result<RedisAddress> parse_redis_url(std::string_view url) {
     } else if (key == "connect_timeout_ms" || key == "timeout_ms" || key == "poll_ms") {
       long ms = 0;
       if (!parse_number(std::string_view(value), ms) || ms <= 0) {
-        return invalid("redis url: bad " + key + " '" + value + "'");
+        return bad_url("redis url: bad " + key + " '" + value + "'");
       }
       auto& field = key == "timeout_ms" ? a.command_timeout
                     : key == "poll_ms"  ? a.poll_every
                                         : a.connect_timeout;
       field = std::chrono::milliseconds(ms);
     } else {
-      return invalid("redis url: unknown parameter '" + key + "'");
+      return bad_url("redis url: unknown parameter '" + key + "'");
     }
   }
   return a;

@@ -24,7 +24,6 @@ using redis::parse_state;
 using redis::parse_view;
 using redis::RedisConn;
 using redis::RedisCore;
-using redis::Reply;
 using redis::run_script;
 using redis::ScriptId;
 using redis::text;

@@ -13,8 +13,8 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr milliseconds kMinTtl{1'000};
-constexpr milliseconds kMaxTtl{12 * 3'600'000};
-constexpr milliseconds kMaxWait{300'000};
+constexpr milliseconds kMaxLeaseTtl{12 * 3'600'000};
+constexpr milliseconds kMaxLeaseWait{300'000};
 constexpr std::size_t kMaxResult = std::size_t{64} << 20;
 
 int flag_int(std::string_view flag, const std::string& value, int min, int max) {
@@ -75,11 +75,11 @@ WorkConfig from_file(const ConfigNode& file) {
   c.command = file.strings("command").value_or(c.command);
   c.timeout = file.duration("timeout").value_or(c.timeout);
   c.lease_ttl = file.duration("lease_ttl").value_or(c.lease_ttl);
-  if (c.lease_ttl < kMinTtl || c.lease_ttl > kMaxTtl) {
+  if (c.lease_ttl < kMinTtl || c.lease_ttl > kMaxLeaseTtl) {
     file.fail("lease_ttl", "must be from 1s to 12h");
   }
   c.lease_wait = file.duration("lease_wait").value_or(c.lease_wait);
-  if (c.lease_wait > kMaxWait) {
+  if (c.lease_wait > kMaxLeaseWait) {
     file.fail("lease_wait", "must be at most 5m");
   }
   if (auto v = file.duration("nack_delay")) {
@@ -134,13 +134,13 @@ WorkConfig resolve_work(const WorkFlags& f, const ConfigNode& file) {
   }
   if (!f.lease_ttl.empty()) {
     c.lease_ttl = flag_duration("lease-ttl", f.lease_ttl);
-    if (c.lease_ttl < kMinTtl || c.lease_ttl > kMaxTtl) {
+    if (c.lease_ttl < kMinTtl || c.lease_ttl > kMaxLeaseTtl) {
       throw UsageError("--lease-ttl: must be from 1s to 12h");
     }
   }
   if (!f.lease_wait.empty()) {
     c.lease_wait = flag_duration("lease-wait", f.lease_wait);
-    if (c.lease_wait > kMaxWait) {
+    if (c.lease_wait > kMaxLeaseWait) {
       throw UsageError("--lease-wait: must be at most 5m");
     }
   }

@@ -32,7 +32,6 @@ namespace json = boost::json;
 using asio::experimental::awaitable_operators::operator||;
 using namespace std::chrono_literals;
 using Steady = std::chrono::steady_clock;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 // Retries of a queue server that cannot be reached or answers 5xx: 250 ms doubling to 10 s.
 BackoffPolicy retry_policy() {

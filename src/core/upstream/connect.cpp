@@ -1,4 +1,5 @@
 #include "core/upstream/connect.hpp"
+#include "core/asio_util.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -12,7 +13,6 @@ using asio::ip::tcp;
 asio::awaitable<boost::system::error_code> connect_upstream(
     tcp::socket& socket, const std::shared_ptr<Cluster>& cluster, const Endpoint& e,
     std::chrono::milliseconds timeout, UpstreamLease& lease, bool count_overflow) {
-  constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(e.address.host, ec);
   if (ec) {

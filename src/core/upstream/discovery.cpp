@@ -20,7 +20,6 @@ namespace {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // How often a loop looks again at the cluster's config (a stop, a reload).
 constexpr std::chrono::milliseconds kLookAgain{1'000};
 // How often an endpoint file is stat()ed whatever inotify said (FileWatch's safety net).

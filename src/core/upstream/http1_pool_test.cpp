@@ -2,6 +2,7 @@
 // the exact bytes of every answer and what the server does after it. Every case runs through
 // Asio's sockets (epoll) and through io_uring where the kernel allows a ring.
 #include "core/upstream/http1_pool.hpp"
+#include "core/asio_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -27,7 +28,6 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using namespace std::chrono_literals;
 using boost::system::errc::errc_t;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 constexpr std::string_view kGet = "GET /leaf HTTP/1.1\r\nHost: leaf\r\n\r\n";
 constexpr std::string_view kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
