@@ -1,0 +1,307 @@
+#include "pod/image_spec.hpp"
+
+#include <boost/json.hpp>
+
+namespace tender::pod {
+namespace {
+
+namespace json = boost::json;
+
+bool lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool alnum(char c) { return lower_alnum(c) || (c >= 'A' && c <= 'Z'); }
+bool lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+// A repository path component: lowercase letters and digits, joined by one '.', one or two
+// '_', or any number of '-'.
+bool path_component(std::string_view s) {
+  if (s.empty() || !lower_alnum(s.front()) || !lower_alnum(s.back())) {
+    return false;
+  }
+  for (std::size_t i = 0; i < s.size();) {
+    if (lower_alnum(s[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < s.size() && !lower_alnum(s[j])) {
+      ++j;
+    }
+    std::string_view sep = s.substr(i, j - i);
+    bool dashes = sep.find_first_not_of('-') == std::string_view::npos;
+    if (!(sep == "." || sep == "_" || sep == "__" || dashes)) {
+      return false;
+    }
+    i = j;
+  }
+  return true;
+}
+
+// host[:port]: dot-separated labels of letters, digits and inner '-', and a decimal port.
+bool registry_host(std::string_view s) {
+  std::string_view host = s;
+  if (auto colon = s.find(':'); colon != std::string_view::npos) {
+    std::string_view port = s.substr(colon + 1);
+    if (port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string_view::npos) {
+      return false;
+    }
+    host = s.substr(0, colon);
+  }
+  if (host.empty()) {
+    return false;
+  }
+  std::size_t start = 0;
+  while (start <= host.size()) {
+    std::size_t dot = host.find('.', start);
+    std::string_view label =
+        host.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || !alnum(label.front()) || !alnum(label.back())) {
+      return false;
+    }
+    for (char c : label) {
+      if (!alnum(c) && c != '-') {
+        return false;
+      }
+    }
+    if (dot == std::string_view::npos) {
+      break;
+    }
+    start = dot + 1;
+  }
+  return true;
+}
+
+bool valid_tag(std::string_view t) {
+  if (t.empty() || t.size() > 128 || t.front() == '.' || t.front() == '-') {
+    return false;
+  }
+  for (char c : t) {
+    if (!alnum(c) && c != '_' && c != '.' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool valid_digest(std::string_view d) {
+  constexpr std::string_view kAlgo = "sha256:";
+  if (d.size() != kAlgo.size() + 64 || !d.starts_with(kAlgo)) {
+    return false;
+  }
+  for (char c : d.substr(kAlgo.size())) {
+    if (!lower_hex(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// A list of strings at `key` of `o`: absent or null is empty.
+Result<std::vector<std::string>> string_list(const json::object& o, std::string_view key) {
+  std::vector<std::string> out;
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) {
+    return out;
+  }
+  if (!v->is_array()) {
+    return invalid_argument("image config: " + std::string(key) + " is not a list");
+  }
+  for (const json::value& item : v->get_array()) {
+    if (!item.is_string()) {
+      return invalid_argument("image config: " + std::string(key) + " holds a non-string");
+    }
+    out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
+Result<std::string> string_field(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) {
+    return Result<std::string>(boost::system::in_place_value);
+  }
+  if (!v->is_string()) {
+    return invalid_argument("image config: " + std::string(key) + " is not a string");
+  }
+  return Result<std::string>(boost::system::in_place_value, v->get_string());
+}
+
+}  // namespace
+
+std::string ImageRef::canonical() const {
+  std::string out = registry + "/" + repository;
+  if (!tag.empty()) {
+    out += ":" + tag;
+  }
+  if (!digest.empty()) {
+    out += "@" + digest;
+  }
+  return out;
+}
+
+Result<ImageRef> parse_image_ref(std::string_view text) {
+  if (text.empty()) {
+    return invalid_argument("an image reference is empty");
+  }
+  if (text.size() > kMaxImageRefBytes) {
+    return invalid_argument("an image reference is longer than " +
+                            std::to_string(kMaxImageRefBytes) + " bytes");
+  }
+  const std::string why = "image reference " + in_quotes(text) + ": ";
+  ImageRef ref;
+  std::string_view name = text;
+  if (auto at = name.rfind('@'); at != std::string_view::npos) {
+    ref.digest = std::string(name.substr(at + 1));
+    name = name.substr(0, at);
+    if (!valid_digest(ref.digest)) {
+      return invalid_argument(why + "the digest must be sha256: and 64 lowercase hex digits");
+    }
+  }
+  auto colon = name.rfind(':');
+  auto slash = name.rfind('/');
+  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    ref.tag = std::string(name.substr(colon + 1));
+    name = name.substr(0, colon);
+    if (!valid_tag(ref.tag)) {
+      return invalid_argument(why + "a tag is 1 to 128 of A-Z a-z 0-9 _ . - (not first . or -)");
+    }
+  }
+  if (auto first = name.find('/'); first != std::string_view::npos) {
+    std::string_view head = name.substr(0, first);
+    if (head.find_first_of(".:") != std::string_view::npos || head == "localhost") {
+      if (!registry_host(head)) {
+        return invalid_argument(why + "bad registry " + in_quotes(head));
+      }
+      ref.registry = std::string(head);
+      name = name.substr(first + 1);
+    }
+  }
+  if (ref.registry.empty() || ref.registry == "index.docker.io") {
+    ref.registry = "docker.io";
+  }
+  if (ref.registry == "docker.io" && name.find('/') == std::string_view::npos) {
+    ref.repository = "library/";
+  }
+  ref.repository += std::string(name);
+  std::size_t start = 0;
+  std::string_view repo = name;
+  for (;;) {
+    std::size_t end = repo.find('/', start);
+    std::string_view part = repo.substr(start, end == std::string_view::npos ? end : end - start);
+    if (!path_component(part)) {
+      return invalid_argument(why + "bad repository component " + in_quotes(part) +
+                              " (lowercase letters and digits, joined by . _ __ or -)");
+    }
+    if (end == std::string_view::npos) {
+      break;
+    }
+    start = end + 1;
+  }
+  if (ref.tag.empty() && ref.digest.empty()) {
+    ref.tag = "latest";
+  }
+  return ref;
+}
+
+PullPolicy default_pull_policy(const ImageRef& ref) {
+  return ref.tag == "latest" ? PullPolicy::kAlways : PullPolicy::kIfNotPresent;
+}
+
+Result<PullPolicy> parse_pull_policy(std::string_view text) {
+  if (text == "Always") {
+    return PullPolicy::kAlways;
+  }
+  if (text == "IfNotPresent") {
+    return PullPolicy::kIfNotPresent;
+  }
+  if (text == "Never") {
+    return PullPolicy::kNever;
+  }
+  return invalid_argument("imagePullPolicy is Always, IfNotPresent or Never, not " +
+                          in_quotes(text));
+}
+
+Result<ImageConfig> parse_image_config(std::string_view text) {
+  if (text.size() > kMaxImageConfigBytes) {
+    return invalid_argument("image config: larger than " +
+                            std::to_string(kMaxImageConfigBytes >> 10) + " KiB");
+  }
+  boost::system::error_code ec;
+  json::value doc = json::parse(text, ec);
+  if (ec || !doc.is_object()) {
+    return invalid_argument("image config: not a JSON object" +
+                            (ec ? " (" + ec.message() + ")" : std::string()));
+  }
+  const json::object& top = doc.get_object();
+  ImageConfig out;
+  auto os = string_field(top, "os");
+  auto arch = string_field(top, "architecture");
+  if (!os || !arch) {
+    return os ? arch.error() : os.error();
+  }
+  out.os = *os;
+  out.architecture = *arch;
+  if (!out.os.empty() && out.os != "linux") {
+    return invalid_argument("image config: the image is for " + out.os + ", not linux");
+  }
+  if (const json::value* c = top.if_contains("config"); c != nullptr && !c->is_null()) {
+    if (!c->is_object()) {
+      return invalid_argument("image config: config is not an object");
+    }
+    const json::object& cfg = c->get_object();
+    auto entrypoint = string_list(cfg, "Entrypoint");
+    auto cmd = string_list(cfg, "Cmd");
+    auto env = string_list(cfg, "Env");
+    auto dir = string_field(cfg, "WorkingDir");
+    auto user = string_field(cfg, "User");
+    for (const Result<std::vector<std::string>>* r : {&entrypoint, &cmd, &env}) {
+      if (!*r) {
+        return r->error();
+      }
+    }
+    if (!dir || !user) {
+      return dir ? user.error() : dir.error();
+    }
+    out.entrypoint = std::move(*entrypoint);
+    out.cmd = std::move(*cmd);
+    out.working_dir = std::move(*dir);
+    out.user = std::move(*user);
+    for (const std::string& e : *env) {
+      auto eq = e.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return invalid_argument("image config: Env entry " + in_quotes(e) + " is not NAME=value");
+      }
+      out.env.emplace_back(e.substr(0, eq), e.substr(eq + 1));
+    }
+  }
+  if (const json::value* r = top.if_contains("rootfs"); r != nullptr && !r->is_null()) {
+    if (!r->is_object()) {
+      return invalid_argument("image config: rootfs is not an object");
+    }
+    auto ids = string_list(r->get_object(), "diff_ids");
+    if (!ids) {
+      return ids.error();
+    }
+    for (const std::string& id : *ids) {
+      if (!valid_digest(id)) {
+        return invalid_argument("image config: diff_id " + in_quotes(id) +
+                                " is not sha256: and 64 lowercase hex digits");
+      }
+    }
+    out.diff_ids = std::move(*ids);
+  }
+  return out;
+}
+
+std::vector<std::string> container_argv(const ImageConfig& image,
+                                        const std::vector<std::string>& command,
+                                        const std::vector<std::string>& args) {
+  std::vector<std::string> argv = command.empty() ? image.entrypoint : command;
+  const std::vector<std::string>& rest = !args.empty() ? args : command.empty() ? image.cmd : args;
+  argv.insert(argv.end(), rest.begin(), rest.end());
+  return argv;
+}
+
+}  // namespace tender::pod
