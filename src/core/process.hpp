@@ -95,7 +95,8 @@ struct SpawnOptions {
   // that outlives the child (e.g. the main thread or a long-lived loop thread).
   bool die_with_parent = true;
   // Bind mounts made in a mount namespace of the child's own, before it changes directory:
-  // each `source` appears at `target` (created like mkdir -p when missing), read-only if asked.
+  // each `source` appears at `target` (created like mkdir -p when missing, or as an empty file
+  // when `source` is not a directory), read-only if asked.
   // Needs CAP_SYS_ADMIN: without it spawn fails with EPERM.
   struct BindMount {
     std::string source;

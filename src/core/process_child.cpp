@@ -42,6 +42,30 @@ int make_dirs(char* path) {
   return 0;
 }
 
+// An empty file at `path` (kept if something is there already), its directories made as
+// make_dirs() makes them; async-signal-safe.
+int make_file(char* path) {
+  char* slash = nullptr;
+  for (char* p = path; *p != '\0'; ++p) {
+    slash = *p == '/' ? p : slash;
+  }
+  if (slash != nullptr && slash != path) {
+    *slash = '\0';
+    int e = make_dirs(path);
+    *slash = '/';
+    if (e != 0) {
+      return e;
+    }
+  }
+  int fd = ::open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) {
+    // A directory or a symbolic link there: the mount says what is wrong, or follows the link.
+    return errno == EISDIR || errno == EEXIST || errno == ELOOP ? 0 : errno;
+  }
+  ::close(fd);
+  return 0;
+}
+
 // Makes the mount at `path` read-only or writable, keeping its other flags; with AT_RECURSIVE
 // in `flags`, every mount beneath it too. Returns 0 or an errno.
 int set_read_only(const char* path, bool read_only, unsigned flags) {
@@ -83,9 +107,15 @@ void make_mounts(const ChildPlan& plan) {
       ::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     child_fail(plan, errno);
   }
-  // Targets are made first: once the root is read-only, they could not be.
+  // Targets are made first: once the root is read-only, they could not be. A file is bound
+  // onto a file: its target is an empty one, in directories made as for the others.
   for (size_t i = 0; i < plan.mount_count; ++i) {
-    if (int e = make_dirs(plan.mount_targets[i]); e != 0) {
+    struct stat source {};
+    if (::stat(plan.mount_sources[i], &source) == 0 && !S_ISDIR(source.st_mode)) {
+      if (int e = make_file(plan.mount_targets[i]); e != 0) {
+        child_fail(plan, e);
+      }
+    } else if (int e = make_dirs(plan.mount_targets[i]); e != 0) {
       child_fail(plan, e);
     }
   }
