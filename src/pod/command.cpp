@@ -404,7 +404,10 @@ void add_run_command(CLI::App* cmd, int& exit_code) {
   run_cmd->get_option("--grace")->description(
       "Longest wait on SIGTERM for the pods to terminate before exiting, e.g. 90s (default: "
       "the manifests' longest terminationGracePeriodSeconds plus 5s)");
-  run_cmd->add_option("files", rf->files, "Manifest files (v1/Pod, apps/v1/Deployment)")
+  run_cmd
+      ->add_option("files", rf->files,
+                   "Manifest files (v1/Pod, apps/v1/Deployment, and the v1/ConfigMap and "
+                   "v1/Secret objects they use; other kinds: see docs/pod.md)")
       ->required();
   run_cmd->add_option("--run-dir", rf->run_dir,
                       "Directory for container logs and emptyDir volumes, kept at exit (default: "
@@ -467,11 +470,12 @@ void add_validate_command(CLI::App* cmd, int& exit_code) {
   auto* validate_cmd = cmd->add_subcommand("validate", "Check manifests without running them");
   auto vfiles = std::make_shared<std::vector<std::string>>();
   auto vlimits = std::make_shared<LimitFlags>();
-  validate_cmd->add_option("files", *vfiles, "Manifest files")->required();
+  validate_cmd->add_option("files", *vfiles, "Manifest files, as for run")->required();
   vlimits->add_to(*validate_cmd);
   validate_cmd->callback([vfiles, vlimits, &exit_code] {
     Manifests m = load_manifests(*vfiles, vlimits->limits());
-    std::printf("ok: %zu pod(s)\n", m.pod_count());
+    std::printf("ok: %zu pod(s), %zu ConfigMap(s), %zu Secret(s)\n", m.pod_count(),
+                m.objects->config_maps.size(), m.objects->secrets.size());
     exit_code = 0;
   });
 }

@@ -1,29 +1,69 @@
 #pragma once
-// Kubernetes manifests as `tender pod` runs them: a subset of v1/Pod and apps/v1/Deployment.
+// Kubernetes manifests as `tender pod` runs them: a subset of v1/Pod and apps/v1/Deployment,
+// with the v1/ConfigMap and v1/Secret objects their environment and volumes read.
 //
-//   std::vector<PodSpec> pods = load_manifests({"web.yaml"});   // throws ConfigError (exit 2)
-//   for (const PodSpec& pod : pods) { ... pod.containers[0].command ... }
+//   Manifests m = load_manifests({"web.yaml", "config.yaml"});   // throws ConfigError (exit 2)
+//   for (const PodSpec& pod : m.all_pods()) { ... pod.containers[0].command ... }
 //
 // Parsing is complete before anything starts: every invalid value is a ConfigError naming the
-// file, line and field; unknown fields are ignored with one warning each. No I/O beyond reading
-// the files, so all of it is unit-tested without processes. docs/pod.md lists the subset.
+// file, line and field, and so is a reference to a ConfigMap or Secret (or a key of one) that no
+// file of the run defines; unknown fields are ignored with one warning each, kinds tender does
+// not run with one warning per kind. No I/O beyond reading the files, so all of it is unit-tested
+// without processes. docs/pod.md lists the subset.
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 namespace tender::pod {
 
+// valueFrom.configMapKeyRef or .secretKeyRef: one key of a ConfigMap or Secret of the pod's
+// namespace. The parser has checked that it exists unless `optional`.
+struct KeyRef {
+  bool secret = false;
+  std::string name;
+  std::string key;
+  bool optional = false;  // missing: the variable (or the file) is left out
+};
+
+// valueFrom.resourceFieldRef, and a downwardAPI file's: a container's limit or request, divided
+// by `divisor` and rounded up, as the kubelet computes it.
+struct ResourceRef {
+  std::string container;      // empty: the container whose variable it is
+  std::string resource;       // "limits.cpu", "requests.memory", "limits.hugepages-2Mi", ...
+  std::uint64_t divisor = 1;  // in millicores for cpu, else in the resource's unit (bytes)
+};
+
 struct EnvVar {
   std::string name;
   std::string value;  // `value` as written; resolve_env() expands $(VAR) references
   // valueFrom.fieldRef.fieldPath: "metadata.name", "metadata.namespace",
-  // "metadata.labels['key']", "metadata.annotations['key']", "status.podIP"; empty if `value`.
+  // "metadata.labels['key']", "metadata.annotations['key']", "status.podIP", "status.podIPs",
+  // "status.hostIP", "status.hostIPs", "spec.nodeName", "spec.serviceAccountName".
   std::string field_path;
+  std::optional<KeyRef> key_ref;            // configMapKeyRef, secretKeyRef
+  std::optional<ResourceRef> resource_ref;  // resourceFieldRef
+};
+
+// An envFrom entry: every key of a ConfigMap or Secret, as a variable named prefix + key.
+struct EnvFromSource {
+  bool secret = false;
+  std::string name;
+  std::string prefix;
+  bool optional = false;
+};
+
+// resources.limits and .requests: cpu in millicores, anything else (memory, ephemeral-storage,
+// hugepages-*, extended resources) in its own unit (bytes for memory and storage).
+struct Resources {
+  std::map<std::string, std::uint64_t> limits;
+  std::map<std::string, std::uint64_t> requests;
 };
 
 struct HttpGetAction {
@@ -117,9 +157,11 @@ struct SecuritySpec {
 
 struct ContainerSpec {
   std::string name;
-  std::vector<std::string> command;  // required locally; as written (see expand_argv)
-  std::vector<std::string> args;     // as written
+  std::vector<std::string> command;     // required locally; as written (see expand_argv)
+  std::vector<std::string> args;        // as written
+  std::vector<EnvFromSource> env_from;  // before `env`, which overrides it
   std::vector<EnvVar> env;
+  Resources resources;  // informative, but for resourceFieldRef
   std::string working_dir;
   std::vector<ContainerPort> ports;
   std::vector<VolumeMount> volume_mounts;
@@ -138,12 +180,82 @@ struct ContainerSpec {
   }
 };
 
+// A key of a ConfigMap or Secret as a file of a volume (`items[]`).
+struct KeyToPath {
+  std::string key;
+  std::string path;         // relative, without ".."
+  std::optional<int> mode;  // unset: the volume's defaultMode
+};
+
+// A downwardAPI item: a file holding a field of the pod or a container's resource.
+struct DownwardFile {
+  std::string path;
+  // metadata.name, metadata.namespace, metadata.labels (every label, as key="value" lines),
+  // metadata.annotations, metadata.labels['key'], metadata.annotations['key']; empty for
+  // `resource`.
+  std::string field_path;
+  std::optional<ResourceRef> resource;  // container always set
+  std::optional<int> mode;
+};
+
+// What a configMap, secret or downwardAPI volume holds, or one source of a projected volume.
+struct VolumeSource {
+  enum class Kind { kConfigMap, kSecret, kDownwardAPI } kind = Kind::kConfigMap;
+  std::string name;                 // the ConfigMap's or Secret's
+  std::vector<KeyToPath> items;     // empty: every key, as a file named after it
+  bool optional = false;            // missing object or keys: left out
+  std::vector<DownwardFile> files;  // kDownwardAPI
+};
+
 struct Volume {
   std::string name;
-  enum class Kind { kEmptyDir, kHostPath } kind = Kind::kEmptyDir;
+  enum class Kind {
+    kEmptyDir,
+    kHostPath,
+    // Files the runner writes before the pod's containers start, mounted read-only.
+    kConfigMap,
+    kSecret,
+    kDownwardAPI,
+    kProjected
+  } kind = Kind::kEmptyDir;
   std::string host_path;       // kHostPath
   std::string host_path_type;  // hostPath.type as written ("", "Directory", ...), informative
   std::optional<std::uint64_t> size_limit;  // emptyDir.sizeLimit, informative
+  std::vector<VolumeSource> sources;        // one, or a projected volume's in order
+  int default_mode = 0644;                  // defaultMode
+
+  // Whether the runner writes its files (configMap, secret, downwardAPI, projected).
+  [[nodiscard]] bool is_generated() const { return kind >= Kind::kConfigMap; }
+};
+
+// A ConfigMap or a Secret, as environment and volumes read it.
+struct ConfigObject {
+  std::string name;
+  std::string namespace_ = "default";
+  std::string type;  // a Secret's type ("Opaque" unless given); empty for a ConfigMap
+  bool immutable = false;
+  // Key -> bytes: a ConfigMap's data and binaryData (decoded); a Secret's data (decoded) with
+  // stringData over it, as the API server merges them.
+  std::map<std::string, std::string> data;
+  std::set<std::string> binary;  // a ConfigMap's binaryData keys: volumes have them, env not
+
+  // The value of `key` for the environment (nullptr: none, or binaryData).
+  [[nodiscard]] const std::string* env_value(const std::string& key) const {
+    auto it = data.find(key);
+    return it == data.end() || binary.count(key) > 0 ? nullptr : &it->second;
+  }
+  std::string file;  // where it is defined
+  int line = 0;
+};
+
+// Every ConfigMap and Secret of a run, by namespace and name. Shared by every pod of the run.
+struct ConfigObjects {
+  std::map<std::pair<std::string, std::string>, ConfigObject> config_maps;
+  std::map<std::pair<std::string, std::string>, ConfigObject> secrets;
+
+  // The object, or nullptr.
+  [[nodiscard]] const ConfigObject* find(bool secret, const std::string& namespace_,
+                                         const std::string& name) const;
 };
 
 struct PodSpec {
@@ -157,6 +269,9 @@ struct PodSpec {
   PodSecurity security;
   RestartPolicy restart_policy = RestartPolicy::kAlways;
   std::chrono::milliseconds termination_grace{30'000};  // terminationGracePeriodSeconds
+  std::string service_account = "default";              // serviceAccountName, for fieldRef only
+  // The run's ConfigMaps and Secrets (the same for every pod); null: none.
+  std::shared_ptr<const ConfigObjects> objects;
   std::string deployment;  // owning Deployment's name, or empty for a bare Pod
   int replica_index = -1;  // index within the Deployment, or -1
   std::string file;        // manifest file and line, for messages
@@ -173,6 +288,7 @@ struct DeploymentSpec {
 struct Manifests {
   std::vector<PodSpec> pods;  // bare Pods, in file order
   std::vector<DeploymentSpec> deployments;
+  std::shared_ptr<const ConfigObjects> objects = std::make_shared<ConfigObjects>();
   // Every pod to run: bare pods, then each Deployment's replicas in index order.
   [[nodiscard]] std::vector<PodSpec> all_pods() const;
   // How many that is, without making them.
@@ -193,10 +309,17 @@ struct ManifestLimits {
 inline constexpr std::size_t kMaxExpandedBytes = std::size_t{1} << 20;
 // Deployment replicas, in the manifest and when scaled.
 inline constexpr int kMaxReplicas = 1000;
+// The values of one ConfigMap or Secret, together: Kubernetes' limit.
+inline constexpr std::uint64_t kMaxConfigObjectBytes = std::uint64_t{1} << 20;
+// The files of one pod's configMap, secret and projected volumes, together, so that a pod
+// mounting the same object many times cannot fill the disk.
+inline constexpr std::uint64_t kMaxPodVolumeFileBytes = std::uint64_t{16} << 20;
 
-// Reads and validates every document of every file. Throws ConfigError (file, line, field) on
-// the first invalid value, unknown kind, missing command, a volume mount naming no volume,
-// duplicate pod or container names, a limit exceeded, or malformed YAML.
+// Reads and validates every document of every file: ConfigMaps and Secrets first, wherever they
+// are, then pods and Deployments in file order. Throws ConfigError (file, line, field) on the
+// first invalid value, a kind refused (docs/pod.md), a missing command, a volume mount naming
+// no volume, a ConfigMap, Secret or key referred to but not defined (unless `optional`),
+// duplicate names, a limit exceeded, or malformed YAML.
 [[nodiscard]] Manifests load_manifests(const std::vector<std::string>& files,
                                        const ManifestLimits& limits = {});
 // The same for text already in memory (`name` is used in messages; max_file_bytes is the
@@ -213,10 +336,48 @@ inline constexpr int kMaxReplicas = 1000;
 [[nodiscard]] std::string expand_vars(const std::string& s,
                                       const std::map<std::string, std::string>& vars);
 
-// The environment a container of `pod` gets, in order, with fieldRefs resolved and $(VAR)
-// references to earlier entries expanded. `pod_ip` fills status.podIP.
+// What fieldRef and resourceFieldRef read of the machine: spec.nodeName, status.hostIP, and
+// what a container without limits may use (Kubernetes' node allocatable).
+struct NodeInfo {
+  std::string name = "localhost";
+  std::string host_ip = "127.0.0.1";
+  std::uint64_t cpu_millis = 1000;
+  std::uint64_t memory_bytes = std::uint64_t{1} << 30;
+  std::uint64_t ephemeral_storage_bytes = std::uint64_t{10} << 30;
+};
+// This machine: its host name, online CPUs, physical memory and root filesystem's size;
+// host_ip 127.0.0.1 (pods reach this machine's services there, or through hostPort).
+[[nodiscard]] NodeInfo this_node();
+
+// The environment a container of `pod` gets, in order: envFrom's variables (sources in order,
+// keys sorted), then `env`, a later definition replacing an earlier one in place; fieldRefs,
+// resourceFieldRefs and key references resolved (an optional one that is missing left out),
+// and $(VAR) references in `value`s to earlier entries expanded. `pod_ip` fills status.podIP.
 [[nodiscard]] std::vector<std::pair<std::string, std::string>> resolve_env(
-    const PodSpec& pod, const ContainerSpec& container, const std::string& pod_ip);
+    const PodSpec& pod, const ContainerSpec& container, const std::string& pod_ip,
+    const NodeInfo& node = {});
+
+// The value of a resourceFieldRef for `container` of `pod` (ref.container, when set, names
+// another), as the kubelet computes it: a limit not set is the machine's; a request not set is
+// the limit when that is set, else 0. "" for a container the pod does not have.
+[[nodiscard]] std::string resource_value(const PodSpec& pod, const ContainerSpec& container,
+                                         const ResourceRef& ref, const NodeInfo& node);
+
+// A value of a Secret that may reach a container's command (through its environment), with
+// what to show instead of it: "secret NAME key KEY".
+struct SecretValue {
+  std::string value;
+  std::string source;
+};
+// Every non-empty value of a Secret that `container`'s env or envFrom refers to.
+[[nodiscard]] std::vector<SecretValue> secret_values(const PodSpec& pod,
+                                                     const ContainerSpec& container);
+// `text` (a message) with every occurrence of `expanded` (an argument after $(VAR) expansion)
+// shown as `written` (as in the manifest) and "(from secret NAME key KEY)", when a value of
+// `secrets` went into it; else `text` unchanged. Messages never show a Secret's value.
+[[nodiscard]] std::string redact_expanded(std::string text, const std::string& expanded,
+                                          const std::string& written,
+                                          const std::vector<SecretValue>& secrets);
 
 // command followed by args, with $(VAR) expanded from the container's resolved environment.
 [[nodiscard]] std::vector<std::string> expand_argv(

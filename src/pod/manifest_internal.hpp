@@ -1,6 +1,6 @@
 #pragma once
-// Pieces of the manifest parser shared by manifest.cpp, env.cpp and security.cpp. Not a public
-// header.
+// Pieces of the manifest parser shared by its files (manifest_parser.hpp), env.cpp,
+// security.cpp and volume_files.cpp. Not a public header.
 
 #include <chrono>
 #include <cstddef>
@@ -35,12 +35,17 @@ inline constexpr std::int64_t kMaxSeconds = 2'147'483'647;  // Kubernetes' int32
 [[nodiscard]] bool is_http_token(std::string_view s);
 // Whether a path has a ".." element.
 [[nodiscard]] bool has_backstep(std::string_view path);
+// A key of a ConfigMap or Secret: at most 253 of [-._a-zA-Z0-9], not "." and not starting "..".
+[[nodiscard]] bool is_config_key(std::string_view s);
+// A file of a volume (items[].path): not empty, relative, no ".." element, not starting "..".
+[[nodiscard]] bool is_volume_file_path(std::string_view s);
 [[nodiscard]] std::string quote(std::string_view s);
 
 // ---- values (manifest_values.cpp) ------------------------------------------------------------
 
-// Warns once when a scalar is one kubectl would read as a number or boolean, not text.
-void warn_if_not_text(const ConfigNode& n);
+// Warns once when a scalar is one kubectl would read as a number or boolean, not text; the
+// warning shows the value unless `secret`.
+void warn_if_not_text(const ConfigNode& n, bool secret = false);
 // The pairs of a map, in file order, each value a ConfigNode at "<path>.<key>" (empty if `n` is
 // undefined). Linear, where looking each key up again would walk the map every time.
 [[nodiscard]] std::vector<std::pair<std::string, ConfigNode>> entries(const ConfigNode& n);
@@ -54,11 +59,29 @@ void warn_if_not_text(const ConfigNode& n);
 // A Kubernetes quantity as bytes: 1Gi, 500Mi, 128974848, 129e6, 129M, 1.5Gi. Rounds up.
 [[nodiscard]] std::optional<std::uint64_t> parse_quantity(std::string_view s);
 [[nodiscard]] std::optional<RestartPolicy> parse_restart_policy(std::string_view s);
+// A CPU quantity in millicores: 250m, 0.5, 2. Rounds up.
+[[nodiscard]] std::optional<std::uint64_t> parse_cpu_millis(std::string_view s);
+// Standard base64 with padding, as the API server decodes a Secret's data (line breaks are
+// skipped); nullopt for anything else.
+[[nodiscard]] std::optional<std::string> decode_base64(std::string_view s);
+// A file mode (defaultMode, mode): 0 to 0777, written in octal with a leading 0 (0644, as YAML
+// 1.1 reads it for kubectl) or 0o, or in decimal (420). Throws ConfigError otherwise.
+[[nodiscard]] std::optional<int> file_mode(const ConfigNode& n, std::string_view key);
 
 // ---- environment and security (env.cpp, security.cpp) ----------------------------------------
 
 // metadata.labels['key'] / metadata.annotations['key'] -> the key, else nullopt.
 [[nodiscard]] std::optional<std::string> subscript(std::string_view path, std::string_view prefix);
+// Field paths a fieldRef may name: in env, and in a downwardAPI volume.
+[[nodiscard]] bool is_env_field_path(std::string_view p);
+[[nodiscard]] bool is_volume_field_path(std::string_view p);
+// A resourceFieldRef's resource: limits. or requests. of cpu, memory, ephemeral-storage or
+// hugepages-<size>.
+[[nodiscard]] bool is_resource_field(std::string_view r);
+// The value of a field path of `pod` (either kind above). metadata.labels and
+// metadata.annotations are every pair as key="value" lines, sorted, as the kubelet writes them.
+[[nodiscard]] std::string field_value(const PodSpec& pod, const std::string& path,
+                                      const std::string& pod_ip, const NodeInfo& node);
 
 // Whether `container`'s environment, command and args fit in `max_bytes` once expanded for
 // `pod` (with the longest pod address), counting each string's terminating NUL and each

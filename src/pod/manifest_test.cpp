@@ -518,10 +518,10 @@ kind: Service
 metadata: {name: web}
 spec: {}
 )y"),
-            "web.yaml:11: kind: unknown kind \"Service\" (tender pod runs Pod (v1) and Deployment "
-            "(apps/v1))");
+            "web.yaml:11: kind: kind \"Service\" is not run yet (pods reach each other by pod "
+            "name: keep Services in a file of their own)");
   EXPECT_EQ(error_of("apiVersion: v1\nmetadata: {name: a}\n"),
-            "web.yaml:1: kind: required (Pod or Deployment)");
+            "web.yaml:1: kind: required (Pod, Deployment, ConfigMap, Secret, ...)");
 }
 
 TEST(ManifestErrors, WrongApiVersion) {
@@ -738,32 +738,25 @@ TEST(ManifestErrors, Env) {
               name: db
               key: password
 )y"),
-            "web.yaml:12: spec.containers[0].env[0].valueFrom.secretKeyRef: not supported "
-            "locally (only fieldRef)");
+            "web.yaml:13: spec.containers[0].env[0].valueFrom.secretKeyRef.name: no Secret "
+            "\"db\" in namespace \"default\" in the files of the run (add it, or set optional: "
+            "true)");
   EXPECT_EQ(error_of(base_pod + R"y(      env:
         - name: A
         - name: CFG
           valueFrom:
             configMapKeyRef: {name: cfg, key: k}
 )y"),
-            "web.yaml:13: spec.containers[0].env[1].valueFrom.configMapKeyRef: not supported "
-            "locally (only fieldRef)");
+            "web.yaml:13: spec.containers[0].env[1].valueFrom.configMapKeyRef.name: no "
+            "ConfigMap \"cfg\" in namespace \"default\" in the files of the run (add it, or set "
+            "optional: true)");
   EXPECT_EQ(error_of(base_pod + R"y(      env:
-        - name: MEM
+        - name: F
           valueFrom:
-            resourceFieldRef: {resource: limits.memory}
+            fileKeyRef: {path: a, key: b, volumeName: v}
 )y"),
-            "web.yaml:12: spec.containers[0].env[0].valueFrom.resourceFieldRef: not supported "
-            "locally (only fieldRef)");
-  EXPECT_EQ(error_of(base_pod + R"y(      env:
-        - name: NODE
-          valueFrom:
-            fieldRef:
-              fieldPath: spec.nodeName
-)y"),
-            "web.yaml:13: spec.containers[0].env[0].valueFrom.fieldRef.fieldPath: unsupported "
-            "fieldPath \"spec.nodeName\" (metadata.name, metadata.namespace, "
-            "metadata.labels['key'], metadata.annotations['key'], status.podIP)");
+            "web.yaml:12: spec.containers[0].env[0].valueFrom.fileKeyRef: not supported locally "
+            "(fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef are)");
   EXPECT_EQ(error_of(base_pod + R"y(      env:
         - name: L
           valueFrom:
@@ -772,7 +765,9 @@ TEST(ManifestErrors, Env) {
 )y"),
             "web.yaml:13: spec.containers[0].env[0].valueFrom.fieldRef.fieldPath: unsupported "
             "fieldPath \"metadata.labels\" (metadata.name, metadata.namespace, "
-            "metadata.labels['key'], metadata.annotations['key'], status.podIP)");
+            "metadata.labels['key'], metadata.annotations['key'], spec.nodeName, "
+            "spec.serviceAccountName, status.podIP, status.podIPs, status.hostIP, "
+            "status.hostIPs)");
   EXPECT_EQ(error_of(base_pod + R"y(      env:
         - name: L
           valueFrom:
@@ -791,8 +786,8 @@ TEST(ManifestErrors, Env) {
         - name: NOTHING
           valueFrom: {}
 )y"),
-            "web.yaml:11: spec.containers[0].env[0].valueFrom.fieldRef: required (valueFrom "
-            "supports fieldRef locally)");
+            "web.yaml:11: spec.containers[0].env[0].valueFrom: one of fieldRef, "
+            "resourceFieldRef, configMapKeyRef or secretKeyRef is required");
 }
 
 // ---- errors: ports ----------------------------------------------------------------------------
@@ -873,17 +868,15 @@ TEST(ManifestErrors, MountPaths) {
 
 TEST(ManifestErrors, VolumeTypes) {
   auto volume = [](const std::string& v) { return error_of(base_pod + "  volumes:\n" + v); };
-  EXPECT_EQ(volume("    - name: cfg\n      configMap:\n        name: cfg\n"),
-            "web.yaml:11: spec.volumes[0].configMap: volume type configMap not supported locally "
-            "(use emptyDir or hostPath)");
-  EXPECT_EQ(volume("    - name: s\n      secret: {secretName: s}\n"),
-            "web.yaml:11: spec.volumes[0].secret: volume type secret not supported locally (use "
-            "emptyDir or hostPath)");
+  EXPECT_EQ(volume("    - name: n\n      nfs: {server: s, path: /}\n"),
+            "web.yaml:11: spec.volumes[0].nfs: volume type nfs not supported locally (use "
+            "emptyDir, hostPath, configMap, secret, downwardAPI or projected)");
   EXPECT_EQ(volume("    - name: d\n      persistentVolumeClaim: {claimName: d}\n"),
             "web.yaml:11: spec.volumes[0].persistentVolumeClaim: volume type "
-            "persistentVolumeClaim not supported locally (use emptyDir or hostPath)");
+            "persistentVolumeClaim not supported yet (use emptyDir or hostPath)");
   EXPECT_EQ(volume("    - name: d\n"),
-            "web.yaml:10: spec.volumes[0]: a volume type is required (emptyDir or hostPath)");
+            "web.yaml:10: spec.volumes[0]: a volume type is required (emptyDir, hostPath, "
+            "configMap, secret, downwardAPI or projected)");
   EXPECT_EQ(volume("    - name: d\n      emptyDir: {}\n      hostPath: {path: /x}\n"),
             "web.yaml:12: spec.volumes[0].hostPath: only one volume type is allowed (found "
             "emptyDir and hostPath)");
@@ -1147,8 +1140,8 @@ spec:
   containers:
     - name: app
       command: ["app"]
-      envFrom:
-        - configMapRef: {name: cfg}
+      volumeDevices:
+        - {name: v, devicePath: /dev/v}
       ports:
         - containerPort: 80
           hostIP: 127.0.0.1
@@ -1172,7 +1165,7 @@ extra: top
                 "5:metadata.color",
                 "7:spec.activeDeadlineSeconds",
                 "26:spec.volumes[0].emptyDir.extra",
-                "11:spec.containers[0].envFrom",
+                "11:spec.containers[0].volumeDevices",
                 "15:spec.containers[0].ports[0].hostIP",
                 "18:spec.containers[0].livenessProbe.terminationGracePeriodSeconds",
                 "20:spec.containers[0].lifecycle.stopSignal",

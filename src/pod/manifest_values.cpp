@@ -113,15 +113,28 @@ bool has_backstep(std::string_view path) {
   return false;
 }
 
+bool is_config_key(std::string_view s) {
+  if (s.empty() || s.size() > 253 || s == "." || s.substr(0, 2) == "..") {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return is_alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+bool is_volume_file_path(std::string_view s) {
+  return !s.empty() && s.front() != '/' && !has_backstep(s) && s.substr(0, 2) != "..";
+}
+
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // ---- values -----------------------------------------------------------------------------------
 
 // kubectl decodes YAML 1.1: an unquoted 8080 or yes in a string field is a number or a boolean,
 // and the API server rejects it. tender reads it as text, but says so once.
-void warn_if_not_text(const ConfigNode& n) {
+void warn_if_not_text(const ConfigNode& n, bool secret) {
   const YAML::Node& y = n.yaml();
-  if (!y.IsScalar() || y.Tag() != "?") {
+  // Longer than any number or boolean written by hand; and std::regex recurses per character.
+  if (!y.IsScalar() || y.Tag() != "?" || y.Scalar().size() > 256) {
     return;
   }
   static const std::regex non_string(
@@ -130,7 +143,10 @@ void warn_if_not_text(const ConfigNode& n) {
       R"(y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)");
   if (std::regex_match(y.Scalar(), non_string)) {
     log::warn("unquoted value is not a string for kubectl; quote it",
-              {{"file", n.file()}, {"line", n.line()}, {"field", n.path()}, {"value", y.Scalar()}});
+              {{"file", n.file()},
+               {"line", n.line()},
+               {"field", n.path()},
+               {"value", secret ? std::string("(secret)") : y.Scalar()}});
   }
 }
 
@@ -232,6 +248,119 @@ std::optional<std::uint64_t> parse_quantity(std::string_view s) {
     return std::nullopt;
   }
   return static_cast<std::uint64_t>(bytes);
+}
+
+// Exact for the usual forms (2, 0.5, 250m, 1.5m); other quantities (1e3, 2k) through
+// parse_quantity, in whole CPUs.
+std::optional<std::uint64_t> parse_cpu_millis(std::string_view s) {
+  const bool milli = s.ends_with('m');
+  std::string_view num = milli ? s.substr(0, s.size() - 1) : s;
+  const auto dot = num.find('.');
+  std::string_view whole = num.substr(0, dot);
+  std::string_view frac = dot == std::string_view::npos ? "" : num.substr(dot + 1);
+  auto digits = [](std::string_view d) {
+    return std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (num.empty() || num == "." || !digits(whole) || !digits(frac) || whole.size() > 15) {
+    if (milli) {
+      return std::nullopt;
+    }
+    auto units = parse_quantity(s);
+    return units && *units <= (std::uint64_t{1} << 50) ? std::optional(*units * 1000)
+                                                       : std::nullopt;
+  }
+  std::uint64_t v = 0;
+  for (char c : whole) {
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  // Thousandths from the fraction (none for a quantity in millicores already); any digit past
+  // them rounds up, as Kubernetes rounds CPU to the millicore.
+  const std::size_t kept = milli ? 0 : 3;
+  for (std::size_t i = 0; i < kept; ++i) {
+    v = v * 10 + (i < frac.size() ? static_cast<std::uint64_t>(frac[i] - '0') : 0);
+  }
+  if (frac.size() > kept && frac.substr(kept).find_first_not_of('0') != std::string_view::npos) {
+    ++v;
+  }
+  return v;
+}
+
+std::optional<std::string> decode_base64(std::string_view s) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') {
+      return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+      return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+      return c - '0' + 52;
+    }
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+  };
+  std::string clean;
+  clean.reserve(s.size());
+  for (char c : s) {
+    if (c != '\n' && c != '\r') {
+      clean.push_back(c);
+    }
+  }
+  if (clean.size() % 4 != 0) {
+    return std::nullopt;
+  }
+  std::string out;
+  out.reserve(clean.size() / 4 * 3);
+  for (std::size_t i = 0; i < clean.size(); i += 4) {
+    const bool last = i + 4 == clean.size();
+    int pad = 0;
+    std::uint32_t group = 0;
+    for (std::size_t j = 0; j < 4; ++j) {
+      char c = clean[i + j];
+      if (c == '=' && last && j >= 2) {
+        ++pad;
+        group <<= 6;
+        continue;
+      }
+      int v = value(c);
+      if (v < 0 || pad > 0) {
+        return std::nullopt;  // not the alphabet, or data after padding
+      }
+      group = (group << 6) | static_cast<std::uint32_t>(v);
+    }
+    out.push_back(static_cast<char>(group >> 16));
+    if (pad < 2) {
+      out.push_back(static_cast<char>((group >> 8) & 0xff));
+    }
+    if (pad < 1) {
+      out.push_back(static_cast<char>(group & 0xff));
+    }
+  }
+  return out;
+}
+
+std::optional<int> file_mode(const ConfigNode& n, std::string_view key) {
+  auto s = n.string(key);
+  if (!s) {
+    return std::nullopt;
+  }
+  std::string_view digits = *s;
+  int base = 10;
+  if (digits.starts_with("0o") || digits.starts_with("0O")) {
+    digits.remove_prefix(2);
+    base = 8;
+  } else if (digits.size() > 1 && digits.front() == '0') {
+    base = 8;  // YAML 1.1, as kubectl reads it: 0644 is octal
+  }
+  int v = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || v < 0 ||
+      v > 0777) {
+    n.fail(key,
+           "not a file mode (0 to 0777 in octal, like 0644 or 0400, or 0 to 511 in "
+           "decimal): " +
+               quote(*s));
+  }
+  return v;
 }
 
 std::optional<RestartPolicy> parse_restart_policy(std::string_view s) {

@@ -431,6 +431,7 @@ void PodRunner::start(Runtime& rt) {
   if (!s.privileged) {
     refuse_what_needs_root(s.opts.manifests);
   }
+  s.node = this_node();
   s.run_dir = RunDir::claim(s.opts.run_dir, rt.options().admin.port);
   s.opts.run_dir = s.run_dir.path();
   std::error_code exe_ec;
@@ -556,6 +557,28 @@ json::object PodRunner::config() const {
     deps[d.name] = d.replicas;
   }
   o["deployments"] = std::move(deps);
+  // The run's ConfigMaps and Secrets by name and key: never a value.
+  for (bool secret : {false, true}) {
+    const ConfigObjects empty;
+    const ConfigObjects& objects =
+        impl_->opts.manifests.objects ? *impl_->opts.manifests.objects : empty;
+    json::array list;
+    for (const auto& [id, obj] : secret ? objects.secrets : objects.config_maps) {
+      json::object e;
+      e["namespace"] = obj.namespace_;
+      e["name"] = obj.name;
+      if (secret) {
+        e["type"] = obj.type;
+      }
+      json::array keys;
+      for (const auto& [key, value] : obj.data) {
+        keys.push_back(json::string(key));
+      }
+      e["keys"] = std::move(keys);
+      list.push_back(std::move(e));
+    }
+    o[secret ? "secrets" : "configMaps"] = std::move(list);
+  }
   return o;
 }
 

@@ -102,16 +102,26 @@ Result<> PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptio
         continue;
       }
       std::string source =
-          v.kind == Volume::Kind::kEmptyDir ? pod.dir + "/volumes/" + v.name : v.host_path;
+          v.kind == Volume::Kind::kHostPath ? v.host_path : pod.dir + "/volumes/" + v.name;
       if (v.kind == Volume::Kind::kHostPath) {
         if (auto made = prepare_host_path(v); !made) {
           return made.error();
         }
       }
+      if (auto failed = pod.volume_errors.find(v.name); failed != pod.volume_errors.end()) {
+        return Error(std::errc::io_error, failed->second);
+      }
       if (!m.sub_path.empty()) {
         source += "/" + m.sub_path;
+        std::error_code ec;
+        if (v.is_generated() && !fs::exists(source, ec)) {
+          return Error(std::errc::no_such_file_or_directory,
+                       "volume " + v.name + " has no file or directory " + m.sub_path +
+                           " (subPath of the mount at " + m.mount_path + ")");
+        }
       }
-      o.mounts.push_back({source, m.mount_path, m.read_only});
+      // A volume whose files the runner wrote is read-only, as the kubelet mounts it.
+      o.mounts.push_back({source, m.mount_path, m.read_only || v.is_generated()});
     }
   }
   if (pod.netns) {
@@ -214,7 +224,7 @@ bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
     reason = "StartError";
     error = room.error().message();
   }
-  auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
+  auto resolved = resolve_env(pod.spec, c.spec, pod.ip, node);
   o.argv = expand_argv(c.spec, resolved);
   c.admin = tender_admin_address(o.argv, self_exe, pod.ip);
   o.env = container_env(pod, resolved);
@@ -233,8 +243,12 @@ bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
     } else if (spawned.error().value() == EMFILE || spawned.error().value() == ENFILE) {
       error = "too many open files (" + spawned.error().message() +
               "): raise the runner's limit (ulimit -n) or run fewer containers";
+    } else if (o.argv.empty()) {
+      error = "empty command: " + spawned.error().message();
     } else {
-      error = (o.argv.empty() ? "empty command" : o.argv[0]) + ": " + spawned.error().message();
+      // The command as the manifest wrote it where a Secret's value went into it.
+      error = redact_expanded(o.argv[0] + ": " + spawned.error().message(), o.argv[0],
+                              c.spec.command.front(), secret_values(pod.spec, c.spec));
     }
   }
   if (!p) {
@@ -426,7 +440,8 @@ asio::awaitable<void> PodRunner::Impl::kill_container(Pod& pod, Container& c, bo
 asio::awaitable<ProbeVerdict> PodRunner::Impl::run_action(const Pod& pod, const Container& c,
                                                           const Action& a, milliseconds timeout) {
   ProbeAction action;
-  Fd pid_namespace;  // the container's, opened by isolate() for an exec action
+  Fd pid_namespace;   // the container's, opened by isolate() for an exec action
+  std::string argv0;  // an exec action's command, expanded
   if (a.http_get) {
     action = HttpProbe{a.http_get->host.empty() ? pod.ip : a.http_get->host, a.http_get->port,
                        a.http_get->path, a.http_get->headers};
@@ -435,11 +450,12 @@ asio::awaitable<ProbeVerdict> PodRunner::Impl::run_action(const Pod& pod, const 
   } else if (a.exec) {
     ExecProbe exec;
     SpawnOptions& o = exec.spawn;
-    auto resolved = resolve_env(pod.spec, c.spec, pod.ip);
+    auto resolved = resolve_env(pod.spec, c.spec, pod.ip, node);
     const std::map<std::string, std::string> vars(resolved.begin(), resolved.end());
     for (const auto& arg : a.exec->command) {
       o.argv.push_back(expand_vars(arg, vars));
     }
+    argv0 = o.argv.front();
     o.env = container_env(pod, resolved);
     o.cwd = c.spec.working_dir;
     Result<> isolated = isolate(pod, c, o, true);
@@ -451,7 +467,13 @@ asio::awaitable<ProbeVerdict> PodRunner::Impl::run_action(const Pod& pod, const 
   } else {
     co_return ProbeVerdict{false, "no action"};
   }
-  co_return co_await check(action, timeout, client);
+  ProbeVerdict verdict = co_await check(action, timeout, client);
+  if (a.exec && !verdict.passed) {
+    // "COMMAND: No such file or directory": never a Secret's value (see spawn()).
+    verdict.message = redact_expanded(std::move(verdict.message), argv0, a.exec->command.front(),
+                                      secret_values(pod.spec, c.spec));
+  }
+  co_return verdict;
 }
 
 namespace {

@@ -127,6 +127,7 @@ struct PodRunner::Impl {
   // The user, capabilities and read-only mounts of c's securityContext (as root).
   [[nodiscard]] Result<> secure(const Container& c, SpawnOptions& o) const;
   bool privileged = ::geteuid() == 0;
+  NodeInfo node;         // this machine, for fieldRef and resourceFieldRef (set by start())
   std::string self_exe;  // the runner's own binary: containers running it may be tender roles
   // Room for one more start without taking the descriptors the admin API and the containers'
   // logs and probes need; an error (too_many_files_open) says so when there is none. Counts

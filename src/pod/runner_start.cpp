@@ -9,6 +9,7 @@
 #include "core/log.hpp"
 #include "pod/runner_impl.hpp"
 #include "pod/status.hpp"
+#include "pod/volume_files.hpp"
 
 namespace tender::pod {
 namespace {
@@ -77,15 +78,32 @@ asio::awaitable<void> PodRunner::Impl::await_first_pods(Pod& pod) {
 namespace {
 
 // Its directories: logs/ and each emptyDir, which any user may write to, as in Kubernetes;
-// with fsGroup it belongs to that group, and what is made in it too (set-group-ID).
-void make_pod_dirs(const Pod& pod) {
+// with fsGroup it belongs to that group, and what is made in it too (set-group-ID). The files of
+// its configMap, secret, downwardAPI and projected volumes are written there too; volumes/ is
+// the runner's alone (0700), since Secrets are among them: containers see each volume through
+// its mount, never through that directory.
+void make_pod_dirs(Pod& pod, const NodeInfo& node) {
   std::error_code ec;
   fs::create_directories(pod.dir + "/logs", ec);
+  const std::string volumes = pod.dir + "/volumes";
+  fs::create_directories(volumes, ec);
+  ::chmod(volumes.c_str(), 0700);
   for (const auto& v : pod.spec.volumes) {
+    const std::string path = volumes + "/" + v.name;
+    if (v.is_generated()) {
+      auto written = write_volume_files(path, volume_files(pod.spec, v, pod.ip, node),
+                                        pod.spec.security.fs_group);
+      if (!written) {
+        pod.volume_errors[v.name] = "volume " + v.name + ": " + written.error().message();
+        log::error(
+            "cannot write a volume's files",
+            {{"pod", pod.spec.name}, {"volume", v.name}, {"error", written.error().message()}});
+      }
+      continue;
+    }
     if (v.kind != Volume::Kind::kEmptyDir) {
       continue;
     }
-    const std::string path = pod.dir + "/volumes/" + v.name;
     fs::create_directories(path, ec);
     mode_t mode = 0777;
     if (const auto& group = pod.spec.security.fs_group) {
@@ -117,7 +135,7 @@ asio::awaitable<void> PodRunner::Impl::prepare_pod(Pod& pod) {
   {
     StartQueue::Turn turn = co_await starts.wait();
     if (!pod.terminating) {
-      make_pod_dirs(pod);
+      make_pod_dirs(pod, node);
       attached = attach_network(pod);
     }
   }

@@ -5,6 +5,7 @@
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,7 +83,10 @@ struct Pod {
   bool paused = false;                                // SIGSTOPped by `tender pod pause`
   std::string delay;                                  // the netem setting, "" for none
   std::string network_error;                          // why it has no network
-  bool first = false;                                 // one of the manifests' own pods
+  // Generated volumes (configMap, secret, ...) that could not be written: name -> why. Its
+  // containers that mount one fail to start with that message.
+  std::map<std::string, std::string> volume_errors;
+  bool first = false;  // one of the manifests' own pods
   Phase phase = Phase::kPending;
   std::vector<std::unique_ptr<Container>> init;
   std::vector<std::unique_ptr<Container>> main;
