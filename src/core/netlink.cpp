@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "core/error.hpp"
+
 namespace tender::netlink {
 
 namespace {

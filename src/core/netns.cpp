@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/error.hpp"
+
 namespace tender {
 namespace {
 

@@ -21,6 +21,7 @@
 #include <fstream>
 #include <memory>
 
+#include "core/error.hpp"
 #include "core/fd.hpp"
 #include "core/process_child.hpp"
 

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <string>
 
+#include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/netlink.hpp"
 #include "core/netns.hpp"

@@ -10,6 +10,7 @@
 
 #include "core/cli.hpp"
 #include "core/units.hpp"
+#include "scatter/gather.hpp"
 #include "scatter/shard_config.hpp"
 
 namespace tender::scatter {
