@@ -288,17 +288,8 @@ Metadata Parser::metadata(const ConfigNode& m, bool template_meta) {
   return out;
 }
 
-void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment) {
-  spec.warn_unknown(
-      {"containers", "initContainers", "volumes", "restartPolicy", "terminationGracePeriodSeconds",
-       "securityContext",
-       // Scheduling and identity: nothing for one machine. Ignored silently (hostNetwork is
-       // not: it would change what the pod can reach, so it is warned about).
-       "nodeSelector", "nodeName", "affinity", "tolerations", "topologySpreadConstraints",
-       "schedulerName", "priority", "priorityClassName", "preemptionPolicy", "runtimeClassName",
-       "overhead", "serviceAccountName", "serviceAccount", "automountServiceAccountToken",
-       "imagePullSecrets", "dnsPolicy", "dnsConfig", "hostname", "subdomain", "setHostnameAsFQDN",
-       "enableServiceLinks", "hostPID", "hostIPC", "os", "readinessGates", "schedulingGates"});
+// The pod's own fields: restart policy, grace period, security context, service account.
+void Parser::pod_settings(const ConfigNode& spec, PodSpec& pod, bool in_deployment) {
   if (auto rp = spec.string("restartPolicy")) {
     auto p = parse_restart_policy(*rp);
     if (!p) {
@@ -321,6 +312,20 @@ void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment) 
       pod.service_account = *sa;
     }
   }
+}
+
+void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment) {
+  spec.warn_unknown(
+      {"containers", "initContainers", "volumes", "restartPolicy", "terminationGracePeriodSeconds",
+       "securityContext",
+       // Scheduling and identity: nothing for one machine. Ignored silently (hostNetwork is
+       // not: it would change what the pod can reach, so it is warned about).
+       "nodeSelector", "nodeName", "affinity", "tolerations", "topologySpreadConstraints",
+       "schedulerName", "priority", "priorityClassName", "preemptionPolicy", "runtimeClassName",
+       "overhead", "serviceAccountName", "serviceAccount", "automountServiceAccountToken",
+       "imagePullSecrets", "dnsPolicy", "dnsConfig", "hostname", "subdomain", "setHostnameAsFQDN",
+       "enableServiceLinks", "hostPID", "hostIPC", "os", "readinessGates", "schedulingGates"});
+  pod_settings(spec, pod, in_deployment);
   pod.objects = objects_;
   namespace_ = pod.namespace_;
   volume_file_bytes_ = 0;

@@ -44,6 +44,7 @@ class Parser {
                   const ConfigNode& spec);
   Metadata metadata(const ConfigNode& m, bool template_meta);
   void pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment);
+  void pod_settings(const ConfigNode& spec, PodSpec& pod, bool in_deployment);
   void claim_pod_name(const ConfigNode& meta, const std::string& name, const std::string& what);
   void check_expansion(const PodSpec& pod, const ConfigNode& spec);
   void count_pods(const ConfigNode& at, std::string_view key, std::int64_t more);
