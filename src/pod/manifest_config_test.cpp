@@ -11,6 +11,7 @@
 
 #include "core/config.hpp"
 #include "core/log.hpp"
+#include "core/log_test_support.hpp"
 #include "pod/manifest.hpp"
 #include "pod/manifest_internal.hpp"
 #include "pod/volume_files.hpp"
@@ -30,47 +31,6 @@ std::string error_of(const std::string& yaml) {
   }
   return "no error";
 }
-
-// Log lines while alive (text format).
-class Logs {
- public:
-  Logs() : saved_(log::settings()), file_(std::tmpfile()) {
-    log::Settings s = saved_;
-    s.format = log::Format::kText;
-    s.fd = fileno(file_);
-    log::configure(s);
-  }
-  ~Logs() {
-    log::configure(saved_);
-    std::fclose(file_);
-  }
-  Logs(const Logs&) = delete;
-  Logs& operator=(const Logs&) = delete;
-
-  [[nodiscard]] std::string text() const {
-    std::string all;
-    char buf[4096];
-    ssize_t n = 0;
-    off_t at = 0;
-    while ((n = ::pread(fileno(file_), buf, sizeof buf, at)) > 0) {
-      all.append(buf, static_cast<std::size_t>(n));
-      at += n;
-    }
-    return all;
-  }
-  [[nodiscard]] std::size_t count(const std::string& needle) const {
-    std::size_t n = 0;
-    const std::string all = text();
-    for (auto at = all.find(needle); at != std::string::npos; at = all.find(needle, at + 1)) {
-      ++n;
-    }
-    return n;
-  }
-
- private:
-  log::Settings saved_;
-  std::FILE* file_;
-};
 
 class TempDir {
  public:
@@ -246,7 +206,7 @@ TEST(ConfigObjectErrors, ANameIsDefinedOncePerNamespaceAndKind) {
 }
 
 TEST(ConfigObjectWarnings, AnUnquotedSecretValueIsWarnedAboutWithoutIt) {
-  Logs logs;
+  LogCapture logs;
   (void)parse(
       "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {pin: 987654}\n---\n"
       "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {port: 8080}\n");
@@ -259,7 +219,7 @@ TEST(ConfigObjectWarnings, AnUnquotedSecretValueIsWarnedAboutWithoutIt) {
 // ---- kinds ------------------------------------------------------------------------------------
 
 TEST(Kinds, KindsNotRunAreIgnoredWithOneWarningEach) {
-  Logs logs;
+  LogCapture logs;
   Manifests m = parse(base + R"y(---
 apiVersion: v1
 kind: ServiceAccount
@@ -612,7 +572,7 @@ TEST(ConfigVolumes, DownwardApiAndProjectedVolumes) {
   yaml.replace(yaml.find("  name: web\n"), 12,
                "  name: web\n  labels: {tier: front, app: shop}\n"
                "  annotations: {note: \"say \\\"hi\\\"\\nbye\"}\n");
-  Logs logs;
+  LogCapture logs;
   Manifests m = parse(yaml);
   EXPECT_EQ(logs.count("projected serviceAccountToken is not written"), 1u);
   using Files = std::map<std::string, std::pair<std::string, int>>;

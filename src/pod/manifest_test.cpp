@@ -8,6 +8,7 @@
 
 #include "core/config.hpp"
 #include "core/log.hpp"
+#include "core/log_test_support.hpp"
 
 namespace tender::pod {
 namespace {
@@ -43,72 +44,27 @@ const std::string base_pod =
 
 const ContainerSpec& app(const Manifests& m) { return m.pods.at(0).containers.at(0); }
 
-// Captures log lines while alive.
-class LogCapture {
- public:
-  LogCapture() : saved_(log::settings()), file_(std::tmpfile()) {
-    log::Settings s = saved_;
-    s.format = log::Format::kText;
-    s.fd = fileno(file_);
-    log::configure(s);
+// The value of `key=` in a text log line.
+std::string field_value(const std::string& line, const std::string& key) {
+  auto at = line.find(" " + key + "=");
+  if (at == std::string::npos) {
+    return "";
   }
-  ~LogCapture() {
-    log::configure(saved_);
-    std::fclose(file_);
-  }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
+  at += key.size() + 2;
+  return line.substr(at, line.find(' ', at) - at);
+}
 
-  [[nodiscard]] std::vector<std::string> lines() const {
-    std::vector<std::string> out;
-    std::string all;
-    char buf[4096];
-    ssize_t n = 0;
-    off_t at = 0;
-    while ((n = pread(fileno(file_), buf, sizeof buf, at)) > 0) {
-      all.append(buf, static_cast<std::size_t>(n));
-      at += n;
+// "line:field" of every unknown-field warning, in order.
+std::vector<std::string> unknown_fields(const LogCapture& logs) {
+  std::vector<std::string> out;
+  for (const auto& l : logs.lines()) {
+    if (l.find("unknown configuration field ignored") == std::string::npos) {
+      continue;
     }
-    std::size_t start = 0;
-    while (start < all.size()) {
-      auto nl = all.find('\n', start);
-      out.push_back(all.substr(start, nl - start));
-      start = nl == std::string::npos ? all.size() : nl + 1;
-    }
-    return out;
+    out.push_back(field_value(l, "line") + ":" + field_value(l, "field"));
   }
-  // "line:field" of every unknown-field warning, in order.
-  [[nodiscard]] std::vector<std::string> unknown_fields() const {
-    std::vector<std::string> out;
-    for (const auto& l : lines()) {
-      if (l.find("unknown configuration field ignored") == std::string::npos) {
-        continue;
-      }
-      out.push_back(value(l, "line") + ":" + value(l, "field"));
-    }
-    return out;
-  }
-  [[nodiscard]] std::size_t count(std::string_view msg) const {
-    std::size_t n = 0;
-    for (const auto& l : lines()) {
-      n += l.find(msg) != std::string::npos ? 1 : 0;
-    }
-    return n;
-  }
-
- private:
-  static std::string value(const std::string& line, const std::string& key) {
-    auto at = line.find(" " + key + "=");
-    if (at == std::string::npos) {
-      return "";
-    }
-    at += key.size() + 2;
-    return line.substr(at, line.find(' ', at) - at);
-  }
-
-  log::Settings saved_;
-  std::FILE* file_;
-};
+  return out;
+}
 
 // ---- pods and their defaults ------------------------------------------------------------------
 
@@ -1159,7 +1115,7 @@ spec:
 extra: top
 )y");
   EXPECT_EQ(m.pods.size(), 1u);
-  EXPECT_EQ(logs.unknown_fields(),
+  EXPECT_EQ(unknown_fields(logs),
             (std::vector<std::string>{
                 "27:extra",
                 "5:metadata.color",
@@ -1222,7 +1178,7 @@ TEST(ManifestWarnings, DeploymentTemplatesWarnOncePerFieldNotPerReplica) {
   d.replace(d.find("          command:"), 18, "          bogus: 1\n          command:");
   Manifests m = parse(d);
   EXPECT_EQ(m.all_pods().size(), 3u);
-  EXPECT_EQ(logs.unknown_fields(),
+  EXPECT_EQ(unknown_fields(logs),
             std::vector<std::string>{"20:spec.template.spec.containers[0].bogus"});
 }
 

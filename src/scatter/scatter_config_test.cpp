@@ -8,6 +8,7 @@
 
 #include "core/cli.hpp"
 #include "core/log.hpp"
+#include "core/log_test_support.hpp"
 
 namespace tender::scatter {
 namespace {
@@ -66,39 +67,6 @@ std::vector<std::string> endpoints(const ClusterConfig& c) {
   }
   return out;
 }
-
-// Captures log lines while alive.
-class LogCapture {
- public:
-  LogCapture() : saved_(log::settings()), file_(std::tmpfile()) {
-    log::Settings s = saved_;
-    s.format = log::Format::kText;
-    s.fd = fileno(file_);
-    log::configure(s);
-  }
-  ~LogCapture() {
-    log::configure(saved_);
-    std::fclose(file_);
-  }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
-
-  [[nodiscard]] std::string text() const {
-    std::string all;
-    char buf[4096];
-    ssize_t n = 0;
-    off_t at = 0;
-    while ((n = pread(fileno(file_), buf, sizeof buf, at)) > 0) {
-      all.append(buf, static_cast<std::size_t>(n));
-      at += n;
-    }
-    return all;
-  }
-
- private:
-  log::Settings saved_;
-  std::FILE* file_;
-};
 
 // --- parse_leaves, parse_quantile, HedgeConfig::str -------------------------------------------
 
