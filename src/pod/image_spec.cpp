@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "pod/manifest_internal.hpp"
+
 namespace tender::pod {
 namespace {
 
@@ -96,8 +98,6 @@ bool valid_digest(std::string_view d) {
   return true;
 }
 
-std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
 // A list of strings at `key` of `o`: absent or null is empty.
 Result<std::vector<std::string>> string_list(const json::object& o, std::string_view key) {
   std::vector<std::string> out;
@@ -149,7 +149,7 @@ Result<ImageRef> parse_image_ref(std::string_view text) {
     return invalid_argument("an image reference is longer than " +
                             std::to_string(kMaxImageRefBytes) + " bytes");
   }
-  const std::string why = "image reference " + in_quotes(text) + ": ";
+  const std::string why = "image reference " + quote(text) + ": ";
   ImageRef ref;
   std::string_view name = text;
   if (auto at = name.rfind('@'); at != std::string_view::npos) {
@@ -172,7 +172,7 @@ Result<ImageRef> parse_image_ref(std::string_view text) {
     std::string_view head = name.substr(0, first);
     if (head.find_first_of(".:") != std::string_view::npos || head == "localhost") {
       if (!registry_host(head)) {
-        return invalid_argument(why + "bad registry " + in_quotes(head));
+        return invalid_argument(why + "bad registry " + quote(head));
       }
       ref.registry = std::string(head);
       name = name.substr(first + 1);
@@ -191,7 +191,7 @@ Result<ImageRef> parse_image_ref(std::string_view text) {
     std::size_t end = repo.find('/', start);
     std::string_view part = repo.substr(start, end == std::string_view::npos ? end : end - start);
     if (!path_component(part)) {
-      return invalid_argument(why + "bad repository component " + in_quotes(part) +
+      return invalid_argument(why + "bad repository component " + quote(part) +
                               " (lowercase letters and digits, joined by . _ __ or -)");
     }
     if (end == std::string_view::npos) {
@@ -219,8 +219,7 @@ Result<PullPolicy> parse_pull_policy(std::string_view text) {
   if (text == "Never") {
     return PullPolicy::kNever;
   }
-  return invalid_argument("imagePullPolicy is Always, IfNotPresent or Never, not " +
-                          in_quotes(text));
+  return invalid_argument("imagePullPolicy is Always, IfNotPresent or Never, not " + quote(text));
 }
 
 Result<ImageConfig> parse_image_config(std::string_view text) {
@@ -271,7 +270,7 @@ Result<ImageConfig> parse_image_config(std::string_view text) {
     for (const std::string& e : *env) {
       auto eq = e.find('=');
       if (eq == std::string::npos || eq == 0) {
-        return invalid_argument("image config: Env entry " + in_quotes(e) + " is not NAME=value");
+        return invalid_argument("image config: Env entry " + quote(e) + " is not NAME=value");
       }
       out.env.emplace_back(e.substr(0, eq), e.substr(eq + 1));
     }
@@ -286,7 +285,7 @@ Result<ImageConfig> parse_image_config(std::string_view text) {
     }
     for (const std::string& id : *ids) {
       if (!valid_digest(id)) {
-        return invalid_argument("image config: diff_id " + in_quotes(id) +
+        return invalid_argument("image config: diff_id " + quote(id) +
                                 " is not sha256: and 64 lowercase hex digits");
       }
     }
@@ -299,8 +298,11 @@ std::vector<std::string> container_argv(const ImageConfig& image,
                                         const std::vector<std::string>& command,
                                         const std::vector<std::string>& args) {
   std::vector<std::string> argv = command.empty() ? image.entrypoint : command;
-  const std::vector<std::string>& rest = !args.empty() ? args : command.empty() ? image.cmd : args;
-  argv.insert(argv.end(), rest.begin(), rest.end());
+  if (!args.empty()) {
+    argv.insert(argv.end(), args.begin(), args.end());
+  } else if (command.empty()) {
+    argv.insert(argv.end(), image.cmd.begin(), image.cmd.end());
+  }
   return argv;
 }
 
