@@ -48,7 +48,12 @@ bool Elector::shows_observed() const {
   }
   // The backend may see this replica's own term before held() (or after its claim ended):
   // the app must not hear "you lead" from GET / while am-leader says no.
-  return observed_.name != id_ && (token_ == 0 || observed_.token != token_);
+  if (observed_.name == id_ || (token_ != 0 && observed_.token == token_)) {
+    return false;
+  }
+  // A term older than one already told, or held here, is over: a backend's late or lagging
+  // report (a watch on a member cut off from its cluster) must not take the token back.
+  return observed_.token >= std::max(highest_told_, ended_);
 }
 
 Elector::Told Elector::told() const {
@@ -67,6 +72,7 @@ void Elector::settle(const Told& before) {
     return;
   }
   ++version_;
+  highest_told_ = std::max(highest_told_, now.token);
   if (now.token != before.token) {
     term_seen_ = now.token != 0 ? std::optional(clock_.wall()) : std::nullopt;
   }

@@ -115,7 +115,8 @@ class Elector {
   [[nodiscard]] Told told() const;
   // Bumps the version (and notes when the term was first seen) if told() differs from `before`.
   void settle(const Told& before);
-  // The observed leader, unless it is this replica's own term that it does not claim.
+  // The observed leader, unless it is this replica's own term that it does not claim, or a term
+  // older than one already told.
   [[nodiscard]] bool shows_observed() const;
   Outcome end_claim(std::string_view why);
   Outcome expire();  // ends a claim whose time has run out
@@ -125,9 +126,10 @@ class Elector {
   const Clock& clock_;
   mutable std::mutex mu_;
   bool claiming_ = false;
-  std::uint64_t token_ = 0;   // the term claimed, or the last one held
-  std::uint64_t ended_ = 0;   // every term <= this one is over for this replica
-  SteadyTime valid_until_{};  // while claiming
+  std::uint64_t token_ = 0;         // the term claimed, or the last one held
+  std::uint64_t ended_ = 0;         // every term <= this one is over for this replica
+  std::uint64_t highest_told_ = 0;  // the largest token told the app so far
+  SteadyTime valid_until_{};        // while claiming
   std::optional<std::chrono::system_clock::time_point> term_seen_;
   Observed observed_;
   std::uint64_t version_ = 0;

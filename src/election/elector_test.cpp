@@ -168,6 +168,23 @@ TEST_F(ElectorTest, ItsOwnUnclaimedTermIsNeverShownAsLeader) {
   EXPECT_EQ(elector.view().leader, "pod-b");
 }
 
+TEST_F(ElectorTest, AnOlderTermObservedAfterANewerOneIsNotShown) {
+  // Seen under chaos on etcd: this replica led term 120, lost it, and a watch that lagged
+  // behind the cluster still named term 119's leader.
+  ASSERT_EQ(elector.held(120, clock.now()), Outcome::kGained);
+  ASSERT_EQ(elector.resign("partitioned"), Outcome::kLost);
+  EXPECT_EQ(elector.observed({.name = "pod-b", .token = 119}), Outcome::kNone);
+  EXPECT_EQ(elector.view().leader, "");
+  EXPECT_EQ(elector.view().token, 0U);
+  EXPECT_EQ(elector.observed({.name = "pod-c", .token = 121}), Outcome::kChanged);
+  EXPECT_EQ(elector.view().leader, "pod-c");
+  // Nor does an observer go back from a term it was told of.
+  EXPECT_EQ(elector.observed({.name = "pod-b", .token = 119}), Outcome::kChanged);
+  EXPECT_EQ(elector.view().token, 0U);
+  EXPECT_EQ(elector.observed({.name = "pod-c", .token = 121}), Outcome::kChanged);
+  EXPECT_EQ(elector.view().token, 121U);
+}
+
 TEST_F(ElectorTest, TheTermStartIsWhenThisReplicaFirstSawIt) {
   elector.observed({.name = "pod-b", .token = 4});
   auto seen = elector.view().term_started;
