@@ -194,6 +194,7 @@ int writable_mounts(std::vector<std::string>& out) {
 
 // Whatever the child's plan points into, kept alive by the parent until the child has exec'd.
 struct ChildStorage {
+  std::vector<std::string> mount_source_copies;  // under kHostRootName, with a root
   std::vector<const char*> mount_sources;
   std::vector<std::string> mount_target_copies;
   std::vector<char*> mount_targets;
@@ -203,7 +204,43 @@ struct ChildStorage {
   std::vector<const char*> read_only_mounts;
   std::vector<const char*> read_only_paths;
   std::vector<const char*> hide;
+  std::string overlay_options;
+  std::string root_cwd;
 };
+
+// The overlay's options for SpawnOptions::root: EINVAL for a path that would break them,
+// E2BIG past what the kernel reads (one page).
+int prepare_root(const SpawnOptions& options, ChildStorage& st, ChildPlan& plan) {
+  const SpawnOptions::Root& root = *options.root;
+  auto bad = [](const std::string& path) {
+    return path.empty() || path.front() != '/' || path.find_first_of(",:") != std::string::npos;
+  };
+  if (root.lower.empty() || bad(root.upper) || bad(root.work) || bad(root.target)) {
+    return EINVAL;
+  }
+  std::string& o = st.overlay_options;
+  o = "lowerdir=";
+  for (const std::string& dir : root.lower) {
+    if (bad(dir)) {
+      return EINVAL;
+    }
+    o += dir;
+    o += ':';
+  }
+  o.back() = ',';
+  o += "upperdir=" + root.upper + ",workdir=" + root.work;
+  if (o.size() >= 4096) {
+    return E2BIG;
+  }
+  plan.root_target = root.target.c_str();
+  plan.overlay_options = o.c_str();
+  plan.root_read_only = options.read_only_root;
+  if (!options.cwd.empty()) {
+    st.root_cwd = options.cwd;
+    plan.root_cwd = st.root_cwd.data();
+  }
+  return 0;
+}
 
 int prepare_mounts(const SpawnOptions& options, ChildStorage& st, ChildPlan& plan) {
   const size_t n = options.mounts.size();
@@ -211,7 +248,7 @@ int prepare_mounts(const SpawnOptions& options, ChildStorage& st, ChildPlan& pla
   st.mount_writable_again.reset(new bool[n + 1]);
   for (size_t i = 0; i < n; ++i) {
     const auto& m = options.mounts[i];
-    st.mount_sources.push_back(m.source.c_str());
+    st.mount_source_copies.push_back(options.root ? detail::kHostRootName + m.source : m.source);
     st.mount_target_copies.push_back(m.target);
     st.mount_read_only[i] = m.read_only;
     // Bound from a mount that read_only_root makes read-only, a writable volume would be too.
@@ -221,9 +258,14 @@ int prepare_mounts(const SpawnOptions& options, ChildStorage& st, ChildPlan& pla
                                  (source.f_flag & ST_RDONLY) == 0;
   }
   for (size_t i = 0; i < n; ++i) {
+    st.mount_sources.push_back(st.mount_source_copies[i].c_str());
     st.mount_targets.push_back(st.mount_target_copies[i].data());
   }
-  if (options.read_only_root) {
+  if (options.root) {
+    if (int error = prepare_root(options, st, plan); error != 0) {
+      return error;
+    }
+  } else if (options.read_only_root) {
     if (int error = writable_mounts(st.read_only_mount_points); error != 0) {
       return error;
     }
@@ -238,7 +280,8 @@ int prepare_mounts(const SpawnOptions& options, ChildStorage& st, ChildPlan& pla
     st.hide.push_back(h.c_str());
   }
   plan.mount_namespace = n > 0 || !options.hide.empty() || options.read_only_root ||
-                         !options.read_only_paths.empty() || options.mount_proc;
+                         !options.read_only_paths.empty() || options.mount_proc ||
+                         options.root.has_value();
   plan.mount_proc = options.mount_proc;
   plan.mount_sources = st.mount_sources.data();
   plan.mount_targets = st.mount_targets.data();
@@ -284,6 +327,7 @@ int prepare_plan(const SpawnOptions& options, std::vector<char*>& argv, std::vec
   plan.new_pid_namespace = options.new_pid_namespace;
   plan.joins_pid_namespace = options.pid_namespace_fd >= 0;
   plan.netns_fd = options.netns_fd;
+  plan.mount_namespace_fd = options.mount_namespace_fd;
   if (!options.hostname.empty()) {
     plan.hostname = options.hostname.c_str();
     plan.hostname_len = options.hostname.size();

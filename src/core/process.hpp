@@ -134,6 +134,30 @@ struct SpawnOptions {
   // Each existing path is bound onto itself read-only, with every mount beneath it (as runc
   // protects /proc/sys and /sys); missing paths are skipped.
   std::vector<std::string> read_only_paths;
+  // A root filesystem of the child's own (an image's): an overlay of `lower` (directories, the
+  // top layer first) with its writes in `upper` (and `work`, overlayfs' scratch directory on
+  // the same filesystem), mounted at `target`; the child pivots its root there. Its /dev is a
+  // tmpfs with null, zero, full, random, urandom and tty bound from ours, a new devpts and
+  // /dev/shm; /sys is a sysfs of its network namespace, read-only; /proc as mount_proc says.
+  // Then `mounts` are made with their targets resolved inside the new root (a symbolic link
+  // in the image cannot send one outside it), `read_only_paths` too, and a missing
+  // working directory is made; `hide` is not needed (nothing of ours is left in view) and
+  // read_only_root makes the new root read-only. The overlay goes when the mount namespace
+  // does: with the last process in it. The caller makes target, upper and work. Paths must
+  // not contain ',' or ':' (EINVAL); all of lower must fit the kernel's option page (E2BIG).
+  // Needs CAP_SYS_ADMIN.
+  struct Root {
+    std::vector<std::string> lower;
+    std::string upper;
+    std::string work;
+    std::string target;
+  };
+  std::optional<Root> root;
+  // The child joins this mount namespace (an fd of /proc/PID/ns/mnt), and with it that
+  // namespace's root and mounts, before any mount of its own: how a command runs inside a
+  // container that has a root of its own. -1 keeps ours. Needs CAP_SYS_ADMIN and
+  // CAP_SYS_CHROOT.
+  int mount_namespace_fd = -1;
 
   // --- who the child is and what it may do: applied after the mounts, before cwd and exec ----
   // The child's user, group and supplementary groups (setgroups, setresgid, setresuid); its

@@ -24,23 +24,68 @@ namespace {
   ::_exit(127);
 }
 
-// mkdir -p on a writable path buffer, with async-signal-safe calls only.
-int make_dirs(char* path) {
+int make_dirs_within(char* path, int depth);
+
+// The directory a dangling symbolic link at `link` names, made as make_dirs() makes it (an
+// image's /var/run -> /run without /run): the mount then lands where the link points.
+int make_link_target(const char* link, int depth) {
+  char target[4096];
+  ssize_t n = ::readlink(link, target, sizeof target - 1);
+  if (n < 0) {
+    return errno;
+  }
+  target[n] = '\0';
+  if (target[0] == '/') {
+    return make_dirs_within(target, depth + 1);
+  }
+  char joined[8192];  // the link's directory, then its relative target
+  std::size_t len = 0;
+  std::size_t dir_end = 0;
+  for (; link[len] != '\0' && len < 4096; ++len) {
+    joined[len] = link[len];
+    dir_end = link[len] == '/' ? len : dir_end;
+  }
+  len = dir_end;
+  joined[len++] = '/';
+  for (ssize_t i = 0; i <= n; ++i) {
+    joined[len++] = target[i];
+  }
+  return make_dirs_within(joined, depth + 1);
+}
+
+// mkdir -p on a writable path buffer, with async-signal-safe calls only. A component that is a
+// dangling symbolic link has its target made (at most 8 links deep: ELOOP).
+int make_dirs_within(char* path, int depth) {
+  if (depth > 8) {
+    return ELOOP;
+  }
+  auto make = [depth](char* prefix) -> int {
+    if (::mkdir(prefix, 0755) == 0) {
+      return 0;
+    }
+    if (errno != EEXIST) {
+      return errno;
+    }
+    struct stat st {};
+    if (::stat(prefix, &st) == 0 || errno != ENOENT) {
+      return 0;  // there (the mount says if it is no directory)
+    }
+    return make_link_target(prefix, depth);
+  };
   for (char* p = path + 1; *p != '\0'; ++p) {
     if (*p == '/') {
       *p = '\0';
-      int rc = ::mkdir(path, 0755);
+      int rc = make(path);
       *p = '/';
-      if (rc != 0 && errno != EEXIST) {
-        return errno;
+      if (rc != 0) {
+        return rc;
       }
     }
   }
-  if (::mkdir(path, 0755) != 0 && errno != EEXIST) {
-    return errno;
-  }
-  return 0;
+  return make(path);
 }
+
+int make_dirs(char* path) { return make_dirs_within(path, 0); }
 
 // An empty file at `path` (kept if something is there already), its directories made as
 // make_dirs() makes them; async-signal-safe.
@@ -96,19 +141,9 @@ int set_read_only(const char* path, bool read_only, unsigned flags) {
   return ::mount(nullptr, path, nullptr, mount_flags, nullptr) == 0 ? 0 : errno;
 }
 
-// The mount namespace: a fresh /proc, the read-only root, volumes, read-only paths, hidden
-// directories, in that order.
-void make_mounts(const ChildPlan& plan) {
-  if (::unshare(CLONE_NEWNS) != 0 ||
-      ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    child_fail(plan, errno);
-  }
-  if (plan.mount_proc &&
-      ::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-    child_fail(plan, errno);
-  }
-  // Targets are made first: once the root is read-only, they could not be. A file is bound
-  // onto a file: its target is an empty one, in directories made as for the others.
+// Bind mount targets are made first (once a root is read-only, they could not be). A file is
+// bound onto a file: its target is an empty one, in directories made as for the others.
+void make_mount_targets(const ChildPlan& plan) {
   for (size_t i = 0; i < plan.mount_count; ++i) {
     struct stat source {};
     if (::stat(plan.mount_sources[i], &source) == 0 && !S_ISDIR(source.st_mode)) {
@@ -119,11 +154,9 @@ void make_mounts(const ChildPlan& plan) {
       child_fail(plan, e);
     }
   }
-  for (size_t i = 0; i < plan.read_only_mount_count; ++i) {
-    if (int e = set_read_only(plan.read_only_mounts[i], true, AT_SYMLINK_NOFOLLOW); e != 0) {
-      child_fail(plan, e);
-    }
-  }
+}
+
+void bind_mounts(const ChildPlan& plan) {
   for (size_t i = 0; i < plan.mount_count; ++i) {
     if (::mount(plan.mount_sources[i], plan.mount_targets[i], nullptr, MS_BIND | MS_REC, nullptr) !=
         0) {
@@ -140,6 +173,9 @@ void make_mounts(const ChildPlan& plan) {
       }
     }
   }
+}
+
+void protect_paths(const ChildPlan& plan) {
   for (size_t i = 0; i < plan.read_only_path_count; ++i) {
     const char* path = plan.read_only_paths[i];
     struct stat st {};
@@ -156,6 +192,121 @@ void make_mounts(const ChildPlan& plan) {
       child_fail(plan, e);
     }
   }
+}
+
+void mount_proc(const ChildPlan& plan) {
+  if (plan.mount_proc &&
+      ::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    child_fail(plan, errno);
+  }
+}
+
+// A directory the new root may lack: made (in the overlay's upper directory) or failed.
+void make_dir(const ChildPlan& plan, const char* path, mode_t mode) {
+  if (::mkdir(path, mode) != 0 && errno != EEXIST) {
+    child_fail(plan, errno);
+  }
+}
+
+// The new root's /dev, as container runtimes make it: a tmpfs, the harmless devices bound
+// from ours (under kHostRootName), a devpts of its own, /dev/shm and the usual links.
+void make_dev(const ChildPlan& plan) {
+  make_dir(plan, "/dev", 0755);
+  if (::mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") != 0) {
+    child_fail(plan, errno);
+  }
+  // (Sources under kHostRootName, written out: no string is built after fork.)
+  constexpr std::pair<const char*, const char*> kDevices[] = {
+      {"/.tender-host/dev/null", "/dev/null"},       {"/.tender-host/dev/zero", "/dev/zero"},
+      {"/.tender-host/dev/full", "/dev/full"},       {"/.tender-host/dev/random", "/dev/random"},
+      {"/.tender-host/dev/urandom", "/dev/urandom"}, {"/.tender-host/dev/tty", "/dev/tty"}};
+  for (const auto& [source, target] : kDevices) {
+    int fd = ::open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+      child_fail(plan, errno);
+    }
+    ::close(fd);
+    if (::mount(source, target, nullptr, MS_BIND, nullptr) != 0) {
+      child_fail(plan, errno);
+    }
+  }
+  make_dir(plan, "/dev/pts", 0755);
+  if (::mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+              "newinstance,ptmxmode=0666,mode=0620") != 0) {
+    child_fail(plan, errno);
+  }
+  make_dir(plan, "/dev/shm", 01777);
+  if (::mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "mode=1777,size=65536k") != 0) {
+    child_fail(plan, errno);
+  }
+  constexpr std::pair<const char*, const char*> kLinks[] = {{"pts/ptmx", "/dev/ptmx"},
+                                                            {"/proc/self/fd", "/dev/fd"},
+                                                            {"/proc/self/fd/0", "/dev/stdin"},
+                                                            {"/proc/self/fd/1", "/dev/stdout"},
+                                                            {"/proc/self/fd/2", "/dev/stderr"}};
+  for (const auto& [to, link] : kLinks) {
+    if (::symlink(to, link) != 0) {
+      child_fail(plan, errno);
+    }
+  }
+}
+
+// An image's root: the overlay, pivot_root into it, then /proc, /dev, /sys and the bind
+// mounts resolved inside it; the old root is detached last.
+void make_root(const ChildPlan& plan) {
+  if (::mount("overlay", plan.root_target, "overlay", 0, plan.overlay_options) != 0 ||
+      ::chdir(plan.root_target) != 0) {
+    child_fail(plan, errno);
+  }
+  make_dir(plan, kHostRootName + 1, 0700);
+  if (::syscall(SYS_pivot_root, ".", kHostRootName + 1) != 0 || ::chdir("/") != 0) {
+    child_fail(plan, errno);
+  }
+  make_dir(plan, "/proc", 0555);
+  mount_proc(plan);
+  make_dev(plan);
+  make_dir(plan, "/sys", 0555);
+  constexpr unsigned long kSysFlags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  if (::mount("sysfs", "/sys", "sysfs", kSysFlags, nullptr) != 0) {
+    child_fail(plan, errno);
+  }
+  make_mount_targets(plan);
+  if (plan.root_cwd != nullptr) {
+    (void)make_dirs(plan.root_cwd);  // as container engines do; chdir says what is wrong
+  }
+  bind_mounts(plan);
+  protect_paths(plan);
+  if (::umount2(kHostRootName, MNT_DETACH) != 0 || ::rmdir(kHostRootName) != 0) {
+    child_fail(plan, errno);
+  }
+  if (plan.root_read_only) {
+    if (int e = set_read_only("/", true, 0); e != 0) {
+      child_fail(plan, e);
+    }
+  }
+}
+
+// The mount namespace: a fresh /proc, the read-only root, volumes, read-only paths, hidden
+// directories, in that order; or, with a root of its own, make_root().
+void make_mounts(const ChildPlan& plan) {
+  if (::unshare(CLONE_NEWNS) != 0 ||
+      ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    child_fail(plan, errno);
+  }
+  if (plan.root_target != nullptr) {
+    make_root(plan);
+    return;
+  }
+  mount_proc(plan);
+  make_mount_targets(plan);
+  for (size_t i = 0; i < plan.read_only_mount_count; ++i) {
+    if (int e = set_read_only(plan.read_only_mounts[i], true, AT_SYMLINK_NOFOLLOW); e != 0) {
+      child_fail(plan, e);
+    }
+  }
+  bind_mounts(plan);
+  protect_paths(plan);
   for (size_t i = 0; i < plan.hide_count; ++i) {
     if (::mount("tmpfs", plan.hide[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                 "size=4k,mode=755") != 0) {
@@ -326,6 +477,9 @@ void close_inherited_fds(const ChildPlan& plan) {
     child_fail(plan, errno);
   }
   if (plan.netns_fd >= 0 && ::setns(plan.netns_fd, CLONE_NEWNET) != 0) {
+    child_fail(plan, errno);
+  }
+  if (plan.mount_namespace_fd >= 0 && ::setns(plan.mount_namespace_fd, CLONE_NEWNS) != 0) {
     child_fail(plan, errno);
   }
   if (plan.hostname != nullptr &&

@@ -50,6 +50,13 @@ struct ChildPlan {
   size_t read_only_path_count = 0;
   const char* const* hide = nullptr;
   size_t hide_count = 0;
+  // SpawnOptions::root: the overlay's mount point and options. The bind mounts' sources are
+  // then under kHostRootName (where pivot_root leaves the old root until the mounts are made).
+  const char* root_target = nullptr;
+  const char* overlay_options = nullptr;
+  char* root_cwd = nullptr;  // a writable copy of cwd, made in the new root if missing
+  bool root_read_only = false;
+  int mount_namespace_fd = -1;  // joined first
 
   // --- limits, identity and privileges, applied last ------------------------------------------
   bool set_nofile = false;
@@ -63,6 +70,9 @@ struct ChildPlan {
   const gid_t* groups = nullptr;
   size_t group_count = 0;
 };
+
+// Where the host's root is seen, inside a new root, while the child makes its mounts.
+inline constexpr const char* kHostRootName = "/.tender-host";  // also in make_dev()
 
 // Runs in the child after fork: sets everything up and execs, or writes an errno to
 // plan.error_fd and exits 127.
