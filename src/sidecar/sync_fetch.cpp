@@ -13,8 +13,8 @@
 #include "core/fd.hpp"
 #include "core/http_client.hpp"
 #include "core/log.hpp"
+#include "core/tar_check.hpp"
 #include "core/units.hpp"
-#include "sidecar/sync_archive.hpp"
 
 namespace tender::sidecar {
 

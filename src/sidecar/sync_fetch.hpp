@@ -14,7 +14,7 @@
 //   https://...    the same through the `curl` command (core has no TLS).
 //   dir:/PATH      the tree copied; revision: a fingerprint of names, sizes, modes and mtimes.
 // Archives (gzip or plain tar, told apart by their first bytes) are checked member by member
-// (sync_archive.hpp) and unpacked by the `tar` command. Every command runs from argv with a
+// (core/tar_check.hpp) and unpacked by the `tar` command. Every command runs from argv with a
 // timeout (what is left until the deadline); cancelling the awaiting coroutine kills it.
 
 #include <boost/asio/any_io_executor.hpp>

@@ -1,4 +1,4 @@
-#include "sidecar/sync_archive.hpp"
+#include "core/tar_check.hpp"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -10,7 +10,9 @@
 #include <fstream>
 #include <sstream>
 
-namespace tender::sidecar {
+#include "core/sha256.hpp"
+
+namespace tender {
 namespace {
 
 // One ustar header (and its data, padded) as `tar` writes it.
@@ -139,7 +141,7 @@ TEST(NormalMemberName, DropsDotsAndSlashes) {
 class TempFiles : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/sync-archive-test-XXXXXX";
+    char tmpl[] = "/tmp/tar-check-test-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
   }
@@ -200,5 +202,51 @@ TEST_F(TempFiles, CheckTarFileReadsAFile) {
   EXPECT_FALSE(check_tar_file(dir_ + "/missing.tar"));
 }
 
+TEST_F(TempFiles, ScanArchiveHashesAPlainTarAndChecksIt) {
+  std::string tar = member("bin/", '5') + member("bin/sh", '0', "#!") + end_blocks();
+  std::ofstream(dir_ + "/plain.tar", std::ios::binary) << tar;
+  auto r = scan_archive(dir_ + "/plain.tar", ArchiveCompression::kNone, dir_ + "/unused", 1 << 20,
+                        "the limit");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->file_sha256, sha256_hex(tar));
+  EXPECT_EQ(r->tar_sha256, sha256_hex(tar));
+  EXPECT_EQ(r->tar_bytes, tar.size());
+  EXPECT_EQ(r->summary.members, 2u);
+  EXPECT_NE(::access((dir_ + "/unused").c_str(), F_OK), 0);
+}
+
+TEST_F(TempFiles, ScanArchiveGunzipsOnceHashingBothStreams) {
+  std::string tar = member("a.txt", '0', std::string(100'000, 'a')) + end_blocks();
+  std::string in = gz("layer.tar.gz", tar);
+  auto r = scan_archive(in, ArchiveCompression::kGzip, dir_ + "/layer.tar", 1 << 20, "the limit");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->file_sha256, sha256_hex(read(in)));
+  EXPECT_EQ(r->file_bytes, read(in).size());
+  EXPECT_EQ(r->tar_sha256, sha256_hex(tar));
+  EXPECT_EQ(read(dir_ + "/layer.tar"), tar);
+}
+
+TEST_F(TempFiles, ScanArchiveRefusesAHostileMemberAndLeavesNothing) {
+  std::string in = gz("evil.tar.gz", member("../x", '0', "x") + end_blocks());
+  auto r = scan_archive(in, ArchiveCompression::kGzip, dir_ + "/evil.tar", 1 << 20, "the limit");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("\"../x\""), std::string::npos) << r.error().message();
+  EXPECT_NE(::access((dir_ + "/evil.tar").c_str(), F_OK), 0);
+}
+
+TEST_F(TempFiles, ScanArchiveStopsAtTheBoundNamingIt) {
+  std::string in = gz("bomb.gz", member("zeros", '0', std::string(3'000'000, '\0')) + end_blocks());
+  auto r = scan_archive(in, ArchiveCompression::kGzip, dir_ + "/bomb", 1'000'000, "max_layer");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), std::errc::file_too_large);
+  EXPECT_NE(r.error().message().find("max_layer"), std::string::npos);
+  EXPECT_NE(::access((dir_ + "/bomb").c_str(), F_OK), 0);
+  std::ofstream(dir_ + "/big.tar", std::ios::binary)
+      << member("big", '0', std::string(2'000'000, 'x')) + end_blocks();
+  auto plain = scan_archive(dir_ + "/big.tar", ArchiveCompression::kNone, "", 1'000'000, "max");
+  ASSERT_FALSE(plain);
+  EXPECT_EQ(plain.error().code(), std::errc::file_too_large);
+}
+
 }  // namespace
-}  // namespace tender::sidecar
+}  // namespace tender

@@ -25,7 +25,7 @@
 
 #include "core/error.hpp"
 
-namespace tender::sidecar {
+namespace tender {
 
 struct TarSummary {
   std::uint64_t members = 0;
@@ -74,10 +74,32 @@ class TarChecker {
 // True if `head` starts with gzip's magic bytes.
 [[nodiscard]] bool is_gzip(std::string_view head);
 
+// What one read of an archive (an image layer) found: the SHA-256 of its bytes as stored, and
+// of the plain tar stream (the same as the first when it was not compressed).
+struct ScannedArchive {
+  std::string file_sha256;  // hex
+  std::string tar_sha256;   // hex
+  std::uint64_t file_bytes = 0;
+  std::uint64_t tar_bytes = 0;
+  TarSummary summary;
+};
+
+enum class ArchiveCompression { kNone, kGzip };
+
+// Reads the archive `in` once: hashes it, gunzips it if `compression` is kGzip (into `out`, the
+// plain tar that `tar -x` will then read; `out` is not written for kNone), hashes the tar
+// stream and checks it with a TarChecker. Fails as gunzip_file does (`out` removed; the bound
+// `max_bytes` applies to the tar stream, named `limit_name` in the message), or as TarChecker
+// does. Either way nothing is left at `out`.
+[[nodiscard]] Result<ScannedArchive> scan_archive(const std::string& in,
+                                                  ArchiveCompression compression,
+                                                  const std::string& out, std::uint64_t max_bytes,
+                                                  std::string_view limit_name);
+
 // Decompresses the gzip file `in` (every member, as gunzip does) into `out`. Fails with
 // file_too_large when more than `max_bytes` would be written (the part is removed), with
 // illegal_byte_sequence for corrupt data, or with the errno of reading or writing.
 [[nodiscard]] Result<std::uint64_t> gunzip_file(const std::string& in, const std::string& out,
                                                 std::uint64_t max_bytes);
 
-}  // namespace tender::sidecar
+}  // namespace tender

@@ -1,4 +1,4 @@
-#include "sidecar/sync_archive.hpp"
+#include "core/tar_check.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -6,12 +6,16 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
+#include <functional>
+#include <utility>
 #include <vector>
 
 #include "core/fd.hpp"
+#include "core/sha256.hpp"
 
-namespace tender::sidecar {
+namespace tender {
 
 namespace {
 
@@ -343,6 +347,121 @@ bool is_gzip(std::string_view head) {
          static_cast<unsigned char>(head[1]) == 0x8b;
 }
 
+namespace {
+
+// Hands the file at `fd` (named `path`) to `piece` in pieces until its end or a failure.
+Result<> read_pieces(int fd, const std::string& path,
+                     const std::function<Result<>(std::string_view)>& piece) {
+  std::vector<char> buf(std::size_t{256} << 10);
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return Error::from_errno(errno, "read " + path);
+    }
+    if (n == 0) {
+      return {};
+    }
+    if (auto r = piece(std::string_view(buf.data(), static_cast<std::size_t>(n))); !r) {
+      return r;
+    }
+  }
+}
+
+Result<> write_fully(int fd, const std::string& path, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t w = ::write(fd, bytes.data(), bytes.size());
+    if (w < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return Error::from_errno(errno, "write " + path);
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(w));
+  }
+  return {};
+}
+
+// zlib's inflate over every gzip member of a stream fed in pieces, with a bound on what comes
+// out. `name` (the file) and `limit_name` (the setting that bounds it) go into messages.
+class GzipInflater {
+ public:
+  GzipInflater(std::string name, std::uint64_t max_bytes, std::string_view limit_name)
+      : name_(std::move(name)), max_bytes_(max_bytes), limit_name_(limit_name) {}
+  GzipInflater(const GzipInflater&) = delete;
+  GzipInflater& operator=(const GzipInflater&) = delete;
+  ~GzipInflater() {
+    if (started_) {
+      inflateEnd(&z_);
+    }
+  }
+
+  Result<> feed(std::string_view in, const std::function<Result<>(std::string_view)>& out) {
+    if (!started_) {
+      if (inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK) {
+        return Error(std::errc::not_enough_memory, "gunzip: cannot start zlib");
+      }
+      started_ = true;
+    }
+    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    z_.avail_in = static_cast<uInt>(in.size());
+    while (z_.avail_in > 0) {
+      if (ended_) {  // another gzip member follows
+        inflateReset(&z_);
+        ended_ = false;
+      }
+      z_.next_out = obuf_.data();
+      z_.avail_out = static_cast<uInt>(obuf_.size());
+      int rc = inflate(&z_, Z_NO_FLUSH);
+      if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+        return Error(std::errc::illegal_byte_sequence,
+                     name_ + ": corrupt gzip data" + (z_.msg ? std::string(": ") + z_.msg : ""));
+      }
+      std::size_t produced = obuf_.size() - z_.avail_out;
+      written_ += produced;
+      if (written_ > max_bytes_) {
+        return Error(std::errc::file_too_large, name_ + ": unpacks to more than " +
+                                                    std::to_string(max_bytes_) + " bytes (" +
+                                                    limit_name_ + ")");
+      }
+      if (produced > 0) {
+        auto r = out(std::string_view(reinterpret_cast<const char*>(obuf_.data()), produced));
+        if (!r) {
+          return r;
+        }
+      }
+      if (rc == Z_STREAM_END) {
+        ended_ = true;
+      } else if (rc == Z_BUF_ERROR && produced == 0) {
+        break;
+      }
+    }
+    return {};
+  }
+
+  // After the last piece: fails if the last member was cut short (or nothing came).
+  [[nodiscard]] Result<std::uint64_t> finish() const {
+    if (!ended_) {
+      return Error(std::errc::illegal_byte_sequence, name_ + ": truncated gzip data");
+    }
+    return written_;
+  }
+
+ private:
+  std::string name_;
+  std::uint64_t max_bytes_;
+  std::string limit_name_;
+  z_stream z_{};
+  bool started_ = false;
+  bool ended_ = false;
+  std::uint64_t written_ = 0;
+  std::vector<unsigned char> obuf_ = std::vector<unsigned char>(std::size_t{256} << 10);
+};
+
+}  // namespace
+
 Result<std::uint64_t> gunzip_file(const std::string& in, const std::string& out,
                                   std::uint64_t max_bytes) {
   Fd src(::open(in.c_str(), O_RDONLY | O_CLOEXEC));
@@ -353,75 +472,77 @@ Result<std::uint64_t> gunzip_file(const std::string& in, const std::string& out,
   if (!dst) {
     return Error::from_errno(errno, "create " + out);
   }
-  z_stream z{};
-  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
-    return Error(std::errc::not_enough_memory, "gunzip: cannot start zlib");
-  }
-  struct End {
-    z_stream* z;
-    ~End() { inflateEnd(z); }
-  } end{&z};
-  std::vector<unsigned char> ibuf(std::size_t{64} << 10);
-  std::vector<unsigned char> obuf(std::size_t{256} << 10);
-  std::uint64_t written = 0;
-  bool stream_ended = false;
-  auto fail = [&](Error e) -> Result<std::uint64_t> {
+  GzipInflater gunzip(in, max_bytes, "--max-bytes");
+  auto write_out = [&](std::string_view bytes) { return write_fully(dst.get(), out, bytes); };
+  auto read = read_pieces(src.get(), in,
+                          [&](std::string_view piece) { return gunzip.feed(piece, write_out); });
+  auto written = read ? gunzip.finish() : Result<std::uint64_t>(read.error());
+  if (!written) {
     ::unlink(out.c_str());
-    return e;
-  };
-  for (;;) {
-    ssize_t n = ::read(src.get(), ibuf.data(), ibuf.size());
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return fail(Error::from_errno(errno, "read " + in));
-    }
-    if (n == 0) {
-      break;
-    }
-    z.next_in = ibuf.data();
-    z.avail_in = static_cast<uInt>(n);
-    while (z.avail_in > 0) {
-      if (stream_ended) {  // another gzip member follows
-        inflateReset(&z);
-        stream_ended = false;
-      }
-      z.next_out = obuf.data();
-      z.avail_out = static_cast<uInt>(obuf.size());
-      int rc = inflate(&z, Z_NO_FLUSH);
-      if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-        return fail(Error(std::errc::illegal_byte_sequence,
-                          in + ": corrupt gzip data" + (z.msg ? std::string(": ") + z.msg : "")));
-      }
-      std::size_t produced = obuf.size() - z.avail_out;
-      written += produced;
-      if (written > max_bytes) {
-        return fail(Error(
-            std::errc::file_too_large,
-            in + ": unpacks to more than " + std::to_string(max_bytes) + " bytes (--max-bytes)"));
-      }
-      for (std::size_t off = 0; off < produced;) {
-        ssize_t w = ::write(dst.get(), obuf.data() + off, produced - off);
-        if (w < 0) {
-          if (errno == EINTR) {
-            continue;
-          }
-          return fail(Error::from_errno(errno, "write " + out));
-        }
-        off += static_cast<std::size_t>(w);
-      }
-      if (rc == Z_STREAM_END) {
-        stream_ended = true;
-      } else if (rc == Z_BUF_ERROR && produced == 0) {
-        break;
-      }
-    }
-  }
-  if (!stream_ended) {
-    return fail(Error(std::errc::illegal_byte_sequence, in + ": truncated gzip data"));
   }
   return written;
 }
 
-}  // namespace tender::sidecar
+Result<ScannedArchive> scan_archive(const std::string& in, ArchiveCompression compression,
+                                    const std::string& out, std::uint64_t max_bytes,
+                                    std::string_view limit_name) {
+  Fd src(::open(in.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!src) {
+    return Error::from_errno(errno, "open " + in);
+  }
+  bool gzip = compression == ArchiveCompression::kGzip;
+  Fd dst;
+  if (gzip) {
+    dst = Fd(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!dst) {
+      return Error::from_errno(errno, "create " + out);
+    }
+  }
+  Sha256 file_hash;
+  Sha256 tar_hash;
+  TarChecker checker;
+  ScannedArchive scanned;
+  auto plain = [&](std::string_view bytes) -> Result<> {
+    tar_hash.update(bytes);
+    scanned.tar_bytes += bytes.size();
+    if (auto r = checker.feed(bytes); !r) {
+      return r;
+    }
+    return gzip ? write_fully(dst.get(), out, bytes) : Result<>{};
+  };
+  GzipInflater gunzip(in, max_bytes, limit_name);
+  auto read = read_pieces(src.get(), in, [&](std::string_view piece) -> Result<> {
+    file_hash.update(piece);
+    scanned.file_bytes += piece.size();
+    if (gzip) {
+      return gunzip.feed(piece, plain);
+    }
+    if (scanned.file_bytes > max_bytes) {
+      return Error(std::errc::file_too_large, in + ": holds more than " +
+                                                  std::to_string(max_bytes) + " bytes (" +
+                                                  std::string(limit_name) + ")");
+    }
+    return plain(piece);
+  });
+  Result<ScannedArchive> result = read.error();
+  if (read) {
+    auto gunzipped = gzip ? gunzip.finish() : Result<std::uint64_t>(scanned.tar_bytes);
+    auto summary = checker.finish();
+    if (!gunzipped) {
+      result = gunzipped.error();
+    } else if (!summary) {
+      result = summary.error();
+    } else {
+      scanned.summary = *summary;
+      scanned.file_sha256 = file_hash.hex_digest();
+      scanned.tar_sha256 = tar_hash.hex_digest();
+      result = std::move(scanned);
+    }
+  }
+  if (!result && gzip) {
+    ::unlink(out.c_str());
+  }
+  return result;
+}
+
+}  // namespace tender
