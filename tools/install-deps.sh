@@ -20,6 +20,8 @@ others=(
   prometheus wrk nginx-light python3-websockets python3-yaml tar openssl
   nutcracker haproxy beanstalkd strace etcd-server etcd-client rsyslog
   prometheus-redis-exporter
+  # images for tender pod's tests: copied in with skopeo, a busybox image built with umoci
+  skopeo umoci busybox-static
   # the web view's tests: a real browser driven by Selenium
   chromium chromium-driver python3-selenium binutils
 )
