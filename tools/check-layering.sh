@@ -4,7 +4,9 @@
 # - a role folder (src/<role>/) includes only src/core and itself;
 # - src/main.cpp, tests/ and bench/ include of a role only its public header,
 #   src/<role>/<role>.hpp (its add_command); everything else in a role folder is private
-#   (fuzz/ targets, like unit tests, exercise a role's insides).
+#   (fuzz/ targets, like unit tests, exercise a role's insides). tests/ may also include a
+#   role's test-only helpers, src/<role>/*_test_support.hpp (header-only, shared by its unit
+#   tests and the integration tests, e.g. the pod's test images).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t roles < <(find src -mindepth 1 -maxdepth 1 -type d ! -name core -printf '%f\n' | sort)
@@ -38,6 +40,9 @@ while IFS=: read -r file line target; do
       own=${file#src/}
       own=${own%%/*}
       [ "$own" = "$folder" ] || fail "$file:$line: role $own includes role $folder ($target)" ;;
+    tests/*)
+      [ "$target" = "$folder/$folder.hpp" ] || [[ "$target" == "$folder"/*_test_support.hpp ]] ||
+        fail "$file:$line: $target is private to src/$folder; include $folder/$folder.hpp" ;;
     *)
       [ "$target" = "$folder/$folder.hpp" ] ||
         fail "$file:$line: $target is private to src/$folder; include $folder/$folder.hpp" ;;
