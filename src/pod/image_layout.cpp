@@ -176,6 +176,11 @@ Result<ImageManifest> parse_image_manifest(std::string_view text) {
   if (layers == nullptr || !layers->is_array()) {
     return invalid_argument("image manifest: no list of layers");
   }
+  if (layers->get_array().size() > kMaxImageLayers) {
+    return invalid_argument("image manifest: " + std::to_string(layers->get_array().size()) +
+                            " layers, more than " + std::to_string(kMaxImageLayers) +
+                            " (what overlayfs can stack)");
+  }
   for (const json::value& l : layers->get_array()) {
     auto d = parse_descriptor(l, "image manifest layer");
     if (!d) {

@@ -27,6 +27,9 @@ namespace tender::pod {
 // The largest index, manifest or configuration read from a layout.
 inline constexpr std::size_t kMaxImageJsonBytes = std::size_t{4} << 20;
 
+// The most layers an image may have: overlayfs stacks at most 500 lower directories.
+inline constexpr std::size_t kMaxImageLayers = 500;
+
 // The annotation that names an image in an OCI layout's index.json (what skopeo and umoci write).
 inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
 
@@ -67,8 +70,8 @@ struct ImageManifest {
 };
 
 // An image manifest (OCI v1 or Docker schema 2). Fails for malformed JSON, a missing config,
-// a config that is not an image configuration (an artifact's, say), bad descriptors, or a
-// Docker schema 1 manifest.
+// a config that is not an image configuration (an artifact's, say), bad descriptors, more than
+// kMaxImageLayers layers, or a Docker schema 1 manifest.
 [[nodiscard]] Result<ImageManifest> parse_image_manifest(std::string_view json);
 
 // How a layer of this media type is stored: plain tar or tar+gzip, by OCI's and Docker's

@@ -107,6 +107,15 @@ TEST(ParseImageManifest, RefusesSchema1ArtifactsAndIndexes) {
   EXPECT_NE(artifact.error().message().find("helm"), std::string::npos);
   EXPECT_FALSE(parse_image_manifest(
       R"({"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})"));
+  std::string many = R"({"config":)" +
+                     descriptor("application/vnd.oci.image.config.v1+json", digest_a) +
+                     R"(,"layers":[)";
+  for (std::size_t i = 0; i <= kMaxImageLayers; ++i) {
+    many += (i == 0 ? "" : ",") + descriptor("application/vnd.oci.image.layer.v1.tar", digest_b);
+  }
+  auto too_many = parse_image_manifest(many + "]}");
+  ASSERT_FALSE(too_many);
+  EXPECT_NE(too_many.error().message().find("501 layers"), std::string::npos);
 }
 
 TEST(LayerCompression, KnowsTarAndGzipAndNamesWhatItRefuses) {
