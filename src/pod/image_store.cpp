@@ -10,6 +10,8 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -343,12 +345,8 @@ isd::LayerSource layer_source(const ResolvedImage& image, std::size_t i) {
                           image.config.diff_ids[i]};
 }
 
-// With the store lock taken here: untags the image, then collects what nobody uses.
+// With the store lock held: untags the image, then collects what nobody uses.
 Result<> remove_image(const std::string& dir, const ImageRef& name) {
-  auto lock = isd::take_flock(dir + "/store.lock", LOCK_EX);
-  if (!lock) {
-    return lock.error();
-  }
   auto records = isd::read_records(dir);
   if (!records) {
     return records.error();
@@ -367,6 +365,22 @@ Result<> remove_image(const std::string& dir, const ImageRef& name) {
   }
   auto gc = isd::collect_garbage(dir, *records);
   return gc ? Result<>() : Result<>(gc.error());
+}
+
+// Takes the store lock without tying up a pool thread: another process may hold it for a whole
+// registry pull, and a pool thread waiting in flock would hold up ~ImageStore as long. Polls
+// without waiting; cancelling the awaiting coroutine stops it.
+asio::awaitable<Result<Fd>> lock_store(const std::string& dir) {
+  asio::steady_timer retry(co_await asio::this_coro::executor);
+  std::string path = dir + "/store.lock";
+  for (;;) {
+    auto lock = isd::take_flock(path, LOCK_EX | LOCK_NB);
+    if (lock || lock.error().code() != std::errc::operation_would_block) {
+      co_return lock;
+    }
+    retry.expires_after(std::chrono::milliseconds(50));
+    co_await retry.async_wait(asio::use_awaitable);
+  }
 }
 
 // Unpacks one layer into the cache (its lock held shared by the caller): staged and checked on
@@ -410,8 +424,7 @@ asio::awaitable<Result<StoredImage>> ImageStore::copy_in(std::string source, Ima
   if (auto made = make_store_dirs(dir); !made) {
     co_return made.error();
   }
-  auto lock_store = [&dir] { return isd::take_flock(dir + "/store.lock", LOCK_EX); };
-  auto lock = co_await on_store_pool(impl_->pool, std::move(lock_store));
+  auto lock = co_await lock_store(dir);
   if (!lock) {
     co_return lock.error();
   }
@@ -494,6 +507,10 @@ asio::awaitable<Result<>> ImageStore::remove(ImageRef name) {
   struct stat st {};
   if (::stat((dir + "/store.lock").c_str(), &st) != 0) {
     co_return not_stored(name);
+  }
+  auto lock = co_await lock_store(dir);
+  if (!lock) {
+    co_return lock.error();
   }
   auto remove_it = [&dir, &name] { return remove_image(dir, name); };
   co_return co_await on_store_pool(impl_->pool, std::move(remove_it));

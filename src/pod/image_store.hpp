@@ -24,7 +24,8 @@
 //                      of each image. skopeo rewrites oci/index.json in place while it copies,
 //                      so readers (find, list, prepare) read this file instead, which is only
 //                      ever replaced whole (rename); it names every image oci/index.json does
-//   store.lock         flock'ed exclusively by copy_in and remove: one writer at a time
+//   store.lock         flock'ed exclusively by copy_in and remove: one writer at a time (a
+//                      waiter polls, so it holds no thread and can be cancelled)
 //   layers/<hex>/      a layer unpacked, keyed by its diff_id (the digest of its plain tar), so
 //                      the same layer compressed two ways is unpacked once; mode 0700, since
 //                      images hold setuid files that no user of this machine should run

@@ -209,6 +209,35 @@ TEST_F(ImageStoreTest, TwoStoresUnpackingTheSameLayerAtOnceBothSucceed) {
   EXPECT_EQ(count_prefixed(tmp_ + "/store/layers", ".tmp-"), 0);
 }
 
+TEST_F(ImageStoreTest, TwoCopiesIntoOneStoreAtOnceBothLand) {
+  ImageStore other(tmp_ + "/store");
+  asio::io_context ioc;
+  std::optional<Result<StoredImage>> a;
+  std::optional<Result<StoredImage>> b;
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        a = co_await store_->copy_in(test_images().source("busybox"), image_ref("one:1"));
+      },
+      asio::detached);
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        b = co_await other.copy_in(test_images().source("busybox-edited"), image_ref("two:2"));
+      },
+      asio::detached);
+  ioc.run();
+  ASSERT_TRUE(a && *a) << (a ? a->error().message() : "");
+  ASSERT_TRUE(b && *b) << (b ? b->error().message() : "");
+  auto all = store_->list();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].name, "docker.io/library/one:1");
+  EXPECT_EQ((*all)[1].name, "docker.io/library/two:2");
+  ASSERT_TRUE(run_loop(store_->prepare(image_ref("one:1"))));
+  ASSERT_TRUE(run_loop(other.prepare(image_ref("two:2"))));
+}
+
 TEST_F(ImageStoreTest, WhiteoutsBecomeCharacterDevicesAndOpaqueDirectories) {
   std::string why = raw_layer_tag("busybox", "busybox-opaque", [](const std::string& tree) {
     fs::create_directories(tree + "/etc");
