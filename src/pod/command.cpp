@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "core/log.hpp"
 #include "pod/api_client.hpp"
 #include "pod/fault_command.hpp"
+#include "pod/images_command.hpp"
 #include "pod/network.hpp"
 #include "pod/pod.hpp"
 #include "pod/runner.hpp"
@@ -72,6 +74,8 @@ struct RunFlags {
   std::string scrape_interval;
   std::string network = "pod";
   std::string pod_cidr;
+  std::string runtime = "host";
+  std::string state_dir;
 };
 
 int run(const CommonFlags& common, const RunFlags& f) {
@@ -141,6 +145,15 @@ int run(const CommonFlags& common, const RunFlags& f) {
           f.pod_cidr + "\"");
     }
     ro.pod_cidr = f.pod_cidr;
+  }
+  if (f.runtime == "oci") {
+    ro.runtime = RunnerOptions::Runtime::kOci;
+  } else if (f.runtime != "host") {
+    throw UsageError("--runtime: expected host or oci, not \"" + f.runtime + "\"");
+  }
+  if (!f.state_dir.empty()) {
+    // Absolute: overlay mounts and the containers' volumes name paths under it.
+    ro.state_dir = std::filesystem::absolute(f.state_dir).lexically_normal().string();
   }
   PodRunner runner(std::move(ro));
   return run_role("pod", runner, opts);
@@ -428,6 +441,12 @@ void add_run_command(CLI::App* cmd, int& exit_code) {
                       "falls back to host); host: pods share this machine's network");
   run_cmd->add_option("--pod-cidr", rf->pod_cidr,
                       "Where pod addresses come from (default 10.217.0.0/16)");
+  run_cmd->add_option("--runtime", rf->runtime,
+                      "host: a container with a command runs it as a process of this machine, "
+                      "one without runs its image (default); oci: every container runs its "
+                      "image");
+  run_cmd->add_option("--state-dir", rf->state_dir,
+                      "What outlives a run: the image store in images/ (default /var/lib/tender)");
   rf->limits.add_to(*run_cmd);
   run_cmd->callback([common, rf, &exit_code] { exit_code = run(*common, *rf); });
 }
@@ -489,6 +508,7 @@ CLI::App* add_command(CLI::App& root, int& exit_code) {
   add_client_commands(cmd, exit_code);
   add_validate_command(cmd, exit_code);
   add_fault_commands(*cmd, exit_code);
+  add_images_command(*cmd, exit_code);
   return cmd;
 }
 

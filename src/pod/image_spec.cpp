@@ -1,6 +1,9 @@
 #include "pod/image_spec.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <charconv>
+#include <optional>
 
 #include "pod/manifest_internal.hpp"
 
@@ -304,6 +307,118 @@ std::vector<std::string> container_argv(const ImageConfig& image,
     argv.insert(argv.end(), image.cmd.begin(), image.cmd.end());
   }
   return argv;
+}
+
+namespace {
+
+// The fields of each line of a passwd or group file ("name:x:id:..."), comments and blank
+// lines skipped.
+std::vector<std::vector<std::string_view>> colon_records(std::string_view text) {
+  std::vector<std::vector<std::string_view>> out;
+  while (!text.empty()) {
+    std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (line.empty() || line.front() == '#') {
+      continue;
+    }
+    std::vector<std::string_view> fields;
+    for (std::size_t start = 0;;) {
+      std::size_t colon = line.find(':', start);
+      fields.push_back(line.substr(start, colon - start));
+      if (colon == std::string_view::npos) {
+        break;
+      }
+      start = colon + 1;
+    }
+    out.push_back(std::move(fields));
+  }
+  return out;
+}
+
+std::optional<std::uint32_t> numeric_id(std::string_view s) {
+  std::uint32_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+}  // namespace
+
+Result<ImageUser> resolve_image_user(std::string_view user, std::string_view passwd,
+                                     std::string_view group) {
+  ImageUser out;
+  std::string_view name = user.substr(0, user.find(':'));
+  std::optional<std::string_view> group_name;
+  if (auto colon = user.find(':'); colon != std::string_view::npos) {
+    group_name = user.substr(colon + 1);
+  }
+  if (name.empty() && (group_name || !user.empty())) {
+    return invalid_argument("image user " + quote(std::string(user)) + ": no user before ':'");
+  }
+  auto users = colon_records(passwd);
+  std::string_view user_name;  // for the supplementary groups
+  bool found = name.empty();   // "": root
+  auto numeric = numeric_id(name);
+  for (const auto& f : users) {
+    if (f.size() < 4) {
+      continue;
+    }
+    bool match = numeric ? numeric_id(f[2]) == numeric : f[0] == name;
+    auto uid = numeric_id(f[2]);
+    auto gid = numeric_id(f[3]);
+    if (match && uid && gid) {
+      out.uid = *uid;
+      out.gid = *gid;
+      user_name = f[0];
+      found = true;
+      break;
+    }
+  }
+  if (!found && !numeric) {
+    return invalid_argument("image user " + quote(std::string(name)) +
+                            " is not in the image's /etc/passwd");
+  }
+  if (!found) {
+    out.uid = *numeric;  // a uid the image does not name: group 0
+  }
+  auto groups = colon_records(group);
+  if (group_name) {
+    auto gid = numeric_id(*group_name);
+    for (const auto& f : groups) {
+      if (!gid && f.size() >= 3 && f[0] == *group_name) {
+        gid = numeric_id(f[2]);
+      }
+    }
+    if (!gid) {
+      return invalid_argument("image group " + quote(std::string(*group_name)) +
+                              " is not in the image's /etc/group");
+    }
+    out.gid = *gid;
+  }
+  if (user_name.empty()) {
+    return out;
+  }
+  for (const auto& f : groups) {
+    if (f.size() < 4) {
+      continue;
+    }
+    auto gid = numeric_id(f[2]);
+    std::string_view members = f[3];
+    bool listed = false;
+    for (std::size_t start = 0; start <= members.size() && !listed;) {
+      std::size_t comma = members.find(',', start);
+      listed = members.substr(start, comma - start) == user_name;
+      start = comma == std::string_view::npos ? members.size() + 1 : comma + 1;
+    }
+    if (listed && gid && *gid != out.gid &&
+        std::find(out.groups.begin(), out.groups.end(), *gid) == out.groups.end()) {
+      out.groups.push_back(*gid);
+    }
+  }
+  return out;
 }
 
 }  // namespace tender::pod

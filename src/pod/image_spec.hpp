@@ -12,6 +12,7 @@
 // are bounded, and what cannot be read exactly is an error naming what is wrong.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -81,5 +82,20 @@ inline constexpr std::size_t kMaxImageConfigBytes = std::size_t{1} << 20;
 [[nodiscard]] std::vector<std::string> container_argv(const ImageConfig& image,
                                                       const std::vector<std::string>& command,
                                                       const std::vector<std::string>& args);
+
+// Who a container of an image runs as, from the image's User ("", "uid", "name", "uid:gid",
+// "name:group") and the image's /etc/passwd and /etc/group (their text; empty if the image has
+// none), as container engines resolve it: a numeric uid without a group takes its passwd
+// entry's group, or 0; a name must be in passwd, a group name in group; the supplementary
+// groups are those that list the user by name. Fails with invalid_argument naming what is
+// missing or malformed.
+struct ImageUser {
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::vector<std::uint32_t> groups;  // supplementary, without gid
+  friend bool operator==(const ImageUser&, const ImageUser&) = default;
+};
+[[nodiscard]] Result<ImageUser> resolve_image_user(std::string_view user, std::string_view passwd,
+                                                   std::string_view group);
 
 }  // namespace tender::pod

@@ -144,5 +144,38 @@ TEST(ContainerArgv, CommandAndArgsOverrideEntrypointAndCmdAsKubernetesDefines) {
   EXPECT_TRUE(container_argv(image, {}, {}).empty());
 }
 
+constexpr const char* kPasswd =
+    "root:x:0:0:root:/root:/bin/sh\n"
+    "# a comment\n"
+    "www:x:33:33:www:/var/www:/bin/false\n"
+    "app:x:1000:1000::/home/app:/bin/sh\n";
+constexpr const char* kGroup =
+    "root:x:0:\n"
+    "www:x:33:\n"
+    "app:x:1000:\n"
+    "audio:x:29:app,www\n"
+    "video:x:44:www,app\n";
+
+TEST(ImageUser, ResolvedAsContainerEnginesDo) {
+  using G = std::vector<std::uint32_t>;
+  EXPECT_EQ(resolve_image_user("", kPasswd, kGroup).value(), (ImageUser{0, 0, {}}));
+  EXPECT_EQ(resolve_image_user("app", kPasswd, kGroup).value(), (ImageUser{1000, 1000, G{29, 44}}));
+  EXPECT_EQ(resolve_image_user("33", kPasswd, kGroup).value(), (ImageUser{33, 33, G{29, 44}}));
+  // A uid the image does not name runs with group 0; a group may be given either way.
+  EXPECT_EQ(resolve_image_user("4242", kPasswd, kGroup).value(), (ImageUser{4242, 0, {}}));
+  EXPECT_EQ(resolve_image_user("4242:7", "", "").value(), (ImageUser{4242, 7, {}}));
+  EXPECT_EQ(resolve_image_user("app:www", kPasswd, kGroup).value(),
+            (ImageUser{1000, 33, G{29, 44}}));
+}
+
+TEST(ImageUser, NamesTheImageLacksAreErrors) {
+  EXPECT_EQ(resolve_image_user("nobody", kPasswd, kGroup).error().message(),
+            "image user \"nobody\" is not in the image's /etc/passwd");
+  EXPECT_EQ(resolve_image_user("app:staff", kPasswd, kGroup).error().message(),
+            "image group \"staff\" is not in the image's /etc/group");
+  EXPECT_EQ(resolve_image_user(":5", kPasswd, kGroup).error().message(),
+            "image user \":5\": no user before ':'");
+}
+
 }  // namespace
 }  // namespace tender::pod

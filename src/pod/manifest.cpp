@@ -38,8 +38,7 @@ constexpr std::array<KindRow, 13> kKinds{{
     {"List", "v1", KindRule::kRun, ""},
     {"Service", "v1", KindRule::kRefuse,
      "not run yet (pods reach each other by pod name: keep Services in a file of their own)"},
-    {"PersistentVolumeClaim", "v1", KindRule::kRefuse,
-     "not run yet (use an emptyDir or hostPath volume)"},
+    {"PersistentVolumeClaim", "v1", KindRule::kRun, ""},
     {"StatefulSet", "apps/v1", KindRule::kRefuse,
      "not run yet (a Deployment's replicas have the names a StatefulSet's pods have)"},
     {"Job", "batch/v1", KindRule::kRefuse,
@@ -97,6 +96,8 @@ void Parser::document(const ConfigNode& doc) {
     list(doc);
   } else if (*kind == "ConfigMap" || *kind == "Secret") {
     config_object(doc, *kind == "Secret");
+  } else if (*kind == "PersistentVolumeClaim") {
+    claim(doc);
   } else {
     workloads_.push_back(doc);  // read by finish(), once every ConfigMap and Secret is known
   }

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "pod/image_spec.hpp"
+
 namespace tender::pod {
 
 // valueFrom.configMapKeyRef or .secretKeyRef: one key of a ConfigMap or Secret of the pod's
@@ -157,9 +159,15 @@ struct SecuritySpec {
 
 struct ContainerSpec {
   std::string name;
-  std::vector<std::string> command;     // required locally; as written (see expand_argv)
-  std::vector<std::string> args;        // as written
-  std::vector<EnvFromSource> env_from;  // before `env`, which overrides it
+  // `command` empty: the container runs its image, with its entrypoint (or `command`) and its
+  // cmd (or `args`), as Kubernetes does; otherwise a process of this machine, unless the
+  // runner's --runtime oci runs every container from its image.
+  std::vector<std::string> command;  // as written (see expand_argv)
+  std::vector<std::string> args;     // as written
+  std::string image;                 // as written; empty if not given
+  std::optional<ImageRef> image_ref;
+  PullPolicy pull_policy = PullPolicy::kIfNotPresent;  // Kubernetes' default for the tag
+  std::vector<EnvFromSource> env_from;                 // before `env`, which overrides it
   std::vector<EnvVar> env;
   Resources resources;  // informative, but for resourceFieldRef
   std::string working_dir;
@@ -212,6 +220,7 @@ struct Volume {
   enum class Kind {
     kEmptyDir,
     kHostPath,
+    kPersistentVolumeClaim,  // a directory under the runner's --state-dir that outlives it
     // Files the runner writes before the pod's containers start, mounted read-only.
     kConfigMap,
     kSecret,
@@ -219,6 +228,8 @@ struct Volume {
     kProjected
   } kind = Kind::kEmptyDir;
   std::string host_path;       // kHostPath
+  std::string claim_name;      // kPersistentVolumeClaim
+  bool read_only = false;      // kPersistentVolumeClaim: every mount of it read-only
   std::string host_path_type;  // hostPath.type as written ("", "Directory", ...), informative
   std::optional<std::uint64_t> size_limit;  // emptyDir.sizeLimit, informative
   std::vector<VolumeSource> sources;        // one, or a projected volume's in order
@@ -249,9 +260,22 @@ struct ConfigObject {
 };
 
 // Every ConfigMap and Secret of a run, by namespace and name. Shared by every pod of the run.
+// A PersistentVolumeClaim: locally, a directory of its own under the runner's --state-dir,
+// made on first use and kept, as a local-path provisioner keeps one.
+struct ClaimSpec {
+  std::string name;
+  std::string namespace_ = "default";
+  std::vector<std::string> access_modes;  // informative locally
+  std::optional<std::uint64_t> storage;   // resources.requests.storage, informative
+  std::string storage_class;              // storageClassName, informative
+  std::string file;
+  int line = 0;
+};
+
 struct ConfigObjects {
   std::map<std::pair<std::string, std::string>, ConfigObject> config_maps;
   std::map<std::pair<std::string, std::string>, ConfigObject> secrets;
+  std::map<std::pair<std::string, std::string>, ClaimSpec> claims;
 
   // The object, or nullptr.
   [[nodiscard]] const ConfigObject* find(bool secret, const std::string& namespace_,

@@ -11,9 +11,32 @@ namespace tender::pod {
 
 using std::chrono::milliseconds;
 
-namespace {
-constexpr const char* kCommandRequired = "required (tender runs processes, not images)";
-}  // namespace
+void Parser::image_and_command(const ConfigNode& c, ContainerSpec& out) {
+  out.image = c.string("image").value_or("");
+  if (!out.image.empty()) {
+    auto ref = parse_image_ref(out.image);
+    if (!ref) {
+      c.fail("image", ref.error().message());
+    }
+    out.image_ref = std::move(*ref);
+    out.pull_policy = default_pull_policy(*out.image_ref);
+  }
+  if (auto policy = c.string("imagePullPolicy")) {
+    auto parsed = parse_pull_policy(*policy);
+    if (!parsed) {
+      c.fail("imagePullPolicy", parsed.error().message());
+    }
+    out.pull_policy = *parsed;
+  }
+  // As Kubernetes reads it, an empty command is no command: the image's entrypoint runs.
+  out.command = text_list(c, "command").value_or(std::vector<std::string>{});
+  out.args = text_list(c, "args").value_or(std::vector<std::string>{});
+  if (out.command.empty() && out.image.empty()) {
+    c.fail("command",
+           "required without an image (a container runs its command as a process of this "
+           "machine, or else its image's entrypoint)");
+  }
+}
 
 ContainerSpec Parser::container(const ConfigNode& c, const PodSpec& pod, bool init) {
   if (!c.is_map()) {
@@ -21,10 +44,10 @@ ContainerSpec Parser::container(const ConfigNode& c, const PodSpec& pod, bool in
   }
   c.warn_unknown({"name", "image", "command", "args", "env", "envFrom", "workingDir", "ports",
                   "volumeMounts", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
-                  "restartPolicy", "securityContext", "resources",
-                  // Images and terminals: what a local process does without. Ignored silently.
-                  "imagePullPolicy", "resizePolicy", "terminationMessagePath",
-                  "terminationMessagePolicy", "stdin", "stdinOnce", "tty"});
+                  "restartPolicy", "securityContext", "resources", "imagePullPolicy",
+                  // What a local process does without. Ignored silently.
+                  "resizePolicy", "terminationMessagePath", "terminationMessagePolicy", "stdin",
+                  "stdinOnce", "tty"});
   ContainerSpec out;
   out.line = c.line();
   out.name = required_text(c, "name");
@@ -34,16 +57,7 @@ ContainerSpec Parser::container(const ConfigNode& c, const PodSpec& pod, bool in
            "63): " +
                quote(out.name));
   }
-  (void)c.string("image");  // accepted, ignored; still must be a string
-  auto command = text_list(c, "command");
-  if (!command) {
-    c.fail("command", kCommandRequired);
-  }
-  if (command->empty()) {
-    c.fail("command", "must not be empty (tender runs processes, not images)");
-  }
-  out.command = std::move(*command);
-  out.args = text_list(c, "args").value_or(std::vector<std::string>{});
+  image_and_command(c, out);
   out.working_dir = c.string("workingDir").value_or("");
   environment(c, out);
   out.resources = resources(c.child("resources"));

@@ -59,6 +59,8 @@ class Parser {
   EnvFromSource env_from(const ConfigNode& e);
 
   // --- manifest_container.cpp ----------------------------------------------------------------
+  // image, imagePullPolicy, command and args: a command, or an image to run, or both.
+  void image_and_command(const ConfigNode& c, ContainerSpec& out);
   ContainerSpec container(const ConfigNode& c, const PodSpec& pod, bool init);
   // env and envFrom.
   void environment(const ConfigNode& c, ContainerSpec& out);
@@ -85,6 +87,9 @@ class Parser {
                  const ConfigObject* obj);
   // No two files of the volume at one path, nor one inside another.
   void check_volume_paths();
+  // A PersistentVolumeClaim document, kept in objects_ for the pods' volumes.
+  void claim(const ConfigNode& doc);
+  void claim_volume(const ConfigNode& t, Volume& out);
   VolumeMount volume_mount(const ConfigNode& m);
 
   ManifestLimits limits_;

@@ -591,7 +591,7 @@ TEST(ManifestErrors, Containers) {
             "command)");
 }
 
-TEST(ManifestErrors, CommandIsRequiredLocally) {
+TEST(ManifestErrors, ACommandOrAnImageIsRequired) {
   EXPECT_EQ(error_of(R"y(apiVersion: v1
 kind: Pod
 metadata:
@@ -600,16 +600,32 @@ spec:
   containers:
     - name: app
       command: ["app"]
-    - name: nginx
-      image: nginx:1.25
+    - name: nothing
+      args: ["--port", "80"]
 )y"),
-            "web.yaml:9: spec.containers[1].command: required (tender runs processes, not "
-            "images)");
+            "web.yaml:9: spec.containers[1].command: required without an image (a container "
+            "runs its command as a process of this machine, or else its image's entrypoint)");
+  // As in Kubernetes, an empty command is none: the image's entrypoint runs.
   std::string empty = base_pod;
-  empty.replace(empty.find("[\"app\"]"), 7, "[]");
-  EXPECT_EQ(error_of(empty),
-            "web.yaml:8: spec.containers[0].command: must not be empty (tender runs processes, "
-            "not images)");
+  empty.replace(empty.find("[\"app\"]"), 7, "[]\n      image: nginx:1.25");
+  auto m = parse_manifests(empty, "web.yaml");
+  EXPECT_TRUE(app(m).command.empty());
+  EXPECT_EQ(app(m).image_ref->canonical(), "docker.io/library/nginx:1.25");
+  EXPECT_EQ(app(m).pull_policy, PullPolicy::kIfNotPresent);
+  std::string bad = base_pod;
+  bad.replace(bad.find("[\"app\"]"), 7, "[]\n      image: Nginx");
+  EXPECT_EQ(error_of(bad),
+            "web.yaml:9: spec.containers[0].image: image reference \"Nginx\": bad repository "
+            "component \"Nginx\" (lowercase letters and digits, joined by . _ __ or -)");
+  std::string policy = base_pod + "      image: nginx\n      imagePullPolicy: Sometimes\n";
+  EXPECT_NE(error_of(policy).find("web.yaml:10: spec.containers[0].imagePullPolicy: "),
+            std::string::npos)
+      << error_of(policy);
+  EXPECT_EQ(parse_manifests(base_pod + "      image: nginx\n", "web.yaml")
+                .pods.at(0)
+                .containers.at(0)
+                .pull_policy,
+            PullPolicy::kAlways);  // :latest
   std::string scalar = base_pod;
   scalar.replace(scalar.find("[\"app\"]"), 7, "sleep 10");
   EXPECT_EQ(error_of(scalar),
@@ -824,15 +840,17 @@ TEST(ManifestErrors, MountPaths) {
 
 TEST(ManifestErrors, VolumeTypes) {
   auto volume = [](const std::string& v) { return error_of(base_pod + "  volumes:\n" + v); };
-  EXPECT_EQ(volume("    - name: n\n      nfs: {server: s, path: /}\n"),
-            "web.yaml:11: spec.volumes[0].nfs: volume type nfs not supported locally (use "
-            "emptyDir, hostPath, configMap, secret, downwardAPI or projected)");
+  EXPECT_EQ(
+      volume("    - name: n\n      nfs: {server: s, path: /}\n"),
+      "web.yaml:11: spec.volumes[0].nfs: volume type nfs not supported locally (use "
+      "emptyDir, hostPath, persistentVolumeClaim, configMap, secret, downwardAPI or projected)");
   EXPECT_EQ(volume("    - name: d\n      persistentVolumeClaim: {claimName: d}\n"),
-            "web.yaml:11: spec.volumes[0].persistentVolumeClaim: volume type "
-            "persistentVolumeClaim not supported yet (use emptyDir or hostPath)");
+            "web.yaml:11: spec.volumes[0].persistentVolumeClaim.claimName: no "
+            "PersistentVolumeClaim \"d\" in namespace \"default\" in the files of the run (add "
+            "it)");
   EXPECT_EQ(volume("    - name: d\n"),
             "web.yaml:10: spec.volumes[0]: a volume type is required (emptyDir, hostPath, "
-            "configMap, secret, downwardAPI or projected)");
+            "persistentVolumeClaim, configMap, secret, downwardAPI or projected)");
   EXPECT_EQ(volume("    - name: d\n      emptyDir: {}\n      hostPath: {path: /x}\n"),
             "web.yaml:12: spec.volumes[0].hostPath: only one volume type is allowed (found "
             "emptyDir and hostPath)");
@@ -1032,8 +1050,9 @@ TEST(ManifestErrors, Deployments) {
   std::string nocmd = base_deployment;
   nocmd.replace(nocmd.find("          command:"), 18, "          args:");
   EXPECT_EQ(error_of(nocmd),
-            "web.yaml:19: spec.template.spec.containers[0].command: required (tender runs "
-            "processes, not images)");
+            "web.yaml:19: spec.template.spec.containers[0].command: required without an image (a "
+            "container runs its command as a process of this machine, or else its image's "
+            "entrypoint)");
 }
 
 TEST(ManifestErrors, DuplicatePodNames) {

@@ -9,10 +9,13 @@
 namespace tender::pod {
 namespace {
 
-constexpr std::string_view kVolumeTypes[] = {"emptyDir", "hostPath",    "configMap",
-                                             "secret",   "downwardAPI", "projected"};
+constexpr std::string_view kVolumeTypes[] = {"emptyDir",  "hostPath", "persistentVolumeClaim",
+                                             "configMap", "secret",   "downwardAPI",
+                                             "projected"};
 constexpr const char* kVolumeTypeList =
-    "emptyDir, hostPath, configMap, secret, downwardAPI or projected";
+    "emptyDir, hostPath, persistentVolumeClaim, configMap, secret, downwardAPI or projected";
+constexpr std::string_view kAccessModes[] = {"ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany",
+                                             "ReadWriteOncePod"};
 
 }  // namespace
 
@@ -30,11 +33,6 @@ Volume Parser::volume(const ConfigNode& v) {
     }
   }
   for (const auto& key : types) {
-    if (key == "persistentVolumeClaim") {
-      v.fail(key,
-             "volume type persistentVolumeClaim not supported yet (use emptyDir or "
-             "hostPath)");
-    }
     if (std::find(std::begin(kVolumeTypes), std::end(kVolumeTypes), key) ==
         std::end(kVolumeTypes)) {
       v.fail(key, "volume type " + key + " not supported locally (use " + kVolumeTypeList + ")");
@@ -63,6 +61,8 @@ Volume Parser::volume(const ConfigNode& v) {
     host_path(t, out);
   } else if (type == "emptyDir") {
     empty_dir(t, out);
+  } else if (type == "persistentVolumeClaim") {
+    claim_volume(t, out);
   } else if (type == "projected") {
     projected(t, out);
   } else {
@@ -290,6 +290,78 @@ VolumeMount Parser::volume_mount(const ConfigNode& m) {
     m.fail("subPath", "must be a relative path without '..': " + quote(out.sub_path));
   }
   return out;
+}
+
+void Parser::claim(const ConfigNode& doc) {
+  doc.warn_unknown({"apiVersion", "kind", "metadata", "spec", "status"});
+  ConfigNode meta_node = doc.child("metadata");
+  if (!meta_node.defined()) {
+    doc.fail("metadata", "required (with a name)");
+  }
+  Metadata meta = metadata(meta_node, false);
+  ClaimSpec out;
+  out.name = meta.name;
+  out.namespace_ = meta.namespace_;
+  out.file = doc.file();
+  out.line = doc.line();
+  ConfigNode spec = doc.child("spec");
+  if (!spec.is_map()) {
+    doc.fail("spec", "required: a mapping with accessModes");
+  }
+  // Which volume binds it, and its selector, mean nothing locally: every claim is its own
+  // directory. Ignored silently.
+  spec.warn_unknown({"accessModes", "resources", "storageClassName", "volumeMode", "selector",
+                     "volumeName", "volumeAttributesClassName", "dataSource", "dataSourceRef"});
+  for (const char* key : {"dataSource", "dataSourceRef"}) {
+    if (spec.has(key)) {
+      spec.fail(key, "not supported locally: a claim starts empty (no clones or snapshots)");
+    }
+  }
+  if (auto mode = spec.string("volumeMode"); mode && *mode != "Filesystem") {
+    spec.fail("volumeMode",
+              "only Filesystem is supported locally (a claim is a directory), not " + quote(*mode));
+  }
+  auto modes = text_list(spec, "accessModes");
+  if (!modes || modes->empty()) {
+    spec.fail("accessModes",
+              "required: at least one of ReadWriteOnce, ReadOnlyMany, "
+              "ReadWriteMany, ReadWriteOncePod");
+  }
+  for (const std::string& m : *modes) {
+    if (std::find(std::begin(kAccessModes), std::end(kAccessModes), m) == std::end(kAccessModes)) {
+      spec.fail("accessModes", "unknown access mode " + quote(m) +
+                                   " (ReadWriteOnce, ReadOnlyMany, ReadWriteMany, "
+                                   "ReadWriteOncePod)");
+    }
+  }
+  out.access_modes = std::move(*modes);
+  out.storage_class = spec.string("storageClassName").value_or("");
+  ConfigNode resources = spec.child("resources");
+  resources.warn_unknown({"requests", "limits"});
+  if (auto storage = resources.child("requests").string("storage")) {
+    out.storage = parse_quantity(*storage);
+    if (!out.storage) {
+      resources.child("requests").fail("storage", "not a quantity like 1Gi: " + quote(*storage));
+    }
+  }
+  const std::string id = "PersistentVolumeClaim " + out.namespace_ + "/" + out.name;
+  auto [it, fresh] = object_sites_.emplace(id, site(meta_node.child("name")));
+  if (!fresh) {
+    meta_node.fail("name", "PersistentVolumeClaim " + quote(out.name) + " in namespace " +
+                               quote(out.namespace_) + " is already defined at " + it->second);
+  }
+  objects_->claims.emplace(std::pair{out.namespace_, out.name}, std::move(out));
+}
+
+void Parser::claim_volume(const ConfigNode& t, Volume& out) {
+  t.warn_unknown({"claimName", "readOnly"});
+  out.kind = Volume::Kind::kPersistentVolumeClaim;
+  out.claim_name = required_text(t, "claimName");
+  out.read_only = t.boolean("readOnly").value_or(false);
+  if (objects_->claims.count({namespace_, out.claim_name}) == 0) {
+    t.fail("claimName", "no PersistentVolumeClaim " + quote(out.claim_name) + " in namespace " +
+                            quote(namespace_) + " in the files of the run (add it)");
+  }
 }
 
 }  // namespace tender::pod

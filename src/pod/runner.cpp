@@ -35,12 +35,19 @@ namespace fs = std::filesystem;
 
 // Without root there is no mount namespace for volumes, and nothing of securityContext can be
 // applied: the first is refused, the second said once.
-void refuse_what_needs_root(const Manifests& manifests) {
+void refuse_what_needs_root(const Manifests& manifests, bool all_images) {
   const ContainerSpec* secured = nullptr;
   const PodSpec* secured_pod = nullptr;
   auto check = [&](const PodSpec& p, const std::string& name) {
     for (const auto* list : {&p.init_containers, &p.containers}) {
       for (const auto& c : *list) {
+        if (c.command.empty() || all_images) {
+          throw std::runtime_error(p.file + ":" + std::to_string(c.line) + ": pod " + name +
+                                   " container " + c.name +
+                                   " runs its image, which needs root (its root filesystem is "
+                                   "an overlay); run tender pod as root" +
+                                   (all_images ? "" : " or give it a command"));
+        }
         if (!c.volume_mounts.empty()) {
           throw std::runtime_error(
               p.file + ":" + std::to_string(c.line) + ": pod " + name + " container " + c.name +
@@ -230,6 +237,13 @@ asio::awaitable<void> PodRunner::Impl::terminate_pod(Pod& pod) {
   }
   std::error_code ec;
   fs::remove_all(pod.dir + "/volumes", ec);
+  // Its writable layers, and its hold on the images' layers.
+  fs::remove_all(pod.dir + "/rootfs", ec);
+  for (auto* list : {&pod.init, &pod.main}) {
+    for (auto& c : *list) {
+      c->image.reset();
+    }
+  }
   detach_network(pod);
   pod.finished = true;
   pod.deleted = pod.deleted || pod.deleted_when_finished;
@@ -429,9 +443,10 @@ void PodRunner::start(Runtime& rt) {
     s.deployments.emplace(d.name, d);
   }
   if (!s.privileged) {
-    refuse_what_needs_root(s.opts.manifests);
+    refuse_what_needs_root(s.opts.manifests, s.opts.runtime == RunnerOptions::Runtime::kOci);
   }
   s.node = this_node();
+  s.images = std::make_unique<ImageStore>(s.opts.state_dir + "/images");
   s.run_dir = RunDir::claim(s.opts.run_dir, rt.options().admin.port);
   s.opts.run_dir = s.run_dir.path();
   std::error_code exe_ec;

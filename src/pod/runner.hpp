@@ -38,6 +38,12 @@ struct RunnerOptions {
   enum class Network { kPod, kHost };
   Network network = Network::kPod;
   std::string pod_cidr = "10.217.0.0/16";  // where pod addresses come from (kPod)
+  // kHost: a container with a command runs it as a process of this machine, one without runs
+  // its image. kOci: every container runs its image.
+  enum class Runtime { kHost, kOci };
+  Runtime runtime = Runtime::kHost;
+  // What outlives a run: images/ (the image store). Created when first needed.
+  std::string state_dir = "/var/lib/tender";
 };
 
 class PodRunner final : public Role {

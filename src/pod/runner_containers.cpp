@@ -91,6 +91,22 @@ Result<> prepare_host_path(const Volume& v) {
 
 }  // namespace
 
+Result<std::string> PodRunner::Impl::claim_dir(const std::string& namespace_,
+                                               const std::string& claim) const {
+  // As a local-path provisioner makes them: one directory per claim, writable by any user
+  // the containers run as, kept when the pods and the runner are gone.
+  std::string dir = opts.state_dir + "/volumes/" + namespace_ + "/" + claim;
+  std::error_code ec;
+  if (fs::create_directories(dir, ec)) {
+    fs::permissions(dir, fs::perms::all, ec);
+  }
+  if (ec || !fs::is_directory(dir, ec)) {
+    return Error(std::errc::io_error, "PersistentVolumeClaim " + claim + ": cannot make " + dir +
+                                          (ec ? ": " + ec.message() : ""));
+  }
+  return Result<std::string>(boost::system::in_place_value, std::move(dir));
+}
+
 Result<> PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptions& o,
                                   bool in_container) const {
   if (!privileged) {
@@ -101,12 +117,18 @@ Result<> PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptio
       if (v.name != m.name) {
         continue;
       }
-      std::string source =
-          v.kind == Volume::Kind::kHostPath ? v.host_path : pod.dir + "/volumes/" + v.name;
+      std::string source = pod.dir + "/volumes/" + v.name;
       if (v.kind == Volume::Kind::kHostPath) {
+        source = v.host_path;
         if (auto made = prepare_host_path(v); !made) {
           return made.error();
         }
+      } else if (v.kind == Volume::Kind::kPersistentVolumeClaim) {
+        auto made = claim_dir(pod.spec.namespace_, v.claim_name);
+        if (!made) {
+          return made.error();
+        }
+        source = *made;
       }
       if (auto failed = pod.volume_errors.find(v.name); failed != pod.volume_errors.end()) {
         return Error(std::errc::io_error, failed->second);
@@ -121,7 +143,7 @@ Result<> PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptio
         }
       }
       // A volume whose files the runner wrote is read-only, as the kubelet mounts it.
-      o.mounts.push_back({source, m.mount_path, m.read_only || v.is_generated()});
+      o.mounts.push_back({source, m.mount_path, m.read_only || v.is_generated() || v.read_only});
     }
   }
   if (pod.netns) {
@@ -129,14 +151,25 @@ Result<> PodRunner::Impl::isolate(const Pod& pod, const Container& c, SpawnOptio
     o.netns_fd = pod.netns.get();
     o.mounts.push_back({net->hosts_path(), "/etc/hosts", true});
   }
+  if (c.image && in_container && c.process) {
+    // Inside an image container: its mount namespace is its root, volumes and /proc.
+    std::string ns = "/proc/" + std::to_string(c.process->pid()) + "/ns/mnt";
+    o.mount_namespace_fd = ::open(ns.c_str(), O_RDONLY | O_CLOEXEC);  // closed by the caller
+    if (o.mount_namespace_fd < 0) {
+      return Error(std::errc::no_such_process, "the container is gone");
+    }
+    o.mounts.clear();
+  }
   // The pod's name as host name, as in Kubernetes (which cuts it to 63 characters).
   o.hostname = pod.spec.name.substr(0, 63);
   // Other pods' volumes and every container's logs stay out of sight.
-  o.hide.push_back(opts.run_dir + "/pods");
+  if (!c.image) {
+    o.hide.push_back(opts.run_dir + "/pods");
+  }
   // A /proc of the container's own processes: through this machine's /proc, a process could
   // reach any other's files (/proc/PID/root). As PID 1 of its own PID namespace, nothing the
   // container starts outlives it, or us; probes and hooks join that namespace.
-  o.mount_proc = true;
+  o.mount_proc = o.mount_namespace_fd < 0;
   if (in_container && c.process) {
     std::string ns = "/proc/" + std::to_string(c.process->pid()) + "/ns/pid";
     o.pid_namespace_fd = ::open(ns.c_str(), O_RDONLY | O_CLOEXEC);  // closed by the caller
@@ -157,7 +190,7 @@ Result<> PodRunner::Impl::secure(const Container& c, SpawnOptions& o) const {
   o.no_new_privs = s.no_new_privs();
   o.read_only_root = s.read_only_root_filesystem;
   const uid_t uid = static_cast<uid_t>(s.run_as_user.value_or(::geteuid()));
-  if (s.run_as_non_root && uid == 0) {
+  if (s.run_as_non_root && uid == 0 && !c.image) {  // an image's user: image_process()
     return Error(std::errc::operation_not_permitted,
                  "runAsNonRoot is true but the container would run as root (set runAsUser)");
   }
@@ -213,6 +246,19 @@ Result<> PodRunner::Impl::fd_room() {
   return {};
 }
 
+void PodRunner::Impl::fail_start(Pod& pod, Container& c, std::string reason, std::string message) {
+  c.state = Container::State::kTerminated;
+  c.reason = std::move(reason);
+  c.message = std::move(message);
+  c.last_exit = ExitStatus{true, 128, 0, false};
+  c.finished_at = std::chrono::system_clock::now();
+  log::warn("container failed to start", {{"pod", pod.spec.name},
+                                          {"container", c.spec.name},
+                                          {"reason", c.reason},
+                                          {"error", c.message}});
+  update_summary();
+}
+
 bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
   SpawnOptions o;
   std::string error;
@@ -226,9 +272,15 @@ bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
   }
   auto resolved = resolve_env(pod.spec, c.spec, pod.ip, node);
   o.argv = expand_argv(c.spec, resolved);
-  c.admin = tender_admin_address(o.argv, self_exe, pod.ip);
   o.env = container_env(pod, resolved);
   o.cwd = c.spec.working_dir;
+  if (c.image && error.empty()) {
+    if (auto rooted = image_root(pod, c, o, resolved); !rooted) {
+      reason = "CreateContainerError";
+      error = rooted.error().message();
+    }
+  }
+  c.admin = tender_admin_address(o.argv, self_exe, pod.ip);
   o.stdin_ = Stdio::null();
   o.stdout_ = Stdio::pipe();
   o.stderr_ = Stdio::pipe();
@@ -245,6 +297,11 @@ bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
               "): raise the runner's limit (ulimit -n) or run fewer containers";
     } else if (o.argv.empty()) {
       error = "empty command: " + spawned.error().message();
+    } else if (c.image && spawned.error().value() == E2BIG && o.root) {
+      error = "the image has too many layers for one overlay mount (" +
+              std::to_string(o.root->lower.size()) + ")";
+    } else if (c.spec.command.empty()) {
+      error = o.argv[0] + ": " + spawned.error().message();  // the image's
     } else {
       // The command as the manifest wrote it where a Secret's value went into it.
       error = redact_expanded(o.argv[0] + ": " + spawned.error().message(), o.argv[0],
@@ -252,14 +309,7 @@ bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
     }
   }
   if (!p) {
-    c.state = Container::State::kTerminated;
-    c.reason = reason;
-    c.message = error;
-    c.last_exit = ExitStatus{true, 128, 0, false};
-    c.finished_at = std::chrono::system_clock::now();
-    log::warn("container failed to start",
-              {{"pod", pod.spec.name}, {"container", c.spec.name}, {"error", c.message}});
-    update_summary();
+    fail_start(pod, c, std::move(reason), std::move(error));
     return false;
   }
   c.process.emplace(std::move(*p));
@@ -312,6 +362,9 @@ void PodRunner::Impl::record_exit(Pod& pod, Container& c, const ExitStatus& st) 
 
 asio::awaitable<ExitStatus> PodRunner::Impl::run_to_exit(Pod& pod, Container& c) {
   bool started = false;
+  if (!co_await ensure_image(pod, c)) {
+    co_return *c.last_exit;
+  }
   {
     StartQueue::Turn turn = co_await starts.wait();
     if (pod.terminating) {
@@ -331,7 +384,7 @@ asio::awaitable<ExitStatus> PodRunner::Impl::run_to_exit(Pod& pod, Container& c)
 asio::awaitable<void> PodRunner::Impl::container_loop(Pod& pod, Container& c) {
   for (;;) {
     bool started = false;
-    {
+    if (co_await ensure_image(pod, c)) {
       StartQueue::Turn turn = co_await starts.wait();
       if (pod.terminating || c.stopping) {
         break;
@@ -368,7 +421,10 @@ asio::awaitable<void> PodRunner::Impl::container_loop(Pod& pod, Container& c) {
       delay = std::chrono::duration_cast<milliseconds>(c.backoff.next());
     }
     c.state = Container::State::kWaiting;
-    c.reason = delay.count() > 0 ? "CrashLoopBackOff" : "Restarting";
+    bool pull_failed = c.reason.starts_with("ErrImage");
+    c.reason = delay.count() == 0 ? "Restarting"
+               : pull_failed      ? "ImagePullBackOff"
+                                  : "CrashLoopBackOff";
     update_summary();
     auto until = SteadyClock::now() + delay;
     while (SteadyClock::now() < until && !pod.terminating && !c.stopping && !c.restart_now) {
@@ -440,8 +496,9 @@ asio::awaitable<void> PodRunner::Impl::kill_container(Pod& pod, Container& c, bo
 asio::awaitable<ProbeVerdict> PodRunner::Impl::run_action(const Pod& pod, const Container& c,
                                                           const Action& a, milliseconds timeout) {
   ProbeAction action;
-  Fd pid_namespace;   // the container's, opened by isolate() for an exec action
-  std::string argv0;  // an exec action's command, expanded
+  Fd pid_namespace;    // the container's, opened by isolate() for an exec action
+  Fd mount_namespace;  // the same, for an image container
+  std::string argv0;   // an exec action's command, expanded
   if (a.http_get) {
     action = HttpProbe{a.http_get->host.empty() ? pod.ip : a.http_get->host, a.http_get->port,
                        a.http_get->path, a.http_get->headers};
@@ -460,6 +517,10 @@ asio::awaitable<ProbeVerdict> PodRunner::Impl::run_action(const Pod& pod, const 
     o.cwd = c.spec.working_dir;
     Result<> isolated = isolate(pod, c, o, true);
     pid_namespace.reset(o.pid_namespace_fd);
+    mount_namespace.reset(o.mount_namespace_fd);
+    if (isolated && c.image) {
+      isolated = image_process(pod, c, o, resolved);
+    }
     if (!isolated) {
       co_return ProbeVerdict{false, isolated.error().message()};
     }

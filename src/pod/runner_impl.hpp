@@ -22,6 +22,7 @@
 #include "core/probe.hpp"
 #include "core/process.hpp"
 #include "pod/forward.hpp"
+#include "pod/image_store.hpp"
 #include "pod/log_file.hpp"
 #include "pod/network.hpp"
 #include "pod/run_dir.hpp"
@@ -124,8 +125,31 @@ struct PodRunner::Impl {
   // joins its PID namespace. An error says why it cannot run as asked.
   [[nodiscard]] Result<> isolate(const Pod& pod, const Container& c, SpawnOptions& o,
                                  bool in_container) const;
+  // The directory of a PersistentVolumeClaim under opts.state_dir, made if missing.
+  [[nodiscard]] Result<std::string> claim_dir(const std::string& namespace_,
+                                              const std::string& claim) const;
   // The user, capabilities and read-only mounts of c's securityContext (as root).
   [[nodiscard]] Result<> secure(const Container& c, SpawnOptions& o) const;
+  // Marks a start that failed before any process ran: terminated with `reason`, logged.
+  void fail_start(Pod& pod, Container& c, std::string reason, std::string message);
+
+  // --- image containers (runner_images.cpp) ------------------------------------------------
+  std::unique_ptr<ImageStore> images;  // under opts.state_dir, made by start()
+  // No command, or --runtime oci.
+  [[nodiscard]] bool runs_image(const ContainerSpec& s) const;
+  // Pulls (as imagePullPolicy says), unpacks and locks c's image into c.image, unless it is
+  // there or c runs no image; false (after fail_start) if it cannot.
+  asio::awaitable<bool> ensure_image(Pod& pod, Container& c);
+  // A process of an image container: the image's environment under the manifest's, its
+  // working directory, its user (or runAsUser) as the image's passwd and group name them.
+  [[nodiscard]] Result<> image_process(
+      const Pod& pod, const Container& c, SpawnOptions& o,
+      const std::vector<std::pair<std::string, std::string>>& resolved) const;
+  // The container's main process: image_process(), its argv from the image and the manifest,
+  // and a fresh overlay root on the image's layers.
+  [[nodiscard]] Result<> image_root(
+      const Pod& pod, const Container& c, SpawnOptions& o,
+      const std::vector<std::pair<std::string, std::string>>& resolved) const;
   bool privileged = ::geteuid() == 0;
   NodeInfo node;         // this machine, for fieldRef and resourceFieldRef (set by start())
   std::string self_exe;  // the runner's own binary: containers running it may be tender roles

@@ -59,6 +59,12 @@ json::object Container::to_json() const {
   json::object o;
   o["name"] = spec.name;
   o["type"] = !init ? "main" : (spec.is_sidecar() ? "sidecar" : "init");
+  if (!spec.image.empty()) {
+    o["image"] = spec.image;
+  }
+  if (!image_id.empty()) {
+    o["imageID"] = image_id;
+  }
   json::object st;
   if (state == State::kRunning) {
     json::object r;

@@ -23,6 +23,7 @@
 namespace tender::pod {
 
 class TcpForward;
+struct PreparedImage;
 
 struct Container {
   Container(const ContainerSpec& s, bool is_init, const BackoffPolicy& policy)
@@ -60,6 +61,10 @@ struct Container {
   LogFile log;
   // Its admin listener, when its command runs a tender role (admin_target.hpp); set at start.
   std::optional<HostPort> admin;
+  // The image it runs on (its layers locked while it is held), once made ready; kept across
+  // restarts, released when the pod finishes.
+  std::shared_ptr<const PreparedImage> image;
+  std::string image_id;  // its manifest's digest, for the status
 
   [[nodiscard]] const char* state_name() const;
   [[nodiscard]] boost::json::object to_json() const;
