@@ -98,6 +98,9 @@ int run(const CommonFlags& common, const RunFlags& f) {
     for (const auto& d : ro.manifests.deployments) {
       longest = std::max(longest, d.template_.termination_grace);
     }
+    for (const auto& j : ro.manifests.jobs) {
+      longest = std::max(longest, j.template_.termination_grace);
+    }
     opts.grace = longest + std::chrono::seconds(5);
   }
   ro.run_dir = f.run_dir;
@@ -493,8 +496,11 @@ void add_validate_command(CLI::App* cmd, int& exit_code) {
   vlimits->add_to(*validate_cmd);
   validate_cmd->callback([vfiles, vlimits, &exit_code] {
     Manifests m = load_manifests(*vfiles, vlimits->limits());
-    std::printf("ok: %zu pod(s), %zu ConfigMap(s), %zu Secret(s)\n", m.pod_count(),
-                m.objects->config_maps.size(), m.objects->secrets.size());
+    std::printf(
+        "ok: %zu pod(s), %zu Job(s), %zu ConfigMap(s), %zu Secret(s), %zu "
+        "PersistentVolumeClaim(s)\n",
+        m.pod_count(), m.jobs.size(), m.objects->config_maps.size(), m.objects->secrets.size(),
+        m.objects->claims.size());
     exit_code = 0;
   });
 }

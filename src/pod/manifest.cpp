@@ -41,8 +41,7 @@ constexpr std::array<KindRow, 13> kKinds{{
     {"PersistentVolumeClaim", "v1", KindRule::kRun, ""},
     {"StatefulSet", "apps/v1", KindRule::kRefuse,
      "not run yet (a Deployment's replicas have the names a StatefulSet's pods have)"},
-    {"Job", "batch/v1", KindRule::kRefuse,
-     "not run yet (use a Pod with restartPolicy OnFailure or Never)"},
+    {"Job", "batch/v1", KindRule::kRun, ""},
     {"CronJob", "batch/v1", KindRule::kRefuse, "not run (no schedules locally; use a Pod)"},
     {"DaemonSet", "apps/v1", KindRule::kRefuse,
      "not run (on one machine it is one pod: use a Pod or a Deployment)"},
@@ -135,6 +134,10 @@ void Parser::workload(const ConfigNode& doc) {
   if (!spec.defined()) {
     doc.fail("spec", "required");
   }
+  if (doc.string("kind") == "Job") {
+    job(doc, meta_node, std::move(meta), spec);
+    return;
+  }
   if (!is_pod) {
     deployment(doc, meta_node, std::move(meta), spec);
     return;
@@ -147,7 +150,7 @@ void Parser::workload(const ConfigNode& doc) {
   pod.file = doc.file();
   pod.line = doc.line();
   count_pods(meta_node, "name", 1);
-  pod_spec(spec, pod, false);
+  pod_spec(spec, pod, PodOwner::kNone);
   check_expansion(pod, spec);
   claim_pod_name(meta_node, pod.name, "Pod " + pod.name);
   out_.pods.push_back(std::move(pod));
@@ -180,7 +183,7 @@ void Parser::deployment(const ConfigNode& doc, const ConfigNode& meta_node, Meta
   if (!tspec.defined()) {
     tmpl.fail("spec", "required");
   }
-  pod_spec(tspec, pod, true);
+  pod_spec(tspec, pod, PodOwner::kDeployment);
   // The longest name a replica can get (scaling goes up to kMaxReplicas).
   PodSpec longest = pod;
   longest.name = d.name + "-" + std::to_string(kMaxReplicas - 1);
@@ -290,16 +293,21 @@ Metadata Parser::metadata(const ConfigNode& m, bool template_meta) {
 }
 
 // The pod's own fields: restart policy, grace period, security context, service account.
-void Parser::pod_settings(const ConfigNode& spec, PodSpec& pod, bool in_deployment) {
+void Parser::pod_settings(const ConfigNode& spec, PodSpec& pod, PodOwner owner) {
   if (auto rp = spec.string("restartPolicy")) {
     auto p = parse_restart_policy(*rp);
     if (!p) {
       spec.fail("restartPolicy", "not one of Always, OnFailure, Never: " + quote(*rp));
     }
-    if (in_deployment && *p != RestartPolicy::kAlways) {
+    if (owner == PodOwner::kDeployment && *p != RestartPolicy::kAlways) {
       spec.fail("restartPolicy", "a Deployment's pods must use Always, not " + quote(*rp));
     }
+    if (owner == PodOwner::kJob && *p == RestartPolicy::kAlways) {
+      spec.fail("restartPolicy", "a Job's pods must use OnFailure or Never, not \"Always\"");
+    }
     pod.restart_policy = *p;
+  } else if (owner == PodOwner::kJob) {
+    spec.fail("restartPolicy", "required in a Job's pod template: OnFailure or Never");
   }
   pod.termination_grace = seconds_field(spec, "terminationGracePeriodSeconds", 0, 30);
   pod.security = parse_pod_security(spec.child("securityContext"));
@@ -315,7 +323,7 @@ void Parser::pod_settings(const ConfigNode& spec, PodSpec& pod, bool in_deployme
   }
 }
 
-void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment) {
+void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, PodOwner owner) {
   spec.warn_unknown(
       {"containers", "initContainers", "volumes", "restartPolicy", "terminationGracePeriodSeconds",
        "securityContext",
@@ -326,7 +334,7 @@ void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment) 
        "overhead", "serviceAccountName", "serviceAccount", "automountServiceAccountToken",
        "imagePullSecrets", "dnsPolicy", "dnsConfig", "hostname", "subdomain", "setHostnameAsFQDN",
        "enableServiceLinks", "hostPID", "hostIPC", "os", "readinessGates", "schedulingGates"});
-  pod_settings(spec, pod, in_deployment);
+  pod_settings(spec, pod, owner);
   pod.objects = objects_;
   namespace_ = pod.namespace_;
   volume_file_bytes_ = 0;
@@ -415,6 +423,13 @@ Manifests parse_manifests(const std::string& text, const std::string& name,
     p.document(doc);
   }
   return p.finish();
+}
+
+PodSpec make_job_pod(const JobSpec& j, int index) {
+  PodSpec pod = j.template_;
+  pod.name = j.name + "-" + std::to_string(index);
+  pod.job = j.name;
+  return pod;
 }
 
 PodSpec make_replica(const DeploymentSpec& d, int index) {

@@ -297,6 +297,7 @@ struct PodSpec {
   // The run's ConfigMaps and Secrets (the same for every pod); null: none.
   std::shared_ptr<const ConfigObjects> objects;
   std::string deployment;  // owning Deployment's name, or empty for a bare Pod
+  std::string job;         // owning Job's name, or empty
   int replica_index = -1;  // index within the Deployment, or -1
   std::string file;        // manifest file and line, for messages
   int line = 0;
@@ -309,9 +310,29 @@ struct DeploymentSpec {
   PodSpec template_;  // name empty; per-replica pods are made by make_replica()
 };
 
+// A Job: pods made from its template until `completions` of them have succeeded, at most
+// `parallelism` at a time, given up after more than `backoff_limit` failures.
+struct JobSpec {
+  std::string name;
+  // Unset: a work queue, as Kubernetes has it: done once one pod has succeeded and every pod
+  // has ended; no pod starts after the first success.
+  std::optional<int> completions;
+  int parallelism = 1;
+  int backoff_limit = 6;  // failed pods, and container restarts under OnFailure, allowed
+  std::optional<std::chrono::seconds> active_deadline;  // from the Job's start
+  bool suspend = false;                                 // no pods until resumed
+  PodSpec template_;  // name empty; its pods are made by make_job_pod()
+  // The most pods it can make: completions (or parallelism) plus backoff_limit + 1 failed
+  // ones, plus those running when it gives up.
+  [[nodiscard]] int max_pods() const {
+    return completions.value_or(1) + backoff_limit + parallelism;
+  }
+};
+
 struct Manifests {
   std::vector<PodSpec> pods;  // bare Pods, in file order
   std::vector<DeploymentSpec> deployments;
+  std::vector<JobSpec> jobs;  // their pods are made as they run, not by all_pods()
   std::shared_ptr<const ConfigObjects> objects = std::make_shared<ConfigObjects>();
   // Every pod to run: bare pods, then each Deployment's replicas in index order.
   [[nodiscard]] std::vector<PodSpec> all_pods() const;
@@ -354,6 +375,8 @@ inline constexpr std::uint64_t kMaxPodVolumeFileBytes = std::uint64_t{16} << 20;
 // The pod for replica `index` of `d`: name "<d.name>-<index>", with fieldRef-dependent
 // environment (metadata.name) resolved for that name.
 [[nodiscard]] PodSpec make_replica(const DeploymentSpec& d, int index);
+// The pod a Job makes as its `index`th (from 0): name "<j.name>-<index>".
+[[nodiscard]] PodSpec make_job_pod(const JobSpec& j, int index);
 
 // Kubernetes' $(VAR) expansion: $(NAME) becomes the value of NAME when `vars` has it and stays
 // as written when it does not; $$ becomes a single $ (so $$(NAME) yields the literal $(NAME)).

@@ -43,11 +43,17 @@ class Parser {
   void deployment(const ConfigNode& doc, const ConfigNode& meta_node, Metadata meta,
                   const ConfigNode& spec);
   Metadata metadata(const ConfigNode& m, bool template_meta);
-  void pod_spec(const ConfigNode& spec, PodSpec& pod, bool in_deployment);
-  void pod_settings(const ConfigNode& spec, PodSpec& pod, bool in_deployment);
+  // Who makes the pods of a template: a Deployment's must restart Always, a Job's must not.
+  enum class PodOwner { kNone, kDeployment, kJob };
+  void pod_spec(const ConfigNode& spec, PodSpec& pod, PodOwner owner);
+  void pod_settings(const ConfigNode& spec, PodSpec& pod, PodOwner owner);
   void claim_pod_name(const ConfigNode& meta, const std::string& name, const std::string& what);
   void check_expansion(const PodSpec& pod, const ConfigNode& spec);
   void count_pods(const ConfigNode& at, std::string_view key, std::int64_t more);
+
+  // --- manifest_job.cpp ----------------------------------------------------------------------
+  void job(const ConfigNode& doc, const ConfigNode& meta_node, Metadata meta,
+           const ConfigNode& spec);
 
   // --- manifest_config.cpp -------------------------------------------------------------------
   void config_object(const ConfigNode& doc, bool secret);

@@ -67,6 +67,9 @@ void refuse_what_needs_root(const Manifests& manifests, bool all_images) {
   for (const auto& d : manifests.deployments) {
     check(d.template_, d.name);
   }
+  for (const auto& j : manifests.jobs) {
+    check(j.template_, j.name);
+  }
   log::warn(
       "not running as root: containers share this machine's mounts and PID space, and "
       "processes a container starts can outlive a runner killed with SIGKILL");
@@ -528,6 +531,7 @@ json::object PodRunner::status() const {
       deps[name] = d.replicas;
     }
     o["deployments"] = std::move(deps);
+    o["jobs"] = s.jobs_json();
     // What is in force: "host" also when the pod network was asked for but is not possible.
     o["network"] = s.net ? "pod" : "host";
     if (s.net) {
@@ -594,6 +598,24 @@ json::object PodRunner::config() const {
     }
     o[secret ? "secrets" : "configMaps"] = std::move(list);
   }
+  json::object jobs;
+  for (const auto& j : impl_->opts.manifests.jobs) {
+    json::object e;
+    if (j.completions) {
+      e["completions"] = *j.completions;
+    }
+    e["parallelism"] = j.parallelism;
+    e["backoffLimit"] = j.backoff_limit;
+    jobs[j.name] = std::move(e);
+  }
+  o["jobs"] = std::move(jobs);
+  json::array claims;
+  for (const auto& [id, c] : impl_->opts.manifests.objects->claims) {
+    claims.push_back(json::string(c.namespace_ + "/" + c.name));
+  }
+  o["persistentVolumeClaims"] = std::move(claims);
+  o["runtime"] = impl_->opts.runtime == RunnerOptions::Runtime::kOci ? "oci" : "host";
+  o["state_dir"] = impl_->opts.state_dir;
   return o;
 }
 

@@ -114,6 +114,9 @@ asio::awaitable<bool> PodRunner::Impl::ensure_image(Pod& pod, Container& c) {
     fail_start(pod, c, "CreateContainerError", name + ": " + prepared.error().message());
     co_return false;
   }
+  if (pod.terminating || c.stopping) {
+    co_return true;  // told to stop meanwhile: the caller starts nothing, and holds no layers
+  }
   c.image_id = prepared->digest;
   c.image = std::make_shared<const PreparedImage>(std::move(*prepared));
   co_return true;

@@ -50,6 +50,21 @@ inline Container* find_container(Pod& pod, std::string_view name) {
   return nullptr;
 }
 
+// A Job of the run and how far it has got (runner_jobs.cpp).
+struct JobState {
+  JobSpec spec;
+  enum class Phase { kRunning, kComplete, kFailed, kSuspended } phase = Phase::kRunning;
+  std::string reason;  // kFailed: BackoffLimitExceeded or DeadlineExceeded
+  int made = 0;        // pods made so far: the next one's index
+  SteadyClock::time_point started;
+  struct Counts {
+    int active = 0;     // not finished
+    int succeeded = 0;  // finished, Succeeded
+    int failed = 0;     // finished otherwise
+    int restarts = 0;   // of their containers
+  } counts;             // when the Job last looked
+};
+
 struct PodRunner::Impl {
   explicit Impl(RunnerOptions o) : opts(std::move(o)), client(ioc.get_executor()) {}
 
@@ -170,6 +185,18 @@ struct PodRunner::Impl {
   // attached.
   bool attach_network(Pod& pod);
   void detach_network(Pod& pod);
+
+  // --- Jobs (runner_jobs.cpp) -----------------------------------------------------------------
+  std::map<std::string, JobState> jobs;  // supervisor thread only
+  bool ending_after_jobs = false;
+  [[nodiscard]] JobState::Counts count_job_pods(const std::string& job) const;
+  // Makes the Job's pods until it completes or fails, then end_run_after_jobs().
+  asio::awaitable<void> run_job(JobState& job);
+  // Once every Job has ended in a run that does not serve (no Deployment, no pod restarting
+  // Always), and every other pod has finished: shuts the runner down, exit code 0 if every Job
+  // completed, else 1.
+  asio::awaitable<void> end_run_after_jobs();
+  [[nodiscard]] boost::json::array jobs_json() const;
 
   // --- faults (runner_faults.cpp) ------------------------------------------------------------
   Response signal_pod(Pod& pod, const std::string& container, int sig);

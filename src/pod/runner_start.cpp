@@ -63,6 +63,14 @@ asio::awaitable<void> PodRunner::Impl::add_pods() {
     }
   }
   first_pods_added = true;
+  for (const auto& j : opts.manifests.jobs) {
+    if (draining) {
+      break;
+    }
+    JobState& job = jobs[j.name];
+    job.spec = j;
+    asio::co_spawn(ioc, run_job(job), asio::detached);
+  }
 }
 
 asio::awaitable<void> PodRunner::Impl::await_first_pods(Pod& pod) {

@@ -1,0 +1,71 @@
+// The manifest parser's Jobs (Parser, manifest_parser.hpp).
+#include "core/config.hpp"
+#include "pod/manifest_parser.hpp"
+
+namespace tender::pod {
+
+void Parser::job(const ConfigNode& doc, const ConfigNode& meta_node, Metadata meta,
+                 const ConfigNode& spec) {
+  JobSpec j;
+  j.name = meta.name;
+  spec.warn_unknown({"template", "completions", "parallelism", "backoffLimit",
+                     "activeDeadlineSeconds", "suspend", "completionMode", "podFailurePolicy",
+                     "successPolicy", "backoffLimitPerIndex", "maxFailedIndexes",
+                     // What a cluster does with Jobs after the fact, or how it matches its
+                     // pods: nothing for one run. Ignored silently.
+                     "ttlSecondsAfterFinished", "selector", "manualSelector",
+                     "podReplacementPolicy", "managedBy"});
+  for (const char* key :
+       {"podFailurePolicy", "successPolicy", "backoffLimitPerIndex", "maxFailedIndexes"}) {
+    if (spec.has(key)) {
+      spec.fail(key, "not supported locally (it changes when the Job fails or succeeds)");
+    }
+  }
+  if (auto mode = spec.string("completionMode"); mode && *mode != "NonIndexed") {
+    spec.fail("completionMode", "only NonIndexed is supported locally, not " + quote(*mode));
+  }
+  if (auto completions = spec.integer("completions", 1, kMaxReplicas)) {  // null: unset
+    j.completions = static_cast<int>(*completions);
+  }
+  j.parallelism = static_cast<int>(spec.integer("parallelism", 0, kMaxReplicas).value_or(1));
+  j.backoff_limit = static_cast<int>(spec.integer("backoffLimit", 0, kMaxReplicas).value_or(6));
+  if (auto deadline = spec.integer("activeDeadlineSeconds", 1, 365LL * 24 * 3600)) {
+    j.active_deadline = std::chrono::seconds(*deadline);
+  }
+  j.suspend = spec.boolean("suspend").value_or(false);
+  count_pods(meta_node, "name", j.max_pods());
+
+  ConfigNode tmpl = spec.child("template");
+  if (!tmpl.defined()) {
+    spec.fail("template", "required (the pod template: metadata and spec)");
+  }
+  tmpl.warn_unknown({"metadata", "spec"});
+  Metadata tmeta = metadata(tmpl.child("metadata"), true);
+  PodSpec& pod = j.template_;
+  pod.namespace_ = meta.namespace_;
+  pod.labels = std::move(tmeta.labels);
+  pod.annotations = std::move(tmeta.annotations);
+  pod.job = j.name;
+  pod.file = doc.file();
+  pod.line = doc.line();
+  ConfigNode tspec = tmpl.child("spec");
+  if (!tspec.defined()) {
+    tmpl.fail("spec", "required");
+  }
+  pod_spec(tspec, pod, PodOwner::kJob);
+  PodSpec longest = pod;
+  longest.name = j.name + "-" + std::to_string(j.max_pods() - 1);
+  check_expansion(longest, tspec);
+  if (longest.name.size() > 253) {
+    meta_node.fail("name",
+                   "too long: the Job's pod names \"<name>-<index>\" exceed 253 characters");
+  }
+  // Its pods' names, "<name>-0" up to the most it can make, are its own.
+  for (int i = 0; i < j.max_pods(); ++i) {
+    claim_pod_name(meta_node, j.name + "-" + std::to_string(i),
+                   "pod " + std::to_string(i) + " of Job " + j.name);
+  }
+  out_.jobs.push_back(std::move(j));
+}
+
+}  // namespace tender::pod

@@ -1,0 +1,91 @@
+// Jobs as the manifest parser reads them: their settings, their pod template, and what a Job
+// cannot be locally.
+#include <gtest/gtest.h>
+
+#include "core/config.hpp"
+#include "pod/manifest.hpp"
+
+namespace tender::pod {
+namespace {
+
+Manifests parse(const std::string& yaml) { return parse_manifests(yaml, "job.yaml"); }
+
+std::string error_of(const std::string& yaml) {
+  try {
+    (void)parse(yaml);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// `spec` (indented by 2) goes before the template, from line 5; the template's restartPolicy
+// is `policy`.
+std::string job(const std::string& spec, const std::string& policy = "OnFailure") {
+  return "apiVersion: batch/v1\n"     // 1
+         "kind: Job\n"                // 2
+         "metadata: {name: count}\n"  // 3
+         "spec:\n" +                  // 4
+         spec +
+         "  template:\n"
+         "    spec:\n"
+         "      restartPolicy: " +
+         policy +
+         "\n"
+         "      containers:\n"
+         "        - name: work\n"
+         "          command: [work]\n";
+}
+
+TEST(Jobs, SettingsAndPodsAreRead) {
+  Manifests m =
+      parse(job("  completions: 5\n  parallelism: 2\n  backoffLimit: 3\n"
+                "  activeDeadlineSeconds: 60\n  ttlSecondsAfterFinished: 100\n"));
+  ASSERT_EQ(m.jobs.size(), 1U);
+  const JobSpec& j = m.jobs[0];
+  EXPECT_EQ(j.completions, 5);
+  EXPECT_EQ(j.parallelism, 2);
+  EXPECT_EQ(j.backoff_limit, 3);
+  EXPECT_EQ(j.active_deadline, std::chrono::seconds(60));
+  EXPECT_EQ(j.template_.restart_policy, RestartPolicy::kOnFailure);
+  EXPECT_TRUE(m.all_pods().empty());  // made as the Job runs
+  PodSpec pod = make_job_pod(j, 7);
+  EXPECT_EQ(pod.name, "count-7");
+  EXPECT_EQ(pod.job, "count");
+  // Kubernetes' defaults; without completions, a work queue.
+  const JobSpec& d = parse(job("")).jobs[0];
+  EXPECT_EQ(d.completions, std::nullopt);
+  EXPECT_EQ(d.parallelism, 1);
+  EXPECT_EQ(d.backoff_limit, 6);
+  EXPECT_FALSE(d.active_deadline.has_value());
+}
+
+TEST(Jobs, WhatAJobCannotBeIsRefusedSayingWhy) {
+  EXPECT_EQ(error_of(job("", "Always")),
+            "job.yaml:7: spec.template.spec.restartPolicy: a Job's pods must use OnFailure or "
+            "Never, not \"Always\"");
+  std::string no_policy = job("");
+  no_policy.erase(no_policy.find("      restartPolicy: OnFailure\n"), 31);
+  EXPECT_EQ(error_of(no_policy),
+            "job.yaml:7: spec.template.spec.restartPolicy: required in a Job's pod template: "
+            "OnFailure or Never");
+  EXPECT_EQ(error_of(job("  completionMode: Indexed\n")),
+            "job.yaml:5: spec.completionMode: only NonIndexed is supported locally, not "
+            "\"Indexed\"");
+  EXPECT_EQ(error_of(job("  podFailurePolicy: {rules: []}\n")),
+            "job.yaml:5: spec.podFailurePolicy: not supported locally (it changes when the Job "
+            "fails or succeeds)");
+  EXPECT_NE(error_of(job("  completions: 0\n")).find("job.yaml:5: spec.completions: "),
+            std::string::npos);
+  // Its pods' names are its own.
+  std::string clash = job("  completions: 2\n") +
+                      "---\napiVersion: v1\nkind: Pod\nmetadata: {name: count-1}\nspec:\n"
+                      "  containers: [{name: a, command: [a]}]\n";
+  EXPECT_NE(error_of(clash).find("pod name \"count-1\" (Pod count-1) is already taken by pod 1 "
+                                 "of Job count"),
+            std::string::npos)
+      << error_of(clash);
+}
+
+}  // namespace
+}  // namespace tender::pod
