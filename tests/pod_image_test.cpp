@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
 
 #include "pod/image_test_support.hpp"
@@ -117,13 +118,20 @@ TEST_F(PodImageTest, RunsTheImagesEntrypointWithItsEnvironmentUnderTheManifests)
     return logs.out.find("hello from the image") != std::string::npos;
   }));
   // An exec probe runs in the image's root: /etc/added is there only.
-  ASSERT_TRUE(eventually(
-      [&] {
-        auto pod = http(runner_->port("admin"), "GET", "/v1/pods/img");
-        return pod.body.find("\"ready\":true") != std::string::npos &&
-               pod.body.find("\"name\":\"edited\"") != std::string::npos;
-      },
-      20s))
+  auto edited_ready = [&] {
+    auto pod = http(runner_->port("admin"), "GET", "/v1/pods/img");
+    if (pod.status != 200) {
+      return false;
+    }
+    const boost::json::value json = boost::json::parse(pod.body);
+    for (const auto& c : json.at("containers").as_array()) {
+      if (c.at("name") == "edited") {
+        return c.at("ready") == true;
+      }
+    }
+    return false;
+  };
+  ASSERT_TRUE(eventually(edited_ready, 20s))
       << http(runner_->port("admin"), "GET", "/v1/pods/img").body;
   // exec lands in the container's root: the layer above deleted /bin/cat, made /work.
   RunResult ls = run_tender({"pod", "exec", "img", "-c", "edited", "--admin", admin(), "--", "sh",

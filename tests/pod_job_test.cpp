@@ -93,10 +93,11 @@ TEST(PodJobs, PastItsBackoffLimitTheJobFailsAndTheRunExits1) {
 TEST(PodJobs, AWorkQueueEndsWhenItsPodsHaveAndOneSucceeded) {
   TempDir dir;
   const std::string out = dir.path() + "/out";
-  fs::create_directories(out);
+  fs::create_directories(out + "/queue");
+  fs::create_directories(out + "/taken");
   // Two workers take items (files) until none is left; each exits 0 when the queue is empty.
   for (int i = 0; i < 6; ++i) {
-    std::ofstream(out + "/item-" + std::to_string(i)) << i;
+    std::ofstream(out + "/queue/item-" + std::to_string(i)) << i;
   }
   const std::string file = dir.write("queue.yaml", replace_all(R"y(apiVersion: batch/v1
 kind: Job
@@ -108,14 +109,14 @@ spec:
       restartPolicy: OnFailure
       containers:
         - name: worker
-          command: ["sh", "-c", "for f in OUT/item-*; do mv $f $f.taken 2>/dev/null && echo $f >> OUT/worked; done; exit 0"]
+          command: ["sh", "-c", "for f in OUT/queue/item-*; do mv $f OUT/taken/ 2>/dev/null && echo $f >> OUT/worked; done; exit 0"]
 )y",
                                                                "OUT", out));
   RunResult r = run_tender(
       {"pod", "run", file, "--admin", "127.0.0.1:0", "--no-log-view", "--network", "host"}, 60s);
   EXPECT_TRUE(r.status.exited && r.status.code == 0) << r.status.describe() << r.err;
   EXPECT_EQ(lines(slurp(out + "/worked")).size(), 6U);
-  EXPECT_FALSE(fs::exists(out + "/item-0"));
+  EXPECT_TRUE(fs::is_empty(out + "/queue"));
 }
 
 TEST(PodJobs, AJobBesideADeploymentLeavesTheRunServing) {

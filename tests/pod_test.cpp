@@ -756,7 +756,7 @@ TEST(PodManifests, BadManifestsExit2NamingFileAndLineBeforeAnythingStarts) {
   std::vector<Case> cases = {
       {"apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", "Service"},
       {"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
-       "    - name: a\n      image: x\n",
+       "    - name: a\n      args: [x]\n",
        "command"},
       {"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
        "    - name: a\n      command: [\"touch\", \"" +
