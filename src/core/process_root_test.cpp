@@ -13,6 +13,7 @@
 
 #include "core/fd.hpp"
 #include "core/process.hpp"
+#include "core/process_test_support.hpp"
 #include "core/temp_dir.hpp"
 
 namespace tender {
@@ -22,27 +23,8 @@ namespace fs = std::filesystem;
 
 constexpr const char* kBusybox = "/bin/busybox";
 
-struct Output {
-  std::string out;
-  ExitStatus status;
-};
-
-Output run(SpawnOptions o) {
-  o.stdout_ = Stdio::pipe();
-  auto p = Process::spawn(o);
-  if (!p) {
-    ADD_FAILURE() << "spawn: " << p.error().message();
-    return {};
-  }
-  Output result;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(p->stdout_fd(), buf, sizeof buf)) > 0) {
-    result.out.append(buf, static_cast<size_t>(n));
-  }
-  result.status = p->wait();
-  return result;
-}
+using testing::Output;
+using testing::run;
 
 void write_file(const std::string& path, const std::string& text) {
   fs::create_directories(fs::path(path).parent_path());

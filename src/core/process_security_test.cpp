@@ -25,28 +25,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The child's stdout and its exit status.
-struct Output {
-  std::string out;
-  ExitStatus status;
-};
-
-Output run(SpawnOptions o) {
-  o.stdout_ = Stdio::pipe();
-  auto p = Process::spawn(o);
-  if (!p) {
-    ADD_FAILURE() << "spawn: " << p.error().message();
-    return {};
-  }
-  Output result;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(p->stdout_fd(), buf, sizeof buf)) > 0) {
-    result.out.append(buf, static_cast<size_t>(n));
-  }
-  result.status = p->wait();
-  return result;
-}
+using testing::Output;
+using testing::run;
 
 // "Key:\tvalue" lines of /proc/self/status as the child sees itself.
 std::map<std::string, std::string> child_status(SpawnOptions o) {

@@ -1,13 +1,43 @@
 #pragma once
-// What the process tests share: a child whose parent dies under it.
+// What the process tests share: a child run to its end for its output, and a child whose
+// parent dies under it.
 
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
+#include <string>
+
 #include "core/process.hpp"
 
 namespace tender::testing {
+
+// A child's stdout and its exit status.
+struct Output {
+  std::string out;
+  ExitStatus status;
+};
+
+// Spawns `o` with its stdout on a pipe and reads it to the end; a failed spawn is a test
+// failure (and an empty Output).
+inline Output run(SpawnOptions o) {
+  o.stdout_ = Stdio::pipe();
+  auto p = Process::spawn(o);
+  if (!p) {
+    ADD_FAILURE() << "spawn: " << p.error().message();
+    return {};
+  }
+  Output result;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(p->stdout_fd(), buf, sizeof buf)) > 0) {
+    result.out.append(buf, static_cast<size_t>(n));
+  }
+  result.status = p->wait();
+  return result;
+}
 
 // Spawns `options` from a forked intermediate process that then exits at once without
 // destroying its Process, as a supervisor that crashes would; reaps the intermediate and

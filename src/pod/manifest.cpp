@@ -156,6 +156,34 @@ void Parser::workload(const ConfigNode& doc) {
   out_.pods.push_back(std::move(pod));
 }
 
+PodSpec Parser::pod_template(const ConfigNode& doc, const Metadata& meta, const ConfigNode& spec,
+                             PodOwner owner, const std::string& owner_name,
+                             const std::string& longest_name) {
+  ConfigNode tmpl = spec.child("template");
+  if (!tmpl.defined()) {
+    spec.fail("template", "required (the pod template: metadata and spec)");
+  }
+  tmpl.warn_unknown({"metadata", "spec"});
+  Metadata tmeta = metadata(tmpl.child("metadata"), true);
+  PodSpec pod;
+  pod.namespace_ = meta.namespace_;
+  pod.labels = std::move(tmeta.labels);
+  pod.annotations = std::move(tmeta.annotations);
+  (owner == PodOwner::kJob ? pod.job : pod.deployment) = owner_name;
+  pod.file = doc.file();
+  pod.line = doc.line();
+  ConfigNode tspec = tmpl.child("spec");
+  if (!tspec.defined()) {
+    tmpl.fail("spec", "required");
+  }
+  pod_spec(tspec, pod, owner);
+  // Checked with the longest name one of its pods can get ($(POD_NAME) and the like).
+  PodSpec longest = pod;
+  longest.name = longest_name;
+  check_expansion(longest, tspec);
+  return pod;
+}
+
 void Parser::deployment(const ConfigNode& doc, const ConfigNode& meta_node, Metadata meta,
                         const ConfigNode& spec) {
   DeploymentSpec d;
@@ -166,28 +194,8 @@ void Parser::deployment(const ConfigNode& doc, const ConfigNode& meta_node, Meta
   d.replicas = static_cast<int>(spec.integer("replicas", 0, kMaxReplicas).value_or(1));
   count_pods(spec.has("replicas") ? spec : meta_node, spec.has("replicas") ? "replicas" : "name",
              d.replicas);
-  ConfigNode tmpl = spec.child("template");
-  if (!tmpl.defined()) {
-    spec.fail("template", "required (the pod template: metadata and spec)");
-  }
-  tmpl.warn_unknown({"metadata", "spec"});
-  Metadata tmeta = metadata(tmpl.child("metadata"), true);
-  PodSpec& pod = d.template_;
-  pod.namespace_ = meta.namespace_;
-  pod.labels = std::move(tmeta.labels);
-  pod.annotations = std::move(tmeta.annotations);
-  pod.deployment = d.name;
-  pod.file = doc.file();
-  pod.line = doc.line();
-  ConfigNode tspec = tmpl.child("spec");
-  if (!tspec.defined()) {
-    tmpl.fail("spec", "required");
-  }
-  pod_spec(tspec, pod, PodOwner::kDeployment);
-  // The longest name a replica can get (scaling goes up to kMaxReplicas).
-  PodSpec longest = pod;
-  longest.name = d.name + "-" + std::to_string(kMaxReplicas - 1);
-  check_expansion(longest, tspec);
+  d.template_ = pod_template(doc, meta, spec, PodOwner::kDeployment, d.name,
+                             d.name + "-" + std::to_string(kMaxReplicas - 1));
 
   if (auto it = deployment_sites_.find(d.name); it != deployment_sites_.end()) {
     meta_node.fail("name", "Deployment " + quote(d.name) + " is already defined at " + it->second);

@@ -35,28 +35,9 @@ void Parser::job(const ConfigNode& doc, const ConfigNode& meta_node, Metadata me
   j.suspend = spec.boolean("suspend").value_or(false);
   count_pods(meta_node, "name", j.max_pods());
 
-  ConfigNode tmpl = spec.child("template");
-  if (!tmpl.defined()) {
-    spec.fail("template", "required (the pod template: metadata and spec)");
-  }
-  tmpl.warn_unknown({"metadata", "spec"});
-  Metadata tmeta = metadata(tmpl.child("metadata"), true);
-  PodSpec& pod = j.template_;
-  pod.namespace_ = meta.namespace_;
-  pod.labels = std::move(tmeta.labels);
-  pod.annotations = std::move(tmeta.annotations);
-  pod.job = j.name;
-  pod.file = doc.file();
-  pod.line = doc.line();
-  ConfigNode tspec = tmpl.child("spec");
-  if (!tspec.defined()) {
-    tmpl.fail("spec", "required");
-  }
-  pod_spec(tspec, pod, PodOwner::kJob);
-  PodSpec longest = pod;
-  longest.name = j.name + "-" + std::to_string(j.max_pods() - 1);
-  check_expansion(longest, tspec);
-  if (longest.name.size() > 253) {
+  const std::string longest = j.name + "-" + std::to_string(j.max_pods() - 1);
+  j.template_ = pod_template(doc, meta, spec, PodOwner::kJob, j.name, longest);
+  if (longest.size() > 253) {
     meta_node.fail("name",
                    "too long: the Job's pod names \"<name>-<index>\" exceed 253 characters");
   }

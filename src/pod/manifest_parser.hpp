@@ -46,6 +46,11 @@ class Parser {
   // Who makes the pods of a template: a Deployment's must restart Always, a Job's must not.
   enum class PodOwner { kNone, kDeployment, kJob };
   void pod_spec(const ConfigNode& spec, PodSpec& pod, PodOwner owner);
+  // `spec.template` of a Deployment or Job named `owner_name`: its metadata and pod spec,
+  // checked as the pod named `longest_name` (the longest its pods can get).
+  PodSpec pod_template(const ConfigNode& doc, const Metadata& meta, const ConfigNode& spec,
+                       PodOwner owner, const std::string& owner_name,
+                       const std::string& longest_name);
   void pod_settings(const ConfigNode& spec, PodSpec& pod, PodOwner owner);
   void claim_pod_name(const ConfigNode& meta, const std::string& name, const std::string& what);
   void check_expansion(const PodSpec& pod, const ConfigNode& spec);
