@@ -1,10 +1,12 @@
 // PersistentVolumeClaims with the real runner (as root): a claim's directory under --state-dir
-// outlives the pod and the runner, and the next run's pods find what the last one wrote.
+// outlives the pod and the runner, and the next run's pods find what the last one wrote; a
+// StatefulSet starts its replicas in order, each with a claim of its own.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "support.hpp"
 
@@ -63,6 +65,65 @@ TEST(PodClaims, AClaimsDataOutlivesTheRunner) {
   struct stat st {};
   ASSERT_EQ(::stat((state + "/volumes/default/counter").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0777U);  // as a local-path provisioner makes it
+}
+
+constexpr const char* kStatefulSet = R"y(apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 3
+  template:
+    spec:
+      terminationGracePeriodSeconds: 1
+      volumes: [{name: out, hostPath: {path: OUT}}]
+      containers:
+        - name: db
+          command: ["sh", "-c", "echo $POD > /data/owner; touch /out/started-$POD; exec sleep 1000"]
+          env: [{name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
+          volumeMounts: [{name: data, mountPath: /data}, {name: out, mountPath: /out}]
+          readinessProbe:
+            exec: {command: ["test", "-f", "/out/ready-$(POD)"]}
+            periodSeconds: 1
+  volumeClaimTemplates:
+    - metadata: {name: data}
+      spec:
+        accessModes: [ReadWriteOnce]
+        resources: {requests: {storage: 10Mi}}
+)y";
+
+TEST(PodClaims, AStatefulSetStartsEachReplicaOnceTheOneBeforeIsReady) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "volumes are mounted as root";
+  }
+  TempDir dir;
+  const std::string state = dir.path() + "/state";
+  const std::string out = dir.path() + "/out";
+  fs::create_directories(out);
+  std::string yaml = kStatefulSet;
+  yaml.replace(yaml.find("OUT"), 3, out);
+  const std::string file = dir.write("db.yaml", yaml);
+  Tender runner({"pod", "run", file, "--admin", "127.0.0.1:0", "--no-log-view", "--state-dir",
+                 state, "--network", "host"});
+  const std::uint16_t port = runner.port("admin");
+  for (int i = 0; i < 3; ++i) {
+    const std::string pod = "db-" + std::to_string(i);
+    ASSERT_TRUE(eventually([&] { return fs::exists(out + "/started-" + pod); }))
+        << runner.stderr_text();
+    // The next replica is not even made until this one is ready.
+    if (i + 1 < 3) {
+      EXPECT_EQ(http(port, "GET", "/v1/pods/db-" + std::to_string(i + 1)).status, 404);
+    }
+    std::ofstream(out + "/ready-" + pod).flush();
+  }
+  for (int i = 0; i < 3; ++i) {
+    const std::string pod = "db-" + std::to_string(i);
+    const std::string claim = state + "/volumes/default/data-" + pod + "/owner";
+    ASSERT_TRUE(eventually([&] { return fs::exists(claim); }));
+    EXPECT_EQ(slurp(claim), pod + "\n");
+  }
+  runner.signal(SIGTERM);
+  ASSERT_TRUE(runner.wait_exit(20s));
 }
 
 }  // namespace

@@ -101,6 +101,9 @@ int run(const CommonFlags& common, const RunFlags& f) {
     for (const auto& j : ro.manifests.jobs) {
       longest = std::max(longest, j.template_.termination_grace);
     }
+    for (const auto& set : ro.manifests.stateful_sets) {
+      longest = std::max(longest, set.template_.termination_grace);
+    }
     opts.grace = longest + std::chrono::seconds(5);
   }
   ro.run_dir = f.run_dir;

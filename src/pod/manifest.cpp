@@ -39,8 +39,7 @@ constexpr std::array<KindRow, 13> kKinds{{
     {"Service", "v1", KindRule::kRefuse,
      "not run yet (pods reach each other by pod name: keep Services in a file of their own)"},
     {"PersistentVolumeClaim", "v1", KindRule::kRun, ""},
-    {"StatefulSet", "apps/v1", KindRule::kRefuse,
-     "not run yet (a Deployment's replicas have the names a StatefulSet's pods have)"},
+    {"StatefulSet", "apps/v1", KindRule::kRun, ""},
     {"Job", "batch/v1", KindRule::kRun, ""},
     {"CronJob", "batch/v1", KindRule::kRefuse, "not run (no schedules locally; use a Pod)"},
     {"DaemonSet", "apps/v1", KindRule::kRefuse,
@@ -138,6 +137,10 @@ void Parser::workload(const ConfigNode& doc) {
     job(doc, meta_node, std::move(meta), spec);
     return;
   }
+  if (doc.string("kind") == "StatefulSet") {
+    stateful_set(doc, meta_node, std::move(meta), spec);
+    return;
+  }
   if (!is_pod) {
     deployment(doc, meta_node, std::move(meta), spec);
     return;
@@ -169,7 +172,9 @@ PodSpec Parser::pod_template(const ConfigNode& doc, const Metadata& meta, const 
   pod.namespace_ = meta.namespace_;
   pod.labels = std::move(tmeta.labels);
   pod.annotations = std::move(tmeta.annotations);
-  (owner == PodOwner::kJob ? pod.job : pod.deployment) = owner_name;
+  (owner == PodOwner::kJob           ? pod.job
+   : owner == PodOwner::kStatefulSet ? pod.stateful_set
+                                     : pod.deployment) = owner_name;
   pod.file = doc.file();
   pod.line = doc.line();
   ConfigNode tspec = tmpl.child("spec");
@@ -310,6 +315,9 @@ void Parser::pod_settings(const ConfigNode& spec, PodSpec& pod, PodOwner owner) 
     if (owner == PodOwner::kDeployment && *p != RestartPolicy::kAlways) {
       spec.fail("restartPolicy", "a Deployment's pods must use Always, not " + quote(*rp));
     }
+    if (owner == PodOwner::kStatefulSet && *p != RestartPolicy::kAlways) {
+      spec.fail("restartPolicy", "a StatefulSet's pods must use Always, not " + quote(*rp));
+    }
     if (owner == PodOwner::kJob && *p == RestartPolicy::kAlways) {
       spec.fail("restartPolicy", "a Job's pods must use OnFailure or Never, not \"Always\"");
     }
@@ -356,6 +364,14 @@ void Parser::pod_spec(const ConfigNode& spec, PodSpec& pod, PodOwner owner) {
     }
     pod.volumes.push_back(std::move(vol));
   }
+  for (Volume& claim : claim_template_volumes_) {
+    if (!volume_names_.insert(claim.name).second) {
+      spec.fail("volumes", "volume " + quote(claim.name) +
+                               " has the name of one of the StatefulSet's volumeClaimTemplates");
+    }
+    pod.volumes.push_back(std::move(claim));
+  }
+  claim_template_volumes_.clear();
 
   std::map<std::string, std::string> container_paths;  // name -> field path, for duplicates
   auto add = [&](const ConfigNode& c, bool init) {
@@ -398,6 +414,9 @@ std::size_t Manifests::pod_count() const {
   for (const auto& d : deployments) {
     n += static_cast<std::size_t>(d.replicas);
   }
+  for (const auto& set : stateful_sets) {
+    n += static_cast<std::size_t>(set.replicas);
+  }
   return n;
 }
 
@@ -431,6 +450,20 @@ Manifests parse_manifests(const std::string& text, const std::string& name,
     p.document(doc);
   }
   return p.finish();
+}
+
+PodSpec make_stateful_pod(const StatefulSetSpec& s, int index) {
+  PodSpec pod = s.template_;
+  pod.name = s.name + "-" + std::to_string(index);
+  pod.stateful_set = s.name;
+  pod.subdomain = s.service_name;
+  pod.replica_index = index;
+  for (Volume& v : pod.volumes) {
+    if (v.per_pod_claim) {
+      v.claim_name += "-" + pod.name;  // Kubernetes' name: <template>-<set>-<index>
+    }
+  }
+  return pod;
 }
 
 PodSpec make_job_pod(const JobSpec& j, int index) {

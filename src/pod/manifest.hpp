@@ -227,9 +227,12 @@ struct Volume {
     kDownwardAPI,
     kProjected
   } kind = Kind::kEmptyDir;
-  std::string host_path;       // kHostPath
-  std::string claim_name;      // kPersistentVolumeClaim
-  bool read_only = false;      // kPersistentVolumeClaim: every mount of it read-only
+  std::string host_path;   // kHostPath
+  std::string claim_name;  // kPersistentVolumeClaim
+  bool read_only = false;  // kPersistentVolumeClaim: every mount of it read-only
+  // kPersistentVolumeClaim from a StatefulSet's volumeClaimTemplates: each pod's own claim,
+  // claim_name + "-" + the pod's name (make_stateful_pod()).
+  bool per_pod_claim = false;
   std::string host_path_type;  // hostPath.type as written ("", "Directory", ...), informative
   std::optional<std::uint64_t> size_limit;  // emptyDir.sizeLimit, informative
   std::vector<VolumeSource> sources;        // one, or a projected volume's in order
@@ -296,10 +299,12 @@ struct PodSpec {
   std::string service_account = "default";              // serviceAccountName, for fieldRef only
   // The run's ConfigMaps and Secrets (the same for every pod); null: none.
   std::shared_ptr<const ConfigObjects> objects;
-  std::string deployment;  // owning Deployment's name, or empty for a bare Pod
-  std::string job;         // owning Job's name, or empty
-  int replica_index = -1;  // index within the Deployment, or -1
-  std::string file;        // manifest file and line, for messages
+  std::string deployment;    // owning Deployment's name, or empty for a bare Pod
+  std::string job;           // owning Job's name, or empty
+  std::string stateful_set;  // owning StatefulSet's name, or empty
+  std::string subdomain;     // a StatefulSet's serviceName: the pod is also NAME.SUBDOMAIN
+  int replica_index = -1;    // index within the Deployment, or -1
+  std::string file;          // manifest file and line, for messages
   int line = 0;
 };
 
@@ -329,10 +334,23 @@ struct JobSpec {
   }
 };
 
+// A StatefulSet: replicas "<name>-0" ... started in order (each once the one before is ready,
+// unless podManagementPolicy is Parallel), each with claims of its own from the
+// volumeClaimTemplates.
+struct StatefulSetSpec {
+  std::string name;
+  int replicas = 1;
+  std::string service_name;  // informative
+  bool parallel = false;     // podManagementPolicy: Parallel
+  std::vector<ClaimSpec> claim_templates;
+  PodSpec template_;  // name empty; its pods are made by make_stateful_pod()
+};
+
 struct Manifests {
   std::vector<PodSpec> pods;  // bare Pods, in file order
   std::vector<DeploymentSpec> deployments;
-  std::vector<JobSpec> jobs;  // their pods are made as they run, not by all_pods()
+  std::vector<JobSpec> jobs;                   // their pods are made as they run, not by all_pods()
+  std::vector<StatefulSetSpec> stateful_sets;  // nor theirs
   std::shared_ptr<const ConfigObjects> objects = std::make_shared<ConfigObjects>();
   // Every pod to run: bare pods, then each Deployment's replicas in index order.
   [[nodiscard]] std::vector<PodSpec> all_pods() const;
@@ -375,6 +393,8 @@ inline constexpr std::uint64_t kMaxPodVolumeFileBytes = std::uint64_t{16} << 20;
 // The pod for replica `index` of `d`: name "<d.name>-<index>", with fieldRef-dependent
 // environment (metadata.name) resolved for that name.
 [[nodiscard]] PodSpec make_replica(const DeploymentSpec& d, int index);
+// Replica `index` of StatefulSet `s`: name "<s.name>-<index>", its claims its own.
+[[nodiscard]] PodSpec make_stateful_pod(const StatefulSetSpec& s, int index);
 // The pod a Job makes as its `index`th (from 0): name "<j.name>-<index>".
 [[nodiscard]] PodSpec make_job_pod(const JobSpec& j, int index);
 

@@ -258,9 +258,6 @@ TEST(Kinds, WorkloadsAndObjectsTenderDoesNotRunAreRefusedSayingWhy) {
   EXPECT_EQ(refused("v1", "Service"),
             "run.yaml:24: kind: kind \"Service\" is not run yet (pods reach each other by pod "
             "name: keep Services in a file of their own)");
-  EXPECT_EQ(refused("apps/v1", "StatefulSet"),
-            "run.yaml:24: kind: kind \"StatefulSet\" is not run yet (a Deployment's replicas "
-            "have the names a StatefulSet's pods have)");
   EXPECT_NE(refused("apps/v1", "DaemonSet").find("not run (on one machine"), std::string::npos);
 }
 

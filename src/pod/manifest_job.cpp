@@ -1,4 +1,6 @@
-// The manifest parser's Jobs (Parser, manifest_parser.hpp).
+// The manifest parser's Jobs and StatefulSets (Parser, manifest_parser.hpp).
+#include <set>
+
 #include "core/config.hpp"
 #include "pod/manifest_parser.hpp"
 
@@ -47,6 +49,62 @@ void Parser::job(const ConfigNode& doc, const ConfigNode& meta_node, Metadata me
                    "pod " + std::to_string(i) + " of Job " + j.name);
   }
   out_.jobs.push_back(std::move(j));
+}
+
+void Parser::stateful_set(const ConfigNode& doc, const ConfigNode& meta_node, Metadata meta,
+                          const ConfigNode& spec) {
+  StatefulSetSpec out;
+  out.name = meta.name;
+  spec.warn_unknown({"replicas", "selector", "serviceName", "template", "volumeClaimTemplates",
+                     "podManagementPolicy",
+                     // How a cluster rolls out changes and keeps claims: nothing for one run.
+                     // Ignored silently.
+                     "updateStrategy", "revisionHistoryLimit",
+                     "persistentVolumeClaimRetentionPolicy"});
+  out.replicas = static_cast<int>(spec.integer("replicas", 0, kMaxReplicas).value_or(1));
+  count_pods(spec.has("replicas") ? spec : meta_node, spec.has("replicas") ? "replicas" : "name",
+             out.replicas);
+  out.service_name = spec.string("serviceName").value_or("");
+  if (auto policy = spec.string("podManagementPolicy")) {
+    if (*policy != "OrderedReady" && *policy != "Parallel") {
+      spec.fail("podManagementPolicy", "OrderedReady or Parallel, not " + quote(*policy));
+    }
+    out.parallel = *policy == "Parallel";
+  }
+  std::set<std::string> claim_names;
+  for (const auto& t : spec.child("volumeClaimTemplates").items()) {
+    t.warn_unknown({"apiVersion", "kind", "metadata", "spec"});
+    ClaimSpec claim;
+    claim.name = required_text(t.child("metadata"), "name");
+    if (!is_dns_label(claim.name)) {
+      t.child("metadata")
+          .fail("name",
+                "not a valid volume name (lowercase letters, digits and "
+                "'-', at most 63): " +
+                    quote(claim.name));
+    }
+    if (!claim_names.insert(claim.name).second) {
+      t.child("metadata").fail("name", "duplicate claim template " + quote(claim.name));
+    }
+    claim.namespace_ = meta.namespace_;
+    claim.file = t.file();
+    claim.line = t.line();
+    claim_spec(t, claim);
+    Volume v;
+    v.name = claim.name;
+    v.kind = Volume::Kind::kPersistentVolumeClaim;
+    v.claim_name = claim.name;
+    v.per_pod_claim = true;
+    claim_template_volumes_.push_back(std::move(v));
+    out.claim_templates.push_back(std::move(claim));
+  }
+  out.template_ = pod_template(doc, meta, spec, PodOwner::kStatefulSet, out.name,
+                               out.name + "-" + std::to_string(kMaxReplicas - 1));
+  for (int i = 0; i < out.replicas; ++i) {
+    claim_pod_name(meta_node, out.name + "-" + std::to_string(i),
+                   "replica " + std::to_string(i) + " of StatefulSet " + out.name);
+  }
+  out_.stateful_sets.push_back(std::move(out));
 }
 
 }  // namespace tender::pod

@@ -1,5 +1,5 @@
-// Jobs as the manifest parser reads them: their settings, their pod template, and what a Job
-// cannot be locally.
+// Jobs and StatefulSets as the manifest parser reads them: their settings, their pod template,
+// and what they cannot be locally.
 #include <gtest/gtest.h>
 
 #include "core/config.hpp"
@@ -85,6 +85,70 @@ TEST(Jobs, WhatAJobCannotBeIsRefusedSayingWhy) {
                                  "of Job count"),
             std::string::npos)
       << error_of(clash);
+}
+
+constexpr const char* kStatefulSet = R"y(apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 3
+  template:
+    spec:
+      containers:
+        - name: db
+          command: [db]
+          volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+    - metadata: {name: data}
+      spec:
+        accessModes: [ReadWriteOnce]
+        resources: {requests: {storage: 1Gi}}
+)y";
+
+TEST(StatefulSets, ReplicasHaveStableNamesAndClaimsOfTheirOwn) {
+  Manifests m = parse(kStatefulSet);
+  ASSERT_EQ(m.stateful_sets.size(), 1U);
+  const StatefulSetSpec& set = m.stateful_sets[0];
+  EXPECT_EQ(set.replicas, 3);
+  EXPECT_FALSE(set.parallel);
+  EXPECT_EQ(set.service_name, "db");
+  ASSERT_EQ(set.claim_templates.size(), 1U);
+  EXPECT_EQ(set.claim_templates[0].storage, std::uint64_t{1} << 30);
+  EXPECT_EQ(m.pod_count(), 3U);
+  EXPECT_TRUE(m.all_pods().empty());  // started in order by the runner
+  PodSpec pod = make_stateful_pod(set, 2);
+  EXPECT_EQ(pod.name, "db-2");
+  EXPECT_EQ(pod.stateful_set, "db");
+  ASSERT_EQ(pod.volumes.size(), 1U);
+  EXPECT_EQ(pod.volumes[0].kind, Volume::Kind::kPersistentVolumeClaim);
+  EXPECT_EQ(pod.volumes[0].claim_name, "data-db-2");  // as Kubernetes names it
+  std::string parallel = kStatefulSet;
+  parallel.replace(parallel.find("  replicas: 3\n"), 0, "  podManagementPolicy: Parallel\n");
+  EXPECT_TRUE(parse(parallel).stateful_sets[0].parallel);
+}
+
+TEST(StatefulSets, WhatAStatefulSetCannotBeIsRefusedSayingWhy) {
+  std::string policy = kStatefulSet;
+  policy.replace(policy.find("    spec:\n      containers"), 10,
+                 "    spec:\n      restartPolicy: Never\n");
+  EXPECT_EQ(error_of(policy),
+            "job.yaml:9: spec.template.spec.restartPolicy: a StatefulSet's pods must use Always, "
+            "not \"Never\"");
+  std::string clash = kStatefulSet;
+  clash.replace(clash.find("      containers:"), 0,
+                "      volumes: [{name: data, emptyDir: {}}]\n");
+  EXPECT_EQ(error_of(clash),
+            "job.yaml:9: spec.template.spec.volumes: volume \"data\" has the name of one of the "
+            "StatefulSet's volumeClaimTemplates");
+  std::string block = kStatefulSet + std::string("        volumeMode: Block\n");
+  EXPECT_NE(error_of(block).find("spec.volumeClaimTemplates[0].spec.volumeMode: only Filesystem"),
+            std::string::npos)
+      << error_of(block);
+  std::string unknown = kStatefulSet;
+  unknown.replace(unknown.find("  replicas: 3\n"), 0, "  podManagementPolicy: Sometimes\n");
+  EXPECT_EQ(error_of(unknown),
+            "job.yaml:6: spec.podManagementPolicy: OrderedReady or Parallel, not \"Sometimes\"");
 }
 
 }  // namespace

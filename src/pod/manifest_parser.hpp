@@ -44,7 +44,7 @@ class Parser {
                   const ConfigNode& spec);
   Metadata metadata(const ConfigNode& m, bool template_meta);
   // Who makes the pods of a template: a Deployment's must restart Always, a Job's must not.
-  enum class PodOwner { kNone, kDeployment, kJob };
+  enum class PodOwner { kNone, kDeployment, kJob, kStatefulSet };
   void pod_spec(const ConfigNode& spec, PodSpec& pod, PodOwner owner);
   // `spec.template` of a Deployment or Job named `owner_name`: its metadata and pod spec,
   // checked as the pod named `longest_name` (the longest its pods can get).
@@ -59,6 +59,10 @@ class Parser {
   // --- manifest_job.cpp ----------------------------------------------------------------------
   void job(const ConfigNode& doc, const ConfigNode& meta_node, Metadata meta,
            const ConfigNode& spec);
+  void stateful_set(const ConfigNode& doc, const ConfigNode& meta_node, Metadata meta,
+                    const ConfigNode& spec);
+  // A StatefulSet's volumeClaimTemplates, as volumes pod_spec() adds to its template's.
+  std::vector<Volume> claim_template_volumes_;
 
   // --- manifest_config.cpp -------------------------------------------------------------------
   void config_object(const ConfigNode& doc, bool secret);
@@ -100,6 +104,8 @@ class Parser {
   void check_volume_paths();
   // A PersistentVolumeClaim document, kept in objects_ for the pods' volumes.
   void claim(const ConfigNode& doc);
+  // A claim's `spec` (of `doc`: a PersistentVolumeClaim, or a StatefulSet's claim template).
+  void claim_spec(const ConfigNode& doc, ClaimSpec& out);
   void claim_volume(const ConfigNode& t, Volume& out);
   VolumeMount volume_mount(const ConfigNode& m);
 

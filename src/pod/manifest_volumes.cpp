@@ -292,18 +292,7 @@ VolumeMount Parser::volume_mount(const ConfigNode& m) {
   return out;
 }
 
-void Parser::claim(const ConfigNode& doc) {
-  doc.warn_unknown({"apiVersion", "kind", "metadata", "spec", "status"});
-  ConfigNode meta_node = doc.child("metadata");
-  if (!meta_node.defined()) {
-    doc.fail("metadata", "required (with a name)");
-  }
-  Metadata meta = metadata(meta_node, false);
-  ClaimSpec out;
-  out.name = meta.name;
-  out.namespace_ = meta.namespace_;
-  out.file = doc.file();
-  out.line = doc.line();
+void Parser::claim_spec(const ConfigNode& doc, ClaimSpec& out) {
   ConfigNode spec = doc.child("spec");
   if (!spec.is_map()) {
     doc.fail("spec", "required: a mapping with accessModes");
@@ -344,6 +333,21 @@ void Parser::claim(const ConfigNode& doc) {
       resources.child("requests").fail("storage", "not a quantity like 1Gi: " + quote(*storage));
     }
   }
+}
+
+void Parser::claim(const ConfigNode& doc) {
+  doc.warn_unknown({"apiVersion", "kind", "metadata", "spec", "status"});
+  ConfigNode meta_node = doc.child("metadata");
+  if (!meta_node.defined()) {
+    doc.fail("metadata", "required (with a name)");
+  }
+  Metadata meta = metadata(meta_node, false);
+  ClaimSpec out;
+  out.name = meta.name;
+  out.namespace_ = meta.namespace_;
+  out.file = doc.file();
+  out.line = doc.line();
+  claim_spec(doc, out);
   const std::string id = "PersistentVolumeClaim " + out.namespace_ + "/" + out.name;
   auto [it, fresh] = object_sites_.emplace(id, site(meta_node.child("name")));
   if (!fresh) {

@@ -70,6 +70,9 @@ void refuse_what_needs_root(const Manifests& manifests, bool all_images) {
   for (const auto& j : manifests.jobs) {
     check(j.template_, j.name);
   }
+  for (const auto& set : manifests.stateful_sets) {
+    check(set.template_, set.name);
+  }
   log::warn(
       "not running as root: containers share this machine's mounts and PID space, and "
       "processes a container starts can outlive a runner killed with SIGKILL");
@@ -118,9 +121,12 @@ bool PodRunner::Impl::attach_network(Pod& pod) {
   // A Deployment's replica is also known by the names a StatefulSet's pod has behind a headless
   // Service of the same name on Kubernetes, so that manifests addressing replicas that way
   // (`redis-0.redis`) run unchanged there as StatefulSets.
+  // A StatefulSet's pod has them behind its serviceName, as on Kubernetes.
   std::vector<std::string> aliases;
-  if (!pod.spec.deployment.empty()) {
-    std::string sub = pod.spec.name + "." + pod.spec.deployment;
+  const std::string& domain =
+      !pod.spec.deployment.empty() ? pod.spec.deployment : pod.spec.subdomain;
+  if (!domain.empty()) {
+    std::string sub = pod.spec.name + "." + domain;
     aliases = {sub, sub + "." + pod.spec.namespace_ + ".svc.cluster.local"};
   }
   auto link = net->attach(pod.spec.name, std::move(aliases));
@@ -609,6 +615,19 @@ json::object PodRunner::config() const {
     jobs[j.name] = std::move(e);
   }
   o["jobs"] = std::move(jobs);
+  json::object sets;
+  for (const auto& set : impl_->opts.manifests.stateful_sets) {
+    json::object e;
+    e["replicas"] = set.replicas;
+    e["podManagementPolicy"] = set.parallel ? "Parallel" : "OrderedReady";
+    json::array claims;
+    for (const auto& c : set.claim_templates) {
+      claims.push_back(json::string(c.name));
+    }
+    e["volumeClaimTemplates"] = std::move(claims);
+    sets[set.name] = std::move(e);
+  }
+  o["statefulSets"] = std::move(sets);
   json::array claims;
   for (const auto& [id, c] : impl_->opts.manifests.objects->claims) {
     claims.push_back(json::string(c.namespace_ + "/" + c.name));

@@ -103,6 +103,8 @@ struct PodRunner::Impl {
   asio::awaitable<void> add_pods();
   // Holds a pod of the manifests until all of them are attached to the network (see above).
   asio::awaitable<void> await_first_pods(Pod& pod);
+  // Adds the StatefulSet's replicas in order, each once the one before is ready (OrderedReady).
+  asio::awaitable<void> run_stateful_set(const StatefulSetSpec& set);
   void add_pod(PodSpec spec);
   asio::awaitable<void> run_pod(Pod& pod);
   // run_pod's steps: its turn, directories and network; its init containers.

@@ -112,7 +112,7 @@ asio::awaitable<void> PodRunner::Impl::run_job(JobState& job) {
 
 asio::awaitable<void> PodRunner::Impl::end_run_after_jobs() {
   // A run that serves (a Deployment, a pod that restarts Always) goes on until told to stop.
-  if (!deployments.empty() || ending_after_jobs) {
+  if (!deployments.empty() || !opts.manifests.stateful_sets.empty() || ending_after_jobs) {
     co_return;
   }
   for (const auto& pod : opts.manifests.pods) {

@@ -63,6 +63,9 @@ asio::awaitable<void> PodRunner::Impl::add_pods() {
     }
   }
   first_pods_added = true;
+  for (const auto& set : opts.manifests.stateful_sets) {
+    asio::co_spawn(ioc, run_stateful_set(set), asio::detached);
+  }
   for (const auto& j : opts.manifests.jobs) {
     if (draining) {
       break;
@@ -70,6 +73,27 @@ asio::awaitable<void> PodRunner::Impl::add_pods() {
     JobState& job = jobs[j.name];
     job.spec = j;
     asio::co_spawn(ioc, run_job(job), asio::detached);
+  }
+}
+
+asio::awaitable<void> PodRunner::Impl::run_stateful_set(const StatefulSetSpec& set) {
+  // OrderedReady: each replica once the one before it is running and ready, as Kubernetes
+  // starts them; Parallel: all at once.
+  for (int i = 0; i < set.replicas && !draining; ++i) {
+    PodSpec spec = make_stateful_pod(set, i);
+    const std::string name = spec.name;
+    add_pod(std::move(spec));
+    if (set.parallel) {
+      co_await asio::post(ioc, asio::use_awaitable);
+      continue;
+    }
+    for (;;) {
+      Pod* pod = find_pod(name);
+      if (draining || pod == nullptr || pod->terminating || pod_ready(*pod)) {
+        break;
+      }
+      co_await sleep_for(milliseconds(20));
+    }
   }
 }
 
