@@ -3,20 +3,14 @@
 
 #include "core/config.hpp"
 #include "pod/manifest.hpp"
+#include "pod/manifest_test_support.hpp"
 
 namespace tender::pod {
 namespace {
 
 Manifests parse(const std::string& yaml) { return parse_manifests(yaml, "run.yaml"); }
 
-std::string error_of(const std::string& yaml) {
-  try {
-    (void)parse(yaml);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "no error";
-}
+std::string error_of(const std::string& yaml) { return testing::manifest_error(yaml, "run.yaml"); }
 
 // A claim (lines 1-9), then a pod (from line 10) mounting it; `spec` replaces the claim's spec.
 std::string with_claim(const std::string& spec =

@@ -14,6 +14,7 @@
 #include "core/log_test_support.hpp"
 #include "pod/manifest.hpp"
 #include "pod/manifest_internal.hpp"
+#include "pod/manifest_test_support.hpp"
 #include "pod/volume_files.hpp"
 
 namespace tender::pod {
@@ -23,14 +24,7 @@ using Env = std::vector<std::pair<std::string, std::string>>;
 
 Manifests parse(const std::string& yaml) { return parse_manifests(yaml, "run.yaml"); }
 
-std::string error_of(const std::string& yaml) {
-  try {
-    (void)parse(yaml);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "no error";
-}
+std::string error_of(const std::string& yaml) { return testing::manifest_error(yaml, "run.yaml"); }
 
 class TempDir {
  public:

@@ -4,20 +4,14 @@
 
 #include "core/config.hpp"
 #include "pod/manifest.hpp"
+#include "pod/manifest_test_support.hpp"
 
 namespace tender::pod {
 namespace {
 
 Manifests parse(const std::string& yaml) { return parse_manifests(yaml, "job.yaml"); }
 
-std::string error_of(const std::string& yaml) {
-  try {
-    (void)parse(yaml);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "no error";
-}
+std::string error_of(const std::string& yaml) { return testing::manifest_error(yaml, "job.yaml"); }
 
 // `spec` (indented by 2) goes before the template, from line 5; the template's restartPolicy
 // is `policy`.

@@ -1,4 +1,5 @@
 #include "pod/manifest.hpp"
+#include "pod/manifest_test_support.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -20,15 +21,7 @@ const std::string testdata_dir = TENDER_POD_TESTDATA_DIR;
 
 Manifests parse(const std::string& yaml) { return parse_manifests(yaml, "web.yaml"); }
 
-// The message of the ConfigError that parsing `yaml` throws, or "no error".
-std::string error_of(const std::string& yaml) {
-  try {
-    (void)parse(yaml);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "no error";
-}
+std::string error_of(const std::string& yaml) { return testing::manifest_error(yaml, "web.yaml"); }
 
 // A valid pod whose first container is open at its end: a test's own lines start at line 9,
 // indented by 6 to extend the container or by 2 to extend the pod's spec.
