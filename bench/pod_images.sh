@@ -53,8 +53,7 @@ cat >"$CONTAINERS_CONF" <<'CONF'
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 CONF
-image_id=$(podman pull -q "oci:$layout:busybox")
-podman tag "$image_id" localhost/bench-busybox:1
+skopeo copy -q "oci:$layout:busybox" containers-storage:localhost/bench-busybox:1
 
 # N pods of one image container each, in one file.
 pods_yaml() {
