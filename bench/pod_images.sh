@@ -6,7 +6,7 @@
 # 2x faster than podman.
 #
 # The image is built here from Debian's busybox-static with umoci, and imported into each
-# (tender pod images import; podman pull oci:). Needs root, podman, skopeo and umoci
+# (tender pod images import; skopeo copy to containers-storage:). Needs root, podman, skopeo and umoci
 # (tools/install-deps.sh installs skopeo and umoci; podman: apt-get install podman).
 # podman reads a containers.conf of the bench's own (CONTAINERS_CONF): its default ulimits
 # are above what this machine allows.
