@@ -9,7 +9,8 @@
 # (tender pod images import; skopeo copy to containers-storage:). Needs root, podman, skopeo and umoci
 # (tools/install-deps.sh installs skopeo and umoci; podman: apt-get install podman).
 # podman reads a containers.conf of the bench's own (CONTAINERS_CONF): its default ulimits
-# are above what this machine allows.
+# are above what this machine allows. podman's netavark leaves its nftables tables (ip nat,
+# ip filter) on this machine after `podman kube down`; they are podman's, and stay.
 #
 #   bench/pod_images.sh
 set -euo pipefail
