@@ -78,6 +78,24 @@ struct RunFlags {
   std::string state_dir;
 };
 
+// The longest terminationGracePeriodSeconds of the pods the manifests run.
+std::chrono::milliseconds longest_grace(const Manifests& m) {
+  std::chrono::milliseconds longest{0};
+  for (const auto& p : m.pods) {
+    longest = std::max(longest, p.termination_grace);
+  }
+  for (const auto& d : m.deployments) {
+    longest = std::max(longest, d.template_.termination_grace);
+  }
+  for (const auto& j : m.jobs) {
+    longest = std::max(longest, j.template_.termination_grace);
+  }
+  for (const auto& set : m.stateful_sets) {
+    longest = std::max(longest, set.template_.termination_grace);
+  }
+  return longest;
+}
+
 int run(const CommonFlags& common, const RunFlags& f) {
   ConfigNode file = common.load_config();
   file.warn_unknown({"admin", "admin_allow_hosts", "grace", "log_level", "log_format"});
@@ -91,20 +109,7 @@ int run(const CommonFlags& common, const RunFlags& f) {
   ro.manifests = load_manifests(f.files, ro.limits);
   if (common.grace.empty() && !file.has("grace")) {
     // Long enough for every pod's own terminationGracePeriodSeconds.
-    std::chrono::milliseconds longest{0};
-    for (const auto& p : ro.manifests.pods) {
-      longest = std::max(longest, p.termination_grace);
-    }
-    for (const auto& d : ro.manifests.deployments) {
-      longest = std::max(longest, d.template_.termination_grace);
-    }
-    for (const auto& j : ro.manifests.jobs) {
-      longest = std::max(longest, j.template_.termination_grace);
-    }
-    for (const auto& set : ro.manifests.stateful_sets) {
-      longest = std::max(longest, set.template_.termination_grace);
-    }
-    opts.grace = longest + std::chrono::seconds(5);
+    opts.grace = longest_grace(ro.manifests) + std::chrono::seconds(5);
   }
   ro.run_dir = f.run_dir;
   if (!f.restart_backoff.empty()) {

@@ -554,6 +554,43 @@ json::object PodRunner::status() const {
   return f.get();
 }
 
+namespace {
+
+// The Jobs, StatefulSets and claims of the run, for /configz.
+void add_workloads_config(const Manifests& m, json::object& o) {
+  json::object jobs;
+  for (const auto& j : m.jobs) {
+    json::object e;
+    if (j.completions) {
+      e["completions"] = *j.completions;
+    }
+    e["parallelism"] = j.parallelism;
+    e["backoffLimit"] = j.backoff_limit;
+    jobs[j.name] = std::move(e);
+  }
+  o["jobs"] = std::move(jobs);
+  json::object sets;
+  for (const auto& set : m.stateful_sets) {
+    json::object e;
+    e["replicas"] = set.replicas;
+    e["podManagementPolicy"] = set.parallel ? "Parallel" : "OrderedReady";
+    json::array claims;
+    for (const auto& c : set.claim_templates) {
+      claims.push_back(json::string(c.name));
+    }
+    e["volumeClaimTemplates"] = std::move(claims);
+    sets[set.name] = std::move(e);
+  }
+  o["statefulSets"] = std::move(sets);
+  json::array claims;
+  for (const auto& [id, c] : m.objects->claims) {
+    claims.push_back(json::string(c.namespace_ + "/" + c.name));
+  }
+  o["persistentVolumeClaims"] = std::move(claims);
+}
+
+}  // namespace
+
 json::object PodRunner::config() const {
   json::object o;
   o["run_dir"] = impl_->opts.run_dir;
@@ -604,35 +641,7 @@ json::object PodRunner::config() const {
     }
     o[secret ? "secrets" : "configMaps"] = std::move(list);
   }
-  json::object jobs;
-  for (const auto& j : impl_->opts.manifests.jobs) {
-    json::object e;
-    if (j.completions) {
-      e["completions"] = *j.completions;
-    }
-    e["parallelism"] = j.parallelism;
-    e["backoffLimit"] = j.backoff_limit;
-    jobs[j.name] = std::move(e);
-  }
-  o["jobs"] = std::move(jobs);
-  json::object sets;
-  for (const auto& set : impl_->opts.manifests.stateful_sets) {
-    json::object e;
-    e["replicas"] = set.replicas;
-    e["podManagementPolicy"] = set.parallel ? "Parallel" : "OrderedReady";
-    json::array claims;
-    for (const auto& c : set.claim_templates) {
-      claims.push_back(json::string(c.name));
-    }
-    e["volumeClaimTemplates"] = std::move(claims);
-    sets[set.name] = std::move(e);
-  }
-  o["statefulSets"] = std::move(sets);
-  json::array claims;
-  for (const auto& [id, c] : impl_->opts.manifests.objects->claims) {
-    claims.push_back(json::string(c.namespace_ + "/" + c.name));
-  }
-  o["persistentVolumeClaims"] = std::move(claims);
+  add_workloads_config(impl_->opts.manifests, o);
   o["runtime"] = impl_->opts.runtime == RunnerOptions::Runtime::kOci ? "oci" : "host";
   o["state_dir"] = impl_->opts.state_dir;
   return o;
