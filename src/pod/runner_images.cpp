@@ -126,17 +126,12 @@ Result<> PodRunner::Impl::image_process(
     const Pod& pod, const Container& c, SpawnOptions& o,
     const std::vector<std::pair<std::string, std::string>>& resolved) const {
   const ImageConfig& config = c.image->config;
-  // The image's environment, then the runner's and the manifest's, which win.
+  // The default PATH, then the image's environment (its PATH replaces it), then the runner's
+  // and the manifest's, which win.
   std::vector<std::string> env;
+  set_env(env, "PATH", kDefaultPath);
   for (const auto& [k, v] : config.env) {
     set_env(env, k, v);
-  }
-  bool has_path = false;
-  for (const auto& [k, v] : config.env) {
-    has_path = has_path || k == "PATH";
-  }
-  if (!has_path) {
-    set_env(env, "PATH", kDefaultPath);
   }
   set_env(env, "HOSTNAME", pod.spec.name);
   set_env(env, "TENDER_POD_NAME", pod.spec.name);
