@@ -754,7 +754,8 @@ TEST(PodManifests, BadManifestsExit2NamingFileAndLineBeforeAnythingStarts) {
     std::string expect;
   };
   std::vector<Case> cases = {
-      {"apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", "Service"},
+      {"apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n",
+       "a Service without a selector"},
       {"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
        "    - name: a\n      args: [x]\n",
        "command"},

@@ -287,6 +287,33 @@ error_code Socket::add_ipv4(int index, std::string_view address, int prefix_len)
   return transact(fd_.get(), ++seq_, request);
 }
 
+error_code Socket::add_route_ipv4(std::string_view destination, int prefix_len, int index,
+                                  std::string_view gateway) {
+  in_addr dst{};
+  in_addr via{};
+  if (prefix_len < 0 || prefix_len > 32 || index <= 0 ||
+      ::inet_pton(AF_INET, std::string(destination).c_str(), &dst) != 1 ||
+      (!gateway.empty() && ::inet_pton(AF_INET, std::string(gateway).c_str(), &via) != 1)) {
+    return errno_code(EINVAL);
+  }
+  rtmsg info{};
+  info.rtm_family = AF_INET;
+  info.rtm_dst_len = static_cast<unsigned char>(prefix_len);
+  info.rtm_table = RT_TABLE_MAIN;
+  info.rtm_protocol = RTPROT_BOOT;
+  // Without a gateway the destination is on the link itself.
+  info.rtm_scope = gateway.empty() ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  info.rtm_type = RTN_UNICAST;
+  Request request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+  request.add_struct(info);
+  request.add_attr(RTA_DST, &dst, sizeof dst);
+  request.add_u32(RTA_OIF, static_cast<std::uint32_t>(index));
+  if (!gateway.empty()) {
+    request.add_attr(RTA_GATEWAY, &via, sizeof via);
+  }
+  return transact(fd_.get(), ++seq_, request);
+}
+
 error_code Socket::delete_link(int index) {
   Request request(RTM_DELLINK, 0);
   request.add_struct(link_header(index));

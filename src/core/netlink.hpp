@@ -79,6 +79,13 @@ class Socket {
   [[nodiscard]] boost::system::error_code add_ipv4(int index, std::string_view address,
                                                    int prefix_len);
 
+  // Adds a route to `destination`/`prefix_len` (IPv4, main table) out of link `index`: through
+  // `gateway` when given, else straight on the link. EINVAL for a malformed address or prefix,
+  // or index <= 0; EEXIST if the route is there; ENETUNREACH if the gateway is not on the link.
+  [[nodiscard]] boost::system::error_code add_route_ipv4(std::string_view destination,
+                                                         int prefix_len, int index,
+                                                         std::string_view gateway = {});
+
   // Deletes link `index` (with its addresses and routes; a veth takes its peer along).
   // ENODEV if there is none (EINVAL if index <= 0); EOPNOTSUPP for the loopback.
   [[nodiscard]] boost::system::error_code delete_link(int index);

@@ -22,6 +22,7 @@
 #include "pod/network.hpp"
 #include "pod/pod.hpp"
 #include "pod/runner.hpp"
+#include "pod/services.hpp"
 #include "pod/status.hpp"
 
 namespace tender::pod {
@@ -74,6 +75,7 @@ struct RunFlags {
   std::string scrape_interval;
   std::string network = "pod";
   std::string pod_cidr;
+  std::string service_cidr;
   std::string runtime = "host";
   std::string state_dir;
 };
@@ -94,6 +96,35 @@ std::chrono::milliseconds longest_grace(const Manifests& m) {
     longest = std::max(longest, set.template_.termination_grace);
   }
   return longest;
+}
+
+// --network, --pod-cidr, --service-cidr; and each Service's clusterIP fits the service network
+// (a ConfigError naming the Service if not).
+void network_options(const RunFlags& f, RunnerOptions& ro) {
+  if (f.network == "host") {
+    ro.network = RunnerOptions::Network::kHost;
+  } else if (f.network != "pod") {
+    throw UsageError("--network: expected pod or host, not \"" + f.network + "\"");
+  }
+  if (!f.pod_cidr.empty()) {
+    if (!Cidr::parse(f.pod_cidr)) {
+      throw UsageError(
+          "--pod-cidr: expected an IPv4 network from /8 to /24 like 10.217.0.0/16, "
+          "not \"" +
+          f.pod_cidr + "\"");
+    }
+    ro.pod_cidr = f.pod_cidr;
+  }
+  if (!f.service_cidr.empty()) {
+    if (!Cidr::parse(f.service_cidr)) {
+      throw UsageError(
+          "--service-cidr: expected an IPv4 network from /8 to /24 like 10.96.0.0/12, not \"" +
+          f.service_cidr + "\"");
+    }
+    ro.service_cidr = f.service_cidr;
+  }
+  (void)plan_services(ro.manifests.services, *Cidr::parse(ro.service_cidr),
+                      *Cidr::parse(ro.pod_cidr));
 }
 
 int run(const CommonFlags& common, const RunFlags& f) {
@@ -143,20 +174,7 @@ int run(const CommonFlags& common, const RunFlags& f) {
       throw UsageError("--scrape-interval: at least 100ms");
     }
   }
-  if (f.network == "host") {
-    ro.network = RunnerOptions::Network::kHost;
-  } else if (f.network != "pod") {
-    throw UsageError("--network: expected pod or host, not \"" + f.network + "\"");
-  }
-  if (!f.pod_cidr.empty()) {
-    if (!Cidr::parse(f.pod_cidr)) {
-      throw UsageError(
-          "--pod-cidr: expected an IPv4 network from /8 to /24 like 10.217.0.0/16, "
-          "not \"" +
-          f.pod_cidr + "\"");
-    }
-    ro.pod_cidr = f.pod_cidr;
-  }
+  network_options(f, ro);
   if (f.runtime == "oci") {
     ro.runtime = RunnerOptions::Runtime::kOci;
   } else if (f.runtime != "host") {
@@ -452,6 +470,8 @@ void add_run_command(CLI::App* cmd, int& exit_code) {
                       "falls back to host); host: pods share this machine's network");
   run_cmd->add_option("--pod-cidr", rf->pod_cidr,
                       "Where pod addresses come from (default 10.217.0.0/16)");
+  run_cmd->add_option("--service-cidr", rf->service_cidr,
+                      "Where Services' virtual IPs come from (default 10.96.0.0/12)");
   run_cmd->add_option("--runtime", rf->runtime,
                       "host: a container with a command runs it as a process of this machine, "
                       "one without runs its image (default); oci: every container runs its "
@@ -505,10 +525,10 @@ void add_validate_command(CLI::App* cmd, int& exit_code) {
   validate_cmd->callback([vfiles, vlimits, &exit_code] {
     Manifests m = load_manifests(*vfiles, vlimits->limits());
     std::printf(
-        "ok: %zu pod(s), %zu Job(s), %zu ConfigMap(s), %zu Secret(s), %zu "
+        "ok: %zu pod(s), %zu Job(s), %zu Service(s), %zu ConfigMap(s), %zu Secret(s), %zu "
         "PersistentVolumeClaim(s)\n",
-        m.pod_count(), m.jobs.size(), m.objects->config_maps.size(), m.objects->secrets.size(),
-        m.objects->claims.size());
+        m.pod_count(), m.jobs.size(), m.services.size(), m.objects->config_maps.size(),
+        m.objects->secrets.size(), m.objects->claims.size());
     exit_code = 0;
   });
 }

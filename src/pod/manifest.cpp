@@ -36,8 +36,7 @@ constexpr std::array<KindRow, 13> kKinds{{
     {"ConfigMap", "v1", KindRule::kRun, ""},
     {"Secret", "v1", KindRule::kRun, ""},
     {"List", "v1", KindRule::kRun, ""},
-    {"Service", "v1", KindRule::kRefuse,
-     "not run yet (pods reach each other by pod name: keep Services in a file of their own)"},
+    {"Service", "v1", KindRule::kRun, ""},
     {"PersistentVolumeClaim", "v1", KindRule::kRun, ""},
     {"StatefulSet", "apps/v1", KindRule::kRun, ""},
     {"Job", "batch/v1", KindRule::kRun, ""},
@@ -96,6 +95,8 @@ void Parser::document(const ConfigNode& doc) {
     config_object(doc, *kind == "Secret");
   } else if (*kind == "PersistentVolumeClaim") {
     claim(doc);
+  } else if (*kind == "Service") {
+    service(doc);
   } else {
     workloads_.push_back(doc);  // read by finish(), once every ConfigMap and Secret is known
   }
@@ -336,6 +337,16 @@ void Parser::pod_settings(const ConfigNode& spec, PodSpec& pod, PodOwner owner) 
       }
       pod.service_account = *sa;
     }
+  }
+  pod.service_links = spec.boolean("enableServiceLinks").value_or(true);
+  // With a headless Service of that name, the pod is also NAME.SUBDOMAIN (a StatefulSet sets it
+  // from serviceName).
+  if (auto sub = spec.string("subdomain"); sub && !sub->empty()) {
+    if (!is_dns_label(*sub)) {
+      spec.fail("subdomain",
+                "not a valid name (lowercase letters, digits and '-', at most 63): " + quote(*sub));
+    }
+    pod.subdomain = *sub;
   }
 }
 

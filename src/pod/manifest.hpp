@@ -299,12 +299,13 @@ struct PodSpec {
   std::string service_account = "default";              // serviceAccountName, for fieldRef only
   // The run's ConfigMaps and Secrets (the same for every pod); null: none.
   std::shared_ptr<const ConfigObjects> objects;
-  std::string deployment;    // owning Deployment's name, or empty for a bare Pod
-  std::string job;           // owning Job's name, or empty
-  std::string stateful_set;  // owning StatefulSet's name, or empty
-  std::string subdomain;     // a StatefulSet's serviceName: the pod is also NAME.SUBDOMAIN
-  int replica_index = -1;    // index within the Deployment, or -1
-  std::string file;          // manifest file and line, for messages
+  std::string deployment;     // owning Deployment's name, or empty for a bare Pod
+  std::string job;            // owning Job's name, or empty
+  std::string stateful_set;   // owning StatefulSet's name, or empty
+  std::string subdomain;      // a StatefulSet's serviceName: the pod is also NAME.SUBDOMAIN
+  bool service_links = true;  // enableServiceLinks: Services' variables in its environment
+  int replica_index = -1;     // index within the Deployment, or -1
+  std::string file;           // manifest file and line, for messages
   int line = 0;
 };
 
@@ -346,11 +347,36 @@ struct StatefulSetSpec {
   PodSpec template_;  // name empty; its pods are made by make_stateful_pod()
 };
 
+// A Service: a virtual IP (or, headless, only names) in front of the ready pods its selector
+// picks, as the runner's services.hpp serves it.
+struct ServicePort {
+  std::string name;
+  std::string protocol = "TCP";  // TCP or UDP
+  std::uint16_t port = 0;
+  std::uint16_t target_port = 0;  // 0: by name, target_port_name
+  std::string target_port_name;
+  std::uint16_t node_port = 0;  // 0: none given (a NodePort Service is given one at run time)
+};
+
+struct ServiceSpec {
+  std::string name;
+  std::string namespace_ = "default";
+  enum class Type { kClusterIP, kNodePort, kLoadBalancer } type = Type::kClusterIP;
+  bool headless = false;                        // clusterIP: None
+  std::string cluster_ip;                       // asked for; empty: one is allocated
+  std::map<std::string, std::string> selector;  // never empty
+  std::vector<ServicePort> ports;
+  bool publish_not_ready = false;  // publishNotReadyAddresses
+  std::string file;
+  int line = 0;
+};
+
 struct Manifests {
   std::vector<PodSpec> pods;  // bare Pods, in file order
   std::vector<DeploymentSpec> deployments;
   std::vector<JobSpec> jobs;                   // their pods are made as they run, not by all_pods()
   std::vector<StatefulSetSpec> stateful_sets;  // nor theirs
+  std::vector<ServiceSpec> services;
   std::shared_ptr<const ConfigObjects> objects = std::make_shared<ConfigObjects>();
   // Every pod to run: bare pods, then each Deployment's replicas in index order.
   [[nodiscard]] std::vector<PodSpec> all_pods() const;

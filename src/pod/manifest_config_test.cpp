@@ -249,9 +249,8 @@ TEST(Kinds, WorkloadsAndObjectsTenderDoesNotRunAreRefusedSayingWhy) {
                     "\nmetadata: {name: "
                     "x}\n");
   };
-  EXPECT_EQ(refused("v1", "Service"),
-            "run.yaml:24: kind: kind \"Service\" is not run yet (pods reach each other by pod "
-            "name: keep Services in a file of their own)");
+  EXPECT_EQ(refused("apps/v1", "ReplicaSet"),
+            "run.yaml:24: kind: kind \"ReplicaSet\" is not run (use a Deployment)");
   EXPECT_NE(refused("apps/v1", "DaemonSet").find("not run (on one machine"), std::string::npos);
 }
 

@@ -107,6 +107,11 @@ class Parser {
   // A claim's `spec` (of `doc`: a PersistentVolumeClaim, or a StatefulSet's claim template).
   void claim_spec(const ConfigNode& doc, ClaimSpec& out);
   void claim_volume(const ConfigNode& t, Volume& out);
+
+  // --- manifest_service.cpp ------------------------------------------------------------------
+  void service(const ConfigNode& doc);
+  void service_ports(const ConfigNode& spec, ServiceSpec& svc);
+  ServicePort service_port(const ConfigNode& p, const ServiceSpec& svc);
   VolumeMount volume_mount(const ConfigNode& m);
 
   ManifestLimits limits_;

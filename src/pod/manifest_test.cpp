@@ -462,13 +462,12 @@ TEST(Manifest, DeploymentReplicasDefaultToOneAndMayBeZero) {
 
 TEST(ManifestErrors, UnknownKind) {
   EXPECT_EQ(error_of(base_pod + R"y(---
-apiVersion: v1
-kind: Service
+apiVersion: batch/v1
+kind: CronJob
 metadata: {name: web}
 spec: {}
 )y"),
-            "web.yaml:11: kind: kind \"Service\" is not run yet (pods reach each other by pod "
-            "name: keep Services in a file of their own)");
+            "web.yaml:11: kind: kind \"CronJob\" is not run (no schedules locally; use a Pod)");
   EXPECT_EQ(error_of("apiVersion: v1\nmetadata: {name: a}\n"),
             "web.yaml:1: kind: required (Pod, Deployment, ConfigMap, Secret, ...)");
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <string>
 
 #include "core/error.hpp"
@@ -20,8 +21,18 @@ using boost::system::error_code;
 
 constexpr const char* kBridge = "tender0";
 
-// Brings up a namespace's side of things: loopback, and optionally `link` with an address.
-error_code configure_inside(int netns, const char* link, const std::string& ip, int prefix) {
+// Writes `value` to /proc/sys/`path` of the calling thread's network namespace.
+bool write_sysctl(const std::string& path, const char* value) {
+  Fd f(::open(("/proc/sys/" + path).c_str(), O_WRONLY | O_CLOEXEC));
+  const auto n = static_cast<ssize_t>(std::strlen(value));
+  return f && ::write(f.get(), value, static_cast<std::size_t>(n)) == n;
+}
+
+// Brings up a namespace's side of things: loopback, and optionally `link` with an address and,
+// when `services` is given, a route to them through `gateway`.
+error_code configure_inside(int netns, const char* link, const std::string& ip, int prefix,
+                            const std::optional<Cidr>& services = std::nullopt,
+                            const std::string& gateway = "") {
   NetnsScope in(netns);
   if (in.error()) {
     return in.error();
@@ -46,15 +57,19 @@ error_code configure_inside(int netns, const char* link, const std::string& ip, 
   }
   // Announce the address (gratuitous ARP) when the link comes up, for peers that knew it
   // with another MAC.
-  std::string notify = std::string("/proc/sys/net/ipv4/conf/") + link + "/arp_notify";
-  Fd f(::open(notify.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!f || ::write(f.get(), "1", 1) != 1) {
+  if (!write_sysctl(std::string("net/ipv4/conf/") + link + "/arp_notify", "1")) {
     log::debug("cannot set arp_notify", {{"link", link}});
   }
   if (auto ec = nl->add_ipv4(*index, ip, prefix)) {
     return ec;
   }
-  return nl->set_up(*index);
+  if (auto ec = nl->set_up(*index)) {
+    return ec;
+  }
+  if (services) {
+    return nl->add_route_ipv4(services->address(0), services->prefix, *index, gateway);
+  }
+  return {};
 }
 
 }  // namespace
@@ -172,7 +187,7 @@ boost::system::result<PodNetwork::Attachment> PodNetwork::attach(const std::stri
     ec = bridge_nl_->set_up(*index);
   }
   if (!ec) {
-    ec = configure_inside(ns->get(), "eth0", ip, cidr_.prefix);
+    ec = configure_inside(ns->get(), "eth0", ip, cidr_.prefix, services_, gateway_);
   }
   if (ec) {
     (void)bridge_nl_->delete_link(*index);
@@ -186,6 +201,42 @@ boost::system::result<PodNetwork::Attachment> PodNetwork::attach(const std::stri
   links_[link] = PodLink{name, std::move(aliases), host, *index, links_made_};
   write_hosts();
   return Attachment{std::move(*ns), ip, link};
+}
+
+error_code PodNetwork::route_services(const Cidr& services) {
+  {
+    NetnsScope in(run_ns_.get());
+    if (in.error()) {
+      return in.error();
+    }
+    if (!write_sysctl("net/ipv4/ip_forward", "1")) {
+      return errno_code(errno);
+    }
+    for (const char* conf : {"all", "default", kBridge}) {
+      if (!write_sysctl(std::string("net/ipv4/conf/") + conf + "/send_redirects", "0")) {
+        return errno_code(errno);
+      }
+    }
+    // br_netfilter, when the host has it loaded, would pass bridged frames through the IP hooks
+    // of this namespace and drop a connection DNATed back to the pod it came from. Absent
+    // without the module: nothing to turn off.
+    for (const char* call : {"iptables", "ip6tables", "arptables"}) {
+      (void)write_sysctl(std::string("net/bridge/bridge-nf-call-") + call, "0");
+    }
+  }
+  if (auto ec = bridge_nl_->add_route_ipv4(services.address(0), services.prefix, bridge_index_)) {
+    return ec;
+  }
+  services_ = services;
+  return {};
+}
+
+void PodNetwork::set_service_hosts(std::vector<HostsEntry> entries) {
+  if (entries == service_hosts_) {
+    return;
+  }
+  service_hosts_ = std::move(entries);
+  write_hosts();
 }
 
 void PodNetwork::detach(const std::string& link) {
@@ -230,6 +281,13 @@ void PodNetwork::write_hosts() const {
       "# Written by tender pod: every pod of this run.\n"
       "127.0.0.1\tlocalhost\n"
       "::1\tlocalhost ip6-localhost ip6-loopback\n";
+  for (const auto& e : service_hosts_) {
+    text += e.ip + "\t";
+    for (std::size_t i = 0; i < e.names.size(); ++i) {
+      text += (i == 0 ? "" : " ") + e.names[i];
+    }
+    text += "\n";
+  }
   std::set<std::string> listed;
   std::vector<std::pair<std::uint64_t, const PodLink*>> by_age;
   for (const auto& [name, l] : links_) {

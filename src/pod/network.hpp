@@ -74,6 +74,13 @@ class Partitions {
 
 inline constexpr const char* kDefaultPodCidr = "10.217.0.0/16";
 
+// One line of a hosts file.
+struct HostsEntry {
+  std::string ip;
+  std::vector<std::string> names;
+  bool operator==(const HostsEntry&) const = default;
+};
+
 class PodNetwork {
  public:
   // Creates the run namespace with its loopback and the bridge "tender0", which takes the
@@ -110,6 +117,16 @@ class PodNetwork {
   [[nodiscard]] std::string ip_of(const std::string& name) const;
   [[nodiscard]] std::string link_of(const std::string& name) const;
 
+  // Routes `services` (virtual IPs, services.hpp) through the bridge: on the link in the run
+  // namespace, and through the gateway from every pod attached from now on. Also turns the run
+  // namespace into a router for them (ip_forward, no redirects: a pod told to reach a service
+  // address straight at another pod would skip its DNAT) and keeps the host's br_netfilter, if
+  // loaded, off this bridge. Call before the first attach().
+  [[nodiscard]] boost::system::error_code route_services(const Cidr& services);
+  // Lines for the hosts file before the pods' (a Service's name wins over a pod's); rewrites the
+  // file when they change.
+  void set_service_hosts(std::vector<HostsEntry> entries);
+
   // The partitions in force; apply their ruleset() (with ip_of) after a change.
   [[nodiscard]] Partitions& partitions() { return partitions_; }
   [[nodiscard]] const Partitions& partitions() const { return partitions_; }
@@ -142,6 +159,8 @@ class PodNetwork {
   std::uint32_t next_host_ = 2;  // 1 is the bridge
   std::uint64_t links_made_ = 0;
   Partitions partitions_;
+  std::optional<Cidr> services_;
+  std::vector<HostsEntry> service_hosts_;
 };
 
 }  // namespace tender::pod

@@ -209,6 +209,7 @@ void PodRunner::Impl::begin_termination(Pod& pod) {
     pod.wake();
   }
   pod.deadline = SteadyClock::now() + pod.spec.termination_grace;
+  update_summary();  // a terminating pod leaves its Services at once
   log::info("pod terminating",
             {{"pod", pod.spec.name}, {"grace", format_duration(pod.spec.termination_grace)}});
 }
@@ -384,6 +385,7 @@ void PodRunner::Impl::compute_summary() {
       pods_by_phase->with({p}).set(phases[p]);
     }
   }
+  update_services();
   std::lock_guard lock(ready_mu);
   all_ready = ready;
   not_ready_reason = reason;
@@ -463,11 +465,18 @@ void PodRunner::start(Runtime& rt) {
   log::info("run directory",
             {{"path", s.opts.run_dir}, {"at_exit", s.run_dir.temporary() ? "removed" : "kept"}});
   s.setup_network();
+  s.setup_services();
   // Pods are added on the supervisor thread, one per turn of its loop: start() returns at
   // once, and signals and admin requests are answered however many pods there are.
   asio::post(s.ioc, [&s] {
     if (s.net) {
       s.forward_api();
+    }
+    if (!s.services.empty()) {
+      s.forward_services();
+      // Until the first pod is ready, a Service's address refuses connections.
+      s.services_dirty = true;
+      asio::co_spawn(s.ioc, s.apply_services(), asio::detached);
     }
     asio::co_spawn(s.ioc, s.add_pods(), asio::detached);
     s.update_summary();
@@ -508,6 +517,7 @@ void PodRunner::stop() {
   // Anything still running is killed with its process group by ~Process.
   s.pods.clear();
   s.api_forward.reset();
+  s.service_forwards.clear();
   s.net.reset();
   s.run_dir.release();  // a clean exit: nothing for the next runner here to clean up
 }
@@ -538,6 +548,7 @@ json::object PodRunner::status() const {
     }
     o["deployments"] = std::move(deps);
     o["jobs"] = s.jobs_json();
+    o["services"] = s.services_json();
     // What is in force: "host" also when the pod network was asked for but is not possible.
     o["network"] = s.net ? "pod" : "host";
     if (s.net) {
@@ -587,6 +598,11 @@ void add_workloads_config(const Manifests& m, json::object& o) {
     claims.push_back(json::string(c.namespace_ + "/" + c.name));
   }
   o["persistentVolumeClaims"] = std::move(claims);
+  json::array services;
+  for (const auto& svc : m.services) {
+    services.push_back(json::string(svc.namespace_ + "/" + svc.name));
+  }
+  o["services"] = std::move(services);
 }
 
 }  // namespace
@@ -604,6 +620,7 @@ json::object PodRunner::config() const {
   o["scrape_interval"] = format_duration(impl_->opts.scrape_interval);
   o["network"] = impl_->opts.network == RunnerOptions::Network::kPod ? "pod" : "host";
   o["pod_cidr"] = impl_->opts.pod_cidr;
+  o["service_cidr"] = impl_->opts.service_cidr;
   const ManifestLimits& limits = impl_->opts.limits;
   o["max_manifest_bytes"] = limits.max_file_bytes;
   o["max_pods"] = limits.max_pods;

@@ -37,7 +37,8 @@ struct RunnerOptions {
   // warns and falls back to kHost). kHost: pods share this machine's network.
   enum class Network { kPod, kHost };
   Network network = Network::kPod;
-  std::string pod_cidr = "10.217.0.0/16";  // where pod addresses come from (kPod)
+  std::string pod_cidr = "10.217.0.0/16";     // where pod addresses come from (kPod)
+  std::string service_cidr = "10.96.0.0/12";  // where Services' virtual IPs come from (kPod)
   // kHost: a container with a command runs it as a process of this machine, one without runs
   // its image. kOci: every container runs its image.
   enum class Runtime { kHost, kOci };
@@ -62,7 +63,11 @@ class PodRunner final : public Role {
   [[nodiscard]] std::span<const UiAsset> ui_assets() const override;
 
  private:
+  void add_container_routes(Router& router);
+  void add_workload_routes(Router& router);
   void add_fault_routes(Router& router);
+  void add_network_fault_routes(Router& router);
+  void add_delay_route(Router& router);
   // runner_ui.cpp: a container's log tail, and the proxy to a container's admin listener.
   void add_web_routes(Router& router);
   void add_log_route(Router& router);

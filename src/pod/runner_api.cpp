@@ -68,6 +68,15 @@ void PodRunner::add_admin_routes(Router& r) {
                            : Response::error(404, "no pod named " + name));
     });
   });
+  add_container_routes(r);
+  add_workload_routes(r);
+  add_fault_routes(r);
+  add_web_routes(r);
+}
+
+// Signalling and restarting a container.
+void PodRunner::add_container_routes(Router& r) {
+  Impl* s = impl_.get();
   r.add_async("POST", "/v1/pods/{name}/containers/{c}/signal", [s](Request& req, Reply reply) {
     std::string name(req.param("name"));
     std::string cname(req.param("c"));
@@ -123,6 +132,11 @@ void PodRunner::add_admin_routes(Router& r) {
       reply(Response::text(202, "restarting\n"));
     });
   });
+}
+
+// Deployments (and their scaling) and Services.
+void PodRunner::add_workload_routes(Router& r) {
+  Impl* s = impl_.get();
   r.add_async("GET", "/v1/deployments", [s](Request&, Reply reply) {
     asio::post(s->ioc, [s, reply] {
       json::object deps;
@@ -131,6 +145,13 @@ void PodRunner::add_admin_routes(Router& r) {
       }
       json::object o;
       o["deployments"] = std::move(deps);
+      reply(Response::json(200, o));
+    });
+  });
+  r.add_async("GET", "/v1/services", [s](Request&, Reply reply) {
+    asio::post(s->ioc, [s, reply] {
+      json::object o;
+      o["services"] = s->services_json();
       reply(Response::json(200, o));
     });
   });
@@ -171,8 +192,6 @@ void PodRunner::add_admin_routes(Router& r) {
       reply(Response::json(200, o));
     });
   });
-  add_fault_routes(r);
-  add_web_routes(r);
 }
 
 void PodRunner::add_fault_routes(Router& r) {
@@ -226,6 +245,12 @@ void PodRunner::add_fault_routes(Router& r) {
                   });
                 });
   }
+  add_network_fault_routes(r);
+}
+
+// Partitions and delays, on the pod network.
+void PodRunner::add_network_fault_routes(Router& r) {
+  Impl* s = impl_.get();
   r.add_async("GET", "/v1/partitions", [s](Request&, Reply reply) {
     asio::post(s->ioc, [s, reply] { reply(Response::json(200, s->partitions_json())); });
   });
@@ -262,6 +287,11 @@ void PodRunner::add_fault_routes(Router& r) {
     }
     asio::co_spawn(s->ioc, reply_with(s->heal(std::move(*pods)), reply), asio::detached);
   });
+  add_delay_route(r);
+}
+
+void PodRunner::add_delay_route(Router& r) {
+  Impl* s = impl_.get();
   r.add_async("POST", "/v1/pods/{name}/delay", [s](Request& req, Reply reply) {
     auto body = body_object(req);
     // Reads body[key] into `out` (0 when absent); false when it is not a number in [0, max]

@@ -36,6 +36,9 @@ std::vector<std::string> PodRunner::Impl::container_env(
   env.push_back("HOSTNAME=" + pod.spec.name);
   env.push_back("TENDER_POD_NAME=" + pod.spec.name);
   env.push_back("TENDER_POD_API=" + (pod.netns && api_forward ? pod_api_url : api_url));
+  for (const auto& [k, v] : service_vars(pod)) {
+    env.push_back(k + "=" + v);
+  }
   env.reserve(env.size() + resolved.size());
   for (const auto& [k, v] : resolved) {
     env.push_back(k + "=" + v);

@@ -58,6 +58,8 @@ std::string trim(std::string s) {
   return s;
 }
 
+}  // namespace
+
 // Runs a helper command (nft, tc) in the network namespace `netns`, for at most 10 s.
 asio::awaitable<Result<CommandOutcome>> run_helper(std::vector<std::string> argv, int netns) {
   CommandOptions o;
@@ -79,8 +81,6 @@ std::string said(const Result<CommandOutcome>& r) {
 bool missing(const Result<CommandOutcome>& r) {
   return !r && r.error().message().find("No such file") != std::string::npos;
 }
-
-}  // namespace
 
 // --- kill, pause ---------------------------------------------------------------------------
 

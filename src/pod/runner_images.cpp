@@ -136,6 +136,9 @@ Result<> PodRunner::Impl::image_process(
   set_env(env, "HOSTNAME", pod.spec.name);
   set_env(env, "TENDER_POD_NAME", pod.spec.name);
   set_env(env, "TENDER_POD_API", pod.netns && api_forward ? pod_api_url : api_url);
+  for (const auto& [k, v] : service_vars(pod)) {
+    set_env(env, k, v);
+  }
   for (const auto& [k, v] : resolved) {
     set_env(env, k, v);
   }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/asio_util.hpp"
+#include "core/command.hpp"
 #include "core/error.hpp"
 #include "core/http_client.hpp"
 #include "core/metrics.hpp"
@@ -27,6 +28,7 @@
 #include "pod/network.hpp"
 #include "pod/run_dir.hpp"
 #include "pod/runner.hpp"
+#include "pod/services.hpp"
 #include "pod/start_queue.hpp"
 #include "pod/status.hpp"
 
@@ -64,6 +66,14 @@ struct JobState {
     int restarts = 0;   // of their containers
   } counts;             // when the Job last looked
 };
+
+// Runs a helper command (nft, tc) in the network namespace `netns`, for at most 10 s
+// (runner_faults.cpp).
+asio::awaitable<Result<CommandOutcome>> run_helper(std::vector<std::string> argv, int netns);
+// What a helper command said (its stdout, then its stderr), or why it did not run or finish.
+std::string said(const Result<CommandOutcome>& r);
+// The helper command could not start because it is not installed.
+bool missing(const Result<CommandOutcome>& r);
 
 struct PodRunner::Impl {
   explicit Impl(RunnerOptions o) : opts(std::move(o)), client(ioc.get_executor()) {}
@@ -187,6 +197,26 @@ struct PodRunner::Impl {
   // attached.
   bool attach_network(Pod& pod);
   void detach_network(Pod& pod);
+
+  // --- Services (runner_services.cpp) --------------------------------------------------------
+  std::vector<ServiceState> services;  // supervisor thread only, once start() has posted
+  std::optional<Cidr> service_cidr;    // set when the pod network routes them
+  std::vector<std::shared_ptr<TcpForward>> service_forwards;  // nodePorts, LoadBalancers
+  bool applying_services = false;
+  bool services_dirty = false;
+  std::string services_applied;  // the last ruleset nft took
+  std::string services_error;    // why the last one was not taken, or ""
+  // start(): the Services' virtual IPs and their route (needs the pod network).
+  void setup_services();
+  // On the supervisor thread: 127.0.0.1 forwards for nodePorts and LoadBalancer ports.
+  void forward_services();
+  // Works out the endpoints again (update_summary() calls it) and, when they changed, rewrites
+  // the hosts file and applies the ruleset.
+  void update_services();
+  asio::awaitable<void> apply_services();
+  // What a container's environment gets from the Services (enableServiceLinks).
+  [[nodiscard]] std::vector<std::pair<std::string, std::string>> service_vars(const Pod& pod) const;
+  [[nodiscard]] boost::json::array services_json() const;
 
   // --- Jobs (runner_jobs.cpp) -----------------------------------------------------------------
   std::map<std::string, JobState> jobs;  // supervisor thread only
