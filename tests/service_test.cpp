@@ -106,6 +106,14 @@ spec:
     }
     return nullptr;
   }
+  // Once the rules in force balance over `n` endpoints.
+  bool wait_endpoints(const std::string& name, std::size_t n) {
+    return eventually([&] {
+      json::value s = service(name);
+      return !s.is_null() && s.at("applied").as_bool() &&
+             s.at("ports").at(0).at("endpoints").as_array().size() == n;
+    });
+  }
   // The pods that answer `n` requests for http://frontend/ from the client pod.
   std::set<std::string> answered_in_pod(int n, const std::string& host = "frontend") {
     std::set<std::string> ids;
@@ -130,6 +138,7 @@ TEST_F(ServiceTest, AServiceBalancesOverTheReadyReplicasByNameAndOnItsNodePort) 
   const std::uint16_t node_port = free_port();
   run_guestbook(node_port);
   wait_ready({"web-0", "web-1", "client"});
+  ASSERT_TRUE(wait_endpoints("frontend", 2));
   const std::set<std::string> both = {"web-0", "web-1"};
 
   // By name from a pod: every request answered, and both replicas reached.
@@ -167,11 +176,12 @@ TEST_F(ServiceTest, AServiceBalancesOverTheReadyReplicasByNameAndOnItsNodePort) 
   // web-1 unready: it leaves the Service and every request goes to web-0.
   dir_.write("unready-web-1", "");
   ASSERT_TRUE(eventually([&] { return !ready("web-1"); }));
-  EXPECT_TRUE(eventually(
-      [&] { return answered_on_node_port(20, node_port) == std::set<std::string>{"web-0"}; }));
+  ASSERT_TRUE(wait_endpoints("frontend", 1));
+  EXPECT_EQ(answered_on_node_port(20, node_port), std::set<std::string>{"web-0"});
   EXPECT_EQ(answered_in_pod(10), std::set<std::string>{"web-0"});
   // Ready again: back in.
   std::remove((dir_.path() + "/unready-web-1").c_str());
+  ASSERT_TRUE(wait_endpoints("frontend", 2));
   std::set<std::string> again;
   ASSERT_TRUE(eventually([&] {
     for (const auto& id : answered_on_node_port(4, node_port)) {

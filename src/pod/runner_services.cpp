@@ -185,6 +185,9 @@ std::vector<std::pair<std::string, std::string>> PodRunner::Impl::service_vars(
 }
 
 json::array PodRunner::Impl::services_json() const {
+  // Whether the rules in force send traffic where `endpoints` say (not while nft runs, or after
+  // it refused them).
+  const bool in_force = services_error.empty() && !applying_services && !services_dirty;
   json::array out;
   for (const auto& s : services) {
     json::object o;
@@ -224,7 +227,7 @@ json::array PodRunner::Impl::services_json() const {
       selected.push_back(std::move(eo));
     }
     o["pods"] = std::move(selected);
-    o["applied"] = services_error.empty();
+    o["applied"] = in_force;
     if (!services_error.empty()) {
       o["error"] = services_error;
     }
