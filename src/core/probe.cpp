@@ -5,6 +5,7 @@
 
 #include "core/asio_util.hpp"
 #include "core/command.hpp"
+#include "core/grpc_health.hpp"
 #include "core/probe.hpp"
 #include "core/resp_io.hpp"
 
@@ -106,6 +107,56 @@ asio::awaitable<ProbeVerdict> check_redis(const RedisProbe& p, std::chrono::mill
   co_return ProbeVerdict{false, "PING answered " + pong.describe()};
 }
 
+// Calls grpc.health.v1.Health/Check on one connection of its own; `timeout` bounds it all.
+asio::awaitable<ProbeVerdict> check_grpc(const GrpcProbe& p, std::chrono::milliseconds timeout) {
+  auto ex = co_await asio::this_coro::executor;
+  tcp::socket s(ex);
+  asio::steady_timer timer(ex, timeout);
+  if (Result<> connected = co_await connect(s, p.host, p.port, timer); !connected) {
+    co_return ProbeVerdict{false, connected.error().message()};
+  }
+  const std::string authority =
+      (p.host.find(':') == std::string::npos ? p.host : "[" + p.host + "]") + ":" +
+      std::to_string(p.port);
+  auto request = grpc::health_check_request(authority, p.service, timeout);
+  if (!request) {
+    co_return ProbeVerdict{false, request.error().message()};
+  }
+  std::string out = std::move(*request);
+  grpc::HealthCallReader reader;
+  std::array<char, 4096> buf{};
+  for (;;) {
+    if (!out.empty()) {
+      auto w =
+          co_await (asio::async_write(s, asio::buffer(out), kTuple) || timer.async_wait(kTuple));
+      if (w.index() == 1) {
+        co_return ProbeVerdict{false, "Check timed out"};
+      }
+      if (auto [ec, n] = std::get<0>(w); ec) {
+        co_return ProbeVerdict{false, "Check: " + ec.message()};
+      }
+      out.clear();
+    }
+    auto r = co_await (s.async_read_some(asio::buffer(buf), kTuple) || timer.async_wait(kTuple));
+    if (r.index() == 1) {
+      co_return ProbeVerdict{false, "Check timed out"};
+    }
+    auto [ec, n] = std::get<0>(r);
+    if (ec) {
+      co_return ProbeVerdict{false, ec == asio::error::eof
+                                        ? "Check: the server closed the connection before answering"
+                                        : "Check: " + ec.message()};
+    }
+    auto ended = reader.feed(std::string_view(buf.data(), n), out);
+    if (!ended) {
+      co_return ProbeVerdict{false, ended.error().message()};
+    }
+    if (*ended) {
+      co_return ProbeVerdict{reader.answer().serving(), reader.answer().describe()};
+    }
+  }
+}
+
 asio::awaitable<ProbeVerdict> check_exec(const ExecProbe& p, std::chrono::milliseconds timeout) {
   CommandOptions o;
   o.spawn = p.spawn;
@@ -131,6 +182,9 @@ asio::awaitable<ProbeVerdict> check(const ProbeAction& action, std::chrono::mill
   }
   if (const auto* exec = std::get_if<ExecProbe>(&action)) {
     co_return co_await check_exec(*exec, timeout);
+  }
+  if (const auto* grpc_probe = std::get_if<GrpcProbe>(&action)) {
+    co_return co_await check_grpc(*grpc_probe, timeout);
   }
   co_return co_await check_redis(std::get<RedisProbe>(action), timeout);
 }

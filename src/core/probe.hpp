@@ -1,5 +1,6 @@
 #pragma once
-// Probes: one check action (HTTP GET, TCP connect, a command, redis PING), and a pure tracker
+// Probes: one check action (HTTP GET, TCP connect, a command, redis PING, gRPC health Check),
+// and a pure tracker
 // (core/probe_tracker.hpp) that turns a run of results into a verdict with success and failure
 // thresholds, counted as Kubernetes counts them. Pod probes use both; so will the proxy's and
 // the adapter's health checks.
@@ -67,13 +68,22 @@ struct RedisProbe {
   std::string user;      // with a password: the ACL user it logs in as; empty: "default"
 };
 
-using ProbeAction = std::variant<HttpProbe, TcpProbe, ExecProbe, RedisProbe>;
+// grpc.health.v1.Health/Check over HTTP/2 without TLS (core/grpc_health.hpp), as Kubernetes'
+// grpc probes call it: passes when the call ends with grpc-status 0 and status SERVING.
+struct GrpcProbe {
+  std::string host;  // an address literal (no name lookup)
+  std::uint16_t port = 0;
+  std::string service;  // HealthCheckRequest.service; empty: the server as a whole
+};
+
+using ProbeAction = std::variant<HttpProbe, TcpProbe, ExecProbe, RedisProbe, GrpcProbe>;
 
 struct ProbeVerdict {
   bool passed = false;
-  // One line: "HTTP 200", "connected", "exited 0", "PONG" when passed; otherwise why not:
-  // "HTTP 503", "Connection refused", "connect timed out", "exited 1", "timed out after 1s",
-  // "PING answered -NOAUTH Authentication required.", ...
+  // One line: "HTTP 200", "connected", "exited 0", "PONG", "SERVING" when passed; otherwise why
+  // not: "HTTP 503", "Connection refused", "connect timed out", "exited 1", "timed out after 1s",
+  // "PING answered -NOAUTH Authentication required.", "health status NOT_SERVING",
+  // "grpc-status 12 (UNIMPLEMENTED)", "Check timed out", ...
   std::string message;
 };
 

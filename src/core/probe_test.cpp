@@ -1,12 +1,15 @@
 // ProbeTracker with a fake clock; check() against tiny servers on 127.0.0.1 and real commands.
 #include "core/probe.hpp"
 #include "core/asio_util.hpp"
+#include "core/grpc_health.hpp"
+#include "core/hpack.hpp"
 
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
 #include <functional>
 #include <optional>
+#include <tuple>
 
 namespace tender {
 namespace {
@@ -322,6 +325,64 @@ TEST(ProbeCheck, RedisFailuresCarryTheServersWords) {
 
   asio::io_context ioc5;
   v = run_check(ioc5, RedisProbe{"127.0.0.1", closed_port(), "", ""});
+  EXPECT_FALSE(v.passed);
+  EXPECT_EQ(v.message, "Connection refused");
+}
+
+// An HTTP/2 frame, for the gRPC server's answers (core/grpc_health_test.cpp tests them at
+// length; these check the check's I/O).
+std::string h2_frame(int type, int flags, const std::string& payload) {
+  const auto n = payload.size();
+  std::string out{static_cast<char>(n >> 16), static_cast<char>((n >> 8) & 0xff),
+                  static_cast<char>(n & 0xff), static_cast<char>(type), static_cast<char>(flags)};
+  out += std::string("\0\0\0", 3) + (type == 4 ? '\0' : '\1');  // SETTINGS on 0, others on 1
+  return out + payload;
+}
+
+// SETTINGS, :status 200, HealthCheckResponse{status}, grpc-status 0.
+std::string grpc_answer(char status) {
+  std::string trailers;
+  hpack::encode_literal(trailers, "grpc-status", "0");
+  return h2_frame(4, 0, "") + h2_frame(1, 4, "\x88") +
+         h2_frame(0, 0, std::string("\0\0\0\0\2\x08", 6) + status) + h2_frame(1, 5, trailers);
+}
+
+TEST(ProbeCheck, GrpcHealthCheckPassesOnServing) {
+  for (auto [status, passed, message] :
+       {std::tuple{'\1', true, "SERVING"}, std::tuple{'\2', false, "health status NOT_SERVING"}}) {
+    asio::io_context ioc;
+    std::size_t request_size = 0;
+    OneShot server(ioc, grpc_answer(status), [&](const std::string& r) {
+      return request_size > 0 && r.size() >= request_size;
+    });
+    request_size =
+        grpc::health_check_request("127.0.0.1:" + std::to_string(server.port()), "cart", 2s)
+            ->size();
+    auto v = run_check(ioc, GrpcProbe{"127.0.0.1", server.port(), "cart"});
+    EXPECT_EQ(v.passed, passed) << v.message;
+    EXPECT_EQ(v.message, message);
+    EXPECT_EQ(server.received().rfind("PRI * HTTP/2.0\r\n", 0), 0u);
+    EXPECT_NE(server.received().find("\x0a\x04"
+                                     "cart"),
+              std::string::npos);
+  }
+}
+
+TEST(ProbeCheck, GrpcFailuresSayWhy) {
+  asio::io_context ioc;
+  OneShot silent(ioc, "", [](const std::string& r) { return !r.empty(); });
+  auto v = run_check(ioc, GrpcProbe{"127.0.0.1", silent.port(), ""}, 200ms);
+  EXPECT_FALSE(v.passed);
+  EXPECT_EQ(v.message, "Check timed out");
+
+  asio::io_context ioc2;
+  OneShot http1(ioc2, http_reply(400), [](const std::string& r) { return !r.empty(); });
+  v = run_check(ioc2, GrpcProbe{"127.0.0.1", http1.port(), ""});
+  EXPECT_FALSE(v.passed);
+  EXPECT_EQ(v.message, "HTTP/2: the server answered HTTP/1, not HTTP/2 without TLS (h2c)");
+
+  asio::io_context ioc3;
+  v = run_check(ioc3, GrpcProbe{"127.0.0.1", closed_port(), ""});
   EXPECT_FALSE(v.passed);
   EXPECT_EQ(v.message, "Connection refused");
 }
