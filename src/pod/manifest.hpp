@@ -85,12 +85,19 @@ struct ExecAction {
   std::vector<std::string> command;
 };
 
-// One of httpGet, tcpSocket or exec (a handler or a probe's action).
+// grpc.health.v1.Health/Check at the pod's IP (127.0.0.1 locally); probes only.
+struct GrpcAction {
+  std::uint16_t port = 0;  // a number: Kubernetes takes no port name here
+  std::string service;     // HealthCheckRequest.service; empty: the server as a whole
+};
+
+// One of httpGet, tcpSocket, exec or (a probe's only) grpc: a handler or a probe's action.
 struct Action {
   std::optional<HttpGetAction> http_get;
   std::optional<TcpSocketAction> tcp_socket;
   std::optional<ExecAction> exec;
-  [[nodiscard]] bool defined() const { return http_get || tcp_socket || exec; }
+  std::optional<GrpcAction> grpc;
+  [[nodiscard]] bool defined() const { return http_get || tcp_socket || exec || grpc; }
 };
 
 struct Probe {

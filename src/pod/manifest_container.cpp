@@ -311,23 +311,21 @@ Action Parser::action(const ConfigNode& a, const ContainerSpec& c, bool handler,
                       milliseconds grace) {
   if (!a.is_map()) {
     a.fail("", handler ? "expected a handler (exec, httpGet, tcpSocket or sleep)"
-                       : "expected a probe (exec, httpGet or tcpSocket, and timings)");
+                       : "expected a probe (exec, httpGet, tcpSocket or grpc, and timings)");
   }
   if (handler) {
     a.warn_unknown({"exec", "httpGet", "tcpSocket", "sleep"});
   }
-  if (!handler && a.has("grpc")) {
-    a.fail("grpc", "grpc probes are not supported yet (use httpGet, tcpSocket or exec)");
-  }
   std::vector<std::string> present;
-  for (const char* key : {"exec", "httpGet", "tcpSocket", "sleep"}) {
-    if ((handler || std::string_view(key) != "sleep") && a.has(key)) {
+  for (const char* key : {"exec", "httpGet", "tcpSocket", "grpc", "sleep"}) {
+    // sleep is a handler's only, grpc a probe's only.
+    if (std::string_view(key) != (handler ? "grpc" : "sleep") && a.has(key)) {
       present.emplace_back(key);
     }
   }
   if (present.empty()) {
     a.fail("", handler ? "one of exec, httpGet, tcpSocket or sleep is required"
-                       : "one of exec, httpGet or tcpSocket is required");
+                       : "one of exec, httpGet, tcpSocket or grpc is required");
   }
   if (present.size() > 1) {
     a.fail(present[1],
@@ -351,6 +349,8 @@ Action Parser::action(const ConfigNode& a, const ContainerSpec& c, bool handler,
     t.port = port_ref(n, c);
     t.host = n.string("host").value_or("");
     out.tcp_socket = std::move(t);
+  } else if (kind == "grpc") {
+    out.grpc = grpc(n);
   } else {
     // sleep: run sleep(1) for that long, which is what Kubernetes' sleep action amounts to.
     n.warn_unknown({"seconds"});
@@ -364,6 +364,27 @@ Action Parser::action(const ConfigNode& a, const ContainerSpec& c, bool handler,
     }
     out.exec = ExecAction{{"sleep", std::to_string(*s)}};
   }
+  return out;
+}
+
+// A probe's grpc: {port, service}. Unlike httpGet's and tcpSocket's, the port is a number only.
+GrpcAction Parser::grpc(const ConfigNode& g) {
+  if (!g.is_map()) {
+    g.fail("", "expected {port, service}");
+  }
+  g.warn_unknown({"port", "service"});
+  auto s = g.string("port");
+  if (!s) {
+    g.fail("port", "required (a number: grpc probes take no port names)");
+  }
+  const std::string_view digits = std::string_view(*s).substr(s->starts_with('-') ? 1 : 0);
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    g.fail("port", "must be a number (grpc probes take no port names): " + quote(*s));
+  }
+  GrpcAction out;
+  out.port = static_cast<std::uint16_t>(*g.integer("port", 1, 65535));
+  out.service = g.string("service").value_or("");
   return out;
 }
 

@@ -88,6 +88,7 @@ class Parser {
   Action action(const ConfigNode& a, const ContainerSpec& c, bool handler,
                 std::chrono::milliseconds grace);
   HttpGetAction http_get(const ConfigNode& h, const ContainerSpec& c);
+  GrpcAction grpc(const ConfigNode& g);
   std::uint16_t port_ref(const ConfigNode& n, const ContainerSpec& c);
 
   // --- manifest_volumes.cpp ------------------------------------------------------------------

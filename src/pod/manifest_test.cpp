@@ -881,17 +881,20 @@ TEST(ManifestErrors, Volumes) {
 
 TEST(ManifestErrors, ProbeActions) {
   EXPECT_EQ(error_of(base_pod + "      livenessProbe:\n        periodSeconds: 5\n"),
-            "web.yaml:10: spec.containers[0].livenessProbe: one of exec, httpGet or tcpSocket "
-            "is required");
+            "web.yaml:10: spec.containers[0].livenessProbe: one of exec, httpGet, tcpSocket or "
+            "grpc is required");
   EXPECT_EQ(error_of(base_pod + R"y(      readinessProbe:
         exec: {command: ["true"]}
         tcpSocket: {port: 80}
 )y"),
             "web.yaml:11: spec.containers[0].readinessProbe.tcpSocket: only one action is "
             "allowed (found exec and tcpSocket)");
-  EXPECT_EQ(error_of(base_pod + "      livenessProbe:\n        grpc:\n          port: 9000\n"),
-            "web.yaml:10: spec.containers[0].livenessProbe.grpc: grpc probes are not supported "
-            "yet (use httpGet, tcpSocket or exec)");
+  EXPECT_EQ(error_of(base_pod + R"y(      livenessProbe:
+        grpc: {port: 9000}
+        tcpSocket: {port: 9000}
+)y"),
+            "web.yaml:10: spec.containers[0].livenessProbe.grpc: only one action is allowed "
+            "(found tcpSocket and grpc)");
   EXPECT_EQ(error_of(base_pod + "      livenessProbe:\n        exec: {}\n"),
             "web.yaml:10: spec.containers[0].livenessProbe.exec.command: required: the command "
             "to run");
@@ -899,8 +902,8 @@ TEST(ManifestErrors, ProbeActions) {
             "web.yaml:10: spec.containers[0].livenessProbe.exec.command: required: the command "
             "to run");
   EXPECT_EQ(error_of(base_pod + "      livenessProbe: true\n"),
-            "web.yaml:9: spec.containers[0].livenessProbe: expected a probe (exec, httpGet or "
-            "tcpSocket, and timings)");
+            "web.yaml:9: spec.containers[0].livenessProbe: expected a probe (exec, httpGet, "
+            "tcpSocket or grpc, and timings)");
 }
 
 TEST(ManifestErrors, ProbePorts) {

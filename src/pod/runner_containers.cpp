@@ -507,6 +507,8 @@ asio::awaitable<ProbeVerdict> PodRunner::Impl::run_action(const Pod& pod, const 
                        a.http_get->path, a.http_get->headers};
   } else if (a.tcp_socket) {
     action = TcpProbe{a.tcp_socket->host.empty() ? pod.ip : a.tcp_socket->host, a.tcp_socket->port};
+  } else if (a.grpc) {
+    action = GrpcProbe{pod.ip, a.grpc->port, a.grpc->service};
   } else if (a.exec) {
     ExecProbe exec;
     SpawnOptions& o = exec.spawn;
