@@ -18,6 +18,8 @@ others=(
   clang clang-format libbenchmark-dev
   # real peers for tests and benchmarks
   prometheus wrk nginx-light python3-websockets python3-yaml tar openssl
+  # a real gRPC server for tender pod's grpc probes (tests/grpc_health_server.py)
+  python3-grpcio
   nutcracker haproxy beanstalkd strace etcd-server etcd-client rsyslog
   prometheus-redis-exporter
   # images for tender pod's tests: copied in with skopeo, a busybox image built with umoci
