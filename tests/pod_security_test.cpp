@@ -163,6 +163,39 @@ TEST_F(PodSecurityTest, CapabilitiesUserAndReadOnlyRootApply) {
   EXPECT_NE(hex(priv["CapEff"]) & kSysAdmin, 0u);
 }
 
+// As kubectl exec: a command run in a container is its user, with its capabilities and
+// no_new_privs; --root is the operator's own access.
+TEST_F(PodSecurityTest, ExecRunsAsTheContainersUserWithItsCapabilities) {
+  run(with_out(
+      pod("p", container("plain", "") + container("user", "{runAsUser: 1000, runAsGroup: 1000}")),
+      out()));
+  (void)result("plain");
+  (void)result("user");
+  const std::string admin = "127.0.0.1:" + std::to_string(runner_->port("admin"));
+  auto exec = [&](const std::string& c, bool root) {
+    std::vector<std::string> args = {"pod", "exec", "p", "-c", c, "--admin", admin};
+    if (root) {
+      args.emplace_back("--root");
+    }
+    args.insert(args.end(),
+                {"--", "grep", "-E", "^(Uid|Gid|CapEff|NoNewPrivs):", "/proc/self/status"});
+    RunResult r = run_tender(args);
+    EXPECT_EQ(r.status.code, 0) << r.err;
+    return status_fields(r.out);
+  };
+  auto user = exec("user", false);
+  EXPECT_EQ(user["Uid"], "1000\t1000\t1000\t1000");
+  EXPECT_EQ(user["Gid"], "1000\t1000\t1000\t1000");
+  EXPECT_EQ(hex(user["CapEff"]), 0u);
+  EXPECT_EQ(user["NoNewPrivs"], "1");
+  auto plain = exec("plain", false);
+  EXPECT_EQ(plain["Uid"], "0\t0\t0\t0");
+  EXPECT_EQ(hex(plain["CapEff"]), kDefault);
+  auto root = exec("user", true);
+  EXPECT_EQ(root["Uid"], "0\t0\t0\t0");
+  EXPECT_NE(hex(root["CapEff"]) & kSysAdmin, 0u);
+}
+
 TEST_F(PodSecurityTest, RunAsNonRootRefusesToStartAsRoot) {
   run(with_out(pod("nr", container("app", "{runAsNonRoot: true}")), out()));
   ASSERT_TRUE(eventually([&] {

@@ -1,8 +1,11 @@
 // `tender pod kill|pause|resume|partition|heal|delay|exec`: faults and a shell into a pod.
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +16,8 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <optional>
+#include <sstream>
 
 #include "core/cli.hpp"
 #include "pod/api_client.hpp"
@@ -85,6 +90,91 @@ std::vector<std::string> read_environ(pid_t pid) {
   return env;
 }
 
+// Who a container's process is and what it may do, as /proc/PID/status says: a command run in the
+// container becomes the same, as kubectl exec's does.
+struct Identity {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  std::uint64_t bounding = 0;
+  std::uint64_t effective = 0;
+  std::uint64_t permitted = 0;
+  std::uint64_t inheritable = 0;
+  bool no_new_privs = false;
+};
+
+Identity read_identity(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  Identity id;
+  bool seen = false;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line.substr(line.find(':') + 1));
+    auto mask = [&fields] {
+      std::string hex;
+      fields >> hex;
+      return std::strtoull(hex.c_str(), nullptr, 16);
+    };
+    if (line.rfind("Uid:", 0) == 0) {
+      fields >> id.uid;  // the real one; a container process has them all the same
+      seen = true;
+    } else if (line.rfind("Gid:", 0) == 0) {
+      fields >> id.gid;
+    } else if (line.rfind("Groups:", 0) == 0) {
+      for (gid_t g = 0; fields >> g;) {
+        id.groups.push_back(g);
+      }
+    } else if (line.rfind("CapBnd:", 0) == 0) {
+      id.bounding = mask();
+    } else if (line.rfind("CapEff:", 0) == 0) {
+      id.effective = mask();
+    } else if (line.rfind("CapPrm:", 0) == 0) {
+      id.permitted = mask();
+    } else if (line.rfind("CapInh:", 0) == 0) {
+      id.inheritable = mask();
+    } else if (line.rfind("NoNewPrivs:", 0) == 0) {
+      int v = 0;
+      fields >> v;
+      id.no_new_privs = v != 0;
+    }
+  }
+  if (!seen) {
+    throw UsageError("cannot read the container's process " + std::to_string(pid) + " (gone?)");
+  }
+  return id;
+}
+
+// In the forked child, before exec: the bounding set, the user (which clears every capability
+// unless it is root), root's capability sets, no_new_privs. Returns false with errno set.
+bool adopt_identity(const Identity& id) {
+  for (int cap = 0; cap < 64; ++cap) {
+    if ((id.bounding & (std::uint64_t{1} << cap)) == 0 &&
+        ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      if (errno == EINVAL) {
+        break;  // past the last capability this kernel knows
+      }
+      return false;
+    }
+  }
+  if (::setgroups(id.groups.size(), id.groups.data()) != 0 ||
+      ::setresgid(id.gid, id.gid, id.gid) != 0 || ::setresuid(id.uid, id.uid, id.uid) != 0) {
+    return false;
+  }
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // changing the user cleared it
+  if (id.uid == 0) {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2] = {};
+    for (int i = 0; i < 2; ++i) {
+      data[i].effective = static_cast<__u32>(id.effective >> (32 * i));
+      data[i].permitted = static_cast<__u32>(id.permitted >> (32 * i));
+      data[i].inheritable = static_cast<__u32>(id.inheritable >> (32 * i));
+    }
+    if (::syscall(SYS_capset, &header, data) != 0) {
+      return false;
+    }
+  }
+  return !id.no_new_privs || ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
+}
+
 // Where SIGTERM and SIGHUP are passed on to: the next process towards the command.
 volatile pid_t target_pid = 0;
 
@@ -94,21 +184,17 @@ void forward_signal(int sig) {
   }
 }
 
-// Runs argv inside the namespaces of process `pid` (network, host name, PID, mounts), with its
-// environment and working directory, as nsenter would; returns the command's exit code.
-int exec_in(pid_t pid, const std::vector<std::string>& argv) {
-  std::string proc = "/proc/" + std::to_string(pid);
-  std::vector<std::string> env = read_environ(pid);
-  char cwd[4096] = {};
-  ssize_t n = ::readlink((proc + "/cwd").c_str(), cwd, sizeof cwd - 1);
-  std::string dir = n > 0 ? std::string(cwd, static_cast<std::size_t>(n)) : "/";
-  // Namespaces that differ from ours (in host mode, without root, there are none).
-  struct Ns {
-    const char* name;
-    int type;
-    int fd = -1;
-  };
-  Ns spaces[] = {
+struct Ns {
+  const char* name;
+  int type;
+  int fd = -1;
+};
+
+// The namespaces of process `pid` that differ from ours (in host mode, without root, there are
+// none), opened.
+std::vector<Ns> namespaces_of(pid_t pid) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::vector<Ns> spaces = {
       {"net", CLONE_NEWNET}, {"uts", CLONE_NEWUTS}, {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
   for (auto& ns : spaces) {
     struct stat theirs {};
@@ -128,6 +214,48 @@ int exec_in(pid_t pid, const std::vector<std::string>& argv) {
                        " (entering a pod needs root)");
     }
   }
+  return spaces;
+}
+
+// The command's own process, inside the pod: its working directory, its user, its PATH.
+[[noreturn]] void exec_command(const std::string& dir, const std::optional<Identity>& identity,
+                               const std::vector<std::string>& env, char** args, char** envp) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGQUIT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
+  ::signal(SIGHUP, SIG_DFL);
+  if (::chdir(dir.c_str()) != 0 && ::chdir("/") != 0) {
+    ::_exit(126);
+  }
+  if (identity && !adopt_identity(*identity)) {
+    std::fprintf(stderr, "tender pod exec: cannot become the container's user: %s\n",
+                 std::strerror(errno));
+    ::_exit(126);
+  }
+  // PATH from the container's environment, as the container would search it.
+  for (const auto& e : env) {
+    if (e.rfind("PATH=", 0) == 0) {
+      ::setenv("PATH", e.c_str() + 5, 1);
+    }
+  }
+  ::execvpe(args[0], args, envp);
+  std::fprintf(stderr, "tender pod exec: %s: %s\n", args[0], std::strerror(errno));
+  ::_exit(errno == ENOENT ? 127 : 126);
+}
+
+// Runs argv inside the namespaces of process `pid` (network, host name, PID, mounts), with its
+// environment and working directory, as nsenter would, and (unless `as_root`) as its user with
+// its capabilities; returns the command's exit code.
+int exec_in(pid_t pid, const std::vector<std::string>& argv, bool as_root) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::vector<std::string> env = read_environ(pid);
+  char cwd[4096] = {};
+  ssize_t n = ::readlink((proc + "/cwd").c_str(), cwd, sizeof cwd - 1);
+  std::string dir = n > 0 ? std::string(cwd, static_cast<std::size_t>(n)) : "/";
+  std::vector<Ns> spaces = namespaces_of(pid);
+  const std::optional<Identity> identity =
+      as_root || ::geteuid() != 0 ? std::nullopt : std::optional(read_identity(pid));
   std::vector<char*> args;
   for (const auto& a : argv) {
     args.push_back(const_cast<char*>(a.c_str()));
@@ -167,23 +295,7 @@ int exec_in(pid_t pid, const std::vector<std::string>& argv) {
       ::_exit(126);
     }
     if (inner == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      ::signal(SIGINT, SIG_DFL);
-      ::signal(SIGQUIT, SIG_DFL);
-      ::signal(SIGTERM, SIG_DFL);
-      ::signal(SIGHUP, SIG_DFL);
-      if (::chdir(dir.c_str()) != 0 && ::chdir("/") != 0) {
-        ::_exit(126);
-      }
-      // PATH from the container's environment, as the container would search it.
-      for (const auto& e : env) {
-        if (e.rfind("PATH=", 0) == 0) {
-          ::setenv("PATH", e.c_str() + 5, 1);
-        }
-      }
-      ::execvpe(args[0], args.data(), envp.data());
-      std::fprintf(stderr, "tender pod exec: %s: %s\n", args[0], std::strerror(errno));
-      ::_exit(errno == ENOENT ? 127 : 126);
+      exec_command(dir, identity, env, args.data(), envp.data());
     }
     target_pid = inner;
     int status = 0;
@@ -307,11 +419,14 @@ void add_exec_command(CLI::App& cmd, int& exit_code) {
   exec_cmd->add_option("pod", *pod_name, "Pod name")->required();
   exec_cmd->add_option("-c,--container", *container, "Container (default: the first)");
   exec_cmd->add_option("--admin", *admin, kAdminHelp);
+  auto as_root = std::make_shared<bool>(false);
+  exec_cmd->add_flag("--root", *as_root,
+                     "Run as root with every capability, not as the container's user");
   exec_cmd->add_option("command", *argv, "The command and its arguments, after --")->required();
   exec_cmd->callback([=, &exit_code] {
     json::value pod = get_json(admin_url(*admin), "/v1/pods/" + *pod_name);
     std::string c = *container;
-    exit_code = exec_in(container_pid(pod, *pod_name, c), *argv);
+    exit_code = exec_in(container_pid(pod, *pod_name, c), *argv, *as_root);
   });
 }
 
