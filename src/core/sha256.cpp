@@ -1,4 +1,5 @@
 #include "core/sha256.hpp"
+#include "core/file_chunks.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -132,24 +133,13 @@ std::string sha256_hex(std::string_view bytes) {
 }
 
 Result<std::string> sha256_file(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    return Error::from_errno(errno, "open " + path);
-  }
   Sha256 h;
-  std::vector<char> buf(std::size_t{256} << 10);
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return Error::from_errno(errno, "read " + path);
-    }
-    if (n == 0) {
-      break;
-    }
-    h.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+  auto read = read_chunks(path, std::size_t{256} << 10, [&h](std::string_view bytes) -> Result<> {
+    h.update(bytes);
+    return {};
+  });
+  if (!read) {
+    return read.error();
   }
   return Result<std::string>(boost::system::in_place_value, h.hex_digest());
 }

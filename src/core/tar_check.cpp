@@ -1,4 +1,5 @@
 #include "core/tar_check.hpp"
+#include "core/file_chunks.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -318,26 +319,11 @@ Result<TarSummary> TarChecker::finish() const {
 }
 
 Result<TarSummary> check_tar_file(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    return Error::from_errno(errno, "open " + path);
-  }
   TarChecker checker;
-  std::vector<char> buf(std::size_t{64} << 10);
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return Error::from_errno(errno, "read " + path);
-    }
-    if (n == 0) {
-      break;
-    }
-    if (auto r = checker.feed(std::string_view(buf.data(), static_cast<std::size_t>(n))); !r) {
-      return r.error();
-    }
+  auto read = read_chunks(path, std::size_t{64} << 10,
+                          [&checker](std::string_view bytes) { return checker.feed(bytes); });
+  if (!read) {
+    return read.error();
   }
   return checker.finish();
 }

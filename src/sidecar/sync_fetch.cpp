@@ -11,6 +11,7 @@
 
 #include "core/command.hpp"
 #include "core/fd.hpp"
+#include "core/file_chunks.hpp"
 #include "core/http_client.hpp"
 #include "core/log.hpp"
 #include "core/tar_check.hpp"
@@ -114,24 +115,13 @@ asio::awaitable<Result<>> unpack(const std::string& file, const std::string& scr
 
 // Hashes a file's bytes.
 Result<std::string> file_revision(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    return Error::from_errno(errno, "open " + path);
-  }
   RevisionHash fp;
-  std::vector<char> buf(std::size_t{64} << 10);
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      return Error::from_errno(errno, "read " + path);
-    }
-    if (n == 0) {
-      break;
-    }
-    fp.add(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+  auto read = read_chunks(path, std::size_t{64} << 10, [&fp](std::string_view bytes) -> Result<> {
+    fp.add(bytes);
+    return {};
+  });
+  if (!read) {
+    return read.error();
   }
   return string_result(fp.hex());
 }
