@@ -4,23 +4,25 @@
 # `tender pod validate FILE`, accepted on exit 0. podman: `podman kube play --start=false FILE`,
 # accepted on exit 0, then `podman kube down FILE`; nothing is started. Prints a table (manifest,
 # tender, podman: accepted with what each would run, or refused with the first line of the
-# reason), the totals, and the manifests podman accepts that tender refuses (issue 27's target:
-# accept every manifest podman accepts). What each made of a manifest it accepted differs too
-# (podman runs one replica of a Deployment), so the table says how many pods each would run.
+# reason), the totals, the manifests podman accepts that tender refuses (issue 27's target:
+# accept every manifest podman accepts) and those tender accepts that podman refuses. For an
+# accepted manifest the table says how many pods each would run, replicas included.
 #
 # podman looks up the images a manifest names, and pulls those it does not have (there is no
-# registry to pull from here, and a failed pull is no verdict on the manifest). So a busybox
-# image is built here from /bin/busybox with umoci, copied into containers-storage with skopeo,
-# and named (`podman tag`) under every image reference of the corpus, normalised as podman
-# does (redis:7 -> docker.io/library/redis:7, nginx -> docker.io/library/nginx:latest). None
-# of the corpus sets imagePullPolicy; podman's default for kube play is "missing" (pull only
-# what is not stored), for every tag, :latest included. Needs root, podman, skopeo and umoci
-# (tools/install-deps.sh installs skopeo and umoci; podman: apt-get install podman). podman
-# reads a containers.conf of the bench's own (CONTAINERS_CONF): its default ulimits are above
-# what this machine allows. Everything the run adds to podman's storage (pods, containers,
-# volumes made for claims, secrets, the images and names added, podman's pause image if it
-# built one) is removed at the end; podman's netavark may leave its nftables tables (ip nat,
-# ip filter) on the machine, and they stay. Raw outputs stay in $KEEP if it is set.
+# registry to pull from here, and a failed pull is no verdict on the manifest). So a busybox image
+# is built here from /bin/busybox with umoci, copied into containers-storage with skopeo, and named
+# (`podman tag`) under every image reference of the corpus, normalised as podman does (redis:7 ->
+# docker.io/library/redis:7, nginx -> docker.io/library/nginx:latest). None of the corpus sets
+# imagePullPolicy: podman then pulls what it does not store, and its manual says it pulls a :latest
+# (or untagged) image anyway; the corpus names such images only by short names (nginx, alpine,
+# bitnami/kubectl), and podman 4.3.1 takes those from its store without a pull. An imagePullPolicy:
+# Always would make it pull, and fail here, which says nothing of the manifest. Needs root, podman,
+# skopeo and umoci (tools/install-deps.sh installs skopeo and umoci; podman: apt-get install
+# podman). podman reads a containers.conf of the bench's own (CONTAINERS_CONF): its default ulimits
+# are above what this machine allows. Everything the run adds to podman's storage (pods, containers,
+# volumes made for claims, secrets, the images and names added, podman's pause image if it built
+# one) is removed at the end; podman's netavark may leave its nftables tables (ip nat, ip filter) on
+# the machine, and they stay. Raw outputs stay in $KEEP if it is set.
 #
 #   bench/pod_corpus.sh                 # the corpus of this tree
 #   CORPUS=dir bench/pod_corpus.sh      # another directory of *.yaml
@@ -69,7 +71,9 @@ cleanup() {
     remove_new "$work/start"
     if [ "${#added[@]}" -gt 0 ]; then podman rmi -f "${added[@]}" >/dev/null 2>&1 || true; fi
     podman rmi -f "$base" >/dev/null 2>&1 || true
-    for id in $(new_since "$work/start" images); do podman rmi -f "$id" >/dev/null 2>&1 || true; done
+    for id in $(new_since "$work/start" images); do
+      podman rmi -f "$id" >/dev/null 2>&1 || true
+    done
   fi
   if [ -n "${KEEP:-}" ]; then
     mkdir -p "$KEEP"
@@ -112,7 +116,8 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 CONF
 snapshot "$work/start"
 skopeo copy -q "oci:$layout:busybox" "containers-storage:$base"
-mapfile -t refs < <(grep -ho 'image: *[^ ,}]*' "${files[@]}" | sed 's/image: *//; s/["'\'']//g' | sort -u)
+mapfile -t refs < <(grep -ho 'image: *[^ ,}]*' "${files[@]}" | sed 's/image: *//; s/["'\'']//g' |
+  sort -u)
 for ref in "${refs[@]}"; do
   name=$(normalise "$ref")
   if [[ $name == *@* ]]; then
@@ -154,7 +159,8 @@ for f in "${files[@]}"; do
   fi
 
   snapshot "$work/before"
-  if timeout 120 podman kube play --start=false "$f" >"$work/$m.podman.out" 2>"$work/$m.podman.err"; then
+  if timeout 120 podman kube play --start=false "$f" >"$work/$m.podman.out" \
+    2>"$work/$m.podman.err"; then
     podman_yes=$((podman_yes + 1))
     p="accepted: $(plural "$(new_since "$work/before" pods | wc -l)" pod)"
     [ "$t_ok" = 1 ] || only_podman+=("$m")
