@@ -1,6 +1,6 @@
 // Jobs with the real runner: completions and parallelism, a run that ends with its Jobs and
 // says in its exit code whether they completed, backoffLimit, and a work queue (no
-// completions) that ends when its pods do.
+// completions) that ends when its pods do, and activeDeadlineSeconds.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -88,6 +88,25 @@ TEST(PodJobs, PastItsBackoffLimitTheJobFailsAndTheRunExits1) {
   // backoffLimit 1: the second failure ends it, and no pod starts after.
   EXPECT_LE(lines(slurp(out + "/done")).size(), 3U);
   EXPECT_GE(lines(slurp(out + "/done")).size(), 2U);
+}
+
+TEST(PodJobs, PastItsActiveDeadlineTheJobFailsItsPodsAreStoppedAndTheRunExits1) {
+  TempDir dir;
+  const std::string file = dir.write("slow.yaml", R"y(apiVersion: batch/v1
+kind: Job
+metadata: {name: slow}
+spec:
+  activeDeadlineSeconds: 1
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      containers: [{name: work, command: [sleep, "1000"]}]
+)y");
+  RunResult r = run_tender(
+      {"pod", "run", file, "--admin", "127.0.0.1:0", "--no-log-view", "--network", "host"}, 60s);
+  EXPECT_TRUE(r.status.exited && r.status.code == 1) << r.status.describe() << r.err;
+  EXPECT_NE(r.err.find("job failed job=slow reason=DeadlineExceeded"), std::string::npos) << r.err;
 }
 
 TEST(PodJobs, AWorkQueueEndsWhenItsPodsHaveAndOneSucceeded) {

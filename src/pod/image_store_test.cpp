@@ -156,6 +156,27 @@ TEST_F(ImageStoreTest, CopiesInFromAnOciArchive) {
   EXPECT_EQ((*all)[0].name, "localhost:5000/bb:1");
 }
 
+// What `docker save` writes: the same image, its layers as Docker tars them.
+TEST_F(ImageStoreTest, CopiesInFromADockerArchiveAndPreparesIt) {
+  std::string archive = tmp_ + "/saved.tar";
+  ASSERT_EQ(testing::run_test_tool({"skopeo", "copy", "--insecure-policy", "--quiet",
+                                    test_images().source("busybox-edited"),
+                                    "docker-archive:" + archive + ":busybox:saved"},
+                                   tmp_ + "/skopeo.log"),
+            "");
+  auto stored = run_loop(store_->copy_in("docker-archive:" + archive, image_ref("saved:1")));
+  ASSERT_TRUE(stored) << stored.error().message();
+  EXPECT_EQ(stored->name, "docker.io/library/saved:1");
+  auto prepared = prepare("saved:1");
+  ASSERT_TRUE(prepared) << prepared.error().message();
+  EXPECT_EQ(prepared->layers.size(), 2u);
+  EXPECT_EQ(prepared->config.entrypoint, (std::vector<std::string>{"/bin/sh", "-c"}));
+  // The edit's deletion of /bin/cat, as an overlay whiteout.
+  EXPECT_TRUE(fs::is_character_file(prepared->layers[0] + "/bin/cat"));
+  EXPECT_TRUE(fs::exists(prepared->layers[1] + "/bin/sh") ||
+              fs::is_symlink(prepared->layers[1] + "/bin/sh"));
+}
+
 TEST_F(ImageStoreTest, PrepareReturnsTheLayersTopFirstWithTheImagesFiles) {
   copy_in("busybox-edited", "busybox:edited");
   auto image = prepare("busybox:edited");
