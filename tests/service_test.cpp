@@ -163,6 +163,9 @@ TEST_F(ServiceTest, AServiceBalancesOverTheReadyReplicasByNameAndOnItsNodePort) 
   const std::string env_file = dir_.path() + "/client-env";
   EXPECT_TRUE(eventually([&] { return slurp(env_file) == vip + ":80\n"; })) << slurp(env_file);
   EXPECT_EQ(svc.at("ports").at(0).at("nodePort").as_int64(), node_port);
+  RunResult status = cli({"pod", "status"});
+  EXPECT_NE(status.out.find("80:" + std::to_string(node_port) + "/TCP"), std::string::npos)
+      << status.out;
 
   // The nodePort answers on 127.0.0.1, from both replicas.
   std::set<std::string> local;

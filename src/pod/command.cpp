@@ -199,6 +199,10 @@ int status(const std::string& admin, bool as_json, bool watch) {
         std::printf("\033[H\033[2J");
       }
       std::fputs(status_table(v).c_str(), stdout);
+      json::value services = get_json(base, "/v1/services");
+      if (!services.at("services").as_array().empty()) {
+        std::printf("\n%s", services_table(services).c_str());
+      }
     }
     std::fflush(stdout);
     if (!watch) {

@@ -191,9 +191,34 @@ json::object Pod::to_json() const {
   return o;
 }
 
+namespace {
+
+// Each column as wide as its widest cell, so a long state or name does not push the columns
+// after it out of line; column `right` is right-aligned, the last unpadded.
+std::string align_columns(const std::vector<std::vector<std::string>>& rows,
+                          std::size_t right = std::string::npos) {
+  std::vector<std::size_t> width(rows.front().size());
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      width[i] = std::max(width[i], r[i].size());
+    }
+  }
+  std::string out;
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i + 1 < r.size(); ++i) {
+      std::string pad(width[i] - r[i].size(), ' ');
+      out += i == right ? pad + r[i] + "  " : r[i] + pad + " ";
+    }
+    out += r.back();
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string status_table(const json::value& v) {
-  using Row = std::array<std::string, 8>;
-  std::vector<Row> rows{
+  std::vector<std::vector<std::string>> rows{
       {"POD", "PHASE", "READY", "CONTAINER", "TYPE", "STATE", "RESTARTS", "LAST EXIT"}};
   for (const auto& p : v.at("pods").as_array()) {
     const auto& pod = p.as_object();
@@ -224,26 +249,36 @@ std::string status_table(const json::value& v) {
       row(c);
     }
   }
-  // Each column as wide as its widest cell, so a long state or name does not push the
-  // columns after it out of line; RESTARTS is right-aligned, LAST EXIT (the last) unpadded.
-  std::array<std::size_t, 8> width{};
-  for (const auto& r : rows) {
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      width[i] = std::max(width[i], r[i].size());
+  constexpr std::size_t kRestarts = 6;  // right-aligned
+  return align_columns(rows, kRestarts);
+}
+
+std::string services_table(const json::value& v) {
+  std::vector<std::vector<std::string>> rows{
+      {"SERVICE", "TYPE", "CLUSTER-IP", "PORTS", "ENDPOINTS"}};
+  for (const auto& sv : v.at("services").as_array()) {
+    const auto& s = sv.as_object();
+    std::string ports;
+    std::size_t endpoints = 0;
+    for (const auto& pv : s.at("ports").as_array()) {
+      const auto& p = pv.as_object();
+      ports += (ports.empty() ? "" : ",") + std::to_string(p.at("port").as_int64());
+      if (const auto* node = p.if_contains("nodePort")) {
+        ports += ":" + std::to_string(node->as_int64());
+      }
+      ports += "/" + std::string(p.at("protocol").as_string());
+      endpoints = std::max(endpoints, p.at("endpoints").as_array().size());
     }
-  }
-  constexpr std::size_t kRestarts = 6;
-  std::string out;
-  for (const auto& r : rows) {
-    for (std::size_t i = 0; i + 1 < r.size(); ++i) {
-      std::string pad(width[i] - r[i].size(), ' ');
-      out += i == kRestarts ? pad + r[i] : r[i] + pad;
-      out += i == kRestarts ? "  " : " ";
+    std::size_t ready = 0;
+    for (const auto& pod : s.at("pods").as_array()) {
+      ready += pod.at("ready").as_bool() ? 1 : 0;
     }
-    out += r.back();
-    out += '\n';
+    // A headless Service has no ports to count: its ready pods are what it names.
+    rows.push_back({std::string(s.at("name").as_string()), std::string(s.at("type").as_string()),
+                    std::string(s.at("clusterIP").as_string()), ports.empty() ? "-" : ports,
+                    std::to_string(ports.empty() ? ready : endpoints)});
   }
-  return out;
+  return align_columns(rows);
 }
 
 }  // namespace tender::pod

@@ -114,5 +114,8 @@ struct Pod {
 
 // One line per pod and container, for `tender pod status` (from the /v1/pods JSON).
 [[nodiscard]] std::string status_table(const boost::json::value& pods);
+// One line per Service (from the /v1/services JSON): type, clusterIP, ports
+// (PORT[:NODEPORT]/PROTOCOL), and how many endpoints its traffic goes to.
+[[nodiscard]] std::string services_table(const boost::json::value& services);
 
 }  // namespace tender::pod

@@ -78,5 +78,20 @@ TEST(StatusTable, ColumnsStayAlignedWhenAStateIsLong) {
   EXPECT_EQ(lines[2].substr(lines[0].find("CONTAINER"), 25), "sidecar-with-a-long-name ");
 }
 
+TEST(ServicesTable, PortsWithTheirNodePortAndTheEndpointsCounted) {
+  auto v = boost::json::parse(R"({"services": [
+    {"name": "frontend", "type": "NodePort", "clusterIP": "10.96.0.1",
+     "ports": [{"port": 80, "protocol": "TCP", "nodePort": 30080,
+                "endpoints": ["10.217.0.3:8080", "10.217.0.4:8080"]},
+               {"port": 9125, "protocol": "UDP", "endpoints": []}],
+     "pods": [{"pod": "web-0", "ready": true}, {"pod": "web-1", "ready": true}]},
+    {"name": "peers", "type": "ClusterIP", "clusterIP": "None", "ports": [],
+     "pods": [{"pod": "web-0", "ready": true}, {"pod": "web-1", "ready": false}]}]})");
+  EXPECT_EQ(services_table(v),
+            "SERVICE  TYPE      CLUSTER-IP PORTS                 ENDPOINTS\n"
+            "frontend NodePort  10.96.0.1  80:30080/TCP,9125/UDP 2\n"
+            "peers    ClusterIP None       -                     1\n");
+}
+
 }  // namespace
 }  // namespace tender::pod
