@@ -118,3 +118,18 @@ start_nutcracker() {
   pids+=($!)
   nutcracker_pid=$!
 }
+
+# An OCI image layout at $1, tag "busybox": Debian's /bin/busybox as /bin/sh and /bin/sleep,
+# running `sleep 100000`, built with umoci (unpacked in $2). For the image benchmarks.
+busybox_image() {
+  local layout=$1 bundle=$2
+  umoci init --layout "$layout"
+  umoci new --image "$layout:busybox"
+  umoci unpack --image "$layout:busybox" "$bundle" >/dev/null
+  mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/tmp"
+  cp /bin/busybox "$bundle/rootfs/bin/busybox"
+  for applet in sh sleep; do ln -s busybox "$bundle/rootfs/bin/$applet"; done
+  umoci repack --image "$layout:busybox" "$bundle"
+  umoci config --image "$layout:busybox" --config.entrypoint /bin/sleep --config.cmd 100000 \
+    --config.env PATH=/bin
+}

@@ -28,6 +28,8 @@
 #   CORPUS=dir bench/pod_corpus.sh      # another directory of *.yaml
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 tender=${TENDER:-$here/../build/src/tender}
 corpus=${CORPUS:-$here/../tests/manifests}
 [ -x "$tender" ] || { echo "build tender first (tools/build.sh)" >&2; exit 1; }
@@ -99,15 +101,7 @@ normalise() {
 
 # --- the image, under every name the corpus uses ---------------------------------------------
 layout=$work/layout
-umoci init --layout "$layout"
-umoci new --image "$layout:busybox"
-umoci unpack --image "$layout:busybox" "$work/bundle" >/dev/null
-mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/tmp"
-cp /bin/busybox "$work/bundle/rootfs/bin/busybox"
-for applet in sh sleep; do ln -s busybox "$work/bundle/rootfs/bin/$applet"; done
-umoci repack --image "$layout:busybox" "$work/bundle"
-umoci config --image "$layout:busybox" --config.entrypoint /bin/sleep --config.cmd 100000 \
-  --config.env PATH=/bin
+busybox_image "$layout" "$work/bundle"
 
 export CONTAINERS_CONF=$work/containers.conf
 cat >"$CONTAINERS_CONF" <<'CONF'

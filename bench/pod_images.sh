@@ -15,6 +15,8 @@
 #   bench/pod_images.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 tender=${TENDER:-$here/../build/src/tender}
 [ -x "$tender" ] || { echo "build tender first (tools/build.sh)" >&2; exit 1; }
 for tool in podman umoci skopeo curl; do
@@ -36,15 +38,7 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 # --- the image ------------------------------------------------------------------------------
 layout=$work/layout
-umoci init --layout "$layout"
-umoci new --image "$layout:busybox"
-umoci unpack --image "$layout:busybox" "$work/bundle" >/dev/null
-mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/tmp"
-cp /bin/busybox "$work/bundle/rootfs/bin/busybox"
-for applet in sh sleep; do ln -s busybox "$work/bundle/rootfs/bin/$applet"; done
-umoci repack --image "$layout:busybox" "$work/bundle"
-umoci config --image "$layout:busybox" --config.entrypoint /bin/sleep --config.cmd 100000 \
-  --config.env PATH=/bin
+busybox_image "$layout" "$work/bundle"
 state=$work/state
 "$tender" pod images import "oci:$layout:busybox" --name localhost/bench-busybox:1 \
   --state-dir "$state" >/dev/null
