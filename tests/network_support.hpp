@@ -43,9 +43,11 @@ spec:
 )Y";
 }
 
-// Deployment "web": 2 replicas of an echo server on 0.0.0.0:8080 with their pod's name as id;
-// `extra` is appended to the container (indented for it).
-inline std::string web_deployment(int grace_seconds, const std::string& extra) {
+// Deployment "web": 2 replicas of an echo server on 0.0.0.0:8080 (port "http") with their pod's
+// name as id, ready once it answers (or as `readiness`, the probe's action); `extra` is appended
+// to the container (indented for it).
+inline std::string web_deployment(int grace_seconds, const std::string& extra,
+                                  const std::string& readiness = "httpGet: {path: /, port: 8080}") {
   return R"Y(
 apiVersion: apps/v1
 kind: Deployment
@@ -65,8 +67,10 @@ spec:
           env:
             - name: POD_NAME
               valueFrom: {fieldRef: {fieldPath: metadata.name}}
+          ports: [{name: http, containerPort: 8080}]
           readinessProbe:
-            httpGet: {path: /, port: 8080}
+            )Y" +
+         readiness + R"Y(
             periodSeconds: 1)Y" +
          extra + "\n---\n";
 }

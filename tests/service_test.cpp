@@ -33,7 +33,9 @@ class ServiceTest : public NetworkTest {
   // and unready while DIR/unready-POD exists, a client pod, and a kind tender ignores, in one
   // file.
   void run_guestbook(std::uint16_t node_port) {
-    std::string unready = dir_.path() + "/unready-";
+    const std::string readiness = "exec: {command: [sh, -c, \"test ! -f " + dir_.path() +
+                                  "/unready-$HOSTNAME && curl -sf -o /dev/null "
+                                  "http://127.0.0.1:8080/\"]}\n            failureThreshold: 1";
     run(R"Y(
 apiVersion: v1
 kind: Service
@@ -62,30 +64,8 @@ apiVersion: v1
 kind: ServiceAccount
 metadata: {name: guestbook}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-        - name: web
-          command: ["tender", "echo", "--listen", "0.0.0.0:8080", "--admin", "127.0.0.1:9901",
-                    "--id", "$(POD_NAME)"]
-          env:
-            - name: POD_NAME
-              valueFrom: {fieldRef: {fieldPath: metadata.name}}
-          ports: [{name: http, containerPort: 8080}]
-          readinessProbe:
-            exec: {command: ["sh", "-c", "test ! -f )Y" +
-        unready + R"Y($HOSTNAME && curl -sf -o /dev/null http://127.0.0.1:8080/"]}
-            periodSeconds: 1
-            failureThreshold: 1
----
+)Y" + web_deployment(2, "", readiness) +
+        R"Y(
 apiVersion: v1
 kind: Pod
 metadata: {name: client}
