@@ -134,6 +134,15 @@ TEST_F(ServiceTest, AServiceBalancesOverTheReadyReplicasByNameAndOnItsNodePort) 
       << "answers: " << ::testing::PrintToString(seen) << runner_->stderr_text();
   EXPECT_EQ(
       id_of(curl("client", "http://frontend.default.svc.cluster.local/").out).rfind("web-", 0), 0U);
+  // A replica reaches its own Service, itself included: the connection is masqueraded, so the
+  // reply comes back through the runner's namespace.
+  std::set<std::string> from_replica;
+  ASSERT_TRUE(eventually([&] {
+    RunResult r = curl("web-0", "http://frontend/");
+    from_replica.insert(r.status.code == 0 ? id_of(r.out)
+                                           : "curl exit " + std::to_string(r.status.code));
+    return from_replica == both;
+  })) << ::testing::PrintToString(from_replica);
 
   // The Service's address and port are in the client's environment, as Kubernetes puts them.
   json::value svc = service("frontend");
@@ -173,6 +182,13 @@ TEST_F(ServiceTest, AServiceBalancesOverTheReadyReplicasByNameAndOnItsNodePort) 
     return again == both;
   }));
 
+  // A partition holds through a Service too: cut off from both replicas, the client's
+  // connection to the virtual IP goes nowhere (curl's 28) until healed.
+  ASSERT_EQ(cli({"pod", "partition", "client", "web-0,web-1"}).status.code, 0);
+  EXPECT_EQ(curl("client", "http://frontend/").status.code, 28);
+  ASSERT_EQ(cli({"pod", "heal"}).status.code, 0);
+  EXPECT_EQ(id_of(curl("client", "http://frontend/").out).rfind("web-", 0), 0U);
+
   // A Service with no ready pod refuses at once (curl's 7), rather than leaving clients to time
   // out (28).
   EXPECT_EQ(curl("client", "http://nobody/").status.code, 7);
@@ -198,6 +214,27 @@ TEST_F(ServiceTest, AHeadlessServiceNamesEachReadyPod) {
   dir_.write("unready-web-0", "");
   EXPECT_TRUE(eventually([&] { return resolved() == std::set<std::string>{ip("web-1")}; }))
       << ::testing::PrintToString(resolved());
+}
+
+TEST_F(ServiceTest, WithoutThePodNetworkServicesAreWarnedAboutAndThePodsRun) {
+  run(R"Y(
+apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec: {selector: {app: db}, ports: [{port: 5432}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, labels: {app: db}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers: [{name: db, command: [sleep, "1000"]}]
+)Y",
+      {"--network", "host"});
+  wait_ready({"db"});
+  EXPECT_NE(runner_->stderr_text().find("Services need the pod network"), std::string::npos)
+      << runner_->stderr_text();
+  EXPECT_TRUE(service("db").is_null());
 }
 
 TEST_F(ServiceTest, AClusterIPOutsideTheServiceNetworkExits2NamingTheService) {

@@ -353,11 +353,12 @@ void Partitions::heal(const std::vector<std::string>& pods) {
 }
 
 std::string PodNetwork::ruleset(const Partitions& p) const {
-  return p.ruleset([this](const std::string& name) { return link_of(name); });
+  return p.ruleset([this](const std::string& name) { return link_of(name); },
+                   [this](const std::string& name) { return ip_of(name); });
 }
 
-std::string Partitions::ruleset(
-    const std::function<std::string(const std::string&)>& link_of) const {
+std::string Partitions::ruleset(const std::function<std::string(const std::string&)>& link_of,
+                                const std::function<std::string(const std::string&)>& ip_of) const {
   // "add" then "delete" makes the delete succeed whether or not the table exists; the whole
   // file is one transaction, so traffic never sees a half-written set.
   std::string s =
@@ -383,6 +384,33 @@ std::string Partitions::ruleset(
        "  chain forward {\n"
        "    type filter hook forward priority 0; policy accept;\n"
        "    iifname . oifname @cut drop\n"
+       "  }\n"
+       "}\n";
+  if (!ip_of) {
+    return s;
+  }
+  // Routed (a Service's DNAT): the forward hook sees the pod's own address as the source (it is
+  // masqueraded later, in postrouting) and the chosen pod's as the destination.
+  std::string routed;
+  for (const auto& [a, b] : pairs_) {
+    std::string ia = ip_of(a);
+    std::string ib = ip_of(b);
+    if (!ia.empty() && !ib.empty()) {
+      routed += (routed.empty() ? "" : ", ") + (ia + " . " + ib + ", " + ib + " . " + ia);
+    }
+  }
+  s += "add table ip tender-partitions\n"
+       "delete table ip tender-partitions\n"
+       "table ip tender-partitions {\n"
+       "  set cut {\n"
+       "    type ipv4_addr . ipv4_addr\n";
+  if (!routed.empty()) {
+    s += "    elements = { " + routed + " }\n";
+  }
+  s += "  }\n"
+       "  chain forward {\n"
+       "    type filter hook forward priority -10; policy accept;\n"
+       "    ip saddr . ip daddr @cut drop\n"
        "  }\n"
        "}\n";
   return s;

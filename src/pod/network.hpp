@@ -65,8 +65,12 @@ class Partitions {
   // bridge with one dropping every frame (IPv4, IPv6, ARP) between the bridge ports of the cut
   // pairs that are attached (`link_of` returns "" for the others). Matching ports, not
   // addresses, means a container cannot step around a partition by changing its address.
+  // With `ip_of`, also a table `ip tender-partitions` dropping what the run namespace routes
+  // between the pairs' addresses: traffic through a Service's virtual IP is DNATed and routed
+  // there, bridge port to bridge device and back, and would pass the bridge rule.
   [[nodiscard]] std::string ruleset(
-      const std::function<std::string(const std::string&)>& link_of) const;
+      const std::function<std::string(const std::string&)>& link_of,
+      const std::function<std::string(const std::string&)>& ip_of = nullptr) const;
 
  private:
   std::set<std::pair<std::string, std::string>> pairs_;

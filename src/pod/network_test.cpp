@@ -74,5 +74,22 @@ TEST(Partitions, RulesetDropsBothDirectionsBetweenBridgePorts) {
   EXPECT_EQ(none.ruleset(link_of).find("elements"), std::string::npos);
 }
 
+TEST(Partitions, WithAddressesWhatIsRoutedBetweenThePairIsDroppedToo) {
+  Partitions p;
+  p.cut({{"a"}, {"b", "gone"}});
+  auto ip_of = [](const std::string& name) -> std::string {
+    return name == "a" ? "10.217.0.2" : name == "b" ? "10.217.0.3" : "";
+  };
+  std::string rules = p.ruleset(link_of, ip_of);
+  EXPECT_NE(rules.find(R"(elements = { "tp1" . "tp2", "tp2" . "tp1" })"), std::string::npos);
+  EXPECT_NE(rules.find("add table ip tender-partitions\ndelete table ip tender-partitions\n"),
+            std::string::npos);
+  EXPECT_NE(rules.find("elements = { 10.217.0.2 . 10.217.0.3, 10.217.0.3 . 10.217.0.2 }"),
+            std::string::npos)
+      << rules;
+  EXPECT_NE(rules.find("ip saddr . ip daddr @cut drop"), std::string::npos);
+  EXPECT_EQ(p.ruleset(link_of).find("tender-partitions"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tender::pod
