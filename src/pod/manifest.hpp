@@ -405,6 +405,10 @@ struct ManifestLimits {
 inline constexpr std::size_t kMaxExpandedBytes = std::size_t{1} << 20;
 // Deployment replicas, in the manifest and when scaled.
 inline constexpr int kMaxReplicas = 1000;
+// Services in a run, and ports in a Service: each Service is matched against every pod when
+// readiness changes, and each port is a chain of the ruleset.
+inline constexpr std::size_t kMaxServices = 1000;
+inline constexpr std::size_t kMaxServicePorts = 100;
 // The values of one ConfigMap or Secret, together: Kubernetes' limit.
 inline constexpr std::uint64_t kMaxConfigObjectBytes = std::uint64_t{1} << 20;
 // The files of one pod's configMap, secret and projected volumes, together, so that a pod

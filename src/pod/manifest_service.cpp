@@ -131,6 +131,9 @@ void Parser::service_ports(const ConfigNode& spec, ServiceSpec& svc) {
   std::set<std::pair<std::uint16_t, std::string>> ports;
   std::set<std::uint16_t> node_ports;
   const auto items = spec.child("ports").items();
+  if (items.size() > kMaxServicePorts) {
+    spec.fail("ports", "more than " + std::to_string(kMaxServicePorts) + " ports in a Service");
+  }
   for (const auto& p : items) {
     ServicePort port = service_port(p, svc);
     if (items.size() > 1 && port.name.empty()) {
@@ -154,6 +157,9 @@ void Parser::service(const ConfigNode& doc) {
   ConfigNode meta_node = doc.child("metadata");
   if (!meta_node.defined()) {
     doc.fail("metadata", "required (with a name)");
+  }
+  if (out_.services.size() >= kMaxServices) {
+    doc.fail("kind", "more than " + std::to_string(kMaxServices) + " Services in a run");
   }
   Metadata meta = metadata(meta_node, false);
   // A Service's name becomes host names and environment variable names: a DNS-1035 label.

@@ -108,6 +108,23 @@ TEST(ServiceManifest, TwoServicesOfOneNameInOneNamespaceAreRefused) {
             "at svc.yaml:3");
 }
 
+TEST(ServiceManifest, ServicesAndTheirPortsAreBounded) {
+  std::string many;
+  for (std::size_t i = 0; i <= kMaxServices; ++i) {
+    many += "---\napiVersion: v1\nkind: Service\nmetadata: {name: s" + std::to_string(i) +
+            "}\nspec: {selector: {app: a}, ports: [{port: 80}]}\n";
+  }
+  EXPECT_NE(testing::manifest_error(many, "svc.yaml").find("more than 1000 Services in a run"),
+            std::string::npos);
+  std::string ports;
+  for (std::size_t i = 0; i <= kMaxServicePorts; ++i) {
+    ports += (i == 0 ? "" : ", ") +
+             ("{name: p" + std::to_string(i) + ", port: " + std::to_string(1000 + i) + "}");
+  }
+  EXPECT_EQ(error_of("  selector: {app: web}\n  ports: [" + ports + "]\n"),
+            "svc.yaml:6: spec.ports: more than 100 ports in a Service");
+}
+
 TEST(ServiceManifest, ANameThatCannotBeAVariableIsRefused) {
   std::string yaml =
       "apiVersion: v1\nkind: Service\nmetadata: {name: 1web}\n"
