@@ -14,7 +14,7 @@ from uitest import http, wait_for  # noqa: E402
 MANIFEST = """\
 apiVersion: v1
 kind: Pod
-metadata: {name: alpha}
+metadata: {name: alpha, labels: {app: alpha}}
 spec:
   containers:
     - name: ticker
@@ -29,6 +29,14 @@ spec:
   containers:
     - name: ticker
       command: ["sh", "-c", "while true; do echo beta; sleep 0.2; done"]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: front}
+spec:
+  type: NodePort
+  selector: {app: alpha}
+  ports: [{port: 80, targetPort: 8080}]
 """
 
 
@@ -66,6 +74,13 @@ class PodView(uitest.TestCase):
             wait_for(lambda: re.search(r"(?<!not )ready", self.row("pod:" + name).text), 30,
                      "pod %s to show ready" % name)
         self.wait_row("c:alpha/web", "running")
+        # The Service: its address, its ports with the nodePort, and the pod it sends traffic to.
+        alpha_ip = self.pod(runner, "alpha")["podIP"]
+        self.wait_row("svc:default/front", alpha_ip + ":8080")
+        service = self.row("svc:default/front").text
+        self.assertIn("NodePort", service)
+        self.assertIn("10.96.0.1", service)
+        self.assertRegex(service, r"80:3\d{4}/TCP")
 
         # Pause after confirming; the state changes, and resuming changes it back.
         self.click_confirmed('button[aria-label="Pause pod beta"]')

@@ -5,10 +5,11 @@
   const LOG_POLL_MS = 1000;
   const LOG_KEEP = 200 * 1024;  // characters kept in a log view; older lines are dropped
   const COLS = 8;
-  const st = {pods: [], cut: [], network: "host", logs: new Map(), deployments: {}};
+  const st = {pods: [], cut: [], network: "host", logs: new Map(), deployments: {}, services: []};
   let ui = null;
   let tbody = null;
   let depBody = null;
+  let svcBody = null;
 
   const enc = encodeURIComponent;
   const podPath = (p) => "v1/pods/" + enc(p);
@@ -226,6 +227,29 @@
     }, (tr, d) => ui.setText(tr.count, d.replicas));
   }
 
+  // Services: address, ports (PORT[:NODEPORT]/PROTOCOL) and where their traffic goes now.
+  function renderServices() {
+    ui.syncRows(svcBody, st.services, (s) => "svc:" + s.namespace + "/" + s.name, (s) => {
+      const tds = [ui.cell(), ui.cell(), ui.cell(), ui.cell()];
+      const tr = ui.el("tr", {}, ui.el("th", {scope: "row"}, s.name), ...tds);
+      tr.tds = tds;
+      return tr;
+    }, (tr, s) => {
+      const ports = s.ports.map((p) =>
+        p.port + (p.nodePort ? ":" + p.nodePort : "") + "/" + p.protocol).join(", ");
+      const eps = new Set();
+      for (const p of s.ports) for (const e of p.endpoints) eps.add(e);
+      // A headless Service names its ready pods; the others send traffic to endpoints.
+      const to = s.clusterIP === "None"
+        ? s.pods.filter((p) => p.ready).map((p) => p.pod).join(", ")
+        : Array.from(eps).join(", ");
+      ui.setText(tr.tds[0], s.type);
+      ui.setText(tr.tds[1], s.clusterIP);
+      ui.setText(tr.tds[2], ports || "\u2013");
+      ui.setText(tr.tds[3], (to || "none ready") + (s.applied ? "" : " (applying)"));
+    });
+  }
+
   tender.panel({
     title: "Pods",
     charts: [
@@ -243,11 +267,15 @@
         {title: "Scale to"}]);
       depBody = deps.tbody;
       deps.table.id = "deployments";
+      const svcs = ui.table("Services", [{title: "Service"}, {title: "Type"},
+        {title: "Cluster IP"}, {title: "Ports"}, {title: "Traffic to"}]);
+      svcBody = svcs.tbody;
+      svcs.table.id = "services";
       pods.table.id = "pods";
       body.append(ui.el("p", {class: "hint"}, "Every pod of this runner, from ",
         ui.el("a", {href: "v1/pods"}, "/v1/pods"),
         ". Logs show a container's log file as it grows; a web view link opens the own page of a container that runs a tender role."),
-        pods.table, deps.table);
+        pods.table, deps.table, svcs.table);
     },
     async update(status) {
       const [pods, parts] = await Promise.all([ui.getJSON("v1/pods"), ui.getJSON("v1/partitions")]);
@@ -257,6 +285,9 @@
       render();
       renderDeployments();
       document.getElementById("deployments").hidden = !Object.keys(st.deployments).length;
+      st.services = status.services || [];
+      renderServices();
+      document.getElementById("services").hidden = !st.services.length;
     },
   });
 })();
