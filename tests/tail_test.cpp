@@ -322,8 +322,9 @@ TEST(TailShipping, ATenMegabyteLineIsCutAndCountedAndTheLinesAroundItArrive) {
   EXPECT_EQ(cut.at("cut"), true);
   // The counters are published by the I/O thread after the batch commits, which may come just
   // after the sink has written it.
-  EXPECT_TRUE(eventually(
-      [&] { return admin_metric(tail.proc(), {"tender_tail_cut_records_total", {}}) == 1; }));
+  EXPECT_TRUE(eventually([&] {
+    return admin_metric(tail.proc(), {"tender_tail_cut_records_total", {}}) == 1;
+  }));
   EXPECT_EQ(admin_metric(tail.proc(), {"tender_tail_cut_bytes_total", {}}),
             static_cast<double>(big.size() - (1 << 20)));
   tail.stop();
