@@ -193,7 +193,12 @@ Samples expect_agreement(std::uint16_t redis_port) {
       } else if (name.starts_with("redis_memory_used") || name.starts_with("redis_allocator") ||
                  name.starts_with("redis_mem_")) {
         EXPECT_LE(std::abs(a - v), std::max(std::abs(v), 1.0) * 0.5 + 1e6) << name;
-      } else if (name == "redis_db_avg_ttl_seconds" || name == "redis_start_time_seconds") {
+      } else if (name == "redis_db_avg_ttl_seconds") {
+        // An estimate Redis's expire cycle updates every 100 ms, 0 until it has first sampled
+        // the keys: ours agrees with the exporter's before or after it read it.
+        EXPECT_TRUE(std::abs(a - v) <= 5 || std::abs(b - v) <= 5)
+            << name << "{" << labels << "}: " << a << ", " << v << ", " << b;
+      } else if (name == "redis_start_time_seconds") {
         EXPECT_NEAR(a, v, 5) << name << "{" << labels << "}";
       } else {
         EXPECT_TRUE(std::isfinite(a)) << name;
