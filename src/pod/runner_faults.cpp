@@ -58,8 +58,6 @@ std::string trim(std::string s) {
   return s;
 }
 
-}  // namespace
-
 // Runs a helper command (nft, tc) in the network namespace `netns`, for at most 10 s.
 asio::awaitable<Result<CommandOutcome>> run_helper(std::vector<std::string> argv, int netns) {
   CommandOptions o;
@@ -81,6 +79,8 @@ std::string said(const Result<CommandOutcome>& r) {
 bool missing(const Result<CommandOutcome>& r) {
   return !r && r.error().message().find("No such file") != std::string::npos;
 }
+
+}  // namespace
 
 // --- kill, pause ---------------------------------------------------------------------------
 
@@ -190,6 +190,31 @@ asio::awaitable<Response> PodRunner::Impl::heal(std::vector<std::string> pods) {
   co_return co_await apply_partitions([&pods](Partitions& p) { p.heal(pods); });
 }
 
+asio::awaitable<Result<>> PodRunner::Impl::run_nft(const std::string& script,
+                                                   const std::string& name) {
+  const std::string path = opts.run_dir + "/" + name;
+  {
+    std::ofstream f(path, std::ios::trunc);
+    f << script;
+    if (!f) {
+      co_return Error("cannot write " + path);
+    }
+  }
+  std::vector<std::string> nft = {"nft", "-f", path};
+  auto r = co_await run_helper(std::move(nft), net->run_netns());
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
+  if (missing(r)) {
+    co_return Error(std::errc::no_such_file_or_directory,
+                    "the nft command (Debian package nftables) is not installed");
+  }
+  if (!r || !r->success()) {
+    co_return Error("nft failed: " +
+                    (r && !r->timed_out ? r->describe() + ": " + said(r) : said(r)));
+  }
+  co_return Result<>{};
+}
+
 asio::awaitable<Response> PodRunner::Impl::apply_partitions(
     std::function<void(Partitions&)> change) {
   // One apply at a time, each starting from what the last one left in force.
@@ -203,26 +228,15 @@ asio::awaitable<Response> PodRunner::Impl::apply_partitions(
   } release{applying_partitions};
   Partitions next = net->partitions();
   change(next);
-  std::string path = opts.run_dir + "/partitions-" + std::to_string(++partition_files) + ".nft";
-  {
-    std::ofstream f(path, std::ios::trunc);
-    f << net->ruleset(next);
-    if (!f) {
-      co_return Response::error(500, "cannot write " + path);
-    }
-  }
-  std::vector<std::string> nft = {"nft", "-f", path};
-  auto r = co_await run_helper(std::move(nft), net->run_netns());
-  std::error_code ignored;
-  std::filesystem::remove(path, ignored);
-  if (missing(r)) {
+  auto applied = co_await run_nft(net->ruleset(next),
+                                  "partitions-" + std::to_string(++partition_files) + ".nft");
+  if (!applied && applied.error().code() == std::errc::no_such_file_or_directory) {
     co_return Response::error(
         501, "partitions need the nft command (Debian package nftables), which is not installed");
   }
-  if (!r || !r->success()) {
-    std::string why = r && !r->timed_out ? r->describe() + ": " + said(r) : said(r);
-    log::error("partitions not applied", {{"error", why}});
-    co_return Response::error(500, "nft failed: " + why);
+  if (!applied) {
+    log::error("partitions not applied", {{"error", applied.error().message()}});
+    co_return Response::error(500, applied.error().message());
   }
   net->partitions() = std::move(next);
   log::info("partitions set",

@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "core/asio_util.hpp"
-#include "core/command.hpp"
 #include "core/error.hpp"
 #include "core/http_client.hpp"
 #include "core/metrics.hpp"
@@ -66,14 +65,6 @@ struct JobState {
     int restarts = 0;   // of their containers
   } counts;             // when the Job last looked
 };
-
-// Runs a helper command (nft, tc) in the network namespace `netns`, for at most 10 s
-// (runner_faults.cpp).
-asio::awaitable<Result<CommandOutcome>> run_helper(std::vector<std::string> argv, int netns);
-// What a helper command said (its stdout, then its stderr), or why it did not run or finish.
-std::string said(const Result<CommandOutcome>& r);
-// The helper command could not start because it is not installed.
-bool missing(const Result<CommandOutcome>& r);
 
 struct PodRunner::Impl {
   explicit Impl(RunnerOptions o) : opts(std::move(o)), client(ioc.get_executor()) {}
@@ -229,6 +220,11 @@ struct PodRunner::Impl {
   // completed, else 1.
   asio::awaitable<void> end_run_after_jobs();
   [[nodiscard]] boost::json::array jobs_json() const;
+
+  // Applies an nft script in the run namespace, through the file `name` of the run directory
+  // (removed after). Errors: no_such_file_or_directory when nft is not installed, else "nft
+  // failed: " and what it said (or why it did not finish), or "cannot write PATH".
+  asio::awaitable<Result<>> run_nft(const std::string& script, const std::string& name);
 
   // --- faults (runner_faults.cpp) ------------------------------------------------------------
   Response signal_pod(Pod& pod, const std::string& container, int sig);

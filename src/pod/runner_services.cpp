@@ -1,8 +1,5 @@
 // Services: virtual IPs balanced over the ready pods they select (services.hpp), their names in
 // the hosts file, and nodePorts / LoadBalancer ports forwarded from 127.0.0.1.
-#include <filesystem>
-#include <fstream>
-
 #include "core/log.hpp"
 #include "pod/runner_impl.hpp"
 
@@ -152,22 +149,13 @@ asio::awaitable<void> PodRunner::Impl::apply_services() {
     if (rules == services_applied) {
       continue;
     }
-    std::string path = opts.run_dir + "/services.nft";
-    {
-      std::ofstream f(path, std::ios::trunc);
-      f << rules;
-    }
-    std::vector<std::string> nft = {"nft", "-f", path};
-    auto r = co_await run_helper(std::move(nft), net->run_netns());
-    std::error_code ignored;
-    std::filesystem::remove(path, ignored);
-    if (r && r->success()) {
+    auto applied = co_await run_nft(rules, "services.nft");
+    if (applied) {
       services_applied = std::move(rules);
       services_error.clear();
       continue;
     }
-    std::string why = missing(r) ? "the nft command (Debian package nftables) is not installed"
-                                 : (r && !r->timed_out ? r->describe() + ": " : "") + said(r);
+    const std::string& why = applied.error().message();
     if (why != services_error) {
       log::error("Services not applied", {{"error", why}});
       services_error = why;
