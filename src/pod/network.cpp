@@ -357,62 +357,52 @@ std::string PodNetwork::ruleset(const Partitions& p) const {
                    [this](const std::string& name) { return ip_of(name); });
 }
 
-std::string Partitions::ruleset(const std::function<std::string(const std::string&)>& link_of,
-                                const std::function<std::string(const std::string&)>& ip_of) const {
-  // "add" then "delete" makes the delete succeed whether or not the table exists; the whole
-  // file is one transaction, so traffic never sees a half-written set.
-  std::string s =
-      "add table bridge tender\n"
-      "delete table bridge tender\n"
-      "table bridge tender {\n"
-      "  set cut {\n"
-      "    type ifname . ifname\n";
-  std::string elements;
-  for (const auto& [a, b] : pairs_) {
-    std::string la = link_of(a);
-    std::string lb = link_of(b);
-    if (la.empty() || lb.empty()) {
-      continue;
-    }
-    elements += (elements.empty() ? "" : ", ") +
-                ("\"" + la + "\" . \"" + lb + "\", \"" + lb + "\" . \"" + la + "\"");
-  }
+namespace {
+
+// A table `family name` that replaces any of that name and drops, in its forward hook at
+// `priority`, what `match` finds in its set `cut` of `key_type` pairs. "add" then "delete"
+// makes the delete succeed whether or not the table exists; the whole file is one transaction,
+// so traffic never sees a half-written set.
+std::string cut_table(const std::string& table, const char* key_type, const std::string& elements,
+                      const char* match, int priority) {
+  std::string s = "add table " + table + "\ndelete table " + table + "\ntable " + table +
+                  " {\n  set cut {\n    type " + key_type + "\n";
   if (!elements.empty()) {
     s += "    elements = { " + elements + " }\n";
   }
-  s += "  }\n"
-       "  chain forward {\n"
-       "    type filter hook forward priority 0; policy accept;\n"
-       "    iifname . oifname @cut drop\n"
-       "  }\n"
-       "}\n";
-  if (!ip_of) {
-    return s;
-  }
-  // Routed (a Service's DNAT): the forward hook sees the pod's own address as the source (it is
-  // masqueraded later, in postrouting) and the chosen pod's as the destination.
-  std::string routed;
+  return s + "  }\n  chain forward {\n    type filter hook forward priority " +
+         std::to_string(priority) + "; policy accept;\n    " + match + " @cut drop\n  }\n}\n";
+}
+
+}  // namespace
+
+std::string Partitions::both_ways(
+    const std::function<std::string(const std::string&)>& key_of) const {
+  std::string elements;
   for (const auto& [a, b] : pairs_) {
-    std::string ia = ip_of(a);
-    std::string ib = ip_of(b);
-    if (!ia.empty() && !ib.empty()) {
-      routed += (routed.empty() ? "" : ", ") + (ia + " . " + ib + ", " + ib + " . " + ia);
+    std::string ka = key_of(a);
+    std::string kb = key_of(b);
+    if (!ka.empty() && !kb.empty()) {
+      elements += (elements.empty() ? "" : ", ") + (ka + " . " + kb + ", " + kb + " . " + ka);
     }
   }
-  s += "add table ip tender-partitions\n"
-       "delete table ip tender-partitions\n"
-       "table ip tender-partitions {\n"
-       "  set cut {\n"
-       "    type ipv4_addr . ipv4_addr\n";
-  if (!routed.empty()) {
-    s += "    elements = { " + routed + " }\n";
+  return elements;
+}
+
+std::string Partitions::ruleset(const std::function<std::string(const std::string&)>& link_of,
+                                const std::function<std::string(const std::string&)>& ip_of) const {
+  auto quoted_link = [&link_of](const std::string& pod) {
+    std::string link = link_of(pod);
+    return link.empty() ? link : "\"" + link + "\"";
+  };
+  std::string s =
+      cut_table("bridge tender", "ifname . ifname", both_ways(quoted_link), "iifname . oifname", 0);
+  if (ip_of) {
+    // Routed (a Service's DNAT): the forward hook sees the pod's own address as the source (it
+    // is masqueraded later, in postrouting) and the chosen pod's as the destination.
+    s += cut_table("ip tender-partitions", "ipv4_addr . ipv4_addr", both_ways(ip_of),
+                   "ip saddr . ip daddr", -10);
   }
-  s += "  }\n"
-       "  chain forward {\n"
-       "    type filter hook forward priority -10; policy accept;\n"
-       "    ip saddr . ip daddr @cut drop\n"
-       "  }\n"
-       "}\n";
   return s;
 }
 

@@ -73,6 +73,10 @@ class Partitions {
       const std::function<std::string(const std::string&)>& ip_of = nullptr) const;
 
  private:
+  // "x . y, y . x" for each pair whose pods both have a key ("" for one that is not attached).
+  [[nodiscard]] std::string both_ways(
+      const std::function<std::string(const std::string&)>& key_of) const;
+
   std::set<std::pair<std::string, std::string>> pairs_;
 };
 
