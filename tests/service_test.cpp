@@ -73,7 +73,9 @@ spec:
   terminationGracePeriodSeconds: 1
   containers:
     - name: sh
-      command: ["sh", "-c", "echo $FRONTEND_SERVICE_HOST:$FRONTEND_SERVICE_PORT > )Y" +
+      env:
+        - {name: FRONTEND_URL, value: "http://$(FRONTEND_SERVICE_HOST):$(FRONTEND_SERVICE_PORT)/"}
+      command: ["sh", "-c", "echo $FRONTEND_SERVICE_HOST:$FRONTEND_SERVICE_PORT $(FRONTEND_SERVICE_PORT) $FRONTEND_URL > )Y" +
         dir_.path() + R"Y(/client-env; exec sleep 1000"]
 )Y");
   }
@@ -150,7 +152,10 @@ TEST_F(ServiceTest, AServiceBalancesOverTheReadyReplicasByNameAndOnItsNodePort) 
   std::string vip(svc.at("clusterIP").as_string());
   EXPECT_EQ(vip.rfind("10.96.", 0), 0U) << vip;
   const std::string env_file = dir_.path() + "/client-env";
-  EXPECT_TRUE(eventually([&] { return slurp(env_file) == vip + ":80\n"; })) << slurp(env_file);
+  // In its environment, and in $(VAR) references of env values and of the command, as the
+  // kubelet expands them.
+  const std::string expected = vip + ":80 80 http://" + vip + ":80/\n";
+  EXPECT_TRUE(eventually([&] { return slurp(env_file) == expected; })) << slurp(env_file);
   EXPECT_EQ(svc.at("ports").at(0).at("nodePort").as_int64(), node_port);
   RunResult status = cli({"pod", "status"});
   EXPECT_NE(status.out.find("80:" + std::to_string(node_port) + "/TCP"), std::string::npos)

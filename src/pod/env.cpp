@@ -144,10 +144,22 @@ std::optional<std::string> sourced_value(const PodSpec& pod, const ContainerSpec
   return field_value(pod, e.field_path, pod_ip, node);
 }
 
+// The value of `name` in `vars`, the last definition of it, or nullptr.
+const std::string* find_var(const std::vector<std::pair<std::string, std::string>>& vars,
+                            std::string_view name) {
+  for (auto it = vars.rbegin(); it != vars.rend(); ++it) {
+    if (it->first == name) {
+      return &it->second;
+    }
+  }
+  return nullptr;
+}
+
 // resolve_env() within `budget` bytes of names and values; false once past it.
 bool resolve_within(const PodSpec& pod, const ContainerSpec& container, const std::string& pod_ip,
-                    const NodeInfo& node, std::vector<std::pair<std::string, std::string>>& out,
-                    std::size_t& budget) {
+                    const NodeInfo& node,
+                    const std::vector<std::pair<std::string, std::string>>& services,
+                    std::vector<std::pair<std::string, std::string>>& out, std::size_t& budget) {
   // envFrom's objects that exist (the parser has refused missing ones that are not optional).
   std::vector<std::pair<const EnvFromSource*, const ConfigObject*>> sources;
   std::size_t count = container.env.size();
@@ -164,7 +176,7 @@ bool resolve_within(const PodSpec& pod, const ContainerSpec& container, const st
   out.reserve(count);
   auto lookup = [&](std::string_view name) -> const std::string* {
     auto it = index.find(name);
-    return it == index.end() ? nullptr : &out[it->second].second;
+    return it == index.end() ? find_var(services, name) : &out[it->second].second;
   };
   auto define = [&](std::string name, std::string v) {
     if (name.size() + 2 > budget) {  // "NAME=" and the terminating NUL
@@ -224,11 +236,14 @@ bool resolve_within(const PodSpec& pod, const ContainerSpec& container, const st
 // command followed by args, expanded, within `budget`.
 bool expand_argv_within(const ContainerSpec& container,
                         const std::vector<std::pair<std::string, std::string>>& env,
+                        const std::vector<std::pair<std::string, std::string>>& services,
                         std::vector<std::string>& argv, std::size_t& budget) {
   std::unordered_map<std::string_view, const std::string*> vars;
-  vars.reserve(env.size());
-  for (const auto& [k, v] : env) {
-    vars[k] = &v;  // names are unique in a resolved environment
+  vars.reserve(env.size() + services.size());
+  for (const auto* list : {&services, &env}) {
+    for (const auto& [k, v] : *list) {
+      vars[k] = &v;  // the container's own definition of a name wins over a Service's
+    }
   }
   auto lookup = [&](std::string_view name) -> const std::string* {
     auto it = vars.find(name);
@@ -267,21 +282,21 @@ std::string expand_vars(const std::string& s, const std::map<std::string, std::s
   return out;
 }
 
-std::vector<std::pair<std::string, std::string>> resolve_env(const PodSpec& pod,
-                                                             const ContainerSpec& container,
-                                                             const std::string& pod_ip,
-                                                             const NodeInfo& node) {
+std::vector<std::pair<std::string, std::string>> resolve_env(
+    const PodSpec& pod, const ContainerSpec& container, const std::string& pod_ip,
+    const NodeInfo& node, const std::vector<std::pair<std::string, std::string>>& services) {
   std::vector<std::pair<std::string, std::string>> out;
   std::size_t budget = kUnbounded;
-  resolve_within(pod, container, pod_ip, node, out, budget);
+  resolve_within(pod, container, pod_ip, node, services, out, budget);
   return out;
 }
 
-std::vector<std::string> expand_argv(const ContainerSpec& container,
-                                     const std::vector<std::pair<std::string, std::string>>& env) {
+std::vector<std::string> expand_argv(
+    const ContainerSpec& container, const std::vector<std::pair<std::string, std::string>>& env,
+    const std::vector<std::pair<std::string, std::string>>& services) {
   std::vector<std::string> argv;
   std::size_t budget = kUnbounded;
-  expand_argv_within(container, env, argv, budget);
+  expand_argv_within(container, env, services, argv, budget);
   return argv;
 }
 
@@ -474,8 +489,8 @@ bool expands_within(const PodSpec& pod, const ContainerSpec& container, std::siz
   std::vector<std::pair<std::string, std::string>> env;
   std::vector<std::string> argv;
   std::size_t budget = max_bytes;
-  return resolve_within(pod, container, pod_ip, node, env, budget) &&
-         expand_argv_within(container, env, argv, budget);
+  return resolve_within(pod, container, pod_ip, node, {}, env, budget) &&
+         expand_argv_within(container, env, {}, argv, budget);
 }
 
 }  // namespace tender::pod

@@ -456,10 +456,13 @@ struct NodeInfo {
 // The environment a container of `pod` gets, in order: envFrom's variables (sources in order,
 // keys sorted), then `env`, a later definition replacing an earlier one in place; fieldRefs,
 // resourceFieldRefs and key references resolved (an optional one that is missing left out),
-// and $(VAR) references in `value`s to earlier entries expanded. `pod_ip` fills status.podIP.
+// and $(VAR) references in `value`s to earlier entries expanded, or else to the variables of
+// the Services (`services`: NAME_SERVICE_HOST, ...), as the kubelet expands them. `pod_ip`
+// fills status.podIP.
 [[nodiscard]] std::vector<std::pair<std::string, std::string>> resolve_env(
     const PodSpec& pod, const ContainerSpec& container, const std::string& pod_ip,
-    const NodeInfo& node = {});
+    const NodeInfo& node = {},
+    const std::vector<std::pair<std::string, std::string>>& services = {});
 
 // The value of a resourceFieldRef for `container` of `pod` (ref.container, when set, names
 // another), as the kubelet computes it: a limit not set is the machine's; a request not set is
@@ -483,9 +486,11 @@ struct SecretValue {
                                           const std::string& written,
                                           const std::vector<SecretValue>& secrets);
 
-// command followed by args, with $(VAR) expanded from the container's resolved environment.
+// command followed by args, with $(VAR) expanded from the container's resolved environment, or
+// else from the Services' variables.
 [[nodiscard]] std::vector<std::string> expand_argv(
-    const ContainerSpec& container, const std::vector<std::pair<std::string, std::string>>& env);
+    const ContainerSpec& container, const std::vector<std::pair<std::string, std::string>>& env,
+    const std::vector<std::pair<std::string, std::string>>& services = {});
 
 [[nodiscard]] const char* restart_policy_name(RestartPolicy p);
 

@@ -294,6 +294,35 @@ TEST(ConfigEnv, KeyRefsAndEnvFromResolveAsTheKubeletDoes) {
   EXPECT_TRUE(app(m).env_from[1].secret);
 }
 
+// The kubelet expands $(VAR) from the container's own variables first, then from the Services'
+// (NAME_SERVICE_HOST, ...), in env values and in command and args alike.
+TEST(ConfigEnv, ReferencesReachTheServicesVariables) {
+  Manifests m = parse(objects + R"y(apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+    - name: app
+      command: ["app", "$(DB_SERVICE_HOST):$(DB_SERVICE_PORT)", "$(URL)", "$(MISSING)"]
+      env:
+        - {name: URL, value: "http://$(DB_SERVICE_HOST):$(DB_SERVICE_PORT)/"}
+        - {name: DB_SERVICE_PORT, value: "6000"}
+        - {name: AFTER, value: "$(DB_SERVICE_PORT)"}
+)y");
+  const Env services = {{"DB_SERVICE_HOST", "10.96.0.10"}, {"DB_SERVICE_PORT", "5432"}};
+  const Env env = resolve_env(m.pods.at(0), app(m), "10.0.0.7", {}, services);
+  // URL came before the container's own DB_SERVICE_PORT: the Service's; AFTER, the container's.
+  EXPECT_EQ(
+      env,
+      (Env{{"URL", "http://10.96.0.10:5432/"}, {"DB_SERVICE_PORT", "6000"}, {"AFTER", "6000"}}));
+  EXPECT_EQ(expand_argv(app(m), env, services),
+            (std::vector<std::string>{"app", "10.96.0.10:6000", "http://10.96.0.10:5432/",
+                                      "$(MISSING)"}));
+  // Without Services the references stay as written, as Kubernetes leaves unknown ones.
+  EXPECT_EQ(expand_argv(app(m), resolve_env(m.pods.at(0), app(m), "10.0.0.7")).at(1),
+            "$(DB_SERVICE_HOST):6000");
+}
+
 TEST(ConfigEnv, BinaryDataIsForVolumesOnly) {
   const std::string cm =
       "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata: {t: text}\n"

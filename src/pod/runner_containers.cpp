@@ -273,8 +273,9 @@ bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
     reason = "StartError";
     error = room.error().message();
   }
-  auto resolved = resolve_env(pod.spec, c.spec, pod.ip, node);
-  o.argv = expand_argv(c.spec, resolved);
+  const auto services = service_vars(pod);
+  auto resolved = resolve_env(pod.spec, c.spec, pod.ip, node, services);
+  o.argv = expand_argv(c.spec, resolved, services);
   o.env = container_env(pod, resolved);
   o.cwd = c.spec.working_dir;
   if (c.image && error.empty()) {
@@ -512,8 +513,12 @@ asio::awaitable<ProbeVerdict> PodRunner::Impl::run_action(const Pod& pod, const 
   } else if (a.exec) {
     ExecProbe exec;
     SpawnOptions& o = exec.spawn;
-    auto resolved = resolve_env(pod.spec, c.spec, pod.ip, node);
-    const std::map<std::string, std::string> vars(resolved.begin(), resolved.end());
+    const auto services = service_vars(pod);
+    auto resolved = resolve_env(pod.spec, c.spec, pod.ip, node, services);
+    std::map<std::string, std::string> vars(services.begin(), services.end());
+    for (const auto& [k, v] : resolved) {
+      vars[k] = v;  // the container's own definition wins over a Service's
+    }
     for (const auto& arg : a.exec->command) {
       o.argv.push_back(expand_vars(arg, vars));
     }

@@ -180,7 +180,7 @@ Result<> PodRunner::Impl::image_root(
     return made;
   }
   // command and args, expanded, in place of the image's Entrypoint and Cmd.
-  std::vector<std::string> expanded = expand_argv(c.spec, resolved);
+  std::vector<std::string> expanded = expand_argv(c.spec, resolved, service_vars(pod));
   auto split = expanded.begin() + static_cast<std::ptrdiff_t>(c.spec.command.size());
   std::vector<std::string> command(expanded.begin(), split);
   std::vector<std::string> args(split, expanded.end());
