@@ -5,6 +5,8 @@
 #include <cctype>
 #include <map>
 
+#include "core/ascii.hpp"
+
 namespace tender::adapter {
 
 namespace {
@@ -134,12 +136,8 @@ std::string boost_syntax(std::string re) {
   return re;
 }
 
-std::string cased(std::string s, bool upper) {
-  for (auto& c : s) {
-    c = static_cast<char>(upper ? std::toupper(static_cast<unsigned char>(c))
-                                : std::tolower(static_cast<unsigned char>(c)));
-  }
-  return s;
+std::string cased(std::string_view s, bool upper) {
+  return upper ? ascii_upper(s) : ascii_lower(s);
 }
 
 }  // namespace

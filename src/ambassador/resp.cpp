@@ -6,6 +6,8 @@
 #include <iterator>
 #include <utility>
 
+#include "core/ascii.hpp"
+
 namespace tender::ambassador::resp {
 
 namespace {
@@ -593,8 +595,7 @@ const CommandInfo* lookup(std::string_view name) {
   }
   char lower[kMaxName];
   for (std::size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    lower[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c;
+    lower[i] = ascii_lower(name[i]);
   }
   return find(std::string_view(lower, name.size()));
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/admin_access.hpp"
+#include "core/ascii.hpp"
 #include "core/config.hpp"
 #include "core/http_server.hpp"
 #include "core/metrics.hpp"
@@ -60,10 +61,7 @@ std::string_view state_name(State s) {
 }
 
 bool is_secret_key(std::string_view key) {
-  std::string k(key);
-  for (auto& c : k) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
+  const std::string k = ascii_lower(key);
   // "auth" also covers authorization and Proxy-Authorization; headers (X-Api-Key, Cookie) are
   // keys too where a role shows the headers it sends.
   for (std::string_view word : {"password", "passwd", "secret", "token", "credential", "apikey",

@@ -1,8 +1,15 @@
 #include "core/capabilities.hpp"
 
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
-#include <cctype>
+#include <cerrno>
 #include <fstream>
+
+#include "core/ascii.hpp"
 
 namespace tender {
 namespace {
@@ -26,9 +33,7 @@ static_assert(std::size(kNames) == kLastKnownCapability + 1);
 }  // namespace
 
 std::optional<int> parse_capability(std::string_view name) {
-  std::string upper(name);
-  std::transform(upper.begin(), upper.end(), upper.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  const std::string upper = ascii_upper(name);
   std::string_view bare = upper;
   if (bare.substr(0, 4) == "CAP_") {
     bare.remove_prefix(4);
@@ -65,6 +70,39 @@ std::uint64_t all_capabilities() {
     last = read;
   }
   return last == 63 ? ~std::uint64_t{0} : capability_bit(last + 1) - 1;
+}
+
+int get_capability_sets(CapabilitySets& out) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (::syscall(SYS_capget, &header, data) != 0) {
+    return errno;
+  }
+  const auto join = [](__u32 low, __u32 high) { return (std::uint64_t{high} << 32) | low; };
+  out.effective = join(data[0].effective, data[1].effective);
+  out.permitted = join(data[0].permitted, data[1].permitted);
+  out.inheritable = join(data[0].inheritable, data[1].inheritable);
+  return 0;
+}
+
+int set_capability_sets(const CapabilitySets& sets) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    data[i].effective = static_cast<__u32>(sets.effective >> (32 * i));
+    data[i].permitted = static_cast<__u32>(sets.permitted >> (32 * i));
+    data[i].inheritable = static_cast<__u32>(sets.inheritable >> (32 * i));
+  }
+  return ::syscall(SYS_capset, &header, data) == 0 ? 0 : errno;
+}
+
+int drop_bounding_set(std::uint64_t keep) {
+  for (int cap = 0; cap < 64; ++cap) {
+    if ((keep & capability_bit(cap)) == 0 && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      return errno == EINVAL ? 0 : errno;  // EINVAL: past the last capability this kernel knows
+    }
+  }
+  return 0;
 }
 
 }  // namespace tender

@@ -36,4 +36,17 @@ constexpr std::uint64_t capability_bit(int cap) { return std::uint64_t{1} << cap
 // that cannot be read).
 [[nodiscard]] std::uint64_t all_capabilities();
 
+// The calling thread's own capabilities, for a child between fork and exec (Process::spawn,
+// `tender pod exec`): these allocate nothing and return 0 or an errno value.
+struct CapabilitySets {
+  std::uint64_t effective = 0;
+  std::uint64_t permitted = 0;
+  std::uint64_t inheritable = 0;
+};
+[[nodiscard]] int get_capability_sets(CapabilitySets& out);         // capget
+[[nodiscard]] int set_capability_sets(const CapabilitySets& sets);  // capset
+// Drops every capability outside `keep` from the bounding set (needs CAP_SETPCAP), up to the
+// last one this kernel knows.
+[[nodiscard]] int drop_bounding_set(std::uint64_t keep);
+
 }  // namespace tender

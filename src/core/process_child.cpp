@@ -1,7 +1,6 @@
 #include "core/process_child.hpp"
 
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -14,6 +13,8 @@
 
 #include <cerrno>
 #include <utility>
+
+#include "core/capabilities.hpp"
 
 namespace tender::detail {
 namespace {
@@ -315,16 +316,6 @@ void make_mounts(const ChildPlan& plan) {
   }
 }
 
-int capget_permitted(std::uint64_t& permitted) {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2] = {};
-  if (::syscall(SYS_capget, &header, data) != 0) {
-    return errno;
-  }
-  permitted = (std::uint64_t{data[1].permitted} << 32) | data[0].permitted;
-  return 0;
-}
-
 // As runc does it: the bounding set first (which needs CAP_SETPCAP, still held), then the user
 // (keeping the permitted set across setuid), then the remaining sets. Inheritable and ambient
 // end up empty, so a non-root user holds no capability after exec unless the program file
@@ -332,21 +323,13 @@ int capget_permitted(std::uint64_t& permitted) {
 void apply_identity(const ChildPlan& plan) {
   std::uint64_t keep = 0;
   if (plan.set_capabilities) {
-    std::uint64_t permitted = 0;
-    if (int e = capget_permitted(permitted); e != 0) {
+    CapabilitySets held;
+    if (int e = get_capability_sets(held); e != 0) {
       child_fail(plan, e);
     }
-    keep = plan.capabilities & permitted;
-    for (int cap = 0; cap < 64; ++cap) {
-      if ((keep & (std::uint64_t{1} << cap)) != 0) {
-        continue;
-      }
-      if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-        if (errno == EINVAL) {
-          break;  // past the last capability this kernel knows
-        }
-        child_fail(plan, errno);
-      }
+    keep = plan.capabilities & held.permitted;
+    if (int e = drop_bounding_set(keep); e != 0) {
+      child_fail(plan, e);
     }
   }
   if (plan.set_user) {
@@ -381,16 +364,9 @@ void apply_identity(const ChildPlan& plan) {
     }
   }
   if (plan.set_capabilities) {
-    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2] = {};
-    for (int i = 0; i < 2; ++i) {
-      const auto half = static_cast<__u32>(keep >> (32 * i));
-      data[i].effective = half;
-      data[i].permitted = half;
-      data[i].inheritable = 0;
-    }
-    if (::syscall(SYS_capset, &header, data) != 0) {
-      child_fail(plan, errno);
+    if (int e = set_capability_sets({.effective = keep, .permitted = keep, .inheritable = 0});
+        e != 0) {
+      child_fail(plan, e);
     }
     if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
       child_fail(plan, errno);  // EINVAL: a kernel without ambient capabilities (< 4.3)

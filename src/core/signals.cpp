@@ -9,6 +9,7 @@
 #include <charconv>
 #include <tuple>
 
+#include "core/ascii.hpp"
 #include "core/process.hpp"
 
 namespace tender {
@@ -83,9 +84,7 @@ std::string signal_name(int sig) {
 }
 
 std::optional<int> parse_signal(std::string_view text) {
-  std::string upper(text);
-  std::transform(upper.begin(), upper.end(), upper.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  const std::string upper = ascii_upper(text);
   std::string_view name = upper;
 
   const auto in_range = [](int sig) -> std::optional<int> {

@@ -10,6 +10,7 @@
 #include <span>
 
 #include "core/app.hpp"
+#include "core/ascii.hpp"
 #include "core/cli.hpp"
 #include "core/error.hpp"
 #include "core/http.hpp"
@@ -328,10 +329,7 @@ Response answer(const Request& req, std::string_view id) {
   }
   std::vector<std::pair<std::string, std::string>> headers;
   for (const auto& f : req.headers.fields()) {
-    std::string name = f.name;
-    for (auto& ch : name) {
-      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    }
+    std::string name = ascii_lower(f.name);
     auto it = std::find_if(headers.begin(), headers.end(),
                            [&](const auto& h) { return h.first == name; });
     if (it != headers.end()) {

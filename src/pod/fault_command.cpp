@@ -1,7 +1,6 @@
 // `tender pod kill|pause|resume|partition|heal|delay|exec`: faults and a shell into a pod.
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/capability.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -19,6 +18,7 @@
 #include <optional>
 #include <sstream>
 
+#include "core/capabilities.hpp"
 #include "core/cli.hpp"
 #include "pod/api_client.hpp"
 #include "pod/fault_command.hpp"
@@ -146,14 +146,9 @@ Identity read_identity(pid_t pid) {
 // In the forked child, before exec: the bounding set, the user (which clears every capability
 // unless it is root), root's capability sets, no_new_privs. Returns false with errno set.
 bool adopt_identity(const Identity& id) {
-  for (int cap = 0; cap < 64; ++cap) {
-    if ((id.bounding & (std::uint64_t{1} << cap)) == 0 &&
-        ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-      if (errno == EINVAL) {
-        break;  // past the last capability this kernel knows
-      }
-      return false;
-    }
+  if (int e = drop_bounding_set(id.bounding); e != 0) {
+    errno = e;
+    return false;
   }
   if (::setgroups(id.groups.size(), id.groups.data()) != 0 ||
       ::setresgid(id.gid, id.gid, id.gid) != 0 || ::setresuid(id.uid, id.uid, id.uid) != 0) {
@@ -161,14 +156,8 @@ bool adopt_identity(const Identity& id) {
   }
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // changing the user cleared it
   if (id.uid == 0) {
-    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2] = {};
-    for (int i = 0; i < 2; ++i) {
-      data[i].effective = static_cast<__u32>(id.effective >> (32 * i));
-      data[i].permitted = static_cast<__u32>(id.permitted >> (32 * i));
-      data[i].inheritable = static_cast<__u32>(id.inheritable >> (32 * i));
-    }
-    if (::syscall(SYS_capset, &header, data) != 0) {
+    if (int e = set_capability_sets({id.effective, id.permitted, id.inheritable}); e != 0) {
+      errno = e;
       return false;
     }
   }

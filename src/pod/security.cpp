@@ -1,7 +1,7 @@
 // securityContext, at the pod's level and the container's, as Kubernetes validates and merges it.
-#include <cctype>
 #include <charconv>
 
+#include "core/ascii.hpp"
 #include "core/capabilities.hpp"
 #include "core/log.hpp"
 #include "pod/manifest_internal.hpp"
@@ -45,10 +45,7 @@ CapabilityList capability_list(const ConfigNode& caps, std::string_view key) {
       item.fail("", "expected a capability name, like NET_ADMIN");
     }
     const std::string name = item.as_string();
-    std::string upper = name;
-    for (auto& ch : upper) {
-      ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    }
+    const std::string upper = ascii_upper(name);
     if (upper == "ALL") {
       out.all = true;
       continue;

@@ -3,10 +3,10 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <cctype>
 #include <map>
 #include <set>
 
+#include "core/ascii.hpp"
 #include "core/config.hpp"
 
 namespace tender::pod {
@@ -35,16 +35,9 @@ std::optional<std::uint32_t> host_in(const Cidr& cidr, const std::string& ip) {
 std::string env_prefix(const std::string& name) {
   std::string out;
   for (char ch : name) {
-    out += ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    out += ch == '-' ? '_' : ascii_upper(ch);
   }
   return out;
-}
-
-std::string lower(std::string s) {
-  for (char& ch : s) {
-    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  }
-  return s;
 }
 
 }  // namespace
@@ -173,7 +166,7 @@ std::string services_ruleset(const std::vector<ServiceState>& services, const Ci
         continue;  // rejected by the filter chains below
       }
       const ServicePort& port = svc.spec.ports[p];
-      const std::string proto = lower(port.protocol);
+      const std::string proto = ascii_lower(port.protocol);
       const std::string chain = "svc" + std::to_string(s) + "-" + std::to_string(p);
       dispatch += "    ip daddr " + svc.ip + " " + proto + " dport " + std::to_string(port.port) +
                   " jump " + chain + " comment \"" + svc.spec.namespace_ + "/" + svc.spec.name +
@@ -262,11 +255,11 @@ std::vector<std::pair<std::string, std::string>> service_env(
     }
     // The Docker links variables, which older images still read.
     out.emplace_back(name + "_PORT",
-                     lower(first.protocol) + "://" + s.ip + ":" + std::to_string(first.port));
+                     ascii_lower(first.protocol) + "://" + s.ip + ":" + std::to_string(first.port));
     for (const auto& p : s.spec.ports) {
       const std::string base = name + "_PORT_" + std::to_string(p.port) + "_" + p.protocol;
-      out.emplace_back(base, lower(p.protocol) + "://" + s.ip + ":" + std::to_string(p.port));
-      out.emplace_back(base + "_PROTO", lower(p.protocol));
+      out.emplace_back(base, ascii_lower(p.protocol) + "://" + s.ip + ":" + std::to_string(p.port));
+      out.emplace_back(base + "_PROTO", ascii_lower(p.protocol));
       out.emplace_back(base + "_PORT", std::to_string(p.port));
       out.emplace_back(base + "_ADDR", s.ip);
     }

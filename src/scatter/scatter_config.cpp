@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "core/ascii.hpp"
 #include "core/cli.hpp"
 #include "core/units.hpp"
 #include "scatter/gather.hpp"
@@ -223,9 +224,7 @@ bool managed_header(std::string_view name) {
   static constexpr std::string_view kManaged[] = {
       "host", "content-length", "transfer-encoding",    "connection",  "keep-alive", "upgrade",
       "te",   "trailer",        "x-tender-deadline-ms", "content-type"};
-  std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  const std::string lower = ascii_lower(name);
   return std::find(std::begin(kManaged), std::end(kManaged), lower) != std::end(kManaged);
 }
 
@@ -248,10 +247,8 @@ std::optional<std::string> bad_header(std::string_view name) {
 
 void add_header(std::vector<std::string>& list, const std::string& name) {
   auto same = [&](const std::string& h) {
-    return std::equal(h.begin(), h.end(), name.begin(), name.end(), [](char a, char b) {
-      return std::tolower(static_cast<unsigned char>(a)) ==
-             std::tolower(static_cast<unsigned char>(b));
-    });
+    return std::equal(h.begin(), h.end(), name.begin(), name.end(),
+                      [](char a, char b) { return ascii_lower(a) == ascii_lower(b); });
   };
   if (std::none_of(list.begin(), list.end(), same)) {
     list.push_back(name);

@@ -2,11 +2,11 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/url/parse.hpp>
-#include <cctype>
 #include <charconv>
 #include <string>
 #include <string_view>
 
+#include "core/ascii.hpp"
 #include "core/cli.hpp"
 #include "core/units.hpp"
 #include "sidecar/sink.hpp"
@@ -59,10 +59,7 @@ void parse_network_url(const std::string& url, std::uint16_t default_port, SinkC
 }
 
 bool looks_secret(std::string_view name) {
-  std::string n(name);
-  for (auto& c : n) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
+  const std::string n = ascii_lower(name);
   for (std::string_view word : {"authorization", "cookie", "token", "secret", "password", "passwd",
                                 "api-key", "api_key", "apikey", "credential"}) {
     if (n.find(word) != std::string::npos) {
@@ -156,10 +153,7 @@ SinkConfig parse_sink_url(const std::string& url) {
   if (colon == std::string::npos || colon == 0) {
     bad_url(url, "no scheme");
   }
-  std::string scheme = url.substr(0, colon);
-  for (auto& c : scheme) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
+  const std::string scheme = ascii_lower(std::string_view(url).substr(0, colon));
   if (scheme == "file") {
     out.kind = SinkKind::kFile;
     out.format = RecordFormat::kRaw;
