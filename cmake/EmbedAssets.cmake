@@ -26,6 +26,17 @@ function(tender_embed_assets target)
     DEPENDS ${files} ${PROJECT_SOURCE_DIR}/cmake/embed_assets.cmake
     COMMENT "Embedding the web view's assets of ${target}"
     VERBATIM)
-  target_sources(${target} PRIVATE ${out})
+  # The generated sources go into a small library of their own, ${target}_ui_assets, which
+  # TARGET links. A library holding a generated source keeps every library that links it waiting
+  # until it is built (CMake's OPTIMIZE_DEPENDENCIES); out of TARGET, the roles compile while
+  # core does, and wait only for these few constants.
+  set(lib ${target}_ui_assets)
+  if(NOT TARGET ${lib})
+    add_library(${lib} STATIC)
+    target_include_directories(${lib} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(${lib} PRIVATE tender_warnings)
+    target_link_libraries(${target} PRIVATE ${lib})
+  endif()
+  target_sources(${lib} PRIVATE ${out})
   set_property(GLOBAL APPEND PROPERTY TENDER_UI_ASSETS ${files})
 endfunction()

@@ -5,17 +5,10 @@
 #include <cstdio>
 #include <iostream>
 
-#include "adapter/adapter.hpp"
-#include "ambassador/ambassador.hpp"
 #include "core/cli.hpp"
 #include "core/config.hpp"
 #include "core/version.hpp"
-#include "echo/echo.hpp"
-#include "election/election.hpp"
-#include "pod/pod.hpp"
-#include "scatter/scatter.hpp"
-#include "sidecar/sidecar.hpp"
-#include "workqueue/workqueue.hpp"
+#include "roles.hpp"
 
 namespace {
 
@@ -28,6 +21,25 @@ std::string role_list(const CLI::App& app) {
     out += sub->get_name();
   }
   return out;
+}
+
+bool is_role(const CLI::App& app, const char* name) {
+  return !app.get_subcommands([&](const CLI::App* sub) { return sub->get_name() == name; }).empty();
+}
+
+// `tender frobnicate ...`, and `tender elect --help` in a binary without elect: exit 2 saying
+// which roles there are, before CLI11 would answer --help with the root's help.
+int unknown_role(const CLI::App& app, const char* name) {
+  std::fprintf(stderr, "tender: unknown role '%s'; roles: %s\n", name, role_list(app).c_str());
+  if (!tender::roles_left_out().empty()) {
+    // The quickstart's binary (tools/quickstart.sh) carries only the roles it runs.
+    std::fprintf(stderr,
+                 "tender: this binary was built without the roles %.*s; tools/build.sh "
+                 "builds build/src/tender with every role\n",
+                 static_cast<int>(tender::roles_left_out().size()),
+                 tender::roles_left_out().data());
+  }
+  return 2;
 }
 
 }  // namespace
@@ -48,17 +60,16 @@ int main(int argc, char** argv) {
                 static_cast<int>(tender::version().size()), tender::version().data(),
                 static_cast<int>(tender::commit().size()), tender::commit().data(),
                 static_cast<int>(tender::build_type().size()), tender::build_type().data());
+    if (!tender::roles_left_out().empty()) {
+      std::printf("built without the roles %.*s\n",
+                  static_cast<int>(tender::roles_left_out().size()),
+                  tender::roles_left_out().data());
+    }
   });
-  tender::echo::add_command(app, exit_code);
-  tender::ambassador::add_command(app, exit_code);
-  tender::pod::add_command(app, exit_code);
-  tender::election::add_command(app, exit_code);
-  tender::workqueue::add_queue_command(app, exit_code);
-  tender::workqueue::add_work_command(app, exit_code);
-  tender::scatter::add_command(app, exit_code);
-  tender::sidecar::add_tail_command(app, exit_code);
-  tender::sidecar::add_sync_command(app, exit_code);
-  tender::adapter::add_command(app, exit_code);
+  tender::add_roles(app, exit_code);
+  if (argc >= 2 && argv[1][0] != '-' && !is_role(app, argv[1])) {
+    return unknown_role(app, argv[1]);
+  }
 
   try {
     app.parse(argc, argv);
@@ -67,11 +78,6 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    if (argc >= 2 && argv[1][0] != '-' && app.get_subcommands().empty()) {
-      std::fprintf(stderr, "tender: unknown role '%s'; roles: %s\n", argv[1],
-                   role_list(app).c_str());
-      return 2;
-    }
     app.exit(e);
     return 2;
   } catch (const tender::UsageError& e) {

@@ -60,6 +60,36 @@ TEST(Cli, UnknownRoleExits2AndListsRoles) {
   EXPECT_NE(r.err.find("echo"), std::string::npos);
 }
 
+// tools/quickstart.sh builds quickstart/tender, with only the roles the quickstart runs: each
+// of them works, and another role is refused with what to build instead.
+TEST(Cli, TheQuickstartBinaryCarriesItsRolesAndNamesThoseLeftOut) {
+  auto help = run_command({TENDER_QUICKSTART_BINARY, "--help"});
+  EXPECT_EQ(help.status.code, 0);
+  for (const char* role : {"pod", "proxy", "tail", "sync", "adapt"}) {
+    auto r = run_command({TENDER_QUICKSTART_BINARY, role, "--help"});
+    EXPECT_EQ(r.status.code, 0) << role << ": " << r.err;
+  }
+  auto valid = run_command({TENDER_QUICKSTART_BINARY, "pod", "validate",
+                            TENDER_TESTS_DIR "/../examples/quickstart/quickstart.yaml"});
+  EXPECT_EQ(valid.status.code, 0) << valid.out << valid.err;
+  auto elect = run_command({TENDER_QUICKSTART_BINARY, "elect", "--help"});
+  EXPECT_EQ(elect.status.code, 2);
+  EXPECT_NE(elect.err.find("unknown role 'elect'; roles: version, pod, proxy, tail, sync, adapt\n"),
+            std::string::npos)
+      << elect.err;
+  EXPECT_NE(elect.err.find("built without the roles echo, election, workqueue, scatter; "
+                           "tools/build.sh builds build/src/tender with every role"),
+            std::string::npos)
+      << elect.err;
+  auto version = run_command({TENDER_QUICKSTART_BINARY, "version"});
+  EXPECT_NE(version.out.find("built without the roles echo, election, workqueue, scatter\n"),
+            std::string::npos)
+      << version.out;
+  // The whole binary names no role left out.
+  EXPECT_EQ(run_tender({"version"}).out.find("without"), std::string::npos);
+  EXPECT_EQ(run_tender({"elect", "--bogus"}).err.find("built without"), std::string::npos);
+}
+
 TEST(Cli, NoRoleExits2WithUsage) {
   auto r = run_tender({});
   EXPECT_EQ(r.status.code, 2);

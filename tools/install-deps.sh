@@ -7,10 +7,10 @@ set -euo pipefail
 # What building tender takes, and what the quickstart pod runs: `install-deps.sh quickstart`
 # installs only these.
 quickstart=(
-  build-essential cmake git pkg-config
+  build-essential cmake ninja-build git pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libyaml-cpp-dev libcli11-dev libsqlite3-dev libhiredis-dev zlib1g-dev
-  libgtest-dev libgmock-dev liburing-dev
+  libyaml-cpp-dev libcli11-dev libsqlite3-dev libhiredis-dev zlib1g-dev liburing-dev
+  libgtest-dev libgmock-dev
   python3 redis-server redis-tools curl procps iproute2 nftables
 )
 # The rest of what the tests, the examples and the benchmarks use.

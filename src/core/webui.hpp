@@ -23,15 +23,9 @@
 #include <string_view>
 
 #include "core/router.hpp"
+#include "core/ui_asset.hpp"
 
 namespace tender {
-
-struct UiAsset {
-  std::string_view name;          // "ui.js": served at ui/static/NAME
-  std::string_view content_type;  // "text/javascript; charset=utf-8"
-  std::string_view body;
-  std::string_view etag;  // quoted: "\"0123abcd...\""
-};
 
 // Core's own assets: index.html, ui.css, ui.js.
 [[nodiscard]] std::span<const UiAsset> core_ui_assets();

@@ -4,7 +4,7 @@ line it prints to try works and shows what its comment says, and Ctrl-C stops it
 It takes the quickstart's own ports (8080 and 9905 on 127.0.0.1, as the README's curl lines
 say); the runner's admin listener is a free port, named by TENDER_POD_ADMIN, as the script
 allows. The build directory is the one this test runs from (BUILD_DIR), so the script's build
-step finds the binary up to date.
+step finds the quickstart's binary (quickstart/tender, built there beside src/tender) up to date.
 """
 import json
 import os
@@ -78,6 +78,14 @@ class Quickstart(extest.Example):
         self.start()
         commands = self.printed_commands()
         self.assertEqual(commands[0].split()[0], "export", commands)
+        # The later lines run as the user runs them after the export: with the quickstart's own
+        # binary, which carries only the roles the quickstart runs.
+        bin_dir = re.match(r"export PATH=(\S+):\$PATH", commands[0]).group(1)
+        self.assertEqual(bin_dir, os.path.join(os.path.dirname(os.path.dirname(extest.BINARY)),
+                                               "quickstart"))
+        self.env["PATH"] = bin_dir + os.pathsep + self.env["PATH"].split(os.pathsep, 1)[1]
+        version = self.sh("tender version")
+        self.assertIn("built without the roles echo, election, workqueue, scatter", version)
         out = {}
         for command in commands[1:]:
             self.assertFalse(command.startswith("sudo"), command)
