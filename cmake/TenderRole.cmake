@@ -75,13 +75,10 @@ std::string_view roles_left_out() { return "@left_out@"; }
 
 }  // namespace tender
 ]=])
-  # main.cpp is compiled once for every binary.
-  if(NOT TARGET tender_main)
-    add_library(tender_main OBJECT ${PROJECT_SOURCE_DIR}/src/main.cpp)
-    target_link_libraries(tender_main PRIVATE tender::core tender_warnings)
-  endif()
-  add_executable(${target} ${out})
-  target_link_libraries(${target} PRIVATE tender_main tender::core ${libraries} tender_warnings)
+  # One translation unit of main.cpp and the generated source: CLI11's header is compiled once.
+  add_executable(${target} ${PROJECT_SOURCE_DIR}/src/main.cpp ${out})
+  tender_unity(${target})
+  target_link_libraries(${target} PRIVATE tender::core ${libraries} tender_warnings)
   # The C++ runtime is linked in too (as core's libraries are, src/core/CMakeLists.txt): the
   # binary carries only the parts of libstdc++ it calls, next to its own code, instead of
   # mapping the whole shared library into every tender process.
