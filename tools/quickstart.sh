@@ -26,7 +26,7 @@ if [ -f "$build/CMakeCache.txt" ]; then
 else
   # At -Og without debug information the compiler takes 60% of the time -O2 does (-O1 70%);
   # the quickstart's pods do not notice. tools/build.sh builds build/src/tender at -O2.
-  step "building tender with the quickstart's roles (2-3 minutes on 2 cores the first time; tools/build.sh builds every role, tools/test.sh the tests)"
+  step "building tender with the quickstart's roles (about 2 minutes on 2 cores the first time; tools/build.sh builds every role, tools/test.sh the tests)"
   BUILD_DIR=$build BUILD_TYPE=Release TARGET=tender_quickstart tools/build.sh \
     -DTENDER_BUILD_TESTS=OFF -DCMAKE_CXX_FLAGS_RELEASE="-Og -DNDEBUG"
 fi
