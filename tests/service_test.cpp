@@ -55,6 +55,15 @@ spec:
 ---
 apiVersion: v1
 kind: Service
+metadata: {name: sticky}
+spec:
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 600}}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
 metadata: {name: nobody}
 spec:
   selector: {app: none}
@@ -197,6 +206,35 @@ TEST_F(ServiceTest, AServiceBalancesOverTheReadyReplicasByNameAndOnItsNodePort) 
   // A Service with no ready pod refuses at once (curl's 7), rather than leaving clients to time
   // out (28).
   EXPECT_EQ(curl("client", "http://nobody/").status.code, 7);
+}
+
+// sessionAffinity: ClientIP: the pod a client's first connection reached takes every later one,
+// while another client may be sent elsewhere; when that pod leaves, the client moves on.
+TEST_F(ServiceTest, WithClientIPAffinityAClientStaysWithOneReplica) {
+  run_guestbook(free_port());
+  wait_ready({"web-0", "web-1", "client"});
+  ASSERT_TRUE(wait_endpoints("sticky", 2));
+  EXPECT_EQ(service("sticky").at("sessionAffinity"), "ClientIP");
+  EXPECT_EQ(service("sticky").at("sessionAffinityTimeoutSeconds"), 600);
+  EXPECT_EQ(service("frontend").at("sessionAffinity"), "None");
+  const std::set<std::string> first = answered_in_pod(12, "sticky");
+  ASSERT_EQ(first.size(), 1U) << ::testing::PrintToString(first);
+  const std::string chosen = *first.begin();
+  ASSERT_EQ(chosen.rfind("web-", 0), 0U) << chosen;
+  // Without affinity, the same client reaches both (balanced at random).
+  std::set<std::string> frontend;
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& id : answered_in_pod(4)) {
+      frontend.insert(id);
+    }
+    return frontend.size() == 2;
+  })) << ::testing::PrintToString(frontend);
+  EXPECT_EQ(answered_in_pod(6, "sticky"), first);
+
+  dir_.write("unready-" + chosen, "");
+  ASSERT_TRUE(wait_endpoints("sticky", 1));
+  const std::string other = chosen == "web-0" ? "web-1" : "web-0";
+  EXPECT_EQ(answered_in_pod(6, "sticky"), std::set<std::string>{other});
 }
 
 TEST_F(ServiceTest, AHeadlessServiceNamesEachReadyPod) {

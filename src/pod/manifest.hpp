@@ -374,6 +374,9 @@ struct ServiceSpec {
   std::map<std::string, std::string> selector;  // never empty
   std::vector<ServicePort> ports;
   bool publish_not_ready = false;  // publishNotReadyAddresses
+  // sessionAffinity: ClientIP: a client's connections go to the pod its last one went to, for
+  // up to this long after it (sessionAffinityConfig.clientIP.timeoutSeconds, 10800 if unset).
+  std::optional<int> affinity_seconds;
   std::string file;
   int line = 0;
 };

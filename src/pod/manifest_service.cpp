@@ -12,11 +12,16 @@ namespace tender::pod {
 namespace {
 
 // Fields a cluster acts on and one machine does without: warned about once each, then ignored.
-constexpr const char* kClusterOnly[] = {
-    "externalIPs",         "loadBalancerIP",        "loadBalancerSourceRanges",
-    "loadBalancerClass",   "externalTrafficPolicy", "internalTrafficPolicy",
-    "healthCheckNodePort", "sessionAffinity",       "sessionAffinityConfig",
-    "trafficDistribution", "externalName",          "allocateLoadBalancerNodePorts"};
+constexpr const char* kClusterOnly[] = {"externalIPs",
+                                        "loadBalancerIP",
+                                        "loadBalancerSourceRanges",
+                                        "loadBalancerClass",
+                                        "externalTrafficPolicy",
+                                        "internalTrafficPolicy",
+                                        "healthCheckNodePort",
+                                        "trafficDistribution",
+                                        "externalName",
+                                        "allocateLoadBalancerNodePorts"};
 
 void warn_ignored(const ConfigNode& spec, const char* key) {
   if (!spec.has(key)) {
@@ -28,8 +33,27 @@ void warn_ignored(const ConfigNode& spec, const char* key) {
     return;
   }
   log::warn(std::string("Service field ") + key +
-                " is ignored: tender balances every connection at random over the ready pods",
+                " is ignored: tender balances connections over the ready pods of this machine",
             {{"file", spec.file()}, {"line", spec.location(key).line}});
+}
+
+// sessionAffinity: how long a client sticks to its pod, as the API server checks it: None or
+// ClientIP, a timeout of 1 to 86400 seconds (10800 by default), and no timeout without ClientIP.
+std::optional<int> session_affinity(const ConfigNode& spec) {
+  const std::string affinity = spec.string("sessionAffinity").value_or("None");
+  ConfigNode config = spec.child("sessionAffinityConfig");
+  if (affinity == "None") {
+    if (config.child("clientIP").has("timeoutSeconds")) {
+      config.child("clientIP").fail("timeoutSeconds", "only with sessionAffinity: ClientIP");
+    }
+    return std::nullopt;
+  }
+  if (affinity != "ClientIP") {
+    spec.fail("sessionAffinity", "must be None or ClientIP, not " + affinity);
+  }
+  ConfigNode client = config.child("clientIP");
+  client.warn_unknown({"timeoutSeconds"});
+  return static_cast<int>(client.integer("timeoutSeconds", 1, 86400).value_or(10800));
 }
 
 ServiceSpec::Type service_type(const ConfigNode& spec) {
@@ -204,6 +228,7 @@ void Parser::service(const ConfigNode& doc) {
   svc.type = service_type(spec);
   check_ip_families(spec);
   service_address(spec, svc);
+  svc.affinity_seconds = session_affinity(spec);
   ConfigNode selector = spec.child("selector");
   for (const auto& [key, value] : entries(selector)) {
     auto v = text(selector, key);

@@ -53,6 +53,30 @@ TEST(ServiceManifest, AServiceIsReadWithItsPortsAndSelector) {
   EXPECT_EQ(m.pod_count(), 2U);  // the Deployment beside it still runs
 }
 
+TEST(ServiceManifest, SessionAffinityIsClientIPForItsTimeoutOrNone) {
+  auto affinity = [](const std::string& fields) {
+    Manifests m = parse_manifests(
+        with_service("  selector: {app: web}\n  ports: [{port: 80}]\n" + fields), "svc.yaml");
+    return m.services.at(0).affinity_seconds;
+  };
+  EXPECT_EQ(affinity(""), std::nullopt);
+  EXPECT_EQ(affinity("  sessionAffinity: None\n"), std::nullopt);
+  EXPECT_EQ(affinity("  sessionAffinity: ClientIP\n"), 10800);  // Kubernetes' default
+  EXPECT_EQ(affinity("  sessionAffinity: ClientIP\n"
+                     "  sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}\n"),
+            60);
+  const std::string base = "  selector: {app: web}\n  ports: [{port: 80}]\n";
+  EXPECT_EQ(error_of(base + "  sessionAffinity: Cookie\n"),
+            "svc.yaml:7: spec.sessionAffinity: must be None or ClientIP, not Cookie");
+  EXPECT_EQ(error_of(base + "  sessionAffinity: ClientIP\n"
+                            "  sessionAffinityConfig: {clientIP: {timeoutSeconds: 86401}}\n"),
+            "svc.yaml:8: spec.sessionAffinityConfig.clientIP.timeoutSeconds: 86401 is out of "
+            "range [1, 86400]");
+  EXPECT_EQ(error_of(base + "  sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}\n"),
+            "svc.yaml:7: spec.sessionAffinityConfig.clientIP.timeoutSeconds: only with "
+            "sessionAffinity: ClientIP");
+}
+
 TEST(ServiceManifest, TargetPortDefaultsToPortAndClusterIPNoneIsHeadless) {
   Manifests m = parse_manifests(
       with_service("  clusterIP: None\n  selector: {app: web}\n  ports: [{port: 6379}]\n"),

@@ -183,6 +183,10 @@ json::array PodRunner::Impl::services_json() const {
     o["namespace"] = s.spec.namespace_;
     o["type"] = type_name(s.spec.type);
     o["clusterIP"] = s.spec.headless ? "None" : s.ip;
+    o["sessionAffinity"] = s.spec.affinity_seconds ? "ClientIP" : "None";
+    if (s.spec.affinity_seconds) {
+      o["sessionAffinityTimeoutSeconds"] = *s.spec.affinity_seconds;
+    }
     json::array ports;
     for (std::size_t i = 0; i < s.spec.ports.size(); ++i) {
       const ServicePort& p = s.spec.ports[i];

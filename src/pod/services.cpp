@@ -149,6 +149,39 @@ bool update_endpoints(std::vector<ServiceState>& services,
   return changed;
 }
 
+namespace {
+
+// The chains that send port `p` of `svc` to its endpoints: one per endpoint that DNATs to it,
+// and `chain`, which picks one at random. With session affinity, each endpoint has a set of the
+// clients it had within the timeout (kube-proxy's nftables mode does the same): a client in one
+// goes back to that endpoint, and every new connection renews its entry.
+std::string port_chains(const ServiceState& svc, std::size_t p, const std::string& chain) {
+  const auto& eps = svc.endpoints[p];
+  const std::string proto = ascii_lower(svc.spec.ports[p].protocol);
+  std::string out;
+  std::string vmap;
+  std::string sticky;
+  for (std::size_t e = 0; e < eps.size(); ++e) {
+    const std::string ep_chain = chain + "-" + std::to_string(e);
+    vmap += (e == 0 ? "" : ", ") + std::to_string(e) + " : jump " + ep_chain;
+    std::string remember;
+    if (svc.spec.affinity_seconds) {
+      const std::string set = "clients-" + ep_chain;
+      out += "  set " + set + " {\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout " +
+             std::to_string(*svc.spec.affinity_seconds) + "s\n  }\n";
+      sticky += "    ip saddr @" + set + " goto " + ep_chain + "\n";
+      remember = "    update @" + set + " { ip saddr }\n";
+    }
+    out += "  chain " + ep_chain + " {\n" + remember + "    meta l4proto " + proto + " dnat to " +
+           eps[e].ip + ":" + std::to_string(eps[e].port) + "\n  }\n";
+  }
+  out += "  chain " + chain + " {\n" + sticky + "    numgen random mod " +
+         std::to_string(eps.size()) + " vmap { " + vmap + " }\n  }\n";
+  return out;
+}
+
+}  // namespace
+
 std::string services_ruleset(const std::vector<ServiceState>& services, const Cidr& service_cidr) {
   // "add" then "delete" makes the delete succeed whether or not the table exists; the whole
   // file is one transaction. Chains are named by index: a name in a manifest never reaches nft
@@ -171,15 +204,7 @@ std::string services_ruleset(const std::vector<ServiceState>& services, const Ci
       dispatch += "    ip daddr " + svc.ip + " " + proto + " dport " + std::to_string(port.port) +
                   " jump " + chain + " comment \"" + svc.spec.namespace_ + "/" + svc.spec.name +
                   (port.name.empty() ? "" : ":" + port.name) + "\"\n";
-      std::string vmap;
-      for (std::size_t e = 0; e < eps.size(); ++e) {
-        const std::string ep_chain = chain + "-" + std::to_string(e);
-        vmap += (e == 0 ? "" : ", ") + std::to_string(e) + " : jump " + ep_chain;
-        chains += "  chain " + ep_chain + " {\n    meta l4proto " + proto + " dnat to " +
-                  eps[e].ip + ":" + std::to_string(eps[e].port) + "\n  }\n";
-      }
-      chains += "  chain " + chain + " {\n    numgen random mod " + std::to_string(eps.size()) +
-                " vmap { " + vmap + " }\n  }\n";
+      chains += port_chains(svc, p, chain);
     }
   }
   const std::string net = service_cidr.str();

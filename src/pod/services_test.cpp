@@ -147,6 +147,36 @@ TEST(Services, TheRulesetDnatsEachPortToItsEndpointsAndRejectsTheRest) {
   EXPECT_NE(rules.find("ct status dnat masquerade"), std::string::npos);
 }
 
+TEST(Services, WithSessionAffinityAClientGoesBackToItsEndpointUntilTheTimeout) {
+  ServiceSpec sticky = service("web");
+  sticky.affinity_seconds = 600;
+  auto plan = plan_services({sticky, service("other")}, kServices, kPods);
+  PodSpec w0 = pod("web-0", "web");
+  PodSpec w1 = pod("web-1", "web");
+  PodSpec o0 = pod("other-0", "other");
+  update_endpoints(plan, {{&w0, "10.217.0.2", true, false},
+                          {&w1, "10.217.0.3", true, false},
+                          {&o0, "10.217.0.4", true, false}});
+  std::string rules = services_ruleset(plan, kServices);
+  // Each endpoint remembers its clients for the timeout, renewed by each new connection...
+  EXPECT_NE(rules.find("  set clients-svc0-0-1 {\n    type ipv4_addr\n    flags dynamic,timeout\n"
+                       "    timeout 600s\n  }\n"),
+            std::string::npos)
+      << rules;
+  EXPECT_NE(rules.find("  chain svc0-0-1 {\n    update @clients-svc0-0-1 { ip saddr }\n"
+                       "    meta l4proto tcp dnat to 10.217.0.3:8080\n  }\n"),
+            std::string::npos);
+  // ...and a client it remembers goes back to it before any random pick.
+  EXPECT_NE(rules.find("  chain svc0-0 {\n    ip saddr @clients-svc0-0-0 goto svc0-0-0\n"
+                       "    ip saddr @clients-svc0-0-1 goto svc0-0-1\n"
+                       "    numgen random mod 2 vmap"),
+            std::string::npos);
+  // A Service without affinity has no set.
+  EXPECT_EQ(rules.find("clients-svc1"), std::string::npos);
+  EXPECT_NE(rules.find("  chain svc1-0 {\n    numgen random mod 1 vmap { 0 : jump svc1-0-0 }"),
+            std::string::npos);
+}
+
 TEST(Services, NamesGoToTheVirtualIPOrToEachPodOfAHeadlessService) {
   auto web = service("web");
   auto db = service("db");
