@@ -178,6 +178,56 @@ void set_stdio(CommandOptions& options) {
   spawn.stderr_ = Stdio::pipe();
 }
 
+// Hands the child's pipes and a duplicate of its pidfd to `streams`, with where their output
+// goes in `outcome`.
+void attach_streams(Process& process, CommandOptions& options, CommandOutcome& outcome,
+                    Streams& streams) {
+  if (process.stdin_fd() >= 0) {
+    streams.in.assign(process.release_stdin_fd());
+    ::fcntl(streams.in.native_handle(), F_SETFL, O_NONBLOCK);  // our end only: written by us
+    streams.input = std::move(options.stdin_bytes);
+  }
+  streams.out.assign(process.release_stdout_fd());
+  streams.err.assign(process.release_stderr_fd());
+  if (process.pidfd() >= 0) {
+    const int pidfd = ::fcntl(process.pidfd(), F_DUPFD_CLOEXEC, 3);
+    if (pidfd >= 0) {
+      streams.exit.assign(pidfd);
+    }
+  }
+  streams.out_capture = {&outcome.stdout_text, &outcome.stdout_truncated, options.max_stdout_bytes};
+  streams.err_capture = options.merge_stderr
+                            ? streams.out_capture
+                            : Capture{&outcome.stderr_text, &outcome.stderr_truncated,
+                                      options.max_stderr_bytes, options.keep_stderr_tail};
+}
+
+// Where a run stands towards its deadlines: the timeout, the grace after SIGTERM, and the time
+// its output may take to drain once it has exited.
+struct Watch {
+  Steady::time_point started;
+  bool exited = false;
+  bool killed = false;
+  Steady::time_point exited_at;
+  Steady::time_point termed_at;
+
+  // The next moment something must be done without the child's doing; none while it runs
+  // without a timeout.
+  [[nodiscard]] std::optional<Steady::time_point> next_deadline(
+      const CommandOptions& options, const CommandOutcome& outcome) const {
+    if (exited) {
+      return exited_at + options.drain_after_exit;
+    }
+    if (!outcome.timed_out && options.timeout.count() > 0) {
+      return started + options.timeout;
+    }
+    if (outcome.timed_out && !killed) {
+      return termed_at + options.kill_grace;
+    }
+    return std::nullopt;
+  }
+};
+
 }  // namespace
 
 std::string CommandOutcome::describe() const {
@@ -210,46 +260,19 @@ asio::awaitable<Result<CommandOutcome>> run_command(CommandOptions options) {
 
   const auto ex = co_await asio::this_coro::executor;
   Streams streams(ex);
-  if (process.stdin_fd() >= 0) {
-    streams.in.assign(process.release_stdin_fd());
-    ::fcntl(streams.in.native_handle(), F_SETFL, O_NONBLOCK);  // our end only: written by us
-    streams.input = std::move(options.stdin_bytes);
-  }
-  streams.out.assign(process.release_stdout_fd());
-  streams.err.assign(process.release_stderr_fd());
-  if (process.pidfd() >= 0) {
-    const int pidfd = ::fcntl(process.pidfd(), F_DUPFD_CLOEXEC, 3);
-    if (pidfd >= 0) {
-      streams.exit.assign(pidfd);
-    }
-  }
-  streams.out_capture = {&outcome.stdout_text, &outcome.stdout_truncated, options.max_stdout_bytes};
-  streams.err_capture = options.merge_stderr
-                            ? streams.out_capture
-                            : Capture{&outcome.stderr_text, &outcome.stderr_truncated,
-                                      options.max_stderr_bytes, options.keep_stderr_tail};
+  attach_streams(process, options, outcome, streams);
 
-  bool exited = false;
-  bool killed = false;
-  Steady::time_point exited_at;
-  Steady::time_point termed_at;
+  Watch watch;
+  watch.started = started;
   asio::steady_timer timer(ex);
   for (;;) {
     const bool busy = streams.busy();
-    if (exited && !busy) {
+    if (watch.exited && !busy) {
       break;
     }
-    // The next moment something must be done without the child's doing.
-    std::optional<Steady::time_point> deadline;
-    if (exited) {
-      deadline = exited_at + options.drain_after_exit;
-    } else if (!outcome.timed_out && options.timeout.count() > 0) {
-      deadline = started + options.timeout;
-    } else if (outcome.timed_out && !killed) {
-      deadline = termed_at + options.kill_grace;
-    }
+    const std::optional<Steady::time_point> deadline = watch.next_deadline(options, outcome);
     timer.expires_at(deadline.value_or(Steady::time_point::max()));
-    if (busy && !exited) {
+    if (busy && !watch.exited) {
       co_await (streams.pump() || streams.wait_exit(process) || timer.async_wait(kTuple));
     } else if (busy) {
       co_await (streams.pump() || timer.async_wait(kTuple));
@@ -262,17 +285,17 @@ asio::awaitable<Result<CommandOutcome>> run_command(CommandOptions options) {
       (void)process.wait();
       co_return Error(asio::error::operation_aborted, name + ": cancelled");
     }
-    if (!exited) {
+    if (!watch.exited) {
       if (auto status = process.try_wait()) {
-        exited = true;
-        exited_at = Steady::now();
+        watch.exited = true;
+        watch.exited_at = Steady::now();
         outcome.exit = *status;
       }
     }
     if (!deadline || Steady::now() < *deadline) {
       continue;
     }
-    if (exited) {
+    if (watch.exited) {
       // Something it started holds its output open: it goes, and so does the rest.
       signal_child(process, SIGKILL);
       streams.close_all();
@@ -280,16 +303,16 @@ asio::awaitable<Result<CommandOutcome>> run_command(CommandOptions options) {
     }
     if (!outcome.timed_out) {
       outcome.timed_out = true;
-      termed_at = Steady::now();
-      killed = options.kill_grace.count() <= 0;
-      signal_child(process, killed ? SIGKILL : SIGTERM);
+      watch.termed_at = Steady::now();
+      watch.killed = options.kill_grace.count() <= 0;
+      signal_child(process, watch.killed ? SIGKILL : SIGTERM);
     } else {
-      killed = true;
+      watch.killed = true;
       signal_child(process, SIGKILL);
     }
   }
   signal_child(process, SIGKILL);  // whatever it left behind in its group
-  outcome.elapsed = exited_at - started;
+  outcome.elapsed = watch.exited_at - started;
   co_return outcome;
 }
 

@@ -352,6 +352,31 @@ int prepare_plan(const SpawnOptions& options, std::vector<char*>& argv, std::vec
 
 // Forks (or clones into a new PID namespace, or forks into another one) and runs the plan in
 // the child. Returns 0 with `pid` set, or an errno.
+// Each string's characters, for execve (which does not write to them), then a null pointer.
+std::vector<char*> exec_strings(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (const std::string& s : strings) {
+    out.push_back(const_cast<char*>(s.c_str()));
+  }
+  out.push_back(nullptr);
+  return out;
+}
+
+// What the child wrote on its error pipe (`fd`) before it could exec: 0 when exec closed the
+// pipe without a word.
+int exec_error(int fd) {
+  int child_error = 0;
+  ssize_t n;
+  do {
+    n = ::read(fd, &child_error, sizeof child_error);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    return child_error != 0 ? child_error : EIO;
+  }
+  return 0;
+}
+
 int fork_child(const SpawnOptions& options, const ChildPlan& plan, pid_t& pid) {
   // To fork into another PID namespace, this thread enters it for its children, and returns.
   Fd own_pid_namespace;
@@ -445,31 +470,19 @@ boost::system::result<Process> Process::spawn(const SpawnOptions& options) {
   }
 
   // Everything the child will read is built here, before fork.
-  std::vector<char*> argv;
-  argv.reserve(options.argv.size() + 1);
-  for (const std::string& arg : options.argv) {
-    argv.push_back(const_cast<char*>(arg.c_str()));  // execve does not write to them
-  }
-  argv.push_back(nullptr);
-
+  std::vector<char*> argv = exec_strings(options.argv);
   std::vector<char*> envp;
   if (options.env) {
-    envp.reserve(options.env->size() + 1);
-    for (const std::string& entry : *options.env) {
-      envp.push_back(const_cast<char*>(entry.c_str()));
-    }
-    envp.push_back(nullptr);
+    envp = exec_strings(*options.env);
   }
 
   const std::vector<std::string> candidates = exec_candidates(options);
   if (candidates.empty()) {
     return errno_code(ENOENT);
   }
-  std::vector<const char*> candidate_ptrs;
-  candidate_ptrs.reserve(candidates.size());
-  for (const std::string& candidate : candidates) {
-    candidate_ptrs.push_back(candidate.c_str());
-  }
+  std::vector<const char*> candidate_ptrs(candidates.size());
+  std::transform(candidates.begin(), candidates.end(), candidate_ptrs.begin(),
+                 [](const std::string& c) { return c.c_str(); });
 
   StreamSetup streams[3];
   const Stdio* stdio[3] = {&options.stdin_, &options.stdout_, &options.stderr_};
@@ -514,15 +527,10 @@ boost::system::result<Process> Process::spawn(const SpawnOptions& options) {
     ::setpgid(pid, pid);
   }
 
-  int child_error = 0;
-  ssize_t n;
-  do {
-    n = ::read(error_read.get(), &child_error, sizeof child_error);
-  } while (n < 0 && errno == EINTR);
-  if (n > 0) {
+  if (int child_error = exec_error(error_read.get()); child_error != 0) {
     int status;
     waitpid_eintr(pid, &status, 0);
-    return errno_code(child_error != 0 ? child_error : EIO);
+    return errno_code(child_error);
   }
 
   Process process;
