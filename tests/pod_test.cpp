@@ -450,6 +450,34 @@ spec:
             404);
 }
 
+// A name the runner's own environment has and the manifest sets is defined once, with the
+// manifest's value: with two definitions getenv() would take the runner's, the first.
+TEST_F(PodTest, TheManifestsEnvReplacesTheRunnersOwn) {
+  ::setenv("PODTEST_DUP", "runner", 1);
+  ::setenv("PODTEST_KEPT", "kept", 1);
+  run(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: envs}
+spec:
+  containers:
+    - name: app
+      command: ["sh", "-c", "printenv PODTEST_DUP PODTEST_KEPT; echo done; exec sleep 1000"]
+      env: [{name: PODTEST_DUP, value: manifest}]
+)Y");
+  ::unsetenv("PODTEST_DUP");
+  ::unsetenv("PODTEST_KEPT");
+  std::string admin = "127.0.0.1:" + std::to_string(runner_->port("admin"));
+  RunResult r;
+  ASSERT_TRUE(eventually([&] {
+    r = run_tender({"pod", "logs", "envs", "--admin", admin});
+    return r.out.find("done") != std::string::npos;
+  })) << r.out;
+  // printenv prints every definition of a name, in order.
+  EXPECT_EQ(r.out.find("runner"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("manifest\nkept\ndone"), std::string::npos) << r.out;
+}
+
 TEST_F(PodTest, StatusAndLogsCommands) {
   run(R"Y(
 apiVersion: v1

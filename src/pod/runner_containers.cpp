@@ -23,27 +23,41 @@ namespace tender::pod {
 
 // --- containers --------------------------------------------------------------------------
 
-std::vector<std::string> PodRunner::Impl::container_env(
-    const Pod& pod, const std::vector<std::pair<std::string, std::string>>& resolved) const {
-  std::vector<std::string> env;
+void PodRunner::Impl::EnvEntries::set(const std::string& name, const std::string& value) {
+  auto [it, added] = at_.try_emplace(name, entries_.size());
+  if (added) {
+    entries_.push_back(name + "=" + value);
+  } else {
+    entries_[it->second] = name + "=" + value;
+  }
+}
+
+PodRunner::Impl::EnvEntries PodRunner::Impl::runner_environ() {
+  EnvEntries env;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view kv(*e);
-    if (kv.rfind("TENDER_", 0) == 0 || kv.rfind("HOSTNAME=", 0) == 0) {
+    const auto eq = kv.find('=');
+    if (eq == std::string_view::npos || kv.rfind("TENDER_", 0) == 0 ||
+        kv.rfind("HOSTNAME=", 0) == 0) {
       continue;
     }
-    env.emplace_back(kv);
-  }
-  env.push_back("HOSTNAME=" + pod.spec.name);
-  env.push_back("TENDER_POD_NAME=" + pod.spec.name);
-  env.push_back("TENDER_POD_API=" + (pod.netns && api_forward ? pod_api_url : api_url));
-  for (const auto& [k, v] : service_vars(pod)) {
-    env.push_back(k + "=" + v);
-  }
-  env.reserve(env.size() + resolved.size());
-  for (const auto& [k, v] : resolved) {
-    env.push_back(k + "=" + v);
+    env.set(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
   }
   return env;
+}
+
+std::vector<std::string> PodRunner::Impl::container_env(
+    const Pod& pod, const std::vector<std::pair<std::string, std::string>>& services,
+    const std::vector<std::pair<std::string, std::string>>& resolved, EnvEntries base) const {
+  base.set("HOSTNAME", pod.spec.name);
+  base.set("TENDER_POD_NAME", pod.spec.name);
+  base.set("TENDER_POD_API", pod.netns && api_forward ? pod_api_url : api_url);
+  for (const auto* vars : {&services, &resolved}) {
+    for (const auto& [k, v] : *vars) {
+      base.set(k, v);
+    }
+  }
+  return std::move(base).take();
 }
 
 namespace {
@@ -276,10 +290,10 @@ bool PodRunner::Impl::spawn(Pod& pod, Container& c) {
   const auto services = service_vars(pod);
   auto resolved = resolve_env(pod.spec, c.spec, pod.ip, node, services);
   o.argv = expand_argv(c.spec, resolved, services);
-  o.env = container_env(pod, resolved);
+  o.env = container_env(pod, services, resolved, runner_environ());
   o.cwd = c.spec.working_dir;
   if (c.image && error.empty()) {
-    if (auto rooted = image_root(pod, c, o, resolved); !rooted) {
+    if (auto rooted = image_root(pod, c, o, services, resolved); !rooted) {
       reason = "CreateContainerError";
       error = rooted.error().message();
     }
@@ -523,13 +537,13 @@ asio::awaitable<ProbeVerdict> PodRunner::Impl::run_action(const Pod& pod, const 
       o.argv.push_back(expand_vars(arg, vars));
     }
     argv0 = o.argv.front();
-    o.env = container_env(pod, resolved);
+    o.env = container_env(pod, services, resolved, runner_environ());
     o.cwd = c.spec.working_dir;
     Result<> isolated = isolate(pod, c, o, true);
     pid_namespace.reset(o.pid_namespace_fd);
     mount_namespace.reset(o.mount_namespace_fd);
     if (isolated && c.image) {
-      isolated = image_process(pod, c, o, resolved);
+      isolated = image_process(pod, c, o, services, resolved);
     }
     if (!isolated) {
       co_return ProbeVerdict{false, isolated.error().message()};

@@ -53,17 +53,6 @@ std::string image_file(const std::vector<std::string>& layers, const std::string
   return "";
 }
 
-// "NAME=value" entries in order, a later NAME replacing an earlier one in place.
-void set_env(std::vector<std::string>& env, const std::string& name, const std::string& value) {
-  for (std::string& e : env) {
-    if (e.size() > name.size() && e[name.size()] == '=' && e.compare(0, name.size(), name) == 0) {
-      e = name + "=" + value;
-      return;
-    }
-  }
-  env.push_back(name + "=" + value);
-}
-
 }  // namespace
 
 bool PodRunner::Impl::runs_image(const ContainerSpec& s) const {
@@ -124,25 +113,17 @@ asio::awaitable<bool> PodRunner::Impl::ensure_image(Pod& pod, Container& c) {
 
 Result<> PodRunner::Impl::image_process(
     const Pod& pod, const Container& c, SpawnOptions& o,
+    const std::vector<std::pair<std::string, std::string>>& services,
     const std::vector<std::pair<std::string, std::string>>& resolved) const {
   const ImageConfig& config = c.image->config;
   // The default PATH, then the image's environment (its PATH replaces it), then the runner's
   // and the manifest's, which win.
-  std::vector<std::string> env;
-  set_env(env, "PATH", kDefaultPath);
+  EnvEntries env;
+  env.set("PATH", kDefaultPath);
   for (const auto& [k, v] : config.env) {
-    set_env(env, k, v);
+    env.set(k, v);
   }
-  set_env(env, "HOSTNAME", pod.spec.name);
-  set_env(env, "TENDER_POD_NAME", pod.spec.name);
-  set_env(env, "TENDER_POD_API", pod.netns && api_forward ? pod_api_url : api_url);
-  for (const auto& [k, v] : service_vars(pod)) {
-    set_env(env, k, v);
-  }
-  for (const auto& [k, v] : resolved) {
-    set_env(env, k, v);
-  }
-  o.env = std::move(env);
+  o.env = container_env(pod, services, resolved, std::move(env));
   o.cwd = !c.spec.working_dir.empty()   ? c.spec.working_dir
           : !config.working_dir.empty() ? config.working_dir
                                         : "/";
@@ -175,12 +156,13 @@ Result<> PodRunner::Impl::image_process(
 
 Result<> PodRunner::Impl::image_root(
     const Pod& pod, const Container& c, SpawnOptions& o,
+    const std::vector<std::pair<std::string, std::string>>& services,
     const std::vector<std::pair<std::string, std::string>>& resolved) const {
-  if (auto made = image_process(pod, c, o, resolved); !made) {
+  if (auto made = image_process(pod, c, o, services, resolved); !made) {
     return made;
   }
   // command and args, expanded, in place of the image's Entrypoint and Cmd.
-  std::vector<std::string> expanded = expand_argv(c.spec, resolved, service_vars(pod));
+  std::vector<std::string> expanded = expand_argv(c.spec, resolved, services);
   auto split = expanded.begin() + static_cast<std::ptrdiff_t>(c.spec.command.size());
   std::vector<std::string> command(expanded.begin(), split);
   std::vector<std::string> args(split, expanded.end());

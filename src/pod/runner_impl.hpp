@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/asio_util.hpp"
@@ -135,9 +136,24 @@ struct PodRunner::Impl {
   asio::steady_timer summary_timer{ioc};
   bool summary_pending = false;
   SteadyClock::time_point summary_at;  // when it was last worked out
-  // The runner's environment (less its own), the pod's variables and `resolved`, c's env.
+  // A process environment being built: "NAME=value" entries in order, a later NAME replacing
+  // an earlier one in place, since getenv() would take the first of two.
+  class EnvEntries {
+   public:
+    void set(const std::string& name, const std::string& value);
+    [[nodiscard]] std::vector<std::string> take() && { return std::move(entries_); }
+
+   private:
+    std::vector<std::string> entries_;
+    std::unordered_map<std::string, std::size_t> at_;
+  };
+  // The runner's own environment, less its TENDER_ variables and HOSTNAME.
+  [[nodiscard]] static EnvEntries runner_environ();
+  // `base` (runner_environ(), or an image's), then the pod's variables, the Services'
+  // (`services`) and `resolved`, c's env: the manifest's definitions win.
   std::vector<std::string> container_env(
-      const Pod& pod, const std::vector<std::pair<std::string, std::string>>& resolved) const;
+      const Pod& pod, const std::vector<std::pair<std::string, std::string>>& services,
+      const std::vector<std::pair<std::string, std::string>>& resolved, EnvEntries base) const;
   // Volume bind mounts (and hiding other pods' files) for a process of container `c`, and its
   // securityContext: the container's main process, or (`in_container`) a probe or hook that
   // joins its PID namespace. An error says why it cannot run as asked.
@@ -162,11 +178,13 @@ struct PodRunner::Impl {
   // working directory, its user (or runAsUser) as the image's passwd and group name them.
   [[nodiscard]] Result<> image_process(
       const Pod& pod, const Container& c, SpawnOptions& o,
+      const std::vector<std::pair<std::string, std::string>>& services,
       const std::vector<std::pair<std::string, std::string>>& resolved) const;
   // The container's main process: image_process(), its argv from the image and the manifest,
   // and a fresh overlay root on the image's layers.
   [[nodiscard]] Result<> image_root(
       const Pod& pod, const Container& c, SpawnOptions& o,
+      const std::vector<std::pair<std::string, std::string>>& services,
       const std::vector<std::pair<std::string, std::string>>& resolved) const;
   bool privileged = ::geteuid() == 0;
   NodeInfo node;         // this machine, for fieldRef and resourceFieldRef (set by start())
